@@ -1,0 +1,57 @@
+# Forebear's front door: `make serve` and `make test` work from a fresh clone.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+SERVICES := $(PY) scripts/services.py
+
+.PHONY: help install services stop status serve test bench schema check
+
+help:
+	@echo "make serve     install, start Neo4j and MinIO, serve the API on 127.0.0.1:8000"
+	@echo "make test      install, run the suite on throw-away Neo4j and MinIO servers"
+	@echo "make services  start only the local Neo4j and MinIO (make stop stops them)"
+	@echo "make bench     run the benchmarks"
+	@echo "make schema    export schema.graphql from the code"
+	@echo "make check     ruff and mypy"
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: Forebear needs Python 3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+services: install
+	$(SERVICES) up
+
+stop:
+	@if [ -x $(PY) ]; then $(SERVICES) down; else python3 scripts/services.py down; fi
+
+status: install
+	$(SERVICES) status
+
+serve: services
+	$(PY) -m api
+
+# Throw-away servers on free ports under .services/test, stopped when pytest ends; a
+# developer's `make services` data is never touched.
+test: install
+	$(SERVICES) install
+	$(SERVICES) run -- $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install
+	@echo "no benchmarks yet"
+
+schema: install
+	$(PY) scripts/export_schema.py schema.graphql
+
+check: install
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy

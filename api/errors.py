@@ -1,0 +1,81 @@
+"""The one mapping from domain errors to the `extensions.code` values clients see.
+
+A GraphQL parse or validation error is the client's: BAD_INPUT with graphql-core's message.
+An error class in ERROR_CODES sends its message and code. Anything else is logged with its
+traceback and reaches the client only as `Internal error` with code INTERNAL.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Final
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from graph.errors import Conflict, Forbidden, GraphUnavailable, NotFound
+from storage.errors import StorageUnavailable
+
+log = logging.getLogger("forebear.errors")
+
+
+class BadInput(Exception):
+    """Input that GraphQL's types accept but Forebear's rules do not; names the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class Unauthenticated(Exception):
+    pass
+
+
+ERROR_CODES: Final[Mapping[type[Exception], str]] = {
+    BadInput: "BAD_INPUT",
+    NotFound: "NOT_FOUND",
+    Conflict: "CONFLICT",
+    Forbidden: "FORBIDDEN",
+    Unauthenticated: "UNAUTHENTICATED",
+    GraphUnavailable: "UNAVAILABLE",
+    StorageUnavailable: "UNAVAILABLE",
+}
+
+
+def error_code(error: Exception) -> str | None:
+    for cls in type(error).__mro__:
+        if cls in ERROR_CODES:
+            return ERROR_CODES[cls]
+    return None
+
+
+def shape(error: GraphQLError) -> GraphQLError:
+    """The error as the client must see it: a known code, or masked as INTERNAL."""
+    original = error.original_error
+    if original is None:
+        return _with(error, error.message, {"code": "BAD_INPUT"})
+    code = error_code(original)
+    if code is None:
+        log.error("unhandled error in %s", error.path, exc_info=original)
+        return _with(error, "Internal error", {"code": "INTERNAL"})
+    extensions: dict[str, object] = {"code": code}
+    for attribute in ("field", "ref"):
+        if (value := getattr(original, attribute, None)) is not None:
+            extensions[attribute] = value
+    return _with(error, str(original), extensions)
+
+
+def _with(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
+    return GraphQLError(message, nodes=error.nodes, source=error.source,
+                        positions=error.positions, path=error.path, extensions=extensions)
+
+
+class ErrorCodes(SchemaExtension):
+    """Rewrites every error of a result through `shape` once the operation is done."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is not None and result.errors:
+            result.errors = [shape(error) for error in result.errors]

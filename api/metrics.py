@@ -1,0 +1,47 @@
+"""Prometheus metrics: one registry per app, GraphQL operations counted and timed by name."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from strawberry.extensions import SchemaExtension
+
+# Operation names are chosen by clients: only sane names become label values.
+_OPERATION_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.operations = Counter(
+            "forebear_graphql_operations", "GraphQL operations served, by name and outcome",
+            ["operation", "type", "outcome"], registry=self.registry)
+        self.latency = Histogram(
+            "forebear_graphql_operation_duration_seconds", "GraphQL operation latency",
+            ["operation", "type"], registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+
+    def observe(self, operation: str | None, kind: str, seconds: float, ok: bool) -> None:
+        name = operation if operation and _OPERATION_NAME.match(operation) else "anonymous"
+        self.operations.labels(name, kind, "ok" if ok else "error").inc()
+        self.latency.labels(name, kind).observe(seconds)
+
+
+class OperationMetrics(SchemaExtension):
+    """Times every operation and records it in the app's Metrics (reached through the context)."""
+
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        ctx = self.execution_context
+        metrics: Metrics = ctx.context.metrics
+        try:
+            kind = ctx.operation_type.value
+        except RuntimeError:  # the document did not parse, or names no operation
+            kind = "unknown"
+        ok = ctx.result is not None and not ctx.result.errors
+        metrics.observe(ctx.operation_name, kind, time.perf_counter() - started, ok)

@@ -1,0 +1,50 @@
+"""Start-up: wait for Neo4j and S3, apply the graph constraints, create the bucket."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import anyio
+from neo4j import AsyncDriver
+from neo4j.exceptions import AuthError, DriverError
+
+from api.settings import Settings
+from graph.constraints import ensure_constraints
+from storage.blobs import BlobStore
+from storage.errors import StorageUnavailable
+
+log = logging.getLogger("forebear.startup")
+
+
+class StartupError(RuntimeError):
+    """The service cannot start; the message names the server and the reason."""
+
+
+async def prepare(driver: AsyncDriver, blobs: BlobStore, settings: Settings) -> None:
+    """Retry until both servers answer or FOREBEAR_STARTUP_TIMEOUT passes; bad credentials fail
+    at once, since waiting cannot fix them."""
+    deadline = time.monotonic() + settings.startup_timeout
+    await _retry(lambda: ensure_constraints(driver, settings.neo4j_database), deadline,
+                 f"Neo4j at {settings.neo4j_uri}", (DriverError, OSError))
+    await _retry(blobs.ensure_bucket, deadline, f"S3 at {settings.s3_endpoint}",
+                 (StorageUnavailable,))
+    log.info("ready", extra={"neo4j": settings.neo4j_uri, "s3": settings.s3_endpoint,
+                             "bucket": settings.s3_bucket})
+
+
+async def _retry(step: Callable[[], Awaitable[None]], deadline: float, server: str,
+                 transient: tuple[type[Exception], ...]) -> None:
+    while True:
+        try:
+            await step()
+            return
+        except AuthError as exc:
+            raise StartupError(f"{server} refused the credentials: {exc.message}; check "
+                               "FOREBEAR_NEO4J_USER and FOREBEAR_NEO4J_PASSWORD") from exc
+        except transient as exc:
+            if time.monotonic() >= deadline:
+                raise StartupError(f"{server} is unavailable: {exc}") from exc
+            log.warning("waiting for %s: %s", server, exc)
+            await anyio.sleep(1.0)

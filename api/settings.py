@@ -1,0 +1,107 @@
+"""Forebear's settings: read once from FOREBEAR_* environment variables, each with a local default.
+
+`make services` writes the credentials of the local servers it starts to .services/forebear.env,
+which is read after the environment (a variable set in the environment wins).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final, Literal
+from urllib.parse import SplitResult, urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_ENV_FILE: Final = ".services/forebear.env"
+NEO4J_SCHEMES: Final = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
+# S3 bucket naming rules: 3-63 characters, lowercase letters, digits, dots and hyphens.
+BUCKET_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; see the README's Configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="FOREBEAR_", env_file=LOCAL_ENV_FILE,
+                                      extra="ignore", frozen=True)
+
+    neo4j_uri: str = Field("bolt://127.0.0.1:7687", description="Bolt URI of the Neo4j server")
+    neo4j_user: str = Field("neo4j", description="Neo4j user")
+    neo4j_password: SecretStr = Field(SecretStr(""), description="Neo4j password; empty: no auth")
+    neo4j_database: str = Field("neo4j", description="Neo4j database name")
+    s3_endpoint: str = Field("http://127.0.0.1:9000", description="S3 endpoint URL (http or https)")
+    s3_access_key: str = Field("minioadmin", description="S3 access key")
+    s3_secret_key: SecretStr = Field(SecretStr("minioadmin"), description="S3 secret key")
+    s3_bucket: str = Field("forebear", description="bucket holding the blobs, created if missing")
+    s3_region: str = Field("us-east-1", description="S3 region name")
+    host: str = Field("127.0.0.1", description="address the API listens on")
+    port: int = Field(8000, ge=1, le=65535, description="port the API listens on")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    startup_timeout: float = Field(30.0, ge=0, description="seconds to wait for Neo4j and S3")
+    ready_timeout: float = Field(3.0, gt=0, description="seconds /readyz waits for each server")
+
+    @field_validator("neo4j_uri")
+    @classmethod
+    def _neo4j_uri(cls, value: str) -> str:
+        parts = _split(value)
+        if parts.scheme not in NEO4J_SCHEMES or not parts.hostname:
+            raise ValueError(f"{value!r} is not a Neo4j URI: expected "
+                             f"{'|'.join(NEO4J_SCHEMES)}://host[:port], e.g. bolt://127.0.0.1:7687")
+        return value
+
+    @field_validator("s3_endpoint")
+    @classmethod
+    def _s3_endpoint(cls, value: str) -> str:
+        parts = _split(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an S3 endpoint: expected http(s)://host[:port], "
+                             "e.g. http://127.0.0.1:9000")
+        if parts.path not in ("", "/") or parts.query:
+            raise ValueError(f"{value!r} must not have a path or query: the bucket is set apart "
+                             "in FOREBEAR_S3_BUCKET")
+        return value
+
+    @field_validator("s3_bucket")
+    @classmethod
+    def _s3_bucket(cls, value: str) -> str:
+        if not BUCKET_NAME.match(value) or ".." in value:
+            raise ValueError(f"{value!r} is not a valid bucket name: 3-63 lowercase letters, "
+                             "digits, dots and hyphens, starting and ending with a letter or digit")
+        return value
+
+    @property
+    def neo4j_auth(self) -> tuple[str, str] | None:
+        password = self.neo4j_password.get_secret_value()
+        return (self.neo4j_user, password) if password else None
+
+    @property
+    def s3_netloc(self) -> str:
+        """host:port of the S3 endpoint, as the minio client wants it."""
+        return urlsplit(self.s3_endpoint).netloc
+
+    @property
+    def s3_secure(self) -> bool:
+        return urlsplit(self.s3_endpoint).scheme == "https"
+
+
+def _split(value: str) -> SplitResult:
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when it is read
+    except ValueError as exc:
+        raise ValueError(f"{value!r} has an invalid port: {exc}") from exc
+    return parts
+
+
+def describe_errors(exc: Exception) -> str:
+    """One line per invalid setting, naming its environment variable."""
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    lines = []
+    for error in exc.errors():
+        name = "FOREBEAR_" + "_".join(str(part) for part in error["loc"]).upper()
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{name}: {message}")
+    return "\n".join(lines)

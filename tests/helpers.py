@@ -1,0 +1,30 @@
+"""Small helpers the tests share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from minio import Minio
+from starlette.testclient import TestClient
+
+from api.settings import Settings
+
+
+def s3_client(settings: Settings) -> Minio:
+    return Minio(settings.s3_netloc, access_key=settings.s3_access_key,
+                 secret_key=settings.s3_secret_key.get_secret_value(), secure=settings.s3_secure)
+
+
+def remove_bucket(client: Minio, bucket: str) -> None:
+    if not client.bucket_exists(bucket):
+        return
+    for obj in client.list_objects(bucket, recursive=True):
+        client.remove_object(bucket, obj.object_name)
+    client.remove_bucket(bucket)
+
+
+def graphql(client: TestClient, query: str, **variables: object) -> dict[str, Any]:
+    """POST one GraphQL operation; return the decoded body (data and errors)."""
+    response = client.post("/graphql", json={"query": query, "variables": variables})
+    body: dict[str, Any] = response.json()
+    return body

@@ -19,8 +19,13 @@ def main() -> int:
         print(f"forebear: invalid settings:\n{describe_errors(exc)}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
-                server_header=False)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        server_header=False,
+    )
     return 0
 
 

@@ -37,14 +37,23 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         pool = http_pool()
-        client = Minio(settings.s3_netloc, access_key=settings.s3_access_key,
-                       secret_key=settings.s3_secret_key.get_secret_value(),
-                       secure=settings.s3_secure, region=settings.s3_region, http_client=pool)
+        client = Minio(
+            settings.s3_netloc,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key.get_secret_value(),
+            secure=settings.s3_secure,
+            region=settings.s3_region,
+            http_client=pool,
+        )
         blobs = BlobStore(client, settings.s3_bucket)
         try:
             async with AsyncGraphDatabase.driver(
-                settings.neo4j_uri, auth=settings.neo4j_auth, connection_timeout=5.0,
-                connection_acquisition_timeout=10.0, max_transaction_retry_time=10.0,
+                settings.neo4j_uri,
+                auth=settings.neo4j_auth,
+                connection_timeout=5.0,
+                connection_acquisition_timeout=10.0,
+                # A read retried for longer than this answers UNAVAILABLE rather than hang.
+                max_transaction_retry_time=5.0,
             ) as driver:
                 await prepare(driver, blobs, settings)
                 yield {"settings": settings, "driver": driver, "blobs": blobs, "metrics": metrics}

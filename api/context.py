@@ -30,10 +30,15 @@ Info: TypeAlias = strawberry.Info[Context, None]
 
 
 class GraphQLApp(GraphQL[Context, None]):
-    async def get_context(self, request: Request | WebSocket,
-                          response: Response | WebSocket) -> Context:
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
         state = request.state
         driver: AsyncDriver = state.driver
         settings: Settings = state.settings
-        return Context(settings=settings, blobs=state.blobs, metrics=state.metrics,
-                       server=ServerRepository(driver, settings.neo4j_database))
+        return Context(
+            settings=settings,
+            blobs=state.blobs,
+            metrics=state.metrics,
+            server=ServerRepository(driver, settings.neo4j_database),
+        )

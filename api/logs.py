@@ -13,8 +13,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 REQUEST_ID_HEADER: Final = "x-request-id"
-_RESERVED: Final = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime",
-                                                                  "color_message"}
+_RESERVED: Final = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 class RequestIdFilter(logging.Filter):
@@ -78,23 +81,37 @@ class RequestLog:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []),
-                                      (REQUEST_ID_HEADER.encode(), rid.encode())]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (REQUEST_ID_HEADER.encode(), rid.encode()),
+                ]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            self.log.info("request", extra={
-                "request_id": rid, "method": scope["method"], "path": scope["path"], "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2)})
+            self.log.info(
+                "request",
+                extra={
+                    "request_id": rid,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
             request_id.reset(token)
 
 
 def _incoming_id(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    for name, value in headers:
         if name == REQUEST_ID_HEADER.encode():
             text = value.decode("latin-1")
-            if 0 < len(text) <= 128 and text.replace("-", "").replace("_", "").isalnum():
+            if (
+                0 < len(text) <= 128
+                and text.isascii()
+                and text.replace("-", "").replace("_", "").isalnum()
+            ):
                 return text
     return None

@@ -18,12 +18,18 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.operations = Counter(
-            "forebear_graphql_operations", "GraphQL operations served, by name and outcome",
-            ["operation", "type", "outcome"], registry=self.registry)
+            "forebear_graphql_operations",
+            "GraphQL operations served, by name and outcome",
+            ["operation", "type", "outcome"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
-            "forebear_graphql_operation_duration_seconds", "GraphQL operation latency",
-            ["operation", "type"], registry=self.registry,
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+            "forebear_graphql_operation_duration_seconds",
+            "GraphQL operation latency",
+            ["operation", "type"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
 
     def observe(self, operation: str | None, kind: str, seconds: float, ok: bool) -> None:
         name = operation if operation and _OPERATION_NAME.match(operation) else "anonymous"

@@ -22,8 +22,9 @@ BUCKET_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 class Settings(BaseSettings):
     """Every knob of the service; see the README's Configuration table."""
 
-    model_config = SettingsConfigDict(env_prefix="FOREBEAR_", env_file=LOCAL_ENV_FILE,
-                                      extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="FOREBEAR_", env_file=LOCAL_ENV_FILE, extra="ignore", frozen=True
+    )
 
     neo4j_uri: str = Field("bolt://127.0.0.1:7687", description="Bolt URI of the Neo4j server")
     neo4j_user: str = Field("neo4j", description="Neo4j user")
@@ -45,8 +46,10 @@ class Settings(BaseSettings):
     def _neo4j_uri(cls, value: str) -> str:
         parts = _split(value)
         if parts.scheme not in NEO4J_SCHEMES or not parts.hostname:
-            raise ValueError(f"{value!r} is not a Neo4j URI: expected "
-                             f"{'|'.join(NEO4J_SCHEMES)}://host[:port], e.g. bolt://127.0.0.1:7687")
+            raise ValueError(
+                f"{value!r} is not a Neo4j URI: expected "
+                f"{'|'.join(NEO4J_SCHEMES)}://host[:port], e.g. bolt://127.0.0.1:7687"
+            )
         return value
 
     @field_validator("s3_endpoint")
@@ -54,19 +57,25 @@ class Settings(BaseSettings):
     def _s3_endpoint(cls, value: str) -> str:
         parts = _split(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{value!r} is not an S3 endpoint: expected http(s)://host[:port], "
-                             "e.g. http://127.0.0.1:9000")
+            raise ValueError(
+                f"{value!r} is not an S3 endpoint: expected http(s)://host[:port], "
+                "e.g. http://127.0.0.1:9000"
+            )
         if parts.path not in ("", "/") or parts.query:
-            raise ValueError(f"{value!r} must not have a path or query: the bucket is set apart "
-                             "in FOREBEAR_S3_BUCKET")
+            raise ValueError(
+                f"{value!r} must not have a path or query: the bucket is set apart "
+                "in FOREBEAR_S3_BUCKET"
+            )
         return value
 
     @field_validator("s3_bucket")
     @classmethod
     def _s3_bucket(cls, value: str) -> str:
         if not BUCKET_NAME.match(value) or ".." in value:
-            raise ValueError(f"{value!r} is not a valid bucket name: 3-63 lowercase letters, "
-                             "digits, dots and hyphens, starting and ending with a letter or digit")
+            raise ValueError(
+                f"{value!r} is not a valid bucket name: 3-63 lowercase letters, "
+                "digits, dots and hyphens, starting and ending with a letter or digit"
+            )
         return value
 
     @property

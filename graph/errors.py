@@ -1,10 +1,10 @@
 """Errors raised by the graph layer. They know nothing of GraphQL; api/errors.py maps them.
 
-    GraphError
-     +-- NotFound(kind, ref)       a referenced node does not exist
-     +-- Conflict                  the change collides with the current state
-     +-- Forbidden                 the actor may not do this
-     +-- GraphUnavailable          Neo4j cannot be reached
+GraphError
+ +-- NotFound(kind, ref)       a referenced node does not exist
+ +-- Conflict                  the change collides with the current state
+ +-- Forbidden                 the actor may not do this
+ +-- GraphUnavailable          Neo4j cannot be reached
 """
 
 from __future__ import annotations

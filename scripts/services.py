@@ -1,10 +1,10 @@
 """Install, start and stop the local Neo4j and MinIO servers that Forebear runs against.
 
-    python scripts/services.py install             fetch Neo4j jars (Maven) and build MinIO (Go), cached
-    python scripts/services.py up                  start both on loopback, write .services/forebear.env
-    python scripts/services.py down                stop what `up` started, by PID file
-    python scripts/services.py status              say what runs
-    python scripts/services.py run -- CMD ...      fresh throw-away servers for CMD, stopped afterwards
+    services.py install          fetch the Neo4j jars (Maven) and build MinIO (Go), cached
+    services.py up               start both on loopback, write .services/forebear.env
+    services.py down             stop what `up` started, by PID file
+    services.py status           say what runs
+    services.py run -- CMD ...   fresh throw-away servers for CMD, stopped afterwards
 
 Options: --run-dir DIR (default .services, and .services/test for run), --only neo4j|minio.
 
@@ -70,8 +70,9 @@ class Layout:
         pins = read_pins()
         cache = Path(os.environ.get("SERVICES_CACHE", Path.home() / ".cache/forebear/services"))
         default_run = Path(os.environ.get("RUN_DIR", ROOT / ".services"))
-        return cls(cache, (run_dir or default_run).resolve(), pins["NEO4J_VERSION"],
-                   pins["MINIO_VERSION"])
+        return cls(
+            cache, (run_dir or default_run).resolve(), pins["NEO4J_VERSION"], pins["MINIO_VERSION"]
+        )
 
     @property
     def neo4j_home(self) -> Path:
@@ -117,8 +118,18 @@ def install_neo4j(layout: Layout) -> Path:
     (home / "pom.xml").write_text(POM.format(version=layout.neo4j_version))
     shutil.rmtree(lib, ignore_errors=True)
     say(f"installing Neo4j {layout.neo4j_version} from Maven Central into {home}")
-    run_checked(["mvn", "-B", "-q", "-f", str(home / "pom.xml"), "dependency:copy-dependencies",
-                 "-DincludeScope=runtime", f"-DoutputDirectory={lib}"])
+    run_checked(
+        [
+            "mvn",
+            "-B",
+            "-q",
+            "-f",
+            str(home / "pom.xml"),
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={lib}",
+        ]
+    )
     if not (lib / f"neo4j-{layout.neo4j_version}.jar").exists():
         raise ServiceError(f"Maven finished but {lib} has no neo4j-{layout.neo4j_version}.jar")
     (home / ".complete").write_text(layout.neo4j_version + "\n")
@@ -132,9 +143,14 @@ def install_minio(layout: Layout) -> Path:
         return binary
     require_tool("go", "the Go toolchain builds MinIO from source")
     say(f"building MinIO {layout.minio_version} with Go (first time only, a few minutes)")
-    env = {**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-trimpath",
-           "GOMODCACHE": str(layout.cache / "go/mod"), "GOCACHE": str(layout.cache / "go/build"),
-           "GOBIN": str(binary.parent)}
+    env = {
+        **os.environ,
+        "GOTOOLCHAIN": "local",
+        "GOFLAGS": "-trimpath",
+        "GOMODCACHE": str(layout.cache / "go/mod"),
+        "GOCACHE": str(layout.cache / "go/build"),
+        "GOBIN": str(binary.parent),
+    }
     run_checked(["go", "install", f"github.com/minio/minio@{layout.minio_version}"], env=env)
     return binary
 
@@ -202,8 +218,14 @@ def stop_pid_file(path: Path, name: str) -> bool:
 def launch(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
-        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, start_new_session=True)
+        return subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
 
 
 # --- ports and readiness --------------------------------------------------------------------
@@ -218,12 +240,19 @@ def free_port() -> int:
 def ensure_port_free(port: int, what: str, variable: str) -> None:
     with socket.socket() as sock:
         if sock.connect_ex(("127.0.0.1", port)) == 0:
-            raise ServiceError(f"port {port} on 127.0.0.1 is already taken, so {what} cannot use "
-                               f"it; stop whatever holds it or set {variable} to another port")
+            raise ServiceError(
+                f"port {port} on 127.0.0.1 is already taken, so {what} cannot use "
+                f"it; stop whatever holds it or set {variable} to another port"
+            )
 
 
-def wait_until(ready: Callable[[], bool], proc_alive: Callable[[], bool], seconds: float,
-               what: str, log_tail: Callable[[], str]) -> None:
+def wait_until(
+    ready: Callable[[], bool],
+    proc_alive: Callable[[], bool],
+    seconds: float,
+    what: str,
+    log_tail: Callable[[], str],
+) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if ready():
@@ -297,15 +326,25 @@ class Neo4jService:
         lib = install_neo4j(self.layout)
         for sub in ("conf", "data", "logs", "run", "plugins", "import"):
             (self.home / sub).mkdir(parents=True, exist_ok=True)
-        (self.home / "conf" / "neo4j.conf").write_text(NEO4J_CONF.format(port=self.port,
-                                                                         home=self.home))
-        cmd = ["java", "-Xms256m", "-Xmx512m", "-XX:+ExitOnOutOfMemoryError",
-               "--add-opens=java.base/java.nio=ALL-UNNAMED",
-               "--add-opens=java.base/java.io=ALL-UNNAMED",
-               "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED", "--enable-native-access=ALL-UNNAMED",
-               "-Dlog4j2.disable.jmx=true", "-cp", f"{lib}/*:{self.home}/plugins/*",
-               "org.neo4j.server.CommunityEntryPoint", f"--home-dir={self.home}",
-               f"--config-dir={self.home / 'conf'}"]
+        (self.home / "conf" / "neo4j.conf").write_text(
+            NEO4J_CONF.format(port=self.port, home=self.home)
+        )
+        cmd = [
+            "java",
+            "-Xms256m",
+            "-Xmx512m",
+            "-XX:+ExitOnOutOfMemoryError",
+            "--add-opens=java.base/java.nio=ALL-UNNAMED",
+            "--add-opens=java.base/java.io=ALL-UNNAMED",
+            "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+            "--enable-native-access=ALL-UNNAMED",
+            "-Dlog4j2.disable.jmx=true",
+            "-cp",
+            f"{lib}/*:{self.home}/plugins/*",
+            "org.neo4j.server.CommunityEntryPoint",
+            f"--home-dir={self.home}",
+            f"--config-dir={self.home / 'conf'}",
+        ]
         return launch(cmd, self.home / "console.log")
 
     def wait_ready(self, alive: Callable[[], bool]) -> None:
@@ -321,8 +360,11 @@ class Neo4jService:
                 with GraphDatabase.driver(self.uri, auth=auth, connection_timeout=2) as driver:
                     if not initialised.exists():
                         with driver.session(database="system") as session:
-                            session.run("ALTER CURRENT USER SET PASSWORD FROM $old TO $new",
-                                        old="neo4j", new=password).consume()
+                            session.run(
+                                "ALTER CURRENT USER SET PASSWORD FROM $old TO $new",
+                                old="neo4j",
+                                new=password,
+                            ).consume()
                         initialised.touch()
                         return False
                     driver.verify_connectivity()
@@ -330,18 +372,27 @@ class Neo4jService:
             except (ServiceUnavailable, OSError):
                 return False
             except (AuthError, Neo4jError) as exc:
-                raise ServiceError(f"Neo4j at {self.uri} refused the local credentials ({exc}); "
-                                   f"delete {self.home} to start from an empty store") from exc
+                raise ServiceError(
+                    f"Neo4j at {self.uri} refused the local credentials ({exc}); "
+                    f"delete {self.home} to start from an empty store"
+                ) from exc
 
         wait_until(ready, alive, NEO4J_READY_SECONDS, f"Neo4j on {self.uri}", self.log_tail)
 
     def log_tail(self) -> str:
-        return "\n".join([tail(self.home / "console.log"),
-                          tail(self.home / "logs" / "debug.log", 20, only=("ERROR", "WARN"))])
+        return "\n".join(
+            [
+                tail(self.home / "console.log"),
+                tail(self.home / "logs" / "debug.log", 20, only=("ERROR", "WARN")),
+            ]
+        )
 
     def env(self) -> dict[str, str]:
-        return {"FOREBEAR_NEO4J_URI": self.uri, "FOREBEAR_NEO4J_USER": "neo4j",
-                "FOREBEAR_NEO4J_PASSWORD": self.password()}
+        return {
+            "FOREBEAR_NEO4J_URI": self.uri,
+            "FOREBEAR_NEO4J_USER": "neo4j",
+            "FOREBEAR_NEO4J_PASSWORD": self.password(),
+        }
 
 
 # --- MinIO ------------------------------------------------------------------------------------
@@ -381,10 +432,23 @@ class MinioService:
         binary = install_minio(self.layout)
         (self.home / "data").mkdir(parents=True, exist_ok=True)
         user, secret = self.credentials()
-        env = {**os.environ, "MINIO_ROOT_USER": user, "MINIO_ROOT_PASSWORD": secret,
-               "MINIO_BROWSER": "off", "MINIO_UPDATE": "off"}
-        cmd = [str(binary), "server", "--quiet", "--address", f"127.0.0.1:{self.port}",
-               "--console-address", f"127.0.0.1:{self.console_port}", str(self.home / "data")]
+        env = {
+            **os.environ,
+            "MINIO_ROOT_USER": user,
+            "MINIO_ROOT_PASSWORD": secret,
+            "MINIO_BROWSER": "off",
+            "MINIO_UPDATE": "off",
+        }
+        cmd = [
+            str(binary),
+            "server",
+            "--quiet",
+            "--address",
+            f"127.0.0.1:{self.port}",
+            "--console-address",
+            f"127.0.0.1:{self.console_port}",
+            str(self.home / "data"),
+        ]
         return launch(cmd, self.home / "console.log", env=env)
 
     def wait_ready(self, alive: Callable[[], bool]) -> None:
@@ -398,13 +462,21 @@ class MinioService:
             except (urllib.error.URLError, OSError):
                 return False
 
-        wait_until(ready, alive, MINIO_READY_SECONDS, f"MinIO on {self.endpoint}",
-                   lambda: tail(self.home / "console.log"))
+        wait_until(
+            ready,
+            alive,
+            MINIO_READY_SECONDS,
+            f"MinIO on {self.endpoint}",
+            lambda: tail(self.home / "console.log"),
+        )
 
     def env(self) -> dict[str, str]:
         user, secret = self.credentials()
-        return {"FOREBEAR_S3_ENDPOINT": self.endpoint, "FOREBEAR_S3_ACCESS_KEY": user,
-                "FOREBEAR_S3_SECRET_KEY": secret}
+        return {
+            "FOREBEAR_S3_ENDPOINT": self.endpoint,
+            "FOREBEAR_S3_ACCESS_KEY": user,
+            "FOREBEAR_S3_SECRET_KEY": secret,
+        }
 
 
 Service = Neo4jService | MinioService
@@ -424,12 +496,17 @@ def wanted_services(layout: Layout, only: str | None, fixed_ports: bool) -> list
     """The services this project must run itself: those not given through the environment."""
     services: list[Service] = []
     if only in (None, "neo4j") and not os.environ.get("FOREBEAR_NEO4J_URI"):
-        services.append(Neo4jService(layout, port_setting("NEO4J_BOLT_PORT",
-                                                          7687 if fixed_ports else None)))
+        services.append(
+            Neo4jService(layout, port_setting("NEO4J_BOLT_PORT", 7687 if fixed_ports else None))
+        )
     if only in (None, "minio") and not os.environ.get("FOREBEAR_S3_ENDPOINT"):
-        services.append(MinioService(layout, port_setting("MINIO_PORT", 9000 if fixed_ports else None),
-                                     port_setting("MINIO_CONSOLE_PORT",
-                                                  9001 if fixed_ports else None)))
+        services.append(
+            MinioService(
+                layout,
+                port_setting("MINIO_PORT", 9000 if fixed_ports else None),
+                port_setting("MINIO_CONSOLE_PORT", 9001 if fixed_ports else None),
+            )
+        )
     return services
 
 
@@ -554,8 +631,9 @@ def say(message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", choices=["install", "up", "down", "status", "run"])
     parser.add_argument("--run-dir", type=Path, help="runtime state (default .services)")
     parser.add_argument("--only", choices=["neo4j", "minio"], help="one service only")

@@ -1,7 +1,7 @@
 """Errors raised by the blob store. They know nothing of GraphQL; api/errors.py maps them.
 
-    StorageError
-     +-- StorageUnavailable        the S3 server cannot be reached or refuses us
+StorageError
+ +-- StorageUnavailable        the S3 server cannot be reached or refuses us
 """
 
 from __future__ import annotations

@@ -21,18 +21,22 @@ from tests.helpers import remove_bucket, s3_client
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    missing = [name for name in ("FOREBEAR_NEO4J_URI", "FOREBEAR_S3_ENDPOINT")
-               if not os.environ.get(name)]
+    missing = [
+        name for name in ("FOREBEAR_NEO4J_URI", "FOREBEAR_S3_ENDPOINT") if not os.environ.get(name)
+    ]
     if missing:
         # The suite wipes the database it is given: never let it fall back to a developer's
         # `make services` data through .services/forebear.env.
-        pytest.exit(f"{', '.join(missing)} not set: run the suite with `make test`, which starts "
-                    "throw-away Neo4j and MinIO servers and sets them", returncode=4)
+        pytest.exit(
+            f"{', '.join(missing)} not set: run the suite with `make test`, which starts "
+            "throw-away Neo4j and MinIO servers and sets them",
+            returncode=4,
+        )
 
 
 @pytest.fixture(scope="session")
 def base_settings() -> Settings:
-    return Settings(_env_file=None)  # type: ignore[call-arg]
+    return Settings(_env_file=None)
 
 
 @pytest.fixture
@@ -51,8 +55,9 @@ def clean_graph(base_settings: Settings) -> None:
 
 @pytest.fixture
 async def driver(base_settings: Settings) -> AsyncIterator[AsyncDriver]:
-    async with AsyncGraphDatabase.driver(base_settings.neo4j_uri,
-                                         auth=base_settings.neo4j_auth) as driver:
+    async with AsyncGraphDatabase.driver(
+        base_settings.neo4j_uri, auth=base_settings.neo4j_auth
+    ) as driver:
         await ensure_constraints(driver)
         yield driver
 

@@ -11,8 +11,12 @@ from api.settings import Settings
 
 
 def s3_client(settings: Settings) -> Minio:
-    return Minio(settings.s3_netloc, access_key=settings.s3_access_key,
-                 secret_key=settings.s3_secret_key.get_secret_value(), secure=settings.s3_secure)
+    return Minio(
+        settings.s3_netloc,
+        access_key=settings.s3_access_key,
+        secret_key=settings.s3_secret_key.get_secret_value(),
+        secure=settings.s3_secure,
+    )
 
 
 def remove_bucket(client: Minio, bucket: str) -> None:

@@ -13,4 +13,5 @@ SDL = Path(__file__).resolve().parent.parent / "schema.graphql"
 
 def test_schema_graphql_matches_the_code() -> None:
     assert SDL.read_text() == print_schema(schema) + "\n", (
-        "schema.graphql differs from the code: run `make schema` and commit the result")
+        "schema.graphql differs from the code: run `make schema` and commit the result"
+    )

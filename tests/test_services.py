@@ -26,13 +26,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def services(*args: str, env: dict[str, str], timeout: float = 180
-             ) -> subprocess.CompletedProcess[str]:
+def services(
+    *args: str, env: dict[str, str], timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
     # The suite's own servers are given through FOREBEAR_*: drop those so the script manages
     # servers of its own here.
     base = {k: v for k, v in os.environ.items() if not k.startswith("FOREBEAR_")}
-    return subprocess.run([sys.executable, str(SCRIPT), *args], env={**base, **env},
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def alive(pid: int) -> bool:
@@ -81,20 +88,24 @@ def test_minio_starts_and_stops_by_its_pid_file(run_dir: Path) -> None:
 
 def test_neo4j_starts_with_auth_on_and_a_generated_password(run_dir: Path) -> None:
     port = free_port()
-    up = services("up", "--only", "neo4j", "--run-dir", str(run_dir),
-                  env={"NEO4J_BOLT_PORT": str(port)})
+    up = services(
+        "up", "--only", "neo4j", "--run-dir", str(run_dir), env={"NEO4J_BOLT_PORT": str(port)}
+    )
     assert up.returncode == 0, up.stderr
     pid = recorded_pid(run_dir, "neo4j")
-    env_file = dict(line.split("=", 1) for line in
-                    (run_dir / "forebear.env").read_text().splitlines())
+    env_file = dict(
+        line.split("=", 1) for line in (run_dir / "forebear.env").read_text().splitlines()
+    )
     assert env_file["FOREBEAR_NEO4J_URI"] == f"bolt://127.0.0.1:{port}"
     password = env_file["FOREBEAR_NEO4J_PASSWORD"]
     assert len(password) >= 16
     with GraphDatabase.driver(f"bolt://127.0.0.1:{port}", auth=("neo4j", password)) as driver:
         records, _, _ = driver.execute_query("RETURN 1 AS one")
         assert records[0]["one"] == 1
-    with GraphDatabase.driver(f"bolt://127.0.0.1:{port}", auth=("neo4j", "neo4j")) as driver,\
-            pytest.raises(AuthError):
+    with (
+        GraphDatabase.driver(f"bolt://127.0.0.1:{port}", auth=("neo4j", "neo4j")) as driver,
+        pytest.raises(AuthError),
+    ):
         driver.verify_connectivity()
 
     down = services("down", "--run-dir", str(run_dir), env={})
@@ -127,8 +138,9 @@ def test_a_taken_port_is_reported_with_the_variable_that_moves_it(run_dir: Path)
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        up = services("up", "--only", "minio", "--run-dir", str(run_dir),
-                      env={"MINIO_PORT": str(port)})
+        up = services(
+            "up", "--only", "minio", "--run-dir", str(run_dir), env={"MINIO_PORT": str(port)}
+        )
     assert up.returncode == 1
     assert f"port {port} on 127.0.0.1 is already taken" in up.stderr
     assert "MINIO_PORT" in up.stderr
@@ -136,13 +148,21 @@ def test_a_taken_port_is_reported_with_the_variable_that_moves_it(run_dir: Path)
 
 
 def test_servers_given_in_the_environment_are_neither_installed_nor_started(
-        run_dir: Path, tmp_path: Path) -> None:
+    run_dir: Path, tmp_path: Path
+) -> None:
     empty_cache = tmp_path / "cache"
     started = time.monotonic()
-    up = services("up", "--run-dir", str(run_dir),
-                  env={"FOREBEAR_NEO4J_URI": "bolt://db.example:7687",
-                       "FOREBEAR_S3_ENDPOINT": "http://s3.example:9000",
-                       "SERVICES_CACHE": str(empty_cache)}, timeout=30)
+    up = services(
+        "up",
+        "--run-dir",
+        str(run_dir),
+        env={
+            "FOREBEAR_NEO4J_URI": "bolt://db.example:7687",
+            "FOREBEAR_S3_ENDPOINT": "http://s3.example:9000",
+            "SERVICES_CACHE": str(empty_cache),
+        },
+        timeout=30,
+    )
     assert up.returncode == 0, up.stderr
     assert time.monotonic() - started < 20
     assert not empty_cache.exists()

@@ -24,8 +24,9 @@ class Query(ServerQuery):
 
 
 class Schema(strawberry.Schema):
-    def process_errors(self, errors: list[GraphQLError],
-                       execution_context: ExecutionContext | None = None) -> None:
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
         """Client errors are the client's business; api.errors logs the unexpected ones."""
 
 

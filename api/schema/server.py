@@ -20,10 +20,16 @@ class ServerInfo:
 
 @strawberry.type
 class ServerQuery:
-    @strawberry.field(description="Versions of Forebear and Neo4j, and the S3 bucket in use. "
-                                  "Asks Neo4j, so it fails with UNAVAILABLE when Neo4j is down.")
+    @strawberry.field(
+        description="Versions of Forebear and Neo4j, and the S3 bucket in use. "
+        "Asks Neo4j, so it fails with UNAVAILABLE when Neo4j is down."
+    )
     async def server_info(self, info: Info) -> ServerInfo:
         neo4j = await info.context.server.get_info()
-        return ServerInfo(version=version("forebear"), neo4j_version=neo4j.neo4j_version,
-                          neo4j_edition=neo4j.neo4j_edition, neo4j_database=neo4j.database,
-                          s3_bucket=info.context.blobs.bucket)
+        return ServerInfo(
+            version=version("forebear"),
+            neo4j_version=neo4j.neo4j_version,
+            neo4j_edition=neo4j.neo4j_edition,
+            neo4j_database=neo4j.database,
+            s3_bucket=info.context.blobs.bucket,
+        )

@@ -26,23 +26,46 @@ async def prepare(driver: AsyncDriver, blobs: BlobStore, settings: Settings) -> 
     """Retry until both servers answer or FOREBEAR_STARTUP_TIMEOUT passes; bad credentials fail
     at once, since waiting cannot fix them."""
     deadline = time.monotonic() + settings.startup_timeout
-    await _retry(lambda: ensure_constraints(driver, settings.neo4j_database), deadline,
-                 f"Neo4j at {settings.neo4j_uri}", (DriverError, OSError))
-    await _retry(blobs.ensure_bucket, deadline, f"S3 at {settings.s3_endpoint}",
-                 (StorageUnavailable,))
-    log.info("ready", extra={"neo4j": settings.neo4j_uri, "s3": settings.s3_endpoint,
-                             "bucket": settings.s3_bucket})
+
+    async def graph_ready() -> None:
+        # verify_connectivity fails fast; execute_query alone would first retry for a while.
+        await driver.verify_connectivity()
+        await ensure_constraints(driver, settings.neo4j_database)
+
+    await _retry(
+        graph_ready,
+        deadline,
+        f"Neo4j at {settings.neo4j_uri}",
+        (DriverError, OSError),
+    )
+    await _retry(
+        blobs.ensure_bucket, deadline, f"S3 at {settings.s3_endpoint}", (StorageUnavailable,)
+    )
+    log.info(
+        "ready",
+        extra={
+            "neo4j": settings.neo4j_uri,
+            "s3": settings.s3_endpoint,
+            "bucket": settings.s3_bucket,
+        },
+    )
 
 
-async def _retry(step: Callable[[], Awaitable[None]], deadline: float, server: str,
-                 transient: tuple[type[Exception], ...]) -> None:
+async def _retry(
+    step: Callable[[], Awaitable[None]],
+    deadline: float,
+    server: str,
+    transient: tuple[type[Exception], ...],
+) -> None:
     while True:
         try:
             await step()
             return
         except AuthError as exc:
-            raise StartupError(f"{server} refused the credentials: {exc.message}; check "
-                               "FOREBEAR_NEO4J_USER and FOREBEAR_NEO4J_PASSWORD") from exc
+            raise StartupError(
+                f"{server} refused the credentials: {exc.message}; check "
+                "FOREBEAR_NEO4J_USER and FOREBEAR_NEO4J_PASSWORD"
+            ) from exc
         except transient as exc:
             if time.monotonic() >= deadline:
                 raise StartupError(f"{server} is unavailable: {exc}") from exc

@@ -33,5 +33,4 @@ class ServerRepository:
 
 async def _get_info(tx: AsyncManagedTransaction, database: str) -> ServerInfo:
     row = await (await tx.run(q.GET_COMPONENTS)).single(strict=True)
-    return ServerInfo(neo4j_version=row["version"], neo4j_edition=row["edition"],
-                      database=database)
+    return ServerInfo(neo4j_version=row["version"], neo4j_edition=row["edition"], database=database)

@@ -43,16 +43,20 @@ def test_metrics_count_and_time_each_operation_by_name(client: TestClient) -> No
         assert "errors" not in graphql(client, "query Dashboard { serverInfo { version } }")
     graphql(client, "query Broken { serverInfo { nope } }")
     text = client.get("/metrics").text
-    assert ('forebear_graphql_operations_total{operation="Dashboard",outcome="ok",type="query"} '
-            "2.0") in text
-    assert ('forebear_graphql_operations_total{operation="Broken",outcome="error",type="query"} '
-            "1.0") in text
-    assert ('forebear_graphql_operation_duration_seconds_count{operation="Dashboard",type="query"} '
-            "2.0") in text
+    assert (
+        'forebear_graphql_operations_total{operation="Dashboard",outcome="ok",type="query"} 2.0'
+    ) in text
+    assert (
+        'forebear_graphql_operations_total{operation="Broken",outcome="error",type="query"} 1.0'
+    ) in text
+    assert (
+        'forebear_graphql_operation_duration_seconds_count{operation="Dashboard",type="query"} 2.0'
+    ) in text
 
 
 def test_each_request_gets_an_id_that_the_access_log_carries(
-        client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.INFO, logger="forebear.access"):
         kept = client.get("/healthz", headers={"x-request-id": "trace-42"})
         fresh = client.get("/healthz")
@@ -62,6 +66,9 @@ def test_each_request_gets_an_id_that_the_access_log_carries(
     assert unsafe.headers["x-request-id"] not in ("bad id\nwith newline", "")
     logged = [r for r in caplog.records if r.name == "forebear.access"]
     assert [getattr(r, "request_id", None) for r in logged] == [
-        "trace-42", fresh.headers["x-request-id"], unsafe.headers["x-request-id"]]
+        "trace-42",
+        fresh.headers["x-request-id"],
+        unsafe.headers["x-request-id"],
+    ]
     assert all(getattr(r, "path", None) == "/healthz" for r in logged)
     assert all(getattr(r, "status", None) == 200 for r in logged)

@@ -15,12 +15,15 @@ from api.settings import Settings
 from tests.helpers import graphql
 from tests.proxy import TcpProxy
 
-SERVER_INFO = "query Info { serverInfo { version neo4jVersion neo4jEdition neo4jDatabase s3Bucket } }"
+SERVER_INFO = (
+    "query Info { serverInfo { version neo4jVersion neo4jEdition neo4jDatabase s3Bucket } }"
+)
 
 
 def proxy_to(url: str) -> TcpProxy:
     parts = urlsplit(url)
-    assert parts.hostname is not None and parts.port is not None
+    assert parts.hostname is not None
+    assert parts.port is not None
     return TcpProxy(parts.hostname, parts.port)
 
 
@@ -37,13 +40,17 @@ def s3_proxy(settings: Settings) -> Iterator[TcpProxy]:
 
 
 @pytest.fixture
-def proxied_client(settings: Settings, neo4j_proxy: TcpProxy,
-                   s3_proxy: TcpProxy) -> Iterator[TestClient]:
+def proxied_client(
+    settings: Settings, neo4j_proxy: TcpProxy, s3_proxy: TcpProxy
+) -> Iterator[TestClient]:
     """The app reaching Neo4j and S3 only through proxies a test can cut."""
-    proxied = settings.model_copy(update={
-        "neo4j_uri": f"bolt://127.0.0.1:{neo4j_proxy.port}",
-        "s3_endpoint": f"http://127.0.0.1:{s3_proxy.port}",
-        "ready_timeout": 2.0})
+    proxied = settings.model_copy(
+        update={
+            "neo4j_uri": f"bolt://127.0.0.1:{neo4j_proxy.port}",
+            "s3_endpoint": f"http://127.0.0.1:{s3_proxy.port}",
+            "ready_timeout": 2.0,
+        }
+    )
     with TestClient(create_app(proxied)) as client:
         yield client
 
@@ -71,7 +78,8 @@ def test_readyz_is_200_when_neo4j_and_s3_answer(client: TestClient) -> None:
 
 
 def test_readyz_turns_503_when_neo4j_stops_and_200_when_it_returns(
-        proxied_client: TestClient, neo4j_proxy: TcpProxy) -> None:
+    proxied_client: TestClient, neo4j_proxy: TcpProxy
+) -> None:
     wait_for_status(proxied_client, 200)
     neo4j_proxy.stop()
     started = time.monotonic()
@@ -86,7 +94,8 @@ def test_readyz_turns_503_when_neo4j_stops_and_200_when_it_returns(
 
 
 def test_readyz_turns_503_when_s3_stops_and_200_when_it_returns(
-        proxied_client: TestClient, s3_proxy: TcpProxy) -> None:
+    proxied_client: TestClient, s3_proxy: TcpProxy
+) -> None:
     wait_for_status(proxied_client, 200)
     s3_proxy.stop()
     checks = wait_for_status(proxied_client, 503)["checks"]
@@ -97,11 +106,11 @@ def test_readyz_turns_503_when_s3_stops_and_200_when_it_returns(
     wait_for_status(proxied_client, 200)
 
 
-def test_server_info_reports_the_real_neo4j_version(client: TestClient,
-                                                    settings: Settings) -> None:
+def test_server_info_reports_the_real_neo4j_version(client: TestClient, settings: Settings) -> None:
     with GraphDatabase.driver(settings.neo4j_uri, auth=settings.neo4j_auth) as driver:
         records, _, _ = driver.execute_query(
-            "CALL dbms.components() YIELD versions, edition RETURN versions[0] AS v, edition")
+            "CALL dbms.components() YIELD versions, edition RETURN versions[0] AS v, edition"
+        )
     body = graphql(client, SERVER_INFO)
     assert "errors" not in body
     info = body["data"]["serverInfo"]
@@ -120,7 +129,8 @@ def test_the_bucket_is_created_at_start_up(client: TestClient, settings: Setting
 
 
 def test_server_info_says_unavailable_without_a_stack_trace_when_neo4j_is_down(
-        proxied_client: TestClient, neo4j_proxy: TcpProxy) -> None:
+    proxied_client: TestClient, neo4j_proxy: TcpProxy
+) -> None:
     neo4j_proxy.stop()
     body = graphql(proxied_client, SERVER_INFO)
     assert body["data"] is None

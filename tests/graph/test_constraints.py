@@ -33,7 +33,8 @@ async def test_applying_the_constraints_again_changes_nothing(driver: AsyncDrive
 
 
 async def test_replicas_starting_together_apply_the_constraints_without_error(
-        driver: AsyncDriver) -> None:
+    driver: AsyncDriver,
+) -> None:
     await driver.execute_query("DROP CONSTRAINT project_name IF EXISTS")
     await asyncio.gather(*(ensure_constraints(driver) for _ in range(4)))
     assert "project_name" in await schema_rules(driver)

@@ -23,7 +23,7 @@ async def readyz(request: Request) -> Response:
     settings: Settings = request.state.settings
     server = ServerRepository(request.state.driver, settings.neo4j_database)
     blobs: BlobStore = request.state.blobs
-    checks: dict[str, str] = {}
+    checks = dict.fromkeys(("neo4j", "s3"), "unchecked")
 
     async def check(name: str, probe: ServerRepository | BlobStore) -> None:
         try:

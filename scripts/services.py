@@ -349,7 +349,13 @@ class Neo4jService:
 
     def wait_ready(self, alive: Callable[[], bool]) -> None:
         from neo4j import GraphDatabase
-        from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable
+        from neo4j.exceptions import (
+            AuthError,
+            Neo4jError,
+            ServiceUnavailable,
+            SessionExpired,
+            TransientError,
+        )
 
         password = self.password()
         initialised = self.home / "password.set"
@@ -369,8 +375,8 @@ class Neo4jService:
                         return False
                     driver.verify_connectivity()
                     return True
-            except (ServiceUnavailable, OSError):
-                return False
+            except (ServiceUnavailable, SessionExpired, TransientError, OSError):
+                return False  # still starting: the store or the system database is not up
             except (AuthError, Neo4jError) as exc:
                 raise ServiceError(
                     f"Neo4j at {self.uri} refused the local credentials ({exc}); "
@@ -617,13 +623,17 @@ def throwaway_services(layout: Layout, only: str | None) -> Iterator[dict[str, s
 def cmd_run(layout: Layout, only: str | None, command: list[str]) -> int:
     if not command:
         raise ServiceError("run needs a command after --")
+    # A CI runner's SIGTERM must still stop the servers: turn it into SystemExit so that the
+    # `finally` blocks below run.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     with throwaway_services(layout, only) as env:
         child = subprocess.Popen(command, env={**os.environ, **env})
         try:
             return child.wait()
-        except KeyboardInterrupt:
-            child.send_signal(signal.SIGINT)
-            return child.wait()
+        finally:
+            if child.poll() is None:
+                child.terminate()
+                child.wait(STOP_SECONDS)
 
 
 def say(message: str) -> None:

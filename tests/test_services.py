@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,3 +168,59 @@ def test_servers_given_in_the_environment_are_neither_installed_nor_started(
     assert time.monotonic() - started < 20
     assert not empty_cache.exists()
     assert not list(run_dir.glob("*.pid"))
+
+
+def test_run_gives_the_command_fresh_servers_and_removes_them_after(run_dir: Path) -> None:
+    show = "import os; print(os.environ['FOREBEAR_S3_ENDPOINT']); raise SystemExit(3)"
+    done = services(
+        "run",
+        "--only",
+        "minio",
+        "--run-dir",
+        str(run_dir),
+        "--",
+        sys.executable,
+        "-c",
+        show,
+        env={},
+    )
+    assert done.returncode == 3  # the command's own exit code
+    endpoint = done.stdout.strip()
+    assert endpoint.startswith("http://127.0.0.1:")
+    assert "stopped minio" in done.stderr
+    assert not run_dir.exists()
+    with pytest.raises(urllib.error.URLError, match="Connection refused"):
+        urllib.request.urlopen(f"{endpoint}/minio/health/cluster", timeout=2)
+
+
+def test_run_stops_its_servers_when_it_is_terminated(run_dir: Path) -> None:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("FOREBEAR_")}
+    runner = subprocess.Popen(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "run",
+            "--only",
+            "minio",
+            "--run-dir",
+            str(run_dir),
+            "--",
+            "sleep",
+            "120",
+        ],
+        env=base,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (run_dir / "forebear.env").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        pid = recorded_pid(run_dir, "minio")
+        assert alive(pid)
+        runner.send_signal(signal.SIGTERM)
+        assert runner.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert not alive(pid)
+    assert not run_dir.exists()

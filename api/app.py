@@ -15,6 +15,8 @@ from starlette.routing import Route
 from api.context import GraphQLApp
 from api.logs import RequestLog
 from api.metrics import Metrics
+from api.routes.blobs import put_blob
+from api.routes.files import get_file
 from api.routes.health import healthz, readyz
 from api.routes.metrics import metrics as metrics_endpoint
 from api.schema import schema
@@ -62,6 +64,8 @@ def create_app(settings: Settings) -> Starlette:
 
     routes = [
         Route("/graphql", GraphQLApp(schema, graphql_ide="graphiql"), methods=["GET", "POST"]),
+        Route("/blobs/{sha256}", put_blob, methods=["PUT"]),
+        Route("/files/{version_id}/{path:path}", get_file, methods=["GET", "HEAD"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),

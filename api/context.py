@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 import strawberry
 from neo4j import AsyncDriver
@@ -12,10 +13,36 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
+from api.loaders import Loaders
 from api.metrics import Metrics
 from api.settings import Settings
+from graph.repository.artifacts import ArtifactRepository
+from graph.repository.blobs import BlobRepository
+from graph.repository.runs import RunRepository
 from graph.repository.server import ServerRepository
 from storage.blobs import BlobStore
+
+# Until API keys arrive, the caller names itself in this header; events record it as actor.
+ACTOR_HEADER: Final = "x-forebear-actor"
+ANONYMOUS: Final = "anonymous"
+_ACTOR: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Repositories:
+    server: ServerRepository
+    runs: RunRepository
+    artifacts: ArtifactRepository
+    blobs: BlobRepository
+
+    @classmethod
+    def on(cls, driver: AsyncDriver, database: str) -> Repositories:
+        return cls(
+            server=ServerRepository(driver, database),
+            runs=RunRepository(driver, database),
+            artifacts=ArtifactRepository(driver, database),
+            blobs=BlobRepository(driver, database),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,10 +50,21 @@ class Context:
     settings: Settings
     blobs: BlobStore
     metrics: Metrics
-    server: ServerRepository
+    repos: Repositories
+    loaders: Loaders
+    actor: str
+
+    @property
+    def server(self) -> ServerRepository:
+        return self.repos.server
 
 
 Info: TypeAlias = strawberry.Info[Context, None]
+
+
+def actor_of(request: Request | WebSocket) -> str:
+    claimed = request.headers.get(ACTOR_HEADER, "")
+    return claimed if _ACTOR.match(claimed) else ANONYMOUS
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -34,11 +72,13 @@ class GraphQLApp(GraphQL[Context, None]):
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         state = request.state
-        driver: AsyncDriver = state.driver
         settings: Settings = state.settings
+        repos = Repositories.on(state.driver, settings.neo4j_database)
         return Context(
             settings=settings,
             blobs=state.blobs,
             metrics=state.metrics,
-            server=ServerRepository(driver, settings.neo4j_database),
+            repos=repos,
+            loaders=Loaders(repos.runs, repos.artifacts),
+            actor=actor_of(request),
         )

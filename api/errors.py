@@ -14,7 +14,7 @@ from typing import Final
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from graph.errors import Conflict, Forbidden, GraphUnavailable, NotFound
+from graph.errors import Conflict, Forbidden, GraphUnavailable, Invalid, NotFound
 from storage.errors import StorageUnavailable
 
 log = logging.getLogger("forebear.errors")
@@ -34,6 +34,7 @@ class Unauthenticated(Exception):
 
 ERROR_CODES: Final[Mapping[type[Exception], str]] = {
     BadInput: "BAD_INPUT",
+    Invalid: "BAD_INPUT",
     NotFound: "NOT_FOUND",
     Conflict: "CONFLICT",
     Forbidden: "FORBIDDEN",

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     s3_region: str = Field("us-east-1", description="S3 region name")
     host: str = Field("127.0.0.1", description="address the API listens on")
     port: int = Field(8000, ge=1, le=65535, description="port the API listens on")
+    pending_ttl: int = Field(86_400, ge=60, description="seconds a PENDING version lives")
+    max_blob_size: int = Field(100 * 2**30, ge=1, description="largest upload, in bytes")
+    gc_grace: int = Field(3_600, ge=0, description="seconds an unreferenced blob is kept")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     startup_timeout: float = Field(30.0, ge=0, description="seconds to wait for Neo4j and S3")
     ready_timeout: float = Field(3.0, gt=0, description="seconds /readyz waits for each server")

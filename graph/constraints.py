@@ -7,18 +7,25 @@ from typing import Final, LiteralString
 from neo4j import AsyncDriver
 
 CONSTRAINTS: Final[tuple[LiteralString, ...]] = (
+    "CREATE CONSTRAINT entity_id IF NOT EXISTS FOR (n:Entity) REQUIRE n.id IS UNIQUE",
     "CREATE CONSTRAINT project_name IF NOT EXISTS FOR (p:Project) REQUIRE p.name IS UNIQUE",
     "CREATE CONSTRAINT lineage_id IF NOT EXISTS FOR (n:Lineage) REQUIRE n.id IS UNIQUE",
     "CREATE CONSTRAINT run_id IF NOT EXISTS FOR (r:Run) REQUIRE r.id IS UNIQUE",
     "CREATE CONSTRAINT artifact_id IF NOT EXISTS FOR (a:Artifact) REQUIRE a.id IS UNIQUE",
     "CREATE CONSTRAINT version_id IF NOT EXISTS FOR (v:ArtifactVersion) REQUIRE v.id IS UNIQUE",
+    "CREATE CONSTRAINT artifact_name IF NOT EXISTS "
+    "FOR (a:Artifact) REQUIRE (a.project, a.name) IS UNIQUE",
+    "CREATE CONSTRAINT alias_name IF NOT EXISTS "
+    "FOR (a:Alias) REQUIRE (a.artifactId, a.name) IS UNIQUE",
     "CREATE CONSTRAINT blob_sha256 IF NOT EXISTS FOR (b:Blob) REQUIRE b.sha256 IS UNIQUE",
     "CREATE CONSTRAINT registry_name IF NOT EXISTS FOR (r:Registry) REQUIRE r.name IS UNIQUE",
     "CREATE CONSTRAINT collection_id IF NOT EXISTS FOR (c:Collection) REQUIRE c.id IS UNIQUE",
     "CREATE CONSTRAINT event_id IF NOT EXISTS FOR (e:Event) REQUIRE e.id IS UNIQUE",
     "CREATE CONSTRAINT user_id IF NOT EXISTS FOR (u:User) REQUIRE u.id IS UNIQUE",
     "CREATE INDEX event_time IF NOT EXISTS FOR (e:Event) ON (e.time)",
-    "CREATE INDEX run_started IF NOT EXISTS FOR (r:Run) ON (r.startedAt)",
+    "CREATE INDEX run_project_started IF NOT EXISTS FOR (r:Run) ON (r.project, r.startedAt)",
+    "CREATE INDEX metric_chunk IF NOT EXISTS FOR (m:MetricChunk) ON (m.runId, m.key)",
+    "CREATE INDEX version_state IF NOT EXISTS FOR (v:ArtifactVersion) ON (v.state, v.expiresAt)",
 )
 
 # Several replicas may start at once; the loser of a race on the same rule sees this code.

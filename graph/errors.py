@@ -21,6 +21,12 @@ class NotFound(GraphError):
         self.ref = ref
 
 
+class Invalid(GraphError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
 class Conflict(GraphError):
     pass
 

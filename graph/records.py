@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+JsonObject = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -12,3 +19,104 @@ class ServerInfo:
     neo4j_version: str
     neo4j_edition: str
     database: str
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a list, and the cursor to ask for the next."""
+
+    items: tuple[T, ...]
+    has_next: bool
+    end_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    id: str
+    name: str
+    description: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    id: str
+    project: str
+    name: str
+    status: str
+    config: JsonObject
+    summary: JsonObject
+    tags: tuple[str, ...]
+    source_commit: str | None
+    entry_point: str | None
+    host: str | None
+    actor: str
+    started_at: datetime
+    ended_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSeries:
+    key: str
+    steps: tuple[int, ...]
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    id: str
+    project: str
+    name: str
+    type: str
+    description: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    path: str
+    size: int
+    sha256: str
+    content_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactVersion:
+    id: str
+    artifact_id: str
+    project: str
+    artifact: str
+    type: str
+    index: int | None
+    state: str
+    digest: str
+    description: str
+    metadata: JsonObject
+    size: int
+    file_count: int
+    run_id: str | None
+    created_at: datetime
+    committed_at: datetime | None
+    expires_at: datetime | None
+    deleted_at: datetime | None
+    aliases: tuple[str, ...] = field(default=())
+
+    @property
+    def name(self) -> str:
+        """`project/artifact:vN`, or `…:pending` before commit."""
+        label = "pending" if self.index is None else f"v{self.index}"
+        return f"{self.project}/{self.artifact}:{label}"
+
+
+def native(value: Any) -> Any:
+    """neo4j.time values to datetime; everything else as it is."""
+    to_native = getattr(value, "to_native", None)
+    return to_native() if callable(to_native) else value
+
+
+def loads(text: str | None) -> JsonObject:
+    return dict(json.loads(text)) if text else {}
+
+
+def props(node: Mapping[str, Any], *names: str) -> Sequence[Any]:
+    return [native(node.get(name)) for name in names]

@@ -1,19 +1,37 @@
-"""Content-addressed blob storage on any S3 server, through the `minio` client."""
+"""Content-addressed blob storage on any S3 server, through the `minio` client.
+
+Each blob is stored once, under its sha256, whatever versions or projects contain it. Bytes
+stream through in parts: the server's memory stays flat whatever the size of a file.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from typing import BinaryIO, Final, ParamSpec, TypeVar, cast
 
+import anyio.from_thread
 import anyio.to_thread
 import urllib3
 from minio import Minio
 from minio.error import MinioException, S3Error
 
-from storage.errors import StorageUnavailable
+from storage.errors import (
+    BlobMissing,
+    DigestMismatch,
+    SizeMismatch,
+    StorageUnavailable,
+    TooLarge,
+    UploadRejected,
+)
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+# 16 MiB parts, two uploading while the next is received: ~50 MB per upload at most.
+PART_SIZE: Final = 16 * 1024 * 1024
+PARALLEL_PARTS: Final = 2
+DOWNLOAD_CHUNK: Final = 1024 * 1024
 
 
 def http_pool(timeout: float = 10.0) -> urllib3.PoolManager:
@@ -21,8 +39,66 @@ def http_pool(timeout: float = 10.0) -> urllib3.PoolManager:
     return urllib3.PoolManager(
         timeout=urllib3.Timeout(connect=timeout, read=max(timeout, 60.0)),
         retries=urllib3.Retry(total=2, backoff_factor=0.1, status_forcelist=(502, 503, 504)),
-        maxsize=16,
+        maxsize=32,
     )
+
+
+def blob_key(sha256: str) -> str:
+    return f"blobs/{sha256[:2]}/{sha256}"
+
+
+class HashingReader:
+    """A blocking file-like view of an async byte stream, for the minio client running in a
+    worker thread: hashes and counts what passes, and refuses a wrong digest or size before
+    the last byte is handed on, so a bad upload is aborted rather than stored."""
+
+    def __init__(
+        self, stream: AsyncIterator[bytes], *, sha256: str, length: int | None, limit: int
+    ) -> None:
+        self._stream = stream
+        self._expected = sha256
+        self._length = length
+        self._limit = limit
+        self._hash = hashlib.sha256()
+        self._buffer = bytearray()
+        self._eof = False
+        self.size = 0
+        self.verified = False
+
+    def read(self, size: int = -1) -> bytes:
+        want = size if size >= 0 else self._limit + 1
+        if len(self._buffer) < want and not self._eof:
+            anyio.from_thread.run(self._fill, want)
+        data = bytes(self._buffer[:want])
+        del self._buffer[:want]
+        self._hash.update(data)
+        self.size += len(data)
+        if self.size > self._limit:
+            raise TooLarge(f"more than the limit of {self._limit} bytes")
+        if self._done():
+            self._verify()
+        return data
+
+    async def _fill(self, want: int) -> None:
+        while len(self._buffer) < want:
+            chunk = await anext(self._stream, None)
+            if chunk is None:
+                self._eof = True
+                return
+            self._buffer += chunk
+
+    def _done(self) -> bool:
+        if self._length is not None:
+            return self.size >= self._length
+        return self._eof and not self._buffer
+
+    def _verify(self) -> None:
+        self.verified = True
+        if self._length is not None and self.size != self._length:
+            raise SizeMismatch(f"{self.size} bytes arrived, Content-Length said {self._length}")
+        digest = self._hash.hexdigest()
+        if digest != self._expected:
+            raise DigestMismatch(f"the content's sha256 is {digest}, not {self._expected}")
 
 
 class BlobStore:
@@ -41,6 +117,59 @@ class BlobStore:
         if not await self._call(self._client.bucket_exists, self.bucket):
             raise StorageUnavailable(f"S3 bucket {self.bucket!r} does not exist")
 
+    async def exists(self, sha256: str) -> bool:
+        """True when the blob's object is in the bucket."""
+        try:
+            await self._call(self._client.stat_object, self.bucket, blob_key(sha256))
+        except BlobMissing:
+            return False
+        return True
+
+    async def put(self, sha256: str, reader: HashingReader, length: int | None) -> int:
+        """Stream `reader` into the blob's object; return its size. Raises UploadRejected
+        (nothing is stored) when the bytes do not match their announced sha256 or size."""
+        await self._call(
+            self._client.put_object,
+            self.bucket,
+            blob_key(sha256),
+            cast(BinaryIO, reader),
+            length if length is not None else -1,
+            part_size=PART_SIZE,
+            num_parallel_uploads=PARALLEL_PARTS,
+        )
+        if not reader.verified:  # the client never asked for the (empty) body
+            try:
+                reader._verify()
+            except UploadRejected:
+                await self.remove(sha256)
+                raise
+        return reader.size
+
+    async def open(self, sha256: str, offset: int = 0, length: int = 0) -> AsyncIterator[bytes]:
+        """The blob's bytes from `offset`, `length` of them (0: to the end), in 1 MiB chunks;
+        raises BlobMissing or StorageUnavailable here, before the first chunk."""
+        response = await self._call(
+            self._client.get_object,
+            self.bucket,
+            blob_key(sha256),
+            offset=offset,
+            length=length,
+        )
+
+        async def chunks() -> AsyncIterator[bytes]:
+            parts = response.stream(DOWNLOAD_CHUNK)
+            try:
+                while chunk := await anyio.to_thread.run_sync(next, parts, None):
+                    yield chunk
+            finally:
+                response.close()
+                response.release_conn()
+
+        return chunks()
+
+    async def remove(self, sha256: str) -> None:
+        await self._call(self._client.remove_object, self.bucket, blob_key(sha256))
+
     def _ensure_bucket(self) -> None:
         if self._client.bucket_exists(self.bucket):
             return
@@ -54,5 +183,11 @@ class BlobStore:
     async def _call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
+        except UploadRejected:
+            raise
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchObject"):
+                raise BlobMissing(exc.message or exc.code) from exc
+            raise StorageUnavailable(f"S3 is unavailable: {exc}") from exc
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise StorageUnavailable(f"S3 is unavailable: {exc}") from exc

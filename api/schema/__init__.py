@@ -1,4 +1,4 @@
-"""The GraphQL schema: one Query merged from the per-domain query types, with its guards."""
+"""The GraphQL schema: Query and Mutation merged from the per-domain types, with its guards."""
 
 from __future__ import annotations
 
@@ -9,9 +9,14 @@ from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.types import ExecutionContext
 
+from api.context import Info
 from api.errors import ErrorCodes
 from api.metrics import OperationMetrics
+from api.schema.artifacts import Artifact, ArtifactMutation, ArtifactQuery, ArtifactVersion
+from api.schema.relay import Node
+from api.schema.runs import Project, Run, RunMutation, RunQuery
 from api.schema.server import ServerQuery
+from graph.ids import kind_of
 
 MAX_QUERY_DEPTH: Final = 12
 MAX_QUERY_TOKENS: Final = 5_000
@@ -19,7 +24,31 @@ MAX_ALIASES: Final = 30
 
 
 @strawberry.type(description="Everything a client can read.")
-class Query(ServerQuery):
+class Query(ServerQuery, RunQuery, ArtifactQuery):
+    @strawberry.field(description="Any object by its global id; null when there is none.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        loaders, key = info.context.loaders, str(id)
+        match kind_of(key):
+            case "Run":
+                run = await loaders.run_by_id.load(key)
+                return Run.from_record(run) if run else None
+            case "ArtifactVersion":
+                version = await loaders.version_by_id.load(key)
+                return ArtifactVersion.from_record(version) if version else None
+            case "Artifact":
+                artifact = await loaders.artifact_by_id.load(key)
+                return Artifact.from_record(artifact) if artifact else None
+            case "Project":
+                project = await info.context.repos.runs.find_project(id=key)
+                return Project.from_record(project) if project else None
+        return None
+
+
+@strawberry.type(
+    description="Everything a client can change; each mutation is one transaction "
+    "and writes one audit event."
+)
+class Mutation(RunMutation, ArtifactMutation):
     pass
 
 
@@ -32,6 +61,8 @@ class Schema(strawberry.Schema):
 
 schema = Schema(
     query=Query,
+    mutation=Mutation,
+    types=[Project, Run, Artifact, ArtifactVersion],
     extensions=[
         OperationMetrics,
         ErrorCodes,

@@ -1,0 +1,151 @@
+"""Rules for input beyond what GraphQL's types say, as pydantic models; `parse` turns a
+violation into BadInput naming the field (`input.files[2].path: ...`)."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated, Any, Final, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+
+from api.errors import BadInput
+from graph.refs import ALIAS, NAME
+
+M = TypeVar("M", bound=BaseModel)
+
+MAX_FILES: Final = 100_000
+MAX_METRIC_POINTS: Final = 10_000
+SHA256: Final = r"^[0-9a-f]{64}$"
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+
+Name = Annotated[str, StringConstraints(pattern=rf"^{NAME}$")]
+AliasName = Annotated[str, StringConstraints(pattern=rf"^{ALIAS}$")]
+TypeName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")]
+Text = Annotated[str, StringConstraints(max_length=10_000)]
+Short = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+def _path(value: str) -> str:
+    if not value or len(value) > 1024:
+        raise ValueError("must be 1 to 1024 characters")
+    if value.startswith("/") or "\\" in value or _CONTROL.search(value):
+        raise ValueError(
+            f"{value!r} must be relative, with '/' separators and no control characters"
+        )
+    if any(part in ("", ".", "..") for part in value.split("/")):
+        raise ValueError(f"{value!r} must not contain empty, '.' or '..' segments")
+    return value
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+RelativePath = Annotated[str, AfterValidator(_path)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FileIn(Strict):
+    path: RelativePath
+    size: int = Field(ge=0)
+    sha256: Annotated[str, StringConstraints(pattern=SHA256)]
+    content_type: Annotated[str, StringConstraints(max_length=255)] | None = None
+
+
+class CreateVersionIn(Strict):
+    project: Name
+    artifact: Name
+    type: TypeName
+    files: list[FileIn] = Field(max_length=MAX_FILES)
+    metadata: dict[str, Any] = {}
+    description: Text = ""
+    run: str | None = None
+    allow_duplicate: bool = False
+
+    @field_validator("files")
+    @classmethod
+    def _unique_paths(cls, files: list[FileIn]) -> list[FileIn]:
+        seen: set[str] = set()
+        for f in files:
+            if f.path in seen:
+                raise ValueError(f"path {f.path!r} appears twice")
+            seen.add(f.path)
+        return files
+
+
+class StartRunIn(Strict):
+    project: Name
+    name: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    config: dict[str, Any] = {}
+    tags: list[Tag] = Field(default=[], max_length=100)
+    source_commit: Annotated[str, StringConstraints(max_length=256)] | None = None
+    entry_point: Annotated[str, StringConstraints(max_length=1024)] | None = None
+    host: Annotated[str, StringConstraints(max_length=256)] | None = None
+
+
+class UpdateRunIn(Strict):
+    run: str
+    name: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    config: dict[str, Any] | None = None
+    summary: dict[str, Any] | None = None
+    tags: list[Tag] | None = Field(default=None, max_length=100)
+
+
+class MetricPointIn(Strict):
+    step: int = Field(ge=0, le=2**62)
+    key: Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f]+$")]
+    value: Annotated[float, AfterValidator(_finite)]
+
+
+class LogMetricsIn(Strict):
+    run: str
+    points: list[MetricPointIn] = Field(min_length=1, max_length=MAX_METRIC_POINTS)
+
+
+class AliasIn(Strict):
+    alias: AliasName
+
+    @field_validator("alias")
+    @classmethod
+    def _not_an_index(cls, alias: str) -> str:
+        if re.fullmatch(r"v[0-9]+", alias):
+            raise ValueError(f"{alias!r} looks like a version index (v<N>)")
+        return alias
+
+
+class ProjectIn(Strict):
+    name: Name
+    description: Text = ""
+
+
+def parse(model: type[M], data: dict[str, Any], prefix: str = "input") -> M:
+    """Validate `data` against `model`; raise BadInput naming the first offending field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = prefix + "".join(
+            f"[{part}]" if isinstance(part, int) else f".{_camel(str(part))}"
+            for part in error["loc"]
+        )
+        raise BadInput(field, error["msg"].removeprefix("Value error, ")) from exc
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)

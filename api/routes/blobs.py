@@ -1,0 +1,64 @@
+"""PUT /blobs/{sha256}: upload one file's content, verified against its sha256 as it streams."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from api.context import Repositories
+from api.services.blobs import store_blob
+from api.settings import Settings
+from graph.errors import Conflict, GraphUnavailable
+from storage.blobs import BlobStore
+from storage.errors import StorageUnavailable, TooLarge, UploadRejected
+
+SHA256: Final = re.compile(r"^[0-9a-f]{64}$")
+
+
+def error(status: int, code: str, message: str) -> JSONResponse:
+    """The JSON error body of the byte endpoints, with the same codes as GraphQL errors."""
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+async def put_blob(request: Request) -> Response:
+    sha256: str = request.path_params["sha256"]
+    settings: Settings = request.state.settings
+    if not SHA256.match(sha256):
+        return error(400, "BAD_INPUT", f"{sha256!r} is not a lowercase hex sha256")
+    length: int | None = None
+    if (header := request.headers.get("content-length")) is not None:
+        if not header.isdigit():
+            return error(400, "BAD_INPUT", f"Content-Length {header!r} is not a number")
+        length = int(header)
+        if length > settings.max_blob_size:
+            return error(
+                413,
+                "BAD_INPUT",
+                f"{length} bytes is more than the limit of {settings.max_blob_size}",
+            )
+    repos = Repositories.on(request.state.driver, settings.neo4j_database)
+    store: BlobStore = request.state.blobs
+    try:
+        size, created = await store_blob(
+            sha256,
+            request.stream(),
+            length,
+            limit=settings.max_blob_size,
+            store=store,
+            repo=repos.blobs,
+        )
+    except TooLarge as exc:
+        return error(413, "BAD_INPUT", f"upload of {sha256} refused: {exc}")
+    except UploadRejected as exc:
+        return error(400, "BAD_INPUT", f"upload of {sha256} refused: {exc}")
+    except Conflict as exc:
+        return error(409, "CONFLICT", str(exc))
+    except (StorageUnavailable, GraphUnavailable) as exc:
+        return error(503, "UNAVAILABLE", str(exc))
+    body = {"sha256": sha256, "created": created}
+    if created:
+        body["size"] = size
+    return JSONResponse(body, status_code=201 if created else 200)

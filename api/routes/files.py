@@ -1,0 +1,84 @@
+"""GET /files/{version-id}/{path}: a file of a committed version, streamed, with Range."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Final
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from api.context import Repositories
+from api.routes.blobs import error
+from api.settings import Settings
+from graph.errors import GraphUnavailable, NotFound
+from storage.blobs import BlobStore
+from storage.errors import BlobMissing, StorageUnavailable
+
+_RANGE: Final = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | str | None:
+    """(first, last) of a single `bytes=` range, None to send it all, or 'unsatisfiable'."""
+    if header is None:
+        return None
+    match = _RANGE.match(header.strip())
+    if match is None:
+        return None  # several ranges or another unit: RFC 9110 lets us send the whole file
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            return "unsatisfiable"
+        return max(size - suffix, 0), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or (last and int(last) < start):
+        return "unsatisfiable"
+    return start, end
+
+
+async def get_file(request: Request) -> Response:
+    settings: Settings = request.state.settings
+    version_id: str = request.path_params["version_id"]
+    path: str = request.path_params["path"]
+    repos = Repositories.on(request.state.driver, settings.neo4j_database)
+    store: BlobStore = request.state.blobs
+    try:
+        entry = await repos.artifacts.get_file(version_id, path)
+    except NotFound:
+        return error(404, "NOT_FOUND", f"no file {path!r} in a committed version {version_id!r}")
+    except GraphUnavailable as exc:
+        return error(503, "UNAVAILABLE", str(exc))
+    etag = f'"{entry.sha256}"'
+    headers = {
+        "ETag": etag,
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "private, max-age=31536000, immutable",
+    }
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    wanted = byte_range(request.headers.get("range"), entry.size)
+    if wanted == "unsatisfiable":
+        return Response(
+            status_code=416, headers={**headers, "Content-Range": f"bytes */{entry.size}"}
+        )
+    status, first, length = 200, 0, entry.size
+    if isinstance(wanted, tuple):
+        status, first, length = 206, wanted[0], wanted[1] - wanted[0] + 1
+        headers["Content-Range"] = f"bytes {wanted[0]}-{wanted[1]}/{entry.size}"
+    headers["Content-Length"] = str(length)
+    if request.method == "HEAD" or length == 0:
+        return Response(status_code=status, headers=headers, media_type=entry.content_type)
+    try:
+        body: AsyncIterator[bytes] = await store.open(entry.sha256, first, length)
+    except BlobMissing:
+        return error(500, "INTERNAL", f"the content of {path!r} is missing from storage")
+    except StorageUnavailable as exc:
+        return error(503, "UNAVAILABLE", str(exc))
+    return StreamingResponse(
+        body, status_code=status, headers=headers, media_type=entry.content_type
+    )

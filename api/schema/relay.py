@@ -1,0 +1,82 @@
+"""Relay plumbing: the Node interface, opaque cursors, and generic cursor connections."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from typing import Final, Generic, TypeVar
+
+import strawberry
+
+from api.errors import BadInput
+from graph.records import Page
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+MAX_PAGE_SIZE: Final = 100
+DEFAULT_PAGE_SIZE: Final = 20
+
+
+@strawberry.interface(description="An object with a globally unique ID, fetchable by `node`.")
+class Node:
+    id: strawberry.ID = strawberry.field(description="Opaque, globally unique identifier.")
+
+
+@strawberry.type(description="Where a page ends, and whether more follow.")
+class PageInfo:
+    has_next_page: bool = strawberry.field(description="True when another page follows.")
+    end_cursor: str | None = strawberry.field(
+        description="Pass as `after` to get the next page; null on an empty page."
+    )
+
+
+@strawberry.type(description="One item of a page, with the cursor that points just past it.")
+class Edge(Generic[T]):
+    node: T = strawberry.field(description="The item.")
+    cursor: str = strawberry.field(description="Opaque cursor of this item.")
+
+
+@strawberry.type(description="A page of items (Relay cursor connection).")
+class Connection(Generic[T]):
+    edges: list[Edge[T]] = strawberry.field(description="The items of this page with cursors.")
+    nodes: list[T] = strawberry.field(description="The items of this page.")
+    page_info: PageInfo = strawberry.field(description="Paging information.")
+
+
+def encode_cursor(raw: str) -> str:
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def decode_cursor(cursor: str | None, field: str = "after") -> str | None:
+    """The repository's cursor inside an opaque one; BadInput naming `field` if malformed."""
+    if cursor is None:
+        return None
+    try:
+        return base64.urlsafe_b64decode(cursor.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise BadInput(field, f"{cursor!r} is not a cursor this API gave out") from exc
+
+
+def page_size(first: int | None, field: str = "first") -> int:
+    """`first`, checked against MAX_PAGE_SIZE."""
+    size = DEFAULT_PAGE_SIZE if first is None else first
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        raise BadInput(field, f"must be between 1 and {MAX_PAGE_SIZE}, got {size}")
+    return size
+
+
+def connection(
+    page: Page[R], convert: Callable[[R], T], cursor_of: Callable[[R], str]
+) -> Connection[T]:
+    """A Connection from a repository page; each item's cursor is `cursor_of(item)`."""
+    cursors = [encode_cursor(cursor_of(item)) for item in page.items]
+    nodes = [convert(item) for item in page.items]
+    return Connection(
+        edges=[Edge(node=n, cursor=c) for n, c in zip(nodes, cursors, strict=True)],
+        nodes=nodes,
+        page_info=PageInfo(
+            has_next_page=page.has_next, end_cursor=cursors[-1] if cursors else None
+        ),
+    )

@@ -1,0 +1,337 @@
+"""Projects and runs: start, update, log metrics, finish; and the queries over them."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any, cast
+
+import strawberry
+from strawberry.scalars import JSON
+
+from api.context import Info
+from api.errors import BadInput
+from api.inputs import LogMetricsIn, ProjectIn, StartRunIn, UpdateRunIn, parse
+from api.schema.relay import Connection, Node, connection, decode_cursor, page_size
+from graph import records
+
+if TYPE_CHECKING:
+    from api.schema.artifacts import ArtifactVersion
+
+VersionType = Annotated["ArtifactVersion", strawberry.lazy("api.schema.artifacts")]
+MAX_METRIC_POINTS_PER_KEY = 100_000
+
+
+@strawberry.enum(description="Where a run stands.")
+class RunStatus(Enum):
+    RUNNING = strawberry.enum_value("RUNNING", description="Started and not finished.")
+    FINISHED = strawberry.enum_value("FINISHED", description="Ended normally.")
+    FAILED = strawberry.enum_value("FAILED", description="Ended with an error.")
+    CRASHED = strawberry.enum_value("CRASHED", description="Stopped without saying so.")
+
+
+@strawberry.enum(description="Which values of a run a filter looks at.")
+class RunValueSource(Enum):
+    CONFIG = strawberry.enum_value("CONFIG", description="A top-level config key.")
+    SUMMARY = strawberry.enum_value("SUMMARY", description="A top-level summary key.")
+
+
+@strawberry.enum(description="How a filter compares.")
+class FilterOp(Enum):
+    EQ = strawberry.enum_value("EQ", description="equal")
+    NE = strawberry.enum_value("NE", description="not equal")
+    GT = strawberry.enum_value("GT", description="greater than")
+    GTE = strawberry.enum_value("GTE", description="greater than or equal")
+    LT = strawberry.enum_value("LT", description="less than")
+    LTE = strawberry.enum_value("LTE", description="less than or equal")
+
+
+@strawberry.type(description="A project: the namespace of runs and the artifacts they log.")
+class Project(Node):
+    name: str = strawberry.field(description="Unique name, as used in references.")
+    description: str = strawberry.field(description="Free text.")
+    created_at: datetime = strawberry.field(description="When it was created.")
+
+    @classmethod
+    def from_record(cls, p: records.Project) -> Project:
+        return cls(
+            id=strawberry.ID(p.id), name=p.name, description=p.description, created_at=p.created_at
+        )
+
+
+@strawberry.type(description="One point of a metric series.")
+class MetricPoint:
+    step: int = strawberry.field(description="Step the value was logged at.")
+    value: float = strawberry.field(description="The value.")
+
+
+@strawberry.type(description="The history of one metric key of a run, in step order.")
+class MetricSeries:
+    key: str = strawberry.field(description="Metric name.")
+    points: list[MetricPoint] = strawberry.field(description="Points in step order.")
+
+
+@strawberry.type(description="One execution of training or evaluation code.")
+class Run(Node):
+    project: str = strawberry.field(description="Name of the run's project.")
+    name: str = strawberry.field(description="Display name (the id if none was given).")
+    status: RunStatus = strawberry.field(description="RUNNING until finished.")
+    config: JSON = strawberry.field(description="Hyper-parameters and settings (JSON object).")
+    summary: JSON = strawberry.field(
+        description="Last value of each metric key (by highest step) and explicit summary values."
+    )
+    tags: list[str] = strawberry.field(description="Labels, sorted.")
+    source_commit: str | None = strawberry.field(description="Source revision, e.g. git SHA.")
+    entry_point: str | None = strawberry.field(description="Program or command that ran.")
+    host: str | None = strawberry.field(description="Machine it ran on.")
+    actor: str = strawberry.field(description="Who started it.")
+    started_at: datetime = strawberry.field(description="When it started.")
+    ended_at: datetime | None = strawberry.field(description="When it finished, if it has.")
+
+    @classmethod
+    def from_record(cls, r: records.Run) -> Run:
+        return cls(
+            id=strawberry.ID(r.id),
+            project=r.project,
+            name=r.name,
+            status=RunStatus(r.status),
+            config=cast(JSON, r.config),
+            summary=cast(JSON, r.summary),
+            tags=list(r.tags),
+            source_commit=r.source_commit,
+            entry_point=r.entry_point,
+            host=r.host,
+            actor=r.actor,
+            started_at=r.started_at,
+            ended_at=r.ended_at,
+        )
+
+    @strawberry.field(description="Metric history for the given keys, each in step order.")
+    async def metrics(
+        self,
+        info: Info,
+        keys: list[str],
+        after_step: Annotated[
+            int, strawberry.argument(description="Only points with a higher step.")
+        ] = -1,
+        first: Annotated[
+            int, strawberry.argument(description="At most this many points per key (<= 100000).")
+        ] = 10_000,
+    ) -> list[MetricSeries]:
+        if not 1 <= first <= MAX_METRIC_POINTS_PER_KEY:
+            raise BadInput("first", f"must be between 1 and {MAX_METRIC_POINTS_PER_KEY}")
+        if not 1 <= len(keys) <= 50:
+            raise BadInput("keys", "give between 1 and 50 keys")
+        series = await info.context.repos.runs.metric_history(
+            str(self.id), keys, after_step=after_step, limit=first
+        )
+        return [
+            MetricSeries(
+                key=s.key,
+                points=[
+                    MetricPoint(step=st, value=v) for st, v in zip(s.steps, s.values, strict=True)
+                ],
+            )
+            for s in series
+        ]
+
+    @strawberry.field(description="Versions this run logged (PRODUCED).")
+    async def outputs(self, info: Info) -> list[VersionType]:
+        return await _versions(info, str(self.id), "PRODUCED")
+
+    @strawberry.field(description="Versions this run used (CONSUMED).")
+    async def inputs(self, info: Info) -> list[VersionType]:
+        return await _versions(info, str(self.id), "CONSUMED")
+
+
+async def _versions(info: Info, run_id: str, kind: str) -> list[ArtifactVersion]:
+    from api.schema.artifacts import ArtifactVersion
+
+    ids = await info.context.repos.artifacts.run_versions(run_id, kind)
+    found = await info.context.loaders.version_by_id.load_many(ids)
+    return [ArtifactVersion.from_record(v) for v in found if v is not None]
+
+
+@strawberry.input(description="A condition on a top-level config or summary value.")
+class RunFilter:
+    source: RunValueSource = strawberry.field(description="CONFIG or SUMMARY.")
+    key: str = strawberry.field(description="Top-level key.")
+    op: FilterOp = strawberry.field(description="Comparison.")
+    value: JSON = strawberry.field(description="A number, string or boolean to compare with.")
+
+
+@strawberry.input(description="Create a project explicitly (runs also create theirs).")
+class CreateProjectInput:
+    name: str = strawberry.field(description="Unique name: letters, digits, '.', '_', '-'.")
+    description: str = strawberry.field(default="", description="Free text.")
+
+
+@strawberry.input(description="Start a run; its project is created on first use.")
+class StartRunInput:
+    project: str = strawberry.field(description="Project name.")
+    name: str | None = strawberry.field(default=None, description="Display name.")
+    config: JSON = strawberry.field(default_factory=dict, description="JSON object.")
+    tags: list[str] = strawberry.field(default_factory=list, description="Labels.")
+    source_commit: str | None = strawberry.field(default=None, description="e.g. git SHA.")
+    entry_point: str | None = strawberry.field(default=None, description="Program that ran.")
+    host: str | None = strawberry.field(default=None, description="Machine it runs on.")
+
+
+@strawberry.input(description="Change a run: config and summary are merged key by key.")
+class UpdateRunInput:
+    run: strawberry.ID = strawberry.field(description="Run id.")
+    name: str | None = strawberry.field(default=None, description="New display name.")
+    config: JSON | None = strawberry.field(default=None, description="Keys to set in config.")
+    summary: JSON | None = strawberry.field(default=None, description="Keys to set in summary.")
+    tags: list[str] | None = strawberry.field(default=None, description="Replaces the tags.")
+
+
+@strawberry.input(description="One metric value at one step.")
+class MetricPointInput:
+    step: int = strawberry.field(description="Step (>= 0).")
+    key: str = strawberry.field(description="Metric name.")
+    value: float = strawberry.field(description="Finite value.")
+
+
+@strawberry.input(description="A batch of metric points (at most 10,000) for a running run.")
+class LogMetricsInput:
+    run: strawberry.ID = strawberry.field(description="Run id.")
+    points: list[MetricPointInput] = strawberry.field(description="The points.")
+
+
+@strawberry.input(description="End a run.")
+class FinishRunInput:
+    run: strawberry.ID = strawberry.field(description="Run id.")
+    status: RunStatus = strawberry.field(
+        default=RunStatus.FINISHED, description="FINISHED, FAILED or CRASHED."
+    )
+
+
+@strawberry.type(description="The created project.")
+class CreateProjectPayload:
+    project: Project = strawberry.field(description="The new project.")
+
+
+@strawberry.type(description="The run as it is now.")
+class RunPayload:
+    run: Run = strawberry.field(description="The run after the change.")
+
+
+@strawberry.type(description="The run and how many points were stored.")
+class LogMetricsPayload:
+    run: Run = strawberry.field(description="The run, summary updated.")
+    logged: int = strawberry.field(description="Points stored.")
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+
+
+@strawberry.type
+class RunQuery:
+    @strawberry.field(description="A project by name.")
+    async def project(self, info: Info, name: str) -> Project | None:
+        found = await info.context.repos.runs.find_project(name)
+        return Project.from_record(found) if found else None
+
+    @strawberry.field(description="A run by id.")
+    async def run(self, info: Info, id: strawberry.ID) -> Run | None:
+        found = await info.context.loaders.run_by_id.load(str(id))
+        return Run.from_record(found) if found else None
+
+    @strawberry.field(description="Runs of a project, newest first, filtered.")
+    async def runs(
+        self,
+        info: Info,
+        project: str,
+        status: RunStatus | None = None,
+        tag: str | None = None,
+        started_after: datetime | None = None,
+        started_before: datetime | None = None,
+        where: list[RunFilter] | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Run]:
+        cursor = decode_cursor(after)
+        parsed_after = None
+        if cursor is not None:
+            time_text, _, run_id = cursor.partition("|")
+            try:
+                parsed_after = (datetime.fromisoformat(time_text), run_id)
+            except ValueError as exc:
+                raise BadInput("after", "not a cursor of this list") from exc
+        filters = []
+        for i, f in enumerate(where or []):
+            if not isinstance(f.value, str | int | float | bool):
+                raise BadInput(f"where[{i}].value", "must be a number, string or boolean")
+            filters.append((f.source.name, f.key, f.op.name, f.value))
+        page = await info.context.repos.runs.list_runs(
+            project,
+            status=status.name if status else None,
+            tag=tag,
+            started_after=started_after,
+            started_before=started_before,
+            filters=filters,
+            first=page_size(first),
+            after=parsed_after,
+        )
+        return connection(page, Run.from_record, lambda r: f"{r.started_at.isoformat()}|{r.id}")
+
+
+@strawberry.type
+class RunMutation:
+    @strawberry.mutation(description="Create a project.")
+    async def create_project(self, info: Info, input: CreateProjectInput) -> CreateProjectPayload:
+        data = parse(ProjectIn, _as_dict(input))
+        project = await info.context.repos.runs.create_project(
+            data.name, data.description, actor=info.context.actor
+        )
+        return CreateProjectPayload(project=Project.from_record(project))
+
+    @strawberry.mutation(description="Start a run (RUNNING).")
+    async def start_run(self, info: Info, input: StartRunInput) -> RunPayload:
+        data = parse(StartRunIn, _as_dict(input))
+        run = await info.context.repos.runs.start_run(
+            project=data.project,
+            name=data.name,
+            config=data.config,
+            tags=data.tags,
+            source_commit=data.source_commit,
+            entry_point=data.entry_point,
+            host=data.host,
+            actor=info.context.actor,
+        )
+        return RunPayload(run=Run.from_record(run))
+
+    @strawberry.mutation(description="Merge config and summary keys, rename, retag.")
+    async def update_run(self, info: Info, input: UpdateRunInput) -> RunPayload:
+        data = parse(UpdateRunIn, _as_dict(input))
+        run = await info.context.repos.runs.update_run(
+            data.run,
+            name=data.name,
+            config=data.config,
+            summary=data.summary,
+            tags=data.tags,
+            actor=info.context.actor,
+        )
+        return RunPayload(run=Run.from_record(run))
+
+    @strawberry.mutation(description="Append metric points; the summary keeps the latest.")
+    async def log_metrics(self, info: Info, input: LogMetricsInput) -> LogMetricsPayload:
+        data = parse(
+            LogMetricsIn, {"run": input.run, "points": [_as_dict(p) for p in input.points]}
+        )
+        run, logged = await info.context.repos.runs.log_metrics(
+            data.run, [(p.step, p.key, p.value) for p in data.points], actor=info.context.actor
+        )
+        return LogMetricsPayload(run=Run.from_record(run), logged=logged)
+
+    @strawberry.mutation(description="End a RUNNING run with a final status.")
+    async def finish_run(self, info: Info, input: FinishRunInput) -> RunPayload:
+        if input.status is RunStatus.RUNNING:
+            raise BadInput("input.status", "a run finishes as FINISHED, FAILED or CRASHED")
+        run = await info.context.repos.runs.finish_run(
+            str(input.run), input.status.name, actor=info.context.actor
+        )
+        return RunPayload(run=Run.from_record(run))

@@ -1,0 +1,247 @@
+"""Cypher for artifacts, their versions, files, aliases and consumption."""
+
+from __future__ import annotations
+
+from typing import Final, LiteralString
+
+ENSURE_ARTIFACT: Final[LiteralString] = """
+MATCH (p:Project {name: $project})
+MERGE (a:Artifact {project: $project, name: $name})
+ON CREATE SET a:Entity, a.id = $id, a.type = $type, a.description = $description,
+              a.createdAt = $now, a.nextIndex = 0, a.created = true
+MERGE (p)-[:HAS_ARTIFACT]->(a)
+WITH a, coalesce(a.created, false) AS created
+REMOVE a.created
+RETURN a {.*} AS artifact, created
+"""
+
+GET_ARTIFACT: Final[LiteralString] = """
+MATCH (a:Artifact {project: $project, name: $name}) RETURN a {.*} AS artifact
+"""
+
+GET_ARTIFACTS_BY_ID: Final[LiteralString] = """
+UNWIND $ids AS id MATCH (a:Artifact {id: id}) RETURN a {.*} AS artifact
+"""
+
+LIST_ARTIFACTS: Final[LiteralString] = """
+MATCH (a:Artifact {project: $project})
+WHERE ($type IS NULL OR a.type = $type) AND ($after IS NULL OR a.name > $after)
+RETURN a {.*} AS artifact
+ORDER BY a.name
+LIMIT $limit
+"""
+
+KNOWN_BLOBS: Final[LiteralString] = """
+UNWIND $shas AS sha
+MATCH (b:Blob {sha256: sha})
+RETURN b.sha256 AS sha256, b.size AS size, b.storedAt IS NOT NULL AS stored
+"""
+
+LATEST_VERSION: Final[LiteralString] = """
+MATCH (:Alias {artifactId: $artifact_id, name: 'latest'})-[:POINTS_TO]->(v:ArtifactVersion)
+RETURN v {.*} AS version
+"""
+
+CREATE_VERSION: Final[LiteralString] = """
+MATCH (a:Artifact {id: $artifact_id})
+CREATE (a)-[:HAS_VERSION]->(v:ArtifactVersion:Lineage:Entity)
+SET v = $props
+WITH v
+UNWIND $files AS f
+MERGE (b:Blob {sha256: f.sha256})
+ON CREATE SET b.size = f.size
+CREATE (v)-[:CONTAINS {path: f.path, size: f.size, contentType: f.content_type}]->(b)
+WITH DISTINCT b
+WHERE b.storedAt IS NULL
+RETURN b.sha256 AS sha256
+"""
+
+LOCK_ARTIFACT_OF_VERSION: Final[LiteralString] = """
+MATCH (a:Artifact)-[:HAS_VERSION]->(v:ArtifactVersion {id: $id})
+SET a._lock = true
+REMOVE a._lock
+RETURN a.id AS artifact_id, v {.*} AS version
+"""
+
+UNSTORED_FILES: Final[LiteralString] = """
+MATCH (:ArtifactVersion {id: $id})-[c:CONTAINS]->(b:Blob)
+WHERE b.storedAt IS NULL OR b.size <> c.size
+RETURN c.path AS path, b.sha256 AS sha256
+ORDER BY path
+LIMIT 10
+"""
+
+COMMIT_VERSION: Final[LiteralString] = """
+MATCH (a:Artifact)-[:HAS_VERSION]->(v:ArtifactVersion {id: $id})
+WITH a, v, a.nextIndex AS index
+SET v.index = index, v.state = 'COMMITTED', v.committedAt = $now, v.expiresAt = null,
+    a.nextIndex = index + 1
+WITH v
+OPTIONAL MATCH (r:Run {id: v.runId})
+FOREACH (run IN CASE WHEN r IS NULL THEN [] ELSE [r] END |
+  MERGE (run)-[:PRODUCED {at: $now}]->(v))
+RETURN v {.*} AS version
+"""
+
+# `latest` is the committed, undeleted version with the highest index; the artifact's lock is
+# held by every caller, so the alias never has two holders.
+MOVE_LATEST: Final[LiteralString] = """
+MATCH (a:Artifact {id: $artifact_id})
+MERGE (al:Alias {artifactId: a.id, name: 'latest'})
+ON CREATE SET al.createdAt = $now
+MERGE (a)-[:HAS_ALIAS]->(al)
+WITH a, al
+OPTIONAL MATCH (al)-[p:POINTS_TO]->(old:ArtifactVersion)
+DELETE p
+WITH a, al, collect(old.id) AS previous
+OPTIONAL CALL (a) {
+  MATCH (a)-[:HAS_VERSION]->(v:ArtifactVersion {state: 'COMMITTED'})
+  RETURN v ORDER BY v.index DESC LIMIT 1
+}
+FOREACH (target IN CASE WHEN v IS NULL THEN [] ELSE [v] END |
+  CREATE (al)-[:POINTS_TO {at: $now}]->(target))
+RETURN previous, v.id AS current
+"""
+
+LOCK_ARTIFACT: Final[LiteralString] = """
+MATCH (a:Artifact {id: $artifact_id})
+SET a._lock = true
+REMOVE a._lock
+RETURN a {.*} AS artifact
+"""
+
+SET_ALIAS: Final[LiteralString] = """
+MATCH (a:Artifact {id: $artifact_id})-[:HAS_VERSION]->(v:ArtifactVersion {id: $version_id})
+MERGE (al:Alias {artifactId: a.id, name: $alias})
+ON CREATE SET al.createdAt = $now
+MERGE (a)-[:HAS_ALIAS]->(al)
+WITH al, v
+OPTIONAL MATCH (al)-[p:POINTS_TO]->(old:ArtifactVersion)
+DELETE p
+WITH al, v, collect(old.id) AS previous
+CREATE (al)-[:POINTS_TO {at: $now}]->(v)
+RETURN previous
+"""
+
+REMOVE_ALIAS: Final[LiteralString] = """
+MATCH (al:Alias {artifactId: $artifact_id, name: $alias})
+OPTIONAL MATCH (al)-[:POINTS_TO]->(old:ArtifactVersion)
+WITH al, collect(old.id) AS previous
+DETACH DELETE al
+RETURN previous
+"""
+
+SET_VERSION_STATE: Final[LiteralString] = """
+MATCH (v:ArtifactVersion {id: $id})
+SET v.state = $state, v.deletedAt = $deleted_at
+RETURN v {.*} AS version
+"""
+
+ALIASES_OF: Final[LiteralString] = """
+UNWIND $ids AS id
+MATCH (al:Alias)-[:POINTS_TO]->(:ArtifactVersion {id: id})
+RETURN id, al.name AS alias
+ORDER BY alias
+"""
+
+GET_VERSIONS: Final[LiteralString] = """
+UNWIND $ids AS id
+MATCH (v:ArtifactVersion {id: id})
+RETURN v {.*} AS version
+"""
+
+VERSION_BY_INDEX: Final[LiteralString] = """
+MATCH (:Artifact {project: $project, name: $name})-[:HAS_VERSION]->(v:ArtifactVersion)
+WHERE v.index = $index
+RETURN v.id AS id
+"""
+
+VERSION_BY_ALIAS: Final[LiteralString] = """
+MATCH (a:Artifact {project: $project, name: $name})
+MATCH (:Alias {artifactId: a.id, name: $alias})-[:POINTS_TO]->(v:ArtifactVersion)
+RETURN v.id AS id
+"""
+
+LIST_VERSIONS: Final[LiteralString] = """
+MATCH (a:Artifact {id: $artifact_id})-[:HAS_VERSION]->(v:ArtifactVersion)
+WHERE (v.state = 'COMMITTED' OR ($include_deleted AND v.state = 'DELETED'))
+  AND ($before IS NULL OR v.index < $before)
+  AND ($alias IS NULL OR EXISTS {
+        MATCH (:Alias {artifactId: a.id, name: $alias})-[:POINTS_TO]->(v) })
+  AND all(f IN $filters WHERE v[f.property] = f.value)
+RETURN v {.*} AS version
+ORDER BY v.index DESC
+LIMIT $limit
+"""
+
+LIST_FILES: Final[LiteralString] = """
+MATCH (:ArtifactVersion {id: $id})-[c:CONTAINS]->(b:Blob)
+WHERE $after IS NULL OR c.path > $after
+RETURN c.path AS path, c.size AS size, b.sha256 AS sha256, c.contentType AS content_type
+ORDER BY path
+LIMIT $limit
+"""
+
+GET_FILE: Final[LiteralString] = """
+MATCH (v:ArtifactVersion {id: $id})-[c:CONTAINS]->(b:Blob)
+WHERE c.path = $path
+RETURN v.state AS state, c.path AS path, c.size AS size, b.sha256 AS sha256,
+       c.contentType AS content_type
+"""
+
+VERSIONS_WITH_BLOB: Final[LiteralString] = """
+MATCH (:Blob {sha256: $sha256})<-[c:CONTAINS]-(v:ArtifactVersion)
+WHERE v.state = 'COMMITTED' AND ($after IS NULL OR v.id > $after)
+RETURN DISTINCT v {.*} AS version
+ORDER BY version.id
+LIMIT $limit
+"""
+
+PRODUCERS_OF: Final[LiteralString] = """
+UNWIND $ids AS id
+MATCH (r:Run)-[:PRODUCED]->(:ArtifactVersion {id: id})
+RETURN id, r.id AS run_id
+"""
+
+CONSUMERS_OF: Final[LiteralString] = """
+MATCH (r:Run)-[c:CONSUMED]->(:ArtifactVersion {id: $id})
+RETURN r.id AS run_id
+ORDER BY c.at, run_id
+SKIP $offset
+LIMIT $limit
+"""
+
+RUN_VERSIONS: Final[LiteralString] = """
+MATCH (r:Run {id: $id})
+CALL (r) {
+  MATCH (r)-[:PRODUCED]->(v:ArtifactVersion) RETURN v, 'PRODUCED' AS kind
+  UNION
+  MATCH (r)-[:CONSUMED]->(v:ArtifactVersion) RETURN v, 'CONSUMED' AS kind
+}
+WITH v, kind WHERE kind = $kind
+RETURN v.id AS id
+ORDER BY v.createdAt, id
+"""
+
+CONSUME_VERSION: Final[LiteralString] = """
+MATCH (r:Run {id: $run_id}), (v:ArtifactVersion {id: $version_id})
+MERGE (r)-[c:CONSUMED]->(v)
+ON CREATE SET c.at = $now, c.ref = $ref, c.created = true
+WITH c, coalesce(c.created, false) AS created
+REMOVE c.created
+RETURN created
+"""
+
+PRODUCED_BY_RUN: Final[LiteralString] = """
+MATCH (:Run {id: $run_id})-[:PRODUCED]->(v:ArtifactVersion {id: $version_id})
+RETURN count(v) > 0 AS produced
+"""
+
+EXPIRE_PENDING: Final[LiteralString] = """
+MATCH (v:ArtifactVersion {state: 'PENDING'})
+WHERE v.expiresAt < $now
+WITH v LIMIT $limit
+WITH collect(v) AS expired, collect(v.id) AS ids
+FOREACH (v IN expired | DETACH DELETE v)
+RETURN ids
+"""

@@ -1,0 +1,86 @@
+"""Cypher for projects, runs and their metrics."""
+
+from __future__ import annotations
+
+from typing import Final, LiteralString
+
+ENSURE_PROJECT: Final[LiteralString] = """
+MERGE (p:Project {name: $name})
+ON CREATE SET p:Entity, p.id = $id, p.description = $description, p.createdAt = $now,
+              p.created = true
+WITH p, coalesce(p.created, false) AS created
+REMOVE p.created
+RETURN p {.*} AS project, created
+"""
+
+GET_PROJECT: Final[LiteralString] = """
+MATCH (p:Project {name: $name}) RETURN p {.*} AS project
+"""
+
+GET_PROJECT_BY_ID: Final[LiteralString] = """
+MATCH (p:Project {id: $id}) RETURN p {.*} AS project
+"""
+
+CREATE_RUN: Final[LiteralString] = """
+MATCH (p:Project {name: $project})
+CREATE (p)-[:HAS_RUN]->(r:Run:Lineage:Entity)
+SET r = $props
+RETURN r {.*} AS run
+"""
+
+GET_RUNS: Final[LiteralString] = """
+UNWIND $ids AS id
+MATCH (r:Run {id: id})
+RETURN r {.*} AS run
+"""
+
+LOCK_RUN: Final[LiteralString] = """
+MATCH (r:Run {id: $id})
+SET r._lock = true
+REMOVE r._lock
+RETURN r {.*} AS run
+"""
+
+SET_RUN_PROPS: Final[LiteralString] = """
+MATCH (r:Run {id: $id})
+SET r += $props
+RETURN r {.*} AS run
+"""
+
+LOG_METRIC_CHUNKS: Final[LiteralString] = """
+MATCH (r:Run {id: $id})
+UNWIND $chunks AS c
+CREATE (r)-[:LOGGED]->(:MetricChunk {runId: $id, key: c.key, firstStep: c.first_step,
+                                     lastStep: c.last_step, steps: c.steps, values: c.values,
+                                     loggedAt: $now})
+"""
+
+GET_METRIC_CHUNKS: Final[LiteralString] = """
+UNWIND $keys AS key
+MATCH (m:MetricChunk {runId: $id, key: key})
+WHERE m.lastStep > $after_step
+RETURN key, m.steps AS steps, m.values AS values
+ORDER BY key, m.firstStep
+"""
+
+LIST_RUNS: Final[LiteralString] = """
+MATCH (r:Run {project: $project})
+WHERE ($status IS NULL OR r.status = $status)
+  AND ($tag IS NULL OR $tag IN r.tags)
+  AND ($started_after IS NULL OR r.startedAt >= $started_after)
+  AND ($started_before IS NULL OR r.startedAt < $started_before)
+  AND ($cursor_time IS NULL OR r.startedAt < $cursor_time
+       OR (r.startedAt = $cursor_time AND r.id < $cursor_id))
+  AND all(f IN $filters WHERE
+      CASE f.op
+        WHEN 'EQ' THEN r[f.property] = f.value
+        WHEN 'NE' THEN r[f.property] <> f.value
+        WHEN 'GT' THEN r[f.property] > f.value
+        WHEN 'GTE' THEN r[f.property] >= f.value
+        WHEN 'LT' THEN r[f.property] < f.value
+        WHEN 'LTE' THEN r[f.property] <= f.value
+      END)
+RETURN r {.*} AS run
+ORDER BY r.startedAt DESC, r.id DESC
+LIMIT $limit
+"""

@@ -1,0 +1,607 @@
+"""Artifacts and their versions: open, commit, alias, consume, delete and restore, and reads."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from neo4j import AsyncManagedTransaction
+
+from graph.errors import Conflict, Invalid, NotFound
+from graph.events import write_event
+from graph.ids import kind_of, new_id
+from graph.queries import artifacts as q
+from graph.records import Artifact, ArtifactVersion, FileEntry, JsonObject, Page, loads, native
+from graph.refs import parse_version_ref
+from graph.repository.base import Repository
+from graph.repository.runs import TERMINAL, _lock_run, ensure_project, flat
+
+LATEST: Final = "latest"
+METADATA_PREFIX: Final = "meta."
+
+
+@dataclass(frozen=True, slots=True)
+class NewVersion:
+    """What `create_version` answers: the version, the blobs to upload, and whether it is an
+    existing committed version with the same manifest (nothing new was created)."""
+
+    version: ArtifactVersion
+    missing_blobs: tuple[str, ...]
+    existing: bool
+
+
+def artifact_from(node: Mapping[str, Any]) -> Artifact:
+    return Artifact(
+        id=node["id"],
+        project=node["project"],
+        name=node["name"],
+        type=node["type"],
+        description=node.get("description") or "",
+        created_at=native(node["createdAt"]),
+    )
+
+
+def version_from(node: Mapping[str, Any], aliases: Sequence[str] = ()) -> ArtifactVersion:
+    return ArtifactVersion(
+        id=node["id"],
+        artifact_id=node["artifactId"],
+        project=node["project"],
+        artifact=node["artifact"],
+        type=node["type"],
+        index=node.get("index"),
+        state=node["state"],
+        digest=node["digest"],
+        description=node.get("description") or "",
+        metadata=loads(node.get("metadata")),
+        size=node["size"],
+        file_count=node["fileCount"],
+        run_id=node.get("runId"),
+        created_at=native(node["createdAt"]),
+        committed_at=native(node.get("committedAt")),
+        expires_at=native(node.get("expiresAt")),
+        deleted_at=native(node.get("deletedAt")),
+        aliases=tuple(aliases),
+    )
+
+
+def manifest_digest(files: Sequence[FileEntry]) -> str:
+    """sha256 over the sorted (path, sha256, size) triples: equal manifests, equal digests."""
+    lines = sorted(f"{f.path}\t{f.sha256}\t{f.size}" for f in files)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+class ArtifactRepository(Repository):
+    async def create_version(
+        self,
+        *,
+        project: str,
+        artifact: str,
+        type: str,
+        files: Sequence[FileEntry],
+        metadata: JsonObject,
+        description: str,
+        run_id: str | None,
+        allow_duplicate: bool,
+        pending_ttl: timedelta,
+        actor: str,
+    ) -> NewVersion:
+        """Open a PENDING version with its manifest, creating project and artifact on first
+        use; a manifest equal to the latest version's returns that version instead."""
+        digest = manifest_digest(files)
+
+        async def work(tx: AsyncManagedTransaction) -> NewVersion:
+            await ensure_project(tx, project, actor=actor)
+            art = await _ensure_artifact(tx, project, artifact, type)
+            if run_id is not None:
+                run = await _lock_run(tx, run_id)
+                if run.status in TERMINAL:
+                    raise Conflict(f"run {run_id!r} is {run.status}: it cannot log versions")
+            if not allow_duplicate:
+                row = await (await tx.run(q.LATEST_VERSION, artifact_id=art.id)).single()
+                if row is not None and row["version"]["digest"] == digest:
+                    return NewVersion(version_from(row["version"]), (), existing=True)
+            await _check_blob_sizes(tx, files)
+            now = datetime.now(UTC)
+            props = {
+                "id": new_id("ver"),
+                "artifactId": art.id,
+                "project": project,
+                "artifact": artifact,
+                "type": type,
+                "state": "PENDING",
+                "digest": digest,
+                "description": description,
+                "metadata": json.dumps(metadata, sort_keys=True),
+                "size": sum(f.size for f in files),
+                "fileCount": len(files),
+                "runId": run_id,
+                "createdAt": now,
+                "expiresAt": now + pending_ttl,
+                **flat(METADATA_PREFIX, metadata),
+            }
+            file_rows = [
+                {"path": f.path, "size": f.size, "sha256": f.sha256, "content_type": f.content_type}
+                for f in files
+            ]
+            result = await tx.run(
+                q.CREATE_VERSION, artifact_id=art.id, props=props, files=file_rows
+            )
+            missing = tuple(sorted([row["sha256"] async for row in result]))
+            await write_event(
+                tx,
+                "artifact_version.created",
+                actor=actor,
+                subjects=[props["id"], art.id, *([run_id] if run_id else [])],
+                after={"digest": digest, "files": len(files), "size": props["size"], "run": run_id},
+            )
+            return NewVersion(version_from(props), missing, existing=False)
+
+        return await self._write(work)
+
+    async def commit_version(self, version_id: str, *, actor: str) -> ArtifactVersion:
+        """Give a PENDING version the artifact's next index, move `latest`, link the producing
+        run; raise Invalid naming files whose blobs were never uploaded."""
+
+        async def work(tx: AsyncManagedTransaction) -> ArtifactVersion:
+            artifact_id, before = await _lock_version(tx, version_id)
+            if before.state == "COMMITTED":
+                return before  # committing twice is harmless
+            if before.state != "PENDING":
+                raise Conflict(f"version {version_id!r} is {before.state}, not PENDING")
+            if before.expires_at is not None and before.expires_at < datetime.now(UTC):
+                raise Conflict(f"version {version_id!r} expired at {before.expires_at:%c}")
+            missing = [row async for row in await tx.run(q.UNSTORED_FILES, id=version_id)]
+            if missing:
+                listed = ", ".join(f"{r['path']} ({r['sha256']})" for r in missing)
+                raise Invalid(
+                    "input.version",
+                    f"version {version_id!r} has files whose content was never uploaded "
+                    f"(PUT /blobs/<sha256>): {listed}",
+                )
+            now = datetime.now(UTC)
+            row = await (await tx.run(q.COMMIT_VERSION, id=version_id, now=now)).single(strict=True)
+            version = version_from(row["version"])
+            moved = await _move_latest(tx, artifact_id, now)
+            await write_event(
+                tx,
+                "artifact_version.committed",
+                actor=actor,
+                subjects=[version_id, artifact_id, *([version.run_id] if version.run_id else [])],
+                before={"state": "PENDING", "latest": moved[0]},
+                after={"state": "COMMITTED", "index": version.index, "latest": moved[1]},
+            )
+            return version
+
+        return await self._write(work)
+
+    async def set_alias(self, version_id: str, alias: str, *, actor: str) -> str | None:
+        """Point `alias` of the version's artifact at this version, in one atomic step; return
+        the id of the version that held it before, if any."""
+        if alias == LATEST:
+            raise Invalid("input.alias", "'latest' moves by itself on every commit")
+
+        async def work(tx: AsyncManagedTransaction) -> str | None:
+            artifact_id, version = await _lock_version(tx, version_id)
+            if version.state != "COMMITTED":
+                raise Conflict(
+                    f"version {version_id!r} is {version.state}: only committed "
+                    "versions take aliases"
+                )
+            row = await (
+                await tx.run(
+                    q.SET_ALIAS,
+                    artifact_id=artifact_id,
+                    version_id=version_id,
+                    alias=alias,
+                    now=datetime.now(UTC),
+                )
+            ).single(strict=True)
+            previous = row["previous"][0] if row["previous"] else None
+            await write_event(
+                tx,
+                "artifact_alias.set",
+                actor=actor,
+                subjects=[version_id, artifact_id, *([previous] if previous else [])],
+                before={"alias": alias, "version": previous},
+                after={"alias": alias, "version": version_id},
+            )
+            return previous
+
+        return await self._write(work)
+
+    async def remove_alias(self, artifact_id: str, alias: str, *, actor: str) -> str:
+        """Remove `alias` from the artifact; return the version it pointed at."""
+        if alias == LATEST:
+            raise Invalid("input.alias", "'latest' is kept by Forebear and cannot be removed")
+
+        async def work(tx: AsyncManagedTransaction) -> str:
+            await _lock_artifact(tx, artifact_id)
+            row = await (
+                await tx.run(q.REMOVE_ALIAS, artifact_id=artifact_id, alias=alias)
+            ).single()
+            if row is None or not row["previous"]:
+                raise NotFound("alias", alias)
+            previous: str = row["previous"][0]
+            await write_event(
+                tx,
+                "artifact_alias.removed",
+                actor=actor,
+                subjects=[previous, artifact_id],
+                before={"alias": alias, "version": previous},
+                after={"alias": alias, "version": None},
+            )
+            return previous
+
+        return await self._write(work)
+
+    async def delete_version(self, version_id: str, *, actor: str) -> ArtifactVersion:
+        """Soft-delete a committed version; refused while a custom alias points at it."""
+
+        async def work(tx: AsyncManagedTransaction) -> ArtifactVersion:
+            artifact_id, before = await _lock_version(tx, version_id)
+            if before.state != "COMMITTED":
+                raise Conflict(f"version {version_id!r} is {before.state}, not COMMITTED")
+            aliases = (await _aliases(tx, [version_id])).get(version_id, [])
+            custom = [a for a in aliases if a != LATEST]
+            if custom:
+                raise Conflict(
+                    f"version {before.name} holds the alias(es) {', '.join(custom)}: "
+                    "move or remove them before deleting it"
+                )
+            return await _change_state(tx, artifact_id, before, "DELETED", actor)
+
+        return await self._write(work)
+
+    async def restore_version(self, version_id: str, *, actor: str) -> ArtifactVersion:
+        """Undo a soft delete."""
+
+        async def work(tx: AsyncManagedTransaction) -> ArtifactVersion:
+            artifact_id, before = await _lock_version(tx, version_id)
+            if before.state != "DELETED":
+                raise Conflict(f"version {version_id!r} is {before.state}, not DELETED")
+            return await _change_state(tx, artifact_id, before, "COMMITTED", actor)
+
+        return await self._write(work)
+
+    async def consume(self, run_id: str, version_id: str, ref: str, *, actor: str) -> bool:
+        """Record that the run used the version; False when it was recorded already."""
+
+        async def work(tx: AsyncManagedTransaction) -> bool:
+            run = await _lock_run(tx, run_id)
+            if run.status in TERMINAL:
+                raise Conflict(f"run {run_id!r} is {run.status}: it cannot use versions now")
+            _, version = await _lock_version(tx, version_id)
+            if version.state != "COMMITTED":
+                raise Conflict(
+                    f"version {version.name} is {version.state}: only committed "
+                    "versions can be used"
+                )
+            produced = await (
+                await tx.run(q.PRODUCED_BY_RUN, run_id=run_id, version_id=version_id)
+            ).single(strict=True)
+            if produced["produced"]:
+                raise Conflict(f"run {run_id!r} produced {version.name}: it cannot also use it")
+            row = await (
+                await tx.run(
+                    q.CONSUME_VERSION,
+                    run_id=run_id,
+                    version_id=version_id,
+                    ref=ref,
+                    now=datetime.now(UTC),
+                )
+            ).single(strict=True)
+            created = bool(row["created"])
+            if created:
+                await write_event(
+                    tx,
+                    "run.used_version",
+                    actor=actor,
+                    subjects=[run_id, version_id],
+                    after={"ref": ref, "version": version.name},
+                )
+            return created
+
+        return await self._write(work)
+
+    async def expire_pending(self, *, now: datetime, limit: int = 1000) -> list[str]:
+        """Delete PENDING versions past their expiry; return their ids."""
+
+        async def work(tx: AsyncManagedTransaction) -> list[str]:
+            row = await (await tx.run(q.EXPIRE_PENDING, now=now, limit=limit)).single(strict=True)
+            ids: list[str] = row["ids"]
+            if ids:
+                await write_event(
+                    tx,
+                    "artifact_version.expired",
+                    actor="system",
+                    subjects=ids,
+                    after={"expired": len(ids)},
+                )
+            return ids
+
+        return await self._write(work)
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    async def resolve(self, ref: str, field: str) -> str:
+        """The id of the version a reference or id names; raise NotFound or Invalid."""
+        if kind_of(ref) == "ArtifactVersion":
+            return ref
+        parsed = parse_version_ref(ref, field)
+
+        async def work(tx: AsyncManagedTransaction) -> str | None:
+            if parsed.index is not None:
+                result = await tx.run(
+                    q.VERSION_BY_INDEX,
+                    project=parsed.project,
+                    name=parsed.artifact,
+                    index=parsed.index,
+                )
+            else:
+                result = await tx.run(
+                    q.VERSION_BY_ALIAS,
+                    project=parsed.project,
+                    name=parsed.artifact,
+                    alias=parsed.alias,
+                )
+            row = await result.single()
+            return None if row is None else str(row["id"])
+
+        found = await self._read(work)
+        if found is None:
+            raise NotFound("version", ref)
+        return found
+
+    async def get_versions(self, ids: Sequence[str]) -> dict[str, ArtifactVersion]:
+        """The versions among `ids` that exist, with their aliases, by id."""
+
+        async def work(tx: AsyncManagedTransaction) -> dict[str, ArtifactVersion]:
+            rows = [row async for row in await tx.run(q.GET_VERSIONS, ids=list(ids))]
+            aliases = await _aliases(tx, [row["version"]["id"] for row in rows])
+            return {
+                row["version"]["id"]: version_from(
+                    row["version"], aliases.get(row["version"]["id"], [])
+                )
+                for row in rows
+            }
+
+        return await self._read(work)
+
+    async def get_version(self, version_id: str) -> ArtifactVersion:
+        found = await self.get_versions([version_id])
+        if version_id not in found:
+            raise NotFound("version", version_id)
+        return found[version_id]
+
+    async def find_artifact(self, project: str, name: str) -> Artifact | None:
+        async def work(tx: AsyncManagedTransaction) -> Artifact | None:
+            row = await (await tx.run(q.GET_ARTIFACT, project=project, name=name)).single()
+            return None if row is None else artifact_from(row["artifact"])
+
+        return await self._read(work)
+
+    async def get_artifacts(self, ids: Sequence[str]) -> dict[str, Artifact]:
+        async def work(tx: AsyncManagedTransaction) -> dict[str, Artifact]:
+            result = await tx.run(q.GET_ARTIFACTS_BY_ID, ids=list(ids))
+            return {row["artifact"]["id"]: artifact_from(row["artifact"]) async for row in result}
+
+        return await self._read(work)
+
+    async def list_artifacts(
+        self, project: str, *, type: str | None, first: int, after: str | None
+    ) -> Page[Artifact]:
+        async def work(tx: AsyncManagedTransaction) -> list[Artifact]:
+            result = await tx.run(
+                q.LIST_ARTIFACTS, project=project, type=type, after=after, limit=first + 1
+            )
+            return [artifact_from(row["artifact"]) async for row in result]
+
+        found = await self._read(work)
+        page = tuple(found[:first])
+        return Page(page, len(found) > first, page[-1].name if page else None)
+
+    async def list_versions(
+        self,
+        artifact_id: str,
+        *,
+        alias: str | None,
+        metadata: Mapping[str, Any],
+        include_deleted: bool,
+        first: int,
+        before_index: int | None,
+    ) -> Page[ArtifactVersion]:
+        """Committed versions, newest first; `metadata` filters on equal top-level values."""
+
+        async def work(tx: AsyncManagedTransaction) -> list[ArtifactVersion]:
+            result = await tx.run(
+                q.LIST_VERSIONS,
+                artifact_id=artifact_id,
+                alias=alias,
+                include_deleted=include_deleted,
+                before=before_index,
+                filters=[
+                    {"property": METADATA_PREFIX + k, "value": v} for k, v in metadata.items()
+                ],
+                limit=first + 1,
+            )
+            rows = [row["version"] async for row in result]
+            aliases = await _aliases(tx, [row["id"] for row in rows])
+            return [version_from(row, aliases.get(row["id"], [])) for row in rows]
+
+        found = await self._read(work)
+        page = tuple(found[:first])
+        return Page(page, len(found) > first, str(page[-1].index) if page else None)
+
+    async def list_files(
+        self, version_id: str, *, first: int, after: str | None
+    ) -> Page[FileEntry]:
+        """The version's files in path order."""
+
+        async def work(tx: AsyncManagedTransaction) -> list[FileEntry]:
+            result = await tx.run(q.LIST_FILES, id=version_id, after=after, limit=first + 1)
+            return [_file(row) async for row in result]
+
+        found = await self._read(work)
+        page = tuple(found[:first])
+        return Page(page, len(found) > first, page[-1].path if page else None)
+
+    async def get_file(self, version_id: str, path: str) -> FileEntry:
+        """One file of a committed version; raise NotFound for anything else."""
+
+        async def work(tx: AsyncManagedTransaction) -> FileEntry | None:
+            row = await (await tx.run(q.GET_FILE, id=version_id, path=path)).single()
+            return _file(row) if row is not None and row["state"] == "COMMITTED" else None
+
+        found = await self._read(work)
+        if found is None:
+            raise NotFound("file", f"{version_id}/{path}")
+        return found
+
+    async def versions_with_blob(
+        self, sha256: str, *, first: int, after: str | None
+    ) -> Page[ArtifactVersion]:
+        async def work(tx: AsyncManagedTransaction) -> list[ArtifactVersion]:
+            result = await tx.run(q.VERSIONS_WITH_BLOB, sha256=sha256, after=after, limit=first + 1)
+            return [version_from(row["version"]) async for row in result]
+
+        found = await self._read(work)
+        page = tuple(found[:first])
+        return Page(page, len(found) > first, page[-1].id if page else None)
+
+    async def aliases_of(self, ids: Sequence[str]) -> dict[str, list[str]]:
+        return await self._read(lambda tx: _aliases(tx, ids))
+
+    async def producers_of(self, ids: Sequence[str]) -> dict[str, str]:
+        """The id of the run that produced each version, for those that have one."""
+
+        async def work(tx: AsyncManagedTransaction) -> dict[str, str]:
+            result = await tx.run(q.PRODUCERS_OF, ids=list(ids))
+            return {row["id"]: row["run_id"] async for row in result}
+
+        return await self._read(work)
+
+    async def consumers_of(self, version_id: str, *, first: int, offset: int) -> Page[str]:
+        """Ids of the runs that used the version, in the order they declared it."""
+
+        async def work(tx: AsyncManagedTransaction) -> list[str]:
+            result = await tx.run(q.CONSUMERS_OF, id=version_id, offset=offset, limit=first + 1)
+            return [row["run_id"] async for row in result]
+
+        found = await self._read(work)
+        return Page(tuple(found[:first]), len(found) > first, str(offset + min(first, len(found))))
+
+    async def run_versions(self, run_id: str, kind: str) -> list[str]:
+        """Ids of the versions a run PRODUCED or CONSUMED."""
+
+        async def work(tx: AsyncManagedTransaction) -> list[str]:
+            return [row["id"] async for row in await tx.run(q.RUN_VERSIONS, id=run_id, kind=kind)]
+
+        return await self._read(work)
+
+
+async def _ensure_artifact(
+    tx: AsyncManagedTransaction, project: str, name: str, type: str
+) -> Artifact:
+    row = await (
+        await tx.run(
+            q.ENSURE_ARTIFACT,
+            project=project,
+            name=name,
+            id=new_id("art"),
+            type=type,
+            description="",
+            now=datetime.now(UTC),
+        )
+    ).single(strict=True)
+    artifact = artifact_from(row["artifact"])
+    if artifact.type != type:
+        raise Invalid(
+            "input.type",
+            f"artifact {project}/{name} holds versions of type {artifact.type!r}, not {type!r}",
+        )
+    return artifact
+
+
+async def _check_blob_sizes(tx: AsyncManagedTransaction, files: Sequence[FileEntry]) -> None:
+    known = {
+        row["sha256"]: row["size"]
+        async for row in await tx.run(q.KNOWN_BLOBS, shas=sorted({f.sha256 for f in files}))
+    }
+    for f in files:
+        if f.sha256 in known and known[f.sha256] != f.size:
+            raise Invalid(
+                "input.files",
+                f"{f.path}: sha256 {f.sha256} is known with size {known[f.sha256]}, not {f.size}",
+            )
+
+
+async def _lock_version(
+    tx: AsyncManagedTransaction, version_id: str
+) -> tuple[str, ArtifactVersion]:
+    """Take the write lock of the version's artifact: every change to an artifact's versions
+    and aliases queues behind it, which keeps indexes gapless and aliases single."""
+    row = await (await tx.run(q.LOCK_ARTIFACT_OF_VERSION, id=version_id)).single()
+    if row is None:
+        raise NotFound("version", version_id)
+    return row["artifact_id"], version_from(row["version"])
+
+
+async def _lock_artifact(tx: AsyncManagedTransaction, artifact_id: str) -> Artifact:
+    row = await (await tx.run(q.LOCK_ARTIFACT, artifact_id=artifact_id)).single()
+    if row is None:
+        raise NotFound("artifact", artifact_id)
+    return artifact_from(row["artifact"])
+
+
+async def _move_latest(
+    tx: AsyncManagedTransaction, artifact_id: str, now: datetime
+) -> tuple[str | None, str | None]:
+    row = await (await tx.run(q.MOVE_LATEST, artifact_id=artifact_id, now=now)).single(strict=True)
+    previous = row["previous"][0] if row["previous"] else None
+    return previous, row["current"]
+
+
+async def _change_state(
+    tx: AsyncManagedTransaction,
+    artifact_id: str,
+    before: ArtifactVersion,
+    state: str,
+    actor: str,
+) -> ArtifactVersion:
+    now = datetime.now(UTC)
+    deleted_at = now if state == "DELETED" else None
+    row = await (
+        await tx.run(q.SET_VERSION_STATE, id=before.id, state=state, deleted_at=deleted_at)
+    ).single(strict=True)
+    moved = await _move_latest(tx, artifact_id, now)
+    verb = "deleted" if state == "DELETED" else "restored"
+    await write_event(
+        tx,
+        f"artifact_version.{verb}",
+        actor=actor,
+        subjects=[before.id, artifact_id],
+        before={"state": before.state, "latest": moved[0]},
+        after={"state": state, "latest": moved[1]},
+    )
+    aliases = (await _aliases(tx, [before.id])).get(before.id, [])
+    return version_from(row["version"], aliases)
+
+
+async def _aliases(tx: AsyncManagedTransaction, ids: Sequence[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    async for row in await tx.run(q.ALIASES_OF, ids=list(ids)):
+        found.setdefault(row["id"], []).append(row["alias"])
+    return found
+
+
+def _file(row: Mapping[str, Any]) -> FileEntry:
+    return FileEntry(
+        path=row["path"],
+        size=row["size"],
+        sha256=row["sha256"],
+        content_type=row["content_type"] or "application/octet-stream",
+    )

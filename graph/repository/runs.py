@@ -1,0 +1,387 @@
+"""Projects, runs, and the metric history of runs."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from neo4j import AsyncManagedTransaction
+
+from graph.errors import Conflict, NotFound
+from graph.events import write_event
+from graph.ids import new_id
+from graph.queries import runs as q
+from graph.records import JsonObject, MetricSeries, Page, Project, Run, loads, native
+from graph.repository.base import Repository
+
+TERMINAL: Final = frozenset({"FINISHED", "FAILED", "CRASHED"})
+# Top-level scalar config and summary values are also kept as properties of their own, so
+# that runs can be filtered on them in Cypher.
+CONFIG_PREFIX: Final = "cfg."
+SUMMARY_PREFIX: Final = "sum."
+
+
+def project_from(node: Mapping[str, Any]) -> Project:
+    return Project(
+        id=node["id"],
+        name=node["name"],
+        description=node.get("description") or "",
+        created_at=native(node["createdAt"]),
+    )
+
+
+def run_from(node: Mapping[str, Any]) -> Run:
+    return Run(
+        id=node["id"],
+        project=node["project"],
+        name=node["name"],
+        status=node["status"],
+        config=loads(node.get("config")),
+        summary=loads(node.get("summary")),
+        tags=tuple(node.get("tags") or ()),
+        source_commit=node.get("sourceCommit"),
+        entry_point=node.get("entryPoint"),
+        host=node.get("host"),
+        actor=node["actor"],
+        started_at=native(node["startedAt"]),
+        ended_at=native(node.get("endedAt")),
+    )
+
+
+def flat(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The scalar top-level entries of `values` as `prefix + key` properties."""
+    return {prefix + key: value for key, value in values.items() if _scalar(value)}
+
+
+def _scalar(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, str | int | bool)
+
+
+async def ensure_project(
+    tx: AsyncManagedTransaction, name: str, *, actor: str, description: str = ""
+) -> tuple[Project, bool]:
+    """The project called `name`, created now if it did not exist; True when created."""
+    row = await (
+        await tx.run(
+            q.ENSURE_PROJECT,
+            name=name,
+            id=new_id("prj"),
+            description=description,
+            now=datetime.now(UTC),
+        )
+    ).single(strict=True)
+    return project_from(row["project"]), bool(row["created"])
+
+
+class RunRepository(Repository):
+    async def create_project(self, name: str, description: str, *, actor: str) -> Project:
+        """Create a project; raise Conflict if the name is taken."""
+
+        async def work(tx: AsyncManagedTransaction) -> Project:
+            project, created = await ensure_project(tx, name, actor=actor, description=description)
+            if not created:
+                raise Conflict(f"project {name!r} already exists")
+            await write_event(
+                tx,
+                "project.created",
+                actor=actor,
+                subjects=[project.id],
+                after={"name": name, "description": description},
+            )
+            return project
+
+        return await self._write(work)
+
+    async def find_project(
+        self, name: str | None = None, *, id: str | None = None
+    ) -> Project | None:
+        """The project with this name (or id), or None."""
+
+        async def work(tx: AsyncManagedTransaction) -> Project | None:
+            if id is not None:
+                result = await tx.run(q.GET_PROJECT_BY_ID, id=id)
+            else:
+                result = await tx.run(q.GET_PROJECT, name=name)
+            row = await result.single()
+            return None if row is None else project_from(row["project"])
+
+        return await self._read(work)
+
+    async def start_run(
+        self,
+        *,
+        project: str,
+        name: str | None,
+        config: JsonObject,
+        tags: Sequence[str],
+        source_commit: str | None,
+        entry_point: str | None,
+        host: str | None,
+        actor: str,
+    ) -> Run:
+        """Start a RUNNING run in `project`, creating the project on first use."""
+
+        async def work(tx: AsyncManagedTransaction) -> Run:
+            proj, created = await ensure_project(tx, project, actor=actor)
+            run_id = new_id("run")
+            props = {
+                "id": run_id,
+                "project": project,
+                "name": name or run_id,
+                "status": "RUNNING",
+                "config": json.dumps(config, sort_keys=True),
+                "summary": "{}",
+                "tags": sorted(set(tags)),
+                "sourceCommit": source_commit,
+                "entryPoint": entry_point,
+                "host": host,
+                "actor": actor,
+                "startedAt": datetime.now(UTC),
+                **flat(CONFIG_PREFIX, config),
+            }
+            row = await (await tx.run(q.CREATE_RUN, project=project, props=props)).single(
+                strict=True
+            )
+            run = run_from(row["run"])
+            await write_event(
+                tx,
+                "run.started",
+                actor=actor,
+                subjects=[run.id, proj.id],
+                after={"project": project, "name": run.name, "created_project": created},
+            )
+            return run
+
+        return await self._write(work)
+
+    async def update_run(
+        self,
+        run_id: str,
+        *,
+        name: str | None,
+        config: JsonObject | None,
+        summary: JsonObject | None,
+        tags: Sequence[str] | None,
+        actor: str,
+    ) -> Run:
+        """Merge `config` and `summary` into the run's, replace its tags and name if given."""
+
+        async def work(tx: AsyncManagedTransaction) -> Run:
+            before = await _lock_run(tx, run_id)
+            changes: dict[str, Any] = {}
+            if name is not None:
+                changes["name"] = name
+            if tags is not None:
+                changes["tags"] = sorted(set(tags))
+            if config is not None:
+                changes["config"] = json.dumps({**before.config, **config}, sort_keys=True)
+                changes.update(flat(CONFIG_PREFIX, config))
+            if summary is not None:
+                changes["summary"] = json.dumps({**before.summary, **summary}, sort_keys=True)
+                changes.update(flat(SUMMARY_PREFIX, summary))
+            run = await _set_props(tx, run_id, changes)
+            await write_event(
+                tx,
+                "run.updated",
+                actor=actor,
+                subjects=[run_id],
+                before=_view(before, changes),
+                after=_view(run, changes),
+            )
+            return run
+
+        return await self._write(work)
+
+    async def log_metrics(
+        self, run_id: str, points: Sequence[tuple[int, str, float]], *, actor: str
+    ) -> tuple[Run, int]:
+        """Append metric points (step, key, value); the summary keeps each key's last value."""
+
+        async def work(tx: AsyncManagedTransaction) -> tuple[Run, int]:
+            before, before_steps = await _lock_run_raw(tx, run_id)
+            if before.status in TERMINAL:
+                raise Conflict(f"run {run_id!r} is {before.status}: it takes no more metrics")
+            chunks = _chunks(points)
+            await tx.run(q.LOG_METRIC_CHUNKS, id=run_id, chunks=chunks, now=datetime.now(UTC))
+            # The summary keeps the value at the highest step seen, whatever the batch order.
+            last = {c["key"]: (c["last_step"], c["last_value"]) for c in chunks}
+            steps: dict[str, int] = loads(before_steps)
+            newer = {k: v for k, (step, v) in last.items() if step >= steps.get(k, -1)}
+            steps.update({k: last[k][0] for k in newer})
+            run = await _set_props(
+                tx,
+                run_id,
+                {
+                    "summary": json.dumps({**before.summary, **newer}, sort_keys=True),
+                    "summarySteps": json.dumps(steps, sort_keys=True),
+                    **flat(SUMMARY_PREFIX, newer),
+                },
+            )
+            await write_event(
+                tx,
+                "run.metrics_logged",
+                actor=actor,
+                subjects=[run_id],
+                after={"points": len(points), "keys": sorted(last)},
+            )
+            return run, len(points)
+
+        return await self._write(work)
+
+    async def finish_run(self, run_id: str, status: str, *, actor: str) -> Run:
+        """Move a RUNNING run to a terminal status; raise Conflict if it already ended."""
+
+        async def work(tx: AsyncManagedTransaction) -> Run:
+            before = await _lock_run(tx, run_id)
+            if before.status in TERMINAL:
+                raise Conflict(f"run {run_id!r} already ended as {before.status}")
+            run = await _set_props(tx, run_id, {"status": status, "endedAt": datetime.now(UTC)})
+            await write_event(
+                tx,
+                "run.finished",
+                actor=actor,
+                subjects=[run_id],
+                before={"status": before.status},
+                after={"status": status},
+            )
+            return run
+
+        return await self._write(work)
+
+    async def get_runs(self, ids: Sequence[str]) -> dict[str, Run]:
+        """The runs among `ids` that exist, by id."""
+
+        async def work(tx: AsyncManagedTransaction) -> dict[str, Run]:
+            result = await tx.run(q.GET_RUNS, ids=list(ids))
+            return {r.id: r for r in [run_from(row["run"]) async for row in result]}
+
+        return await self._read(work)
+
+    async def get_run(self, run_id: str) -> Run:
+        """The run `run_id`; raise NotFound if there is none."""
+        found = await self.get_runs([run_id])
+        if run_id not in found:
+            raise NotFound("run", run_id)
+        return found[run_id]
+
+    async def list_runs(
+        self,
+        project: str,
+        *,
+        status: str | None,
+        tag: str | None,
+        started_after: datetime | None,
+        started_before: datetime | None,
+        filters: Sequence[tuple[str, str, str, Any]],
+        first: int,
+        after: tuple[datetime, str] | None,
+    ) -> Page[Run]:
+        """Runs of `project`, newest first; `filters` are (CONFIG|SUMMARY, key, op, value)."""
+        params = {
+            "project": project,
+            "status": status,
+            "tag": tag,
+            "started_after": started_after,
+            "started_before": started_before,
+            "cursor_time": after[0] if after else None,
+            "cursor_id": after[1] if after else None,
+            "filters": [
+                {
+                    "property": (CONFIG_PREFIX if source == "CONFIG" else SUMMARY_PREFIX) + key,
+                    "op": op,
+                    "value": value,
+                }
+                for source, key, op, value in filters
+            ],
+            "limit": first + 1,
+        }
+
+        async def work(tx: AsyncManagedTransaction) -> list[Run]:
+            return [run_from(row["run"]) async for row in await tx.run(q.LIST_RUNS, params)]
+
+        runs = await self._read(work)
+        page = tuple(runs[:first])
+        cursor = f"{page[-1].started_at.isoformat()}|{page[-1].id}" if page else None
+        return Page(page, len(runs) > first, cursor)
+
+    async def metric_history(
+        self, run_id: str, keys: Sequence[str], *, after_step: int, limit: int
+    ) -> list[MetricSeries]:
+        """Up to `limit` points per key with step > after_step, in step order."""
+
+        async def work(tx: AsyncManagedTransaction) -> list[MetricSeries]:
+            series: dict[str, list[tuple[int, float]]] = {key: [] for key in keys}
+            result = await tx.run(
+                q.GET_METRIC_CHUNKS, id=run_id, keys=list(keys), after_step=after_step
+            )
+            async for row in result:
+                points = series[row["key"]]
+                if len(points) < limit:
+                    points.extend(
+                        (s, v)
+                        for s, v in zip(row["steps"], row["values"], strict=True)
+                        if s > after_step
+                    )
+            out = []
+            for key, points in series.items():
+                points.sort(key=lambda p: p[0])
+                points = points[:limit]
+                out.append(
+                    MetricSeries(key, tuple(p[0] for p in points), tuple(p[1] for p in points))
+                )
+            return out
+
+        await self.get_run(run_id)
+        return await self._read(work)
+
+
+async def _lock_run(tx: AsyncManagedTransaction, run_id: str) -> Run:
+    return (await _lock_run_raw(tx, run_id))[0]
+
+
+async def _lock_run_raw(tx: AsyncManagedTransaction, run_id: str) -> tuple[Run, str | None]:
+    """Take the run's write lock; return it and its raw summary steps."""
+    row = await (await tx.run(q.LOCK_RUN, id=run_id)).single()
+    if row is None:
+        raise NotFound("run", run_id)
+    return run_from(row["run"]), row["run"].get("summarySteps")
+
+
+async def _set_props(tx: AsyncManagedTransaction, run_id: str, props: dict[str, Any]) -> Run:
+    row = await (await tx.run(q.SET_RUN_PROPS, id=run_id, props=props)).single(strict=True)
+    return run_from(row["run"])
+
+
+def _view(run: Run, changes: Mapping[str, Any]) -> dict[str, Any]:
+    fields = {
+        "name": run.name,
+        "tags": list(run.tags),
+        "config": run.config,
+        "summary": run.summary,
+    }
+    return {k: v for k, v in fields.items() if k in changes}
+
+
+def _chunks(points: Sequence[tuple[int, str, float]]) -> list[dict[str, Any]]:
+    by_key: dict[str, list[tuple[int, float]]] = {}
+    for step, key, value in points:
+        by_key.setdefault(key, []).append((step, value))
+    chunks = []
+    for key, series in by_key.items():
+        series.sort(key=lambda p: p[0])
+        chunks.append(
+            {
+                "key": key,
+                "steps": [s for s, _ in series],
+                "values": [v for _, v in series],
+                "first_step": series[0][0],
+                "last_step": series[-1][0],
+                "last_value": series[-1][1],
+            }
+        )
+    return chunks

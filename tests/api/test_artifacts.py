@@ -1,0 +1,225 @@
+"""Logging versions: open, upload, commit; deduplication; failures that leave nothing behind."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from api.settings import Settings
+from tests.factories import (
+    COMMIT,
+    count,
+    events,
+    log_version,
+    manifest,
+    ok,
+    open_version,
+    sha,
+    start_run,
+    upload,
+)
+from tests.helpers import graphql, s3_client
+
+VERSION = """
+query Version($ref: String!) {
+  artifactVersion(ref: $ref) {
+    id name index state aliases size fileCount metadata description
+    artifact { name type }
+    files { nodes { path size sha256 contentType url } }
+    producedBy { id }
+  }
+}
+"""
+
+
+def test_a_run_logs_a_model_that_becomes_v0_and_latest(client: TestClient) -> None:
+    run = start_run(client)
+    files = {"model.pkl": b"weights" * 100, "conf/params.json": b'{"depth": 3}'}
+    created = open_version(
+        client, files, run=run["id"], metadata={"auc": 0.91}, description="first try"
+    )
+    assert created["version"]["state"] == "PENDING"
+    assert created["version"]["index"] is None
+    assert sorted(created["missingBlobs"]) == sorted(sha(b) for b in files.values())
+    for data in files.values():
+        upload(client, data)
+    committed = ok(graphql(client, COMMIT, id=created["version"]["id"]))
+    version = committed["commitArtifactVersion"]["version"]
+    assert (version["name"], version["index"], version["state"]) == (
+        "fraud/model:v0",
+        0,
+        "COMMITTED",
+    )
+    assert version["aliases"] == ["latest"]
+    got = ok(graphql(client, VERSION, ref="fraud/model:latest"))["artifactVersion"]
+    assert got["id"] == version["id"]
+    assert got["producedBy"] == {"id": run["id"]}
+    assert got["metadata"] == {"auc": 0.91}
+    assert got["artifact"] == {"name": "model", "type": "model"}
+    assert (got["size"], got["fileCount"]) == (sum(len(b) for b in files.values()), 2)
+    assert [f["path"] for f in got["files"]["nodes"]] == ["conf/params.json", "model.pkl"]
+    assert got["files"]["nodes"][1]["url"] == f"/files/{version['id']}/model.pkl"
+
+
+def test_each_commit_takes_the_next_index_and_moves_latest(client: TestClient) -> None:
+    v0 = log_version(client, {"m": b"0"})
+    v1 = log_version(client, {"m": b"1"})
+    assert (v0["index"], v1["index"]) == (0, 1)
+    latest = ok(graphql(client, VERSION, ref="fraud/model:latest"))["artifactVersion"]
+    assert latest["id"] == v1["id"]
+    by_index = ok(graphql(client, VERSION, ref="fraud/model:v0"))["artifactVersion"]
+    assert by_index["aliases"] == []
+
+
+def test_an_unchanged_manifest_returns_the_existing_version(client: TestClient) -> None:
+    first = log_version(client, {"data.csv": b"a,b\n1,2\n"})
+    again = open_version(client, {"data.csv": b"a,b\n1,2\n"})
+    assert again["existing"] is True
+    assert again["version"]["id"] == first["id"]
+    forced = open_version(client, {"data.csv": b"a,b\n1,2\n"}, allowDuplicate=True)
+    assert forced["existing"] is False
+    assert forced["missingBlobs"] == []  # the content is stored already
+
+
+def test_a_commit_with_a_missing_blob_leaves_no_trace_and_names_the_file(
+    client: TestClient, settings: Settings
+) -> None:
+    run = start_run(client)
+    files = {"weights/a.bin": b"uploaded", "weights/b.bin": b"never uploaded"}
+    created = open_version(client, files, run=run["id"])
+    upload(client, files["weights/a.bin"])
+    before = events(settings)
+    body = graphql(client, COMMIT, id=created["version"]["id"])
+    [error] = body["errors"]
+    assert error["extensions"] == {"code": "BAD_INPUT", "field": "input.version"}
+    assert "weights/b.bin" in error["message"]
+    assert "weights/a.bin" not in error["message"]
+    assert events(settings) == before
+    assert count(settings, "MATCH (v:ArtifactVersion {state: 'COMMITTED'}) RETURN count(v)") == 0
+    assert count(settings, "MATCH ()-[p:PRODUCED]->() RETURN count(p)") == 0
+    assert count(settings, "MATCH (:Alias)-[p:POINTS_TO]->() RETURN count(p)") == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [
+        ("../x", "'..' segments"),
+        ("/etc/passwd", "must be relative"),
+        ("a//b", "empty"),
+        ("dir\\file", "must be relative"),
+        ("", "1 to 1024"),
+    ],
+)
+def test_an_invalid_path_is_refused_before_anything_is_written(
+    client: TestClient, settings: Settings, path: str, says: str
+) -> None:
+    files = [
+        {"path": "ok.txt", "size": 1, "sha256": sha(b"x")},
+        {"path": path, "size": 1, "sha256": sha(b"y")},
+    ]
+    body = graphql(
+        client,
+        """
+        mutation($input: CreateArtifactVersionInput!) {
+          createArtifactVersion(input: $input) { version { id } }
+        }""",
+        input={"project": "p", "artifact": "a", "type": "model", "files": files},
+    )
+    [error] = body["errors"]
+    assert error["extensions"] == {"code": "BAD_INPUT", "field": "input.files[1].path"}
+    assert says in error["message"]
+    assert count(settings, "MATCH (n) RETURN count(n)") == 0
+
+
+def test_a_type_other_than_the_artifacts_is_refused(client: TestClient, settings: Settings) -> None:
+    log_version(client, {"m": b"1"}, artifact="thing", type="model")
+    before = events(settings)
+    body = graphql(
+        client,
+        """
+        mutation($input: CreateArtifactVersionInput!) {
+          createArtifactVersion(input: $input) { version { id } }
+        }""",
+        input={
+            "project": "fraud",
+            "artifact": "thing",
+            "type": "dataset",
+            "files": manifest({"d": b"2"}),
+        },
+    )
+    [error] = body["errors"]
+    assert error["extensions"]["field"] == "input.type"
+    assert "'model'" in error["message"]
+    assert events(settings) == before
+
+
+def test_two_versions_sharing_a_file_store_it_once(client: TestClient, settings: Settings) -> None:
+    shared = b"shared tokenizer" * 1000
+    log_version(client, {"tok.json": shared, "m": b"1"}, artifact="a")
+    second = open_version(client, {"tok.json": shared, "m": b"2"}, project="other", artifact="b")
+    assert second["missingBlobs"] == [sha(b"2")]
+    keys = [
+        o.object_name for o in s3_client(settings).list_objects(settings.s3_bucket, recursive=True)
+    ]
+    assert sum(sha(shared) in k for k in keys) == 1
+    holders = ok(
+        graphql(
+            client,
+            """
+        query($sha: String!) { versionsWithBlob(sha256: $sha) { nodes { name } } }""",
+            sha=sha(shared),
+        )
+    )["versionsWithBlob"]["nodes"]
+    assert holders == [{"name": "fraud/a:v0"}]  # pending versions are not listed
+
+
+def test_versions_page_newest_first_and_filter_on_alias_and_metadata(client: TestClient) -> None:
+    for i in range(5):
+        log_version(client, {"m": bytes([i])}, metadata={"fold": i % 2})
+    query = """
+      query($alias: String, $meta: JSON, $after: String) {
+        artifact(project: "fraud", name: "model") {
+          versions(first: 2, after: $after, alias: $alias, metadata: $meta) {
+            nodes { index } pageInfo { hasNextPage endCursor }
+          }
+        }
+      }"""
+    seen, after = [], None
+    while True:
+        page = ok(graphql(client, query, after=after))["artifact"]["versions"]
+        seen += [n["index"] for n in page["nodes"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == [4, 3, 2, 1, 0]
+    latest = ok(graphql(client, query, alias="latest"))["artifact"]["versions"]["nodes"]
+    assert latest == [{"index": 4}]
+    odd = ok(graphql(client, query, meta={"fold": 1}))["artifact"]["versions"]["nodes"]
+    assert odd == [{"index": 3}, {"index": 1}]
+
+
+def test_a_page_larger_than_the_maximum_is_refused(client: TestClient) -> None:
+    body = graphql(
+        client,
+        """{ artifact(project: "p", name: "a") { id } runs(project: "p",
+                                first: 1000) { nodes { id } } }""",
+    )
+    assert body["errors"][0]["extensions"] == {"code": "BAD_INPUT", "field": "first"}
+
+
+def test_node_finds_runs_versions_artifacts_and_projects(client: TestClient) -> None:
+    run = start_run(client)
+    version = log_version(client, {"m": b"1"}, run=run["id"])
+    artifact_id = ok(graphql(client, '{ artifact(project: "fraud", name: "model") { id } }'))[
+        "artifact"
+    ]["id"]
+    project_id = ok(graphql(client, '{ project(name: "fraud") { id } }'))["project"]["id"]
+    query = "query($id: ID!) { node(id: $id) { __typename id } }"
+    for node_id, kind in [
+        (run["id"], "Run"),
+        (version["id"], "ArtifactVersion"),
+        (artifact_id, "Artifact"),
+        (project_id, "Project"),
+    ]:
+        assert ok(graphql(client, query, id=node_id))["node"] == {"__typename": kind, "id": node_id}
+    assert ok(graphql(client, query, id="ver_" + "f" * 24))["node"] is None

@@ -1,0 +1,220 @@
+"""PUT /blobs and GET /files: verified uploads, idempotence, ranges, and garbage collection."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from neo4j import AsyncDriver
+from starlette.testclient import TestClient
+
+from api.services.blobs import collect_garbage
+from api.settings import Settings
+from graph.repository.artifacts import ArtifactRepository
+from graph.repository.blobs import BlobRepository
+from storage.blobs import BlobStore, http_pool
+from tests.factories import count, log_version, ok, open_version, sha, upload
+from tests.helpers import graphql, s3_client
+
+PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
+
+
+def stored_keys(settings: Settings) -> list[str]:
+    client = s3_client(settings)
+    return [o.object_name for o in client.list_objects(settings.s3_bucket, recursive=True)]
+
+
+def test_an_upload_is_stored_once_and_a_second_upload_is_a_no_op(
+    client: TestClient, settings: Settings
+) -> None:
+    first = client.put(f"/blobs/{sha(PAYLOAD)}", content=PAYLOAD)
+    assert first.status_code == 201
+    assert first.json() == {"sha256": sha(PAYLOAD), "created": True, "size": len(PAYLOAD)}
+    second = client.put(f"/blobs/{sha(PAYLOAD)}", content=PAYLOAD)
+    assert second.status_code == 200
+    assert second.json()["created"] is False
+    assert stored_keys(settings) == [f"blobs/{sha(PAYLOAD)[:2]}/{sha(PAYLOAD)}"]
+
+
+def test_content_that_does_not_match_its_sha256_is_refused_and_not_kept(
+    client: TestClient, settings: Settings
+) -> None:
+    claimed = sha(b"something else")
+    response = client.put(f"/blobs/{claimed}", content=PAYLOAD)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "BAD_INPUT"
+    assert f"sha256 is {sha(PAYLOAD)}" in response.json()["error"]["message"]
+    assert stored_keys(settings) == []
+    assert count(settings, "MATCH (b:Blob {storedAt: null}) RETURN count(b)") == 0
+
+
+def test_a_large_mismatched_upload_is_aborted_in_multipart_too(
+    client: TestClient, settings: Settings
+) -> None:
+    big = PAYLOAD * 40  # 40 MiB: three parts
+    response = client.put(f"/blobs/{sha(b'not it')}", content=big)
+    assert response.status_code == 400
+    assert stored_keys(settings) == []
+
+
+def test_an_empty_file_uploads_and_a_bad_empty_upload_does_not(
+    client: TestClient, settings: Settings
+) -> None:
+    assert client.put(f"/blobs/{sha(b'x')}", content=b"").status_code == 400
+    assert stored_keys(settings) == []
+    assert client.put(f"/blobs/{sha(b'')}", content=b"").status_code == 201
+
+
+def test_uploads_over_the_size_limit_are_refused(settings: Settings) -> None:
+    from api.app import create_app
+
+    small = settings.model_copy(update={"max_blob_size": 1000})
+    with TestClient(create_app(small)) as client:
+        response = client.put(f"/blobs/{sha(PAYLOAD)}", content=PAYLOAD)
+        assert response.status_code == 413
+        assert "limit of 1000" in response.json()["error"]["message"]
+
+        def chunked() -> Iterator[bytes]:
+            yield PAYLOAD[:600]
+            yield PAYLOAD[600:1200]
+
+        streamed = client.put(f"/blobs/{sha(PAYLOAD[:1200])}", content=chunked())
+        assert streamed.status_code == 413
+    assert stored_keys(settings) == []
+
+
+def test_a_bad_sha256_in_the_url_is_refused(client: TestClient) -> None:
+    response = client.put("/blobs/ABC", content=b"x")
+    assert response.status_code == 400
+    assert "not a lowercase hex sha256" in response.json()["error"]["message"]
+
+
+def test_a_download_returns_the_uploaded_bytes_with_type_length_and_etag(
+    client: TestClient,
+) -> None:
+    version = log_version(client, {"weights/model.bin": PAYLOAD, "empty.txt": b""})
+    url = f"/files/{version['id']}/weights/model.bin"
+    response = client.get(url)
+    assert response.status_code == 200
+    assert hashlib.sha256(response.content).hexdigest() == sha(PAYLOAD)
+    assert response.headers["content-length"] == str(len(PAYLOAD))
+    assert response.headers["etag"] == f'"{sha(PAYLOAD)}"'
+    assert response.headers["content-type"] == "application/octet-stream"
+    assert client.get(url, headers={"if-none-match": f'"{sha(PAYLOAD)}"'}).status_code == 304
+    empty = client.get(f"/files/{version['id']}/empty.txt")
+    assert (empty.status_code, empty.content) == (200, b"")
+    head = client.head(url)
+    assert (head.status_code, head.headers["content-length"]) == (200, str(len(PAYLOAD)))
+
+
+def test_the_declared_content_type_is_served(client: TestClient) -> None:
+    data = b'{"a": 1}'
+    created = ok(
+        graphql(
+            client,
+            """
+        mutation($input: CreateArtifactVersionInput!) {
+          createArtifactVersion(input: $input) { version { id } }
+        }""",
+            input={
+                "project": "p",
+                "artifact": "cfg",
+                "type": "config",
+                "files": [
+                    {
+                        "path": "c.json",
+                        "size": len(data),
+                        "sha256": sha(data),
+                        "contentType": "application/json",
+                    }
+                ],
+            },
+        )
+    )
+    upload(client, data)
+    version_id = created["createArtifactVersion"]["version"]["id"]
+    ok(
+        graphql(
+            client,
+            "mutation($id: ID!) { commitArtifactVersion(input: {version: $id}) "
+            "{ version { id } } }",
+            id=version_id,
+        )
+    )
+    response = client.get(f"/files/{version_id}/c.json")
+    assert response.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("header", "first", "last"),
+    [
+        ("bytes=0-99", 0, 99),
+        ("bytes=1000-", 1000, len(PAYLOAD) - 1),
+        ("bytes=-10", len(PAYLOAD) - 10, len(PAYLOAD) - 1),
+        ("bytes=5-99999999", 5, len(PAYLOAD) - 1),
+    ],
+)
+def test_ranges_return_exactly_the_bytes_asked_for(
+    client: TestClient, header: str, first: int, last: int
+) -> None:
+    version = log_version(client, {"f": PAYLOAD})
+    response = client.get(f"/files/{version['id']}/f", headers={"range": header})
+    assert response.status_code == 206
+    assert response.content == PAYLOAD[first : last + 1]
+    assert response.headers["content-range"] == f"bytes {first}-{last}/{len(PAYLOAD)}"
+
+
+def test_an_unsatisfiable_range_is_416_and_unknown_files_are_404(client: TestClient) -> None:
+    version = log_version(client, {"f": PAYLOAD})
+    response = client.get(f"/files/{version['id']}/f", headers={"range": f"bytes={len(PAYLOAD)}-"})
+    assert response.status_code == 416
+    assert response.headers["content-range"] == f"bytes */{len(PAYLOAD)}"
+    assert client.get(f"/files/{version['id']}/nope").status_code == 404
+    pending = open_version(client, {"g": b"pending"})
+    upload(client, b"pending")
+    assert client.get(f"/files/{pending['version']['id']}/g").status_code == 404
+
+
+async def test_expired_pending_versions_and_their_orphan_blobs_are_collected(
+    client: TestClient, settings: Settings, driver: AsyncDriver
+) -> None:
+    kept = log_version(client, {"keep": b"committed content"})
+    pending = open_version(client, {"lost": b"abandoned upload"})
+    upload(client, b"abandoned upload")
+    pool = http_pool()
+    from minio import Minio
+
+    store = BlobStore(
+        Minio(
+            settings.s3_netloc,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key.get_secret_value(),
+            secure=False,
+            http_client=pool,
+        ),
+        settings.s3_bucket,
+    )
+    artifacts = ArtifactRepository(driver, settings.neo4j_database)
+    blobs = BlobRepository(driver, settings.neo4j_database)
+    # Not yet expired, and within the grace period: nothing goes.
+    early = await collect_garbage(artifacts, blobs, store, grace=timedelta(hours=1))
+    assert (early.expired_versions, early.removed_blobs) == (0, 0)
+    later = datetime.now(UTC) + timedelta(days=2)
+    report = await collect_garbage(artifacts, blobs, store, grace=timedelta(hours=1), now=later)
+    assert (report.expired_versions, report.removed_blobs) == (1, 1)
+    assert await store.exists(sha(b"committed content"))
+    assert not await store.exists(sha(b"abandoned upload"))
+    assert (
+        count(
+            settings,
+            "MATCH (v:ArtifactVersion {id: $id}) RETURN count(v)",
+            id=pending["version"]["id"],
+        )
+        == 0
+    )
+    assert client.get(f"/files/{kept['id']}/keep").content == b"committed content"
+    again = open_version(client, {"lost": b"abandoned upload"})
+    assert again["missingBlobs"] == [sha(b"abandoned upload")]
+    pool.clear()

@@ -1,0 +1,185 @@
+"""Runs: start, update, log metrics, finish, and list with filters."""
+
+from __future__ import annotations
+
+from starlette.testclient import TestClient
+
+from api.settings import Settings
+from tests.factories import count, events, ok, start_run
+from tests.helpers import graphql
+
+LOG = """
+mutation Log($input: LogMetricsInput!) { logMetrics(input: $input) { logged run { summary } } }
+"""
+HISTORY = """
+query History($id: ID!, $keys: [String!]!, $first: Int!) {
+  run(id: $id) { metrics(keys: $keys, first: $first) { key points { step value } } }
+}
+"""
+FINISH = """
+mutation Finish($id: ID!, $status: RunStatus!) {
+  finishRun(input: {run: $id, status: $status}) { run { status endedAt } }
+}
+"""
+RUNS = """
+query Runs($project: String!, $where: [RunFilter!], $status: RunStatus, $tag: String,
+           $first: Int, $after: String) {
+  runs(project: $project, where: $where, status: $status, tag: $tag, first: $first,
+       after: $after) {
+    nodes { name } pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+
+def test_starting_a_run_creates_its_project_and_records_an_event(
+    client: TestClient, settings: Settings
+) -> None:
+    run = start_run(
+        client,
+        "churn",
+        name="baseline",
+        config={"lr": 0.01, "layers": [64, 32]},
+        tags=["b", "a", "a"],
+        sourceCommit="abc123",
+        entryPoint="train.py",
+    )
+    assert run["status"] == "RUNNING"
+    assert run["config"] == {"lr": 0.01, "layers": [64, 32]}
+    assert run["tags"] == ["a", "b"]
+    project = ok(graphql(client, '{ project(name: "churn") { name } }'))["project"]
+    assert project == {"name": "churn"}
+    assert (
+        count(
+            settings,
+            "MATCH (e:Event {type: 'run.started'})-[:ABOUT]->(r:Run {id: $id}) RETURN count(e)",
+            id=run["id"],
+        )
+        == 1
+    )
+
+
+def test_a_hundred_thousand_points_come_back_in_step_order(client: TestClient) -> None:
+    run = start_run(client)
+    for batch in range(10):
+        steps = range(batch * 10_000, (batch + 1) * 10_000)
+        points = [{"step": s, "key": "loss", "value": 1.0 / (s + 1)} for s in reversed(steps)]
+        body = ok(graphql(client, LOG, input={"run": run["id"], "points": points}))
+        assert body["logMetrics"]["logged"] == 10_000
+    series = ok(graphql(client, HISTORY, id=run["id"], keys=["loss"], first=100_000))
+    [loss] = series["run"]["metrics"]
+    assert [p["step"] for p in loss["points"]] == list(range(100_000))
+    assert loss["points"][-1]["value"] == 1.0 / 100_000
+
+
+def test_the_summary_keeps_the_value_of_the_highest_step(client: TestClient) -> None:
+    run = start_run(client)
+    ok(
+        graphql(
+            client,
+            LOG,
+            input={
+                "run": run["id"],
+                "points": [
+                    {"step": 10, "key": "acc", "value": 0.9},
+                    {"step": 1, "key": "loss", "value": 2.0},
+                ],
+            },
+        )
+    )
+    late = ok(
+        graphql(
+            client,
+            LOG,
+            input={
+                "run": run["id"],
+                "points": [
+                    {"step": 5, "key": "acc", "value": 0.1},
+                    {"step": 2, "key": "loss", "value": 1.5},
+                ],
+            },
+        )
+    )
+    assert late["logMetrics"]["run"]["summary"] == {"acc": 0.9, "loss": 1.5}
+
+
+def test_a_finished_run_takes_no_more_metrics_and_nothing_is_written(
+    client: TestClient, settings: Settings
+) -> None:
+    run = start_run(client)
+    assert (
+        ok(graphql(client, FINISH, id=run["id"], status="FAILED"))["finishRun"]["run"]["status"]
+        == "FAILED"
+    )
+    before = events(settings)
+    body = graphql(
+        client, LOG, input={"run": run["id"], "points": [{"step": 0, "key": "x", "value": 1}]}
+    )
+    assert body["errors"][0]["extensions"]["code"] == "CONFLICT"
+    assert "FAILED" in body["errors"][0]["message"]
+    assert events(settings) == before
+    assert count(settings, "MATCH (m:MetricChunk) RETURN count(m)") == 0
+    again = graphql(client, FINISH, id=run["id"], status="FINISHED")
+    assert again["errors"][0]["extensions"]["code"] == "CONFLICT"
+
+
+def test_bad_metric_points_are_named(client: TestClient) -> None:
+    run = start_run(client)
+    body = graphql(
+        client,
+        LOG,
+        input={
+            "run": run["id"],
+            "points": [
+                {"step": 0, "key": "ok", "value": 1},
+                {"step": -1, "key": "loss", "value": 1},
+            ],
+        },
+    )
+    [error] = body["errors"]
+    assert error["extensions"] == {"code": "BAD_INPUT", "field": "input.points[1].step"}
+    missing = graphql(
+        client,
+        LOG,
+        input={"run": "run_" + "0" * 24, "points": [{"step": 0, "key": "x", "value": 1}]},
+    )
+    assert missing["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+def test_runs_are_filtered_on_config_summary_status_and_tag_and_paged(client: TestClient) -> None:
+    for i in range(5):
+        run = start_run(
+            client,
+            "sweep",
+            name=f"r{i}",
+            config={"lr": i / 10},
+            tags=["even"] if i % 2 == 0 else [],
+        )
+        ok(
+            graphql(
+                client,
+                LOG,
+                input={"run": run["id"], "points": [{"step": 0, "key": "acc", "value": i}]},
+            )
+        )
+        if i == 4:
+            ok(graphql(client, FINISH, id=run["id"], status="FINISHED"))
+    where = [
+        {"source": "CONFIG", "key": "lr", "op": "GTE", "value": 0.2},
+        {"source": "SUMMARY", "key": "acc", "op": "LT", "value": 4},
+    ]
+    names = ok(graphql(client, RUNS, project="sweep", where=where))["runs"]["nodes"]
+    assert sorted(n["name"] for n in names) == ["r2", "r3"]
+    finished = ok(graphql(client, RUNS, project="sweep", status="FINISHED"))["runs"]["nodes"]
+    assert finished == [{"name": "r4"}]
+    even = ok(graphql(client, RUNS, project="sweep", tag="even"))["runs"]["nodes"]
+    assert sorted(n["name"] for n in even) == ["r0", "r2", "r4"]
+    seen: list[str] = []
+    after = None
+    while True:
+        page = ok(graphql(client, RUNS, project="sweep", first=2, after=after))["runs"]
+        seen += [n["name"] for n in page["nodes"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == ["r4", "r3", "r2", "r1", "r0"]

@@ -6,8 +6,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import TypedDict
 
-from minio import Minio
-from neo4j import AsyncDriver, AsyncGraphDatabase
+import anyio
+from neo4j import AsyncDriver
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
@@ -15,14 +15,16 @@ from starlette.routing import Route
 from api.context import GraphQLApp
 from api.logs import RequestLog
 from api.metrics import Metrics
+from api.resources import open_resources
 from api.routes.blobs import put_blob
 from api.routes.files import get_file
 from api.routes.health import healthz, readyz
 from api.routes.metrics import metrics as metrics_endpoint
 from api.schema import schema
+from api.services.blobs import collect_periodically
 from api.services.startup import prepare
 from api.settings import Settings
-from storage.blobs import BlobStore, http_pool
+from storage.blobs import BlobStore
 
 
 class State(TypedDict):
@@ -38,29 +40,13 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
-        pool = http_pool()
-        client = Minio(
-            settings.s3_netloc,
-            access_key=settings.s3_access_key,
-            secret_key=settings.s3_secret_key.get_secret_value(),
-            secure=settings.s3_secure,
-            region=settings.s3_region,
-            http_client=pool,
-        )
-        blobs = BlobStore(client, settings.s3_bucket)
-        try:
-            async with AsyncGraphDatabase.driver(
-                settings.neo4j_uri,
-                auth=settings.neo4j_auth,
-                connection_timeout=5.0,
-                connection_acquisition_timeout=10.0,
-                # A read retried for longer than this answers UNAVAILABLE rather than hang.
-                max_transaction_retry_time=5.0,
-            ) as driver:
-                await prepare(driver, blobs, settings)
+        async with open_resources(settings) as (driver, blobs):
+            await prepare(driver, blobs, settings)
+            async with anyio.create_task_group() as background:
+                if settings.gc_interval > 0:
+                    background.start_soon(collect_periodically, driver, blobs, settings)
                 yield {"settings": settings, "driver": driver, "blobs": blobs, "metrics": metrics}
-        finally:
-            pool.clear()
+                background.cancel_scope.cancel()
 
     routes = [
         Route("/graphql", GraphQLApp(schema, graphql_ide="graphiql"), methods=["GET", "POST"]),

@@ -54,7 +54,8 @@ def error_code(error: Exception) -> str | None:
 def shape(error: GraphQLError) -> GraphQLError:
     """The error as the client must see it: a known code, or masked as INTERNAL."""
     original = error.original_error
-    if original is None:
+    if original is None or isinstance(original, GraphQLError):
+        # graphql-core's own checks: parsing, validation, variable and scalar coercion.
         return _with(error, error.message, {"code": "BAD_INPUT"})
     code = error_code(original)
     if code is None:

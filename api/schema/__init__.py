@@ -7,6 +7,7 @@ from typing import Final
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from api.context import Info
@@ -15,6 +16,7 @@ from api.metrics import OperationMetrics
 from api.schema.artifacts import Artifact, ArtifactMutation, ArtifactQuery, ArtifactVersion
 from api.schema.relay import Node
 from api.schema.runs import Project, Run, RunMutation, RunQuery
+from api.schema.scalars import SCALARS
 from api.schema.server import ServerQuery
 from graph.ids import kind_of
 
@@ -63,6 +65,7 @@ schema = Schema(
     query=Query,
     mutation=Mutation,
     types=[Project, Run, Artifact, ArtifactVersion],
+    config=StrawberryConfig(scalar_map=SCALARS),
     extensions=[
         OperationMetrics,
         ErrorCodes,

@@ -15,6 +15,7 @@ from api.errors import BadInput
 from api.inputs import AliasIn, CreateVersionIn, parse
 from api.schema.relay import Connection, Node, connection, decode_cursor, page_size
 from api.schema.runs import Run, _as_dict
+from api.schema.scalars import Long
 from graph import records
 from graph.errors import NotFound
 from graph.records import FileEntry, Page
@@ -82,7 +83,7 @@ class Artifact(Node):
 @strawberry.type(description="One file of a version; its bytes come from `url`.")
 class ArtifactFile:
     path: str = strawberry.field(description="Relative path inside the version.")
-    size: int = strawberry.field(description="Bytes.")
+    size: Long = strawberry.field(description="Bytes.")
     sha256: str = strawberry.field(description="Hex sha256 of the content (also the ETag).")
     content_type: str = strawberry.field(description="Media type.")
     url: str = strawberry.field(description="GET this path (supports Range) for the bytes.")
@@ -91,7 +92,7 @@ class ArtifactFile:
     def from_record(cls, version_id: str, f: FileEntry) -> ArtifactFile:
         return cls(
             path=f.path,
-            size=f.size,
+            size=Long(f.size),
             sha256=f.sha256,
             content_type=f.content_type,
             url=f"/files/{version_id}/{quote(f.path)}",
@@ -110,7 +111,7 @@ class ArtifactVersion(Node):
     digest: str = strawberry.field(description="sha256 of the sorted manifest.")
     description: str = strawberry.field(description="Free text.")
     metadata: JSON = strawberry.field(description="JSON object.")
-    size: int = strawberry.field(description="Total bytes of its files.")
+    size: Long = strawberry.field(description="Total bytes of its files.")
     file_count: int = strawberry.field(description="Number of files.")
     aliases: list[str] = strawberry.field(description="Aliases pointing here, incl. latest.")
     created_at: datetime = strawberry.field(description="When it was opened.")
@@ -132,7 +133,7 @@ class ArtifactVersion(Node):
             digest=v.digest,
             description=v.description,
             metadata=cast(JSON, v.metadata),
-            size=v.size,
+            size=Long(v.size),
             file_count=v.file_count,
             aliases=list(v.aliases),
             created_at=v.created_at,
@@ -185,7 +186,7 @@ class ArtifactVersion(Node):
 @strawberry.input(description="One file of a manifest.")
 class FileInput:
     path: str = strawberry.field(description="Relative path: no leading '/', no '..'.")
-    size: int = strawberry.field(description="Bytes.")
+    size: Long = strawberry.field(description="Bytes.")
     sha256: str = strawberry.field(description="Lowercase hex sha256 of the content.")
     content_type: str | None = strawberry.field(default=None, description="Media type.")
 

@@ -14,6 +14,7 @@ from api.context import Info
 from api.errors import BadInput
 from api.inputs import LogMetricsIn, ProjectIn, StartRunIn, UpdateRunIn, parse
 from api.schema.relay import Connection, Node, connection, decode_cursor, page_size
+from api.schema.scalars import Long
 from graph import records
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ class Project(Node):
 
 @strawberry.type(description="One point of a metric series.")
 class MetricPoint:
-    step: int = strawberry.field(description="Step the value was logged at.")
+    step: Long = strawberry.field(description="Step the value was logged at.")
     value: float = strawberry.field(description="The value.")
 
 
@@ -130,7 +131,8 @@ class Run(Node):
             MetricSeries(
                 key=s.key,
                 points=[
-                    MetricPoint(step=st, value=v) for st, v in zip(s.steps, s.values, strict=True)
+                    MetricPoint(step=Long(st), value=v)
+                    for st, v in zip(s.steps, s.values, strict=True)
                 ],
             )
             for s in series
@@ -189,7 +191,7 @@ class UpdateRunInput:
 
 @strawberry.input(description="One metric value at one step.")
 class MetricPointInput:
-    step: int = strawberry.field(description="Step (>= 0).")
+    step: Long = strawberry.field(description="Step (>= 0).")
     key: str = strawberry.field(description="Metric name.")
     value: float = strawberry.field(description="Finite value.")
 

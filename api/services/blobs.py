@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import anyio
+from neo4j import AsyncDriver
+
+from api.settings import Settings
+from graph.errors import GraphError
 from graph.repository.artifacts import ArtifactRepository
 from graph.repository.blobs import BlobRepository
 from storage.blobs import BlobStore, HashingReader
+from storage.errors import StorageError
+
+log = logging.getLogger("forebear.collect")
 
 
 async def store_blob(
@@ -66,3 +75,27 @@ async def collect_garbage(
         if progress == 0:
             break
     return CollectReport(expired, removed)
+
+
+async def collect_periodically(driver: AsyncDriver, store: BlobStore, settings: Settings) -> None:
+    """Run `collect_garbage` every FOREBEAR_GC_INTERVAL seconds until cancelled; a failed round
+    is logged and the next one tried (several replicas may do this at once)."""
+    artifacts = ArtifactRepository(driver, settings.neo4j_database)
+    repo = BlobRepository(driver, settings.neo4j_database)
+    while True:
+        await anyio.sleep(settings.gc_interval)
+        try:
+            report = await collect_garbage(
+                artifacts, repo, store, grace=timedelta(seconds=settings.gc_grace)
+            )
+        except (GraphError, StorageError) as exc:
+            log.warning("collection failed: %s", exc)
+            continue
+        if report.expired_versions or report.removed_blobs:
+            log.info(
+                "collected",
+                extra={
+                    "expired_versions": report.expired_versions,
+                    "removed_blobs": report.removed_blobs,
+                },
+            )

@@ -527,15 +527,20 @@ async def _ensure_artifact(
 
 
 async def _check_blob_sizes(tx: AsyncManagedTransaction, files: Sequence[FileEntry]) -> None:
-    known = {
+    """Refuse a manifest whose size for a stored (hence verified) blob is wrong; sizes of blobs
+    not uploaded yet are checked by the upload and again at commit."""
+    shas = sorted({f.sha256 for f in files})
+    stored = {
         row["sha256"]: row["size"]
-        async for row in await tx.run(q.KNOWN_BLOBS, shas=sorted({f.sha256 for f in files}))
+        async for row in await tx.run(q.KNOWN_BLOBS, shas=shas)
+        if row["stored"]
     }
     for f in files:
-        if f.sha256 in known and known[f.sha256] != f.size:
+        if f.sha256 in stored and stored[f.sha256] != f.size:
             raise Invalid(
                 "input.files",
-                f"{f.path}: sha256 {f.sha256} is known with size {known[f.sha256]}, not {f.size}",
+                f"{f.path}: the content with sha256 {f.sha256} has {stored[f.sha256]} bytes, "
+                f"not {f.size}",
             )
 
 

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -10,6 +15,7 @@ import pytest
 from neo4j import AsyncDriver
 from starlette.testclient import TestClient
 
+from api.app import create_app
 from api.services.blobs import collect_garbage
 from api.settings import Settings
 from graph.repository.artifacts import ArtifactRepository
@@ -68,8 +74,6 @@ def test_an_empty_file_uploads_and_a_bad_empty_upload_does_not(
 
 
 def test_uploads_over_the_size_limit_are_refused(settings: Settings) -> None:
-    from api.app import create_app
-
     small = settings.model_copy(update={"max_blob_size": 1000})
     with TestClient(create_app(small)) as client:
         response = client.put(f"/blobs/{sha(PAYLOAD)}", content=PAYLOAD)
@@ -218,3 +222,32 @@ async def test_expired_pending_versions_and_their_orphan_blobs_are_collected(
     again = open_version(client, {"lost": b"abandoned upload"})
     assert again["missingBlobs"] == [sha(b"abandoned upload")]
     pool.clear()
+
+
+def test_the_server_collects_unreferenced_blobs_by_itself(settings: Settings) -> None:
+    eager = settings.model_copy(update={"gc_interval": 1, "gc_grace": 0})
+    orphan = b"uploaded, never part of a version"
+    with TestClient(create_app(eager)) as client:
+        kept = log_version(client, {"k": b"kept"})
+        upload(client, orphan)
+        deadline = time.monotonic() + 15
+        while sha(orphan) in " ".join(stored_keys(settings)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert sha(orphan) not in " ".join(stored_keys(settings))
+        assert client.get(f"/files/{kept['id']}/k").content == b"kept"
+
+
+def test_the_collect_command_reports_what_it_did(settings: Settings) -> None:
+    env = {**os.environ, "FOREBEAR_S3_BUCKET": settings.s3_bucket, "FOREBEAR_GC_GRACE": "0"}
+    with TestClient(create_app(settings)) as client:
+        upload(client, b"orphan for the command")
+    done = subprocess.run(
+        [sys.executable, "-m", "api.collect"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"expired_versions": 0, "removed_blobs": 1}

@@ -45,8 +45,10 @@ test: install
 	$(SERVICES) install
 	$(SERVICES) run -- $(PY) -m pytest $(PYTEST_ARGS)
 
+# Benchmarks print medians and ratios against the peer each names; see bench/*.py.
 bench: install
-	@echo "no benchmarks yet"
+	$(SERVICES) install
+	$(SERVICES) run --run-dir .services/bench -- $(PY) bench/artifacts.py
 
 schema: install
 	$(PY) scripts/export_schema.py schema.graphql

@@ -7,6 +7,7 @@ stream through in parts: the server's memory stays flat whatever the size of a f
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import BinaryIO, Final, ParamSpec, TypeVar, cast
 
@@ -28,10 +29,11 @@ from storage.errors import (
 P = ParamSpec("P")
 T = TypeVar("T")
 
-# 16 MiB parts, two uploading while the next is received: ~50 MB per upload at most.
-PART_SIZE: Final = 16 * 1024 * 1024
+# 8 MiB parts, two uploading while the next is received: a few tens of MB per upload.
+PART_SIZE: Final = 8 * 1024 * 1024
 PARALLEL_PARTS: Final = 2
-DOWNLOAD_CHUNK: Final = 1024 * 1024
+DOWNLOAD_CHUNK: Final = 8 * 1024 * 1024
+DOWNLOAD_BUFFER: Final = 2
 
 
 def http_pool(timeout: float = 10.0) -> urllib3.PoolManager:
@@ -60,17 +62,17 @@ class HashingReader:
         self._length = length
         self._limit = limit
         self._hash = hashlib.sha256()
-        self._buffer = bytearray()
+        self._chunks: deque[bytes] = deque()
+        self._buffered = 0
         self._eof = False
         self.size = 0
         self.verified = False
 
     def read(self, size: int = -1) -> bytes:
         want = size if size >= 0 else self._limit + 1
-        if len(self._buffer) < want and not self._eof:
+        if self._buffered < want and not self._eof:
             anyio.from_thread.run(self._fill, want)
-        data = bytes(self._buffer[:want])
-        del self._buffer[:want]
+        data = self._take(want)
         self._hash.update(data)
         self.size += len(data)
         if self.size > self._limit:
@@ -80,17 +82,33 @@ class HashingReader:
         return data
 
     async def _fill(self, want: int) -> None:
-        while len(self._buffer) < want:
+        while self._buffered < want:
             chunk = await anext(self._stream, None)
             if chunk is None:
                 self._eof = True
                 return
-            self._buffer += chunk
+            self._chunks.append(chunk)
+            self._buffered += len(chunk)
+
+    def _take(self, want: int) -> bytes:
+        """Up to `want` buffered bytes, joined once (parts are MiBs: copies cost)."""
+        taken: list[bytes] = []
+        count = 0
+        while self._chunks and count < want:
+            chunk = self._chunks.popleft()
+            if count + len(chunk) > want:
+                keep = want - count
+                self._chunks.appendleft(chunk[keep:])
+                chunk = chunk[:keep]
+            taken.append(chunk)
+            count += len(chunk)
+        self._buffered -= count
+        return b"".join(taken)
 
     def _done(self) -> bool:
         if self._length is not None:
             return self.size >= self._length
-        return self._eof and not self._buffer
+        return self._eof and not self._buffered
 
     def _verify(self) -> None:
         self.verified = True
@@ -146,7 +164,7 @@ class BlobStore:
         return reader.size
 
     async def open(self, sha256: str, offset: int = 0, length: int = 0) -> AsyncIterator[bytes]:
-        """The blob's bytes from `offset`, `length` of them (0: to the end), in 1 MiB chunks;
+        """The blob's bytes from `offset`, `length` of them (0: to the end), in 4 MiB chunks;
         raises BlobMissing or StorageUnavailable here, before the first chunk."""
         response = await self._call(
             self._client.get_object,
@@ -157,10 +175,21 @@ class BlobStore:
         )
 
         async def chunks() -> AsyncIterator[bytes]:
-            parts = response.stream(DOWNLOAD_CHUNK)
+            # A worker thread reads S3 while the event loop sends the previous chunk; the
+            # small buffer bounds memory at a few chunks.
+            send, receive = anyio.create_memory_object_stream[bytes](DOWNLOAD_BUFFER)
+
+            def pump() -> None:
+                with send:
+                    for chunk in response.stream(DOWNLOAD_CHUNK, decode_content=False):
+                        anyio.from_thread.run(send.send, chunk)
+
             try:
-                while chunk := await anyio.to_thread.run_sync(next, parts, None):
-                    yield chunk
+                async with anyio.create_task_group() as group:
+                    group.start_soon(anyio.to_thread.run_sync, pump)
+                    async with receive:
+                        async for chunk in receive:
+                            yield chunk
             finally:
                 response.close()
                 response.release_conn()

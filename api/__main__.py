@@ -5,19 +5,14 @@ from __future__ import annotations
 import sys
 
 import uvicorn
-from pydantic import ValidationError
 
 from api.app import create_app
 from api.logs import configure_logging
-from api.settings import Settings, describe_errors
+from api.settings import settings_or_exit
 
 
 def main() -> int:
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        print(f"forebear: invalid settings:\n{describe_errors(exc)}", file=sys.stderr)
-        return 2
+    settings = settings_or_exit()
     configure_logging(settings.log_level)
     uvicorn.run(
         create_app(settings),

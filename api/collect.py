@@ -10,11 +10,9 @@ import json
 import sys
 from datetime import timedelta
 
-from pydantic import ValidationError
-
 from api.resources import open_resources
 from api.services.blobs import collect_garbage
-from api.settings import Settings, describe_errors
+from api.settings import Settings, settings_or_exit
 from graph.repository.artifacts import ArtifactRepository
 from graph.repository.blobs import BlobRepository
 
@@ -31,11 +29,7 @@ async def collect(settings: Settings) -> dict[str, int]:
 
 
 def main() -> int:
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        print(f"forebear: invalid settings:\n{describe_errors(exc)}", file=sys.stderr)
-        return 2
+    settings = settings_or_exit()
     print(json.dumps(asyncio.run(collect(settings))))
     return 0
 

@@ -7,6 +7,7 @@ which is read after the environment (a variable set in the environment wins).
 from __future__ import annotations
 
 import re
+import sys
 from typing import Final, Literal
 from urllib.parse import SplitResult, urlsplit
 
@@ -118,3 +119,14 @@ def describe_errors(exc: Exception) -> str:
         message = error["msg"].removeprefix("Value error, ")
         lines.append(f"{name}: {message}")
     return "\n".join(lines)
+
+
+def settings_or_exit() -> Settings:
+    """Settings from the environment; on an invalid one, say which on stderr and exit 2."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        print(f"forebear: invalid settings:\n{describe_errors(exc)}", file=sys.stderr)
+        raise SystemExit(2) from None

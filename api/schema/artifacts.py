@@ -152,9 +152,13 @@ class ArtifactVersion(Node):
     async def files(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[ArtifactFile]:
-        page = await info.context.repos.artifacts.list_files(
-            str(self.id), first=page_size(first), after=decode_cursor(after)
-        )
+        cursor = decode_cursor(after)
+        if cursor is None:
+            page = await info.context.loaders.first_files.load((str(self.id), page_size(first)))
+        else:
+            page = await info.context.repos.artifacts.list_files(
+                str(self.id), first=page_size(first), after=cursor
+            )
         return connection(
             page, lambda f: ArtifactFile.from_record(str(self.id), f), lambda f: f.path
         )

@@ -182,6 +182,17 @@ ORDER BY path
 LIMIT $limit
 """
 
+FIRST_FILES: Final[LiteralString] = """
+UNWIND $ids AS id
+CALL (id) {
+  MATCH (:ArtifactVersion {id: id})-[c:CONTAINS]->(b:Blob)
+  RETURN c.path AS path, c.size AS size, b.sha256 AS sha256, c.contentType AS content_type
+  ORDER BY path
+  LIMIT $limit
+}
+RETURN id, path, size, sha256, content_type
+"""
+
 GET_FILE: Final[LiteralString] = """
 MATCH (v:ArtifactVersion {id: $id})-[c:CONTAINS]->(b:Blob)
 WHERE c.path = $path

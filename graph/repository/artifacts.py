@@ -449,6 +449,22 @@ class ArtifactRepository(Repository):
         page = tuple(found[:first])
         return Page(page, len(found) > first, page[-1].path if page else None)
 
+    async def first_files(self, ids: Sequence[str], first: int) -> dict[str, Page[FileEntry]]:
+        """The first page of files of each version, in one query for all of them."""
+
+        async def work(tx: AsyncManagedTransaction) -> dict[str, list[FileEntry]]:
+            found: dict[str, list[FileEntry]] = {version_id: [] for version_id in ids}
+            async for row in await tx.run(q.FIRST_FILES, ids=list(ids), limit=first + 1):
+                found[row["id"]].append(_file(row))
+            return found
+
+        return {
+            version_id: Page(
+                tuple(files[:first]), len(files) > first, files[:first][-1].path if files else None
+            )
+            for version_id, files in (await self._read(work)).items()
+        }
+
     async def get_file(self, version_id: str, path: str) -> FileEntry:
         """One file of a committed version; raise NotFound for anything else."""
 

@@ -223,3 +223,48 @@ def test_node_finds_runs_versions_artifacts_and_projects(client: TestClient) -> 
     ]:
         assert ok(graphql(client, query, id=node_id))["node"] == {"__typename": kind, "id": node_id}
     assert ok(graphql(client, query, id="ver_" + "f" * 24))["node"] is None
+
+
+def test_files_of_many_versions_come_in_one_listing_and_page_by_path(client: TestClient) -> None:
+    for i in range(3):
+        log_version(client, {f"f{j:03d}": f"{i}-{j}".encode() for j in range(i + 1)})
+    listing = ok(
+        graphql(
+            client,
+            """{ artifact(project: "fraud", name: "model") {
+        versions { nodes { index files(first: 2) { nodes { path sha256 }
+                                                    pageInfo { hasNextPage } } } } } }""",
+        )
+    )
+    versions = listing["artifact"]["versions"]["nodes"]
+    assert [
+        (
+            v["index"],
+            [f["path"] for f in v["files"]["nodes"]],
+            v["files"]["pageInfo"]["hasNextPage"],
+        )
+        for v in versions
+    ] == [(2, ["f000", "f001"], True), (1, ["f000", "f001"], False), (0, ["f000"], False)]
+    assert versions[0]["files"]["nodes"][1]["sha256"] == sha(b"2-1")
+    query = """query($after: String) { artifactVersion(ref: "fraud/model:v2") {
+        files(first: 2, after: $after) { nodes { path } pageInfo { endCursor } } } }"""
+    first = ok(graphql(client, query))["artifactVersion"]["files"]
+    rest = ok(graphql(client, query, after=first["pageInfo"]["endCursor"]))
+    assert [f["path"] for f in rest["artifactVersion"]["files"]["nodes"]] == ["f002"]
+
+
+def test_an_expired_pending_version_cannot_be_committed(
+    client: TestClient, settings: Settings
+) -> None:
+    created = open_version(client, {"m": b"late"})
+    upload(client, b"late")
+    # Time travel: the pending version's expiry is set in the past.
+    count(
+        settings,
+        "MATCH (v:ArtifactVersion {id: $id}) "
+        "SET v.expiresAt = datetime() - duration('PT1M') RETURN 1",
+        id=created["version"]["id"],
+    )
+    body = graphql(client, COMMIT, id=created["version"]["id"])
+    assert body["errors"][0]["extensions"]["code"] == "CONFLICT"
+    assert "expired" in body["errors"][0]["message"]

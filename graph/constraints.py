@@ -23,6 +23,15 @@ CONSTRAINTS: Final[tuple[LiteralString, ...]] = (
     "CREATE CONSTRAINT event_id IF NOT EXISTS FOR (e:Event) REQUIRE e.id IS UNIQUE",
     "CREATE CONSTRAINT user_id IF NOT EXISTS FOR (u:User) REQUIRE u.id IS UNIQUE",
     "CREATE INDEX event_time IF NOT EXISTS FOR (e:Event) ON (e.time)",
+    "CREATE CONSTRAINT event_seq IF NOT EXISTS FOR (e:Event) REQUIRE e.seq IS UNIQUE",
+    "CREATE CONSTRAINT audit_head IF NOT EXISTS FOR (h:AuditHead) REQUIRE h.id IS UNIQUE",
+    "CREATE CONSTRAINT registry_id IF NOT EXISTS FOR (r:Registry) REQUIRE r.id IS UNIQUE",
+    "CREATE CONSTRAINT collection_name IF NOT EXISTS "
+    "FOR (c:Collection) REQUIRE (c.registryId, c.name) IS UNIQUE",
+    "CREATE CONSTRAINT link_id IF NOT EXISTS FOR (l:Link) REQUIRE l.id IS UNIQUE",
+    "CREATE INDEX assignment_link IF NOT EXISTS FOR (a:Assignment) ON (a.linkId)",
+    "CREATE INDEX assignment_lookup IF NOT EXISTS "
+    "FOR (a:Assignment) ON (a.collectionId, a.kind, a.name)",
     "CREATE INDEX run_project_started IF NOT EXISTS FOR (r:Run) ON (r.project, r.startedAt)",
     "CREATE INDEX metric_chunk IF NOT EXISTS FOR (m:MetricChunk) ON (m.runId, m.key)",
     "CREATE INDEX version_state IF NOT EXISTS FOR (v:ArtifactVersion) ON (v.state, v.expiresAt)",

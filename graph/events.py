@@ -1,9 +1,16 @@
-"""The audit log: every write transaction records exactly one event through `write_event`."""
+"""The audit log: every write transaction records exactly one event through `write_event`.
+
+Events form one hash chain in commit order: each carries a sequence number, the hash of the
+event before it and its own hash over its content. The chain head is a single node whose write
+lock every event takes, so sequence numbers are gapless and the chain has no forks; a change to
+any stored event shows up as a break when `verify_chain` recomputes it.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, LiteralString
 
@@ -11,14 +18,54 @@ from neo4j import AsyncManagedTransaction
 
 from graph.ids import new_id
 
+LOCK_HEAD: Final[LiteralString] = """
+MERGE (h:AuditHead {id: 'audit'})
+ON CREATE SET h.seq = 0, h.hash = ''
+SET h._lock = true
+REMOVE h._lock
+RETURN h.seq AS seq, h.hash AS hash
+"""
+
 WRITE_EVENT: Final[LiteralString] = """
-CREATE (e:Event {id: $id, type: $type, actor: $actor, time: $time, subjects: $subjects,
-                 before: $before, after: $after})
+MATCH (h:AuditHead {id: 'audit'})
+SET h.seq = $seq, h.hash = $hash
+CREATE (e:Event {id: $id, seq: $seq, type: $type, actor: $actor, time: $time,
+                 subjects: $subjects, registry: $registry, before: $before, after: $after,
+                 prevHash: $prev_hash, hash: $hash})
 WITH e
 UNWIND $subjects AS subject_id
 MATCH (s:Entity {id: subject_id})
 CREATE (e)-[:ABOUT]->(s)
 """
+
+
+def event_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
+    """sha256 over the previous hash and the event's fields in a canonical JSON form."""
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{prev_hash}\n{canonical}".encode()).hexdigest()
+
+
+def hashed_fields(
+    *,
+    seq: int,
+    type: str,
+    actor: str,
+    time: datetime,
+    subjects: Sequence[str],
+    registry: str | None,
+    before: str,
+    after: str,
+) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "type": type,
+        "actor": actor,
+        "time": time.isoformat(),
+        "subjects": list(subjects),
+        "registry": registry,
+        "before": before,
+        "after": after,
+    }
 
 
 async def write_event(
@@ -29,18 +76,40 @@ async def write_event(
     subjects: Sequence[str],
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
-    time: datetime | None = None,
+    registry: str | None = None,
 ) -> str:
-    """Record one immutable event about `subjects` inside `tx`; return its id."""
+    """Record one immutable event about `subjects` inside `tx`, chained to the one before;
+    return its id."""
+    head = await (await tx.run(LOCK_HEAD)).single(strict=True)
+    seq = int(head["seq"]) + 1
+    # Microseconds are kept exactly, so the hash can be recomputed from the stored time.
+    time = datetime.now(UTC)
+    before_json = json.dumps(before or {}, sort_keys=True, default=str)
+    after_json = json.dumps(after or {}, sort_keys=True, default=str)
+    fields = hashed_fields(
+        seq=seq,
+        type=type,
+        actor=actor,
+        time=time,
+        subjects=subjects,
+        registry=registry,
+        before=before_json,
+        after=after_json,
+    )
+    digest = event_hash(head["hash"], fields)
     event_id = new_id("evt")
     await tx.run(
         WRITE_EVENT,
         id=event_id,
+        seq=seq,
         type=type,
         actor=actor,
-        time=time or datetime.now(UTC),
+        time=time,
         subjects=list(subjects),
-        before=json.dumps(before or {}, sort_keys=True, default=str),
-        after=json.dumps(after or {}, sort_keys=True, default=str),
+        registry=registry,
+        before=before_json,
+        after=after_json,
+        prev_hash=head["hash"],
+        hash=digest,
     )
     return event_id

@@ -11,6 +11,9 @@ PREFIXES: Final = {
     "art": "Artifact",
     "ver": "ArtifactVersion",
     "evt": "Event",
+    "reg": "Registry",
+    "col": "Collection",
+    "lnk": "LinkedVersion",
 }
 
 

@@ -108,6 +108,48 @@ class ArtifactVersion:
         return f"{self.project}/{self.artifact}:{label}"
 
 
+@dataclass(frozen=True, slots=True)
+class Registry:
+    id: str
+    name: str
+    description: str
+    allowed_types: tuple[str, ...]
+    stages: tuple[str, ...]
+    protected_aliases: tuple[str, ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Collection:
+    id: str
+    registry_id: str
+    registry: str
+    name: str
+    description: str
+    tags: tuple[str, ...]
+    types: tuple[str, ...]
+    deprecated: bool
+    deprecated_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """An artifact version bookmarked into a collection, with its own index there."""
+
+    id: str
+    collection_id: str
+    registry_id: str
+    version_id: str
+    index: int
+    semver: str | None
+    state: str
+    linked_at: datetime
+    unlinked_at: datetime | None
+    aliases: tuple[str, ...] = field(default=())
+    stages: tuple[str, ...] = field(default=())
+
+
 def native(value: Any) -> Any:
     """neo4j.time values to datetime; everything else as it is."""
     to_native = getattr(value, "to_native", None)

@@ -12,6 +12,7 @@ from neo4j.exceptions import AuthError, DriverError
 
 from api.settings import Settings
 from graph.constraints import ensure_constraints
+from graph.repository.registries import RegistryRepository
 from storage.blobs import BlobStore
 from storage.errors import StorageUnavailable
 
@@ -31,6 +32,7 @@ async def prepare(driver: AsyncDriver, blobs: BlobStore, settings: Settings) -> 
         # verify_connectivity fails fast; execute_query alone would first retry for a while.
         await driver.verify_connectivity()
         await ensure_constraints(driver, settings.neo4j_database)
+        await RegistryRepository(driver, settings.neo4j_database).ensure_defaults()
 
     await _retry(
         graph_ready,

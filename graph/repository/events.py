@@ -1,0 +1,143 @@
+"""Reading the audit log: per subject, org-wide with filters, and the hash chain check."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from neo4j import AsyncManagedTransaction
+
+from graph.events import event_hash, hashed_fields
+from graph.queries import events as q
+from graph.records import Page, native
+from graph.repository.base import Repository
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: str
+    seq: int
+    type: str
+    actor: str
+    time: datetime
+    subjects: tuple[str, ...]
+    registry: str | None
+    before: dict[str, Any]
+    after: dict[str, Any]
+    hash: str
+    prev_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """The outcome of recomputing the hash chain: `first_break` is None when it is intact."""
+
+    checked: int
+    first_break: Event | None
+    reason: str | None
+
+
+def event_from(node: Mapping[str, Any]) -> Event:
+    return Event(
+        id=node["id"],
+        seq=node["seq"],
+        type=node["type"],
+        actor=node["actor"],
+        time=native(node["time"]),
+        subjects=tuple(node.get("subjects") or ()),
+        registry=node.get("registry"),
+        before=json.loads(node["before"]),
+        after=json.loads(node["after"]),
+        hash=node["hash"],
+        prev_hash=node["prevHash"],
+    )
+
+
+class EventRepository(Repository):
+    async def history(self, subject_id: str, *, first: int, before_seq: int | None) -> Page[Event]:
+        """Events about one subject, newest first."""
+
+        async def work(tx: AsyncManagedTransaction) -> list[Event]:
+            result = await tx.run(
+                q.HISTORY, subject=subject_id, before_seq=before_seq, limit=first + 1
+            )
+            return [event_from(row["event"]) async for row in result]
+
+        return _page(await self._read(work), first)
+
+    async def audit_log(
+        self,
+        *,
+        actor: str | None,
+        types: Sequence[str] | None,
+        registry: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        first: int,
+        before_seq: int | None,
+    ) -> Page[Event]:
+        """The org-wide log, newest first, filtered."""
+
+        async def work(tx: AsyncManagedTransaction) -> list[Event]:
+            result = await tx.run(
+                q.AUDIT_LOG,
+                actor=actor,
+                types=list(types) if types else None,
+                registry=registry,
+                since=since,
+                until=until,
+                before_seq=before_seq,
+                limit=first + 1,
+            )
+            return [event_from(row["event"]) async for row in result]
+
+        return _page(await self._read(work), first)
+
+    async def verify_chain(self, batch: int = 5_000) -> ChainReport:
+        """Recompute every event's hash in sequence order; report the first that disagrees."""
+        checked, prev_hash, expected_seq = 0, "", 1
+        while True:
+
+            async def work(
+                tx: AsyncManagedTransaction, after: int = expected_seq - 1
+            ) -> list[Mapping[str, Any]]:
+                result = await tx.run(q.CHAIN_PAGE, after_seq=after, limit=batch)
+                return [row["event"] async for row in result]
+
+            nodes = await self._read(work)
+            if not nodes:
+                return ChainReport(checked, None, None)
+            for node in nodes:
+                event = event_from(node)
+                reason = _check(node, event, prev_hash, expected_seq)
+                if reason is not None:
+                    return ChainReport(checked, event, reason)
+                checked, prev_hash, expected_seq = checked + 1, event.hash, expected_seq + 1
+
+
+def _check(node: Mapping[str, Any], event: Event, prev_hash: str, seq: int) -> str | None:
+    if event.seq != seq:
+        return f"sequence {seq} is missing (found {event.seq} next)"
+    if event.prev_hash != prev_hash:
+        return "its previous-hash does not match the event before it"
+    fields = hashed_fields(
+        seq=event.seq,
+        type=event.type,
+        actor=event.actor,
+        time=event.time,
+        subjects=event.subjects,
+        registry=event.registry,
+        before=node["before"],
+        after=node["after"],
+    )
+    if event_hash(prev_hash, fields) != event.hash:
+        return "its content does not match its hash"
+    return None
+
+
+def _page(events: list[Event], first: int) -> Page[Event]:
+    page = tuple(events[:first])
+    return Page(page, len(events) > first, str(page[-1].seq) if page else None)

@@ -1,0 +1,834 @@
+"""Registries, collections and links: link, alias, semver, stage, deprecate, and resolution
+(also as of a past time). Every change to a collection queues behind the collection's lock."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import semver
+from neo4j import AsyncManagedTransaction
+from neo4j.exceptions import ConstraintError
+
+from graph.errors import Conflict, Invalid, NotFound
+from graph.events import write_event
+from graph.ids import new_id
+from graph.queries import registries as q
+from graph.records import Collection, Link, Page, Registry, native
+from graph.refs import ALIAS_RE, INDEX_RE
+from graph.repository.base import Repository
+
+LATEST: Final = "latest"
+DEFAULT_STAGES: Final = ("dev", "staging", "production")
+DEFAULT_PROTECTED: Final = ("production",)
+DEFAULT_REGISTRIES: Final = {
+    "model": ("Models promoted for use across the organisation.", ("model",)),
+    "dataset": ("Datasets curated for use across the organisation.", ("dataset",)),
+}
+ROLES: Final = ("viewer", "member", "admin")
+
+
+def registry_from(node: Mapping[str, Any]) -> Registry:
+    return Registry(
+        id=node["id"],
+        name=node["name"],
+        description=node.get("description") or "",
+        allowed_types=tuple(node.get("allowedTypes") or ()),
+        stages=tuple(node["stages"]),
+        protected_aliases=tuple(node.get("protectedAliases") or ()),
+        created_at=native(node["createdAt"]),
+    )
+
+
+def collection_from(node: Mapping[str, Any], registry: Mapping[str, Any]) -> Collection:
+    return Collection(
+        id=node["id"],
+        registry_id=registry["id"],
+        registry=registry["name"],
+        name=node["name"],
+        description=node.get("description") or "",
+        tags=tuple(node.get("tags") or ()),
+        types=tuple(node.get("types") or ()),
+        deprecated=bool(node.get("deprecated")),
+        deprecated_at=native(node.get("deprecatedAt")),
+        created_at=native(node["createdAt"]),
+    )
+
+
+def link_from(node: Mapping[str, Any], held: Sequence[tuple[str, str]] = ()) -> Link:
+    return Link(
+        id=node["id"],
+        collection_id=node["collectionId"],
+        registry_id=node["registryId"],
+        version_id=node["versionId"],
+        index=node["index"],
+        semver=node.get("semver"),
+        state=node["state"],
+        linked_at=native(node["linkedAt"]),
+        unlinked_at=native(node.get("unlinkedAt")),
+        aliases=tuple(name for kind, name in held if kind == "alias"),
+        stages=tuple(name for kind, name in held if kind == "stage"),
+    )
+
+
+def alias_subject(collection_id: str, alias: str) -> str:
+    """The id under which an alias of a collection has a history of its own."""
+    return f"alias:{collection_id}:{alias}"
+
+
+def semver_key(label: str) -> semver.Version:
+    return semver.Version.parse(label)
+
+
+class RegistryRepository(Repository):
+    # --- registries -------------------------------------------------------------------------
+
+    async def ensure_defaults(self) -> None:
+        """Create the `model` and `dataset` registries if they do not exist (idempotent)."""
+        for name, (description, types) in DEFAULT_REGISTRIES.items():
+            await self._write(
+                functools.partial(
+                    _ensure_registry,
+                    name=name,
+                    description=description,
+                    allowed_types=types,
+                    stages=DEFAULT_STAGES,
+                    protected_aliases=DEFAULT_PROTECTED,
+                    actor="system",
+                    fail=False,
+                )
+            )
+
+    async def create_registry(
+        self,
+        name: str,
+        *,
+        description: str,
+        allowed_types: Sequence[str],
+        stages: Sequence[str],
+        protected_aliases: Sequence[str],
+        actor: str,
+    ) -> Registry:
+        """Create a custom registry; raise Conflict if the name is taken."""
+        return await self._write(
+            functools.partial(
+                _ensure_registry,
+                name=name,
+                description=description,
+                allowed_types=allowed_types,
+                stages=stages,
+                protected_aliases=protected_aliases,
+                actor=actor,
+                fail=True,
+            )
+        )
+
+    async def find_registry(self, name: str) -> Registry | None:
+        async def work(tx: AsyncManagedTransaction) -> Registry | None:
+            row = await (await tx.run(q.GET_REGISTRY, name=name)).single()
+            return registry_from(row["registry"]) if row else None
+
+        return await self._read(work)
+
+    async def get_registry(self, name: str) -> Registry:
+        found = await self.find_registry(name)
+        if found is None:
+            raise NotFound("registry", name)
+        return found
+
+    async def list_registries(self) -> list[Registry]:
+        async def work(tx: AsyncManagedTransaction) -> list[Registry]:
+            return [registry_from(row["registry"]) async for row in await tx.run(q.LIST_REGISTRIES)]
+
+        return await self._read(work)
+
+    async def set_member(self, registry: str, principal: str, role: str, *, actor: str) -> None:
+        """Give `principal` a role in the registry (stored now, enforced by access control)."""
+        target = await self.get_registry(registry)
+
+        async def work(tx: AsyncManagedTransaction) -> None:
+            row = await (
+                await tx.run(
+                    q.SET_MEMBER,
+                    registry_id=target.id,
+                    principal=principal,
+                    role=role,
+                    now=datetime.now(UTC),
+                )
+            ).single(strict=True)
+            await write_event(
+                tx,
+                "registry.member_set",
+                actor=actor,
+                subjects=[target.id],
+                registry=target.id,
+                before={"principal": principal, "role": row["previous"]},
+                after={"principal": principal, "role": role},
+            )
+
+        await self._write(work)
+
+    async def members(self, registry_id: str) -> list[tuple[str, str]]:
+        async def work(tx: AsyncManagedTransaction) -> list[tuple[str, str]]:
+            result = await tx.run(q.MEMBERS, registry_id=registry_id)
+            return [(row["principal"], row["role"]) async for row in result]
+
+        return await self._read(work)
+
+    # --- collections ------------------------------------------------------------------------
+
+    async def create_collection(
+        self,
+        registry: str,
+        name: str,
+        *,
+        description: str,
+        tags: Sequence[str],
+        types: Sequence[str],
+        actor: str,
+    ) -> Collection:
+        """Create a collection (a registered model); raise Conflict if the name is taken."""
+        target = await self.get_registry(registry)
+        bad = [t for t in types if target.allowed_types and t not in target.allowed_types]
+        if bad:
+            raise Invalid(
+                "input.types",
+                f"registry {target.name!r} accepts only "
+                f"{', '.join(target.allowed_types)}, not {bad[0]!r}",
+            )
+
+        async def work(tx: AsyncManagedTransaction) -> Collection:
+            props = {
+                "id": new_id("col"),
+                "registryId": target.id,
+                "name": name,
+                "description": description,
+                "tags": sorted(set(tags)),
+                "types": sorted(set(types)),
+                "deprecated": False,
+                "nextIndex": 0,
+                "createdAt": datetime.now(UTC),
+            }
+            try:
+                row = await (
+                    await tx.run(q.CREATE_COLLECTION, registry_id=target.id, props=props)
+                ).single(strict=True)
+            except ConstraintError as exc:
+                raise Conflict(f"collection {target.name}/{name} already exists") from exc
+            await write_event(
+                tx,
+                "collection.created",
+                actor=actor,
+                subjects=[collection_id, target.id],
+                registry=target.id,
+                after={
+                    "name": name,
+                    "description": description,
+                    "tags": props["tags"],
+                    "types": props["types"],
+                },
+            )
+            return collection_from(row["collection"], {"id": target.id, "name": target.name})
+
+        return await self._write(work)
+
+    async def update_collection(
+        self,
+        collection_id: str,
+        *,
+        name: str | None,
+        description: str | None,
+        tags: Sequence[str] | None,
+        actor: str,
+    ) -> Collection:
+        """Rename, describe or retag; the former values stay in the event."""
+
+        async def work(tx: AsyncManagedTransaction) -> Collection:
+            before, registry = await _lock_collection(tx, collection_id)
+            props: dict[str, Any] = {}
+            if name is not None and name != before.name:
+                props["name"] = name
+            if description is not None:
+                props["description"] = description
+            if tags is not None:
+                props["tags"] = sorted(set(tags))
+            try:
+                row = await (
+                    await tx.run(q.SET_COLLECTION_PROPS, id=collection_id, props=props)
+                ).single(strict=True)
+            except ConstraintError as exc:
+                raise Conflict(f"collection {before.registry}/{name} already exists") from exc
+            after = collection_from(row["collection"], registry)
+            kind = "collection.renamed" if "name" in props else "collection.updated"
+            old = {
+                "name": before.name,
+                "description": before.description,
+                "tags": list(before.tags),
+            }
+            new = {"name": after.name, "description": after.description, "tags": list(after.tags)}
+            await write_event(
+                tx,
+                kind,
+                actor=actor,
+                subjects=[collection_id],
+                registry=before.registry_id,
+                before={k: v for k, v in old.items() if k in props},
+                after={k: v for k, v in new.items() if k in props},
+            )
+            return after
+
+        return await self._write(work)
+
+    async def set_deprecated(
+        self, collection_id: str, deprecated: bool, *, actor: str
+    ) -> Collection:
+        """Deprecate (or restore) a collection; it then takes no new links."""
+
+        async def work(tx: AsyncManagedTransaction) -> Collection:
+            before, registry = await _lock_collection(tx, collection_id)
+            if before.deprecated == deprecated:
+                state = "deprecated" if deprecated else "not deprecated"
+                raise Conflict(f"collection {before.registry}/{before.name} is already {state}")
+            row = await (
+                await tx.run(
+                    q.SET_COLLECTION_PROPS,
+                    id=collection_id,
+                    props={
+                        "deprecated": deprecated,
+                        "deprecatedAt": datetime.now(UTC) if deprecated else None,
+                    },
+                )
+            ).single(strict=True)
+            kind = "collection.deprecated" if deprecated else "collection.restored"
+            await write_event(
+                tx,
+                kind,
+                actor=actor,
+                subjects=[collection_id],
+                registry=before.registry_id,
+                before={"deprecated": before.deprecated},
+                after={"deprecated": deprecated},
+            )
+            return collection_from(row["collection"], registry)
+
+        return await self._write(work)
+
+    async def find_collection(self, registry: str, name: str) -> Collection | None:
+        """A collection by registry and name (or by id), deprecated or not."""
+
+        async def work(tx: AsyncManagedTransaction) -> Collection | None:
+            row = await (await tx.run(q.FIND_COLLECTION, registry=registry, name=name)).single()
+            return collection_from(row["collection"], row["registry"]) if row else None
+
+        return await self._read(work)
+
+    async def get_collection(self, registry: str, name: str) -> Collection:
+        found = await self.find_collection(registry, name)
+        if found is None:
+            raise NotFound("collection", f"{registry}/{name}")
+        return found
+
+    async def list_collections(
+        self,
+        *,
+        registry: str | None,
+        search: str | None,
+        tag: str | None,
+        type: str | None,
+        include_deprecated: bool,
+        first: int,
+        after: tuple[str, str] | None,
+    ) -> Page[Collection]:
+        async def work(tx: AsyncManagedTransaction) -> list[Collection]:
+            result = await tx.run(
+                q.LIST_COLLECTIONS,
+                registry=registry,
+                search=search,
+                tag=tag,
+                type=type,
+                include_deprecated=include_deprecated,
+                after=list(after) if after else None,
+                limit=first + 1,
+            )
+            return [collection_from(row["collection"], row["registry"]) async for row in result]
+
+        found = await self._read(work)
+        page = tuple(found[:first])
+        return Page(
+            page, len(found) > first, f"{page[-1].registry}/{page[-1].name}" if page else None
+        )
+
+    # --- links ----------------------------------------------------------------------------
+
+    async def link_version(
+        self, collection_id: str, version_id: str, *, actor: str
+    ) -> tuple[Link, bool]:
+        """Bookmark a committed version into the collection as its next vN and move the
+        collection's `latest`; the existing link when it is linked already (False)."""
+
+        async def work(tx: AsyncManagedTransaction) -> tuple[Link, bool]:
+            collection, registry = await _lock_collection(tx, collection_id)
+            row = await (
+                await tx.run(q.LINK_OF_VERSION, collection_id=collection_id, version_id=version_id)
+            ).single()
+            if row is not None:
+                return (await _links(tx, [row["link"]["id"]]))[row["link"]["id"]], False
+            if collection.deprecated:
+                raise Conflict(
+                    f"collection {collection.registry}/{collection.name} is "
+                    "deprecated: it takes no new links"
+                )
+            await _check_linkable(tx, version_id, collection, registry)
+            now = datetime.now(UTC)
+            created = await (
+                await tx.run(
+                    q.CREATE_LINK,
+                    collection_id=collection_id,
+                    version_id=version_id,
+                    id=new_id("lnk"),
+                    now=now,
+                    actor=actor,
+                )
+            ).single(strict=True)
+            link = link_from(created["link"])
+            moved = await _move_latest(tx, collection_id, now, actor)
+            await write_event(
+                tx,
+                "link.created",
+                actor=actor,
+                subjects=[link.id, collection_id, version_id, alias_subject(collection_id, LATEST)],
+                registry=collection.registry_id,
+                before={"latest": moved[0]},
+                after={"index": link.index, "version": version_id, "latest": moved[1]},
+            )
+            return (await _links(tx, [link.id]))[link.id], True
+
+        return await self._write(work)
+
+    async def set_link_state(self, link_id: str, linked: bool, *, actor: str) -> Link:
+        """Deregister (soft; its aliases and stages end) or restore a link."""
+
+        async def work(tx: AsyncManagedTransaction) -> Link:
+            link, collection = await _lock_link(tx, link_id)
+            wanted = "LINKED" if linked else "UNLINKED"
+            if link.state == wanted:
+                raise Conflict(f"link {link_id!r} is already {wanted}")
+            if linked and collection.deprecated:
+                raise Conflict(
+                    f"collection {collection.registry}/{collection.name} is "
+                    "deprecated: restore it first"
+                )
+            now = datetime.now(UTC)
+            ended: list[dict[str, Any]] = []
+            if not linked:
+                for kind in ("alias", "stage"):
+                    result = await tx.run(
+                        q.END_ASSIGNMENTS,
+                        collection_id=collection.id,
+                        kind=kind,
+                        name=None,
+                        link_id=link_id,
+                        now=now,
+                    )
+                    ended += [{"kind": kind, "name": r["name"]} async for r in result]
+            await tx.run(
+                q.SET_LINK_PROPS,
+                id=link_id,
+                props={"state": wanted, "unlinkedAt": None if linked else now},
+            )
+            moved = await _move_latest(tx, collection.id, now, actor)
+            await write_event(
+                tx,
+                "link.restored" if linked else "link.deregistered",
+                actor=actor,
+                subjects=[link_id, collection.id, link.version_id],
+                registry=collection.registry_id,
+                before={"state": link.state, "latest": moved[0], "held": ended},
+                after={"state": wanted, "latest": moved[1]},
+            )
+            return (await _links(tx, [link_id]))[link_id]
+
+        return await self._write(work)
+
+    async def set_alias(self, link_id: str, alias: str, *, actor: str) -> str | None:
+        """Point the collection's `alias` at this link in one step; return the former holder."""
+        if alias == LATEST:
+            raise Invalid("input.alias", "'latest' moves by itself on every link")
+
+        async def work(tx: AsyncManagedTransaction) -> str | None:
+            link, collection = await _lock_link(tx, link_id)
+            _require_linked(link)
+            now = datetime.now(UTC)
+            result = await tx.run(
+                q.END_ASSIGNMENTS,
+                collection_id=collection.id,
+                kind="alias",
+                name=alias,
+                link_id=None,
+                now=now,
+            )
+            previous = [row["link_id"] async for row in result]
+            await tx.run(
+                q.START_ASSIGNMENT,
+                collection_id=collection.id,
+                kind="alias",
+                name=alias,
+                link_id=link_id,
+                now=now,
+                actor=actor,
+            )
+            subject = alias_subject(collection.id, alias)
+            await tx.run(q.ENSURE_ALIAS_SUBJECT, id=subject)
+            await write_event(
+                tx,
+                "alias.set",
+                actor=actor,
+                subjects=[link_id, collection.id, subject, *previous],
+                registry=collection.registry_id,
+                before={"alias": alias, "link": previous[0] if previous else None},
+                after={"alias": alias, "link": link_id},
+            )
+            return previous[0] if previous else None
+
+        return await self._write(work)
+
+    async def remove_alias(self, collection_id: str, alias: str, *, actor: str) -> str:
+        """Remove an alias from a collection; return the link that held it."""
+        if alias == LATEST:
+            raise Invalid("input.alias", "'latest' is kept by Forebear and cannot be removed")
+
+        async def work(tx: AsyncManagedTransaction) -> str:
+            collection, _ = await _lock_collection(tx, collection_id)
+            result = await tx.run(
+                q.END_ASSIGNMENTS,
+                collection_id=collection_id,
+                kind="alias",
+                name=alias,
+                link_id=None,
+                now=datetime.now(UTC),
+            )
+            previous: list[str] = [row["link_id"] async for row in result]
+            if not previous:
+                raise NotFound("alias", f"{collection.registry}/{collection.name}:{alias}")
+            subject = alias_subject(collection_id, alias)
+            await write_event(
+                tx,
+                "alias.removed",
+                actor=actor,
+                subjects=[previous[0], collection_id, subject],
+                registry=collection.registry_id,
+                before={"alias": alias, "link": previous[0]},
+                after={"alias": alias, "link": None},
+            )
+            return previous[0]
+
+        return await self._write(work)
+
+    async def set_semver(self, link_id: str, label: str, *, actor: str) -> Link:
+        """Give a link its semantic version, once; unique within the collection."""
+        try:
+            semver_key(label)
+        except ValueError as exc:
+            raise Invalid(
+                "input.semver",
+                f"{label!r} is not a semantic version (MAJOR.MINOR.PATCH[-pre][+build])",
+            ) from exc
+
+        async def work(tx: AsyncManagedTransaction) -> Link:
+            link, collection = await _lock_link(tx, link_id)
+            _require_linked(link)
+            if link.semver is not None:
+                raise Conflict(f"link {link_id!r} is {link.semver} already; labels do not move")
+            taken = await (
+                await tx.run(
+                    q.LINK_BY_SEMVER,
+                    collection_id=collection.id,
+                    semver=label,
+                    at=datetime.now(UTC),
+                )
+            ).single()
+            if taken is not None:
+                raise Conflict(f"{collection.registry}/{collection.name}:{label} is taken")
+            await tx.run(
+                q.SET_LINK_PROPS, id=link_id, props={"semver": label, "semverAt": datetime.now(UTC)}
+            )
+            await write_event(
+                tx,
+                "link.semver_set",
+                actor=actor,
+                subjects=[link_id, collection.id],
+                registry=collection.registry_id,
+                after={"semver": label, "index": link.index},
+            )
+            return (await _links(tx, [link_id]))[link_id]
+
+        return await self._write(work)
+
+    async def assign_stage(self, link_id: str, stage: str, assigned: bool, *, actor: str) -> Link:
+        """Assign (or unassign) a lifecycle stage; several links may hold one stage."""
+
+        async def work(tx: AsyncManagedTransaction) -> Link:
+            link, collection = await _lock_link(tx, link_id)
+            _require_linked(link)
+            registry = await _registry_of(tx, collection)
+            if stage not in registry.stages:
+                raise Invalid(
+                    "input.stage",
+                    f"registry {registry.name!r} has the stages "
+                    f"{', '.join(registry.stages)}, not {stage!r}",
+                )
+            now = datetime.now(UTC)
+            holders = [
+                row["link_id"]
+                async for row in await tx.run(
+                    q.OPEN_ASSIGNMENTS, collection_id=collection.id, kind="stage", name=stage
+                )
+            ]
+            if assigned and link_id in holders:
+                raise Conflict(f"link {link_id!r} holds {stage!r} already")
+            if not assigned and link_id not in holders:
+                raise Conflict(f"link {link_id!r} does not hold {stage!r}")
+            if assigned:
+                await tx.run(
+                    q.START_ASSIGNMENT,
+                    collection_id=collection.id,
+                    kind="stage",
+                    name=stage,
+                    link_id=link_id,
+                    now=now,
+                    actor=actor,
+                )
+            else:
+                await tx.run(
+                    q.END_ASSIGNMENTS,
+                    collection_id=collection.id,
+                    kind="stage",
+                    name=stage,
+                    link_id=link_id,
+                    now=now,
+                )
+            await write_event(
+                tx,
+                "stage.assigned" if assigned else "stage.unassigned",
+                actor=actor,
+                subjects=[link_id, collection.id],
+                registry=collection.registry_id,
+                after={"stage": stage, "link": link_id, "index": link.index},
+            )
+            return (await _links(tx, [link_id]))[link_id]
+
+        return await self._write(work)
+
+    # --- reads ----------------------------------------------------------------------------
+
+    async def resolve(
+        self, collection: Collection, selector: str, at: datetime | None
+    ) -> str | None:
+        """The link `selector` names in the collection at `at` (now when None): an alias
+        first, then a stage (its most recent holder), then a semver, then vN."""
+        when = at or datetime.now(UTC)
+
+        async def work(tx: AsyncManagedTransaction) -> str | None:
+            if ALIAS_RE.match(selector) and not INDEX_RE.match(selector):
+                for kind in ("alias", "stage"):
+                    row = await (
+                        await tx.run(
+                            q.ASSIGNMENT_AT,
+                            collection_id=collection.id,
+                            kind=kind,
+                            name=selector,
+                            at=when,
+                        )
+                    ).single()
+                    if row is not None:
+                        return str(row["id"])
+            if index := INDEX_RE.match(selector):
+                row = await (
+                    await tx.run(
+                        q.LINK_BY_INDEX, collection_id=collection.id, index=int(index[1]), at=when
+                    )
+                ).single()
+                return str(row["id"]) if row else None
+            row = await (
+                await tx.run(
+                    q.LINK_BY_SEMVER, collection_id=collection.id, semver=selector, at=when
+                )
+            ).single()
+            return str(row["id"]) if row else None
+
+        return await self._read(work)
+
+    async def latest_semver(self, collection_id: str) -> str | None:
+        """The linked link with the highest semantic version (by semver precedence)."""
+
+        async def work(tx: AsyncManagedTransaction) -> list[tuple[str, str]]:
+            result = await tx.run(q.SEMVERS, collection_id=collection_id)
+            return [(row["id"], row["semver"]) async for row in result]
+
+        labelled = await self._read(work)
+        if not labelled:
+            return None
+        return max(labelled, key=lambda pair: semver_key(pair[1]))[0]
+
+    async def get_links(self, ids: Sequence[str]) -> dict[str, Link]:
+        return await self._read(lambda tx: _links(tx, ids))
+
+    async def list_links(
+        self, collection_id: str, *, include_unlinked: bool, first: int, before_index: int | None
+    ) -> Page[Link]:
+        async def work(tx: AsyncManagedTransaction) -> list[Link]:
+            result = await tx.run(
+                q.LIST_LINKS,
+                collection_id=collection_id,
+                include_unlinked=include_unlinked,
+                before=before_index,
+                limit=first + 1,
+            )
+            ids = [row["link"]["id"] async for row in result]
+            found = await _links(tx, ids)
+            return [found[i] for i in ids]
+
+        links = await self._read(work)
+        page = tuple(links[:first])
+        return Page(page, len(links) > first, str(page[-1].index) if page else None)
+
+
+async def _ensure_registry(
+    tx: AsyncManagedTransaction,
+    *,
+    name: str,
+    description: str,
+    allowed_types: Sequence[str],
+    stages: Sequence[str],
+    protected_aliases: Sequence[str],
+    actor: str,
+    fail: bool,
+) -> Registry:
+    row = await (
+        await tx.run(
+            q.ENSURE_REGISTRY,
+            name=name,
+            id=new_id("reg"),
+            description=description,
+            allowed_types=list(allowed_types),
+            stages=list(stages),
+            protected_aliases=list(protected_aliases),
+            now=datetime.now(UTC),
+        )
+    ).single(strict=True)
+    registry = registry_from(row["registry"])
+    if not row["created"]:
+        if fail:
+            raise Conflict(f"registry {name!r} already exists")
+        return registry
+    await write_event(
+        tx,
+        "registry.created",
+        actor=actor,
+        subjects=[registry.id],
+        registry=registry.id,
+        after={
+            "name": name,
+            "description": description,
+            "allowed_types": list(allowed_types),
+            "stages": list(stages),
+            "protected_aliases": list(protected_aliases),
+        },
+    )
+    return registry
+
+
+async def _lock_collection(
+    tx: AsyncManagedTransaction, collection_id: str
+) -> tuple[Collection, Mapping[str, Any]]:
+    row = await (await tx.run(q.LOCK_COLLECTION, id=collection_id)).single()
+    if row is None:
+        raise NotFound("collection", collection_id)
+    return collection_from(row["collection"], row["registry"]), row["registry"]
+
+
+async def _lock_link(tx: AsyncManagedTransaction, link_id: str) -> tuple[Link, Collection]:
+    found = await _links(tx, [link_id])
+    if link_id not in found:
+        raise NotFound("linked version", link_id)
+    collection, _ = await _lock_collection(tx, found[link_id].collection_id)
+    # Read again under the lock: another transaction may have changed it meanwhile.
+    return (await _links(tx, [link_id]))[link_id], collection
+
+
+async def _registry_of(tx: AsyncManagedTransaction, collection: Collection) -> Registry:
+    row = await (await tx.run(q.GET_REGISTRY, name=collection.registry_id)).single(strict=True)
+    return registry_from(row["registry"])
+
+
+async def _check_linkable(
+    tx: AsyncManagedTransaction,
+    version_id: str,
+    collection: Collection,
+    registry: Mapping[str, Any],
+) -> None:
+    row = await (await tx.run(q.VERSION_STATE, id=version_id)).single()
+    if row is None:
+        raise NotFound("version", version_id)
+    if row["state"] != "COMMITTED":
+        raise Conflict(
+            f"version {version_id!r} is {row['state']}: only committed versions can be linked"
+        )
+    allowed = list(registry.get("allowedTypes") or [])
+    if allowed and row["type"] not in allowed:
+        raise Invalid(
+            "input.version",
+            f"registry {registry['name']!r} accepts {', '.join(allowed)}, not {row['type']!r}",
+        )
+    if collection.types and row["type"] not in collection.types:
+        raise Invalid(
+            "input.version",
+            f"collection {collection.name!r} accepts "
+            f"{', '.join(collection.types)}, not {row['type']!r}",
+        )
+
+
+def _require_linked(link: Link) -> None:
+    if link.state != "LINKED":
+        raise Conflict(f"link {link.id!r} is deregistered: restore it first")
+
+
+async def _move_latest(
+    tx: AsyncManagedTransaction, collection_id: str, now: datetime, actor: str
+) -> tuple[str | None, str | None]:
+    """Point `latest` at the newest linked link; (before, after) link ids."""
+    result = await tx.run(
+        q.END_ASSIGNMENTS,
+        collection_id=collection_id,
+        kind="alias",
+        name=LATEST,
+        link_id=None,
+        now=now,
+    )
+    previous = [row["link_id"] async for row in result]
+    newest = await (await tx.run(q.NEWEST_LINKED, collection_id=collection_id)).single()
+    current = newest["id"] if newest else None
+    if current is not None:
+        await tx.run(
+            q.START_ASSIGNMENT,
+            collection_id=collection_id,
+            kind="alias",
+            name=LATEST,
+            link_id=current,
+            now=now,
+            actor=actor,
+        )
+    await tx.run(q.ENSURE_ALIAS_SUBJECT, id=alias_subject(collection_id, LATEST))
+    return (previous[0] if previous else None), current
+
+
+async def _links(tx: AsyncManagedTransaction, ids: Sequence[str]) -> dict[str, Link]:
+    nodes = {
+        row["link"]["id"]: row["link"] async for row in await tx.run(q.GET_LINKS, ids=list(ids))
+    }
+    held: dict[str, list[tuple[str, str]]] = {}
+    async for row in await tx.run(q.HELD_BY, ids=list(nodes)):
+        held.setdefault(row["id"], []).append((row["kind"], row["name"]))
+    return {i: link_from(node, held.get(i, [])) for i, node in nodes.items()}

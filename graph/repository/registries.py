@@ -200,8 +200,9 @@ class RegistryRepository(Repository):
             )
 
         async def work(tx: AsyncManagedTransaction) -> Collection:
-            props = {
-                "id": new_id("col"),
+            collection_id = new_id("col")
+            props: dict[str, Any] = {
+                "id": collection_id,
                 "registryId": target.id,
                 "name": name,
                 "description": description,

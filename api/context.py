@@ -18,6 +18,8 @@ from api.metrics import Metrics
 from api.settings import Settings
 from graph.repository.artifacts import ArtifactRepository
 from graph.repository.blobs import BlobRepository
+from graph.repository.events import EventRepository
+from graph.repository.registries import RegistryRepository
 from graph.repository.runs import RunRepository
 from graph.repository.server import ServerRepository
 from storage.blobs import BlobStore
@@ -34,6 +36,8 @@ class Repositories:
     runs: RunRepository
     artifacts: ArtifactRepository
     blobs: BlobRepository
+    registries: RegistryRepository
+    events: EventRepository
 
     @classmethod
     def on(cls, driver: AsyncDriver, database: str) -> Repositories:
@@ -42,6 +46,8 @@ class Repositories:
             runs=RunRepository(driver, database),
             artifacts=ArtifactRepository(driver, database),
             blobs=BlobRepository(driver, database),
+            registries=RegistryRepository(driver, database),
+            events=EventRepository(driver, database),
         )
 
 

@@ -128,6 +128,29 @@ class AliasIn(Strict):
         return alias
 
 
+class RegistryIn(Strict):
+    name: Name
+    description: Text = ""
+    allowed_types: list[TypeName] = Field(default=[], max_length=50)
+    stages: list[AliasName] = Field(
+        default=["dev", "staging", "production"], min_length=1, max_length=20
+    )
+    protected_aliases: list[AliasName] = Field(default=["production"], max_length=20)
+
+
+class CollectionIn(Strict):
+    name: Name
+    description: Text = ""
+    tags: list[Tag] = Field(default=[], max_length=100)
+    types: list[TypeName] = Field(default=[], max_length=50)
+
+
+class CollectionUpdateIn(Strict):
+    name: Name | None = None
+    description: Text | None = None
+    tags: list[Tag] | None = Field(default=None, max_length=100)
+
+
 class ProjectIn(Strict):
     name: Name
     description: Text = ""

@@ -45,3 +45,21 @@ def parse_version_ref(text: str, field: str) -> VersionRef:
     if not ALIAS_RE.match(selector):
         raise Invalid(field, f"{selector!r} in {text!r} is neither v<N> nor an alias name")
     return VersionRef(match["project"], match["artifact"], None, selector)
+
+
+LINK_REF_RE: Final = re.compile(
+    rf"^(?P<registry>{NAME})/(?P<collection>{NAME}):(?P<selector>[A-Za-z0-9._+-]{{1,128}})$"
+)
+
+
+def parse_link_ref(text: str, field: str) -> tuple[str, str, str]:
+    """(registry, collection, selector) of `registry/collection:selector`, where the selector
+    is an alias, a stage, a semantic version or vN; raise Invalid naming `field` otherwise."""
+    match = LINK_REF_RE.match(text)
+    if match is None:
+        raise Invalid(
+            field,
+            f"{text!r} is not a linked-version reference: expected a link id or "
+            "registry/collection:<alias|stage|semver|vN>",
+        )
+    return match["registry"], match["collection"], match["selector"]

@@ -14,6 +14,15 @@ from api.context import Info
 from api.errors import ErrorCodes
 from api.metrics import OperationMetrics
 from api.schema.artifacts import Artifact, ArtifactMutation, ArtifactQuery, ArtifactVersion
+from api.schema.events import EventQuery
+from api.schema.registries import (
+    Collection,
+    LinkedVersion,
+    Registry,
+    RegistryMutation,
+    RegistryQuery,
+)
+from api.schema.registries import _linked as linked_version
 from api.schema.relay import Node
 from api.schema.runs import Project, Run, RunMutation, RunQuery
 from api.schema.scalars import SCALARS
@@ -26,7 +35,7 @@ MAX_ALIASES: Final = 30
 
 
 @strawberry.type(description="Everything a client can read.")
-class Query(ServerQuery, RunQuery, ArtifactQuery):
+class Query(ServerQuery, RunQuery, ArtifactQuery, RegistryQuery, EventQuery):
     @strawberry.field(description="Any object by its global id; null when there is none.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         loaders, key = info.context.loaders, str(id)
@@ -40,6 +49,15 @@ class Query(ServerQuery, RunQuery, ArtifactQuery):
             case "Artifact":
                 artifact = await loaders.artifact_by_id.load(key)
                 return Artifact.from_record(artifact) if artifact else None
+            case "Registry":
+                registry = await info.context.repos.registries.find_registry(key)
+                return Registry.from_record(registry) if registry else None
+            case "Collection":
+                collection = await info.context.repos.registries.find_collection(key, key)
+                return Collection.from_record(collection) if collection else None
+            case "LinkedVersion":
+                links = await info.context.repos.registries.get_links([key])
+                return await linked_version(info, key) if key in links else None
             case "Project":
                 project = await info.context.repos.runs.find_project(id=key)
                 return Project.from_record(project) if project else None
@@ -50,7 +68,7 @@ class Query(ServerQuery, RunQuery, ArtifactQuery):
     description="Everything a client can change; each mutation is one transaction "
     "and writes one audit event."
 )
-class Mutation(RunMutation, ArtifactMutation):
+class Mutation(RunMutation, ArtifactMutation, RegistryMutation):
     pass
 
 
@@ -64,7 +82,7 @@ class Schema(strawberry.Schema):
 schema = Schema(
     query=Query,
     mutation=Mutation,
-    types=[Project, Run, Artifact, ArtifactVersion],
+    types=[Project, Run, Artifact, ArtifactVersion, Registry, Collection, LinkedVersion],
     config=StrawberryConfig(scalar_map=SCALARS),
     extensions=[
         OperationMetrics,

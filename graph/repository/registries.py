@@ -325,6 +325,9 @@ class RegistryRepository(Repository):
 
         return await self._read(work)
 
+    async def get_collection_by_id(self, collection_id: str) -> Collection:
+        return await self.get_collection(collection_id, collection_id)
+
     async def get_collection(self, registry: str, name: str) -> Collection:
         found = await self.find_collection(registry, name)
         if found is None:
@@ -364,10 +367,13 @@ class RegistryRepository(Repository):
     # --- links ----------------------------------------------------------------------------
 
     async def link_version(
-        self, collection_id: str, version_id: str, *, actor: str
+        self, collection_id: str, version_id: str, *, aliases: Sequence[str] = (), actor: str
     ) -> tuple[Link, bool]:
-        """Bookmark a committed version into the collection as its next vN and move the
-        collection's `latest`; the existing link when it is linked already (False)."""
+        """Bookmark a committed version into the collection as its next vN, move the
+        collection's `latest` and point `aliases` at it; the existing link when it is linked
+        already (False, and nothing changes)."""
+        if LATEST in aliases:
+            raise Invalid("input.aliases", "'latest' moves by itself on every link")
 
         async def work(tx: AsyncManagedTransaction) -> tuple[Link, bool]:
             collection, registry = await _lock_collection(tx, collection_id)
@@ -395,14 +401,26 @@ class RegistryRepository(Repository):
             ).single(strict=True)
             link = link_from(created["link"])
             moved = await _move_latest(tx, collection_id, now, actor)
+            taken = {
+                alias: await _point_alias(tx, collection_id, alias, link.id, now, actor)
+                for alias in aliases
+            }
+            subjects = [link.id, collection_id, version_id]
+            subjects += [alias_subject(collection_id, a) for a in (LATEST, *aliases)]
+            subjects += [holder for holder in taken.values() if holder]
             await write_event(
                 tx,
                 "link.created",
                 actor=actor,
-                subjects=[link.id, collection_id, version_id, alias_subject(collection_id, LATEST)],
+                subjects=subjects,
                 registry=collection.registry_id,
-                before={"latest": moved[0]},
-                after={"index": link.index, "version": version_id, "latest": moved[1]},
+                before={"latest": moved[0], "aliases": taken},
+                after={
+                    "index": link.index,
+                    "version": version_id,
+                    "latest": moved[1],
+                    "aliases": list(aliases),
+                },
             )
             return (await _links(tx, [link.id]))[link.id], True
 
@@ -461,37 +479,20 @@ class RegistryRepository(Repository):
         async def work(tx: AsyncManagedTransaction) -> str | None:
             link, collection = await _lock_link(tx, link_id)
             _require_linked(link)
-            now = datetime.now(UTC)
-            result = await tx.run(
-                q.END_ASSIGNMENTS,
-                collection_id=collection.id,
-                kind="alias",
-                name=alias,
-                link_id=None,
-                now=now,
+            previous = await _point_alias(
+                tx, collection.id, alias, link_id, datetime.now(UTC), actor
             )
-            previous = [row["link_id"] async for row in result]
-            await tx.run(
-                q.START_ASSIGNMENT,
-                collection_id=collection.id,
-                kind="alias",
-                name=alias,
-                link_id=link_id,
-                now=now,
-                actor=actor,
-            )
-            subject = alias_subject(collection.id, alias)
-            await tx.run(q.ENSURE_ALIAS_SUBJECT, id=subject)
             await write_event(
                 tx,
                 "alias.set",
                 actor=actor,
-                subjects=[link_id, collection.id, subject, *previous],
+                subjects=[link_id, collection.id, alias_subject(collection.id, alias)]
+                + ([previous] if previous else []),
                 registry=collection.registry_id,
-                before={"alias": alias, "link": previous[0] if previous else None},
+                before={"alias": alias, "link": previous},
                 after={"alias": alias, "link": link_id},
             )
-            return previous[0] if previous else None
+            return previous
 
         return await self._write(work)
 
@@ -794,6 +795,37 @@ async def _check_linkable(
 def _require_linked(link: Link) -> None:
     if link.state != "LINKED":
         raise Conflict(f"link {link.id!r} is deregistered: restore it first")
+
+
+async def _point_alias(
+    tx: AsyncManagedTransaction,
+    collection_id: str,
+    alias: str,
+    link_id: str,
+    now: datetime,
+    actor: str,
+) -> str | None:
+    """End the alias's current holding and start one for `link_id`; the former holder."""
+    result = await tx.run(
+        q.END_ASSIGNMENTS,
+        collection_id=collection_id,
+        kind="alias",
+        name=alias,
+        link_id=None,
+        now=now,
+    )
+    previous: list[str] = [row["link_id"] async for row in result]
+    await tx.run(
+        q.START_ASSIGNMENT,
+        collection_id=collection_id,
+        kind="alias",
+        name=alias,
+        link_id=link_id,
+        now=now,
+        actor=actor,
+    )
+    await tx.run(q.ENSURE_ALIAS_SUBJECT, id=alias_subject(collection_id, alias))
+    return previous[0] if previous else None
 
 
 async def _move_latest(

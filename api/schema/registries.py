@@ -1,0 +1,624 @@
+"""Registries, collections and linked versions: the governed side of Forebear."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+
+from api.context import Info
+from api.errors import BadInput
+from api.inputs import (
+    AliasIn,
+    CollectionIn,
+    CollectionUpdateIn,
+    RegistryIn,
+    parse,
+)
+from api.schema.artifacts import ArtifactVersion
+from api.schema.events import Event, history_of
+from api.schema.relay import Connection, Node, connection, decode_cursor, page_size
+from graph import records
+from graph.errors import NotFound
+from graph.ids import kind_of
+from graph.refs import parse_link_ref
+from graph.repository.registries import alias_subject
+
+
+@strawberry.enum(description="What a member of a registry may do (enforced by access control).")
+class Role(Enum):
+    VIEWER = strawberry.enum_value("viewer", description="Read.")
+    MEMBER = strawberry.enum_value("member", description="Read, link, alias, stage.")
+    ADMIN = strawberry.enum_value("admin", description="Everything in the registry.")
+
+
+@strawberry.type(description="A principal's role in a registry.")
+class Member:
+    principal: str = strawberry.field(description="User or service account name.")
+    role: str = strawberry.field(description="viewer, member or admin.")
+
+
+@strawberry.type(description="An organisation-wide governed space holding collections.")
+class Registry(Node):
+    name: str = strawberry.field(description="Unique name, as used in references.")
+    description: str = strawberry.field(description="Free text.")
+    allowed_types: list[str] = strawberry.field(
+        description="Artifact types it accepts; empty: any."
+    )
+    stages: list[str] = strawberry.field(description="Lifecycle stage names, in order.")
+    protected_aliases: list[str] = strawberry.field(description="Aliases only admins move.")
+    created_at: datetime = strawberry.field(description="When it was created.")
+
+    @classmethod
+    def from_record(cls, r: records.Registry) -> Registry:
+        return cls(
+            id=strawberry.ID(r.id),
+            name=r.name,
+            description=r.description,
+            allowed_types=list(r.allowed_types),
+            stages=list(r.stages),
+            protected_aliases=list(r.protected_aliases),
+            created_at=r.created_at,
+        )
+
+    @strawberry.field(description="Members and their roles.")
+    async def members(self, info: Info) -> list[Member]:
+        found = await info.context.repos.registries.members(str(self.id))
+        return [Member(principal=p, role=r) for p, r in found]
+
+    @strawberry.field(description="Events about this registry, newest first.")
+    async def history(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Event]:
+        return await history_of(info, str(self.id), first, after)
+
+
+@strawberry.type(description="An alias of a collection held by a linked version.")
+class LinkAlias:
+    name: str = strawberry.field(description="Alias name.")
+    protected: bool = strawberry.field(description="Only registry admins may move it.")
+
+
+@strawberry.type(description="A registered model (or dataset collection) in a registry.")
+class Collection(Node):
+    registry: str = strawberry.field(description="Registry name.")
+    registry_id: strawberry.Private[str]
+    name: str = strawberry.field(description="Name, unique in the registry.")
+    description: str = strawberry.field(description="Free text.")
+    tags: list[str] = strawberry.field(description="Labels, sorted.")
+    types: list[str] = strawberry.field(
+        description="Artifact types it accepts; empty: the registry's."
+    )
+    deprecated: bool = strawberry.field(
+        description="Deprecated: takes no new links and is hidden from default listings."
+    )
+    deprecated_at: datetime | None = strawberry.field(description="When it was deprecated.")
+    created_at: datetime = strawberry.field(description="When it was created.")
+
+    @classmethod
+    def from_record(cls, c: records.Collection) -> Collection:
+        return cls(
+            id=strawberry.ID(c.id),
+            registry=c.registry,
+            registry_id=c.registry_id,
+            name=c.name,
+            description=c.description,
+            tags=list(c.tags),
+            types=list(c.types),
+            deprecated=c.deprecated,
+            deprecated_at=c.deprecated_at,
+            created_at=c.created_at,
+        )
+
+    def _record(self) -> records.Collection:
+        return records.Collection(
+            str(self.id),
+            self.registry_id,
+            self.registry,
+            self.name,
+            self.description,
+            tuple(self.tags),
+            tuple(self.types),
+            self.deprecated,
+            self.deprecated_at,
+            self.created_at,
+        )
+
+    @strawberry.field(description="Linked versions, newest link first.")
+    async def links(
+        self,
+        info: Info,
+        include_deregistered: bool = False,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[LinkedVersion]:
+        cursor = decode_cursor(after)
+        if cursor is not None and not cursor.isdigit():
+            raise BadInput("after", "not a cursor of this list")
+        page = await info.context.repos.registries.list_links(
+            str(self.id),
+            include_unlinked=include_deregistered,
+            first=page_size(first),
+            before_index=int(cursor) if cursor else None,
+        )
+        registry = await info.context.repos.registries.get_registry(self.registry_id)
+        return connection(
+            page,
+            lambda link: LinkedVersion.from_record(link, self._record(), registry),
+            lambda link: str(link.index),
+        )
+
+    @strawberry.field(
+        description="The linked version an alias, stage, semver or vN names, "
+        "now or as of a past time. Aliases win over stages of the "
+        "same name; a stage names its most recently assigned holder."
+    )
+    async def version(
+        self, info: Info, selector: str, as_of: datetime | None = None
+    ) -> LinkedVersion | None:
+        return await _resolve(info, self._record(), selector, as_of)
+
+    @strawberry.field(description="The linked version with the highest semantic version.")
+    async def latest_semver(self, info: Info) -> LinkedVersion | None:
+        link_id = await info.context.repos.registries.latest_semver(str(self.id))
+        return await _linked(info, link_id) if link_id else None
+
+    @strawberry.field(description="Events about this collection, newest first.")
+    async def history(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Event]:
+        return await history_of(info, str(self.id), first, after)
+
+    @strawberry.field(description="Every move of one alias of this collection, newest first.")
+    async def alias_history(
+        self, info: Info, alias: str, first: int | None = None, after: str | None = None
+    ) -> Connection[Event]:
+        return await history_of(info, alias_subject(str(self.id), alias), first, after)
+
+
+@strawberry.type(description="An artifact version bookmarked into a collection.")
+class LinkedVersion(Node):
+    name: str = strawberry.field(description="Reference: registry/collection:vN.")
+    index: int = strawberry.field(description="N of vN in the collection.")
+    semver: str | None = strawberry.field(description="Semantic version label, if given.")
+    deregistered: bool = strawberry.field(description="Deregistered (soft; restorable).")
+    linked_at: datetime = strawberry.field(description="When it was linked.")
+    deregistered_at: datetime | None = strawberry.field(description="When it was deregistered.")
+    aliases: list[LinkAlias] = strawberry.field(description="Aliases it holds, incl. latest.")
+    stages: list[str] = strawberry.field(description="Stages it holds.")
+    version_id: strawberry.Private[str]
+    collection_record: strawberry.Private[records.Collection]
+
+    @classmethod
+    def from_record(
+        cls, link: records.Link, collection: records.Collection, registry: records.Registry
+    ) -> LinkedVersion:
+        return cls(
+            id=strawberry.ID(link.id),
+            name=f"{collection.registry}/{collection.name}:v{link.index}",
+            index=link.index,
+            semver=link.semver,
+            deregistered=link.state != "LINKED",
+            linked_at=link.linked_at,
+            deregistered_at=link.unlinked_at,
+            aliases=[
+                LinkAlias(name=a, protected=a in registry.protected_aliases) for a in link.aliases
+            ],
+            stages=list(link.stages),
+            version_id=link.version_id,
+            collection_record=collection,
+        )
+
+    @strawberry.field(description="The artifact version it links (bytes are not copied).")
+    async def version(self, info: Info) -> ArtifactVersion:
+        found = await info.context.loaders.version_by_id.load(self.version_id)
+        assert found is not None  # versions are never removed while linked
+        return ArtifactVersion.from_record(found)
+
+    @strawberry.field(description="The collection it is linked in.")
+    def collection(self) -> Collection:
+        return Collection.from_record(self.collection_record)
+
+    @strawberry.field(description="Events about this linked version, newest first.")
+    async def history(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Event]:
+        return await history_of(info, str(self.id), first, after)
+
+
+async def _linked(info: Info, link_id: str) -> LinkedVersion:
+    repo = info.context.repos.registries
+    link = (await repo.get_links([link_id]))[link_id]
+    collection = await repo.get_collection_by_id(link.collection_id)
+    registry = await repo.get_registry(collection.registry_id)
+    return LinkedVersion.from_record(link, collection, registry)
+
+
+async def _resolve(
+    info: Info, collection: records.Collection, selector: str, as_of: datetime | None
+) -> LinkedVersion | None:
+    link_id = await info.context.repos.registries.resolve(collection, selector, as_of)
+    return await _linked(info, link_id) if link_id else None
+
+
+async def _collection(info: Info, registry: str, name: str) -> records.Collection:
+    return await info.context.repos.registries.get_collection(registry, name)
+
+
+async def resolve_link(info: Info, ref: str, field: str, as_of: datetime | None = None) -> str:
+    """The link id a linked-version id or a registry/collection:selector reference names."""
+    if kind_of(ref) == "LinkedVersion":
+        return ref
+    registry, name, selector = parse_link_ref(ref, field)
+    collection = await _collection(info, registry, name)
+    link_id = await info.context.repos.registries.resolve(collection, selector, as_of)
+    if link_id is None:
+        raise NotFound("linked version", ref)
+    return link_id
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+
+
+# --- inputs and payloads -------------------------------------------------------------------
+
+
+@strawberry.input(description="Create a custom registry.")
+class CreateRegistryInput:
+    name: str = strawberry.field(description="Unique name.")
+    description: str = strawberry.field(default="", description="Free text.")
+    allowed_types: list[str] = strawberry.field(
+        default_factory=list, description="Artifact types; empty: any."
+    )
+    stages: list[str] = strawberry.field(
+        default_factory=lambda: ["dev", "staging", "production"],
+        description="Lifecycle stage names.",
+    )
+    protected_aliases: list[str] = strawberry.field(
+        default_factory=lambda: ["production"], description="Aliases only admins move."
+    )
+
+
+@strawberry.input(description="Give a principal a role in a registry.")
+class SetRegistryMemberInput:
+    registry: str = strawberry.field(description="Registry name.")
+    principal: str = strawberry.field(description="User or service account name.")
+    role: Role = strawberry.field(description="viewer, member or admin.")
+
+
+@strawberry.input(description="Create a collection (registered model) in a registry.")
+class CreateCollectionInput:
+    registry: str = strawberry.field(description="Registry name.")
+    name: str = strawberry.field(description="Name, unique in the registry.")
+    description: str = strawberry.field(default="", description="Free text.")
+    tags: list[str] = strawberry.field(default_factory=list, description="Labels.")
+    types: list[str] = strawberry.field(
+        default_factory=list, description="Accepted artifact types; empty: the registry's."
+    )
+
+
+@strawberry.input(description="Rename, describe or retag a collection.")
+class UpdateCollectionInput:
+    registry: str = strawberry.field(description="Registry name.")
+    collection: str = strawberry.field(description="Current collection name.")
+    name: str | None = strawberry.field(default=None, description="New name.")
+    description: str | None = strawberry.field(default=None, description="New description.")
+    tags: list[str] | None = strawberry.field(default=None, description="Replaces the tags.")
+
+
+@strawberry.input(description="Deprecate a collection: repeat its name in `confirm`.")
+class DeprecateCollectionInput:
+    registry: str = strawberry.field(description="Registry name.")
+    collection: str = strawberry.field(description="Collection name.")
+    confirm: str = strawberry.field(description="The collection's name again.")
+
+
+@strawberry.input(description="A collection by registry and name.")
+class CollectionRefInput:
+    registry: str = strawberry.field(description="Registry name.")
+    collection: str = strawberry.field(description="Collection name.")
+
+
+@strawberry.input(description="Link an artifact version into a collection.")
+class LinkVersionInput:
+    registry: str = strawberry.field(description="Registry name.")
+    collection: str = strawberry.field(description="Collection name.")
+    version: str = strawberry.field(description="Version id or project/artifact:selector.")
+    aliases: list[str] = strawberry.field(
+        default_factory=list, description="Aliases to point at the new link."
+    )
+
+
+@strawberry.input(description="A linked version by id or registry/collection:selector.")
+class LinkRefInput:
+    link: str = strawberry.field(description="Linked version id or reference.")
+
+
+@strawberry.input(description="Point a collection alias at a linked version.")
+class SetCollectionAliasInput:
+    link: str = strawberry.field(description="Linked version id or reference.")
+    alias: str = strawberry.field(description="Alias name, e.g. production.")
+
+
+@strawberry.input(description="Remove a collection alias.")
+class RemoveCollectionAliasInput:
+    registry: str = strawberry.field(description="Registry name.")
+    collection: str = strawberry.field(description="Collection name.")
+    alias: str = strawberry.field(description="Alias name.")
+
+
+@strawberry.input(description="Label a linked version with a semantic version, once.")
+class SetSemverInput:
+    link: str = strawberry.field(description="Linked version id or reference.")
+    semver: str = strawberry.field(description="e.g. 1.2.0 or 2.0.0-rc.1.")
+
+
+@strawberry.input(description="Assign or unassign a lifecycle stage.")
+class StageInput:
+    link: str = strawberry.field(description="Linked version id or reference.")
+    stage: str = strawberry.field(description="One of the registry's stages.")
+
+
+@strawberry.type(description="The registry after the change.")
+class RegistryPayload:
+    registry: Registry = strawberry.field(description="The registry.")
+
+
+@strawberry.type(description="The collection after the change.")
+class CollectionPayload:
+    collection: Collection = strawberry.field(description="The collection.")
+
+
+@strawberry.type(description="The link, and whether this call created it.")
+class LinkVersionPayload:
+    link: LinkedVersion = strawberry.field(description="The (new or existing) link.")
+    created: bool = strawberry.field(description="False when the version was linked already.")
+
+
+@strawberry.type(description="The linked version after the change.")
+class LinkPayload:
+    link: LinkedVersion = strawberry.field(description="The linked version.")
+
+
+@strawberry.type(description="The alias's new holder and the one it left.")
+class SetCollectionAliasPayload:
+    link: LinkedVersion = strawberry.field(description="New holder.")
+    previous: LinkedVersion | None = strawberry.field(description="Former holder, if any.")
+
+
+@strawberry.type(description="The linked version the removed alias pointed at.")
+class RemoveCollectionAliasPayload:
+    previous: LinkedVersion = strawberry.field(description="Former holder.")
+
+
+@strawberry.type
+class RegistryQuery:
+    @strawberry.field(description="All registries, by name.")
+    async def registries(self, info: Info) -> list[Registry]:
+        return [
+            Registry.from_record(r) for r in await info.context.repos.registries.list_registries()
+        ]
+
+    @strawberry.field(description="A registry by name.")
+    async def registry(self, info: Info, name: str) -> Registry | None:
+        found = await info.context.repos.registries.find_registry(name)
+        return Registry.from_record(found) if found else None
+
+    @strawberry.field(description="A collection by registry and name, deprecated or not.")
+    async def collection(self, info: Info, registry: str, name: str) -> Collection | None:
+        found = await info.context.repos.registries.find_collection(registry, name)
+        return Collection.from_record(found) if found else None
+
+    @strawberry.field(
+        description="Collections by registry and name; deprecated ones only "
+        "when asked. `search` matches part of the name."
+    )
+    async def collections(
+        self,
+        info: Info,
+        registry: str | None = None,
+        search: str | None = None,
+        tag: str | None = None,
+        type: str | None = None,
+        include_deprecated: bool = False,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Collection]:
+        cursor = decode_cursor(after)
+        parsed = tuple(cursor.split("/", 1)) if cursor else None
+        if parsed is not None and len(parsed) != 2:
+            raise BadInput("after", "not a cursor of this list")
+        page = await info.context.repos.registries.list_collections(
+            registry=registry,
+            search=search,
+            tag=tag,
+            type=type,
+            include_deprecated=include_deprecated,
+            first=page_size(first),
+            after=(parsed[0], parsed[1]) if parsed else None,
+        )
+        return connection(page, Collection.from_record, lambda c: f"{c.registry}/{c.name}")
+
+    @strawberry.field(
+        description="A linked version by id or registry/collection:selector "
+        "(alias, stage, semver or vN), now or as of a past time."
+    )
+    async def linked_version(
+        self, info: Info, ref: str, as_of: datetime | None = None
+    ) -> LinkedVersion | None:
+        try:
+            link_id = await resolve_link(info, ref, "ref", as_of)
+        except NotFound:
+            return None
+        return await _linked(info, link_id)
+
+
+@strawberry.type
+class RegistryMutation:
+    @strawberry.mutation(description="Create a custom registry.")
+    async def create_registry(self, info: Info, input: CreateRegistryInput) -> RegistryPayload:
+        data = parse(RegistryIn, _as_dict(input))
+        registry = await info.context.repos.registries.create_registry(
+            data.name,
+            description=data.description,
+            allowed_types=data.allowed_types,
+            stages=data.stages,
+            protected_aliases=data.protected_aliases,
+            actor=info.context.actor,
+        )
+        return RegistryPayload(registry=Registry.from_record(registry))
+
+    @strawberry.mutation(description="Give a principal a role in a registry.")
+    async def set_registry_member(
+        self, info: Info, input: SetRegistryMemberInput
+    ) -> RegistryPayload:
+        repo = info.context.repos.registries
+        await repo.set_member(
+            input.registry, input.principal, str(input.role.value), actor=info.context.actor
+        )
+        return RegistryPayload(
+            registry=Registry.from_record(await repo.get_registry(input.registry))
+        )
+
+    @strawberry.mutation(description="Create a collection.")
+    async def create_collection(
+        self, info: Info, input: CreateCollectionInput
+    ) -> CollectionPayload:
+        data = parse(CollectionIn, {k: v for k, v in _as_dict(input).items() if k != "registry"})
+        collection = await info.context.repos.registries.create_collection(
+            input.registry,
+            data.name,
+            description=data.description,
+            tags=data.tags,
+            types=data.types,
+            actor=info.context.actor,
+        )
+        return CollectionPayload(collection=Collection.from_record(collection))
+
+    @strawberry.mutation(description="Rename, describe or retag a collection.")
+    async def update_collection(
+        self, info: Info, input: UpdateCollectionInput
+    ) -> CollectionPayload:
+        data = parse(
+            CollectionUpdateIn,
+            {"name": input.name, "description": input.description, "tags": input.tags},
+        )
+        collection = await _collection(info, input.registry, input.collection)
+        updated = await info.context.repos.registries.update_collection(
+            collection.id,
+            name=data.name,
+            description=data.description,
+            tags=data.tags,
+            actor=info.context.actor,
+        )
+        return CollectionPayload(collection=Collection.from_record(updated))
+
+    @strawberry.mutation(description="Deprecate a collection; `confirm` must repeat its name.")
+    async def deprecate_collection(
+        self, info: Info, input: DeprecateCollectionInput
+    ) -> CollectionPayload:
+        if input.confirm != input.collection:
+            raise BadInput(
+                "input.confirm",
+                f"must repeat the collection's name {input.collection!r} to confirm",
+            )
+        collection = await _collection(info, input.registry, input.collection)
+        updated = await info.context.repos.registries.set_deprecated(
+            collection.id, True, actor=info.context.actor
+        )
+        return CollectionPayload(collection=Collection.from_record(updated))
+
+    @strawberry.mutation(description="Undo a deprecation.")
+    async def restore_collection(self, info: Info, input: CollectionRefInput) -> CollectionPayload:
+        collection = await _collection(info, input.registry, input.collection)
+        updated = await info.context.repos.registries.set_deprecated(
+            collection.id, False, actor=info.context.actor
+        )
+        return CollectionPayload(collection=Collection.from_record(updated))
+
+    @strawberry.mutation(
+        description="Link a committed version into a collection: it gets the "
+        "next vN and `latest`. Linking it again returns the link."
+    )
+    async def link_version(self, info: Info, input: LinkVersionInput) -> LinkVersionPayload:
+        aliases = [
+            parse(AliasIn, {"alias": a}, f"input.aliases[{i}]").alias
+            for i, a in enumerate(input.aliases)
+        ]
+        collection = await _collection(info, input.registry, input.collection)
+        version_id = await info.context.repos.artifacts.resolve(input.version, "input.version")
+        link, created = await info.context.repos.registries.link_version(
+            collection.id, version_id, aliases=aliases, actor=info.context.actor
+        )
+        return LinkVersionPayload(link=await _linked(info, link.id), created=created)
+
+    @strawberry.mutation(
+        description="Deregister a linked version (soft: history stays, its "
+        "aliases and stages end; restorable)."
+    )
+    async def deregister_link(self, info: Info, input: LinkRefInput) -> LinkPayload:
+        link_id = await resolve_link(info, input.link, "input.link")
+        await info.context.repos.registries.set_link_state(link_id, False, actor=info.context.actor)
+        return LinkPayload(link=await _linked(info, link_id))
+
+    @strawberry.mutation(description="Restore a deregistered link.")
+    async def restore_link(self, info: Info, input: LinkRefInput) -> LinkPayload:
+        link_id = await resolve_link(info, input.link, "input.link")
+        await info.context.repos.registries.set_link_state(link_id, True, actor=info.context.actor)
+        return LinkPayload(link=await _linked(info, link_id))
+
+    @strawberry.mutation(
+        description="Point a collection alias at a linked version, in one "
+        "step: the alias always has exactly one holder."
+    )
+    async def set_collection_alias(
+        self, info: Info, input: SetCollectionAliasInput
+    ) -> SetCollectionAliasPayload:
+        alias = parse(AliasIn, {"alias": input.alias}).alias
+        link_id = await resolve_link(info, input.link, "input.link")
+        previous = await info.context.repos.registries.set_alias(
+            link_id, alias, actor=info.context.actor
+        )
+        return SetCollectionAliasPayload(
+            link=await _linked(info, link_id),
+            previous=await _linked(info, previous) if previous else None,
+        )
+
+    @strawberry.mutation(description="Remove a collection alias.")
+    async def remove_collection_alias(
+        self, info: Info, input: RemoveCollectionAliasInput
+    ) -> RemoveCollectionAliasPayload:
+        alias = parse(AliasIn, {"alias": input.alias}).alias
+        collection = await _collection(info, input.registry, input.collection)
+        previous = await info.context.repos.registries.remove_alias(
+            collection.id, alias, actor=info.context.actor
+        )
+        return RemoveCollectionAliasPayload(previous=await _linked(info, previous))
+
+    @strawberry.mutation(description="Label a linked version with a semantic version.")
+    async def set_semver(self, info: Info, input: SetSemverInput) -> LinkPayload:
+        link_id = await resolve_link(info, input.link, "input.link")
+        await info.context.repos.registries.set_semver(
+            link_id, input.semver, actor=info.context.actor
+        )
+        return LinkPayload(link=await _linked(info, link_id))
+
+    @strawberry.mutation(description="Assign a lifecycle stage to a linked version.")
+    async def assign_stage(self, info: Info, input: StageInput) -> LinkPayload:
+        link_id = await resolve_link(info, input.link, "input.link")
+        await info.context.repos.registries.assign_stage(
+            link_id, input.stage, True, actor=info.context.actor
+        )
+        return LinkPayload(link=await _linked(info, link_id))
+
+    @strawberry.mutation(description="Take a lifecycle stage away from a linked version.")
+    async def unassign_stage(self, info: Info, input: StageInput) -> LinkPayload:
+        link_id = await resolve_link(info, input.link, "input.link")
+        await info.context.repos.registries.assign_stage(
+            link_id, input.stage, False, actor=info.context.actor
+        )
+        return LinkPayload(link=await _linked(info, link_id))

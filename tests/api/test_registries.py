@@ -1,0 +1,443 @@
+"""Registries and the model lifecycle: the DVC Studio and W&B stories, races, as-of, audit."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.testclient import TestClient
+
+from api.settings import Settings
+from tests.factories import count, events, log_version, ok
+from tests.helpers import graphql
+
+LINK = """
+mutation Link($input: LinkVersionInput!) {
+  linkVersion(input: $input) {
+    created link { id name index aliases { name protected } stages semver deregistered
+                   version { name } }
+  }
+}
+"""
+CREATE_COLLECTION = """
+mutation($input: CreateCollectionInput!) {
+  createCollection(input: $input) { collection { id name registry tags description } }
+}
+"""
+STAGE = """
+mutation($link: String!, $stage: String!) {
+  assignStage(input: {link: $link, stage: $stage}) { link { name stages } }
+}
+"""
+UNSTAGE = """
+mutation($link: String!, $stage: String!) {
+  unassignStage(input: {link: $link, stage: $stage}) { link { name stages } }
+}
+"""
+SET_ALIAS = """
+mutation($link: String!, $alias: String!) {
+  setCollectionAlias(input: {link: $link, alias: $alias}) {
+    link { name aliases { name protected } } previous { name }
+  }
+}
+"""
+RESOLVE = """
+query($ref: String!, $asOf: DateTime) { linkedVersion(ref: $ref, asOf: $asOf) { name index } }
+"""
+HISTORY = """
+query($registry: String!, $name: String!) {
+  collection(registry: $registry, name: $name) {
+    history(first: 50) { nodes { type actor before after } }
+  }
+}
+"""
+
+
+def as_actor(client: TestClient, actor: str, query: str, **variables: Any) -> dict[str, Any]:
+    response = client.post(
+        "/graphql",
+        json={"query": query, "variables": variables},
+        headers={"x-forebear-actor": actor},
+    )
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def models(client: TestClient, n: int, artifact: str = "clf") -> list[dict[str, Any]]:
+    return [
+        log_version(client, {"model.pkl": f"{artifact} {i}".encode()}, artifact=artifact)
+        for i in range(n)
+    ]
+
+
+def test_model_and_dataset_registries_exist_from_the_first_start(client: TestClient) -> None:
+    found = ok(graphql(client, "{ registries { name allowedTypes stages protectedAliases } }"))
+    assert found["registries"] == [
+        {
+            "name": "dataset",
+            "allowedTypes": ["dataset"],
+            "stages": ["dev", "staging", "production"],
+            "protectedAliases": ["production"],
+        },
+        {
+            "name": "model",
+            "allowedTypes": ["model"],
+            "stages": ["dev", "staging", "production"],
+            "protectedAliases": ["production"],
+        },
+    ]
+
+
+def test_the_dvc_studio_story_leaves_a_history_of_every_step(client: TestClient) -> None:
+    v = models(client, 3)
+    ok(
+        as_actor(
+            client,
+            "alice",
+            CREATE_COLLECTION,
+            input={
+                "registry": "model",
+                "name": "fraud-clf",
+                "description": "Card fraud classifier",
+                "tags": ["fraud", "tabular"],
+            },
+        )
+    )
+    links = [
+        ok(
+            as_actor(
+                client,
+                "alice",
+                LINK,
+                input={"registry": "model", "collection": "fraud-clf", "version": x["id"]},
+            )
+        )["linkVersion"]["link"]
+        for x in v[:2]
+    ]
+    assert [link["name"] for link in links] == ["model/fraud-clf:v0", "model/fraud-clf:v1"]
+    labelled = ok(
+        as_actor(
+            client,
+            "bob",
+            """mutation { setSemver(input: {
+        link: "model/fraud-clf:v1", semver: "1.0.0"}) { link { semver } } }""",
+        )
+    )
+    assert labelled["setSemver"]["link"]["semver"] == "1.0.0"
+    ok(as_actor(client, "bob", STAGE, link="model/fraud-clf:1.0.0", stage="dev"))
+    ok(as_actor(client, "carol", STAGE, link="model/fraud-clf:1.0.0", stage="staging"))
+    staged = ok(as_actor(client, "carol", UNSTAGE, link="model/fraud-clf:v1", stage="dev"))
+    assert staged["unassignStage"]["link"]["stages"] == ["staging"]
+    dereg = ok(
+        as_actor(
+            client,
+            "alice",
+            """mutation { deregisterLink(input: {
+        link: "model/fraud-clf:v0"}) { link { deregistered } } }""",
+        )
+    )
+    assert dereg["deregisterLink"]["link"]["deregistered"] is True
+    refused = as_actor(
+        client,
+        "alice",
+        """mutation { deprecateCollection(input: {
+        registry: "model", collection: "fraud-clf", confirm: "fraud"}) { collection { id } } }""",
+    )
+    assert refused["errors"][0]["extensions"] == {"code": "BAD_INPUT", "field": "input.confirm"}
+    ok(
+        as_actor(
+            client,
+            "alice",
+            """mutation { deprecateCollection(input: {
+        registry: "model", collection: "fraud-clf", confirm: "fraud-clf"}) {
+        collection { deprecated } } }""",
+        )
+    )
+    history = ok(graphql(client, HISTORY, registry="model", name="fraud-clf"))
+    steps = [(e["type"], e["actor"]) for e in history["collection"]["history"]["nodes"]]
+    assert steps[::-1] == [
+        ("collection.created", "alice"),
+        ("link.created", "alice"),
+        ("link.created", "alice"),
+        ("link.semver_set", "bob"),
+        ("stage.assigned", "bob"),
+        ("stage.assigned", "carol"),
+        ("stage.unassigned", "carol"),
+        ("link.deregistered", "alice"),
+        ("collection.deprecated", "alice"),
+    ]
+    hidden = ok(graphql(client, '{ collections(registry: "model") { nodes { name } } }'))
+    assert hidden["collections"]["nodes"] == []
+    still = ok(
+        graphql(client, '{ collection(registry: "model", name: "fraud-clf") { deprecated } }')
+    )
+    assert still["collection"] == {"deprecated": True}
+    closed = graphql(
+        client, LINK, input={"registry": "model", "collection": "fraud-clf", "version": v[2]["id"]}
+    )
+    assert closed["errors"][0]["extensions"]["code"] == "CONFLICT"
+
+
+def test_the_wandb_story_moves_protected_production_to_one_holder(client: TestClient) -> None:
+    v = models(client, 2)
+    ok(graphql(client, CREATE_COLLECTION, input={"registry": "model", "name": "churn"}))
+    first = ok(
+        graphql(
+            client,
+            LINK,
+            input={
+                "registry": "model",
+                "collection": "churn",
+                "version": v[0]["id"],
+                "aliases": ["production"],
+            },
+        )
+    )["linkVersion"]
+    assert {"name": "production", "protected": True} in first["link"]["aliases"]
+    second = ok(
+        graphql(
+            client,
+            LINK,
+            input={"registry": "model", "collection": "churn", "version": "fraud/clf:v1"},
+        )
+    )["linkVersion"]
+    moved = ok(graphql(client, SET_ALIAS, link=second["link"]["id"], alias="production"))
+    assert moved["setCollectionAlias"]["previous"] == {"name": "model/churn:v0"}
+    holder = ok(graphql(client, RESOLVE, ref="model/churn:production"))
+    assert holder["linkedVersion"]["index"] == 1
+    assert count_holders(client, "churn", "production") == 1
+    again = ok(
+        graphql(
+            client, LINK, input={"registry": "model", "collection": "churn", "version": v[1]["id"]}
+        )
+    )["linkVersion"]
+    assert again["created"] is False
+    assert again["link"]["id"] == second["link"]["id"]
+
+
+def count_holders(client: TestClient, collection: str, alias: str) -> int:
+    links = ok(
+        graphql(
+            client,
+            """query($name: String!) { collection(registry: "model",
+        name: $name) { links(first: 100) { nodes { aliases { name } } } } }""",
+            name=collection,
+        )
+    )
+    return sum(
+        any(a["name"] == alias for a in n["aliases"]) for n in links["collection"]["links"]["nodes"]
+    )
+
+
+def test_a_type_the_registry_does_not_accept_is_refused_without_trace(
+    client: TestClient, settings: Settings
+) -> None:
+    data = log_version(client, {"d.csv": b"1,2"}, artifact="data", type="dataset")
+    ok(graphql(client, CREATE_COLLECTION, input={"registry": "model", "name": "m"}))
+    before = events(settings)
+    body = graphql(
+        client, LINK, input={"registry": "model", "collection": "m", "version": data["id"]}
+    )
+    assert body["errors"][0]["extensions"] == {"code": "BAD_INPUT", "field": "input.version"}
+    assert "'dataset'" in body["errors"][0]["message"]
+    assert events(settings) == before
+    assert count(settings, "MATCH (l:Link) RETURN count(l)") == 0
+
+
+def test_semver_labels_are_validated_unique_and_ordered(client: TestClient) -> None:
+    v = models(client, 3)
+    ok(graphql(client, CREATE_COLLECTION, input={"registry": "model", "name": "s"}))
+    for x in v:
+        ok(
+            graphql(
+                client, LINK, input={"registry": "model", "collection": "s", "version": x["id"]}
+            )
+        )
+    label = """mutation($link: String!, $semver: String!) { setSemver(input: {link: $link,
+        semver: $semver}) { link { semver } } }"""
+    bad = graphql(client, label, link="model/s:v0", semver="1.2")
+    assert bad["errors"][0]["extensions"] == {"code": "BAD_INPUT", "field": "input.semver"}
+    for link, semver in [
+        ("model/s:v0", "1.10.0"),
+        ("model/s:v1", "1.9.0"),
+        ("model/s:v2", "1.10.0-rc.1"),
+    ]:
+        ok(graphql(client, label, link=link, semver=semver))
+    taken = graphql(client, label, link="model/s:latest", semver="1.9.0")
+    assert taken["errors"][0]["extensions"]["code"] == "CONFLICT"
+    latest = ok(
+        graphql(
+            client, '{ collection(registry: "model", name: "s") { latestSemver { name semver } } }'
+        )
+    )
+    assert latest["collection"]["latestSemver"] == {"name": "model/s:v0", "semver": "1.10.0"}
+    assert ok(graphql(client, RESOLVE, ref="model/s:1.9.0"))["linkedVersion"]["index"] == 1
+
+
+def test_stages_resolve_to_their_most_recent_holder_and_aliases_win(client: TestClient) -> None:
+    v = models(client, 3)
+    ok(graphql(client, CREATE_COLLECTION, input={"registry": "model", "name": "st"}))
+    for x in v:
+        ok(
+            graphql(
+                client, LINK, input={"registry": "model", "collection": "st", "version": x["id"]}
+            )
+        )
+    ok(graphql(client, STAGE, link="model/st:v0", stage="staging"))
+    ok(graphql(client, STAGE, link="model/st:v2", stage="staging"))
+    assert ok(graphql(client, RESOLVE, ref="model/st:staging"))["linkedVersion"]["index"] == 2
+    ok(graphql(client, UNSTAGE, link="model/st:v2", stage="staging"))
+    assert ok(graphql(client, RESOLVE, ref="model/st:staging"))["linkedVersion"]["index"] == 0
+    ok(graphql(client, STAGE, link="model/st:v1", stage="production"))
+    ok(graphql(client, SET_ALIAS, link="model/st:v2", alias="production"))
+    assert ok(graphql(client, RESOLVE, ref="model/st:production"))["linkedVersion"]["index"] == 2
+    unknown = graphql(client, STAGE, link="model/st:v1", stage="qa")
+    assert unknown["errors"][0]["extensions"] == {"code": "BAD_INPUT", "field": "input.stage"}
+
+
+def test_as_of_answers_what_production_was_at_each_moment(client: TestClient) -> None:
+    v = models(client, 3)
+    ok(graphql(client, CREATE_COLLECTION, input={"registry": "model", "name": "asof"}))
+    moments = []
+    for x in v:
+        link = ok(
+            graphql(
+                client, LINK, input={"registry": "model", "collection": "asof", "version": x["id"]}
+            )
+        )["linkVersion"]["link"]
+        ok(graphql(client, SET_ALIAS, link=link["id"], alias="production"))
+        time.sleep(0.01)
+        moments.append(datetime.now(UTC).isoformat())
+        time.sleep(0.01)
+    answers = [
+        ok(graphql(client, RESOLVE, ref="model/asof:production", asOf=t))["linkedVersion"]["index"]
+        for t in moments
+    ]
+    assert answers == [0, 1, 2]
+    before_any = ok(
+        graphql(client, RESOLVE, ref="model/asof:production", asOf="2000-01-01T00:00:00+00:00")
+    )
+    assert before_any["linkedVersion"] is None
+
+
+def test_twenty_clients_moving_one_alias_leave_one_holder(
+    client: TestClient, settings: Settings
+) -> None:
+    v = models(client, 20)
+    ok(graphql(client, CREATE_COLLECTION, input={"registry": "model", "name": "race"}))
+    links = [
+        ok(
+            graphql(
+                client, LINK, input={"registry": "model", "collection": "race", "version": x["id"]}
+            )
+        )["linkVersion"]["link"]["id"]
+        for x in v
+    ]
+    before = count(settings, "MATCH (e:Event {type: 'alias.set'}) RETURN count(e)")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(
+            pool.map(lambda link: graphql(client, SET_ALIAS, link=link, alias="champion"), links)
+        )
+    assert all("errors" not in a for a in answers)
+    assert count_holders(client, "race", "champion") == 1
+    assert (
+        count(
+            settings, "MATCH (a:Assignment {name: 'champion'}) WHERE a.end IS NULL RETURN count(a)"
+        )
+        == 1
+    )
+    assert count(settings, "MATCH (e:Event {type: 'alias.set'}) RETURN count(e)") - before == 20
+
+
+def test_twenty_clients_linking_into_one_collection_get_consecutive_indexes(
+    client: TestClient, settings: Settings
+) -> None:
+    v = models(client, 20)
+    ok(graphql(client, CREATE_COLLECTION, input={"registry": "model", "name": "crowd"}))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(
+            pool.map(
+                lambda x: graphql(
+                    client,
+                    LINK,
+                    input={"registry": "model", "collection": "crowd", "version": x["id"]},
+                ),
+                v,
+            )
+        )
+    indexes = sorted(a["data"]["linkVersion"]["link"]["index"] for a in answers)
+    assert indexes == list(range(20))
+    assert count(settings, "MATCH (e:Event {type: 'link.created'}) RETURN count(e)") == 20
+    latest = ok(graphql(client, RESOLVE, ref="model/crowd:latest"))
+    assert latest["linkedVersion"]["index"] == 19
+
+
+def test_collections_are_searched_renamed_and_custom_registries_created(client: TestClient) -> None:
+    ok(
+        graphql(
+            client,
+            """mutation { createRegistry(input: {name: "llm", allowedTypes:
+        ["model", "adapter"], stages: ["eval", "canary", "live"], protectedAliases: ["live"]})
+        { registry { name stages } } }""",
+        )
+    )
+    for name, tags in [("summarizer", ["nlp"]), ("translator", ["nlp", "big"]), ("ranker", [])]:
+        ok(
+            graphql(
+                client, CREATE_COLLECTION, input={"registry": "llm", "name": name, "tags": tags}
+            )
+        )
+    search = ok(graphql(client, '{ collections(search: "AT", tag: "nlp") { nodes { name } } }'))
+    assert search["collections"]["nodes"] == [{"name": "translator"}]
+    renamed = ok(
+        graphql(
+            client,
+            """mutation { updateCollection(input: {registry: "llm",
+        collection: "ranker", name: "reranker"}) { collection { name } } }""",
+        )
+    )
+    assert renamed["updateCollection"]["collection"]["name"] == "reranker"
+    history = ok(graphql(client, HISTORY, registry="llm", name="reranker"))
+    renames = [
+        e for e in history["collection"]["history"]["nodes"] if e["type"] == "collection.renamed"
+    ]
+    assert renames[0]["before"] == {"name": "ranker"}
+    assert renames[0]["after"] == {"name": "reranker"}
+    dup = graphql(client, CREATE_COLLECTION, input={"registry": "llm", "name": "reranker"})
+    assert dup["errors"][0]["extensions"]["code"] == "CONFLICT"
+    taken = graphql(
+        client, 'mutation { createRegistry(input: {name: "llm"}) { registry { name } } }'
+    )
+    assert taken["errors"][0]["extensions"]["code"] == "CONFLICT"
+
+
+def test_the_audit_log_filters_pages_and_detects_a_tampered_event(
+    client: TestClient, settings: Settings
+) -> None:
+    ok(as_actor(client, "alice", CREATE_COLLECTION, input={"registry": "model", "name": "a"}))
+    ok(as_actor(client, "bob", CREATE_COLLECTION, input={"registry": "model", "name": "b"}))
+    ok(as_actor(client, "bob", CREATE_COLLECTION, input={"registry": "dataset", "name": "c"}))
+    query = """query($actor: String, $registry: String, $after: String) {
+        auditLog(actor: $actor, registry: $registry, types: ["collection.created"], first: 1,
+                 after: $after) { nodes { actor after } pageInfo { hasNextPage endCursor } } }"""
+    page = ok(graphql(client, query, actor="bob"))["auditLog"]
+    assert page["nodes"][0]["after"]["name"] == "c"
+    rest = ok(graphql(client, query, actor="bob", after=page["pageInfo"]["endCursor"]))
+    assert rest["auditLog"]["nodes"][0]["after"]["name"] == "b"
+    in_model = ok(graphql(client, query.replace("first: 1", "first: 10"), registry="model"))
+    assert [n["after"]["name"] for n in in_model["auditLog"]["nodes"]] == ["b", "a"]
+    check = "{ verifyAuditLog { intact checked firstBreak { seq type } reason } }"
+    intact = ok(graphql(client, check))["verifyAuditLog"]
+    assert intact["intact"] is True
+    assert intact["checked"] == events(settings)
+    count(
+        settings,
+        "MATCH (e:Event {type: 'collection.created'}) WHERE e.actor = 'alice' "
+        "SET e.actor = 'mallory' RETURN 1",
+    )
+    broken = ok(graphql(client, check))["verifyAuditLog"]
+    assert broken["intact"] is False
+    assert broken["firstBreak"]["type"] == "collection.created"
+    assert "does not match its hash" in broken["reason"]

@@ -14,6 +14,7 @@ from api.context import Info
 from api.errors import ErrorCodes
 from api.metrics import OperationMetrics
 from api.schema.artifacts import Artifact, ArtifactMutation, ArtifactQuery, ArtifactVersion
+from api.schema.compare import CompareQuery
 from api.schema.events import EventQuery
 from api.schema.registries import (
     Collection,
@@ -35,7 +36,7 @@ MAX_ALIASES: Final = 30
 
 
 @strawberry.type(description="Everything a client can read.")
-class Query(ServerQuery, RunQuery, ArtifactQuery, RegistryQuery, EventQuery):
+class Query(ServerQuery, RunQuery, ArtifactQuery, RegistryQuery, EventQuery, CompareQuery):
     @strawberry.field(description="Any object by its global id; null when there is none.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         loaders, key = info.context.loaders, str(id)

@@ -441,3 +441,51 @@ def test_the_audit_log_filters_pages_and_detects_a_tampered_event(
     assert broken["intact"] is False
     assert broken["firstBreak"]["type"] == "collection.created"
     assert "does not match its hash" in broken["reason"]
+
+
+def test_compare_shows_the_runs_behind_linked_versions_side_by_side(client: TestClient) -> None:
+    from tests.factories import start_run
+
+    ok(graphql(client, CREATE_COLLECTION, input={"registry": "model", "name": "cmp"}))
+    for i, lr in enumerate([0.1, 0.01]):
+        run = start_run(client, config={"lr": lr, "layers": 3})
+        ok(
+            graphql(
+                client,
+                """mutation($input: LogMetricsInput!) { logMetrics(input: $input)
+            { logged } }""",
+                input={
+                    "run": run["id"],
+                    "points": [
+                        {"step": s, "key": "loss", "value": 1.0 / (s + 1 + i)} for s in range(3)
+                    ],
+                },
+            )
+        )
+        version = log_version(client, {"m": f"cmp {i}".encode()}, artifact="cmp", run=run["id"])
+        ok(
+            graphql(
+                client,
+                LINK,
+                input={"registry": "model", "collection": "cmp", "version": version["id"]},
+            )
+        )
+    answer = ok(
+        graphql(
+            client,
+            """{ compare(links: ["model/cmp:v0", "model/cmp:v1"],
+        metricKeys: ["loss"]) { differingConfigKeys summaryKeys
+        versions { link { name } run { config } metrics { key points { step value } } } } }""",
+        )
+    )
+    comparison = answer["compare"]
+    assert comparison["differingConfigKeys"] == ["lr"]
+    assert comparison["summaryKeys"] == ["loss"]
+    assert [v["run"]["config"]["lr"] for v in comparison["versions"]] == [0.1, 0.01]
+    assert comparison["versions"][1]["metrics"][0]["points"][0] == {"step": 0, "value": 0.5}
+    too_many = graphql(
+        client,
+        "query($links: [String!]!) { compare(links: $links) { summaryKeys } }",
+        links=["model/cmp:v0"] * 11,
+    )
+    assert too_many["errors"][0]["extensions"] == {"code": "BAD_INPUT", "field": "links"}

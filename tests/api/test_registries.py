@@ -489,3 +489,49 @@ def test_compare_shows_the_runs_behind_linked_versions_side_by_side(client: Test
         links=["model/cmp:v0"] * 11,
     )
     assert too_many["errors"][0]["extensions"] == {"code": "BAD_INPUT", "field": "links"}
+
+
+def test_a_deregistered_link_loses_its_aliases_and_comes_back_on_restore(
+    client: TestClient, settings: Settings
+) -> None:
+    v = models(client, 2)
+    ok(graphql(client, CREATE_COLLECTION, input={"registry": "model", "name": "back"}))
+    for x in v:
+        ok(
+            graphql(
+                client, LINK, input={"registry": "model", "collection": "back", "version": x["id"]}
+            )
+        )
+    ok(graphql(client, SET_ALIAS, link="model/back:v1", alias="best"))
+    ok(graphql(client, STAGE, link="model/back:v1", stage="staging"))
+    ok(
+        graphql(
+            client, 'mutation { deregisterLink(input: {link: "model/back:v1"}) { link { id } } }'
+        )
+    )
+    assert ok(graphql(client, RESOLVE, ref="model/back:best"))["linkedVersion"] is None
+    assert ok(graphql(client, RESOLVE, ref="model/back:latest"))["linkedVersion"]["index"] == 0
+    before = events(settings)
+    for mutation in (
+        'setCollectionAlias(input: {link: "model/back:v1", alias: "x"})',
+        'deregisterLink(input: {link: "model/back:v1"})',
+    ):
+        refused = graphql(client, f"mutation {{ {mutation} {{ __typename }} }}")
+        assert refused["errors"][0]["extensions"]["code"] == "CONFLICT"
+    missing = graphql(
+        client, 'mutation { restoreLink(input: {link: "model/back:v7"}) { link { id } } }'
+    )
+    assert missing["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    assert events(settings) == before
+    restored = ok(
+        graphql(
+            client,
+            'mutation { restoreLink(input: {link: "model/back:v1"}) '
+            "{ link { deregistered aliases { name } stages } } }",
+        )
+    )
+    assert restored["restoreLink"]["link"] == {
+        "deregistered": False,
+        "aliases": [{"name": "latest"}],
+        "stages": [],
+    }

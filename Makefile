@@ -48,7 +48,7 @@ test: install
 # Benchmarks print medians and ratios against the peer each names; see bench/*.py.
 bench: install
 	$(SERVICES) install
-	$(SERVICES) run --run-dir .services/bench -- $(PY) bench/artifacts.py
+	$(SERVICES) run --run-dir .services/bench -- $(PY) -m bench.artifacts
 
 schema: install
 	$(PY) scripts/export_schema.py schema.graphql

@@ -14,20 +14,18 @@ import functools
 import hashlib
 import os
 import statistics
-import subprocess
-import sys
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import BinaryIO, cast
 
 import httpx
 import urllib3
 from minio import Minio
 
 from api.settings import Settings
+from bench.common import forebear_server, gql, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 N_SMALL = 200
@@ -41,14 +39,6 @@ CREATE = """mutation($input: CreateArtifactVersionInput!) {
   createArtifactVersion(input: $input) { version { id } missingBlobs } }"""
 COMMIT = """mutation($id: ID!) { commitArtifactVersion(input: {version: $id}) {
   version { index } } }"""
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def rss(pid: int) -> int:
@@ -102,20 +92,6 @@ class Stream:
             return data
         self._rest = data[n:]
         return data[:n]
-
-
-def timed(fn: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
-
-
-def gql(http: httpx.Client, query: str, **variables: Any) -> dict[str, Any]:
-    body = http.post("/graphql", json={"query": query, "variables": variables}).json()
-    if "errors" in body:
-        raise RuntimeError(body["errors"])
-    data: dict[str, Any] = body["data"]
-    return data
 
 
 def log_version(http: httpx.Client, artifact: str, files: dict[str, bytes]) -> None:
@@ -236,40 +212,19 @@ def bench_transfer(http: httpx.Client, direct: Minio, bucket: str, pid: int) -> 
 def main() -> None:
     base = Settings(_env_file=None)
     bucket = f"bench-{uuid.uuid4().hex[:12]}"
-    port = free_port()
-    env = {
-        **os.environ,
-        "FOREBEAR_PORT": str(port),
-        "FOREBEAR_S3_BUCKET": bucket,
-        "FOREBEAR_LOG_LEVEL": "WARNING",
-    }
-    server = subprocess.Popen([sys.executable, "-m", "api"], cwd=ROOT, env=env)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300) as http:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if http.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                time.sleep(0.2)
-            direct = Minio(
-                base.s3_netloc,
-                access_key=base.s3_access_key,
-                secret_key=base.s3_secret_key.get_secret_value(),
-                secure=False,
-            )
-            print(
-                f"Forebear benchmark: Neo4j {base.neo4j_uri}, MinIO {base.s3_endpoint}, "
-                f"{os.cpu_count()} cores"
-            )
-            bench_commits(http)
-            bench_transfer(http, direct, bucket, server.pid)
-    finally:
-        server.terminate()
-        server.wait(30)
+    with forebear_server(bucket) as (url, pid), httpx.Client(base_url=url, timeout=300) as http:
+        direct = Minio(
+            base.s3_netloc,
+            access_key=base.s3_access_key,
+            secret_key=base.s3_secret_key.get_secret_value(),
+            secure=False,
+        )
+        print(
+            f"Forebear benchmark: Neo4j {base.neo4j_uri}, MinIO {base.s3_endpoint}, "
+            f"{os.cpu_count()} cores"
+        )
+        bench_commits(http)
+        bench_transfer(http, direct, bucket, pid)
 
 
 if __name__ == "__main__":

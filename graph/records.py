@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -150,10 +150,24 @@ class Link:
     stages: tuple[str, ...] = field(default=())
 
 
+def instant(value: Any) -> datetime | None:
+    """A datetime from what a query returned for a time: a neo4j DateTime, or epoch
+    milliseconds (how long lists carry their times), or None."""
+    if isinstance(value, int):
+        return from_millis(value)
+    result: datetime | None = native(value)
+    return result
+
+
 def native(value: Any) -> Any:
     """neo4j.time values to datetime; everything else as it is."""
     to_native = getattr(value, "to_native", None)
     return to_native() if callable(to_native) else value
+
+
+def from_millis(value: int | None) -> datetime | None:
+    """A UTC datetime from epoch milliseconds (how long lists carry their times)."""
+    return None if value is None else datetime.fromtimestamp(value / 1000, UTC)
 
 
 def loads(text: str | None) -> JsonObject:

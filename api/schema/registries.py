@@ -230,10 +230,7 @@ class LinkedVersion(Node):
 
 
 async def _linked(info: Info, link_id: str) -> LinkedVersion:
-    repo = info.context.repos.registries
-    link = (await repo.get_links([link_id]))[link_id]
-    collection = await repo.get_collection_by_id(link.collection_id)
-    registry = await repo.get_registry(collection.registry_id)
+    link, collection, registry = await info.context.repos.registries.link_context(link_id)
     return LinkedVersion.from_record(link, collection, registry)
 
 
@@ -253,8 +250,7 @@ async def resolve_link(info: Info, ref: str, field: str, as_of: datetime | None 
     if kind_of(ref) == "LinkedVersion":
         return ref
     registry, name, selector = parse_link_ref(ref, field)
-    collection = await _collection(info, registry, name)
-    link_id = await info.context.repos.registries.resolve(collection, selector, as_of)
+    link_id = await info.context.repos.registries.resolve_ref(registry, name, selector, as_of)
     if link_id is None:
         raise NotFound("linked version", ref)
     return link_id

@@ -144,10 +144,14 @@ RETURN id, al.name AS alias
 ORDER BY alias
 """
 
+# One row holding a list, times as epoch milliseconds: the Python driver pays per record and
+# per temporal value, and versions are fetched in batches of up to a page.
 GET_VERSIONS: Final[LiteralString] = """
 UNWIND $ids AS id
 MATCH (v:ArtifactVersion {id: id})
-RETURN v {.*} AS version
+RETURN collect(v {.*, createdAt: v.createdAt.epochMillis, committedAt: v.committedAt.epochMillis,
+                  expiresAt: v.expiresAt.epochMillis, deletedAt: v.deletedAt.epochMillis})
+       AS versions
 """
 
 VERSION_BY_INDEX: Final[LiteralString] = """

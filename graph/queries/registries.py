@@ -86,13 +86,37 @@ CREATE (c)-[:HAS_LINK]->(l:Link:Entity {
   id: $id, collectionId: c.id, registryId: c.registryId, versionId: v.id, index: index,
   state: 'LINKED', linkedAt: $now, actor: $actor})-[:OF]->(v)
 SET c.nextIndex = index + 1
-RETURN l {.*} AS link
+RETURN l.id AS id
 """
 
-GET_LINKS: Final[LiteralString] = """
+# Links come back as one row holding a list, with times as epoch milliseconds: the Python
+# driver pays per record and per temporal value, and link lists are long.
+_LINK: Final[LiteralString] = """
+CALL (l) {
+  OPTIONAL MATCH (a:Assignment {linkId: l.id}) WHERE a.end IS NULL
+  RETURN collect([a.kind, a.name]) AS held
+}
+WITH l, held
+"""
+_LINK_MAP: Final[LiteralString] = """
+l {.id, .collectionId, .registryId, .versionId, .index, .semver, .state,
+   linkedAt: l.linkedAt.epochMillis, unlinkedAt: l.unlinkedAt.epochMillis, held: held}
+"""
+
+GET_LINKS: Final[LiteralString] = (
+    """
 UNWIND $ids AS id
 MATCH (l:Link {id: id})
-RETURN l {.*} AS link
+"""
+    + _LINK
+    + "RETURN collect("
+    + _LINK_MAP
+    + ") AS links"
+)
+
+LINK_CONTEXT: Final[LiteralString] = """
+MATCH (r:Registry)-[:HAS_COLLECTION]->(c:Collection)-[:HAS_LINK]->(:Link {id: $id})
+RETURN c {.*} AS collection, r {.*} AS registry
 """
 
 SET_LINK_PROPS: Final[LiteralString] = """
@@ -117,14 +141,18 @@ WHERE l.semver IS NOT NULL AND l.state = 'LINKED'
 RETURN l.id AS id, l.semver AS semver
 """
 
-LIST_LINKS: Final[LiteralString] = """
+LIST_LINKS: Final[LiteralString] = (
+    """
 MATCH (:Collection {id: $collection_id})-[:HAS_LINK]->(l:Link)
 WHERE ($include_unlinked OR l.state = 'LINKED')
   AND ($before IS NULL OR l.index < $before)
-RETURN l {.*} AS link
-ORDER BY l.index DESC
-LIMIT $limit
+WITH l ORDER BY l.index DESC LIMIT $limit
 """
+    + _LINK
+    + "RETURN collect("
+    + _LINK_MAP
+    + ") AS links"
+)
 
 NEWEST_LINKED: Final[LiteralString] = """
 MATCH (:Collection {id: $collection_id})-[:HAS_LINK]->(l:Link {state: 'LINKED'})
@@ -159,14 +187,6 @@ START_ASSIGNMENT: Final[LiteralString] = """
 MATCH (l:Link {id: $link_id})
 CREATE (a:Assignment {collectionId: $collection_id, kind: $kind, name: $name,
                       linkId: $link_id, start: $now, actor: $actor})-[:TO]->(l)
-"""
-
-HELD_BY: Final[LiteralString] = """
-UNWIND $ids AS id
-MATCH (a:Assignment {linkId: id})
-WHERE a.end IS NULL
-RETURN id, a.kind AS kind, a.name AS name
-ORDER BY name
 """
 
 ENSURE_ALIAS_SUBJECT: Final[LiteralString] = """

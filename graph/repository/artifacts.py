@@ -15,7 +15,16 @@ from graph.errors import Conflict, Invalid, NotFound
 from graph.events import write_event
 from graph.ids import kind_of, new_id
 from graph.queries import artifacts as q
-from graph.records import Artifact, ArtifactVersion, FileEntry, JsonObject, Page, loads, native
+from graph.records import (
+    Artifact,
+    ArtifactVersion,
+    FileEntry,
+    JsonObject,
+    Page,
+    instant,
+    loads,
+    native,
+)
 from graph.refs import parse_version_ref
 from graph.repository.base import Repository
 from graph.repository.runs import TERMINAL, _lock_run, ensure_project, flat
@@ -46,6 +55,8 @@ def artifact_from(node: Mapping[str, Any]) -> Artifact:
 
 
 def version_from(node: Mapping[str, Any], aliases: Sequence[str] = ()) -> ArtifactVersion:
+    created_at = instant(node["createdAt"])
+    assert created_at is not None
     return ArtifactVersion(
         id=node["id"],
         artifact_id=node["artifactId"],
@@ -60,10 +71,10 @@ def version_from(node: Mapping[str, Any], aliases: Sequence[str] = ()) -> Artifa
         size=node["size"],
         file_count=node["fileCount"],
         run_id=node.get("runId"),
-        created_at=native(node["createdAt"]),
-        committed_at=native(node.get("committedAt")),
-        expires_at=native(node.get("expiresAt")),
-        deleted_at=native(node.get("deletedAt")),
+        created_at=created_at,
+        committed_at=instant(node.get("committedAt")),
+        expires_at=instant(node.get("expiresAt")),
+        deleted_at=instant(node.get("deletedAt")),
         aliases=tuple(aliases),
     )
 
@@ -360,14 +371,10 @@ class ArtifactRepository(Repository):
         """The versions among `ids` that exist, with their aliases, by id."""
 
         async def work(tx: AsyncManagedTransaction) -> dict[str, ArtifactVersion]:
-            rows = [row async for row in await tx.run(q.GET_VERSIONS, ids=list(ids))]
-            aliases = await _aliases(tx, [row["version"]["id"] for row in rows])
-            return {
-                row["version"]["id"]: version_from(
-                    row["version"], aliases.get(row["version"]["id"], [])
-                )
-                for row in rows
-            }
+            row = await (await tx.run(q.GET_VERSIONS, ids=list(ids))).single(strict=True)
+            nodes = row["versions"]
+            aliases = await _aliases(tx, [node["id"] for node in nodes])
+            return {node["id"]: version_from(node, aliases.get(node["id"], [])) for node in nodes}
 
         return await self._read(work)
 

@@ -16,7 +16,7 @@ from graph.errors import Conflict, Invalid, NotFound
 from graph.events import write_event
 from graph.ids import new_id
 from graph.queries import registries as q
-from graph.records import Collection, Link, Page, Registry, native
+from graph.records import Collection, Link, Page, Registry, from_millis, native
 from graph.refs import ALIAS_RE, INDEX_RE
 from graph.repository.base import Repository
 
@@ -57,7 +57,11 @@ def collection_from(node: Mapping[str, Any], registry: Mapping[str, Any]) -> Col
     )
 
 
-def link_from(node: Mapping[str, Any], held: Sequence[tuple[str, str]] = ()) -> Link:
+def link_from(node: Mapping[str, Any]) -> Link:
+    """A link from the map that GET_LINKS and LIST_LINKS return."""
+    held = [(kind, name) for kind, name in node["held"] if kind is not None]
+    linked_at = from_millis(node["linkedAt"])
+    assert linked_at is not None
     return Link(
         id=node["id"],
         collection_id=node["collectionId"],
@@ -66,8 +70,8 @@ def link_from(node: Mapping[str, Any], held: Sequence[tuple[str, str]] = ()) -> 
         index=node["index"],
         semver=node.get("semver"),
         state=node["state"],
-        linked_at=native(node["linkedAt"]),
-        unlinked_at=native(node.get("unlinkedAt")),
+        linked_at=linked_at,
+        unlinked_at=from_millis(node.get("unlinkedAt")),
         aliases=tuple(name for kind, name in held if kind == "alias"),
         stages=tuple(name for kind, name in held if kind == "stage"),
     )
@@ -399,7 +403,7 @@ class RegistryRepository(Repository):
                     actor=actor,
                 )
             ).single(strict=True)
-            link = link_from(created["link"])
+            link = (await _links(tx, [created["id"]]))[created["id"]]
             moved = await _move_latest(tx, collection_id, now, actor)
             taken = {
                 alias: await _point_alias(tx, collection_id, alias, link.id, now, actor)
@@ -630,35 +634,34 @@ class RegistryRepository(Repository):
     ) -> str | None:
         """The link `selector` names in the collection at `at` (now when None): an alias
         first, then a stage (its most recent holder), then a semver, then vN."""
-        when = at or datetime.now(UTC)
+        return await self._read(lambda tx: _resolve(tx, collection.id, selector, at))
+
+    async def resolve_ref(
+        self, registry: str, name: str, selector: str, at: datetime | None
+    ) -> str | None:
+        """`resolve` on a collection named by registry and name, in one transaction."""
 
         async def work(tx: AsyncManagedTransaction) -> str | None:
-            if ALIAS_RE.match(selector) and not INDEX_RE.match(selector):
-                for kind in ("alias", "stage"):
-                    row = await (
-                        await tx.run(
-                            q.ASSIGNMENT_AT,
-                            collection_id=collection.id,
-                            kind=kind,
-                            name=selector,
-                            at=when,
-                        )
-                    ).single()
-                    if row is not None:
-                        return str(row["id"])
-            if index := INDEX_RE.match(selector):
-                row = await (
-                    await tx.run(
-                        q.LINK_BY_INDEX, collection_id=collection.id, index=int(index[1]), at=when
-                    )
-                ).single()
-                return str(row["id"]) if row else None
-            row = await (
-                await tx.run(
-                    q.LINK_BY_SEMVER, collection_id=collection.id, semver=selector, at=when
-                )
-            ).single()
-            return str(row["id"]) if row else None
+            row = await (await tx.run(q.FIND_COLLECTION, registry=registry, name=name)).single()
+            if row is None:
+                raise NotFound("collection", f"{registry}/{name}")
+            return await _resolve(tx, row["collection"]["id"], selector, at)
+
+        return await self._read(work)
+
+    async def link_context(self, link_id: str) -> tuple[Link, Collection, Registry]:
+        """A link with its collection and registry, in one transaction."""
+
+        async def work(tx: AsyncManagedTransaction) -> tuple[Link, Collection, Registry]:
+            links = await _links(tx, [link_id])
+            row = await (await tx.run(q.LINK_CONTEXT, id=link_id)).single()
+            if link_id not in links or row is None:
+                raise NotFound("linked version", link_id)
+            return (
+                links[link_id],
+                collection_from(row["collection"], row["registry"]),
+                registry_from(row["registry"]),
+            )
 
         return await self._read(work)
 
@@ -681,20 +684,44 @@ class RegistryRepository(Repository):
         self, collection_id: str, *, include_unlinked: bool, first: int, before_index: int | None
     ) -> Page[Link]:
         async def work(tx: AsyncManagedTransaction) -> list[Link]:
-            result = await tx.run(
-                q.LIST_LINKS,
-                collection_id=collection_id,
-                include_unlinked=include_unlinked,
-                before=before_index,
-                limit=first + 1,
-            )
-            ids = [row["link"]["id"] async for row in result]
-            found = await _links(tx, ids)
-            return [found[i] for i in ids]
+            row = await (
+                await tx.run(
+                    q.LIST_LINKS,
+                    collection_id=collection_id,
+                    include_unlinked=include_unlinked,
+                    before=before_index,
+                    limit=first + 1,
+                )
+            ).single(strict=True)
+            return [link_from(node) for node in row["links"]]
 
         links = await self._read(work)
         page = tuple(links[:first])
         return Page(page, len(links) > first, str(page[-1].index) if page else None)
+
+
+async def _resolve(
+    tx: AsyncManagedTransaction, collection_id: str, selector: str, at: datetime | None
+) -> str | None:
+    when = at or datetime.now(UTC)
+    if ALIAS_RE.match(selector) and not INDEX_RE.match(selector):
+        for kind in ("alias", "stage"):
+            result = await tx.run(
+                q.ASSIGNMENT_AT, collection_id=collection_id, kind=kind, name=selector, at=when
+            )
+            row = await result.single()
+            if row is not None:
+                return str(row["id"])
+    if index := INDEX_RE.match(selector):
+        result = await tx.run(
+            q.LINK_BY_INDEX, collection_id=collection_id, index=int(index[1]), at=when
+        )
+    else:
+        result = await tx.run(
+            q.LINK_BY_SEMVER, collection_id=collection_id, semver=selector, at=when
+        )
+    row = await result.single()
+    return str(row["id"]) if row else None
 
 
 async def _ensure_registry(
@@ -858,10 +885,5 @@ async def _move_latest(
 
 
 async def _links(tx: AsyncManagedTransaction, ids: Sequence[str]) -> dict[str, Link]:
-    nodes = {
-        row["link"]["id"]: row["link"] async for row in await tx.run(q.GET_LINKS, ids=list(ids))
-    }
-    held: dict[str, list[tuple[str, str]]] = {}
-    async for row in await tx.run(q.HELD_BY, ids=list(nodes)):
-        held.setdefault(row["id"], []).append((row["kind"], row["name"]))
-    return {i: link_from(node, held.get(i, [])) for i, node in nodes.items()}
+    row = await (await tx.run(q.GET_LINKS, ids=list(ids))).single(strict=True)
+    return {node["id"]: link_from(node) for node in row["links"]}

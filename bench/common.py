@@ -1,0 +1,77 @@
+"""What the benchmarks share: a Forebear server of their own, timing, and medians."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, seconds: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not answer 200 within {seconds:.0f}s")
+        time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def forebear_server(bucket: str) -> Iterator[tuple[str, int]]:
+    """`python -m api` on a free port with its own bucket; (base URL, pid)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "FOREBEAR_PORT": str(port),
+        "FOREBEAR_S3_BUCKET": bucket,
+        "FOREBEAR_LOG_LEVEL": "WARNING",
+    }
+    server = subprocess.Popen([sys.executable, "-m", "api"], cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{base}/readyz", 60, server)
+        yield base, server.pid
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def timed(fn: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def gql(http: httpx.Client, query: str, **variables: Any) -> dict[str, Any]:
+    body = http.post("/graphql", json={"query": query, "variables": variables}).json()
+    if "errors" in body:
+        raise RuntimeError(body["errors"])
+    data: dict[str, Any] = body["data"]
+    return data

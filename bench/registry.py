@@ -1,0 +1,271 @@
+"""Benchmark: Forebear's registry against the MLflow Model Registry, on the same machine.
+
+Data: one registered model with N = 1,000 versions, each created and then given the alias
+`champion` (moved every time); then, on that model: resolve a version by alias, get a version,
+list versions (a page of 100, and all 1,000), and read the model's history (MLflow keeps none).
+MLflow: `mlflow server` (its default workers) on a SQLite store, from its own virtualenv
+(MLFLOW, made by `make bench`). Both are driven over HTTP by the same stdlib client, on one
+kept-alive connection and with a fresh connection per call. Medians in ms; the speed-up is
+MLflow's median over Forebear's (target: >= 3 on every operation).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.client
+import json
+import os
+import random
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from bench.common import forebear_server, free_port, gql, median_ms, timed, wait_http
+
+N = 1_000
+SAMPLES = 100
+MLFLOW = Path(os.environ.get("MLFLOW_VENV", ".venv-mlflow")) / "bin" / "mlflow"
+
+
+class Client:
+    """Plain HTTP/1.1 calls, on one kept-alive connection or a fresh one each time."""
+
+    def __init__(self, base: str, *, keep_alive: bool) -> None:
+        parts = urlsplit(base)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.keep_alive = keep_alive
+        self._conn: http.client.HTTPConnection | None = None
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        conn = (
+            self._conn
+            if self.keep_alive and self._conn
+            else http.client.HTTPConnection(self.host, self.port, timeout=60)
+        )
+        payload = json.dumps(body).encode() if body is not None else None
+        headers = {"content-type": "application/json"} if payload else {}
+        conn.request(method, path, body=payload, headers=headers)
+        response = conn.getresponse()
+        data = json.loads(response.read() or b"{}")
+        if response.status != 200 or (isinstance(data, dict) and data.get("errors")):
+            raise RuntimeError(f"{method} {path}: {response.status} {data}")
+        if self.keep_alive:
+            self._conn = conn
+        else:
+            conn.close()
+        return data
+
+    def gql(self, query: str, **variables: Any) -> Any:
+        return self.call("POST", "/graphql", {"query": query, "variables": variables})["data"]
+
+
+class Forebear:
+    name = "Forebear"
+
+    def __init__(self, client: Client) -> None:
+        self.c = client
+
+    def register(self, version_id: str) -> None:
+        link = self.c.gql(
+            """mutation($v: String!) { linkVersion(input: {registry: "model",
+            collection: "bench", version: $v}) { link { id } } }""",
+            v=version_id,
+        )
+        self.c.gql(
+            """mutation($l: String!) { setCollectionAlias(input: {link: $l,
+            alias: "champion"}) { link { id } } }""",
+            l=link["linkVersion"]["link"]["id"],
+        )
+
+    def by_alias(self) -> None:
+        self.c.gql('{ linkedVersion(ref: "model/bench:champion") { id index } }')
+
+    def get(self, index: int) -> None:
+        self.c.gql(
+            "query($r: String!) { linkedVersion(ref: $r) { id index semver version { id name } } }",
+            r=f"model/bench:v{index}",
+        )
+
+    def page(self) -> None:
+        self.c.gql(LINKS, after=None)
+
+    def all(self) -> None:
+        after = None
+        while True:
+            links = self.c.gql(LINKS, after=after)["collection"]["links"]
+            if not links["pageInfo"]["hasNextPage"]:
+                return
+            after = links["pageInfo"]["endCursor"]
+
+    def history(self) -> None:
+        self.c.gql(
+            '{ collection(registry: "model", name: "bench") { history(first: 100) '
+            "{ nodes { type actor time after } } } }"
+        )
+
+
+LINKS = """query($after: String) { collection(registry: "model", name: "bench") {
+  links(first: 100, after: $after) { nodes { id index aliases { name } version { id } }
+                                     pageInfo { hasNextPage endCursor } } } }"""
+
+
+class MLflow:
+    name = "MLflow"
+
+    def __init__(self, client: Client) -> None:
+        self.c = client
+
+    def register(self, version_id: str) -> None:
+        created = self.c.call(
+            "POST",
+            "/api/2.0/mlflow/model-versions/create",
+            {"name": "bench", "source": f"s3://bench/{version_id}"},
+        )
+        self.c.call(
+            "POST",
+            "/api/2.0/mlflow/registered-models/alias",
+            {"name": "bench", "alias": "champion", "version": created["model_version"]["version"]},
+        )
+
+    def by_alias(self) -> None:
+        self.c.call("GET", "/api/2.0/mlflow/registered-models/alias?name=bench&alias=champion")
+
+    def get(self, index: int) -> None:
+        self.c.call("GET", f"/api/2.0/mlflow/model-versions/get?name=bench&version={index + 1}")
+
+    def _search(self, limit: int) -> None:
+        query = quote("name='bench'")
+        self.c.call(
+            "GET", f"/api/2.0/mlflow/model-versions/search?filter={query}&max_results={limit}"
+        )
+
+    def page(self) -> None:
+        self._search(100)
+
+    def all(self) -> None:
+        self._search(N)
+
+    def history(self) -> None:
+        raise NotImplementedError
+
+
+def make_versions(base: str) -> list[str]:
+    """N committed artifact versions to link (set-up, not measured)."""
+    ids = []
+    with httpx.Client(base_url=base, timeout=60) as http:
+        for i in range(N):
+            data = f"model {i}".encode()
+            sha = hashlib.sha256(data).hexdigest()
+            created = gql(
+                http,
+                """mutation($input: CreateArtifactVersionInput!) {
+                createArtifactVersion(input: $input) { version { id } missingBlobs } }""",
+                input={
+                    "project": "bench",
+                    "artifact": "clf",
+                    "type": "model",
+                    "files": [{"path": "m.bin", "size": len(data), "sha256": sha}],
+                },
+            )
+            http.put(f"/blobs/{sha}", content=data).raise_for_status()
+            version = created["createArtifactVersion"]["version"]["id"]
+            gql(
+                http,
+                "mutation($id: ID!) { commitArtifactVersion(input: {version: $id}) "
+                "{ version { id } } }",
+                id=version,
+            )
+            ids.append(version)
+        gql(
+            http,
+            'mutation { createCollection(input: {registry: "model", name: "bench"}) '
+            "{ collection { id } } }",
+        )
+    return ids
+
+
+def run_ops(
+    system: Forebear | MLflow, ids: list[str], rows: dict[str, dict[str, float]], mode: str
+) -> None:
+    rng = random.Random(7)
+    half = ids[: N // 2] if mode == "keep-alive" else ids[N // 2 :]
+    ops: list[tuple[str, Callable[[], None], int]] = [
+        ("get by alias", system.by_alias, SAMPLES),
+        ("get a version", lambda: system.get(rng.randrange(N // 2)), SAMPLES),
+        ("search, page of 100", system.page, 30),
+        ("search, all", system.all, 10),
+    ]
+    register = [timed(functools.partial(system.register, v)) for v in half]
+    rows.setdefault(f"create + alias ({mode})", {})[system.name] = median_ms(register)
+    for label, op, samples in ops:
+        rows.setdefault(f"{label} ({mode})", {})[system.name] = median_ms(
+            [timed(op) for _ in range(samples)]
+        )
+    if isinstance(system, Forebear):
+        rows.setdefault(f"history of the model ({mode})", {})[system.name] = median_ms(
+            [timed(system.history) for _ in range(30)]
+        )
+
+
+def main() -> None:
+    if not MLFLOW.exists():
+        raise SystemExit(f"{MLFLOW} not found: `make bench` installs MLflow into .venv-mlflow")
+    workdir = Path(tempfile.mkdtemp(prefix="mlflow-bench-"))
+    port = free_port()
+    mlflow = subprocess.Popen(
+        [
+            str(MLFLOW),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{workdir}/mlflow.db",
+            "--default-artifact-root",
+            str(workdir / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    rows: dict[str, dict[str, float]] = {}
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health", 120, mlflow)
+        Client(f"http://127.0.0.1:{port}", keep_alive=True).call(
+            "POST", "/api/2.0/mlflow/registered-models/create", {"name": "bench"}
+        )
+        with forebear_server(f"bench-{uuid.uuid4().hex[:12]}") as (base, _):
+            ids = make_versions(base)
+            for mode in ("keep-alive", "fresh connection"):
+                keep = mode == "keep-alive"
+                run_ops(Forebear(Client(base, keep_alive=keep)), ids, rows, mode)
+                run_ops(
+                    MLflow(Client(f"http://127.0.0.1:{port}", keep_alive=keep)), ids, rows, mode
+                )
+    finally:
+        mlflow.terminate()
+        mlflow.wait(30)
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(
+        f"\n== model registry: one model, {N} versions (half registered per mode); "
+        f"medians in ms; speed-up = MLflow / Forebear"
+    )
+    print(f"{'operation':42} {'Forebear':>9} {'MLflow':>9} {'speed-up':>9}")
+    for label, found in rows.items():
+        ours, theirs = found["Forebear"], found.get("MLflow")
+        if theirs is None:
+            print(f"{label:42} {ours:9.1f} {'none':>9} {'MLflow keeps no history':>24}")
+        else:
+            print(f"{label:42} {ours:9.1f} {theirs:9.1f} {theirs / ours:8.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -46,9 +46,19 @@ test: install
 	$(SERVICES) run -- $(PY) -m pytest $(PYTEST_ARGS)
 
 # Benchmarks print medians and ratios against the peer each names; see bench/*.py.
-bench: install
+# MLflow (the registry peer) lives in a virtualenv of its own: its pins clash with ours.
+MLFLOW_VENV := .venv-mlflow
+MLFLOW_STAMP := $(MLFLOW_VENV)/.installed-3.17.2
+
+$(MLFLOW_STAMP):
+	$(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/python -m pip install --quiet mlflow==3.17.2
+	touch $@
+
+bench: install $(MLFLOW_STAMP)
 	$(SERVICES) install
 	$(SERVICES) run --run-dir .services/bench -- $(PY) -m bench.artifacts
+	$(SERVICES) run --run-dir .services/bench -- env MLFLOW_VENV=$(MLFLOW_VENV) $(PY) -m bench.registry
 
 schema: install
 	$(PY) scripts/export_schema.py schema.graphql

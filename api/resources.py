@@ -32,6 +32,9 @@ async def open_resources(settings: Settings) -> AsyncIterator[tuple[AsyncDriver,
             connection_acquisition_timeout=10.0,
             # A read retried for longer than this answers UNAVAILABLE rather than hang.
             max_transaction_retry_time=5.0,
+            # Server notifications (e.g. "property key does not exist" for properties that
+            # only some nodes carry yet) cost a log line per query and say nothing useful.
+            notifications_min_severity="OFF",
         ) as driver:
             yield driver, BlobStore(client, settings.s3_bucket)
     finally:

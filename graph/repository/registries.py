@@ -447,15 +447,8 @@ class RegistryRepository(Repository):
             ended: list[dict[str, Any]] = []
             if not linked:
                 for kind in ("alias", "stage"):
-                    result = await tx.run(
-                        q.END_ASSIGNMENTS,
-                        collection_id=collection.id,
-                        kind=kind,
-                        name=None,
-                        link_id=link_id,
-                        now=now,
-                    )
-                    ended += [{"kind": kind, "name": r["name"]} async for r in result]
+                    held = await _end_holdings(tx, collection.id, kind, None, link_id, now)
+                    ended += [{"kind": kind, "name": name} for name, _ in held]
             await tx.run(
                 q.SET_LINK_PROPS,
                 id=link_id,
@@ -507,15 +500,8 @@ class RegistryRepository(Repository):
 
         async def work(tx: AsyncManagedTransaction) -> str:
             collection, _ = await _lock_collection(tx, collection_id)
-            result = await tx.run(
-                q.END_ASSIGNMENTS,
-                collection_id=collection_id,
-                kind="alias",
-                name=alias,
-                link_id=None,
-                now=datetime.now(UTC),
-            )
-            previous: list[str] = [row["link_id"] async for row in result]
+            held = await _end_holdings(tx, collection_id, "alias", alias, None, datetime.now(UTC))
+            previous = [link for _, link in held]
             if not previous:
                 raise NotFound("alias", f"{collection.registry}/{collection.name}:{alias}")
             subject = alias_subject(collection_id, alias)
@@ -607,14 +593,7 @@ class RegistryRepository(Repository):
                     actor=actor,
                 )
             else:
-                await tx.run(
-                    q.END_ASSIGNMENTS,
-                    collection_id=collection.id,
-                    kind="stage",
-                    name=stage,
-                    link_id=link_id,
-                    now=now,
-                )
+                await _end_holdings(tx, collection.id, "stage", stage, link_id, now)
             await write_event(
                 tx,
                 "stage.assigned" if assigned else "stage.unassigned",
@@ -824,64 +803,58 @@ def _require_linked(link: Link) -> None:
         raise Conflict(f"link {link.id!r} is deregistered: restore it first")
 
 
+async def _end_holdings(
+    tx: AsyncManagedTransaction,
+    collection_id: str,
+    kind: str,
+    name: str | None,
+    link_id: str | None,
+    now: datetime,
+) -> list[tuple[str, str]]:
+    """End the open assignments that match; (name, link id) of each."""
+    result = await tx.run(
+        q.END_ASSIGNMENTS,
+        collection_id=collection_id,
+        kind=kind,
+        name=name,
+        link_id=link_id,
+        now=now,
+    )
+    return [(row["name"], row["link_id"]) async for row in result]
+
+
 async def _point_alias(
     tx: AsyncManagedTransaction,
     collection_id: str,
     alias: str,
-    link_id: str,
+    link_id: str | None,
     now: datetime,
     actor: str,
 ) -> str | None:
-    """End the alias's current holding and start one for `link_id`; the former holder."""
-    result = await tx.run(
-        q.END_ASSIGNMENTS,
-        collection_id=collection_id,
-        kind="alias",
-        name=alias,
-        link_id=None,
-        now=now,
-    )
-    previous: list[str] = [row["link_id"] async for row in result]
-    await tx.run(
-        q.START_ASSIGNMENT,
-        collection_id=collection_id,
-        kind="alias",
-        name=alias,
-        link_id=link_id,
-        now=now,
-        actor=actor,
-    )
+    """End the alias's current holding and, unless `link_id` is None, start one for it;
+    return the former holder."""
+    previous = await _end_holdings(tx, collection_id, "alias", alias, None, now)
+    if link_id is not None:
+        await tx.run(
+            q.START_ASSIGNMENT,
+            collection_id=collection_id,
+            kind="alias",
+            name=alias,
+            link_id=link_id,
+            now=now,
+            actor=actor,
+        )
     await tx.run(q.ENSURE_ALIAS_SUBJECT, id=alias_subject(collection_id, alias))
-    return previous[0] if previous else None
+    return previous[0][1] if previous else None
 
 
 async def _move_latest(
     tx: AsyncManagedTransaction, collection_id: str, now: datetime, actor: str
 ) -> tuple[str | None, str | None]:
-    """Point `latest` at the newest linked link; (before, after) link ids."""
-    result = await tx.run(
-        q.END_ASSIGNMENTS,
-        collection_id=collection_id,
-        kind="alias",
-        name=LATEST,
-        link_id=None,
-        now=now,
-    )
-    previous = [row["link_id"] async for row in result]
+    """Point `latest` at the newest linked link (or nowhere); (before, after) link ids."""
     newest = await (await tx.run(q.NEWEST_LINKED, collection_id=collection_id)).single()
     current = newest["id"] if newest else None
-    if current is not None:
-        await tx.run(
-            q.START_ASSIGNMENT,
-            collection_id=collection_id,
-            kind="alias",
-            name=LATEST,
-            link_id=current,
-            now=now,
-            actor=actor,
-        )
-    await tx.run(q.ENSURE_ALIAS_SUBJECT, id=alias_subject(collection_id, LATEST))
-    return (previous[0] if previous else None), current
+    return await _point_alias(tx, collection_id, LATEST, current, now, actor), current
 
 
 async def _links(tx: AsyncManagedTransaction, ids: Sequence[str]) -> dict[str, Link]:

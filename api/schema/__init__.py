@@ -28,6 +28,7 @@ from api.schema.relay import Node
 from api.schema.runs import Project, Run, RunMutation, RunQuery
 from api.schema.scalars import SCALARS
 from api.schema.server import ServerQuery
+from graph.errors import NotFound
 from graph.ids import kind_of
 
 MAX_QUERY_DEPTH: Final = 12
@@ -57,8 +58,10 @@ class Query(ServerQuery, RunQuery, ArtifactQuery, RegistryQuery, EventQuery, Com
                 collection = await info.context.repos.registries.find_collection(key, key)
                 return Collection.from_record(collection) if collection else None
             case "LinkedVersion":
-                links = await info.context.repos.registries.get_links([key])
-                return await linked_version(info, key) if key in links else None
+                try:
+                    return await linked_version(info, key)
+                except NotFound:
+                    return None
             case "Project":
                 project = await info.context.repos.runs.find_project(id=key)
                 return Project.from_record(project) if project else None

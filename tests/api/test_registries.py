@@ -535,3 +535,22 @@ def test_a_deregistered_link_loses_its_aliases_and_comes_back_on_restore(
         "aliases": [{"name": "latest"}],
         "stages": [],
     }
+
+
+def test_node_finds_registries_collections_and_linked_versions(client: TestClient) -> None:
+    v = models(client, 1)
+    made = ok(graphql(client, CREATE_COLLECTION, input={"registry": "model", "name": "nodes"}))
+    link = ok(
+        graphql(
+            client, LINK, input={"registry": "model", "collection": "nodes", "version": v[0]["id"]}
+        )
+    )["linkVersion"]["link"]
+    registry_id = ok(graphql(client, '{ registry(name: "model") { id } }'))["registry"]["id"]
+    query = "query($id: ID!) { node(id: $id) { __typename id } }"
+    for node_id, kind in [
+        (registry_id, "Registry"),
+        (made["createCollection"]["collection"]["id"], "Collection"),
+        (link["id"], "LinkedVersion"),
+    ]:
+        assert ok(graphql(client, query, id=node_id))["node"] == {"__typename": kind, "id": node_id}
+    assert ok(graphql(client, query, id="lnk_" + "0" * 24))["node"] is None

@@ -551,10 +551,10 @@ def start_all(services: list[Service]) -> list[Service]:
     return [service for service, _ in started]
 
 
-def stop_all(layout: Layout) -> None:
+def stop_all(layout: Layout, *, quiet: bool = False) -> None:
     for name in ("neo4j", "minio"):
         pid_file = layout.pid_file(name)
-        if not stop_pid_file(pid_file, name):
+        if not stop_pid_file(pid_file, name) and not quiet:
             say(f"{name} was not running")
         pid_file.with_suffix(".port").unlink(missing_ok=True)
 
@@ -608,14 +608,14 @@ def cmd_status(layout: Layout) -> int:
 @contextlib.contextmanager
 def throwaway_services(layout: Layout, only: str | None) -> Iterator[dict[str, str]]:
     """Fresh servers on free ports under layout.run_dir, stopped and deleted on exit."""
-    stop_all(layout)
+    stop_all(layout, quiet=True)  # leftovers of a run that was killed
     shutil.rmtree(layout.run_dir, ignore_errors=True)
     services = wanted_services(layout, only, fixed_ports=False)
     try:
         start_all(services)
         yield write_env_file(layout, services)
     finally:
-        stop_all(layout)
+        stop_all(layout, quiet=True)
         if os.environ.get("KEEP_SERVICES") != "1":
             shutil.rmtree(layout.run_dir, ignore_errors=True)
 

@@ -19,6 +19,7 @@ from api.settings import Settings
 from graph.repository.artifacts import ArtifactRepository
 from graph.repository.blobs import BlobRepository
 from graph.repository.events import EventRepository
+from graph.repository.lineage import LineageRepository
 from graph.repository.registries import RegistryRepository
 from graph.repository.runs import RunRepository
 from graph.repository.server import ServerRepository
@@ -38,6 +39,7 @@ class Repositories:
     blobs: BlobRepository
     registries: RegistryRepository
     events: EventRepository
+    lineage: LineageRepository
 
     @classmethod
     def on(cls, driver: AsyncDriver, database: str) -> Repositories:
@@ -48,6 +50,7 @@ class Repositories:
             blobs=BlobRepository(driver, database),
             registries=RegistryRepository(driver, database),
             events=EventRepository(driver, database),
+            lineage=LineageRepository(driver, database),
         )
 
 

@@ -16,6 +16,7 @@ from api.metrics import OperationMetrics
 from api.schema.artifacts import Artifact, ArtifactMutation, ArtifactQuery, ArtifactVersion
 from api.schema.compare import CompareQuery
 from api.schema.events import EventQuery
+from api.schema.lineage import LineageQuery
 from api.schema.registries import (
     Collection,
     LinkedVersion,
@@ -37,7 +38,9 @@ MAX_ALIASES: Final = 30
 
 
 @strawberry.type(description="Everything a client can read.")
-class Query(ServerQuery, RunQuery, ArtifactQuery, RegistryQuery, EventQuery, CompareQuery):
+class Query(
+    ServerQuery, RunQuery, ArtifactQuery, RegistryQuery, EventQuery, CompareQuery, LineageQuery
+):
     @strawberry.field(description="Any object by its global id; null when there is none.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         loaders, key = info.context.loaders, str(id)

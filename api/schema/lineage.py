@@ -1,0 +1,252 @@
+"""Lineage: upstream / downstream / both of a run or version, impact, and derivation."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Final
+
+import strawberry
+
+from api.context import Info
+from api.errors import BadInput
+from api.schema.registries import Collection, LinkedVersion, _linked
+from api.schema.relay import PageInfo, decode_cursor, encode_cursor
+from graph.ids import kind_of
+from graph.repository.lineage import DOWNSTREAM, UPSTREAM, Edge, Walk
+
+MAX_LINEAGE_PAGE: Final = 1_000
+
+
+@strawberry.enum(description="Which way to walk.")
+class LineageDirection(Enum):
+    UPSTREAM = strawberry.enum_value("UPSTREAM", description="What it came from.")
+    DOWNSTREAM = strawberry.enum_value("DOWNSTREAM", description="What came from it.")
+    BOTH = strawberry.enum_value(
+        "BOTH",
+        description="Upstream closure plus downstream closure (not the connected component).",
+    )
+
+
+@strawberry.enum(description="Kinds of lineage nodes.")
+class LineageKind(Enum):
+    RUN = strawberry.enum_value("RUN", description="A run.")
+    VERSION = strawberry.enum_value("VERSION", description="An artifact version.")
+
+
+@strawberry.type(description="A run or an artifact version in a lineage answer.")
+class LineageNode:
+    id: strawberry.ID = strawberry.field(description="Run or version id.")
+    kind: LineageKind = strawberry.field(description="RUN or VERSION.")
+    distance: int = strawberry.field(
+        description="Hops from the start (negative: upstream in a BOTH walk)."
+    )
+    name: str = strawberry.field(description="Run name, or project/artifact:vN.")
+    type: str | None = strawberry.field(description="Artifact type (versions).")
+    index: int | None = strawberry.field(description="Version index (versions).")
+    status: str = strawberry.field(description="Run status or version state.")
+    aliases: list[str] = strawberry.field(description="Artifact aliases (versions).")
+
+
+@strawberry.type(description="A stored edge: a run PRODUCED or CONSUMED a version.")
+class LineageEdge:
+    source: strawberry.ID = strawberry.field(description="The run.")
+    target: strawberry.ID = strawberry.field(description="The version.")
+    kind: str = strawberry.field(description="PRODUCED or CONSUMED.")
+
+
+@strawberry.type(description="A page of a lineage subgraph, nodes in distance order.")
+class LineageGraph:
+    nodes: list[LineageNode] = strawberry.field(description="Nodes of this page.")
+    edges: list[LineageEdge] = strawberry.field(
+        description="Edges whose farther endpoint is on this page (each edge on one page)."
+    )
+    depth: int = strawberry.field(description="Deepest level reached.")
+    truncated: bool = strawberry.field(description="True when a cap or the depth stopped it.")
+    truncated_reason: str | None = strawberry.field(description="'depth' or 'node cap'.")
+    total_nodes: int = strawberry.field(description="Nodes in the whole answer (all pages).")
+    page_info: PageInfo = strawberry.field(description="Paging information.")
+
+
+@strawberry.type(description="Linked versions downstream of a subject, in one collection.")
+class ImpactGroup:
+    collection: Collection = strawberry.field(description="The collection.")
+    links: list[LinkedVersion] = strawberry.field(description="Its affected linked versions.")
+
+
+@strawberry.type(description="Whether `to` descends from `from`, and one shortest chain.")
+class Derivation:
+    derived: bool = strawberry.field(description="True when `to` descends from `from`.")
+    chain: list[LineageNode] = strawberry.field(description="from ... to, runs and versions.")
+
+
+def _check_subject(value: str, field: str) -> str:
+    if kind_of(value) not in ("Run", "ArtifactVersion"):
+        raise BadInput(field, f"{value!r} is not the id of a run or an artifact version")
+    return value
+
+
+async def _walk(
+    info: Info, start: str, direction: str, depth: int | None, include_deleted: bool
+) -> Walk:
+    if depth is not None and depth < 1:
+        raise BadInput("depth", "must be at least 1")
+    return await info.context.repos.lineage.walk(
+        start,
+        direction,
+        max_depth=depth,
+        max_nodes=info.context.settings.lineage_max_nodes,
+        include_deleted=include_deleted,
+    )
+
+
+async def _nodes(info: Info, distances: dict[str, int]) -> list[LineageNode]:
+    runs = [i for i in distances if kind_of(i) == "Run"]
+    versions = [i for i in distances if kind_of(i) == "ArtifactVersion"]
+    found_runs = await info.context.loaders.run_by_id.load_many(runs)
+    found_versions = await info.context.loaders.version_by_id.load_many(versions)
+    nodes = [
+        LineageNode(
+            id=strawberry.ID(r.id),
+            kind=LineageKind.RUN,
+            distance=distances[r.id],
+            name=r.name,
+            type=None,
+            index=None,
+            status=r.status,
+            aliases=[],
+        )
+        for r in found_runs
+        if r is not None
+    ]
+    nodes += [
+        LineageNode(
+            id=strawberry.ID(v.id),
+            kind=LineageKind.VERSION,
+            distance=distances[v.id],
+            name=v.name,
+            type=v.type,
+            index=v.index,
+            status=v.state,
+            aliases=list(v.aliases),
+        )
+        for v in found_versions
+        if v is not None
+    ]
+    return nodes
+
+
+@strawberry.type
+class LineageQuery:
+    @strawberry.field(
+        description="The lineage subgraph of a run or version: nodes with their "
+        "distance and the edges between them, paged in distance "
+        "order. Deleted versions are left out (and bridge nothing) "
+        "unless includeDeleted."
+    )
+    async def lineage(
+        self,
+        info: Info,
+        of: strawberry.ID,
+        direction: LineageDirection = LineageDirection.UPSTREAM,
+        depth: int | None = None,
+        kinds: list[LineageKind] | None = None,
+        artifact_types: list[str] | None = None,
+        include_deleted: bool = False,
+        first: int = 500,
+        after: str | None = None,
+    ) -> LineageGraph:
+        start = _check_subject(str(of), "of")
+        if not 1 <= first <= MAX_LINEAGE_PAGE:
+            raise BadInput("first", f"must be between 1 and {MAX_LINEAGE_PAGE}")
+        walks = []
+        if direction is not LineageDirection.DOWNSTREAM:
+            # In a BOTH answer upstream distances are negative, so the two sides stay apart.
+            sign = -1 if direction is LineageDirection.BOTH else 1
+            walks.append((sign, await _walk(info, start, UPSTREAM, depth, include_deleted)))
+        if direction is not LineageDirection.UPSTREAM:
+            walks.append((1, await _walk(info, start, DOWNSTREAM, depth, include_deleted)))
+        distances: dict[str, int] = {}
+        edges: list[Edge] = []
+        for sign, walk in walks:
+            for node, distance in walk.distances.items():
+                distances.setdefault(node, sign * distance)
+            edges += walk.edges
+        nodes = [
+            n
+            for n in await _nodes(info, distances)
+            if (not kinds or n.kind in kinds)
+            and (not artifact_types or n.kind is LineageKind.RUN or n.type in artifact_types)
+        ]
+        nodes.sort(key=lambda n: (abs(n.distance), n.distance, str(n.id)))
+        cursor = decode_cursor(after)
+        offset = int(cursor) if cursor and cursor.isdigit() else 0
+        page = nodes[offset : offset + first]
+        shown = {str(n.id) for n in nodes}
+        order = {str(n.id): i for i, n in enumerate(nodes)}
+        on_page = {str(n.id) for n in page}
+        page_edges = [
+            LineageEdge(source=strawberry.ID(e.source), target=strawberry.ID(e.target), kind=e.kind)
+            for e in dict.fromkeys(edges)
+            if e.source in shown
+            and e.target in shown
+            and max((order[e.source], e.source), (order[e.target], e.target))[1] in on_page
+        ]
+        end = offset + len(page)
+        reasons = [w.truncated for _, w in walks if w.truncated]
+        return LineageGraph(
+            nodes=page,
+            edges=page_edges,
+            depth=max(w.depth for _, w in walks),
+            truncated=bool(reasons),
+            truncated_reason=reasons[0] if reasons else None,
+            total_nodes=len(nodes),
+            page_info=PageInfo(
+                has_next_page=end < len(nodes), end_cursor=encode_cursor(str(end)) if page else None
+            ),
+        )
+
+    @strawberry.field(
+        description="Every downstream version linked in a registry, grouped by "
+        "collection, with its aliases, stages and semver: which "
+        "production models descend from this?"
+    )
+    async def impact(self, info: Info, of: strawberry.ID) -> list[ImpactGroup]:
+        start = _check_subject(str(of), "of")
+        walk = await _walk(info, start, DOWNSTREAM, None, False)
+        versions = [i for i in walk.distances if kind_of(i) == "ArtifactVersion" and i != start]
+        groups: dict[str, ImpactGroup] = {}
+        for link_id in await info.context.repos.lineage.linked(versions):
+            linked = await _linked(info, link_id)
+            collection = linked.collection()
+            group = groups.setdefault(
+                str(collection.id), ImpactGroup(collection=collection, links=[])
+            )
+            group.links.append(linked)
+        return sorted(groups.values(), key=lambda g: (g.collection.registry, g.collection.name))
+
+    @strawberry.field(
+        description="Whether `to` descends from `from`, with one shortest chain "
+        "of runs and versions between them."
+    )
+    async def derivation(
+        self,
+        info: Info,
+        from_: Annotated[
+            strawberry.ID, strawberry.argument(name="from", description="The ancestor.")
+        ],
+        to: Annotated[strawberry.ID, strawberry.argument(description="The descendant.")],
+    ) -> Derivation:
+        start, goal = _check_subject(str(from_), "from"), _check_subject(str(to), "to")
+        walk = await _walk(info, start, DOWNSTREAM, None, False)
+        if goal not in walk.distances:
+            return Derivation(derived=False, chain=[])
+        parent: dict[str, str] = {}
+        for edge in walk.edges:
+            for near, far in ((edge.source, edge.target), (edge.target, edge.source)):
+                if walk.distances.get(far) == walk.distances.get(near, -9) + 1:
+                    parent.setdefault(far, near)
+        chain = [goal]
+        while chain[-1] != start:
+            chain.append(parent[chain[-1]])
+        nodes = {str(n.id): n for n in await _nodes(info, {i: walk.distances[i] for i in chain})}
+        return Derivation(derived=True, chain=[nodes[i] for i in reversed(chain)])

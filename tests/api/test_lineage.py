@@ -1,0 +1,280 @@
+"""Lineage: upstream, downstream, both, impact and derivation, against a reference traversal."""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from api.app import create_app
+from api.settings import Settings
+from tests.factories import log_version, ok, start_run
+from tests.helpers import graphql
+
+LINEAGE = """
+query($of: ID!, $direction: LineageDirection, $depth: Int, $first: Int, $after: String,
+      $kinds: [LineageKind!], $types: [String!], $deleted: Boolean) {
+  lineage(of: $of, direction: $direction, depth: $depth, first: $first, after: $after,
+          kinds: $kinds, artifactTypes: $types, includeDeleted: $deleted) {
+    nodes { id kind distance name }
+    edges { source target kind }
+    depth truncated truncatedReason totalNodes
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+
+def use(client: TestClient, run: str, version: str) -> None:
+    ok(
+        graphql(
+            client,
+            """mutation($run: ID!, $v: String!) {
+        useArtifactVersion(input: {run: $run, version: $v}) { created } }""",
+            run=run,
+            v=version,
+        )
+    )
+
+
+def lineage(client: TestClient, of: str, **args: Any) -> dict[str, Any]:
+    answer: dict[str, Any] = ok(graphql(client, LINEAGE, of=of, **args))["lineage"]
+    return answer
+
+
+@pytest.fixture
+def story(client: TestClient) -> dict[str, str]:
+    """data:v0 -> A -> model:v0 -> B (also uses data:v1) -> eval:v0; C also uses data:v0."""
+    ids = {
+        "data0": log_version(client, {"d": b"0"}, artifact="data", type="dataset")["id"],
+        "data1": log_version(client, {"d": b"1"}, artifact="data", type="dataset")["id"],
+    }
+    ids["A"] = start_run(client, name="A")["id"]
+    use(client, ids["A"], "fraud/data:v0")
+    ids["model0"] = log_version(client, {"m": b"m"}, run=ids["A"])["id"]
+    ids["B"] = start_run(client, name="B")["id"]
+    use(client, ids["B"], ids["model0"])
+    use(client, ids["B"], ids["data1"])
+    ids["eval0"] = log_version(
+        client, {"e": b"e"}, artifact="eval", type="evaluation", run=ids["B"]
+    )["id"]
+    ids["C"] = start_run(client, name="C")["id"]
+    use(client, ids["C"], ids["data0"])
+    return ids
+
+
+def by_id(answer: dict[str, Any]) -> dict[str, int]:
+    return {n["id"]: n["distance"] for n in answer["nodes"]}
+
+
+def test_upstream_of_an_evaluation_reaches_every_ancestor_with_its_distance(
+    client: TestClient, story: dict[str, str]
+) -> None:
+    answer = lineage(client, story["eval0"])
+    assert by_id(answer) == {
+        story["eval0"]: 0,
+        story["B"]: 1,
+        story["model0"]: 2,
+        story["data1"]: 2,
+        story["A"]: 3,
+        story["data0"]: 4,
+    }
+    assert {(e["source"], e["kind"], e["target"]) for e in answer["edges"]} == {
+        (story["B"], "PRODUCED", story["eval0"]),
+        (story["B"], "CONSUMED", story["model0"]),
+        (story["B"], "CONSUMED", story["data1"]),
+        (story["A"], "PRODUCED", story["model0"]),
+        (story["A"], "CONSUMED", story["data0"]),
+    }
+    assert (answer["truncated"], answer["depth"]) == (False, 4)
+
+
+def test_both_directions_do_not_wander_sideways(client: TestClient, story: dict[str, str]) -> None:
+    answer = lineage(client, story["model0"], direction="BOTH")
+    assert by_id(answer) == {
+        story["model0"]: 0,
+        story["A"]: -1,
+        story["data0"]: -2,
+        story["B"]: 1,
+        story["eval0"]: 2,
+    }
+    assert story["C"] not in by_id(answer)  # a sibling consumer of data:v0, not a relative
+
+
+def test_depth_kind_and_type_filters_are_exact(client: TestClient, story: dict[str, str]) -> None:
+    shallow = lineage(client, story["data0"], direction="DOWNSTREAM", depth=2)
+    assert by_id(shallow) == {story["data0"]: 0, story["A"]: 1, story["C"]: 1, story["model0"]: 2}
+    assert (shallow["truncated"], shallow["truncatedReason"]) == (True, "depth")
+    runs = lineage(client, story["eval0"], kinds=["RUN"])
+    assert set(by_id(runs)) == {story["A"], story["B"]}
+    datasets = lineage(client, story["eval0"], kinds=["VERSION"], types=["dataset"])
+    assert set(by_id(datasets)) == {story["data0"], story["data1"]}
+
+
+def test_a_deleted_version_bridges_nothing_unless_asked(
+    client: TestClient, story: dict[str, str]
+) -> None:
+    ok(
+        graphql(
+            client,
+            "mutation($v: String!) { deleteArtifactVersion(input: {version: $v}) "
+            "{ version { state } } }",
+            v=story["model0"],
+        )
+    )
+    hidden = lineage(client, story["eval0"])
+    assert set(by_id(hidden)) == {story["eval0"], story["B"], story["data1"]}
+    shown = lineage(client, story["eval0"], deleted=True)
+    assert story["data0"] in by_id(shown)
+
+
+def test_impact_lists_the_linked_descendants_by_collection(
+    client: TestClient, story: dict[str, str]
+) -> None:
+    ok(
+        graphql(
+            client,
+            """mutation { createCollection(input: {registry: "model",
+        name: "fraud-clf"}) { collection { id } } }""",
+        )
+    )
+    ok(
+        graphql(
+            client,
+            """mutation($v: String!) { linkVersion(input: {registry: "model",
+        collection: "fraud-clf", version: $v, aliases: ["production"]}) { link { id } } }""",
+            v=story["model0"],
+        )
+    )
+    impact = ok(
+        graphql(
+            client,
+            """query($of: ID!) { impact(of: $of) {
+        collection { registry name } links { name aliases { name } } } }""",
+            of=story["data0"],
+        )
+    )["impact"]
+    assert impact == [
+        {
+            "collection": {"registry": "model", "name": "fraud-clf"},
+            "links": [
+                {
+                    "name": "model/fraud-clf:v0",
+                    "aliases": [{"name": "latest"}, {"name": "production"}],
+                }
+            ],
+        }
+    ]
+    assert (
+        ok(
+            graphql(
+                client, "query($of: ID!) { impact(of: $of) { links { name } } }", of=story["data1"]
+            )
+        )["impact"]
+        == []
+    )
+
+
+def test_derivation_gives_a_shortest_chain_or_says_no(
+    client: TestClient, story: dict[str, str]
+) -> None:
+    query = """query($a: ID!, $b: ID!) { derivation(from: $a, to: $b) {
+        derived chain { id } } }"""
+    found = ok(graphql(client, query, a=story["data0"], b=story["eval0"]))["derivation"]
+    assert found["derived"] is True
+    assert [n["id"] for n in found["chain"]] == [
+        story["data0"],
+        story["A"],
+        story["model0"],
+        story["B"],
+        story["eval0"],
+    ]
+    unrelated = ok(graphql(client, query, a=story["data1"], b=story["model0"]))["derivation"]
+    assert unrelated == {"derived": False, "chain": []}
+    bad = graphql(client, query, a="nonsense", b=story["eval0"])
+    assert bad["errors"][0]["extensions"] == {"code": "BAD_INPUT", "field": "from"}
+
+
+def reference(edges: list[tuple[str, str, str]], start: str, upstream: bool) -> dict[str, int]:
+    """Plain BFS over (run, kind, version) edges, the way lineage is defined."""
+    step: dict[str, list[str]] = {}
+    for run, kind, version in edges:
+        forward = (kind == "PRODUCED") != upstream
+        a, b = (run, version) if forward else (version, run)
+        step.setdefault(a, []).append(b)
+    seen, queue = {start: 0}, deque([start])
+    while queue:
+        node = queue.popleft()
+        for nxt in step.get(node, []):
+            if nxt not in seen:
+                seen[nxt] = seen[node] + 1
+                queue.append(nxt)
+    return seen
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_random_dags_match_a_reference_traversal(client: TestClient, seed: int) -> None:
+    rng = random.Random(seed)
+    edges: list[tuple[str, str, str]] = []
+    layers = [
+        [
+            log_version(
+                client, {"x": f"{seed}-root-{i}".encode()}, artifact=f"root{i}", type="dataset"
+            )["id"]
+            for i in range(3)
+        ]
+    ]
+    for depth in range(1, 5):
+        layer = []
+        for width in range(3):
+            run = start_run(client, name=f"r{depth}-{width}")["id"]
+            earlier = [v for level in layers for v in level]
+            for used in rng.sample(earlier, k=min(len(earlier), rng.randint(1, 3))):
+                use(client, run, used)
+                edges.append((run, "CONSUMED", used))
+            made = log_version(
+                client,
+                {"x": f"{seed}-{depth}-{width}".encode()},
+                artifact=f"a{depth}{width}",
+                run=run,
+            )["id"]
+            edges.append((run, "PRODUCED", made))
+            layer.append(made)
+        layers.append(layer)
+    for start in (layers[-1][0], layers[2][1]):
+        assert by_id(lineage(client, start, first=1000)) == reference(edges, start, True)
+    for start in (layers[0][0], layers[1][2]):
+        got = lineage(client, start, direction="DOWNSTREAM", first=1000)
+        assert by_id(got) == reference(edges, start, False)
+
+
+def test_a_closure_pages_in_distance_order_and_stops_at_the_node_cap(settings: Settings) -> None:
+    with TestClient(create_app(settings.model_copy(update={"lineage_max_nodes": 5}))) as client:
+        previous = None
+        for i in range(8):  # a chain of 8 runs
+            run = start_run(client, name=f"step{i}")["id"]
+            if previous:
+                use(client, run, previous)
+            previous = log_version(client, {"x": f"chain {i}".encode()}, artifact="chain", run=run)[
+                "id"
+            ]
+        assert previous is not None
+        capped = lineage(client, previous, first=2)
+        assert (capped["truncated"], capped["truncatedReason"], capped["totalNodes"]) == (
+            True,
+            "node cap",
+            5,
+        )
+        seen, after, edges = [], None, 0
+        while True:
+            page = lineage(client, previous, first=2, after=after)
+            seen += [n["distance"] for n in page["nodes"]]
+            edges += len(page["edges"])
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+        assert seen == [0, 1, 2, 3, 4]
+        assert edges == 4  # a chain of 5 nodes, each edge on exactly one page

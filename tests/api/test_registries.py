@@ -554,3 +554,18 @@ def test_node_finds_registries_collections_and_linked_versions(client: TestClien
     ]:
         assert ok(graphql(client, query, id=node_id))["node"] == {"__typename": kind, "id": node_id}
     assert ok(graphql(client, query, id="lnk_" + "0" * 24))["node"] is None
+
+
+def test_collections_page_across_registries_in_name_order(client: TestClient) -> None:
+    for registry, name in [("model", "b"), ("dataset", "z"), ("model", "a"), ("model", "c")]:
+        ok(graphql(client, CREATE_COLLECTION, input={"registry": registry, "name": name}))
+    query = """query($after: String) { collections(first: 1, after: $after) {
+        nodes { registry name } pageInfo { hasNextPage endCursor } } }"""
+    seen, after = [], None
+    while True:
+        page = ok(graphql(client, query, after=after))["collections"]
+        seen += [f"{n['registry']}/{n['name']}" for n in page["nodes"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == ["dataset/z", "model/a", "model/b", "model/c"]

@@ -29,7 +29,9 @@ CONSTRAINTS: Final[tuple[LiteralString, ...]] = (
     "CREATE CONSTRAINT collection_name IF NOT EXISTS "
     "FOR (c:Collection) REQUIRE (c.registryId, c.name) IS UNIQUE",
     "CREATE CONSTRAINT link_id IF NOT EXISTS FOR (l:Link) REQUIRE l.id IS UNIQUE",
-    "CREATE INDEX assignment_link IF NOT EXISTS FOR (a:Assignment) ON (a.linkId)",
+    "CREATE INDEX assignment_link IF NOT EXISTS FOR (a:Assignment) ON (a.linkId, a.open)",
+    "CREATE INDEX assignment_open IF NOT EXISTS "
+    "FOR (a:Assignment) ON (a.collectionId, a.kind, a.name, a.open)",
     "CREATE INDEX assignment_lookup IF NOT EXISTS "
     "FOR (a:Assignment) ON (a.collectionId, a.kind, a.name)",
     "CREATE INDEX run_project_started IF NOT EXISTS FOR (r:Run) ON (r.project, r.startedAt)",

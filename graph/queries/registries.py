@@ -93,7 +93,7 @@ RETURN l.id AS id
 # driver pays per record and per temporal value, and link lists are long.
 _LINK: Final[LiteralString] = """
 CALL (l) {
-  OPTIONAL MATCH (a:Assignment {linkId: l.id}) WHERE a.end IS NULL
+  OPTIONAL MATCH (a:Assignment {linkId: l.id, open: true})
   RETURN collect([a.kind, a.name]) AS held
 }
 WITH l, held
@@ -159,8 +159,16 @@ MATCH (:Collection {id: $collection_id})-[:HAS_LINK]->(l:Link {state: 'LINKED'})
 RETURN l.id AS id ORDER BY l.index DESC LIMIT 1
 """
 
-# An assignment is one holding of an alias or a stage, from `start` until `end` (open while
-# held): history is kept, so any past moment can be resolved.
+# An assignment is one holding of an alias or a stage, from `start` until `end`; `open` is true
+# while it is held (indexed: current lookups never scan the history). History is kept, so any
+# past moment can be resolved.
+CURRENT_ASSIGNMENT: Final[LiteralString] = """
+MATCH (a:Assignment {collectionId: $collection_id, kind: $kind, name: $name, open: true})
+RETURN a.linkId AS id
+ORDER BY a.start DESC
+LIMIT 1
+"""
+
 ASSIGNMENT_AT: Final[LiteralString] = """
 MATCH (a:Assignment {collectionId: $collection_id, kind: $kind, name: $name})
 WHERE a.start <= $at AND (a.end IS NULL OR a.end > $at)
@@ -170,23 +178,21 @@ LIMIT 1
 """
 
 OPEN_ASSIGNMENTS: Final[LiteralString] = """
-MATCH (a:Assignment {collectionId: $collection_id, kind: $kind, name: $name})
-WHERE a.end IS NULL
+MATCH (a:Assignment {collectionId: $collection_id, kind: $kind, name: $name, open: true})
 RETURN a.linkId AS link_id
 """
 
 END_ASSIGNMENTS: Final[LiteralString] = """
-MATCH (a:Assignment {collectionId: $collection_id, kind: $kind})
-WHERE a.end IS NULL AND ($name IS NULL OR a.name = $name)
-  AND ($link_id IS NULL OR a.linkId = $link_id)
-SET a.end = $now
+MATCH (a:Assignment {collectionId: $collection_id, kind: $kind, open: true})
+WHERE ($name IS NULL OR a.name = $name) AND ($link_id IS NULL OR a.linkId = $link_id)
+SET a.end = $now, a.open = false
 RETURN a.name AS name, a.linkId AS link_id
 """
 
 START_ASSIGNMENT: Final[LiteralString] = """
 MATCH (l:Link {id: $link_id})
 CREATE (a:Assignment {collectionId: $collection_id, kind: $kind, name: $name,
-                      linkId: $link_id, start: $now, actor: $actor})-[:TO]->(l)
+                      linkId: $link_id, start: $now, open: true, actor: $actor})-[:TO]->(l)
 """
 
 ENSURE_ALIAS_SUBJECT: Final[LiteralString] = """

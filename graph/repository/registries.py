@@ -685,9 +685,18 @@ async def _resolve(
     when = at or datetime.now(UTC)
     if ALIAS_RE.match(selector) and not INDEX_RE.match(selector):
         for kind in ("alias", "stage"):
-            result = await tx.run(
-                q.ASSIGNMENT_AT, collection_id=collection_id, kind=kind, name=selector, at=when
-            )
+            if at is None:
+                result = await tx.run(
+                    q.CURRENT_ASSIGNMENT, collection_id=collection_id, kind=kind, name=selector
+                )
+            else:
+                result = await tx.run(
+                    q.ASSIGNMENT_AT,
+                    collection_id=collection_id,
+                    kind=kind,
+                    name=selector,
+                    at=when,
+                )
             row = await result.single()
             if row is not None:
                 return str(row["id"])

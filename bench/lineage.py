@@ -1,0 +1,234 @@
+"""Benchmark: lineage closures in Forebear (GraphQL API and graph layer) against ML Metadata.
+
+Graphs, built in one run in both (bulk writes for set-up): a chain of 1,000 runs; diamond DAGs
+of L layers of width W where each run consumes 2-3 random versions of the layer before and
+produces one version (L=20/W=50: ~1k versions; L=50/W=200: ~10k versions). Queries: the full
+upstream closure of the last version, a 4-hop upstream query, and the downstream closure of a
+root. Forebear's API answers are read through every page (first: 10000); the graph layer is
+LineageRepository.walk; MLMD is get_lineage_subgraph on SQLite (`ml-metadata==1.17.1` in
+.venv-mlmd, which stops at 100 hops). Node sets are compared; medians and ratios printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from api.resources import open_resources
+from api.settings import Settings
+from bench.common import ROOT, forebear_server
+from graph.repository.lineage import DOWNSTREAM, UPSTREAM, LineageRepository
+
+REPEAT = 5
+MLMD_PYTHON = Path(os.environ.get("MLMD_VENV", ".venv-mlmd")) / "bin" / "python"
+LOAD_VERSIONS = """
+UNWIND $rows AS row
+CREATE (v:ArtifactVersion:Lineage:Entity {id: row.id, artifactId: 'art_bench', project: 'bench',
+  artifact: row.id, type: 'dataset', index: 0, state: 'COMMITTED', digest: '', size: 0,
+  fileCount: 0, createdAt: $now})
+"""
+LOAD_RUNS = """
+UNWIND $rows AS row
+CREATE (r:Run:Lineage:Entity {id: row.id, project: 'bench', name: row.id, status: 'FINISHED',
+  actor: 'bench', startedAt: $now})
+WITH r, row
+UNWIND row.consumes AS used
+MATCH (v:ArtifactVersion {id: used})
+CREATE (r)-[:CONSUMED]->(v)
+"""
+LOAD_OUTPUTS = """
+UNWIND $rows AS row
+MATCH (r:Run {id: row.run}), (v:ArtifactVersion {id: row.version})
+CREATE (r)-[:PRODUCED]->(v)
+"""
+
+
+def vid(n: int) -> str:
+    return f"ver_{n:024x}"
+
+
+def rid(n: int) -> str:
+    return f"run_{n:024x}"
+
+
+def chain(length: int) -> dict[str, Any]:
+    versions = [vid(i) for i in range(length + 1)]
+    runs = [{"id": rid(i), "consumes": [vid(i)], "produces": [vid(i + 1)]} for i in range(length)]
+    return {"versions": versions, "runs": runs, "last": versions[-1], "root": versions[0]}
+
+
+def diamond(layers: int, width: int, seed: int = 7) -> dict[str, Any]:
+    rng = random.Random(seed)
+    previous = [vid(i) for i in range(width)]
+    versions, runs, count = list(previous), [], width
+    for layer in range(1, layers):
+        current = []
+        for w in range(width):
+            out = vid(count)
+            count += 1
+            runs.append(
+                {
+                    "id": rid(layer * width + w),
+                    "consumes": rng.sample(previous, rng.randint(2, 3)),
+                    "produces": [out],
+                }
+            )
+            current.append(out)
+        versions += current
+        previous = current
+    return {"versions": versions, "runs": runs, "last": previous[0], "root": versions[0]}
+
+
+QUERIES = {
+    "upstream, full": ("last", UPSTREAM, None),
+    "upstream, 4 hops": ("last", UPSTREAM, 4),
+    "downstream, full": ("root", DOWNSTREAM, None),
+}
+
+
+async def load(settings: Settings, graph: dict[str, Any]) -> None:
+    async with open_resources(settings) as (driver, _):
+        while (
+            await driver.execute_query(
+                "MATCH (n:Lineage) WITH n LIMIT 20000 DETACH DELETE n RETURN count(*) AS c"
+            )
+        ).records[0]["c"]:
+            pass
+        now = datetime.now(UTC)
+        for i in range(0, len(graph["versions"]), 5000):
+            rows = [{"id": v} for v in graph["versions"][i : i + 5000]]
+            await driver.execute_query(LOAD_VERSIONS, rows=rows, now=now)
+        for i in range(0, len(graph["runs"]), 2000):
+            await driver.execute_query(LOAD_RUNS, rows=graph["runs"][i : i + 2000], now=now)
+        outputs = [{"run": r["id"], "version": v} for r in graph["runs"] for v in r["produces"]]
+        for i in range(0, len(outputs), 5000):
+            await driver.execute_query(LOAD_OUTPUTS, rows=outputs[i : i + 5000])
+
+
+def api_closure(http: httpx.Client, start: str, direction: str, depth: int | None) -> set[str]:
+    nodes: set[str] = set()
+    after = None
+    while True:
+        body = http.post(
+            "/graphql",
+            json={
+                "query": """query($of: ID!, $d: LineageDirection,
+            $depth: Int, $after: String) { lineage(of: $of, direction: $d, depth: $depth,
+            first: 10000, after: $after) { nodes { id distance } edges { source target kind }
+            truncated pageInfo { hasNextPage endCursor } } }""",
+                "variables": {"of": start, "d": direction, "depth": depth, "after": after},
+            },
+        ).json()
+        page = body["data"]["lineage"]
+        nodes |= {n["id"] for n in page["nodes"]}
+        if not page["pageInfo"]["hasNextPage"]:
+            return nodes
+        after = page["pageInfo"]["endCursor"]
+
+
+async def graph_closure(
+    settings: Settings, start: str, direction: str, depth: int | None
+) -> tuple[float, set[str]]:
+    async with open_resources(settings) as (driver, _):
+        repo = LineageRepository(driver, settings.neo4j_database)
+        samples, nodes = [], set()
+        for _ in range(REPEAT):
+            started = time.perf_counter()
+            walk = await repo.walk(
+                start, direction, max_depth=depth, max_nodes=10**6, include_deleted=False
+            )
+            samples.append(time.perf_counter() - started)
+            nodes = set(walk.distances)
+        return statistics.median(samples), nodes
+
+
+def mlmd(graph: dict[str, Any]) -> dict[str, Any]:
+    spec = {
+        "versions": graph["versions"],
+        "runs": graph["runs"],
+        "queries": {
+            name: {"start": graph[which], "direction": direction, "depth": depth, "repeat": REPEAT}
+            for name, (which, direction, depth) in QUERIES.items()
+        },
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
+        json.dump(spec, f)
+        f.flush()
+        done = subprocess.run(
+            [str(MLMD_PYTHON), str(ROOT / "bench" / "mlmd_peer.py"), f.name],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    if not MLMD_PYTHON.exists():
+        raise SystemExit(f"{MLMD_PYTHON} not found: `make bench` installs ml-metadata")
+    settings = Settings(_env_file=None)
+    graphs = {
+        "chain of 1,000 runs": chain(1000),
+        "diamond L=20 W=50": diamond(20, 50),
+        "diamond L=50 W=200": diamond(50, 200),
+    }
+    os.environ["FOREBEAR_LINEAGE_MAX_NODES"] = "1000000"
+    rows = []
+    with (
+        forebear_server(f"bench-{uuid.uuid4().hex[:12]}") as (base, _),
+        httpx.Client(base_url=base, timeout=600) as http,
+    ):
+        for label, graph in graphs.items():
+            asyncio.run(load(settings, graph))
+            peer = mlmd(graph)
+            for name, (which, direction, depth) in QUERIES.items():
+                start = graph[which]
+                samples, api_nodes = [], set()
+                for _ in range(REPEAT):
+                    began = time.perf_counter()
+                    api_nodes = api_closure(http, start, direction, depth)
+                    samples.append(time.perf_counter() - began)
+                layer, layer_nodes = asyncio.run(graph_closure(settings, start, direction, depth))
+                theirs = set(peer[name]["nodes"])
+                rows.append(
+                    (
+                        label,
+                        name,
+                        len(api_nodes),
+                        statistics.median(samples),
+                        layer,
+                        peer[name]["seconds"],
+                        api_nodes == layer_nodes,
+                        "same"
+                        if theirs == api_nodes
+                        else f"MLMD {len(theirs)} of {len(api_nodes)}",
+                    )
+                )
+    print(f"\n== lineage closures, medians of {REPEAT} in ms (API pages through every node)")
+    print(
+        f"{'graph':22} {'query':18} {'nodes':>6} {'API':>9} {'graph':>8} {'MLMD':>9} "
+        f"{'MLMD/API':>9} {'API/graph':>9}  answers"
+    )
+    for label, name, n, api, layer, theirs, agree, vs in rows:
+        print(
+            f"{label:22} {name:18} {n:6d} {api * 1000:9.1f} {layer * 1000:8.1f} "
+            f"{theirs * 1000:9.1f} {theirs / api:9.2f} {api / layer:9.2f}  "
+            f"{'api=graph' if agree else 'API DIFFERS FROM GRAPH'}, {vs}"
+        )
+
+
+if __name__ == "__main__":
+    main()

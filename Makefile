@@ -55,10 +55,20 @@ $(MLFLOW_STAMP):
 	$(MLFLOW_VENV)/bin/python -m pip install --quiet mlflow==3.17.2
 	touch $@
 
-bench: install $(MLFLOW_STAMP)
+# ML Metadata (the lineage peer) needs protobuf < 5, hence a virtualenv of its own too.
+MLMD_VENV := .venv-mlmd
+MLMD_STAMP := $(MLMD_VENV)/.installed-1.17.1
+
+$(MLMD_STAMP):
+	$(PYTHON) -m venv $(MLMD_VENV)
+	$(MLMD_VENV)/bin/python -m pip install --quiet ml-metadata==1.17.1 'protobuf<5'
+	touch $@
+
+bench: install $(MLFLOW_STAMP) $(MLMD_STAMP)
 	$(SERVICES) install
 	$(SERVICES) run --run-dir .services/bench -- $(PY) -m bench.artifacts
 	$(SERVICES) run --run-dir .services/bench -- env MLFLOW_VENV=$(MLFLOW_VENV) $(PY) -m bench.registry
+	$(SERVICES) run --run-dir .services/bench -- env MLMD_VENV=$(MLMD_VENV) $(PY) -m bench.lineage
 
 schema: install
 	$(PY) scripts/export_schema.py schema.graphql

@@ -23,8 +23,8 @@ from api.schema.registries import (
     Registry,
     RegistryMutation,
     RegistryQuery,
+    load_linked,
 )
-from api.schema.registries import _linked as linked_version
 from api.schema.relay import Node
 from api.schema.runs import Project, Run, RunMutation, RunQuery
 from api.schema.scalars import SCALARS
@@ -62,7 +62,7 @@ class Query(
                 return Collection.from_record(collection) if collection else None
             case "LinkedVersion":
                 try:
-                    return await linked_version(info, key)
+                    return await load_linked(info, key)
                 except NotFound:
                     return None
             case "Project":

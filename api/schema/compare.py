@@ -8,7 +8,7 @@ import strawberry
 
 from api.context import Info
 from api.errors import BadInput
-from api.schema.registries import LinkedVersion, _linked, resolve_link
+from api.schema.registries import LinkedVersion, load_linked, resolve_link
 from api.schema.runs import MetricPoint, MetricSeries, Run
 from api.schema.scalars import Long
 
@@ -49,7 +49,7 @@ class CompareQuery:
             raise BadInput("metricKeys", f"give at most {MAX_KEYS} keys")
         compared = []
         for i, ref in enumerate(links):
-            link = await _linked(info, await resolve_link(info, ref, f"links[{i}]"))
+            link = await load_linked(info, await resolve_link(info, ref, f"links[{i}]"))
             run_id = await info.context.loaders.producer_by_version.load(link.version_id)
             run = await info.context.loaders.run_by_id.load(run_id) if run_id else None
             series = []

@@ -9,7 +9,7 @@ import strawberry
 
 from api.context import Info
 from api.errors import BadInput
-from api.schema.registries import Collection, LinkedVersion, _linked
+from api.schema.registries import Collection, LinkedVersion, load_linked
 from api.schema.relay import PageInfo, decode_cursor, encode_cursor
 from graph.ids import kind_of
 from graph.repository.lineage import DOWNSTREAM, UPSTREAM, Edge, Walk
@@ -231,7 +231,7 @@ class LineageQuery:
         versions = [i for i in walk.distances if kind_of(i) == "ArtifactVersion" and i != start]
         groups: dict[str, ImpactGroup] = {}
         for link_id in await info.context.repos.lineage.linked(versions):
-            linked = await _linked(info, link_id)
+            linked = await load_linked(info, link_id)
             collection = linked.collection()
             group = groups.setdefault(
                 str(collection.id), ImpactGroup(collection=collection, links=[])

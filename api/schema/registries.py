@@ -164,7 +164,7 @@ class Collection(Node):
     @strawberry.field(description="The linked version with the highest semantic version.")
     async def latest_semver(self, info: Info) -> LinkedVersion | None:
         link_id = await info.context.repos.registries.latest_semver(str(self.id))
-        return await _linked(info, link_id) if link_id else None
+        return await load_linked(info, link_id) if link_id else None
 
     @strawberry.field(description="Events about this collection, newest first.")
     async def history(
@@ -229,7 +229,7 @@ class LinkedVersion(Node):
         return await history_of(info, str(self.id), first, after)
 
 
-async def _linked(info: Info, link_id: str) -> LinkedVersion:
+async def load_linked(info: Info, link_id: str) -> LinkedVersion:
     link, collection, registry = await info.context.repos.registries.link_context(link_id)
     return LinkedVersion.from_record(link, collection, registry)
 
@@ -238,7 +238,7 @@ async def _resolve(
     info: Info, collection: records.Collection, selector: str, as_of: datetime | None
 ) -> LinkedVersion | None:
     link_id = await info.context.repos.registries.resolve(collection, selector, as_of)
-    return await _linked(info, link_id) if link_id else None
+    return await load_linked(info, link_id) if link_id else None
 
 
 async def _collection(info: Info, registry: str, name: str) -> records.Collection:
@@ -450,7 +450,7 @@ class RegistryQuery:
             link_id = await resolve_link(info, ref, "ref", as_of)
         except NotFound:
             return None
-        return await _linked(info, link_id)
+        return await load_linked(info, link_id)
 
 
 @strawberry.type
@@ -550,7 +550,7 @@ class RegistryMutation:
         link, created = await info.context.repos.registries.link_version(
             collection.id, version_id, aliases=aliases, actor=info.context.actor
         )
-        return LinkVersionPayload(link=await _linked(info, link.id), created=created)
+        return LinkVersionPayload(link=await load_linked(info, link.id), created=created)
 
     @strawberry.mutation(
         description="Deregister a linked version (soft: history stays, its "
@@ -559,13 +559,13 @@ class RegistryMutation:
     async def deregister_link(self, info: Info, input: LinkRefInput) -> LinkPayload:
         link_id = await resolve_link(info, input.link, "input.link")
         await info.context.repos.registries.set_link_state(link_id, False, actor=info.context.actor)
-        return LinkPayload(link=await _linked(info, link_id))
+        return LinkPayload(link=await load_linked(info, link_id))
 
     @strawberry.mutation(description="Restore a deregistered link.")
     async def restore_link(self, info: Info, input: LinkRefInput) -> LinkPayload:
         link_id = await resolve_link(info, input.link, "input.link")
         await info.context.repos.registries.set_link_state(link_id, True, actor=info.context.actor)
-        return LinkPayload(link=await _linked(info, link_id))
+        return LinkPayload(link=await load_linked(info, link_id))
 
     @strawberry.mutation(
         description="Point a collection alias at a linked version, in one "
@@ -580,8 +580,8 @@ class RegistryMutation:
             link_id, alias, actor=info.context.actor
         )
         return SetCollectionAliasPayload(
-            link=await _linked(info, link_id),
-            previous=await _linked(info, previous) if previous else None,
+            link=await load_linked(info, link_id),
+            previous=await load_linked(info, previous) if previous else None,
         )
 
     @strawberry.mutation(description="Remove a collection alias.")
@@ -593,7 +593,7 @@ class RegistryMutation:
         previous = await info.context.repos.registries.remove_alias(
             collection.id, alias, actor=info.context.actor
         )
-        return RemoveCollectionAliasPayload(previous=await _linked(info, previous))
+        return RemoveCollectionAliasPayload(previous=await load_linked(info, previous))
 
     @strawberry.mutation(description="Label a linked version with a semantic version.")
     async def set_semver(self, info: Info, input: SetSemverInput) -> LinkPayload:
@@ -601,7 +601,7 @@ class RegistryMutation:
         await info.context.repos.registries.set_semver(
             link_id, input.semver, actor=info.context.actor
         )
-        return LinkPayload(link=await _linked(info, link_id))
+        return LinkPayload(link=await load_linked(info, link_id))
 
     @strawberry.mutation(description="Assign a lifecycle stage to a linked version.")
     async def assign_stage(self, info: Info, input: StageInput) -> LinkPayload:
@@ -609,7 +609,7 @@ class RegistryMutation:
         await info.context.repos.registries.assign_stage(
             link_id, input.stage, True, actor=info.context.actor
         )
-        return LinkPayload(link=await _linked(info, link_id))
+        return LinkPayload(link=await load_linked(info, link_id))
 
     @strawberry.mutation(description="Take a lifecycle stage away from a linked version.")
     async def unassign_stage(self, info: Info, input: StageInput) -> LinkPayload:
@@ -617,4 +617,4 @@ class RegistryMutation:
         await info.context.repos.registries.assign_stage(
             link_id, input.stage, False, actor=info.context.actor
         )
-        return LinkPayload(link=await _linked(info, link_id))
+        return LinkPayload(link=await load_linked(info, link_id))

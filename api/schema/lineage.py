@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Final
+from typing import Annotated, Final, cast
 
 import strawberry
+from strawberry.scalars import JSON
 
 from api.context import Info
 from api.errors import BadInput
-from api.schema.registries import Collection, LinkedVersion, load_linked
+from api.schema.registries import Collection, LinkedVersion, load_linked, resolve_link
 from api.schema.relay import PageInfo, decode_cursor, encode_cursor
 from graph.ids import kind_of
 from graph.repository.lineage import DOWNSTREAM, UPSTREAM, Edge, Walk
@@ -77,6 +78,22 @@ class ImpactGroup:
 class Derivation:
     derived: bool = strawberry.field(description="True when `to` descends from `from`.")
     chain: list[LineageNode] = strawberry.field(description="from ... to, runs and versions.")
+
+
+@strawberry.type(description="One way two runs differ: a config key or the source commit.")
+class RunDifference:
+    field: str = strawberry.field(description="`config.<key>` or `sourceCommit`.")
+    a: JSON | None = strawberry.field(description="Value in the run that produced `a`.")
+    b: JSON | None = strawberry.field(description="Value in the run that produced `b`.")
+
+
+@strawberry.type(description="How the upstream closures of two versions differ.")
+class LineageDiff:
+    only_in_a: list[LineageNode] = strawberry.field(description="Upstream of `a` only.")
+    only_in_b: list[LineageNode] = strawberry.field(description="Upstream of `b` only.")
+    run_differences: list[RunDifference] = strawberry.field(
+        description="Config keys and source commits that differ between the producing runs."
+    )
 
 
 def _check_subject(value: str, field: str) -> str:
@@ -265,3 +282,65 @@ class LineageQuery:
             chain.append(parent[chain[-1]])
         nodes = {str(n.id): n for n in await _nodes(info, {i: walk.distances[i] for i in chain})}
         return Derivation(derived=True, chain=[nodes[i] for i in reversed(chain)])
+
+    @strawberry.field(
+        description="The source versions a linked version descends from: those "
+        "no run produced, or, with `types`, those of these types."
+    )
+    async def provenance(
+        self, info: Info, of: str, types: list[str] | None = None
+    ) -> list[LineageNode]:
+        link = await load_linked(info, await resolve_link(info, of, "of"))
+        walk = await _walk(info, link.version_id, UPSTREAM, None, False)
+        versions = [
+            i for i in walk.distances if kind_of(i) == "ArtifactVersion" and i != link.version_id
+        ]
+        producers = await info.context.loaders.producer_by_version.load_many(versions)
+        nodes = await _nodes(info, {i: walk.distances[i] for i in versions})
+        made = {v for v, p in zip(versions, producers, strict=True) if p is not None}
+        sources = [n for n in nodes if (n.type in types if types else str(n.id) not in made)]
+        return sorted(sources, key=lambda n: (n.distance, str(n.id)))
+
+    @strawberry.field(
+        description="What differs upstream of two versions: the versions and "
+        "runs only one of them descends from, and how their "
+        "producing runs' configs and source commits differ."
+    )
+    async def lineage_diff(self, info: Info, a: strawberry.ID, b: strawberry.ID) -> LineageDiff:
+        first, second = _check_subject(str(a), "a"), _check_subject(str(b), "b")
+        walk_a = await _walk(info, first, UPSTREAM, None, False)
+        walk_b = await _walk(info, second, UPSTREAM, None, False)
+        only_a = {i: d for i, d in walk_a.distances.items() if i not in walk_b.distances}
+        only_b = {i: d for i, d in walk_b.distances.items() if i not in walk_a.distances}
+        order = lambda n: (n.distance, str(n.id))  # noqa: E731
+        return LineageDiff(
+            only_in_a=sorted(await _nodes(info, only_a), key=order),
+            only_in_b=sorted(await _nodes(info, only_b), key=order),
+            run_differences=await _run_differences(info, first, second),
+        )
+
+
+def _json(value: object) -> JSON | None:
+    return cast(JSON, value)
+
+
+async def _run_differences(info: Info, a: str, b: str) -> list[RunDifference]:
+    producers = await info.context.loaders.producer_by_version.load_many([a, b])
+    runs = await info.context.loaders.run_by_id.load_many([p or "" for p in producers])
+    if runs[0] is None or runs[1] is None:
+        return []
+    run_a, run_b = runs[0], runs[1]
+    differences = [
+        RunDifference(
+            field=f"config.{key}", a=_json(run_a.config.get(key)), b=_json(run_b.config.get(key))
+        )
+        for key in sorted(set(run_a.config) | set(run_b.config))
+        if run_a.config.get(key) != run_b.config.get(key)
+    ]
+    if run_a.source_commit != run_b.source_commit:
+        differences.append(
+            RunDifference(
+                field="sourceCommit", a=_json(run_a.source_commit), b=_json(run_b.source_commit)
+            )
+        )
+    return differences

@@ -278,3 +278,55 @@ def test_a_closure_pages_in_distance_order_and_stops_at_the_node_cap(settings: S
             after = page["pageInfo"]["endCursor"]
         assert seen == [0, 1, 2, 3, 4]
         assert edges == 4  # a chain of 5 nodes, each edge on exactly one page
+
+
+def test_provenance_names_the_source_datasets_of_a_linked_model(
+    client: TestClient, story: dict[str, str]
+) -> None:
+    ok(
+        graphql(
+            client,
+            """mutation { createCollection(input: {registry: "model", name: "prov"})
+        { collection { id } } }""",
+        )
+    )
+    ok(
+        graphql(
+            client,
+            """mutation($v: String!) { linkVersion(input: {registry: "model",
+        collection: "prov", version: $v}) { link { id } } }""",
+            v=story["model0"],
+        )
+    )
+    query = """query($types: [String!]) { provenance(of: "model/prov:latest", types: $types)
+        { id distance } }"""
+    sources = ok(graphql(client, query))["provenance"]
+    assert sources == [{"id": story["data0"], "distance": 2}]
+    typed = ok(graphql(client, query, types=["dataset"]))["provenance"]
+    assert [s["id"] for s in typed] == [story["data0"]]
+
+
+def test_lineage_diff_names_the_inputs_and_settings_that_differ(client: TestClient) -> None:
+    made = {}
+    for name, data, lr in [("a", b"data v0", 0.1), ("b", b"data v1", 0.01)]:
+        version = log_version(client, {"d": data}, artifact="data", type="dataset")["id"]
+        run = start_run(
+            client, name=name, config={"lr": lr, "epochs": 3}, sourceCommit=f"commit-{name}"
+        )["id"]
+        use(client, run, version)
+        made[name] = (version, run, log_version(client, {"m": data}, run=run)["id"])
+    diff = ok(
+        graphql(
+            client,
+            """query($a: ID!, $b: ID!) { lineageDiff(a: $a, b: $b) {
+        onlyInA { id } onlyInB { id } runDifferences { field a b } } }""",
+            a=made["a"][2],
+            b=made["b"][2],
+        )
+    )["lineageDiff"]
+    assert {n["id"] for n in diff["onlyInA"]} == set(made["a"])
+    assert {n["id"] for n in diff["onlyInB"]} == set(made["b"])
+    assert diff["runDifferences"] == [
+        {"field": "config.lr", "a": 0.1, "b": 0.01},
+        {"field": "sourceCommit", "a": "commit-a", "b": "commit-b"},
+    ]

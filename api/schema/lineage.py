@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import Enum
 from typing import Annotated, Final, cast
 
@@ -103,7 +104,12 @@ def _check_subject(value: str, field: str) -> str:
 
 
 async def _walk(
-    info: Info, start: str, direction: str, depth: int | None, include_deleted: bool
+    info: Info,
+    start: str,
+    direction: str,
+    depth: int | None,
+    include_deleted: bool,
+    as_of: datetime | None = None,
 ) -> Walk:
     if depth is not None and depth < 1:
         raise BadInput("depth", "must be at least 1")
@@ -113,6 +119,7 @@ async def _walk(
         max_depth=depth,
         max_nodes=info.context.settings.lineage_max_nodes,
         include_deleted=include_deleted,
+        as_of=as_of,
     )
 
 
@@ -186,6 +193,13 @@ class LineageQuery:
         kinds: list[LineageKind] | None = None,
         artifact_types: list[str] | None = None,
         include_deleted: bool = False,
+        as_of: Annotated[
+            datetime | None,
+            strawberry.argument(
+                description="The graph as it was then: edges made later and "
+                "versions deleted since are taken into account."
+            ),
+        ] = None,
         first: int = 500,
         after: str | None = None,
     ) -> LineageGraph:
@@ -196,9 +210,9 @@ class LineageQuery:
         if direction is not LineageDirection.DOWNSTREAM:
             # In a BOTH answer upstream distances are negative, so the two sides stay apart.
             sign = -1 if direction is LineageDirection.BOTH else 1
-            walks.append((sign, await _walk(info, start, UPSTREAM, depth, include_deleted)))
+            walks.append((sign, await _walk(info, start, UPSTREAM, depth, include_deleted, as_of)))
         if direction is not LineageDirection.UPSTREAM:
-            walks.append((1, await _walk(info, start, DOWNSTREAM, depth, include_deleted)))
+            walks.append((1, await _walk(info, start, DOWNSTREAM, depth, include_deleted, as_of)))
         distances: dict[str, int] = {}
         edges: list[Edge] = []
         for sign, walk in walks:

@@ -8,37 +8,53 @@ from __future__ import annotations
 
 from typing import Final, LiteralString
 
-# Upstream of a version: the run that PRODUCED it; upstream of a run: what it CONSUMED.
-UPSTREAM_STEP: Final[LiteralString] = """
-UNWIND $frontier AS id
-MATCH (n:Lineage {id: id})
-CALL (n) {
-  MATCH (m:Run)-[:PRODUCED]->(n)
-  RETURN m, 'PRODUCED' AS kind, m.id AS source, n.id AS target
-  UNION
-  MATCH (n)-[:CONSUMED]->(m:ArtifactVersion)
-  RETURN m, 'CONSUMED' AS kind, n.id AS source, m.id AS target
-}
-WITH m, kind, source, target
-WHERE $include_deleted OR coalesce(m.state, '') <> 'DELETED'
-RETURN collect([m.id, kind, source, target]) AS hops
+# A hop is kept when its far node is not deleted (or deletions are asked for), and, as of a
+# past time, when the edge existed then and the node was not yet deleted.
+_KEEP_HOP: Final[LiteralString] = """
+WHERE ($include_deleted OR coalesce(m.state, '') <> 'DELETED'
+       OR ($at IS NOT NULL AND m.deletedAt > $at))
+  AND ($at IS NULL OR (at IS NOT NULL AND at <= $at))
 """
 
-# Downstream of a version: the runs that CONSUMED it; downstream of a run: what it PRODUCED.
-DOWNSTREAM_STEP: Final[LiteralString] = """
+# Upstream of a version: the run that PRODUCED it; upstream of a run: what it CONSUMED.
+UPSTREAM_STEP: Final[LiteralString] = (
+    """
 UNWIND $frontier AS id
 MATCH (n:Lineage {id: id})
 CALL (n) {
-  MATCH (m:Run)-[:CONSUMED]->(n)
-  RETURN m, 'CONSUMED' AS kind, m.id AS source, n.id AS target
+  MATCH (m:Run)-[e:PRODUCED]->(n)
+  RETURN m, e.at AS at, 'PRODUCED' AS kind, m.id AS source, n.id AS target
   UNION
-  MATCH (n)-[:PRODUCED]->(m:ArtifactVersion)
-  RETURN m, 'PRODUCED' AS kind, n.id AS source, m.id AS target
+  MATCH (n)-[e:CONSUMED]->(m:ArtifactVersion)
+  RETURN m, e.at AS at, 'CONSUMED' AS kind, n.id AS source, m.id AS target
 }
-WITH m, kind, source, target
-WHERE $include_deleted OR coalesce(m.state, '') <> 'DELETED'
+WITH m, at, kind, source, target
+"""
+    + _KEEP_HOP
+    + """
 RETURN collect([m.id, kind, source, target]) AS hops
 """
+)
+
+# Downstream of a version: the runs that CONSUMED it; downstream of a run: what it PRODUCED.
+DOWNSTREAM_STEP: Final[LiteralString] = (
+    """
+UNWIND $frontier AS id
+MATCH (n:Lineage {id: id})
+CALL (n) {
+  MATCH (m:Run)-[e:CONSUMED]->(n)
+  RETURN m, e.at AS at, 'CONSUMED' AS kind, m.id AS source, n.id AS target
+  UNION
+  MATCH (n)-[e:PRODUCED]->(m:ArtifactVersion)
+  RETURN m, e.at AS at, 'PRODUCED' AS kind, n.id AS source, m.id AS target
+}
+WITH m, at, kind, source, target
+"""
+    + _KEEP_HOP
+    + """
+RETURN collect([m.id, kind, source, target]) AS hops
+"""
+)
 
 START_NODE: Final[LiteralString] = """
 MATCH (n:Lineage {id: $id}) RETURN n.state AS state

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final, LiteralString
 
 from neo4j import AsyncManagedTransaction
@@ -44,15 +45,17 @@ class LineageRepository(Repository):
         max_depth: int | None,
         max_nodes: int,
         include_deleted: bool,
+        as_of: datetime | None = None,
     ) -> Walk:
-        """Walk UPSTREAM or DOWNSTREAM from `start`; raise NotFound if it is no run or version."""
+        """Walk UPSTREAM or DOWNSTREAM from `start` (through the graph as it was at `as_of`, if
+        given); raise NotFound if it is no run or version."""
         step = q.UPSTREAM_STEP if direction == UPSTREAM else q.DOWNSTREAM_STEP
 
         async def work(tx: AsyncManagedTransaction) -> Walk:
             row = await (await tx.run(q.START_NODE, id=start)).single()
             if row is None:
                 raise NotFound("run or version", start)
-            return await _walk(tx, step, start, max_depth, max_nodes, include_deleted)
+            return await _walk(tx, step, start, max_depth, max_nodes, include_deleted, as_of)
 
         return await self._read(work)
 
@@ -73,15 +76,15 @@ async def _walk(
     max_depth: int | None,
     max_nodes: int,
     include_deleted: bool,
+    as_of: datetime | None,
 ) -> Walk:
     distances, frontier, depth = {start: 0}, [start], 0
     edges: list[Edge] = []
     while frontier:
         if max_depth is not None and depth >= max_depth:
             return Walk(distances, tuple(edges), depth, "depth")
-        row = await (await tx.run(step, frontier=frontier, include_deleted=include_deleted)).single(
-            strict=True
-        )
+        result = await tx.run(step, frontier=frontier, include_deleted=include_deleted, at=as_of)
+        row = await result.single(strict=True)
         next_frontier: list[str] = []
         for node, kind, source, target in row["hops"]:
             if node not in distances:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+import time
 from collections import deque
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -330,3 +332,31 @@ def test_lineage_diff_names_the_inputs_and_settings_that_differ(client: TestClie
         {"field": "config.lr", "a": 0.1, "b": 0.01},
         {"field": "sourceCommit", "a": "commit-a", "b": "commit-b"},
     ]
+
+
+def test_lineage_as_of_a_past_time_leaves_out_later_edges_and_keeps_later_deletions(
+    client: TestClient,
+) -> None:
+    data = log_version(client, {"d": b"asof"}, artifact="data", type="dataset")["id"]
+    trainer = start_run(client, name="trainer")["id"]
+    use(client, trainer, data)
+    model = log_version(client, {"m": b"asof"}, run=trainer)["id"]
+    time.sleep(0.01)
+    then = datetime.now(UTC).isoformat()
+    time.sleep(0.01)
+    late = start_run(client, name="late")["id"]
+    use(client, late, data)
+    ok(
+        graphql(
+            client,
+            "mutation($v: String!) { deleteArtifactVersion(input: {version: $v}) "
+            "{ version { state } } }",
+            v=model,
+        )
+    )
+    query = """query($of: ID!, $at: DateTime) { lineage(of: $of, direction: DOWNSTREAM,
+        asOf: $at) { nodes { id } } }"""
+    now = {n["id"] for n in ok(graphql(client, query, of=data))["lineage"]["nodes"]}
+    past = {n["id"] for n in ok(graphql(client, query, of=data, at=then))["lineage"]["nodes"]}
+    assert now == {data, trainer, late}
+    assert past == {data, trainer, model}

@@ -176,6 +176,30 @@ async def _visible(
     return kept
 
 
+def _merge(walks: list[tuple[int, Walk]]) -> tuple[dict[str, int], list[Edge]]:
+    """Distances (signed per walk) and edges of one or two walks, the start counted once."""
+    distances: dict[str, int] = {}
+    edges: list[Edge] = []
+    for sign, walk in walks:
+        for node, distance in walk.distances.items():
+            distances.setdefault(node, sign * distance)
+        edges += walk.edges
+    return distances, list(dict.fromkeys(edges))
+
+
+def _edges_on_page(edges: list[Edge], ordered: list[str], page: set[str]) -> list[LineageEdge]:
+    """The edges whose later endpoint (in answer order) is on this page: each edge is sent
+    once across all pages, with both its endpoints already sent."""
+    order = {node: i for i, node in enumerate(ordered)}
+    return [
+        LineageEdge(source=strawberry.ID(e.source), target=strawberry.ID(e.target), kind=e.kind)
+        for e in edges
+        if e.source in order
+        and e.target in order
+        and (e.source if order[e.source] > order[e.target] else e.target) in page
+    ]
+
+
 @strawberry.type
 class LineageQuery:
     @strawberry.field(
@@ -213,12 +237,7 @@ class LineageQuery:
             walks.append((sign, await _walk(info, start, UPSTREAM, depth, include_deleted, as_of)))
         if direction is not LineageDirection.UPSTREAM:
             walks.append((1, await _walk(info, start, DOWNSTREAM, depth, include_deleted, as_of)))
-        distances: dict[str, int] = {}
-        edges: list[Edge] = []
-        for sign, walk in walks:
-            for node, distance in walk.distances.items():
-                distances.setdefault(node, sign * distance)
-            edges += walk.edges
+        distances, edges = _merge(walks)
         shown = await _visible(info, distances, kinds, artifact_types)
         ordered = sorted(shown, key=lambda i: (abs(distances[i]), distances[i], i))
         cursor = decode_cursor(after)
@@ -227,15 +246,7 @@ class LineageQuery:
         # Details are loaded for this page only: a closure of 50,000 nodes pages in linear time.
         details = {str(n.id): n for n in await _nodes(info, {i: distances[i] for i in page_ids})}
         page = [details[i] for i in page_ids if i in details]
-        order = {node: i for i, node in enumerate(ordered)}
-        on_page = set(page_ids)
-        page_edges = [
-            LineageEdge(source=strawberry.ID(e.source), target=strawberry.ID(e.target), kind=e.kind)
-            for e in dict.fromkeys(edges)
-            if e.source in order
-            and e.target in order
-            and max((order[e.source], e.source), (order[e.target], e.target))[1] in on_page
-        ]
+        page_edges = _edges_on_page(edges, ordered, set(page_ids))
         end = offset + len(page_ids)
         reasons = [w.truncated for _, w in walks if w.truncated]
         return LineageGraph(

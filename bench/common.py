@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -49,6 +50,8 @@ def forebear_server(bucket: str) -> Iterator[tuple[str, int]]:
         "FOREBEAR_S3_BUCKET": bucket,
         "FOREBEAR_LOG_LEVEL": "WARNING",
     }
+    # SIGTERM (a stopped `make bench`) must still stop the server: run the `finally` below.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     server = subprocess.Popen([sys.executable, "-m", "api"], cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:

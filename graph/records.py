@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -172,7 +171,3 @@ def from_millis(value: int | None) -> datetime | None:
 
 def loads(text: str | None) -> JsonObject:
     return dict(json.loads(text)) if text else {}
-
-
-def props(node: Mapping[str, Any], *names: str) -> Sequence[Any]:
-    return [native(node.get(name)) for name in names]

@@ -495,9 +495,6 @@ class ArtifactRepository(Repository):
         page = tuple(found[:first])
         return Page(page, len(found) > first, page[-1].id if page else None)
 
-    async def aliases_of(self, ids: Sequence[str]) -> dict[str, list[str]]:
-        return await self._read(lambda tx: _aliases(tx, ids))
-
     async def producers_of(self, ids: Sequence[str]) -> dict[str, str]:
         """The id of the run that produced each version, for those that have one."""
 

@@ -329,9 +329,6 @@ class RegistryRepository(Repository):
 
         return await self._read(work)
 
-    async def get_collection_by_id(self, collection_id: str) -> Collection:
-        return await self.get_collection(collection_id, collection_id)
-
     async def get_collection(self, registry: str, name: str) -> Collection:
         found = await self.find_collection(registry, name)
         if found is None:
@@ -655,9 +652,6 @@ class RegistryRepository(Repository):
         if not labelled:
             return None
         return max(labelled, key=lambda pair: semver_key(pair[1]))[0]
-
-    async def get_links(self, ids: Sequence[str]) -> dict[str, Link]:
-        return await self._read(lambda tx: _links(tx, ids))
 
     async def list_links(
         self, collection_id: str, *, include_unlinked: bool, first: int, before_index: int | None

@@ -3,6 +3,7 @@ violation into BadInput naming the field (`input.files[2].path: ...`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from typing import Annotated, Any, Final, TypeVar
@@ -154,6 +155,11 @@ class CollectionUpdateIn(Strict):
 class ProjectIn(Strict):
     name: Name
     description: Text = ""
+
+
+def fields_of(obj: Any) -> dict[str, Any]:
+    """The fields of a strawberry input (a dataclass) as a dict, ready for `parse`."""
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
 
 
 def parse(model: type[M], data: dict[str, Any], prefix: str = "input") -> M:

@@ -12,9 +12,9 @@ from strawberry.scalars import JSON
 
 from api.context import Info
 from api.errors import BadInput
-from api.inputs import AliasIn, CreateVersionIn, parse
+from api.inputs import AliasIn, CreateVersionIn, fields_of, parse
 from api.schema.relay import Connection, Node, connection, decode_cursor, page_size
-from api.schema.runs import Run, _as_dict
+from api.schema.runs import Run
 from api.schema.scalars import Long
 from graph import records
 from graph.errors import NotFound
@@ -331,8 +331,8 @@ class ArtifactMutation:
     async def create_artifact_version(
         self, info: Info, input: CreateArtifactVersionInput
     ) -> CreateArtifactVersionPayload:
-        raw = _as_dict(input)
-        raw["files"] = [_as_dict(f) for f in input.files]
+        raw = fields_of(input)
+        raw["files"] = [fields_of(f) for f in input.files]
         data = parse(CreateVersionIn, raw)
         result = await info.context.repos.artifacts.create_version(
             project=data.project,

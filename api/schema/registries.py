@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 from enum import Enum
-from typing import Any
 
 import strawberry
 
@@ -16,6 +14,7 @@ from api.inputs import (
     CollectionIn,
     CollectionUpdateIn,
     RegistryIn,
+    fields_of,
     parse,
 )
 from api.schema.artifacts import ArtifactVersion
@@ -256,10 +255,6 @@ async def resolve_link(info: Info, ref: str, field: str, as_of: datetime | None 
     return link_id
 
 
-def _as_dict(obj: Any) -> dict[str, Any]:
-    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
-
-
 # --- inputs and payloads -------------------------------------------------------------------
 
 
@@ -457,7 +452,7 @@ class RegistryQuery:
 class RegistryMutation:
     @strawberry.mutation(description="Create a custom registry.")
     async def create_registry(self, info: Info, input: CreateRegistryInput) -> RegistryPayload:
-        data = parse(RegistryIn, _as_dict(input))
+        data = parse(RegistryIn, fields_of(input))
         registry = await info.context.repos.registries.create_registry(
             data.name,
             description=data.description,
@@ -484,7 +479,7 @@ class RegistryMutation:
     async def create_collection(
         self, info: Info, input: CreateCollectionInput
     ) -> CollectionPayload:
-        data = parse(CollectionIn, {k: v for k, v in _as_dict(input).items() if k != "registry"})
+        data = parse(CollectionIn, {k: v for k, v in fields_of(input).items() if k != "registry"})
         collection = await info.context.repos.registries.create_collection(
             input.registry,
             data.name,

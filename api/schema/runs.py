@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 from strawberry.scalars import JSON
 
 from api.context import Info
 from api.errors import BadInput
-from api.inputs import LogMetricsIn, ProjectIn, StartRunIn, UpdateRunIn, parse
+from api.inputs import LogMetricsIn, ProjectIn, StartRunIn, UpdateRunIn, fields_of, parse
 from api.schema.relay import Connection, Node, connection, decode_cursor, page_size
 from api.schema.scalars import Long
 from graph import records
@@ -226,10 +225,6 @@ class LogMetricsPayload:
     logged: int = strawberry.field(description="Points stored.")
 
 
-def _as_dict(obj: Any) -> dict[str, Any]:
-    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
-
-
 @strawberry.type
 class RunQuery:
     @strawberry.field(description="A project by name.")
@@ -285,7 +280,7 @@ class RunQuery:
 class RunMutation:
     @strawberry.mutation(description="Create a project.")
     async def create_project(self, info: Info, input: CreateProjectInput) -> CreateProjectPayload:
-        data = parse(ProjectIn, _as_dict(input))
+        data = parse(ProjectIn, fields_of(input))
         project = await info.context.repos.runs.create_project(
             data.name, data.description, actor=info.context.actor
         )
@@ -293,7 +288,7 @@ class RunMutation:
 
     @strawberry.mutation(description="Start a run (RUNNING).")
     async def start_run(self, info: Info, input: StartRunInput) -> RunPayload:
-        data = parse(StartRunIn, _as_dict(input))
+        data = parse(StartRunIn, fields_of(input))
         run = await info.context.repos.runs.start_run(
             project=data.project,
             name=data.name,
@@ -308,7 +303,7 @@ class RunMutation:
 
     @strawberry.mutation(description="Merge config and summary keys, rename, retag.")
     async def update_run(self, info: Info, input: UpdateRunInput) -> RunPayload:
-        data = parse(UpdateRunIn, _as_dict(input))
+        data = parse(UpdateRunIn, fields_of(input))
         run = await info.context.repos.runs.update_run(
             data.run,
             name=data.name,
@@ -322,7 +317,7 @@ class RunMutation:
     @strawberry.mutation(description="Append metric points; the summary keeps the latest.")
     async def log_metrics(self, info: Info, input: LogMetricsInput) -> LogMetricsPayload:
         data = parse(
-            LogMetricsIn, {"run": input.run, "points": [_as_dict(p) for p in input.points]}
+            LogMetricsIn, {"run": input.run, "points": [fields_of(p) for p in input.points]}
         )
         run, logged = await info.context.repos.runs.log_metrics(
             data.run, [(p.step, p.key, p.value) for p in data.points], actor=info.context.actor

@@ -7,7 +7,7 @@ import logging
 import pytest
 from starlette.testclient import TestClient
 
-from api.schema import MAX_ALIASES
+from api.schema import MAX_ALIASES, MAX_QUERY_DEPTH, MAX_QUERY_TOKENS
 from tests.helpers import graphql
 
 
@@ -29,6 +29,27 @@ def test_a_syntax_error_is_bad_input(client: TestClient) -> None:
     [error] = body["errors"]
     assert error["extensions"] == {"code": "BAD_INPUT"}
     assert "Syntax Error" in error["message"]
+
+
+def test_limits_hold_for_every_sending_of_the_same_query(client: TestClient) -> None:
+    """Parse and validation results are cached per query text: a refused text stays refused,
+    and an accepted one keeps answering with each request's own variables."""
+    nested = "id"
+    for _ in range(MAX_QUERY_DEPTH // 3 + 1):
+        nested = f"collection {{ links {{ nodes {{ {nested} }} }} }}"
+    deep = f'{{ linkedVersion(ref: "model/x:v0") {{ {nested} }} }}'
+    for _ in range(2):
+        [error] = graphql(client, deep)["errors"]
+        assert error["extensions"]["code"] == "BAD_INPUT"
+        assert "exceeds maximum operation depth" in error["message"]
+    wide = "{ " + " ".join(["serverInfo { version }"] * (MAX_QUERY_TOKENS // 4)) + " }"
+    for _ in range(2):
+        [error] = graphql(client, wide)["errors"]
+        assert error["extensions"]["code"] == "BAD_INPUT"
+        assert "token" in error["message"]
+    query = "query($r: String!) { registry(name: $r) { name } }"
+    for name in ("model", "dataset", "model"):
+        assert graphql(client, query, r=name)["data"]["registry"]["name"] == name
 
 
 def test_too_many_aliases_are_refused(client: TestClient) -> None:

@@ -74,15 +74,11 @@ class Forebear:
         self.c = client
 
     def register(self, version_id: str) -> None:
-        link = self.c.gql(
-            """mutation($v: String!) { linkVersion(input: {registry: "model",
-            collection: "bench", version: $v}) { link { id } } }""",
-            v=version_id,
-        )
+        # One call, as W&B's link_model(aliases=...): link and move the alias in one transaction.
         self.c.gql(
-            """mutation($l: String!) { setCollectionAlias(input: {link: $l,
-            alias: "champion"}) { link { id } } }""",
-            l=link["linkVersion"]["link"]["id"],
+            """mutation($v: String!) { linkVersion(input: {registry: "model",
+            collection: "bench", version: $v, aliases: ["champion"]}) { link { id index } } }""",
+            v=version_id,
         )
 
     def by_alias(self) -> None:

@@ -29,6 +29,10 @@ CONSTRAINTS: Final[tuple[LiteralString, ...]] = (
     "CREATE CONSTRAINT collection_name IF NOT EXISTS "
     "FOR (c:Collection) REQUIRE (c.registryId, c.name) IS UNIQUE",
     "CREATE CONSTRAINT link_id IF NOT EXISTS FOR (l:Link) REQUIRE l.id IS UNIQUE",
+    "CREATE CONSTRAINT link_index IF NOT EXISTS "
+    "FOR (l:Link) REQUIRE (l.collectionId, l.index) IS UNIQUE",
+    "CREATE CONSTRAINT link_semver IF NOT EXISTS "
+    "FOR (l:Link) REQUIRE (l.collectionId, l.semver) IS UNIQUE",
     "CREATE INDEX assignment_link IF NOT EXISTS FOR (a:Assignment) ON (a.linkId, a.open)",
     "CREATE INDEX assignment_open IF NOT EXISTS "
     "FOR (a:Assignment) ON (a.collectionId, a.kind, a.name, a.open)",

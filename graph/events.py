@@ -14,17 +14,19 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, LiteralString
 
-from neo4j import AsyncManagedTransaction
-
 from graph.ids import new_id
+from graph.repository.base import Tx
 
-LOCK_HEAD: Final[LiteralString] = """
+# Takes the chain head's write lock; a query that ends in it saves write_event a round trip
+# (pass its `seq` and `hash` as `head`).
+LOCK_HEAD_CLAUSE: Final[LiteralString] = """
 MERGE (h:AuditHead {id: 'audit'})
 ON CREATE SET h.seq = 0, h.hash = ''
 SET h._lock = true
 REMOVE h._lock
-RETURN h.seq AS seq, h.hash AS hash
 """
+
+LOCK_HEAD: Final[LiteralString] = LOCK_HEAD_CLAUSE + "RETURN h.seq AS seq, h.hash AS hash"
 
 WRITE_EVENT: Final[LiteralString] = """
 MATCH (h:AuditHead {id: 'audit'})
@@ -69,7 +71,7 @@ def hashed_fields(
 
 
 async def write_event(
-    tx: AsyncManagedTransaction,
+    tx: Tx,
     type: str,
     *,
     actor: str,
@@ -77,10 +79,13 @@ async def write_event(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
     registry: str | None = None,
+    head: Mapping[str, Any] | None = None,
 ) -> str:
     """Record one immutable event about `subjects` inside `tx`, chained to the one before;
-    return its id."""
-    head = await (await tx.run(LOCK_HEAD)).single(strict=True)
+    return its id. `head` is the chain head's `seq` and `hash` when the caller's own query
+    locked it already (with LOCK_HEAD_CLAUSE)."""
+    if head is None:
+        head = await (await tx.run(LOCK_HEAD)).single(strict=True)
     seq = int(head["seq"]) + 1
     # Microseconds are kept exactly, so the hash can be recomputed from the stored time.
     time = datetime.now(UTC)

@@ -147,6 +147,7 @@ class Link:
     unlinked_at: datetime | None
     aliases: tuple[str, ...] = field(default=())
     stages: tuple[str, ...] = field(default=())
+    version: ArtifactVersion | None = None  # when it was fetched with the link
 
 
 def instant(value: Any) -> datetime | None:
@@ -156,6 +157,14 @@ def instant(value: Any) -> datetime | None:
         return from_millis(value)
     result: datetime | None = native(value)
     return result
+
+
+def required_instant(value: Any) -> datetime:
+    """`instant` of a time that is always set."""
+    found = instant(value)
+    if found is None:
+        raise ValueError("a required time is missing")
+    return found
 
 
 def native(value: Any) -> Any:

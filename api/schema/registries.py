@@ -19,7 +19,7 @@ from api.inputs import (
 )
 from api.schema.artifacts import ArtifactVersion
 from api.schema.events import Event, history_of
-from api.schema.relay import Connection, Node, connection, decode_cursor, page_size
+from api.schema.relay import Connection, Node, connection, decode_cursor, page_size, selects
 from graph import records
 from graph.errors import NotFound
 from graph.ids import kind_of
@@ -137,16 +137,17 @@ class Collection(Node):
         cursor = decode_cursor(after)
         if cursor is not None and not cursor.isdigit():
             raise BadInput("after", "not a cursor of this list")
-        page = await info.context.repos.registries.list_links(
+        page, registry = await info.context.repos.registries.list_links(
             str(self.id),
             include_unlinked=include_deregistered,
             first=page_size(first),
             before_index=int(cursor) if cursor else None,
+            with_versions=selects(info, "version"),
         )
-        registry = await info.context.repos.registries.get_registry(self.registry_id)
+        collection = self._record()
         return connection(
             page,
-            lambda link: LinkedVersion.from_record(link, self._record(), registry),
+            lambda link: LinkedVersion.from_record(link, collection, registry, info),
             lambda link: str(link.index),
         )
 
@@ -158,7 +159,7 @@ class Collection(Node):
     async def version(
         self, info: Info, selector: str, as_of: datetime | None = None
     ) -> LinkedVersion | None:
-        return await _resolve(info, self._record(), selector, as_of)
+        return await _resolve(info, self.registry, str(self.id), selector, as_of)
 
     @strawberry.field(description="The linked version with the highest semantic version.")
     async def latest_semver(self, info: Info) -> LinkedVersion | None:
@@ -186,15 +187,23 @@ class LinkedVersion(Node):
     deregistered: bool = strawberry.field(description="Deregistered (soft; restorable).")
     linked_at: datetime = strawberry.field(description="When it was linked.")
     deregistered_at: datetime | None = strawberry.field(description="When it was deregistered.")
-    aliases: list[LinkAlias] = strawberry.field(description="Aliases it holds, incl. latest.")
-    stages: list[str] = strawberry.field(description="Stages it holds.")
+    aliases: list[LinkAlias] = strawberry.field(
+        description="Aliases it holds, incl. latest, by name."
+    )
+    stages: list[str] = strawberry.field(description="Stages it holds, by name.")
     version_id: strawberry.Private[str]
     collection_record: strawberry.Private[records.Collection]
 
     @classmethod
     def from_record(
-        cls, link: records.Link, collection: records.Collection, registry: records.Registry
+        cls,
+        link: records.Link,
+        collection: records.Collection,
+        registry: records.Registry,
+        info: Info,
     ) -> LinkedVersion:
+        if link.version is not None:  # fetched with the link: `version` needs no query
+            info.context.loaders.version_by_id.prime(link.version_id, link.version)
         return cls(
             id=strawberry.ID(link.id),
             name=f"{collection.registry}/{collection.name}:v{link.index}",
@@ -229,15 +238,20 @@ class LinkedVersion(Node):
 
 
 async def load_linked(info: Info, link_id: str) -> LinkedVersion:
-    link, collection, registry = await info.context.repos.registries.link_context(link_id)
-    return LinkedVersion.from_record(link, collection, registry)
+    link, collection, registry = await info.context.repos.registries.link_context(
+        link_id, with_version=selects(info, "version")
+    )
+    return LinkedVersion.from_record(link, collection, registry, info)
 
 
 async def _resolve(
-    info: Info, collection: records.Collection, selector: str, as_of: datetime | None
+    info: Info, registry: str, collection: str, selector: str, as_of: datetime | None
 ) -> LinkedVersion | None:
-    link_id = await info.context.repos.registries.resolve(collection, selector, as_of)
-    return await load_linked(info, link_id) if link_id else None
+    """The linked version a selector names in a collection (by name or id), in one query."""
+    link, found, registry_record = await info.context.repos.registries.resolve_view(
+        registry, collection, selector, as_of, with_version=selects(info, "version")
+    )
+    return LinkedVersion.from_record(link, found, registry_record, info) if link else None
 
 
 async def _collection(info: Info, registry: str, name: str) -> records.Collection:
@@ -442,10 +456,12 @@ class RegistryQuery:
         self, info: Info, ref: str, as_of: datetime | None = None
     ) -> LinkedVersion | None:
         try:
-            link_id = await resolve_link(info, ref, "ref", as_of)
+            if kind_of(ref) == "LinkedVersion":
+                return await load_linked(info, ref)
+            registry, name, selector = parse_link_ref(ref, "ref")
+            return await _resolve(info, registry, name, selector, as_of)
         except NotFound:
             return None
-        return await load_linked(info, link_id)
 
 
 @strawberry.type
@@ -540,12 +556,17 @@ class RegistryMutation:
             parse(AliasIn, {"alias": a}, f"input.aliases[{i}]").alias
             for i, a in enumerate(input.aliases)
         ]
-        collection = await _collection(info, input.registry, input.collection)
         version_id = await info.context.repos.artifacts.resolve(input.version, "input.version")
-        link, created = await info.context.repos.registries.link_version(
-            collection.id, version_id, aliases=aliases, actor=info.context.actor
+        link, collection, registry, created = await info.context.repos.registries.link_version(
+            input.registry,
+            input.collection,
+            version_id,
+            aliases=aliases,
+            actor=info.context.actor,
         )
-        return LinkVersionPayload(link=await load_linked(info, link.id), created=created)
+        return LinkVersionPayload(
+            link=LinkedVersion.from_record(link, collection, registry, info), created=created
+        )
 
     @strawberry.mutation(
         description="Deregister a linked version (soft: history stays, its "

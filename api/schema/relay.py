@@ -5,18 +5,35 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from typing import Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 import strawberry
 
 from api.errors import BadInput
 from graph.records import Page
 
+if TYPE_CHECKING:
+    from api.context import Info
+
 T = TypeVar("T")
 R = TypeVar("R")
 
 MAX_PAGE_SIZE: Final = 100
 DEFAULT_PAGE_SIZE: Final = 20
+
+
+def selects(info: Info, name: str, depth: int = 3) -> bool:
+    """Whether the query asks for a field called `name` within `depth` levels below the
+    current one (through connections and fragments), so a resolver can fetch it in the
+    same query as its parent. A false positive costs a little data, never a wrong answer."""
+
+    def walk(selections: list[Any], level: int) -> bool:
+        return level < depth and any(
+            getattr(s, "name", None) == name or walk(getattr(s, "selections", []), level + 1)
+            for s in selections
+        )
+
+    return any(walk(field.selections, 0) for field in info.selected_fields)
 
 
 @strawberry.interface(description="An object with a globally unique ID, fetchable by `node`.")

@@ -144,15 +144,23 @@ RETURN id, al.name AS alias
 ORDER BY alias
 """
 
-# One row holding a list, times as epoch milliseconds: the Python driver pays per record and
-# per temporal value, and versions are fetched in batches of up to a page.
-GET_VERSIONS: Final[LiteralString] = """
+# A version as a map with its aliases, times as epoch milliseconds: the Python driver pays per
+# record and per temporal value, and versions come in batches of up to a page.
+VERSION_MAP: Final[LiteralString] = """
+v {.*, createdAt: v.createdAt.epochMillis, committedAt: v.committedAt.epochMillis,
+   expiresAt: v.expiresAt.epochMillis, deletedAt: v.deletedAt.epochMillis,
+   aliases: COLLECT { MATCH (al:Alias)-[:POINTS_TO]->(v) RETURN al.name ORDER BY al.name }}
+"""
+
+GET_VERSIONS: Final[LiteralString] = (
+    """
 UNWIND $ids AS id
 MATCH (v:ArtifactVersion {id: id})
-RETURN collect(v {.*, createdAt: v.createdAt.epochMillis, committedAt: v.committedAt.epochMillis,
-                  expiresAt: v.expiresAt.epochMillis, deletedAt: v.deletedAt.epochMillis})
-       AS versions
+RETURN collect("""
+    + VERSION_MAP
+    + """) AS versions
 """
+)
 
 VERSION_BY_INDEX: Final[LiteralString] = """
 MATCH (:Artifact {project: $project, name: $name})-[:HAS_VERSION]->(v:ArtifactVersion)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Final, LiteralString
 
+from graph.events import LOCK_HEAD_CLAUSE
+from graph.queries.artifacts import VERSION_MAP
+
 ENSURE_REGISTRY: Final[LiteralString] = """
 MERGE (r:Registry {name: $name})
 ON CREATE SET r:Entity, r.id = $id, r.description = $description,
@@ -73,60 +76,151 @@ ORDER BY r.name, c.name
 LIMIT $limit
 """
 
-LINK_OF_VERSION: Final[LiteralString] = """
-MATCH (:Collection {id: $collection_id})-[:HAS_LINK]->(l:Link)
-      -[:OF]->(:ArtifactVersion {id: $version_id})
-RETURN l {.*} AS link
-"""
+# Collections and registries as maps with times as epoch milliseconds (cheaper to decode).
+_COLLECTION_MAP: Final[LiteralString] = (
+    "c {.*, createdAt: c.createdAt.epochMillis, deprecatedAt: c.deprecatedAt.epochMillis}"
+)
+_REGISTRY_MAP: Final[LiteralString] = "r {.*, createdAt: r.createdAt.epochMillis}"
 
-CREATE_LINK: Final[LiteralString] = """
+# Linking, step 1: lock the collection (named by registry and name, or by id) and read what
+# the checks need: the version's state and type, and its link here if it has one.
+PREPARE_LINK: Final[LiteralString] = (
+    """
+MATCH (r:Registry)-[:HAS_COLLECTION]->(c:Collection)
+WHERE (r.name = $registry AND c.name = $name) OR c.id = $name
+SET c._lock = true
+REMOVE c._lock
+WITH r, c
+OPTIONAL MATCH (v:ArtifactVersion {id: $version_id})
+OPTIONAL MATCH (c)-[:HAS_LINK]->(existing:Link)-[:OF]->(v)
+RETURN """
+    + _COLLECTION_MAP
+    + " AS collection, "
+    + _REGISTRY_MAP
+    + """ AS registry, v.state AS state, v.type AS type,
+       existing.id AS existing
+"""
+)
+
+
+# A link as a map, times as epoch milliseconds (the Python driver pays per record and per
+# temporal value, and link lists are long), with the aliases and stages it holds, and with its
+# artifact version when $with_versions (the version field was asked for).
+_LINK_MAP: Final[LiteralString] = (
+    """
+l {.id, .collectionId, .registryId, .versionId, .index, .semver, .state,
+   linkedAt: l.linkedAt.epochMillis, unlinkedAt: l.unlinkedAt.epochMillis,
+   held: [(l)<-[:TO]-(a:Assignment WHERE a.open) | [a.kind, a.name]],
+   version: CASE WHEN $with_versions THEN COLLECT {
+     MATCH (l)-[:OF]->(v:ArtifactVersion) RETURN """
+    + VERSION_MAP
+    + """ }[0] END}
+"""
+)
+
+# Linking, step 2: the link as the collection's next vN, and each of $aliases (with `latest`:
+# the new link is always the newest) moved onto it; the former holder of each alias.
+CREATE_LINK_WITH_ALIASES: Final[LiteralString] = (
+    """
 MATCH (c:Collection {id: $collection_id}), (v:ArtifactVersion {id: $version_id})
 WITH c, v, c.nextIndex AS index
 CREATE (c)-[:HAS_LINK]->(l:Link:Entity {
   id: $id, collectionId: c.id, registryId: c.registryId, versionId: v.id, index: index,
   state: 'LINKED', linkedAt: $now, actor: $actor})-[:OF]->(v)
 SET c.nextIndex = index + 1
-RETURN l.id AS id
-"""
-
-# Links come back as one row holding a list, with times as epoch milliseconds: the Python
-# driver pays per record and per temporal value, and link lists are long.
-_LINK: Final[LiteralString] = """
-CALL (l) {
-  OPTIONAL MATCH (a:Assignment {linkId: l.id, open: true})
-  RETURN collect([a.kind, a.name]) AS held
+WITH c, l
+CALL (c, l) {
+  UNWIND $aliases AS alias
+  OPTIONAL MATCH (old:Assignment {collectionId: c.id, kind: 'alias', name: alias, open: true})
+  SET old.end = $now, old.open = false
+  WITH c, l, alias, collect(old.linkId) AS former
+  CREATE (:Assignment {collectionId: c.id, kind: 'alias', name: alias, linkId: l.id,
+                       start: $now, open: true, actor: $actor})-[:TO]->(l)
+  MERGE (s:AliasSubject {id: 'alias:' + c.id + ':' + alias})
+  ON CREATE SET s:Entity
+  RETURN collect([alias, former[0]]) AS former
 }
-WITH l, held
+WITH l, former
 """
-_LINK_MAP: Final[LiteralString] = """
-l {.id, .collectionId, .registryId, .versionId, .index, .semver, .state,
-   linkedAt: l.linkedAt.epochMillis, unlinkedAt: l.unlinkedAt.epochMillis, held: held}
+    + LOCK_HEAD_CLAUSE
+    + "RETURN "
+    + _LINK_MAP
+    + """ AS link, former, h.seq AS seq, h.hash AS hash
 """
+)
 
 GET_LINKS: Final[LiteralString] = (
     """
 UNWIND $ids AS id
 MATCH (l:Link {id: id})
-"""
-    + _LINK
-    + "RETURN collect("
+RETURN collect("""
     + _LINK_MAP
     + ") AS links"
 )
 
-LINK_CONTEXT: Final[LiteralString] = """
-MATCH (r:Registry)-[:HAS_COLLECTION]->(c:Collection)-[:HAS_LINK]->(:Link {id: $id})
-RETURN c {.*} AS collection, r {.*} AS registry
+# A link `l` (or null) with its collection `c` and registry `r`: what a linked version shows.
+_LINK_IN_CONTEXT: Final[LiteralString] = (
+    "RETURN "
+    + _LINK_MAP
+    + " AS link, "
+    + _COLLECTION_MAP
+    + " AS collection, "
+    + _REGISTRY_MAP
+    + " AS registry"
+)
+
+LINK_CONTEXT: Final[LiteralString] = (
+    """
+MATCH (r:Registry)-[:HAS_COLLECTION]->(c:Collection)-[:HAS_LINK]->(l:Link {id: $id})
 """
+    + _LINK_IN_CONTEXT
+)
+
+
+def _resolve(alias: LiteralString, index: LiteralString, semver: LiteralString) -> LiteralString:
+    """A collection by registry and name (or id) with the link a selector names in it: an alias
+    ($label) first, then a stage ($label, its most recent holder), then vN ($index), then a
+    semver ($semver); `link` is null when nothing matches. The arguments are the conditions
+    that make an assignment or a link count: held now, or held at $at."""
+    return (
+        """
+MATCH (r:Registry)-[:HAS_COLLECTION]->(c:Collection)
+WHERE (r.name = $registry AND c.name = $name) OR c.id = $name
+OPTIONAL CALL (c) {
+  CALL (c) {
+    MATCH (a:Assignment {collectionId: c.id, name: $label})
+    WHERE a.kind IN ['alias', 'stage'] AND """
+        + alias
+        + """
+    RETURN a.linkId AS id, CASE a.kind WHEN 'alias' THEN 0 ELSE 1 END AS rank, a.start AS start
+    UNION ALL
+    MATCH (l:Link {collectionId: c.id, index: $index})
+    WHERE """
+        + index
+        + """
+    RETURN l.id AS id, 2 AS rank, l.linkedAt AS start
+    UNION ALL
+    MATCH (l:Link {collectionId: c.id, semver: $semver})
+    WHERE """
+        + semver
+        + """
+    RETURN l.id AS id, 3 AS rank, l.semverAt AS start
+  }
+  RETURN id ORDER BY rank, start DESC LIMIT 1
+}
+OPTIONAL MATCH (l:Link {id: id})
+"""
+        + _LINK_IN_CONTEXT
+    )
+
+
+RESOLVE_NOW: Final = _resolve("a.open", "true", "true")
+RESOLVE_AT: Final = _resolve(
+    "a.start <= $at AND (a.end IS NULL OR a.end > $at)", "l.linkedAt <= $at", "l.semverAt <= $at"
+)
 
 SET_LINK_PROPS: Final[LiteralString] = """
 MATCH (l:Link {id: $id}) SET l += $props RETURN l {.*} AS link
-"""
-
-LINK_BY_INDEX: Final[LiteralString] = """
-MATCH (l:Link {collectionId: $collection_id, index: $index})
-WHERE l.linkedAt <= $at
-RETURN l.id AS id
 """
 
 LINK_BY_SEMVER: Final[LiteralString] = """
@@ -143,15 +237,20 @@ RETURN l.id AS id, l.semver AS semver
 
 LIST_LINKS: Final[LiteralString] = (
     """
-MATCH (:Collection {id: $collection_id})-[:HAS_LINK]->(l:Link)
-WHERE ($include_unlinked OR l.state = 'LINKED')
-  AND ($before IS NULL OR l.index < $before)
-WITH l ORDER BY l.index DESC LIMIT $limit
-"""
-    + _LINK
-    + "RETURN collect("
+MATCH (r:Registry)-[:HAS_COLLECTION]->(:Collection {id: $collection_id})
+CALL () {
+  MATCH (l:Link {collectionId: $collection_id})
+  WHERE l.index < coalesce($before, 9223372036854775807)
+    AND ($include_unlinked OR l.state = 'LINKED')
+  WITH l ORDER BY l.index DESC LIMIT $limit
+  RETURN collect("""
     + _LINK_MAP
-    + ") AS links"
+    + """) AS links
+}
+RETURN links, """
+    + _REGISTRY_MAP
+    + """ AS registry
+"""
 )
 
 NEWEST_LINKED: Final[LiteralString] = """
@@ -162,21 +261,6 @@ RETURN l.id AS id ORDER BY l.index DESC LIMIT 1
 # An assignment is one holding of an alias or a stage, from `start` until `end`; `open` is true
 # while it is held (indexed: current lookups never scan the history). History is kept, so any
 # past moment can be resolved.
-CURRENT_ASSIGNMENT: Final[LiteralString] = """
-MATCH (a:Assignment {collectionId: $collection_id, kind: $kind, name: $name, open: true})
-RETURN a.linkId AS id
-ORDER BY a.start DESC
-LIMIT 1
-"""
-
-ASSIGNMENT_AT: Final[LiteralString] = """
-MATCH (a:Assignment {collectionId: $collection_id, kind: $kind, name: $name})
-WHERE a.start <= $at AND (a.end IS NULL OR a.end > $at)
-RETURN a.linkId AS id
-ORDER BY a.start DESC
-LIMIT 1
-"""
-
 OPEN_ASSIGNMENTS: Final[LiteralString] = """
 MATCH (a:Assignment {collectionId: $collection_id, kind: $kind, name: $name, open: true})
 RETURN a.linkId AS link_id
@@ -198,8 +282,4 @@ CREATE (a:Assignment {collectionId: $collection_id, kind: $kind, name: $name,
 ENSURE_ALIAS_SUBJECT: Final[LiteralString] = """
 MERGE (s:AliasSubject {id: $id})
 ON CREATE SET s:Entity
-"""
-
-VERSION_STATE: Final[LiteralString] = """
-MATCH (v:ArtifactVersion {id: $id}) RETURN v.state AS state, v.type AS type
 """

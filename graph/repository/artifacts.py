@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from neo4j import AsyncManagedTransaction
-
 from graph.errors import Conflict, Invalid, NotFound
 from graph.events import write_event
 from graph.ids import kind_of, new_id
@@ -26,7 +24,7 @@ from graph.records import (
     native,
 )
 from graph.refs import parse_version_ref
-from graph.repository.base import Repository
+from graph.repository.base import Repository, Tx
 from graph.repository.runs import TERMINAL, _lock_run, ensure_project, flat
 
 LATEST: Final = "latest"
@@ -55,6 +53,7 @@ def artifact_from(node: Mapping[str, Any]) -> Artifact:
 
 
 def version_from(node: Mapping[str, Any], aliases: Sequence[str] = ()) -> ArtifactVersion:
+    """A version from its node's properties; aliases from VERSION_MAP's list or `aliases`."""
     created_at = instant(node["createdAt"])
     assert created_at is not None
     return ArtifactVersion(
@@ -75,7 +74,7 @@ def version_from(node: Mapping[str, Any], aliases: Sequence[str] = ()) -> Artifa
         committed_at=instant(node.get("committedAt")),
         expires_at=instant(node.get("expiresAt")),
         deleted_at=instant(node.get("deletedAt")),
-        aliases=tuple(aliases),
+        aliases=tuple(node.get("aliases") or aliases),
     )
 
 
@@ -104,7 +103,7 @@ class ArtifactRepository(Repository):
         use; a manifest equal to the latest version's returns that version instead."""
         digest = manifest_digest(files)
 
-        async def work(tx: AsyncManagedTransaction) -> NewVersion:
+        async def work(tx: Tx) -> NewVersion:
             await ensure_project(tx, project, actor=actor)
             art = await _ensure_artifact(tx, project, artifact, type)
             if run_id is not None:
@@ -157,7 +156,7 @@ class ArtifactRepository(Repository):
         """Give a PENDING version the artifact's next index, move `latest`, link the producing
         run; raise Invalid naming files whose blobs were never uploaded."""
 
-        async def work(tx: AsyncManagedTransaction) -> ArtifactVersion:
+        async def work(tx: Tx) -> ArtifactVersion:
             artifact_id, before = await _lock_version(tx, version_id)
             if before.state == "COMMITTED":
                 return before  # committing twice is harmless
@@ -195,7 +194,7 @@ class ArtifactRepository(Repository):
         if alias == LATEST:
             raise Invalid("input.alias", "'latest' moves by itself on every commit")
 
-        async def work(tx: AsyncManagedTransaction) -> str | None:
+        async def work(tx: Tx) -> str | None:
             artifact_id, version = await _lock_version(tx, version_id)
             if version.state != "COMMITTED":
                 raise Conflict(
@@ -229,7 +228,7 @@ class ArtifactRepository(Repository):
         if alias == LATEST:
             raise Invalid("input.alias", "'latest' is kept by Forebear and cannot be removed")
 
-        async def work(tx: AsyncManagedTransaction) -> str:
+        async def work(tx: Tx) -> str:
             await _lock_artifact(tx, artifact_id)
             row = await (
                 await tx.run(q.REMOVE_ALIAS, artifact_id=artifact_id, alias=alias)
@@ -252,7 +251,7 @@ class ArtifactRepository(Repository):
     async def delete_version(self, version_id: str, *, actor: str) -> ArtifactVersion:
         """Soft-delete a committed version; refused while a custom alias points at it."""
 
-        async def work(tx: AsyncManagedTransaction) -> ArtifactVersion:
+        async def work(tx: Tx) -> ArtifactVersion:
             artifact_id, before = await _lock_version(tx, version_id)
             if before.state != "COMMITTED":
                 raise Conflict(f"version {version_id!r} is {before.state}, not COMMITTED")
@@ -270,7 +269,7 @@ class ArtifactRepository(Repository):
     async def restore_version(self, version_id: str, *, actor: str) -> ArtifactVersion:
         """Undo a soft delete."""
 
-        async def work(tx: AsyncManagedTransaction) -> ArtifactVersion:
+        async def work(tx: Tx) -> ArtifactVersion:
             artifact_id, before = await _lock_version(tx, version_id)
             if before.state != "DELETED":
                 raise Conflict(f"version {version_id!r} is {before.state}, not DELETED")
@@ -281,7 +280,7 @@ class ArtifactRepository(Repository):
     async def consume(self, run_id: str, version_id: str, ref: str, *, actor: str) -> bool:
         """Record that the run used the version; False when it was recorded already."""
 
-        async def work(tx: AsyncManagedTransaction) -> bool:
+        async def work(tx: Tx) -> bool:
             run = await _lock_run(tx, run_id)
             if run.status in TERMINAL:
                 raise Conflict(f"run {run_id!r} is {run.status}: it cannot use versions now")
@@ -321,7 +320,7 @@ class ArtifactRepository(Repository):
     async def expire_pending(self, *, now: datetime, limit: int = 1000) -> list[str]:
         """Delete PENDING versions past their expiry; return their ids."""
 
-        async def work(tx: AsyncManagedTransaction) -> list[str]:
+        async def work(tx: Tx) -> list[str]:
             row = await (await tx.run(q.EXPIRE_PENDING, now=now, limit=limit)).single(strict=True)
             ids: list[str] = row["ids"]
             if ids:
@@ -344,7 +343,7 @@ class ArtifactRepository(Repository):
             return ref
         parsed = parse_version_ref(ref, field)
 
-        async def work(tx: AsyncManagedTransaction) -> str | None:
+        async def work(tx: Tx) -> str | None:
             if parsed.index is not None:
                 result = await tx.run(
                     q.VERSION_BY_INDEX,
@@ -370,11 +369,9 @@ class ArtifactRepository(Repository):
     async def get_versions(self, ids: Sequence[str]) -> dict[str, ArtifactVersion]:
         """The versions among `ids` that exist, with their aliases, by id."""
 
-        async def work(tx: AsyncManagedTransaction) -> dict[str, ArtifactVersion]:
+        async def work(tx: Tx) -> dict[str, ArtifactVersion]:
             row = await (await tx.run(q.GET_VERSIONS, ids=list(ids))).single(strict=True)
-            nodes = row["versions"]
-            aliases = await _aliases(tx, [node["id"] for node in nodes])
-            return {node["id"]: version_from(node, aliases.get(node["id"], [])) for node in nodes}
+            return {node["id"]: version_from(node) for node in row["versions"]}
 
         return await self._read(work)
 
@@ -385,14 +382,14 @@ class ArtifactRepository(Repository):
         return found[version_id]
 
     async def find_artifact(self, project: str, name: str) -> Artifact | None:
-        async def work(tx: AsyncManagedTransaction) -> Artifact | None:
+        async def work(tx: Tx) -> Artifact | None:
             row = await (await tx.run(q.GET_ARTIFACT, project=project, name=name)).single()
             return None if row is None else artifact_from(row["artifact"])
 
         return await self._read(work)
 
     async def get_artifacts(self, ids: Sequence[str]) -> dict[str, Artifact]:
-        async def work(tx: AsyncManagedTransaction) -> dict[str, Artifact]:
+        async def work(tx: Tx) -> dict[str, Artifact]:
             result = await tx.run(q.GET_ARTIFACTS_BY_ID, ids=list(ids))
             return {row["artifact"]["id"]: artifact_from(row["artifact"]) async for row in result}
 
@@ -401,7 +398,7 @@ class ArtifactRepository(Repository):
     async def list_artifacts(
         self, project: str, *, type: str | None, first: int, after: str | None
     ) -> Page[Artifact]:
-        async def work(tx: AsyncManagedTransaction) -> list[Artifact]:
+        async def work(tx: Tx) -> list[Artifact]:
             result = await tx.run(
                 q.LIST_ARTIFACTS, project=project, type=type, after=after, limit=first + 1
             )
@@ -423,7 +420,7 @@ class ArtifactRepository(Repository):
     ) -> Page[ArtifactVersion]:
         """Committed versions, newest first; `metadata` filters on equal top-level values."""
 
-        async def work(tx: AsyncManagedTransaction) -> list[ArtifactVersion]:
+        async def work(tx: Tx) -> list[ArtifactVersion]:
             result = await tx.run(
                 q.LIST_VERSIONS,
                 artifact_id=artifact_id,
@@ -448,7 +445,7 @@ class ArtifactRepository(Repository):
     ) -> Page[FileEntry]:
         """The version's files in path order."""
 
-        async def work(tx: AsyncManagedTransaction) -> list[FileEntry]:
+        async def work(tx: Tx) -> list[FileEntry]:
             result = await tx.run(q.LIST_FILES, id=version_id, after=after, limit=first + 1)
             return [_file(row) async for row in result]
 
@@ -459,7 +456,7 @@ class ArtifactRepository(Repository):
     async def first_files(self, ids: Sequence[str], first: int) -> dict[str, Page[FileEntry]]:
         """The first page of files of each version, in one query for all of them."""
 
-        async def work(tx: AsyncManagedTransaction) -> dict[str, list[FileEntry]]:
+        async def work(tx: Tx) -> dict[str, list[FileEntry]]:
             found: dict[str, list[FileEntry]] = {version_id: [] for version_id in ids}
             async for row in await tx.run(q.FIRST_FILES, ids=list(ids), limit=first + 1):
                 found[row["id"]].append(_file(row))
@@ -475,7 +472,7 @@ class ArtifactRepository(Repository):
     async def get_file(self, version_id: str, path: str) -> FileEntry:
         """One file of a committed version; raise NotFound for anything else."""
 
-        async def work(tx: AsyncManagedTransaction) -> FileEntry | None:
+        async def work(tx: Tx) -> FileEntry | None:
             row = await (await tx.run(q.GET_FILE, id=version_id, path=path)).single()
             return _file(row) if row is not None and row["state"] == "COMMITTED" else None
 
@@ -487,7 +484,7 @@ class ArtifactRepository(Repository):
     async def versions_with_blob(
         self, sha256: str, *, first: int, after: str | None
     ) -> Page[ArtifactVersion]:
-        async def work(tx: AsyncManagedTransaction) -> list[ArtifactVersion]:
+        async def work(tx: Tx) -> list[ArtifactVersion]:
             result = await tx.run(q.VERSIONS_WITH_BLOB, sha256=sha256, after=after, limit=first + 1)
             return [version_from(row["version"]) async for row in result]
 
@@ -498,7 +495,7 @@ class ArtifactRepository(Repository):
     async def producers_of(self, ids: Sequence[str]) -> dict[str, str]:
         """The id of the run that produced each version, for those that have one."""
 
-        async def work(tx: AsyncManagedTransaction) -> dict[str, str]:
+        async def work(tx: Tx) -> dict[str, str]:
             result = await tx.run(q.PRODUCERS_OF, ids=list(ids))
             return {row["id"]: row["run_id"] async for row in result}
 
@@ -507,7 +504,7 @@ class ArtifactRepository(Repository):
     async def consumers_of(self, version_id: str, *, first: int, offset: int) -> Page[str]:
         """Ids of the runs that used the version, in the order they declared it."""
 
-        async def work(tx: AsyncManagedTransaction) -> list[str]:
+        async def work(tx: Tx) -> list[str]:
             result = await tx.run(q.CONSUMERS_OF, id=version_id, offset=offset, limit=first + 1)
             return [row["run_id"] async for row in result]
 
@@ -517,15 +514,13 @@ class ArtifactRepository(Repository):
     async def run_versions(self, run_id: str, kind: str) -> list[str]:
         """Ids of the versions a run PRODUCED or CONSUMED."""
 
-        async def work(tx: AsyncManagedTransaction) -> list[str]:
+        async def work(tx: Tx) -> list[str]:
             return [row["id"] async for row in await tx.run(q.RUN_VERSIONS, id=run_id, kind=kind)]
 
         return await self._read(work)
 
 
-async def _ensure_artifact(
-    tx: AsyncManagedTransaction, project: str, name: str, type: str
-) -> Artifact:
+async def _ensure_artifact(tx: Tx, project: str, name: str, type: str) -> Artifact:
     row = await (
         await tx.run(
             q.ENSURE_ARTIFACT,
@@ -546,7 +541,7 @@ async def _ensure_artifact(
     return artifact
 
 
-async def _check_blob_sizes(tx: AsyncManagedTransaction, files: Sequence[FileEntry]) -> None:
+async def _check_blob_sizes(tx: Tx, files: Sequence[FileEntry]) -> None:
     """Refuse a manifest whose size for a stored (hence verified) blob is wrong; sizes of blobs
     not uploaded yet are checked by the upload and again at commit."""
     shas = sorted({f.sha256 for f in files})
@@ -564,9 +559,7 @@ async def _check_blob_sizes(tx: AsyncManagedTransaction, files: Sequence[FileEnt
             )
 
 
-async def _lock_version(
-    tx: AsyncManagedTransaction, version_id: str
-) -> tuple[str, ArtifactVersion]:
+async def _lock_version(tx: Tx, version_id: str) -> tuple[str, ArtifactVersion]:
     """Take the write lock of the version's artifact: every change to an artifact's versions
     and aliases queues behind it, which keeps indexes gapless and aliases single."""
     row = await (await tx.run(q.LOCK_ARTIFACT_OF_VERSION, id=version_id)).single()
@@ -575,23 +568,21 @@ async def _lock_version(
     return row["artifact_id"], version_from(row["version"])
 
 
-async def _lock_artifact(tx: AsyncManagedTransaction, artifact_id: str) -> Artifact:
+async def _lock_artifact(tx: Tx, artifact_id: str) -> Artifact:
     row = await (await tx.run(q.LOCK_ARTIFACT, artifact_id=artifact_id)).single()
     if row is None:
         raise NotFound("artifact", artifact_id)
     return artifact_from(row["artifact"])
 
 
-async def _move_latest(
-    tx: AsyncManagedTransaction, artifact_id: str, now: datetime
-) -> tuple[str | None, str | None]:
+async def _move_latest(tx: Tx, artifact_id: str, now: datetime) -> tuple[str | None, str | None]:
     row = await (await tx.run(q.MOVE_LATEST, artifact_id=artifact_id, now=now)).single(strict=True)
     previous = row["previous"][0] if row["previous"] else None
     return previous, row["current"]
 
 
 async def _change_state(
-    tx: AsyncManagedTransaction,
+    tx: Tx,
     artifact_id: str,
     before: ArtifactVersion,
     state: str,
@@ -616,7 +607,7 @@ async def _change_state(
     return version_from(row["version"], aliases)
 
 
-async def _aliases(tx: AsyncManagedTransaction, ids: Sequence[str]) -> dict[str, list[str]]:
+async def _aliases(tx: Tx, ids: Sequence[str]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     async for row in await tx.run(q.ALIASES_OF, ids=list(ids)):
         found.setdefault(row["id"], []).append(row["alias"])

@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, Final, LiteralString, Protocol, TypeVar
 
-from neo4j import AsyncDriver, AsyncManagedTransaction
-from neo4j.exceptions import ServiceUnavailable, SessionExpired
+from neo4j import READ_ACCESS, AsyncDriver, AsyncResult
+from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
 
 from graph.errors import GraphUnavailable
 
 T = TypeVar("T")
-Work = Callable[[AsyncManagedTransaction], Awaitable[T]]
+
+# A read retried this many times when a pooled connection turns out dead or Neo4j answers
+# with a transient error; reads are idempotent, so a retry is always safe.
+READ_ATTEMPTS: Final = 3
+
+
+class Tx(Protocol):
+    """What a unit of work runs queries on: a write transaction, or a read session."""
+
+    async def run(
+        self, query: LiteralString, parameters: dict[str, Any] | None = None, **kwargs: Any
+    ) -> AsyncResult: ...
+
+
+Work = Callable[[Tx], Awaitable[T]]
 
 
 class Repository:
@@ -28,9 +42,21 @@ class Repository:
             raise GraphUnavailable("Neo4j is unavailable") from exc
 
     async def _read(self, work: Work[T]) -> T:
-        """Run `work` in one read transaction."""
-        try:
-            async with self._driver.session(database=self._database) as session:
-                return await session.execute_read(work)
-        except (ServiceUnavailable, SessionExpired) as exc:
-            raise GraphUnavailable("Neo4j is unavailable") from exc
+        """Run `work`'s queries as auto-commit reads in one session.
+
+        Neo4j reads are read-committed even inside an explicit transaction, so wrapping a read
+        in one buys no isolation; it costs a BEGIN and a COMMIT round trip, which is most of
+        the time of a small read. Work that needs several queries to agree writes instead.
+        """
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            try:
+                async with self._driver.session(
+                    database=self._database, default_access_mode=READ_ACCESS
+                ) as session:
+                    return await work(session)
+            except (ServiceUnavailable, SessionExpired, TransientError) as exc:
+                if attempt == READ_ATTEMPTS:
+                    if isinstance(exc, TransientError):
+                        raise
+                    raise GraphUnavailable("Neo4j is unavailable") from exc
+        raise AssertionError("unreachable")

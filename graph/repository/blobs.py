@@ -5,17 +5,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from neo4j import AsyncManagedTransaction
-
 from graph.errors import Conflict
 from graph.events import write_event
 from graph.queries import blobs as q
-from graph.repository.base import Repository
+from graph.repository.base import Repository, Tx
 
 
 class BlobRepository(Repository):
     async def is_stored(self, sha256: str) -> bool:
-        async def work(tx: AsyncManagedTransaction) -> bool:
+        async def work(tx: Tx) -> bool:
             row = await (await tx.run(q.IS_STORED, sha256=sha256)).single()
             return bool(row and row["stored"])
 
@@ -28,7 +26,7 @@ class BlobRepository(Repository):
         collector also holds while it deletes, so a blob is never recorded as stored after the
         collector removed its bytes; raise Conflict when that race was lost."""
 
-        async def work(tx: AsyncManagedTransaction) -> None:
+        async def work(tx: Tx) -> None:
             await tx.run(q.LOCK_BLOB, sha256=sha256, size=size)
             if not await still_there():
                 raise Conflict(f"blob {sha256} was collected while it uploaded: upload it again")
@@ -39,7 +37,7 @@ class BlobRepository(Repository):
     async def unreferenced(self, *, older_than: datetime, limit: int) -> list[str]:
         """Blobs no version contains, stored (or recorded) before `older_than`."""
 
-        async def work(tx: AsyncManagedTransaction) -> list[str]:
+        async def work(tx: Tx) -> list[str]:
             result = await tx.run(q.UNREFERENCED, cutoff=older_than, limit=limit)
             return [row["sha256"] async for row in result]
 
@@ -51,7 +49,7 @@ class BlobRepository(Repository):
         """Delete one unreferenced blob: bytes first (`remove`), then its node, all under its
         lock; False when a version or an upload claimed it meanwhile."""
 
-        async def work(tx: AsyncManagedTransaction) -> bool:
+        async def work(tx: Tx) -> bool:
             row = await (
                 await tx.run(q.CLAIM_UNREFERENCED, sha256=sha256, cutoff=older_than)
             ).single()

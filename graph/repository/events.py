@@ -8,12 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from neo4j import AsyncManagedTransaction
-
 from graph.events import event_hash, hashed_fields
 from graph.queries import events as q
 from graph.records import Page, native
-from graph.repository.base import Repository
+from graph.repository.base import Repository, Tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +58,7 @@ class EventRepository(Repository):
     async def history(self, subject_id: str, *, first: int, before_seq: int | None) -> Page[Event]:
         """Events about one subject, newest first."""
 
-        async def work(tx: AsyncManagedTransaction) -> list[Event]:
+        async def work(tx: Tx) -> list[Event]:
             result = await tx.run(
                 q.HISTORY, subject=subject_id, before_seq=before_seq, limit=first + 1
             )
@@ -81,7 +79,7 @@ class EventRepository(Repository):
     ) -> Page[Event]:
         """The org-wide log, newest first, filtered."""
 
-        async def work(tx: AsyncManagedTransaction) -> list[Event]:
+        async def work(tx: Tx) -> list[Event]:
             result = await tx.run(
                 q.AUDIT_LOG,
                 actor=actor,
@@ -101,9 +99,7 @@ class EventRepository(Repository):
         checked, prev_hash, expected_seq = 0, "", 1
         while True:
 
-            async def work(
-                tx: AsyncManagedTransaction, after: int = expected_seq - 1
-            ) -> list[Mapping[str, Any]]:
+            async def work(tx: Tx, after: int = expected_seq - 1) -> list[Mapping[str, Any]]:
                 result = await tx.run(q.CHAIN_PAGE, after_seq=after, limit=batch)
                 return [row["event"] async for row in result]
 

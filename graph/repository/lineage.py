@@ -6,11 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, LiteralString
 
-from neo4j import AsyncManagedTransaction
-
 from graph.errors import NotFound
 from graph.queries import lineage as q
-from graph.repository.base import Repository
+from graph.repository.base import Repository, Tx
 
 UPSTREAM: Final = "UPSTREAM"
 DOWNSTREAM: Final = "DOWNSTREAM"
@@ -51,7 +49,7 @@ class LineageRepository(Repository):
         given); raise NotFound if it is no run or version."""
         step = q.UPSTREAM_STEP if direction == UPSTREAM else q.DOWNSTREAM_STEP
 
-        async def work(tx: AsyncManagedTransaction) -> Walk:
+        async def work(tx: Tx) -> Walk:
             row = await (await tx.run(q.START_NODE, id=start)).single()
             if row is None:
                 raise NotFound("run or version", start)
@@ -62,7 +60,7 @@ class LineageRepository(Repository):
     async def linked(self, version_ids: list[str]) -> list[str]:
         """Ids of the live links of these versions."""
 
-        async def work(tx: AsyncManagedTransaction) -> list[str]:
+        async def work(tx: Tx) -> list[str]:
             row = await (await tx.run(q.LINKS_OF_VERSIONS, ids=version_ids)).single(strict=True)
             return list(row["links"])
 
@@ -70,7 +68,7 @@ class LineageRepository(Repository):
 
 
 async def _walk(
-    tx: AsyncManagedTransaction,
+    tx: Tx,
     step: LiteralString,
     start: str,
     max_depth: int | None,

@@ -9,16 +9,24 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import semver
-from neo4j import AsyncManagedTransaction
 from neo4j.exceptions import ConstraintError
 
 from graph.errors import Conflict, Invalid, NotFound
 from graph.events import write_event
 from graph.ids import new_id
 from graph.queries import registries as q
-from graph.records import Collection, Link, Page, Registry, from_millis, native
+from graph.records import (
+    Collection,
+    Link,
+    Page,
+    Registry,
+    from_millis,
+    instant,
+    required_instant,
+)
 from graph.refs import ALIAS_RE, INDEX_RE
-from graph.repository.base import Repository
+from graph.repository.artifacts import version_from
+from graph.repository.base import Repository, Tx
 
 LATEST: Final = "latest"
 DEFAULT_STAGES: Final = ("dev", "staging", "production")
@@ -38,7 +46,7 @@ def registry_from(node: Mapping[str, Any]) -> Registry:
         allowed_types=tuple(node.get("allowedTypes") or ()),
         stages=tuple(node["stages"]),
         protected_aliases=tuple(node.get("protectedAliases") or ()),
-        created_at=native(node["createdAt"]),
+        created_at=required_instant(node["createdAt"]),
     )
 
 
@@ -52,14 +60,14 @@ def collection_from(node: Mapping[str, Any], registry: Mapping[str, Any]) -> Col
         tags=tuple(node.get("tags") or ()),
         types=tuple(node.get("types") or ()),
         deprecated=bool(node.get("deprecated")),
-        deprecated_at=native(node.get("deprecatedAt")),
-        created_at=native(node["createdAt"]),
+        deprecated_at=instant(node.get("deprecatedAt")),
+        created_at=required_instant(node["createdAt"]),
     )
 
 
 def link_from(node: Mapping[str, Any]) -> Link:
-    """A link from the map that GET_LINKS and LIST_LINKS return."""
-    held = [(kind, name) for kind, name in node["held"] if kind is not None]
+    """A link from the map queries.registries._LINK_MAP makes."""
+    held = sorted((kind, name) for kind, name in node["held"] if kind is not None)
     linked_at = from_millis(node["linkedAt"])
     assert linked_at is not None
     return Link(
@@ -74,6 +82,7 @@ def link_from(node: Mapping[str, Any]) -> Link:
         unlinked_at=from_millis(node.get("unlinkedAt")),
         aliases=tuple(name for kind, name in held if kind == "alias"),
         stages=tuple(name for kind, name in held if kind == "stage"),
+        version=version_from(node["version"]) if node.get("version") else None,
     )
 
 
@@ -130,7 +139,7 @@ class RegistryRepository(Repository):
         )
 
     async def find_registry(self, name: str) -> Registry | None:
-        async def work(tx: AsyncManagedTransaction) -> Registry | None:
+        async def work(tx: Tx) -> Registry | None:
             row = await (await tx.run(q.GET_REGISTRY, name=name)).single()
             return registry_from(row["registry"]) if row else None
 
@@ -143,7 +152,7 @@ class RegistryRepository(Repository):
         return found
 
     async def list_registries(self) -> list[Registry]:
-        async def work(tx: AsyncManagedTransaction) -> list[Registry]:
+        async def work(tx: Tx) -> list[Registry]:
             return [registry_from(row["registry"]) async for row in await tx.run(q.LIST_REGISTRIES)]
 
         return await self._read(work)
@@ -152,7 +161,7 @@ class RegistryRepository(Repository):
         """Give `principal` a role in the registry (stored now, enforced by access control)."""
         target = await self.get_registry(registry)
 
-        async def work(tx: AsyncManagedTransaction) -> None:
+        async def work(tx: Tx) -> None:
             row = await (
                 await tx.run(
                     q.SET_MEMBER,
@@ -175,7 +184,7 @@ class RegistryRepository(Repository):
         await self._write(work)
 
     async def members(self, registry_id: str) -> list[tuple[str, str]]:
-        async def work(tx: AsyncManagedTransaction) -> list[tuple[str, str]]:
+        async def work(tx: Tx) -> list[tuple[str, str]]:
             result = await tx.run(q.MEMBERS, registry_id=registry_id)
             return [(row["principal"], row["role"]) async for row in result]
 
@@ -203,7 +212,7 @@ class RegistryRepository(Repository):
                 f"{', '.join(target.allowed_types)}, not {bad[0]!r}",
             )
 
-        async def work(tx: AsyncManagedTransaction) -> Collection:
+        async def work(tx: Tx) -> Collection:
             collection_id = new_id("col")
             props: dict[str, Any] = {
                 "id": collection_id,
@@ -250,7 +259,7 @@ class RegistryRepository(Repository):
     ) -> Collection:
         """Rename, describe or retag; the former values stay in the event."""
 
-        async def work(tx: AsyncManagedTransaction) -> Collection:
+        async def work(tx: Tx) -> Collection:
             before, registry = await _lock_collection(tx, collection_id)
             props: dict[str, Any] = {}
             if name is not None and name != before.name:
@@ -291,7 +300,7 @@ class RegistryRepository(Repository):
     ) -> Collection:
         """Deprecate (or restore) a collection; it then takes no new links."""
 
-        async def work(tx: AsyncManagedTransaction) -> Collection:
+        async def work(tx: Tx) -> Collection:
             before, registry = await _lock_collection(tx, collection_id)
             if before.deprecated == deprecated:
                 state = "deprecated" if deprecated else "not deprecated"
@@ -323,7 +332,7 @@ class RegistryRepository(Repository):
     async def find_collection(self, registry: str, name: str) -> Collection | None:
         """A collection by registry and name (or by id), deprecated or not."""
 
-        async def work(tx: AsyncManagedTransaction) -> Collection | None:
+        async def work(tx: Tx) -> Collection | None:
             row = await (await tx.run(q.FIND_COLLECTION, registry=registry, name=name)).single()
             return collection_from(row["collection"], row["registry"]) if row else None
 
@@ -346,7 +355,7 @@ class RegistryRepository(Repository):
         first: int,
         after: tuple[str, str] | None,
     ) -> Page[Collection]:
-        async def work(tx: AsyncManagedTransaction) -> list[Collection]:
+        async def work(tx: Tx) -> list[Collection]:
             result = await tx.run(
                 q.LIST_COLLECTIONS,
                 registry=registry,
@@ -368,69 +377,87 @@ class RegistryRepository(Repository):
     # --- links ----------------------------------------------------------------------------
 
     async def link_version(
-        self, collection_id: str, version_id: str, *, aliases: Sequence[str] = (), actor: str
-    ) -> tuple[Link, bool]:
-        """Bookmark a committed version into the collection as its next vN, move the
-        collection's `latest` and point `aliases` at it; the existing link when it is linked
-        already (False, and nothing changes)."""
+        self,
+        registry: str,
+        collection: str,
+        version_id: str,
+        *,
+        aliases: Sequence[str] = (),
+        actor: str,
+    ) -> tuple[Link, Collection, Registry, bool]:
+        """Bookmark a committed version into the collection (by registry and name, or by id)
+        as its next vN, move the collection's `latest` and point `aliases` at it; the link,
+        its collection and registry, and whether it is new. A version linked already gets
+        its existing link back, and nothing changes."""
         if LATEST in aliases:
             raise Invalid("input.aliases", "'latest' moves by itself on every link")
+        aliases = list(dict.fromkeys(aliases))
 
-        async def work(tx: AsyncManagedTransaction) -> tuple[Link, bool]:
-            collection, registry = await _lock_collection(tx, collection_id)
+        async def work(tx: Tx) -> tuple[Link, Collection, Registry, bool]:
             row = await (
-                await tx.run(q.LINK_OF_VERSION, collection_id=collection_id, version_id=version_id)
-            ).single()
-            if row is not None:
-                return (await _links(tx, [row["link"]["id"]]))[row["link"]["id"]], False
-            if collection.deprecated:
-                raise Conflict(
-                    f"collection {collection.registry}/{collection.name} is "
-                    "deprecated: it takes no new links"
+                await tx.run(
+                    q.PREPARE_LINK, registry=registry, name=collection, version_id=version_id
                 )
-            await _check_linkable(tx, version_id, collection, registry)
+            ).single()
+            if row is None:
+                raise NotFound("collection", f"{registry}/{collection}")
+            found, registry_record = (
+                collection_from(row["collection"], row["registry"]),
+                registry_from(row["registry"]),
+            )
+            if row["existing"] is not None:
+                existing = (await _links(tx, [row["existing"]]))[row["existing"]]
+                return existing, found, registry_record, False
+            if found.deprecated:
+                raise Conflict(
+                    f"collection {found.registry}/{found.name} is deprecated: it takes no new links"
+                )
+            _check_linkable(version_id, row["state"], row["type"], registry_record, found)
             now = datetime.now(UTC)
             created = await (
                 await tx.run(
-                    q.CREATE_LINK,
-                    collection_id=collection_id,
+                    q.CREATE_LINK_WITH_ALIASES,
+                    collection_id=found.id,
                     version_id=version_id,
                     id=new_id("lnk"),
+                    aliases=[LATEST, *aliases],
                     now=now,
                     actor=actor,
+                    with_versions=False,
                 )
             ).single(strict=True)
-            link = (await _links(tx, [created["id"]]))[created["id"]]
-            moved = await _move_latest(tx, collection_id, now, actor)
-            taken = {
-                alias: await _point_alias(tx, collection_id, alias, link.id, now, actor)
-                for alias in aliases
-            }
-            subjects = [link.id, collection_id, version_id]
-            subjects += [alias_subject(collection_id, a) for a in (LATEST, *aliases)]
-            subjects += [holder for holder in taken.values() if holder]
+            former: dict[str, str | None] = dict(created["former"])
+            link = link_from(created["link"])
+            link_id = link.id
+            subjects = [link_id, found.id, version_id]
+            subjects += [alias_subject(found.id, a) for a in (LATEST, *aliases)]
+            subjects += [holder for alias, holder in former.items() if holder and alias != LATEST]
             await write_event(
                 tx,
                 "link.created",
+                head=created,
                 actor=actor,
-                subjects=subjects,
-                registry=collection.registry_id,
-                before={"latest": moved[0], "aliases": taken},
+                subjects=list(dict.fromkeys(subjects)),
+                registry=found.registry_id,
+                before={
+                    "latest": former[LATEST],
+                    "aliases": {a: former[a] for a in aliases},
+                },
                 after={
                     "index": link.index,
                     "version": version_id,
-                    "latest": moved[1],
-                    "aliases": list(aliases),
+                    "latest": link_id,
+                    "aliases": aliases,
                 },
             )
-            return (await _links(tx, [link.id]))[link.id], True
+            return link, found, registry_record, True
 
         return await self._write(work)
 
     async def set_link_state(self, link_id: str, linked: bool, *, actor: str) -> Link:
         """Deregister (soft; its aliases and stages end) or restore a link."""
 
-        async def work(tx: AsyncManagedTransaction) -> Link:
+        async def work(tx: Tx) -> Link:
             link, collection = await _lock_link(tx, link_id)
             wanted = "LINKED" if linked else "UNLINKED"
             if link.state == wanted:
@@ -470,7 +497,7 @@ class RegistryRepository(Repository):
         if alias == LATEST:
             raise Invalid("input.alias", "'latest' moves by itself on every link")
 
-        async def work(tx: AsyncManagedTransaction) -> str | None:
+        async def work(tx: Tx) -> str | None:
             link, collection = await _lock_link(tx, link_id)
             _require_linked(link)
             previous = await _point_alias(
@@ -495,7 +522,7 @@ class RegistryRepository(Repository):
         if alias == LATEST:
             raise Invalid("input.alias", "'latest' is kept by Forebear and cannot be removed")
 
-        async def work(tx: AsyncManagedTransaction) -> str:
+        async def work(tx: Tx) -> str:
             collection, _ = await _lock_collection(tx, collection_id)
             held = await _end_holdings(tx, collection_id, "alias", alias, None, datetime.now(UTC))
             previous = [link for _, link in held]
@@ -525,7 +552,7 @@ class RegistryRepository(Repository):
                 f"{label!r} is not a semantic version (MAJOR.MINOR.PATCH[-pre][+build])",
             ) from exc
 
-        async def work(tx: AsyncManagedTransaction) -> Link:
+        async def work(tx: Tx) -> Link:
             link, collection = await _lock_link(tx, link_id)
             _require_linked(link)
             if link.semver is not None:
@@ -558,7 +585,7 @@ class RegistryRepository(Repository):
     async def assign_stage(self, link_id: str, stage: str, assigned: bool, *, actor: str) -> Link:
         """Assign (or unassign) a lifecycle stage; several links may hold one stage."""
 
-        async def work(tx: AsyncManagedTransaction) -> Link:
+        async def work(tx: Tx) -> Link:
             link, collection = await _lock_link(tx, link_id)
             _require_linked(link)
             registry = await _registry_of(tx, collection)
@@ -609,42 +636,71 @@ class RegistryRepository(Repository):
         self, collection: Collection, selector: str, at: datetime | None
     ) -> str | None:
         """The link `selector` names in the collection at `at` (now when None): an alias
-        first, then a stage (its most recent holder), then a semver, then vN."""
-        return await self._read(lambda tx: _resolve(tx, collection.id, selector, at))
+        first, then a stage (its most recent holder), then vN, then a semver."""
+        link, _, _ = await self.resolve_view(collection.registry, collection.id, selector, at)
+        return link.id if link else None
 
     async def resolve_ref(
         self, registry: str, name: str, selector: str, at: datetime | None
     ) -> str | None:
-        """`resolve` on a collection named by registry and name, in one transaction."""
+        """`resolve` on a collection named by registry and name."""
+        link, _, _ = await self.resolve_view(registry, name, selector, at)
+        return link.id if link else None
 
-        async def work(tx: AsyncManagedTransaction) -> str | None:
-            row = await (await tx.run(q.FIND_COLLECTION, registry=registry, name=name)).single()
+    async def resolve_view(
+        self,
+        registry: str,
+        name: str,
+        selector: str,
+        at: datetime | None,
+        *,
+        with_version: bool = False,
+    ) -> tuple[Link | None, Collection, Registry]:
+        """The link a selector names (None when none), its collection and registry, in one
+        query; raise NotFound when there is no such collection. `name` may be its id."""
+        by_name = ALIAS_RE.match(selector) and not INDEX_RE.match(selector)
+        index = INDEX_RE.match(selector)
+
+        async def work(tx: Tx) -> tuple[Link | None, Collection, Registry]:
+            row = await (
+                await tx.run(
+                    q.RESOLVE_NOW if at is None else q.RESOLVE_AT,
+                    registry=registry,
+                    name=name,
+                    label=selector if by_name else None,
+                    index=int(index[1]) if index else None,
+                    semver=None if index else selector,
+                    at=at,
+                    with_versions=with_version,
+                )
+            ).single()
             if row is None:
                 raise NotFound("collection", f"{registry}/{name}")
-            return await _resolve(tx, row["collection"]["id"], selector, at)
+            return _context(row)
 
         return await self._read(work)
 
-    async def link_context(self, link_id: str) -> tuple[Link, Collection, Registry]:
-        """A link with its collection and registry, in one transaction."""
+    async def link_context(
+        self, link_id: str, *, with_version: bool = False
+    ) -> tuple[Link, Collection, Registry]:
+        """A link with its collection and registry, in one query."""
 
-        async def work(tx: AsyncManagedTransaction) -> tuple[Link, Collection, Registry]:
-            links = await _links(tx, [link_id])
-            row = await (await tx.run(q.LINK_CONTEXT, id=link_id)).single()
-            if link_id not in links or row is None:
+        async def work(tx: Tx) -> tuple[Link | None, Collection, Registry]:
+            row = await (
+                await tx.run(q.LINK_CONTEXT, id=link_id, with_versions=with_version)
+            ).single()
+            if row is None:
                 raise NotFound("linked version", link_id)
-            return (
-                links[link_id],
-                collection_from(row["collection"], row["registry"]),
-                registry_from(row["registry"]),
-            )
+            return _context(row)
 
-        return await self._read(work)
+        link, collection, found = await self._read(work)
+        assert link is not None
+        return link, collection, found
 
     async def latest_semver(self, collection_id: str) -> str | None:
         """The linked link with the highest semantic version (by semver precedence)."""
 
-        async def work(tx: AsyncManagedTransaction) -> list[tuple[str, str]]:
+        async def work(tx: Tx) -> list[tuple[str, str]]:
             result = await tx.run(q.SEMVERS, collection_id=collection_id)
             return [(row["id"], row["semver"]) async for row in result]
 
@@ -654,9 +710,17 @@ class RegistryRepository(Repository):
         return max(labelled, key=lambda pair: semver_key(pair[1]))[0]
 
     async def list_links(
-        self, collection_id: str, *, include_unlinked: bool, first: int, before_index: int | None
-    ) -> Page[Link]:
-        async def work(tx: AsyncManagedTransaction) -> list[Link]:
+        self,
+        collection_id: str,
+        *,
+        include_unlinked: bool,
+        first: int,
+        before_index: int | None,
+        with_versions: bool = False,
+    ) -> tuple[Page[Link], Registry]:
+        """A page of a collection's links, newest first, and the collection's registry."""
+
+        async def work(tx: Tx) -> tuple[list[Link], Registry]:
             row = await (
                 await tx.run(
                     q.LIST_LINKS,
@@ -664,50 +728,29 @@ class RegistryRepository(Repository):
                     include_unlinked=include_unlinked,
                     before=before_index,
                     limit=first + 1,
+                    with_versions=with_versions,
                 )
-            ).single(strict=True)
-            return [link_from(node) for node in row["links"]]
+            ).single()
+            if row is None:
+                raise NotFound("collection", collection_id)
+            return [link_from(node) for node in row["links"]], registry_from(row["registry"])
 
-        links = await self._read(work)
+        links, registry = await self._read(work)
         page = tuple(links[:first])
-        return Page(page, len(links) > first, str(page[-1].index) if page else None)
+        return Page(page, len(links) > first, str(page[-1].index) if page else None), registry
 
 
-async def _resolve(
-    tx: AsyncManagedTransaction, collection_id: str, selector: str, at: datetime | None
-) -> str | None:
-    when = at or datetime.now(UTC)
-    if ALIAS_RE.match(selector) and not INDEX_RE.match(selector):
-        for kind in ("alias", "stage"):
-            if at is None:
-                result = await tx.run(
-                    q.CURRENT_ASSIGNMENT, collection_id=collection_id, kind=kind, name=selector
-                )
-            else:
-                result = await tx.run(
-                    q.ASSIGNMENT_AT,
-                    collection_id=collection_id,
-                    kind=kind,
-                    name=selector,
-                    at=when,
-                )
-            row = await result.single()
-            if row is not None:
-                return str(row["id"])
-    if index := INDEX_RE.match(selector):
-        result = await tx.run(
-            q.LINK_BY_INDEX, collection_id=collection_id, index=int(index[1]), at=when
-        )
-    else:
-        result = await tx.run(
-            q.LINK_BY_SEMVER, collection_id=collection_id, semver=selector, at=when
-        )
-    row = await result.single()
-    return str(row["id"]) if row else None
+def _context(row: Mapping[str, Any]) -> tuple[Link | None, Collection, Registry]:
+    link = row["link"]
+    return (
+        link_from(link) if link else None,
+        collection_from(row["collection"], row["registry"]),
+        registry_from(row["registry"]),
+    )
 
 
 async def _ensure_registry(
-    tx: AsyncManagedTransaction,
+    tx: Tx,
     *,
     name: str,
     description: str,
@@ -751,16 +794,14 @@ async def _ensure_registry(
     return registry
 
 
-async def _lock_collection(
-    tx: AsyncManagedTransaction, collection_id: str
-) -> tuple[Collection, Mapping[str, Any]]:
+async def _lock_collection(tx: Tx, collection_id: str) -> tuple[Collection, Mapping[str, Any]]:
     row = await (await tx.run(q.LOCK_COLLECTION, id=collection_id)).single()
     if row is None:
         raise NotFound("collection", collection_id)
     return collection_from(row["collection"], row["registry"]), row["registry"]
 
 
-async def _lock_link(tx: AsyncManagedTransaction, link_id: str) -> tuple[Link, Collection]:
+async def _lock_link(tx: Tx, link_id: str) -> tuple[Link, Collection]:
     found = await _links(tx, [link_id])
     if link_id not in found:
         raise NotFound("linked version", link_id)
@@ -769,35 +810,28 @@ async def _lock_link(tx: AsyncManagedTransaction, link_id: str) -> tuple[Link, C
     return (await _links(tx, [link_id]))[link_id], collection
 
 
-async def _registry_of(tx: AsyncManagedTransaction, collection: Collection) -> Registry:
+async def _registry_of(tx: Tx, collection: Collection) -> Registry:
     row = await (await tx.run(q.GET_REGISTRY, name=collection.registry_id)).single(strict=True)
     return registry_from(row["registry"])
 
 
-async def _check_linkable(
-    tx: AsyncManagedTransaction,
-    version_id: str,
-    collection: Collection,
-    registry: Mapping[str, Any],
+def _check_linkable(
+    version_id: str, state: str | None, type: str | None, registry: Registry, collection: Collection
 ) -> None:
-    row = await (await tx.run(q.VERSION_STATE, id=version_id)).single()
-    if row is None:
+    """Refuse a version that is missing, not committed, or of a type not accepted here."""
+    if state is None:
         raise NotFound("version", version_id)
-    if row["state"] != "COMMITTED":
-        raise Conflict(
-            f"version {version_id!r} is {row['state']}: only committed versions can be linked"
-        )
-    allowed = list(registry.get("allowedTypes") or [])
-    if allowed and row["type"] not in allowed:
+    if state != "COMMITTED":
+        raise Conflict(f"version {version_id!r} is {state}: only committed versions can be linked")
+    if registry.allowed_types and type not in registry.allowed_types:
         raise Invalid(
             "input.version",
-            f"registry {registry['name']!r} accepts {', '.join(allowed)}, not {row['type']!r}",
+            f"registry {registry.name!r} accepts {', '.join(registry.allowed_types)}, not {type!r}",
         )
-    if collection.types and row["type"] not in collection.types:
+    if collection.types and type not in collection.types:
         raise Invalid(
             "input.version",
-            f"collection {collection.name!r} accepts "
-            f"{', '.join(collection.types)}, not {row['type']!r}",
+            f"collection {collection.name!r} accepts {', '.join(collection.types)}, not {type!r}",
         )
 
 
@@ -807,7 +841,7 @@ def _require_linked(link: Link) -> None:
 
 
 async def _end_holdings(
-    tx: AsyncManagedTransaction,
+    tx: Tx,
     collection_id: str,
     kind: str,
     name: str | None,
@@ -827,7 +861,7 @@ async def _end_holdings(
 
 
 async def _point_alias(
-    tx: AsyncManagedTransaction,
+    tx: Tx,
     collection_id: str,
     alias: str,
     link_id: str | None,
@@ -852,7 +886,7 @@ async def _point_alias(
 
 
 async def _move_latest(
-    tx: AsyncManagedTransaction, collection_id: str, now: datetime, actor: str
+    tx: Tx, collection_id: str, now: datetime, actor: str
 ) -> tuple[str | None, str | None]:
     """Point `latest` at the newest linked link (or nowhere); (before, after) link ids."""
     newest = await (await tx.run(q.NEWEST_LINKED, collection_id=collection_id)).single()
@@ -860,6 +894,6 @@ async def _move_latest(
     return await _point_alias(tx, collection_id, LATEST, current, now, actor), current
 
 
-async def _links(tx: AsyncManagedTransaction, ids: Sequence[str]) -> dict[str, Link]:
-    row = await (await tx.run(q.GET_LINKS, ids=list(ids))).single(strict=True)
+async def _links(tx: Tx, ids: Sequence[str]) -> dict[str, Link]:
+    row = await (await tx.run(q.GET_LINKS, ids=list(ids), with_versions=False)).single(strict=True)
     return {node["id"]: link_from(node) for node in row["links"]}

@@ -8,14 +8,12 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from neo4j import AsyncManagedTransaction
-
 from graph.errors import Conflict, NotFound
 from graph.events import write_event
 from graph.ids import new_id
 from graph.queries import runs as q
 from graph.records import JsonObject, MetricSeries, Page, Project, Run, loads, native
-from graph.repository.base import Repository
+from graph.repository.base import Repository, Tx
 
 TERMINAL: Final = frozenset({"FINISHED", "FAILED", "CRASHED"})
 # Top-level scalar config and summary values are also kept as properties of their own, so
@@ -63,7 +61,7 @@ def _scalar(value: Any) -> bool:
 
 
 async def ensure_project(
-    tx: AsyncManagedTransaction, name: str, *, actor: str, description: str = ""
+    tx: Tx, name: str, *, actor: str, description: str = ""
 ) -> tuple[Project, bool]:
     """The project called `name`, created now if it did not exist; True when created."""
     row = await (
@@ -82,7 +80,7 @@ class RunRepository(Repository):
     async def create_project(self, name: str, description: str, *, actor: str) -> Project:
         """Create a project; raise Conflict if the name is taken."""
 
-        async def work(tx: AsyncManagedTransaction) -> Project:
+        async def work(tx: Tx) -> Project:
             project, created = await ensure_project(tx, name, actor=actor, description=description)
             if not created:
                 raise Conflict(f"project {name!r} already exists")
@@ -102,7 +100,7 @@ class RunRepository(Repository):
     ) -> Project | None:
         """The project with this name (or id), or None."""
 
-        async def work(tx: AsyncManagedTransaction) -> Project | None:
+        async def work(tx: Tx) -> Project | None:
             if id is not None:
                 result = await tx.run(q.GET_PROJECT_BY_ID, id=id)
             else:
@@ -126,7 +124,7 @@ class RunRepository(Repository):
     ) -> Run:
         """Start a RUNNING run in `project`, creating the project on first use."""
 
-        async def work(tx: AsyncManagedTransaction) -> Run:
+        async def work(tx: Tx) -> Run:
             proj, created = await ensure_project(tx, project, actor=actor)
             run_id = new_id("run")
             props = {
@@ -171,7 +169,7 @@ class RunRepository(Repository):
     ) -> Run:
         """Merge `config` and `summary` into the run's, replace its tags and name if given."""
 
-        async def work(tx: AsyncManagedTransaction) -> Run:
+        async def work(tx: Tx) -> Run:
             before = await _lock_run(tx, run_id)
             changes: dict[str, Any] = {}
             if name is not None:
@@ -202,7 +200,7 @@ class RunRepository(Repository):
     ) -> tuple[Run, int]:
         """Append metric points (step, key, value); the summary keeps each key's last value."""
 
-        async def work(tx: AsyncManagedTransaction) -> tuple[Run, int]:
+        async def work(tx: Tx) -> tuple[Run, int]:
             before, before_steps = await _lock_run_raw(tx, run_id)
             if before.status in TERMINAL:
                 raise Conflict(f"run {run_id!r} is {before.status}: it takes no more metrics")
@@ -236,7 +234,7 @@ class RunRepository(Repository):
     async def finish_run(self, run_id: str, status: str, *, actor: str) -> Run:
         """Move a RUNNING run to a terminal status; raise Conflict if it already ended."""
 
-        async def work(tx: AsyncManagedTransaction) -> Run:
+        async def work(tx: Tx) -> Run:
             before = await _lock_run(tx, run_id)
             if before.status in TERMINAL:
                 raise Conflict(f"run {run_id!r} already ended as {before.status}")
@@ -256,7 +254,7 @@ class RunRepository(Repository):
     async def get_runs(self, ids: Sequence[str]) -> dict[str, Run]:
         """The runs among `ids` that exist, by id."""
 
-        async def work(tx: AsyncManagedTransaction) -> dict[str, Run]:
+        async def work(tx: Tx) -> dict[str, Run]:
             result = await tx.run(q.GET_RUNS, ids=list(ids))
             return {r.id: r for r in [run_from(row["run"]) async for row in result]}
 
@@ -301,7 +299,7 @@ class RunRepository(Repository):
             "limit": first + 1,
         }
 
-        async def work(tx: AsyncManagedTransaction) -> list[Run]:
+        async def work(tx: Tx) -> list[Run]:
             return [run_from(row["run"]) async for row in await tx.run(q.LIST_RUNS, params)]
 
         runs = await self._read(work)
@@ -314,7 +312,7 @@ class RunRepository(Repository):
     ) -> list[MetricSeries]:
         """Up to `limit` points per key with step > after_step, in step order."""
 
-        async def work(tx: AsyncManagedTransaction) -> list[MetricSeries]:
+        async def work(tx: Tx) -> list[MetricSeries]:
             series: dict[str, list[tuple[int, float]]] = {key: [] for key in keys}
             result = await tx.run(
                 q.GET_METRIC_CHUNKS, id=run_id, keys=list(keys), after_step=after_step
@@ -340,11 +338,11 @@ class RunRepository(Repository):
         return await self._read(work)
 
 
-async def _lock_run(tx: AsyncManagedTransaction, run_id: str) -> Run:
+async def _lock_run(tx: Tx, run_id: str) -> Run:
     return (await _lock_run_raw(tx, run_id))[0]
 
 
-async def _lock_run_raw(tx: AsyncManagedTransaction, run_id: str) -> tuple[Run, str | None]:
+async def _lock_run_raw(tx: Tx, run_id: str) -> tuple[Run, str | None]:
     """Take the run's write lock; return it and its raw summary steps."""
     row = await (await tx.run(q.LOCK_RUN, id=run_id)).single()
     if row is None:
@@ -352,7 +350,7 @@ async def _lock_run_raw(tx: AsyncManagedTransaction, run_id: str) -> tuple[Run, 
     return run_from(row["run"]), row["run"].get("summarySteps")
 
 
-async def _set_props(tx: AsyncManagedTransaction, run_id: str, props: dict[str, Any]) -> Run:
+async def _set_props(tx: Tx, run_id: str, props: dict[str, Any]) -> Run:
     row = await (await tx.run(q.SET_RUN_PROPS, id=run_id, props=props)).single(strict=True)
     return run_from(row["run"])
 

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from neo4j import AsyncManagedTransaction
 from neo4j.exceptions import DriverError
 
 from graph.errors import GraphUnavailable
 from graph.queries import server as q
 from graph.records import ServerInfo
-from graph.repository.base import Repository
+from graph.repository.base import Repository, Tx
 
 
 class ServerRepository(Repository):
     async def get_info(self) -> ServerInfo:
         """Return the server's version and edition; raise GraphUnavailable when it is down."""
 
-        async def work(tx: AsyncManagedTransaction) -> ServerInfo:
+        async def work(tx: Tx) -> ServerInfo:
             row = await (await tx.run(q.GET_COMPONENTS)).single(strict=True)
             return ServerInfo(row["version"], row["edition"], self._database)
 

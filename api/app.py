@@ -12,7 +12,9 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from api.access import Authenticator
 from api.context import GraphQLApp
+from api.guard import Guard
 from api.logs import RequestLog
 from api.metrics import Metrics
 from api.resources import open_resources
@@ -32,11 +34,13 @@ class State(TypedDict):
     driver: AsyncDriver
     blobs: BlobStore
     metrics: Metrics
+    authenticator: Authenticator
 
 
 def create_app(settings: Settings) -> Starlette:
     """One app, one Neo4j driver and one S3 client per process, opened in the lifespan."""
     metrics = Metrics()
+    authenticator = Authenticator(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -45,7 +49,13 @@ def create_app(settings: Settings) -> Starlette:
             async with anyio.create_task_group() as background:
                 if settings.gc_interval > 0:
                     background.start_soon(collect_periodically, driver, blobs, settings)
-                yield {"settings": settings, "driver": driver, "blobs": blobs, "metrics": metrics}
+                yield {
+                    "settings": settings,
+                    "driver": driver,
+                    "blobs": blobs,
+                    "metrics": metrics,
+                    "authenticator": authenticator,
+                }
                 background.cancel_scope.cancel()
 
     routes = [
@@ -56,4 +66,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(RequestLog)], lifespan=lifespan)
+    middleware = [
+        Middleware(RequestLog),
+        Middleware(Guard, settings=settings, authenticator=authenticator),
+    ]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

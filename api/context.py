@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Final, TypeAlias
+from typing import TypeAlias
 
 import strawberry
 from neo4j import AsyncDriver
@@ -13,9 +12,11 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
+from api.access import NOBODY, Access, Authenticator
 from api.loaders import Loaders
 from api.metrics import Metrics
 from api.settings import Settings
+from graph.repository.access import AccessRepository
 from graph.repository.artifacts import ArtifactRepository
 from graph.repository.blobs import BlobRepository
 from graph.repository.events import EventRepository
@@ -24,11 +25,6 @@ from graph.repository.registries import RegistryRepository
 from graph.repository.runs import RunRepository
 from graph.repository.server import ServerRepository
 from storage.blobs import BlobStore
-
-# Until API keys arrive, the caller names itself in this header; events record it as actor.
-ACTOR_HEADER: Final = "x-forebear-actor"
-ANONYMOUS: Final = "anonymous"
-_ACTOR: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +36,7 @@ class Repositories:
     registries: RegistryRepository
     events: EventRepository
     lineage: LineageRepository
+    access: AccessRepository
 
     @classmethod
     def on(cls, driver: AsyncDriver, database: str) -> Repositories:
@@ -51,6 +48,7 @@ class Repositories:
             registries=RegistryRepository(driver, database),
             events=EventRepository(driver, database),
             lineage=LineageRepository(driver, database),
+            access=AccessRepository(driver, database),
         )
 
 
@@ -61,7 +59,13 @@ class Context:
     metrics: Metrics
     repos: Repositories
     loaders: Loaders
-    actor: str
+    access: Access
+    authenticator: Authenticator
+
+    @property
+    def actor(self) -> str:
+        """Who the request acts as: what audit events record."""
+        return self.access.actor
 
     @property
     def server(self) -> ServerRepository:
@@ -69,11 +73,6 @@ class Context:
 
 
 Info: TypeAlias = strawberry.Info[Context, None]
-
-
-def actor_of(request: Request | WebSocket) -> str:
-    claimed = request.headers.get(ACTOR_HEADER, "")
-    return claimed if _ACTOR.match(claimed) else ANONYMOUS
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -89,5 +88,8 @@ class GraphQLApp(GraphQL[Context, None]):
             metrics=state.metrics,
             repos=repos,
             loaders=Loaders(repos.runs, repos.artifacts),
-            actor=actor_of(request),
+            # Only the GraphiQL page is served without a key (api.guard); nothing executes
+            # as NOBODY (api.access.Authorize refuses it).
+            access=Access(getattr(state, "principal", NOBODY), repos.access),
+            authenticator=state.authenticator,
         )

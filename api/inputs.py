@@ -6,7 +6,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from typing import Annotated, Any, Final, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -19,6 +20,7 @@ from pydantic import (
 )
 
 from api.errors import BadInput
+from api.settings import PRINCIPAL_NAME
 from graph.refs import ALIAS, NAME
 
 M = TypeVar("M", bound=BaseModel)
@@ -155,6 +157,36 @@ class CollectionUpdateIn(Strict):
 class ProjectIn(Strict):
     name: Name
     description: Text = ""
+
+
+class UserIn(Strict):
+    name: Annotated[str, StringConstraints(pattern=PRINCIPAL_NAME.pattern)]
+    kind: Literal["user", "service"] = "user"
+    org_admin: bool = False
+
+
+class ApiKeyIn(Strict):
+    name: Annotated[
+        str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
+    ]
+    user: str | None = None
+    expires_at: datetime | None = None
+
+    @field_validator("expires_at")
+    @classmethod
+    def _future(cls, value: datetime | None) -> datetime | None:
+        if value is not None:
+            if value.tzinfo is None:
+                raise ValueError("must name its time zone")
+            if value <= datetime.now(UTC):
+                raise ValueError("must be in the future")
+        return value
+
+
+class MemberIn(Strict):
+    project: Name
+    principal: Annotated[str, StringConstraints(pattern=PRINCIPAL_NAME.pattern)]
+    member: bool = True
 
 
 def fields_of(obj: Any) -> dict[str, Any]:

@@ -18,6 +18,9 @@ LOCAL_ENV_FILE: Final = ".services/forebear.env"
 NEO4J_SCHEMES: Final = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 # S3 bucket naming rules: 3-63 characters, lowercase letters, digits, dots and hyphens.
 BUCKET_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# User and service account names: what an audit event's actor can be.
+PRINCIPAL_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
+PRINCIPAL_RULE: Final = "1-100 letters, digits and . _ @ + -, starting with a letter or digit"
 
 
 class Settings(BaseSettings):
@@ -46,6 +49,43 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     startup_timeout: float = Field(30.0, ge=0, description="seconds to wait for Neo4j and S3")
     ready_timeout: float = Field(3.0, gt=0, description="seconds /readyz waits for each server")
+    secret_key: SecretStr = Field(
+        SecretStr(""), description="server secret API keys are hashed with (HMAC); required"
+    )
+    admin_user: str = Field("admin", description="the first org admin, created on first start")
+    admin_key: SecretStr = Field(
+        SecretStr(""), description="the first org admin's API key; empty: no bootstrap"
+    )
+    metrics_public: bool = Field(True, description="serve /metrics without an API key")
+    max_body_size: int = Field(
+        1 * 2**20, ge=1024, description="largest /graphql request body, in bytes"
+    )
+    auth_cache_ttl: float = Field(
+        5.0, ge=0, description="seconds a checked API key is trusted without asking Neo4j"
+    )
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, value: SecretStr) -> SecretStr:
+        # Empty is allowed here (tools such as `python -m api.collect` need no keys); the API
+        # server refuses to start without one (api.services.startup.check_secret).
+        if value.get_secret_value() and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
+
+    @field_validator("admin_key")
+    @classmethod
+    def _admin_key(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() and len(value.get_secret_value()) < 20:
+            raise ValueError("must be at least 20 characters when set")
+        return value
+
+    @field_validator("admin_user")
+    @classmethod
+    def _admin_user(cls, value: str) -> str:
+        if not PRINCIPAL_NAME.match(value):
+            raise ValueError(f"{value!r} is not a valid user name ({PRINCIPAL_RULE})")
+        return value
 
     @field_validator("neo4j_uri")
     @classmethod

@@ -14,6 +14,8 @@ PREFIXES: Final = {
     "reg": "Registry",
     "col": "Collection",
     "lnk": "LinkedVersion",
+    "usr": "User",
+    "key": "ApiKey",
 }
 
 

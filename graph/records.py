@@ -38,6 +38,53 @@ class Project:
 
 
 @dataclass(frozen=True, slots=True)
+class User:
+    """A person or a service account."""
+
+    id: str
+    name: str
+    kind: str  # user | service
+    org_admin: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """An API key's record; the secret itself is shown once at creation and never stored."""
+
+    id: str
+    name: str
+    user: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a request acts as, with every membership access checks need."""
+
+    id: str
+    name: str
+    kind: str
+    org_admin: bool
+    key_id: str
+    projects: frozenset[str]
+    registries: dict[str, str]  # registry name -> role
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Where an object named by id belongs, for access checks."""
+
+    project: str | None = None
+    registry: str | None = None
+    linked_in: tuple[str, ...] = ()  # registries that link a version
+    user: str | None = None  # the user an API key or user node is
+
+
+@dataclass(frozen=True, slots=True)
 class Run:
     id: str
     project: str

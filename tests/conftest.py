@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from api.app import create_app
 from api.settings import Settings
 from graph.constraints import ensure_constraints
-from tests.helpers import remove_bucket, s3_client
+from tests.helpers import ADMIN_KEY, TEST_SECRET, bearer, remove_bucket, s3_client
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -36,7 +36,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def base_settings() -> Settings:
-    return Settings(_env_file=None)
+    return Settings(_env_file=None, secret_key=TEST_SECRET, admin_key=ADMIN_KEY)
 
 
 @pytest.fixture
@@ -64,8 +64,9 @@ async def driver(base_settings: Settings) -> AsyncIterator[AsyncDriver]:
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    """The real app, lifespan included, on the real servers."""
-    with TestClient(create_app(settings)) as client:
+    """The real app, lifespan included, on the real servers, called as the org admin that
+    configuration creates on first start."""
+    with TestClient(create_app(settings), headers=bearer(ADMIN_KEY)) as client:
         yield client
 
 

@@ -107,3 +107,19 @@ def count(settings: Settings, cypher: str, **params: Any) -> int:
 
 def events(settings: Settings) -> int:
     return count(settings, "MATCH (e:Event) RETURN count(e)")
+
+
+CREATE_USER = """mutation($input: CreateUserInput!) {
+  createUser(input: $input) { user { id name } key } }"""
+
+
+def user_key(
+    client: TestClient, name: str, *, org_admin: bool = False, service: bool = False
+) -> str:
+    """A new user (or service account) made by the org admin the client calls as; its key."""
+    made = graphql(
+        client,
+        CREATE_USER,
+        input={"name": name, "orgAdmin": org_admin, "kind": "SERVICE" if service else "USER"},
+    )
+    return str(ok(made)["createUser"]["key"])

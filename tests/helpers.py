@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from minio import Minio
 from starlette.testclient import TestClient
 
 from api.settings import Settings
+
+# What the suite configures: the server secret, and the first org admin's key.
+TEST_SECRET: Final = "test-secret-of-the-forebear-suite"
+ADMIN_KEY: Final = "fbk_test-admin-key-of-the-forebear-suite"
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
 
 
 def s3_client(settings: Settings) -> Minio:

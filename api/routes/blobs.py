@@ -8,10 +8,12 @@ from typing import Final
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from api.access import Access, refused
 from api.context import Repositories
 from api.services.blobs import store_blob
 from api.settings import Settings
 from graph.errors import Conflict, GraphUnavailable
+from graph.records import Principal
 from storage.blobs import BlobStore
 from storage.errors import StorageUnavailable, TooLarge, UploadRejected
 
@@ -41,7 +43,18 @@ async def put_blob(request: Request) -> Response:
             )
     repos = Repositories.on(request.state.driver, settings.neo4j_database)
     store: BlobStore = request.state.blobs
+    principal: Principal = request.state.principal
     try:
+        # Only content a pending manifest of the caller's projects lists is accepted.
+        if not principal.org_admin and not await repos.access.blob_expected(
+            sha256, sorted(principal.projects)
+        ):
+            refused(Access(principal, repos.access), f"PUT /blobs/{sha256}", "not expected")
+            return error(
+                403,
+                "FORBIDDEN",
+                f"no pending version of your projects lists {sha256}: create it first",
+            )
         size, created = await store_blob(
             sha256,
             request.stream(),

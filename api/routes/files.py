@@ -9,6 +9,7 @@ from typing import Final
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from api.access import Access, refused
 from api.context import Repositories
 from api.routes.blobs import error
 from api.settings import Settings
@@ -47,7 +48,15 @@ async def get_file(request: Request) -> Response:
     path: str = request.path_params["path"]
     repos = Repositories.on(request.state.driver, settings.neo4j_database)
     store: BlobStore = request.state.blobs
+    access = Access(request.state.principal, repos.access)
     try:
+        # Access to a version that holds the file, never to a sha256 alone; a version the
+        # caller may not read answers like one that does not exist.
+        if not await access.can_read(version_id):
+            refused(access, f"GET /files/{version_id}", "version not visible")
+            return error(
+                404, "NOT_FOUND", f"no file {path!r} in a committed version {version_id!r}"
+            )
         entry = await repos.artifacts.get_file(version_id, path)
     except NotFound:
         return error(404, "NOT_FOUND", f"no file {path!r} in a committed version {version_id!r}")

@@ -20,12 +20,14 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from api.access import guard_root_fields
 from api.context import Info
 from api.errors import ErrorCodes
 from api.metrics import OperationMetrics
 from api.schema.artifacts import Artifact, ArtifactMutation, ArtifactQuery, ArtifactVersion
 from api.schema.compare import CompareQuery
 from api.schema.events import EventQuery
+from api.schema.identity import ApiKey, IdentityMutation, IdentityQuery, User
 from api.schema.lineage import LineageQuery
 from api.schema.registries import (
     Collection,
@@ -75,11 +77,20 @@ class ParseCache(SchemaExtension):
 
 @strawberry.type(description="Everything a client can read.")
 class Query(
-    ServerQuery, RunQuery, ArtifactQuery, RegistryQuery, EventQuery, CompareQuery, LineageQuery
+    ServerQuery,
+    IdentityQuery,
+    RunQuery,
+    ArtifactQuery,
+    RegistryQuery,
+    EventQuery,
+    CompareQuery,
+    LineageQuery,
 ):
     @strawberry.field(description="Any object by its global id; null when there is none.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         loaders, key = info.context.loaders, str(id)
+        if not await info.context.access.can_read(key):
+            return None
         match kind_of(key):
             case "Run":
                 run = await loaders.run_by_id.load(key)
@@ -111,8 +122,11 @@ class Query(
     description="Everything a client can change; each mutation is one transaction "
     "and writes one audit event."
 )
-class Mutation(RunMutation, ArtifactMutation, RegistryMutation):
+class Mutation(IdentityMutation, RunMutation, ArtifactMutation, RegistryMutation):
     pass
+
+
+guard_root_fields(Query, Mutation)
 
 
 class Schema(strawberry.Schema):
@@ -125,7 +139,17 @@ class Schema(strawberry.Schema):
 schema = Schema(
     query=Query,
     mutation=Mutation,
-    types=[Project, Run, Artifact, ArtifactVersion, Registry, Collection, LinkedVersion],
+    types=[
+        Project,
+        Run,
+        Artifact,
+        ArtifactVersion,
+        Registry,
+        Collection,
+        LinkedVersion,
+        User,
+        ApiKey,
+    ],
     config=StrawberryConfig(scalar_map=SCALARS),
     extensions=[
         OperationMetrics,

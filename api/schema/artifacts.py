@@ -142,8 +142,13 @@ class ArtifactVersion(Node):
             deleted_at=v.deleted_at,
         )
 
-    @strawberry.field(description="The artifact this version belongs to.")
-    async def artifact(self, info: Info) -> Artifact:
+    @strawberry.field(
+        description="The artifact this version belongs to; null for callers outside its "
+        "project (who see the version through a registry)."
+    )
+    async def artifact(self, info: Info) -> Artifact | None:
+        if not info.context.access.in_project(self.project):
+            return None
         found = await info.context.loaders.artifact_by_id.load(self.artifact_id)
         assert found is not None  # a version never outlives its artifact
         return Artifact.from_record(found)
@@ -163,15 +168,21 @@ class ArtifactVersion(Node):
             page, lambda f: ArtifactFile.from_record(str(self.id), f), lambda f: f.path
         )
 
-    @strawberry.field(description="The run that logged this version, if any.")
+    @strawberry.field(
+        description="The run that logged this version; null when none did or when the caller "
+        "is not a member of the run's project."
+    )
     async def produced_by(self, info: Info) -> Run | None:
         run_id = await info.context.loaders.producer_by_version.load(str(self.id))
         if run_id is None:
             return None
         run = await info.context.loaders.run_by_id.load(run_id)
-        return Run.from_record(run) if run else None
+        return Run.from_record(run) if run and info.context.access.in_project(run.project) else None
 
-    @strawberry.field(description="Runs that used this version, in the order they said so.")
+    @strawberry.field(
+        description="Runs that used this version, in the order they said so; runs of "
+        "projects the caller is not a member of are left out."
+    )
     async def consumed_by(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[Run]:
@@ -181,7 +192,8 @@ class ArtifactVersion(Node):
             str(self.id), first=page_size(first), offset=offset
         )
         runs = await info.context.loaders.run_by_id.load_many(list(ids.items))
-        found = [r for r in runs if r is not None]
+        access = info.context.access
+        found = [r for r in runs if r is not None and access.in_project(r.project)]
         page = Page(tuple(found), ids.has_next, None)
         positions = {r.id: offset + i + 1 for i, r in enumerate(found)}
         return connection(page, Run.from_record, lambda r: str(positions[r.id]))
@@ -315,14 +327,19 @@ class ArtifactQuery:
         found = await info.context.loaders.version_by_id.load(version_id)
         return ArtifactVersion.from_record(found) if found else None
 
-    @strawberry.field(description="Committed versions that contain a file with this sha256.")
+    @strawberry.field(
+        description="Committed versions that contain a file with this sha256, among those the "
+        "caller may read."
+    )
     async def versions_with_blob(
         self, info: Info, sha256: str, first: int | None = None, after: str | None = None
     ) -> Connection[ArtifactVersion]:
         page = await info.context.repos.artifacts.versions_with_blob(
             sha256.lower(), first=page_size(first), after=decode_cursor(after)
         )
-        return connection(page, ArtifactVersion.from_record, lambda v: v.id)
+        readable = await info.context.access.readable(v.id for v in page.items)
+        shown = Page(tuple(v for v in page.items if v.id in readable), page.has_next, None)
+        return connection(shown, ArtifactVersion.from_record, lambda v: v.id)
 
 
 @strawberry.type

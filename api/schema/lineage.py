@@ -66,6 +66,9 @@ class LineageGraph:
     truncated: bool = strawberry.field(description="True when a cap or the depth stopped it.")
     truncated_reason: str | None = strawberry.field(description="'depth' or 'node cap'.")
     total_nodes: int = strawberry.field(description="Nodes in the whole answer (all pages).")
+    hidden_nodes: int = strawberry.field(
+        description="Nodes of the answer left out because the caller may not read them."
+    )
     page_info: PageInfo = strawberry.field(description="Paging information.")
 
 
@@ -78,7 +81,12 @@ class ImpactGroup:
 @strawberry.type(description="Whether `to` descends from `from`, and one shortest chain.")
 class Derivation:
     derived: bool = strawberry.field(description="True when `to` descends from `from`.")
-    chain: list[LineageNode] = strawberry.field(description="from ... to, runs and versions.")
+    chain: list[LineageNode] = strawberry.field(
+        description="from ... to, runs and versions (those the caller may read)."
+    )
+    hidden_nodes: int = strawberry.field(
+        description="Nodes of the answer left out because the caller may not read them."
+    )
 
 
 @strawberry.type(description="One way two runs differ: a config key or the source commit.")
@@ -94,6 +102,9 @@ class LineageDiff:
     only_in_b: list[LineageNode] = strawberry.field(description="Upstream of `b` only.")
     run_differences: list[RunDifference] = strawberry.field(
         description="Config keys and source commits that differ between the producing runs."
+    )
+    hidden_nodes: int = strawberry.field(
+        description="Nodes of the answer left out because the caller may not read them."
     )
 
 
@@ -176,6 +187,13 @@ async def _visible(
     return kept
 
 
+async def _readable(info: Info, distances: dict[str, int]) -> tuple[dict[str, int], int]:
+    """The nodes the caller may read (api.access decides), and how many were left out."""
+    readable = await info.context.access.readable(distances)
+    kept = {i: d for i, d in distances.items() if i in readable}
+    return kept, len(distances) - len(kept)
+
+
 def _merge(walks: list[tuple[int, Walk]]) -> tuple[dict[str, int], list[Edge]]:
     """Distances (signed per walk) and edges of one or two walks, the start counted once."""
     distances: dict[str, int] = {}
@@ -238,6 +256,7 @@ class LineageQuery:
         if direction is not LineageDirection.UPSTREAM:
             walks.append((1, await _walk(info, start, DOWNSTREAM, depth, include_deleted, as_of)))
         distances, edges = _merge(walks)
+        distances, hidden = await _readable(info, distances)
         shown = await _visible(info, distances, kinds, artifact_types)
         ordered = sorted(shown, key=lambda i: (abs(distances[i]), distances[i], i))
         cursor = decode_cursor(after)
@@ -256,6 +275,7 @@ class LineageQuery:
             truncated=bool(reasons),
             truncated_reason=reasons[0] if reasons else None,
             total_nodes=len(ordered),
+            hidden_nodes=hidden,
             page_info=PageInfo(
                 has_next_page=end < len(ordered),
                 end_cursor=encode_cursor(str(end)) if page_ids else None,
@@ -272,7 +292,10 @@ class LineageQuery:
         walk = await _walk(info, start, DOWNSTREAM, None, False)
         versions = [i for i in walk.distances if kind_of(i) == "ArtifactVersion" and i != start]
         groups: dict[str, ImpactGroup] = {}
-        for link_id in await info.context.repos.lineage.linked(versions):
+        readable = await info.context.access.readable(
+            await info.context.repos.lineage.linked(versions)
+        )
+        for link_id in sorted(readable):
             linked = await load_linked(info, link_id)
             collection = linked.collection()
             group = groups.setdefault(
@@ -296,7 +319,7 @@ class LineageQuery:
         start, goal = _check_subject(str(from_), "from"), _check_subject(str(to), "to")
         walk = await _walk(info, start, DOWNSTREAM, None, False)
         if goal not in walk.distances:
-            return Derivation(derived=False, chain=[])
+            return Derivation(derived=False, chain=[], hidden_nodes=0)
         parent: dict[str, str] = {}
         for edge in walk.edges:
             for near, far in ((edge.source, edge.target), (edge.target, edge.source)):
@@ -305,8 +328,13 @@ class LineageQuery:
         chain = [goal]
         while chain[-1] != start:
             chain.append(parent[chain[-1]])
-        nodes = {str(n.id): n for n in await _nodes(info, {i: walk.distances[i] for i in chain})}
-        return Derivation(derived=True, chain=[nodes[i] for i in reversed(chain)])
+        shown, hidden = await _readable(info, {i: walk.distances[i] for i in chain})
+        nodes = {str(n.id): n for n in await _nodes(info, shown)}
+        return Derivation(
+            derived=True,
+            chain=[nodes[i] for i in reversed(chain) if i in nodes],
+            hidden_nodes=hidden,
+        )
 
     @strawberry.field(
         description="The source versions a linked version descends from: those "
@@ -321,7 +349,8 @@ class LineageQuery:
             i for i in walk.distances if kind_of(i) == "ArtifactVersion" and i != link.version_id
         ]
         producers = await info.context.loaders.producer_by_version.load_many(versions)
-        nodes = await _nodes(info, {i: walk.distances[i] for i in versions})
+        shown, _ = await _readable(info, {i: walk.distances[i] for i in versions})
+        nodes = await _nodes(info, shown)
         made = {v for v, p in zip(versions, producers, strict=True) if p is not None}
         sources = [n for n in nodes if (n.type in types if types else str(n.id) not in made)]
         return sorted(sources, key=lambda n: (n.distance, str(n.id)))
@@ -335,13 +364,18 @@ class LineageQuery:
         first, second = _check_subject(str(a), "a"), _check_subject(str(b), "b")
         walk_a = await _walk(info, first, UPSTREAM, None, False)
         walk_b = await _walk(info, second, UPSTREAM, None, False)
-        only_a = {i: d for i, d in walk_a.distances.items() if i not in walk_b.distances}
-        only_b = {i: d for i, d in walk_b.distances.items() if i not in walk_a.distances}
+        only_a, hidden_a = await _readable(
+            info, {i: d for i, d in walk_a.distances.items() if i not in walk_b.distances}
+        )
+        only_b, hidden_b = await _readable(
+            info, {i: d for i, d in walk_b.distances.items() if i not in walk_a.distances}
+        )
         order = lambda n: (n.distance, str(n.id))  # noqa: E731
         return LineageDiff(
             only_in_a=sorted(await _nodes(info, only_a), key=order),
             only_in_b=sorted(await _nodes(info, only_b), key=order),
             run_differences=await _run_differences(info, first, second),
+            hidden_nodes=hidden_a + hidden_b,
         )
 
 
@@ -355,6 +389,9 @@ async def _run_differences(info: Info, a: str, b: str) -> list[RunDifference]:
     if runs[0] is None or runs[1] is None:
         return []
     run_a, run_b = runs[0], runs[1]
+    access = info.context.access
+    if not (access.in_project(run_a.project) and access.in_project(run_b.project)):
+        return []  # run configs are for the runs' project members
     differences = [
         RunDifference(
             field=f"config.{key}", a=_json(run_a.config.get(key)), b=_json(run_b.config.get(key))

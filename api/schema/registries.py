@@ -295,6 +295,12 @@ class SetRegistryMemberInput:
     role: Role = strawberry.field(description="viewer, member or admin.")
 
 
+@strawberry.input(description="Take away a principal's role in a registry.")
+class RemoveRegistryMemberInput:
+    registry: str = strawberry.field(description="Registry name.")
+    principal: str = strawberry.field(description="User or service account name.")
+
+
 @strawberry.input(description="Create a collection (registered model) in a registry.")
 class CreateCollectionInput:
     registry: str = strawberry.field(description="Registry name.")
@@ -404,8 +410,11 @@ class RemoveCollectionAliasPayload:
 class RegistryQuery:
     @strawberry.field(description="All registries, by name.")
     async def registries(self, info: Info) -> list[Registry]:
+        access = info.context.access
         return [
-            Registry.from_record(r) for r in await info.context.repos.registries.list_registries()
+            Registry.from_record(r)
+            for r in await info.context.repos.registries.list_registries()
+            if access.role_in(r.name) > 0
         ]
 
     @strawberry.field(description="A registry by name.")
@@ -445,6 +454,7 @@ class RegistryQuery:
             include_deprecated=include_deprecated,
             first=page_size(first),
             after=(parsed[0], parsed[1]) if parsed else None,
+            visible=info.context.access.visible_registries(),
         )
         return connection(page, Collection.from_record, lambda c: f"{c.registry}/{c.name}")
 
@@ -479,6 +489,17 @@ class RegistryMutation:
         )
         return RegistryPayload(registry=Registry.from_record(registry))
 
+    @strawberry.mutation(description="Take away a principal's role in a registry.")
+    async def remove_registry_member(
+        self, info: Info, input: RemoveRegistryMemberInput
+    ) -> RegistryPayload:
+        repo = info.context.repos.registries
+        await repo.remove_member(input.registry, input.principal, actor=info.context.actor)
+        info.context.authenticator.forget()
+        return RegistryPayload(
+            registry=Registry.from_record(await repo.get_registry(input.registry))
+        )
+
     @strawberry.mutation(description="Give a principal a role in a registry.")
     async def set_registry_member(
         self, info: Info, input: SetRegistryMemberInput
@@ -487,6 +508,7 @@ class RegistryMutation:
         await repo.set_member(
             input.registry, input.principal, str(input.role.value), actor=info.context.actor
         )
+        info.context.authenticator.forget()
         return RegistryPayload(
             registry=Registry.from_record(await repo.get_registry(input.registry))
         )

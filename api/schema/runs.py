@@ -141,7 +141,9 @@ class Run(Node):
     async def outputs(self, info: Info) -> list[VersionType]:
         return await _versions(info, str(self.id), "PRODUCED")
 
-    @strawberry.field(description="Versions this run used (CONSUMED).")
+    @strawberry.field(
+        description="Versions this run used (CONSUMED), among those the caller may read."
+    )
     async def inputs(self, info: Info) -> list[VersionType]:
         return await _versions(info, str(self.id), "CONSUMED")
 
@@ -150,7 +152,8 @@ async def _versions(info: Info, run_id: str, kind: str) -> list[ArtifactVersion]
     from api.schema.artifacts import ArtifactVersion
 
     ids = await info.context.repos.artifacts.run_versions(run_id, kind)
-    found = await info.context.loaders.version_by_id.load_many(ids)
+    readable = await info.context.access.readable(ids)
+    found = await info.context.loaders.version_by_id.load_many([i for i in ids if i in readable])
     return [ArtifactVersion.from_record(v) for v in found if v is not None]
 
 

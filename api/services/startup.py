@@ -10,8 +10,10 @@ import anyio
 from neo4j import AsyncDriver
 from neo4j.exceptions import AuthError, DriverError
 
+from api.access import key_hash
 from api.settings import Settings
 from graph.constraints import ensure_constraints
+from graph.repository.access import AccessRepository
 from graph.repository.registries import RegistryRepository
 from storage.blobs import BlobStore
 from storage.errors import StorageUnavailable
@@ -23,9 +25,18 @@ class StartupError(RuntimeError):
     """The service cannot start; the message names the server and the reason."""
 
 
+def check_secret(settings: Settings) -> None:
+    if not settings.secret_key.get_secret_value():
+        raise StartupError(
+            "FOREBEAR_SECRET_KEY is not set: API keys are hashed with it "
+            "(`make services` writes one to .services/forebear.env)"
+        )
+
+
 async def prepare(driver: AsyncDriver, blobs: BlobStore, settings: Settings) -> None:
     """Retry until both servers answer or FOREBEAR_STARTUP_TIMEOUT passes; bad credentials fail
     at once, since waiting cannot fix them."""
+    check_secret(settings)
     deadline = time.monotonic() + settings.startup_timeout
 
     async def graph_ready() -> None:
@@ -33,6 +44,7 @@ async def prepare(driver: AsyncDriver, blobs: BlobStore, settings: Settings) -> 
         await driver.verify_connectivity()
         await ensure_constraints(driver, settings.neo4j_database)
         await RegistryRepository(driver, settings.neo4j_database).ensure_defaults()
+        await bootstrap_admin(driver, settings)
 
     await _retry(
         graph_ready,
@@ -51,6 +63,18 @@ async def prepare(driver: AsyncDriver, blobs: BlobStore, settings: Settings) -> 
             "bucket": settings.s3_bucket,
         },
     )
+
+
+async def bootstrap_admin(driver: AsyncDriver, settings: Settings) -> None:
+    """The first org admin and their key come from FOREBEAR_ADMIN_USER / FOREBEAR_ADMIN_KEY;
+    once that user exists, nothing here changes it."""
+    key = settings.admin_key.get_secret_value()
+    if not key:
+        log.warning("FOREBEAR_ADMIN_KEY is not set: no org admin is created at start-up")
+        return
+    repo = AccessRepository(driver, settings.neo4j_database)
+    if await repo.bootstrap_admin(settings.admin_user, key_hash(settings, key)):
+        log.info("created the org admin", extra={"user": settings.admin_user})
 
 
 async def _retry(

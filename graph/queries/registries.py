@@ -26,16 +26,22 @@ MATCH (r:Registry) RETURN r {.*} AS registry ORDER BY r.name
 """
 
 SET_MEMBER: Final[LiteralString] = """
-MATCH (r:Registry {id: $registry_id})
-MERGE (p:Principal {name: $principal})
+MATCH (r:Registry {id: $registry_id}), (p:User {name: $principal})
 MERGE (r)-[m:HAS_MEMBER]->(p)
 WITH m, m.role AS previous
 SET m.role = $role, m.since = coalesce(m.since, $now)
 RETURN previous
 """
 
+REMOVE_MEMBER: Final[LiteralString] = """
+MATCH (r:Registry {name: $registry})-[m:HAS_MEMBER]->(u:User {name: $principal})
+WITH r, u, m, m.role AS role
+DELETE m
+RETURN r.id AS registry_id, u.id AS user_id, role
+"""
+
 MEMBERS: Final[LiteralString] = """
-MATCH (:Registry {id: $registry_id})-[m:HAS_MEMBER]->(p:Principal)
+MATCH (:Registry {id: $registry_id})-[m:HAS_MEMBER]->(p:User)
 RETURN p.name AS principal, m.role AS role ORDER BY principal
 """
 
@@ -66,6 +72,7 @@ RETURN c {.*} AS collection, r {.*} AS registry
 LIST_COLLECTIONS: Final[LiteralString] = """
 MATCH (r:Registry)-[:HAS_COLLECTION]->(c:Collection)
 WHERE ($registry IS NULL OR r.name = $registry)
+  AND ($visible IS NULL OR r.name IN $visible)
   AND ($include_deprecated OR NOT c.deprecated)
   AND ($search IS NULL OR toLower(c.name) CONTAINS toLower($search))
   AND ($tag IS NULL OR $tag IN c.tags)

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 from typing import Final, LiteralString
 
+# A project made on first use gets its creator as a member. `allowed`: the actor may write
+# into it (a member or an org admin), decided here, inside the writing transaction, so two
+# callers racing to create one project cannot both write into it.
 ENSURE_PROJECT: Final[LiteralString] = """
 MERGE (p:Project {name: $name})
 ON CREATE SET p:Entity, p.id = $id, p.description = $description, p.createdAt = $now,
               p.created = true
 WITH p, coalesce(p.created, false) AS created
 REMOVE p.created
-RETURN p {.*} AS project, created
+WITH p, created
+CALL (p, created) {
+  WITH p WHERE created
+  MATCH (u:User {name: $actor})
+  MERGE (p)-[m:HAS_MEMBER]->(u)
+  ON CREATE SET m.since = $now
+}
+RETURN p {.*} AS project, created,
+       EXISTS { (p)-[:HAS_MEMBER]->(:User {name: $actor}) }
+       OR EXISTS { (:User {name: $actor, orgAdmin: true}) } AS allowed
 """
 
 GET_PROJECT: Final[LiteralString] = """

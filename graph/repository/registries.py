@@ -170,7 +170,9 @@ class RegistryRepository(Repository):
                     role=role,
                     now=datetime.now(UTC),
                 )
-            ).single(strict=True)
+            ).single()
+            if row is None:
+                raise NotFound("user", principal)
             await write_event(
                 tx,
                 "registry.member_set",
@@ -179,6 +181,26 @@ class RegistryRepository(Repository):
                 registry=target.id,
                 before={"principal": principal, "role": row["previous"]},
                 after={"principal": principal, "role": role},
+            )
+
+        await self._write(work)
+
+    async def remove_member(self, registry: str, principal: str, *, actor: str) -> None:
+        """Take away `principal`'s role in the registry; NotFound when they hold none."""
+
+        async def work(tx: Tx) -> None:
+            row = await (
+                await tx.run(q.REMOVE_MEMBER, registry=registry, principal=principal)
+            ).single()
+            if row is None:
+                raise NotFound("member", f"{registry}/{principal}")
+            await write_event(
+                tx,
+                "registry.member_removed",
+                actor=actor,
+                subjects=[row["registry_id"], row["user_id"]],
+                registry=row["registry_id"],
+                before={"principal": principal, "role": row["role"]},
             )
 
         await self._write(work)
@@ -354,11 +376,15 @@ class RegistryRepository(Repository):
         include_deprecated: bool,
         first: int,
         after: tuple[str, str] | None,
+        visible: Sequence[str] | None = None,
     ) -> Page[Collection]:
+        """Collections by registry and name; only in the `visible` registries unless None."""
+
         async def work(tx: Tx) -> list[Collection]:
             result = await tx.run(
                 q.LIST_COLLECTIONS,
                 registry=registry,
+                visible=list(visible) if visible is not None else None,
                 search=search,
                 tag=tag,
                 type=type,

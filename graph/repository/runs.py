@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from graph.errors import Conflict, NotFound
+from graph.errors import Conflict, Forbidden, NotFound
 from graph.events import write_event
 from graph.ids import new_id
 from graph.queries import runs as q
@@ -63,7 +63,8 @@ def _scalar(value: Any) -> bool:
 async def ensure_project(
     tx: Tx, name: str, *, actor: str, description: str = ""
 ) -> tuple[Project, bool]:
-    """The project called `name`, created now if it did not exist; True when created."""
+    """The project called `name`, created now (with `actor` as its member) if it did not
+    exist; True when created. Raise Forbidden when it exists and `actor` may not write in it."""
     row = await (
         await tx.run(
             q.ENSURE_PROJECT,
@@ -71,8 +72,11 @@ async def ensure_project(
             id=new_id("prj"),
             description=description,
             now=datetime.now(UTC),
+            actor=actor,
         )
     ).single(strict=True)
+    if not row["created"] and not row["allowed"]:
+        raise Forbidden(f"{actor!r} is not a member of project {name!r}")
     return project_from(row["project"]), bool(row["created"])
 
 

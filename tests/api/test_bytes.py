@@ -22,7 +22,7 @@ from graph.repository.artifacts import ArtifactRepository
 from graph.repository.blobs import BlobRepository
 from storage.blobs import BlobStore, http_pool
 from tests.factories import count, log_version, ok, open_version, sha, upload
-from tests.helpers import graphql, s3_client
+from tests.helpers import ADMIN_KEY, bearer, graphql, s3_client
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 
@@ -75,7 +75,7 @@ def test_an_empty_file_uploads_and_a_bad_empty_upload_does_not(
 
 def test_uploads_over_the_size_limit_are_refused(settings: Settings) -> None:
     small = settings.model_copy(update={"max_blob_size": 1000})
-    with TestClient(create_app(small)) as client:
+    with TestClient(create_app(small), headers=bearer(ADMIN_KEY)) as client:
         response = client.put(f"/blobs/{sha(PAYLOAD)}", content=PAYLOAD)
         assert response.status_code == 413
         assert "limit of 1000" in response.json()["error"]["message"]
@@ -227,7 +227,7 @@ async def test_expired_pending_versions_and_their_orphan_blobs_are_collected(
 def test_the_server_collects_unreferenced_blobs_by_itself(settings: Settings) -> None:
     eager = settings.model_copy(update={"gc_interval": 1, "gc_grace": 0})
     orphan = b"uploaded, never part of a version"
-    with TestClient(create_app(eager)) as client:
+    with TestClient(create_app(eager), headers=bearer(ADMIN_KEY)) as client:
         kept = log_version(client, {"k": b"kept"})
         upload(client, orphan)
         deadline = time.monotonic() + 15
@@ -239,7 +239,7 @@ def test_the_server_collects_unreferenced_blobs_by_itself(settings: Settings) ->
 
 def test_the_collect_command_reports_what_it_did(settings: Settings) -> None:
     env = {**os.environ, "FOREBEAR_S3_BUCKET": settings.s3_bucket, "FOREBEAR_GC_GRACE": "0"}
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers=bearer(ADMIN_KEY)) as client:
         upload(client, b"orphan for the command")
     done = subprocess.run(
         [sys.executable, "-m", "api.collect"],

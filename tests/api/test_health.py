@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Settings
-from tests.helpers import graphql
+from tests.helpers import ADMIN_KEY, bearer, graphql
 from tests.proxy import TcpProxy
 
 SERVER_INFO = (
@@ -51,7 +51,7 @@ def proxied_client(
             "ready_timeout": 2.0,
         }
     )
-    with TestClient(create_app(proxied)) as client:
+    with TestClient(create_app(proxied), headers=bearer(ADMIN_KEY)) as client:
         yield client
 
 
@@ -131,6 +131,7 @@ def test_the_bucket_is_created_at_start_up(client: TestClient, settings: Setting
 def test_server_info_says_unavailable_without_a_stack_trace_when_neo4j_is_down(
     proxied_client: TestClient, neo4j_proxy: TcpProxy
 ) -> None:
+    assert "errors" not in graphql(proxied_client, SERVER_INFO)  # the key is checked now
     neo4j_proxy.stop()
     body = graphql(proxied_client, SERVER_INFO)
     assert body["data"] is None
@@ -138,3 +139,9 @@ def test_server_info_says_unavailable_without_a_stack_trace_when_neo4j_is_down(
     assert error["extensions"]["code"] == "UNAVAILABLE"
     assert error["message"] == "Neo4j is unavailable"
     assert error["path"] == ["serverInfo"]
+    # A key not checked yet cannot be: UNAVAILABLE too, not a refusal.
+    response = proxied_client.post(
+        "/graphql", json={"query": SERVER_INFO}, headers=bearer("fbk_not-checked-yet")
+    )
+    assert response.status_code == 503
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAVAILABLE"

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from api.settings import Settings
+from tests.helpers import ADMIN_KEY, TEST_SECRET, bearer
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = 3 * 2**30 + 12_345  # several GB, and not a whole number of parts
@@ -65,6 +66,8 @@ def server(settings: Settings, unused_port: int) -> Iterator[tuple[str, int]]:
         "FOREBEAR_PORT": str(unused_port),
         "FOREBEAR_S3_BUCKET": settings.s3_bucket,
         "FOREBEAR_LOG_LEVEL": "WARNING",
+        "FOREBEAR_SECRET_KEY": TEST_SECRET,
+        "FOREBEAR_ADMIN_KEY": ADMIN_KEY,
     }
     proc = subprocess.Popen([sys.executable, "-m", "api"], cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{unused_port}"
@@ -91,7 +94,7 @@ def test_a_several_gb_file_round_trips_with_flat_server_memory(server: tuple[str
     for block in chunks(SIZE):
         digest.update(block)
     sha256 = digest.hexdigest()
-    with httpx.Client(base_url=base, timeout=120) as http:
+    with httpx.Client(base_url=base, timeout=120, headers=bearer(ADMIN_KEY)) as http:
         created = http.post(
             "/graphql",
             json={

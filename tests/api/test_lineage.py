@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from api.app import create_app
 from api.settings import Settings
 from tests.factories import log_version, ok, start_run
-from tests.helpers import graphql
+from tests.helpers import ADMIN_KEY, bearer, graphql
 
 LINEAGE = """
 query($of: ID!, $direction: LineageDirection, $depth: Int, $first: Int, $after: String,
@@ -254,7 +254,9 @@ def test_random_dags_match_a_reference_traversal(client: TestClient, seed: int) 
 
 
 def test_a_closure_pages_in_distance_order_and_stops_at_the_node_cap(settings: Settings) -> None:
-    with TestClient(create_app(settings.model_copy(update={"lineage_max_nodes": 5}))) as client:
+    with TestClient(
+        create_app(settings.model_copy(update={"lineage_max_nodes": 5})), headers=bearer(ADMIN_KEY)
+    ) as client:
         previous = None
         for i in range(8):  # a chain of 8 runs
             run = start_run(client, name=f"step{i}")["id"]

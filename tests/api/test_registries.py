@@ -10,8 +10,8 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from api.settings import Settings
-from tests.factories import count, events, log_version, ok
-from tests.helpers import graphql
+from tests.factories import count, events, log_version, ok, user_key
+from tests.helpers import bearer, graphql
 
 LINK = """
 mutation Link($input: LinkVersionInput!) {
@@ -56,10 +56,13 @@ query($registry: String!, $name: String!) {
 
 
 def as_actor(client: TestClient, actor: str, query: str, **variables: Any) -> dict[str, Any]:
+    """Call as `actor`, an org admin made on first use (these stories are about history)."""
+    keys: dict[str, str] = client.__dict__.setdefault("forebear_keys", {})
+    if actor not in keys:
+        keys[actor] = user_key(client, actor, org_admin=True)
+    key = keys[actor]
     response = client.post(
-        "/graphql",
-        json={"query": query, "variables": variables},
-        headers={"x-forebear-actor": actor},
+        "/graphql", json={"query": query, "variables": variables}, headers=bearer(key)
     )
     body: dict[str, Any] = response.json()
     return body

@@ -11,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from api.settings import Settings, describe_errors
+from tests.helpers import TEST_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -94,7 +95,7 @@ def serve(env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProce
     return subprocess.run(
         [sys.executable, "-m", "api"],
         cwd=ROOT,
-        env={**os.environ, **env},
+        env={**os.environ, "FOREBEAR_SECRET_KEY": TEST_SECRET, **env},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -107,6 +108,15 @@ def test_the_server_refuses_to_start_on_a_bad_uri_and_says_why() -> None:
     assert done.returncode == 2
     assert "FOREBEAR_NEO4J_URI: 'localhost:7687' is not a Neo4j URI" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_server_refuses_to_start_without_a_secret_key(unused_port: int) -> None:
+    done = serve({"FOREBEAR_SECRET_KEY": "", "FOREBEAR_PORT": str(unused_port)})
+    assert done.returncode != 0
+    assert "FOREBEAR_SECRET_KEY is not set" in done.stderr
+    short = serve({"FOREBEAR_SECRET_KEY": "short", "FOREBEAR_PORT": str(unused_port)})
+    assert short.returncode == 2
+    assert "FOREBEAR_SECRET_KEY: must be at least 16 characters" in short.stderr
 
 
 def test_the_server_gives_up_on_an_unreachable_neo4j_naming_it(unused_port: int) -> None:

@@ -1,0 +1,266 @@
+"""Users, service accounts, API keys and project membership; scopes for access checks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from graph.errors import Conflict, NotFound
+from graph.events import write_event
+from graph.ids import new_id
+from graph.queries import access as q
+from graph.records import ApiKey, Principal, Scope, User, instant, required_instant
+from graph.repository.base import Repository, Tx
+
+
+def user_from(node: Mapping[str, Any]) -> User:
+    return User(
+        id=node["id"],
+        name=node["name"],
+        kind=node["kind"],
+        org_admin=bool(node.get("orgAdmin")),
+        created_at=required_instant(node["createdAt"]),
+    )
+
+
+def key_from(node: Mapping[str, Any]) -> ApiKey:
+    return ApiKey(
+        id=node["id"],
+        name=node["name"],
+        user=node["user"],
+        created_at=required_instant(node["createdAt"]),
+        expires_at=instant(node.get("expiresAt")),
+        last_used_at=instant(node.get("lastUsedAt")),
+        revoked_at=instant(node.get("revokedAt")),
+    )
+
+
+class AccessRepository(Repository):
+    async def principal_for_key(self, key_hash: str) -> Principal | None:
+        """Who holds the live key with this hash (recording its use), or None."""
+
+        async def work(tx: Tx) -> Principal | None:
+            row = await (
+                await tx.run(q.PRINCIPAL_FOR_KEY, hash=key_hash, now=datetime.now(UTC))
+            ).single()
+            if row is None:
+                return None
+            user = row["user"]
+            return Principal(
+                id=user["id"],
+                name=user["name"],
+                kind=user["kind"],
+                org_admin=bool(user.get("orgAdmin")),
+                key_id=row["key"],
+                projects=frozenset(row["projects"]),
+                registries=dict(row["registries"]),
+            )
+
+        return await self._write(work)
+
+    async def bootstrap_admin(self, name: str, key_hash: str) -> bool:
+        """Create the first org admin with this key unless a user of that name exists;
+        True when created."""
+
+        async def work(tx: Tx) -> bool:
+            row = await (
+                await tx.run(
+                    q.BOOTSTRAP_ADMIN,
+                    name=name,
+                    user_id=new_id("usr"),
+                    key_id=new_id("key"),
+                    hash=key_hash,
+                    now=datetime.now(UTC),
+                )
+            ).single()
+            if row is None:
+                return False
+            await write_event(
+                tx,
+                "user.created",
+                actor="configuration",
+                subjects=[row["id"]],
+                after={"name": name, "kind": "user", "orgAdmin": True},
+            )
+            return True
+
+        return await self._write(work)
+
+    async def create_user(
+        self, name: str, *, kind: str, org_admin: bool, key_hash: str, actor: str
+    ) -> tuple[User, ApiKey]:
+        """A new user or service account with its first API key (named `initial`)."""
+
+        async def work(tx: Tx) -> tuple[User, ApiKey]:
+            row = await (
+                await tx.run(
+                    q.CREATE_USER,
+                    name=name,
+                    id=new_id("usr"),
+                    kind=kind,
+                    org_admin=org_admin,
+                    now=datetime.now(UTC),
+                    actor=actor,
+                )
+            ).single(strict=True)
+            if not row["created"]:
+                raise Conflict(f"user {name!r} already exists")
+            user = user_from(row["user"])
+            created = await (
+                await tx.run(
+                    q.CREATE_KEY,
+                    user_id=user.id,
+                    id=new_id("key"),
+                    hash=key_hash,
+                    name="initial",
+                    now=datetime.now(UTC),
+                    expires_at=None,
+                    actor=actor,
+                )
+            ).single(strict=True)
+            key = key_from(created["key"])
+            await write_event(
+                tx,
+                "user.created",
+                actor=actor,
+                subjects=[user.id, key.id],
+                after={"name": name, "kind": kind, "orgAdmin": org_admin, "key": key.id},
+            )
+            return user, key
+
+        return await self._write(work)
+
+    async def find_user(self, name: str) -> User | None:
+        async def work(tx: Tx) -> User | None:
+            row = await (await tx.run(q.GET_USER, name=name)).single()
+            return user_from(row["user"]) if row else None
+
+        return await self._read(work)
+
+    async def list_users(self) -> list[User]:
+        async def work(tx: Tx) -> list[User]:
+            return [user_from(row["user"]) async for row in await tx.run(q.LIST_USERS)]
+
+        return await self._read(work)
+
+    async def create_key(
+        self,
+        user_id: str,
+        *,
+        name: str,
+        key_hash: str,
+        expires_at: datetime | None,
+        actor: str,
+    ) -> ApiKey:
+        async def work(tx: Tx) -> ApiKey:
+            row = await (
+                await tx.run(
+                    q.CREATE_KEY,
+                    user_id=user_id,
+                    id=new_id("key"),
+                    hash=key_hash,
+                    name=name,
+                    now=datetime.now(UTC),
+                    expires_at=expires_at,
+                    actor=actor,
+                )
+            ).single()
+            if row is None:
+                raise NotFound("user", user_id)
+            key = key_from(row["key"])
+            await write_event(
+                tx,
+                "apikey.created",
+                actor=actor,
+                subjects=[key.id, user_id],
+                after={"name": name, "user": key.user, "expiresAt": expires_at},
+            )
+            return key
+
+        return await self._write(work)
+
+    async def revoke_key(self, key_id: str, *, actor: str) -> ApiKey:
+        async def work(tx: Tx) -> ApiKey:
+            row = await (await tx.run(q.REVOKE_KEY, id=key_id, now=datetime.now(UTC))).single()
+            if row is None:
+                raise NotFound("API key", key_id)
+            key = key_from(row["key"])
+            if row["before"] is not None:
+                raise Conflict(f"API key {key_id!r} is revoked already")
+            await write_event(
+                tx,
+                "apikey.revoked",
+                actor=actor,
+                subjects=[key.id],
+                after={"name": key.name, "user": key.user},
+            )
+            return key
+
+        return await self._write(work)
+
+    async def keys_of(self, user_id: str) -> list[ApiKey]:
+        async def work(tx: Tx) -> list[ApiKey]:
+            return [key_from(row["key"]) async for row in await tx.run(q.KEYS_OF, user_id=user_id)]
+
+        return await self._read(work)
+
+    async def set_project_member(
+        self, project: str, principal: str, *, member: bool, actor: str
+    ) -> None:
+        """Add `principal` to the project's members, or remove them."""
+
+        async def work(tx: Tx) -> None:
+            query = q.SET_PROJECT_MEMBER if member else q.REMOVE_PROJECT_MEMBER
+            row = await (
+                await tx.run(query, project=project, principal=principal, now=datetime.now(UTC))
+            ).single()
+            if row is None:
+                raise NotFound("project member" if not member else "project or user", principal)
+            await write_event(
+                tx,
+                "project.member_added" if member else "project.member_removed",
+                actor=actor,
+                subjects=[row["project_id"], row["user_id"]],
+                after={"project": project, "principal": principal},
+            )
+
+        await self._write(work)
+
+    async def project_members(self, project: str) -> list[str]:
+        async def work(tx: Tx) -> list[str]:
+            return [row["name"] async for row in await tx.run(q.PROJECT_MEMBERS, project=project)]
+
+        return await self._read(work)
+
+    async def scopes(self, ids: Sequence[str]) -> dict[str, Scope]:
+        """Where each existing object among `ids` belongs."""
+
+        async def work(tx: Tx) -> dict[str, Scope]:
+            return {
+                row["id"]: Scope(
+                    project=row["project"],
+                    registry=row["registry"],
+                    linked_in=tuple(row["linkedIn"]),
+                    user=row["user"],
+                )
+                async for row in await tx.run(q.SCOPES, ids=list(dict.fromkeys(ids)))
+            }
+
+        return await self._read(work)
+
+    async def blob_expected(self, sha256: str, projects: Sequence[str]) -> bool:
+        async def work(tx: Tx) -> bool:
+            row = await (
+                await tx.run(q.BLOB_EXPECTED, sha256=sha256, projects=list(projects))
+            ).single(strict=True)
+            return bool(row["expected"])
+
+        return await self._read(work)
+
+    async def protected_aliases(self, registry: str) -> tuple[str, ...]:
+        async def work(tx: Tx) -> tuple[str, ...]:
+            row = await (await tx.run(q.PROTECTED_ALIASES, name=registry)).single()
+            return tuple(row["aliases"] or ()) if row else ()
+
+        return await self._read(work)

@@ -26,12 +26,13 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from strawberry.extensions import FieldExtension
 from strawberry.types.field import StrawberryField
 
-from api.errors import Unauthenticated
+from api.errors import Unauthenticated, log_refusal
 from api.settings import Settings
 from graph.errors import Forbidden
 from graph.ids import kind_of
@@ -87,15 +88,23 @@ class Authenticator:
         found = await repo.principal_for_key(digest)
         self._cache.pop(digest, None)
         if found is not None and self._settings.auth_cache_ttl > 0:
-            self._cache[digest] = (now + self._settings.auth_cache_ttl, found)
+            until = now + self._settings.auth_cache_ttl
+            if found.key_expires_at is not None:  # never trusted past the key's expiry
+                left = (found.key_expires_at - datetime.now(UTC)).total_seconds()
+                until = min(until, now + left)
+            self._cache[digest] = (until, found)
             while len(self._cache) > AUTH_CACHE_SIZE:
                 self._cache.popitem(last=False)
         return found
 
-    def forget(self) -> None:
-        """Drop every cached principal: a key, user or membership changed in this process
-        (other replicas notice within FOREBEAR_AUTH_CACHE_TTL)."""
-        self._cache.clear()
+    def forget(self, principal_id: str | None = None) -> None:
+        """Drop cached principals (one, or all): a key, user or membership changed in this
+        process (other replicas notice within FOREBEAR_AUTH_CACHE_TTL)."""
+        if principal_id is None:
+            self._cache.clear()
+            return
+        for digest in [d for d, (_, p) in self._cache.items() if p.id == principal_id]:
+            del self._cache[digest]
 
 
 class Access:
@@ -398,15 +407,9 @@ RULES: Final[Mapping[str, Rule]] = {
 
 
 def refused(access: Access | None, operation: str, reason: str) -> None:
-    """Every refusal goes to the structured log, with who asked and for what."""
-    log.warning(
-        "refused",
-        extra={
-            "actor": access.actor if access else None,
-            "operation": operation,
-            "reason": reason,
-        },
-    )
+    """Log a refusal made outside GraphQL (the byte routes, the HTTP gate); GraphQL's are
+    logged by api.errors.ErrorCodes, whichever code raised them."""
+    log_refusal(access.actor if access else None, operation, reason)
 
 
 class Authorize(FieldExtension):
@@ -425,15 +428,10 @@ class Authorize(FieldExtension):
     ) -> Any:
         access: Access = info.context.access
         if access.principal is NOBODY:
-            refused(access, self.operation, "no API key")
             raise Unauthenticated("an API key is required: Authorization: Bearer <key>")
-        try:
-            if self.rule is None:
-                raise Forbidden(f"{self.operation} has no access rule")
-            await self.rule(access, kwargs)
-        except Forbidden as exc:
-            refused(access, self.operation, str(exc))
-            raise
+        if self.rule is None:
+            raise Forbidden(f"{self.operation} has no access rule")
+        await self.rule(access, kwargs)
         return await next_(source, info, **kwargs)
 
 

@@ -62,6 +62,12 @@ class Context:
     access: Access
     authenticator: Authenticator
 
+    def wrote_into(self, project: str) -> None:
+        """After a write into `project`: one made just now has the caller as its member, which
+        their cached principal does not know yet."""
+        if not self.access.in_project(project):
+            self.authenticator.forget(self.access.principal.id)
+
     @property
     def actor(self) -> str:
         """Who the request acts as: what audit events record."""

@@ -87,3 +87,17 @@ class ErrorCodes(SchemaExtension):
         result = self.execution_context.result
         if result is not None and result.errors:
             result.errors = [shape(error) for error in result.errors]
+            for error in result.errors:
+                if (error.extensions or {}).get("code") in ("FORBIDDEN", "UNAUTHENTICATED"):
+                    # Every refusal, wherever decided, in the structured log (not the audit log).
+                    log_refusal(
+                        getattr(self.execution_context.context, "actor", None),
+                        str(error.path[0]) if error.path else "graphql",
+                        error.message,
+                    )
+
+
+def log_refusal(actor: str | None, operation: str, reason: str) -> None:
+    logging.getLogger("forebear.access").warning(
+        "refused", extra={"actor": actor, "operation": operation, "reason": reason}
+    )

@@ -72,6 +72,7 @@ class Principal:
     key_id: str
     projects: frozenset[str]
     registries: dict[str, str]  # registry name -> role
+    key_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Final
 
 import strawberry
-from graphql import GraphQLError, parse
+from graphql import FieldNode, GraphQLError, ValidationContext, ValidationRule, parse
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -51,11 +51,38 @@ MAX_ALIASES: Final = 30
 # with different variables, and validation is most of a small request's CPU.
 QUERY_CACHE_SIZE: Final = 512
 
+# Lineage answers are the expensive ones (up to FOREBEAR_LINEAGE_MAX_NODES nodes each): an
+# operation may ask for this many of them.
+MAX_LINEAGE_CALLS: Final = 3
+LINEAGE_FIELDS: Final = frozenset({"lineage", "impact", "derivation", "provenance", "lineageDiff"})
+
+
+class LineageCost(ValidationRule):
+    """Refuses an operation with more than MAX_LINEAGE_CALLS lineage fields (aliases count)."""
+
+    def __init__(self, context: ValidationContext) -> None:
+        super().__init__(context)
+        self.calls = 0
+
+    def enter_field(self, node: FieldNode, *_: object) -> None:
+        if node.name.value in LINEAGE_FIELDS:
+            self.calls += 1
+            if self.calls == MAX_LINEAGE_CALLS + 1:
+                self.report_error(
+                    GraphQLError(
+                        f"an operation may ask for at most {MAX_LINEAGE_CALLS} lineage "
+                        "answers (lineage, impact, derivation, provenance, lineageDiff)",
+                        node,
+                    )
+                )
+
+
 # The limit rules are classes made once: the validation cache keys on them, so rules made
 # afresh per request would never hit it.
 LIMIT_RULES: Final = [
     *QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH).validation_rules,
     *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+    LineageCost,
 ]
 
 

@@ -366,6 +366,7 @@ class ArtifactMutation:
             pending_ttl=timedelta(seconds=info.context.settings.pending_ttl),
             actor=info.context.actor,
         )
+        info.context.wrote_into(data.project)
         return CreateArtifactVersionPayload(
             version=ArtifactVersion.from_record(result.version),
             missing_blobs=list(result.missing_blobs),

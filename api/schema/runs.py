@@ -287,6 +287,7 @@ class RunMutation:
         project = await info.context.repos.runs.create_project(
             data.name, data.description, actor=info.context.actor
         )
+        info.context.wrote_into(data.name)
         return CreateProjectPayload(project=Project.from_record(project))
 
     @strawberry.mutation(description="Start a run (RUNNING).")
@@ -302,6 +303,7 @@ class RunMutation:
             host=data.host,
             actor=info.context.actor,
         )
+        info.context.wrote_into(data.project)
         return RunPayload(run=Run.from_record(run))
 
     @strawberry.mutation(description="Merge config and summary keys, rename, retag.")

@@ -11,6 +11,7 @@ MATCH (k:ApiKey {hash: $hash})-[:KEY_OF]->(u:User)
 WHERE k.revokedAt IS NULL AND (k.expiresAt IS NULL OR k.expiresAt > $now)
 SET k.lastUsedAt = $now
 RETURN u {.id, .name, .kind, .orgAdmin} AS user, k.id AS key,
+       k.expiresAt.epochMillis AS expiresAt,
        COLLECT { MATCH (p:Project)-[:HAS_MEMBER]->(u) RETURN p.name } AS projects,
        COLLECT { MATCH (r:Registry)-[m:HAS_MEMBER]->(u) RETURN [r.name, m.role] } AS registries
 """

@@ -10,7 +10,15 @@ from graph.errors import Conflict, NotFound
 from graph.events import write_event
 from graph.ids import new_id
 from graph.queries import access as q
-from graph.records import ApiKey, Principal, Scope, User, instant, required_instant
+from graph.records import (
+    ApiKey,
+    Principal,
+    Scope,
+    User,
+    from_millis,
+    instant,
+    required_instant,
+)
 from graph.repository.base import Repository, Tx
 
 
@@ -55,6 +63,7 @@ class AccessRepository(Repository):
                 key_id=row["key"],
                 projects=frozenset(row["projects"]),
                 registries=dict(row["registries"]),
+                key_expires_at=from_millis(row["expiresAt"]),
             )
 
         return await self._write(work)

@@ -25,7 +25,7 @@ import urllib3
 from minio import Minio
 
 from api.settings import Settings
-from bench.common import forebear_server, gql, timed
+from bench.common import auth_headers, forebear_server, gql, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 N_SMALL = 200
@@ -167,7 +167,9 @@ def transfer_round(
     # The same client library (urllib3) downloads both ways, so only the path differs.
     url = f"{str(http.base_url).rstrip('/')}/files/{version}/w.bin"
     with Peak(pid) as peak:
-        result["down_api"] = timed(lambda: drain(pool.request("GET", url, preload_content=False)))
+        result["down_api"] = timed(
+            lambda: drain(pool.request("GET", url, headers=auth_headers(), preload_content=False))
+        )
     result["down_rss"] = peak.peak - peak.start
     key = f"direct/{name}"
     result["up_direct"] = timed(
@@ -212,7 +214,10 @@ def bench_transfer(http: httpx.Client, direct: Minio, bucket: str, pid: int) -> 
 def main() -> None:
     base = Settings(_env_file=None)
     bucket = f"bench-{uuid.uuid4().hex[:12]}"
-    with forebear_server(bucket) as (url, pid), httpx.Client(base_url=url, timeout=300) as http:
+    with (
+        forebear_server(bucket) as (url, pid),
+        httpx.Client(base_url=url, timeout=300, headers=auth_headers()) as http,
+    ):
         direct = Minio(
             base.s3_netloc,
             access_key=base.s3_access_key,

@@ -62,6 +62,14 @@ def forebear_server(bucket: str) -> Iterator[tuple[str, int]]:
         server.wait(30)
 
 
+def auth_headers() -> dict[str, str]:
+    """The org admin's key that `services.py run` (like `make services`) gives the API."""
+    key = os.environ.get("FOREBEAR_ADMIN_KEY")
+    if not key:
+        raise SystemExit("FOREBEAR_ADMIN_KEY is not set: run the benchmarks with `make bench`")
+    return {"Authorization": f"Bearer {key}"}
+
+
 def timed(fn: Callable[[], object]) -> float:
     started = time.perf_counter()
     fn()

@@ -28,7 +28,7 @@ import httpx
 
 from api.resources import open_resources
 from api.settings import Settings
-from bench.common import ROOT, forebear_server
+from bench.common import ROOT, auth_headers, forebear_server
 from graph.repository.lineage import DOWNSTREAM, UPSTREAM, LineageRepository
 
 REPEAT = 5
@@ -189,7 +189,7 @@ def main() -> None:
     rows = []
     with (
         forebear_server(f"bench-{uuid.uuid4().hex[:12]}") as (base, _),
-        httpx.Client(base_url=base, timeout=600) as http,
+        httpx.Client(base_url=base, timeout=600, headers=auth_headers()) as http,
     ):
         for label, graph in graphs.items():
             asyncio.run(load(settings, graph))

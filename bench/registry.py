@@ -28,7 +28,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from bench.common import forebear_server, free_port, gql, median_ms, timed, wait_http
+from bench.common import auth_headers, forebear_server, free_port, gql, median_ms, timed, wait_http
 
 N = 1_000
 SAMPLES = 100
@@ -38,10 +38,13 @@ MLFLOW = Path(os.environ.get("MLFLOW_VENV", ".venv-mlflow")) / "bin" / "mlflow"
 class Client:
     """Plain HTTP/1.1 calls, on one kept-alive connection or a fresh one each time."""
 
-    def __init__(self, base: str, *, keep_alive: bool) -> None:
+    def __init__(
+        self, base: str, *, keep_alive: bool, headers: dict[str, str] | None = None
+    ) -> None:
         parts = urlsplit(base)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.keep_alive = keep_alive
+        self.headers = headers or {}
         self._conn: http.client.HTTPConnection | None = None
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
@@ -51,7 +54,7 @@ class Client:
             else http.client.HTTPConnection(self.host, self.port, timeout=60)
         )
         payload = json.dumps(body).encode() if body is not None else None
-        headers = {"content-type": "application/json"} if payload else {}
+        headers = {**self.headers, **({"content-type": "application/json"} if payload else {})}
         conn.request(method, path, body=payload, headers=headers)
         response = conn.getresponse()
         data = json.loads(response.read() or b"{}")
@@ -156,7 +159,7 @@ class MLflow:
 def make_versions(base: str) -> list[str]:
     """N committed artifact versions to link (set-up, not measured)."""
     ids = []
-    with httpx.Client(base_url=base, timeout=60) as http:
+    with httpx.Client(base_url=base, timeout=60, headers=auth_headers()) as http:
         for i in range(N):
             data = f"model {i}".encode()
             sha = hashlib.sha256(data).hexdigest()
@@ -242,7 +245,8 @@ def main() -> None:
             ids = make_versions(base)
             for mode in ("keep-alive", "fresh connection"):
                 keep = mode == "keep-alive"
-                run_ops(Forebear(Client(base, keep_alive=keep)), ids, rows, mode)
+                forebear = Client(base, keep_alive=keep, headers=auth_headers())
+                run_ops(Forebear(forebear), ids, rows, mode)
                 run_ops(
                     MLflow(Client(f"http://127.0.0.1:{port}", keep_alive=keep)), ids, rows, mode
                 )

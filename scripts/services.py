@@ -559,8 +559,25 @@ def stop_all(layout: Layout, *, quiet: bool = False) -> None:
         pid_file.with_suffix(".port").unlink(missing_ok=True)
 
 
+def api_secrets(layout: Layout) -> dict[str, str]:
+    """The API's own secrets for local use, generated once per run dir (kept, like the Neo4j
+    password: API keys are hashed with the secret, so a new one would void every key):
+    FOREBEAR_SECRET_KEY, and FOREBEAR_ADMIN_KEY, the first org admin's key."""
+    stored = layout.run_dir / "api-secrets"
+    if not stored.exists():
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        stored.touch(mode=0o600)
+        stored.write_text(
+            f"FOREBEAR_SECRET_KEY={secrets.token_urlsafe(32)}\n"
+            f"FOREBEAR_ADMIN_KEY=fbk_{secrets.token_urlsafe(32)}\n"
+        )
+    found = dict(line.split("=", 1) for line in stored.read_text().split())
+    # What the environment sets wins, as for every other setting.
+    return {name: os.environ.get(name) or value for name, value in found.items()}
+
+
 def write_env_file(layout: Layout, services: list[Service]) -> dict[str, str]:
-    env: dict[str, str] = {}
+    env: dict[str, str] = api_secrets(layout)
     for service in services:
         env.update(service.env())
     layout.env_file.parent.mkdir(parents=True, exist_ok=True)

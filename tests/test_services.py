@@ -75,10 +75,18 @@ def test_minio_starts_and_stops_by_its_pid_file(run_dir: Path) -> None:
     assert f"FOREBEAR_S3_ENDPOINT=http://127.0.0.1:{port}\n" in written
     assert "FOREBEAR_S3_SECRET_KEY=" in written
 
+    secrets = dict(line.split("=", 1) for line in written.splitlines())
+    assert len(secrets["FOREBEAR_SECRET_KEY"]) >= 32
+    assert secrets["FOREBEAR_ADMIN_KEY"].startswith("fbk_")
+
     again = services("up", "--only", "minio", "--run-dir", str(run_dir), env=env)
     assert again.returncode == 0
     assert "already runs" in again.stderr
     assert recorded_pid(run_dir, "minio") == pid
+    kept = dict(line.split("=", 1) for line in (run_dir / "forebear.env").read_text().splitlines())
+    # Keys are hashed with the secret: a second `up` must not make a new one.
+    assert kept["FOREBEAR_SECRET_KEY"] == secrets["FOREBEAR_SECRET_KEY"]
+    assert kept["FOREBEAR_ADMIN_KEY"] == secrets["FOREBEAR_ADMIN_KEY"]
 
     down = services("down", "--run-dir", str(run_dir), env={})
     assert down.returncode == 0

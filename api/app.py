@@ -26,6 +26,7 @@ from api.schema import schema
 from api.services.blobs import collect_periodically
 from api.services.startup import prepare
 from api.settings import Settings
+from graph.lineage_index import LineageIndex
 from storage.blobs import BlobStore
 
 
@@ -35,6 +36,7 @@ class State(TypedDict):
     blobs: BlobStore
     metrics: Metrics
     authenticator: Authenticator
+    lineage_index: LineageIndex
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -55,6 +57,8 @@ def create_app(settings: Settings) -> Starlette:
                     "blobs": blobs,
                     "metrics": metrics,
                     "authenticator": authenticator,
+                    # One per process: the lineage graph, kept up to date from the audit log.
+                    "lineage_index": LineageIndex(),
                 }
                 background.cancel_scope.cancel()
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TypeAlias
 
+import orjson
 import strawberry
 from neo4j import AsyncDriver
 from starlette.requests import Request
@@ -16,6 +18,7 @@ from api.access import NOBODY, Access, Authenticator
 from api.loaders import Loaders
 from api.metrics import Metrics
 from api.settings import Settings
+from graph.lineage_index import LineageIndex
 from graph.repository.access import AccessRepository
 from graph.repository.artifacts import ArtifactRepository
 from graph.repository.blobs import BlobRepository
@@ -39,7 +42,9 @@ class Repositories:
     access: AccessRepository
 
     @classmethod
-    def on(cls, driver: AsyncDriver, database: str) -> Repositories:
+    def on(
+        cls, driver: AsyncDriver, database: str, lineage_index: LineageIndex | None = None
+    ) -> Repositories:
         return cls(
             server=ServerRepository(driver, database),
             runs=RunRepository(driver, database),
@@ -47,7 +52,7 @@ class Repositories:
             blobs=BlobRepository(driver, database),
             registries=RegistryRepository(driver, database),
             events=EventRepository(driver, database),
-            lineage=LineageRepository(driver, database),
+            lineage=LineageRepository(driver, database, lineage_index),
             access=AccessRepository(driver, database),
         )
 
@@ -82,12 +87,18 @@ Info: TypeAlias = strawberry.Info[Context, None]
 
 
 class GraphQLApp(GraphQL[Context, None]):
+    def encode_json(self, data: object) -> str | bytes:
+        try:
+            return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError:  # what orjson cannot encode (integers past 64 bits) json can
+            return json.dumps(data, separators=(",", ":"))
+
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         state = request.state
         settings: Settings = state.settings
-        repos = Repositories.on(state.driver, settings.neo4j_database)
+        repos = Repositories.on(state.driver, settings.neo4j_database, state.lineage_index)
         return Context(
             settings=settings,
             blobs=state.blobs,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from enum import Enum
 from typing import Annotated, Final, cast
@@ -14,7 +15,9 @@ from api.errors import BadInput
 from api.schema.registries import Collection, LinkedVersion, load_linked, resolve_link
 from api.schema.relay import PageInfo, decode_cursor, encode_cursor
 from graph.ids import kind_of
-from graph.repository.lineage import DOWNSTREAM, UPSTREAM, Edge, Walk
+from graph.lineage_index import Edge
+from graph.lineage_index import Node as IndexNode
+from graph.repository.lineage import DOWNSTREAM, UPSTREAM, Walk
 
 MAX_LINEAGE_PAGE: Final = 10_000
 
@@ -58,10 +61,6 @@ class LineageEdge:
 
 @strawberry.type(description="A page of a lineage subgraph, nodes in distance order.")
 class LineageGraph:
-    nodes: list[LineageNode] = strawberry.field(description="Nodes of this page.")
-    edges: list[LineageEdge] = strawberry.field(
-        description="Edges whose farther endpoint is on this page (each edge on one page)."
-    )
     depth: int = strawberry.field(description="Deepest level reached.")
     truncated: bool = strawberry.field(description="True when a cap or the depth stopped it.")
     truncated_reason: str | None = strawberry.field(description="'depth' or 'node cap'.")
@@ -70,6 +69,59 @@ class LineageGraph:
         description="Nodes of the answer left out because the caller may not read them."
     )
     page_info: PageInfo = strawberry.field(description="Paging information.")
+    page: strawberry.Private[dict[str, int]]  # node id -> distance, in answer order
+    page_edges: strawberry.Private[list[Edge]]
+
+    @strawberry.field(description="Nodes of this page.")
+    async def nodes(self, info: Info) -> list[LineageNode]:
+        by_id = {str(n.id): n for n in await _nodes(info, self.page)}
+        return [by_id[i] for i in self.page if i in by_id]
+
+    @strawberry.field(
+        description="Edges whose farther endpoint is on this page (each edge on one page)."
+    )
+    def edges(self) -> list[LineageEdge]:
+        return [
+            LineageEdge(source=strawberry.ID(e.source), target=strawberry.ID(e.target), kind=e.kind)
+            for e in self.page_edges
+        ]
+
+    @strawberry.field(
+        description="This page's nodes and edges as one JSON value of parallel lists, for "
+        "large answers (a typed field costs the server per item): `{nodes: {id, kind, "
+        "distance, name, type, index, status, aliases}, edges: {source, target, kind}}`, the "
+        "i-th entries of a node's lists describing one node."
+    )
+    async def compact(self, info: Info) -> JSON:
+        described = await _described(info, self.page)
+        columns: dict[str, list[object]] = {
+            name: [] for name in ("id", "kind", "distance", "name", "type", "index", "status")
+        }
+        columns["aliases"] = []
+        for node_id, distance in self.page.items():
+            found = described.get(node_id)
+            if found is None:
+                continue
+            columns["id"].append(node_id)
+            columns["kind"].append("RUN" if found.run else "VERSION")
+            columns["distance"].append(distance)
+            columns["name"].append(found.name)
+            columns["type"].append(found.type)
+            columns["index"].append(found.index)
+            columns["status"].append(found.status)
+            columns["aliases"].append(list(found.aliases))
+        edges = self.page_edges
+        return cast(
+            JSON,
+            {
+                "nodes": columns,
+                "edges": {
+                    "source": [e.source for e in edges],
+                    "target": [e.target for e in edges],
+                    "kind": [e.kind for e in edges],
+                },
+            },
+        )
 
 
 @strawberry.type(description="Linked versions downstream of a subject, in one collection.")
@@ -134,40 +186,48 @@ async def _walk(
     )
 
 
+async def _described(info: Info, ids: Iterable[str]) -> dict[str, IndexNode]:
+    """What an answer shows of each run and version: from the process's lineage index (up to
+    date for this request), or read from Neo4j when there is no index."""
+    ids = list(ids)
+    index = await info.context.repos.lineage.indexed()
+    if index is not None:
+        return {i: index.nodes[i] for i in ids if i in index.nodes}
+    runs = [i for i in ids if kind_of(i) == "Run"]
+    versions = [i for i in ids if kind_of(i) == "ArtifactVersion"]
+    found: dict[str, IndexNode] = {}
+    for r in await info.context.loaders.run_by_id.load_many(runs):
+        if r is not None:
+            found[r.id] = IndexNode(True, r.name, r.status, r.project)
+    for v in await info.context.loaders.version_by_id.load_many(versions):
+        if v is not None:
+            found[v.id] = IndexNode(
+                False,
+                v.name,
+                v.state,
+                v.project,
+                type=v.type,
+                index=v.index,
+                aliases=tuple(v.aliases),
+            )
+    return found
+
+
 async def _nodes(info: Info, distances: dict[str, int]) -> list[LineageNode]:
-    runs = [i for i in distances if kind_of(i) == "Run"]
-    versions = [i for i in distances if kind_of(i) == "ArtifactVersion"]
-    found_runs = await info.context.loaders.run_by_id.load_many(runs)
-    found_versions = await info.context.loaders.version_by_id.load_many(versions)
-    nodes = [
+    described = await _described(info, distances)
+    return [
         LineageNode(
-            id=strawberry.ID(r.id),
-            kind=LineageKind.RUN,
-            distance=distances[r.id],
-            name=r.name,
-            type=None,
-            index=None,
-            status=r.status,
-            aliases=[],
+            id=strawberry.ID(node_id),
+            kind=LineageKind.RUN if found.run else LineageKind.VERSION,
+            distance=distances[node_id],
+            name=found.name,
+            type=found.type,
+            index=found.index,
+            status=found.status,
+            aliases=list(found.aliases),
         )
-        for r in found_runs
-        if r is not None
+        for node_id, found in described.items()
     ]
-    nodes += [
-        LineageNode(
-            id=strawberry.ID(v.id),
-            kind=LineageKind.VERSION,
-            distance=distances[v.id],
-            name=v.name,
-            type=v.type,
-            index=v.index,
-            status=v.state,
-            aliases=list(v.aliases),
-        )
-        for v in found_versions
-        if v is not None
-    ]
-    return nodes
 
 
 async def _visible(
@@ -181,9 +241,8 @@ async def _visible(
     kept = {i for i in distances if not kinds or kind_of(i) in {wanted[k] for k in kinds}}
     if artifact_types:
         versions = [i for i in kept if kind_of(i) == "ArtifactVersion"]
-        found = await info.context.loaders.version_by_id.load_many(versions)
-        dropped = {v.id for v in found if v is not None and v.type not in artifact_types}
-        kept -= dropped
+        described = await _described(info, versions)
+        kept -= {i for i, n in described.items() if n.type not in artifact_types}
     return kept
 
 
@@ -205,12 +264,12 @@ def _merge(walks: list[tuple[int, Walk]]) -> tuple[dict[str, int], list[Edge]]:
     return distances, list(dict.fromkeys(edges))
 
 
-def _edges_on_page(edges: list[Edge], ordered: list[str], page: set[str]) -> list[LineageEdge]:
+def _edges_on_page(edges: list[Edge], ordered: list[str], page: set[str]) -> list[Edge]:
     """The edges whose later endpoint (in answer order) is on this page: each edge is sent
     once across all pages, with both its endpoints already sent."""
     order = {node: i for i, node in enumerate(ordered)}
     return [
-        LineageEdge(source=strawberry.ID(e.source), target=strawberry.ID(e.target), kind=e.kind)
+        e
         for e in edges
         if e.source in order
         and e.target in order
@@ -262,15 +321,11 @@ class LineageQuery:
         cursor = decode_cursor(after)
         offset = int(cursor) if cursor and cursor.isdigit() else 0
         page_ids = ordered[offset : offset + first]
-        # Details are loaded for this page only: a closure of 50,000 nodes pages in linear time.
-        details = {str(n.id): n for n in await _nodes(info, {i: distances[i] for i in page_ids})}
-        page = [details[i] for i in page_ids if i in details]
-        page_edges = _edges_on_page(edges, ordered, set(page_ids))
         end = offset + len(page_ids)
         reasons = [w.truncated for _, w in walks if w.truncated]
         return LineageGraph(
-            nodes=page,
-            edges=page_edges,
+            page={i: distances[i] for i in page_ids},
+            page_edges=_edges_on_page(edges, ordered, set(page_ids)),
             depth=max(w.depth for _, w in walks),
             truncated=bool(reasons),
             truncated_reason=reasons[0] if reasons else None,

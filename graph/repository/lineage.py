@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, LiteralString
+from typing import Any, Final, LiteralString
+
+from neo4j import AsyncDriver
 
 from graph.errors import NotFound
+from graph.lineage_index import Edge, LineageIndex
 from graph.queries import lineage as q
 from graph.repository.base import Repository, Tx
 
@@ -15,26 +19,37 @@ DOWNSTREAM: Final = "DOWNSTREAM"
 
 
 @dataclass(frozen=True, slots=True)
-class Edge:
-    """`source` -[kind]-> `target`, as stored: a run PRODUCED or CONSUMED a version."""
-
-    source: str
-    kind: str
-    target: str
-
-
-@dataclass(frozen=True, slots=True)
 class Walk:
     """The nodes reached (id -> distance from the start), the edges between them, how deep the
     walk went, and why it stopped early if it did ('depth' or 'node cap')."""
 
     distances: dict[str, int]
-    edges: tuple[Edge, ...]
+    edges: Sequence[Edge]
     depth: int
     truncated: str | None
 
 
 class LineageRepository(Repository):
+    def __init__(self, driver: AsyncDriver, database: str, index: LineageIndex | None = None):
+        super().__init__(driver, database)
+        self.index = index
+        self.fresh = False  # the index was brought up to date during this request
+
+    async def _rows(self, query: LiteralString, **params: Any) -> list[Mapping[str, Any]]:
+        async def work(tx: Tx) -> list[Mapping[str, Any]]:
+            return [dict(row) async for row in await tx.run(query, params)]
+
+        return await self._read(work)
+
+    async def indexed(self) -> LineageIndex | None:
+        """The process's lineage index, up to date (once per request), if there is one."""
+        if self.index is None:
+            return None
+        if not self.fresh:
+            await self.index.refresh(self._rows)
+            self.fresh = True
+        return self.index
+
     async def walk(
         self,
         start: str,
@@ -46,7 +61,19 @@ class LineageRepository(Repository):
         as_of: datetime | None = None,
     ) -> Walk:
         """Walk UPSTREAM or DOWNSTREAM from `start` (through the graph as it was at `as_of`, if
-        given); raise NotFound if it is no run or version."""
+        given); raise NotFound if it is no run or version. Walks of the present go through the
+        in-process index when there is one, else one query per hop."""
+        if as_of is None and (index := await self.indexed()) is not None:
+            if start not in index.nodes:
+                raise NotFound("run or version", start)
+            found = index.walk(
+                start,
+                direction == UPSTREAM,
+                max_depth=max_depth,
+                max_nodes=max_nodes,
+                include_deleted=include_deleted,
+            )
+            return Walk(found.distances, found.edges, found.depth, found.truncated)
         step = q.UPSTREAM_STEP if direction == UPSTREAM else q.DOWNSTREAM_STEP
 
         async def work(tx: Tx) -> Walk:

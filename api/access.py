@@ -277,7 +277,8 @@ def version_read(path: str) -> Rule:
 
 async def _require_alias(access: Access, registry: str, alias: str) -> None:
     """A protected alias moves only by the registry's admins."""
-    if access.role_in(registry) < ADMIN and alias in await access.repo.protected_aliases(registry):
+    protected = await access.repo.protected_aliases(registry) or ()
+    if access.role_in(registry) < ADMIN and alias in protected:
         raise Forbidden(
             f"alias {alias!r} is protected in registry {registry!r}: only its admins move it"
         )
@@ -310,6 +311,25 @@ def link(path: str, rank: int, alias: str | None = None) -> Rule:
 def subject(path: str) -> Rule:
     async def rule(access: Access, kwargs: Mapping[str, Any]) -> None:
         await access.require_read(str(_arg(kwargs, path)), "reading")
+
+    return rule
+
+
+def lineage_start(path: str) -> Rule:
+    """Read where a lineage question starts: a run, version or linked version by id, or a
+    reference, decided the way api.schema.lineage._start resolves it (a registry of that
+    name first, else a project)."""
+
+    async def rule(access: Access, kwargs: Mapping[str, Any]) -> None:
+        value = str(_arg(kwargs, path))
+        if kind_of(value) is not None or "/" not in value or ":" not in value:
+            await access.require_read(value, "reading lineage")
+            return
+        first = value.split("/", 1)[0]
+        if await access.repo.protected_aliases(first) is not None:
+            access.require_registry(first, VIEWER, "reading lineage")
+        else:
+            access.require_project(parse_version_ref(value, path).project, "reading lineage")
 
     return rule
 
@@ -395,11 +415,11 @@ RULES: Final[Mapping[str, Rule]] = {
     "audit_log": audit_log,
     "verify_audit_log": org_admin,
     "compare": each_link("links", VIEWER),
-    "lineage": subject("of"),
-    "impact": subject("of"),
+    "lineage": lineage_start("of"),
+    "impact": lineage_start("of"),
     "provenance": link("of", VIEWER),
-    "derivation": all_of(subject("from"), subject("to")),
-    "lineage_diff": all_of(subject("a"), subject("b")),
+    "derivation": all_of(lineage_start("from"), lineage_start("to")),
+    "lineage_diff": all_of(lineage_start("a"), lineage_start("b")),
 }
 
 

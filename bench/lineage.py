@@ -2,11 +2,14 @@
 
 Graphs, built in one run in both (bulk writes for set-up): a chain of 1,000 runs; diamond DAGs
 of L layers of width W where each run consumes 2-3 random versions of the layer before and
-produces one version (L=20/W=50: ~1k versions; L=50/W=200: ~10k versions). Queries: the full
-upstream closure of the last version, a 4-hop upstream query, and the downstream closure of a
-root. Forebear's API answers are read through every page (first: 10000); the graph layer is
-LineageRepository.walk; MLMD is get_lineage_subgraph on SQLite (`ml-metadata==1.17.1` in
-.venv-mlmd, which stops at 100 hops). Node sets are compared; medians and ratios printed.
+produces one version (L=20/W=50: ~1k versions; L=50/W=200: ~10k; L=100/W=1000: ~100k).
+Queries: the full upstream closure of the last version, a 4-hop upstream query, and the
+downstream closure of a root. Forebear's API answers are read through every page (first:
+10000, the compact form: every node and edge, decoded with orjson), with the API process's
+lineage index warm; the graph layer is LineageRepository.walk without the index (one Cypher
+query per hop); MLMD is get_lineage_subgraph on SQLite (`ml-metadata==1.17.1` in .venv-mlmd,
+which stops at 100 hops). Node sets are compared; medians and ratios printed. Last, on the
+~1k diamond, a variable-length pattern (path enumeration) against the same bounded walk.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
+from neo4j.exceptions import Neo4jError
 
 from api.resources import open_resources
 from api.settings import Settings
@@ -32,6 +37,11 @@ from bench.common import ROOT, auth_headers, forebear_server
 from graph.repository.lineage import DOWNSTREAM, UPSTREAM, LineageRepository
 
 REPEAT = 5
+ENUMERATED_HOPS = 8
+VARIABLE_LENGTH = """
+MATCH (:ArtifactVersion {id: $id})<-[:PRODUCED|CONSUMED*1..8]-(m)
+RETURN count(DISTINCT m) AS reached
+"""
 MLMD_PYTHON = Path(os.environ.get("MLMD_VENV", ".venv-mlmd")) / "bin" / "python"
 LOAD_VERSIONS = """
 UNWIND $rows AS row
@@ -118,24 +128,44 @@ async def load(settings: Settings, graph: dict[str, Any]) -> None:
 
 
 def api_closure(http: httpx.Client, start: str, direction: str, depth: int | None) -> set[str]:
+    """Every node and edge of the answer, through every page, in the compact form (decoded
+    with orjson, as a client fetching big answers would)."""
     nodes: set[str] = set()
+    edges = 0
     after = None
     while True:
-        body = http.post(
+        response = http.post(
             "/graphql",
             json={
-                "query": """query($of: ID!, $d: LineageDirection,
-            $depth: Int, $after: String) { lineage(of: $of, direction: $d, depth: $depth,
-            first: 10000, after: $after) { nodes { id distance } edges { source target kind }
-            truncated pageInfo { hasNextPage endCursor } } }""",
+                "query": """query($of: ID!, $d: LineageDirection, $depth: Int, $after: String) {
+            lineage(of: $of, direction: $d, depth: $depth, first: 10000, after: $after) {
+            compact truncated pageInfo { hasNextPage endCursor } } }""",
                 "variables": {"of": start, "d": direction, "depth": depth, "after": after},
             },
-        ).json()
-        page = body["data"]["lineage"]
-        nodes |= {n["id"] for n in page["nodes"]}
+        )
+        page = orjson.loads(response.content)["data"]["lineage"]
+        nodes.update(page["compact"]["nodes"]["id"])
+        edges += len(page["compact"]["edges"]["source"])
         if not page["pageInfo"]["hasNextPage"]:
             return nodes
         after = page["pageInfo"]["endCursor"]
+
+
+async def path_enumeration(settings: Settings, start: str, limit: float) -> float | None:
+    """Seconds a variable-length pattern takes for the upstream closure within
+    ENUMERATED_HOPS (it enumerates every path, which explodes on diamonds), or None past
+    `limit` seconds."""
+    async with (
+        open_resources(settings) as (driver, _),
+        driver.session(database=settings.neo4j_database) as session,
+    ):
+        began = time.perf_counter()
+        try:
+            result = await session.run(VARIABLE_LENGTH, id=start, timeout=limit)
+            await result.consume()
+        except Neo4jError:
+            return None
+        return time.perf_counter() - began
 
 
 async def graph_closure(
@@ -184,6 +214,7 @@ def main() -> None:
         "chain of 1,000 runs": chain(1000),
         "diamond L=20 W=50": diamond(20, 50),
         "diamond L=50 W=200": diamond(50, 200),
+        "diamond L=100 W=1000": diamond(100, 1000),
     }
     os.environ["FOREBEAR_LINEAGE_MAX_NODES"] = "1000000"
     rows = []
@@ -217,6 +248,16 @@ def main() -> None:
                         else f"MLMD {len(theirs)} of {len(api_nodes)}",
                     )
                 )
+    small = graphs["diamond L=20 W=50"]
+    asyncio.run(load(settings, small))
+    enumerated = asyncio.run(path_enumeration(settings, small["last"], 60.0))
+    bfs, _ = asyncio.run(graph_closure(settings, small["last"], UPSTREAM, ENUMERATED_HOPS))
+    print(
+        f"\n== diamond L=20 W=50, upstream within {ENUMERATED_HOPS} hops: variable-length "
+        f"pattern (enumerates paths) "
+        + (f"{enumerated * 1000:.0f} ms" if enumerated is not None else "gave up after 60 s")
+        + f"; node-unique walk, one query per hop: {bfs * 1000:.1f} ms"
+    )
     print(f"\n== lineage closures, medians of {REPEAT} in ms (API pages through every node)")
     print(
         f"{'graph':22} {'query':18} {'nodes':>6} {'API':>9} {'graph':>8} {'MLMD':>9} "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 from datetime import datetime
 from enum import Enum
@@ -14,12 +15,15 @@ from api.context import Info
 from api.errors import BadInput
 from api.schema.registries import Collection, LinkedVersion, load_linked, resolve_link
 from api.schema.relay import PageInfo, decode_cursor, encode_cursor
+from graph.errors import NotFound
 from graph.ids import kind_of
 from graph.lineage_index import Edge
 from graph.lineage_index import Node as IndexNode
+from graph.refs import parse_link_ref
 from graph.repository.lineage import DOWNSTREAM, UPSTREAM, Walk
 
 MAX_LINEAGE_PAGE: Final = 10_000
+MAX_CHAINS: Final = 10
 
 
 @strawberry.enum(description="Which way to walk.")
@@ -86,6 +90,29 @@ class LineageGraph:
             for e in self.page_edges
         ]
 
+    @strawberry.field(description="This page as a Graphviz DOT digraph (runs as boxes).")
+    async def dot(self, info: Info) -> str:
+        described = await _described(info, self.page)
+        lines = ["digraph lineage {", "  rankdir=LR;"]
+        for node_id, found in described.items():
+            shape = "box" if found.run else "ellipse"
+            lines.append(f"  {_quoted(node_id)} [label={_quoted(found.name)}, shape={shape}];")
+        lines += [
+            f"  {_quoted(e.source)} -> {_quoted(e.target)} [label={_quoted(e.kind)}];"
+            for e in self.page_edges
+        ]
+        return "\n".join([*lines, "}"]) + "\n"
+
+    @strawberry.field(description="This page as a Mermaid flowchart (runs as boxes).")
+    async def mermaid(self, info: Info) -> str:
+        described = await _described(info, self.page)
+        lines = ["flowchart LR"]
+        for node_id, found in described.items():
+            label = found.name.replace('"', "#quot;")
+            lines.append(f'  {node_id}["{label}"]' if found.run else f'  {node_id}(["{label}"])')
+        lines += [f"  {e.source} -->|{e.kind}| {e.target}" for e in self.page_edges]
+        return "\n".join(lines) + "\n"
+
     @strawberry.field(
         description="This page's nodes and edges as one JSON value of parallel lists, for "
         "large answers (a typed field costs the server per item): `{nodes: {id, kind, "
@@ -130,11 +157,14 @@ class ImpactGroup:
     links: list[LinkedVersion] = strawberry.field(description="Its affected linked versions.")
 
 
-@strawberry.type(description="Whether `to` descends from `from`, and one shortest chain.")
+@strawberry.type(description="Whether `to` descends from `from`, and its shortest chains.")
 class Derivation:
     derived: bool = strawberry.field(description="True when `to` descends from `from`.")
     chain: list[LineageNode] = strawberry.field(
-        description="from ... to, runs and versions (those the caller may read)."
+        description="A shortest chain from ... to, runs and versions (those the caller may read)."
+    )
+    chains: list[list[LineageNode]] = strawberry.field(
+        description="Up to `k` shortest chains, shortest first (ties in a stable order)."
     )
     hidden_nodes: int = strawberry.field(
         description="Nodes of the answer left out because the caller may not read them."
@@ -160,10 +190,27 @@ class LineageDiff:
     )
 
 
-def _check_subject(value: str, field: str) -> str:
-    if kind_of(value) not in ("Run", "ArtifactVersion"):
-        raise BadInput(field, f"{value!r} is not the id of a run or an artifact version")
-    return value
+async def _start(info: Info, value: str, field: str) -> str:
+    """The run or version a lineage question starts from: its id, a linked version's id, or a
+    reference: `registry/collection:<alias|stage|semver|vN>` when a registry has that name,
+    else `project/artifact:<vN|alias>`."""
+    kind = kind_of(value)
+    if kind in ("Run", "ArtifactVersion"):
+        return value
+    if kind == "LinkedVersion":
+        return (await info.context.repos.registries.link_context(value))[0].version_id
+    if "/" not in value or ":" not in value:
+        raise BadInput(field, f"{value!r} is neither a run or version id nor a reference")
+    registry = value.split("/", 1)[0]
+    if await info.context.repos.registries.find_registry(registry) is not None:
+        _, name, selector = parse_link_ref(value, field)
+        link, _, _ = await info.context.repos.registries.resolve_view(
+            registry, name, selector, None
+        )
+        if link is None:
+            raise NotFound("linked version", value)
+        return link.version_id
+    return await info.context.repos.artifacts.resolve(value, field)
 
 
 async def _walk(
@@ -184,6 +231,39 @@ async def _walk(
         include_deleted=include_deleted,
         as_of=as_of,
     )
+
+
+def shortest_chains(edges: Iterable[Edge], start: str, goal: str, k: int) -> list[list[str]]:
+    """Up to k shortest chains start -> ... -> goal along the flow of the walked edges (a run
+    PRODUCED a version; a version flows into the run that CONSUMED it). Partial chains grow
+    breadth-first only through nodes that still reach `goal`, so every one completes and the
+    search costs about what it returns."""
+    successors: dict[str, list[str]] = {}
+    predecessors: dict[str, list[str]] = {}
+    for e in edges:
+        before, after = (e.source, e.target) if e.kind == "PRODUCED" else (e.target, e.source)
+        successors.setdefault(before, []).append(after)
+        predecessors.setdefault(after, []).append(before)
+    reaching, frontier = {goal}, [goal]
+    while frontier:
+        frontier = [p for n in frontier for p in predecessors.get(n, ()) if p not in reaching]
+        reaching.update(frontier)
+    chains: list[list[str]] = []
+    queue: deque[list[str]] = deque([[start]])
+    while queue and len(chains) < k:
+        chain = queue.popleft()
+        if chain[-1] == goal:
+            chains.append(chain)
+            continue
+        for after in sorted(set(successors.get(chain[-1], ()))):
+            if after in reaching:
+                queue.append([*chain, after])
+    return chains
+
+
+def _quoted(text: str) -> str:
+    """A DOT string literal."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 async def _described(info: Info, ids: Iterable[str]) -> dict[str, IndexNode]:
@@ -235,14 +315,18 @@ async def _visible(
     distances: dict[str, int],
     kinds: list[LineageKind] | None,
     artifact_types: list[str] | None,
+    projects: list[str] | None = None,
 ) -> set[str]:
-    """The walked nodes that pass the kind and artifact-type filters (types need a lookup)."""
+    """The walked nodes that pass the kind, artifact-type and project filters."""
     wanted = {LineageKind.RUN: "Run", LineageKind.VERSION: "ArtifactVersion"}
     kept = {i for i in distances if not kinds or kind_of(i) in {wanted[k] for k in kinds}}
     if artifact_types:
         versions = [i for i in kept if kind_of(i) == "ArtifactVersion"]
         described = await _described(info, versions)
         kept -= {i for i, n in described.items() if n.type not in artifact_types}
+    if projects:
+        described = await _described(info, kept)
+        kept = {i for i in kept if i in described and described[i].project in projects}
     return kept
 
 
@@ -293,6 +377,12 @@ class LineageQuery:
         depth: int | None = None,
         kinds: list[LineageKind] | None = None,
         artifact_types: list[str] | None = None,
+        projects: Annotated[
+            list[str] | None,
+            strawberry.argument(
+                description="Only nodes of these projects (others still connect the walk)."
+            ),
+        ] = None,
         include_deleted: bool = False,
         as_of: Annotated[
             datetime | None,
@@ -304,7 +394,7 @@ class LineageQuery:
         first: int = 500,
         after: str | None = None,
     ) -> LineageGraph:
-        start = _check_subject(str(of), "of")
+        start = await _start(info, str(of), "of")
         if not 1 <= first <= MAX_LINEAGE_PAGE:
             raise BadInput("first", f"must be between 1 and {MAX_LINEAGE_PAGE}")
         walks = []
@@ -316,7 +406,7 @@ class LineageQuery:
             walks.append((1, await _walk(info, start, DOWNSTREAM, depth, include_deleted, as_of)))
         distances, edges = _merge(walks)
         distances, hidden = await _readable(info, distances)
-        shown = await _visible(info, distances, kinds, artifact_types)
+        shown = await _visible(info, distances, kinds, artifact_types, projects)
         ordered = sorted(shown, key=lambda i: (abs(distances[i]), distances[i], i))
         cursor = decode_cursor(after)
         offset = int(cursor) if cursor and cursor.isdigit() else 0
@@ -343,7 +433,7 @@ class LineageQuery:
         "production models descend from this?"
     )
     async def impact(self, info: Info, of: strawberry.ID) -> list[ImpactGroup]:
-        start = _check_subject(str(of), "of")
+        start = await _start(info, str(of), "of")
         walk = await _walk(info, start, DOWNSTREAM, None, False)
         versions = [i for i in walk.distances if kind_of(i) == "ArtifactVersion" and i != start]
         groups: dict[str, ImpactGroup] = {}
@@ -370,26 +460,22 @@ class LineageQuery:
             strawberry.ID, strawberry.argument(name="from", description="The ancestor.")
         ],
         to: Annotated[strawberry.ID, strawberry.argument(description="The descendant.")],
+        k: Annotated[
+            int, strawberry.argument(description=f"How many chains, 1 to {MAX_CHAINS}.")
+        ] = 1,
     ) -> Derivation:
-        start, goal = _check_subject(str(from_), "from"), _check_subject(str(to), "to")
+        if not 1 <= k <= MAX_CHAINS:
+            raise BadInput("k", f"must be between 1 and {MAX_CHAINS}")
+        start, goal = await _start(info, str(from_), "from"), await _start(info, str(to), "to")
         walk = await _walk(info, start, DOWNSTREAM, None, False)
         if goal not in walk.distances:
-            return Derivation(derived=False, chain=[], hidden_nodes=0)
-        parent: dict[str, str] = {}
-        for edge in walk.edges:
-            for near, far in ((edge.source, edge.target), (edge.target, edge.source)):
-                if walk.distances.get(far) == walk.distances.get(near, -9) + 1:
-                    parent.setdefault(far, near)
-        chain = [goal]
-        while chain[-1] != start:
-            chain.append(parent[chain[-1]])
-        shown, hidden = await _readable(info, {i: walk.distances[i] for i in chain})
+            return Derivation(derived=False, chain=[], chains=[], hidden_nodes=0)
+        found = shortest_chains(walk.edges, start, goal, k)
+        on_chains = {i: walk.distances[i] for chain in found for i in chain}
+        shown, hidden = await _readable(info, on_chains)
         nodes = {str(n.id): n for n in await _nodes(info, shown)}
-        return Derivation(
-            derived=True,
-            chain=[nodes[i] for i in reversed(chain) if i in nodes],
-            hidden_nodes=hidden,
-        )
+        chains = [[nodes[i] for i in chain if i in nodes] for chain in found]
+        return Derivation(derived=True, chain=chains[0], chains=chains, hidden_nodes=hidden)
 
     @strawberry.field(
         description="The source versions a linked version descends from: those "
@@ -416,7 +502,7 @@ class LineageQuery:
         "producing runs' configs and source commits differ."
     )
     async def lineage_diff(self, info: Info, a: strawberry.ID, b: strawberry.ID) -> LineageDiff:
-        first, second = _check_subject(str(a), "a"), _check_subject(str(b), "b")
+        first, second = await _start(info, str(a), "a"), await _start(info, str(b), "b")
         walk_a = await _walk(info, first, UPSTREAM, None, False)
         walk_b = await _walk(info, second, UPSTREAM, None, False)
         only_a, hidden_a = await _readable(

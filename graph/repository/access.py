@@ -267,9 +267,11 @@ class AccessRepository(Repository):
 
         return await self._read(work)
 
-    async def protected_aliases(self, registry: str) -> tuple[str, ...]:
-        async def work(tx: Tx) -> tuple[str, ...]:
+    async def protected_aliases(self, registry: str) -> tuple[str, ...] | None:
+        """The registry's protected aliases; None when there is no such registry."""
+
+        async def work(tx: Tx) -> tuple[str, ...] | None:
             row = await (await tx.run(q.PROTECTED_ALIASES, name=registry)).single()
-            return tuple(row["aliases"] or ()) if row else ()
+            return tuple(row["aliases"] or ()) if row else None
 
         return await self._read(work)

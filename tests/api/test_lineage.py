@@ -438,3 +438,102 @@ def test_index_walks_and_per_hop_queries_agree_after_every_kind_of_change(
         for of in (story["data0"], story["eval0"], extra):
             for direction in ("UPSTREAM", "DOWNSTREAM", "BOTH"):
                 both_ways(of, direction)
+
+
+def test_lineage_starts_from_references_too(client: TestClient, story: dict[str, str]) -> None:
+    ok(
+        graphql(
+            client,
+            'mutation { createCollection(input: {registry: "model", name: "ref"}) '
+            "{ collection { id } } }",
+        )
+    )
+    link = ok(
+        graphql(
+            client,
+            """mutation($v: String!) { linkVersion(input: {registry: "model", collection: "ref",
+            version: $v, aliases: ["production"]}) { link { id } } }""",
+            v=story["model0"],
+        )
+    )["linkVersion"]["link"]["id"]
+    ok(
+        graphql(
+            client,
+            'mutation { setSemver(input: {link: "model/ref:v0", semver: "1.0.0"}) '
+            "{ link { id } } }",
+        )
+    )
+    by_version = by_id(lineage(client, story["model0"]))
+    for start in (
+        link,
+        "model/ref:production",
+        "model/ref:1.0.0",
+        "model/ref:v0",
+        "fraud/model:v0",
+        "fraud/model:latest",
+    ):
+        assert by_id(lineage(client, start)) == by_version, start
+    missing = graphql(client, LINEAGE, of="model/ref:staging")
+    assert missing["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+def test_a_subgraph_exports_as_dot_and_mermaid(client: TestClient, story: dict[str, str]) -> None:
+    query = """query($of: ID!) { lineage(of: $of) { dot mermaid } }"""
+    answer = ok(graphql(client, query, of=story["model0"]))["lineage"]
+    dot, mermaid = answer["dot"], answer["mermaid"]
+    assert dot.startswith("digraph lineage {")
+    assert dot.rstrip().endswith("}")
+    assert f'"{story["A"]}" [label="A", shape=box];' in dot
+    assert f'"{story["A"]}" -> "{story["model0"]}" [label="PRODUCED"];' in dot
+    assert f'"{story["A"]}" -> "{story["data0"]}" [label="CONSUMED"];' in dot
+    assert mermaid.startswith("flowchart LR\n")
+    assert f'  {story["model0"]}(["fraud/model:v0"])' in mermaid
+    assert f"  {story['A']} -->|PRODUCED| {story['model0']}" in mermaid
+
+
+def test_derivation_gives_the_k_shortest_chains(client: TestClient) -> None:
+    """root feeds two runs whose outputs both feed `join`: two chains of equal length, and a
+    longer third one through `slow`."""
+    root = log_version(client, {"r": b"root"}, artifact="root", type="dataset")["id"]
+    mids, runs = [], []
+    for name in ("left", "right"):
+        runs.append(start_run(client, name=name)["id"])
+        use(client, runs[-1], root)
+        mids.append(log_version(client, {"m": name.encode()}, artifact=name, run=runs[-1])["id"])
+    slow = start_run(client, name="slow")["id"]
+    use(client, slow, mids[0])
+    detour = log_version(client, {"d": b"detour"}, artifact="detour", run=slow)["id"]
+    join = start_run(client, name="join")["id"]
+    for used in (*mids, detour):
+        use(client, join, used)
+    final = log_version(client, {"f": b"final"}, artifact="final", run=join)["id"]
+    query = """query($a: ID!, $b: ID!, $k: Int!) { derivation(from: $a, to: $b, k: $k) {
+        derived chain { id } chains { id } } }"""
+    found = ok(graphql(client, query, a=root, b=final, k=5))["derivation"]
+    chains = [[n["id"] for n in chain] for chain in found["chains"]]
+    assert sorted(chains[:2]) == sorted([[root, runs[i], mids[i], join, final] for i in range(2)])
+    assert chains[2] == [root, runs[0], mids[0], slow, detour, join, final]
+    assert len(chains) == 3  # no more exist
+    assert found["chain"] == found["chains"][0]
+    one = ok(graphql(client, query, a=root, b=final, k=1))["derivation"]
+    assert len(one["chains"]) == 1
+    refused = graphql(client, query, a=root, b=final, k=11)
+    assert refused["errors"][0]["extensions"] == {"code": "BAD_INPUT", "field": "k"}
+
+
+def test_the_project_filter_keeps_the_walk_whole(client: TestClient) -> None:
+    source = log_version(client, {"s": b"src"}, project="lake", artifact="raw", type="dataset")
+    run = start_run(client, project="fraud", name="train")["id"]
+    use(client, run, source["id"])
+    model = log_version(client, {"m": b"model"}, artifact="m", run=run)["id"]
+    everything = by_id(lineage(client, model))
+    assert set(everything) == {model, run, source["id"]}
+    only_lake = ok(
+        graphql(
+            client,
+            """query($of: ID!) { lineage(of: $of, projects: ["lake"]) {
+        nodes { id distance } } }""",
+            of=model,
+        )
+    )["lineage"]["nodes"]
+    assert only_lake == [{"id": source["id"], "distance": 2}]

@@ -19,7 +19,9 @@ MAX_KEYS: Final = 20
 @strawberry.type(description="One linked version in a comparison, with the run that made it.")
 class ComparedVersion:
     link: LinkedVersion = strawberry.field(description="The linked version.")
-    run: Run | None = strawberry.field(description="Its producing run, if it has one.")
+    run: Run | None = strawberry.field(
+        description="Its producing run; null when none or when the caller is not in its project."
+    )
     metrics: list[MetricSeries] = strawberry.field(description="History of the asked keys.")
 
 
@@ -52,6 +54,8 @@ class CompareQuery:
             link = await load_linked(info, await resolve_link(info, ref, f"links[{i}]"))
             run_id = await info.context.loaders.producer_by_version.load(link.version_id)
             run = await info.context.loaders.run_by_id.load(run_id) if run_id else None
+            if run is not None and not info.context.access.in_project(run.project):
+                run = None  # runs are for their project's members, as everywhere else
             series = []
             if run is not None and keys:
                 history = await info.context.repos.runs.metric_history(

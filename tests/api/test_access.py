@@ -302,6 +302,9 @@ def test_registry_viewers_see_a_linked_version_but_not_the_project_behind_it(
     assert member["node"]["producedBy"] == {"id": world.run}
     outsider = world.call("other", "query($id: ID!) { node(id: $id) { id } }", id=world.version)
     assert ok(outsider)["node"] is None
+    compare = '{ compare(links: ["model/clf:v0"]) { versions { run { id } } } }'
+    assert ok(world.call("viewer", compare))["compare"]["versions"] == [{"run": None}]
+    assert ok(world.call("org", compare))["compare"]["versions"] == [{"run": {"id": world.run}}]
 
 
 def test_downloads_need_a_readable_version_not_just_a_hash(world: World) -> None:

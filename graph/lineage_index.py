@@ -14,7 +14,8 @@ times there).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, LiteralString, NamedTuple
 
@@ -22,6 +23,7 @@ from graph.ids import kind_of
 
 # More events than this since the last look: reading everything again is cheaper.
 MAX_DELTA_EVENTS: Final = 5_000
+MAX_ANSWERS: Final = 8
 
 STAMP: Final[LiteralString] = """
 OPTIONAL MATCH (h:AuditHead {id: 'audit'})
@@ -104,6 +106,8 @@ class LineageIndex:
     deleted: set[str] = field(default_factory=set)
     stamp: tuple[int, int, int, int] | None = None
     reloads: int = 0
+    # Whole answers the API computed from this state of the graph (to page through them).
+    answers: OrderedDict[Hashable, object] = field(default_factory=OrderedDict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def refresh(self, query: Query) -> None:
@@ -125,6 +129,14 @@ class LineageIndex:
             if check["seq"] == stamp[0] and counts != self._counts():
                 await self._reload(query)
             self.stamp = (stamp[0], *self._counts())
+            self.answers.clear()
+
+    def remember(self, key: Hashable, answer: object) -> None:
+        """Keep an answer for its later pages (the few most recent ones)."""
+        self.answers[key] = answer
+        self.answers.move_to_end(key)
+        while len(self.answers) > MAX_ANSWERS:
+            self.answers.popitem(last=False)
 
     def _counts(self) -> tuple[int, int, int]:
         return (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Annotated, Final, cast
@@ -348,13 +349,60 @@ def _merge(walks: list[tuple[int, Walk]]) -> tuple[dict[str, int], list[Edge]]:
     return distances, list(dict.fromkeys(edges))
 
 
-def _edges_on_page(edges: list[Edge], ordered: list[str], page: set[str]) -> list[Edge]:
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A whole lineage answer, before paging: nodes in answer order and their positions."""
+
+    ordered: list[str]
+    order: dict[str, int]
+    distances: dict[str, int]
+    edges: list[Edge]
+    depth: int
+    truncated: str | None
+    hidden: int
+
+
+async def _answer(
+    info: Info,
+    start: str,
+    direction: LineageDirection,
+    depth: int | None,
+    include_deleted: bool,
+    as_of: datetime | None,
+    kinds: list[LineageKind] | None,
+    artifact_types: list[str] | None,
+    projects: list[str] | None,
+) -> Answer:
+    walks = []
+    if direction is not LineageDirection.DOWNSTREAM:
+        # In a BOTH answer upstream distances are negative, so the two sides stay apart.
+        sign = -1 if direction is LineageDirection.BOTH else 1
+        walks.append((sign, await _walk(info, start, UPSTREAM, depth, include_deleted, as_of)))
+    if direction is not LineageDirection.UPSTREAM:
+        walks.append((1, await _walk(info, start, DOWNSTREAM, depth, include_deleted, as_of)))
+    distances, edges = _merge(walks)
+    distances, hidden = await _readable(info, distances)
+    shown = await _visible(info, distances, kinds, artifact_types, projects)
+    ordered = sorted(shown, key=lambda i: (abs(distances[i]), distances[i], i))
+    reasons = [w.truncated for _, w in walks if w.truncated]
+    return Answer(
+        ordered,
+        {node: i for i, node in enumerate(ordered)},
+        distances,
+        edges,
+        max(w.depth for _, w in walks),
+        reasons[0] if reasons else None,
+        hidden,
+    )
+
+
+def _edges_on_page(answer: Answer, page: set[str]) -> list[Edge]:
     """The edges whose later endpoint (in answer order) is on this page: each edge is sent
     once across all pages, with both its endpoints already sent."""
-    order = {node: i for i, node in enumerate(ordered)}
+    order = answer.order
     return [
         e
-        for e in edges
+        for e in answer.edges
         if e.source in order
         and e.target in order
         and (e.source if order[e.source] > order[e.target] else e.target) in page
@@ -397,30 +445,46 @@ class LineageQuery:
         start = await _start(info, str(of), "of")
         if not 1 <= first <= MAX_LINEAGE_PAGE:
             raise BadInput("first", f"must be between 1 and {MAX_LINEAGE_PAGE}")
-        walks = []
-        if direction is not LineageDirection.DOWNSTREAM:
-            # In a BOTH answer upstream distances are negative, so the two sides stay apart.
-            sign = -1 if direction is LineageDirection.BOTH else 1
-            walks.append((sign, await _walk(info, start, UPSTREAM, depth, include_deleted, as_of)))
-        if direction is not LineageDirection.UPSTREAM:
-            walks.append((1, await _walk(info, start, DOWNSTREAM, depth, include_deleted, as_of)))
-        distances, edges = _merge(walks)
-        distances, hidden = await _readable(info, distances)
-        shown = await _visible(info, distances, kinds, artifact_types, projects)
-        ordered = sorted(shown, key=lambda i: (abs(distances[i]), distances[i], i))
+        # Later pages of an answer come from the process's cache while the graph is unchanged.
+        index = await info.context.repos.lineage.indexed() if as_of is None else None
+        key = (
+            info.context.access.principal.id,
+            start,
+            direction.value,
+            depth,
+            include_deleted,
+            tuple(k.value for k in kinds or ()),
+            tuple(artifact_types or ()),
+            tuple(projects or ()),
+        )
+        answer = index.answers.get(key) if index is not None else None
+        if not isinstance(answer, Answer):
+            answer = await _answer(
+                info,
+                start,
+                direction,
+                depth,
+                include_deleted,
+                as_of,
+                kinds,
+                artifact_types,
+                projects,
+            )
+            if index is not None:
+                index.remember(key, answer)
+        ordered = answer.ordered
         cursor = decode_cursor(after)
         offset = int(cursor) if cursor and cursor.isdigit() else 0
         page_ids = ordered[offset : offset + first]
         end = offset + len(page_ids)
-        reasons = [w.truncated for _, w in walks if w.truncated]
         return LineageGraph(
-            page={i: distances[i] for i in page_ids},
-            page_edges=_edges_on_page(edges, ordered, set(page_ids)),
-            depth=max(w.depth for _, w in walks),
-            truncated=bool(reasons),
-            truncated_reason=reasons[0] if reasons else None,
+            page={i: answer.distances[i] for i in page_ids},
+            page_edges=_edges_on_page(answer, set(page_ids)),
+            depth=answer.depth,
+            truncated=answer.truncated is not None,
+            truncated_reason=answer.truncated,
             total_nodes=len(ordered),
-            hidden_nodes=hidden,
+            hidden_nodes=answer.hidden,
             page_info=PageInfo(
                 has_next_page=end < len(ordered),
                 end_cursor=encode_cursor(str(end)) if page_ids else None,

@@ -14,6 +14,7 @@ times there).
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from graph.ids import kind_of
 # More events than this since the last look: reading everything again is cheaper.
 MAX_DELTA_EVENTS: Final = 5_000
 MAX_ANSWERS: Final = 8
+RUN_PREFIX: Final = "run_"  # ids carry their type (graph.ids)
 
 STAMP: Final[LiteralString] = """
 OPTIONAL MATCH (h:AuditHead {id: 'audit'})
@@ -152,6 +154,9 @@ class LineageIndex:
             adjacency.clear()
         self._store(await query(ALL_NODES))
         self.reloads += 1
+        # The index is most of the heap and lives long: keep the cyclic collector from
+        # scanning it on every full collection (they would stall big answers for ~100 ms).
+        gc.freeze()
 
     async def _apply_events(self, query: Query, since: int, upto: int) -> None:
         ids: set[str] = set()
@@ -242,7 +247,6 @@ class LineageIndex:
         include_deleted: bool,
     ) -> IndexWalk:
         """Breadth-first and node-unique, exactly as graph.repository.lineage walks Neo4j."""
-        nodes = self.nodes
         # (adjacency of a run, kind, adjacency of a version, kind), by direction
         if upstream:
             run_next, run_kind = self.consumed, "CONSUMED"
@@ -259,7 +263,7 @@ class LineageIndex:
                 return IndexWalk(distances, edges, depth, "depth")
             following: list[str] = []
             for here in frontier:
-                is_run = nodes[here].run
+                is_run = here.startswith(RUN_PREFIX)
                 for far in (run_next if is_run else version_next).get(here, ()):
                     # Runs are never deleted; a deleted version bridges nothing unless asked.
                     if is_run and not include_deleted and far in deleted:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -122,27 +123,22 @@ class LineageGraph:
     )
     async def compact(self, info: Info) -> JSON:
         described = await _described(info, self.page)
-        columns: dict[str, list[object]] = {
-            name: [] for name in ("id", "kind", "distance", "name", "type", "index", "status")
-        }
-        columns["aliases"] = []
-        for node_id, distance in self.page.items():
-            found = described.get(node_id)
-            if found is None:
-                continue
-            columns["id"].append(node_id)
-            columns["kind"].append("RUN" if found.run else "VERSION")
-            columns["distance"].append(distance)
-            columns["name"].append(found.name)
-            columns["type"].append(found.type)
-            columns["index"].append(found.index)
-            columns["status"].append(found.status)
-            columns["aliases"].append(list(found.aliases))
+        ids = [i for i in self.page if i in described]
+        nodes = [described[i] for i in ids]
         edges = self.page_edges
         return cast(
             JSON,
             {
-                "nodes": columns,
+                "nodes": {
+                    "id": ids,
+                    "kind": ["RUN" if n.run else "VERSION" for n in nodes],
+                    "distance": [self.page[i] for i in ids],
+                    "name": [n.name for n in nodes],
+                    "type": [n.type for n in nodes],
+                    "index": [n.index for n in nodes],
+                    "status": [n.status for n in nodes],
+                    "aliases": [list(n.aliases) for n in nodes],
+                },
                 "edges": {
                     "source": [e.source for e in edges],
                     "target": [e.target for e in edges],
@@ -346,7 +342,7 @@ def _merge(walks: list[tuple[int, Walk]]) -> tuple[dict[str, int], list[Edge]]:
         for node, distance in walk.distances.items():
             distances.setdefault(node, sign * distance)
         edges += walk.edges
-    return distances, list(dict.fromkeys(edges))
+    return distances, list(dict.fromkeys(edges)) if len(walks) > 1 else edges
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,9 +350,9 @@ class Answer:
     """A whole lineage answer, before paging: nodes in answer order and their positions."""
 
     ordered: list[str]
-    order: dict[str, int]
     distances: dict[str, int]
-    edges: list[Edge]
+    edges: list[Edge]  # by the position of their later endpoint in `ordered`
+    positions: list[int]  # that position, per edge
     depth: int
     truncated: str | None
     hidden: int
@@ -385,28 +381,26 @@ async def _answer(
     shown = await _visible(info, distances, kinds, artifact_types, projects)
     ordered = sorted(shown, key=lambda i: (abs(distances[i]), distances[i], i))
     reasons = [w.truncated for _, w in walks if w.truncated]
+    # An edge goes on the page of its later endpoint: each edge is sent once across all
+    # pages, with both its endpoints already sent. Edges to nodes not shown are left out.
+    order = {node: i for i, node in enumerate(ordered)}
+    kept = [e for e in edges if e.source in order and e.target in order]
+    position = [max(order[e.source], order[e.target]) for e in kept]
+    by_position = sorted(range(len(kept)), key=position.__getitem__)
     return Answer(
         ordered,
-        {node: i for i, node in enumerate(ordered)},
         distances,
-        edges,
+        [kept[i] for i in by_position],
+        [position[i] for i in by_position],
         max(w.depth for _, w in walks),
         reasons[0] if reasons else None,
         hidden,
     )
 
 
-def _edges_on_page(answer: Answer, page: set[str]) -> list[Edge]:
-    """The edges whose later endpoint (in answer order) is on this page: each edge is sent
-    once across all pages, with both its endpoints already sent."""
-    order = answer.order
-    return [
-        e
-        for e in answer.edges
-        if e.source in order
-        and e.target in order
-        and (e.source if order[e.source] > order[e.target] else e.target) in page
-    ]
+def _edges_on_page(answer: Answer, offset: int, end: int) -> list[Edge]:
+    """The edges whose later endpoint (in answer order) is on the page [offset, end)."""
+    return answer.edges[bisect_left(answer.positions, offset) : bisect_left(answer.positions, end)]
 
 
 @strawberry.type
@@ -445,7 +439,8 @@ class LineageQuery:
         start = await _start(info, str(of), "of")
         if not 1 <= first <= MAX_LINEAGE_PAGE:
             raise BadInput("first", f"must be between 1 and {MAX_LINEAGE_PAGE}")
-        # Later pages of an answer come from the process's cache while the graph is unchanged.
+        # The same question while the graph is unchanged (its stamp moves with every change,
+        # which clears the cache) gets the same answer: its later pages and repeats are cheap.
         index = await info.context.repos.lineage.indexed() if as_of is None else None
         key = (
             info.context.access.principal.id,
@@ -479,7 +474,7 @@ class LineageQuery:
         end = offset + len(page_ids)
         return LineageGraph(
             page={i: answer.distances[i] for i in page_ids},
-            page_edges=_edges_on_page(answer, set(page_ids)),
+            page_edges=_edges_on_page(answer, offset, end),
             depth=answer.depth,
             truncated=answer.truncated is not None,
             truncated_reason=answer.truncated,

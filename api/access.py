@@ -171,8 +171,8 @@ class Access:
         ids = list(ids)
         if self.principal.org_admin:
             return set(ids)
-        scopes = await self.scopes(_subjects(ids).values())
         subjects = _subjects(ids)
+        scopes = await self.scopes(subjects.values())
         return {i for i in ids if (s := scopes.get(subjects[i])) is not None and self.visible(s)}
 
     async def can_read(self, node_id: str) -> bool:

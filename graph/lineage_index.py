@@ -106,6 +106,8 @@ class LineageIndex:
     producers: dict[str, list[str]] = field(default_factory=dict)
     consumers: dict[str, list[str]] = field(default_factory=dict)
     deleted: set[str] = field(default_factory=set)
+    aliased: dict[str, set[str]] = field(default_factory=dict)  # artifact -> aliased versions
+    edge_counts: dict[str, int] = field(default_factory=lambda: {"PRODUCED": 0, "CONSUMED": 0})
     stamp: tuple[int, int, int, int] | None = None
     reloads: int = 0
     # Whole answers the API computed from this state of the graph (to page through them).
@@ -125,12 +127,14 @@ class LineageIndex:
                 await self._reload(query)
             else:
                 await self._apply_events(query, self.stamp[0], stamp[0])
-            # Counts that do not match after the events: changed behind the API's back.
-            [check] = await query(STAMP)
-            counts = (check["nodes"], check["produced"], check["consumed"])
-            if check["seq"] == stamp[0] and counts != self._counts():
-                await self._reload(query)
-            self.stamp = (stamp[0], *self._counts())
+                # Counts that do not match after the events: changed behind the API's back.
+                [check] = await query(STAMP)
+                counts = (check["nodes"], check["produced"], check["consumed"])
+                if check["seq"] == stamp[0] and counts != self._counts():
+                    await self._reload(query)
+            # Neo4j's own numbers, so a difference in how the two count can never make every
+            # request reload; events after stamp[0] are read next time.
+            self.stamp = stamp
             self.answers.clear()
 
     def remember(self, key: Hashable, answer: object) -> None:
@@ -141,21 +145,21 @@ class LineageIndex:
             self.answers.popitem(last=False)
 
     def _counts(self) -> tuple[int, int, int]:
-        return (
-            len(self.nodes),
-            sum(len(v) for v in self.produced.values()),
-            sum(len(v) for v in self.consumed.values()),
-        )
+        return (len(self.nodes), self.edge_counts["PRODUCED"], self.edge_counts["CONSUMED"])
 
     async def _reload(self, query: Query) -> None:
         self.nodes.clear()
         self.deleted.clear()
+        self.aliased.clear()
+        self.edge_counts = {"PRODUCED": 0, "CONSUMED": 0}
         for adjacency in (self.produced, self.consumed, self.producers, self.consumers):
             adjacency.clear()
         self._store(await query(ALL_NODES))
         self.reloads += 1
         # The index is most of the heap and lives long: keep the cyclic collector from
         # scanning it on every full collection (they would stall big answers for ~100 ms).
+        # Its structures hold no cycles, so reference counting still frees a replaced one.
+        gc.collect()
         gc.freeze()
 
     async def _apply_events(self, query: Query, since: int, upto: int) -> None:
@@ -170,7 +174,7 @@ class LineageIndex:
                     artifacts.add(subject)
         if artifacts:
             ids |= {row["id"] for row in await query(ALIASED_VERSIONS, artifacts=sorted(artifacts))}
-            ids |= {i for i, n in self.nodes.items() if n.artifact_id in artifacts and n.aliases}
+            ids.update(*(self.aliased.get(a, ()) for a in artifacts))
         if not ids:
             return
         for node_id in ids:
@@ -180,15 +184,19 @@ class LineageIndex:
     def _forget(self, node_id: str) -> None:
         """Drop a node and every edge it has, from both ends."""
         self.deleted.discard(node_id)
-        if self.nodes.pop(node_id, None) is None:
+        node = self.nodes.pop(node_id, None)
+        if node is None:
             return
-        for near, far in (
-            (self.produced, self.producers),
-            (self.consumed, self.consumers),
-            (self.producers, self.produced),
-            (self.consumers, self.consumed),
+        if node.artifact_id is not None:
+            self.aliased.get(node.artifact_id, set()).discard(node_id)
+        for near, far, kind in (
+            (self.produced, self.producers, "PRODUCED"),
+            (self.consumed, self.consumers, "CONSUMED"),
+            (self.producers, self.produced, "PRODUCED"),
+            (self.consumers, self.consumed, "CONSUMED"),
         ):
             for other in near.pop(node_id, ()):
+                self.edge_counts[kind] -= 1
                 listed = far.get(other)
                 if listed is not None and node_id in listed:
                     listed.remove(node_id)
@@ -218,6 +226,8 @@ class LineageIndex:
                 )
                 if row["state"] == "DELETED":
                     self.deleted.add(node_id)
+                if row["aliases"]:
+                    self.aliased.setdefault(row["artifactId"], set()).add(node_id)
         for row in rows:
             node_id = row["id"]
             for kind, version in row["out"]:
@@ -236,6 +246,7 @@ class LineageIndex:
         if version not in targets:
             targets.append(version)
             backward.setdefault(version, []).append(run)
+            self.edge_counts[kind] += 1
 
     def walk(
         self,

@@ -262,6 +262,7 @@ def test_every_root_field_has_a_rule_and_a_field_without_one_is_refused() -> Non
         assert gql_type is not None
         fields: list[StrawberryField] = gql_type.fields  # type: ignore[union-attr]
         for field in fields:
+            assert field.is_async, f"{field.python_name}: the rule may need Neo4j"
             guards = [e for e in field.extensions if isinstance(e, Authorize)]
             assert len(guards) == 1, field.python_name
             assert guards[0].rule is RULES.get(field.python_name), field.python_name

@@ -18,7 +18,7 @@ import gc
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, LiteralString, NamedTuple
+from typing import Any, Final, LiteralString
 
 from graph.ids import kind_of
 
@@ -64,12 +64,9 @@ RETURN v.id AS id
 Query = Callable[..., Awaitable[list[Mapping[str, Any]]]]
 
 
-class Edge(NamedTuple):
-    """`source` -[kind]-> `target`, as stored: a run PRODUCED or CONSUMED a version."""
-
-    source: str
-    kind: str
-    target: str
+# (source, kind, target) as stored: a run PRODUCED or CONSUMED a version. A plain tuple:
+# walks make tens of thousands of them.
+Edge = tuple[str, str, str]
 
 
 @dataclass(slots=True)
@@ -285,9 +282,9 @@ class LineageIndex:
                         distances[far] = depth + 1
                         following.append(far)
                     if is_run:
-                        edges.append(Edge(here, run_kind, far))
+                        edges.append((here, run_kind, far))
                     else:
-                        edges.append(Edge(far, version_kind, here))
+                        edges.append((far, version_kind, here))
             frontier = following
             depth += 1 if frontier else 0
         return IndexWalk(distances, edges, depth, None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Annotated, Final, cast
@@ -77,6 +77,8 @@ class LineageGraph:
     page_info: PageInfo = strawberry.field(description="Paging information.")
     page: strawberry.Private[dict[str, int]]  # node id -> distance, in answer order
     page_edges: strawberry.Private[list[Edge]]
+    answer: strawberry.Private[Answer | None] = None
+    span: strawberry.Private[tuple[int, int]] = (0, 0)
 
     @strawberry.field(description="Nodes of this page.")
     async def nodes(self, info: Info) -> list[LineageNode]:
@@ -88,8 +90,8 @@ class LineageGraph:
     )
     def edges(self) -> list[LineageEdge]:
         return [
-            LineageEdge(source=strawberry.ID(e.source), target=strawberry.ID(e.target), kind=e.kind)
-            for e in self.page_edges
+            LineageEdge(source=strawberry.ID(source), target=strawberry.ID(target), kind=kind)
+            for source, kind, target in self.page_edges
         ]
 
     @strawberry.field(description="This page as a Graphviz DOT digraph (runs as boxes).")
@@ -100,8 +102,8 @@ class LineageGraph:
             shape = "box" if found.run else "ellipse"
             lines.append(f"  {_quoted(node_id)} [label={_quoted(found.name)}, shape={shape}];")
         lines += [
-            f"  {_quoted(e.source)} -> {_quoted(e.target)} [label={_quoted(e.kind)}];"
-            for e in self.page_edges
+            f"  {_quoted(source)} -> {_quoted(target)} [label={_quoted(kind)}];"
+            for source, kind, target in self.page_edges
         ]
         return "\n".join([*lines, "}"]) + "\n"
 
@@ -112,7 +114,7 @@ class LineageGraph:
         for node_id, found in described.items():
             label = found.name.replace('"', "#quot;")
             lines.append(f'  {node_id}["{label}"]' if found.run else f'  {node_id}(["{label}"])')
-        lines += [f"  {e.source} -->|{e.kind}| {e.target}" for e in self.page_edges]
+        lines += [f"  {source} -->|{kind}| {target}" for source, kind, target in self.page_edges]
         return "\n".join(lines) + "\n"
 
     @strawberry.field(
@@ -122,11 +124,13 @@ class LineageGraph:
         "i-th entries of a node's lists describing one node."
     )
     async def compact(self, info: Info) -> JSON:
+        if self.answer is not None and self.span in self.answer.compact:
+            return self.answer.compact[self.span]  # the same page of the same answer
         described = await _described(info, self.page)
         ids = [i for i in self.page if i in described]
         nodes = [described[i] for i in ids]
         edges = self.page_edges
-        return cast(
+        value = cast(
             JSON,
             {
                 "nodes": {
@@ -140,12 +144,15 @@ class LineageGraph:
                     "aliases": [list(n.aliases) for n in nodes],
                 },
                 "edges": {
-                    "source": [e.source for e in edges],
-                    "target": [e.target for e in edges],
-                    "kind": [e.kind for e in edges],
+                    "source": [e[0] for e in edges],
+                    "target": [e[2] for e in edges],
+                    "kind": [e[1] for e in edges],
                 },
             },
         )
+        if self.answer is not None:
+            self.answer.compact[self.span] = value
+        return value
 
 
 @strawberry.type(description="Linked versions downstream of a subject, in one collection.")
@@ -237,8 +244,8 @@ def shortest_chains(edges: Iterable[Edge], start: str, goal: str, k: int) -> lis
     search costs about what it returns."""
     successors: dict[str, list[str]] = {}
     predecessors: dict[str, list[str]] = {}
-    for e in edges:
-        before, after = (e.source, e.target) if e.kind == "PRODUCED" else (e.target, e.source)
+    for source, kind, target in edges:
+        before, after = (source, target) if kind == "PRODUCED" else (target, source)
         successors.setdefault(before, []).append(after)
         predecessors.setdefault(after, []).append(before)
     reaching, frontier = {goal}, [goal]
@@ -345,17 +352,37 @@ def _merge(walks: list[tuple[int, Walk]]) -> tuple[dict[str, int], list[Edge]]:
     return distances, list(dict.fromkeys(edges)) if len(walks) > 1 else edges
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Answer:
-    """A whole lineage answer, before paging: nodes in answer order and their positions."""
+    """A whole lineage answer, before paging: nodes in answer order, and edges."""
 
     ordered: list[str]
     distances: dict[str, int]
-    edges: list[Edge]  # by the position of their later endpoint in `ordered`
-    positions: list[int]  # that position, per edge
+    edges: list[Edge]
     depth: int
     truncated: str | None
     hidden: int
+    # Made when a page other than the whole answer is asked for: the edges sorted by the
+    # position of their later endpoint in `ordered`, and those positions.
+    placed: tuple[list[Edge], list[int]] | None = None
+    # Compact forms of pages already sent: (offset, end) -> value.
+    compact: dict[tuple[int, int], JSON] = field(default_factory=dict)
+
+    def edges_on(self, offset: int, end: int) -> list[Edge]:
+        """The edges whose later endpoint is on the page [offset, end): each edge is sent once
+        across all pages, with both its endpoints already sent."""
+        if offset == 0 and end >= len(self.ordered):
+            return self.edges
+        if self.placed is None:
+            order = {node: i for i, node in enumerate(self.ordered)}
+            position = [max(order[e[0]], order[e[2]]) for e in self.edges]
+            by_position = sorted(range(len(self.edges)), key=position.__getitem__)
+            self.placed = (
+                [self.edges[i] for i in by_position],
+                [position[i] for i in by_position],
+            )
+        edges, positions = self.placed
+        return edges[bisect_left(positions, offset) : bisect_left(positions, end)]
 
 
 async def _answer(
@@ -377,30 +404,29 @@ async def _answer(
     if direction is not LineageDirection.UPSTREAM:
         walks.append((1, await _walk(info, start, DOWNSTREAM, depth, include_deleted, as_of)))
     distances, edges = _merge(walks)
+    walked = len(distances)
     distances, hidden = await _readable(info, distances)
     shown = await _visible(info, distances, kinds, artifact_types, projects)
-    ordered = sorted(shown, key=lambda i: (abs(distances[i]), distances[i], i))
+    # Answer order: by distance (upstream of a BOTH answer after downstream at the same
+    # distance), then by id, so pages are stable. Sorting each level's ids alone is cheaper.
+    levels: dict[int, list[str]] = {}
+    for node in shown:
+        levels.setdefault(distances[node], []).append(node)
+    ordered = [
+        node
+        for level in sorted(levels, key=lambda d: (abs(d), d))
+        for node in sorted(levels[level])
+    ]
     reasons = [w.truncated for _, w in walks if w.truncated]
-    # An edge goes on the page of its later endpoint: each edge is sent once across all
-    # pages, with both its endpoints already sent. Edges to nodes not shown are left out.
-    order = {node: i for i, node in enumerate(ordered)}
-    kept = [e for e in edges if e.source in order and e.target in order]
-    position = [max(order[e.source], order[e.target]) for e in kept]
-    by_position = sorted(range(len(kept)), key=position.__getitem__)
+    complete = len(shown) == walked  # nothing hidden or filtered out: every edge stays
     return Answer(
         ordered,
         distances,
-        [kept[i] for i in by_position],
-        [position[i] for i in by_position],
+        edges if complete else [e for e in edges if e[0] in shown and e[2] in shown],
         max(w.depth for _, w in walks),
         reasons[0] if reasons else None,
         hidden,
     )
-
-
-def _edges_on_page(answer: Answer, offset: int, end: int) -> list[Edge]:
-    """The edges whose later endpoint (in answer order) is on the page [offset, end)."""
-    return answer.edges[bisect_left(answer.positions, offset) : bisect_left(answer.positions, end)]
 
 
 @strawberry.type
@@ -474,7 +500,9 @@ class LineageQuery:
         end = offset + len(page_ids)
         return LineageGraph(
             page={i: answer.distances[i] for i in page_ids},
-            page_edges=_edges_on_page(answer, offset, end),
+            page_edges=answer.edges_on(offset, end),
+            answer=answer,
+            span=(offset, end),
             depth=answer.depth,
             truncated=answer.truncated is not None,
             truncated_reason=answer.truncated,

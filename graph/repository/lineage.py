@@ -117,7 +117,7 @@ async def _walk(
                     return Walk(distances, tuple(edges), depth + 1, "node cap")
                 distances[node] = depth + 1
                 next_frontier.append(node)
-            edges.append(Edge(source, kind, target))
+            edges.append((source, kind, target))
         frontier = next_frontier
         depth += 1 if frontier else 0
     return Walk(distances, tuple(edges), depth, None)

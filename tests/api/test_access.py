@@ -292,11 +292,14 @@ async def test_a_root_field_without_a_rule_is_refused() -> None:
 def test_registry_viewers_see_a_linked_version_but_not_the_project_behind_it(
     world: World,
 ) -> None:
-    query = """query($id: ID!) { lineage(of: $id) { nodes { id } hiddenNodes totalNodes }
+    query = """query($id: ID!) { lineage(of: $id) { nodes { id } edges { source target }
+      compact hiddenNodes totalNodes }
       node(id: $id) { ... on ArtifactVersion { producedBy { id } artifact { name } } } }"""
     seen = ok(world.call("viewer", query, id=world.version))
     assert [n["id"] for n in seen["lineage"]["nodes"]] == [world.version]
     assert seen["lineage"]["hiddenNodes"] == 1  # the producing run, unnamed
+    assert seen["lineage"]["edges"] == []  # nor named by an edge
+    assert world.run not in str(seen["lineage"]["compact"])
     assert seen["node"] == {"producedBy": None, "artifact": None}
     member = ok(world.call("project", query, id=world.version))
     assert member["lineage"]["hiddenNodes"] == 0

@@ -60,10 +60,6 @@ SET k.revokedAt = coalesce(k.revokedAt, $now)
 RETURN k {.*, user: u.name} AS key, before
 """
 
-GET_KEY: Final[LiteralString] = """
-MATCH (k:ApiKey {id: $id})-[:KEY_OF]->(u:User) RETURN k {.*, user: u.name} AS key
-"""
-
 KEYS_OF: Final[LiteralString] = """
 MATCH (k:ApiKey)-[:KEY_OF]->(u:User {id: $user_id})
 RETURN k {.*, user: u.name} AS key ORDER BY k.createdAt DESC

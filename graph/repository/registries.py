@@ -658,18 +658,11 @@ class RegistryRepository(Repository):
 
     # --- reads ----------------------------------------------------------------------------
 
-    async def resolve(
-        self, collection: Collection, selector: str, at: datetime | None
-    ) -> str | None:
-        """The link `selector` names in the collection at `at` (now when None): an alias
-        first, then a stage (its most recent holder), then vN, then a semver."""
-        link, _, _ = await self.resolve_view(collection.registry, collection.id, selector, at)
-        return link.id if link else None
-
     async def resolve_ref(
         self, registry: str, name: str, selector: str, at: datetime | None
     ) -> str | None:
-        """`resolve` on a collection named by registry and name."""
+        """The id of the link `selector` names in the collection at `at` (now when None): an
+        alias first, then a stage (its most recent holder), then vN, then a semver."""
         link, _, _ = await self.resolve_view(registry, name, selector, at)
         return link.id if link else None
 

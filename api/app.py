@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import TypedDict
 
 import anyio
 from neo4j import AsyncDriver
+from neo4j.exceptions import Neo4jError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
@@ -26,8 +28,12 @@ from api.schema import schema
 from api.services.blobs import collect_periodically
 from api.services.startup import prepare
 from api.settings import Settings
+from graph.errors import GraphError
 from graph.lineage_index import LineageIndex
+from graph.repository.lineage import LineageRepository
 from storage.blobs import BlobStore
+
+log = logging.getLogger("forebear.app")
 
 
 class State(TypedDict):
@@ -39,10 +45,19 @@ class State(TypedDict):
     lineage_index: LineageIndex
 
 
+async def warm_lineage_index(driver: AsyncDriver, settings: Settings, index: LineageIndex) -> None:
+    try:
+        await LineageRepository(driver, settings.neo4j_database, index).indexed()
+    except (GraphError, Neo4jError) as exc:  # the first lineage question tries again
+        log.warning("could not load the lineage index at start-up: %s", exc)
+
+
 def create_app(settings: Settings) -> Starlette:
     """One app, one Neo4j driver and one S3 client per process, opened in the lifespan."""
     metrics = Metrics()
     authenticator = Authenticator(settings)
+    lineage_index = LineageIndex()  # one per process, kept up to date from the audit log
+    metrics.watch_lineage(lineage_index)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -51,14 +66,15 @@ def create_app(settings: Settings) -> Starlette:
             async with anyio.create_task_group() as background:
                 if settings.gc_interval > 0:
                     background.start_soon(collect_periodically, driver, blobs, settings)
+                # Load the lineage index now rather than on the first lineage question.
+                background.start_soon(warm_lineage_index, driver, settings, lineage_index)
                 yield {
                     "settings": settings,
                     "driver": driver,
                     "blobs": blobs,
                     "metrics": metrics,
                     "authenticator": authenticator,
-                    # One per process: the lineage graph, kept up to date from the audit log.
-                    "lineage_index": LineageIndex(),
+                    "lineage_index": lineage_index,
                 }
                 background.cancel_scope.cancel()
 

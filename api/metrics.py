@@ -7,8 +7,10 @@ import time
 from collections.abc import Iterator
 from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from strawberry.extensions import SchemaExtension
+
+from graph.lineage_index import LineageIndex
 
 # Operation names are chosen by clients: only sane names become label values.
 _OPERATION_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -30,6 +32,19 @@ class Metrics:
             registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
+
+    def watch_lineage(self, index: LineageIndex) -> None:
+        """Export the lineage index's size and reloads, read at scrape time."""
+        Gauge(
+            "forebear_lineage_index_nodes",
+            "Runs and versions held in this process's lineage index",
+            registry=self.registry,
+        ).set_function(lambda: len(index.nodes))
+        Gauge(
+            "forebear_lineage_index_reloads",
+            "Full reloads of the lineage index (first use, bulk changes behind the API)",
+            registry=self.registry,
+        ).set_function(lambda: index.reloads)
 
     def observe(self, operation: str | None, kind: str, seconds: float, ok: bool) -> None:
         name = operation if operation and _OPERATION_NAME.match(operation) else "anonymous"

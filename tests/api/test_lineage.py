@@ -537,3 +537,16 @@ def test_the_project_filter_keeps_the_walk_whole(client: TestClient) -> None:
         )
     )["lineage"]["nodes"]
     assert only_lake == [{"id": source["id"], "distance": 2}]
+
+
+def test_the_index_is_loaded_at_start_up_and_its_size_is_a_metric(
+    client: TestClient, story: dict[str, str]
+) -> None:
+    lineage(client, story["eval0"])  # brings it up to date with the story
+    metrics = {
+        line.split()[0]: float(line.split()[1])
+        for line in client.get("/metrics").text.splitlines()
+        if line.startswith("forebear_lineage_index")
+    }
+    assert metrics["forebear_lineage_index_nodes"] == 7  # 4 versions, 3 runs
+    assert metrics["forebear_lineage_index_reloads"] >= 1

@@ -74,7 +74,7 @@ class Guard:
                     f"the request body is larger than {self.settings.max_body_size} bytes",
                 )(scope, receive, send)
                 return
-            receive = _replay(body)
+            receive = _replay(body, receive)
         await self.app(scope, receive, send)
 
     def _public(self, scope: Scope) -> bool:
@@ -112,13 +112,15 @@ class Guard:
         return b"".join(chunks)
 
 
-def _replay(body: bytes) -> Receive:
+def _replay(body: bytes, then: Receive) -> Receive:
+    """The body read already, as one message; after it, the connection's own messages (so a
+    real disconnect is still noticed, and no false one is made up)."""
     sent = False
 
     async def receive() -> Message:
         nonlocal sent
         if sent:
-            return {"type": "http.disconnect"}
+            return await then()
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 

@@ -63,11 +63,24 @@ SET_COLLECTION_PROPS: Final[LiteralString] = """
 MATCH (c:Collection {id: $id}) SET c += $props RETURN c {.*} AS collection
 """
 
-FIND_COLLECTION: Final[LiteralString] = """
-MATCH (r:Registry)-[:HAS_COLLECTION]->(c:Collection)
-WHERE (r.name = $registry AND c.name = $name) OR c.id = $name
+# A collection `c` and its registry `r`, by registry and collection name, or by the
+# collection's id in $name: index seeks either way (a scan of all collections otherwise).
+_COLLECTION_BY_REF: Final[LiteralString] = """
+CALL () {
+  MATCH (r:Registry {name: $registry}), (c:Collection {registryId: r.id, name: $name})
+  RETURN r, c
+  UNION
+  MATCH (c:Collection {id: $name}), (r:Registry {id: c.registryId})
+  RETURN r, c
+}
+"""
+
+FIND_COLLECTION: Final[LiteralString] = (
+    _COLLECTION_BY_REF
+    + """
 RETURN c {.*} AS collection, r {.*} AS registry
 """
+)
 
 LIST_COLLECTIONS: Final[LiteralString] = """
 MATCH (r:Registry)-[:HAS_COLLECTION]->(c:Collection)
@@ -92,9 +105,8 @@ _REGISTRY_MAP: Final[LiteralString] = "r {.*, createdAt: r.createdAt.epochMillis
 # Linking, step 1: lock the collection (named by registry and name, or by id) and read what
 # the checks need: the version's state and type, and its link here if it has one.
 PREPARE_LINK: Final[LiteralString] = (
-    """
-MATCH (r:Registry)-[:HAS_COLLECTION]->(c:Collection)
-WHERE (r.name = $registry AND c.name = $name) OR c.id = $name
+    _COLLECTION_BY_REF
+    + """
 SET c._lock = true
 REMOVE c._lock
 WITH r, c
@@ -190,9 +202,8 @@ def _resolve(alias: LiteralString, index: LiteralString, semver: LiteralString) 
     semver ($semver); `link` is null when nothing matches. The arguments are the conditions
     that make an assignment or a link count: held now, or held at $at."""
     return (
-        """
-MATCH (r:Registry)-[:HAS_COLLECTION]->(c:Collection)
-WHERE (r.name = $registry AND c.name = $name) OR c.id = $name
+        _COLLECTION_BY_REF
+        + """
 OPTIONAL CALL (c) {
   CALL (c) {
     MATCH (a:Assignment {collectionId: c.id, name: $label})
@@ -221,7 +232,7 @@ OPTIONAL MATCH (l:Link {id: id})
     )
 
 
-RESOLVE_NOW: Final = _resolve("a.open", "true", "true")
+RESOLVE_NOW: Final = _resolve("a.open = true", "true", "true")  # seeks assignment_open
 RESOLVE_AT: Final = _resolve(
     "a.start <= $at AND (a.end IS NULL OR a.end > $at)", "l.linkedAt <= $at", "l.semverAt <= $at"
 )

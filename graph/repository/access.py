@@ -116,19 +116,8 @@ class AccessRepository(Repository):
             if not row["created"]:
                 raise Conflict(f"user {name!r} already exists")
             user = user_from(row["user"])
-            created = await (
-                await tx.run(
-                    q.CREATE_KEY,
-                    user_id=user.id,
-                    id=new_id("key"),
-                    hash=key_hash,
-                    name="initial",
-                    now=datetime.now(UTC),
-                    expires_at=None,
-                    actor=actor,
-                )
-            ).single(strict=True)
-            key = key_from(created["key"])
+            key = await _add_key(tx, user.id, "initial", key_hash, None, actor)
+            assert key is not None  # the user was made in this transaction
             await write_event(
                 tx,
                 "user.created",
@@ -163,21 +152,9 @@ class AccessRepository(Repository):
         actor: str,
     ) -> ApiKey:
         async def work(tx: Tx) -> ApiKey:
-            row = await (
-                await tx.run(
-                    q.CREATE_KEY,
-                    user_id=user_id,
-                    id=new_id("key"),
-                    hash=key_hash,
-                    name=name,
-                    now=datetime.now(UTC),
-                    expires_at=expires_at,
-                    actor=actor,
-                )
-            ).single()
-            if row is None:
+            key = await _add_key(tx, user_id, name, key_hash, expires_at, actor)
+            if key is None:
                 raise NotFound("user", user_id)
-            key = key_from(row["key"])
             await write_event(
                 tx,
                 "apikey.created",
@@ -275,3 +252,27 @@ class AccessRepository(Repository):
             return tuple(row["aliases"] or ()) if row else None
 
         return await self._read(work)
+
+
+async def _add_key(
+    tx: Tx,
+    user_id: str,
+    name: str,
+    key_hash: str,
+    expires_at: datetime | None,
+    actor: str,
+) -> ApiKey | None:
+    """Store a key (its hash only) for the user; None when there is no such user."""
+    row = await (
+        await tx.run(
+            q.CREATE_KEY,
+            user_id=user_id,
+            id=new_id("key"),
+            hash=key_hash,
+            name=name,
+            now=datetime.now(UTC),
+            expires_at=expires_at,
+            actor=actor,
+        )
+    ).single()
+    return key_from(row["key"]) if row else None

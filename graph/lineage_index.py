@@ -124,11 +124,13 @@ class LineageIndex:
                 await self._reload(query)
             else:
                 await self._apply_events(query, self.stamp[0], stamp[0])
-                # Counts that do not match after the events: changed behind the API's back.
-                [check] = await query(STAMP)
-                counts = (check["nodes"], check["produced"], check["consumed"])
-                if check["seq"] == stamp[0] and counts != self._counts():
-                    await self._reload(query)
+                if stamp[1:] != self._counts():
+                    # The counts disagree after the events: a later change raced the reads
+                    # (the seq moved: next time), or the graph changed behind the API's back.
+                    [check] = await query(STAMP)
+                    counts = (check["nodes"], check["produced"], check["consumed"])
+                    if check["seq"] == stamp[0] and counts != self._counts():
+                        await self._reload(query)
             # Neo4j's own numbers, so a difference in how the two count can never make every
             # request reload; events after stamp[0] are read next time.
             self.stamp = stamp

@@ -322,8 +322,9 @@ async def _visible(
     projects: list[str] | None = None,
 ) -> set[str]:
     """The walked nodes that pass the kind, artifact-type and project filters."""
-    wanted = {LineageKind.RUN: "Run", LineageKind.VERSION: "ArtifactVersion"}
-    kept = {i for i in distances if not kinds or kind_of(i) in {wanted[k] for k in kinds}}
+    names = {LineageKind.RUN: "Run", LineageKind.VERSION: "ArtifactVersion"}
+    wanted = {names[k] for k in kinds or ()}
+    kept = {i for i in distances if not wanted or kind_of(i) in wanted}
     if artifact_types:
         versions = [i for i in kept if kind_of(i) == "ArtifactVersion"]
         described = await _described(info, versions)
@@ -337,6 +338,8 @@ async def _visible(
 async def _readable(info: Info, distances: dict[str, int]) -> tuple[dict[str, int], int]:
     """The nodes the caller may read (api.access decides), and how many were left out."""
     readable = await info.context.access.readable(distances)
+    if len(readable) == len(distances):
+        return distances, 0  # nothing hidden (an org admin, or a project of one's own)
     kept = {i: d for i, d in distances.items() if i in readable}
     return kept, len(distances) - len(kept)
 

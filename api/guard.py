@@ -38,11 +38,14 @@ class Guard:
         self.authenticator = authenticator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._public(scope):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        if self._public(scope, headers):
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        headers = Headers(scope=scope)
         scheme, _, key = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             refused(None, f"{scope['method']} {path}", "no API key")
@@ -77,12 +80,11 @@ class Guard:
             receive = _replay(body, receive)
         await self.app(scope, receive, send)
 
-    def _public(self, scope: Scope) -> bool:
+    def _public(self, scope: Scope, headers: Headers) -> bool:
         path: str = scope["path"]
         if path in PUBLIC or (path == "/metrics" and self.settings.metrics_public):
             return True
         # The GraphiQL page itself (a browser cannot send a key for it); its queries need one.
-        headers = Headers(scope=scope)
         return (
             path == "/graphql"
             and scope["method"] == "GET"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any, Final
 
 from minio import Minio
@@ -40,3 +41,29 @@ def graphql(client: TestClient, query: str, **variables: object) -> dict[str, An
     response = client.post("/graphql", json={"query": query, "variables": variables})
     body: dict[str, Any] = response.json()
     return body
+
+
+def reference(
+    edges: list[tuple[str, str, str]],
+    start: str,
+    upstream: bool,
+    dead: set[str] | frozenset[str] = frozenset(),
+    depth: int | None = None,
+) -> dict[str, int]:
+    """Plain BFS over (run, kind, version) edges, the way lineage is defined: node -> distance
+    from `start`, never through `dead` (deleted) nodes, at most `depth` hops."""
+    step: dict[str, list[str]] = {}
+    for run, kind, version in edges:
+        forward = (kind == "PRODUCED") != upstream
+        a, b = (run, version) if forward else (version, run)
+        step.setdefault(a, []).append(b)
+    seen, queue = {start: 0}, deque([start])
+    while queue:
+        node = queue.popleft()
+        if depth is not None and seen[node] >= depth:
+            continue
+        for nxt in step.get(node, []):
+            if nxt not in seen and nxt not in dead:
+                seen[nxt] = seen[node] + 1
+                queue.append(nxt)
+    return seen

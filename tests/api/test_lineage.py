@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +13,7 @@ from starlette.testclient import TestClient
 from api.app import create_app
 from api.settings import Settings
 from tests.factories import count, log_version, ok, start_run
-from tests.helpers import ADMIN_KEY, bearer, graphql
+from tests.helpers import ADMIN_KEY, bearer, graphql, reference
 
 LINEAGE = """
 query($of: ID!, $direction: LineageDirection, $depth: Int, $first: Int, $after: String,
@@ -198,23 +197,6 @@ def test_derivation_gives_a_shortest_chain_or_says_no(
     assert unrelated == {"derived": False, "chain": []}
     bad = graphql(client, query, a="nonsense", b=story["eval0"])
     assert bad["errors"][0]["extensions"] == {"code": "BAD_INPUT", "field": "from"}
-
-
-def reference(edges: list[tuple[str, str, str]], start: str, upstream: bool) -> dict[str, int]:
-    """Plain BFS over (run, kind, version) edges, the way lineage is defined."""
-    step: dict[str, list[str]] = {}
-    for run, kind, version in edges:
-        forward = (kind == "PRODUCED") != upstream
-        a, b = (run, version) if forward else (version, run)
-        step.setdefault(a, []).append(b)
-    seen, queue = {start: 0}, deque([start])
-    while queue:
-        node = queue.popleft()
-        for nxt in step.get(node, []):
-            if nxt not in seen:
-                seen[nxt] = seen[node] + 1
-                queue.append(nxt)
-    return seen
 
 
 @pytest.mark.parametrize("seed", [1, 2])

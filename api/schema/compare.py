@@ -9,8 +9,7 @@ import strawberry
 from api.context import Info
 from api.errors import BadInput
 from api.schema.registries import LinkedVersion, load_linked, resolve_link
-from api.schema.runs import MetricPoint, MetricSeries, Run
-from api.schema.scalars import Long
+from api.schema.runs import MetricSeries, Run
 
 MAX_COMPARED: Final = 10
 MAX_KEYS: Final = 20
@@ -61,16 +60,7 @@ class CompareQuery:
                 history = await info.context.repos.runs.metric_history(
                     run.id, keys, after_step=-1, limit=10_000
                 )
-                series = [
-                    MetricSeries(
-                        key=s.key,
-                        points=[
-                            MetricPoint(step=Long(st), value=v)
-                            for st, v in zip(s.steps, s.values, strict=True)
-                        ],
-                    )
-                    for s in history
-                ]
+                series = [MetricSeries.from_record(s) for s in history]
             compared.append((link, run, series))
         runs = [run for _, run, _ in compared if run is not None]
         config_keys = sorted({key for run in runs for key in run.config})

@@ -71,6 +71,15 @@ class MetricSeries:
     key: str = strawberry.field(description="Metric name.")
     points: list[MetricPoint] = strawberry.field(description="Points in step order.")
 
+    @classmethod
+    def from_record(cls, s: records.MetricSeries) -> MetricSeries:
+        return cls(
+            key=s.key,
+            points=[
+                MetricPoint(step=Long(st), value=v) for st, v in zip(s.steps, s.values, strict=True)
+            ],
+        )
+
 
 @strawberry.type(description="One execution of training or evaluation code.")
 class Run(Node):
@@ -126,16 +135,7 @@ class Run(Node):
         series = await info.context.repos.runs.metric_history(
             str(self.id), keys, after_step=after_step, limit=first
         )
-        return [
-            MetricSeries(
-                key=s.key,
-                points=[
-                    MetricPoint(step=Long(st), value=v)
-                    for st, v in zip(s.steps, s.values, strict=True)
-                ],
-            )
-            for s in series
-        ]
+        return [MetricSeries.from_record(s) for s in series]
 
     @strawberry.field(description="Versions this run logged (PRODUCED).")
     async def outputs(self, info: Info) -> list[VersionType]:

@@ -86,12 +86,19 @@ class Context:
 Info: TypeAlias = strawberry.Info[Context, None]
 
 
+def _fragment(value: object) -> object:
+    """json's view of an orjson.Fragment (JSON encoded ahead, api.schema.lineage.compact)."""
+    if isinstance(value, orjson.Fragment):
+        return json.loads(value.contents)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 class GraphQLApp(GraphQL[Context, None]):
     def encode_json(self, data: object) -> str | bytes:
         try:
             return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
         except TypeError:  # what orjson cannot encode (integers past 64 bits) json can
-            return json.dumps(data, separators=(",", ":"))
+            return json.dumps(data, separators=(",", ":"), default=_fragment)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

@@ -48,7 +48,7 @@ def forebear_server(bucket: str) -> Iterator[tuple[str, int]]:
         **os.environ,
         "FOREBEAR_PORT": str(port),
         "FOREBEAR_S3_BUCKET": bucket,
-        "FOREBEAR_LOG_LEVEL": "WARNING",
+        "FOREBEAR_LOG_LEVEL": os.environ.get("FOREBEAR_LOG_LEVEL", "WARNING"),
     }
     # SIGTERM (a stopped `make bench`) must still stop the server: run the `finally` below.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))

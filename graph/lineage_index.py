@@ -20,6 +20,8 @@ from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, LiteralString
 
+import numpy as np
+
 from graph.ids import kind_of
 
 # More events than this since the last look: reading everything again is cheaper.
@@ -85,13 +87,81 @@ class Node:
 
 
 @dataclass(frozen=True, slots=True)
-class IndexWalk:
-    """Like graph.repository.lineage.Walk: distances, edges, depth, why it stopped."""
+class Snapshot:
+    """The index frozen into arrays for walking: every node has a position; adjacency is in
+    CSR form (the neighbours of position p are targets[pointers[p]:pointers[p + 1]]); the
+    columns hold what an answer shows of each node. Made again only after the graph changed,
+    and never changed itself, so an answer can keep using the one it was walked on."""
 
-    distances: dict[str, int]
-    edges: list[Edge]
+    ids: np.ndarray  # position -> id (object)
+    position: dict[str, int]
+    run: np.ndarray  # bool
+    known: np.ndarray  # bool: the node itself is stored, not only an edge naming it
+    deleted: np.ndarray  # bool
+    rank: np.ndarray  # position -> rank of its id in id order
+    upstream: tuple[np.ndarray, np.ndarray]  # run -> versions it consumed; version -> producers
+    downstream: tuple[np.ndarray, np.ndarray]  # run -> versions it produced; version -> consumers
+    columns: dict[str, np.ndarray]  # kind, name, type, index, status, aliases, project (object)
+
+
+_NO_NODE: Final = Node(False, "", "", None)
+
+
+def _csr(size: int, sources: list[int], targets: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Adjacency as (pointers, targets), each node's neighbours in the order given."""
+    by_source = np.asarray(sources, dtype=np.int64)
+    order = np.argsort(by_source, kind="stable")
+    pointers = np.zeros(size + 1, dtype=np.int64)
+    np.cumsum(np.bincount(by_source, minlength=size), out=pointers[1:])
+    return pointers, np.asarray(targets, dtype=np.int64)[order]
+
+
+def _object_column(values: list[Any]) -> np.ndarray:
+    column = np.empty(len(values), dtype=object)
+    column[:] = values
+    return column
+
+
+@dataclass(slots=True)
+class IndexWalk:
+    """Like graph.repository.lineage.Walk: what was reached (positions in the snapshot, in the
+    order found, with their distances), the edges crossed (run and version positions, and
+    whether the run PRODUCED the version), the depth reached, and why it stopped early."""
+
+    snapshot: Snapshot
+    reached: np.ndarray
+    levels: np.ndarray
+    edge_runs: np.ndarray
+    edge_versions: np.ndarray
+    edge_produced: np.ndarray
     depth: int
     truncated: str | None
+    _distances: dict[str, int] | None = None
+    _edges: list[Edge] | None = None
+
+    @property
+    def distances(self) -> dict[str, int]:
+        if self._distances is None:
+            ids = self.snapshot.ids
+            self._distances = dict(
+                zip(ids[self.reached].tolist(), self.levels.tolist(), strict=True)
+            )
+        return self._distances
+
+    @property
+    def edges(self) -> list[Edge]:
+        if self._edges is None:
+            ids = self.snapshot.ids
+            kinds = np.where(self.edge_produced, "PRODUCED", "CONSUMED").tolist()
+            self._edges = list(
+                zip(
+                    ids[self.edge_runs].tolist(),
+                    kinds,
+                    ids[self.edge_versions].tolist(),
+                    strict=True,
+                )
+            )
+        return self._edges
 
 
 @dataclass(slots=True)
@@ -109,6 +179,7 @@ class LineageIndex:
     reloads: int = 0
     # Whole answers the API computed from this state of the graph (to page through them).
     answers: OrderedDict[Hashable, object] = field(default_factory=OrderedDict)
+    _snapshot: Snapshot | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def refresh(self, query: Query) -> None:
@@ -147,6 +218,7 @@ class LineageIndex:
         return (len(self.nodes), self.edge_counts["PRODUCED"], self.edge_counts["CONSUMED"])
 
     async def _reload(self, query: Query) -> None:
+        self._snapshot = None
         self.nodes.clear()
         self.deleted.clear()
         self.aliased.clear()
@@ -182,6 +254,7 @@ class LineageIndex:
 
     def _forget(self, node_id: str) -> None:
         """Drop a node and every edge it has, from both ends."""
+        self._snapshot = None
         self.deleted.discard(node_id)
         node = self.nodes.pop(node_id, None)
         if node is None:
@@ -203,6 +276,7 @@ class LineageIndex:
     def _store(self, rows: Sequence[Mapping[str, Any]], also_from_far_side: bool = False) -> None:
         """Add nodes and the edges they start (edges into them come from the far side, which
         a full load reads too; a partial one adds them here unless the far side has them)."""
+        self._snapshot = None
         for row in rows:
             node_id = row["id"]
             if row["run"]:
@@ -247,6 +321,57 @@ class LineageIndex:
             backward.setdefault(version, []).append(run)
             self.edge_counts[kind] += 1
 
+    def snapshot(self) -> Snapshot:
+        """The index as arrays, made again after any change."""
+        if self._snapshot is None:
+            self._snapshot = self._freeze()
+        return self._snapshot
+
+    def _freeze(self) -> Snapshot:
+        ids = list(self.nodes)
+        position = {node: i for i, node in enumerate(ids)}
+
+        def at(node: str) -> int:
+            found = position.get(node)
+            if found is None:  # an edge naming a node that is not stored: walk it anyway
+                found = position[node] = len(ids)
+                ids.append(node)
+            return found
+
+        adjacency: dict[str, tuple[list[int], list[int]]] = {"up": ([], []), "down": ([], [])}
+        for way, from_runs, from_versions in (
+            ("up", self.consumed, self.producers),
+            ("down", self.produced, self.consumers),
+        ):
+            sources, targets = adjacency[way]
+            for listing in (from_runs, from_versions):
+                for node, far in listing.items():
+                    sources.extend([at(node)] * len(far))
+                    targets.extend(map(at, far))
+        size = len(ids)
+        described = [self.nodes.get(i, _NO_NODE) for i in ids]
+        rank = np.empty(size, dtype=np.int64)
+        rank[sorted(range(size), key=ids.__getitem__)] = np.arange(size)
+        return Snapshot(
+            ids=_object_column(ids),
+            position=position,
+            run=np.fromiter((i.startswith(RUN_PREFIX) for i in ids), dtype=bool, count=size),
+            known=np.fromiter((i in self.nodes for i in ids), dtype=bool, count=size),
+            deleted=np.fromiter((i in self.deleted for i in ids), dtype=bool, count=size),
+            rank=rank,
+            upstream=_csr(size, *adjacency["up"]),
+            downstream=_csr(size, *adjacency["down"]),
+            columns={
+                "kind": _object_column(["RUN" if n.run else "VERSION" for n in described]),
+                "name": _object_column([n.name for n in described]),
+                "type": _object_column([n.type for n in described]),
+                "index": _object_column([n.index for n in described]),
+                "status": _object_column([n.status for n in described]),
+                "aliases": _object_column([list(n.aliases) for n in described]),
+                "project": _object_column([n.project for n in described]),
+            },
+        )
+
     def walk(
         self,
         start: str,
@@ -256,37 +381,63 @@ class LineageIndex:
         max_nodes: int,
         include_deleted: bool,
     ) -> IndexWalk:
-        """Breadth-first and node-unique, exactly as graph.repository.lineage walks Neo4j."""
-        # (adjacency of a run, kind, adjacency of a version, kind), by direction
-        if upstream:
-            run_next, run_kind = self.consumed, "CONSUMED"
-            version_next, version_kind = self.producers, "PRODUCED"
-        else:
-            run_next, run_kind = self.produced, "PRODUCED"
-            version_next, version_kind = self.consumers, "CONSUMED"
-        deleted = self.deleted
-        distances = {start: 0}
-        edges: list[Edge] = []
-        frontier, depth = [start], 0
-        while frontier:
+        """Breadth-first and node-unique, exactly as graph.repository.lineage walks Neo4j: a
+        level at a time, in array operations. Within a level, nodes are taken in the order
+        their first edge is crossed, which decides who is in when the node cap cuts a level."""
+        snap = self.snapshot()
+        pointers, targets = snap.upstream if upstream else snap.downstream
+        origin = snap.position[start]
+        seen = np.zeros(len(snap.ids), dtype=bool)
+        seen[origin] = True
+        reached, levels = [np.array([origin])], [np.zeros(1, dtype=np.int64)]
+        heres: list[np.ndarray] = []
+        fars: list[np.ndarray] = []
+        frontier, depth, count, truncated = reached[0], 0, 1, None
+        while frontier.size:
             if max_depth is not None and depth >= max_depth:
-                return IndexWalk(distances, edges, depth, "depth")
-            following: list[str] = []
-            for here in frontier:
-                is_run = here.startswith(RUN_PREFIX)
-                for far in (run_next if is_run else version_next).get(here, ()):
-                    # Runs are never deleted; a deleted version bridges nothing unless asked.
-                    if is_run and not include_deleted and far in deleted:
-                        continue
-                    if far not in distances:
-                        if len(distances) >= max_nodes:
-                            return IndexWalk(distances, edges, depth + 1, "node cap")
-                        distances[far] = depth + 1
-                        following.append(far)
-                    if is_run:
-                        edges.append((here, run_kind, far))
-                    else:
-                        edges.append((far, version_kind, here))
-            frontier = following
-            depth += 1 if frontier else 0
-        return IndexWalk(distances, edges, depth, None)
+                truncated = "depth"
+                break
+            begins, counts = pointers[frontier], pointers[frontier + 1] - pointers[frontier]
+            total = int(counts.sum())
+            # every (here, far) pair of the level, in frontier order
+            here = np.repeat(frontier, counts)
+            offsets = np.arange(total) + np.repeat(begins - (np.cumsum(counts) - counts), counts)
+            far = targets[offsets]
+            if not include_deleted:  # a deleted version bridges nothing (runs are never deleted)
+                kept = ~(snap.run[here] & snap.deleted[far])
+                here, far = here[kept], far[kept]
+            fresh = ~seen[far]
+            found, first = np.unique(far[fresh], return_index=True)
+            by_first = np.argsort(first, kind="stable")
+            found = found[by_first]
+            if count + found.size > max_nodes:
+                # Keep the nodes found before the cap, and the edges crossed before it cut.
+                room = max_nodes - count
+                cut = int(np.flatnonzero(fresh)[first[by_first[room]]])
+                here, far, found = here[:cut], far[:cut], found[:room]
+                truncated = "node cap"
+            seen[found] = True
+            heres.append(here)
+            fars.append(far)
+            reached.append(found)
+            levels.append(np.full(found.size, depth + 1, dtype=np.int64))
+            count += found.size
+            if truncated:
+                depth += 1
+                break
+            frontier = found
+            depth += 1 if found.size else 0
+        here = np.concatenate(heres) if heres else np.zeros(0, dtype=np.int64)
+        far = np.concatenate(fars) if fars else np.zeros(0, dtype=np.int64)
+        from_run = snap.run[here]
+        return IndexWalk(
+            snapshot=snap,
+            reached=np.concatenate(reached),
+            levels=np.concatenate(levels),
+            edge_runs=np.where(from_run, here, far),
+            edge_versions=np.where(from_run, far, here),
+            # upstream: a version's producers and a run's inputs; downstream the other way
+            edge_produced=from_run != upstream,
+            depth=depth,
+            truncated=truncated,
+        )

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Final, cast
+from typing import Annotated, Any, Final, cast
 
+import numpy as np
+import orjson
 import strawberry
 from strawberry.scalars import JSON
 
@@ -19,10 +20,10 @@ from api.schema.registries import Collection, LinkedVersion, load_linked, resolv
 from api.schema.relay import PageInfo, decode_cursor, encode_cursor
 from graph.errors import NotFound
 from graph.ids import kind_of
-from graph.lineage_index import Edge
+from graph.lineage_index import Edge, IndexWalk, Snapshot
 from graph.lineage_index import Node as IndexNode
 from graph.refs import parse_link_ref
-from graph.repository.lineage import DOWNSTREAM, UPSTREAM, Walk
+from graph.repository.lineage import DOWNSTREAM, UPSTREAM, AnyWalk
 
 MAX_LINEAGE_PAGE: Final = 10_000
 MAX_CHAINS: Final = 10
@@ -75,15 +76,14 @@ class LineageGraph:
         description="Nodes of the answer left out because the caller may not read them."
     )
     page_info: PageInfo = strawberry.field(description="Paging information.")
-    page: strawberry.Private[dict[str, int]]  # node id -> distance, in answer order
-    page_edges: strawberry.Private[list[Edge]]
-    answer: strawberry.Private[Answer | None] = None
-    span: strawberry.Private[tuple[int, int]] = (0, 0)
+    answer: strawberry.Private[Answer]
+    span: strawberry.Private[tuple[int, int]]  # [offset, end) of the answer's nodes
 
     @strawberry.field(description="Nodes of this page.")
     async def nodes(self, info: Info) -> list[LineageNode]:
-        by_id = {str(n.id): n for n in await _nodes(info, self.page)}
-        return [by_id[i] for i in self.page if i in by_id]
+        page = self.answer.page(*self.span)
+        by_id = {str(n.id): n for n in await _nodes(info, page)}
+        return [by_id[i] for i in page if i in by_id]
 
     @strawberry.field(
         description="Edges whose farther endpoint is on this page (each edge on one page)."
@@ -91,68 +91,69 @@ class LineageGraph:
     def edges(self) -> list[LineageEdge]:
         return [
             LineageEdge(source=strawberry.ID(source), target=strawberry.ID(target), kind=kind)
-            for source, kind, target in self.page_edges
+            for source, kind, target in self.answer.edges_on(*self.span)
         ]
 
     @strawberry.field(description="This page as a Graphviz DOT digraph (runs as boxes).")
     async def dot(self, info: Info) -> str:
-        described = await _described(info, self.page)
+        described = await _described(info, self.answer.page(*self.span))
         lines = ["digraph lineage {", "  rankdir=LR;"]
         for node_id, found in described.items():
             shape = "box" if found.run else "ellipse"
             lines.append(f"  {_quoted(node_id)} [label={_quoted(found.name)}, shape={shape}];")
         lines += [
             f"  {_quoted(source)} -> {_quoted(target)} [label={_quoted(kind)}];"
-            for source, kind, target in self.page_edges
+            for source, kind, target in self.answer.edges_on(*self.span)
         ]
         return "\n".join([*lines, "}"]) + "\n"
 
     @strawberry.field(description="This page as a Mermaid flowchart (runs as boxes).")
     async def mermaid(self, info: Info) -> str:
-        described = await _described(info, self.page)
+        described = await _described(info, self.answer.page(*self.span))
         lines = ["flowchart LR"]
         for node_id, found in described.items():
             label = found.name.replace('"', "#quot;")
             lines.append(f'  {node_id}["{label}"]' if found.run else f'  {node_id}(["{label}"])')
-        lines += [f"  {source} -->|{kind}| {target}" for source, kind, target in self.page_edges]
+        lines += [
+            f"  {source} -->|{kind}| {target}"
+            for source, kind, target in self.answer.edges_on(*self.span)
+        ]
         return "\n".join(lines) + "\n"
 
     @strawberry.field(
         description="This page's nodes and edges as one JSON value of parallel lists, for "
-        "large answers (a typed field costs the server per item): `{nodes: {id, kind, "
-        "distance, name, type, index, status, aliases}, edges: {source, target, kind}}`, the "
-        "i-th entries of a node's lists describing one node."
+        "large answers (a typed field costs the server per item): `{offset, nodes: {id, kind, "
+        "distance, name, type, index, status, aliases}, edges: {source, target, kind}}`. The "
+        "i-th entries of the node lists describe one node, the answer's node number offset + i; "
+        "an edge's source (the run) and target (the version) are such node numbers, so a client "
+        "that keeps the ids of earlier pages resolves every edge of this one."
     )
     async def compact(self, info: Info) -> JSON:
-        if self.answer is not None and self.span in self.answer.compact:
-            return self.answer.compact[self.span]  # the same page of the same answer
-        described = await _described(info, self.page)
-        ids = [i for i in self.page if i in described]
-        nodes = [described[i] for i in ids]
-        edges = self.page_edges
-        value = cast(
-            JSON,
-            {
-                "nodes": {
+        answer, span = self.answer, self.span
+        if span not in answer.compact:  # else the same page of the same answer, sent before
+            if answer.snapshot is not None:
+                nodes = answer.columns(*span)
+            else:
+                described = await _described(info, answer.page(*span))
+                ids = [i for i in answer.ids[span[0] : span[1]].tolist() if i in described]
+                found = [described[i] for i in ids]
+                nodes = {
                     "id": ids,
-                    "kind": ["RUN" if n.run else "VERSION" for n in nodes],
-                    "distance": [self.page[i] for i in ids],
-                    "name": [n.name for n in nodes],
-                    "type": [n.type for n in nodes],
-                    "index": [n.index for n in nodes],
-                    "status": [n.status for n in nodes],
-                    "aliases": [list(n.aliases) for n in nodes],
-                },
-                "edges": {
-                    "source": [e[0] for e in edges],
-                    "target": [e[2] for e in edges],
-                    "kind": [e[1] for e in edges],
-                },
-            },
-        )
-        if self.answer is not None:
-            self.answer.compact[self.span] = value
-        return value
+                    "kind": ["RUN" if n.run else "VERSION" for n in found],
+                    "distance": [answer.page(*span)[i] for i in ids],
+                    "name": [n.name for n in found],
+                    "type": [n.type for n in found],
+                    "index": [n.index for n in found],
+                    "status": [n.status for n in found],
+                    "aliases": [list(n.aliases) for n in found],
+                }
+            # Encoded once: the response embeds these bytes as they are (api.context).
+            answer.compact[span] = orjson.Fragment(
+                orjson.dumps(
+                    {"offset": span[0], "nodes": nodes, "edges": answer.edge_numbers(*span)}
+                )
+            )
+        return cast(JSON, answer.compact[span])
 
 
 @strawberry.type(description="Linked versions downstream of a subject, in one collection.")
@@ -224,7 +225,7 @@ async def _walk(
     depth: int | None,
     include_deleted: bool,
     as_of: datetime | None = None,
-) -> Walk:
+) -> AnyWalk:
     if depth is not None and depth < 1:
         raise BadInput("depth", "must be at least 1")
     return await info.context.repos.lineage.walk(
@@ -344,7 +345,7 @@ async def _readable(info: Info, distances: dict[str, int]) -> tuple[dict[str, in
     return kept, len(distances) - len(kept)
 
 
-def _merge(walks: list[tuple[int, Walk]]) -> tuple[dict[str, int], list[Edge]]:
+def _merge(walks: list[tuple[int, AnyWalk]]) -> tuple[dict[str, int], list[Edge]]:
     """Distances (signed per walk) and edges of one or two walks, the start counted once."""
     distances: dict[str, int] = {}
     edges: list[Edge] = []
@@ -355,37 +356,178 @@ def _merge(walks: list[tuple[int, Walk]]) -> tuple[dict[str, int], list[Edge]]:
     return distances, list(dict.fromkeys(edges)) if len(walks) > 1 else edges
 
 
+MISSING: Final = np.iinfo(np.int64).min
+
+
 @dataclass(slots=True)
 class Answer:
-    """A whole lineage answer, before paging: nodes in answer order, and edges."""
+    """A whole lineage answer, before paging: node ids in answer order with their distances,
+    and edges as positions in that order. An answer from the lineage index also keeps the
+    snapshot it was walked on and where its nodes are in it, whose columns describe them."""
 
-    ordered: list[str]
-    distances: dict[str, int]
-    edges: list[Edge]
+    ids: np.ndarray  # object
+    distances: np.ndarray
+    edge_runs: np.ndarray
+    edge_versions: np.ndarray
+    edge_produced: np.ndarray
     depth: int
     truncated: str | None
     hidden: int
-    # Made when a page other than the whole answer is asked for: the edges sorted by the
-    # position of their later endpoint in `ordered`, and those positions.
-    placed: tuple[list[Edge], list[int]] | None = None
-    # Compact forms of pages already sent: (offset, end) -> value.
-    compact: dict[tuple[int, int], JSON] = field(default_factory=dict)
+    snapshot: Snapshot | None = None
+    positions: np.ndarray | None = None
+    # Made when a page other than the whole answer is asked for: the edges ordered by the
+    # answer position of their later endpoint, and those positions.
+    placed: tuple[np.ndarray, np.ndarray] | None = None
+    # Compact forms of pages already sent, encoded: (offset, end) -> JSON bytes.
+    compact: dict[tuple[int, int], orjson.Fragment] = field(default_factory=dict)
 
-    def edges_on(self, offset: int, end: int) -> list[Edge]:
+    @classmethod
+    def of(
+        cls,
+        ordered: list[str],
+        distances: dict[str, int],
+        edges: list[Edge],
+        depth: int,
+        truncated: str | None,
+        hidden: int,
+    ) -> Answer:
+        """An answer from nodes in order and (run, kind, version) edges between them."""
+        where = {node: i for i, node in enumerate(ordered)}
+        return cls(
+            ids=_objects(ordered),
+            distances=np.array([distances[i] for i in ordered], dtype=np.int64),
+            edge_runs=np.array([where[e[0]] for e in edges], dtype=np.int64),
+            edge_versions=np.array([where[e[2]] for e in edges], dtype=np.int64),
+            edge_produced=np.array([e[1] == "PRODUCED" for e in edges], dtype=bool),
+            depth=depth,
+            truncated=truncated,
+            hidden=hidden,
+        )
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def page(self, offset: int, end: int) -> dict[str, int]:
+        """Node id -> distance of the nodes in [offset, end)."""
+        return dict(
+            zip(self.ids[offset:end].tolist(), self.distances[offset:end].tolist(), strict=True)
+        )
+
+    def _on(self, offset: int, end: int) -> np.ndarray | slice:
         """The edges whose later endpoint is on the page [offset, end): each edge is sent once
         across all pages, with both its endpoints already sent."""
-        if offset == 0 and end >= len(self.ordered):
-            return self.edges
+        if offset == 0 and end >= len(self.ids):
+            return slice(None)
         if self.placed is None:
-            order = {node: i for i, node in enumerate(self.ordered)}
-            position = [max(order[e[0]], order[e[2]]) for e in self.edges]
-            by_position = sorted(range(len(self.edges)), key=position.__getitem__)
-            self.placed = (
-                [self.edges[i] for i in by_position],
-                [position[i] for i in by_position],
+            later = np.maximum(self.edge_runs, self.edge_versions)
+            order = np.argsort(later, kind="stable")
+            self.placed = (order, later[order])
+        order, later = self.placed
+        return order[np.searchsorted(later, offset) : np.searchsorted(later, end)]
+
+    def edge_numbers(self, offset: int, end: int) -> dict[str, list[Any]]:
+        """The edges of the page [offset, end) as node numbers (positions in the answer)."""
+        chosen = self._on(offset, end)
+        return {
+            "source": self.edge_runs[chosen].tolist(),
+            "target": self.edge_versions[chosen].tolist(),
+            "kind": np.where(self.edge_produced[chosen], "PRODUCED", "CONSUMED").tolist(),
+        }
+
+    def edges_on(self, offset: int, end: int) -> list[Edge]:
+        chosen = self._on(offset, end)
+        return list(
+            zip(
+                self.ids[self.edge_runs[chosen]].tolist(),
+                np.where(self.edge_produced[chosen], "PRODUCED", "CONSUMED").tolist(),
+                self.ids[self.edge_versions[chosen]].tolist(),
+                strict=True,
             )
-        edges, positions = self.placed
-        return edges[bisect_left(positions, offset) : bisect_left(positions, end)]
+        )
+
+    def columns(self, offset: int, end: int) -> dict[str, list[object]]:
+        """The compact node lists of [offset, end), from the snapshot's columns."""
+        assert self.snapshot is not None
+        assert self.positions is not None
+        at = self.positions[offset:end]
+        described = self.snapshot.columns
+        return {
+            "id": self.ids[offset:end].tolist(),
+            "kind": described["kind"][at].tolist(),
+            "distance": self.distances[offset:end].tolist(),
+            **{
+                name: described[name][at].tolist()
+                for name in ("name", "type", "index", "status", "aliases")
+            },
+        }
+
+
+def _objects(values: list[str]) -> np.ndarray:
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
+async def _indexed_answer(
+    info: Info,
+    walks: list[tuple[int, IndexWalk]],
+    kinds: list[LineageKind] | None,
+    artifact_types: list[str] | None,
+    projects: list[str] | None,
+) -> Answer:
+    """The answer of walks on the lineage index's snapshot, in array operations."""
+    snap = walks[0][1].snapshot
+    size = len(snap.ids)
+    signed = np.full(size, MISSING, dtype=np.int64)
+    for sign, walk in reversed(walks):  # the first walk's distance wins (upstream in BOTH)
+        signed[walk.reached] = sign * walk.levels
+    reached = np.flatnonzero(signed != MISSING)
+    ids = snap.ids[reached]
+    readable = await info.context.access.readable(ids.tolist())
+    shown = snap.known[reached]
+    hidden = 0
+    if len(readable) < reached.size:
+        allowed = np.fromiter((i in readable for i in ids), dtype=bool, count=reached.size)
+        hidden = int(reached.size - allowed.sum())
+        shown &= allowed
+    wanted = set(kinds or ())
+    if len(wanted) == 1:
+        shown &= snap.run[reached] == (LineageKind.RUN in wanted)
+    for name, values, runs_pass in (("type", artifact_types, True), ("project", projects, False)):
+        if values:
+            chosen = set(values)
+            column = snap.columns[name][reached]
+            matched = np.fromiter((v in chosen for v in column), dtype=bool, count=reached.size)
+            shown &= matched | (snap.run[reached] & runs_pass)  # types filter versions only
+    kept = reached[shown]
+    distance = signed[kept]
+    # Answer order: by distance (upstream of a BOTH answer before downstream at the same
+    # distance), then by id, so pages are stable.
+    positions = kept[np.lexsort((snap.rank[kept], np.abs(distance) * 2 + (distance > 0)))]
+    runs = np.concatenate([w.edge_runs for _, w in walks])
+    versions = np.concatenate([w.edge_versions for _, w in walks])
+    produced = np.concatenate([w.edge_produced for _, w in walks])
+    if len(walks) > 1:  # an edge both walks crossed (only on a cycle) is sent once
+        key = (runs * size + versions) * 2 + produced
+        first = np.sort(np.unique(key, return_index=True)[1])
+        runs, versions, produced = runs[first], versions[first], produced[first]
+    where = np.full(size, -1, dtype=np.int64)
+    where[positions] = np.arange(positions.size)
+    runs, versions = where[runs], where[versions]
+    between = (runs >= 0) & (versions >= 0)  # edges between nodes the answer shows
+    reasons = [w.truncated for _, w in walks if w.truncated]
+    return Answer(
+        ids=snap.ids[positions],
+        distances=signed[positions],
+        edge_runs=runs[between],
+        edge_versions=versions[between],
+        edge_produced=produced[between],
+        depth=max(w.depth for _, w in walks),
+        truncated=reasons[0] if reasons else None,
+        hidden=hidden,
+        snapshot=snap,
+        positions=positions,
+    )
 
 
 async def _answer(
@@ -406,6 +548,9 @@ async def _answer(
         walks.append((sign, await _walk(info, start, UPSTREAM, depth, include_deleted, as_of)))
     if direction is not LineageDirection.UPSTREAM:
         walks.append((1, await _walk(info, start, DOWNSTREAM, depth, include_deleted, as_of)))
+    indexed = [(sign, w) for sign, w in walks if isinstance(w, IndexWalk)]
+    if len(indexed) == len(walks) and len({id(w.snapshot) for _, w in indexed}) == 1:
+        return await _indexed_answer(info, indexed, kinds, artifact_types, projects)
     distances, edges = _merge(walks)
     walked = len(distances)
     distances, hidden = await _readable(info, distances)
@@ -422,7 +567,7 @@ async def _answer(
     ]
     reasons = [w.truncated for _, w in walks if w.truncated]
     complete = len(shown) == walked  # nothing hidden or filtered out: every edge stays
-    return Answer(
+    return Answer.of(
         ordered,
         distances,
         edges if complete else [e for e in edges if e[0] in shown and e[2] in shown],
@@ -496,24 +641,20 @@ class LineageQuery:
             )
             if index is not None:
                 index.remember(key, answer)
-        ordered = answer.ordered
         cursor = decode_cursor(after)
         offset = int(cursor) if cursor and cursor.isdigit() else 0
-        page_ids = ordered[offset : offset + first]
-        end = offset + len(page_ids)
+        end = min(offset + first, len(answer)) if offset < len(answer) else offset
         return LineageGraph(
-            page={i: answer.distances[i] for i in page_ids},
-            page_edges=answer.edges_on(offset, end),
             answer=answer,
             span=(offset, end),
             depth=answer.depth,
             truncated=answer.truncated is not None,
             truncated_reason=answer.truncated,
-            total_nodes=len(ordered),
+            total_nodes=len(answer),
             hidden_nodes=answer.hidden,
             page_info=PageInfo(
-                has_next_page=end < len(ordered),
-                end_cursor=encode_cursor(str(end)) if page_ids else None,
+                has_next_page=end < len(answer),
+                end_cursor=encode_cursor(str(end)) if end > offset else None,
             ),
         )
 

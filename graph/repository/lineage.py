@@ -10,7 +10,7 @@ from typing import Any, Final, LiteralString
 from neo4j import AsyncDriver
 
 from graph.errors import NotFound
-from graph.lineage_index import Edge, LineageIndex
+from graph.lineage_index import Edge, IndexWalk, LineageIndex
 from graph.queries import lineage as q
 from graph.repository.base import Repository, Tx
 
@@ -27,6 +27,11 @@ class Walk:
     edges: Sequence[Edge]
     depth: int
     truncated: str | None
+
+
+# A walk of Neo4j, or of the lineage index (arrays, turned into the same dict and edges when
+# asked for them).
+AnyWalk = Walk | IndexWalk
 
 
 class LineageRepository(Repository):
@@ -59,21 +64,20 @@ class LineageRepository(Repository):
         max_nodes: int,
         include_deleted: bool,
         as_of: datetime | None = None,
-    ) -> Walk:
+    ) -> AnyWalk:
         """Walk UPSTREAM or DOWNSTREAM from `start` (through the graph as it was at `as_of`, if
         given); raise NotFound if it is no run or version. Walks of the present go through the
         in-process index when there is one, else one query per hop."""
         if as_of is None and (index := await self.indexed()) is not None:
             if start not in index.nodes:
                 raise NotFound("run or version", start)
-            found = index.walk(
+            return index.walk(
                 start,
                 direction == UPSTREAM,
                 max_depth=max_depth,
                 max_nodes=max_nodes,
                 include_deleted=include_deleted,
             )
-            return Walk(found.distances, found.edges, found.depth, found.truncated)
         step = q.UPSTREAM_STEP if direction == UPSTREAM else q.DOWNSTREAM_STEP
 
         async def work(tx: Tx) -> Walk:

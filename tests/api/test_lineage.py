@@ -360,11 +360,41 @@ def test_the_compact_form_carries_what_the_typed_lists_do(
     nodes, edges = answer["compact"]["nodes"], answer["compact"]["edges"]
     rows = [dict(zip(nodes, values, strict=True)) for values in zip(*nodes.values(), strict=True)]
     assert rows == answer["nodes"]
+    ids = nodes["id"]  # edges name their ends by node number in the answer
     assert [
-        {"source": s, "target": t, "kind": k}
+        {"source": ids[s], "target": ids[t], "kind": k}
         for s, t, k in zip(edges["source"], edges["target"], edges["kind"], strict=True)
     ] == answer["edges"]
     assert len(rows) == 6  # data0, A, model0, B, C, eval0
+    assert answer["compact"]["offset"] == 0
+
+
+def test_compact_pages_number_edge_ends_across_the_whole_answer(
+    client: TestClient, story: dict[str, str]
+) -> None:
+    """Paged two nodes at a time, the compact form delivers every edge once, after both its
+    ends, numbered by position in the whole answer."""
+    whole = ok(graphql(client, COMPACT, of=story["data0"], direction="DOWNSTREAM"))["lineage"]
+    query = """query($of: ID!, $after: String) { lineage(of: $of, direction: DOWNSTREAM,
+        first: 2, after: $after) { compact pageInfo { hasNextPage endCursor } } }"""
+    ids: list[str] = []
+    edges: list[dict[str, str]] = []
+    after = None
+    while True:
+        page = ok(graphql(client, query, of=story["data0"], after=after))["lineage"]
+        compact = page["compact"]
+        assert compact["offset"] == len(ids)
+        ids += compact["nodes"]["id"]
+        found = compact["edges"]
+        for s, t, k in zip(found["source"], found["target"], found["kind"], strict=True):
+            assert max(s, t) < len(ids)  # both ends already delivered
+            edges.append({"source": ids[s], "target": ids[t], "kind": k})
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert ids == [n["id"] for n in whole["nodes"]]
+    key = lambda e: (e["source"], e["kind"], e["target"])  # noqa: E731
+    assert sorted(edges, key=key) == sorted(whole["edges"], key=key)
 
 
 def test_changes_made_behind_the_apis_back_are_seen(

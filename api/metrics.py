@@ -45,6 +45,15 @@ class Metrics:
             "Full reloads of the lineage index (first use, bulk changes behind the API)",
             registry=self.registry,
         ).set_function(lambda: index.reloads)
+        answers = Gauge(
+            "forebear_lineage_answers",
+            "Lineage answers made by walking, and served again from those kept (a kept answer "
+            "lasts until a change touches one of its nodes)",
+            ["source"],
+            registry=self.registry,
+        )
+        answers.labels("walked").set_function(lambda: index.walked)
+        answers.labels("kept").set_function(lambda: index.reused)
 
     def observe(self, operation: str | None, kind: str, seconds: float, ok: bool) -> None:
         name = operation if operation and _OPERATION_NAME.match(operation) else "anonymous"

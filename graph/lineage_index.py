@@ -1,5 +1,5 @@
-"""The lineage graph held in the API process, so a walk costs Python dict lookups, not a Neo4j
-round trip per hop.
+"""The lineage graph held in the API process, so a walk costs array operations in memory, not
+a Neo4j round trip per hop.
 
 Neo4j stays the source of truth. Before every walk the index reads one stamp: the audit log's
 head sequence number and the counts of lineage nodes and edges. Every change made through the
@@ -9,6 +9,10 @@ that moved without events (a bulk load behind the API's back) make the index rel
 Events are numbered under one lock and committed in that order, so reading the events up to
 the head misses none. Walks as of a past time do not use the index (edges and deletions carry
 times there).
+
+Walks run on a Snapshot: the index frozen into numpy arrays, made again after a change. The
+answers the API built are kept with the ids their walks reached, and only a change touching
+one of those nodes (or its edges) drops an answer.
 """
 
 from __future__ import annotations
@@ -64,6 +68,14 @@ RETURN v.id AS id
 """
 
 Query = Callable[..., Awaitable[list[Mapping[str, Any]]]]
+
+
+def _keep(kept: OrderedDict[Hashable, Any], key: Hashable, value: object) -> None:
+    """Remember the value under key, forgetting the oldest past MAX_ANSWERS."""
+    kept[key] = value
+    kept.move_to_end(key)
+    while len(kept) > MAX_ANSWERS:
+        kept.popitem(last=False)
 
 
 # (source, kind, target) as stored: a run PRODUCED or CONSUMED a version. A plain tuple:
@@ -177,8 +189,17 @@ class LineageIndex:
     edge_counts: dict[str, int] = field(default_factory=lambda: {"PRODUCED": 0, "CONSUMED": 0})
     stamp: tuple[int, int, int, int] | None = None
     reloads: int = 0
-    # Whole answers the API computed from this state of the graph (to page through them).
-    answers: OrderedDict[Hashable, object] = field(default_factory=OrderedDict)
+    walked: int = 0  # answers made by walking
+    reused: int = 0  # answers served from those kept
+    # Whole answers the API computed, each with the ids its walks reached: kept until a change
+    # touches one of those nodes (a closure of finished runs does not change), so later pages
+    # and the same question asked again are cheap.
+    answers: OrderedDict[Hashable, tuple[frozenset[str], object]] = field(
+        default_factory=OrderedDict
+    )
+    # Answers as one caller may see them (some nodes hidden): until anything changes, since
+    # who may read what can change without touching a node.
+    views: OrderedDict[Hashable, object] = field(default_factory=OrderedDict)
     _snapshot: Snapshot | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -191,10 +212,11 @@ class LineageIndex:
         async with self._lock:
             if stamp == self.stamp:
                 return
+            changed: set[str] | None = None  # None: anything may have changed
             if self.stamp is None or stamp[0] - self.stamp[0] > MAX_DELTA_EVENTS:
                 await self._reload(query)
             else:
-                await self._apply_events(query, self.stamp[0], stamp[0])
+                changed = await self._apply_events(query, self.stamp[0], stamp[0])
                 if stamp[1:] != self._counts():
                     # The counts disagree after the events: a later change raced the reads
                     # (the seq moved: next time), or the graph changed behind the API's back.
@@ -202,17 +224,32 @@ class LineageIndex:
                     counts = (check["nodes"], check["produced"], check["consumed"])
                     if check["seq"] == stamp[0] and counts != self._counts():
                         await self._reload(query)
+                        changed = None
             # Neo4j's own numbers, so a difference in how the two count can never make every
             # request reload; events after stamp[0] are read next time.
             self.stamp = stamp
-            self.answers.clear()
+            self.views.clear()
+            if changed is None:
+                self.answers.clear()
+            else:
+                for key in [k for k, (reached, _) in self.answers.items() if reached & changed]:
+                    del self.answers[key]
 
-    def remember(self, key: Hashable, answer: object) -> None:
-        """Keep an answer for its later pages (the few most recent ones)."""
-        self.answers[key] = answer
-        self.answers.move_to_end(key)
-        while len(self.answers) > MAX_ANSWERS:
-            self.answers.popitem(last=False)
+    def answer(self, key: Hashable) -> object | None:
+        """An answer kept for this question, if no change touched it since."""
+        kept = self.answers.get(key)
+        if kept is None:
+            return None
+        self.reused += 1
+        return kept[1]
+
+    def remember(self, key: Hashable, reached: frozenset[str], answer: object) -> None:
+        """Keep an answer and the ids its walks reached (the few most recent answers)."""
+        self.walked += 1
+        _keep(self.answers, key, (reached, answer))
+
+    def remember_view(self, key: Hashable, view: object) -> None:
+        _keep(self.views, key, view)
 
     def _counts(self) -> tuple[int, int, int]:
         return (len(self.nodes), self.edge_counts["PRODUCED"], self.edge_counts["CONSUMED"])
@@ -233,7 +270,9 @@ class LineageIndex:
         gc.collect()
         gc.freeze()
 
-    async def _apply_events(self, query: Query, since: int, upto: int) -> None:
+    async def _apply_events(self, query: Query, since: int, upto: int) -> set[str]:
+        """Read again the nodes the events since `since` name; the ids of every node whose
+        edges, state, name or aliases may have changed."""
         ids: set[str] = set()
         artifacts: set[str] = set()
         for row in await query(EVENTS_SINCE, seq=since, upto=upto):
@@ -247,10 +286,29 @@ class LineageIndex:
             ids |= {row["id"] for row in await query(ALIASED_VERSIONS, artifacts=sorted(artifacts))}
             ids.update(*(self.aliased.get(a, ()) for a in artifacts))
         if not ids:
-            return
+            return set()
+        before = self._state(ids)
         for node_id in ids:
             self._forget(node_id)
         self._store(await query(SOME_NODES, ids=sorted(ids)), also_from_far_side=True)
+        after = self._state(ids)
+        # What differs: nodes described otherwise, and both ends of edges gained or lost.
+        changed = {i for i in ids if before[0].get(i) != after[0].get(i)}
+        for near, _, far in before[1] ^ after[1]:
+            changed.update((near, far))
+        return changed
+
+    def _state(self, ids: set[str]) -> tuple[dict[str, Node], set[tuple[str, int, str]]]:
+        """How these nodes are described, and their edges (node, which map, far end)."""
+        described = {i: self.nodes[i] for i in ids if i in self.nodes}
+        maps = (self.produced, self.consumed, self.producers, self.consumers)
+        edges = {
+            (i, m, far)
+            for i in ids
+            for m, adjacency in enumerate(maps)
+            for far in adjacency.get(i, ())
+        }
+        return described, edges
 
     def _forget(self, node_id: str) -> None:
         """Drop a node and every edge it has, from both ends."""

@@ -474,22 +474,16 @@ async def _indexed_answer(
     kinds: list[LineageKind] | None,
     artifact_types: list[str] | None,
     projects: list[str] | None,
-) -> Answer:
-    """The answer of walks on the lineage index's snapshot, in array operations."""
+) -> tuple[Answer, frozenset[str]]:
+    """The answer of walks on the lineage index's snapshot, in array operations (before access
+    control: _restricted), and the ids the walks reached."""
     snap = walks[0][1].snapshot
     size = len(snap.ids)
     signed = np.full(size, MISSING, dtype=np.int64)
     for sign, walk in reversed(walks):  # the first walk's distance wins (upstream in BOTH)
         signed[walk.reached] = sign * walk.levels
     reached = np.flatnonzero(signed != MISSING)
-    ids = snap.ids[reached]
-    readable = await info.context.access.readable(ids.tolist())
-    shown = snap.known[reached]
-    hidden = 0
-    if len(readable) < reached.size:
-        allowed = np.fromiter((i in readable for i in ids), dtype=bool, count=reached.size)
-        hidden = int(reached.size - allowed.sum())
-        shown &= allowed
+    shown = snap.known[reached].copy()
     wanted = set(kinds or ())
     if len(wanted) == 1:
         shown &= snap.run[reached] == (LineageKind.RUN in wanted)
@@ -516,7 +510,7 @@ async def _indexed_answer(
     runs, versions = where[runs], where[versions]
     between = (runs >= 0) & (versions >= 0)  # edges between nodes the answer shows
     reasons = [w.truncated for _, w in walks if w.truncated]
-    return Answer(
+    answer = Answer(
         ids=snap.ids[positions],
         distances=signed[positions],
         edge_runs=runs[between],
@@ -524,10 +518,11 @@ async def _indexed_answer(
         edge_produced=produced[between],
         depth=max(w.depth for _, w in walks),
         truncated=reasons[0] if reasons else None,
-        hidden=hidden,
+        hidden=0,
         snapshot=snap,
         positions=positions,
     )
+    return answer, frozenset(snap.ids[reached].tolist())
 
 
 async def _answer(
@@ -540,7 +535,8 @@ async def _answer(
     kinds: list[LineageKind] | None,
     artifact_types: list[str] | None,
     projects: list[str] | None,
-) -> Answer:
+) -> tuple[Answer, frozenset[str]]:
+    """The whole answer before access control (_restricted), and the ids the walks reached."""
     walks = []
     if direction is not LineageDirection.DOWNSTREAM:
         # In a BOTH answer upstream distances are negative, so the two sides stay apart.
@@ -552,8 +548,6 @@ async def _answer(
     if len(indexed) == len(walks) and len({id(w.snapshot) for _, w in indexed}) == 1:
         return await _indexed_answer(info, indexed, kinds, artifact_types, projects)
     distances, edges = _merge(walks)
-    walked = len(distances)
-    distances, hidden = await _readable(info, distances)
     shown = await _visible(info, distances, kinds, artifact_types, projects)
     # Answer order: by distance (upstream of a BOTH answer after downstream at the same
     # distance), then by id, so pages are stable. Sorting each level's ids alone is cheaper.
@@ -566,14 +560,40 @@ async def _answer(
         for node in sorted(levels[level])
     ]
     reasons = [w.truncated for _, w in walks if w.truncated]
-    complete = len(shown) == walked  # nothing hidden or filtered out: every edge stays
-    return Answer.of(
+    complete = len(shown) == len(distances)  # nothing filtered out: every edge stays
+    answer = Answer.of(
         ordered,
         distances,
         edges if complete else [e for e in edges if e[0] in shown and e[2] in shown],
         max(w.depth for _, w in walks),
         reasons[0] if reasons else None,
-        hidden,
+        0,
+    )
+    return answer, frozenset(distances)
+
+
+async def _restricted(info: Info, answer: Answer) -> Answer:
+    """The answer as the caller may see it: the nodes it may not read left out (and counted),
+    with their edges."""
+    readable = await info.context.access.readable(answer.ids.tolist())
+    if len(readable) == len(answer):
+        return answer  # nothing hidden (an org admin, or projects of one's own)
+    kept = np.fromiter((i in readable for i in answer.ids), dtype=bool, count=len(answer))
+    where = np.cumsum(kept) - 1
+    where[~kept] = -1
+    runs, versions = where[answer.edge_runs], where[answer.edge_versions]
+    between = (runs >= 0) & (versions >= 0)
+    return Answer(
+        ids=answer.ids[kept],
+        distances=answer.distances[kept],
+        edge_runs=runs[between],
+        edge_versions=versions[between],
+        edge_produced=answer.edge_produced[between],
+        depth=answer.depth,
+        truncated=answer.truncated,
+        hidden=int(len(answer) - kept.sum()),
+        snapshot=answer.snapshot,
+        positions=answer.positions[kept] if answer.positions is not None else None,
     )
 
 
@@ -613,11 +633,11 @@ class LineageQuery:
         start = await _start(info, str(of), "of")
         if not 1 <= first <= MAX_LINEAGE_PAGE:
             raise BadInput("first", f"must be between 1 and {MAX_LINEAGE_PAGE}")
-        # The same question while the graph is unchanged (its stamp moves with every change,
-        # which clears the cache) gets the same answer: its later pages and repeats are cheap.
+        # The same question gets the same answer until a change touches a node it reached (the
+        # index drops it then): later pages and repeats are cheap. What the caller may see of
+        # it is kept until anything changes.
         index = await info.context.repos.lineage.indexed() if as_of is None else None
         key = (
-            info.context.access.principal.id,
             start,
             direction.value,
             depth,
@@ -626,9 +646,9 @@ class LineageQuery:
             tuple(artifact_types or ()),
             tuple(projects or ()),
         )
-        answer = index.answers.get(key) if index is not None else None
-        if not isinstance(answer, Answer):
-            answer = await _answer(
+        whole = index.answer(key) if index is not None else None
+        if not isinstance(whole, Answer):
+            whole, reached = await _answer(
                 info,
                 start,
                 direction,
@@ -640,7 +660,13 @@ class LineageQuery:
                 projects,
             )
             if index is not None:
-                index.remember(key, answer)
+                index.remember(key, reached, whole)
+        seen_by = (info.context.access.principal.id, key)
+        answer = index.views.get(seen_by) if index is not None else None
+        if not isinstance(answer, Answer):
+            answer = await _restricted(info, whole)
+            if index is not None and answer is not whole:
+                index.remember_view(seen_by, answer)
         cursor = decode_cursor(after)
         offset = int(cursor) if cursor and cursor.isdigit() else 0
         end = min(offset + first, len(answer)) if offset < len(answer) else offset

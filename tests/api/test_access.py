@@ -308,6 +308,10 @@ def test_registry_viewers_see_a_linked_version_but_not_the_project_behind_it(
     assert ok(outsider)["node"] is None
     compare = '{ compare(links: ["model/clf:v0"]) { versions { run { id } } } }'
     assert ok(world.call("viewer", compare))["compare"]["versions"] == [{"run": None}]
+    # Made a member of the project, the viewer sees the run in the same (kept) answer.
+    ok(graphql(world.client, MEMBER, p="fraud", u="vera"))
+    now = ok(world.call("viewer", query, id=world.version))["lineage"]
+    assert (now["hiddenNodes"], len(now["nodes"])) == (0, 2)
     assert ok(world.call("org", compare))["compare"]["versions"] == [{"run": {"id": world.run}}]
 
 

@@ -562,3 +562,87 @@ def test_the_index_is_loaded_at_start_up_and_its_size_is_a_metric(
     }
     assert metrics["forebear_lineage_index_nodes"] == 7  # 4 versions, 3 runs
     assert metrics["forebear_lineage_index_reloads"] >= 1
+
+
+def answers_served(client: TestClient) -> dict[str, float]:
+    found = {}
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith("forebear_lineage_answers{"):
+            source = line.split('source="')[1].split('"')[0]
+            found[source] = float(line.split()[-1])
+    return found
+
+
+def test_a_kept_answer_lasts_until_a_change_touches_its_nodes(
+    client: TestClient, story: dict[str, str]
+) -> None:
+    """An answer is kept across changes elsewhere (the closure of finished runs does not
+    change), and every change to one of its nodes, their edges, names, aliases, states or
+    statuses is in the next answer, exactly as a walk of Neo4j (asOf now) gives it."""
+    query = """query($of: ID!, $d: LineageDirection, $at: DateTime) {
+      lineage(of: $of, direction: $d, asOf: $at, first: 10000) {
+        nodes { id distance name status aliases } edges { source target kind } } }"""
+
+    def ask(of: str, direction: str) -> dict[str, Any]:
+        indexed: dict[str, Any] = ok(graphql(client, query, of=of, d=direction))["lineage"]
+        at = datetime.now(UTC).isoformat()
+        walked = ok(graphql(client, query, of=of, d=direction, at=at))["lineage"]
+        walked["nodes"] = [{**n, "aliases": sorted(n["aliases"])} for n in walked["nodes"]]
+        key = lambda e: (e["source"], e["kind"], e["target"])  # noqa: E731
+        assert indexed["nodes"] == walked["nodes"]
+        assert sorted(indexed["edges"], key=key) == sorted(walked["edges"], key=key)
+        return indexed
+
+    def served() -> tuple[float, float]:
+        counts = answers_served(client)
+        return counts["walked"], counts["kept"]
+
+    questions = [(story["eval0"], "UPSTREAM"), (story["data0"], "DOWNSTREAM")]
+    first = [ask(of, d) for of, d in questions]
+    walked, kept = served()
+    # Changes elsewhere: a project, a run and a version no answer reached.
+    ok(
+        graphql(
+            client,
+            'mutation { createProject(input: {name: "elsewhere"}) { project { id } } }',
+        )
+    )
+    other = start_run(client, project="elsewhere", name="other")["id"]
+    log_version(client, {"o": b"o"}, project="elsewhere", artifact="o", run=other)
+    assert [ask(of, d) for of, d in questions] == first
+    assert served() == (walked, kept + 2)  # both answers kept
+
+    # Changes that touch an answer's nodes: each is seen, and only the answers touched walk.
+    def new_input() -> None:  # of B, which both answers reach
+        use(client, story["B"], log_version(client, {"n": b"new"}, artifact="new")["id"])
+
+    def alias() -> None:  # on data0, in both answers
+        ok(
+            graphql(
+                client,
+                """mutation { setArtifactAlias(input: {version: "fraud/data:v0",
+                alias: "gold"}) { version { id } } }""",
+            )
+        )
+
+    def finish() -> None:  # C, downstream of data0 only
+        ok(
+            graphql(
+                client,
+                "mutation($r: ID!) { finishRun(input: {run: $r, status: FAILED}) { run { id } } }",
+                r=story["C"],
+            )
+        )
+
+    before = first
+    for change, walks in ((new_input, 2), (alias, 2), (finish, 1)):
+        change()
+        walked, kept = served()
+        after = [ask(of, d) for of, d in questions]
+        assert after != before
+        assert served() == (walked + walks, kept + 2 - walks)
+        before = after
+    upstream, downstream = before
+    assert {n["name"]: n["distance"] for n in upstream["nodes"]}["fraud/new:v0"] == 2
+    assert [n["aliases"] for n in downstream["nodes"] if n["id"] == story["data0"]] == [["gold"]]
+    assert [n["status"] for n in downstream["nodes"] if n["id"] == story["C"]] == ["FAILED"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -98,25 +99,92 @@ class Node:
     deleted: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """The index frozen into arrays for walking: every node has a position; adjacency is in
-    CSR form (the neighbours of position p are targets[pointers[p]:pointers[p + 1]]); the
-    columns hold what an answer shows of each node. Made again only after the graph changed,
-    and never changed itself, so an answer can keep using the one it was walked on."""
+# Patched nodes past this share of the arrays (or this many): build them again instead.
+REBUILD_SHARE: Final = 0.05
+REBUILD_AT_LEAST: Final = 1_000
+COLUMNS: Final = ("kind", "name", "type", "index", "status", "aliases", "project")
 
-    ids: np.ndarray  # position -> id (object)
+
+@dataclass(slots=True)
+class Snapshot:
+    """The index as arrays for walking. Every node has a position. Adjacency is in CSR form
+    (the neighbours of position p are targets[pointers[p]:pointers[p + 1]]) as it was when the
+    arrays were built; nodes changed since are `dirty`, and a walk reads their edges from the
+    index's dicts instead. The columns hold what an answer shows of each node, and are patched
+    in place for changed nodes (an answer reaching a changed node is dropped anyway). `rank`
+    orders positions by id (new nodes get a rank between their neighbours')."""
+
+    ids: np.ndarray  # position -> id (object; the first `size` are used)
+    size: int
+    built: int  # positions below this have CSR rows
     position: dict[str, int]
     run: np.ndarray  # bool
     known: np.ndarray  # bool: the node itself is stored, not only an edge naming it
     deleted: np.ndarray  # bool
-    rank: np.ndarray  # position -> rank of its id in id order
+    dirty: np.ndarray  # bool: its edges may differ from the CSR rows
+    patched: int  # how many are dirty
+    rank: np.ndarray  # float: order of ids
+    ordered: list[str]  # every id, sorted, and their ranks
+    ranks: list[float]
     upstream: tuple[np.ndarray, np.ndarray]  # run -> versions it consumed; version -> producers
     downstream: tuple[np.ndarray, np.ndarray]  # run -> versions it produced; version -> consumers
-    columns: dict[str, np.ndarray]  # kind, name, type, index, status, aliases, project (object)
+    columns: dict[str, np.ndarray]  # COLUMNS, object
+
+    def describe(self, at: int, node_id: str, node: Node | None) -> None:
+        """Write what the index holds of a node (None: not stored) into its position."""
+        found = node or _NO_NODE
+        self.known[at] = node is not None
+        self.deleted[at] = found.deleted
+        self.run[at] = node_id.startswith(RUN_PREFIX)
+        for name, value in zip(COLUMNS, _described(found), strict=True):
+            self.columns[name][at] = value
+
+    def add(self, node_id: str) -> int:
+        """A position for a node new since the arrays were built, ranked among the ids."""
+        at = self.size
+        if at == len(self.ids):  # full: twice the room
+            self.ids = _grown(self.ids)
+            self.run, self.known, self.deleted, self.dirty, self.rank = (
+                _grown(a) for a in (self.run, self.known, self.deleted, self.dirty, self.rank)
+            )
+            self.columns = {name: _grown(column) for name, column in self.columns.items()}
+        self.size += 1
+        self.ids[at] = node_id
+        self.position[node_id] = at
+        k = bisect_left(self.ordered, node_id)
+        below = self.ranks[k - 1] if k else self.ranks[0] - 2 if self.ranks else -1.0
+        above = self.ranks[k] if k < len(self.ranks) else below + 2
+        middle = (below + above) / 2
+        if not below < middle < above:  # no float left between them: build the arrays again
+            self.patched = self.size
+        self.ordered.insert(k, node_id)
+        self.ranks.insert(k, middle)
+        self.rank[at] = middle
+        return at
+
+    def mark(self, at: int) -> None:
+        if not self.dirty[at]:
+            self.dirty[at] = True
+            self.patched += 1
+
+    def worn(self) -> bool:
+        """Patched so much that building the arrays again is cheaper than walking around."""
+        return self.patched > max(REBUILD_AT_LEAST, REBUILD_SHARE * self.size)
 
 
 _NO_NODE: Final = Node(False, "", "", None)
+
+
+def _described(node: Node) -> tuple[object, ...]:
+    """A node's entries in the COLUMNS, in order."""
+    kind = "RUN" if node.run else "VERSION"
+    return (kind, node.name, node.type, node.index, node.status, node.aliases, node.project)
+
+
+def _grown(array: np.ndarray) -> np.ndarray:
+    grown = np.zeros(2 * len(array), dtype=array.dtype)
+    grown[: len(array)] = array
+    return grown
 
 
 def _csr(size: int, sources: list[int], targets: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -296,6 +364,7 @@ class LineageIndex:
         changed = {i for i in ids if before[0].get(i) != after[0].get(i)}
         for near, _, far in before[1] ^ after[1]:
             changed.update((near, far))
+        self._patch(changed)
         return changed
 
     def _state(self, ids: set[str]) -> tuple[dict[str, Node], set[tuple[str, int, str]]]:
@@ -312,7 +381,6 @@ class LineageIndex:
 
     def _forget(self, node_id: str) -> None:
         """Drop a node and every edge it has, from both ends."""
-        self._snapshot = None
         self.deleted.discard(node_id)
         node = self.nodes.pop(node_id, None)
         if node is None:
@@ -334,7 +402,6 @@ class LineageIndex:
     def _store(self, rows: Sequence[Mapping[str, Any]], also_from_far_side: bool = False) -> None:
         """Add nodes and the edges they start (edges into them come from the far side, which
         a full load reads too; a partial one adds them here unless the far side has them)."""
-        self._snapshot = None
         for row in rows:
             node_id = row["id"]
             if row["run"]:
@@ -380,10 +447,23 @@ class LineageIndex:
             self.edge_counts[kind] += 1
 
     def snapshot(self) -> Snapshot:
-        """The index as arrays, made again after any change."""
-        if self._snapshot is None:
+        """The index as arrays: built after a reload or when patched too much, else patched."""
+        if self._snapshot is None or self._snapshot.worn():
             self._snapshot = self._freeze()
         return self._snapshot
+
+    def _patch(self, changed: set[str]) -> None:
+        """Bring the arrays up to these nodes' new state (their edges are read from the dicts
+        from now on)."""
+        snap = self._snapshot
+        if snap is None:
+            return
+        for node_id in changed:
+            at = snap.position.get(node_id)
+            if at is None:
+                at = snap.add(node_id)
+            snap.describe(at, node_id, self.nodes.get(node_id))
+            snap.mark(at)
 
     def _freeze(self) -> Snapshot:
         ids = list(self.nodes)
@@ -408,26 +488,32 @@ class LineageIndex:
                     targets.extend(map(at, far))
         size = len(ids)
         described = [self.nodes.get(i, _NO_NODE) for i in ids]
-        rank = np.empty(size, dtype=np.int64)
-        rank[sorted(range(size), key=ids.__getitem__)] = np.arange(size)
+        ordered = sorted(range(size), key=ids.__getitem__)
+        rank = np.empty(size, dtype=np.float64)
+        rank[ordered] = np.arange(size, dtype=np.float64)
         return Snapshot(
             ids=_object_column(ids),
+            size=size,
+            built=size,
             position=position,
             run=np.fromiter((i.startswith(RUN_PREFIX) for i in ids), dtype=bool, count=size),
             known=np.fromiter((i in self.nodes for i in ids), dtype=bool, count=size),
-            deleted=np.fromiter((i in self.deleted for i in ids), dtype=bool, count=size),
+            deleted=np.fromiter((n.deleted for n in described), dtype=bool, count=size),
+            dirty=np.zeros(size, dtype=bool),
+            patched=0,
             rank=rank,
+            ordered=[ids[i] for i in ordered],
+            ranks=[float(r) for r in range(size)],
             upstream=_csr(size, *adjacency["up"]),
             downstream=_csr(size, *adjacency["down"]),
             columns={
-                "kind": _object_column(["RUN" if n.run else "VERSION" for n in described]),
-                "name": _object_column([n.name for n in described]),
-                "type": _object_column([n.type for n in described]),
-                "index": _object_column([n.index for n in described]),
-                "status": _object_column([n.status for n in described]),
-                "aliases": _object_column([list(n.aliases) for n in described]),
-                "project": _object_column([n.project for n in described]),
-            },
+                name: _object_column(list(values))
+                for name, values in zip(
+                    COLUMNS, zip(*map(_described, described), strict=True), strict=True
+                )
+            }
+            if size
+            else {name: _object_column([]) for name in COLUMNS},
         )
 
     def walk(
@@ -444,8 +530,10 @@ class LineageIndex:
         their first edge is crossed, which decides who is in when the node cap cuts a level."""
         snap = self.snapshot()
         pointers, targets = snap.upstream if upstream else snap.downstream
+        # what the dicts say of dirty nodes: (adjacency of a run, of a version)
+        around = (self.consumed, self.producers) if upstream else (self.produced, self.consumers)
         origin = snap.position[start]
-        seen = np.zeros(len(snap.ids), dtype=bool)
+        seen = np.zeros(snap.size, dtype=bool)
         seen[origin] = True
         reached, levels = [np.array([origin])], [np.zeros(1, dtype=np.int64)]
         heres: list[np.ndarray] = []
@@ -455,12 +543,25 @@ class LineageIndex:
             if max_depth is not None and depth >= max_depth:
                 truncated = "depth"
                 break
-            begins, counts = pointers[frontier], pointers[frontier + 1] - pointers[frontier]
+            changed = frontier[snap.dirty[frontier]] if snap.patched else frontier[:0]
+            clean = frontier[~snap.dirty[frontier]] if changed.size else frontier
+            begins, counts = pointers[clean], pointers[clean + 1] - pointers[clean]
             total = int(counts.sum())
-            # every (here, far) pair of the level, in frontier order
-            here = np.repeat(frontier, counts)
+            # every (here, far) pair of the level: clean nodes from the CSR rows, in frontier
+            # order, then the dirty ones from the dicts
+            here = np.repeat(clean, counts)
             offsets = np.arange(total) + np.repeat(begins - (np.cumsum(counts) - counts), counts)
             far = targets[offsets]
+            if changed.size:
+                pairs = [
+                    (at, snap.position[f])
+                    for at in changed.tolist()
+                    for f in around[0 if snap.run[at] else 1].get(snap.ids[at], ())
+                ]
+                if pairs:
+                    extra = np.array(pairs, dtype=np.int64)
+                    here = np.concatenate([here, extra[:, 0]])
+                    far = np.concatenate([far, extra[:, 1]])
             if not include_deleted:  # a deleted version bridges nothing (runs are never deleted)
                 kept = ~(snap.run[here] & snap.deleted[far])
                 here, far = here[kept], far[kept]

@@ -478,7 +478,7 @@ async def _indexed_answer(
     """The answer of walks on the lineage index's snapshot, in array operations (before access
     control: _restricted), and the ids the walks reached."""
     snap = walks[0][1].snapshot
-    size = len(snap.ids)
+    size = snap.size
     signed = np.full(size, MISSING, dtype=np.int64)
     for sign, walk in reversed(walks):  # the first walk's distance wins (upstream in BOTH)
         signed[walk.reached] = sign * walk.levels

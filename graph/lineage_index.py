@@ -34,12 +34,18 @@ MAX_DELTA_EVENTS: Final = 5_000
 MAX_ANSWERS: Final = 8
 RUN_PREFIX: Final = "run_"  # ids carry their type (graph.ids)
 
+# The stamp, and the subjects of the events after $since (unless more than $most of them).
 STAMP: Final[LiteralString] = """
 OPTIONAL MATCH (h:AuditHead {id: 'audit'})
+WITH coalesce(h.seq, 0) AS seq
 CALL () { MATCH (n:Lineage) RETURN count(n) AS nodes }
 CALL () { MATCH ()-[r:PRODUCED]->() RETURN count(r) AS produced }
 CALL () { MATCH ()-[r:CONSUMED]->() RETURN count(r) AS consumed }
-RETURN coalesce(h.seq, 0) AS seq, nodes, produced, consumed
+RETURN seq, nodes, produced, consumed,
+       CASE WHEN $since < seq AND seq - $since <= $most
+            THEN COLLECT { MATCH (e:Event) WHERE e.seq > $since AND e.seq <= seq
+                           RETURN e.subjects }
+            ELSE [] END AS changes
 """
 
 # Runs and versions with what a lineage answer shows of them, and the edges they start.
@@ -54,11 +60,6 @@ RETURN n.id AS id, n:Run AS run, n.name AS name, n.status AS status, n.project A
 """
 ALL_NODES: Final[LiteralString] = "MATCH (n:Lineage)\n" + _NODE
 SOME_NODES: Final[LiteralString] = "UNWIND $ids AS id\nMATCH (n:Lineage {id: id})\n" + _NODE
-
-EVENTS_SINCE: Final[LiteralString] = """
-MATCH (e:Event) WHERE e.seq > $seq AND e.seq <= $upto
-RETURN e.subjects AS subjects
-"""
 
 # Versions of these artifacts that hold an alias now ('latest' moves without naming them).
 ALIASED_VERSIONS: Final[LiteralString] = """
@@ -272,23 +273,28 @@ class LineageIndex:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def refresh(self, query: Query) -> None:
-        """Bring the index up to what Neo4j holds now: one query when nothing changed."""
-        [row] = await query(STAMP)
+        """Bring the index up to what Neo4j holds now: one query, which also brings the
+        events since the last look."""
+        since = self.stamp[0] if self.stamp is not None else 0
+        most = MAX_DELTA_EVENTS if self.stamp is not None else -1  # a first look reloads
+        [row] = await query(STAMP, since=since, most=most)
         stamp = (row["seq"], row["nodes"], row["produced"], row["consumed"])
         if stamp == self.stamp:
             return
         async with self._lock:
-            if stamp == self.stamp:
-                return
+            if stamp == self.stamp or (self.stamp is not None and stamp[0] < self.stamp[0]):
+                return  # another request brought it this far, or further
             changed: set[str] | None = None  # None: anything may have changed
-            if self.stamp is None or stamp[0] - self.stamp[0] > MAX_DELTA_EVENTS:
+            if self.stamp is None or stamp[0] - since > MAX_DELTA_EVENTS:
                 await self._reload(query)
             else:
-                changed = await self._apply_events(query, self.stamp[0], stamp[0])
+                # These events start at `since`, at or before where the index is now: reading
+                # a node again twice is harmless.
+                changed = await self._apply_events(query, row["changes"])
                 if stamp[1:] != self._counts():
                     # The counts disagree after the events: a later change raced the reads
                     # (the seq moved: next time), or the graph changed behind the API's back.
-                    [check] = await query(STAMP)
+                    [check] = await query(STAMP, since=stamp[0], most=0)
                     counts = (check["nodes"], check["produced"], check["consumed"])
                     if check["seq"] == stamp[0] and counts != self._counts():
                         await self._reload(query)
@@ -338,13 +344,13 @@ class LineageIndex:
         gc.collect()
         gc.freeze()
 
-    async def _apply_events(self, query: Query, since: int, upto: int) -> set[str]:
-        """Read again the nodes the events since `since` name; the ids of every node whose
-        edges, state, name or aliases may have changed."""
+    async def _apply_events(self, query: Query, changes: list[list[str] | None]) -> set[str]:
+        """Read again the nodes these events' subjects name; the ids of every node whose
+        edges, state, name or aliases changed."""
         ids: set[str] = set()
         artifacts: set[str] = set()
-        for row in await query(EVENTS_SINCE, seq=since, upto=upto):
-            for subject in row["subjects"] or ():
+        for subjects in changes:
+            for subject in subjects or ():
                 kind = kind_of(subject)
                 if kind in ("Run", "ArtifactVersion"):
                     ids.add(subject)

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     gc_grace: int = Field(3_600, ge=0, description="seconds an unreferenced blob is kept")
     gc_interval: int = Field(300, ge=0, description="seconds between collections; 0: never")
     lineage_max_nodes: int = Field(10_000, ge=1, description="node cap of one lineage walk")
+    lineage_max_page: int = Field(
+        10_000, ge=1, description="most nodes on one page of a lineage answer (`first`)"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     startup_timeout: float = Field(30.0, ge=0, description="seconds to wait for Neo4j and S3")
     ready_timeout: float = Field(3.0, gt=0, description="seconds /readyz waits for each server")

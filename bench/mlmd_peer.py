@@ -7,6 +7,7 @@ and prints JSON: per query the median seconds and the node set it returned.
 
 from __future__ import annotations
 
+import gc
 import json
 import statistics
 import sys
@@ -72,9 +73,12 @@ def main() -> None:
             hops = min(q["depth"] or 100, 100)  # MLMD refuses more than 100 hops
             samples, nodes = [], set()
             for _ in range(q["repeat"]):
+                gc.disable()  # as timeit does, and as bench.common.timed does for Forebear
                 started = time.perf_counter()
                 nodes = query(store, by_name[q["start"]], q["direction"], hops)
                 samples.append(time.perf_counter() - started)
+                gc.enable()
+                gc.collect()
             results[name] = {"seconds": statistics.median(samples), "nodes": sorted(nodes)}
     print(json.dumps(results))
 

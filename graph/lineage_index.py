@@ -103,7 +103,36 @@ class Node:
 # Patched nodes past this share of the arrays (or this many): build them again instead.
 REBUILD_SHARE: Final = 0.05
 REBUILD_AT_LEAST: Final = 1_000
-COLUMNS: Final = ("kind", "name", "type", "index", "status", "aliases", "project")
+COLUMNS: Final = ("name", "index", "aliases")  # objects, one per node
+CODED: Final = ("type", "status", "project")  # few distinct values: codes
+
+
+@dataclass(slots=True)
+class Coded:
+    """A column of few distinct values, as codes into `values`. Filters compare codes, and a
+    JSON client decodes small integers without making an object for each."""
+
+    codes: np.ndarray  # int32
+    values: list[object]
+    lookup: dict[object, int]
+
+    @classmethod
+    def of(cls, column: list[object]) -> Coded:
+        lookup: dict[object, int] = {}
+        codes = [lookup.setdefault(value, len(lookup)) for value in column]
+        return cls(np.array(codes, dtype=np.int32), list(lookup), lookup)
+
+    def put(self, at: int, value: object) -> None:
+        code = self.lookup.get(value)
+        if code is None:
+            code = self.lookup[value] = len(self.values)
+            self.values.append(value)
+        self.codes[at] = code
+
+    def among(self, at: np.ndarray, chosen: set[object]) -> np.ndarray:
+        """Whether the values at these positions are among `chosen`."""
+        wanted = [code for value, code in self.lookup.items() if value in chosen]
+        return np.isin(self.codes[at], wanted)
 
 
 @dataclass(slots=True)
@@ -122,6 +151,7 @@ class Snapshot:
     run: np.ndarray  # bool
     known: np.ndarray  # bool: the node itself is stored, not only an edge naming it
     deleted: np.ndarray  # bool
+    aliased: np.ndarray  # bool: a version holding an alias
     dirty: np.ndarray  # bool: its edges may differ from the CSR rows
     patched: int  # how many are dirty
     rank: np.ndarray  # float: order of ids
@@ -130,6 +160,7 @@ class Snapshot:
     upstream: tuple[np.ndarray, np.ndarray]  # run -> versions it consumed; version -> producers
     downstream: tuple[np.ndarray, np.ndarray]  # run -> versions it produced; version -> consumers
     columns: dict[str, np.ndarray]  # COLUMNS, object
+    coded: dict[str, Coded]  # CODED
 
     def describe(self, at: int, node_id: str, node: Node | None) -> None:
         """Write what the index holds of a node (None: not stored) into its position."""
@@ -137,18 +168,24 @@ class Snapshot:
         self.known[at] = node is not None
         self.deleted[at] = found.deleted
         self.run[at] = node_id.startswith(RUN_PREFIX)
-        for name, value in zip(COLUMNS, _described(found), strict=True):
-            self.columns[name][at] = value
+        self.aliased[at] = bool(found.aliases)
+        for name in COLUMNS:
+            self.columns[name][at] = getattr(found, name)
+        for name in CODED:
+            self.coded[name].put(at, getattr(found, name))
 
     def add(self, node_id: str) -> int:
         """A position for a node new since the arrays were built, ranked among the ids."""
         at = self.size
         if at == len(self.ids):  # full: twice the room
             self.ids = _grown(self.ids)
-            self.run, self.known, self.deleted, self.dirty, self.rank = (
-                _grown(a) for a in (self.run, self.known, self.deleted, self.dirty, self.rank)
+            self.run, self.known, self.deleted, self.aliased, self.dirty, self.rank = (
+                _grown(a)
+                for a in (self.run, self.known, self.deleted, self.aliased, self.dirty, self.rank)
             )
             self.columns = {name: _grown(column) for name, column in self.columns.items()}
+            for coded in self.coded.values():
+                coded.codes = _grown(coded.codes)
         self.size += 1
         self.ids[at] = node_id
         self.position[node_id] = at
@@ -174,12 +211,6 @@ class Snapshot:
 
 
 _NO_NODE: Final = Node(False, "", "", None)
-
-
-def _described(node: Node) -> tuple[object, ...]:
-    """A node's entries in the COLUMNS, in order."""
-    kind = "RUN" if node.run else "VERSION"
-    return (kind, node.name, node.type, node.index, node.status, node.aliases, node.project)
 
 
 def _grown(array: np.ndarray) -> np.ndarray:
@@ -505,6 +536,7 @@ class LineageIndex:
             run=np.fromiter((i.startswith(RUN_PREFIX) for i in ids), dtype=bool, count=size),
             known=np.fromiter((i in self.nodes for i in ids), dtype=bool, count=size),
             deleted=np.fromiter((n.deleted for n in described), dtype=bool, count=size),
+            aliased=np.fromiter((bool(n.aliases) for n in described), dtype=bool, count=size),
             dirty=np.zeros(size, dtype=bool),
             patched=0,
             rank=rank,
@@ -513,13 +545,9 @@ class LineageIndex:
             upstream=_csr(size, *adjacency["up"]),
             downstream=_csr(size, *adjacency["down"]),
             columns={
-                name: _object_column(list(values))
-                for name, values in zip(
-                    COLUMNS, zip(*map(_described, described), strict=True), strict=True
-                )
-            }
-            if size
-            else {name: _object_column([]) for name in COLUMNS},
+                name: _object_column([getattr(n, name) for n in described]) for name in COLUMNS
+            },
+            coded={name: Coded.of([getattr(n, name) for n in described]) for name in CODED},
         )
 
     def walk(

@@ -20,12 +20,11 @@ from api.schema.registries import Collection, LinkedVersion, load_linked, resolv
 from api.schema.relay import PageInfo, decode_cursor, encode_cursor
 from graph.errors import NotFound
 from graph.ids import kind_of
-from graph.lineage_index import Edge, IndexWalk, Snapshot
+from graph.lineage_index import Coded, Edge, IndexWalk, Snapshot
 from graph.lineage_index import Node as IndexNode
 from graph.refs import parse_link_ref
 from graph.repository.lineage import DOWNSTREAM, UPSTREAM, AnyWalk
 
-MAX_LINEAGE_PAGE: Final = 10_000
 MAX_CHAINS: Final = 10
 
 
@@ -122,38 +121,54 @@ class LineageGraph:
 
     @strawberry.field(
         description="This page's nodes and edges as one JSON value of parallel lists, for "
-        "large answers (a typed field costs the server per item): `{offset, nodes: {id, kind, "
-        "distance, name, type, index, status, aliases}, edges: {source, target, kind}}`. The "
-        "i-th entries of the node lists describe one node, the answer's node number offset + i; "
-        "an edge's source (the run) and target (the version) are such node numbers, so a client "
-        "that keeps the ids of earlier pages resolves every edge of this one."
+        "large answers (a typed field costs the server per item, and a client decodes it "
+        "quickly): `{offset, nodes: {id, kind, distance, name, type, index, status, aliases}, "
+        "edges: {source, target, kind}, values: {kind, type, status, edgeKind}}`. The i-th "
+        "entries of the node lists describe one node, the answer's node number offset + i. "
+        "A node's kind, type and status, and an edge's kind, are codes: positions in the "
+        "lists of `values`. `aliases` maps i to the aliases of the nodes holding some. An "
+        "edge's source (the run) and target (the version) are node numbers, so a client that "
+        "keeps the ids of earlier pages resolves every edge of this one."
     )
     async def compact(self, info: Info) -> JSON:
         answer, span = self.answer, self.span
         if span not in answer.compact:  # else the same page of the same answer, sent before
             if answer.snapshot is not None:
-                nodes = answer.columns(*span)
+                nodes, values = answer.columns(*span)
             else:
-                described = await _described(info, answer.page(*span))
-                ids = [i for i in answer.ids[span[0] : span[1]].tolist() if i in described]
-                found = [described[i] for i in ids]
-                nodes = {
-                    "id": ids,
-                    "kind": ["RUN" if n.run else "VERSION" for n in found],
-                    "distance": [answer.page(*span)[i] for i in ids],
-                    "name": [n.name for n in found],
-                    "type": [n.type for n in found],
-                    "index": [n.index for n in found],
-                    "status": [n.status for n in found],
-                    "aliases": [list(n.aliases) for n in found],
-                }
+                nodes, values = _columns(await _described(info, answer.page(*span)), answer, span)
+            edges = answer.edge_numbers(*span)
+            values["edgeKind"] = list(EDGE_KINDS)
             # Encoded once: the response embeds these bytes as they are (api.context).
             answer.compact[span] = orjson.Fragment(
-                orjson.dumps(
-                    {"offset": span[0], "nodes": nodes, "edges": answer.edge_numbers(*span)}
-                )
+                orjson.dumps({"offset": span[0], "nodes": nodes, "edges": edges, "values": values})
             )
         return cast(JSON, answer.compact[span])
+
+
+NODE_KINDS: Final = ("RUN", "VERSION")  # codes 0 and 1 in the compact form
+EDGE_KINDS: Final = ("PRODUCED", "CONSUMED")
+
+
+def _columns(
+    described: dict[str, IndexNode], answer: Answer, span: tuple[int, int]
+) -> tuple[dict[str, object], dict[str, list[object]]]:
+    """The compact node lists of a page described by _described (no lineage index)."""
+    ids = [i for i in answer.ids[span[0] : span[1]].tolist() if i in described]
+    found = [described[i] for i in ids]
+    distances = answer.page(*span)
+    types, statuses = Coded.of([n.type for n in found]), Coded.of([n.status for n in found])
+    nodes: dict[str, object] = {
+        "id": ids,
+        "kind": [0 if n.run else 1 for n in found],
+        "distance": [distances[i] for i in ids],
+        "name": [n.name for n in found],
+        "type": types.codes.tolist(),
+        "index": [n.index for n in found],
+        "status": statuses.codes.tolist(),
+        "aliases": {str(i): list(n.aliases) for i, n in enumerate(found) if n.aliases},
+    }
+    return nodes, {"kind": list(NODE_KINDS), "type": types.values, "status": statuses.values}
 
 
 @strawberry.type(description="Linked versions downstream of a subject, in one collection.")
@@ -426,12 +441,13 @@ class Answer:
         return order[np.searchsorted(later, offset) : np.searchsorted(later, end)]
 
     def edge_numbers(self, offset: int, end: int) -> dict[str, list[Any]]:
-        """The edges of the page [offset, end) as node numbers (positions in the answer)."""
+        """The edges of the page [offset, end) as node numbers (positions in the answer), and
+        their kinds as codes (EDGE_KINDS)."""
         chosen = self._on(offset, end)
         return {
             "source": self.edge_runs[chosen].tolist(),
             "target": self.edge_versions[chosen].tolist(),
-            "kind": np.where(self.edge_produced[chosen], "PRODUCED", "CONSUMED").tolist(),
+            "kind": (~self.edge_produced[chosen]).astype(np.int8).tolist(),
         }
 
     def edges_on(self, offset: int, end: int) -> list[Edge]:
@@ -445,21 +461,36 @@ class Answer:
             )
         )
 
-    def columns(self, offset: int, end: int) -> dict[str, list[object]]:
-        """The compact node lists of [offset, end), from the snapshot's columns."""
-        assert self.snapshot is not None
-        assert self.positions is not None
-        at = self.positions[offset:end]
-        described = self.snapshot.columns
-        return {
+    def columns(self, offset: int, end: int) -> tuple[dict[str, object], dict[str, list[object]]]:
+        """The compact node lists of [offset, end), from the snapshot's columns, and the
+        values their codes stand for."""
+        snap, at = self.snapshot, self.positions
+        assert snap is not None
+        assert at is not None
+        at = at[offset:end]
+        aliased = np.flatnonzero(snap.aliased[at])
+        nodes: dict[str, object] = {
             "id": self.ids[offset:end].tolist(),
-            "kind": described["kind"][at].tolist(),
+            "kind": (~snap.run[at]).astype(np.int8).tolist(),  # NODE_KINDS
             "distance": self.distances[offset:end].tolist(),
-            **{
-                name: described[name][at].tolist()
-                for name in ("name", "type", "index", "status", "aliases")
-            },
+            "name": snap.columns["name"][at].tolist(),
+            "type": snap.coded["type"].codes[at].tolist(),
+            "index": snap.columns["index"][at].tolist(),
+            "status": snap.coded["status"].codes[at].tolist(),
+            "aliases": dict(
+                zip(
+                    map(str, aliased.tolist()),
+                    snap.columns["aliases"][at[aliased]].tolist(),
+                    strict=True,
+                )
+            ),
         }
+        values: dict[str, list[object]] = {
+            "kind": list(NODE_KINDS),
+            "type": snap.coded["type"].values,
+            "status": snap.coded["status"].values,
+        }
+        return nodes, values
 
 
 def _objects(values: list[str]) -> np.ndarray:
@@ -489,9 +520,7 @@ async def _indexed_answer(
         shown &= snap.run[reached] == (LineageKind.RUN in wanted)
     for name, values, runs_pass in (("type", artifact_types, True), ("project", projects, False)):
         if values:
-            chosen = set(values)
-            column = snap.columns[name][reached]
-            matched = np.fromiter((v in chosen for v in column), dtype=bool, count=reached.size)
+            matched = snap.coded[name].among(reached, set(values))
             shown &= matched | (snap.run[reached] & runs_pass)  # types filter versions only
     kept = reached[shown]
     distance = signed[kept]
@@ -633,8 +662,9 @@ class LineageQuery:
         after: str | None = None,
     ) -> LineageGraph:
         start = await _start(info, str(of), "of")
-        if not 1 <= first <= MAX_LINEAGE_PAGE:
-            raise BadInput("first", f"must be between 1 and {MAX_LINEAGE_PAGE}")
+        most = info.context.settings.lineage_max_page
+        if not 1 <= first <= most:
+            raise BadInput("first", f"must be between 1 and {most}")
         # The same question gets the same answer until a change touches a node it reached (the
         # index drops it then): later pages and repeats are cheap. What the caller may see of
         # it is kept until anything changes.

@@ -353,20 +353,49 @@ COMPACT = """query($of: ID!, $direction: LineageDirection) {
     compact } }"""
 
 
+def nodes_of(compact: dict[str, Any]) -> list[dict[str, Any]]:
+    """The node rows of a compact page, codes replaced by the values they stand for."""
+    nodes, values = compact["nodes"], compact["values"]
+    rows = []
+    for i in range(len(nodes["id"])):
+        row = {name: nodes[name][i] for name in ("id", "distance", "name", "index")}
+        row |= {name: values[name][nodes[name][i]] for name in ("kind", "type", "status")}
+        rows.append(row | {"aliases": nodes["aliases"].get(str(i), [])})
+    return rows
+
+
+def edges_of(compact: dict[str, Any], ids: list[str]) -> list[dict[str, str]]:
+    """The edges of a compact page, named by the ids of the answer's nodes so far."""
+    edges, kinds = compact["edges"], compact["values"]["edgeKind"]
+    for s, t in zip(edges["source"], edges["target"], strict=True):
+        assert max(s, t) < len(ids)  # both ends already delivered
+    return [
+        {"source": ids[s], "target": ids[t], "kind": kinds[k]}
+        for s, t, k in zip(edges["source"], edges["target"], edges["kind"], strict=True)
+    ]
+
+
 def test_the_compact_form_carries_what_the_typed_lists_do(
     client: TestClient, story: dict[str, str]
 ) -> None:
+    ok(
+        graphql(
+            client,
+            """mutation { setArtifactAlias(input: {version: "fraud/data:v0", alias: "gold"})
+            { version { id } } }""",
+        )
+    )
     answer = ok(graphql(client, COMPACT, of=story["data0"], direction="DOWNSTREAM"))["lineage"]
-    nodes, edges = answer["compact"]["nodes"], answer["compact"]["edges"]
-    rows = [dict(zip(nodes, values, strict=True)) for values in zip(*nodes.values(), strict=True)]
+    compact = answer["compact"]
+    rows = nodes_of(compact)
     assert rows == answer["nodes"]
-    ids = nodes["id"]  # edges name their ends by node number in the answer
-    assert [
-        {"source": ids[s], "target": ids[t], "kind": k}
-        for s, t, k in zip(edges["source"], edges["target"], edges["kind"], strict=True)
-    ] == answer["edges"]
+    assert edges_of(compact, compact["nodes"]["id"]) == answer["edges"]
     assert len(rows) == 6  # data0, A, model0, B, C, eval0
-    assert answer["compact"]["offset"] == 0
+    assert compact["offset"] == 0
+    aliases = compact["nodes"]["aliases"]  # only for the nodes holding some
+    assert aliases["0"] == ["gold"]  # data0, the start
+    assert all(aliases.values())
+    assert len(aliases) < len(rows)
 
 
 def test_compact_pages_number_edge_ends_across_the_whole_answer(
@@ -378,6 +407,7 @@ def test_compact_pages_number_edge_ends_across_the_whole_answer(
     query = """query($of: ID!, $after: String) { lineage(of: $of, direction: DOWNSTREAM,
         first: 2, after: $after) { compact pageInfo { hasNextPage endCursor } } }"""
     ids: list[str] = []
+    rows: list[dict[str, Any]] = []
     edges: list[dict[str, str]] = []
     after = None
     while True:
@@ -385,14 +415,12 @@ def test_compact_pages_number_edge_ends_across_the_whole_answer(
         compact = page["compact"]
         assert compact["offset"] == len(ids)
         ids += compact["nodes"]["id"]
-        found = compact["edges"]
-        for s, t, k in zip(found["source"], found["target"], found["kind"], strict=True):
-            assert max(s, t) < len(ids)  # both ends already delivered
-            edges.append({"source": ids[s], "target": ids[t], "kind": k})
+        rows += nodes_of(compact)
+        edges += edges_of(compact, ids)
         if not page["pageInfo"]["hasNextPage"]:
             break
         after = page["pageInfo"]["endCursor"]
-    assert ids == [n["id"] for n in whole["nodes"]]
+    assert rows == whole["nodes"]
     key = lambda e: (e["source"], e["kind"], e["target"])  # noqa: E731
     assert sorted(edges, key=key) == sorted(whole["edges"], key=key)
 

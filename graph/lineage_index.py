@@ -23,7 +23,7 @@ from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, LiteralString
+from typing import Any, Final, LiteralString, Protocol
 
 import numpy as np
 
@@ -234,6 +234,36 @@ def _object_column(values: list[Any]) -> np.ndarray:
     return column
 
 
+class Reached(Protocol):
+    """The nodes an answer's walks reached."""
+
+    def any(self, ids: set[str]) -> bool:
+        """Whether one of these ids is among them."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReachedIds:
+    ids: frozenset[str]
+
+    def any(self, ids: set[str]) -> bool:
+        return not self.ids.isdisjoint(ids)
+
+
+@dataclass(frozen=True, slots=True)
+class ReachedPositions:
+    """Reached positions of a snapshot, as a mask (a set of 100k ids costs 50 ms to make)."""
+
+    position: dict[str, int]
+    mask: np.ndarray
+
+    def any(self, ids: set[str]) -> bool:
+        # positions past the mask are of nodes added since: not reached
+        size = len(self.mask)
+        found = [at for i in ids if (at := self.position.get(i, size)) < size]
+        return bool(self.mask[found].any()) if found else False
+
+
 @dataclass(slots=True)
 class IndexWalk:
     """Like graph.repository.lineage.Walk: what was reached (positions in the snapshot, in the
@@ -294,9 +324,7 @@ class LineageIndex:
     # Whole answers the API computed, each with the ids its walks reached: kept until a change
     # touches one of those nodes (a closure of finished runs does not change), so later pages
     # and the same question asked again are cheap.
-    answers: OrderedDict[Hashable, tuple[frozenset[str], object]] = field(
-        default_factory=OrderedDict
-    )
+    answers: OrderedDict[Hashable, tuple[Reached, object]] = field(default_factory=OrderedDict)
     # Answers as one caller may see them (some nodes hidden): until anything changes, since
     # who may read what can change without touching a node.
     views: OrderedDict[Hashable, object] = field(default_factory=OrderedDict)
@@ -337,7 +365,8 @@ class LineageIndex:
             if changed is None:
                 self.answers.clear()
             else:
-                for key in [k for k, (reached, _) in self.answers.items() if reached & changed]:
+                touched = [k for k, (reached, _) in self.answers.items() if reached.any(changed)]
+                for key in touched:
                     del self.answers[key]
 
     def answer(self, key: Hashable) -> object | None:
@@ -348,7 +377,7 @@ class LineageIndex:
         self.reused += 1
         return kept[1]
 
-    def remember(self, key: Hashable, reached: frozenset[str], answer: object) -> None:
+    def remember(self, key: Hashable, reached: Reached, answer: object) -> None:
         """Keep an answer and the ids its walks reached (the few most recent answers)."""
         self.walked += 1
         _keep(self.answers, key, (reached, answer))

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any, Final, cast
+from typing import Annotated, Final, cast
 
 import numpy as np
 import orjson
@@ -20,7 +20,15 @@ from api.schema.registries import Collection, LinkedVersion, load_linked, resolv
 from api.schema.relay import PageInfo, decode_cursor, encode_cursor
 from graph.errors import NotFound
 from graph.ids import kind_of
-from graph.lineage_index import Coded, Edge, IndexWalk, Snapshot
+from graph.lineage_index import (
+    Coded,
+    Edge,
+    IndexWalk,
+    Reached,
+    ReachedIds,
+    ReachedPositions,
+    Snapshot,
+)
 from graph.lineage_index import Node as IndexNode
 from graph.refs import parse_link_ref
 from graph.repository.lineage import DOWNSTREAM, UPSTREAM, AnyWalk
@@ -141,7 +149,10 @@ class LineageGraph:
             values["edgeKind"] = list(EDGE_KINDS)
             # Encoded once: the response embeds these bytes as they are (api.context).
             answer.compact[span] = orjson.Fragment(
-                orjson.dumps({"offset": span[0], "nodes": nodes, "edges": edges, "values": values})
+                orjson.dumps(
+                    {"offset": span[0], "nodes": nodes, "edges": edges, "values": values},
+                    option=orjson.OPT_SERIALIZE_NUMPY,  # integer columns go as arrays
+                )
             )
         return cast(JSON, answer.compact[span])
 
@@ -440,14 +451,14 @@ class Answer:
         order, later = self.placed
         return order[np.searchsorted(later, offset) : np.searchsorted(later, end)]
 
-    def edge_numbers(self, offset: int, end: int) -> dict[str, list[Any]]:
+    def edge_numbers(self, offset: int, end: int) -> dict[str, np.ndarray]:
         """The edges of the page [offset, end) as node numbers (positions in the answer), and
         their kinds as codes (EDGE_KINDS)."""
         chosen = self._on(offset, end)
         return {
-            "source": self.edge_runs[chosen].tolist(),
-            "target": self.edge_versions[chosen].tolist(),
-            "kind": (~self.edge_produced[chosen]).astype(np.int8).tolist(),
+            "source": np.ascontiguousarray(self.edge_runs[chosen]),
+            "target": np.ascontiguousarray(self.edge_versions[chosen]),
+            "kind": (~self.edge_produced[chosen]).astype(np.int8),
         }
 
     def edges_on(self, offset: int, end: int) -> list[Edge]:
@@ -471,12 +482,12 @@ class Answer:
         aliased = np.flatnonzero(snap.aliased[at])
         nodes: dict[str, object] = {
             "id": self.ids[offset:end].tolist(),
-            "kind": (~snap.run[at]).astype(np.int8).tolist(),  # NODE_KINDS
-            "distance": self.distances[offset:end].tolist(),
+            "kind": (~snap.run[at]).astype(np.int8),  # NODE_KINDS
+            "distance": np.ascontiguousarray(self.distances[offset:end]),
             "name": snap.columns["name"][at].tolist(),
-            "type": snap.coded["type"].codes[at].tolist(),
+            "type": snap.coded["type"].codes[at],
             "index": snap.columns["index"][at].tolist(),
-            "status": snap.coded["status"].codes[at].tolist(),
+            "status": snap.coded["status"].codes[at],
             "aliases": dict(
                 zip(
                     map(str, aliased.tolist()),
@@ -505,7 +516,7 @@ async def _indexed_answer(
     kinds: list[LineageKind] | None,
     artifact_types: list[str] | None,
     projects: list[str] | None,
-) -> tuple[Answer, frozenset[str]]:
+) -> tuple[Answer, Reached]:
     """The answer of walks on the lineage index's snapshot, in array operations (before access
     control: _restricted), and the ids the walks reached."""
     snap = walks[0][1].snapshot
@@ -551,7 +562,9 @@ async def _indexed_answer(
         snapshot=snap,
         positions=positions,
     )
-    return answer, frozenset(snap.ids[reached].tolist())
+    mask = np.zeros(size, dtype=bool)
+    mask[reached] = True
+    return answer, ReachedPositions(snap.position, mask)
 
 
 async def _answer(
@@ -564,7 +577,7 @@ async def _answer(
     kinds: list[LineageKind] | None,
     artifact_types: list[str] | None,
     projects: list[str] | None,
-) -> tuple[Answer, frozenset[str]]:
+) -> tuple[Answer, Reached]:
     """The whole answer before access control (_restricted), and the ids the walks reached."""
     walks = []
     if direction is not LineageDirection.DOWNSTREAM:
@@ -598,7 +611,7 @@ async def _answer(
         reasons[0] if reasons else None,
         0,
     )
-    return answer, frozenset(distances)
+    return answer, ReachedIds(frozenset(distances))
 
 
 async def _restricted(info: Info, answer: Answer) -> Answer:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
+from typing import Final, cast
 
 import strawberry
+from strawberry.scalars import JSON
 
 from api.context import Info
 from api.errors import BadInput
@@ -19,12 +21,24 @@ from api.inputs import (
 )
 from api.schema.artifacts import ArtifactVersion
 from api.schema.events import Event, history_of
-from api.schema.relay import Connection, Node, connection, decode_cursor, page_size, selects
+from api.schema.relay import (
+    Connection,
+    Edge,
+    Node,
+    PageInfo,
+    connection,
+    decode_cursor,
+    encode_cursor,
+    page_size,
+    selects,
+)
 from graph import records
 from graph.errors import NotFound
 from graph.ids import kind_of
 from graph.refs import parse_link_ref
 from graph.repository.registries import alias_subject
+
+MAX_LINKS_PAGE: Final = 1_000  # a whole model's versions in one call, as MLflow's search
 
 
 @strawberry.enum(description="What a member of a registry may do (enforced by access control).")
@@ -126,29 +140,31 @@ class Collection(Node):
             self.created_at,
         )
 
-    @strawberry.field(description="Linked versions, newest link first.")
+    @strawberry.field(
+        description=f"Linked versions, newest link first; up to {MAX_LINKS_PAGE} a page."
+    )
     async def links(
         self,
         info: Info,
         include_deregistered: bool = False,
         first: int | None = None,
         after: str | None = None,
-    ) -> Connection[LinkedVersion]:
+    ) -> LinkConnection:
         cursor = decode_cursor(after)
         if cursor is not None and not cursor.isdigit():
             raise BadInput("after", "not a cursor of this list")
         page, registry = await info.context.repos.registries.list_links(
             str(self.id),
             include_unlinked=include_deregistered,
-            first=page_size(first),
+            first=page_size(first, most=MAX_LINKS_PAGE),
             before_index=int(cursor) if cursor else None,
             with_versions=selects(info, "version"),
         )
-        collection = self._record()
-        return connection(
-            page,
-            lambda link: LinkedVersion.from_record(link, collection, registry, info),
-            lambda link: str(link.index),
+        return LinkConnection(
+            page_info=PageInfo(has_next_page=page.has_next, end_cursor=_cursor_of(page.items)),
+            items=page.items,
+            collection=self._record(),
+            registry=registry,
         )
 
     @strawberry.field(
@@ -220,6 +236,13 @@ class LinkedVersion(Node):
             collection_record=collection,
         )
 
+    @strawberry.field(
+        name="versionId",
+        description="The id of the artifact version it links (no need to fetch `version`).",
+    )
+    def linked_version_id(self) -> strawberry.ID:
+        return strawberry.ID(self.version_id)
+
     @strawberry.field(description="The artifact version it links (bytes are not copied).")
     async def version(self, info: Info) -> ArtifactVersion:
         found = await info.context.loaders.version_by_id.load(self.version_id)
@@ -235,6 +258,59 @@ class LinkedVersion(Node):
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[Event]:
         return await history_of(info, str(self.id), first, after)
+
+
+def _cursor_of(links: tuple[records.Link, ...]) -> str | None:
+    return encode_cursor(str(links[-1].index)) if links else None
+
+
+@strawberry.type(
+    name="LinkedVersionConnection",
+    description="A page of linked versions, newest link first (Relay cursor connection).",
+)
+class LinkConnection:
+    page_info: PageInfo = strawberry.field(description="Paging information.")
+    items: strawberry.Private[tuple[records.Link, ...]]
+    collection: strawberry.Private[records.Collection]
+    registry: strawberry.Private[records.Registry]
+
+    @strawberry.field(description="The items of this page.")
+    def nodes(self, info: Info) -> list[LinkedVersion]:
+        return [
+            LinkedVersion.from_record(link, self.collection, self.registry, info)
+            for link in self.items
+        ]
+
+    @strawberry.field(description="The items of this page with cursors.")
+    def edges(self, info: Info) -> list[Edge[LinkedVersion]]:
+        return [Edge(node=node, cursor=encode_cursor(str(node.index))) for node in self.nodes(info)]
+
+    @strawberry.field(
+        description="This page as one JSON value of parallel lists, for long pages (a typed "
+        "field costs the server per item): `{id, index, semver, deregistered, linkedAt "
+        "(epoch milliseconds), versionId, aliases, stages}`, the i-th entries describing one "
+        "linked version; `aliases` and `stages` map i to the names the linked versions "
+        "holding some hold."
+    )
+    def compact(self) -> JSON:
+        links = self.items
+        return cast(
+            JSON,
+            {
+                "id": [link.id for link in links],
+                "index": [link.index for link in links],
+                "semver": [link.semver for link in links],
+                "deregistered": [link.state != "LINKED" for link in links],
+                "linkedAt": [round(link.linked_at.timestamp() * 1000) for link in links],
+                "versionId": [link.version_id for link in links],
+                "aliases": {
+                    str(i): list(link.aliases) for i, link in enumerate(links) if link.aliases
+                },
+                "stages": {
+                    str(i): list(link.stages) for i, link in enumerate(links) if link.stages
+                },
+            },
+        )
 
 
 async def load_linked(info: Info, link_id: str) -> LinkedVersion:

@@ -76,11 +76,11 @@ def decode_cursor(cursor: str | None, field: str = "after") -> str | None:
         raise BadInput(field, f"{cursor!r} is not a cursor this API gave out") from exc
 
 
-def page_size(first: int | None, field: str = "first") -> int:
-    """`first`, checked against MAX_PAGE_SIZE."""
+def page_size(first: int | None, field: str = "first", most: int = MAX_PAGE_SIZE) -> int:
+    """`first`, checked against `most` (MAX_PAGE_SIZE unless a list allows more)."""
     size = DEFAULT_PAGE_SIZE if first is None else first
-    if not 1 <= size <= MAX_PAGE_SIZE:
-        raise BadInput(field, f"must be between 1 and {MAX_PAGE_SIZE}, got {size}")
+    if not 1 <= size <= most:
+        raise BadInput(field, f"must be between 1 and {most}, got {size}")
     return size
 
 

@@ -572,3 +572,48 @@ def test_collections_page_across_registries_in_name_order(client: TestClient) ->
             break
         after = page["pageInfo"]["endCursor"]
     assert seen == ["dataset/z", "model/a", "model/b", "model/c"]
+
+
+def test_a_long_page_of_links_comes_typed_or_compact_alike(client: TestClient) -> None:
+    """`links` pages up to 1,000 at a time; its compact form carries what the typed nodes do,
+    and `versionId` names the linked version without fetching it."""
+    v = models(client, 4)
+    ok(graphql(client, CREATE_COLLECTION, input={"registry": "model", "name": "long"}))
+    for x in v:
+        ok(
+            graphql(
+                client, LINK, input={"registry": "model", "collection": "long", "version": x["id"]}
+            )
+        )
+    ok(graphql(client, SET_ALIAS, link="model/long:v1", alias="best"))
+    ok(graphql(client, STAGE, link="model/long:v2", stage="staging"))
+    ok(
+        graphql(
+            client, 'mutation { deregisterLink(input: {link: "model/long:v0"}) { link { id } } }'
+        )
+    )
+    query = """query($first: Int) { collection(registry: "model", name: "long") {
+      links(first: $first, includeDeregistered: true) {
+        nodes { id index semver deregistered linkedAt versionId version { id }
+                aliases { name } stages }
+        compact pageInfo { hasNextPage } } } }"""
+    links = ok(graphql(client, query, first=1000))["collection"]["links"]
+    nodes, compact = links["nodes"], links["compact"]
+    assert [n["index"] for n in nodes] == [3, 2, 1, 0]
+    assert [n["versionId"] for n in nodes] == [n["version"]["id"] for n in nodes]
+    assert [n["versionId"] for n in nodes] == [x["id"] for x in reversed(v)]
+    for i, n in enumerate(nodes):
+        assert compact["id"][i] == n["id"]
+        assert compact["index"][i] == n["index"]
+        assert compact["semver"][i] == n["semver"]
+        assert compact["deregistered"][i] == n["deregistered"]
+        assert compact["versionId"][i] == n["versionId"]
+        assert compact["aliases"].get(str(i), []) == [a["name"] for a in n["aliases"]]
+        assert compact["stages"].get(str(i), []) == n["stages"]
+        linked = datetime.fromisoformat(n["linkedAt"])
+        assert abs(compact["linkedAt"][i] - linked.timestamp() * 1000) < 1
+    assert compact["aliases"] == {"0": ["latest"], "2": ["best"]}
+    assert compact["stages"] == {"1": ["staging"]}
+    assert links["pageInfo"]["hasNextPage"] is False
+    too_many = graphql(client, query, first=1001)
+    assert too_many["errors"][0]["extensions"] == {"code": "BAD_INPUT", "field": "first"}

@@ -30,6 +30,7 @@ from api.services.startup import prepare
 from api.settings import Settings
 from graph.errors import GraphError
 from graph.lineage_index import LineageIndex
+from graph.read_cache import ReadCache
 from graph.repository.lineage import LineageRepository
 from storage.blobs import BlobStore
 
@@ -43,6 +44,7 @@ class State(TypedDict):
     metrics: Metrics
     authenticator: Authenticator
     lineage_index: LineageIndex
+    read_cache: ReadCache
 
 
 async def warm_lineage_index(driver: AsyncDriver, settings: Settings, index: LineageIndex) -> None:
@@ -58,6 +60,8 @@ def create_app(settings: Settings) -> Starlette:
     authenticator = Authenticator(settings)
     lineage_index = LineageIndex()  # one per process, kept up to date from the audit log
     metrics.watch_lineage(lineage_index)
+    read_cache = ReadCache()  # registry reads kept while the audit head stays put
+    metrics.watch_reads(read_cache)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -75,6 +79,7 @@ def create_app(settings: Settings) -> Starlette:
                     "metrics": metrics,
                     "authenticator": authenticator,
                     "lineage_index": lineage_index,
+                    "read_cache": read_cache,
                 }
                 background.cancel_scope.cancel()
 

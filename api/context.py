@@ -19,6 +19,7 @@ from api.loaders import Loaders
 from api.metrics import Metrics
 from api.settings import Settings
 from graph.lineage_index import LineageIndex
+from graph.read_cache import ReadCache
 from graph.repository.access import AccessRepository
 from graph.repository.artifacts import ArtifactRepository
 from graph.repository.blobs import BlobRepository
@@ -43,14 +44,18 @@ class Repositories:
 
     @classmethod
     def on(
-        cls, driver: AsyncDriver, database: str, lineage_index: LineageIndex | None = None
+        cls,
+        driver: AsyncDriver,
+        database: str,
+        lineage_index: LineageIndex | None = None,
+        read_cache: ReadCache | None = None,
     ) -> Repositories:
         return cls(
             server=ServerRepository(driver, database),
             runs=RunRepository(driver, database),
             artifacts=ArtifactRepository(driver, database),
             blobs=BlobRepository(driver, database),
-            registries=RegistryRepository(driver, database),
+            registries=RegistryRepository(driver, database, read_cache),
             events=EventRepository(driver, database),
             lineage=LineageRepository(driver, database, lineage_index),
             access=AccessRepository(driver, database),
@@ -105,7 +110,9 @@ class GraphQLApp(GraphQL[Context, None]):
     ) -> Context:
         state = request.state
         settings: Settings = state.settings
-        repos = Repositories.on(state.driver, settings.neo4j_database, state.lineage_index)
+        repos = Repositories.on(
+            state.driver, settings.neo4j_database, state.lineage_index, state.read_cache
+        )
         return Context(
             settings=settings,
             blobs=state.blobs,

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from strawberry.extensions import SchemaExtension
 
 from graph.lineage_index import LineageIndex
+from graph.read_cache import ReadCache
 
 # Operation names are chosen by clients: only sane names become label values.
 _OPERATION_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -54,6 +55,18 @@ class Metrics:
         )
         answers.labels("walked").set_function(lambda: index.walked)
         answers.labels("kept").set_function(lambda: index.reused)
+
+    def watch_reads(self, cache: ReadCache) -> None:
+        """Export how often kept registry reads were current (graph.read_cache)."""
+        reads = Gauge(
+            "forebear_kept_reads",
+            "Registry reads answered from the process's kept copy (the audit head had not "
+            "moved) and read afresh",
+            ["outcome"],
+            registry=self.registry,
+        )
+        reads.labels("kept").set_function(lambda: cache.hits)
+        reads.labels("read").set_function(lambda: cache.misses)
 
     def observe(self, operation: str | None, kind: str, seconds: float, ok: bool) -> None:
         name = operation if operation and _OPERATION_NAME.match(operation) else "anonymous"

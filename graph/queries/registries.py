@@ -253,21 +253,28 @@ WHERE l.semver IS NOT NULL AND l.state = 'LINKED'
 RETURN l.id AS id, l.semver AS semver
 """
 
+# A page of a collection's links and its registry, unless the audit head (the hash of the last
+# event) is still $known: then the caller's copy is current. The head is read first, so a page
+# is never older than the head it is filed under (graph.read_cache).
 LIST_LINKS: Final[LiteralString] = (
     """
-MATCH (r:Registry)-[:HAS_COLLECTION]->(:Collection {id: $collection_id})
-CALL () {
-  MATCH (l:Link {collectionId: $collection_id})
-  WHERE l.index < coalesce($before, 9223372036854775807)
-    AND ($include_unlinked OR l.state = 'LINKED')
-  WITH l ORDER BY l.index DESC LIMIT $limit
-  RETURN collect("""
+OPTIONAL MATCH (h:AuditHead {id: 'audit'})
+WITH coalesce(h.hash, '') AS head
+RETURN head, CASE WHEN head = $known THEN null ELSE COLLECT {
+  MATCH (r:Registry)-[:HAS_COLLECTION]->(:Collection {id: $collection_id})
+  CALL () {
+    MATCH (l:Link {collectionId: $collection_id})
+    WHERE l.index < coalesce($before, 9223372036854775807)
+      AND ($include_unlinked OR l.state = 'LINKED')
+    WITH l ORDER BY l.index DESC LIMIT $limit
+    RETURN collect("""
     + _LINK_MAP
     + """) AS links
-}
-RETURN links, """
+  }
+  RETURN {links: links, registry: """
     + _REGISTRY_MAP
-    + """ AS registry
+    + """}
+} END AS found
 """
 )
 

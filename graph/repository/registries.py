@@ -6,15 +6,17 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import semver
+from neo4j import AsyncDriver
 from neo4j.exceptions import ConstraintError
 
 from graph.errors import Conflict, Invalid, NotFound
 from graph.events import write_event
 from graph.ids import new_id
 from graph.queries import registries as q
+from graph.read_cache import ReadCache
 from graph.records import (
     Collection,
     Link,
@@ -96,6 +98,10 @@ def semver_key(label: str) -> semver.Version:
 
 
 class RegistryRepository(Repository):
+    def __init__(self, driver: AsyncDriver, database: str, cache: ReadCache | None = None):
+        super().__init__(driver, database)
+        self.cache = cache  # the process's kept reads (graph.read_cache), if it keeps any
+
     # --- registries -------------------------------------------------------------------------
 
     async def ensure_defaults(self) -> None:
@@ -737,26 +743,43 @@ class RegistryRepository(Repository):
         before_index: int | None,
         with_versions: bool = False,
     ) -> tuple[Page[Link], Registry]:
-        """A page of a collection's links, newest first, and the collection's registry."""
+        """A page of a collection's links, newest first, and the collection's registry (the
+        kept copy when the audit head has not moved since it was read)."""
+        key = ("links", collection_id, include_unlinked, first, before_index, with_versions)
+        known = self.cache.known(key) if self.cache is not None else None
 
-        async def work(tx: Tx) -> tuple[list[Link], Registry]:
+        async def work(tx: Tx) -> tuple[str, tuple[Page[Link], Registry] | None]:
             row = await (
                 await tx.run(
                     q.LIST_LINKS,
+                    known=known if known is not None else "?",  # "?" names no head
                     collection_id=collection_id,
                     include_unlinked=include_unlinked,
                     before=before_index,
                     limit=first + 1,
                     with_versions=with_versions,
                 )
-            ).single()
-            if row is None:
+            ).single(strict=True)
+            if row["found"] is None:
+                return row["head"], None  # the kept copy is current
+            if not row["found"]:
                 raise NotFound("collection", collection_id)
-            return [link_from(node) for node in row["links"]], registry_from(row["registry"])
+            found = row["found"][0]
+            links = [link_from(node) for node in found["links"]]
+            page = tuple(links[:first])
+            end = str(page[-1].index) if page else None
+            return row["head"], (
+                Page(page, len(links) > first, end),
+                registry_from(found["registry"]),
+            )
 
-        links, registry = await self._read(work)
-        page = tuple(links[:first])
-        return Page(page, len(links) > first, str(page[-1].index) if page else None), registry
+        head, result = await self._read(work)
+        if result is None:
+            assert self.cache is not None
+            return cast(tuple[Page[Link], Registry], self.cache.hit(key))
+        if self.cache is not None:
+            self.cache.keep(key, head, result)
+        return result
 
 
 def _context(row: Mapping[str, Any]) -> tuple[Link | None, Collection, Registry]:

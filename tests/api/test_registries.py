@@ -617,3 +617,45 @@ def test_a_long_page_of_links_comes_typed_or_compact_alike(client: TestClient) -
     assert links["pageInfo"]["hasNextPage"] is False
     too_many = graphql(client, query, first=1001)
     assert too_many["errors"][0]["extensions"] == {"code": "BAD_INPUT", "field": "first"}
+
+
+def kept_reads(client: TestClient) -> dict[str, float]:
+    found = {}
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith("forebear_kept_reads{"):
+            found[line.split('outcome="')[1].split('"')[0]] = float(line.split()[-1])
+    return found
+
+
+def test_a_kept_page_of_links_lasts_until_anything_changes(client: TestClient) -> None:
+    """The same page asked again is the process's kept copy while the audit head stays put;
+    any change (here an alias moved, then a link deregistered) is in the next answer."""
+    v = models(client, 3)
+    ok(graphql(client, CREATE_COLLECTION, input={"registry": "model", "name": "kept"}))
+    for x in v:
+        ok(
+            graphql(
+                client, LINK, input={"registry": "model", "collection": "kept", "version": x["id"]}
+            )
+        )
+    query = """{ collection(registry: "model", name: "kept") {
+      links(first: 10) { nodes { index aliases { name } } } } }"""
+
+    def page() -> list[tuple[int, list[str]]]:
+        nodes = ok(graphql(client, query))["collection"]["links"]["nodes"]
+        return [(n["index"], [a["name"] for a in n["aliases"]]) for n in nodes]
+
+    first = page()
+    assert first == [(2, ["latest"]), (1, []), (0, [])]
+    before = kept_reads(client)
+    assert page() == first
+    assert kept_reads(client) == {"kept": before["kept"] + 1, "read": before["read"]}
+    ok(graphql(client, SET_ALIAS, link="model/kept:v0", alias="best"))
+    assert page() == [(2, ["latest"]), (1, []), (0, ["best"])]
+    ok(
+        graphql(
+            client, 'mutation { deregisterLink(input: {link: "model/kept:v2"}) { link { id } } }'
+        )
+    )
+    assert page() == [(1, ["latest"]), (0, ["best"])]
+    assert kept_reads(client)["read"] == before["read"] + 2

@@ -1,0 +1,42 @@
+"""Reads kept per process for as long as nothing changed.
+
+Every change writes an audit event in its own transaction and moves the audit head, whose hash
+names the last event (graph.events). A result read while the head was at one event is current
+for as long as the head stays there, so a cached read costs one small query that says whether
+the head moved, and answers afresh in the same round trip when it did. Hashes, not sequence
+numbers, name the head: a graph wiped or restored from a backup starts numbering again.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Final
+
+ENTRIES: Final = 256
+
+
+@dataclass(slots=True)
+class ReadCache:
+    entries: OrderedDict[Hashable, tuple[str, object]] = field(default_factory=OrderedDict)
+    hits: int = 0
+    misses: int = 0
+
+    def known(self, key: Hashable) -> str | None:
+        """The head the kept result of `key` was read at, if one is kept."""
+        kept = self.entries.get(key)
+        return kept[0] if kept is not None else None
+
+    def hit(self, key: Hashable) -> object:
+        """The kept result of `key` (its head is still the head)."""
+        self.hits += 1
+        self.entries.move_to_end(key)
+        return self.entries[key][1]
+
+    def keep(self, key: Hashable, head: str, value: object) -> None:
+        self.misses += 1
+        self.entries[key] = (head, value)
+        self.entries.move_to_end(key)
+        while len(self.entries) > ENTRIES:
+            self.entries.popitem(last=False)

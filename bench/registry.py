@@ -111,7 +111,7 @@ class Forebear:
 
 
 LINKS = """{ collection(registry: "model", name: "bench") {
-  links(first: 100) { nodes { id index semver aliases { name } stages versionId linkedAt }
+  links(first: 100) { nodes { id index aliases { name } versionId }
                       pageInfo { hasNextPage endCursor } } } }"""
 ALL_LINKS = """query($first: Int!) { collection(registry: "model", name: "bench") {
   links(first: $first) { compact pageInfo { hasNextPage endCursor } } } }"""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -46,27 +46,31 @@ class Metrics:
             "Full reloads of the lineage index (first use, bulk changes behind the API)",
             registry=self.registry,
         ).set_function(lambda: index.reloads)
-        answers = Gauge(
+        self._counts(
             "forebear_lineage_answers",
             "Lineage answers made by walking, and served again from those kept (a kept answer "
             "lasts until a change touches one of its nodes)",
-            ["source"],
-            registry=self.registry,
+            "source",
+            walked=lambda: index.walked,
+            kept=lambda: index.reused,
         )
-        answers.labels("walked").set_function(lambda: index.walked)
-        answers.labels("kept").set_function(lambda: index.reused)
 
     def watch_reads(self, cache: ReadCache) -> None:
         """Export how often kept registry reads were current (graph.read_cache)."""
-        reads = Gauge(
+        self._counts(
             "forebear_kept_reads",
             "Registry reads answered from the process's kept copy (the audit head had not "
             "moved) and read afresh",
-            ["outcome"],
-            registry=self.registry,
+            "outcome",
+            kept=lambda: cache.hits,
+            read=lambda: cache.misses,
         )
-        reads.labels("kept").set_function(lambda: cache.hits)
-        reads.labels("read").set_function(lambda: cache.misses)
+
+    def _counts(self, name: str, doc: str, label: str, **read: Callable[[], float]) -> None:
+        """A gauge with one series per label value, each read at scrape time."""
+        gauge = Gauge(name, doc, [label], registry=self.registry)
+        for value, reader in read.items():
+            gauge.labels(value).set_function(reader)
 
     def observe(self, operation: str | None, kind: str, seconds: float, ok: bool) -> None:
         name = operation if operation and _OPERATION_NAME.match(operation) else "anonymous"

@@ -37,7 +37,7 @@ from neo4j.exceptions import Neo4jError
 
 from api.resources import open_resources
 from api.settings import Settings
-from bench.common import ROOT, auth_headers, forebear_server, timed
+from bench.common import ROOT, auth_headers, forebear_server, gql, timed
 from graph.repository.lineage import DOWNSTREAM, UPSTREAM, LineageRepository
 
 REPEAT = 5
@@ -146,17 +146,9 @@ async def load(settings: Settings, graph: dict[str, Any]) -> None:
             await driver.execute_query(LOAD_OUTPUTS, rows=outputs[i : i + 5000])
 
 
-def gql_ok(http: httpx.Client, query: str, **variables: Any) -> dict[str, Any]:
-    body = http.post("/graphql", json={"query": query, "variables": variables}).json()
-    if "errors" in body:
-        raise RuntimeError(body["errors"])
-    data: dict[str, Any] = body["data"]
-    return data
-
-
 def touch(http: httpx.Client, start: str) -> None:
     """A change to a node of the closure, through the API: a new alias on the start version."""
-    gql_ok(http, TOUCH, v=start, alias=f"touch-{uuid.uuid4().hex[:8]}")
+    gql(http, TOUCH, v=start, alias=f"touch-{uuid.uuid4().hex[:8]}")
 
 
 def api_closure(http: httpx.Client, start: str, direction: str, depth: int | None) -> set[str]:
@@ -284,7 +276,7 @@ def main() -> None:
                     touch(http, start)
                     seconds, api_nodes = timed_closure(http, start, direction, depth)
                     walks.append(seconds)
-                    gql_ok(http, ELSEWHERE, name=uuid.uuid4().hex[:12])
+                    gql(http, ELSEWHERE, name=uuid.uuid4().hex[:12])
                     kept.append(timed_closure(http, start, direction, depth)[0])
                 layer, layer_nodes = asyncio.run(graph_closure(settings, start, direction, depth))
                 theirs = set(peer[name]["nodes"])

@@ -75,6 +75,19 @@ def models(client: TestClient, n: int, artifact: str = "clf") -> list[dict[str, 
     ]
 
 
+def linked_collection(client: TestClient, name: str, n: int) -> list[dict[str, Any]]:
+    """A collection `name` in the model registry with n versions linked (v0 first)."""
+    v = models(client, n)
+    ok(graphql(client, CREATE_COLLECTION, input={"registry": "model", "name": name}))
+    for x in v:
+        ok(
+            graphql(
+                client, LINK, input={"registry": "model", "collection": name, "version": x["id"]}
+            )
+        )
+    return v
+
+
 def test_model_and_dataset_registries_exist_from_the_first_start(client: TestClient) -> None:
     found = ok(graphql(client, "{ registries { name allowedTypes stages protectedAliases } }"))
     assert found["registries"] == [
@@ -250,14 +263,7 @@ def test_a_type_the_registry_does_not_accept_is_refused_without_trace(
 
 
 def test_semver_labels_are_validated_unique_and_ordered(client: TestClient) -> None:
-    v = models(client, 3)
-    ok(graphql(client, CREATE_COLLECTION, input={"registry": "model", "name": "s"}))
-    for x in v:
-        ok(
-            graphql(
-                client, LINK, input={"registry": "model", "collection": "s", "version": x["id"]}
-            )
-        )
+    linked_collection(client, "s", 3)
     label = """mutation($link: String!, $semver: String!) { setSemver(input: {link: $link,
         semver: $semver}) { link { semver } } }"""
     bad = graphql(client, label, link="model/s:v0", semver="1.2")
@@ -280,14 +286,7 @@ def test_semver_labels_are_validated_unique_and_ordered(client: TestClient) -> N
 
 
 def test_stages_resolve_to_their_most_recent_holder_and_aliases_win(client: TestClient) -> None:
-    v = models(client, 3)
-    ok(graphql(client, CREATE_COLLECTION, input={"registry": "model", "name": "st"}))
-    for x in v:
-        ok(
-            graphql(
-                client, LINK, input={"registry": "model", "collection": "st", "version": x["id"]}
-            )
-        )
+    linked_collection(client, "st", 3)
     ok(graphql(client, STAGE, link="model/st:v0", stage="staging"))
     ok(graphql(client, STAGE, link="model/st:v2", stage="staging"))
     assert ok(graphql(client, RESOLVE, ref="model/st:staging"))["linkedVersion"]["index"] == 2
@@ -497,14 +496,7 @@ def test_compare_shows_the_runs_behind_linked_versions_side_by_side(client: Test
 def test_a_deregistered_link_loses_its_aliases_and_comes_back_on_restore(
     client: TestClient, settings: Settings
 ) -> None:
-    v = models(client, 2)
-    ok(graphql(client, CREATE_COLLECTION, input={"registry": "model", "name": "back"}))
-    for x in v:
-        ok(
-            graphql(
-                client, LINK, input={"registry": "model", "collection": "back", "version": x["id"]}
-            )
-        )
+    linked_collection(client, "back", 2)
     ok(graphql(client, SET_ALIAS, link="model/back:v1", alias="best"))
     ok(graphql(client, STAGE, link="model/back:v1", stage="staging"))
     ok(
@@ -577,14 +569,7 @@ def test_collections_page_across_registries_in_name_order(client: TestClient) ->
 def test_a_long_page_of_links_comes_typed_or_compact_alike(client: TestClient) -> None:
     """`links` pages up to 1,000 at a time; its compact form carries what the typed nodes do,
     and `versionId` names the linked version without fetching it."""
-    v = models(client, 4)
-    ok(graphql(client, CREATE_COLLECTION, input={"registry": "model", "name": "long"}))
-    for x in v:
-        ok(
-            graphql(
-                client, LINK, input={"registry": "model", "collection": "long", "version": x["id"]}
-            )
-        )
+    v = linked_collection(client, "long", 4)
     ok(graphql(client, SET_ALIAS, link="model/long:v1", alias="best"))
     ok(graphql(client, STAGE, link="model/long:v2", stage="staging"))
     ok(
@@ -630,14 +615,7 @@ def kept_reads(client: TestClient) -> dict[str, float]:
 def test_a_kept_page_of_links_lasts_until_anything_changes(client: TestClient) -> None:
     """The same page asked again is the process's kept copy while the audit head stays put;
     any change (here an alias moved, then a link deregistered) is in the next answer."""
-    v = models(client, 3)
-    ok(graphql(client, CREATE_COLLECTION, input={"registry": "model", "name": "kept"}))
-    for x in v:
-        ok(
-            graphql(
-                client, LINK, input={"registry": "model", "collection": "kept", "version": x["id"]}
-            )
-        )
+    linked_collection(client, "kept", 3)
     query = """{ collection(registry: "model", name: "kept") {
       links(first: 10) { nodes { index aliases { name } } } } }"""
 

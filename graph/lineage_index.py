@@ -10,9 +10,10 @@ Events are numbered under one lock and committed in that order, so reading the e
 the head misses none. Walks as of a past time do not use the index (edges and deletions carry
 times there).
 
-Walks run on a Snapshot: the index frozen into numpy arrays, made again after a change. The
-answers the API built are kept with the ids their walks reached, and only a change touching
-one of those nodes (or its edges) drops an answer.
+Walks run on a Snapshot: the index as numpy arrays, built on a reload and patched after each
+change (until patches pass a share of the nodes, when it is built again). The answers the API
+built are kept with what their walks reached, and only a change touching one of those nodes
+(or its edges) drops an answer.
 """
 
 from __future__ import annotations
@@ -214,7 +215,7 @@ _NO_NODE: Final = Node(False, "", "", None)
 
 
 def _grown(array: np.ndarray) -> np.ndarray:
-    grown = np.zeros(2 * len(array), dtype=array.dtype)
+    grown = np.zeros(max(2 * len(array), 64), dtype=array.dtype)
     grown[: len(array)] = array
     return grown
 
@@ -226,6 +227,103 @@ def _csr(size: int, sources: list[int], targets: list[int]) -> tuple[np.ndarray,
     pointers = np.zeros(size + 1, dtype=np.int64)
     np.cumsum(np.bincount(by_source, minlength=size), out=pointers[1:])
     return pointers, np.asarray(targets, dtype=np.int64)[order]
+
+
+# A level of a walk (graph.lineage_index.LineageIndex.walk): from the frontier, every (here,
+# far) pair crossed, the nodes found first on it (in the order their first edge was crossed),
+# and whether `room` ran out (the pairs and nodes then stop where the node cap cut).
+Adjacency = tuple[dict[str, list[str]], dict[str, list[str]]]  # of a run, of a version
+Level = tuple[np.ndarray, np.ndarray, np.ndarray, bool]
+
+# Frontiers this small are expanded in plain Python: a dozen array calls cost more (a chain of
+# 1,000 runs is 2,000 levels of one node).
+SMALL_LEVEL: Final = 32
+
+
+def _small_level(
+    snap: Snapshot,
+    frontier: np.ndarray,
+    csr: tuple[np.ndarray, np.ndarray],
+    around: Adjacency,
+    seen: np.ndarray,
+    room: int,
+    include_deleted: bool,
+) -> Level:
+    pointers, targets = csr
+    here: list[int] = []
+    far: list[int] = []
+    found: list[int] = []
+    capped = False
+    for at in frontier.tolist():
+        if snap.dirty[at]:  # its edges changed since the CSR rows were built
+            adjacency = around[0 if snap.run[at] else 1]
+            neighbours = [snap.position[f] for f in adjacency.get(snap.ids[at], ())]
+        else:
+            neighbours = targets[pointers[at] : pointers[at + 1]].tolist()
+        # a deleted version bridges nothing (runs are never deleted)
+        skip_deleted = not include_deleted and snap.run[at]
+        for next_at in neighbours:
+            if skip_deleted and snap.deleted[next_at]:
+                continue
+            if not seen[next_at]:
+                if len(found) == room:
+                    capped = True
+                    break
+                seen[next_at] = True
+                found.append(next_at)
+            here.append(at)
+            far.append(next_at)
+        if capped:
+            break
+    return (
+        np.array(here, dtype=np.int64),
+        np.array(far, dtype=np.int64),
+        np.array(found, dtype=np.int64),
+        capped,
+    )
+
+
+def _large_level(
+    snap: Snapshot,
+    frontier: np.ndarray,
+    csr: tuple[np.ndarray, np.ndarray],
+    around: Adjacency,
+    seen: np.ndarray,
+    room: int,
+    include_deleted: bool,
+) -> Level:
+    pointers, targets = csr
+    changed = frontier[snap.dirty[frontier]] if snap.patched else frontier[:0]
+    clean = frontier[~snap.dirty[frontier]] if changed.size else frontier
+    begins, counts = pointers[clean], pointers[clean + 1] - pointers[clean]
+    total = int(counts.sum())
+    # every (here, far) pair of the level: clean nodes from the CSR rows, in frontier order,
+    # then the dirty ones from the dicts
+    here = np.repeat(clean, counts)
+    offsets = np.arange(total) + np.repeat(begins - (np.cumsum(counts) - counts), counts)
+    far = targets[offsets]
+    if changed.size:
+        pairs = [
+            (at, snap.position[f])
+            for at in changed.tolist()
+            for f in around[0 if snap.run[at] else 1].get(snap.ids[at], ())
+        ]
+        if pairs:
+            extra = np.array(pairs, dtype=np.int64)
+            here = np.concatenate([here, extra[:, 0]])
+            far = np.concatenate([far, extra[:, 1]])
+    if not include_deleted:  # a deleted version bridges nothing (runs are never deleted)
+        kept = ~(snap.run[here] & snap.deleted[far])
+        here, far = here[kept], far[kept]
+    fresh = ~seen[far]
+    found, first = np.unique(far[fresh], return_index=True)
+    by_first = np.argsort(first, kind="stable")
+    found = found[by_first]
+    if found.size <= room:
+        return here, far, found, False
+    # Keep the nodes found before the cap, and the edges crossed before it cut.
+    cut = int(np.flatnonzero(fresh)[first[by_first[room]]])
+    return here[:cut], far[:cut], found[:room], True
 
 
 def _object_column(values: list[Any]) -> np.ndarray:
@@ -397,6 +495,7 @@ class LineageIndex:
         for adjacency in (self.produced, self.consumed, self.producers, self.consumers):
             adjacency.clear()
         self._store(await query(ALL_NODES))
+        self._snapshot = self._freeze()  # now, not on the first walk
         self.reloads += 1
         # The index is most of the heap and lives long: keep the cyclic collector from
         # scanning it on every full collection (they would stall big answers for ~100 ms).
@@ -592,7 +691,7 @@ class LineageIndex:
         level at a time, in array operations. Within a level, nodes are taken in the order
         their first edge is crossed, which decides who is in when the node cap cuts a level."""
         snap = self.snapshot()
-        pointers, targets = snap.upstream if upstream else snap.downstream
+        csr = snap.upstream if upstream else snap.downstream
         # what the dicts say of dirty nodes: (adjacency of a run, of a version)
         around = (self.consumed, self.producers) if upstream else (self.produced, self.consumers)
         origin = snap.position[start]
@@ -606,45 +705,18 @@ class LineageIndex:
             if max_depth is not None and depth >= max_depth:
                 truncated = "depth"
                 break
-            changed = frontier[snap.dirty[frontier]] if snap.patched else frontier[:0]
-            clean = frontier[~snap.dirty[frontier]] if changed.size else frontier
-            begins, counts = pointers[clean], pointers[clean + 1] - pointers[clean]
-            total = int(counts.sum())
-            # every (here, far) pair of the level: clean nodes from the CSR rows, in frontier
-            # order, then the dirty ones from the dicts
-            here = np.repeat(clean, counts)
-            offsets = np.arange(total) + np.repeat(begins - (np.cumsum(counts) - counts), counts)
-            far = targets[offsets]
-            if changed.size:
-                pairs = [
-                    (at, snap.position[f])
-                    for at in changed.tolist()
-                    for f in around[0 if snap.run[at] else 1].get(snap.ids[at], ())
-                ]
-                if pairs:
-                    extra = np.array(pairs, dtype=np.int64)
-                    here = np.concatenate([here, extra[:, 0]])
-                    far = np.concatenate([far, extra[:, 1]])
-            if not include_deleted:  # a deleted version bridges nothing (runs are never deleted)
-                kept = ~(snap.run[here] & snap.deleted[far])
-                here, far = here[kept], far[kept]
-            fresh = ~seen[far]
-            found, first = np.unique(far[fresh], return_index=True)
-            by_first = np.argsort(first, kind="stable")
-            found = found[by_first]
-            if count + found.size > max_nodes:
-                # Keep the nodes found before the cap, and the edges crossed before it cut.
-                room = max_nodes - count
-                cut = int(np.flatnonzero(fresh)[first[by_first[room]]])
-                here, far, found = here[:cut], far[:cut], found[:room]
-                truncated = "node cap"
+            expand = _small_level if frontier.size <= SMALL_LEVEL else _large_level
+            here, far, found, capped = expand(
+                snap, frontier, csr, around, seen, max_nodes - count, include_deleted
+            )
             seen[found] = True
             heres.append(here)
             fars.append(far)
             reached.append(found)
             levels.append(np.full(found.size, depth + 1, dtype=np.int64))
             count += found.size
-            if truncated:
+            if capped:
+                truncated = "node cap"
                 depth += 1
                 break
             frontier = found

@@ -164,9 +164,11 @@ EDGE_KINDS: Final = ("PRODUCED", "CONSUMED")
 def _columns(
     described: dict[str, IndexNode], answer: Answer, span: tuple[int, int]
 ) -> tuple[dict[str, object], dict[str, list[object]]]:
-    """The compact node lists of a page described by _described (no lineage index)."""
-    ids = [i for i in answer.ids[span[0] : span[1]].tolist() if i in described]
-    found = [described[i] for i in ids]
+    """The compact node lists of a page described by _described (no lineage index). Every
+    node of the page keeps its place, so edges' node numbers stay right; one gone since the
+    walk is described by its id alone."""
+    ids = answer.ids[span[0] : span[1]].tolist()
+    found = [described.get(i) or IndexNode(kind_of(i) == "Run", i, "", None) for i in ids]
     distances = answer.page(*span)
     types, statuses = Coded.of([n.type for n in found]), Coded.of([n.status for n in found])
     nodes: dict[str, object] = {

@@ -240,6 +240,12 @@ Level = tuple[np.ndarray, np.ndarray, np.ndarray, bool]
 SMALL_LEVEL: Final = 32
 
 
+def _from_dicts(snap: Snapshot, at: int, around: Adjacency) -> list[int]:
+    """The neighbours of a dirty node, as the index's dicts have them now."""
+    adjacency = around[0 if snap.run[at] else 1]
+    return [snap.position[f] for f in adjacency.get(snap.ids[at], ())]
+
+
 def _small_level(
     snap: Snapshot,
     frontier: np.ndarray,
@@ -256,8 +262,7 @@ def _small_level(
     capped = False
     for at in frontier.tolist():
         if snap.dirty[at]:  # its edges changed since the CSR rows were built
-            adjacency = around[0 if snap.run[at] else 1]
-            neighbours = [snap.position[f] for f in adjacency.get(snap.ids[at], ())]
+            neighbours = _from_dicts(snap, at, around)
         else:
             neighbours = targets[pointers[at] : pointers[at + 1]].tolist()
         # a deleted version bridges nothing (runs are never deleted)
@@ -304,9 +309,7 @@ def _large_level(
     far = targets[offsets]
     if changed.size:
         pairs = [
-            (at, snap.position[f])
-            for at in changed.tolist()
-            for f in around[0 if snap.run[at] else 1].get(snap.ids[at], ())
+            (at, far_at) for at in changed.tolist() for far_at in _from_dicts(snap, at, around)
         ]
         if pairs:
             extra = np.array(pairs, dtype=np.int64)

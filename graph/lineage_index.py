@@ -426,7 +426,7 @@ class LineageIndex:
     # touches one of those nodes (a closure of finished runs does not change), so later pages
     # and the same question asked again are cheap.
     answers: OrderedDict[Hashable, tuple[Reached, object]] = field(default_factory=OrderedDict)
-    # Answers as one caller may see them (some nodes hidden): until anything changes, since
+    # Answers as a caller who is no org admin may see them: until anything changes, since
     # who may read what can change without touching a node.
     views: OrderedDict[Hashable, object] = field(default_factory=OrderedDict)
     _snapshot: Snapshot | None = None

@@ -400,7 +400,7 @@ class Answer:
     edge_produced: np.ndarray
     depth: int
     truncated: str | None
-    hidden: int
+    hidden: int = 0  # nodes left out because the caller may not read them (_restricted)
     snapshot: Snapshot | None = None
     positions: np.ndarray | None = None
     # Made when a page other than the whole answer is asked for: the edges ordered by the
@@ -417,7 +417,6 @@ class Answer:
         edges: list[Edge],
         depth: int,
         truncated: str | None,
-        hidden: int,
     ) -> Answer:
         """An answer from nodes in order and (run, kind, version) edges between them."""
         where = {node: i for i, node in enumerate(ordered)}
@@ -429,7 +428,6 @@ class Answer:
             edge_produced=np.array([e[1] == "PRODUCED" for e in edges], dtype=bool),
             depth=depth,
             truncated=truncated,
-            hidden=hidden,
         )
 
     def __len__(self) -> int:
@@ -549,18 +547,16 @@ async def _indexed_answer(
         runs, versions, produced = runs[first], versions[first], produced[first]
     where = np.full(size, -1, dtype=np.int64)
     where[positions] = np.arange(positions.size)
-    runs, versions = where[runs], where[versions]
-    between = (runs >= 0) & (versions >= 0)  # edges between nodes the answer shows
+    runs, versions, produced = _renumbered(where, runs, versions, produced)
     reasons = [w.truncated for _, w in walks if w.truncated]
     answer = Answer(
         ids=snap.ids[positions],
         distances=signed[positions],
-        edge_runs=runs[between],
-        edge_versions=versions[between],
-        edge_produced=produced[between],
+        edge_runs=runs,
+        edge_versions=versions,
+        edge_produced=produced,
         depth=max(w.depth for _, w in walks),
         truncated=reasons[0] if reasons else None,
-        hidden=0,
         snapshot=snap,
         positions=positions,
     )
@@ -611,30 +607,38 @@ async def _answer(
         edges if complete else [e for e in edges if e[0] in shown and e[2] in shown],
         max(w.depth for _, w in walks),
         reasons[0] if reasons else None,
-        0,
     )
     return answer, ReachedIds(frozenset(distances))
+
+
+def _renumbered(
+    where: np.ndarray, runs: np.ndarray, versions: np.ndarray, produced: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Edges with their ends renumbered by `where` (old number -> new; -1: left out), only
+    those whose two ends are kept."""
+    runs, versions = where[runs], where[versions]
+    between = (runs >= 0) & (versions >= 0)
+    return runs[between], versions[between], produced[between]
 
 
 async def _restricted(info: Info, answer: Answer) -> Answer:
     """The answer as the caller may see it: the nodes it may not read left out (and counted),
     with their edges."""
-    if info.context.access.principal.org_admin:
-        return answer  # reads everything
     readable = await info.context.access.readable(answer.ids.tolist())
     if len(readable) == len(answer):
-        return answer  # nothing hidden (an org admin, or projects of one's own)
+        return answer  # nothing hidden (projects of one's own)
     kept = np.fromiter((i in readable for i in answer.ids), dtype=bool, count=len(answer))
     where = np.cumsum(kept) - 1
     where[~kept] = -1
-    runs, versions = where[answer.edge_runs], where[answer.edge_versions]
-    between = (runs >= 0) & (versions >= 0)
+    runs, versions, produced = _renumbered(
+        where, answer.edge_runs, answer.edge_versions, answer.edge_produced
+    )
     return Answer(
         ids=answer.ids[kept],
         distances=answer.distances[kept],
-        edge_runs=runs[between],
-        edge_versions=versions[between],
-        edge_produced=answer.edge_produced[between],
+        edge_runs=runs,
+        edge_versions=versions,
+        edge_produced=produced,
         depth=answer.depth,
         truncated=answer.truncated,
         hidden=int(len(answer) - kept.sum()),
@@ -708,12 +712,17 @@ class LineageQuery:
             )
             if index is not None:
                 index.remember(key, reached, whole)
-        seen_by = (info.context.access.principal.id, key)
-        answer = index.views.get(seen_by) if index is not None else None
-        if not isinstance(answer, Answer):
-            answer = await _restricted(info, whole)
-            if index is not None and answer is not whole:
-                index.remember_view(seen_by, answer)
+        if info.context.access.principal.org_admin:
+            answer = whole  # reads everything
+        else:
+            seen_by = (info.context.access.principal.id, key)
+            view = index.views.get(seen_by) if index is not None else None
+            if isinstance(view, Answer):
+                answer = view
+            else:
+                answer = await _restricted(info, whole)
+                if index is not None:  # also when nothing is hidden: no scope query per page
+                    index.remember_view(seen_by, answer)
         cursor = decode_cursor(after)
         offset = int(cursor) if cursor and cursor.isdigit() else 0
         end = min(offset + first, len(answer)) if offset < len(answer) else offset

@@ -23,16 +23,18 @@ class ReadCache:
     hits: int = 0
     misses: int = 0
 
-    def known(self, key: Hashable) -> str | None:
-        """The head the kept result of `key` was read at, if one is kept."""
-        kept = self.entries.get(key)
-        return kept[0] if kept is not None else None
+    def kept(self, key: Hashable) -> tuple[str, object] | None:
+        """The kept result of `key` and the head it was read at, if one is kept. The caller
+        holds on to it: another request may replace or evict the entry meanwhile."""
+        found = self.entries.get(key)
+        if found is not None:
+            self.entries.move_to_end(key)
+        return found
 
-    def hit(self, key: Hashable) -> object:
-        """The kept result of `key` (its head is still the head)."""
+    def reuse(self, kept: tuple[str, object]) -> object:
+        """A kept result found current (its head is still the head)."""
         self.hits += 1
-        self.entries.move_to_end(key)
-        return self.entries[key][1]
+        return kept[1]
 
     def keep(self, key: Hashable, head: str, value: object) -> None:
         self.misses += 1

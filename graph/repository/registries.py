@@ -746,13 +746,13 @@ class RegistryRepository(Repository):
         """A page of a collection's links, newest first, and the collection's registry (the
         kept copy when the audit head has not moved since it was read)."""
         key = ("links", collection_id, include_unlinked, first, before_index, with_versions)
-        known = self.cache.known(key) if self.cache is not None else None
+        kept = self.cache.kept(key) if self.cache is not None else None
 
         async def work(tx: Tx) -> tuple[str, tuple[Page[Link], Registry] | None]:
             row = await (
                 await tx.run(
                     q.LIST_LINKS,
-                    known=known if known is not None else "?",  # "?" names no head
+                    known=kept[0] if kept is not None else "?",  # "?" names no head
                     collection_id=collection_id,
                     include_unlinked=include_unlinked,
                     before=before_index,
@@ -776,7 +776,8 @@ class RegistryRepository(Repository):
         head, result = await self._read(work)
         if result is None:
             assert self.cache is not None
-            return cast(tuple[Page[Link], Registry], self.cache.hit(key))
+            assert kept is not None
+            return cast(tuple[Page[Link], Registry], self.cache.reuse(kept))
         if self.cache is not None:
             self.cache.keep(key, head, result)
         return result

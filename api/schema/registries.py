@@ -161,7 +161,10 @@ class Collection(Node):
             with_versions=selects(info, "version"),
         )
         return LinkConnection(
-            page_info=PageInfo(has_next_page=page.has_next, end_cursor=_cursor_of(page.items)),
+            page_info=PageInfo(
+                has_next_page=page.has_next,
+                end_cursor=_cursor(page.items[-1]) if page.items else None,
+            ),
             items=page.items,
             collection=self._record(),
             registry=registry,
@@ -260,8 +263,9 @@ class LinkedVersion(Node):
         return await history_of(info, str(self.id), first, after)
 
 
-def _cursor_of(links: tuple[records.Link, ...]) -> str | None:
-    return encode_cursor(str(links[-1].index)) if links else None
+def _cursor(link: records.Link) -> str:
+    """A link's cursor in a page of links: its index (pages go newest first)."""
+    return encode_cursor(str(link.index))
 
 
 @strawberry.type(
@@ -283,7 +287,10 @@ class LinkConnection:
 
     @strawberry.field(description="The items of this page with cursors.")
     def edges(self, info: Info) -> list[Edge[LinkedVersion]]:
-        return [Edge(node=node, cursor=encode_cursor(str(node.index))) for node in self.nodes(info)]
+        return [
+            Edge(node=node, cursor=_cursor(link))
+            for node, link in zip(self.nodes(info), self.items, strict=True)
+        ]
 
     @strawberry.field(
         description="This page as one JSON value of parallel lists, for long pages (a typed "

@@ -600,6 +600,14 @@ def test_a_long_page_of_links_comes_typed_or_compact_alike(client: TestClient) -
     assert compact["aliases"] == {"0": ["latest"], "2": ["best"]}
     assert compact["stages"] == {"1": ["staging"]}
     assert links["pageInfo"]["hasNextPage"] is False
+    paged = """query($after: String) { collection(registry: "model", name: "long") {
+      links(first: 2, after: $after, includeDeregistered: true) {
+        edges { cursor node { index } } pageInfo { endCursor } } } }"""
+    head = ok(graphql(client, paged))["collection"]["links"]
+    assert [e["node"]["index"] for e in head["edges"]] == [3, 2]
+    assert head["edges"][-1]["cursor"] == head["pageInfo"]["endCursor"]
+    rest = ok(graphql(client, paged, after=head["edges"][-1]["cursor"]))["collection"]["links"]
+    assert [e["node"]["index"] for e in rest["edges"]] == [1, 0]
     too_many = graphql(client, query, first=1001)
     assert too_many["errors"][0]["extensions"] == {"code": "BAD_INPUT", "field": "first"}
 

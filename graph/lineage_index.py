@@ -329,7 +329,8 @@ def _large_level(
     return here[:cut], far[:cut], found[:room], True
 
 
-def _object_column(values: list[Any]) -> np.ndarray:
+def object_column(values: list[Any]) -> np.ndarray:
+    """A numpy array of these Python objects (numpy would make strings fixed-width)."""
     column = np.empty(len(values), dtype=object)
     column[:] = values
     return column
@@ -415,7 +416,6 @@ class LineageIndex:
     consumed: dict[str, list[str]] = field(default_factory=dict)
     producers: dict[str, list[str]] = field(default_factory=dict)
     consumers: dict[str, list[str]] = field(default_factory=dict)
-    deleted: set[str] = field(default_factory=set)
     aliased: dict[str, set[str]] = field(default_factory=dict)  # artifact -> aliased versions
     edge_counts: dict[str, int] = field(default_factory=lambda: {"PRODUCED": 0, "CONSUMED": 0})
     stamp: tuple[int, int, int, int] | None = None
@@ -492,7 +492,6 @@ class LineageIndex:
     async def _reload(self, query: Query) -> None:
         self._snapshot = None
         self.nodes.clear()
-        self.deleted.clear()
         self.aliased.clear()
         self.edge_counts = {"PRODUCED": 0, "CONSUMED": 0}
         for adjacency in (self.produced, self.consumed, self.producers, self.consumers):
@@ -549,7 +548,6 @@ class LineageIndex:
 
     def _forget(self, node_id: str) -> None:
         """Drop a node and every edge it has, from both ends."""
-        self.deleted.discard(node_id)
         node = self.nodes.pop(node_id, None)
         if node is None:
             return
@@ -590,8 +588,6 @@ class LineageIndex:
                     aliases=tuple(row["aliases"]),
                     deleted=row["state"] == "DELETED",
                 )
-                if row["state"] == "DELETED":
-                    self.deleted.add(node_id)
                 if row["aliases"]:
                     self.aliased.setdefault(row["artifactId"], set()).add(node_id)
         for row in rows:
@@ -660,7 +656,7 @@ class LineageIndex:
         rank = np.empty(size, dtype=np.float64)
         rank[ordered] = np.arange(size, dtype=np.float64)
         return Snapshot(
-            ids=_object_column(ids),
+            ids=object_column(ids),
             size=size,
             built=size,
             position=position,
@@ -676,7 +672,7 @@ class LineageIndex:
             upstream=_csr(size, *adjacency["up"]),
             downstream=_csr(size, *adjacency["down"]),
             columns={
-                name: _object_column([getattr(n, name) for n in described]) for name in COLUMNS
+                name: object_column([getattr(n, name) for n in described]) for name in COLUMNS
             },
             coded={name: Coded.of([getattr(n, name) for n in described]) for name in CODED},
         )

@@ -28,6 +28,7 @@ from graph.lineage_index import (
     ReachedIds,
     ReachedPositions,
     Snapshot,
+    object_column,
 )
 from graph.lineage_index import Node as IndexNode
 from graph.refs import parse_link_ref
@@ -421,7 +422,7 @@ class Answer:
         """An answer from nodes in order and (run, kind, version) edges between them."""
         where = {node: i for i, node in enumerate(ordered)}
         return cls(
-            ids=_objects(ordered),
+            ids=object_column(ordered),
             distances=np.array([distances[i] for i in ordered], dtype=np.int64),
             edge_runs=np.array([where[e[0]] for e in edges], dtype=np.int64),
             edge_versions=np.array([where[e[2]] for e in edges], dtype=np.int64),
@@ -502,12 +503,6 @@ class Answer:
             "status": snap.coded["status"].values,
         }
         return nodes, values
-
-
-def _objects(values: list[str]) -> np.ndarray:
-    array = np.empty(len(values), dtype=object)
-    array[:] = values
-    return array
 
 
 async def _indexed_answer(

@@ -17,6 +17,7 @@ from starlette.routing import Route
 from api.access import Authenticator
 from api.context import GraphQLApp
 from api.guard import Guard
+from api.kept import KeptAnswers, KeptGraphQL
 from api.logs import RequestLog
 from api.metrics import Metrics
 from api.resources import open_resources
@@ -62,6 +63,8 @@ def create_app(settings: Settings) -> Starlette:
     metrics.watch_lineage(lineage_index)
     read_cache = ReadCache()  # registry reads kept while the audit head stays put
     metrics.watch_reads(read_cache)
+    answers = KeptAnswers(schema._schema)  # whole answers kept while the audit head stays put
+    metrics.watch_answers(answers)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -84,7 +87,11 @@ def create_app(settings: Settings) -> Starlette:
                 background.cancel_scope.cancel()
 
     routes = [
-        Route("/graphql", GraphQLApp(schema, graphql_ide="graphiql"), methods=["GET", "POST"]),
+        Route(
+            "/graphql",
+            KeptGraphQL(GraphQLApp(schema, graphql_ide="graphiql"), answers),
+            methods=["GET", "POST"],
+        ),
         Route("/blobs/{sha256}", put_blob, methods=["PUT"]),
         Route("/files/{version_id}/{path:path}", get_file, methods=["GET", "HEAD"]),
         Route("/healthz", healthz, methods=["GET"]),

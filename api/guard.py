@@ -77,7 +77,7 @@ class Guard:
                     f"the request body is larger than {self.settings.max_body_size} bytes",
                 )(scope, receive, send)
                 return
-            receive = _replay(body, receive)
+            receive = replay(body, receive)
         await self.app(scope, receive, send)
 
     def _public(self, scope: Scope, headers: Headers) -> bool:
@@ -114,7 +114,7 @@ class Guard:
         return b"".join(chunks)
 
 
-def _replay(body: bytes, then: Receive) -> Receive:
+def replay(body: bytes, then: Receive) -> Receive:
     """The body read already, as one message; after it, the connection's own messages (so a
     real disconnect is still noticed, and no false one is made up)."""
     sent = False

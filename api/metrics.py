@@ -5,13 +5,16 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from strawberry.extensions import SchemaExtension
 
 from graph.lineage_index import LineageIndex
 from graph.read_cache import ReadCache
+
+if TYPE_CHECKING:
+    from api.kept import KeptAnswers
 
 # Operation names are chosen by clients: only sane names become label values.
 _OPERATION_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -64,6 +67,17 @@ class Metrics:
             "outcome",
             kept=lambda: cache.hits,
             read=lambda: cache.misses,
+        )
+
+    def watch_answers(self, answers: KeptAnswers) -> None:
+        """Export how often a whole GraphQL answer was served kept (api.kept)."""
+        self._counts(
+            "forebear_kept_answers",
+            "Keepable GraphQL reads answered with the bytes kept from last time (the audit head "
+            "had not moved) and executed",
+            "outcome",
+            kept=lambda: answers.hits,
+            executed=lambda: answers.misses,
         )
 
     def _counts(self, name: str, doc: str, label: str, **read: Callable[[], float]) -> None:

@@ -43,6 +43,15 @@ def graphql(client: TestClient, query: str, **variables: object) -> dict[str, An
     return body
 
 
+def series(client: TestClient, metric: str) -> dict[str, float]:
+    """The values of one labelled metric on /metrics, by its label's value."""
+    found = {}
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(metric + "{"):
+            found[line.split('="')[1].split('"')[0]] = float(line.split()[-1])
+    return found
+
+
 def reference(
     edges: list[tuple[str, str, str]],
     start: str,

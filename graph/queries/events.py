@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from typing import Final, LiteralString
 
+# The hash of the last event ('' before the first): any change anywhere moves it (graph.events).
+HEAD: Final[LiteralString] = """
+OPTIONAL MATCH (h:AuditHead {id: 'audit'})
+RETURN coalesce(h.hash, '') AS head
+"""
+
 HISTORY: Final[LiteralString] = """
 MATCH (:Entity {id: $subject})<-[:ABOUT]-(e:Event)
 WHERE $before_seq IS NULL OR e.seq < $before_seq

@@ -55,6 +55,15 @@ def event_from(node: Mapping[str, Any]) -> Event:
 
 
 class EventRepository(Repository):
+    async def head(self) -> str:
+        """The hash naming the last event, '' before the first. It moves with every change."""
+
+        async def work(tx: Tx) -> str:
+            head: str = (await (await tx.run(q.HEAD)).single(strict=True))["head"]
+            return head
+
+        return await self._read(work)
+
     async def history(self, subject_id: str, *, first: int, before_seq: int | None) -> Page[Event]:
         """Events about one subject, newest first."""
 

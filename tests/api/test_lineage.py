@@ -14,7 +14,7 @@ from api.app import create_app
 from api.settings import Settings
 from graph.ids import new_id
 from tests.factories import count, log_version, ok, start_run
-from tests.helpers import ADMIN_KEY, bearer, graphql, reference
+from tests.helpers import ADMIN_KEY, bearer, graphql, reference, series
 
 LINEAGE = """
 query($of: ID!, $direction: LineageDirection, $depth: Int, $first: Int, $after: String,
@@ -600,12 +600,7 @@ def test_the_index_is_loaded_at_start_up_and_its_size_is_a_metric(
 
 
 def answers_served(client: TestClient) -> dict[str, float]:
-    found = {}
-    for line in client.get("/metrics").text.splitlines():
-        if line.startswith("forebear_lineage_answers{"):
-            source = line.split('source="')[1].split('"')[0]
-            found[source] = float(line.split()[-1])
-    return found
+    return series(client, "forebear_lineage_answers")
 
 
 def test_a_kept_answer_lasts_until_a_change_touches_its_nodes(

@@ -1,0 +1,285 @@
+"""Whole GraphQL answers kept per process for as long as the audit head stays put.
+
+Every change writes an audit event in its own transaction and moves the audit head (the hash
+of the last event, graph.events). An answer about registry state given while the head was at
+one event stays right until the head moves. So a repeated read (a serving job resolving
+`model/churn:production`, a dashboard reloading a collection) is answered with the bytes given
+last time, after one small query says the head has not moved: the query is not parsed,
+validated or executed again.
+
+- **What may be kept** is an allowlist of types and fields whose every change writes an event:
+  registries, collections, links, aliases, stages, semvers, the audit log and artifact
+  versions' own fields. A query selecting anything else (runs and their metrics, file URLs that
+  expire, lineage with its own index, API keys' last use) runs every time, as does any
+  mutation.
+- **Per whom**: an answer is kept per principal and its memberships, query text, operation name,
+  variables and Accept header, and only when it carries no errors.
+- **Filed under which head**: one read before the answer's execution began. A check that finds
+  the head moved gives that head. Otherwise the process's last known head serves, so a read of
+  something not kept yet costs no extra round trip. A mutation served here forgets the known
+  head, and the next keepable read asks for it first.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Final
+
+import orjson
+from graphql import (
+    BREAK,
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    TypeInfo,
+    TypeInfoVisitor,
+    Visitor,
+    parse,
+    visit,
+)
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.guard import replay
+from graph.errors import GraphUnavailable
+from graph.records import Principal
+from graph.repository.events import EventRepository
+
+ANSWERS: Final = 512
+MAX_ANSWER_BYTES: Final = 1 << 20
+QUERY_TEXTS: Final = 512
+
+_ALL: Final = frozenset({"*"})
+# Type -> fields an answer may select and still be kept; "*" allows every field of the type.
+KEPT_FIELDS: Final[Mapping[str, frozenset[str]]] = {
+    "Query": frozenset(
+        {"registries", "registry", "collection", "collections", "linkedVersion", "history"}
+        | {"auditLog"}
+    ),
+    "Registry": frozenset(
+        {"id", "name", "description", "allowedTypes", "stages", "protectedAliases"}
+        | {"createdAt", "history"}
+    ),
+    "Collection": _ALL,
+    "CollectionConnection": _ALL,
+    "CollectionEdge": _ALL,
+    "LinkedVersion": _ALL,
+    "LinkedVersionConnection": _ALL,
+    "LinkedVersionEdge": _ALL,
+    "LinkAlias": _ALL,
+    "Event": _ALL,
+    "EventConnection": _ALL,
+    "EventEdge": _ALL,
+    "PageInfo": _ALL,
+    "ArtifactVersion": frozenset(
+        {"id", "name", "project", "artifactName", "type", "index", "state", "digest"}
+        | {"description", "metadata", "size", "fileCount", "aliases", "createdAt"}
+        | {"committedAt", "expiresAt", "deletedAt", "artifact"}
+    ),
+    "Artifact": frozenset({"id", "project", "name", "type", "description", "createdAt"}),
+}
+
+
+class Kind(Enum):
+    KEEP = "a query selecting only KEPT_FIELDS"
+    RUN = "a query that runs every time"
+    WRITE = "a document with a mutation in it"
+
+
+KEEP, RUN, WRITE = Kind.KEEP, Kind.RUN, Kind.WRITE
+
+
+def kind_of(schema: GraphQLSchema, document: DocumentNode) -> Kind:
+    if any(
+        isinstance(node, OperationDefinitionNode) and node.operation != OperationType.QUERY
+        for node in document.definitions
+    ):
+        return WRITE
+    type_info = TypeInfo(schema)
+    verdict = KEEP
+
+    class Check(Visitor):
+        def enter_field(self, node: FieldNode, *_: Any) -> Any:
+            nonlocal verdict
+            parent = type_info.get_parent_type()
+            name = node.name.value
+            if name == "__typename":
+                return None
+            allowed = KEPT_FIELDS.get(parent.name) if parent is not None else None
+            if allowed is None or not (allowed is _ALL or name in allowed):
+                verdict = RUN
+                return BREAK
+            return None
+
+    visit(document, TypeInfoVisitor(type_info, Check()))
+    return verdict
+
+
+@dataclass(slots=True)
+class KeptAnswers:
+    """The answers one process keeps, what kind each query text is, and the last head seen."""
+
+    schema: GraphQLSchema
+    entries: OrderedDict[Hashable, tuple[str, bytes]] = field(default_factory=OrderedDict)
+    kinds: OrderedDict[str, Kind] = field(default_factory=OrderedDict)
+    head: str | None = None  # the last audit head read; None after a mutation served here
+    hits: int = 0
+    misses: int = 0
+
+    def kind(self, query: str) -> Kind:
+        kind = self.kinds.get(query)
+        if kind is None:
+            try:
+                kind = kind_of(self.schema, parse(query))
+            except GraphQLError:  # strawberry answers the syntax error
+                kind = RUN
+            self.kinds[query] = kind
+            while len(self.kinds) > QUERY_TEXTS:
+                self.kinds.popitem(last=False)
+        return kind
+
+    def kept(self, key: Hashable) -> tuple[str, bytes] | None:
+        found = self.entries.get(key)
+        if found is not None:
+            self.entries.move_to_end(key)
+        return found
+
+    def keep(self, key: Hashable, head: str, body: bytes) -> None:
+        if len(body) > MAX_ANSWER_BYTES:
+            return
+        self.entries[key] = (head, body)
+        self.entries.move_to_end(key)
+        while len(self.entries) > ANSWERS:
+            self.entries.popitem(last=False)
+
+
+def _who(principal: Principal) -> Hashable:
+    """What an answer may depend on of the caller: who, and every membership access reads."""
+    return (
+        principal.id,
+        principal.org_admin,
+        principal.projects,
+        frozenset(principal.registries.items()),
+    )
+
+
+class KeptGraphQL:
+    """ASGI wrapper around the GraphQL app: answers repeated keepable reads from KeptAnswers.
+
+    It runs behind api.guard, which has authenticated the caller and bounded the body.
+    """
+
+    def __init__(self, app: ASGIApp, answers: KeptAnswers) -> None:
+        self.app = app
+        self.answers = answers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = Headers(scope=scope)
+        state = scope.get("state", {})
+        if (
+            scope["method"] != "POST"
+            or "principal" not in state
+            or "application/json" not in headers.get("content-type", "")
+        ):
+            await self.app(scope, receive, send)
+            return
+        body = await _body(receive)
+        receive = replay(body, receive)
+        payload = _payload(body)
+        kind = self.answers.kind(payload["query"]) if payload is not None else RUN
+        if payload is None or kind is not KEEP:
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                if kind is WRITE:  # it may have written: the known head is old now
+                    self.answers.head = None
+            return
+        key = (
+            _who(state["principal"]),
+            headers.get("accept", ""),
+            payload["query"],
+            payload.get("operationName"),
+            orjson.dumps(payload.get("variables"), option=orjson.OPT_SORT_KEYS),
+        )
+        answers = self.answers
+        head = answers.head
+        kept = answers.kept(key)
+        if head is None or (kept is not None and kept[0] == head):
+            try:
+                events = EventRepository(state["driver"], state["settings"].neo4j_database)
+                head = await events.head()
+            except GraphUnavailable:  # the query itself will say what is wrong with Neo4j
+                head = None
+            else:
+                answers.head = head
+                if kept is not None and kept[0] == head:
+                    answers.hits += 1
+                    await _respond(send, kept[1])
+                    return
+        answers.misses += 1
+        await self.app(scope, receive, self._keeping(send, key, head))
+
+    def _keeping(self, send: Send, key: Hashable, head: str | None) -> Send:
+        """`send`, keeping the answer under `head` when it is a whole 200 without errors."""
+        status = 0
+        chunks: list[bytes] = []
+
+        async def sender(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and status == 200 and head is not None:
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    answer = b"".join(chunks)
+                    if b'"errors":' not in answer:  # an escaped one inside a value is \"errors\"
+                        self.answers.keep(key, head, answer)
+            await send(message)
+
+        return sender
+
+
+async def _body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _payload(body: bytes) -> dict[str, Any] | None:
+    """The request as this wrapper understands it; None leaves any oddity to strawberry."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if (
+        not isinstance(payload, dict)
+        or not isinstance(payload.get("query"), str)
+        or payload.keys() - {"query", "operationName", "variables"}
+        or not isinstance(payload.get("operationName"), str | None)
+        or not isinstance(payload.get("variables"), dict | None)
+    ):
+        return None
+    return payload
+
+
+async def _respond(send: Send, answer: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(answer)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": answer})

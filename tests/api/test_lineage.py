@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import random
 import time
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
 from api.app import create_app
+from api.schema.lineage import PACKED_NODE_COLUMNS
 from api.settings import Settings
 from graph.ids import new_id
 from tests.factories import count, log_version, ok, start_run
@@ -351,7 +354,7 @@ COMPACT = """query($of: ID!, $direction: LineageDirection, $at: DateTime) {
   lineage(of: $of, direction: $direction, first: 10000, asOf: $at) {
     nodes { id kind distance name type index status aliases }
     edges { source target kind }
-    compact } }"""
+    compact packed: compact(packed: true) } }"""
 
 
 def nodes_of(compact: dict[str, Any]) -> list[dict[str, Any]]:
@@ -363,6 +366,20 @@ def nodes_of(compact: dict[str, Any]) -> list[dict[str, Any]]:
         row |= {name: values[name][nodes[name][i]] for name in ("kind", "type", "status")}
         rows.append(row | {"aliases": nodes["aliases"].get(str(i), [])})
     return rows
+
+
+def unpacked(packed: dict[str, Any]) -> dict[str, Any]:
+    """A packed compact page (base64 little-endian int32 lists) read back into lists, as a
+    client would with numpy."""
+    assert packed.pop("packed") == "int32le"
+
+    def ints(text: str) -> list[int]:
+        return np.frombuffer(base64.b64decode(text), dtype="<i4").tolist()  # type: ignore[no-any-return]
+
+    nodes = packed["nodes"] | {c: ints(packed["nodes"][c]) for c in PACKED_NODE_COLUMNS}
+    nodes["index"] = [None if i == -1 else i for i in nodes["index"]]
+    edges = {c: ints(text) for c, text in packed["edges"].items()}
+    return packed | {"nodes": nodes, "edges": edges}
 
 
 def edges_of(compact: dict[str, Any], ids: list[str]) -> list[dict[str, str]]:
@@ -388,6 +405,8 @@ def test_the_compact_form_carries_what_the_typed_lists_do(
     )
     answer = ok(graphql(client, COMPACT, of=story["data0"], direction="DOWNSTREAM"))["lineage"]
     compact = answer["compact"]
+    assert unpacked(answer["packed"]) == compact
+    assert isinstance(answer["packed"]["edges"]["source"], str)
     rows = nodes_of(compact)
     assert rows == answer["nodes"]
     assert edges_of(compact, compact["nodes"]["id"]) == answer["edges"]
@@ -401,6 +420,7 @@ def test_the_compact_form_carries_what_the_typed_lists_do(
     at = datetime.now(UTC).isoformat()
     walked = ok(graphql(client, COMPACT, of=story["data0"], direction="DOWNSTREAM", at=at))
     compact = walked["lineage"]["compact"]
+    assert unpacked(walked["lineage"]["packed"]) == compact
     assert nodes_of(compact) == walked["lineage"]["nodes"] == answer["nodes"]
     assert edges_of(compact, compact["nodes"]["id"]) == walked["lineage"]["edges"]
 

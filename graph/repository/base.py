@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, LiteralString, Protocol, TypeVar
 
@@ -37,7 +38,11 @@ class Repository:
         """Run `work` in one write transaction (retried by the driver on transient errors)."""
         try:
             async with self._driver.session(database=self._database) as session:
-                return await session.execute_write(work)
+                # BEGIN goes out with the first query instead of in a round trip of its own,
+                # as the driver's own execute_query does it; a driver without the switch
+                # begins the usual way.
+                with getattr(session, "_pipelined_begin", contextlib.nullcontext()):
+                    return await session.execute_write(work)
         except (ServiceUnavailable, SessionExpired) as exc:
             raise GraphUnavailable("Neo4j is unavailable") from exc
 

@@ -28,14 +28,17 @@ REMOVE h._lock
 
 LOCK_HEAD: Final[LiteralString] = LOCK_HEAD_CLAUSE + "RETURN h.seq AS seq, h.hash AS hash"
 
-WRITE_EVENT: Final[LiteralString] = """
+# Appends the event $event (a map made by `new_event`) to the chain: a query that locked the
+# head (LOCK_HEAD_CLAUSE, in this transaction) may end in it, in a CALL, and save a round trip.
+EVENT_CLAUSE: Final[LiteralString] = """
 MATCH (h:AuditHead {id: 'audit'})
-SET h.seq = $seq, h.hash = $hash
-CREATE (e:Event {id: $id, seq: $seq, type: $type, actor: $actor, time: $time,
-                 subjects: $subjects, registry: $registry, before: $before, after: $after,
-                 prevHash: $prev_hash, hash: $hash})
+SET h.seq = $event.seq, h.hash = $event.hash
+CREATE (e:Event {id: $event.id, seq: $event.seq, type: $event.type, actor: $event.actor,
+                 time: $event.time, subjects: $event.subjects, registry: $event.registry,
+                 before: $event.before, after: $event.after, prevHash: $event.prevHash,
+                 hash: $event.hash})
 WITH e
-UNWIND $subjects AS subject_id
+UNWIND $event.subjects AS subject_id
 MATCH (s:Entity {id: subject_id})
 CREATE (e)-[:ABOUT]->(s)
 """
@@ -70,6 +73,42 @@ def hashed_fields(
     }
 
 
+def new_event(
+    head: Mapping[str, Any],
+    type: str,
+    *,
+    actor: str,
+    subjects: Sequence[str],
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    registry: str | None = None,
+) -> dict[str, Any]:
+    """The event after the chain head `head` (its `seq` and `hash`, read under its lock), as
+    the map EVENT_CLAUSE writes."""
+    seq = int(head["seq"]) + 1
+    # Microseconds are kept exactly, so the hash can be recomputed from the stored time.
+    time = datetime.now(UTC)
+    before_json = json.dumps(before or {}, sort_keys=True, default=str)
+    after_json = json.dumps(after or {}, sort_keys=True, default=str)
+    fields = hashed_fields(
+        seq=seq,
+        type=type,
+        actor=actor,
+        time=time,
+        subjects=subjects,
+        registry=registry,
+        before=before_json,
+        after=after_json,
+    )
+    return fields | {
+        "id": new_id("evt"),
+        "time": time,
+        "subjects": list(subjects),
+        "prevHash": head["hash"],
+        "hash": event_hash(head["hash"], fields),
+    }
+
+
 async def write_event(
     tx: Tx,
     type: str,
@@ -86,35 +125,15 @@ async def write_event(
     locked it already (with LOCK_HEAD_CLAUSE)."""
     if head is None:
         head = await (await tx.run(LOCK_HEAD)).single(strict=True)
-    seq = int(head["seq"]) + 1
-    # Microseconds are kept exactly, so the hash can be recomputed from the stored time.
-    time = datetime.now(UTC)
-    before_json = json.dumps(before or {}, sort_keys=True, default=str)
-    after_json = json.dumps(after or {}, sort_keys=True, default=str)
-    fields = hashed_fields(
-        seq=seq,
-        type=type,
+    event = new_event(
+        head,
+        type,
         actor=actor,
-        time=time,
         subjects=subjects,
+        before=before,
+        after=after,
         registry=registry,
-        before=before_json,
-        after=after_json,
     )
-    digest = event_hash(head["hash"], fields)
-    event_id = new_id("evt")
-    await tx.run(
-        WRITE_EVENT,
-        id=event_id,
-        seq=seq,
-        type=type,
-        actor=actor,
-        time=time,
-        subjects=list(subjects),
-        registry=registry,
-        before=before_json,
-        after=after_json,
-        prev_hash=head["hash"],
-        hash=digest,
-    )
+    await tx.run(EVENT_CLAUSE, event=event)
+    event_id: str = event["id"]
     return event_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final, LiteralString
 
-from graph.events import LOCK_HEAD_CLAUSE
+from graph.events import EVENT_CLAUSE, LOCK_HEAD_CLAUSE
 from graph.queries.artifacts import VERSION_MAP
 
 ENSURE_REGISTRY: Final[LiteralString] = """
@@ -102,14 +102,19 @@ _COLLECTION_MAP: Final[LiteralString] = (
 )
 _REGISTRY_MAP: Final[LiteralString] = "r {.*, createdAt: r.createdAt.epochMillis}"
 
-# Linking, step 1: lock the collection (named by registry and name, or by id) and read what
-# the checks need: the version's state and type, and its link here if it has one.
+# Linking, step 1: lock the collection (named by registry and name, or by id), then the audit
+# head, and read under both what the checks and the event need: the version's state and type,
+# its link here if it has one, the collection's next index, and who holds each of $aliases.
 PREPARE_LINK: Final[LiteralString] = (
     _COLLECTION_BY_REF
     + """
 SET c._lock = true
 REMOVE c._lock
 WITH r, c
+"""
+    + LOCK_HEAD_CLAUSE
+    + """
+WITH r, c, h
 OPTIONAL MATCH (v:ArtifactVersion {id: $version_id})
 OPTIONAL MATCH (c)-[:HAS_LINK]->(existing:Link)-[:OF]->(v)
 RETURN """
@@ -117,10 +122,12 @@ RETURN """
     + " AS collection, "
     + _REGISTRY_MAP
     + """ AS registry, v.state AS state, v.type AS type,
-       existing.id AS existing
+       existing.id AS existing, h.seq AS seq, h.hash AS hash,
+       [alias IN $aliases | [alias, COLLECT {
+         MATCH (a:Assignment {collectionId: c.id, kind: 'alias', name: alias, open: true})
+         RETURN a.linkId }[0]]] AS former
 """
 )
-
 
 # A link as a map, times as epoch milliseconds (the Python driver pays per record and per
 # temporal value, and link lists are long), with the aliases and stages it holds, and with its
@@ -137,8 +144,8 @@ l {.id, .collectionId, .registryId, .versionId, .index, .semver, .state,
 """
 )
 
-# Linking, step 2: the link as the collection's next vN, and each of $aliases (with `latest`:
-# the new link is always the newest) moved onto it; the former holder of each alias.
+# Linking, step 2: the link as the collection's next vN, each of $aliases (with `latest`: the
+# new link is always the newest) moved onto it, and the event (made from step 1's reads).
 CREATE_LINK_WITH_ALIASES: Final[LiteralString] = (
     """
 MATCH (c:Collection {id: $collection_id}), (v:ArtifactVersion {id: $version_id})
@@ -152,19 +159,18 @@ CALL (c, l) {
   UNWIND $aliases AS alias
   OPTIONAL MATCH (old:Assignment {collectionId: c.id, kind: 'alias', name: alias, open: true})
   SET old.end = $now, old.open = false
-  WITH c, l, alias, collect(old.linkId) AS former
+  WITH DISTINCT c, l, alias
   CREATE (:Assignment {collectionId: c.id, kind: 'alias', name: alias, linkId: l.id,
                        start: $now, open: true, actor: $actor})-[:TO]->(l)
   MERGE (s:AliasSubject {id: 'alias:' + c.id + ':' + alias})
   ON CREATE SET s:Entity
-  RETURN collect([alias, former[0]]) AS former
 }
-WITH l, former
-"""
-    + LOCK_HEAD_CLAUSE
-    + "RETURN "
+CALL () {"""
+    + EVENT_CLAUSE
+    + """}
+RETURN """
     + _LINK_MAP
-    + """ AS link, former, h.seq AS seq, h.hash AS hash
+    + """ AS link
 """
 )
 

@@ -374,6 +374,12 @@ def test_twenty_clients_linking_into_one_collection_get_consecutive_indexes(
     assert count(settings, "MATCH (e:Event {type: 'link.created'}) RETURN count(e)") == 20
     latest = ok(graphql(client, RESOLVE, ref="model/crowd:latest"))
     assert latest["linkedVersion"]["index"] == 19
+    # Each event names the index its link got, and the chain they form is whole.
+    logged = """{ auditLog(types: ["link.created"], first: 20) { nodes { after } } }"""
+    nodes = ok(graphql(client, logged))["auditLog"]["nodes"]
+    assert sorted(n["after"]["index"] for n in nodes) == list(range(20))
+    check = ok(graphql(client, "{ verifyAuditLog { intact checked } }"))["verifyAuditLog"]
+    assert check == {"intact": True, "checked": events(settings)}
 
 
 def test_collections_are_searched_renamed_and_custom_registries_created(client: TestClient) -> None:

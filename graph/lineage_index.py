@@ -254,6 +254,7 @@ def _small_level(
     seen: np.ndarray,
     room: int,
     include_deleted: bool,
+    _first: np.ndarray,
 ) -> Level:
     pointers, targets = csr
     here: list[int] = []
@@ -296,7 +297,9 @@ def _large_level(
     seen: np.ndarray,
     room: int,
     include_deleted: bool,
+    first: np.ndarray,
 ) -> Level:
+    """`first` is scratch space, one integer per node of the snapshot."""
     pointers, targets = csr
     changed = frontier[snap.dirty[frontier]] if snap.patched else frontier[:0]
     clean = frontier[~snap.dirty[frontier]] if changed.size else frontier
@@ -319,13 +322,19 @@ def _large_level(
         kept = ~(snap.run[here] & snap.deleted[far])
         here, far = here[kept], far[kept]
     fresh = ~seen[far]
-    found, first = np.unique(far[fresh], return_index=True)
-    by_first = np.argsort(first, kind="stable")
-    found = found[by_first]
+    # The distinct new nodes in the order first met, without sorting: each node's first
+    # position among the candidates (minimum.at is well defined under repeats), then the
+    # candidates standing at their node's first position.
+    candidates = far[fresh]
+    at = np.arange(candidates.size)
+    first[candidates] = candidates.size
+    np.minimum.at(first, candidates, at)
+    firsts = np.flatnonzero(first[candidates] == at)
+    found = candidates[firsts]
     if found.size <= room:
         return here, far, found, False
     # Keep the nodes found before the cap, and the edges crossed before it cut.
-    cut = int(np.flatnonzero(fresh)[first[by_first[room]]])
+    cut = int(np.flatnonzero(fresh)[firsts[room]])
     return here[:cut], far[:cut], found[:room], True
 
 
@@ -696,6 +705,7 @@ class LineageIndex:
         origin = snap.position[start]
         seen = np.zeros(snap.size, dtype=bool)
         seen[origin] = True
+        first = np.empty(snap.size, dtype=np.int64)  # scratch for _large_level
         reached, levels = [np.array([origin])], [np.zeros(1, dtype=np.int64)]
         heres: list[np.ndarray] = []
         fars: list[np.ndarray] = []
@@ -706,7 +716,7 @@ class LineageIndex:
                 break
             expand = _small_level if frontier.size <= SMALL_LEVEL else _large_level
             here, far, found, capped = expand(
-                snap, frontier, csr, around, seen, max_nodes - count, include_deleted
+                snap, frontier, csr, around, seen, max_nodes - count, include_deleted, first
             )
             seen[found] = True
             heres.append(here)

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import http.client
-import json
 import os
 import random
 import shutil
@@ -24,51 +22,24 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
-from bench.common import auth_headers, forebear_server, free_port, gql, median_ms, timed, wait_http
+from bench.common import (
+    Client,
+    auth_headers,
+    forebear_server,
+    free_port,
+    gql,
+    median_ms,
+    timed,
+    wait_http,
+)
 
 N = 1_000
 SAMPLES = 100
 MLFLOW = Path(os.environ.get("MLFLOW_VENV", ".venv-mlflow")) / "bin" / "mlflow"
-
-
-class Client:
-    """Plain HTTP/1.1 calls, on one kept-alive connection or a fresh one each time."""
-
-    def __init__(
-        self, base: str, *, keep_alive: bool, headers: dict[str, str] | None = None
-    ) -> None:
-        parts = urlsplit(base)
-        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
-        self.keep_alive = keep_alive
-        self.headers = headers or {}
-        self._conn: http.client.HTTPConnection | None = None
-
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        conn = (
-            self._conn
-            if self.keep_alive and self._conn
-            else http.client.HTTPConnection(self.host, self.port, timeout=60)
-        )
-        payload = json.dumps(body).encode() if body is not None else None
-        headers = {**self.headers, **({"content-type": "application/json"} if payload else {})}
-        conn.request(method, path, body=payload, headers=headers)
-        response = conn.getresponse()
-        data = json.loads(response.read() or b"{}")
-        if response.status != 200 or (isinstance(data, dict) and data.get("errors")):
-            raise RuntimeError(f"{method} {path}: {response.status} {data}")
-        if self.keep_alive:
-            self._conn = conn
-        else:
-            conn.close()
-        return data
-
-    def gql(self, query: str, **variables: Any) -> Any:
-        return self.call("POST", "/graphql", {"query": query, "variables": variables})["data"]
 
 
 class Forebear:

@@ -38,15 +38,21 @@ class Client:
 
     def send(self, method: str, path: str, body: Any = None) -> bytes:
         """The response body of a 200; anything else raises."""
-        conn = (
-            self._conn
-            if self.keep_alive and self._conn
-            else http.client.HTTPConnection(self.host, self.port, timeout=600)
-        )
         payload = orjson.dumps(body) if body is not None else None
         headers = {**self.headers, **({"content-type": "application/json"} if payload else {})}
-        conn.request(method, path, body=payload, headers=headers)
-        response = conn.getresponse()
+        reused = self.keep_alive and self._conn is not None
+        conn = self._conn if reused and self._conn else self._connect()
+        try:
+            conn.request(method, path, body=payload, headers=headers)
+            response = conn.getresponse()
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            if not reused:
+                raise
+            # The server closed the idle connection (uvicorn does after 5 s): a new one.
+            conn.close()
+            conn = self._connect()
+            conn.request(method, path, body=payload, headers=headers)
+            response = conn.getresponse()
         data = response.read()
         if response.status != 200:
             raise RuntimeError(f"{method} {path}: {response.status} {data[:1000]!r}")
@@ -55,6 +61,9 @@ class Client:
         else:
             conn.close()
         return data
+
+    def _connect(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(self.host, self.port, timeout=600)
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         data = orjson.loads(self.send(method, path, body) or b"{}")

@@ -43,6 +43,7 @@ from graphql import (
     parse,
     visit,
 )
+from neo4j.exceptions import Neo4jError
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -53,6 +54,7 @@ from graph.repository.events import EventRepository
 
 ANSWERS: Final = 512
 MAX_ANSWER_BYTES: Final = 1 << 20
+MAX_BYTES: Final = 64 << 20  # all kept answers of a process together
 QUERY_TEXTS: Final = 512
 
 _ALL: Final = frozenset({"*"})
@@ -126,9 +128,12 @@ class KeptAnswers:
     """The answers one process keeps, what kind each query text is, and the last head seen."""
 
     schema: GraphQLSchema
+    max_answers: int = ANSWERS
+    max_bytes: int = MAX_BYTES
     entries: OrderedDict[Hashable, tuple[str, bytes]] = field(default_factory=OrderedDict)
     kinds: OrderedDict[str, Kind] = field(default_factory=OrderedDict)
     head: str | None = None  # the last audit head read; None after a mutation served here
+    size: int = 0  # bytes kept
     hits: int = 0
     misses: int = 0
 
@@ -151,12 +156,13 @@ class KeptAnswers:
         return found
 
     def keep(self, key: Hashable, head: str, body: bytes) -> None:
-        if len(body) > MAX_ANSWER_BYTES:
+        if len(body) > min(MAX_ANSWER_BYTES, self.max_bytes):
             return
+        replaced = self.entries.pop(key, None)
+        self.size += len(body) - (len(replaced[1]) if replaced else 0)
         self.entries[key] = (head, body)
-        self.entries.move_to_end(key)
-        while len(self.entries) > ANSWERS:
-            self.entries.popitem(last=False)
+        while len(self.entries) > self.max_answers or self.size > self.max_bytes:
+            self.size -= len(self.entries.popitem(last=False)[1][1])
 
 
 def _who(principal: Principal) -> Hashable:
@@ -214,7 +220,7 @@ class KeptGraphQL:
             try:
                 events = EventRepository(state["driver"], state["settings"].neo4j_database)
                 head = await events.head()
-            except GraphUnavailable:  # the query itself will say what is wrong with Neo4j
+            except (GraphUnavailable, Neo4jError):  # executing says what is wrong with Neo4j
                 head = None
             else:
                 answers.head = head

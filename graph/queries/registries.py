@@ -292,6 +292,52 @@ RETURN l.id AS id ORDER BY l.index DESC LIMIT 1
 # An assignment is one holding of an alias or a stage, from `start` until `end`; `open` is true
 # while it is held (indexed: current lookups never scan the history). History is kept, so any
 # past moment can be resolved.
+# Moving an alias, step 1: lock the link's collection, then the audit head; read under both
+# the link (its state may have changed meanwhile) and the alias's holder.
+PREPARE_ALIAS: Final[LiteralString] = (
+    """
+MATCH (:Link {id: $link_id})<-[:HAS_LINK]-(c:Collection)
+SET c._lock = true
+REMOVE c._lock
+WITH c
+"""
+    + LOCK_HEAD_CLAUSE
+    + """
+WITH c, h
+MATCH (r:Registry {id: c.registryId}), (l:Link {id: $link_id})
+RETURN """
+    + _LINK_MAP
+    + " AS link, "
+    + _COLLECTION_MAP
+    + " AS collection, "
+    + _REGISTRY_MAP
+    + """ AS registry, h.seq AS seq, h.hash AS hash,
+       COLLECT {
+         MATCH (a:Assignment {collectionId: c.id, kind: 'alias', name: $alias, open: true})
+         RETURN a.linkId }[0] AS previous
+"""
+)
+
+# Moving an alias, step 2: its holding ends and one starts for the link, with the event.
+MOVE_ALIAS: Final[LiteralString] = (
+    """
+MATCH (l:Link {id: $link_id})
+OPTIONAL MATCH (old:Assignment {collectionId: l.collectionId, kind: 'alias', name: $alias,
+                                open: true})
+SET old.end = $now, old.open = false
+WITH DISTINCT l
+CREATE (:Assignment {collectionId: l.collectionId, kind: 'alias', name: $alias, linkId: l.id,
+                     start: $now, open: true, actor: $actor})-[:TO]->(l)
+MERGE (s:AliasSubject {id: $subject})
+ON CREATE SET s:Entity
+WITH l
+CALL () {"""
+    + EVENT_CLAUSE
+    + """}
+RETURN l.id AS id
+"""
+)
+
 OPEN_ASSIGNMENTS: Final[LiteralString] = """
 MATCH (a:Assignment {collectionId: $collection_id, kind: $kind, name: $name, open: true})
 RETURN a.linkId AS link_id

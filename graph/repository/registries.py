@@ -534,20 +534,35 @@ class RegistryRepository(Repository):
             raise Invalid("input.alias", "'latest' moves by itself on every link")
 
         async def work(tx: Tx) -> str | None:
-            link, collection = await _lock_link(tx, link_id)
+            row = await (
+                await tx.run(q.PREPARE_ALIAS, link_id=link_id, alias=alias, with_versions=False)
+            ).single()
+            if row is None:
+                raise NotFound("linked version", link_id)
+            link = link_from(row["link"])
+            collection = collection_from(row["collection"], row["registry"])
             _require_linked(link)
-            previous = await _point_alias(
-                tx, collection.id, alias, link_id, datetime.now(UTC), actor
-            )
-            await write_event(
-                tx,
+            previous: str | None = row["previous"]
+            subject = alias_subject(collection.id, alias)
+            # The event is made from what step 1 read under the head's lock, and written by
+            # step 2 with the move: two round trips in all.
+            event = new_event(
+                row,
                 "alias.set",
                 actor=actor,
-                subjects=[link_id, collection.id, alias_subject(collection.id, alias)]
-                + ([previous] if previous else []),
+                subjects=[link_id, collection.id, subject] + ([previous] if previous else []),
                 registry=collection.registry_id,
                 before={"alias": alias, "link": previous},
                 after={"alias": alias, "link": link_id},
+            )
+            await tx.run(
+                q.MOVE_ALIAS,
+                link_id=link_id,
+                alias=alias,
+                subject=subject,
+                now=datetime.now(UTC),
+                actor=actor,
+                event=event,
             )
             return previous
 

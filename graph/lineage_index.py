@@ -468,6 +468,12 @@ class LineageIndex:
                     if check["seq"] == stamp[0] and counts != self._counts():
                         await self._reload(query)
                         changed = None
+            if changed is not None and self._snapshot is not None and self._snapshot.worn():
+                # Built again now rather than at the next walk, and the kept answers go with
+                # the old arrays: each holds the snapshot it was walked on, so up to
+                # MAX_ANSWERS old snapshots would stay alive with them.
+                self._snapshot = self._freeze()
+                changed = None
             # Neo4j's own numbers, so a difference in how the two count can never make every
             # request reload; events after stamp[0] are read next time.
             self.stamp = stamp

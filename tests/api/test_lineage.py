@@ -623,6 +623,24 @@ def answers_served(client: TestClient) -> dict[str, float]:
     return series(client, "forebear_lineage_answers")
 
 
+def test_arrays_built_again_drop_the_answers_kept_on_the_old_ones(
+    client: TestClient, story: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When patches wear the arrays out they are built again at once, and the kept answers,
+    which hold the arrays they were walked on, go with them: the next ask walks the new ones."""
+    query = """query($of: ID!) { lineage(of: $of, direction: UPSTREAM) { nodes { id } } }"""
+    first = ok(graphql(client, query, of=story["eval0"]))["lineage"]["nodes"]
+    assert ok(graphql(client, query, of=story["eval0"]))["lineage"]["nodes"] == first
+    before = answers_served(client)
+    # From now on any patched node wears the arrays out.
+    monkeypatch.setattr("graph.lineage_index.REBUILD_AT_LEAST", 0)
+    monkeypatch.setattr("graph.lineage_index.REBUILD_SHARE", 0.0)
+    log_version(client, {"o": b"o"}, project="elsewhere", artifact="o")  # reaches no answer
+    assert ok(graphql(client, query, of=story["eval0"]))["lineage"]["nodes"] == first
+    after = answers_served(client)
+    assert after == {"walked": before["walked"] + 1, "kept": before["kept"]}
+
+
 def test_a_kept_answer_lasts_until_a_change_touches_its_nodes(
     client: TestClient, story: dict[str, str]
 ) -> None:

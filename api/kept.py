@@ -56,6 +56,8 @@ ANSWERS: Final = 512
 MAX_ANSWER_BYTES: Final = 1 << 20
 MAX_BYTES: Final = 64 << 20  # all kept answers of a process together
 QUERY_TEXTS: Final = 512
+# A request body larger than this is never kept (nor is its kind), so the keys stay small.
+MAX_REQUEST_BYTES: Final = 16 << 10
 
 _ALL: Final = frozenset({"*"})
 # Type -> fields an answer may select and still be kept; "*" allows every field of the type.
@@ -197,7 +199,7 @@ class KeptGraphQL:
             return
         body = await _body(receive)
         receive = replay(body, receive)
-        payload = _payload(body)
+        payload = _payload(body) if len(body) <= MAX_REQUEST_BYTES else None
         kind = self.answers.kind(payload["query"]) if payload is not None else RUN
         if payload is None or kind is not KEEP:
             try:

@@ -8,7 +8,7 @@ from graphql import parse
 from starlette.testclient import TestClient
 
 from api.app import create_app
-from api.kept import KEEP, RUN, WRITE, KeptAnswers, Kind, kind_of
+from api.kept import KEEP, MAX_REQUEST_BYTES, RUN, WRITE, KeptAnswers, Kind, kind_of
 from api.schema import schema
 from api.settings import Settings
 from tests.api.test_registries import SET_ALIAS, linked_collection
@@ -163,3 +163,15 @@ def test_kept_answers_stay_within_their_count_and_bytes() -> None:
     answers.keep("f", "h", b"12345678901")
     assert "f" not in answers.entries
     assert answers.kept("b") == ("h2", b"1")
+
+
+def test_a_large_request_is_executed_every_time(client: TestClient) -> None:
+    """Request bodies past MAX_REQUEST_BYTES are never kept, so a client cannot fill the
+    process with large keys."""
+    linked_collection(client, "churn", 1)
+    padding = "#" + "x" * MAX_REQUEST_BYTES + "\n"  # a GraphQL comment
+    query = padding + '{ linkedVersion(ref: "model/churn:v0") { index } }'
+    before = served(client)
+    for _ in range(2):
+        assert ok(graphql(client, query))["linkedVersion"] == {"index": 0}
+    assert served(client) == before

@@ -544,6 +544,7 @@ class RegistryRepository(Repository):
             _require_linked(link)
             previous: str | None = row["previous"]
             subject = alias_subject(collection.id, alias)
+            now = datetime.now(UTC)  # before the event's time: `asOf` that time sees the move
             # The event is made from what step 1 read under the head's lock, and written by
             # step 2 with the move: two round trips in all.
             event = new_event(
@@ -560,7 +561,7 @@ class RegistryRepository(Repository):
                 link_id=link_id,
                 alias=alias,
                 subject=subject,
-                now=datetime.now(UTC),
+                now=now,
                 actor=actor,
                 event=event,
             )

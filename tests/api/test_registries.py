@@ -649,3 +649,25 @@ def test_a_kept_page_of_links_lasts_until_anything_changes(client: TestClient) -
     )
     assert page() == [(1, ["latest"]), (0, ["best"])]
     assert kept_reads(client)["read"] == before["read"] + 2
+
+
+def test_as_of_an_events_time_sees_the_change_it_records(client: TestClient) -> None:
+    """A moment read off the history names the state right after that event: the link it
+    created is `latest`, the alias it moved is on its new holder."""
+    linked_collection(client, "when", 2)
+    ok(graphql(client, SET_ALIAS, link="model/when:v0", alias="production"))
+    ok(graphql(client, SET_ALIAS, link="model/when:v1", alias="production"))
+    query = """{ collection(registry: "model", name: "when") {
+      history(first: 50) { nodes { type time after } } } }"""
+    nodes = ok(graphql(client, query))["collection"]["history"]["nodes"]
+    moves = [n for n in nodes if n["type"] == "alias.set"]
+    links = [n for n in nodes if n["type"] == "link.created"]
+    assert [m["after"]["alias"] for m in moves] == ["production", "production"]
+    for event, ref, index in (
+        (moves[0], "model/when:production", 1),  # newest first
+        (moves[1], "model/when:production", 0),
+        (links[0], "model/when:latest", 1),
+        (links[1], "model/when:latest", 0),
+    ):
+        at = ok(graphql(client, RESOLVE, ref=ref, asOf=event["time"]))["linkedVersion"]
+        assert at["index"] == index

@@ -626,8 +626,9 @@ class LineageIndex:
             self.edge_counts[kind] += 1
 
     def snapshot(self) -> Snapshot:
-        """The index as arrays: built after a reload or when patched too much, else patched."""
-        if self._snapshot is None or self._snapshot.worn():
+        """The index as arrays: built after a reload, patched after events, and built again by
+        `refresh` once patches wear it out (the one place patches happen)."""
+        if self._snapshot is None:
             self._snapshot = self._freeze()
         return self._snapshot
 

@@ -102,19 +102,27 @@ _COLLECTION_MAP: Final[LiteralString] = (
 )
 _REGISTRY_MAP: Final[LiteralString] = "r {.*, createdAt: r.createdAt.epochMillis}"
 
+# Takes the write lock of the collection `c`, then the audit head's `h`: in this order always,
+# so two writers of one collection never wait on each other crosswise.
+_LOCK_COLLECTION_THEN_HEAD: Final[LiteralString] = (
+    """
+SET c._lock = true
+REMOVE c._lock
+WITH *
+"""
+    + LOCK_HEAD_CLAUSE
+    + """
+WITH *
+"""
+)
+
 # Linking, step 1: lock the collection (named by registry and name, or by id), then the audit
 # head, and read under both what the checks and the event need: the version's state and type,
 # its link here if it has one, the collection's next index, and who holds each of $aliases.
 PREPARE_LINK: Final[LiteralString] = (
     _COLLECTION_BY_REF
+    + _LOCK_COLLECTION_THEN_HEAD
     + """
-SET c._lock = true
-REMOVE c._lock
-WITH r, c
-"""
-    + LOCK_HEAD_CLAUSE
-    + """
-WITH r, c, h
 OPTIONAL MATCH (v:ArtifactVersion {id: $version_id})
 OPTIONAL MATCH (c)-[:HAS_LINK]->(existing:Link)-[:OF]->(v)
 RETURN """
@@ -289,21 +297,14 @@ MATCH (:Collection {id: $collection_id})-[:HAS_LINK]->(l:Link {state: 'LINKED'})
 RETURN l.id AS id ORDER BY l.index DESC LIMIT 1
 """
 
-# An assignment is one holding of an alias or a stage, from `start` until `end`; `open` is true
-# while it is held (indexed: current lookups never scan the history). History is kept, so any
-# past moment can be resolved.
 # Moving an alias, step 1: lock the link's collection, then the audit head; read under both
 # the link (its state may have changed meanwhile) and the alias's holder.
 PREPARE_ALIAS: Final[LiteralString] = (
     """
 MATCH (:Link {id: $link_id})<-[:HAS_LINK]-(c:Collection)
-SET c._lock = true
-REMOVE c._lock
-WITH c
 """
-    + LOCK_HEAD_CLAUSE
+    + _LOCK_COLLECTION_THEN_HEAD
     + """
-WITH c, h
 MATCH (r:Registry {id: c.registryId}), (l:Link {id: $link_id})
 RETURN """
     + _LINK_MAP
@@ -338,6 +339,9 @@ RETURN l.id AS id
 """
 )
 
+# An assignment is one holding of an alias or a stage, from `start` until `end`; `open` is true
+# while it is held (indexed: current lookups never scan the history). History is kept, so any
+# past moment can be resolved.
 OPEN_ASSIGNMENTS: Final[LiteralString] = """
 MATCH (a:Assignment {collectionId: $collection_id, kind: $kind, name: $name, open: true})
 RETURN a.linkId AS link_id

@@ -339,14 +339,53 @@ RETURN l.id AS id
 """
 )
 
+# Assigning or unassigning a stage, step 1: lock the link's collection, then the audit head,
+# and read under both the link, its registry's stages and the stage's holders.
+PREPARE_STAGE: Final[LiteralString] = (
+    """
+MATCH (:Link {id: $link_id})<-[:HAS_LINK]-(c:Collection)
+"""
+    + _LOCK_COLLECTION_THEN_HEAD
+    + """
+MATCH (r:Registry {id: c.registryId}), (l:Link {id: $link_id})
+RETURN """
+    + _LINK_MAP
+    + " AS link, "
+    + _COLLECTION_MAP
+    + " AS collection, "
+    + _REGISTRY_MAP
+    + """ AS registry, h.seq AS seq, h.hash AS hash,
+       COLLECT {
+         MATCH (a:Assignment {collectionId: c.id, kind: 'stage', name: $stage, open: true})
+         RETURN a.linkId } AS holders
+"""
+)
+
+# Step 2: the link's holding of the stage starts ($assigned) or ends, with the event.
+APPLY_STAGE: Final[LiteralString] = (
+    """
+MATCH (l:Link {id: $link_id})
+CALL (l) {
+  WITH l WHERE $assigned
+  CREATE (:Assignment {collectionId: l.collectionId, kind: 'stage', name: $stage,
+                       linkId: l.id, start: $now, open: true, actor: $actor})-[:TO]->(l)
+}
+CALL (l) {
+  WITH l WHERE NOT $assigned
+  MATCH (a:Assignment {collectionId: l.collectionId, kind: 'stage', name: $stage,
+                       linkId: l.id, open: true})
+  SET a.end = $now, a.open = false
+}
+CALL () {"""
+    + EVENT_CLAUSE
+    + """}
+RETURN l.id AS id
+"""
+)
+
 # An assignment is one holding of an alias or a stage, from `start` until `end`; `open` is true
 # while it is held (indexed: current lookups never scan the history). History is kept, so any
 # past moment can be resolved.
-OPEN_ASSIGNMENTS: Final[LiteralString] = """
-MATCH (a:Assignment {collectionId: $collection_id, kind: $kind, name: $name, open: true})
-RETURN a.linkId AS link_id
-"""
-
 END_ASSIGNMENTS: Final[LiteralString] = """
 MATCH (a:Assignment {collectionId: $collection_id, kind: $kind, open: true})
 WHERE ($name IS NULL OR a.name = $name) AND ($link_id IS NULL OR a.linkId = $link_id)

@@ -638,45 +638,45 @@ class RegistryRepository(Repository):
         """Assign (or unassign) a lifecycle stage; several links may hold one stage."""
 
         async def work(tx: Tx) -> Link:
-            link, collection = await _lock_link(tx, link_id)
+            row = await (
+                await tx.run(q.PREPARE_STAGE, link_id=link_id, stage=stage, with_versions=False)
+            ).single()
+            if row is None:
+                raise NotFound("linked version", link_id)
+            link = link_from(row["link"])
+            collection = collection_from(row["collection"], row["registry"])
+            registry = registry_from(row["registry"])
             _require_linked(link)
-            registry = await _registry_of(tx, collection)
             if stage not in registry.stages:
                 raise Invalid(
                     "input.stage",
                     f"registry {registry.name!r} has the stages "
                     f"{', '.join(registry.stages)}, not {stage!r}",
                 )
-            now = datetime.now(UTC)
-            holders = [
-                row["link_id"]
-                async for row in await tx.run(
-                    q.OPEN_ASSIGNMENTS, collection_id=collection.id, kind="stage", name=stage
-                )
-            ]
+            holders: list[str] = row["holders"]
             if assigned and link_id in holders:
                 raise Conflict(f"link {link_id!r} holds {stage!r} already")
             if not assigned and link_id not in holders:
                 raise Conflict(f"link {link_id!r} does not hold {stage!r}")
-            if assigned:
-                await tx.run(
-                    q.START_ASSIGNMENT,
-                    collection_id=collection.id,
-                    kind="stage",
-                    name=stage,
-                    link_id=link_id,
-                    now=now,
-                    actor=actor,
-                )
-            else:
-                await _end_holdings(tx, collection.id, "stage", stage, link_id, now)
-            await write_event(
-                tx,
+            now = datetime.now(UTC)  # before the event's time: `asOf` that time sees it
+            # The event is made from what step 1 read under the head's lock, and written by
+            # step 2 with the holding.
+            event = new_event(
+                row,
                 "stage.assigned" if assigned else "stage.unassigned",
                 actor=actor,
                 subjects=[link_id, collection.id],
                 registry=collection.registry_id,
                 after={"stage": stage, "link": link_id, "index": link.index},
+            )
+            await tx.run(
+                q.APPLY_STAGE,
+                link_id=link_id,
+                stage=stage,
+                assigned=assigned,
+                now=now,
+                actor=actor,
+                event=event,
             )
             return (await _links(tx, [link_id]))[link_id]
 
@@ -871,11 +871,6 @@ async def _lock_link(tx: Tx, link_id: str) -> tuple[Link, Collection]:
     collection, _ = await _lock_collection(tx, found[link_id].collection_id)
     # Read again under the lock: another transaction may have changed it meanwhile.
     return (await _links(tx, [link_id]))[link_id], collection
-
-
-async def _registry_of(tx: Tx, collection: Collection) -> Registry:
-    row = await (await tx.run(q.GET_REGISTRY, name=collection.registry_id)).single(strict=True)
-    return registry_from(row["registry"])
 
 
 def _check_linkable(

@@ -671,3 +671,45 @@ def test_as_of_an_events_time_sees_the_change_it_records(client: TestClient) -> 
     ):
         at = ok(graphql(client, RESOLVE, ref=ref, asOf=event["time"]))["linkedVersion"]
         assert at["index"] == index
+
+
+def test_stage_refusals_leave_no_trace_and_as_of_sees_each_stage_change(
+    client: TestClient, settings: Settings
+) -> None:
+    linked_collection(client, "stg", 3)
+    ok(graphql(client, STAGE, link="model/stg:v0", stage="staging"))
+    ok(graphql(client, 'mutation { deregisterLink(input: {link: "model/stg:v2"}) { __typename } }'))
+    before = events(settings)
+    for query, link, stage, code in (
+        (STAGE, "model/stg:v0", "staging", "CONFLICT"),  # holds it already
+        (UNSTAGE, "model/stg:v1", "staging", "CONFLICT"),  # does not hold it
+        (STAGE, "model/stg:v2", "staging", "CONFLICT"),  # deregistered
+        (STAGE, "model/stg:v1", "qa", "BAD_INPUT"),  # not one of the registry's stages
+        (STAGE, "model/stg:v7", "staging", "NOT_FOUND"),
+    ):
+        refused = graphql(client, query, link=link, stage=stage)
+        assert refused["errors"][0]["extensions"]["code"] == code, (link, stage)
+    assert events(settings) == before
+    assert ok(graphql(client, RESOLVE, ref="model/stg:staging"))["linkedVersion"]["index"] == 0
+
+    # Each event's own time sees the change it records.
+    ok(graphql(client, STAGE, link="model/stg:v1", stage="staging"))
+    ok(graphql(client, UNSTAGE, link="model/stg:v1", stage="staging"))
+    nodes = ok(graphql(client, HISTORY, registry="model", name="stg"))["collection"]["history"]
+    staged = [n for n in nodes["nodes"] if n["type"].startswith("stage.")]
+    assert [(n["type"], n["after"]["index"]) for n in staged] == [
+        ("stage.unassigned", 1),
+        ("stage.assigned", 1),
+        ("stage.assigned", 0),
+    ]
+    query = """{ collection(registry: "model", name: "stg") {
+      history(first: 50) { nodes { type time } } } }"""
+    times = [
+        n["time"]
+        for n in ok(graphql(client, query))["collection"]["history"]["nodes"]
+        if n["type"].startswith("stage.")
+    ]
+    for at, index in zip(times, (0, 1, 0), strict=True):
+        found = ok(graphql(client, RESOLVE, ref="model/stg:staging", asOf=at))["linkedVersion"]
+        assert found["index"] == index
+    assert ok(graphql(client, "{ verifyAuditLog { intact } }"))["verifyAuditLog"]["intact"] is True

@@ -255,12 +255,6 @@ SET_LINK_PROPS: Final[LiteralString] = """
 MATCH (l:Link {id: $id}) SET l += $props RETURN l {.*} AS link
 """
 
-LINK_BY_SEMVER: Final[LiteralString] = """
-MATCH (l:Link {collectionId: $collection_id, semver: $semver})
-WHERE l.semverAt <= $at
-RETURN l.id AS id
-"""
-
 SEMVERS: Final[LiteralString] = """
 MATCH (l:Link {collectionId: $collection_id})
 WHERE l.semver IS NOT NULL AND l.state = 'LINKED'
@@ -376,6 +370,39 @@ CALL (l) {
                        linkId: l.id, open: true})
   SET a.end = $now, a.open = false
 }
+CALL () {"""
+    + EVENT_CLAUSE
+    + """}
+RETURN l.id AS id
+"""
+)
+
+# Giving a link its semver, step 1: lock the link's collection, then the audit head, and read
+# under both the link and the link holding $semver in the collection, if one does.
+PREPARE_SEMVER: Final[LiteralString] = (
+    """
+MATCH (:Link {id: $link_id})<-[:HAS_LINK]-(c:Collection)
+"""
+    + _LOCK_COLLECTION_THEN_HEAD
+    + """
+MATCH (r:Registry {id: c.registryId}), (l:Link {id: $link_id})
+RETURN """
+    + _LINK_MAP
+    + " AS link, "
+    + _COLLECTION_MAP
+    + " AS collection, "
+    + _REGISTRY_MAP
+    + """ AS registry, h.seq AS seq, h.hash AS hash,
+       COLLECT { MATCH (t:Link {collectionId: c.id, semver: $semver}) RETURN t.id }[0] AS taken
+"""
+)
+
+# Step 2: the label, with the event.
+APPLY_SEMVER: Final[LiteralString] = (
+    """
+MATCH (l:Link {id: $link_id})
+SET l.semver = $semver, l.semverAt = $now
+WITH l
 CALL () {"""
     + EVENT_CLAUSE
     + """}

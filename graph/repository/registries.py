@@ -605,31 +605,28 @@ class RegistryRepository(Repository):
             ) from exc
 
         async def work(tx: Tx) -> Link:
-            link, collection = await _lock_link(tx, link_id)
+            row = await (
+                await tx.run(q.PREPARE_SEMVER, link_id=link_id, semver=label, with_versions=False)
+            ).single()
+            if row is None:
+                raise NotFound("linked version", link_id)
+            link = link_from(row["link"])
+            collection = collection_from(row["collection"], row["registry"])
             _require_linked(link)
             if link.semver is not None:
                 raise Conflict(f"link {link_id!r} is {link.semver} already; labels do not move")
-            taken = await (
-                await tx.run(
-                    q.LINK_BY_SEMVER,
-                    collection_id=collection.id,
-                    semver=label,
-                    at=datetime.now(UTC),
-                )
-            ).single()
-            if taken is not None:
+            if row["taken"] is not None:
                 raise Conflict(f"{collection.registry}/{collection.name}:{label} is taken")
-            await tx.run(
-                q.SET_LINK_PROPS, id=link_id, props={"semver": label, "semverAt": datetime.now(UTC)}
-            )
-            await write_event(
-                tx,
+            now = datetime.now(UTC)  # before the event's time: `asOf` that time sees the label
+            event = new_event(
+                row,
                 "link.semver_set",
                 actor=actor,
                 subjects=[link_id, collection.id],
                 registry=collection.registry_id,
                 after={"semver": label, "index": link.index},
             )
+            await tx.run(q.APPLY_SEMVER, link_id=link_id, semver=label, now=now, event=event)
             return (await _links(tx, [link_id]))[link_id]
 
         return await self._write(work)

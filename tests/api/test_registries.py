@@ -262,8 +262,10 @@ def test_a_type_the_registry_does_not_accept_is_refused_without_trace(
     assert count(settings, "MATCH (l:Link) RETURN count(l)") == 0
 
 
-def test_semver_labels_are_validated_unique_and_ordered(client: TestClient) -> None:
-    linked_collection(client, "s", 3)
+def test_semver_labels_are_validated_unique_and_ordered(
+    client: TestClient, settings: Settings
+) -> None:
+    linked_collection(client, "s", 4)
     label = """mutation($link: String!, $semver: String!) { setSemver(input: {link: $link,
         semver: $semver}) { link { semver } } }"""
     bad = graphql(client, label, link="model/s:v0", semver="1.2")
@@ -274,8 +276,27 @@ def test_semver_labels_are_validated_unique_and_ordered(client: TestClient) -> N
         ("model/s:v2", "1.10.0-rc.1"),
     ]:
         ok(graphql(client, label, link=link, semver=semver))
-    taken = graphql(client, label, link="model/s:latest", semver="1.9.0")
-    assert taken["errors"][0]["extensions"]["code"] == "CONFLICT"
+    before = events(settings)
+    for link, semver, code in (
+        ("model/s:latest", "1.9.0", "CONFLICT"),  # v3 is free, but v1 holds the label
+        ("model/s:v1", "2.0.0", "CONFLICT"),  # v1 is labelled already: labels do not move
+        ("model/s:v9", "3.0.0", "NOT_FOUND"),
+    ):
+        refused = graphql(client, label, link=link, semver=semver)
+        assert refused["errors"][0]["extensions"]["code"] == code, link
+    assert events(settings) == before
+    history = ok(graphql(client, HISTORY, registry="model", name="s"))["collection"]["history"]
+    assert [n["after"]["semver"] for n in history["nodes"] if n["type"] == "link.semver_set"] == [
+        "1.10.0-rc.1",
+        "1.9.0",
+        "1.10.0",
+    ]
+    times = """{ collection(registry: "model", name: "s") {
+      history(first: 50) { nodes { type time after } } } }"""
+    nodes = ok(graphql(client, times))["collection"]["history"]["nodes"]
+    [labelled] = [n for n in nodes if n["type"] == "link.semver_set" and n["after"]["index"] == 1]
+    at = ok(graphql(client, RESOLVE, ref="model/s:1.9.0", asOf=labelled["time"]))
+    assert at["linkedVersion"]["index"] == 1
     latest = ok(
         graphql(
             client, '{ collection(registry: "model", name: "s") { latestSemver { name semver } } }'

@@ -291,9 +291,10 @@ MATCH (:Collection {id: $collection_id})-[:HAS_LINK]->(l:Link {state: 'LINKED'})
 RETURN l.id AS id ORDER BY l.index DESC LIMIT 1
 """
 
-# Moving an alias, step 1: lock the link's collection, then the audit head; read under both
-# the link (its state may have changed meanwhile) and the alias's holder.
-PREPARE_ALIAS: Final[LiteralString] = (
+# A change to one link, step 1: lock its collection, then the audit head (the order every
+# writer takes them in), and return under both the link, its collection and registry, and
+# the head the change's event chains onto. Each PREPARE_* below adds what its checks need.
+_LINK_UNDER_LOCKS: Final[LiteralString] = (
     """
 MATCH (:Link {id: $link_id})<-[:HAS_LINK]-(c:Collection)
 """
@@ -306,7 +307,13 @@ RETURN """
     + _COLLECTION_MAP
     + " AS collection, "
     + _REGISTRY_MAP
-    + """ AS registry, h.seq AS seq, h.hash AS hash,
+    + """ AS registry, h.seq AS seq, h.hash AS hash"""
+)
+
+# Moving an alias, step 1: the link under both locks, and the alias's holder.
+PREPARE_ALIAS: Final[LiteralString] = (
+    _LINK_UNDER_LOCKS
+    + """,
        COLLECT {
          MATCH (a:Assignment {collectionId: c.id, kind: 'alias', name: $alias, open: true})
          RETURN a.linkId }[0] AS previous
@@ -333,22 +340,11 @@ RETURN l.id AS id
 """
 )
 
-# Assigning or unassigning a stage, step 1: lock the link's collection, then the audit head,
-# and read under both the link, its registry's stages and the stage's holders.
+# Assigning or unassigning a stage, step 1: the link under both locks (its registry has the
+# stages), and the stage's holders.
 PREPARE_STAGE: Final[LiteralString] = (
-    """
-MATCH (:Link {id: $link_id})<-[:HAS_LINK]-(c:Collection)
-"""
-    + _LOCK_COLLECTION_THEN_HEAD
-    + """
-MATCH (r:Registry {id: c.registryId}), (l:Link {id: $link_id})
-RETURN """
-    + _LINK_MAP
-    + " AS link, "
-    + _COLLECTION_MAP
-    + " AS collection, "
-    + _REGISTRY_MAP
-    + """ AS registry, h.seq AS seq, h.hash AS hash,
+    _LINK_UNDER_LOCKS
+    + """,
        COLLECT {
          MATCH (a:Assignment {collectionId: c.id, kind: 'stage', name: $stage, open: true})
          RETURN a.linkId } AS holders
@@ -377,22 +373,11 @@ RETURN l.id AS id
 """
 )
 
-# Giving a link its semver, step 1: lock the link's collection, then the audit head, and read
-# under both the link and the link holding $semver in the collection, if one does.
+# Giving a link its semver, step 1: the link under both locks, and the link holding $semver
+# in the collection, if one does.
 PREPARE_SEMVER: Final[LiteralString] = (
-    """
-MATCH (:Link {id: $link_id})<-[:HAS_LINK]-(c:Collection)
-"""
-    + _LOCK_COLLECTION_THEN_HEAD
-    + """
-MATCH (r:Registry {id: c.registryId}), (l:Link {id: $link_id})
-RETURN """
-    + _LINK_MAP
-    + " AS link, "
-    + _COLLECTION_MAP
-    + " AS collection, "
-    + _REGISTRY_MAP
-    + """ AS registry, h.seq AS seq, h.hash AS hash,
+    _LINK_UNDER_LOCKS
+    + """,
        COLLECT { MATCH (t:Link {collectionId: c.id, semver: $semver}) RETURN t.id }[0] AS taken
 """
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Final, cast
+from typing import Any, Final, LiteralString, cast
 
 import semver
 from neo4j import AsyncDriver
@@ -534,13 +534,9 @@ class RegistryRepository(Repository):
             raise Invalid("input.alias", "'latest' moves by itself on every link")
 
         async def work(tx: Tx) -> str | None:
-            row = await (
-                await tx.run(q.PREPARE_ALIAS, link_id=link_id, alias=alias, with_versions=False)
-            ).single()
-            if row is None:
-                raise NotFound("linked version", link_id)
-            link = link_from(row["link"])
-            collection = collection_from(row["collection"], row["registry"])
+            row, link, collection = await _link_under_locks(
+                tx, q.PREPARE_ALIAS, link_id, alias=alias
+            )
             _require_linked(link)
             previous: str | None = row["previous"]
             subject = alias_subject(collection.id, alias)
@@ -605,13 +601,9 @@ class RegistryRepository(Repository):
             ) from exc
 
         async def work(tx: Tx) -> Link:
-            row = await (
-                await tx.run(q.PREPARE_SEMVER, link_id=link_id, semver=label, with_versions=False)
-            ).single()
-            if row is None:
-                raise NotFound("linked version", link_id)
-            link = link_from(row["link"])
-            collection = collection_from(row["collection"], row["registry"])
+            row, link, collection = await _link_under_locks(
+                tx, q.PREPARE_SEMVER, link_id, semver=label
+            )
             _require_linked(link)
             if link.semver is not None:
                 raise Conflict(f"link {link_id!r} is {link.semver} already; labels do not move")
@@ -635,13 +627,9 @@ class RegistryRepository(Repository):
         """Assign (or unassign) a lifecycle stage; several links may hold one stage."""
 
         async def work(tx: Tx) -> Link:
-            row = await (
-                await tx.run(q.PREPARE_STAGE, link_id=link_id, stage=stage, with_versions=False)
-            ).single()
-            if row is None:
-                raise NotFound("linked version", link_id)
-            link = link_from(row["link"])
-            collection = collection_from(row["collection"], row["registry"])
+            row, link, collection = await _link_under_locks(
+                tx, q.PREPARE_STAGE, link_id, stage=stage
+            )
             registry = registry_from(row["registry"])
             _require_linked(link)
             if stage not in registry.stages:
@@ -859,6 +847,17 @@ async def _lock_collection(tx: Tx, collection_id: str) -> tuple[Collection, Mapp
     if row is None:
         raise NotFound("collection", collection_id)
     return collection_from(row["collection"], row["registry"]), row["registry"]
+
+
+async def _link_under_locks(
+    tx: Tx, query: LiteralString, link_id: str, **params: Any
+) -> tuple[Mapping[str, Any], Link, Collection]:
+    """Step 1 of a change to one link (a PREPARE_* query): its row, with the head the event
+    chains onto, and the link and its collection as read under their locks."""
+    row = await (await tx.run(query, link_id=link_id, with_versions=False, **params)).single()
+    if row is None:
+        raise NotFound("linked version", link_id)
+    return row, link_from(row["link"]), collection_from(row["collection"], row["registry"])
 
 
 async def _lock_link(tx: Tx, link_id: str) -> tuple[Link, Collection]:

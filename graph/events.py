@@ -17,8 +17,9 @@ from typing import Any, Final, LiteralString
 from graph.ids import new_id
 from graph.repository.base import Tx
 
-# Takes the chain head's write lock; a query that ends in it saves write_event a round trip
-# (pass its `seq` and `hash` as `head`).
+# Takes the chain head's write lock. A query that takes it and returns the head's `seq` and
+# `hash` can make its event with `new_event` and write it with EVENT_CLAUSE, a round trip fewer
+# than write_event.
 LOCK_HEAD_CLAUSE: Final[LiteralString] = """
 MERGE (h:AuditHead {id: 'audit'})
 ON CREATE SET h.seq = 0, h.hash = ''
@@ -118,13 +119,10 @@ async def write_event(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
     registry: str | None = None,
-    head: Mapping[str, Any] | None = None,
 ) -> str:
     """Record one immutable event about `subjects` inside `tx`, chained to the one before;
-    return its id. `head` is the chain head's `seq` and `hash` when the caller's own query
-    locked it already (with LOCK_HEAD_CLAUSE)."""
-    if head is None:
-        head = await (await tx.run(LOCK_HEAD)).single(strict=True)
+    return its id."""
+    head = await (await tx.run(LOCK_HEAD)).single(strict=True)
     event = new_event(
         head,
         type,

@@ -26,11 +26,13 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from strawberry.extensions import FieldExtension
 from strawberry.types.field import StrawberryField
+from strawberry.utils.str_converters import to_camel_case
 
 from api.errors import Unauthenticated, log_refusal
 from api.settings import Settings
@@ -59,6 +61,17 @@ NOBODY: Final = Principal(
     projects=frozenset(),
     registries={},
 )
+
+
+def decision_key(principal: Principal) -> tuple[object, ...]:
+    """What an access decision may depend on of the caller: who, and every membership it
+    reads. Every per-caller cache is keyed by this, so a role removed is a new key."""
+    return (
+        principal.id,
+        principal.org_admin,
+        principal.projects,
+        frozenset(principal.registries.items()),
+    )
 
 
 def new_key() -> str:
@@ -137,16 +150,24 @@ class Access:
 
     def require_org_admin(self, doing: str) -> None:
         if not self.principal.org_admin:
-            raise Forbidden(f"only an org admin may {doing}")
+            raise Forbidden(
+                f"{doing}: only org admins may; an org admin can make you one (createUser)"
+            )
 
     def require_registry(self, registry: str, rank: int, doing: str) -> None:
         if self.role_in(registry) < rank:
             role = next(name for name, value in ROLE_RANK.items() if value == rank)
-            raise Forbidden(f"{doing} in registry {registry!r} needs its {role} role")
+            raise Forbidden(
+                f"{doing} in registry {registry!r} needs its {role} role: an org admin or an "
+                f"admin of {registry!r} can grant it (setRegistryMember)"
+            )
 
     def require_project(self, project: str, doing: str) -> None:
         if not self.in_project(project):
-            raise Forbidden(f"{doing} needs membership of project {project!r}")
+            raise Forbidden(
+                f"{doing} needs membership of project {project!r}: one of its members or an org "
+                "admin can add you (setProjectMember)"
+            )
 
     def visible(self, scope: Scope) -> bool:
         """Whether the caller may read an object that lives in `scope`."""
@@ -206,7 +227,21 @@ def _subjects(ids: Iterable[str]) -> dict[str, str]:
 
 # --- the rules ---------------------------------------------------------------------------------
 
-Rule = Callable[[Access, Mapping[str, Any]], Awaitable[None]]
+Check = Callable[["Access", Mapping[str, Any], str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One access decision and the resolver arguments it reads (dotted paths such as
+    `input.registry`): guard_root_fields refuses to start when a path names an argument the
+    field's resolver does not receive, so a misnamed argument cannot silently read None."""
+
+    check: Check
+    paths: tuple[str, ...] = ()
+
+    async def __call__(self, access: Access, kwargs: Mapping[str, Any], doing: str) -> None:
+        """Raise Forbidden unless the caller may do `doing` (the operation, for messages)."""
+        await self.check(access, kwargs, doing)
 
 
 def _arg(kwargs: Mapping[str, Any], path: str) -> Any:
@@ -216,63 +251,64 @@ def _arg(kwargs: Mapping[str, Any], path: str) -> Any:
     return value
 
 
-async def anyone(access: Access, kwargs: Mapping[str, Any]) -> None:
+async def _anyone(access: Access, kwargs: Mapping[str, Any], doing: str) -> None:
     """Any authenticated caller; the resolver shows only what they may read."""
 
 
-async def org_admin(access: Access, kwargs: Mapping[str, Any]) -> None:
-    access.require_org_admin("do this")
+async def _org_admin(access: Access, kwargs: Mapping[str, Any], doing: str) -> None:
+    access.require_org_admin(doing)
+
+
+anyone: Final = Rule(_anyone)
+org_admin: Final = Rule(_org_admin)
+# Write into a project: its members, or anyone when it does not exist yet. Decided by the
+# writing transaction itself (graph.queries.runs.ENSURE_PROJECT), so two callers racing to
+# create one project cannot both write into it.
+project_or_new: Final = Rule(_anyone)
 
 
 def project(path: str) -> Rule:
-    async def rule(access: Access, kwargs: Mapping[str, Any]) -> None:
-        access.require_project(str(_arg(kwargs, path)), "this")
+    async def check(access: Access, kwargs: Mapping[str, Any], doing: str) -> None:
+        access.require_project(str(_arg(kwargs, path)), doing)
 
-    return rule
-
-
-async def project_or_new(access: Access, kwargs: Mapping[str, Any]) -> None:
-    """Write into a project: its members, or anyone when it does not exist yet. Decided by
-    the writing transaction itself (graph.queries.runs.ENSURE_PROJECT), so two callers racing
-    to create one project cannot both write into it."""
+    return Rule(check, (path,))
 
 
 def project_of(path: str) -> Rule:
     """Membership of the project of the run, artifact or version id at `path`."""
 
-    async def rule(access: Access, kwargs: Mapping[str, Any]) -> None:
-        await access.require_project_of(str(_arg(kwargs, path)), "this")
+    async def check(access: Access, kwargs: Mapping[str, Any], doing: str) -> None:
+        await access.require_project_of(str(_arg(kwargs, path)), doing)
 
-    return rule
+    return Rule(check, (path,))
 
 
 def version_write(path: str) -> Rule:
     """Membership of the project of the version that an id or project/artifact:ref names."""
 
-    async def rule(access: Access, kwargs: Mapping[str, Any]) -> None:
+    async def check(access: Access, kwargs: Mapping[str, Any], doing: str) -> None:
         ref = str(_arg(kwargs, path))
         if kind_of(ref) == "ArtifactVersion":
-            await access.require_project_of(ref, "this")
+            await access.require_project_of(ref, doing)
         else:
-            access.require_project(parse_version_ref(ref, path).project, "this")
+            access.require_project(parse_version_ref(ref, path).project, doing)
 
-    return rule
+    return Rule(check, (path,))
 
 
 def version_read(path: str) -> Rule:
     """Read the version an id or reference names: its project's members, or viewers of a
     registry that links it (a reference is decided once it resolves, by the resolver)."""
 
-    async def rule(access: Access, kwargs: Mapping[str, Any]) -> None:
+    async def check(access: Access, kwargs: Mapping[str, Any], doing: str) -> None:
         ref = str(_arg(kwargs, path))
         if kind_of(ref) == "ArtifactVersion":
-            await access.require_read(ref, "reading this version")
+            await access.require_read(ref, doing)
         else:
             parsed = parse_version_ref(ref, path)
-            if not access.in_project(parsed.project):
-                raise Forbidden(f"reading needs membership of project {parsed.project!r}")
+            access.require_project(parsed.project, doing)
 
-    return rule
+    return Rule(check, (path,))
 
 
 async def _require_alias(access: Access, registry: str, alias: str) -> None:
@@ -280,83 +316,89 @@ async def _require_alias(access: Access, registry: str, alias: str) -> None:
     protected = await access.repo.protected_aliases(registry) or ()
     if access.role_in(registry) < ADMIN and alias in protected:
         raise Forbidden(
-            f"alias {alias!r} is protected in registry {registry!r}: only its admins move it"
+            f"alias {alias!r} is protected in registry {registry!r}: only its admins move it "
+            "(an org admin or a registry admin can make you one with setRegistryMember)"
         )
 
 
 def registry(path: str, rank: int, alias: str | None = None) -> Rule:
     """A role in the registry named at `path`; admin for a protected alias at `alias`."""
 
-    async def rule(access: Access, kwargs: Mapping[str, Any]) -> None:
+    async def check(access: Access, kwargs: Mapping[str, Any], doing: str) -> None:
         name = str(_arg(kwargs, path))
-        access.require_registry(name, rank, "this")
+        access.require_registry(name, rank, doing)
         if alias is not None:
             await _require_alias(access, name, str(_arg(kwargs, alias)))
 
-    return rule
+    return Rule(check, (path,) if alias is None else (path, alias))
 
 
 def link(path: str, rank: int, alias: str | None = None) -> Rule:
     """A role in the registry of the linked version at `path`; admin for a protected alias."""
 
-    async def rule(access: Access, kwargs: Mapping[str, Any]) -> None:
+    async def check(access: Access, kwargs: Mapping[str, Any], doing: str) -> None:
         name = await access.registry_of_link(str(_arg(kwargs, path)), path)
-        access.require_registry(name, rank, "this")
+        access.require_registry(name, rank, doing)
         if alias is not None:
             await _require_alias(access, name, str(_arg(kwargs, alias)))
 
-    return rule
+    return Rule(check, (path,) if alias is None else (path, alias))
 
 
 def subject(path: str) -> Rule:
-    async def rule(access: Access, kwargs: Mapping[str, Any]) -> None:
-        await access.require_read(str(_arg(kwargs, path)), "reading")
+    async def check(access: Access, kwargs: Mapping[str, Any], doing: str) -> None:
+        await access.require_read(str(_arg(kwargs, path)), doing)
 
-    return rule
+    return Rule(check, (path,))
 
 
-def lineage_start(path: str) -> Rule:
+def lineage_start(path: str, field: str | None = None) -> Rule:
     """Read where a lineage question starts: a run, version or linked version by id, or a
     reference, decided the way api.schema.lineage._start resolves it (a registry of that
-    name first, else a project)."""
+    name first, else a project). `field` is the argument's name in GraphQL, when the
+    resolver's differs (`from_` is `from`)."""
+    named = field or path
 
-    async def rule(access: Access, kwargs: Mapping[str, Any]) -> None:
+    async def check(access: Access, kwargs: Mapping[str, Any], doing: str) -> None:
         value = str(_arg(kwargs, path))
         if kind_of(value) is not None or "/" not in value or ":" not in value:
-            await access.require_read(value, "reading lineage")
+            await access.require_read(value, doing)
             return
         first = value.split("/", 1)[0]
         if await access.repo.protected_aliases(first) is not None:
-            access.require_registry(first, VIEWER, "reading lineage")
+            access.require_registry(first, VIEWER, doing)
         else:
-            access.require_project(parse_version_ref(value, path).project, "reading lineage")
+            access.require_project(parse_version_ref(value, named).project, doing)
 
-    return rule
+    return Rule(check, (path,))
 
 
 def all_of(*rules: Rule) -> Rule:
-    async def rule(access: Access, kwargs: Mapping[str, Any]) -> None:
+    async def check(access: Access, kwargs: Mapping[str, Any], doing: str) -> None:
         for each in rules:
-            await each(access, kwargs)
+            await each(access, kwargs, doing)
 
-    return rule
+    return Rule(check, tuple(p for each in rules for p in each.paths))
 
 
 def each_link(path: str, rank: int) -> Rule:
-    async def rule(access: Access, kwargs: Mapping[str, Any]) -> None:
+    async def check(access: Access, kwargs: Mapping[str, Any], doing: str) -> None:
         for i, ref in enumerate(_arg(kwargs, path) or []):
             name = await access.registry_of_link(str(ref), f"{path}[{i}]")
-            access.require_registry(name, rank, "this")
+            access.require_registry(name, rank, doing)
 
-    return rule
+    return Rule(check, (path,))
 
 
-async def audit_log(access: Access, kwargs: Mapping[str, Any]) -> None:
+async def _audit_log(access: Access, kwargs: Mapping[str, Any], doing: str) -> None:
     """The org-wide log is for org admins; filtered to one registry, for its viewers."""
     if kwargs.get("registry"):
-        access.require_registry(str(kwargs["registry"]), VIEWER, "reading the audit log")
+        access.require_registry(str(kwargs["registry"]), VIEWER, doing)
     else:
-        access.require_org_admin("read the org-wide audit log")
+        access.require_org_admin(f"{doing} without a registry")
+
+
+audit_log: Final = Rule(_audit_log, ("registry",))
 
 
 RULES: Final[Mapping[str, Rule]] = {
@@ -418,7 +460,7 @@ RULES: Final[Mapping[str, Rule]] = {
     "lineage": lineage_start("of"),
     "impact": lineage_start("of"),
     "provenance": link("of", VIEWER),
-    "derivation": all_of(lineage_start("from"), lineage_start("to")),
+    "derivation": all_of(lineage_start("from_", "from"), lineage_start("to")),
     "lineage_diff": all_of(lineage_start("a"), lineage_start("b")),
 }
 
@@ -435,10 +477,11 @@ def refused(access: Access | None, operation: str, reason: str) -> None:
 class Authorize(FieldExtension):
     """Applies a root field's rule before its resolver runs; no rule, no access."""
 
-    def __init__(self, operation: str, rule: Rule | None) -> None:
+    def __init__(self, operation: str, rule: Rule | None, doing: str | None = None) -> None:
         super().__init__()
         self.operation = operation
         self.rule = rule
+        self.doing = doing or operation  # the field's GraphQL name, for refusal messages
 
     def resolve(self, next_: Callable[..., Any], source: Any, info: Any, **kwargs: Any) -> Any:
         raise TypeError(f"{self.operation}: root fields must be async to be authorized")
@@ -450,15 +493,44 @@ class Authorize(FieldExtension):
         if access.principal is NOBODY:
             raise Unauthenticated("an API key is required: Authorization: Bearer <key>")
         if self.rule is None:
-            raise Forbidden(f"{self.operation} has no access rule")
-        await self.rule(access, kwargs)
+            raise Forbidden(f"{self.doing} has no access rule")
+        await self.rule(access, kwargs, self.doing)
         return await next_(source, info, **kwargs)
 
 
+def _fields_of(type_: Any) -> dict[str, Any]:
+    """Python name -> type of the fields of a strawberry input type ({} for scalars)."""
+    while hasattr(type_, "of_type"):  # Optional[...] and lists
+        type_ = type_.of_type
+    definition = getattr(type_, "__strawberry_definition__", None)
+    return {f.python_name: f.type for f in definition.fields} if definition else {}
+
+
+def unknown_paths(field: StrawberryField, rule: Rule) -> list[str]:
+    """The paths `rule` reads that name no argument (or input field) `field` receives."""
+    wrong = []
+    for path in rule.paths:
+        known = {a.python_name: a.type for a in field.arguments}
+        for part in path.split("."):
+            if part not in known:
+                wrong.append(path)
+                break
+            known = _fields_of(known[part])
+    return wrong
+
+
 def guard_root_fields(*types: type) -> None:
-    """Put every root field of `types` behind its rule in RULES (or behind a refusal)."""
+    """Put every root field of `types` behind its rule in RULES (or behind a refusal); a rule
+    that reads an argument its field does not have stops the server here, at import."""
     for type_ in types:
         fields: list[StrawberryField] = type_.__strawberry_definition__.fields  # type: ignore[attr-defined]
         for field in fields:
-            if not any(isinstance(e, Authorize) for e in field.extensions):
-                field.extensions.append(Authorize(field.python_name, RULES.get(field.python_name)))
+            if any(isinstance(e, Authorize) for e in field.extensions):
+                continue
+            rule = RULES.get(field.python_name)
+            if rule is not None and (wrong := unknown_paths(field, rule)):
+                raise TypeError(
+                    f"the access rule of {field.python_name} reads {wrong}: no such argument"
+                )
+            doing = field.graphql_name or to_camel_case(field.python_name)
+            field.extensions.append(Authorize(field.python_name, rule, doing))

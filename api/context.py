@@ -74,8 +74,8 @@ class Context:
 
     def wrote_into(self, project: str) -> None:
         """After a write into `project`: one made just now has the caller as its member, which
-        their cached principal does not know yet."""
-        if not self.access.in_project(project):
+        their cached principal does not know yet (org admins too: they are listed as members)."""
+        if project not in self.access.principal.projects:
             self.authenticator.forget(self.access.principal.id)
 
     @property

@@ -47,9 +47,9 @@ from neo4j.exceptions import Neo4jError
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.access import decision_key
 from api.guard import replay
 from graph.errors import GraphUnavailable
-from graph.records import Principal
 from graph.repository.events import EventRepository
 
 ANSWERS: Final = 512
@@ -167,16 +167,6 @@ class KeptAnswers:
             self.size -= len(self.entries.popitem(last=False)[1][1])
 
 
-def _who(principal: Principal) -> Hashable:
-    """What an answer may depend on of the caller: who, and every membership access reads."""
-    return (
-        principal.id,
-        principal.org_admin,
-        principal.projects,
-        frozenset(principal.registries.items()),
-    )
-
-
 class KeptGraphQL:
     """ASGI wrapper around the GraphQL app: answers repeated keepable reads from KeptAnswers.
 
@@ -209,7 +199,7 @@ class KeptGraphQL:
                     self.answers.head = None
             return
         key = (
-            _who(state["principal"]),
+            decision_key(state["principal"]),
             headers.get("accept", ""),
             payload["query"],
             payload.get("operationName"),

@@ -148,12 +148,13 @@ class IdentityQuery:
         user = await info.context.repos.access.find_user(principal.id)
         if user is None:
             raise NotFound("user", principal.name)
+        # Read afresh, not from the cached principal: a project made a moment ago is listed.
+        projects, registries = await info.context.repos.access.memberships(principal.id)
         return Viewer(
             user=User.from_record(user),
-            projects=sorted(principal.projects),
+            projects=sorted(projects),
             registries=[
-                RegistryRole(registry=name, role=role)
-                for name, role in sorted(principal.registries.items())
+                RegistryRole(registry=name, role=role) for name, role in sorted(registries.items())
             ],
         )
 
@@ -191,7 +192,7 @@ class IdentityMutation:
         access = info.context.access
         owner = access.principal.id
         if data.user is not None and data.user not in (access.principal.name, owner):
-            access.require_org_admin("create keys for others")
+            access.require_org_admin("createApiKey for another user")
             found = await info.context.repos.access.find_user(data.user)
             if found is None:
                 raise NotFound("user", data.user)
@@ -222,7 +223,7 @@ class IdentityMutation:
         self, info: Info, input: SetProjectMemberInput
     ) -> ProjectMembersPayload:
         data = parse(MemberIn, fields_of(input))
-        info.context.access.require_project(data.project, "changing members")
+        info.context.access.require_project(data.project, "setProjectMember")
         repo = info.context.repos.access
         await repo.set_project_member(
             data.project, data.principal, member=data.member, actor=info.context.actor

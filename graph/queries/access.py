@@ -16,6 +16,12 @@ RETURN u {.id, .name, .kind, .orgAdmin} AS user, k.id AS key,
        COLLECT { MATCH (r:Registry)-[m:HAS_MEMBER]->(u) RETURN [r.name, m.role] } AS registries
 """
 
+MEMBERSHIPS: Final[LiteralString] = """
+MATCH (u:User {id: $id})
+RETURN COLLECT { MATCH (p:Project)-[:HAS_MEMBER]->(u) RETURN p.name } AS projects,
+       COLLECT { MATCH (r:Registry)-[m:HAS_MEMBER]->(u) RETURN [r.name, m.role] } AS registries
+"""
+
 # The first org admin and their key, from configuration; nothing changes when the user exists.
 BOOTSTRAP_ADMIN: Final[LiteralString] = """
 MERGE (u:User {name: $name})

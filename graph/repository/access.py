@@ -68,6 +68,17 @@ class AccessRepository(Repository):
 
         return await self._write(work)
 
+    async def memberships(self, user_id: str) -> tuple[frozenset[str], dict[str, str]]:
+        """The projects and registry roles (name -> role) a user holds now, read afresh."""
+
+        async def work(tx: Tx) -> tuple[frozenset[str], dict[str, str]]:
+            row = await (await tx.run(q.MEMBERSHIPS, id=user_id)).single()
+            if row is None:
+                return frozenset(), {}
+            return frozenset(row["projects"]), dict(row["registries"])
+
+        return await self._read(work)
+
     async def bootstrap_admin(self, name: str, key_hash: str) -> bool:
         """Create the first org admin with this key unless a user of that name exists;
         True when created."""

@@ -15,6 +15,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from api.access import RULES
+from api.app import create_app
 from api.schema import schema
 from api.settings import Settings
 from tests.factories import count, log_version, ok, open_version, sha, start_run, user_key
@@ -225,6 +226,26 @@ MATRIX: list[tuple[str, Call, dict[str, str]]] = [
     ("org-wide audit log", q("{ auditLog(first: 5) { nodes { type } } }"), ORG_ADMINS),
     ("verify the audit log", q("{ verifyAuditLog { intact } }"), ORG_ADMINS),
     ("who am I", q("{ viewer { user { name } } }"), EVERYONE),
+    (
+        "derivation inside one project",
+        lambda w, who: w.call(
+            who,
+            "query($a: ID!, $b: ID!) { derivation(from: $a, to: $b) { derived } }",
+            a=w.run,
+            b=w.version,
+        ),
+        PROJECT_MEMBERS,
+    ),
+    (
+        "lineage diff inside one project",
+        lambda w, who: w.call(
+            who,
+            "query($a: ID!, $b: ID!) { lineageDiff(a: $a, b: $b) { onlyInA { id } } }",
+            a=w.version,
+            b=w.version,
+        ),
+        {**REGISTRY_READERS, "project": Y},
+    ),
 ]
 
 
@@ -268,6 +289,42 @@ def test_every_root_field_has_a_rule_and_a_field_without_one_is_refused() -> Non
             assert guards[0].rule is RULES.get(field.python_name), field.python_name
             assert guards[0].rule is not None, f"{field.python_name} has no rule"
     assert Authorize("made_up", None).rule is None  # and resolve_async refuses it (below)
+
+
+def test_every_rule_reads_arguments_its_field_receives() -> None:
+    from strawberry.types.field import StrawberryField
+
+    from api.access import Authorize, all_of, lineage_start, unknown_paths
+
+    fields: dict[str, StrawberryField] = {}
+    for type_name in ("Query", "Mutation"):
+        gql_type = schema.get_type_by_name(type_name)
+        fields.update({f.python_name: f for f in gql_type.fields})  # type: ignore[union-attr]
+    for name, field in fields.items():
+        guard = next(e for e in field.extensions if isinstance(e, Authorize))
+        assert guard.rule is not None
+        assert unknown_paths(field, guard.rule) == [], name
+    # The defect this guards against: the argument is `from` in GraphQL, `from_` in Python.
+    wrong = all_of(lineage_start("from"), lineage_start("to"))
+    assert unknown_paths(fields["derivation"], wrong) == ["from"]
+    assert unknown_paths(fields["link_version"], RULES["set_semver"]) == ["input.link"]
+    assert unknown_paths(fields["set_semver"], RULES["set_semver"]) == []
+
+
+def test_a_refusal_names_the_operation_and_who_grants_the_role(world: World) -> None:
+    body = world.call(
+        "member",
+        'mutation { deprecateCollection(input: {registry: "model", collection: "clf2", '
+        'confirm: "clf2"}) { collection { name } } }',
+    )
+    message = body["errors"][0]["message"]
+    assert "deprecateCollection" in message
+    assert "admin role" in message
+    assert "setRegistryMember" in message
+    body = world.call("other", '{ runs(project: "fraud") { nodes { id } } }')
+    message = body["errors"][0]["message"]
+    assert "runs needs membership of project 'fraud'" in message
+    assert "setProjectMember" in message
 
 
 async def test_a_root_field_without_a_rule_is_refused() -> None:
@@ -436,3 +493,63 @@ def test_only_health_readiness_and_metrics_answer_without_a_key(
 
     with TestClient(create_app(private)) as closed:
         assert closed.get("/metrics", headers=anonymous).status_code == 401
+
+
+def test_a_kept_lineage_view_is_not_served_after_the_role_behind_it_is_gone(
+    client: TestClient, settings: Settings
+) -> None:
+    """Two API processes: one removes vera's registry role; the other, once its cached key
+    has expired, must not answer from the view it kept while she held the role."""
+    vera = user_key(client, "vera")
+    data = log_version(client, {"d": b"views"}, project="p1", artifact="data", type="dataset")
+    ok(graphql(client, MEMBER, p="p1", u="vera"))
+    trainer = start_run(client, project="p2")["id"]
+    ok(
+        graphql(
+            client,
+            """mutation($r: ID!, $v: String!) {
+            useArtifactVersion(input: {run: $r, version: $v}) { created } }""",
+            r=trainer,
+            v=data["id"],
+        )
+    )
+    model = log_version(client, {"m": b"views"}, project="p2", run=trainer)["id"]
+    ok(graphql(client, COLLECTION, r="model", n="views"))
+    ok(graphql(client, LINK, c="views", v=model))
+    ok(graphql(client, ROLE, r="model", p="vera", role="VIEWER"))
+    query = """query($of: ID!) { lineage(of: $of, direction: DOWNSTREAM) {
+        nodes { id } hiddenNodes } }"""
+    other_settings = settings.model_copy(update={"auth_cache_ttl": 1})
+    with TestClient(create_app(other_settings), headers=bearer(vera)) as other:
+        seen = ok(graphql(other, query, of=data["id"]))["lineage"]
+        assert {n["id"] for n in seen["nodes"]} == {data["id"], model}
+        assert seen["hiddenNodes"] == 1
+        ok(
+            graphql(
+                client,
+                """mutation { removeRegistryMember(input: {registry: "model", principal: "vera"})
+                { registry { name } } }""",
+            )
+        )
+        graphql(other, query, of=data["id"])  # within the key's TTL: either answer is allowed
+        time.sleep(1.2)
+        seen = ok(graphql(other, query, of=data["id"]))["lineage"]
+        assert {n["id"] for n in seen["nodes"]} == {data["id"]}
+        assert seen["hiddenNodes"] == 2
+
+
+def test_viewer_lists_a_project_the_caller_just_made(client: TestClient) -> None:
+    viewer = "{ viewer { projects } }"
+    assert "fresh" not in ok(graphql(client, viewer))["viewer"]["projects"]
+    ok(graphql(client, 'mutation { createProject(input: {name: "fresh"}) { project { name } } }'))
+    assert "fresh" in ok(graphql(client, viewer))["viewer"]["projects"]
+    start_run(client, project="by-run")
+    assert "by-run" in ok(graphql(client, viewer))["viewer"]["projects"]
+    pia = bearer(user_key(client, "pia"))
+
+    def as_pia(query: str) -> dict[str, Any]:
+        return ok(client.post("/graphql", json={"query": query}, headers=pia).json())
+
+    assert as_pia(viewer)["viewer"]["projects"] == []
+    as_pia('mutation { createProject(input: {name: "pias"}) { project { name } } }')
+    assert as_pia(viewer)["viewer"]["projects"] == ["pias"]

@@ -389,6 +389,9 @@ class IndexWalk:
     edge_produced: np.ndarray
     depth: int
     truncated: str | None
+    # The neighbours of the last level when the depth limit stopped the walk: whether one of
+    # them is new (or deleted) decides `truncated`, so a kept answer depends on them too.
+    bordering: np.ndarray | None = None
     _distances: dict[str, int] | None = None
     _edges: list[Edge] | None = None
 
@@ -717,9 +720,17 @@ class LineageIndex:
         heres: list[np.ndarray] = []
         fars: list[np.ndarray] = []
         frontier, depth, count, truncated = reached[0], 0, 1, None
+        bordering: np.ndarray | None = None
         while frontier.size:
             if max_depth is not None and depth >= max_depth:
-                truncated = "depth"
+                # Cut off only when a node lies past the limit that the answer leaves out:
+                # every pair of the next level, deleted ends too (nothing is added to `seen`).
+                here, far, _, _ = _large_level(
+                    snap, frontier, csr, around, seen, snap.size, True, first
+                )
+                live = ~(snap.run[here] & snap.deleted[far]) if not include_deleted else True
+                truncated = "depth" if (live & ~seen[far]).any() else None
+                bordering = far
                 break
             expand = _small_level if frontier.size <= SMALL_LEVEL else _large_level
             here, far, found, capped = expand(
@@ -750,4 +761,5 @@ class LineageIndex:
             edge_produced=from_run != upstream,
             depth=depth,
             truncated=truncated,
+            bordering=bordering,
         )

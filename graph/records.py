@@ -196,6 +196,15 @@ class Link:
     aliases: tuple[str, ...] = field(default=())
     stages: tuple[str, ...] = field(default=())
     version: ArtifactVersion | None = None  # when it was fetched with the link
+    # every deregistration and restore, in order: deregistrations at even places
+    state_changes: tuple[datetime, ...] = field(default=())
+
+    def state_at(self, at: datetime) -> str:
+        """LINKED or UNLINKED as the link stood at `at`."""
+        changes = self.state_changes
+        if not changes and self.state != "LINKED" and self.unlinked_at is not None:
+            changes = (self.unlinked_at,)  # deregistered before its history was kept
+        return "UNLINKED" if sum(1 for t in changes if t <= at) % 2 else "LINKED"
 
 
 def instant(value: Any) -> datetime | None:

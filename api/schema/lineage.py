@@ -15,6 +15,7 @@ import orjson
 import strawberry
 from strawberry.scalars import JSON
 
+from api.access import decision_key
 from api.context import Info
 from api.errors import BadInput
 from api.schema.registries import Collection, LinkedVersion, load_linked, resolve_link
@@ -78,7 +79,10 @@ class LineageEdge:
 @strawberry.type(description="A page of a lineage subgraph, nodes in distance order.")
 class LineageGraph:
     depth: int = strawberry.field(description="Deepest level reached.")
-    truncated: bool = strawberry.field(description="True when a cap or the depth stopped it.")
+    truncated: bool = strawberry.field(
+        description="True when nodes lie past the depth limit or the node cap that "
+        "the answer leaves out."
+    )
     truncated_reason: str | None = strawberry.field(description="'depth' or 'node cap'.")
     total_nodes: int = strawberry.field(description="Nodes in the whole answer (all pages).")
     hidden_nodes: int = strawberry.field(
@@ -580,6 +584,9 @@ async def _indexed_answer(
     )
     mask = np.zeros(size, dtype=bool)
     mask[reached] = True
+    for _, walk in walks:
+        if walk.bordering is not None:
+            mask[walk.bordering] = True
     return answer, ReachedPositions(snap.position, mask)
 
 
@@ -733,7 +740,7 @@ class LineageQuery:
         if info.context.access.principal.org_admin:
             answer = whole  # reads everything
         else:
-            seen_by = (info.context.access.principal.id, key)
+            seen_by = (decision_key(info.context.access.principal), key)
             view = index.views.get(seen_by) if index is not None else None
             if isinstance(view, Answer):
                 answer = view

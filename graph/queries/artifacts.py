@@ -131,9 +131,15 @@ DETACH DELETE al
 RETURN previous
 """
 
+# Every deletion and restore is kept, in order (deletions at even places, restores at odd
+# ones), so lineage as of a past time knows whether the version was deleted then. A version
+# deleted before the list existed starts it with its deletion time.
 SET_VERSION_STATE: Final[LiteralString] = """
 MATCH (v:ArtifactVersion {id: $id})
-SET v.state = $state, v.deletedAt = $deleted_at
+SET v.stateChanges = coalesce(v.stateChanges,
+                              CASE WHEN v.deletedAt IS NULL THEN [] ELSE [v.deletedAt] END)
+                     + [$now],
+    v.state = $state, v.deletedAt = $deleted_at
 RETURN v {.*} AS version
 """
 

@@ -9,10 +9,15 @@ from __future__ import annotations
 from typing import Final, LiteralString
 
 # A hop is kept when its far node is not deleted (or deletions are asked for), and, as of a
-# past time, when the edge existed then and the node was not yet deleted.
+# past time, when the edge existed then and the node was not deleted then: its stateChanges
+# alternate deletion, restore, deletion... (graph.queries.artifacts.SET_VERSION_STATE), so an
+# odd number of them up to $at means deleted at $at. Runs have none.
 _KEEP_HOP: Final[LiteralString] = """
-WHERE ($include_deleted OR coalesce(m.state, '') <> 'DELETED'
-       OR ($at IS NOT NULL AND m.deletedAt > $at))
+WHERE ($include_deleted
+       OR CASE WHEN $at IS NULL THEN coalesce(m.state, '') <> 'DELETED'
+          ELSE size([t IN coalesce(m.stateChanges,
+                                   CASE WHEN m.deletedAt IS NULL THEN [] ELSE [m.deletedAt] END)
+                     WHERE t <= $at]) % 2 = 0 END)
   AND ($at IS NULL OR (at IS NOT NULL AND at <= $at))
 """
 

@@ -144,6 +144,7 @@ _LINK_MAP: Final[LiteralString] = (
     """
 l {.id, .collectionId, .registryId, .versionId, .index, .semver, .state,
    linkedAt: l.linkedAt.epochMillis, unlinkedAt: l.unlinkedAt.epochMillis,
+   stateChanges: [t IN coalesce(l.stateChanges, []) | t.epochMillis],
    held: [(l)<-[:TO]-(a:Assignment WHERE a.open) | [a.kind, a.name]],
    version: CASE WHEN $with_versions THEN COLLECT {
      MATCH (l)-[:OF]->(v:ArtifactVersion) RETURN """
@@ -250,6 +251,17 @@ RESOLVE_NOW: Final = _resolve("a.open = true", "true", "true")  # seeks assignme
 RESOLVE_AT: Final = _resolve(
     "a.start <= $at AND (a.end IS NULL OR a.end > $at)", "l.linkedAt <= $at", "l.semverAt <= $at"
 )
+
+# Deregistering and restoring keep every change, in order (deregistrations at even places),
+# so the link's state as of a past time is known; one deregistered before the list existed
+# starts it with that time.
+SET_LINK_STATE: Final[LiteralString] = """
+MATCH (l:Link {id: $id})
+SET l.stateChanges = coalesce(l.stateChanges,
+                              CASE WHEN l.unlinkedAt IS NULL THEN [] ELSE [l.unlinkedAt] END)
+                     + [$now],
+    l.state = $state, l.unlinkedAt = $unlinked_at
+"""
 
 SET_LINK_PROPS: Final[LiteralString] = """
 MATCH (l:Link {id: $id}) SET l += $props RETURN l {.*} AS link

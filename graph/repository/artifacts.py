@@ -591,7 +591,7 @@ async def _change_state(
     now = datetime.now(UTC)
     deleted_at = now if state == "DELETED" else None
     row = await (
-        await tx.run(q.SET_VERSION_STATE, id=before.id, state=state, deleted_at=deleted_at)
+        await tx.run(q.SET_VERSION_STATE, id=before.id, state=state, deleted_at=deleted_at, now=now)
     ).single(strict=True)
     moved = await _move_latest(tx, artifact_id, now)
     verb = "deleted" if state == "DELETED" else "restored"

@@ -110,10 +110,12 @@ async def _walk(
     distances, frontier, depth = {start: 0}, [start], 0
     edges: list[Edge] = []
     while frontier:
-        if max_depth is not None and depth >= max_depth:
-            return Walk(distances, tuple(edges), depth, "depth")
         result = await tx.run(step, frontier=frontier, include_deleted=include_deleted, at=as_of)
         row = await result.single(strict=True)
+        if max_depth is not None and depth >= max_depth:
+            # Cut off only when a node lies past the limit that the answer leaves out.
+            beyond = any(node not in distances for node, *_ in row["hops"])
+            return Walk(distances, tuple(edges), depth, "depth" if beyond else None)
         next_frontier: list[str] = []
         for node, kind, source, target in row["hops"]:
             if node not in distances:

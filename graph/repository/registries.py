@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -85,6 +86,9 @@ def link_from(node: Mapping[str, Any]) -> Link:
         aliases=tuple(name for kind, name in held if kind == "alias"),
         stages=tuple(name for kind, name in held if kind == "stage"),
         version=version_from(node["version"]) if node.get("version") else None,
+        state_changes=tuple(
+            t for t in (from_millis(m) for m in node.get("stateChanges") or ()) if t is not None
+        ),
     )
 
 
@@ -510,9 +514,11 @@ class RegistryRepository(Repository):
                     held = await _end_holdings(tx, collection.id, kind, None, link_id, now)
                     ended += [{"kind": kind, "name": name} for name, _ in held]
             await tx.run(
-                q.SET_LINK_PROPS,
+                q.SET_LINK_STATE,
                 id=link_id,
-                props={"state": wanted, "unlinkedAt": None if linked else now},
+                state=wanted,
+                unlinked_at=None if linked else now,
+                now=now,
             )
             moved = await _move_latest(tx, collection.id, now, actor)
             await write_event(
@@ -706,7 +712,10 @@ class RegistryRepository(Repository):
             ).single()
             if row is None:
                 raise NotFound("collection", f"{registry}/{name}")
-            return _context(row)
+            link, collection, registry_record = _context(row)
+            if link is not None and at is not None:  # the state it had then
+                link = dataclasses.replace(link, state=link.state_at(at))
+            return link, collection, registry_record
 
         return await self._read(work)
 

@@ -350,6 +350,95 @@ def test_lineage_as_of_a_past_time_leaves_out_later_edges_and_keeps_later_deleti
     assert past == {data, trainer, model}
 
 
+def instant() -> str:
+    """Now, between two changes: each side of it is at least 10 ms away."""
+    time.sleep(0.01)
+    at = datetime.now(UTC).isoformat()
+    time.sleep(0.01)
+    return at
+
+
+def test_lineage_as_of_a_time_a_deletion_was_later_undone_leaves_the_version_out(
+    client: TestClient,
+) -> None:
+    """S -> A -> R1 -> B; B deleted, then restored, then deleted and restored again: as of
+    each moment the walk sees B exactly when it was live, and never walks through it."""
+    source = log_version(client, {"s": b"undone"}, artifact="s", type="dataset")["id"]
+    r0 = start_run(client, name="r0")["id"]
+    use(client, r0, source)
+    a = log_version(client, {"a": b"undone"}, artifact="a", run=r0)["id"]
+    r1 = start_run(client, name="r1")["id"]
+    use(client, r1, a)
+    b = log_version(client, {"b": b"undone"}, artifact="b", run=r1)["id"]
+    r2 = start_run(client, name="r2")["id"]
+    use(client, r2, b)
+    delete, restore = (
+        f"mutation($v: String!) {{ {verb}ArtifactVersion(input: {{version: $v}}) "
+        "{ __typename } }"
+        for verb in ("delete", "restore")
+    )
+    moments = {"live": instant()}
+    ok(graphql(client, delete, v=b))
+    moments["deleted"] = instant()
+    ok(graphql(client, restore, v=b))
+    moments["restored"] = instant()
+    ok(graphql(client, delete, v=b))
+    moments["deleted again"] = instant()
+    ok(graphql(client, restore, v=b))
+    query = """query($of: ID!, $at: DateTime, $deleted: Boolean) { lineage(of: $of,
+        direction: DOWNSTREAM, asOf: $at, includeDeleted: $deleted) { nodes { id } } }"""
+
+    def seen(at: str | None, deleted: bool = False) -> set[str]:
+        answer = ok(graphql(client, query, of=a, at=at, deleted=deleted))["lineage"]
+        return {n["id"] for n in answer["nodes"]}
+
+    whole = {a, r1, b, r2}
+    assert seen(moments["live"]) == whole
+    assert seen(moments["deleted"]) == {a, r1}
+    assert seen(moments["deleted"], deleted=True) == whole
+    assert seen(moments["restored"]) == whole
+    assert seen(moments["deleted again"]) == {a, r1}
+    assert seen(None) == whole
+    upstream = """query($of: ID!, $at: DateTime) { lineage(of: $of, direction: UPSTREAM,
+        asOf: $at) { nodes { id } } }"""
+    past = ok(graphql(client, upstream, of=r2, at=moments["deleted"]))["lineage"]["nodes"]
+    assert {n["id"] for n in past} == {r2}
+
+
+def test_truncated_only_when_a_node_lies_past_the_depth_limit(client: TestClient) -> None:
+    data = log_version(client, {"d": b"depth"}, artifact="data", type="dataset")["id"]
+    run = start_run(client, name="trainer")["id"]
+    use(client, run, data)
+    model = log_version(client, {"m": b"depth"}, run=run)["id"]
+    at = instant()
+    for now in (None, at):
+        args = {} if now is None else {"at": now}
+        query = """query($of: ID!, $depth: Int, $at: DateTime) { lineage(of: $of,
+            direction: DOWNSTREAM, depth: $depth, asOf: $at) {
+            nodes { id } truncated truncatedReason depth } }"""
+        exact = ok(graphql(client, query, of=data, depth=2, **args))["lineage"]
+        assert {n["id"] for n in exact["nodes"]} == {data, run, model}
+        assert (exact["truncated"], exact["truncatedReason"]) == (False, None), now
+        cut = ok(graphql(client, query, of=data, depth=1, **args))["lineage"]
+        assert {n["id"] for n in cut["nodes"]} == {data, run}
+        assert (cut["truncated"], cut["truncatedReason"]) == (True, "depth"), now
+        leaf = ok(graphql(client, query, of=model, depth=1, **args))["lineage"]
+        assert (leaf["truncated"], leaf["truncatedReason"]) == (False, None), now
+    # a deleted version past the limit is not left out unless deletions are asked for
+    ok(
+        graphql(
+            client,
+            "mutation($v: String!) { deleteArtifactVersion(input: {version: $v}) "
+            "{ version { state } } }",
+            v=model,
+        )
+    )
+    query = """query($of: ID!, $deleted: Boolean) { lineage(of: $of, direction: DOWNSTREAM,
+        depth: 1, includeDeleted: $deleted) { truncated } }"""
+    assert ok(graphql(client, query, of=data, deleted=False))["lineage"]["truncated"] is False
+    assert ok(graphql(client, query, of=data, deleted=True))["lineage"]["truncated"] is True
+
+
 COMPACT = """query($of: ID!, $direction: LineageDirection, $at: DateTime) {
   lineage(of: $of, direction: $direction, first: 10000, asOf: $at) {
     nodes { id kind distance name type index status aliases }

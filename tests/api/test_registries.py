@@ -559,6 +559,25 @@ def test_a_deregistered_link_loses_its_aliases_and_comes_back_on_restore(
     }
 
 
+def test_as_of_names_a_links_state_then_through_every_deregistration_and_restore(
+    client: TestClient,
+) -> None:
+    linked_collection(client, "hist", 1)
+    query = """query($at: DateTime) { linkedVersion(ref: "model/hist:v0", asOf: $at) {
+        deregistered } }"""
+    change = 'mutation {{ {0}(input: {{link: "model/hist:v0"}}) {{ __typename }} }}'
+    moments: list[tuple[str, bool]] = []
+    for mutation, deregistered in [("deregisterLink", True), ("restoreLink", False)] * 2:
+        time.sleep(0.01)
+        moments.append((datetime.now(UTC).isoformat(), not deregistered))
+        time.sleep(0.01)
+        ok(graphql(client, change.format(mutation)))
+    for at, deregistered in moments:
+        seen = ok(graphql(client, query, at=at))["linkedVersion"]
+        assert seen == {"deregistered": deregistered}, at
+    assert ok(graphql(client, query))["linkedVersion"] == {"deregistered": False}
+
+
 def test_node_finds_registries_collections_and_linked_versions(client: TestClient) -> None:
     v = models(client, 1)
     made = ok(graphql(client, CREATE_COLLECTION, input={"registry": "model", "name": "nodes"}))

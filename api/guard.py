@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
+import orjson
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -77,7 +78,12 @@ class Guard:
                     f"the request body is larger than {self.settings.max_body_size} bytes",
                 )(scope, receive, send)
                 return
+            if (problem := graphql_body_problem(headers, body)) is not None:
+                await _error(path, 400, "BAD_INPUT", problem)(scope, receive, send)
+                return
             receive = replay(body, receive)
+        if path == "/graphql":
+            send = json_errors(send)
         await self.app(scope, receive, send)
 
     def _public(self, scope: Scope, headers: Headers) -> bool:
@@ -112,6 +118,98 @@ class Guard:
             if not message.get("more_body", False):
                 break
         return b"".join(chunks)
+
+
+def graphql_body_problem(headers: Headers, body: bytes) -> str | None:
+    """What is wrong with a POST /graphql body, said for its sender; None when nothing is.
+    Checked here, before strawberry, whose answers to these are plain text or a 500."""
+    media = headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json":
+        return (
+            f"a POST to /graphql needs content-type: application/json (got {media or 'none'}); "
+            'send {"query": "...", "variables": {...}}'
+        )
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"the body is not valid UTF-8 (byte {exc.start} is {body[exc.start]:#04x})"
+    try:
+        payload = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc) or "recursion" in str(exc).lower():
+            return f"the body nests JSON deeper than {MAX_JSON_DEPTH} levels"
+        return f"the body is not JSON: {exc}"
+    if not isinstance(payload, dict):
+        return 'the body must be one JSON object: {"query": "...", "variables": {...}}'
+    for name, kinds, what in _BODY_FIELDS:
+        if not isinstance(payload.get(name), kinds):
+            return f"{name!r} must be {what}"
+    if _deeper_than(payload, MAX_JSON_DEPTH):
+        return f"the body nests JSON deeper than {MAX_JSON_DEPTH} levels"
+    return None
+
+
+# A GraphQL request's members: a list value nested past this is refused whole (the query's own
+# depth limit is 12; JSON values such as a run's config rarely pass ten).
+MAX_JSON_DEPTH: Final = 64
+_BODY_FIELDS: Final = (
+    ("query", str, "the GraphQL document, a string"),
+    ("variables", dict | None, "an object or null"),
+    ("operationName", str | None, "a string or null"),
+    ("extensions", dict | None, "an object or null"),
+)
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether lists and objects nest in `value` past `limit` levels (without recursing)."""
+    stack: list[tuple[dict[str, object] | list[object], int]] = []
+    if isinstance(value, dict | list):
+        stack.append((value, 1))
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
+
+
+def json_errors(send: Send) -> Send:
+    """`send` for /graphql: a plain-text error (strawberry's 400s for what it cannot parse, a
+    405) goes out in GraphQL's JSON error shape instead, with the same status."""
+    start: Message | None = None
+    chunks: list[bytes] = []
+
+    async def sender(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start":
+            media = Headers(raw=message.get("headers", [])).get("content-type", "")
+            if message["status"] >= 400 and media.startswith("text/plain"):
+                start = message
+                return
+        elif start is not None and message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            text = b"".join(chunks).decode("utf-8", "replace")
+            status = start["status"]
+            code = "INTERNAL" if status >= 500 else "BAD_INPUT"
+            body = orjson.dumps({"errors": [{"message": text, "extensions": {"code": code}}]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await send(message)
+
+    return sender
 
 
 def replay(body: bytes, then: Receive) -> Receive:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Final
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from api.access import Access, refused
@@ -16,6 +17,8 @@ from graph.errors import Conflict, GraphUnavailable
 from graph.records import Principal
 from storage.blobs import BlobStore
 from storage.errors import StorageUnavailable, TooLarge, UploadRejected
+
+log = logging.getLogger("forebear.blobs")
 
 SHA256: Final = re.compile(r"^[0-9a-f]{64}$")
 
@@ -63,6 +66,11 @@ async def put_blob(request: Request) -> Response:
             store=store,
             repo=repos.blobs,
         )
+    except ClientDisconnect:
+        # The client went away: nothing was stored (S3 aborts the multipart upload, and the
+        # collector removes any upload an API killed at that moment leaves behind).
+        log.info("upload abandoned", extra={"sha256": sha256, "reason": "client disconnected"})
+        return error(400, "BAD_INPUT", f"the upload of {sha256} ended before its last byte")
     except TooLarge as exc:
         return error(413, "BAD_INPUT", f"upload of {sha256} refused: {exc}")
     except UploadRejected as exc:

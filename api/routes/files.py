@@ -18,10 +18,14 @@ from storage.blobs import BlobStore
 from storage.errors import BlobMissing, StorageUnavailable
 
 _RANGE: Final = re.compile(r"^bytes=(\d*)-(\d*)$")
+# No file is larger than 10**18 bytes; a longer number is no offset (and int() of thousands of
+# digits is refused by Python itself).
+MAX_RANGE_DIGITS: Final = 18
 
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | str | None:
-    """(first, last) of a single `bytes=` range, None to send it all, or 'unsatisfiable'."""
+    """(first, last) of a single `bytes=` range, None to send it all, 'unsatisfiable', or
+    'malformed' (a number no file could reach)."""
     if header is None:
         return None
     match = _RANGE.match(header.strip())
@@ -30,6 +34,8 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | str | None:
     first, last = match.groups()
     if not first and not last:
         return None
+    if max(len(first.lstrip("0")), len(last.lstrip("0"))) > MAX_RANGE_DIGITS:
+        return "malformed"
     if not first:
         suffix = int(last)
         if suffix == 0 or size == 0:
@@ -71,6 +77,8 @@ async def get_file(request: Request) -> Response:
     if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
     wanted = byte_range(request.headers.get("range"), entry.size)
+    if wanted == "malformed":
+        return error(400, "BAD_INPUT", f"Range: offsets have at most {MAX_RANGE_DIGITS} digits")
     if wanted == "unsatisfiable":
         return Response(
             status_code=416, headers={**headers, "Content-Range": f"bytes */{entry.size}"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 
+import httpx2
 import pytest
 from starlette.testclient import TestClient
 
@@ -185,3 +186,75 @@ def test_guessed_blob_hashes_and_version_ids_download_nothing(client: TestClient
     assert client.get(f"/files/{guessed}/m.bin").status_code == 404
     assert client.get(f"/files/{version}/{sha(b'secret weights')}").status_code == 404
     assert client.get(f"/files/{sha(b'secret weights')}/m.bin").status_code == 404
+
+
+def bad_input(response: httpx2.Response) -> str:
+    """The message of a 400 in GraphQL's error shape with code BAD_INPUT."""
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "BAD_INPUT"
+    message: str = error["message"]
+    return message
+
+
+def test_malformed_graphql_requests_are_bad_input_saying_what_is_wrong(
+    client: TestClient,
+) -> None:
+    deep = "[" * 1200 + "]" * 1200
+    query = "{ viewer { user { name } } }"
+    sent = client.post(
+        "/graphql",
+        content=f'{{"query": "{query}", "variables": {{"v": {deep}}}}}',
+        headers={"content-type": "application/json"},
+    )
+    assert "deeper than 64 levels" in bad_input(sent)
+    just_past = "[" * 65 + "]" * 65
+    sent = client.post(
+        "/graphql",
+        content=f'{{"query": "{query}", "variables": {{"v": {just_past}}}}}',
+        headers={"content-type": "application/json"},
+    )
+    assert "deeper than 64 levels" in bad_input(sent)
+    literal = (
+        'mutation { startRun(input: {project: "p", config: {a: ' + deep + "}}) { run { id } } }"
+    )
+    parsed = client.post("/graphql", json={"query": literal}).json()  # graphql-core's own limit
+    assert parsed["errors"][0]["extensions"]["code"] == "BAD_INPUT"
+    assert "nested too deeply" in parsed["errors"][0]["message"]
+    sent = client.post(
+        "/graphql",
+        content=b'{"query": "{ viewer { user { name } } }\xff\xfe"}',
+        headers={"content-type": "application/json"},
+    )
+    assert "not valid UTF-8" in bad_input(sent)
+    sent = client.post("/graphql", content=b'{"query": "{ viewer { user { name } } }"}')
+    assert "content-type: application/json" in bad_input(sent)
+    sent = client.post(
+        "/graphql", content=b"{ viewer { user { name } } }", headers={"content-type": "text/plain"}
+    )
+    assert "got text/plain" in bad_input(sent)
+    for body, named in (
+        (b"[1, 2]", "one JSON object"),
+        (b'{"query": 5}', "'query' must be"),
+        (b'{"query": "{ __typename }", "variables": [1]}', "'variables' must be"),
+        (b'{"query": "{ __typename ', "not JSON"),
+    ):
+        sent = client.post("/graphql", content=body, headers={"content-type": "application/json"})
+        assert named in bad_input(sent), body
+    mutation_by_get = client.get(
+        "/graphql", params={"query": 'mutation { createProject(input: {name: "g"}) { name } }'}
+    )
+    assert mutation_by_get.status_code in (400, 405)
+    assert mutation_by_get.json()["errors"][0]["extensions"]["code"] == "BAD_INPUT"
+
+
+def test_a_range_no_file_could_reach_is_bad_input(client: TestClient) -> None:
+    version = log_version(client, {"f.bin": b"0123456789"})["id"]
+    for header in ("bytes=" + "9" * 5000 + "-", "bytes=0-" + "1" * 40, "bytes=-" + "7" * 300):
+        response = client.get(f"/files/{version}/f.bin", headers={"Range": header})
+        assert response.status_code == 400, header
+        assert response.json()["error"]["code"] == "BAD_INPUT"
+        assert "digits" in response.json()["error"]["message"]
+    padded = client.get(f"/files/{version}/f.bin", headers={"Range": "bytes=" + "0" * 40 + "2-3"})
+    assert (padded.status_code, padded.content) == (206, b"23")

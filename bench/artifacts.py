@@ -145,13 +145,7 @@ def transfer_round(
         digest.update(block)
     sha256, name = digest.hexdigest(), uuid.uuid4().hex
     result: dict[str, float] = {}
-    with Peak(pid) as peak:
-        result["up_api"] = timed(
-            lambda: http.put(
-                f"/blobs/{sha256}", content=blocks(BIG, seed), headers={"content-length": str(BIG)}
-            ).raise_for_status()
-        )
-    result["up_rss"] = peak.peak - peak.start
+    # The version first: the server takes only content a pending version lists.
     created = gql(
         http,
         CREATE,
@@ -163,6 +157,13 @@ def transfer_round(
         },
     )
     version = created["createArtifactVersion"]["version"]["id"]
+    with Peak(pid) as peak:
+        result["up_api"] = timed(
+            lambda: http.put(
+                f"/blobs/{sha256}", content=blocks(BIG, seed), headers={"content-length": str(BIG)}
+            ).raise_for_status()
+        )
+    result["up_rss"] = peak.peak - peak.start
     gql(http, COMMIT, id=version)
     # The same client library (urllib3) downloads both ways, so only the path differs.
     url = f"{str(http.base_url).rstrip('/')}/files/{version}/w.bin"

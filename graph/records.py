@@ -74,6 +74,16 @@ class Principal:
     registries: dict[str, str]  # registry name -> role
     key_expires_at: datetime | None = None
 
+    def reader(self) -> dict[str, Any]:
+        """What Cypher needs to decide whether this principal may read a version: the
+        $reader parameter of graph.queries.artifacts._PROVEN."""
+        return {
+            "user": self.id,
+            "all": self.org_admin,
+            "projects": sorted(self.projects),
+            "registries": sorted(self.registries),  # every role reads
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Scope:

@@ -81,6 +81,17 @@ class HashingReader:
             self._verify()
         return data
 
+    async def drain(self) -> int:
+        """Read the whole stream here (no S3), verified as `read` verifies; return its size.
+        For content stored already: the sender still proves it holds the bytes."""
+        async for chunk in self._stream:
+            self._hash.update(chunk)
+            self.size += len(chunk)
+            if self.size > self._limit:
+                raise TooLarge(f"more than the limit of {self._limit} bytes")
+        self._verify()
+        return self.size
+
     async def _fill(self, want: int) -> None:
         while self._buffered < want:
             chunk = await anext(self._stream, None)

@@ -48,10 +48,10 @@ async def put_blob(request: Request) -> Response:
     store: BlobStore = request.state.blobs
     principal: Principal = request.state.principal
     try:
-        # Only content a pending manifest of the caller's projects lists is accepted.
-        if not principal.org_admin and not await repos.access.blob_expected(
-            sha256, sorted(principal.projects)
-        ):
+        # Only content a pending manifest lists is accepted: of the caller's projects, or of
+        # any project for org admins (who may write anywhere). Never content for nothing.
+        projects = None if principal.org_admin else sorted(principal.projects)
+        if not await repos.access.blob_expected(sha256, projects):
             refused(Access(principal, repos.access), f"PUT /blobs/{sha256}", "not expected")
             return error(
                 403,
@@ -65,6 +65,7 @@ async def put_blob(request: Request) -> Response:
             limit=settings.max_blob_size,
             store=store,
             repo=repos.blobs,
+            uploader=principal,
         )
     except ClientDisconnect:
         # The client went away: nothing was stored (S3 aborts the multipart upload, and the
@@ -79,7 +80,5 @@ async def put_blob(request: Request) -> Response:
         return error(409, "CONFLICT", str(exc))
     except (StorageUnavailable, GraphUnavailable) as exc:
         return error(503, "UNAVAILABLE", str(exc))
-    body = {"sha256": sha256, "created": created}
-    if created:
-        body["size"] = size
+    body = {"sha256": sha256, "created": created, "size": size}
     return JSONResponse(body, status_code=201 if created else 200)

@@ -364,7 +364,7 @@ class ArtifactMutation:
             run_id=data.run,
             allow_duplicate=data.allow_duplicate,
             pending_ttl=timedelta(seconds=info.context.settings.pending_ttl),
-            actor=info.context.actor,
+            reader=info.context.access.principal,
         )
         info.context.wrote_into(data.project)
         return CreateArtifactVersionPayload(
@@ -378,7 +378,7 @@ class ArtifactMutation:
         self, info: Info, input: CommitArtifactVersionInput
     ) -> ArtifactVersionPayload:
         version = await info.context.repos.artifacts.commit_version(
-            str(input.version), actor=info.context.actor
+            str(input.version), by=info.context.access.principal
         )
         return ArtifactVersionPayload(version=await _version(info, version.id))
 

@@ -13,6 +13,7 @@ from neo4j import AsyncDriver
 
 from api.settings import Settings
 from graph.errors import GraphError
+from graph.records import Principal
 from graph.repository.artifacts import ArtifactRepository
 from graph.repository.blobs import BlobRepository
 from storage.blobs import BlobStore, HashingReader
@@ -29,15 +30,20 @@ async def store_blob(
     limit: int,
     store: BlobStore,
     repo: BlobRepository,
+    uploader: Principal,
 ) -> tuple[int, bool]:
     """Stream `body` into S3 under `sha256`, verified on the way; return (size, newly stored).
-    A blob already stored is not read again: uploads are idempotent."""
-    if await repo.is_stored(sha256) and await store.exists(sha256):
-        return -1, False
+    Content stored already is read and verified all the same, but not stored again: it is
+    the upload that proves the uploader holds the bytes (deduplication saves storage, never
+    the proof). Either way the content is then present for the uploader."""
     reader = HashingReader(body, sha256=sha256, length=length, limit=limit)
-    size = await store.put(sha256, reader, length)
-    await repo.mark_stored(sha256, size, lambda: store.exists(sha256))
-    return size, True
+    if await repo.is_stored(sha256) and await store.exists(sha256):
+        size, created = await reader.drain(), False
+    else:
+        size, created = await store.put(sha256, reader, length), True
+        await repo.mark_stored(sha256, size, lambda: store.exists(sha256))
+    await repo.prove(sha256, uploader)
+    return size, created
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,11 +114,11 @@ RETURN id,
 """
 
 # Whether a principal may upload a blob: some PENDING version of a project they belong to
-# lists it in its manifest.
+# ($projects; null for org admins: any project) lists it in its manifest.
 BLOB_EXPECTED: Final[LiteralString] = """
 RETURN EXISTS {
   MATCH (v:ArtifactVersion {state: 'PENDING'})-[:CONTAINS]->(:Blob {sha256: $sha256})
-  WHERE v.project IN $projects
+  WHERE $projects IS NULL OR v.project IN $projects
 } AS expected
 """
 

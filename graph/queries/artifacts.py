@@ -31,18 +31,45 @@ ORDER BY a.name
 LIMIT $limit
 """
 
-KNOWN_BLOBS: Final[LiteralString] = """
-UNWIND $shas AS sha
-MATCH (b:Blob {sha256: sha})
-RETURN b.sha256 AS sha256, b.size AS size, b.storedAt IS NOT NULL AS stored
-"""
 
 LATEST_VERSION: Final[LiteralString] = """
 MATCH (:Alias {artifactId: $artifact_id, name: 'latest'})-[:POINTS_TO]->(v:ArtifactVersion)
 RETURN v {.*} AS version
 """
 
-CREATE_VERSION: Final[LiteralString] = """
+# Deduplication never reveals content: a stored blob counts as present for $reader only when
+# they uploaded it themselves (UPLOADED) or may already read a committed version holding it
+# (org admins read all; project members their projects; any role in a registry reads the
+# versions linked there, as graph.queries.access.SCOPES decides). Anything else they upload.
+_PROVEN: Final[LiteralString] = """
+(b.storedAt IS NOT NULL AND (
+  $reader.all
+  OR EXISTS { (:User {id: $reader.user})-[:UPLOADED]->(b) }
+  OR EXISTS {
+    MATCH (b)<-[:CONTAINS]-(o:ArtifactVersion {state: 'COMMITTED'})
+    WHERE o.project IN $reader.projects
+       OR EXISTS { MATCH (l:Link {versionId: o.id, state: 'LINKED'})
+                   MATCH (r:Registry {id: l.registryId}) WHERE r.name IN $reader.registries }
+  }))
+"""
+
+# Sizes of the content among $shas that is present for $reader (nothing about the rest).
+KNOWN_BLOBS: Final[LiteralString] = (
+    """
+UNWIND $shas AS sha
+MATCH (b:Blob {sha256: sha})
+WITH b WHERE """
+    + _PROVEN
+    + """
+RETURN b.sha256 AS sha256, b.size AS size
+"""
+)
+
+# A file is `proven` when its content was present for the version's creator (_PROVEN), or
+# once someone uploads it for the version (graph.queries.blobs.PROVE); only proven files
+# commit. The answer is the content still to upload.
+CREATE_VERSION: Final[LiteralString] = (
+    """
 MATCH (a:Artifact {id: $artifact_id})
 CREATE (a)-[:HAS_VERSION]->(v:ArtifactVersion:Lineage:Entity)
 SET v = $props
@@ -50,11 +77,16 @@ WITH v
 UNWIND $files AS f
 MERGE (b:Blob {sha256: f.sha256})
 ON CREATE SET b.size = f.size
-CREATE (v)-[:CONTAINS {path: f.path, size: f.size, contentType: f.content_type}]->(b)
-WITH DISTINCT b
-WHERE b.storedAt IS NULL
-RETURN b.sha256 AS sha256
+WITH v, f, b, """
+    + _PROVEN
+    + """ AS proven
+CREATE (v)-[:CONTAINS {path: f.path, size: f.size, contentType: f.content_type,
+                       proven: proven}]->(b)
+WITH DISTINCT b, proven
+WHERE NOT proven
+RETURN DISTINCT b.sha256 AS sha256
 """
+)
 
 LOCK_ARTIFACT_OF_VERSION: Final[LiteralString] = """
 MATCH (a:Artifact)-[:HAS_VERSION]->(v:ArtifactVersion {id: $id})
@@ -63,9 +95,12 @@ REMOVE a._lock
 RETURN a.id AS artifact_id, v {.*} AS version
 """
 
+# Files a commit cannot take: content not stored, of another size than the manifest says,
+# or never proven for this version (nor uploaded by the committer, $user).
 UNSTORED_FILES: Final[LiteralString] = """
 MATCH (:ArtifactVersion {id: $id})-[c:CONTAINS]->(b:Blob)
 WHERE b.storedAt IS NULL OR b.size <> c.size
+   OR NOT (coalesce(c.proven, false) OR EXISTS { (:User {id: $user})-[:UPLOADED]->(b) })
 RETURN c.path AS path, b.sha256 AS sha256
 ORDER BY path
 LIMIT 10

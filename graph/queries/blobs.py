@@ -16,6 +16,21 @@ MATCH (b:Blob {sha256: $sha256})
 SET b.size = $size, b.storedAt = $now
 """
 
+# Someone uploaded this content (verified against its sha256): it is present for them from now
+# on, and proven for the PENDING versions of their projects that list it
+# (graph.queries.artifacts._PROVEN, UNSTORED_FILES).
+PROVE: Final[LiteralString] = """
+MATCH (b:Blob {sha256: $sha256})
+MATCH (u:User {id: $user})
+MERGE (u)-[:UPLOADED]->(b)
+WITH b
+CALL (b) {
+  MATCH (v:ArtifactVersion {state: 'PENDING'})-[c:CONTAINS]->(b)
+  WHERE v.project IN $projects
+  SET c.proven = true
+}
+"""
+
 IS_STORED: Final[LiteralString] = """
 MATCH (b:Blob {sha256: $sha256}) RETURN b.storedAt IS NOT NULL AS stored
 """

@@ -246,11 +246,14 @@ class AccessRepository(Repository):
 
         return await self._read(work)
 
-    async def blob_expected(self, sha256: str, projects: Sequence[str]) -> bool:
+    async def blob_expected(self, sha256: str, projects: Sequence[str] | None) -> bool:
+        """Whether a PENDING version of one of `projects` (None: of any) lists the content."""
+
         async def work(tx: Tx) -> bool:
-            row = await (
-                await tx.run(q.BLOB_EXPECTED, sha256=sha256, projects=list(projects))
-            ).single(strict=True)
+            wanted = None if projects is None else list(projects)
+            row = await (await tx.run(q.BLOB_EXPECTED, sha256=sha256, projects=wanted)).single(
+                strict=True
+            )
             return bool(row["expected"])
 
         return await self._read(work)

@@ -19,6 +19,7 @@ from graph.records import (
     FileEntry,
     JsonObject,
     Page,
+    Principal,
     instant,
     loads,
     native,
@@ -97,10 +98,12 @@ class ArtifactRepository(Repository):
         run_id: str | None,
         allow_duplicate: bool,
         pending_ttl: timedelta,
-        actor: str,
+        reader: Principal,
     ) -> NewVersion:
         """Open a PENDING version with its manifest, creating project and artifact on first
-        use; a manifest equal to the latest version's returns that version instead."""
+        use; a manifest equal to the latest version's returns that version instead. Content
+        counts as present only when it is for `reader` (graph.queries.artifacts._PROVEN)."""
+        actor = reader.name
         digest = manifest_digest(files)
 
         async def work(tx: Tx) -> NewVersion:
@@ -114,7 +117,7 @@ class ArtifactRepository(Repository):
                 row = await (await tx.run(q.LATEST_VERSION, artifact_id=art.id)).single()
                 if row is not None and row["version"]["digest"] == digest:
                     return NewVersion(version_from(row["version"]), (), existing=True)
-            await _check_blob_sizes(tx, files)
+            await _check_blob_sizes(tx, files, reader)
             now = datetime.now(UTC)
             props = {
                 "id": new_id("ver"),
@@ -138,7 +141,11 @@ class ArtifactRepository(Repository):
                 for f in files
             ]
             result = await tx.run(
-                q.CREATE_VERSION, artifact_id=art.id, props=props, files=file_rows
+                q.CREATE_VERSION,
+                artifact_id=art.id,
+                props=props,
+                files=file_rows,
+                reader=reader.reader(),
             )
             missing = tuple(sorted([row["sha256"] async for row in result]))
             await write_event(
@@ -152,9 +159,10 @@ class ArtifactRepository(Repository):
 
         return await self._write(work)
 
-    async def commit_version(self, version_id: str, *, actor: str) -> ArtifactVersion:
+    async def commit_version(self, version_id: str, *, by: Principal) -> ArtifactVersion:
         """Give a PENDING version the artifact's next index, move `latest`, link the producing
-        run; raise Invalid naming files whose blobs were never uploaded."""
+        run; raise Invalid naming files whose content was never uploaded for it."""
+        actor = by.name
 
         async def work(tx: Tx) -> ArtifactVersion:
             artifact_id, before = await _lock_version(tx, version_id)
@@ -164,13 +172,15 @@ class ArtifactRepository(Repository):
                 raise Conflict(f"version {version_id!r} is {before.state}, not PENDING")
             if before.expires_at is not None and before.expires_at < datetime.now(UTC):
                 raise Conflict(f"version {version_id!r} expired at {before.expires_at:%c}")
-            missing = [row async for row in await tx.run(q.UNSTORED_FILES, id=version_id)]
+            missing = [
+                row async for row in await tx.run(q.UNSTORED_FILES, id=version_id, user=by.id)
+            ]
             if missing:
                 listed = ", ".join(f"{r['path']} ({r['sha256']})" for r in missing)
                 raise Invalid(
                     "input.version",
                     f"version {version_id!r} has files whose content was never uploaded "
-                    f"(PUT /blobs/<sha256>): {listed}",
+                    f"for it (PUT /blobs/<sha256>, as missingBlobs listed): {listed}",
                 )
             now = datetime.now(UTC)
             row = await (await tx.run(q.COMMIT_VERSION, id=version_id, now=now)).single(strict=True)
@@ -541,14 +551,14 @@ async def _ensure_artifact(tx: Tx, project: str, name: str, type: str) -> Artifa
     return artifact
 
 
-async def _check_blob_sizes(tx: Tx, files: Sequence[FileEntry]) -> None:
-    """Refuse a manifest whose size for a stored (hence verified) blob is wrong; sizes of blobs
-    not uploaded yet are checked by the upload and again at commit."""
+async def _check_blob_sizes(tx: Tx, files: Sequence[FileEntry], reader: Principal) -> None:
+    """Refuse a manifest whose size for a stored (hence verified) blob present for `reader` is
+    wrong; other sizes are checked by the upload and again at commit (saying more here would
+    tell whether content exists that the caller has not shown they hold)."""
     shas = sorted({f.sha256 for f in files})
     stored = {
         row["sha256"]: row["size"]
-        async for row in await tx.run(q.KNOWN_BLOBS, shas=shas)
-        if row["stored"]
+        async for row in await tx.run(q.KNOWN_BLOBS, shas=shas, reader=reader.reader())
     }
     for f in files:
         if f.sha256 in stored and stored[f.sha256] != f.size:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from graph.errors import Conflict
 from graph.events import write_event
 from graph.queries import blobs as q
+from graph.records import Principal
 from graph.repository.base import Repository, Tx
 
 
@@ -31,6 +32,16 @@ class BlobRepository(Repository):
             if not await still_there():
                 raise Conflict(f"blob {sha256} was collected while it uploaded: upload it again")
             await tx.run(q.MARK_STORED, sha256=sha256, size=size, now=datetime.now(UTC))
+
+        await self._write(work)
+
+    async def prove(self, sha256: str, uploader: Principal) -> None:
+        """Record that `uploader` sent this content, verified: see queries.blobs.PROVE."""
+
+        async def work(tx: Tx) -> None:
+            await tx.run(
+                q.PROVE, sha256=sha256, user=uploader.id, projects=sorted(uploader.projects)
+            )
 
         await self._write(work)
 

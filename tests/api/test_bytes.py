@@ -8,8 +8,9 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from neo4j import AsyncDriver
@@ -21,7 +22,7 @@ from api.settings import Settings
 from graph.repository.artifacts import ArtifactRepository
 from graph.repository.blobs import BlobRepository
 from storage.blobs import BlobStore, http_pool
-from tests.factories import count, log_version, ok, open_version, sha, upload
+from tests.factories import count, events, log_version, ok, open_version, sha, upload, user_key
 from tests.helpers import ADMIN_KEY, bearer, graphql, s3_client
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
@@ -35,12 +36,17 @@ def stored_keys(settings: Settings) -> list[str]:
 def test_an_upload_is_stored_once_and_a_second_upload_is_a_no_op(
     client: TestClient, settings: Settings
 ) -> None:
+    open_version(client, {"f": PAYLOAD})
     first = client.put(f"/blobs/{sha(PAYLOAD)}", content=PAYLOAD)
     assert first.status_code == 201
     assert first.json() == {"sha256": sha(PAYLOAD), "created": True, "size": len(PAYLOAD)}
     second = client.put(f"/blobs/{sha(PAYLOAD)}", content=PAYLOAD)
     assert second.status_code == 200
-    assert second.json()["created"] is False
+    assert second.json() == {"sha256": sha(PAYLOAD), "created": False, "size": len(PAYLOAD)}
+    # stored already, the bytes are still read and verified: a wrong body is refused
+    wrong = client.put(f"/blobs/{sha(PAYLOAD)}", content=PAYLOAD[:-1] + b"!")
+    assert wrong.status_code == 400
+    assert f"not {sha(PAYLOAD)}" in wrong.json()["error"]["message"]
     assert stored_keys(settings) == [f"blobs/{sha(PAYLOAD)[:2]}/{sha(PAYLOAD)}"]
 
 
@@ -48,6 +54,7 @@ def test_content_that_does_not_match_its_sha256_is_refused_and_not_kept(
     client: TestClient, settings: Settings
 ) -> None:
     claimed = sha(b"something else")
+    open_version(client, {"f": b"something else"})
     response = client.put(f"/blobs/{claimed}", content=PAYLOAD)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "BAD_INPUT"
@@ -60,6 +67,7 @@ def test_a_large_mismatched_upload_is_aborted_in_multipart_too(
     client: TestClient, settings: Settings
 ) -> None:
     big = PAYLOAD * 40  # 40 MiB: three parts
+    open_version(client, {"f": b"not it"})
     response = client.put(f"/blobs/{sha(b'not it')}", content=big)
     assert response.status_code == 400
     assert stored_keys(settings) == []
@@ -68,6 +76,7 @@ def test_a_large_mismatched_upload_is_aborted_in_multipart_too(
 def test_an_empty_file_uploads_and_a_bad_empty_upload_does_not(
     client: TestClient, settings: Settings
 ) -> None:
+    open_version(client, {"x": b"x", "empty": b""})
     assert client.put(f"/blobs/{sha(b'x')}", content=b"").status_code == 400
     assert stored_keys(settings) == []
     assert client.put(f"/blobs/{sha(b'')}", content=b"").status_code == 201
@@ -76,6 +85,7 @@ def test_an_empty_file_uploads_and_a_bad_empty_upload_does_not(
 def test_uploads_over_the_size_limit_are_refused(settings: Settings) -> None:
     small = settings.model_copy(update={"max_blob_size": 1000})
     with TestClient(create_app(small), headers=bearer(ADMIN_KEY)) as client:
+        open_version(client, {"f": PAYLOAD, "g": PAYLOAD[:1200]})
         response = client.put(f"/blobs/{sha(PAYLOAD)}", content=PAYLOAD)
         assert response.status_code == 413
         assert "limit of 1000" in response.json()["error"]["message"]
@@ -225,10 +235,12 @@ async def test_expired_pending_versions_and_their_orphan_blobs_are_collected(
 
 
 def test_the_server_collects_unreferenced_blobs_by_itself(settings: Settings) -> None:
-    eager = settings.model_copy(update={"gc_interval": 1, "gc_grace": 0})
+    # model_copy skips validation: a PENDING version that expires within a second
+    eager = settings.model_copy(update={"gc_interval": 1, "gc_grace": 0, "pending_ttl": 1})
     orphan = b"uploaded, never part of a version"
     with TestClient(create_app(eager), headers=bearer(ADMIN_KEY)) as client:
         kept = log_version(client, {"k": b"kept"})
+        open_version(client, {"o": orphan})
         upload(client, orphan)
         deadline = time.monotonic() + 15
         while sha(orphan) in " ".join(stored_keys(settings)) and time.monotonic() < deadline:
@@ -239,8 +251,11 @@ def test_the_server_collects_unreferenced_blobs_by_itself(settings: Settings) ->
 
 def test_the_collect_command_reports_what_it_did(settings: Settings) -> None:
     env = {**os.environ, "FOREBEAR_S3_BUCKET": settings.s3_bucket, "FOREBEAR_GC_GRACE": "0"}
-    with TestClient(create_app(settings), headers=bearer(ADMIN_KEY)) as client:
+    brief = settings.model_copy(update={"pending_ttl": 1})  # unvalidated: expires at once
+    with TestClient(create_app(brief), headers=bearer(ADMIN_KEY)) as client:
+        open_version(client, {"o": b"orphan for the command"})
         upload(client, b"orphan for the command")
+    time.sleep(1.1)
     done = subprocess.run(
         [sys.executable, "-m", "api.collect"],
         env=env,
@@ -250,4 +265,121 @@ def test_the_collect_command_reports_what_it_did(settings: Settings) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"expired_versions": 0, "removed_blobs": 1}
+    assert json.loads(done.stdout) == {"expired_versions": 1, "removed_blobs": 1}
+
+
+def as_user(client: TestClient, key: str) -> Callable[..., dict[str, Any]]:
+    def call(query: str, **variables: object) -> dict[str, Any]:
+        response = client.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=bearer(key)
+        )
+        body: dict[str, Any] = response.json()
+        return body
+
+    return call
+
+
+CREATE = """mutation($input: CreateArtifactVersionInput!) {
+  createArtifactVersion(input: $input) { version { id } missingBlobs } }"""
+COMMIT = """mutation($id: ID!) { commitArtifactVersion(input: {version: $id}) {
+  version { index } } }"""
+
+
+def test_deduplication_never_reveals_content_the_caller_has_not_shown_it_holds(
+    client: TestClient, settings: Settings
+) -> None:
+    secret = b"the weights of project pa, which eve may not read"
+    stored = log_version(client, {"w.bin": secret}, project="pa")
+    eve_key = user_key(client, "eve")
+    eve = as_user(client, eve_key)
+
+    def eve_opens(files: list[dict[str, object]], artifact: str = "stolen") -> dict[str, Any]:
+        made = eve(
+            CREATE, input={"project": "pe", "artifact": artifact, "type": "model", "files": files}
+        )
+        return ok(made)["createArtifactVersion"]  # type: ignore[no-any-return]
+
+    entry = {"path": "w.bin", "size": len(secret), "sha256": sha(secret)}
+    opened = eve_opens([entry])
+    assert opened["missingBlobs"] == [sha(secret)]  # as for content stored nowhere
+    nowhere = eve_opens([{"path": "x", "size": 5, "sha256": sha(b"never")}], "other")
+    assert nowhere["missingBlobs"] == [sha(b"never")]
+    # a wrong size says nothing about stored content either
+    assert eve_opens([{**entry, "size": 7}], "sized")["missingBlobs"] == [sha(secret)]
+    before = events(settings)
+    refused = eve(COMMIT, id=opened["version"]["id"])
+    assert refused["errors"][0]["extensions"]["code"] == "BAD_INPUT"
+    assert "never uploaded for it" in refused["errors"][0]["message"]
+    assert events(settings) == before
+    url = f"/files/{opened['version']['id']}/w.bin"
+    assert client.get(url, headers=bearer(eve_key)).status_code == 404
+    wrong = client.put(f"/blobs/{sha(secret)}", content=b"guess", headers=bearer(eve_key))
+    assert wrong.status_code == 400
+    assert "never uploaded" in eve(COMMIT, id=opened["version"]["id"])["errors"][0]["message"]
+    # Holding the bytes is proof: the upload is verified (not stored again), then it commits.
+    sent = client.put(f"/blobs/{sha(secret)}", content=secret, headers=bearer(eve_key))
+    assert (sent.status_code, sent.json()["created"]) == (200, False)
+    assert ok(eve(COMMIT, id=opened["version"]["id"]))["commitArtifactVersion"]["version"] == {
+        "index": 0
+    }
+    assert client.get(url, headers=bearer(eve_key)).content == secret
+    assert eve_opens([entry], "again")["missingBlobs"] == []  # she uploaded it once
+    assert stored_keys(settings) == [f"blobs/{sha(secret)[:2]}/{sha(secret)}"]
+    assert client.get(f"/files/{stored['id']}/w.bin").content == secret
+
+
+def test_content_a_caller_may_read_already_is_not_uploaded_again(client: TestClient) -> None:
+    shared = b"a dataset in project pa, linked in the dataset registry"
+    version = log_version(client, {"d": shared}, project="pa", artifact="d", type="dataset")
+    entry = {"path": "copy", "size": len(shared), "sha256": sha(shared)}
+    ok(
+        graphql(
+            client,
+            'mutation { createCollection(input: {registry: "dataset", name: "ds"}) '
+            "{ collection { id } } }",
+        )
+    )
+    ok(
+        graphql(
+            client,
+            """mutation($v: String!) { linkVersion(input: {registry: "dataset",
+        collection: "ds", version: $v}) { link { id } } }""",
+            v=version["id"],
+        )
+    )
+    for name, grant in (
+        (
+            "pia",
+            'mutation { setProjectMember(input: {project: "pa", principal: "pia"}) { members } }',
+        ),
+        (
+            "vera",
+            'mutation { setRegistryMember(input: {registry: "dataset", principal: "vera",'
+            " role: VIEWER}) { registry { name } } }",
+        ),
+    ):
+        caller = as_user(client, user_key(client, name))
+        ok(graphql(client, grant))
+        made = ok(
+            caller(
+                CREATE,
+                input={
+                    "project": f"own-{name}",
+                    "artifact": "c",
+                    "type": "dataset",
+                    "files": [entry],
+                },
+            )
+        )
+        assert made["createArtifactVersion"]["missingBlobs"] == [], name
+        committed = ok(caller(COMMIT, id=made["createArtifactVersion"]["version"]["id"]))
+        assert committed["commitArtifactVersion"]["version"]["index"] == 0, name
+
+
+def test_uploads_need_a_pending_version_that_lists_them_even_for_org_admins(
+    client: TestClient, settings: Settings
+) -> None:
+    response = client.put(f"/blobs/{sha(b'for nothing')}", content=b"for nothing")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "FORBIDDEN"
+    assert stored_keys(settings) == []

@@ -17,6 +17,7 @@ from starlette.routing import Route
 from api.access import Authenticator
 from api.context import GraphQLApp
 from api.guard import Guard
+from api.idempotency import Idempotent
 from api.kept import KeptAnswers, KeptGraphQL
 from api.logs import RequestLog
 from api.metrics import Metrics
@@ -89,7 +90,7 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         Route(
             "/graphql",
-            KeptGraphQL(GraphQLApp(schema, graphql_ide="graphiql"), answers),
+            Idempotent(KeptGraphQL(GraphQLApp(schema, graphql_ide="graphiql"), answers), settings),
             methods=["GET", "POST"],
         ),
         Route("/blobs/{sha256}", put_blob, methods=["PUT"]),

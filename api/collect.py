@@ -1,4 +1,5 @@
-"""`python -m api.collect`: expire abandoned PENDING versions and delete unreferenced blobs once.
+"""`python -m api.collect`: expire abandoned PENDING versions and delete unreferenced blobs once
+(and forget idempotency keys past their time).
 
 The server does the same every FOREBEAR_GC_INTERVAL seconds; this is for cron or a one-off.
 """
@@ -6,6 +7,7 @@ The server does the same every FOREBEAR_GC_INTERVAL seconds; this is for cron or
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 from datetime import timedelta
@@ -15,6 +17,7 @@ from api.services.blobs import collect_garbage
 from api.settings import Settings, settings_or_exit
 from graph.repository.artifacts import ArtifactRepository
 from graph.repository.blobs import BlobRepository
+from graph.repository.idempotency import IdempotencyRepository
 
 
 async def collect(settings: Settings) -> dict[str, int]:
@@ -24,8 +27,9 @@ async def collect(settings: Settings) -> dict[str, int]:
             BlobRepository(driver, settings.neo4j_database),
             store,
             grace=timedelta(seconds=settings.gc_grace),
+            keys=IdempotencyRepository(driver, settings.neo4j_database),
         )
-    return {"expired_versions": report.expired_versions, "removed_blobs": report.removed_blobs}
+    return dataclasses.asdict(report)
 
 
 def main() -> int:

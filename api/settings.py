@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     max_body_size: int = Field(
         1 * 2**20, ge=1024, description="largest /graphql request body, in bytes"
     )
+    idempotency_ttl: int = Field(
+        86_400, ge=60, description="seconds an Idempotency-Key and its first answer are kept"
+    )
     auth_cache_ttl: float = Field(
         5.0, ge=0, description="seconds a checked API key is trusted without asking Neo4j"
     )

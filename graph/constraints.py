@@ -44,6 +44,11 @@ CONSTRAINTS: Final[tuple[LiteralString, ...]] = (
     "CREATE INDEX run_project_started IF NOT EXISTS FOR (r:Run) ON (r.project, r.startedAt)",
     "CREATE INDEX metric_chunk IF NOT EXISTS FOR (m:MetricChunk) ON (m.runId, m.key)",
     "CREATE INDEX version_state IF NOT EXISTS FOR (v:ArtifactVersion) ON (v.state, v.expiresAt)",
+    # A keyed mutation's event carries its claim: a second commit of it fails here.
+    "CREATE CONSTRAINT event_idempotency IF NOT EXISTS "
+    "FOR (e:Event) REQUIRE e.idempotency IS UNIQUE",
+    "CREATE CONSTRAINT idempotency_id IF NOT EXISTS FOR (i:Idempotency) REQUIRE i.id IS UNIQUE",
+    "CREATE INDEX idempotency_expiry IF NOT EXISTS FOR (i:Idempotency) ON (i.expiresAt)",
 )
 
 # Several replicas may start at once; the loser of a race on the same rule sees this code.

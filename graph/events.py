@@ -16,6 +16,7 @@ from typing import Any, Final, LiteralString
 
 from graph.ids import new_id
 from graph.repository.base import Tx
+from graph.repository.idempotency import CLAIM
 
 # Takes the chain head's write lock. A query that takes it and returns the head's `seq` and
 # `hash` can make its event with `new_event` and write it with EVENT_CLAUSE, a round trip fewer
@@ -37,7 +38,7 @@ SET h.seq = $event.seq, h.hash = $event.hash
 CREATE (e:Event {id: $event.id, seq: $event.seq, type: $event.type, actor: $event.actor,
                  time: $event.time, subjects: $event.subjects, registry: $event.registry,
                  before: $event.before, after: $event.after, prevHash: $event.prevHash,
-                 hash: $event.hash})
+                 hash: $event.hash, idempotency: $event.idempotency})
 WITH e
 UNWIND $event.subjects AS subject_id
 MATCH (s:Entity {id: subject_id})
@@ -101,12 +102,16 @@ def new_event(
         before=before_json,
         after=after_json,
     )
+    claim = CLAIM.get()
+    if claim is not None:
+        claim.events += 1
     return fields | {
         "id": new_id("evt"),
         "time": time,
         "subjects": list(subjects),
         "prevHash": head["hash"],
         "hash": event_hash(head["hash"], fields),
+        "idempotency": claim.id if claim is not None else None,
     }
 
 

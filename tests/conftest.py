@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 from neo4j import AsyncDriver, AsyncGraphDatabase, GraphDatabase
 from starlette.testclient import TestClient
@@ -18,6 +23,8 @@ from api.app import create_app
 from api.settings import Settings
 from graph.constraints import ensure_constraints
 from tests.helpers import ADMIN_KEY, TEST_SECRET, bearer, remove_bucket, s3_client
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -75,6 +82,37 @@ def client(settings: Settings) -> Iterator[TestClient]:
     configuration creates on first start."""
     with TestClient(create_app(settings), headers=bearer(ADMIN_KEY)) as client:
         yield client
+
+
+@pytest.fixture
+def server(settings: Settings, unused_port: int) -> Iterator[tuple[str, int]]:
+    """A real API process (`python -m api`) on its own port, on the test's bucket: its base
+    URL and pid."""
+    env = {
+        **os.environ,
+        "FOREBEAR_PORT": str(unused_port),
+        "FOREBEAR_S3_BUCKET": settings.s3_bucket,
+        "FOREBEAR_LOG_LEVEL": "WARNING",
+        "FOREBEAR_SECRET_KEY": TEST_SECRET,
+        "FOREBEAR_ADMIN_KEY": ADMIN_KEY,
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "api"], cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{unused_port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, "the server exited"
+            assert time.monotonic() < deadline, "the server did not become ready"
+            time.sleep(0.2)
+        yield base, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 @pytest.fixture

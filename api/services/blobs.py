@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ from graph.errors import GraphError
 from graph.records import Principal
 from graph.repository.artifacts import ArtifactRepository
 from graph.repository.blobs import BlobRepository
+from graph.repository.idempotency import IdempotencyRepository
 from storage.blobs import BlobStore, HashingReader
 from storage.errors import StorageError
 
@@ -50,6 +52,7 @@ async def store_blob(
 class CollectReport:
     expired_versions: int
     removed_blobs: int
+    expired_keys: int = 0
 
 
 async def collect_garbage(
@@ -60,6 +63,7 @@ async def collect_garbage(
     grace: timedelta,
     now: datetime | None = None,
     batch: int = 500,
+    keys: IdempotencyRepository | None = None,
 ) -> CollectReport:
     """Expire PENDING versions past their time, then delete the blobs no version contains
     that were stored more than `grace` ago. Safe while uploads run and on several replicas
@@ -80,7 +84,10 @@ async def collect_garbage(
         removed += progress
         if progress == 0:
             break
-    return CollectReport(expired, removed)
+    forgotten = 0
+    while keys is not None and (done := await keys.expire(now=now, limit=batch)):
+        forgotten += done
+    return CollectReport(expired, removed, forgotten)
 
 
 async def collect_periodically(driver: AsyncDriver, store: BlobStore, settings: Settings) -> None:
@@ -88,20 +95,15 @@ async def collect_periodically(driver: AsyncDriver, store: BlobStore, settings: 
     is logged and the next one tried (several replicas may do this at once)."""
     artifacts = ArtifactRepository(driver, settings.neo4j_database)
     repo = BlobRepository(driver, settings.neo4j_database)
+    keys = IdempotencyRepository(driver, settings.neo4j_database)
     while True:
         await anyio.sleep(settings.gc_interval)
         try:
             report = await collect_garbage(
-                artifacts, repo, store, grace=timedelta(seconds=settings.gc_grace)
+                artifacts, repo, store, grace=timedelta(seconds=settings.gc_grace), keys=keys
             )
         except (GraphError, StorageError) as exc:
             log.warning("collection failed: %s", exc)
             continue
-        if report.expired_versions or report.removed_blobs:
-            log.info(
-                "collected",
-                extra={
-                    "expired_versions": report.expired_versions,
-                    "removed_blobs": report.removed_blobs,
-                },
-            )
+        if any(dataclasses.astuple(report)):
+            log.info("collected", extra=dataclasses.asdict(report))

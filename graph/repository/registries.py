@@ -535,7 +535,8 @@ class RegistryRepository(Repository):
         return await self._write(work)
 
     async def set_alias(self, link_id: str, alias: str, *, actor: str) -> str | None:
-        """Point the collection's `alias` at this link in one step; return the former holder."""
+        """Point the collection's `alias` at this link in one step; return the former holder
+        (the link itself when it held the alias already: then nothing is written)."""
         if alias == LATEST:
             raise Invalid("input.alias", "'latest' moves by itself on every link")
 
@@ -545,6 +546,8 @@ class RegistryRepository(Repository):
             )
             _require_linked(link)
             previous: str | None = row["previous"]
+            if previous == link_id:  # it holds the alias already: nothing moves, no event
+                return previous
             subject = alias_subject(collection.id, alias)
             now = datetime.now(UTC)  # before the event's time: `asOf` that time sees the move
             # The event is made from what step 1 read under the head's lock, and written by

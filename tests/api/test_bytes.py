@@ -265,7 +265,7 @@ def test_the_collect_command_reports_what_it_did(settings: Settings) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"expired_versions": 1, "removed_blobs": 1}
+    assert json.loads(done.stdout) == {"expired_versions": 1, "removed_blobs": 1, "expired_keys": 0}
 
 
 def as_user(client: TestClient, key: str) -> Callable[..., dict[str, Any]]:

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
-from api.settings import Settings
-from tests.helpers import ADMIN_KEY, TEST_SECRET, bearer
+from tests.helpers import ADMIN_KEY, bearer
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = 3 * 2**30 + 12_345  # several GB, and not a whole number of parts
@@ -57,35 +51,6 @@ class PeakRss:
     def _sample(self) -> None:
         while not self._stop.wait(0.05):
             self.peak = max(self.peak, rss_bytes(self.pid))
-
-
-@pytest.fixture
-def server(settings: Settings, unused_port: int) -> Iterator[tuple[str, int]]:
-    env = {
-        **os.environ,
-        "FOREBEAR_PORT": str(unused_port),
-        "FOREBEAR_S3_BUCKET": settings.s3_bucket,
-        "FOREBEAR_LOG_LEVEL": "WARNING",
-        "FOREBEAR_SECRET_KEY": TEST_SECRET,
-        "FOREBEAR_ADMIN_KEY": ADMIN_KEY,
-    }
-    proc = subprocess.Popen([sys.executable, "-m", "api"], cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{unused_port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, "the server exited"
-            assert time.monotonic() < deadline, "the server did not become ready"
-            time.sleep(0.2)
-        yield base, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 def test_a_several_gb_file_round_trips_with_flat_server_memory(server: tuple[str, int]) -> None:

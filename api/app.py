@@ -12,6 +12,7 @@ from neo4j import AsyncDriver
 from neo4j.exceptions import Neo4jError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
 from api.access import Authenticator
@@ -99,8 +100,33 @@ def create_app(settings: Settings) -> Starlette:
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
-    middleware = [
-        Middleware(RequestLog),
-        Middleware(Guard, settings=settings, authenticator=authenticator),
-    ]
+    middleware = [Middleware(RequestLog)]
+    if origins := settings.cors_origin_list:
+        # Before the guard: a browser's preflight carries no key, and every answer (a refusal
+        # too) must carry the CORS headers for the page to read it.
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=origins,
+                allow_methods=["GET", "HEAD", "POST", "PUT", "OPTIONS"],
+                allow_headers=[
+                    "authorization",
+                    "content-type",
+                    "idempotency-key",
+                    "range",
+                    "if-none-match",
+                    "x-request-id",
+                ],
+                expose_headers=[
+                    "etag",
+                    "content-range",
+                    "content-length",
+                    "accept-ranges",
+                    "idempotent-replayed",
+                    "x-request-id",
+                ],
+                max_age=600,
+            )
+        )
+    middleware.append(Middleware(Guard, settings=settings, authenticator=authenticator))
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

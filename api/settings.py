@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     idempotency_ttl: int = Field(
         86_400, ge=60, description="seconds an Idempotency-Key and its first answer are kept"
     )
+    cors_origins: str = Field(
+        "",
+        description="origins (scheme://host[:port], comma-separated) whose browser pages "
+        "may call the API; empty: none",
+    )
     auth_cache_ttl: float = Field(
         5.0, ge=0, description="seconds a checked API key is trusted without asking Neo4j"
     )
@@ -120,6 +125,20 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _cors_origins(cls, value: str) -> str:
+        for origin in (o.strip() for o in value.split(",") if o.strip()):
+            parts = _split(origin)
+            if origin == "*":
+                continue
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+                raise ValueError(
+                    f"{origin!r} is not an origin: expected scheme://host[:port] with no path, "
+                    "e.g. https://forebear.example.com, or *"
+                )
+        return value
+
     @field_validator("s3_bucket")
     @classmethod
     def _s3_bucket(cls, value: str) -> str:
@@ -129,6 +148,10 @@ class Settings(BaseSettings):
                 "digits, dots and hyphens, starting and ending with a letter or digit"
             )
         return value
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def neo4j_auth(self) -> tuple[str, str] | None:

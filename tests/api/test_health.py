@@ -145,3 +145,36 @@ def test_server_info_says_unavailable_without_a_stack_trace_when_neo4j_is_down(
     )
     assert response.status_code == 503
     assert response.json()["errors"][0]["extensions"]["code"] == "UNAVAILABLE"
+
+
+def test_browsers_on_allowed_origins_may_call_the_api_and_others_may_not(
+    settings: Settings,
+) -> None:
+    preflight = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type, idempotency-key",
+    }
+    with TestClient(create_app(settings)) as closed:  # the default: no origin
+        refused = closed.options("/graphql", headers={"Origin": "https://app.example", **preflight})
+        assert "access-control-allow-origin" not in refused.headers
+    allowed = settings.model_copy(update={"cors_origins": "https://app.example"})
+    with TestClient(create_app(allowed)) as client:
+        answer = client.options("/graphql", headers={"Origin": "https://app.example", **preflight})
+        assert answer.status_code == 200
+        assert answer.headers["access-control-allow-origin"] == "https://app.example"
+        assert "idempotency-key" in answer.headers["access-control-allow-headers"].lower()
+        posted = client.post(
+            "/graphql",
+            json={"query": "{ viewer { user { name } } }"},
+            headers={"Origin": "https://app.example", **bearer(ADMIN_KEY)},
+        )
+        assert posted.json()["data"]["viewer"]["user"]["name"] == "admin"
+        assert posted.headers["access-control-allow-origin"] == "https://app.example"
+        keyless = client.post(
+            "/graphql", json={"query": "{ __typename }"}, headers={"Origin": "https://app.example"}
+        )
+        assert keyless.status_code == 401  # readable by the page: it carries the header
+        assert keyless.headers["access-control-allow-origin"] == "https://app.example"
+        other = client.options("/graphql", headers={"Origin": "https://evil.example", **preflight})
+        assert other.status_code == 400
+        assert "access-control-allow-origin" not in other.headers

@@ -81,6 +81,8 @@ def test_the_local_env_file_fills_in_what_the_environment_does_not_set(tmp_path:
         ("FOREBEAR_S3_BUCKET", "Models_Prod", "is not a valid bucket name"),
         ("FOREBEAR_PORT", "70000", "less than or equal to 65535"),
         ("FOREBEAR_LOG_LEVEL", "LOUD", "'DEBUG', 'INFO', 'WARNING' or 'ERROR'"),
+        ("FOREBEAR_CORS_ORIGINS", "https://ok.example, app.example", "is not an origin"),
+        ("FOREBEAR_CORS_ORIGINS", "https://app.example/page", "is not an origin"),
     ],
 )
 def test_a_bad_setting_is_named_with_its_variable(name: str, value: str, says: str) -> None:

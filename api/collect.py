@@ -28,6 +28,7 @@ async def collect(settings: Settings) -> dict[str, int]:
             store,
             grace=timedelta(seconds=settings.gc_grace),
             keys=IdempotencyRepository(driver, settings.neo4j_database),
+            upload_grace=timedelta(seconds=settings.gc_upload_grace),
         )
     return dataclasses.asdict(report)
 

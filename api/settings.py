@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     pending_ttl: int = Field(86_400, ge=60, description="seconds a PENDING version lives")
     max_blob_size: int = Field(100 * 2**30, ge=1, description="largest upload, in bytes")
     gc_grace: int = Field(3_600, ge=0, description="seconds an unreferenced blob is kept")
+    gc_upload_grace: int = Field(
+        86_400, ge=0, description="seconds before an unfinished multipart upload is aborted"
+    )
     gc_interval: int = Field(300, ge=0, description="seconds between collections; 0: never")
     lineage_max_nodes: int = Field(10_000, ge=1, description="node cap of one lineage walk")
     lineage_max_page: int = Field(

@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Final
 
 import anyio
 from neo4j import AsyncDriver
@@ -22,6 +23,10 @@ from storage.blobs import BlobStore, HashingReader
 from storage.errors import StorageError
 
 log = logging.getLogger("forebear.collect")
+
+# Seconds between looks through the whole bucket (a listing of every object): what it finds
+# is rare, and the listing costs a request per thousand objects.
+STORAGE_SCAN_EVERY: Final = 3600.0
 
 
 async def store_blob(
@@ -53,6 +58,8 @@ class CollectReport:
     expired_versions: int
     removed_blobs: int
     expired_keys: int = 0
+    aborted_uploads: int = 0
+    removed_objects: int = 0
 
 
 async def collect_garbage(
@@ -64,9 +71,13 @@ async def collect_garbage(
     now: datetime | None = None,
     batch: int = 500,
     keys: IdempotencyRepository | None = None,
+    upload_grace: timedelta | None = None,
 ) -> CollectReport:
     """Expire PENDING versions past their time, then delete the blobs no version contains
-    that were stored more than `grace` ago. Safe while uploads run and on several replicas
+    that were stored more than `grace` ago; forget idempotency keys past their time (`keys`).
+    With `upload_grace`, also look through S3 itself for what a killed API left there:
+    multipart uploads begun longer ago than that and never finished, and objects written more
+    than `grace` ago that no upload recorded. Safe while uploads run and on several replicas
     at once: each blob is re-checked and removed under its own lock."""
     now = now or datetime.now(UTC)
     expired = 0
@@ -87,7 +98,28 @@ async def collect_garbage(
     forgotten = 0
     while keys is not None and (done := await keys.expire(now=now, limit=batch)):
         forgotten += done
-    return CollectReport(expired, removed, forgotten)
+    aborted = objects = 0
+    if upload_grace is not None:
+        for key, upload_id in await store.stale_uploads(now - upload_grace):
+            await store.abort_upload(key, upload_id)
+            aborted += 1
+        objects = await _collect_unrecorded(repo, store, cutoff, batch)
+    return CollectReport(expired, removed, forgotten, aborted, objects)
+
+
+async def _collect_unrecorded(
+    repo: BlobRepository, store: BlobStore, cutoff: datetime, batch: int
+) -> int:
+    """Remove S3 objects written before `cutoff` that no Blob node records as stored (a crash
+    between an upload's last byte and its graph write); a page of the bucket at a time."""
+    removed, after = 0, ""
+    while page := await store.listed(after, batch):
+        after = page[-1][0]
+        old = [sha for _, sha, written in page if written is not None and written < cutoff]
+        for sha256 in await repo.unrecorded(old) if old else []:
+            remove = functools.partial(store.remove_if_older, sha256, cutoff)
+            removed += await repo.collect_unrecorded(sha256, remove)
+    return removed
 
 
 async def collect_periodically(driver: AsyncDriver, store: BlobStore, settings: Settings) -> None:
@@ -96,11 +128,18 @@ async def collect_periodically(driver: AsyncDriver, store: BlobStore, settings: 
     artifacts = ArtifactRepository(driver, settings.neo4j_database)
     repo = BlobRepository(driver, settings.neo4j_database)
     keys = IdempotencyRepository(driver, settings.neo4j_database)
+    scanned = -STORAGE_SCAN_EVERY  # the bucket itself is looked through now and then
     while True:
         await anyio.sleep(settings.gc_interval)
+        scan = anyio.current_time() - scanned >= STORAGE_SCAN_EVERY
         try:
             report = await collect_garbage(
-                artifacts, repo, store, grace=timedelta(seconds=settings.gc_grace), keys=keys
+                artifacts,
+                repo,
+                store,
+                grace=timedelta(seconds=settings.gc_grace),
+                keys=keys,
+                upload_grace=timedelta(seconds=settings.gc_upload_grace) if scan else None,
             )
         except (GraphError, StorageError) as exc:
             log.warning("collection failed: %s", exc)

@@ -56,3 +56,20 @@ RETURN b.storedAt IS NOT NULL AS stored
 DELETE_BLOB: Final[LiteralString] = """
 MATCH (b:Blob {sha256: $sha256}) DETACH DELETE b
 """
+
+# Which of $shas no Blob node records as stored: objects in S3 that no upload finished.
+UNRECORDED: Final[LiteralString] = """
+UNWIND $shas AS sha
+OPTIONAL MATCH (b:Blob {sha256: sha})
+WITH sha, b WHERE b IS NULL OR b.storedAt IS NULL
+RETURN collect(sha) AS shas
+"""
+
+# An object whose upload never reached the graph, under its blob's lock (taken by MERGE, as
+# uploads take it in LOCK_BLOB): still unrecorded? and does anything name the node?
+CLAIM_UNRECORDED: Final[LiteralString] = """
+MERGE (b:Blob {sha256: $sha256})
+SET b._lock = true
+REMOVE b._lock
+RETURN b.storedAt IS NULL AS unrecorded, EXISTS { (b)--() } AS named
+"""

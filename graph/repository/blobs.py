@@ -45,6 +45,31 @@ class BlobRepository(Repository):
 
         await self._write(work)
 
+    async def unrecorded(self, shas: list[str]) -> list[str]:
+        """The sha256s among `shas` that no Blob node records as stored."""
+
+        async def work(tx: Tx) -> list[str]:
+            row = await (await tx.run(q.UNRECORDED, shas=shas)).single(strict=True)
+            return list(row["shas"])
+
+        return await self._read(work)
+
+    async def collect_unrecorded(self, sha256: str, remove: Callable[[], Awaitable[bool]]) -> bool:
+        """Delete an S3 object no finished upload recorded (`remove` says whether it went),
+        under the blob's lock, so an upload recording it meanwhile waits and then finds its
+        bytes gone (mark_stored: Conflict); a node only this made is removed again."""
+
+        async def work(tx: Tx) -> bool:
+            row = await (await tx.run(q.CLAIM_UNRECORDED, sha256=sha256)).single(strict=True)
+            if not row["unrecorded"]:
+                return False
+            gone = await remove()
+            if not row["named"]:
+                await tx.run(q.DELETE_BLOB, sha256=sha256)
+            return gone
+
+        return await self._write(work)
+
     async def unreferenced(self, *, older_than: datetime, limit: int) -> list[str]:
         """Blobs no version contains, stored (or recorded) before `older_than`."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -21,7 +22,7 @@ from api.services.blobs import collect_garbage
 from api.settings import Settings
 from graph.repository.artifacts import ArtifactRepository
 from graph.repository.blobs import BlobRepository
-from storage.blobs import BlobStore, http_pool
+from storage.blobs import BlobStore, blob_key, http_pool
 from tests.factories import count, events, log_version, ok, open_version, sha, upload, user_key
 from tests.helpers import ADMIN_KEY, bearer, graphql, s3_client
 
@@ -265,7 +266,13 @@ def test_the_collect_command_reports_what_it_did(settings: Settings) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"expired_versions": 1, "removed_blobs": 1, "expired_keys": 0}
+    assert json.loads(done.stdout) == {
+        "expired_versions": 1,
+        "removed_blobs": 1,
+        "expired_keys": 0,
+        "aborted_uploads": 0,
+        "removed_objects": 0,
+    }
 
 
 def as_user(client: TestClient, key: str) -> Callable[..., dict[str, Any]]:
@@ -383,3 +390,57 @@ def test_uploads_need_a_pending_version_that_lists_them_even_for_org_admins(
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "FORBIDDEN"
     assert stored_keys(settings) == []
+
+
+async def test_the_collector_cleans_what_a_killed_api_left_in_s3(
+    client: TestClient, settings: Settings, driver: AsyncDriver
+) -> None:
+    """An unfinished multipart upload and objects no upload recorded (a crash between the
+    last byte and the graph write) go, once old enough; young ones, recorded blobs and the
+    node a pending version names stay."""
+    kept = log_version(client, {"k": b"recorded content"})
+    pending = open_version(client, {"p": b"listed, upload crashed"})
+    s3 = s3_client(settings)
+    for data in (b"nobody recorded this", b"listed, upload crashed"):
+        s3.put_object(settings.s3_bucket, blob_key(sha(data)), io.BytesIO(data), len(data))
+    key = blob_key(sha(b"a multipart upload"))
+    upload_id = s3._create_multipart_upload(settings.s3_bucket, key, {})
+    s3._upload_part(settings.s3_bucket, key, b"x" * 1024, None, upload_id, 1)
+    store = BlobStore(s3, settings.s3_bucket)
+    repos = (
+        ArtifactRepository(driver, settings.neo4j_database),
+        BlobRepository(driver, settings.neo4j_database),
+    )
+    hour = timedelta(hours=1)
+    young = await collect_garbage(*repos, store, grace=hour, upload_grace=hour)
+    assert (young.aborted_uploads, young.removed_objects) == (0, 0)
+    later = datetime.now(UTC) + timedelta(hours=2)
+    report = await collect_garbage(*repos, store, grace=hour, upload_grace=hour, now=later)
+    assert (report.aborted_uploads, report.removed_objects) == (1, 2)
+    assert await store.stale_uploads(later) == []
+    assert stored_keys(settings) == [blob_key(sha(b"recorded content"))]
+    assert client.get(f"/files/{kept['id']}/k").content == b"recorded content"
+    # the pending version still lists its content, which uploads and commits as usual
+    assert (
+        count(
+            settings,
+            "MATCH (b:Blob {sha256: $s}) RETURN count(b)",
+            s=sha(b"listed, upload crashed"),
+        )
+        == 1
+    )
+    assert (
+        count(
+            settings, "MATCH (b:Blob {sha256: $s}) RETURN count(b)", s=sha(b"nobody recorded this")
+        )
+        == 0
+    )
+    upload(client, b"listed, upload crashed")
+    ok(
+        graphql(
+            client,
+            "mutation($id: ID!) { commitArtifactVersion(input: {version: $id}) "
+            "{ version { index } } }",
+            id=pending["version"]["id"],
+        )
+    )

@@ -59,13 +59,15 @@ async def warm_lineage_index(driver: AsyncDriver, settings: Settings, index: Lin
 
 def create_app(settings: Settings) -> Starlette:
     """One app, one Neo4j driver and one S3 client per process, opened in the lifespan."""
-    metrics = Metrics()
+    graphql_schema = schema._schema  # graphql-core's schema under strawberry's
+    roots = [graphql_schema.query_type, graphql_schema.mutation_type]
+    metrics = Metrics([name for root in roots if root is not None for name in root.fields])
     authenticator = Authenticator(settings)
     lineage_index = LineageIndex()  # one per process, kept up to date from the audit log
     metrics.watch_lineage(lineage_index)
     read_cache = ReadCache()  # registry reads kept while the audit head stays put
     metrics.watch_reads(read_cache)
-    answers = KeptAnswers(schema._schema)  # whole answers kept while the audit head stays put
+    answers = KeptAnswers(graphql_schema)  # whole answers kept while the audit head stays put
     metrics.watch_answers(answers)
 
     @contextlib.asynccontextmanager

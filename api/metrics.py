@@ -1,13 +1,40 @@
-"""Prometheus metrics: one registry per app, GraphQL operations counted and timed by name."""
+"""Prometheus metrics: one registry per app.
+
+- GraphQL operations are counted and timed by their root fields (`fields="linkVersion"`,
+  `fields="collection,registry"`), not by the name a client chose: the label takes only the
+  schema's own field names, at most MAX_FIELDS of them, so its values are bounded.
+- Uploads and downloads are counted by outcome, with the bytes they moved.
+- What other parts of the process count (kept answers, lineage walks) is read at scrape time
+  and exported as counters; sizes as gauges. The process collector adds CPU, memory and open
+  files, as every Python service exports them.
+"""
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator
 from typing import TYPE_CHECKING, Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+)
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+)
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 from strawberry.extensions import SchemaExtension
 
 from graph.lineage_index import LineageIndex
@@ -16,39 +43,100 @@ from graph.read_cache import ReadCache
 if TYPE_CHECKING:
     from api.kept import KeptAnswers
 
-# Operation names are chosen by clients: only sane names become label values.
-_OPERATION_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# An operation selecting more root fields than this is labelled SEVERAL.
+MAX_FIELDS: Final = 3
+SEVERAL: Final = "(several)"
+UNKNOWN: Final = "(unknown)"  # a document that does not parse, or names no field we have
+
+
+class _ReadAtScrape(Collector):
+    """Counters whose values another object keeps, read when Prometheus scrapes."""
+
+    def __init__(
+        self, name: str, doc: str, label: str | None, read: dict[str, Callable[[], float]]
+    ) -> None:
+        self.name, self.doc, self.label, self.read = name, doc, label, read
+
+    def collect(self) -> Iterable[CounterMetricFamily]:
+        labels = [self.label] if self.label else []
+        family = CounterMetricFamily(self.name, self.doc, labels=labels)
+        for value, reader in self.read.items():
+            family.add_metric([value] if self.label else [], reader())
+        yield family
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, root_fields: Collection[str] = ()) -> None:
+        self.root_fields = frozenset(root_fields)
         self.registry = CollectorRegistry()
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            self.registry.register(collector)
         self.operations = Counter(
             "forebear_graphql_operations",
-            "GraphQL operations served, by name and outcome",
-            ["operation", "type", "outcome"],
+            "GraphQL operations served, by root fields, type and outcome",
+            ["fields", "type", "outcome"],
             registry=self.registry,
         )
         self.latency = Histogram(
             "forebear_graphql_operation_duration_seconds",
-            "GraphQL operation latency",
-            ["operation", "type"],
+            "GraphQL operation latency, by root fields and type",
+            ["fields", "type"],
             registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
+        self.transfers = Counter(
+            "forebear_transfers",
+            "Uploads (PUT /blobs) and downloads (GET /files), by outcome",
+            ["direction", "outcome"],
+            registry=self.registry,
+        )
+        self.transfer_bytes = Counter(
+            "forebear_transfer_bytes",
+            "Bytes received by uploads and sent by downloads",
+            ["direction"],
+            registry=self.registry,
+        )
+
+    def fields_label(self, names: Iterable[str] | None) -> str:
+        """The `fields` label of an operation selecting these root fields."""
+        wanted = sorted(set(names or ()))
+        if not wanted or any(n not in self.root_fields for n in wanted):
+            return UNKNOWN
+        return ",".join(wanted) if len(wanted) <= MAX_FIELDS else SEVERAL
+
+    def observe(self, fields: str, kind: str, seconds: float, ok: bool) -> None:
+        self.operations.labels(fields, kind, "ok" if ok else "error").inc()
+        self.latency.labels(fields, kind).observe(seconds)
+
+    def transfer(self, direction: str, outcome: str, size: int = 0) -> None:
+        """Count one upload or download (`direction`), and the bytes it moved."""
+        self.transfers.labels(direction, outcome).inc()
+        if size > 0:
+            self.transfer_bytes.labels(direction).inc(size)
+
+    async def counted(self, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """A download's body, counting its bytes as they go (a cut-off one counts what left)."""
+        sent = 0
+        try:
+            async for chunk in body:
+                sent += len(chunk)
+                yield chunk
+        finally:
+            self.transfer("download", "ok", sent)
 
     def watch_lineage(self, index: LineageIndex) -> None:
-        """Export the lineage index's size and reloads, read at scrape time."""
+        """Export the lineage index's size, reloads and answers, read at scrape time."""
         Gauge(
             "forebear_lineage_index_nodes",
             "Runs and versions held in this process's lineage index",
             registry=self.registry,
         ).set_function(lambda: len(index.nodes))
-        Gauge(
+        self._counts(
             "forebear_lineage_index_reloads",
             "Full reloads of the lineage index (first use, bulk changes behind the API)",
-            registry=self.registry,
-        ).set_function(lambda: index.reloads)
+            None,
+            reloads=lambda: index.reloads,
+        )
         self._counts(
             "forebear_lineage_answers",
             "Lineage answers made by walking, and served again from those kept (a kept answer "
@@ -80,16 +168,41 @@ class Metrics:
             executed=lambda: answers.misses,
         )
 
-    def _counts(self, name: str, doc: str, label: str, **read: Callable[[], float]) -> None:
-        """A gauge with one series per label value, each read at scrape time."""
-        gauge = Gauge(name, doc, [label], registry=self.registry)
-        for value, reader in read.items():
-            gauge.labels(value).set_function(reader)
+    def _counts(self, name: str, doc: str, label: str | None, **read: Callable[[], float]) -> None:
+        """A counter with one series per label value (one, unlabelled, without a label), each
+        read at scrape time."""
+        self.registry.register(_ReadAtScrape(name, doc, label, read))
 
-    def observe(self, operation: str | None, kind: str, seconds: float, ok: bool) -> None:
-        name = operation if operation and _OPERATION_NAME.match(operation) else "anonymous"
-        self.operations.labels(name, kind, "ok" if ok else "error").inc()
-        self.latency.labels(name, kind).observe(seconds)
+
+def root_fields(document: DocumentNode | None, operation: str | None) -> list[str] | None:
+    """The root field names the operation selects (through fragments), None when the
+    document names no single operation."""
+    if document is None:
+        return None
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    chosen = [o for o in operations if operation is None or (o.name and o.name.value == operation)]
+    if len(chosen) != 1:
+        return None
+    fragments = {
+        d.name.value: d.selection_set
+        for d in document.definitions
+        if isinstance(d, FragmentDefinitionNode)
+    }
+    names: list[str] = []
+    pending: list[SelectionSetNode] = [chosen[0].selection_set]
+    seen: set[str] = set()
+    while pending:
+        for selection in pending.pop().selections:
+            if isinstance(selection, FieldNode):
+                names.append(selection.name.value)
+            elif isinstance(selection, InlineFragmentNode):
+                pending.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name in fragments and name not in seen:
+                    seen.add(name)
+                    pending.append(fragments[name])
+    return names
 
 
 class OperationMetrics(SchemaExtension):
@@ -104,5 +217,6 @@ class OperationMetrics(SchemaExtension):
             kind = ctx.operation_type.value
         except RuntimeError:  # the document did not parse, or names no operation
             kind = "unknown"
+        fields = metrics.fields_label(root_fields(ctx.graphql_document, ctx.operation_name))
         ok = ctx.result is not None and not ctx.result.errors
-        metrics.observe(ctx.operation_name, kind, time.perf_counter() - started, ok)
+        metrics.observe(fields, kind, time.perf_counter() - started, ok)

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from api.access import Access, refused
 from api.context import Repositories
+from api.metrics import Metrics
 from api.services.blobs import store_blob
 from api.settings import Settings
 from graph.errors import Conflict, GraphUnavailable
@@ -47,12 +48,14 @@ async def put_blob(request: Request) -> Response:
     repos = Repositories.on(request.state.driver, settings.neo4j_database)
     store: BlobStore = request.state.blobs
     principal: Principal = request.state.principal
+    metrics: Metrics = request.state.metrics
     try:
         # Only content a pending manifest lists is accepted: of the caller's projects, or of
         # any project for org admins (who may write anywhere). Never content for nothing.
         projects = None if principal.org_admin else sorted(principal.projects)
         if not await repos.access.blob_expected(sha256, projects):
             refused(Access(principal, repos.access), f"PUT /blobs/{sha256}", "not expected")
+            metrics.transfer("upload", "forbidden")
             return error(
                 403,
                 "FORBIDDEN",
@@ -68,17 +71,23 @@ async def put_blob(request: Request) -> Response:
             uploader=principal,
         )
     except ClientDisconnect:
+        metrics.transfer("upload", "abandoned")
         # The client went away: nothing was stored (S3 aborts the multipart upload, and the
         # collector removes any upload an API killed at that moment leaves behind).
         log.info("upload abandoned", extra={"sha256": sha256, "reason": "client disconnected"})
         return error(400, "BAD_INPUT", f"the upload of {sha256} ended before its last byte")
     except TooLarge as exc:
+        metrics.transfer("upload", "too_large")
         return error(413, "BAD_INPUT", f"upload of {sha256} refused: {exc}")
     except UploadRejected as exc:
+        metrics.transfer("upload", "rejected")
         return error(400, "BAD_INPUT", f"upload of {sha256} refused: {exc}")
     except Conflict as exc:
+        metrics.transfer("upload", "conflict")
         return error(409, "CONFLICT", str(exc))
     except (StorageUnavailable, GraphUnavailable) as exc:
+        metrics.transfer("upload", "unavailable")
         return error(503, "UNAVAILABLE", str(exc))
+    metrics.transfer("upload", "stored" if created else "verified", size)
     body = {"sha256": sha256, "created": created, "size": size}
     return JSONResponse(body, status_code=201 if created else 200)

@@ -11,6 +11,7 @@ from starlette.responses import Response, StreamingResponse
 
 from api.access import Access, refused
 from api.context import Repositories
+from api.metrics import Metrics
 from api.routes.blobs import error
 from api.settings import Settings
 from graph.errors import GraphUnavailable, NotFound
@@ -55,16 +56,19 @@ async def get_file(request: Request) -> Response:
     repos = Repositories.on(request.state.driver, settings.neo4j_database)
     store: BlobStore = request.state.blobs
     access = Access(request.state.principal, repos.access)
+    metrics: Metrics = request.state.metrics
     try:
         # Access to a version that holds the file, never to a sha256 alone; a version the
         # caller may not read answers like one that does not exist.
         if not await access.can_read(version_id):
             refused(access, f"GET /files/{version_id}", "version not visible")
+            metrics.transfer("download", "not_found")
             return error(
                 404, "NOT_FOUND", f"no file {path!r} in a committed version {version_id!r}"
             )
         entry = await repos.artifacts.get_file(version_id, path)
     except NotFound:
+        metrics.transfer("download", "not_found")
         return error(404, "NOT_FOUND", f"no file {path!r} in a committed version {version_id!r}")
     except GraphUnavailable as exc:
         return error(503, "UNAVAILABLE", str(exc))
@@ -75,6 +79,7 @@ async def get_file(request: Request) -> Response:
         "Cache-Control": "private, max-age=31536000, immutable",
     }
     if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        metrics.transfer("download", "not_modified")
         return Response(status_code=304, headers=headers)
     wanted = byte_range(request.headers.get("range"), entry.size)
     if wanted == "malformed":
@@ -89,6 +94,7 @@ async def get_file(request: Request) -> Response:
         headers["Content-Range"] = f"bytes {wanted[0]}-{wanted[1]}/{entry.size}"
     headers["Content-Length"] = str(length)
     if request.method == "HEAD" or length == 0:
+        metrics.transfer("download", "ok" if request.method == "GET" else "head")
         return Response(status_code=status, headers=headers, media_type=entry.content_type)
     try:
         body: AsyncIterator[bytes] = await store.open(entry.sha256, first, length)
@@ -97,5 +103,5 @@ async def get_file(request: Request) -> Response:
     except StorageUnavailable as exc:
         return error(503, "UNAVAILABLE", str(exc))
     return StreamingResponse(
-        body, status_code=status, headers=headers, media_type=entry.content_type
+        metrics.counted(body), status_code=status, headers=headers, media_type=entry.content_type
     )

@@ -8,6 +8,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from api.schema import MAX_ALIASES, MAX_QUERY_DEPTH, MAX_QUERY_TOKENS
+from tests.factories import log_version, sha
 from tests.helpers import graphql
 
 
@@ -59,20 +60,56 @@ def test_too_many_aliases_are_refused(client: TestClient) -> None:
     assert "aliases" in body["errors"][0]["message"]
 
 
-def test_metrics_count_and_time_each_operation_by_name(client: TestClient) -> None:
-    for _ in range(2):
-        assert "errors" not in graphql(client, "query Dashboard { serverInfo { version } }")
+def test_metrics_count_and_time_each_operation_by_its_root_fields(client: TestClient) -> None:
+    for name in ("Dashboard", "Other", None):
+        operation = f"query {name} " if name else ""
+        assert "errors" not in graphql(client, operation + "{ serverInfo { version } }")
     graphql(client, "query Broken { serverInfo { nope } }")
+    graphql(client, "{ viewer { user { name } } registries { name } serverInfo { version } }")
+    graphql(
+        client,
+        "{ a: viewer { user { name } } ...Roots }  fragment Roots on Query { "
+        "registries { name } b: serverInfo { version } users { name } }",
+    )
+    graphql(client, "{ madeUp }")
+    graphql(client, "{ serverInfo { version }")  # does not parse
     text = client.get("/metrics").text
-    assert (
-        'forebear_graphql_operations_total{operation="Dashboard",outcome="ok",type="query"} 2.0'
-    ) in text
-    assert (
-        'forebear_graphql_operations_total{operation="Broken",outcome="error",type="query"} 1.0'
-    ) in text
-    assert (
-        'forebear_graphql_operation_duration_seconds_count{operation="Dashboard",type="query"} 2.0'
-    ) in text
+    for line in (
+        'forebear_graphql_operations_total{fields="serverInfo",outcome="ok",type="query"} 3.0',
+        'forebear_graphql_operations_total{fields="serverInfo",outcome="error",type="query"} 1.0',
+        'forebear_graphql_operations_total{fields="registries,serverInfo,viewer",outcome="ok",'
+        'type="query"} 1.0',
+        'forebear_graphql_operations_total{fields="(several)",outcome="ok",type="query"} 1.0',
+        'forebear_graphql_operations_total{fields="(unknown)",outcome="error",type="query"} 1.0',
+        'forebear_graphql_operations_total{fields="(unknown)",outcome="error",type="unknown"} 1.0',
+        'forebear_graphql_operation_duration_seconds_count{fields="serverInfo",type="query"} 4.0',
+    ):
+        assert line in text, line
+    assert "Dashboard" not in text  # names clients choose never become labels
+    types = dict(line.split()[2:4] for line in text.splitlines() if line.startswith("# TYPE"))
+    for counted in ("forebear_kept_answers", "forebear_lineage_answers", "forebear_kept_reads"):
+        assert types[counted + "_total"] == "counter", counted
+    assert "process_resident_memory_bytes" in text
+    assert "process_cpu_seconds_total" in text
+
+
+def test_metrics_count_uploads_and_downloads_with_their_bytes(client: TestClient) -> None:
+    data = b"counted bytes" * 100
+    version = log_version(client, {"f": data})
+    client.put(f"/blobs/{sha(b'not listed')}", content=b"not listed")
+    for _ in range(2):
+        assert client.get(f"/files/{version['id']}/f").content == data
+    client.get(f"/files/{version['id']}/missing")
+    text = client.get("/metrics").text
+    for line in (
+        'forebear_transfers_total{direction="upload",outcome="stored"} 1.0',
+        'forebear_transfers_total{direction="upload",outcome="forbidden"} 1.0',
+        f'forebear_transfer_bytes_total{{direction="upload"}} {float(len(data))}',
+        'forebear_transfers_total{direction="download",outcome="ok"} 2.0',
+        'forebear_transfers_total{direction="download",outcome="not_found"} 1.0',
+        f'forebear_transfer_bytes_total{{direction="download"}} {float(2 * len(data))}',
+    ):
+        assert line in text, line
 
 
 def test_each_request_gets_an_id_that_the_access_log_carries(

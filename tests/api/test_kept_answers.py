@@ -25,7 +25,7 @@ MEMBER = """mutation($p: String!, $u: String!) {
 
 
 def served(client: TestClient) -> dict[str, float]:
-    found = series(client, "forebear_kept_answers")
+    found = series(client, "forebear_kept_answers_total")
     return {"kept": found.get("kept", 0), "executed": found.get("executed", 0)}
 
 

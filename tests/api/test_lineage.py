@@ -705,11 +705,11 @@ def test_the_index_is_loaded_at_start_up_and_its_size_is_a_metric(
         if line.startswith("forebear_lineage_index")
     }
     assert metrics["forebear_lineage_index_nodes"] == 7  # 4 versions, 3 runs
-    assert metrics["forebear_lineage_index_reloads"] >= 1
+    assert metrics["forebear_lineage_index_reloads_total"] >= 1
 
 
 def answers_served(client: TestClient) -> dict[str, float]:
-    return series(client, "forebear_lineage_answers")
+    return series(client, "forebear_lineage_answers_total")
 
 
 def test_arrays_built_again_drop_the_answers_kept_on_the_old_ones(

@@ -659,7 +659,7 @@ def test_a_long_page_of_links_comes_typed_or_compact_alike(client: TestClient) -
 
 
 def kept_reads(client: TestClient) -> dict[str, float]:
-    return series(client, "forebear_kept_reads")
+    return series(client, "forebear_kept_reads_total")
 
 
 def test_a_kept_page_of_links_lasts_until_anything_changes(client: TestClient) -> None:

@@ -8,12 +8,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 SERVICES := $(PY) scripts/services.py
 
-.PHONY: help install services stop status serve test bench schema check
+.PHONY: help install services stop status serve test fuzz bench schema check
 
 help:
 	@echo "make serve     install, start Neo4j and MinIO, serve the API on 127.0.0.1:8000"
 	@echo "make test      install, run the suite on throw-away Neo4j and MinIO servers"
 	@echo "make services  start only the local Neo4j and MinIO (make stop stops them)"
+	@echo "make fuzz      fuzz /graphql from its schema (schemathesis), and the hostile inputs"
 	@echo "make bench     run the benchmarks"
 	@echo "make schema    export schema.graphql from the code"
 	@echo "make check     ruff and mypy"
@@ -44,6 +45,13 @@ serve: services
 test: install
 	$(SERVICES) install
 	$(SERVICES) run -- $(PY) -m pytest $(PYTEST_ARGS)
+
+# Every query and mutation with FUZZ_EXAMPLES generated argument sets each (the suite runs 10),
+# against a real server: no answer may be a 500 or an INTERNAL error.
+FUZZ_EXAMPLES ?= 200
+fuzz: install
+	$(SERVICES) install
+	$(SERVICES) run -- env FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/api/test_fuzz.py tests/api/test_hostile.py
 
 # Benchmarks print medians and ratios against the peer each names; see bench/*.py.
 # MLflow (the registry peer) lives in a virtualenv of its own: its pins clash with ours.

@@ -80,6 +80,11 @@ class CreateVersionIn(Strict):
     run: str | None = None
     allow_duplicate: bool = False
 
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _no_metadata(cls, value: object) -> object:
+        return {} if value is None else value  # a null JSON object means an empty one
+
     @field_validator("files")
     @classmethod
     def _unique_paths(cls, files: list[FileIn]) -> list[FileIn]:
@@ -96,6 +101,12 @@ class StartRunIn(Strict):
     name: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
     config: dict[str, Any] = {}
     tags: list[Tag] = Field(default=[], max_length=100)
+
+    @field_validator("config", mode="before")
+    @classmethod
+    def _no_config(cls, value: object) -> object:
+        return {} if value is None else value  # a null JSON object means an empty one
+
     source_commit: Annotated[str, StringConstraints(max_length=256)] | None = None
     entry_point: Annotated[str, StringConstraints(max_length=1024)] | None = None
     host: Annotated[str, StringConstraints(max_length=256)] | None = None

@@ -213,7 +213,9 @@ class CreateArtifactVersionInput:
     artifact: str = strawberry.field(description="Artifact name (created on first use).")
     type: str = strawberry.field(description="Artifact type, e.g. model or dataset.")
     files: list[FileInput] = strawberry.field(description="The manifest.")
-    metadata: JSON = strawberry.field(default_factory=dict, description="JSON object.")
+    # A null default, not {}: graphql-core cannot show an object default of a custom scalar
+    # in introspection (GraphiQL and generated clients read it).
+    metadata: JSON | None = strawberry.field(default=None, description="JSON object (none: {}).")
     description: str = strawberry.field(default="", description="Free text.")
     run: strawberry.ID | None = strawberry.field(default=None, description="Producing run.")
     allow_duplicate: bool = strawberry.field(

@@ -175,7 +175,8 @@ class CreateProjectInput:
 class StartRunInput:
     project: str = strawberry.field(description="Project name.")
     name: str | None = strawberry.field(default=None, description="Display name.")
-    config: JSON = strawberry.field(default_factory=dict, description="JSON object.")
+    # null, not {}: see CreateArtifactVersionInput.metadata
+    config: JSON | None = strawberry.field(default=None, description="JSON object (none: {}).")
     tags: list[str] = strawberry.field(default_factory=list, description="Labels.")
     source_commit: str | None = strawberry.field(default=None, description="e.g. git SHA.")
     entry_point: str | None = strawberry.field(default=None, description="Program that ran.")

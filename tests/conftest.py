@@ -85,18 +85,19 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def server(settings: Settings, unused_port: int) -> Iterator[tuple[str, int]]:
+def server(settings: Settings, unused_port: int, tmp_path: Path) -> Iterator[tuple[str, int]]:
     """A real API process (`python -m api`) on its own port, on the test's bucket: its base
-    URL and pid."""
+    URL and pid. What it logs is in tmp_path / "server.log"."""
     env = {
         **os.environ,
         "FOREBEAR_PORT": str(unused_port),
         "FOREBEAR_S3_BUCKET": settings.s3_bucket,
-        "FOREBEAR_LOG_LEVEL": "WARNING",
+        "FOREBEAR_LOG_LEVEL": "INFO",
         "FOREBEAR_SECRET_KEY": TEST_SECRET,
         "FOREBEAR_ADMIN_KEY": ADMIN_KEY,
     }
-    proc = subprocess.Popen([sys.executable, "-m", "api"], cwd=ROOT, env=env)
+    log = (tmp_path / "server.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "api"], cwd=ROOT, env=env, stderr=log)
     base = f"http://127.0.0.1:{unused_port}"
     try:
         deadline = time.monotonic() + 60
@@ -113,6 +114,7 @@ def server(settings: Settings, unused_port: int) -> Iterator[tuple[str, int]]:
     finally:
         proc.terminate()
         proc.wait(30)
+        log.close()
 
 
 @pytest.fixture

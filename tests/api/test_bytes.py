@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
 import os
+import socket
+import struct
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from neo4j import AsyncDriver
 from starlette.testclient import TestClient
@@ -444,3 +449,49 @@ async def test_the_collector_cleans_what_a_killed_api_left_in_s3(
             id=pending["version"]["id"],
         )
     )
+
+
+def test_a_client_gone_mid_upload_is_logged_as_such_and_leaves_nothing(
+    server: tuple[str, int], settings: Settings, tmp_path: Path
+) -> None:
+    base, _ = server
+    size = 20 * 2**20  # past one 8 MiB part: a multipart upload is under way when it stops
+    data = bytes(range(256)) * (size // 256)
+    with httpx.Client(base_url=base, headers=bearer(ADMIN_KEY), timeout=30) as http:
+        created = http.post(
+            "/graphql",
+            json={
+                "query": CREATE,
+                "variables": {
+                    "input": {
+                        "project": "p",
+                        "artifact": "big",
+                        "type": "model",
+                        "files": [{"path": "w", "size": size, "sha256": sha(data)}],
+                    }
+                },
+            },
+        ).json()
+    assert created["data"]["createArtifactVersion"]["missingBlobs"] == [sha(data)]
+    port = int(base.rsplit(":", 1)[1])
+    head = (
+        f"PUT /blobs/{sha(data)} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {ADMIN_KEY}\r\nContent-Length: {size}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(head + data[: 12 * 2**20])
+        time.sleep(0.5)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset
+    log = tmp_path / "server.log"
+    deadline = time.monotonic() + 20
+    while "upload abandoned" not in log.read_text():
+        assert time.monotonic() < deadline, log.read_text()[-2000:]
+        time.sleep(0.1)
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert [r for r in lines if r["level"] == "ERROR"] == []
+    abandoned = [r for r in lines if r["message"] == "upload abandoned"]
+    assert abandoned[0]["level"] == "INFO"
+    assert abandoned[0]["sha256"] == sha(data)
+    assert stored_keys(settings) == []
+    store = BlobStore(s3_client(settings), settings.s3_bucket)
+    assert asyncio.run(store.stale_uploads(datetime.now(UTC) + timedelta(hours=1))) == []

@@ -195,21 +195,40 @@ def json_errors(send: Send) -> Send:
             status = start["status"]
             code = "INTERNAL" if status >= 500 else "BAD_INPUT"
             body = orjson.dumps({"errors": [{"message": text, "extensions": {"code": code}}]})
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": status,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await send_json(send, status, body)
             return
         await send(message)
 
     return sender
+
+
+async def whole_body(receive: Receive) -> bytes:
+    """A request's body, read to its end (for endpoints whose bodies are bounded: api.guard
+    bounded /graphql's)."""
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def send_json(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """One whole JSON response, encoded already."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def replay(body: bytes, then: Receive) -> Receive:

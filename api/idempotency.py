@@ -33,7 +33,7 @@ from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.guard import replay
+from api.guard import replay, send_json, whole_body
 from api.settings import Settings
 from graph.errors import GraphUnavailable
 from graph.records import Principal
@@ -52,14 +52,7 @@ def _error(code: str, message: str) -> bytes:
 
 
 async def _respond(send: Send, status: int, body: bytes, replayed: bool = False) -> None:
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    if replayed:
-        headers.append((b"idempotent-replayed", b"true"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send_json(send, status, body, [(b"idempotent-replayed", b"true")] if replayed else None)
 
 
 def mutation_fields(payload: object) -> int | None:
@@ -100,7 +93,7 @@ class Idempotent:
                 _error("BAD_INPUT", f"{HEADER}: 1 to 255 visible ASCII characters, such as a UUID"),
             )
             return
-        body = await _whole(receive)
+        body = await whole_body(receive)
         receive = replay(body, receive)
         payload = orjson.loads(body)
         fields = mutation_fields(payload)
@@ -222,12 +215,3 @@ class _Answer:
         assert self.start is not None
         await send(self.start)
         await send({"type": "http.response.body", "body": self.body})
-
-
-async def _whole(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if message["type"] != "http.request" or not message.get("more_body", False):
-            return b"".join(chunks)

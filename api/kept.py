@@ -48,7 +48,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.access import decision_key
-from api.guard import replay
+from api.guard import replay, send_json, whole_body
 from graph.errors import GraphUnavailable
 from graph.repository.events import EventRepository
 
@@ -187,7 +187,7 @@ class KeptGraphQL:
         ):
             await self.app(scope, receive, send)
             return
-        body = await _body(receive)
+        body = await whole_body(receive)
         receive = replay(body, receive)
         payload = _payload(body) if len(body) <= MAX_REQUEST_BYTES else None
         kind = self.answers.kind(payload["query"]) if payload is not None else RUN
@@ -218,7 +218,7 @@ class KeptGraphQL:
                 answers.head = head
                 if kept is not None and kept[0] == head:
                     answers.hits += 1
-                    await _respond(send, kept[1])
+                    await send_json(send, 200, kept[1])
                     return
         answers.misses += 1
         await self.app(scope, receive, self._keeping(send, key, head))
@@ -243,15 +243,6 @@ class KeptGraphQL:
         return sender
 
 
-async def _body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if message["type"] != "http.request" or not message.get("more_body", False):
-            return b"".join(chunks)
-
-
 def _payload(body: bytes) -> dict[str, Any] | None:
     """The request as this wrapper understands it; None leaves any oddity to strawberry."""
     try:
@@ -267,17 +258,3 @@ def _payload(body: bytes) -> dict[str, Any] | None:
     ):
         return None
     return payload
-
-
-async def _respond(send: Send, answer: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(answer)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": answer})

@@ -45,6 +45,17 @@ def use(client: TestClient, run: str, version: str) -> None:
     )
 
 
+def delete_version(client: TestClient, version: str) -> None:
+    ok(
+        graphql(
+            client,
+            "mutation($v: String!) { deleteArtifactVersion(input: {version: $v}) "
+            "{ version { state } } }",
+            v=version,
+        )
+    )
+
+
 def lineage(client: TestClient, of: str, **args: Any) -> dict[str, Any]:
     answer: dict[str, Any] = ok(graphql(client, LINEAGE, of=of, **args))["lineage"]
     return answer
@@ -122,14 +133,7 @@ def test_depth_kind_and_type_filters_are_exact(client: TestClient, story: dict[s
 def test_a_deleted_version_bridges_nothing_unless_asked(
     client: TestClient, story: dict[str, str]
 ) -> None:
-    ok(
-        graphql(
-            client,
-            "mutation($v: String!) { deleteArtifactVersion(input: {version: $v}) "
-            "{ version { state } } }",
-            v=story["model0"],
-        )
-    )
+    delete_version(client, story["model0"])
     hidden = lineage(client, story["eval0"])
     assert set(by_id(hidden)) == {story["eval0"], story["B"], story["data1"]}
     shown = lineage(client, story["eval0"], deleted=True)
@@ -334,14 +338,7 @@ def test_lineage_as_of_a_past_time_leaves_out_later_edges_and_keeps_later_deleti
     time.sleep(0.01)
     late = start_run(client, name="late")["id"]
     use(client, late, data)
-    ok(
-        graphql(
-            client,
-            "mutation($v: String!) { deleteArtifactVersion(input: {version: $v}) "
-            "{ version { state } } }",
-            v=model,
-        )
-    )
+    delete_version(client, model)
     query = """query($of: ID!, $at: DateTime) { lineage(of: $of, direction: DOWNSTREAM,
         asOf: $at) { nodes { id } } }"""
     now = {n["id"] for n in ok(graphql(client, query, of=data))["lineage"]["nodes"]}
@@ -425,14 +422,7 @@ def test_truncated_only_when_a_node_lies_past_the_depth_limit(client: TestClient
         leaf = ok(graphql(client, query, of=model, depth=1, **args))["lineage"]
         assert (leaf["truncated"], leaf["truncatedReason"]) == (False, None), now
     # a deleted version past the limit is not left out unless deletions are asked for
-    ok(
-        graphql(
-            client,
-            "mutation($v: String!) { deleteArtifactVersion(input: {version: $v}) "
-            "{ version { state } } }",
-            v=model,
-        )
-    )
+    delete_version(client, model)
     query = """query($of: ID!, $deleted: Boolean) { lineage(of: $of, direction: DOWNSTREAM,
         depth: 1, includeDeleted: $deleted) { truncated } }"""
     assert ok(graphql(client, query, of=data, deleted=False))["lineage"]["truncated"] is False

@@ -263,6 +263,13 @@ SET l.stateChanges = coalesce(l.stateChanges,
     l.state = $state, l.unlinkedAt = $unlinked_at
 """
 
+# The aliases and stages a link held at $at (their assignments are history, never deleted).
+HELD_AT: Final[LiteralString] = """
+MATCH (a:Assignment {linkId: $link_id})
+WHERE a.start <= $at AND (a.end IS NULL OR a.end > $at)
+RETURN collect([a.kind, a.name]) AS held
+"""
+
 SET_LINK_PROPS: Final[LiteralString] = """
 MATCH (l:Link {id: $id}) SET l += $props RETURN l {.*} AS link
 """

@@ -716,8 +716,15 @@ class RegistryRepository(Repository):
             if row is None:
                 raise NotFound("collection", f"{registry}/{name}")
             link, collection, registry_record = _context(row)
-            if link is not None and at is not None:  # the state it had then
-                link = dataclasses.replace(link, state=link.state_at(at))
+            if link is not None and at is not None:  # its state, aliases and stages then
+                held_row = await (await tx.run(q.HELD_AT, link_id=link.id, at=at)).single()
+                held = sorted(tuple(pair) for pair in (held_row["held"] if held_row else []))
+                link = dataclasses.replace(
+                    link,
+                    state=link.state_at(at),
+                    aliases=tuple(name for kind, name in held if kind == "alias"),
+                    stages=tuple(name for kind, name in held if kind == "stage"),
+                )
             return link, collection, registry_record
 
         return await self._read(work)

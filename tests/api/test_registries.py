@@ -339,6 +339,13 @@ def test_as_of_answers_what_production_was_at_each_moment(client: TestClient) ->
         for t in moments
     ]
     assert answers == [0, 1, 2]
+    # and each shows the aliases it held then, not now
+    held = """query($ref: String!, $at: DateTime) { linkedVersion(ref: $ref, asOf: $at) {
+        aliases { name } } }"""
+    then = ok(graphql(client, held, ref="model/asof:v0", at=moments[0]))["linkedVersion"]
+    assert sorted(a["name"] for a in then["aliases"]) == ["latest", "production"]
+    now = ok(graphql(client, held, ref="model/asof:v0"))["linkedVersion"]
+    assert now["aliases"] == []
     before_any = ok(
         graphql(client, RESOLVE, ref="model/asof:production", asOf="2000-01-01T00:00:00+00:00")
     )

@@ -4,7 +4,6 @@ violation into BadInput naming the field (`input.files[2].path: ...`)."""
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal, TypeVar
@@ -47,12 +46,6 @@ def _path(value: str) -> str:
         )
     if any(part in ("", ".", "..") for part in value.split("/")):
         raise ValueError(f"{value!r} must not contain empty, '.' or '..' segments")
-    return value
-
-
-def _finite(value: float) -> float:
-    if not math.isfinite(value):
-        raise ValueError("must be a finite number")
     return value
 
 
@@ -123,7 +116,7 @@ class UpdateRunIn(Strict):
 class MetricPointIn(Strict):
     step: int = Field(ge=0, le=2**62)
     key: Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f]+$")]
-    value: Annotated[float, AfterValidator(_finite)]
+    value: float  # NaN and infinities too: a diverged loss is data
 
 
 class LogMetricsIn(Strict):

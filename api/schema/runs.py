@@ -13,7 +13,7 @@ from api.context import Info
 from api.errors import BadInput
 from api.inputs import LogMetricsIn, ProjectIn, StartRunIn, UpdateRunIn, fields_of, parse
 from api.schema.relay import Connection, Node, connection, decode_cursor, page_size
-from api.schema.scalars import Long
+from api.schema.scalars import Long, MetricValue
 from graph import records
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ class Project(Node):
 @strawberry.type(description="One point of a metric series.")
 class MetricPoint:
     step: Long = strawberry.field(description="Step the value was logged at.")
-    value: float = strawberry.field(description="The value.")
+    value: MetricValue = strawberry.field(description="The value.")
 
 
 @strawberry.type(description="The history of one metric key of a run, in step order.")
@@ -76,7 +76,8 @@ class MetricSeries:
         return cls(
             key=s.key,
             points=[
-                MetricPoint(step=Long(st), value=v) for st, v in zip(s.steps, s.values, strict=True)
+                MetricPoint(step=Long(st), value=MetricValue(v))
+                for st, v in zip(s.steps, s.values, strict=True)
             ],
         )
 
@@ -196,7 +197,7 @@ class UpdateRunInput:
 class MetricPointInput:
     step: Long = strawberry.field(description="Step (>= 0).")
     key: str = strawberry.field(description="Metric name.")
-    value: float = strawberry.field(description="Finite value.")
+    value: MetricValue = strawberry.field(description="The value (NaN and infinities too).")
 
 
 @strawberry.input(description="A batch of metric points (at most 10,000) for a running run.")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import NewType
+import math
+from typing import Final, NewType
 
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
@@ -24,6 +25,32 @@ def _parse_long(value: object) -> int:
 
 Long = NewType("Long", int)
 
+# A diverged loss is data: metric values may be NaN or infinite, which JSON numbers cannot be.
+NON_FINITE: Final = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _parse_metric(value: object) -> float:
+    if isinstance(value, str) and value in NON_FINITE:
+        return NON_FINITE[value]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(
+            f"MetricValue cannot represent {value!r}: give a number, or "
+            '"NaN", "Infinity" or "-Infinity"'
+        )
+    return float(value)
+
+
+def metric_json(value: float) -> float | str:
+    """A metric value as JSON can carry it: non-finite ones as their names."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+MetricValue = NewType("MetricValue", float)
+
 # Registered on the schema through StrawberryConfig(scalar_map=SCALARS).
 SCALARS: dict[object, ScalarDefinition] = {
     Long: strawberry.scalar(
@@ -32,5 +59,12 @@ SCALARS: dict[object, ScalarDefinition] = {
         parse_value=_parse_long,
         description="A 64-bit integer, such as a size in bytes; accepted as a number or a "
         "string of digits (JSON numbers past 2^53 lose precision in JavaScript).",
-    )
+    ),
+    MetricValue: strawberry.scalar(
+        name="MetricValue",
+        serialize=metric_json,
+        parse_value=_parse_metric,
+        description='A metric value: a number, or "NaN", "Infinity" or "-Infinity" (a '
+        "diverged loss is data; JSON numbers cannot be these).",
+    ),
 }

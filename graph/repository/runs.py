@@ -54,6 +54,15 @@ def flat(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
     return {prefix + key: value for key, value in values.items() if _scalar(value)}
 
 
+def _summary_value(value: float) -> float | str:
+    """A metric's last value as the JSON summary holds it: NaN and infinities by name."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
 def _scalar(value: Any) -> bool:
     if isinstance(value, float):
         return math.isfinite(value)
@@ -213,7 +222,9 @@ class RunRepository(Repository):
             # The summary keeps the value at the highest step seen, whatever the batch order.
             last = {c["key"]: (c["last_step"], c["last_value"]) for c in chunks}
             steps: dict[str, int] = loads(before_steps)
-            newer = {k: v for k, (step, v) in last.items() if step >= steps.get(k, -1)}
+            newer = {
+                k: _summary_value(v) for k, (step, v) in last.items() if step >= steps.get(k, -1)
+            }
             steps.update({k: last[k][0] for k in newer})
             run = await _set_props(
                 tx,

@@ -34,6 +34,13 @@ schemathesis.graphql.scalar(
         st.just(nodes.Null),
     ),
 )
+schemathesis.graphql.scalar(
+    "MetricValue",
+    st.one_of(
+        st.floats(allow_nan=False, allow_infinity=False).map(nodes.Float),
+        st.sampled_from(["NaN", "Infinity", "-Infinity"]).map(nodes.String),
+    ),
+)
 schemathesis.graphql.scalar("Long", st.integers(-(2**63), 2**63 - 1).map(nodes.Int))
 
 

@@ -183,3 +183,31 @@ def test_runs_are_filtered_on_config_summary_status_and_tag_and_paged(client: Te
             break
         after = page["pageInfo"]["endCursor"]
     assert seen == ["r4", "r3", "r2", "r1", "r0"]
+
+
+def test_a_diverged_loss_is_kept_nan_and_infinities_included(client: TestClient) -> None:
+    run = start_run(client)
+    points = [
+        {"step": 0, "key": "loss", "value": 0.5},
+        {"step": 1, "key": "loss", "value": "NaN"},
+        {"step": 2, "key": "loss", "value": "Infinity"},
+        {"step": 3, "key": "loss", "value": "-Infinity"},
+        {"step": 0, "key": "grad", "value": "NaN"},
+    ]
+    ok(graphql(client, LOG, input={"run": run["id"], "points": points}))
+    read = ok(
+        graphql(
+            client,
+            """query($id: ID!) { run(id: $id) { summary
+                metrics(keys: ["loss", "grad"]) { key points { step value } } } }""",
+            id=run["id"],
+        )
+    )["run"]
+    loss = next(s for s in read["metrics"] if s["key"] == "loss")
+    assert [p["value"] for p in loss["points"]] == [0.5, "NaN", "Infinity", "-Infinity"]
+    assert read["summary"] == {"loss": "-Infinity", "grad": "NaN"}
+    bad = graphql(
+        client, LOG, input={"run": run["id"], "points": [{"step": 4, "key": "x", "value": "nan!"}]}
+    )
+    assert bad["errors"][0]["extensions"]["code"] == "BAD_INPUT"
+    assert '"NaN", "Infinity" or "-Infinity"' in bad["errors"][0]["message"]

@@ -152,6 +152,12 @@ class CollectionIn(Strict):
     types: list[TypeName] = Field(default=[], max_length=50)
 
 
+class NewCollectionIn(Strict):
+    """The name of a collection linkVersion makes (createCollection)."""
+
+    collection: Name
+
+
 class CollectionUpdateIn(Strict):
     name: Name | None = None
     description: Text | None = None

@@ -15,6 +15,7 @@ from api.inputs import (
     AliasIn,
     CollectionIn,
     CollectionUpdateIn,
+    NewCollectionIn,
     RegistryIn,
     fields_of,
     parse,
@@ -425,6 +426,11 @@ class LinkVersionInput:
     aliases: list[str] = strawberry.field(
         default_factory=list, description="Aliases to point at the new link."
     )
+    create_collection: bool = strawberry.field(
+        default=False,
+        description="Make the collection first when it does not exist (as W&B's link_model "
+        "does); a registry member may. The link's event says it was made.",
+    )
 
 
 @strawberry.input(description="A linked version by id or registry/collection:selector.")
@@ -661,12 +667,15 @@ class RegistryMutation:
             parse(AliasIn, {"alias": a}, f"input.aliases[{i}]").alias
             for i, a in enumerate(input.aliases)
         ]
+        if input.create_collection:  # the name a new collection would get is checked first
+            parse(NewCollectionIn, {"collection": input.collection})
         version_id = await info.context.repos.artifacts.resolve(input.version, "input.version")
         link, collection, registry, created = await info.context.repos.registries.link_version(
             input.registry,
             input.collection,
             version_id,
             aliases=aliases,
+            create_collection=input.create_collection,
             actor=info.context.actor,
         )
         return LinkVersionPayload(

@@ -52,6 +52,18 @@ SET c = $props
 RETURN c {.*} AS collection
 """
 
+# A collection made on first link (linkVersion with createCollection): MERGE on the unique
+# (registryId, name), so two callers racing to make one both link into the same collection.
+ENSURE_COLLECTION: Final[LiteralString] = """
+MATCH (r:Registry {name: $registry})
+MERGE (c:Collection {registryId: r.id, name: $name})
+ON CREATE SET c:Entity, c += $props, c.made = true
+MERGE (r)-[:HAS_COLLECTION]->(c)
+WITH c, coalesce(c.made, false) AS made
+REMOVE c.made
+RETURN made
+"""
+
 LOCK_COLLECTION: Final[LiteralString] = """
 MATCH (r:Registry)-[:HAS_COLLECTION]->(c:Collection {id: $id})
 SET c._lock = true

@@ -419,17 +419,23 @@ class RegistryRepository(Repository):
         version_id: str,
         *,
         aliases: Sequence[str] = (),
+        create_collection: bool = False,
         actor: str,
     ) -> tuple[Link, Collection, Registry, bool]:
         """Bookmark a committed version into the collection (by registry and name, or by id)
         as its next vN, move the collection's `latest` and point `aliases` at it; the link,
         its collection and registry, and whether it is new. A version linked already gets
-        its existing link back, and nothing changes."""
+        its existing link back, and nothing changes. With `create_collection`, a collection
+        of that name that does not exist is made in the same transaction (its making is told
+        by the link's event: one event per change)."""
         if LATEST in aliases:
             raise Invalid("input.aliases", "'latest' moves by itself on every link")
         aliases = list(dict.fromkeys(aliases))
 
         async def work(tx: Tx) -> tuple[Link, Collection, Registry, bool]:
+            made = False
+            if create_collection:
+                made = await _ensure_collection(tx, registry, collection)
             row = await (
                 await tx.run(
                     q.PREPARE_LINK,
@@ -473,6 +479,7 @@ class RegistryRepository(Repository):
                     "version": version_id,
                     "latest": link_id,
                     "aliases": aliases,
+                    **({"collectionCreated": found.name} if made else {}),
                 },
             )
             created = await (
@@ -814,6 +821,26 @@ def _context(row: Mapping[str, Any]) -> tuple[Link | None, Collection, Registry]
         collection_from(row["collection"], row["registry"]),
         registry_from(row["registry"]),
     )
+
+
+async def _ensure_collection(tx: Tx, registry: str, name: str) -> bool:
+    """Make the collection `name` in `registry` unless it exists; True when made now. Raise
+    NotFound when there is no such registry."""
+    props = {
+        "id": new_id("col"),
+        "description": "",
+        "tags": [],
+        "types": [],
+        "deprecated": False,
+        "nextIndex": 0,
+        "createdAt": datetime.now(UTC),
+    }
+    row = await (
+        await tx.run(q.ENSURE_COLLECTION, registry=registry, name=name, props=props)
+    ).single()
+    if row is None:
+        raise NotFound("registry", registry)
+    return bool(row["made"])
 
 
 async def _ensure_registry(

@@ -760,3 +760,51 @@ def test_stage_refusals_leave_no_trace_and_as_of_sees_each_stage_change(
         found = ok(graphql(client, RESOLVE, ref="model/stg:staging", asOf=at))["linkedVersion"]
         assert found["index"] == index
     assert ok(graphql(client, "{ verifyAuditLog { intact } }"))["verifyAuditLog"]["intact"] is True
+
+
+def test_linking_may_make_the_collection_first_in_one_change(
+    client: TestClient, settings: Settings
+) -> None:
+    version = models(client, 1)[0]["id"]
+    link = """mutation($c: String!, $v: String!, $make: Boolean!) { linkVersion(input: {
+        registry: "model", collection: $c, version: $v, aliases: ["candidate"],
+        createCollection: $make}) { created link { name index aliases { name } } } }"""
+    missing = graphql(client, link, c="mnist", v=version, make=False)
+    assert missing["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    before = events(settings)
+    made = ok(graphql(client, link, c="mnist", v=version, make=True))["linkVersion"]
+    assert made["link"]["name"] == "model/mnist:v0"
+    assert {a["name"] for a in made["link"]["aliases"]} == {"latest", "candidate"}
+    assert events(settings) == before + 1  # one change, one event, which says it made it
+    history = ok(
+        graphql(
+            client,
+            '{ collection(registry: "model", name: "mnist") { history { nodes { type after } } } }',
+        )
+    )["collection"]["history"]["nodes"]
+    assert [(h["type"], h["after"]["collectionCreated"]) for h in history] == [
+        ("link.created", "mnist")
+    ]
+    other = models(client, 2, artifact="other")[1]["id"]
+    again = ok(graphql(client, link, c="mnist", v=other, make=True))["linkVersion"]
+    assert again["link"]["index"] == 1  # existing: linked into, not made again
+    bad = graphql(client, link, c="bad name!", v=version, make=True)
+    assert bad["errors"][0]["extensions"] == {"code": "BAD_INPUT", "field": "input.collection"}
+    nowhere = graphql(
+        client,
+        """mutation($v: String!) { linkVersion(input: {registry: "nope", collection: "x",
+        version: $v, createCollection: true}) { created } }""",
+        v=version,
+    )
+    assert nowhere["errors"][0]["extensions"]["code"] in ("NOT_FOUND", "FORBIDDEN")
+
+
+def test_concurrent_first_links_make_one_collection(client: TestClient, settings: Settings) -> None:
+    versions = [m["id"] for m in models(client, 6)]
+    link = """mutation($v: String!) { linkVersion(input: {registry: "model",
+        collection: "raced", version: $v, createCollection: true}) { link { index } } }"""
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda v: graphql(client, link, v=v), versions))
+    indexes = sorted(ok(a)["linkVersion"]["link"]["index"] for a in answers)
+    assert indexes == list(range(6))
+    assert count(settings, "MATCH (c:Collection {name: 'raced'}) RETURN count(c)") == 1

@@ -1,0 +1,392 @@
+"""`forebear.Api`: the registry from scripts and audits, with typed results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from forebear._artifact import VERSION_FIELDS, Artifact, bound
+from forebear._errors import ForebearError, NotFound
+from forebear._graphql import Client
+from forebear._hashing import HashCache
+from forebear._progress import bar
+from forebear._settings import Settings
+from forebear._transfer import put_blobs
+
+LINK_FIELDS = "id name index semver deregistered stages versionId aliases { name }"
+
+
+@dataclass(frozen=True)
+class LinkedVersion:
+    """A version linked into a registry collection (registry/collection:vN)."""
+
+    id: str
+    name: str
+    index: int
+    semver: str | None
+    aliases: list[str]
+    stages: list[str]
+    deregistered: bool
+    version_id: str
+
+    @classmethod
+    def of(cls, record: dict[str, Any]) -> LinkedVersion:
+        return cls(
+            id=record["id"],
+            name=record["name"],
+            index=record["index"],
+            semver=record.get("semver"),
+            aliases=[a["name"] for a in record.get("aliases") or []],
+            stages=list(record.get("stages") or []),
+            deregistered=bool(record.get("deregistered")),
+            version_id=record["versionId"],
+        )
+
+
+@dataclass(frozen=True)
+class LineageNode:
+    id: str
+    kind: str  # RUN or VERSION
+    name: str
+    distance: int
+    type: str | None
+    status: str
+
+
+@dataclass(frozen=True)
+class LineageEdge:
+    source: str  # the run
+    target: str  # the version
+    kind: str  # PRODUCED or CONSUMED
+
+
+@dataclass(frozen=True)
+class Lineage:
+    nodes: list[LineageNode]
+    edges: list[LineageEdge]
+    truncated: bool
+    hidden: int
+    dot: str = ""
+    mermaid: str = ""
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    type: str
+    actor: str
+    time: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ImpactGroup:
+    """A collection and the linked versions in it that descend from the version asked about."""
+
+    collection: str  # registry/collection
+    links: list[LinkedVersion]
+
+
+class Api:
+    """The Forebear API for scripts: `Api()` reads FOREBEAR_URL and FOREBEAR_API_KEY (or the
+    key `forebear login` stored)."""
+
+    def __init__(self, url: str | None = None, api_key: str | None = None) -> None:
+        self.settings = Settings.load(url=url, api_key=api_key)
+        self._client = Client(self.settings)
+        self._registries: set[str] | None = None
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> Api:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        client = getattr(self, "_client", None)
+        if client is not None:
+            client.close()
+
+    def _looks_linked(self, ref: str) -> bool:
+        """Whether a reference names a linked version (registry/collection:selector) rather
+        than a logged one (project/artifact:selector): as the server decides, a registry of
+        that name wins."""
+        if "/" not in ref or ":" not in ref:
+            return False
+        if self._registries is None:
+            answer = self.graphql("{ registries { name } }")["registries"]
+            self._registries = {r["name"] for r in answer}
+        return ref.split("/", 1)[0] in self._registries
+
+    def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
+        """Any GraphQL query or mutation; its data, or the ForebearError it answered."""
+        return self._client.graphql(query, **variables)
+
+    # --- artifacts ---------------------------------------------------------------------------
+
+    def artifact(self, ref: str) -> Artifact:
+        """A logged version by id or reference (project/name:v3, project/name:latest), or a
+        version linked in a registry (registry/collection:production)."""
+        query = f"query($ref: String!) {{ artifactVersion(ref: $ref) {{ {VERSION_FIELDS} }} }}"
+        found = None
+        if self._looks_linked(ref):
+            linked = self.linked(ref)
+            found = self.graphql(query, ref=linked.version_id)["artifactVersion"]
+        else:
+            found = self.graphql(query, ref=ref)["artifactVersion"]
+        if found is None:
+            raise NotFound(f"no version {ref!r}: check the project, name and alias or vN")
+        return bound(self, found)
+
+    def log_artifact(
+        self,
+        artifact: Artifact,
+        *,
+        project: str,
+        run: str | None = None,
+        aliases: tuple[str, ...] = (),
+    ) -> Artifact:
+        """Log a built artifact as the next version of `project/name`: hash each file once,
+        send the manifest, upload only what the server lists as missing, commit, then point
+        `aliases` at it. Return the logged version (the latest one when nothing changed)."""
+        entries = dict(artifact._entries)
+        hashes = HashCache(self.settings.cache_dir)
+        total = sum(p.stat().st_size for p in entries.values())
+        manifest, by_sha = [], {}
+        with bar(f"hashing {artifact.name}", total, self.settings.silent) as advance:
+            for path, source in sorted(entries.items()):
+                sha = hashes.sha256(source, advance)
+                by_sha[sha] = source
+                manifest.append(
+                    {
+                        "path": path,
+                        "size": source.stat().st_size,
+                        "sha256": sha,
+                        "contentType": _content_type(path),
+                    }
+                )
+        created = self.graphql(
+            f"""mutation($input: CreateArtifactVersionInput!) {{ createArtifactVersion(
+            input: $input) {{ version {{ {VERSION_FIELDS} }} missingBlobs existing }} }}""",
+            input={
+                "project": project,
+                "artifact": artifact.name,
+                "type": artifact.type,
+                "files": manifest,
+                "metadata": artifact.metadata,
+                "description": artifact.description,
+                "run": run,
+            },
+        )["createArtifactVersion"]
+        version = created["version"]
+        if not created["existing"]:
+            missing = {sha: by_sha[sha] for sha in created["missingBlobs"]}
+            size = sum(p.stat().st_size for p in missing.values())
+            with bar(f"uploading {artifact.name}", size, self.settings.silent) as advance:
+                put_blobs(self._client, missing, advance)
+            version = self.graphql(
+                f"""mutation($id: ID!) {{ commitArtifactVersion(input: {{version: $id}}) {{
+                version {{ {VERSION_FIELDS} }} }} }}""",
+                id=version["id"],
+            )["commitArtifactVersion"]["version"]
+        for alias in aliases:
+            version = self.set_artifact_alias(version["id"], alias)
+        logged = bound(self, version)
+        artifact._version, artifact._api = logged._version, self
+        return logged
+
+    def set_artifact_alias(self, version: str, alias: str) -> dict[str, Any]:
+        """Point an alias of the version's artifact at it (one step, moved from any holder)."""
+        moved: dict[str, Any] = self.graphql(
+            f"""mutation($v: String!, $a: String!) {{ setArtifactAlias(input: {{version: $v,
+            alias: $a}}) {{ version {{ {VERSION_FIELDS} }} }} }}""",
+            v=version,
+            a=alias,
+        )["setArtifactAlias"]["version"]
+        return moved
+
+    # --- registries --------------------------------------------------------------------------
+
+    def linked(self, ref: str, as_of: str | None = None) -> LinkedVersion:
+        """A linked version by id or registry/collection:alias|stage|semver|vN, now or as of
+        an ISO time."""
+        found = self.graphql(
+            f"""query($ref: String!, $at: DateTime) {{ linkedVersion(ref: $ref, asOf: $at) {{
+            {LINK_FIELDS} }} }}""",
+            ref=ref,
+            at=as_of,
+        )["linkedVersion"]
+        if found is None:
+            raise NotFound(f"{ref!r} names no linked version{' then' if as_of else ''}")
+        return LinkedVersion.of(found)
+
+    def link(
+        self,
+        version: str,
+        target: str,
+        aliases: tuple[str, ...] = (),
+        create_collection: bool = True,
+    ) -> LinkedVersion:
+        """Link a logged version (id or reference) into `registry/collection`, made first when
+        it does not exist and `create_collection`."""
+        registry, collection = _target(target)
+        return LinkedVersion.of(
+            self.graphql(
+                f"""mutation($input: LinkVersionInput!) {{ linkVersion(input: $input) {{
+                link {{ {LINK_FIELDS} }} }} }}""",
+                input={
+                    "registry": registry,
+                    "collection": collection,
+                    "version": version,
+                    "aliases": list(aliases),
+                    "createCollection": create_collection,
+                },
+            )["linkVersion"]["link"]
+        )
+
+    def _link_change(self, mutation: str, link: str, **extra: str) -> LinkedVersion:
+        fields = "".join(f", {k}: ${k}" for k in extra)
+        params = "".join(f", ${k}: String!" for k in extra)
+        return LinkedVersion.of(
+            self.graphql(
+                f"""mutation($link: String!{params}) {{ {mutation}(input: {{link: $link{fields}}})
+                {{ link {{ {LINK_FIELDS} }} }} }}""",
+                link=link,
+                **extra,
+            )[mutation]["link"]
+        )
+
+    def set_alias(self, link: str, alias: str) -> LinkedVersion:
+        return self._link_change("setCollectionAlias", link, alias=alias)
+
+    def remove_alias(self, collection: str, alias: str) -> None:
+        registry, name = _target(collection)
+        self.graphql(
+            """mutation($r: String!, $c: String!, $a: String!) { removeCollectionAlias(input: {
+            registry: $r, collection: $c, alias: $a}) { __typename } }""",
+            r=registry,
+            c=name,
+            a=alias,
+        )
+
+    def assign_stage(self, link: str, stage: str) -> LinkedVersion:
+        return self._link_change("assignStage", link, stage=stage)
+
+    def unassign_stage(self, link: str, stage: str) -> LinkedVersion:
+        return self._link_change("unassignStage", link, stage=stage)
+
+    def set_semver(self, link: str, semver: str) -> LinkedVersion:
+        return self._link_change("setSemver", link, semver=semver)
+
+    def deregister(self, link: str) -> LinkedVersion:
+        return self._link_change("deregisterLink", link)
+
+    def restore(self, link: str) -> LinkedVersion:
+        return self._link_change("restoreLink", link)
+
+    def deprecate(self, collection: str) -> None:
+        """Deprecate a whole collection (registry/collection); restorable."""
+        registry, name = _target(collection)
+        self.graphql(
+            """mutation($r: String!, $c: String!) { deprecateCollection(input: {registry: $r,
+            collection: $c, confirm: $c}) { __typename } }""",
+            r=registry,
+            c=name,
+        )
+
+    # --- lineage and history -----------------------------------------------------------------
+
+    def lineage(self, ref: str, direction: str = "upstream", depth: int | None = None) -> Lineage:
+        """Where a version, run or linked version came from (upstream), what it fed
+        (downstream), or both; `depth` hops at most."""
+        answer = self.graphql(
+            """query($of: ID!, $d: LineageDirection!, $depth: Int) { lineage(of: $of,
+            direction: $d, depth: $depth, first: 10000) { truncated hiddenNodes dot mermaid
+            nodes { id kind name distance type status } edges { source target kind } } }""",
+            of=ref,
+            d=direction.upper(),
+            depth=depth,
+        )["lineage"]
+        return Lineage(
+            nodes=[LineageNode(**n) for n in answer["nodes"]],
+            edges=[LineageEdge(**e) for e in answer["edges"]],
+            truncated=answer["truncated"],
+            hidden=answer["hiddenNodes"],
+            dot=answer["dot"],
+            mermaid=answer["mermaid"],
+        )
+
+    def impact(self, ref: str) -> list[ImpactGroup]:
+        """Every linked version downstream of a version (a dataset, say), by collection."""
+        groups = self.graphql(
+            f"""query($of: ID!) {{ impact(of: $of) {{ collection {{ registry name }}
+            links {{ {LINK_FIELDS} }} }} }}""",
+            of=ref,
+        )["impact"]
+        return [
+            ImpactGroup(
+                f"{g['collection']['registry']}/{g['collection']['name']}",
+                [LinkedVersion.of(link) for link in g["links"]],
+            )
+            for g in groups
+        ]
+
+    def history(self, ref: str, first: int = 100) -> list[Event]:
+        """The audit events about a version, run or linked version (id or reference),
+        newest first."""
+        subject = ref
+        if self._looks_linked(ref):
+            subject = self.linked(ref).id
+        elif ":" in ref:
+            subject = self.artifact(ref).id or ref
+        nodes = self.graphql(
+            """query($s: ID!, $n: Int!) { history(subject: $s, first: $n) {
+            nodes { id type actor time before after } } }""",
+            s=subject,
+            n=min(first, 100),
+        )["history"]["nodes"]
+        return [Event(**n) for n in nodes]
+
+    def verify_audit_log(self) -> dict[str, Any]:
+        """Recompute the audit log's hash chain (org admins): whether it is intact, and the
+        first altered event if not."""
+        check: dict[str, Any] = self.graphql(
+            "{ verifyAuditLog { intact checked reason firstBreak { id seq type time } } }"
+        )["verifyAuditLog"]
+        return check
+
+    def artifacts(self, project: str) -> list[dict[str, Any]]:
+        """The artifacts of a project: name, type, description, when made."""
+        found: list[dict[str, Any]] = []
+        after = None
+        while True:
+            page = self.graphql(
+                """query($p: String!, $after: String) { artifacts(project: $p, first: 100,
+                after: $after) { nodes { name type description createdAt } pageInfo {
+                hasNextPage endCursor } } }""",
+                p=project,
+                after=after,
+            )["artifacts"]
+            found += page["nodes"]
+            if not page["pageInfo"]["hasNextPage"]:
+                return found
+            after = page["pageInfo"]["endCursor"]
+
+
+def _target(target: str) -> tuple[str, str]:
+    parts = target.strip("/").split("/")
+    if len(parts) != 2 or not all(parts):
+        raise ForebearError(
+            f"{target!r}: give a collection as registry/collection, e.g. model/mnist"
+        )
+    return parts[0], parts[1]
+
+
+def _content_type(path: str) -> str:
+    import mimetypes
+
+    return mimetypes.guess_type(path)[0] or "application/octet-stream"

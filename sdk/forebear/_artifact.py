@@ -1,0 +1,303 @@
+"""Artifacts: a set of files to log (built locally), or a logged version (bound to the server)
+whose files can be listed, downloaded and verified."""
+
+from __future__ import annotations
+
+import contextlib
+import mimetypes
+import os
+import re
+import shutil
+import tempfile
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Union
+
+from forebear._errors import BadInput, ForebearError, IntegrityError
+from forebear._progress import bar
+from forebear._transfer import Cache, place
+
+if TYPE_CHECKING:
+    from forebear._api import Api
+
+NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+VERSION_FIELDS = """id name project artifactName type index state digest description metadata
+  aliases size fileCount"""
+FILES = """query($id: String!, $after: String) { artifactVersion(ref: $id) {
+  files(first: 100, after: $after) { nodes { path size sha256 contentType }
+  pageInfo { hasNextPage endCursor } } } }"""
+
+
+@dataclass(frozen=True)
+class ArtifactFile:
+    """One file of an artifact: its path inside it, size, sha256 and content type."""
+
+    path: str
+    size: int
+    sha256: str
+    content_type: str = "application/octet-stream"
+
+
+@dataclass
+class _Version:
+    """What the server holds of a logged version."""
+
+    id: str
+    name: str
+    project: str
+    index: int | None
+    state: str
+    digest: str
+    aliases: list[str]
+    size: int
+    file_count: int
+    files: list[ArtifactFile] | None = None
+
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@dataclass
+class Artifact:
+    """A named, typed set of files. Build one and log it with `Run.log_artifact`; or get a
+    logged version from `Run.use_artifact`, `Api.artifact` or `log_artifact` itself, and
+    `download`, `verify` or list its `files()`."""
+
+    name: str
+    type: str
+    description: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    _entries: dict[str, Path] = field(default_factory=dict, repr=False)
+    _staging: Path | None = field(default=None, repr=False)
+    _version: _Version | None = field(default=None, repr=False)
+    _api: Api | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not NAME.match(self.name):
+            raise BadInput(
+                f"artifact name {self.name!r}: use 1-128 letters, digits, '.', '_' or '-'",
+                field="name",
+            )
+        if not NAME.match(self.type):
+            raise BadInput(f"artifact type {self.type!r}: use letters, digits, '.', '_' or '-'")
+
+    # --- building --------------------------------------------------------------------------
+
+    def add_file(self, local_path: PathLike, name: str | None = None) -> ArtifactFile:
+        """Add one local file, as `name` inside the artifact (default: its file name)."""
+        self._writable()
+        source = Path(local_path)
+        if not source.is_file():
+            raise ForebearError(f"{source} is not a file")
+        entry = _clean_path(name or source.name)
+        self._entries[entry] = source
+        return self._describe(entry, source)
+
+    def add_dir(self, local_path: PathLike, name: str | None = None) -> list[ArtifactFile]:
+        """Add every file under a directory, under `name/` inside the artifact (default: at
+        its root)."""
+        self._writable()
+        root = Path(local_path)
+        if not root.is_dir():
+            raise ForebearError(f"{root} is not a directory")
+        prefix = _clean_path(name) + "/" if name else ""
+        added = []
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                entry = prefix + path.relative_to(root).as_posix()
+                self._entries[_clean_path(entry)] = path
+                added.append(entry)
+        return [self._describe(e, self._entries[e]) for e in added]
+
+    @contextlib.contextmanager
+    def new_file(
+        self, name: str, mode: str = "w", encoding: str | None = None
+    ) -> Iterator[IO[Any]]:
+        """Write a new file straight into the artifact: `with art.new_file("a.txt") as f:`."""
+        self._writable()
+        entry = _clean_path(name)
+        if self._staging is None:
+            # Files written here live as long as the artifact (they are uploaded from here).
+            self._staging = Path(tempfile.mkdtemp(prefix="forebear-"))
+            weakref.finalize(self, shutil.rmtree, str(self._staging), True)
+        target = self._staging / entry
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if "b" not in mode and encoding is None:
+            encoding = "utf-8"
+        with open(target, mode, encoding=encoding) as f:
+            yield f
+        self._entries[entry] = target
+
+    def _writable(self) -> None:
+        if self._version is not None:
+            raise ForebearError(
+                f"{self.qualified_name} is logged already: versions are immutable; make a new "
+                "Artifact to log a new version"
+            )
+
+    def _describe(self, entry: str, source: Path) -> ArtifactFile:
+        return ArtifactFile(entry, source.stat().st_size, "", _content_type(entry))
+
+    # --- a logged version --------------------------------------------------------------------
+
+    @property
+    def logged(self) -> bool:
+        return self._version is not None
+
+    @property
+    def id(self) -> str | None:
+        return self._version.id if self._version else None
+
+    @property
+    def version(self) -> str | None:
+        """`v3`, once logged and committed."""
+        v = self._version
+        return f"v{v.index}" if v is not None and v.index is not None else None
+
+    @property
+    def qualified_name(self) -> str:
+        """project/name:vN once logged, else the name."""
+        return self._version.name if self._version else self.name
+
+    @property
+    def project(self) -> str | None:
+        return self._version.project if self._version else None
+
+    @property
+    def aliases(self) -> list[str]:
+        return list(self._version.aliases) if self._version else []
+
+    @property
+    def digest(self) -> str | None:
+        return self._version.digest if self._version else None
+
+    def files(self) -> list[ArtifactFile]:
+        """The files: of the logged version (from the server), or added so far (hashed)."""
+        if self._version is None:
+            from forebear._hashing import HashCache
+            from forebear._settings import Settings
+
+            hashes = HashCache(Settings.load().cache_dir)
+            return [
+                ArtifactFile(e, p.stat().st_size, hashes.sha256(p), _content_type(e))
+                for e, p in sorted(self._entries.items())
+            ]
+        if self._version.files is None:
+            self._version.files = self._server_files()
+        return list(self._version.files)
+
+    def _server_files(self) -> list[ArtifactFile]:
+        api = self._bound_api()
+        assert self._version is not None
+        found: list[ArtifactFile] = []
+        after: str | None = None
+        while True:
+            page = api._client.graphql(FILES, id=self._version.id, after=after)
+            files = page["artifactVersion"]["files"]
+            found += [
+                ArtifactFile(n["path"], int(n["size"]), n["sha256"], n["contentType"])
+                for n in files["nodes"]
+            ]
+            if not files["pageInfo"]["hasNextPage"]:
+                return found
+            after = files["pageInfo"]["endCursor"]
+
+    def _bound_api(self) -> Api:
+        if self._api is None or self._version is None:
+            raise ForebearError(
+                f"artifact {self.name!r} is not logged: log it with run.log_artifact first"
+            )
+        return self._api
+
+    def default_root(self) -> Path:
+        v = self._version
+        label = f"{self.name}-{self.version}" if v and v.index is not None else self.name
+        return Path("artifacts") / label
+
+    def download(self, root: PathLike | None = None) -> Path:
+        """Put the version's files under `root` (default ./artifacts/<name>-<version>), through
+        the local cache (each content downloaded once, verified); return the root."""
+        api = self._bound_api()
+        assert self._version is not None
+        target = Path(root) if root is not None else self.default_root()
+        files = self.files()
+        cache = Cache(api.settings.cache_dir)
+        total = sum(f.size for f in files)
+        with bar(f"downloading {self.qualified_name}", total, api.settings.silent) as advance:
+            for f in files:
+                cached = cache.fetch(
+                    api._client, self._version.id, f.path, f.sha256, f.size, advance
+                )
+                place(cached, target / f.path)
+        return target
+
+    def verify(self, root: PathLike | None = None) -> None:
+        """Check that `root` holds exactly the version's files: raise IntegrityError naming
+        those missing, changed (another sha256) or extra."""
+        from forebear._hashing import sha256_of
+
+        base = Path(root) if root is not None else self.default_root()
+        expected = {f.path: f for f in self.files()}
+        present = (
+            {p.relative_to(base).as_posix(): p for p in base.rglob("*") if p.is_file()}
+            if base.is_dir()
+            else {}
+        )
+        missing = sorted(set(expected) - set(present))
+        extra = sorted(set(present) - set(expected))
+        changed = sorted(
+            path
+            for path in set(expected) & set(present)
+            if present[path].stat().st_size != expected[path].size
+            or sha256_of(present[path]) != expected[path].sha256
+        )
+        if missing or changed or extra:
+            parts = [
+                f"{label}: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}"
+                for label, names in (("missing", missing), ("changed", changed), ("extra", extra))
+                if names
+            ]
+            raise IntegrityError(
+                f"{base} does not match {self.qualified_name}: " + "; ".join(parts),
+                missing=missing,
+                changed=changed,
+                extra=extra,
+            )
+
+
+def bound(api: Api, record: dict[str, Any]) -> Artifact:
+    """An Artifact for a version the server described (VERSION_FIELDS)."""
+    art = Artifact(
+        name=record["artifactName"],
+        type=record["type"],
+        description=record.get("description") or "",
+        metadata=dict(record.get("metadata") or {}),
+    )
+    art._version = _Version(
+        id=record["id"],
+        name=record["name"],
+        project=record["project"],
+        index=record.get("index"),
+        state=record["state"],
+        digest=record["digest"],
+        aliases=list(record.get("aliases") or []),
+        size=int(record.get("size") or 0),
+        file_count=int(record.get("fileCount") or 0),
+    )
+    art._api = api
+    return art
+
+
+def _clean_path(name: str) -> str:
+    path = name.replace("\\", "/").strip("/")
+    parts = path.split("/")
+    if not path or any(p in ("", ".", "..") for p in parts):
+        raise BadInput(f"file name {name!r} inside an artifact: a relative path without '..'")
+    return path
+
+
+def _content_type(path: str) -> str:
+    return mimetypes.guess_type(path)[0] or "application/octet-stream"

@@ -1,0 +1,122 @@
+"""One HTTP client per Api: GraphQL calls and byte transfers, with timeouts and safe retries.
+
+Every mutation is sent with a fresh `Idempotency-Key`, reused by its retries: a call whose
+answer was lost (a timeout, a dropped connection) is retried without doing the work twice.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from typing import Any
+
+import httpx
+
+from forebear._errors import BY_CODE, ForebearError, ServerError, TransportError
+from forebear._settings import Settings
+from forebear._version import __version__
+
+ATTEMPTS = 5
+RETRY_STATUS = (502, 503, 504)
+
+
+def backoff(attempt: int) -> float:
+    """Seconds before retry `attempt` (1-based): exponential, with jitter, at most 8 s."""
+    return float(min(8.0, 0.2 * 2**attempt) * (0.5 + random.random() / 2))
+
+
+class Client:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.url = settings.url
+        self._key = settings.key()
+        self._open: httpx.Client | None = None
+
+    @property
+    def _http(self) -> httpx.Client:
+        """The connection pool, opened on first use (and again after `close`)."""
+        if self._open is None:
+            self._open = httpx.Client(
+                base_url=self.url,
+                headers={
+                    "Authorization": f"Bearer {self._key}",
+                    "User-Agent": f"forebear-sdk/{__version__}",
+                },
+                timeout=httpx.Timeout(60.0, connect=10.0),
+            )
+        return self._open
+
+    def close(self) -> None:
+        """Close the pooled connections (a later call opens new ones)."""
+        if self._open is not None:
+            self._open.close()
+            self._open = None
+
+    def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
+        """The data of one query or mutation; raise the ForebearError its first error names."""
+        headers = {}
+        if query.lstrip().startswith("mutation"):
+            headers["Idempotency-Key"] = uuid.uuid4().hex
+        body = {"query": query, "variables": variables}
+        for attempt in range(1, ATTEMPTS + 1):
+            response = self.request("POST", "/graphql", json=body, headers=headers)
+            if response.status_code == 409 and "still running" in response.text:
+                time.sleep(backoff(attempt))  # our first try is still at work: wait for it
+                continue
+            try:
+                answer = response.json()
+            except ValueError as exc:
+                raise ServerError(
+                    f"{self.url}/graphql answered {response.status_code} without JSON: is "
+                    "FOREBEAR_URL a Forebear server?"
+                ) from exc
+            errors = answer.get("errors") if isinstance(answer, dict) else None
+            if errors:
+                raise error_from(errors[0])
+            data: dict[str, Any] = answer["data"]
+            return data
+        raise ServerError(f"{self.url} kept answering that the call is still running")
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One HTTP request, retried on connection errors and 502-504 (reads, idempotent
+        uploads, and mutations under an idempotency key are all safe to repeat)."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                if attempt == ATTEMPTS:
+                    raise TransportError(
+                        f"cannot reach Forebear at {self.url} ({exc.__class__.__name__}: {exc}): "
+                        "is the server running, and is FOREBEAR_URL right?"
+                    ) from exc
+            else:
+                if response.status_code not in RETRY_STATUS or attempt == ATTEMPTS:
+                    return response
+            time.sleep(backoff(attempt))
+        raise AssertionError("unreachable")
+
+
+def error_from(error: dict[str, Any]) -> ForebearError:
+    """The SDK error for one GraphQL error of the server."""
+    extensions = error.get("extensions") or {}
+    code = str(extensions.get("code") or "INTERNAL")
+    message = str(error.get("message") or code)
+    if code == "INTERNAL":
+        message += " (the server logged the details)"
+    if code == "UNAUTHENTICATED":
+        message += ": check FOREBEAR_API_KEY, or run `forebear login` with a live key"
+    cls = BY_CODE.get(code, ForebearError)
+    field: str | None = extensions.get("field")
+    return cls(message, field=field)
+
+
+def http_error(response: httpx.Response, doing: str) -> ForebearError:
+    """The SDK error for a failed byte transfer (PUT /blobs, GET /files)."""
+    try:
+        error = response.json().get("error") or {}
+    except ValueError:
+        error = {}
+    code = str(error.get("code") or ("INTERNAL" if response.status_code >= 500 else "BAD_INPUT"))
+    message = f"{doing}: {error.get('message') or response.reason_phrase} ({response.status_code})"
+    return BY_CODE.get(code, ForebearError)(message)

@@ -1,0 +1,426 @@
+"""Runs: `forebear.init` starts one; metrics are batched and sent in the background; artifacts
+are logged, used and linked through it; `finish` (or leaving its `with` block, or the
+process exiting) ends it."""
+
+from __future__ import annotations
+
+import atexit
+import math
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping, MutableMapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from forebear._api import Api, LinkedVersion
+from forebear._artifact import Artifact, PathLike
+from forebear._errors import ForebearError
+
+# Points are sent when this many wait, or after FLUSH_SECONDS, whichever comes first.
+BATCH = 1000
+FLUSH_SECONDS = 1.0
+
+_current: Run | None = None
+_crashed = False
+
+
+def current() -> Run | None:
+    """The run `init` started last in this process, until it finishes."""
+    return _current
+
+
+class _Synced(MutableMapping[str, Any]):
+    """A run's config or summary: a dict whose changes are sent to the server (updateRun)."""
+
+    def __init__(self, run: Run, field: str, values: Mapping[str, Any]) -> None:
+        self._run, self._field, self._values = run, field, dict(values)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.update({key: value})
+
+    def __delitem__(self, key: str) -> None:
+        raise ForebearError(f"run {self._field} keys cannot be removed, only set")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return repr(self._values)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        changes = dict(*args, **kwargs)
+        if not changes:
+            return
+        self._run._update(**{self._field: changes})
+        self._values.update(changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._values)
+
+
+class Run:
+    """One execution of training code (a W&B run, an MLflow run)."""
+
+    def __init__(self, api: Api, record: dict[str, Any], disabled: bool = False) -> None:
+        self.api = api
+        self.id: str = record["id"]
+        self.name: str = record.get("name") or ""
+        self.project: str = record["project"]
+        self.disabled = disabled
+        self.config = _Synced(self, "config", record.get("config") or {})
+        self.summary = _Synced(self, "summary", record.get("summary") or {})
+        self._step = 0
+        self._finished = False
+        self._sender = None if disabled else _MetricSender(api, self.id)
+
+    def __repr__(self) -> str:
+        return f"<Run {self.project}/{self.id} {self.name!r}>"
+
+    # --- metrics -----------------------------------------------------------------------------
+
+    def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
+        """Record metric values at a step (default: one more than the last log call's).
+        Numbers only; NaN and infinities are kept (a diverged loss is data). Sent in the
+        background, in batches."""
+        self._require_running()
+        if step is None:
+            step = self._step
+        elif step < 0:
+            raise ForebearError(f"step {step}: steps are 0 or more")
+        self._step = max(self._step, step + 1)
+        points = []
+        for key, value in data.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ForebearError(
+                    f"log({key!r}={value!r}): metric values are numbers; put other values "
+                    "in run.config or run.summary"
+                )
+            points.append({"step": step, "key": str(key), "value": _metric(float(value))})
+        if self._sender is not None:
+            self._sender.put(points)
+
+    # --- artifacts ---------------------------------------------------------------------------
+
+    def log_artifact(
+        self,
+        artifact_or_path: Artifact | PathLike | None = None,
+        name: str | None = None,
+        type: str | None = None,
+        aliases: list[str] | None = None,
+        description: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        *,
+        path: PathLike | None = None,
+        desc: str | None = None,
+        labels: list[str] | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> Artifact:
+        """Log an artifact (or a file or directory path) as a new version produced by this
+        run; return the logged version. `path`, `desc`, `labels` and `meta` are DVCLive's
+        names (labels become aliases)."""
+        self._require_running()
+        source = artifact_or_path if artifact_or_path is not None else path
+        if source is None:
+            raise ForebearError("log_artifact needs an Artifact or a path")
+        artifact = _artifact_of(source, name, type, description or desc, metadata or meta)
+        if self.disabled:
+            return artifact
+        wanted = tuple(dict.fromkeys([*(aliases or []), *(labels or [])]))
+        return self.api.log_artifact(artifact, project=self.project, run=self.id, aliases=wanted)
+
+    def use_artifact(self, ref: str | Artifact, type: str | None = None) -> Artifact:
+        """Record that this run used a version (project/name:alias|vN, a bare name:alias in
+        this run's project, a registry/collection:alias, or a logged Artifact); return it."""
+        self._require_running()
+        if isinstance(ref, Artifact):
+            if not ref.logged:
+                raise ForebearError(f"{ref.name!r} is not logged: log it before using it")
+            ref = ref.id or ""
+        elif "/" not in ref and not ref.startswith("ver_"):
+            ref = f"{self.project}/{ref}"
+        artifact = self.api.artifact(ref)
+        if type is not None and artifact.type != type:
+            raise ForebearError(f"{artifact.qualified_name} is a {artifact.type}, not a {type}")
+        if not self.disabled:
+            self.api.graphql(
+                """mutation($run: ID!, $v: String!) { useArtifactVersion(input: {run: $run,
+                version: $v}) { created } }""",
+                run=self.id,
+                v=artifact.id,
+            )
+        return artifact
+
+    def link_artifact(
+        self,
+        artifact: Artifact | str,
+        target_path: str,
+        aliases: list[str] | None = None,
+    ) -> LinkedVersion | None:
+        """Link a logged version (an Artifact, or a name logged by this run's project) into
+        a registry collection, `registry/collection`, made first when it does not exist."""
+        self._require_running()
+        if self.disabled:
+            return None
+        if isinstance(artifact, str):
+            ref = artifact if "/" in artifact else f"{self.project}/{artifact}"
+            version = ref if ":" in ref else f"{ref}:latest"
+        elif artifact.logged:
+            version = artifact.id or ""
+        else:
+            raise ForebearError(f"{artifact.name!r} is not logged: log it with log_artifact first")
+        return self.api.link(version, _registry_path(target_path), tuple(aliases or ()))
+
+    def link_model(
+        self,
+        path: PathLike,
+        registered_model_name: str,
+        name: str | None = None,
+        aliases: list[str] | None = None,
+    ) -> LinkedVersion | None:
+        """Log a model file or directory and link it into the `model` registry as
+        `registered_model_name` (made when missing), as W&B's link_model does."""
+        source = Path(path)
+        artifact = self.log_artifact(
+            path, name=name or f"run-{self.id}-{source.name}", type="model"
+        )
+        return self.link_artifact(artifact, f"model/{registered_model_name}", aliases)
+
+    # --- ending ------------------------------------------------------------------------------
+
+    def _update(self, **changes: Any) -> None:
+        if not self.disabled:
+            self.api.graphql(
+                """mutation($input: UpdateRunInput!) { updateRun(input: $input) { run { id } } }""",
+                input={"run": self.id, **changes},
+            )
+
+    def _require_running(self) -> None:
+        if self._finished:
+            raise ForebearError(f"run {self.id} has finished: start another with forebear.init")
+
+    def finish(self, status: str = "FINISHED") -> None:
+        """Send what is waiting and end the run (FINISHED, FAILED or CRASHED); once."""
+        global _current
+        if self._finished:
+            return
+        self._finished = True
+        if _current is self:
+            _current = None
+        if self._sender is not None:
+            self._sender.close()
+        if not self.disabled:
+            self.api.graphql(
+                """mutation($run: ID!, $s: RunStatus!) { finishRun(input: {run: $run,
+                status: $s}) { run { status } } }""",
+                run=self.id,
+                s=status,
+            )
+        if not self.disabled:
+            self.api.close()  # reopened if a logged artifact of the run is downloaded later
+        if self._sender is not None and self._sender.error is not None:
+            raise self._sender.error
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.finish("FINISHED" if kind is None else "FAILED")
+
+
+class _MetricSender:
+    """A thread that sends metric points in batches; `close` sends the rest and stops it. The
+    first error is kept and raised by `Run.finish`."""
+
+    def __init__(self, api: Api, run_id: str) -> None:
+        self.api, self.run_id = api, run_id
+        self.queue: queue.Queue[list[dict[str, Any]] | None] = queue.Queue()
+        self.error: ForebearError | None = None
+        self.thread = threading.Thread(target=self._loop, name="forebear-metrics", daemon=True)
+        self.thread.start()
+
+    def put(self, points: list[dict[str, Any]]) -> None:
+        self.queue.put(points)
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+
+    def _loop(self) -> None:
+        waiting: list[dict[str, Any]] = []
+        deadline = time.monotonic() + FLUSH_SECONDS
+        while True:
+            try:
+                item = self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                item = []
+            if item:
+                waiting += item
+            if item is None or len(waiting) >= BATCH or time.monotonic() >= deadline:
+                while waiting:
+                    self._send(waiting[:BATCH])
+                    waiting = waiting[BATCH:]
+                deadline = time.monotonic() + FLUSH_SECONDS
+            if item is None:
+                return
+
+    def _send(self, points: list[dict[str, Any]]) -> None:
+        if self.error is not None:
+            return
+        try:
+            self.api.graphql(
+                """mutation($input: LogMetricsInput!) { logMetrics(input: $input) { logged } }""",
+                input={"run": self.run_id, "points": points},
+            )
+        except ForebearError as exc:
+            self.error = exc
+            print(f"forebear: metrics of run {self.run_id} were not sent: {exc}", file=sys.stderr)
+
+
+def _metric(value: float) -> float | str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def _artifact_of(
+    source: Artifact | PathLike,
+    name: str | None,
+    type: str | None,
+    description: str | None,
+    metadata: dict[str, Any] | None,
+) -> Artifact:
+    if isinstance(source, Artifact):
+        return source
+    path = Path(source)
+    artifact = Artifact(
+        name=name or path.name,
+        type=type or "artifact",
+        description=description or "",
+        metadata=dict(metadata or {}),
+    )
+    if path.is_dir():
+        artifact.add_dir(path)
+    else:
+        artifact.add_file(path)
+    return artifact
+
+
+def _registry_path(target: str) -> str:
+    """registry/collection from W&B-style target paths too (entity/registry/collection,
+    wandb-registry-model/collection)."""
+    parts = target.strip("/").split("/")
+    if len(parts) == 3:
+        parts = parts[1:]
+    if parts and parts[0].startswith("wandb-registry-"):
+        parts[0] = parts[0][len("wandb-registry-") :]
+    return "/".join(parts)
+
+
+def init(
+    project: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    tags: list[str] | None = None,
+    mode: str | None = None,
+    url: str | None = None,
+    api_key: str | None = None,
+) -> Run:
+    """Start a run in `project` (FOREBEAR_PROJECT by default; made on first use). Use it as a
+    context manager, or call `finish`; at exit an unfinished run is finished, as CRASHED when
+    the program died of an exception."""
+    global _current
+    from forebear._settings import Settings
+
+    settings = Settings.load(url=url, api_key=api_key, project=project, mode=mode)
+    if not settings.project:
+        raise ForebearError("no project: pass forebear.init(project=...) or set FOREBEAR_PROJECT")
+    if settings.mode == "disabled":
+        record = {"id": "disabled", "project": settings.project, "name": name, "config": config}
+        run = Run(_DisabledApi(settings), record, disabled=True)
+        _current = run
+        return run
+    api = Api(url=settings.url, api_key=settings.key())
+    started = api.graphql(
+        """mutation($input: StartRunInput!) { startRun(input: $input) {
+        run { id name project config summary } } }""",
+        input={
+            "project": settings.project,
+            "name": name,
+            "config": dict(config or {}),
+            "tags": list(tags or []),
+            "sourceCommit": _git_commit(),
+            "entryPoint": " ".join(sys.argv) or None,
+            "host": socket.gethostname(),
+        },
+    )["startRun"]["run"]
+    run = Run(api, started)
+    _current = run
+    _watch_exit()
+    return run
+
+
+class _DisabledApi(Api):
+    """The Api of a disabled run: nothing is sent."""
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+
+    def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
+        raise ForebearError("FOREBEAR_MODE=disabled: nothing is sent to a server")
+
+
+def _git_commit() -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+_watching = False
+
+
+def _watch_exit() -> None:
+    """Finish the current run when the process exits: CRASHED after an uncaught exception."""
+    global _watching
+    if _watching:
+        return
+    _watching = True
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], error: BaseException, trace: TracebackType | None) -> None:
+        global _crashed
+        _crashed = True
+        previous(kind, error, trace)
+
+    sys.excepthook = hook
+
+    def at_exit() -> None:
+        run = _current
+        if run is not None and not run._finished:
+            try:
+                run.finish("CRASHED" if _crashed else "FINISHED")
+            except ForebearError as exc:
+                print(f"forebear: could not finish run {run.id}: {exc}", file=sys.stderr)
+
+    atexit.register(at_exit)

@@ -1,0 +1,94 @@
+"""Where the SDK's settings come from: arguments, then FOREBEAR_* variables, then the key that
+`forebear login` stored in the user's config directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from forebear._errors import AuthError, ForebearError
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+MODES = ("online", "disabled")
+
+
+def config_dir() -> Path:
+    """$XDG_CONFIG_HOME/forebear (default ~/.config/forebear)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "forebear"
+
+
+def credentials_file() -> Path:
+    return config_dir() / "credentials.json"
+
+
+def save_key(url: str, key: str) -> Path:
+    """Store `key` for `url` in the credentials file, readable by the user alone (0600)."""
+    path = credentials_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keys = _stored_keys()
+    keys[url.rstrip("/")] = key
+    # Created 0600 before anything is written, so the key is never readable by others.
+    descriptor = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        json.dump({"keys": keys}, out, indent=2)
+    os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+    return path
+
+
+def _stored_keys() -> dict[str, str]:
+    try:
+        data = json.loads(credentials_file().read_text())
+    except (OSError, ValueError):
+        return {}
+    keys = data.get("keys") if isinstance(data, dict) else None
+    return {str(k): str(v) for k, v in keys.items()} if isinstance(keys, dict) else {}
+
+
+@dataclass(frozen=True)
+class Settings:
+    url: str
+    api_key: str | None
+    project: str | None
+    mode: str
+    cache_dir: Path
+    silent: bool
+
+    @classmethod
+    def load(
+        cls,
+        url: str | None = None,
+        api_key: str | None = None,
+        project: str | None = None,
+        mode: str | None = None,
+    ) -> Settings:
+        env = os.environ
+        url = (url or env.get("FOREBEAR_URL") or DEFAULT_URL).rstrip("/")
+        if not url.startswith(("http://", "https://")):
+            raise ForebearError(f"FOREBEAR_URL {url!r} must start with http:// or https://")
+        mode = (mode or env.get("FOREBEAR_MODE") or "online").lower()
+        if mode not in MODES:
+            raise ForebearError(
+                f"FOREBEAR_MODE {mode!r} is not one of {', '.join(MODES)} (offline runs are "
+                "not supported by this version of the SDK)"
+            )
+        cache = env.get("FOREBEAR_CACHE_DIR") or str(Path.home() / ".cache" / "forebear")
+        return cls(
+            url=url,
+            api_key=api_key or env.get("FOREBEAR_API_KEY") or _stored_keys().get(url),
+            project=project or env.get("FOREBEAR_PROJECT"),
+            mode=mode,
+            cache_dir=Path(cache),
+            silent=env.get("FOREBEAR_SILENT", "") not in ("", "0", "false"),
+        )
+
+    def key(self) -> str:
+        """The API key, or AuthError saying how to give one."""
+        if not self.api_key:
+            raise AuthError(
+                f"no API key for {self.url}: set FOREBEAR_API_KEY, or run `forebear login`"
+            )
+        return self.api_key

@@ -1,0 +1,189 @@
+"""Moving bytes: uploads of what the server lacks, and downloads through a local,
+content-addressed cache (verified, resumable, size-capped)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import BinaryIO, Callable, Optional
+
+import httpx
+
+from forebear._errors import IntegrityError, TransportError
+from forebear._graphql import ATTEMPTS, Client, backoff, http_error
+
+CHUNK = 1024 * 1024
+PARALLEL = 4
+DEFAULT_CACHE_BYTES = 10 * 2**30
+
+Progress = Optional[Callable[[int], None]]
+
+
+def _chunks(f: BinaryIO, progress: Progress) -> Iterator[bytes]:
+    while True:
+        chunk = f.read(CHUNK)
+        if not chunk:
+            return
+        if progress is not None:
+            progress(len(chunk))
+        yield chunk
+
+
+def put_blob(client: Client, sha256: str, path: Path, progress: Progress = None) -> None:
+    """Upload one file's content under its sha256, retried from its start on connection
+    errors and 502-504 (an upload is idempotent: the server verifies the digest)."""
+    size = path.stat().st_size
+    for attempt in range(1, ATTEMPTS + 1):
+        sent = 0
+
+        def counted(n: int) -> None:
+            nonlocal sent
+            sent += n
+            if progress is not None:
+                progress(n)
+
+        try:
+            with open(path, "rb") as f:
+                response = client._http.put(
+                    f"/blobs/{sha256}",
+                    content=_chunks(f, counted),
+                    headers={"Content-Length": str(size)},
+                )
+        except httpx.TransportError as exc:
+            if progress is not None:
+                progress(-sent)  # sent again from the start
+            if attempt == ATTEMPTS:
+                raise TransportError(f"uploading {path} to {client.url} failed: {exc}") from exc
+        else:
+            if response.status_code in (200, 201):
+                return
+            if response.status_code < 500 or attempt == ATTEMPTS:
+                raise http_error(response, f"uploading {path}")
+            if progress is not None:
+                progress(-sent)
+        time.sleep(backoff(attempt))
+
+
+def put_blobs(client: Client, files: dict[str, Path], progress: Progress = None) -> None:
+    """Upload several files' contents, a few at a time."""
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        for future in [pool.submit(put_blob, client, s, p, progress) for s, p in files.items()]:
+            future.result()
+
+
+class Cache:
+    """Downloaded contents by sha256 under cache_dir/files, at most `limit` bytes (the least
+    recently used go first). A content is only ever visible there whole and verified."""
+
+    def __init__(self, cache_dir: Path, limit: int = DEFAULT_CACHE_BYTES) -> None:
+        self.root = cache_dir / "files"
+        self.limit = int(os.environ.get("FOREBEAR_CACHE_BYTES", limit))
+
+    def path(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / sha256
+
+    def fetch(
+        self,
+        client: Client,
+        version_id: str,
+        file_path: str,
+        sha256: str,
+        size: int,
+        progress: Progress = None,
+    ) -> Path:
+        """The cached content of one file of a version, downloaded first if need be."""
+        target = self.path(sha256)
+        if target.exists() and target.stat().st_size == size:
+            os.utime(target)  # recently used
+            if progress is not None:
+                progress(size)
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f"{sha256}.partial")
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                self._download(client, version_id, file_path, partial, size, progress)
+                break
+            except TransportError:
+                if attempt == ATTEMPTS:
+                    raise
+                time.sleep(backoff(attempt))
+        digest = _sha256_file(partial)
+        if digest != sha256:
+            partial.unlink()
+            raise IntegrityError(
+                f"{file_path} of {version_id} arrived with sha256 {digest}, not {sha256}",
+                missing=[],
+                changed=[file_path],
+                extra=[],
+            )
+        os.replace(partial, target)  # atomic: whole and verified, or not there
+        self._evict(keep=target)
+        return target
+
+    def _download(
+        self,
+        client: Client,
+        version_id: str,
+        file_path: str,
+        partial: Path,
+        size: int,
+        progress: Progress,
+    ) -> None:
+        """Download into `partial`, resuming from what an earlier attempt left there."""
+        have = partial.stat().st_size if partial.exists() else 0
+        if have > size:
+            partial.unlink()
+            have = 0
+        if have == size:
+            return
+        headers = {"Range": f"bytes={have}-"} if have else {}
+        url = f"/files/{version_id}/{file_path}"
+        try:
+            with client._http.stream("GET", url, headers=headers) as response:
+                if response.status_code not in (200, 206):
+                    response.read()
+                    raise http_error(response, f"downloading {file_path} of {version_id}")
+                mode = "ab" if response.status_code == 206 else "wb"
+                if progress is not None and have and mode == "ab":
+                    progress(have)
+                with open(partial, mode) as out:
+                    for chunk in response.iter_bytes(CHUNK):
+                        out.write(chunk)
+                        if progress is not None:
+                            progress(len(chunk))
+        except httpx.TransportError as exc:
+            raise TransportError(f"downloading {file_path} from {client.url}: {exc}") from exc
+
+    def _evict(self, keep: Path) -> None:
+        files = [p for p in self.root.glob("*/*") if not p.name.endswith(".partial")]
+        sizes = {p: p.stat() for p in files}
+        total = sum(s.st_size for s in sizes.values())
+        for path in sorted(files, key=lambda p: sizes[p].st_mtime):
+            if total <= self.limit:
+                return
+            if path != keep:
+                total -= sizes[path].st_size
+                path.unlink(missing_ok=True)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def place(cached: Path, target: Path) -> None:
+    """Copy a cached content to where the caller wants it (a copy: editing it cannot harm the
+    cache)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.forebear-tmp")
+    shutil.copyfile(cached, tmp)
+    os.replace(tmp, target)

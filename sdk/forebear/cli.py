@@ -1,0 +1,368 @@
+"""The `forebear` command: a thin layer over the SDK. Exit codes: 0 done, 1 the server or the
+files said no (the message says why), 2 a wrong command line. `--json` prints what scripts
+read; otherwise tables for people."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, TypeVar, cast
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.tree import Tree
+
+from forebear._api import Api, Lineage, LinkedVersion
+from forebear._artifact import Artifact
+from forebear._errors import ForebearError
+from forebear._settings import Settings, save_key
+from forebear._version import __version__
+
+F = TypeVar("F", bound=Callable[..., Any])
+out = Console()
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def command(fn: F) -> F:
+    """A command with --json, whose ForebearErrors end it with their message and exit 1."""
+
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+    @functools.wraps(fn)
+    def wrapper(*args: Any, as_json: bool, **kwargs: Any) -> None:
+        try:
+            result = fn(*args, **kwargs)
+        except ForebearError as exc:
+            click.echo(f"forebear: {exc}", err=True)
+            sys.exit(1)
+        if as_json:
+            click.echo(json.dumps(_plain(result), indent=2, default=str))
+        elif result is not None:
+            _show(result)
+
+    return cast(F, wrapper)
+
+
+def _show(result: Any) -> None:
+    if isinstance(result, LinkedVersion):
+        out.print(
+            f"{result.name}  aliases: {', '.join(result.aliases) or '-'}  "
+            f"stages: {', '.join(result.stages) or '-'}"
+            + (f"  semver: {result.semver}" if result.semver else "")
+            + ("  (deregistered)" if result.deregistered else "")
+        )
+    elif isinstance(result, list) and not result:
+        out.print("(none)")
+    elif isinstance(result, list) and isinstance(result[0], dict):
+        table = Table(*result[0].keys())
+        for row in result:
+            table.add_row(*(escape(str(v)) for v in row.values()))
+        out.print(table)
+    elif isinstance(result, list):
+        for item in result:
+            _show(item)
+    elif dataclasses.is_dataclass(result):
+        out.print(_plain(result))
+    else:
+        out.print(result)
+
+
+def _api() -> Api:
+    return Api()
+
+
+@click.group()
+@click.version_option(__version__, prog_name="forebear")
+def main() -> None:
+    """Forebear: log, fetch, link and trace models and datasets."""
+
+
+@main.command()
+@click.option("--key", help="The API key (asked for when not given).")
+@click.option("--url", help="The server (default FOREBEAR_URL or http://127.0.0.1:8000).")
+@command
+def login(key: str | None, url: str | None) -> dict[str, str]:
+    """Check an API key and store it for later (0600, in ~/.config/forebear)."""
+    if not key:
+        key = click.prompt("API key", hide_input=True)
+    settings = Settings.load(url=url, api_key=key)
+    with Api(url=settings.url, api_key=key) as api:
+        who = api.graphql("{ viewer { user { name } } }")["viewer"]["user"]["name"]
+    path = save_key(settings.url, str(key))
+    return {"user": who, "url": settings.url, "stored": str(path)}
+
+
+@main.group()
+def artifact() -> None:
+    """Log, fetch and list artifact versions."""
+
+
+@artifact.command("put")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("-n", "--name", "target", required=True, help="project/name to log into.")
+@click.option("-t", "--type", "kind", default="artifact", show_default=True)
+@click.option("-a", "--alias", "aliases", multiple=True, help="Alias to point at it (repeat).")
+@click.option("-d", "--description", default="")
+@command
+def artifact_put(
+    path: Path, target: str, kind: str, aliases: tuple[str, ...], description: str
+) -> dict[str, Any]:
+    """Log a file or directory as the next version of project/name."""
+    project, _, name = target.partition("/")
+    if not project or not name:
+        raise click.BadParameter("give project/name", param_hint="--name")
+    art = Artifact(name=name, type=kind, description=description)
+    if path.is_dir():
+        art.add_dir(path)
+    else:
+        art.add_file(path)
+    with _api() as api:
+        logged = api.log_artifact(art, project=project, aliases=aliases)
+    return {"id": logged.id, "name": logged.qualified_name, "aliases": logged.aliases}
+
+
+@artifact.command("get")
+@click.argument("ref")
+@click.option("--root", type=click.Path(path_type=Path), help="Where to put the files.")
+@command
+def artifact_get(ref: str, root: Path | None) -> dict[str, Any]:
+    """Download a version (project/name:alias|vN, or registry/collection:alias)."""
+    with _api() as api:
+        art = api.artifact(ref)
+        placed = art.download(root)
+        art.verify(placed)
+    return {"name": art.qualified_name, "root": str(placed), "files": len(art.files())}
+
+
+@artifact.command("ls")
+@click.argument("project")
+@command
+def artifact_ls(project: str) -> list[dict[str, Any]]:
+    """List a project's artifacts."""
+    with _api() as api:
+        return api.artifacts(project)
+
+
+@main.command()
+@click.argument("ref")
+@click.argument("collection")
+@click.option("-a", "--alias", "aliases", multiple=True, help="Alias to point at it (repeat).")
+@command
+def link(ref: str, collection: str, aliases: tuple[str, ...]) -> LinkedVersion:
+    """Link a version into registry/collection (made when missing)."""
+    with _api() as api:
+        return api.link(api.artifact(ref).id or ref, collection, aliases)
+
+
+@main.group()
+def alias() -> None:
+    """Move or remove a collection alias."""
+
+
+@alias.command("set")
+@click.argument("link_ref", metavar="LINK")
+@click.argument("name")
+@command
+def alias_set(link_ref: str, name: str) -> LinkedVersion:
+    """Point alias NAME at LINK (registry/collection:selector)."""
+    with _api() as api:
+        return api.set_alias(link_ref, name)
+
+
+@alias.command("rm")
+@click.argument("collection")
+@click.argument("name")
+@command
+def alias_rm(collection: str, name: str) -> None:
+    """Remove alias NAME from registry/collection."""
+    with _api() as api:
+        api.remove_alias(collection, name)
+
+
+@main.group()
+def stage() -> None:
+    """Assign or unassign a lifecycle stage."""
+
+
+@stage.command("assign")
+@click.argument("link_ref", metavar="LINK")
+@click.argument("name")
+@command
+def stage_assign(link_ref: str, name: str) -> LinkedVersion:
+    with _api() as api:
+        return api.assign_stage(link_ref, name)
+
+
+@stage.command("unassign")
+@click.argument("link_ref", metavar="LINK")
+@click.argument("name")
+@command
+def stage_unassign(link_ref: str, name: str) -> LinkedVersion:
+    with _api() as api:
+        return api.unassign_stage(link_ref, name)
+
+
+@main.group()
+def semver() -> None:
+    """Label a linked version with a semantic version."""
+
+
+@semver.command("set")
+@click.argument("link_ref", metavar="LINK")
+@click.argument("version")
+@command
+def semver_set(link_ref: str, version: str) -> LinkedVersion:
+    with _api() as api:
+        return api.set_semver(link_ref, version)
+
+
+@main.command()
+@click.argument("link_ref", metavar="LINK")
+@command
+def deregister(link_ref: str) -> LinkedVersion:
+    """Deregister a linked version (soft; `forebear restore` brings it back)."""
+    with _api() as api:
+        return api.deregister(link_ref)
+
+
+@main.command()
+@click.argument("link_ref", metavar="LINK")
+@command
+def restore(link_ref: str) -> LinkedVersion:
+    """Restore a deregistered linked version."""
+    with _api() as api:
+        return api.restore(link_ref)
+
+
+@main.command()
+@click.argument("collection")
+@click.option("--yes", is_flag=True, help="Do not ask to confirm.")
+@command
+def deprecate(collection: str, yes: bool) -> dict[str, str]:
+    """Deprecate a whole registry/collection (restorable)."""
+    if not yes:
+        click.confirm(f"Deprecate {collection}?", abort=True)
+    with _api() as api:
+        api.deprecate(collection)
+    return {"deprecated": collection}
+
+
+@main.command()
+@click.argument("ref")
+@click.option("--up", "direction", flag_value="upstream", default=True, help="Where it came from.")
+@click.option("--down", "direction", flag_value="downstream", help="What it fed.")
+@click.option("--both", "direction", flag_value="both", help="Both ways.")
+@click.option("--depth", type=int, help="At most this many hops.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["tree", "json", "dot", "mermaid"]), default="tree"
+)
+def lineage(ref: str, direction: str, depth: int | None, fmt: str) -> None:
+    """The lineage of a version, run or linked version."""
+    try:
+        with _api() as api:
+            found = api.lineage(ref, direction, depth)
+    except ForebearError as exc:
+        click.echo(f"forebear: {exc}", err=True)
+        sys.exit(1)
+    if fmt == "json":
+        click.echo(json.dumps(_plain(found), indent=2))
+    elif fmt in ("dot", "mermaid"):
+        click.echo(found.dot if fmt == "dot" else found.mermaid, nl=False)
+    else:
+        out.print(_tree(found))
+
+
+def _tree(found: Lineage) -> Tree:
+    by_id = {n.id: n for n in found.nodes}
+    start = next((n for n in found.nodes if n.distance == 0), None)
+    root = Tree(escape(start.name) if start else "(nothing visible)")
+    children: dict[str, list[str]] = {}
+    for edge in found.edges:
+        ends = (edge.source, edge.target)
+        near, far = sorted(ends, key=lambda i: abs(by_id[i].distance) if i in by_id else 0)
+        if near in by_id and far in by_id and by_id[near].distance != by_id[far].distance:
+            children.setdefault(near, []).append(far)
+    shown: set[str] = set()
+
+    def grow(branch: Tree, node_id: str) -> None:
+        for child in sorted(set(children.get(node_id, []))):
+            node = by_id[child]
+            label = escape(
+                f"{node.name} [{node.kind.lower()}{', ' + node.type if node.type else ''}]"
+            )
+            if child in shown:
+                branch.add(label + " (above)")
+                continue
+            shown.add(child)
+            grow(branch.add(label), child)
+
+    if start is not None:
+        shown.add(start.id)
+        grow(root, start.id)
+    if found.truncated:
+        root.add("... more past the depth limit")
+    if found.hidden:
+        root.add(f"({found.hidden} nodes you may not read)")
+    return root
+
+
+@main.command()
+@click.argument("ref")
+@command
+def impact(ref: str) -> list[dict[str, Any]]:
+    """The linked versions downstream of a version, by collection."""
+    with _api() as api:
+        return [
+            {
+                "collection": g.collection,
+                "linked": ", ".join(
+                    f"v{link.index}" + (f" ({', '.join(link.aliases)})" if link.aliases else "")
+                    for link in g.links
+                ),
+            }
+            for g in api.impact(ref)
+        ]
+
+
+@main.command()
+@click.argument("ref")
+@click.option("-n", "--first", default=50, show_default=True)
+@command
+def history(ref: str, first: int) -> list[dict[str, Any]]:
+    """The audit events about a version, run or linked version, newest first."""
+    with _api() as api:
+        return [
+            {"time": e.time, "actor": e.actor, "type": e.type, "after": json.dumps(e.after)}
+            for e in api.history(ref, first)
+        ]
+
+
+@main.group()
+def audit() -> None:
+    """The audit log."""
+
+
+@audit.command("verify")
+@command
+def audit_verify() -> dict[str, Any]:
+    """Recompute the audit log's hash chain (org admins); exit 1 when it is broken."""
+    with _api() as api:
+        check = api.verify_audit_log()
+    if not check["intact"]:
+        raise ForebearError(f"the audit log is altered: {check.get('reason')}")
+    return check
+
+
+if __name__ == "__main__":
+    main()

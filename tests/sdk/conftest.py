@@ -1,0 +1,89 @@
+"""The SDK against a real server process (tests/conftest.py `server`), configured as a user
+configures it: FOREBEAR_* variables, a cache and a config directory of the test's own."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers import ADMIN_KEY, bearer
+
+
+@dataclass
+class Sdk:
+    base: str
+    home: Path
+    env: dict[str, str]
+
+    def gql(self, query: str, key: str = ADMIN_KEY, **variables: Any) -> dict[str, Any]:
+        """A GraphQL call straight to the server, to check what the SDK did."""
+        body = httpx.post(
+            f"{self.base}/graphql",
+            json={"query": query, "variables": variables},
+            headers=bearer(key),
+            timeout=30,
+        ).json()
+        assert "errors" not in body, body["errors"]
+        data: dict[str, Any] = body["data"]
+        return data
+
+    def python(
+        self, script: str, python: str = sys.executable, check: bool = True, **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a script as a user would, in the test's working directory."""
+        done = subprocess.run(
+            [python, "-c", script],
+            cwd=self.home,
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if check:
+            assert done.returncode == 0, done.stderr
+        return done
+
+    def cli(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
+        """The `forebear` command, installed with the SDK."""
+        command = Path(sys.executable).parent / "forebear"
+        done = subprocess.run(
+            [str(command), *args],
+            cwd=self.home,
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if check:
+            assert done.returncode == 0, done.stderr
+        return done
+
+
+@pytest.fixture
+def sdk(server: tuple[str, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Sdk:
+    base, _ = server
+    home = tmp_path / "work"
+    home.mkdir()
+    env = {
+        "FOREBEAR_URL": base,
+        "FOREBEAR_API_KEY": ADMIN_KEY,
+        "FOREBEAR_CACHE_DIR": str(tmp_path / "cache"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "FOREBEAR_SILENT": "1",
+    }
+    for name in list(os.environ):
+        if name.startswith("FOREBEAR_") and name not in env:
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(home)
+    return Sdk(base, home, {**os.environ, **env})

@@ -1,0 +1,171 @@
+"""The `forebear` command as people and scripts use it, a connection that keeps dropping, and
+the SDK on the oldest and newest Python a training environment may have."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import forebear
+import pytest
+
+from tests.proxy import TcpProxy
+from tests.sdk.conftest import Sdk
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_cli_logs_links_moves_and_traces(sdk: Sdk) -> None:
+    data = sdk.home / "data"
+    data.mkdir()
+    (data / "a.txt").write_text("a")
+    (data / "b.txt").write_text("b")
+    put = json.loads(
+        sdk.cli(
+            "artifact", "put", "data", "-n", "proj/ds", "-t", "dataset", "-a", "gold", "--json"
+        ).stdout
+    )
+    assert put["name"] == "proj/ds:v0"
+    assert sorted(put["aliases"]) == ["gold", "latest"]
+    got = json.loads(sdk.cli("artifact", "get", "proj/ds:gold", "--root", "out", "--json").stdout)
+    assert got == {"name": "proj/ds:v0", "root": "out", "files": 2}
+    assert (sdk.home / "out" / "b.txt").read_text() == "b"
+    linked = json.loads(
+        sdk.cli("link", "proj/ds:gold", "dataset/train", "-a", "prod", "--json").stdout
+    )
+    assert linked["name"] == "dataset/train:v0"
+    staged = json.loads(
+        sdk.cli("stage", "assign", "dataset/train:prod", "staging", "--json").stdout
+    )
+    assert staged["stages"] == ["staging"]
+    labelled = json.loads(sdk.cli("semver", "set", "dataset/train:v0", "1.0.0", "--json").stdout)
+    assert labelled["semver"] == "1.0.0"
+    moved = json.loads(sdk.cli("alias", "set", "dataset/train:1.0.0", "best", "--json").stdout)
+    assert sorted(moved["aliases"]) == ["best", "latest", "prod"]
+    sdk.cli("alias", "rm", "dataset/train", "best")
+    history = json.loads(sdk.cli("history", "dataset/train:prod", "--json").stdout)
+    assert [h["type"] for h in history] == [
+        "alias.removed",
+        "alias.set",
+        "link.semver_set",
+        "stage.assigned",
+        "link.created",
+    ]
+    dot = sdk.cli("lineage", "proj/ds:gold", "--down", "--format", "dot").stdout
+    assert dot.startswith("digraph lineage {")
+    tree = sdk.cli("lineage", "proj/ds:gold").stdout
+    assert "proj/ds:v0" in tree
+    listed = json.loads(sdk.cli("artifact", "ls", "proj", "--json").stdout)
+    assert [(a["name"], a["type"]) for a in listed] == [("ds", "dataset")]
+    assert json.loads(sdk.cli("audit", "verify", "--json").stdout)["intact"] is True
+    deregistered = json.loads(sdk.cli("deregister", "dataset/train:v0", "--json").stdout)
+    assert deregistered["deregistered"] is True
+    sdk.cli("deprecate", "dataset/train", "--yes")
+    # refusals end with 1 and say why; a wrong command line with 2
+    missing = sdk.cli("link", "proj/nothing:v0", "dataset/train", check=False)
+    assert missing.returncode == 1
+    assert "forebear:" in missing.stderr
+    assert sdk.cli("artifact", "put", "data", check=False).returncode == 2
+    assert sdk.cli("no-such-command", check=False).returncode == 2
+
+
+def test_a_connection_that_keeps_dropping_is_survived(
+    sdk: Sdk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = int(sdk.base.rsplit(":", 1)[1])
+    payload = os.urandom(8 * 2**20)
+    (sdk.home / "w.bin").write_bytes(payload)
+    with TcpProxy("127.0.0.1", port) as proxy:
+        monkeypatch.setenv("FOREBEAR_URL", f"http://127.0.0.1:{proxy.port}")
+        stop = threading.Event()
+
+        def flap() -> None:  # cut every connection, and refuse new ones for a moment
+            while not stop.wait(0.3):
+                proxy.stop()
+                time.sleep(0.2)
+                proxy.start()
+
+        flapper = threading.Thread(target=flap, daemon=True)
+        flapper.start()
+        try:
+            with forebear.init(project="flaky") as run:
+                for step in range(20):
+                    run.log({"loss": 1.0 / (step + 1)})
+                logged = run.log_artifact("w.bin", type="model")
+            got = forebear.Api().artifact(logged.id or "").download(sdk.home / "back")
+        finally:
+            stop.set()
+            flapper.join()
+    assert hashlib.sha256((got / "w.bin").read_bytes()).digest() == hashlib.sha256(payload).digest()
+    found = sdk.gql(
+        'query($id: ID!) { run(id: $id) { status metrics(keys: ["loss"]) { points { step } } } }',
+        id=run.id,
+    )["run"]
+    assert found["status"] == "FINISHED"
+    assert [p["step"] for p in found["metrics"][0]["points"]] == list(range(20))
+
+
+def _venv(version: str) -> Path:
+    """A virtualenv of that Python with the SDK installed from sdk/ (as `pip install ./sdk`),
+    kept between runs under ~/.cache/forebear/sdk-venvs while sdk/pyproject.toml is the same."""
+    # pyenv's own install first: its shims only answer for the versions a project selects
+    installed = sorted(Path.home().glob(f".pyenv/versions/{version}.*/bin/python"))
+    python = str(installed[-1]) if installed else shutil.which(f"python{version}")
+    if python is None or subprocess.run([python, "-V"], check=False).returncode != 0:
+        pytest.fail(f"Python {version} is not installed: the SDK is tested on it (pyenv)")
+    stamp = hashlib.sha256((ROOT / "sdk" / "pyproject.toml").read_bytes()).hexdigest()[:12]
+    venv = Path.home() / ".cache" / "forebear" / "sdk-venvs" / f"{version}-{stamp}"
+    if not (venv / "ok").exists():
+        shutil.rmtree(venv, ignore_errors=True)
+        subprocess.run([python, "-m", "venv", str(venv)], check=True, timeout=300)
+        subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", str(ROOT / "sdk")],
+            check=True,
+            timeout=600,
+        )
+        (venv / "ok").touch()
+    else:  # the code may have changed: install it again, without fetching dependencies
+        subprocess.run(
+            [
+                str(venv / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--force-reinstall",
+                str(ROOT / "sdk"),
+            ],
+            check=True,
+            timeout=600,
+        )
+    return venv / "bin" / "python"
+
+
+@pytest.mark.parametrize("version", ["3.9", "3.13"])
+def test_the_quick_start_runs_on_the_oldest_and_newest_python(sdk: Sdk, version: str) -> None:
+    from tests.sdk.test_sdk import QUICKSTART, RUNS
+
+    (sdk.home / "my_model.h5").write_bytes(f"weights for {version}".encode())
+    python = _venv(version)
+    sdk.python(QUICKSTART, python=str(python))
+    done = sdk.python(
+        "import sys, forebear; print(sys.version_info[:2], forebear.__version__)",
+        python=str(python),
+    )
+    assert done.stdout.startswith(f"({version.replace('.', ', ')})")
+    [run] = sdk.gql(RUNS)["runs"]["nodes"]
+    assert run["status"] == "FINISHED"
+    art = sdk.python(
+        "import forebear\n"
+        "a = forebear.Api().artifact('models_quickstart/gemma-finetuned:latest')\n"
+        "a.verify(a.download('got'))\nprint(a.qualified_name)",
+        python=str(python),
+    )
+    assert art.stdout.strip() == "models_quickstart/gemma-finetuned:v0"

@@ -1,0 +1,216 @@
+"""The SDK as training code uses it: the W&B and DVCLive quick starts as written, artifacts
+built, logged, used, downloaded and verified, runs that fail or crash, and the errors a user
+sees."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import forebear
+import forebear._hashing
+import pytest
+
+from tests.helpers import bearer
+from tests.sdk.conftest import Sdk
+
+QUICKSTART = """
+import forebear
+run = forebear.init(project="models_quickstart", config={"lr": 0.01})
+run.log({"acc": 0.91})                                    # batched, sent in the background
+run.link_model(path="./my_model.h5", registered_model_name="MNIST")
+run.log_artifact(path="./my_model.h5", name="gemma-finetuned", type="model")
+run.link_artifact(artifact="gemma-finetuned", target_path="model/quickstart-collection",
+                  aliases=["candidate"])
+run.finish()
+"""
+
+RUNS = """query { runs(project: "models_quickstart") { nodes { id status config summary
+  metrics(keys: ["acc"]) { key points { step value } } } } }"""
+
+
+def test_the_wandb_quick_start_runs_as_written(sdk: Sdk) -> None:
+    (sdk.home / "my_model.h5").write_bytes(b"weights of a small model")
+    sdk.python(QUICKSTART)
+    [run] = sdk.gql(RUNS)["runs"]["nodes"]
+    assert run["status"] == "FINISHED"
+    assert run["config"] == {"lr": 0.01}
+    assert run["summary"] == {"acc": 0.91}
+    assert run["metrics"] == [{"key": "acc", "points": [{"step": 0, "value": 0.91}]}]
+    mnist = sdk.gql('{ linkedVersion(ref: "model/MNIST:latest") { name version { type } } }')
+    assert mnist["linkedVersion"] == {"name": "model/MNIST:v0", "version": {"type": "model"}}
+    candidate = sdk.gql(
+        """{ linkedVersion(ref: "model/quickstart-collection:candidate") { name
+        version { name producedBy { id } } } }"""
+    )["linkedVersion"]
+    assert candidate["name"] == "model/quickstart-collection:v0"
+    assert candidate["version"]["name"] == "models_quickstart/gemma-finetuned:v0"
+    assert candidate["version"]["producedBy"]["id"] == run["id"]
+
+
+def test_the_dvclive_style_call_and_a_context_manager(sdk: Sdk) -> None:
+    (sdk.home / "model.pkl").write_bytes(b"a pickled model")
+    with forebear.init(project="dvc") as run:
+        logged = run.log_artifact(
+            "model.pkl", type="model", name="clf", desc="a classifier", labels=["best", "cv"]
+        )
+        run.log({"loss": math.nan, "grad": math.inf})
+        run.config.update({"epochs": 3})
+        run.summary["best_loss"] = 0.1
+    assert logged.qualified_name == "dvc/clf:v0"
+    assert set(logged.aliases) == {"best", "cv", "latest"}
+    found = sdk.gql(
+        """query($id: ID!) { run(id: $id) { status config summary
+        metrics(keys: ["loss", "grad"]) { key points { value } } } }""",
+        id=run.id,
+    )["run"]
+    assert found["status"] == "FINISHED"
+    assert found["config"] == {"epochs": 3}
+    assert found["summary"] == {"best_loss": 0.1, "grad": "Infinity", "loss": "NaN"}
+    values = {s["key"]: s["points"][0]["value"] for s in found["metrics"]}
+    assert values == {"loss": "NaN", "grad": "Infinity"}
+    version = sdk.gql('{ artifactVersion(ref: "dvc/clf:best") { description } }')
+    assert version["artifactVersion"]["description"] == "a classifier"
+
+
+def test_an_exception_fails_the_run_and_an_uncaught_one_crashes_it(sdk: Sdk) -> None:
+    run = forebear.init(project="ends")
+
+    def train() -> None:
+        with run:
+            run.log({"x": 1})
+            _ = 1 / 0
+
+    with pytest.raises(ZeroDivisionError):
+        train()
+    status = sdk.gql("query($id: ID!) { run(id: $id) { status } }", id=run.id)["run"]["status"]
+    assert status == "FAILED"
+    crashed = sdk.python(
+        "import forebear\nrun = forebear.init(project='ends')\nprint(run.id, flush=True)\n"
+        "run.log({'x': 1})\nraise RuntimeError('diverged')\n",
+        check=False,
+    )
+    assert crashed.returncode == 1
+    run_id = crashed.stdout.split()[0]
+    found = sdk.gql(
+        'query($id: ID!) { run(id: $id) { status metrics(keys: ["x"]) { key } } }', id=run_id
+    )
+    assert found["run"] == {"status": "CRASHED", "metrics": [{"key": "x"}]}
+    ended = sdk.python("import forebear\nrun = forebear.init(project='ends')\nprint(run.id)\n")
+    status = sdk.gql("query($id: ID!) { run(id: $id) { status } }", id=ended.stdout.split()[0])[
+        "run"
+    ]["status"]
+    assert status == "FINISHED"  # a script that just ends finishes its run
+
+
+def test_an_artifact_is_built_logged_used_downloaded_and_verified(sdk: Sdk) -> None:
+    data = sdk.home / "data"
+    (data / "images").mkdir(parents=True)
+    (data / "images" / "a.png").write_bytes(b"\x89PNG a")
+    (data / "labels.csv").write_text("a,1\n")
+    art = forebear.Artifact("mnist", type="dataset", metadata={"rows": 1})
+    art.add_dir(data, name="train")
+    with art.new_file("README.md") as f:
+        f.write("# mnist\n")
+    with forebear.init(project="vision") as producer:
+        logged = producer.log_artifact(art, aliases=["golden"])
+    assert logged.qualified_name == "vision/mnist:v0"
+    assert [f.path for f in logged.files()] == [
+        "README.md",
+        "train/images/a.png",
+        "train/labels.csv",
+    ]
+    with forebear.init(project="vision") as consumer:
+        used = consumer.use_artifact("vision/mnist:golden")
+        root = used.download()
+    assert root == Path("artifacts/mnist-v0")
+    assert (sdk.home / root / "train" / "labels.csv").read_text() == "a,1\n"
+    used.verify(root)
+    lineage = forebear.Api().lineage(used.id or "", direction="downstream")
+    assert {n.id for n in lineage.nodes} == {used.id, producer.id, consumer.id} - {producer.id}
+    (sdk.home / root / "train" / "labels.csv").write_text("tampered")
+    (sdk.home / root / "README.md").unlink()
+    (sdk.home / root / "extra.txt").write_text("?")
+    with pytest.raises(forebear.IntegrityError) as caught:
+        used.verify(root)
+    assert (caught.value.missing, caught.value.changed, caught.value.extra) == (
+        ["README.md"],
+        ["train/labels.csv"],
+        ["extra.txt"],
+    )
+    again = forebear.Api().artifact("vision/mnist:v0").download(sdk.home / "second")
+    forebear.Api().artifact("vision/mnist:v0").verify(again)  # from the cache, whole
+
+
+def test_logging_unchanged_files_again_hashes_and_uploads_nothing(
+    sdk: Sdk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = sdk.home / "weights.bin"
+    big.write_bytes(os.urandom(3 * 2**20))
+    with forebear.init(project="again") as run:
+        first = run.log_artifact(big, name="w", type="model")
+
+    def rehash(*args: object, **kwargs: object) -> str:
+        raise AssertionError("an unchanged file was hashed again")
+
+    monkeypatch.setattr(forebear._hashing, "sha256_of", rehash)
+    uploads_before = _uploads(sdk)
+    with forebear.init(project="again") as run:
+        second = run.log_artifact(big, name="w", type="model")
+    assert second.id == first.id  # the same manifest is the same version
+    assert _uploads(sdk) == uploads_before
+
+
+def _uploads(sdk: Sdk) -> float:
+    import httpx
+
+    text = httpx.get(f"{sdk.base}/metrics").text
+    return sum(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith('forebear_transfers_total{direction="upload"')
+    )
+
+
+def test_errors_say_what_to_do(sdk: Sdk, tmp_path: Path) -> None:
+    with pytest.raises(forebear.AuthError, match="FOREBEAR_API_KEY"):
+        forebear.init(project="p", api_key="fbk_not-a-key")
+    with pytest.raises(forebear.TransportError, match=r"127\.0\.0\.1:9"):
+        forebear.Api(url="http://127.0.0.1:9").graphql("{ __typename }")
+    key = sdk.gql('mutation { createUser(input: {name: "eve"}) { key } }')["createUser"]["key"]
+    eve = forebear.Api(api_key=key)
+    with pytest.raises(forebear.Refused, match="setRegistryMember"):
+        eve.link("nothing/here:v0", "model/secret")
+    with pytest.raises(forebear.ForebearError, match="no project"):
+        forebear.init()
+    with pytest.raises(forebear.ForebearError, match="FOREBEAR_MODE"):
+        forebear.init(project="p", mode="sideways")
+    disabled = forebear.init(project="p", mode="disabled")
+    disabled.log({"x": 1})
+    disabled.finish()
+    assert sdk.gql('{ runs(project: "p") { nodes { id } } }')["runs"]["nodes"] == []
+
+
+def test_login_stores_the_key_for_the_user_alone(sdk: Sdk, tmp_path: Path) -> None:
+    done = sdk.cli("login", "--key", sdk.env["FOREBEAR_API_KEY"], "--json", FOREBEAR_API_KEY="")
+    assert '"user": "admin"' in done.stdout
+    stored = tmp_path / "config" / "forebear" / "credentials.json"
+    assert stored.stat().st_mode & 0o777 == 0o600
+    # a later run with no key in the environment uses the stored one
+    sdk.python("import forebear\nforebear.init(project='logged-in').finish()", FOREBEAR_API_KEY="")
+    assert sdk.gql('{ runs(project: "logged-in") { nodes { status } } }')["runs"]["nodes"] == [
+        {"status": "FINISHED"}
+    ]
+    refused = sdk.cli("login", "--key", "fbk_wrong", check=False, FOREBEAR_API_KEY="")
+    assert refused.returncode == 1
+    assert "unknown, expired or revoked" in refused.stderr
+
+
+def test_the_headers_the_sdk_sends(sdk: Sdk) -> None:
+    api = forebear.Api()
+    assert (
+        api._client._http.headers["authorization"]
+        == bearer(sdk.env["FOREBEAR_API_KEY"])["Authorization"]
+    )
+    assert api._client._http.headers["user-agent"].startswith("forebear-sdk/")

@@ -122,9 +122,12 @@ class Api:
             self._registries = {r["name"] for r in answer}
         return ref.split("/", 1)[0] in self._registries
 
-    def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
-        """Any GraphQL query or mutation; its data, or the ForebearError it answered."""
-        return self._client.graphql(query, **variables)
+    def graphql(
+        self, query: str, idempotency_key: str | None = None, **variables: Any
+    ) -> dict[str, Any]:
+        """Any GraphQL query or mutation; its data, or the ForebearError it answered. A
+        mutation sent again with the same `idempotency_key` is done once."""
+        return self._client.graphql(query, idempotency_key, **variables)
 
     # --- artifacts ---------------------------------------------------------------------------
 
@@ -149,10 +152,16 @@ class Api:
         project: str,
         run: str | None = None,
         aliases: tuple[str, ...] = (),
+        idempotency_key: str | None = None,
     ) -> Artifact:
         """Log a built artifact as the next version of `project/name`: hash each file once,
         send the manifest, upload only what the server lists as missing, commit, then point
-        `aliases` at it. Return the logged version (the latest one when nothing changed)."""
+        `aliases` at it. Return the logged version (the latest one when nothing changed).
+        With `idempotency_key`, doing it again (a replayed journal) changes nothing."""
+
+        def key(step: str) -> str | None:
+            return f"{idempotency_key}:{step}" if idempotency_key else None
+
         entries = dict(artifact._entries)
         hashes = HashCache(self.settings.cache_dir)
         total = sum(p.stat().st_size for p in entries.values())
@@ -172,6 +181,7 @@ class Api:
         created = self.graphql(
             f"""mutation($input: CreateArtifactVersionInput!) {{ createArtifactVersion(
             input: $input) {{ version {{ {VERSION_FIELDS} }} missingBlobs existing }} }}""",
+            idempotency_key=key("create"),
             input={
                 "project": project,
                 "artifact": artifact.name,
@@ -183,6 +193,15 @@ class Api:
             },
         )["createArtifactVersion"]
         version = created["version"]
+        if idempotency_key and not created["existing"]:
+            # A replayed journal gets the first answer of the create again: the version may
+            # be committed since, and then there is nothing left to upload or commit.
+            now = self.graphql(
+                f"query($id: String!) {{ artifactVersion(ref: $id) {{ {VERSION_FIELDS} }} }}",
+                id=version["id"],
+            )["artifactVersion"]
+            if now is not None and now["state"] != "PENDING":
+                version, created = now, {**created, "existing": True}
         if not created["existing"]:
             missing = {sha: by_sha[sha] for sha in created["missingBlobs"]}
             size = sum(p.stat().st_size for p in missing.values())
@@ -191,19 +210,23 @@ class Api:
             version = self.graphql(
                 f"""mutation($id: ID!) {{ commitArtifactVersion(input: {{version: $id}}) {{
                 version {{ {VERSION_FIELDS} }} }} }}""",
+                idempotency_key=key("commit"),
                 id=version["id"],
             )["commitArtifactVersion"]["version"]
         for alias in aliases:
-            version = self.set_artifact_alias(version["id"], alias)
+            version = self.set_artifact_alias(version["id"], alias, key(f"alias:{alias}"))
         logged = bound(self, version)
         artifact._version, artifact._api = logged._version, self
         return logged
 
-    def set_artifact_alias(self, version: str, alias: str) -> dict[str, Any]:
+    def set_artifact_alias(
+        self, version: str, alias: str, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
         """Point an alias of the version's artifact at it (one step, moved from any holder)."""
         moved: dict[str, Any] = self.graphql(
             f"""mutation($v: String!, $a: String!) {{ setArtifactAlias(input: {{version: $v,
             alias: $a}}) {{ version {{ {VERSION_FIELDS} }} }} }}""",
+            idempotency_key=idempotency_key,
             v=version,
             a=alias,
         )["setArtifactAlias"]["version"]
@@ -230,6 +253,7 @@ class Api:
         target: str,
         aliases: tuple[str, ...] = (),
         create_collection: bool = True,
+        idempotency_key: str | None = None,
     ) -> LinkedVersion:
         """Link a logged version (id or reference) into `registry/collection`, made first when
         it does not exist and `create_collection`."""
@@ -238,6 +262,7 @@ class Api:
             self.graphql(
                 f"""mutation($input: LinkVersionInput!) {{ linkVersion(input: $input) {{
                 link {{ {LINK_FIELDS} }} }} }}""",
+                idempotency_key=idempotency_key,
                 input={
                     "registry": registry,
                     "collection": collection,

@@ -53,11 +53,14 @@ class Client:
             self._open.close()
             self._open = None
 
-    def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
-        """The data of one query or mutation; raise the ForebearError its first error names."""
+    def graphql(
+        self, query: str, idempotency_key: str | None = None, **variables: Any
+    ) -> dict[str, Any]:
+        """The data of one query or mutation; raise the ForebearError its first error names.
+        A mutation carries `idempotency_key`, or a fresh one: its retries reuse it."""
         headers = {}
         if query.lstrip().startswith("mutation"):
-            headers["Idempotency-Key"] = uuid.uuid4().hex
+            headers["Idempotency-Key"] = idempotency_key or uuid.uuid4().hex
         body = {"query": query, "variables": variables}
         for attempt in range(1, ATTEMPTS + 1):
             response = self.request("POST", "/graphql", json=body, headers=headers)

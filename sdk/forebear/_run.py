@@ -352,24 +352,34 @@ def init(
     settings = Settings.load(url=url, api_key=api_key, project=project, mode=mode)
     if not settings.project:
         raise ForebearError("no project: pass forebear.init(project=...) or set FOREBEAR_PROJECT")
+    start = {
+        "project": settings.project,
+        "name": name,
+        "config": dict(config or {}),
+        "tags": list(tags or []),
+        "sourceCommit": _git_commit(),
+        "entryPoint": " ".join(sys.argv) or None,
+        "host": socket.gethostname(),
+    }
+    record = {"project": settings.project, "name": name, "config": config}
     if settings.mode == "disabled":
-        record = {"id": "disabled", "project": settings.project, "name": name, "config": config}
-        run = Run(_DisabledApi(settings), record, disabled=True)
+        run = Run(_DisabledApi(settings), {**record, "id": "disabled"}, disabled=True)
         _current = run
+        return run
+    if settings.mode == "offline":
+        from forebear._offline import Journal, OfflineRun
+
+        journal = Journal.new(settings.cache_dir)
+        journal.write("start", input=start)
+        run = OfflineRun(_DisabledApi(settings), journal, {**record, "id": journal.root.name})
+        _current = run
+        _watch_exit()
         return run
     api = Api(url=settings.url, api_key=settings.key())
     started = api.graphql(
         """mutation($input: StartRunInput!) { startRun(input: $input) {
         run { id name project config summary } } }""",
-        input={
-            "project": settings.project,
-            "name": name,
-            "config": dict(config or {}),
-            "tags": list(tags or []),
-            "sourceCommit": _git_commit(),
-            "entryPoint": " ".join(sys.argv) or None,
-            "host": socket.gethostname(),
-        },
+        input=start,
     )["startRun"]["run"]
     run = Run(api, started)
     _current = run
@@ -383,8 +393,10 @@ class _DisabledApi(Api):
     def __init__(self, settings: Any) -> None:
         self.settings = settings
 
-    def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
-        raise ForebearError("FOREBEAR_MODE=disabled: nothing is sent to a server")
+    def graphql(
+        self, query: str, idempotency_key: str | None = None, **variables: Any
+    ) -> dict[str, Any]:
+        raise ForebearError(f"FOREBEAR_MODE={self.settings.mode}: nothing is sent to a server")
 
 
 def _git_commit() -> str | None:

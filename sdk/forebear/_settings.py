@@ -12,7 +12,7 @@ from pathlib import Path
 from forebear._errors import AuthError, ForebearError
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-MODES = ("online", "disabled")
+MODES = ("online", "offline", "disabled")
 
 
 def config_dir() -> Path:
@@ -71,10 +71,7 @@ class Settings:
             raise ForebearError(f"FOREBEAR_URL {url!r} must start with http:// or https://")
         mode = (mode or env.get("FOREBEAR_MODE") or "online").lower()
         if mode not in MODES:
-            raise ForebearError(
-                f"FOREBEAR_MODE {mode!r} is not one of {', '.join(MODES)} (offline runs are "
-                "not supported by this version of the SDK)"
-            )
+            raise ForebearError(f"FOREBEAR_MODE {mode!r} is not one of {', '.join(MODES)}")
         cache = env.get("FOREBEAR_CACHE_DIR") or str(Path.home() / ".cache" / "forebear")
         return cls(
             url=url,

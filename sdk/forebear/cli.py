@@ -348,6 +348,18 @@ def history(ref: str, first: int) -> list[dict[str, Any]]:
         ]
 
 
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@command
+def sync(paths: tuple[Path, ...]) -> list[dict[str, Any]]:
+    """Send offline runs (FOREBEAR_MODE=offline) to the server: all not sent yet, or those at
+    PATHS. Safe to run twice."""
+    from forebear._offline import sync as replay
+
+    with _api() as api:
+        return replay(api, list(paths) or None)
+
+
 @main.group()
 def audit() -> None:
     """The audit log."""

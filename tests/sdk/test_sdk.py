@@ -4,6 +4,7 @@ sees."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -214,3 +215,55 @@ def test_the_headers_the_sdk_sends(sdk: Sdk) -> None:
         == bearer(sdk.env["FOREBEAR_API_KEY"])["Authorization"]
     )
     assert api._client._http.headers["user-agent"].startswith("forebear-sdk/")
+
+
+OFFLINE = """
+import forebear
+with forebear.init(project="offline", config={"lr": 0.1}, mode="offline") as run:
+    for step in range(3):
+        run.log({"loss": 1.0 / (step + 1)})
+    run.log({"loss": float("nan")})
+    run.summary["note"] = "no network on the cluster"
+    run.log_artifact(path="model.bin", name="clf", type="model", aliases=["offline"])
+    run.use_artifact("offline/base:latest")
+    run.link_artifact(artifact="clf", target_path="model/offline-clf", aliases=["candidate"])
+"""
+
+
+def test_an_offline_run_syncs_later_and_syncing_twice_changes_nothing(sdk: Sdk) -> None:
+    (sdk.home / "base.bin").write_bytes(b"a base model, logged while online")
+    with forebear.init(project="offline") as online:
+        base = online.log_artifact("base.bin", name="base", type="model")
+    (sdk.home / "model.bin").write_bytes(b"trained where the network is not")
+    done = sdk.python(OFFLINE)
+    assert "forebear sync" in done.stderr
+    runs = sdk.gql('{ runs(project: "offline") { nodes { id } } }')["runs"]["nodes"]
+    assert runs == [{"id": online.id}]
+    (sdk.home / "model.bin").write_bytes(b"changed after the run: the logged bytes are kept")
+    first = json.loads(sdk.cli("sync", "--json").stdout)
+    assert len(first) == 1
+    run = sdk.gql(
+        """query($id: ID!) { run(id: $id) { status config summary
+        metrics(keys: ["loss"]) { points { step value } } } }""",
+        id=first[0]["run"],
+    )["run"]
+    assert run["status"] == "FINISHED"
+    assert run["config"] == {"lr": 0.1}
+    assert run["summary"]["note"] == "no network on the cluster"
+    assert [p["value"] for p in run["metrics"][0]["points"]] == [1.0, 0.5, 1 / 3, "NaN"]
+    linked = forebear.Api().artifact("model/offline-clf:candidate")
+    root = linked.download(sdk.home / "got")
+    assert (root / "model.bin").read_bytes() == b"trained where the network is not"
+    events_before = sdk.gql("{ auditLog(first: 100) { nodes { id } } }")
+    assert json.loads(sdk.cli("sync", "--json").stdout) == []  # done once: skipped
+    # even a journal synced again (its mark removed) changes nothing within the key TTL
+    journal = Path(first[0]["journal"])
+    (journal / ".synced").unlink()
+    again = json.loads(sdk.cli("sync", str(journal), "--json").stdout)
+    assert again[0]["run"] == first[0]["run"]
+    assert sdk.gql("{ auditLog(first: 100) { nodes { id } } }") == events_before
+    assert len(sdk.gql('{ runs(project: "offline") { nodes { id } } }')["runs"]["nodes"]) == 2
+    used = sdk.gql("query($id: ID!) { run(id: $id) { inputs { id } } }", id=first[0]["run"])["run"][
+        "inputs"
+    ]
+    assert used == [{"id": base.id}]

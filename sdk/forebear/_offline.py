@@ -1,0 +1,230 @@
+"""Offline runs (FOREBEAR_MODE=offline): what a run does is written to a journal under
+FOREBEAR_CACHE_DIR/offline, with a copy of every file it logs, and `forebear sync` replays it
+to a server later. Safe to run twice: each replayed mutation carries an idempotency key made
+from the journal and the step, the server's other steps are idempotent by nature (the same
+manifest is the same version, a link or use made already is given back), and a journal synced
+whole is marked done and skipped."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from forebear._api import Api, LinkedVersion
+from forebear._artifact import Artifact, PathLike
+from forebear._errors import Conflict, ForebearError
+from forebear._hashing import HashCache
+from forebear._run import Run, _artifact_of, _metric, _registry_path
+
+DONE = ".synced"
+
+
+def offline_root(cache_dir: Path) -> Path:
+    return cache_dir / "offline"
+
+
+class Journal:
+    """One offline run: `journal.jsonl` (one operation a line) and `files/` (logged contents
+    by sha256)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.path = root / "journal.jsonl"
+        self.files = root / "files"
+
+    @classmethod
+    def new(cls, cache_dir: Path) -> Journal:
+        root = offline_root(cache_dir) / f"run-{uuid.uuid4().hex}"
+        (root / "files").mkdir(parents=True)
+        return cls(root)
+
+    def write(self, op: str, **data: Any) -> None:
+        with open(self.path, "a") as out:
+            out.write(json.dumps({"op": op, **data}, default=str) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+
+    def keep(self, source: Path, sha256: str) -> None:
+        """A copy of a logged file's content, so that sync sends what was logged."""
+        target = self.files / sha256
+        if not target.exists():
+            tmp = target.with_suffix(".tmp")
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, target)
+
+    def operations(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        with open(self.path) as lines:
+            for number, line in enumerate(lines):
+                if line.strip():
+                    yield number, json.loads(line)
+
+    @property
+    def synced(self) -> bool:
+        return (self.root / DONE).exists()
+
+
+class OfflineRun(Run):
+    """A run that writes a journal instead of calling a server."""
+
+    def __init__(self, api: Api, journal: Journal, record: dict[str, Any]) -> None:
+        super().__init__(api, record, disabled=True)
+        self.journal = journal
+        self._hashes = HashCache(api.settings.cache_dir)
+
+    def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
+        before = self._step
+        super().log(data, step)  # checks the values and moves the step
+        at = step if step is not None else before
+        points = [{"step": at, "key": str(k), "value": _metric(float(v))} for k, v in data.items()]
+        self.journal.write("log", points=points)
+
+    def _update(self, **changes: Any) -> None:
+        self.journal.write("update", changes=changes)
+
+    def log_artifact(
+        self,
+        artifact_or_path: Artifact | PathLike | None = None,
+        name: str | None = None,
+        type: str | None = None,
+        aliases: list[str] | None = None,
+        description: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        *,
+        path: PathLike | None = None,
+        desc: str | None = None,
+        labels: list[str] | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> Artifact:
+        self._require_running()
+        source = artifact_or_path if artifact_or_path is not None else path
+        if source is None:
+            raise ForebearError("log_artifact needs an Artifact or a path")
+        artifact = _artifact_of(source, name, type, description or desc, metadata or meta)
+        files = []
+        for entry, local in sorted(artifact._entries.items()):
+            sha = self._hashes.sha256(local)
+            self.journal.keep(local, sha)
+            files.append({"path": entry, "sha256": sha})
+        self.journal.write(
+            "artifact",
+            name=artifact.name,
+            type=artifact.type,
+            description=artifact.description,
+            metadata=artifact.metadata,
+            files=files,
+            aliases=list(dict.fromkeys([*(aliases or []), *(labels or [])])),
+        )
+        return artifact
+
+    def use_artifact(self, ref: str | Artifact, type: str | None = None) -> Artifact:
+        if isinstance(ref, Artifact):
+            raise ForebearError("offline, use an artifact by reference (project/name:alias)")
+        full = ref if "/" in ref else f"{self.project}/{ref}"
+        self.journal.write("use", ref=full)
+        name = full.split("/", 1)[1].split(":", 1)[0]
+        return Artifact(name=name, type=type or "artifact")
+
+    def link_artifact(
+        self, artifact: Artifact | str, target_path: str, aliases: list[str] | None = None
+    ) -> LinkedVersion | None:
+        name = artifact.name if isinstance(artifact, Artifact) else str(artifact)
+        self.journal.write(
+            "link", artifact=name, target=_registry_path(target_path), aliases=aliases or []
+        )
+        return None
+
+    def finish(self, status: str = "FINISHED") -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self.journal.write("finish", status=status)
+        print(
+            f"forebear: offline run saved in {self.journal.root}; `forebear sync` sends it",
+            file=sys.stderr,
+        )
+
+
+def sync(api: Api, roots: list[Path] | None = None) -> list[dict[str, Any]]:
+    """Replay offline runs to the server (all not yet synced, or those at `roots`); what each
+    became."""
+    found = roots or sorted(offline_root(api.settings.cache_dir).glob("run-*"))
+    done = []
+    for root in found:
+        journal = Journal(root)
+        if not journal.path.exists():
+            raise ForebearError(f"{root} holds no offline run (no journal.jsonl)")
+        if journal.synced:
+            continue
+        done.append(_replay(api, journal))
+        (root / DONE).write_text(json.dumps(done[-1]))
+    return done
+
+
+def _replay(api: Api, journal: Journal) -> dict[str, Any]:
+    tag = journal.root.name
+    run_id = ""
+    project = ""
+    artifacts: dict[str, Artifact] = {}
+    for number, op in journal.operations():
+        key = f"{tag}:{number}"
+        kind = op["op"]
+        if kind == "start":
+            project = op["input"]["project"]
+            run_id = api.graphql(
+                """mutation($input: StartRunInput!) { startRun(input: $input) {
+                run { id } } }""",
+                idempotency_key=key,
+                input=op["input"],
+            )["startRun"]["run"]["id"]
+        elif kind == "log":
+            api.graphql(
+                """mutation($input: LogMetricsInput!) { logMetrics(input: $input) { logged } }""",
+                idempotency_key=key,
+                input={"run": run_id, "points": op["points"]},
+            )
+        elif kind == "update":
+            api.graphql(
+                """mutation($input: UpdateRunInput!) { updateRun(input: $input) { run { id } } }""",
+                idempotency_key=key,
+                input={"run": run_id, **op["changes"]},
+            )
+        elif kind == "artifact":
+            art = Artifact(op["name"], op["type"], op["description"], dict(op["metadata"]))
+            for f in op["files"]:
+                art._entries[f["path"]] = journal.files / f["sha256"]
+            artifacts[op["name"]] = api.log_artifact(
+                art,
+                project=project,
+                run=run_id,
+                aliases=tuple(op["aliases"]),
+                idempotency_key=key,
+            )
+        elif kind == "use":
+            api.graphql(
+                """mutation($run: ID!, $v: String!) { useArtifactVersion(input: {run: $run,
+                version: $v}) { created } }""",
+                idempotency_key=key,
+                run=run_id,
+                v=op["ref"],
+            )
+        elif kind == "link":
+            logged = artifacts.get(op["artifact"])
+            version = logged.id if logged else f"{project}/{op['artifact']}:latest"
+            api.link(version or "", op["target"], tuple(op["aliases"]), idempotency_key=key)
+        elif kind == "finish":
+            with contextlib.suppress(Conflict):  # ended already, by an earlier sync
+                api.graphql(
+                    """mutation($run: ID!, $s: RunStatus!) { finishRun(input: {run: $run,
+                    status: $s}) { run { status } } }""",
+                    idempotency_key=key,
+                    run=run_id,
+                    s=op["status"],
+                )
+    return {"journal": str(journal.root), "run": run_id, "project": project}

@@ -78,6 +78,7 @@ bench: install $(MLFLOW_STAMP) $(MLMD_STAMP)
 	$(SERVICES) run --run-dir .services/bench -- $(PY) -m bench.artifacts
 	$(SERVICES) run --run-dir .services/bench -- $(PY) -m bench.floor
 	$(SERVICES) run --run-dir .services/bench -- env MLFLOW_VENV=$(MLFLOW_VENV) $(PY) -m bench.registry
+	$(SERVICES) run --run-dir .services/bench -- env MLFLOW_VENV=$(MLFLOW_VENV) $(PY) -m bench.sdk
 	$(SERVICES) run --run-dir .services/bench -- env MLMD_VENV=$(MLMD_VENV) $(PY) -m bench.lineage
 
 schema: install

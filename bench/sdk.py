@@ -1,0 +1,221 @@
+"""The Python SDK against MLflow's client on the same data and machine.
+
+Forebear: `forebear.Api().log_artifact` and `Artifact.download`, against `python -m api` on the
+benchmark's Neo4j and MinIO. MLflow: `mlflow.log_artifact(s)` and
+`mlflow.artifacts.download_artifacts` against `mlflow server` serving artifacts itself
+(`--serve-artifacts`, its default), from its own virtualenv. Each operation runs in a fresh
+client process, timed inside it (interpreter start-up is not counted), with its peak RSS.
+
+Data: one 1 GiB file; a directory of 1,000 files of 4 KiB; new content on every repetition (so
+neither side deduplicates it). Also: logging the same data again, unchanged (Forebear hashes
+nothing: its hash cache, and the server answers with the version it equals).
+Prints medians of REPEAT runs and the ratio MLflow / Forebear (above 1: Forebear is faster).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+from bench.common import auth_headers, forebear_server, free_port, wait_http
+
+MLFLOW_VENV = Path(os.environ.get("MLFLOW_VENV", ".venv-mlflow"))
+REPEAT = int(os.environ.get("SDK_BENCH_REPEAT", "3"))
+BIG = 2**30
+SMALL_FILES, SMALL_SIZE = 1000, 4096
+
+# Each client script prints {"seconds": ..., "rss_mb": ...} of the operation alone.
+FOREBEAR_UP = """
+import json, resource, sys, time
+from pathlib import Path
+import forebear
+path = Path(sys.argv[1])
+start = time.perf_counter()
+art = forebear.Artifact(sys.argv[2], type="dataset")
+art.add_dir(path) if path.is_dir() else art.add_file(path)
+logged = forebear.Api().log_artifact(art, project="bench")
+print(json.dumps({"seconds": time.perf_counter() - start, "id": logged.id,
+    "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+FOREBEAR_DOWN = """
+import json, resource, sys, time
+import forebear
+start = time.perf_counter()
+forebear.Api().artifact(sys.argv[1]).download(sys.argv[2])
+print(json.dumps({"seconds": time.perf_counter() - start,
+    "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+MLFLOW_UP = """
+import json, resource, sys, time
+from pathlib import Path
+import mlflow
+mlflow.set_tracking_uri(sys.argv[3])
+path = Path(sys.argv[1])
+run = mlflow.start_run()
+start = time.perf_counter()
+if path.is_dir():
+    mlflow.log_artifacts(str(path), artifact_path=sys.argv[2])
+else:
+    mlflow.log_artifact(str(path), artifact_path=sys.argv[2])
+seconds = time.perf_counter() - start
+mlflow.end_run()
+print(json.dumps({"seconds": seconds, "id": run.info.run_id,
+    "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+MLFLOW_DOWN = """
+import json, resource, sys, time
+import mlflow
+mlflow.set_tracking_uri(sys.argv[3])
+start = time.perf_counter()
+mlflow.artifacts.download_artifacts(run_id=sys.argv[1], artifact_path=sys.argv[4],
+                                    dst_path=sys.argv[2])
+print(json.dumps({"seconds": time.perf_counter() - start,
+    "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run(python: str, script: str, *args: str, env: dict[str, str]) -> dict[str, float | str]:
+    done = subprocess.run(
+        [python, "-c", script, *args], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-2000:])
+    result: dict[str, float | str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def make_big(path: Path, seed: int) -> None:
+    """1 GiB, new content for each seed (the first block differs), written once per seed."""
+    block = os.urandom(2**20)
+    with open(path, "wb") as out:
+        out.write(seed.to_bytes(8, "big") + block[8:])
+        for _ in range(BIG // len(block) - 1):
+            out.write(block)
+
+
+def make_small(root: Path, seed: int) -> None:
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    for i in range(SMALL_FILES):
+        (root / f"f{i:04d}.bin").write_bytes(f"{seed}:{i}:".encode() + os.urandom(SMALL_SIZE - 24))
+
+
+def main() -> None:
+    mlflow_python = MLFLOW_VENV / "bin" / "python"
+    if not mlflow_python.exists():
+        raise SystemExit(f"{mlflow_python} not found: `make bench` installs MLflow")
+    work = Path(tempfile.mkdtemp(prefix="sdk-bench-"))
+    port = free_port()
+    mlflow_url = f"http://127.0.0.1:{port}"
+    mlflow = subprocess.Popen(
+        [
+            str(MLFLOW_VENV / "bin" / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{work}/mlflow.db",
+            "--artifacts-destination",
+            str(work / "mlflow-artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    samples: dict[str, dict[str, list[float]]] = {}
+    memory: dict[str, float] = {"Forebear": 0.0, "MLflow": 0.0}
+
+    def note(label: str, side: str, result: dict[str, float | str]) -> None:
+        samples.setdefault(label, {}).setdefault(side, []).append(float(result["seconds"]))
+        memory[side] = max(memory[side], float(result["rss_mb"]))
+
+    try:
+        wait_http(f"{mlflow_url}/health", 120, mlflow)
+        with forebear_server(f"bench-{uuid.uuid4().hex[:12]}") as (base, _):
+            key = auth_headers()["Authorization"].split()[1]
+            env = {
+                **os.environ,
+                "FOREBEAR_URL": base,
+                "FOREBEAR_API_KEY": key,
+                "FOREBEAR_SILENT": "1",
+                "MLFLOW_HTTP_REQUEST_TIMEOUT": "600",
+            }
+            for rep in range(REPEAT):
+                for label, path, build in (
+                    ("1 GiB file", work / "big.bin", make_big),
+                    ("1,000 files of 4 KiB", work / "small", make_small),
+                ):
+                    build(path, rep)
+                    fenv = {**env, "FOREBEAR_CACHE_DIR": str(work / f"cache-{rep}-{path.name}")}
+                    up = run(sys.executable, FOREBEAR_UP, str(path), path.name, env=fenv)
+                    note(f"{label}: up", "Forebear", up)
+                    again = run(sys.executable, FOREBEAR_UP, str(path), path.name, env=fenv)
+                    note(f"{label}: log again, unchanged", "Forebear", again)
+                    note(
+                        f"{label}: up",
+                        "MLflow",
+                        theirs := run(
+                            str(mlflow_python), MLFLOW_UP, str(path), path.name, mlflow_url, env=env
+                        ),
+                    )
+                    target = work / f"down-{rep}"
+                    shutil.rmtree(target, ignore_errors=True)
+                    cold = {**env, "FOREBEAR_CACHE_DIR": str(work / f"down-cache-{rep}")}
+                    note(
+                        f"{label}: down",
+                        "Forebear",
+                        run(
+                            sys.executable,
+                            FOREBEAR_DOWN,
+                            str(up["id"]),
+                            str(target / "f"),
+                            env=cold,
+                        ),
+                    )
+                    note(
+                        f"{label}: down",
+                        "MLflow",
+                        run(
+                            str(mlflow_python),
+                            MLFLOW_DOWN,
+                            str(theirs["id"]),
+                            str(target / "m"),
+                            mlflow_url,
+                            path.name,
+                            env=env,
+                        ),
+                    )
+                    shutil.rmtree(target, ignore_errors=True)
+    finally:
+        mlflow.terminate()
+        mlflow.wait(30)
+        shutil.rmtree(work, ignore_errors=True)
+    print(
+        f"\n== SDK against MLflow's client: medians of {REPEAT} runs in seconds; "
+        "ratio = MLflow / Forebear"
+    )
+    print(f"{'operation':40} {'Forebear':>9} {'MLflow':>9} {'ratio':>8}")
+    for label, sides in samples.items():
+        ours = statistics.median(sides["Forebear"])
+        theirs_s = sides.get("MLflow")
+        if theirs_s is None:
+            first = statistics.median(samples[label.split(":")[0] + ": up"]["Forebear"])
+            print(f"{label:40} {ours:9.3f} {'':>9} {first / ours:7.0f}x faster than the first log")
+        else:
+            theirs_m = statistics.median(theirs_s)
+            print(f"{label:40} {ours:9.3f} {theirs_m:9.3f} {theirs_m / ours:7.1f}x")
+    print(
+        f"peak client RSS: Forebear {memory['Forebear']:.0f} MB, MLflow {memory['MLflow']:.0f} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()

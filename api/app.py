@@ -27,6 +27,7 @@ from api.routes.blobs import put_blob
 from api.routes.files import get_file
 from api.routes.health import healthz, readyz
 from api.routes.metrics import metrics as metrics_endpoint
+from api.routes.uploads import complete_upload, drop_upload, get_upload, open_upload, put_part
 from api.schema import schema
 from api.services.blobs import collect_periodically
 from api.services.startup import prepare
@@ -97,6 +98,11 @@ def create_app(settings: Settings) -> Starlette:
             methods=["GET", "POST"],
         ),
         Route("/blobs/{sha256}", put_blob, methods=["PUT"]),
+        Route("/uploads", open_upload, methods=["POST"]),
+        Route("/uploads/{session}", get_upload, methods=["GET"]),
+        Route("/uploads/{session}", drop_upload, methods=["DELETE"]),
+        Route("/uploads/{session}/parts/{number:int}", put_part, methods=["PUT"]),
+        Route("/uploads/{session}/complete", complete_upload, methods=["POST"]),
         Route("/files/{version_id}/{path:path}", get_file, methods=["GET", "HEAD"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

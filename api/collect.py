@@ -18,6 +18,7 @@ from api.settings import Settings, settings_or_exit
 from graph.repository.artifacts import ArtifactRepository
 from graph.repository.blobs import BlobRepository
 from graph.repository.idempotency import IdempotencyRepository
+from graph.repository.uploads import UploadRepository
 
 
 async def collect(settings: Settings) -> dict[str, int]:
@@ -29,6 +30,7 @@ async def collect(settings: Settings) -> dict[str, int]:
             grace=timedelta(seconds=settings.gc_grace),
             keys=IdempotencyRepository(driver, settings.neo4j_database),
             upload_grace=timedelta(seconds=settings.gc_upload_grace),
+            sessions=UploadRepository(driver, settings.neo4j_database),
         )
     return dataclasses.asdict(report)
 

@@ -74,8 +74,7 @@ import json, resource, sys, time
 import mlflow
 mlflow.set_tracking_uri(sys.argv[3])
 start = time.perf_counter()
-mlflow.artifacts.download_artifacts(run_id=sys.argv[1], artifact_path=sys.argv[4],
-                                    dst_path=sys.argv[2])
+mlflow.artifacts.download_artifacts(run_id=sys.argv[1], dst_path=sys.argv[2])
 print(json.dumps({"seconds": time.perf_counter() - start,
     "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """

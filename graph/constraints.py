@@ -49,6 +49,11 @@ CONSTRAINTS: Final[tuple[LiteralString, ...]] = (
     "FOR (e:Event) REQUIRE e.idempotency IS UNIQUE",
     "CREATE CONSTRAINT idempotency_id IF NOT EXISTS FOR (i:Idempotency) REQUIRE i.id IS UNIQUE",
     "CREATE INDEX idempotency_expiry IF NOT EXISTS FOR (i:Idempotency) ON (i.expiresAt)",
+    "CREATE CONSTRAINT upload_session_id IF NOT EXISTS "
+    "FOR (s:UploadSession) REQUIRE s.id IS UNIQUE",
+    "CREATE CONSTRAINT upload_session_content IF NOT EXISTS "
+    "FOR (s:UploadSession) REQUIRE (s.owner, s.sha256) IS UNIQUE",
+    "CREATE INDEX upload_part IF NOT EXISTS FOR (p:UploadPart) ON (p.sessionId, p.number)",
 )
 
 # Several replicas may start at once; the loser of a race on the same rule sees this code.

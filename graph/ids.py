@@ -16,6 +16,7 @@ PREFIXES: Final = {
     "lnk": "LinkedVersion",
     "usr": "User",
     "key": "ApiKey",
+    "upl": "UploadSession",
 }
 
 

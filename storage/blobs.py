@@ -18,6 +18,8 @@ import anyio.from_thread
 import anyio.to_thread
 import urllib3
 from minio import Minio
+from minio.commonconfig import ComposeSource
+from minio.datatypes import Part
 from minio.error import MinioException, S3Error
 
 from storage.errors import (
@@ -50,6 +52,11 @@ def http_pool(timeout: float = 10.0) -> urllib3.PoolManager:
 
 def blob_key(sha256: str) -> str:
     return f"blobs/{sha256[:2]}/{sha256}"
+
+
+def upload_key(session: str) -> str:
+    """Where a resumable upload's parts are joined before it is verified."""
+    return f"uploads/{session}"
 
 
 class HashingReader:
@@ -259,7 +266,7 @@ class BlobStore:
                 found += [
                     (u.object_name, u.upload_id)
                     for u in page.uploads
-                    if u.object_name.startswith("blobs/")
+                    if u.object_name.startswith(("blobs/", "uploads/"))
                     and u.upload_id is not None
                     and u.initiated_time is not None
                     and u.initiated_time < cutoff
@@ -273,6 +280,70 @@ class BlobStore:
                 marker = page.next_key_marker
 
         return await self._call(uploads)
+
+    # --- resumable uploads: parts into uploads/<session>, verified, then copied to the blob ---
+
+    async def start_parts(self, session: str) -> str:
+        """Begin the multipart upload of a session's object; its S3 upload id."""
+        upload_id: str = await self._call(
+            self._client._create_multipart_upload, self.bucket, upload_key(session), {}
+        )
+        return upload_id
+
+    async def put_part(self, session: str, upload_id: str, number: int, data: bytes) -> str:
+        """Store one part (1-based); its ETag."""
+        etag: str = await self._call(
+            self._client._upload_part,
+            self.bucket,
+            upload_key(session),
+            data,
+            None,
+            upload_id,
+            number,
+        )
+        return etag
+
+    async def finish_parts(self, session: str, upload_id: str, etags: list[str]) -> None:
+        """Join the parts (numbered 1..n, in order) into the session's object."""
+        parts = [Part(part_number=i + 1, etag=e) for i, e in enumerate(etags)]
+        await self._call(
+            self._client._complete_multipart_upload,
+            self.bucket,
+            upload_key(session),
+            upload_id,
+            parts,
+        )
+
+    async def digest_of_upload(self, session: str) -> tuple[str, int]:
+        """sha256 and size of a session's joined object, read through once."""
+
+        def read() -> tuple[str, int]:
+            response = self._client.get_object(self.bucket, upload_key(session))
+            digest, size = hashlib.sha256(), 0
+            try:
+                for chunk in response.stream(DOWNLOAD_CHUNK, decode_content=False):
+                    digest.update(chunk)
+                    size += len(chunk)
+            finally:
+                response.close()
+                response.release_conn()
+            return digest.hexdigest(), size
+
+        return await self._call(read)
+
+    async def adopt_upload(self, session: str, sha256: str) -> None:
+        """Copy a verified session object to the blob's key (server-side), then drop it."""
+        source = ComposeSource(self.bucket, upload_key(session))
+        await self._call(self._client.compose_object, self.bucket, blob_key(sha256), [source])
+        await self.drop_upload(session, None)
+
+    async def drop_upload(self, session: str, upload_id: str | None) -> None:
+        """Abort a session's unfinished parts (with `upload_id`), or remove its object."""
+        if upload_id is not None:
+            await self.abort_upload(upload_key(session), upload_id)
+        else:
+            with contextlib.suppress(BlobMissing):
+                await self._call(self._client.remove_object, self.bucket, upload_key(session))
 
     async def abort_upload(self, key: str, upload_id: str) -> None:
         """Abort one multipart upload (its parts are deleted); gone already is fine."""

@@ -19,6 +19,7 @@ from graph.records import Principal
 from graph.repository.artifacts import ArtifactRepository
 from graph.repository.blobs import BlobRepository
 from graph.repository.idempotency import IdempotencyRepository
+from graph.repository.uploads import UploadRepository
 from storage.blobs import BlobStore, HashingReader
 from storage.errors import StorageError
 
@@ -72,6 +73,7 @@ async def collect_garbage(
     batch: int = 500,
     keys: IdempotencyRepository | None = None,
     upload_grace: timedelta | None = None,
+    sessions: UploadRepository | None = None,
 ) -> CollectReport:
     """Expire PENDING versions past their time, then delete the blobs no version contains
     that were stored more than `grace` ago; forget idempotency keys past their time (`keys`).
@@ -100,6 +102,11 @@ async def collect_garbage(
         forgotten += done
     aborted = objects = 0
     if upload_grace is not None:
+        if sessions is not None:  # resumable uploads never finished: their parts go too
+            for session_id, s3_upload, name in await sessions.stale(now - upload_grace):
+                await store.drop_upload(name, s3_upload)
+                await sessions.close(session_id)
+                aborted += 1
         for key, upload_id in await store.stale_uploads(now - upload_grace):
             await store.abort_upload(key, upload_id)
             aborted += 1
@@ -140,6 +147,7 @@ async def collect_periodically(driver: AsyncDriver, store: BlobStore, settings: 
                 grace=timedelta(seconds=settings.gc_grace),
                 keys=keys,
                 upload_grace=timedelta(seconds=settings.gc_upload_grace) if scan else None,
+                sessions=UploadRepository(driver, settings.neo4j_database),
             )
         except (GraphError, StorageError) as exc:
             log.warning("collection failed: %s", exc)

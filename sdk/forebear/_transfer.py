@@ -34,10 +34,50 @@ def _chunks(f: BinaryIO, progress: Progress) -> Iterator[bytes]:
         yield chunk
 
 
+# Files from this size go up part by part, resumably (POST /uploads); smaller ones whole.
+RESUMABLE_FROM = int(os.environ.get("FOREBEAR_RESUMABLE_FROM", 64 * 2**20))
+
+
+def put_resumable(client: Client, sha256: str, path: Path, progress: Progress = None) -> None:
+    """Upload a large file's content part by part, a few parts at a time, each retried on its
+    own; a client started again after being killed sends only the parts the server lacks.
+    The server verifies the whole sha256 when the parts are joined."""
+    size = path.stat().st_size
+    opened = client.request("POST", "/uploads", json={"sha256": sha256, "size": size})
+    if opened.status_code not in (200, 201):
+        raise http_error(opened, f"uploading {path}")
+    session = opened.json()
+    part_size, have = int(session["partSize"]), set(session["parts"])
+    count = max(1, -(-size // part_size))
+    if progress is not None:
+        progress(sum(min(part_size, size - (n - 1) * part_size) for n in have))
+
+    def send(number: int) -> None:
+        with open(path, "rb") as f:
+            f.seek((number - 1) * part_size)
+            data = f.read(part_size)
+        sent = client.request("PUT", f"/uploads/{session['id']}/parts/{number}", content=data)
+        if sent.status_code != 200:
+            raise http_error(sent, f"uploading part {number} of {path}")
+        if progress is not None:
+            progress(len(data))
+
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        for future in [pool.submit(send, n) for n in range(1, count + 1) if n not in have]:
+            future.result()
+    done = client.request("POST", f"/uploads/{session['id']}/complete")
+    if done.status_code != 200:
+        raise http_error(done, f"finishing the upload of {path}")
+
+
 def put_blob(client: Client, sha256: str, path: Path, progress: Progress = None) -> None:
     """Upload one file's content under its sha256, retried from its start on connection
-    errors and 502-504 (an upload is idempotent: the server verifies the digest)."""
+    errors and 502-504 (an upload is idempotent: the server verifies the digest). Large
+    files go part by part (put_resumable)."""
     size = path.stat().st_size
+    if size >= RESUMABLE_FROM:
+        put_resumable(client, sha256, path, progress)
+        return
     for attempt in range(1, ATTEMPTS + 1):
         sent = 0
 

@@ -46,10 +46,13 @@ print(json.dumps({"seconds": time.perf_counter() - start, "id": logged.id,
 """
 FOREBEAR_DOWN = """
 import json, resource, sys, time
+from pathlib import Path
 import forebear
 start = time.perf_counter()
 forebear.Api().artifact(sys.argv[1]).download(sys.argv[2])
-print(json.dumps({"seconds": time.perf_counter() - start,
+seconds = time.perf_counter() - start
+got = sum(p.stat().st_size for p in Path(sys.argv[2]).rglob("*") if p.is_file())
+print(json.dumps({"seconds": seconds, "bytes": got,
     "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 MLFLOW_UP = """
@@ -71,11 +74,16 @@ print(json.dumps({"seconds": seconds, "id": run.info.run_id,
 """
 MLFLOW_DOWN = """
 import json, resource, sys, time
+from pathlib import Path
 import mlflow
 mlflow.set_tracking_uri(sys.argv[3])
+Path(sys.argv[2]).mkdir(parents=True, exist_ok=True)
 start = time.perf_counter()
-mlflow.artifacts.download_artifacts(run_id=sys.argv[1], dst_path=sys.argv[2])
-print(json.dumps({"seconds": time.perf_counter() - start,
+mlflow.artifacts.download_artifacts(run_id=sys.argv[1], artifact_path=sys.argv[4],
+                                    dst_path=sys.argv[2])
+seconds = time.perf_counter() - start
+got = sum(p.stat().st_size for p in Path(sys.argv[2]).rglob("*") if p.is_file())
+print(json.dumps({"seconds": seconds, "bytes": got,
     "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -132,7 +140,13 @@ def main() -> None:
     samples: dict[str, dict[str, list[float]]] = {}
     memory: dict[str, float] = {"Forebear": 0.0, "MLflow": 0.0}
 
+    expected = {"1 GiB file": BIG, "1,000 files of 4 KiB": SMALL_FILES * SMALL_SIZE}
+
     def note(label: str, side: str, result: dict[str, float | str]) -> None:
+        # a download counts only when it brought every byte back
+        wanted = expected[label.split(":")[0]]
+        if "bytes" in result and int(result["bytes"]) != wanted:
+            raise RuntimeError(f"{side} {label}: {result['bytes']} bytes, not {wanted}")
         samples.setdefault(label, {}).setdefault(side, []).append(float(result["seconds"]))
         memory[side] = max(memory[side], float(result["rss_mb"]))
 

@@ -63,10 +63,11 @@ mlflow.set_tracking_uri(sys.argv[3])
 path = Path(sys.argv[1])
 run = mlflow.start_run()
 start = time.perf_counter()
+# at the run's root: MLflow 3.17's client does not download what sits under an artifact_path
 if path.is_dir():
-    mlflow.log_artifacts(str(path), artifact_path=sys.argv[2])
+    mlflow.log_artifacts(str(path))
 else:
-    mlflow.log_artifact(str(path), artifact_path=sys.argv[2])
+    mlflow.log_artifact(str(path))
 seconds = time.perf_counter() - start
 mlflow.end_run()
 print(json.dumps({"seconds": seconds, "id": run.info.run_id,
@@ -79,8 +80,7 @@ import mlflow
 mlflow.set_tracking_uri(sys.argv[3])
 Path(sys.argv[2]).mkdir(parents=True, exist_ok=True)
 start = time.perf_counter()
-mlflow.artifacts.download_artifacts(run_id=sys.argv[1], artifact_path=sys.argv[4],
-                                    dst_path=sys.argv[2])
+mlflow.artifacts.download_artifacts(run_id=sys.argv[1], dst_path=sys.argv[2])
 seconds = time.perf_counter() - start
 got = sum(p.stat().st_size for p in Path(sys.argv[2]).rglob("*") if p.is_file())
 print(json.dumps({"seconds": seconds, "bytes": got,
@@ -111,7 +111,8 @@ def make_small(root: Path, seed: int) -> None:
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     for i in range(SMALL_FILES):
-        (root / f"f{i:04d}.bin").write_bytes(f"{seed}:{i}:".encode() + os.urandom(SMALL_SIZE - 24))
+        head = f"{seed}:{i}:".encode().ljust(24, b"-")  # every file exactly SMALL_SIZE
+        (root / f"f{i:04d}.bin").write_bytes(head + os.urandom(SMALL_SIZE - 24))
 
 
 def main() -> None:
@@ -202,7 +203,6 @@ def main() -> None:
                             str(theirs["id"]),
                             str(target / "m"),
                             mlflow_url,
-                            path.name,
                             env=env,
                         ),
                     )

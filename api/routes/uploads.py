@@ -58,9 +58,10 @@ async def open_upload(request: Request) -> Response:
         body = await request.json()
     except ValueError:
         return error(400, "BAD_INPUT", 'send {"sha256": "<hex>", "size": <bytes>} as JSON')
-    sha256, size = body.get("sha256") if isinstance(body, dict) else None, None
-    if isinstance(body, dict) and isinstance(body.get("size"), int) and body["size"] >= 0:
-        size = body["size"]
+    fields = body if isinstance(body, dict) else {}
+    sha256, size = fields.get("sha256"), fields.get("size")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        size = None
     if not isinstance(sha256, str) or not SHA256.match(sha256):
         return error(400, "BAD_INPUT", "sha256: a lowercase hex sha256 is required")
     if size is None:
@@ -81,10 +82,16 @@ async def open_upload(request: Request) -> Response:
                 "FORBIDDEN",
                 f"no pending version of your projects lists {sha256}: create it first",
             )
-        s3_upload = await store.start_parts(f"{principal.id}-{sha256}")
-        session, made = await uploads.open(principal.id, sha256, size, _part_size(size), s3_upload)
-        if not made:  # an open session of ours for this content: resume it
-            await store.drop_upload(f"{principal.id}-{sha256}", s3_upload)
+        found = await uploads.find_for(principal.id, sha256)
+        if found is not None:  # an open session of ours for this content: resume it
+            session, made = found, False
+        else:
+            s3_upload = await store.start_parts(f"{principal.id}-{sha256}")
+            session, made = await uploads.open(
+                principal.id, sha256, size, _part_size(size), s3_upload
+            )
+            if not made:  # another request of ours opened it meanwhile
+                await store.drop_upload(f"{principal.id}-{sha256}", s3_upload)
         if session.size != size:
             return error(
                 409,

@@ -27,6 +27,12 @@ GET_SESSION: Final[LiteralString] = (
     "MATCH (s:UploadSession {id: $id}) RETURN " + _SESSION_MAP + " AS session"
 )
 
+FIND_SESSION: Final[LiteralString] = (
+    "MATCH (s:UploadSession {owner: $owner, sha256: $sha256}) RETURN "
+    + _SESSION_MAP
+    + " AS session"
+)
+
 ADD_PART: Final[LiteralString] = """
 MATCH (s:UploadSession {id: $id})
 MERGE (s)-[:HAS_PART]->(p:UploadPart {sessionId: $id, number: $number})

@@ -73,6 +73,15 @@ class UploadRepository(Repository):
 
         return await self._read(work)
 
+    async def find_for(self, owner: str, sha256: str) -> UploadSession | None:
+        """The uploader's open session for this content, if there is one."""
+
+        async def work(tx: Tx) -> UploadSession | None:
+            row = await (await tx.run(q.FIND_SESSION, owner=owner, sha256=sha256)).single()
+            return _session(row["session"]) if row else None
+
+        return await self._read(work)
+
     async def add_part(self, session_id: str, number: int, etag: str, size: int) -> None:
         async def work(tx: Tx) -> None:
             await tx.run(q.ADD_PART, id=session_id, number=number, etag=etag, size=size)

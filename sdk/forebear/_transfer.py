@@ -18,7 +18,9 @@ from forebear._errors import IntegrityError, TransportError
 from forebear._graphql import ATTEMPTS, Client, backoff, http_error
 
 CHUNK = 1024 * 1024
-PARALLEL = 4
+PARALLEL = 4  # large files, and the parts of one
+PARALLEL_SMALL = 8  # files under SMALL bytes: a request each, mostly waiting
+SMALL = 1024 * 1024
 DEFAULT_CACHE_BYTES = 10 * 2**30
 
 Progress = Optional[Callable[[int], None]]
@@ -110,8 +112,9 @@ def put_blob(client: Client, sha256: str, path: Path, progress: Progress = None)
 
 
 def put_blobs(client: Client, files: dict[str, Path], progress: Progress = None) -> None:
-    """Upload several files' contents, a few at a time."""
-    with ThreadPoolExecutor(PARALLEL) as pool:
+    """Upload several files' contents, a few at a time (more when they are small)."""
+    small = all(p.stat().st_size < SMALL for p in files.values())
+    with ThreadPoolExecutor(PARALLEL_SMALL if small else PARALLEL) as pool:
         for future in [pool.submit(put_blob, client, s, p, progress) for s, p in files.items()]:
             future.result()
 
@@ -145,15 +148,18 @@ class Cache:
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f"{sha256}.partial")
+        hashed: dict[Path, str] = {}  # the digest, when one attempt read the whole file
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                self._download(client, version_id, file_path, partial, size, progress)
+                whole = self._download(client, version_id, file_path, partial, size, progress)
+                if whole is not None:
+                    hashed[partial] = whole
                 break
             except TransportError:
                 if attempt == ATTEMPTS:
                     raise
                 time.sleep(backoff(attempt))
-        digest = _sha256_file(partial)
+        digest = hashed.get(partial) or _sha256_file(partial)
         if digest != sha256:
             partial.unlink()
             raise IntegrityError(
@@ -174,14 +180,16 @@ class Cache:
         partial: Path,
         size: int,
         progress: Progress,
-    ) -> None:
-        """Download into `partial`, resuming from what an earlier attempt left there."""
+    ) -> str | None:
+        """Download into `partial`, resuming from what an earlier attempt left there; the
+        sha256 of the whole when this attempt wrote all of it (else None: read it again)."""
         have = partial.stat().st_size if partial.exists() else 0
         if have > size:
             partial.unlink()
             have = 0
         if have == size:
-            return
+            return None
+        digest = hashlib.sha256()
         headers = {"Range": f"bytes={have}-"} if have else {}
         url = f"/files/{version_id}/{file_path}"
         try:
@@ -195,10 +203,12 @@ class Cache:
                 with open(partial, mode) as out:
                     for chunk in response.iter_bytes(CHUNK):
                         out.write(chunk)
+                        digest.update(chunk)
                         if progress is not None:
                             progress(len(chunk))
         except httpx.TransportError as exc:
             raise TransportError(f"downloading {file_path} from {client.url}: {exc}") from exc
+        return digest.hexdigest() if mode == "wb" else None
 
     def _evict(self, keep: Path) -> None:
         files = [p for p in self.root.glob("*/*") if not p.name.endswith(".partial")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from forebear._artifact import VERSION_FIELDS, Artifact, bound
+from forebear._artifact import VERSION_FIELDS, Artifact, bound, content_type
 from forebear._errors import ForebearError, NotFound
 from forebear._graphql import Client
 from forebear._hashing import HashCache
@@ -175,7 +175,7 @@ class Api:
                         "path": path,
                         "size": source.stat().st_size,
                         "sha256": sha,
-                        "contentType": _content_type(path),
+                        "contentType": content_type(path),
                     }
                 )
         created = self.graphql(
@@ -409,9 +409,3 @@ def _target(target: str) -> tuple[str, str]:
             f"{target!r}: give a collection as registry/collection, e.g. model/mnist"
         )
     return parts[0], parts[1]
-
-
-def _content_type(path: str) -> str:
-    import mimetypes
-
-    return mimetypes.guess_type(path)[0] or "application/octet-stream"

@@ -140,7 +140,7 @@ class Artifact:
             )
 
     def _describe(self, entry: str, source: Path) -> ArtifactFile:
-        return ArtifactFile(entry, source.stat().st_size, "", _content_type(entry))
+        return ArtifactFile(entry, source.stat().st_size, "", content_type(entry))
 
     # --- a logged version --------------------------------------------------------------------
 
@@ -183,7 +183,7 @@ class Artifact:
 
             hashes = HashCache(Settings.load().cache_dir)
             return [
-                ArtifactFile(e, p.stat().st_size, hashes.sha256(p), _content_type(e))
+                ArtifactFile(e, p.stat().st_size, hashes.sha256(p), content_type(e))
                 for e, p in sorted(self._entries.items())
             ]
         if self._version.files is None:
@@ -307,5 +307,6 @@ def _clean_path(name: str) -> str:
     return path
 
 
-def _content_type(path: str) -> str:
+def content_type(path: str) -> str:
+    """The media type a file's name suggests (application/octet-stream if none)."""
     return mimetypes.guess_type(path)[0] or "application/octet-stream"

@@ -13,15 +13,15 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from forebear._api import Api, LinkedVersion
-from forebear._artifact import Artifact, PathLike
+from forebear._artifact import Artifact
 from forebear._errors import Conflict, ForebearError
 from forebear._hashing import HashCache
-from forebear._run import Run, _artifact_of, _metric, _registry_path
+from forebear._run import Run, _registry_path
 
 DONE = ".synced"
 
@@ -78,35 +78,13 @@ class OfflineRun(Run):
         self.journal = journal
         self._hashes = HashCache(api.settings.cache_dir)
 
-    def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
-        before = self._step
-        super().log(data, step)  # checks the values and moves the step
-        at = step if step is not None else before
-        points = [{"step": at, "key": str(k), "value": _metric(float(v))} for k, v in data.items()]
+    def _send(self, points: list[dict[str, Any]]) -> None:
         self.journal.write("log", points=points)
 
     def _update(self, **changes: Any) -> None:
         self.journal.write("update", changes=changes)
 
-    def log_artifact(
-        self,
-        artifact_or_path: Artifact | PathLike | None = None,
-        name: str | None = None,
-        type: str | None = None,
-        aliases: list[str] | None = None,
-        description: str | None = None,
-        metadata: dict[str, Any] | None = None,
-        *,
-        path: PathLike | None = None,
-        desc: str | None = None,
-        labels: list[str] | None = None,
-        meta: dict[str, Any] | None = None,
-    ) -> Artifact:
-        self._require_running()
-        source = artifact_or_path if artifact_or_path is not None else path
-        if source is None:
-            raise ForebearError("log_artifact needs an Artifact or a path")
-        artifact = _artifact_of(source, name, type, description or desc, metadata or meta)
+    def _log_built(self, artifact: Artifact, aliases: tuple[str, ...]) -> Artifact:
         files = []
         for entry, local in sorted(artifact._entries.items()):
             sha = self._hashes.sha256(local)
@@ -119,7 +97,7 @@ class OfflineRun(Run):
             description=artifact.description,
             metadata=artifact.metadata,
             files=files,
-            aliases=list(dict.fromkeys([*(aliases or []), *(labels or [])])),
+            aliases=list(aliases),
         )
         return artifact
 

@@ -107,6 +107,10 @@ class Run:
                     "in run.config or run.summary"
                 )
             points.append({"step": step, "key": str(key), "value": _metric(float(value))})
+        self._send(points)
+
+    def _send(self, points: list[dict[str, Any]]) -> None:
+        """Where checked metric points go: the background sender (none when disabled)."""
         if self._sender is not None:
             self._sender.put(points)
 
@@ -134,10 +138,13 @@ class Run:
         if source is None:
             raise ForebearError("log_artifact needs an Artifact or a path")
         artifact = _artifact_of(source, name, type, description or desc, metadata or meta)
+        return self._log_built(artifact, tuple(dict.fromkeys([*(aliases or []), *(labels or [])])))
+
+    def _log_built(self, artifact: Artifact, aliases: tuple[str, ...]) -> Artifact:
+        """Where a built artifact goes: the server (nowhere when disabled)."""
         if self.disabled:
             return artifact
-        wanted = tuple(dict.fromkeys([*(aliases or []), *(labels or [])]))
-        return self.api.log_artifact(artifact, project=self.project, run=self.id, aliases=wanted)
+        return self.api.log_artifact(artifact, project=self.project, run=self.id, aliases=aliases)
 
     def use_artifact(self, ref: str | Artifact, type: str | None = None) -> Artifact:
         """Record that this run used a version (project/name:alias|vN, a bare name:alias in

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -215,6 +216,16 @@ class Link:
         if not changes and self.state != "LINKED" and self.unlinked_at is not None:
             changes = (self.unlinked_at,)  # deregistered before its history was kept
         return "UNLINKED" if sum(1 for t in changes if t <= at) % 2 else "LINKED"
+
+
+def json_number(value: float) -> float | str:
+    """A float as JSON can carry it: NaN and the infinities by their names ("NaN",
+    "Infinity", "-Infinity"), which metric values and run summaries may hold."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
 
 
 def instant(value: Any) -> datetime | None:

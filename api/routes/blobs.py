@@ -52,8 +52,7 @@ async def put_blob(request: Request) -> Response:
     try:
         # Only content a pending manifest lists is accepted: of the caller's projects, or of
         # any project for org admins (who may write anywhere). Never content for nothing.
-        projects = None if principal.org_admin else sorted(principal.projects)
-        if not await repos.access.blob_expected(sha256, projects):
+        if not await repos.access.blob_expected(sha256, principal):
             refused(Access(principal, repos.access), f"PUT /blobs/{sha256}", "not expected")
             metrics.transfer("upload", "forbidden")
             return error(

@@ -25,6 +25,7 @@ from api.access import Access, refused
 from api.context import Repositories
 from api.metrics import Metrics
 from api.routes.blobs import SHA256, error
+from api.services.blobs import record_upload, stored_already
 from api.settings import Settings
 from graph.errors import Conflict, GraphUnavailable
 from graph.records import Principal
@@ -74,8 +75,7 @@ async def open_upload(request: Request) -> Response:
     store: BlobStore = request.state.blobs
     uploads = UploadRepository(request.state.driver, settings.neo4j_database)
     try:
-        projects = None if principal.org_admin else sorted(principal.projects)
-        if not await repos.access.blob_expected(sha256, projects):
+        if not await repos.access.blob_expected(sha256, principal):
             refused(Access(principal, repos.access), "POST /uploads", "not expected")
             return error(
                 403,
@@ -185,15 +185,14 @@ async def complete_upload(request: Request) -> Response:
                 f"the parts joined have sha256 {digest} and {size} bytes, not {found.sha256} "
                 f"and {found.size}: the upload is dropped, start again",
             )
-        created = not (
-            await repos.blobs.is_stored(found.sha256) and await store.exists(found.sha256)
-        )
+        created = not await stored_already(found.sha256, store=store, repo=repos.blobs)
         if created:
             await store.adopt_upload(name, found.sha256)
-            await repos.blobs.mark_stored(found.sha256, size, lambda: store.exists(found.sha256))
         else:  # stored already: the upload proved the uploader holds it; keep one copy
             await store.drop_upload(name, None)
-        await repos.blobs.prove(found.sha256, principal)
+        await record_upload(
+            found.sha256, size, principal, created=created, store=store, repo=repos.blobs
+        )
         await uploads.close(found.id)
     except Conflict as exc:
         return error(409, "CONFLICT", str(exc))

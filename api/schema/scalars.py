@@ -8,6 +8,8 @@ from typing import Final, NewType
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
+from graph.records import json_number
+
 LIMIT = 2**63
 
 
@@ -40,15 +42,6 @@ def _parse_metric(value: object) -> float:
     return float(value)
 
 
-def metric_json(value: float) -> float | str:
-    """A metric value as JSON can carry it: non-finite ones as their names."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return value
-
-
 MetricValue = NewType("MetricValue", float)
 
 # Registered on the schema through StrawberryConfig(scalar_map=SCALARS).
@@ -62,7 +55,7 @@ SCALARS: dict[object, ScalarDefinition] = {
     ),
     MetricValue: strawberry.scalar(
         name="MetricValue",
-        serialize=metric_json,
+        serialize=json_number,
         parse_value=_parse_metric,
         description='A metric value: a number, or "NaN", "Infinity" or "-Infinity" (a '
         "diverged loss is data; JSON numbers cannot be these).",

@@ -45,13 +45,33 @@ async def store_blob(
     the upload that proves the uploader holds the bytes (deduplication saves storage, never
     the proof). Either way the content is then present for the uploader."""
     reader = HashingReader(body, sha256=sha256, length=length, limit=limit)
-    if await repo.is_stored(sha256) and await store.exists(sha256):
+    if await stored_already(sha256, store=store, repo=repo):
         size, created = await reader.drain(), False
     else:
         size, created = await store.put(sha256, reader, length), True
+    await record_upload(sha256, size, uploader, created=created, store=store, repo=repo)
+    return size, created
+
+
+async def stored_already(sha256: str, *, store: BlobStore, repo: BlobRepository) -> bool:
+    """Whether the content is stored: recorded in the graph, and its bytes still in S3."""
+    return await repo.is_stored(sha256) and await store.exists(sha256)
+
+
+async def record_upload(
+    sha256: str,
+    size: int,
+    uploader: Principal,
+    *,
+    created: bool,
+    store: BlobStore,
+    repo: BlobRepository,
+) -> None:
+    """After a verified upload (PUT /blobs, or resumable parts joined): record the bytes it
+    stored (`created`), and that the uploader holds the content."""
+    if created:
         await repo.mark_stored(sha256, size, lambda: store.exists(sha256))
     await repo.prove(sha256, uploader)
-    return size, created
 
 
 @dataclass(frozen=True, slots=True)

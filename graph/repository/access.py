@@ -246,11 +246,12 @@ class AccessRepository(Repository):
 
         return await self._read(work)
 
-    async def blob_expected(self, sha256: str, projects: Sequence[str] | None) -> bool:
-        """Whether a PENDING version of one of `projects` (None: of any) lists the content."""
+    async def blob_expected(self, sha256: str, uploader: Principal) -> bool:
+        """Whether a PENDING version the uploader may write lists the content: of one of
+        their projects, or of any project for org admins."""
 
         async def work(tx: Tx) -> bool:
-            wanted = None if projects is None else list(projects)
+            wanted = None if uploader.org_admin else sorted(uploader.projects)
             row = await (await tx.run(q.BLOB_EXPECTED, sha256=sha256, projects=wanted)).single(
                 strict=True
             )

@@ -12,7 +12,7 @@ from graph.errors import Conflict, Forbidden, NotFound
 from graph.events import write_event
 from graph.ids import new_id
 from graph.queries import runs as q
-from graph.records import JsonObject, MetricSeries, Page, Project, Run, loads, native
+from graph.records import JsonObject, MetricSeries, Page, Project, Run, json_number, loads, native
 from graph.repository.base import Repository, Tx
 
 TERMINAL: Final = frozenset({"FINISHED", "FAILED", "CRASHED"})
@@ -52,15 +52,6 @@ def run_from(node: Mapping[str, Any]) -> Run:
 def flat(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
     """The scalar top-level entries of `values` as `prefix + key` properties."""
     return {prefix + key: value for key, value in values.items() if _scalar(value)}
-
-
-def _summary_value(value: float) -> float | str:
-    """A metric's last value as the JSON summary holds it: NaN and infinities by name."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return value
 
 
 def _scalar(value: Any) -> bool:
@@ -222,9 +213,7 @@ class RunRepository(Repository):
             # The summary keeps the value at the highest step seen, whatever the batch order.
             last = {c["key"]: (c["last_step"], c["last_value"]) for c in chunks}
             steps: dict[str, int] = loads(before_steps)
-            newer = {
-                k: _summary_value(v) for k, (step, v) in last.items() if step >= steps.get(k, -1)
-            }
+            newer = {k: json_number(v) for k, (step, v) in last.items() if step >= steps.get(k, -1)}
             steps.update({k: last[k][0] for k in newer})
             run = await _set_props(
                 tx,

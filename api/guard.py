@@ -7,7 +7,8 @@ names is put in the request state for api.context and the byte routes.
 
 from __future__ import annotations
 
-from typing import Final
+from dataclasses import dataclass
+from typing import Any, Final
 
 import orjson
 from starlette.datastructures import Headers
@@ -78,9 +79,12 @@ class Guard:
                     f"the request body is larger than {self.settings.max_body_size} bytes",
                 )(scope, receive, send)
                 return
-            if (problem := graphql_body_problem(headers, body)) is not None:
-                await _error(path, 400, "BAD_INPUT", problem)(scope, receive, send)
+            read = read_graphql_body(headers, body)
+            if isinstance(read, str):
+                await _error(path, 400, "BAD_INPUT", read)(scope, receive, send)
                 return
+            # parsed once, here: api.idempotency and api.kept read it from the state
+            state["graphql_body"] = read
             receive = replay(body, receive)
         if path == "/graphql":
             send = json_errors(send)
@@ -120,9 +124,17 @@ class Guard:
         return b"".join(chunks)
 
 
-def graphql_body_problem(headers: Headers, body: bytes) -> str | None:
-    """What is wrong with a POST /graphql body, said for its sender; None when nothing is.
-    Checked here, before strawberry, whose answers to these are plain text or a 500."""
+@dataclass(frozen=True, slots=True)
+class GraphQLBody:
+    """A POST /graphql body the guard checked: its JSON object and its size in bytes."""
+
+    payload: dict[str, Any]
+    size: int
+
+
+def read_graphql_body(headers: Headers, body: bytes) -> GraphQLBody | str:
+    """A POST /graphql body, parsed; or what is wrong with it, said for its sender. Checked
+    here, before strawberry, whose answers to these are plain text or a 500."""
     media = headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "application/json":
         return (
@@ -146,7 +158,7 @@ def graphql_body_problem(headers: Headers, body: bytes) -> str | None:
             return f"{name!r} must be {what}"
     if _deeper_than(payload, MAX_JSON_DEPTH):
         return f"the body nests JSON deeper than {MAX_JSON_DEPTH} levels"
-    return None
+    return GraphQLBody(payload, len(body))
 
 
 # A GraphQL request's members: a list value nested past this is refused whole (the query's own
@@ -200,17 +212,6 @@ def json_errors(send: Send) -> Send:
         await send(message)
 
     return sender
-
-
-async def whole_body(receive: Receive) -> bytes:
-    """A request's body, read to its end (for endpoints whose bodies are bounded: api.guard
-    bounded /graphql's)."""
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if message["type"] != "http.request" or not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 async def send_json(

@@ -25,7 +25,7 @@ import hashlib
 import re
 import uuid
 from datetime import timedelta
-from typing import Final
+from typing import Any, Final
 
 import anyio
 import orjson
@@ -33,7 +33,7 @@ from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.guard import replay, send_json, whole_body
+from api.guard import GraphQLBody, send_json
 from api.settings import Settings
 from graph.errors import GraphUnavailable
 from graph.records import Principal
@@ -55,11 +55,9 @@ async def _respond(send: Send, status: int, body: bytes, replayed: bool = False)
     await send_json(send, status, body, [(b"idempotent-replayed", b"true")] if replayed else None)
 
 
-def mutation_fields(payload: object) -> int | None:
+def mutation_fields(payload: dict[str, Any]) -> int | None:
     """How many root fields the request's mutation selects; None when it is no mutation (or
     unreadable: strawberry then says what is wrong)."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
-        return None
     try:
         document = parse(payload["query"])
     except GraphQLError:
@@ -73,8 +71,8 @@ def mutation_fields(payload: object) -> int | None:
 
 
 class Idempotent:
-    """ASGI wrapper of the GraphQL endpoint (behind api.guard, which bounded and checked the
-    body) that applies Idempotency-Key headers to mutations."""
+    """ASGI wrapper of the GraphQL endpoint (behind api.guard, which bounded, checked and
+    parsed the body) that applies Idempotency-Key headers to mutations."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
@@ -83,7 +81,8 @@ class Idempotent:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = Headers(scope=scope).get(HEADER)
         state = scope.get("state", {})
-        if key is None or scope["method"] != "POST" or "principal" not in state:
+        request: GraphQLBody | None = state.get("graphql_body")  # POST bodies api.guard read
+        if key is None or request is None or "principal" not in state:
             await self.app(scope, receive, send)
             return
         if not KEY.match(key):
@@ -93,9 +92,7 @@ class Idempotent:
                 _error("BAD_INPUT", f"{HEADER}: 1 to 255 visible ASCII characters, such as a UUID"),
             )
             return
-        body = await whole_body(receive)
-        receive = replay(body, receive)
-        payload = orjson.loads(body)
+        payload = request.payload
         fields = mutation_fields(payload)
         if fields is None:
             await self.app(scope, receive, send)

@@ -38,24 +38,19 @@ class Sdk:
         self, script: str, python: str = sys.executable, check: bool = True, **env: str
     ) -> subprocess.CompletedProcess[str]:
         """Run a script as a user would, in the test's working directory."""
-        done = subprocess.run(
-            [python, "-c", script],
-            cwd=self.home,
-            env={**self.env, **env},
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if check:
-            assert done.returncode == 0, done.stderr
-        return done
+        return self.run([python, "-c", script], check, env)
 
     def cli(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
         """The `forebear` command, installed with the SDK."""
-        command = Path(sys.executable).parent / "forebear"
+        return self.run([str(Path(sys.executable).parent / "forebear"), *args], check, env)
+
+    def run(
+        self, argv: list[str], check: bool, env: dict[str, str]
+    ) -> subprocess.CompletedProcess[str]:
+        """A command in the test's working directory with the SDK's settings (and `env`);
+        with `check`, it must succeed."""
         done = subprocess.run(
-            [str(command), *args],
+            argv,
             cwd=self.home,
             env={**self.env, **env},
             capture_output=True,

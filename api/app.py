@@ -23,14 +23,15 @@ from api.kept import KeptAnswers, KeptGraphQL
 from api.logs import RequestLog
 from api.metrics import Metrics
 from api.resources import open_resources
-from api.routes.blobs import put_blob
-from api.routes.files import get_file
+from api.routes.blobs import post_blobs, put_blob
+from api.routes.files import get_archive, get_file
 from api.routes.health import healthz, readyz
 from api.routes.metrics import metrics as metrics_endpoint
 from api.routes.uploads import complete_upload, drop_upload, get_upload, open_upload, put_part
 from api.schema import schema
 from api.services.blobs import collect_periodically
 from api.services.startup import prepare
+from api.services.uploads import PartHashes
 from api.settings import Settings
 from graph.errors import GraphError
 from graph.lineage_index import LineageIndex
@@ -49,6 +50,7 @@ class State(TypedDict):
     authenticator: Authenticator
     lineage_index: LineageIndex
     read_cache: ReadCache
+    part_hashes: PartHashes
 
 
 async def warm_lineage_index(driver: AsyncDriver, settings: Settings, index: LineageIndex) -> None:
@@ -88,6 +90,7 @@ def create_app(settings: Settings) -> Starlette:
                     "authenticator": authenticator,
                     "lineage_index": lineage_index,
                     "read_cache": read_cache,
+                    "part_hashes": PartHashes(),
                 }
                 background.cancel_scope.cancel()
 
@@ -98,12 +101,14 @@ def create_app(settings: Settings) -> Starlette:
             methods=["GET", "POST"],
         ),
         Route("/blobs/{sha256}", put_blob, methods=["PUT"]),
+        Route("/blobs", post_blobs, methods=["POST"]),
         Route("/uploads", open_upload, methods=["POST"]),
         Route("/uploads/{session}", get_upload, methods=["GET"]),
         Route("/uploads/{session}", drop_upload, methods=["DELETE"]),
         Route("/uploads/{session}/parts/{number:int}", put_part, methods=["PUT"]),
         Route("/uploads/{session}/complete", complete_upload, methods=["POST"]),
         Route("/files/{version_id}/{path:path}", get_file, methods=["GET", "HEAD"]),
+        Route("/files/{version_id}", get_archive, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),

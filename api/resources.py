@@ -36,6 +36,6 @@ async def open_resources(settings: Settings) -> AsyncIterator[tuple[AsyncDriver,
             # only some nodes carry yet) cost a log line per query and say nothing useful.
             notifications_min_severity="OFF",
         ) as driver:
-            yield driver, BlobStore(client, settings.s3_bucket)
+            yield driver, BlobStore(client, settings.s3_bucket, pool)
     finally:
         pool.clear()

@@ -18,6 +18,7 @@ CONSTRAINTS: Final[tuple[LiteralString, ...]] = (
     "CREATE CONSTRAINT alias_name IF NOT EXISTS "
     "FOR (a:Alias) REQUIRE (a.artifactId, a.name) IS UNIQUE",
     "CREATE CONSTRAINT blob_sha256 IF NOT EXISTS FOR (b:Blob) REQUIRE b.sha256 IS UNIQUE",
+    "CREATE INDEX blob_object IF NOT EXISTS FOR (b:Blob) ON (b.object)",
     "CREATE CONSTRAINT registry_name IF NOT EXISTS FOR (r:Registry) REQUIRE r.name IS UNIQUE",
     "CREATE CONSTRAINT collection_id IF NOT EXISTS FOR (c:Collection) REQUIRE c.id IS UNIQUE",
     "CREATE CONSTRAINT event_id IF NOT EXISTS FOR (e:Event) REQUIRE e.id IS UNIQUE",
@@ -53,7 +54,6 @@ CONSTRAINTS: Final[tuple[LiteralString, ...]] = (
     "FOR (s:UploadSession) REQUIRE s.id IS UNIQUE",
     "CREATE CONSTRAINT upload_session_content IF NOT EXISTS "
     "FOR (s:UploadSession) REQUIRE (s.owner, s.sha256) IS UNIQUE",
-    "CREATE INDEX upload_part IF NOT EXISTS FOR (p:UploadPart) ON (p.sessionId, p.number)",
 )
 
 # Several replicas may start at once; the loser of a race on the same rule sees this code.

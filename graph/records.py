@@ -139,6 +139,16 @@ class FileEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredFile:
+    """A committed file, and where its bytes are: `object` (None: its blob's own key), from
+    `offset`."""
+
+    file: FileEntry
+    object: str | None
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
 class ArtifactVersion:
     id: str
     artifact_id: str

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import itertools
+import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import BinaryIO, Final, ParamSpec, TypeVar, cast
 
 import anyio.from_thread
 import anyio.to_thread
 import urllib3
 from minio import Minio
-from minio.commonconfig import ComposeSource
 from minio.datatypes import Part
 from minio.error import MinioException, S3Error
 
@@ -38,6 +39,7 @@ T = TypeVar("T")
 PART_SIZE: Final = 8 * 1024 * 1024
 PARALLEL_PARTS: Final = 2
 DOWNLOAD_CHUNK: Final = 8 * 1024 * 1024
+PRESIGNED_FOR: Final = timedelta(minutes=15)
 DOWNLOAD_BUFFER: Final = 2
 
 
@@ -54,9 +56,20 @@ def blob_key(sha256: str) -> str:
     return f"blobs/{sha256[:2]}/{sha256}"
 
 
-def upload_key(session: str) -> str:
-    """Where a resumable upload's parts are joined before it is verified."""
-    return f"uploads/{session}"
+def upload_key() -> str:
+    """A new key for a resumable upload's object: its parts are joined there, and once
+    verified the blob's bytes stay there (no copy)."""
+    return f"uploads/{uuid.uuid4().hex}"
+
+
+def object_key(sha256: str, obj: str | None) -> str:
+    """Where a stored blob's bytes are: its own key, or the object the graph names (a pack of
+    small blobs, a resumable upload's object)."""
+    return obj if obj is not None else blob_key(sha256)
+
+
+# Prefixes of the objects that hold blobs: own keys, packs, resumable uploads' objects.
+OBJECT_PREFIXES: Final = ("blobs/", "packs/", "uploads/")
 
 
 class HashingReader:
@@ -143,9 +156,10 @@ class HashingReader:
 class BlobStore:
     """Blobs live in one bucket; the minio client blocks, so every call runs in a thread."""
 
-    def __init__(self, client: Minio, bucket: str) -> None:
+    def __init__(self, client: Minio, bucket: str, pool: urllib3.PoolManager | None = None) -> None:
         self._client = client
         self.bucket = bucket
+        self._pool = pool or http_pool()
 
     async def ensure_bucket(self) -> None:
         """Create the bucket if it does not exist; raise StorageUnavailable if S3 is down."""
@@ -157,12 +171,23 @@ class BlobStore:
             raise StorageUnavailable(f"S3 bucket {self.bucket!r} does not exist")
 
     async def exists(self, sha256: str) -> bool:
-        """True when the blob's object is in the bucket."""
+        """True when the blob's own object is in the bucket."""
+        return await self.has(blob_key(sha256))
+
+    async def has(self, key: str) -> bool:
+        """True when the object `key` is in the bucket."""
         try:
-            await self._call(self._client.stat_object, self.bucket, blob_key(sha256))
+            await self._call(self._client.stat_object, self.bucket, key)
         except BlobMissing:
             return False
         return True
+
+    async def put_pack(self, data: bytes) -> str:
+        """Store many small blobs' bytes, verified already, as one object; its key (each
+        blob is then read at its offset in it). One request instead of one per file."""
+        key = f"packs/{uuid.uuid4().hex}"
+        await self._call(self._client.put_object, self.bucket, key, io.BytesIO(data), len(data))
+        return key
 
     async def put(self, sha256: str, reader: HashingReader, length: int | None) -> int:
         """Stream `reader` into the blob's object; return its size. Raises UploadRejected
@@ -180,19 +205,15 @@ class BlobStore:
             try:
                 reader._verify()
             except UploadRejected:
-                await self.remove(sha256)
+                await self.remove(blob_key(sha256))
                 raise
         return reader.size
 
-    async def open(self, sha256: str, offset: int = 0, length: int = 0) -> AsyncIterator[bytes]:
-        """The blob's bytes from `offset`, `length` of them (0: to the end), in 4 MiB chunks;
-        raises BlobMissing or StorageUnavailable here, before the first chunk."""
+    async def open(self, key: str, offset: int = 0, length: int = 0) -> AsyncIterator[bytes]:
+        """The object's bytes from `offset`, `length` of them (0: to the end), in chunks of a
+        few MiB; raises BlobMissing or StorageUnavailable here, before the first chunk."""
         response = await self._call(
-            self._client.get_object,
-            self.bucket,
-            blob_key(sha256),
-            offset=offset,
-            length=length,
+            self._client.get_object, self.bucket, key, offset=offset, length=length
         )
 
         async def chunks() -> AsyncIterator[bytes]:
@@ -217,31 +238,34 @@ class BlobStore:
 
         return chunks()
 
-    async def remove(self, sha256: str) -> None:
-        await self._call(self._client.remove_object, self.bucket, blob_key(sha256))
+    async def remove(self, key: str) -> None:
+        """Remove the object `key` (gone already is fine)."""
+        await self._call(self._client.remove_object, self.bucket, key)
 
-    async def remove_if_older(self, sha256: str, cutoff: datetime) -> bool:
-        """Remove the blob's object if it was last written before `cutoff` (an upload of the
-        same content since then is left alone); True when it is gone."""
+    async def remove_if_older(self, key: str, cutoff: datetime) -> bool:
+        """Remove the object if it was last written before `cutoff` (an upload of the same
+        content since then is left alone); True when it is gone."""
         try:
-            stat = await self._call(self._client.stat_object, self.bucket, blob_key(sha256))
+            stat = await self._call(self._client.stat_object, self.bucket, key)
         except BlobMissing:
             return True
         if stat.last_modified is not None and stat.last_modified >= cutoff:
             return False
-        await self.remove(sha256)
+        await self.remove(key)
         return True
 
-    async def listed(self, after: str, limit: int) -> list[tuple[str, str, datetime | None]]:
-        """Up to `limit` blob objects after the key `after`, in key order: (key, sha256, last
-        written); the collector pages through the bucket with it."""
+    async def listed(
+        self, prefix: str, after: str, limit: int
+    ) -> list[tuple[str, datetime | None]]:
+        """Up to `limit` objects under `prefix` after the key `after`, in key order: (key,
+        last written); the collector pages through the bucket with it."""
 
-        def page() -> list[tuple[str, str, datetime | None]]:
+        def page() -> list[tuple[str, datetime | None]]:
             objects = self._client.list_objects(
-                self.bucket, prefix="blobs/", recursive=True, start_after=after or None
+                self.bucket, prefix=prefix, recursive=True, start_after=after or None
             )
             return [
-                (o.object_name, o.object_name.rsplit("/", 1)[-1], o.last_modified)
+                (o.object_name, o.last_modified)
                 for o in itertools.islice(objects, limit)
                 if o.object_name is not None
             ]
@@ -266,7 +290,7 @@ class BlobStore:
                 found += [
                     (u.object_name, u.upload_id)
                     for u in page.uploads
-                    if u.object_name.startswith(("blobs/", "uploads/"))
+                    if u.object_name.startswith(OBJECT_PREFIXES)
                     and u.upload_id is not None
                     and u.initiated_time is not None
                     and u.initiated_time < cutoff
@@ -281,44 +305,70 @@ class BlobStore:
 
         return await self._call(uploads)
 
-    # --- resumable uploads: parts into uploads/<session>, verified, then copied to the blob ---
+    # --- resumable uploads: parts into one object (its key chosen per session), verified ---
 
-    async def start_parts(self, session: str) -> str:
+    async def start_parts(self, key: str) -> str:
         """Begin the multipart upload of a session's object; its S3 upload id."""
         upload_id: str = await self._call(
-            self._client._create_multipart_upload, self.bucket, upload_key(session), {}
+            self._client._create_multipart_upload, self.bucket, key, {}
         )
         return upload_id
 
-    async def put_part(self, session: str, upload_id: str, number: int, data: bytes) -> str:
-        """Store one part (1-based); its ETag."""
-        etag: str = await self._call(
-            self._client._upload_part,
-            self.bucket,
-            upload_key(session),
-            data,
-            None,
-            upload_id,
-            number,
-        )
-        return etag
+    async def put_part(self, key: str, upload_id: str, number: int, data: bytes | bytearray) -> str:
+        """Store one part (1-based); its ETag. Sent to a presigned URL: its payload is not
+        hashed for the request's signature (the whole content's sha256 is checked anyway,
+        and https protects it on the wire), which spares a sha256 pass here and in S3."""
 
-    async def finish_parts(self, session: str, upload_id: str, etags: list[str]) -> None:
+        def put() -> str:
+            url = self._client.get_presigned_url(
+                "PUT",
+                self.bucket,
+                key,
+                expires=PRESIGNED_FOR,
+                extra_query_params={"partNumber": str(number), "uploadId": upload_id},
+            )
+            # a bytearray goes as it is (urllib3 sends anything with the buffer API whole)
+            response = self._pool.request("PUT", url, body=cast(bytes, data))
+            if response.status == 404:
+                raise BlobMissing(f"no upload {upload_id} of {key}")
+            if response.status != 200:
+                raise StorageUnavailable(
+                    f"S3 is unavailable: part {number} of {key}: {response.status} "
+                    f"{response.data[:200]!r}"
+                )
+            return str(response.headers["ETag"])
+
+        return await self._call(put)
+
+    async def parts(self, key: str, upload_id: str) -> dict[int, tuple[str, int]]:
+        """The parts S3 holds of an unfinished upload: number -> (ETag, size)."""
+
+        def listed() -> dict[int, tuple[str, int]]:
+            found: dict[int, tuple[str, int]] = {}
+            marker: str | None = None
+            while True:
+                page = self._client._list_parts(
+                    self.bucket, key, upload_id, max_parts=1000, part_number_marker=marker
+                )
+                found.update({p.part_number: (p.etag, p.size or 0) for p in page.parts})
+                if not page.is_truncated or not page.next_part_number_marker:
+                    return found
+                marker = page.next_part_number_marker
+
+        return await self._call(listed)
+
+    async def finish_parts(self, key: str, upload_id: str, etags: list[str]) -> None:
         """Join the parts (numbered 1..n, in order) into the session's object."""
         parts = [Part(part_number=i + 1, etag=e) for i, e in enumerate(etags)]
         await self._call(
-            self._client._complete_multipart_upload,
-            self.bucket,
-            upload_key(session),
-            upload_id,
-            parts,
+            self._client._complete_multipart_upload, self.bucket, key, upload_id, parts
         )
 
-    async def digest_of_upload(self, session: str) -> tuple[str, int]:
-        """sha256 and size of a session's joined object, read through once."""
+    async def digest_of(self, key: str) -> tuple[str, int]:
+        """sha256 and size of an object, read through once."""
 
         def read() -> tuple[str, int]:
-            response = self._client.get_object(self.bucket, upload_key(session))
+            response = self._client.get_object(self.bucket, key)
             digest, size = hashlib.sha256(), 0
             try:
                 for chunk in response.stream(DOWNLOAD_CHUNK, decode_content=False):
@@ -331,19 +381,13 @@ class BlobStore:
 
         return await self._call(read)
 
-    async def adopt_upload(self, session: str, sha256: str) -> None:
-        """Copy a verified session object to the blob's key (server-side), then drop it."""
-        source = ComposeSource(self.bucket, upload_key(session))
-        await self._call(self._client.compose_object, self.bucket, blob_key(sha256), [source])
-        await self.drop_upload(session, None)
-
-    async def drop_upload(self, session: str, upload_id: str | None) -> None:
+    async def drop_upload(self, key: str, upload_id: str | None) -> None:
         """Abort a session's unfinished parts (with `upload_id`), or remove its object."""
         if upload_id is not None:
-            await self.abort_upload(upload_key(session), upload_id)
+            await self.abort_upload(key, upload_id)
         else:
             with contextlib.suppress(BlobMissing):
-                await self._call(self._client.remove_object, self.bucket, upload_key(session))
+                await self.remove(key)
 
     async def abort_upload(self, key: str, upload_id: str) -> None:
         """Abort one multipart upload (its parts are deleted); gone already is fine."""

@@ -1,10 +1,13 @@
-"""PUT /blobs/{sha256}: upload one file's content, verified against its sha256 as it streams."""
+"""Uploads of whole contents, verified against their sha256 before anything is recorded.
+
+PUT  /blobs/{sha256}   one content, streamed (any size)
+POST /blobs            many small contents at once: a tar whose members are named by their
+                       sha256 (application/x-tar), stored together as one pack
+"""
 
 from __future__ import annotations
 
 import logging
-import re
-from typing import Final
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -12,7 +15,14 @@ from starlette.responses import JSONResponse, Response
 from api.access import Access, refused
 from api.context import Repositories
 from api.metrics import Metrics
-from api.services.blobs import store_blob
+from api.services.blobs import (
+    PACK_LIMIT,
+    SHA256,
+    PackRejected,
+    store_blob,
+    store_pack,
+    unpack,
+)
 from api.settings import Settings
 from graph.errors import Conflict, GraphUnavailable
 from graph.records import Principal
@@ -20,8 +30,6 @@ from storage.blobs import BlobStore
 from storage.errors import StorageUnavailable, TooLarge, UploadRejected
 
 log = logging.getLogger("forebear.blobs")
-
-SHA256: Final = re.compile(r"^[0-9a-f]{64}$")
 
 
 def error(status: int, code: str, message: str) -> JSONResponse:
@@ -90,3 +98,57 @@ async def put_blob(request: Request) -> Response:
     metrics.transfer("upload", "stored" if created else "verified", size)
     body = {"sha256": sha256, "created": created, "size": size}
     return JSONResponse(body, status_code=201 if created else 200)
+
+
+async def post_blobs(request: Request) -> Response:
+    settings: Settings = request.state.settings
+    metrics: Metrics = request.state.metrics
+    principal: Principal = request.state.principal
+    # the tar's headers and padding on top of the contents: a block per member, at most
+    limit = PACK_LIMIT * 2 + 10240
+    header = request.headers.get("content-length")
+    if header is not None and header.isdigit() and int(header) > limit:
+        return error(413, "BAD_INPUT", f"at most {PACK_LIMIT} bytes of content per request")
+    body = bytearray()
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                return error(413, "BAD_INPUT", f"at most {PACK_LIMIT} bytes of content per request")
+    except ClientDisconnect:
+        metrics.transfer("upload", "abandoned")
+        return error(400, "BAD_INPUT", "the upload ended before its last byte")
+    try:
+        contents = unpack(bytes(body))
+        if sum(map(len, contents.values())) > PACK_LIMIT:
+            raise PackRejected(f"at most {PACK_LIMIT} bytes of content per request")
+    except PackRejected as exc:
+        metrics.transfer("upload", "rejected")
+        return error(400, "BAD_INPUT", f"POST /blobs refused: {exc}")
+    repos = Repositories.on(request.state.driver, settings.neo4j_database)
+    try:
+        expected = await repos.access.blobs_expected(list(contents), principal)
+        if unexpected := [sha for sha in contents if sha not in expected]:
+            refused(Access(principal, repos.access), "POST /blobs", "not expected")
+            metrics.transfer("upload", "forbidden")
+            return error(
+                403,
+                "FORBIDDEN",
+                f"no pending version of your projects lists {unexpected[0]}"
+                + (f" (nor {len(unexpected) - 1} more)" if len(unexpected) > 1 else "")
+                + ": create it first",
+            )
+        results = await store_pack(
+            contents, store=request.state.blobs, repo=repos.blobs, uploader=principal
+        )
+    except Conflict as exc:
+        metrics.transfer("upload", "conflict")
+        return error(409, "CONFLICT", str(exc))
+    except (StorageUnavailable, GraphUnavailable) as exc:
+        metrics.transfer("upload", "unavailable")
+        return error(503, "UNAVAILABLE", str(exc))
+    for result in results:
+        metrics.transfer("upload", "stored" if result.created else "verified", result.size)
+    return JSONResponse(
+        {"blobs": [{"sha256": r.sha256, "size": r.size, "created": r.created} for r in results]}
+    )

@@ -1,8 +1,14 @@
-"""GET /files/{version-id}/{path}: a file of a committed version, streamed, with Range."""
+"""Files of committed versions.
+
+GET  /files/{version-id}/{path}   one file, streamed, with Range and ETag
+GET  /files/{version-id}          all its files as one tar stream
+POST /files/{version-id}          {"paths": [...]}: those files as one tar stream
+"""
 
 from __future__ import annotations
 
 import re
+import tarfile
 from collections.abc import AsyncIterator
 from typing import Final
 
@@ -15,7 +21,8 @@ from api.metrics import Metrics
 from api.routes.blobs import error
 from api.settings import Settings
 from graph.errors import GraphUnavailable, NotFound
-from storage.blobs import BlobStore
+from graph.records import FileEntry, StoredFile
+from storage.blobs import BlobStore, object_key
 from storage.errors import BlobMissing, StorageUnavailable
 
 _RANGE: Final = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -66,12 +73,13 @@ async def get_file(request: Request) -> Response:
             return error(
                 404, "NOT_FOUND", f"no file {path!r} in a committed version {version_id!r}"
             )
-        entry = await repos.artifacts.get_file(version_id, path)
+        stored = await repos.artifacts.get_file(version_id, path)
     except NotFound:
         metrics.transfer("download", "not_found")
         return error(404, "NOT_FOUND", f"no file {path!r} in a committed version {version_id!r}")
     except GraphUnavailable as exc:
         return error(503, "UNAVAILABLE", str(exc))
+    entry = stored.file
     etag = f'"{entry.sha256}"'
     headers = {
         "ETag": etag,
@@ -97,7 +105,8 @@ async def get_file(request: Request) -> Response:
         metrics.transfer("download", "ok" if request.method == "GET" else "head")
         return Response(status_code=status, headers=headers, media_type=entry.content_type)
     try:
-        body: AsyncIterator[bytes] = await store.open(entry.sha256, first, length)
+        key = object_key(entry.sha256, stored.object)
+        body: AsyncIterator[bytes] = await store.open(key, stored.offset + first, length)
     except BlobMissing:
         return error(500, "INTERNAL", f"the content of {path!r} is missing from storage")
     except StorageUnavailable as exc:
@@ -105,3 +114,101 @@ async def get_file(request: Request) -> Response:
     return StreamingResponse(
         metrics.counted(body), status_code=status, headers=headers, media_type=entry.content_type
     )
+
+
+# POST /files/{version}: at most this many paths in one request.
+ARCHIVE_PATHS: Final = 10_000
+# Files of one pack read in a single ranged GET when what lies between them is at most this.
+COALESCE_GAP: Final = 4 * 2**20
+
+
+async def get_archive(request: Request) -> Response:
+    """A version's files (all of them, or the POSTed `paths`) as one tar stream: one request
+    for a directory of many small files instead of one each. Members are named by their
+    paths; files that do not exist are left out (the client compares with its manifest)."""
+    settings: Settings = request.state.settings
+    version_id: str = request.path_params["version_id"]
+    repos = Repositories.on(request.state.driver, settings.neo4j_database)
+    access = Access(request.state.principal, repos.access)
+    metrics: Metrics = request.state.metrics
+    paths: list[str] | None = None
+    if request.method == "POST":
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        wanted = body.get("paths") if isinstance(body, dict) else None
+        if not isinstance(wanted, list) or not all(isinstance(p, str) for p in wanted):
+            return error(400, "BAD_INPUT", 'send {"paths": ["<path>", ...]} as JSON')
+        if len(wanted) > ARCHIVE_PATHS:
+            return error(400, "BAD_INPUT", f"at most {ARCHIVE_PATHS} paths per request")
+        paths = wanted
+    try:
+        if not await access.can_read(version_id):
+            refused(access, f"{request.method} /files/{version_id}", "version not visible")
+            metrics.transfer("download", "not_found")
+            return error(404, "NOT_FOUND", f"no committed version {version_id!r}")
+        version = (await repos.artifacts.get_versions([version_id])).get(version_id)
+        if version is None or version.state != "COMMITTED":
+            return error(404, "NOT_FOUND", f"no committed version {version_id!r}")
+        files = await repos.artifacts.stored_files(version_id, paths)
+    except GraphUnavailable as exc:
+        return error(503, "UNAVAILABLE", str(exc))
+    store: BlobStore = request.state.blobs
+    return StreamingResponse(
+        metrics.counted(_tar(files, store)),
+        media_type="application/x-tar",
+        headers={"Content-Disposition": f'attachment; filename="{version_id}.tar"'},
+    )
+
+
+async def _tar(files: list[StoredFile], store: BlobStore) -> AsyncIterator[bytes]:
+    """The tar stream of `files`: members in the order their bytes lie in storage, each
+    pack read in as few ranged GETs as its files allow. A failure midway cuts the stream
+    (the client sees a truncated archive, never a wrong file)."""
+    ordered = sorted(files, key=lambda f: (object_key(f.file.sha256, f.object), f.offset))
+    start = 0
+    while start < len(ordered):
+        first = ordered[start]
+        key = object_key(first.file.sha256, first.object)
+        end = start + 1  # the files read with one GET: same object, close together
+        while (
+            first.object is not None
+            and end < len(ordered)
+            and ordered[end].object == first.object
+            and ordered[end].offset - _end(ordered[end - 1]) <= COALESCE_GAP
+        ):
+            end += 1
+        group = ordered[start:end]
+        if len(group) == 1:
+            yield _header(first.file)
+            async for chunk in await store.open(key, first.offset, first.file.size):
+                yield chunk
+        else:
+            data = bytearray()
+            async for chunk in await store.open(key, first.offset, _end(group[-1]) - first.offset):
+                data += chunk
+            for f in group:
+                at = f.offset - first.offset
+                yield _header(f.file) + bytes(data[at : at + f.file.size])
+                yield _padding(f.file.size)
+            start = end
+            continue
+        yield _padding(first.file.size)
+        start = end
+    yield b"\0" * (2 * tarfile.BLOCKSIZE)  # the end of the archive
+
+
+def _end(f: StoredFile) -> int:
+    return f.offset + f.file.size
+
+
+def _header(f: FileEntry) -> bytes:
+    info = tarfile.TarInfo(f.path)
+    info.size = f.size
+    info.mode = 0o644
+    return info.tobuf(format=tarfile.PAX_FORMAT)
+
+
+def _padding(size: int) -> bytes:
+    return b"\0" * (-size % tarfile.BLOCKSIZE)

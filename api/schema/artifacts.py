@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Annotated, cast
+from typing import Annotated, Final, cast
 from urllib.parse import quote
 
 import strawberry
@@ -19,6 +19,9 @@ from api.schema.scalars import Long
 from graph import records
 from graph.errors import NotFound
 from graph.records import FileEntry, Page
+
+# A directory of a thousand files in one call (the SDK downloads whole versions).
+MAX_FILES_PAGE: Final = 1_000
 
 
 @strawberry.enum(description="Life of a version.")
@@ -153,16 +156,19 @@ class ArtifactVersion(Node):
         assert found is not None  # a version never outlives its artifact
         return Artifact.from_record(found)
 
-    @strawberry.field(description="Files in path order, with sizes and digests.")
+    @strawberry.field(
+        description=f"Files in path order, with sizes and digests; up to {MAX_FILES_PAGE} a page."
+    )
     async def files(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[ArtifactFile]:
         cursor = decode_cursor(after)
+        size = page_size(first, most=MAX_FILES_PAGE)
         if cursor is None:
-            page = await info.context.loaders.first_files.load((str(self.id), page_size(first)))
+            page = await info.context.loaders.first_files.load((str(self.id), size))
         else:
             page = await info.context.repos.artifacts.list_files(
-                str(self.id), first=page_size(first), after=cursor
+                str(self.id), first=size, after=cursor
             )
         return connection(
             page, lambda f: ArtifactFile.from_record(str(self.id), f), lambda f: f.path

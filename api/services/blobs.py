@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import io
 import logging
-from collections.abc import AsyncIterator
+import re
+import tarfile
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -17,10 +21,10 @@ from api.settings import Settings
 from graph.errors import GraphError
 from graph.records import Principal
 from graph.repository.artifacts import ArtifactRepository
-from graph.repository.blobs import BlobRepository
+from graph.repository.blobs import BlobRepository, Placed
 from graph.repository.idempotency import IdempotencyRepository
 from graph.repository.uploads import UploadRepository
-from storage.blobs import BlobStore, HashingReader
+from storage.blobs import OBJECT_PREFIXES, BlobStore, HashingReader, object_key
 from storage.errors import StorageError
 
 log = logging.getLogger("forebear.collect")
@@ -28,6 +32,8 @@ log = logging.getLogger("forebear.collect")
 # Seconds between looks through the whole bucket (a listing of every object): what it finds
 # is rare, and the listing costs a request per thousand objects.
 STORAGE_SCAN_EVERY: Final = 3600.0
+
+SHA256: Final = re.compile(r"^[0-9a-f]{64}$")
 
 
 async def store_blob(
@@ -45,33 +51,114 @@ async def store_blob(
     the upload that proves the uploader holds the bytes (deduplication saves storage, never
     the proof). Either way the content is then present for the uploader."""
     reader = HashingReader(body, sha256=sha256, length=length, limit=limit)
-    if await stored_already(sha256, store=store, repo=repo):
+    if await stored_already([sha256], store=store, repo=repo):
         size, created = await reader.drain(), False
     else:
         size, created = await store.put(sha256, reader, length), True
-    await record_upload(sha256, size, uploader, created=created, store=store, repo=repo)
+    stored = [Placed(sha256, size)] if created else []
+    await record_upload(stored, [sha256], uploader, store=store, repo=repo)
     return size, created
 
 
-async def stored_already(sha256: str, *, store: BlobStore, repo: BlobRepository) -> bool:
-    """Whether the content is stored: recorded in the graph, and its bytes still in S3."""
-    return await repo.is_stored(sha256) and await store.exists(sha256)
+# POST /blobs: many small contents in one request (a tar whose members are named by their
+# sha256), stored together as one object, a pack: a request and an S3 object per batch, not
+# per file.
+PACKED_BLOB_LIMIT: Final = 2**20  # larger contents go one by one (PUT /blobs)
+PACK_LIMIT: Final = 32 * 2**20  # bytes of content in one request
+PACK_MEMBERS: Final = 10_000  # contents in one request
+
+
+class PackRejected(ValueError):
+    """A batch that cannot be taken, and why (nothing of it was stored)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PackResult:
+    sha256: str
+    size: int
+    created: bool
+
+
+def unpack(body: bytes) -> dict[str, bytes]:
+    """The contents of a POST /blobs body by sha256, each verified; PackRejected names the
+    first member that is not a regular file named by the sha256 of its bytes."""
+    contents: dict[str, bytes] = {}
+    try:
+        with tarfile.open(fileobj=io.BytesIO(body), mode="r:") as archive:
+            for member in archive:
+                name = member.name
+                if not member.isfile() or not SHA256.match(name):
+                    raise PackRejected(
+                        f"member {name!r}: each member is a file named by its lowercase hex sha256"
+                    )
+                if member.size > PACKED_BLOB_LIMIT:
+                    raise PackRejected(
+                        f"member {name}: {member.size} bytes; contents over "
+                        f"{PACKED_BLOB_LIMIT} go one by one (PUT /blobs/{{sha256}})"
+                    )
+                extracted = archive.extractfile(member)
+                data = extracted.read() if extracted is not None else b""
+                if (digest := hashlib.sha256(data).hexdigest()) != name:
+                    raise PackRejected(f"member {name}: its content's sha256 is {digest}")
+                contents[name] = data
+                if len(contents) > PACK_MEMBERS:
+                    raise PackRejected(f"at most {PACK_MEMBERS} contents per request")
+    except tarfile.TarError as exc:
+        raise PackRejected(f"the body is not a whole tar archive: {exc}") from exc
+    if not contents:
+        raise PackRejected("the archive holds no member")
+    return contents
+
+
+async def store_pack(
+    contents: dict[str, bytes], *, store: BlobStore, repo: BlobRepository, uploader: Principal
+) -> list[PackResult]:
+    """Store the contents not stored yet as one pack, and record them all as present for
+    the uploader (verified already by `unpack`)."""
+    present = await stored_already(list(contents), store=store, repo=repo)
+    new = [sha for sha in contents if sha not in present]
+    placed, offset = [], 0
+    for sha in new:
+        placed.append(Placed(sha, len(contents[sha]), offset))
+        offset += len(contents[sha])
+    key = await store.put_pack(b"".join(contents[sha] for sha in new)) if new else None
+    await record_upload(placed, list(contents), uploader, store=store, repo=repo, obj=key)
+    return [PackResult(sha, len(data), sha not in present) for sha, data in contents.items()]
+
+
+async def stored_already(
+    shas: Sequence[str], *, store: BlobStore, repo: BlobRepository
+) -> set[str]:
+    """Those of `shas` that are stored: recorded in the graph, their bytes still in S3."""
+    found = await repo.stored(shas)
+    keys = {object_key(sha, obj) for sha, (obj, _) in found.items()}
+    present = {key for key in keys if await store.has(key)}
+    return {sha for sha, (obj, _) in found.items() if object_key(sha, obj) in present}
 
 
 async def record_upload(
-    sha256: str,
-    size: int,
+    stored: Sequence[Placed],
+    shas: Sequence[str],
     uploader: Principal,
     *,
-    created: bool,
     store: BlobStore,
     repo: BlobRepository,
+    obj: str | None = None,
 ) -> None:
-    """After a verified upload (PUT /blobs, or resumable parts joined): record the bytes it
-    stored (`created`), and that the uploader holds the content."""
-    if created:
-        await repo.mark_stored(sha256, size, lambda: store.exists(sha256))
-    await repo.prove(sha256, uploader)
+    """After verified uploads (PUT /blobs, POST /blobs, resumable parts joined): record the
+    bytes they stored (`stored`, in `obj`, or each under its own key), and that the uploader
+    holds all of `shas`."""
+    if stored:
+        if obj is not None:
+            there = functools.partial(store.has, obj)
+        else:
+            there = functools.partial(_all_there, store, [b.sha256 for b in stored])
+        await repo.mark_stored(stored, there, object=obj)
+    await repo.prove(shas, uploader)
+
+
+async def _all_there(store: BlobStore, shas: list[str]) -> bool:
+    return all([await store.exists(sha) for sha in shas])
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +197,8 @@ async def collect_garbage(
     while candidates := await repo.unreferenced(older_than=cutoff, limit=batch):
         progress = 0
         for sha256 in candidates:
-            if await repo.collect(
-                sha256, older_than=cutoff, remove=functools.partial(store.remove, sha256)
-            ):
+            remove = functools.partial(_remove_bytes, store, sha256)
+            if await repo.collect(sha256, older_than=cutoff, remove=remove):
                 progress += 1
         removed += progress
         if progress == 0:
@@ -134,18 +220,32 @@ async def collect_garbage(
     return CollectReport(expired, removed, forgotten, aborted, objects)
 
 
+async def _remove_bytes(store: BlobStore, sha256: str, obj: str | None) -> None:
+    await store.remove(object_key(sha256, obj))
+
+
 async def _collect_unrecorded(
     repo: BlobRepository, store: BlobStore, cutoff: datetime, batch: int
 ) -> int:
-    """Remove S3 objects written before `cutoff` that no Blob node records as stored (a crash
-    between an upload's last byte and its graph write); a page of the bucket at a time."""
-    removed, after = 0, ""
-    while page := await store.listed(after, batch):
-        after = page[-1][0]
-        old = [sha for _, sha, written in page if written is not None and written < cutoff]
-        for sha256 in await repo.unrecorded(old) if old else []:
-            remove = functools.partial(store.remove_if_older, sha256, cutoff)
-            removed += await repo.collect_unrecorded(sha256, remove)
+    """Remove S3 objects written before `cutoff` that hold no stored blob's bytes (a crash
+    between an upload's last byte and its graph write; a pack whose last blobs two replicas
+    collected at once); a page of the bucket at a time."""
+    removed = 0
+    for prefix in OBJECT_PREFIXES:
+        after = ""
+        while page := await store.listed(prefix, after, batch):
+            after = page[-1][0]
+            old = [key for key, written in page if written is not None and written < cutoff]
+            if not old:
+                continue
+            if prefix == "blobs/":  # own keys: under the blob's lock, as uploads record them
+                by_sha = {key.rsplit("/", 1)[-1]: key for key in old}
+                for sha256 in await repo.unrecorded(list(by_sha)):
+                    remove = functools.partial(store.remove_if_older, by_sha[sha256], cutoff)
+                    removed += await repo.collect_unrecorded(sha256, remove)
+            else:  # packs and uploads' objects: no blob is ever placed in an old one again
+                for key in await repo.unused_objects(old):
+                    removed += await store.remove_if_older(key, cutoff)
     return removed
 
 

@@ -113,13 +113,15 @@ RETURN id,
        CASE WHEN n:ApiKey THEN n.userId WHEN n:User THEN n.id END AS user
 """
 
-# Whether a principal may upload a blob: some PENDING version of a project they belong to
+# Which of $shas a principal may upload: some PENDING version of a project they belong to
 # ($projects; null for org admins: any project) lists it in its manifest.
-BLOB_EXPECTED: Final[LiteralString] = """
-RETURN EXISTS {
-  MATCH (v:ArtifactVersion {state: 'PENDING'})-[:CONTAINS]->(:Blob {sha256: $sha256})
+BLOBS_EXPECTED: Final[LiteralString] = """
+UNWIND $shas AS sha
+WITH sha WHERE EXISTS {
+  MATCH (v:ArtifactVersion {state: 'PENDING'})-[:CONTAINS]->(:Blob {sha256: sha})
   WHERE $projects IS NULL OR v.project IN $projects
-} AS expected
+}
+RETURN collect(sha) AS expected
 """
 
 PROTECTED_ALIASES: Final[LiteralString] = """

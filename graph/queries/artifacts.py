@@ -246,11 +246,13 @@ CALL (id) {
 RETURN id, path, size, sha256, content_type
 """
 
-GET_FILE: Final[LiteralString] = """
+# Files of a version with where their bytes are: those at $paths (all when null).
+STORED_FILES: Final[LiteralString] = """
 MATCH (v:ArtifactVersion {id: $id})-[c:CONTAINS]->(b:Blob)
-WHERE c.path = $path
+WHERE $paths IS NULL OR c.path IN $paths
 RETURN v.state AS state, c.path AS path, c.size AS size, b.sha256 AS sha256,
-       c.contentType AS content_type
+       c.contentType AS content_type, b.object AS object, coalesce(b.offset, 0) AS offset
+ORDER BY path
 """
 
 VERSIONS_WITH_BLOB: Final[LiteralString] = """

@@ -1,12 +1,12 @@
-"""Cypher for resumable upload sessions: one per uploader and content, with its parts."""
+"""Cypher for resumable upload sessions: one per uploader and content (which parts arrived,
+S3 itself says: storage.blobs.BlobStore.parts)."""
 
 from __future__ import annotations
 
 from typing import Final, LiteralString
 
 _SESSION_MAP: Final[LiteralString] = """
-s {.id, .sha256, .size, .partSize, .s3UploadId, .owner,
-   parts: [(s)-[:HAS_PART]->(p:UploadPart) | [p.number, p.etag, p.size]]}
+s {.id, .sha256, .size, .partSize, .s3UploadId, .owner, .object}
 """
 
 # The open session of this uploader for this content, made now (with the S3 upload begun for
@@ -15,7 +15,8 @@ OPEN_SESSION: Final[LiteralString] = (
     """
 MERGE (s:UploadSession {owner: $owner, sha256: $sha256})
 ON CREATE SET s.id = $id, s.size = $size, s.partSize = $part_size,
-              s.s3UploadId = $s3_upload_id, s.createdAt = $now, s.made = true
+              s.s3UploadId = $s3_upload_id, s.object = $object, s.createdAt = $now,
+              s.made = true
 WITH s, coalesce(s.made, false) AS made
 REMOVE s.made
 RETURN made, """
@@ -33,20 +34,12 @@ FIND_SESSION: Final[LiteralString] = (
     + " AS session"
 )
 
-ADD_PART: Final[LiteralString] = """
-MATCH (s:UploadSession {id: $id})
-MERGE (s)-[:HAS_PART]->(p:UploadPart {sessionId: $id, number: $number})
-SET p.etag = $etag, p.size = $size
-"""
-
 CLOSE_SESSION: Final[LiteralString] = """
-MATCH (s:UploadSession {id: $id})
-OPTIONAL MATCH (s)-[:HAS_PART]->(p:UploadPart)
-DETACH DELETE s, p
+MATCH (s:UploadSession {id: $id}) DETACH DELETE s
 """
 
 STALE_SESSIONS: Final[LiteralString] = """
 MATCH (s:UploadSession) WHERE s.createdAt < $cutoff
-RETURN s.id AS id, s.s3UploadId AS s3_upload_id, s.owner + '-' + s.sha256 AS name
+RETURN s.id AS id, s.s3UploadId AS s3_upload_id, s.object AS object
 LIMIT $limit
 """

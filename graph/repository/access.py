@@ -249,13 +249,17 @@ class AccessRepository(Repository):
     async def blob_expected(self, sha256: str, uploader: Principal) -> bool:
         """Whether a PENDING version the uploader may write lists the content: of one of
         their projects, or of any project for org admins."""
+        return bool(await self.blobs_expected([sha256], uploader))
 
-        async def work(tx: Tx) -> bool:
+    async def blobs_expected(self, shas: list[str], uploader: Principal) -> set[str]:
+        """Those of `shas` that blob_expected allows."""
+
+        async def work(tx: Tx) -> set[str]:
             wanted = None if uploader.org_admin else sorted(uploader.projects)
-            row = await (await tx.run(q.BLOB_EXPECTED, sha256=sha256, projects=wanted)).single(
+            row = await (await tx.run(q.BLOBS_EXPECTED, shas=shas, projects=wanted)).single(
                 strict=True
             )
-            return bool(row["expected"])
+            return set(row["expected"])
 
         return await self._read(work)
 

@@ -20,6 +20,7 @@ from graph.records import (
     JsonObject,
     Page,
     Principal,
+    StoredFile,
     instant,
     loads,
     native,
@@ -479,17 +480,30 @@ class ArtifactRepository(Repository):
             for version_id, files in (await self._read(work)).items()
         }
 
-    async def get_file(self, version_id: str, path: str) -> FileEntry:
+    async def get_file(self, version_id: str, path: str) -> StoredFile:
         """One file of a committed version; raise NotFound for anything else."""
-
-        async def work(tx: Tx) -> FileEntry | None:
-            row = await (await tx.run(q.GET_FILE, id=version_id, path=path)).single()
-            return _file(row) if row is not None and row["state"] == "COMMITTED" else None
-
-        found = await self._read(work)
-        if found is None:
+        found = await self.stored_files(version_id, [path])
+        if not found:
             raise NotFound("file", f"{version_id}/{path}")
-        return found
+        return found[0]
+
+    async def stored_files(
+        self, version_id: str, paths: Sequence[str] | None = None
+    ) -> list[StoredFile]:
+        """Files of a committed version at `paths` (all of them when None), in path order,
+        with where their bytes are; none for a version that is not committed."""
+
+        async def work(tx: Tx) -> list[StoredFile]:
+            result = await tx.run(
+                q.STORED_FILES, id=version_id, paths=None if paths is None else list(paths)
+            )
+            return [
+                StoredFile(_file(row), row["object"], row["offset"])
+                async for row in result
+                if row["state"] == "COMMITTED"
+            ]
+
+        return await self._read(work)
 
     async def versions_with_blob(
         self, sha256: str, *, first: int, after: str | None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from graph.errors import Conflict
@@ -12,35 +13,58 @@ from graph.records import Principal
 from graph.repository.base import Repository, Tx
 
 
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """A blob's bytes: `size` of them from `offset` in an object (of the store's choosing when
+    `object` is None: the blob's own key)."""
+
+    sha256: str
+    size: int
+    offset: int = 0
+
+
 class BlobRepository(Repository):
     async def is_stored(self, sha256: str) -> bool:
-        async def work(tx: Tx) -> bool:
-            row = await (await tx.run(q.IS_STORED, sha256=sha256)).single()
-            return bool(row and row["stored"])
+        return sha256 in await self.stored([sha256])
+
+    async def stored(self, shas: Sequence[str]) -> dict[str, tuple[str | None, int]]:
+        """Where the stored ones among `shas` are: (object, offset), object None for the
+        blob's own key."""
+
+        async def work(tx: Tx) -> dict[str, tuple[str | None, int]]:
+            result = await tx.run(q.STORED, shas=list(shas))
+            return {row["sha256"]: (row["object"], row["offset"]) async for row in result}
 
         return await self._read(work)
 
     async def mark_stored(
-        self, sha256: str, size: int, still_there: Callable[[], Awaitable[bool]]
+        self,
+        blobs: Sequence[Placed],
+        still_there: Callable[[], Awaitable[bool]],
+        *,
+        object: str | None = None,
     ) -> None:
-        """Record an uploaded blob. `still_there` is asked under the blob's lock, which the
-        collector also holds while it deletes, so a blob is never recorded as stored after the
-        collector removed its bytes; raise Conflict when that race was lost."""
+        """Record uploaded blobs, their bytes in `object` (None: each its own key) at their
+        offsets. `still_there` is asked under the blobs' locks, which the collector also
+        holds while it deletes, so a blob is never recorded as stored after the collector
+        removed its bytes; raise Conflict when that race was lost."""
+        rows = [{"sha256": b.sha256, "size": b.size, "offset": b.offset} for b in blobs]
 
         async def work(tx: Tx) -> None:
-            await tx.run(q.LOCK_BLOB, sha256=sha256, size=size)
+            await tx.run(q.LOCK_BLOBS, blobs=rows)
             if not await still_there():
-                raise Conflict(f"blob {sha256} was collected while it uploaded: upload it again")
-            await tx.run(q.MARK_STORED, sha256=sha256, size=size, now=datetime.now(UTC))
+                names = ", ".join(b.sha256 for b in blobs[:3])
+                raise Conflict(f"blob {names} was collected while it uploaded: upload it again")
+            await tx.run(q.MARK_STORED, blobs=rows, object=object, now=datetime.now(UTC))
 
         await self._write(work)
 
-    async def prove(self, sha256: str, uploader: Principal) -> None:
-        """Record that `uploader` sent this content, verified: see queries.blobs.PROVE."""
+    async def prove(self, shas: Sequence[str], uploader: Principal) -> None:
+        """Record that `uploader` sent these contents, verified: see queries.blobs.PROVE."""
 
         async def work(tx: Tx) -> None:
             await tx.run(
-                q.PROVE, sha256=sha256, user=uploader.id, projects=sorted(uploader.projects)
+                q.PROVE, shas=list(shas), user=uploader.id, projects=sorted(uploader.projects)
             )
 
         await self._write(work)
@@ -79,11 +103,28 @@ class BlobRepository(Repository):
 
         return await self._read(work)
 
+    async def unused_objects(self, keys: list[str]) -> list[str]:
+        """The objects among `keys` (packs, resumable uploads' objects) in which no stored
+        blob has its bytes."""
+
+        async def work(tx: Tx) -> list[str]:
+            row = await (await tx.run(q.UNUSED_OBJECTS, keys=keys)).single(strict=True)
+            return list(row["keys"])
+
+        return await self._read(work)
+
     async def collect(
-        self, sha256: str, *, older_than: datetime, remove: Callable[[], Awaitable[None]]
+        self,
+        sha256: str,
+        *,
+        older_than: datetime,
+        remove: Callable[[str | None], Awaitable[None]],
     ) -> bool:
-        """Delete one unreferenced blob: bytes first (`remove`), then its node, all under its
-        lock; False when a version or an upload claimed it meanwhile."""
+        """Delete one unreferenced blob: bytes first (`remove(object)`, object None for the
+        blob's own key; an object shared with other blobs only with the last of them), then
+        its node, all under its lock; False when a version or an upload claimed it
+        meanwhile. (Two replicas collecting the last two blobs of a pack at once may both
+        leave it: the collector's look through the bucket removes it.)"""
 
         async def work(tx: Tx) -> bool:
             row = await (
@@ -91,9 +132,17 @@ class BlobRepository(Repository):
             ).single()
             if row is None:
                 return False
-            if row["stored"]:
-                await remove()
             await tx.run(q.DELETE_BLOB, sha256=sha256)
+            if row["stored"]:
+                shared = row["object"]
+                used = (
+                    shared is not None
+                    and (await (await tx.run(q.OBJECT_USED, object=shared)).single(strict=True))[
+                        "used"
+                    ]
+                )
+                if not used:
+                    await remove(shared)
             await write_event(
                 tx, "blob.collected", actor="system", subjects=[], before={"sha256": sha256}
             )

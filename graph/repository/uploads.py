@@ -19,7 +19,9 @@ class UploadSession:
     part_size: int
     s3_upload_id: str
     owner: str
-    parts: dict[int, tuple[str, int]] = field(default_factory=dict)  # number -> (etag, size)
+    object: str  # the S3 key the parts are joined under
+    # number -> (etag, size), as S3 lists them (api.services.uploads.with_parts)
+    parts: dict[int, tuple[str, int]] = field(default_factory=dict)
 
     @property
     def part_count(self) -> int:
@@ -38,16 +40,17 @@ def _session(row: dict[str, Any]) -> UploadSession:
         part_size=row["partSize"],
         s3_upload_id=row["s3UploadId"],
         owner=row["owner"],
-        parts={n: (etag, size) for n, etag, size in row["parts"]},
+        object=row["object"],
     )
 
 
 class UploadRepository(Repository):
     async def open(
-        self, owner: str, sha256: str, size: int, part_size: int, s3_upload_id: str
+        self, owner: str, sha256: str, size: int, part_size: int, s3_upload_id: str, obj: str
     ) -> tuple[UploadSession, bool]:
-        """The uploader's session for this content, made with `s3_upload_id` unless one was
-        open already (then that one, and False: the caller aborts its own S3 upload)."""
+        """The uploader's session for this content, made with `s3_upload_id` (of the object
+        `obj`) unless one was open already (then that one, and False: the caller aborts its
+        own S3 upload)."""
 
         async def work(tx: Tx) -> tuple[UploadSession, bool]:
             row = await (
@@ -59,6 +62,7 @@ class UploadRepository(Repository):
                     size=size,
                     part_size=part_size,
                     s3_upload_id=s3_upload_id,
+                    object=obj,
                     now=datetime.now(UTC),
                 )
             ).single(strict=True)
@@ -82,12 +86,6 @@ class UploadRepository(Repository):
 
         return await self._read(work)
 
-    async def add_part(self, session_id: str, number: int, etag: str, size: int) -> None:
-        async def work(tx: Tx) -> None:
-            await tx.run(q.ADD_PART, id=session_id, number=number, etag=etag, size=size)
-
-        await self._write(work)
-
     async def close(self, session_id: str) -> None:
         async def work(tx: Tx) -> None:
             await tx.run(q.CLOSE_SESSION, id=session_id)
@@ -95,10 +93,10 @@ class UploadRepository(Repository):
         await self._write(work)
 
     async def stale(self, cutoff: datetime, limit: int = 500) -> list[tuple[str, str, str]]:
-        """(session id, S3 upload id, object name) of sessions begun before `cutoff`."""
+        """(session id, S3 upload id, object key) of sessions begun before `cutoff`."""
 
         async def work(tx: Tx) -> list[tuple[str, str, str]]:
             result = await tx.run(q.STALE_SESSIONS, cutoff=cutoff, limit=limit)
-            return [(row["id"], row["s3_upload_id"], row["name"]) async for row in result]
+            return [(row["id"], row["s3_upload_id"], row["object"]) async for row in result]
 
         return await self._read(work)

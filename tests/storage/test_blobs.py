@@ -45,12 +45,14 @@ async def test_objects_are_listed_in_pages_and_removed_only_when_old(
     shas = sorted(f"{i:02x}" * 32 for i in range(5))
     for sha in shas:
         client.put_object(settings.s3_bucket, blob_key(sha), io.BytesIO(b"o"), 1)
-    first = await store.listed("", 3)
-    rest = await store.listed(first[-1][0], 3)
-    assert [sha for _, sha, _ in first + rest] == shas
-    assert await store.listed(rest[-1][0], 3) == []
-    assert not await store.remove_if_older(shas[0], datetime.now(UTC) - timedelta(hours=1))
+    first = await store.listed("blobs/", "", 3)
+    rest = await store.listed("blobs/", first[-1][0], 3)
+    assert [key for key, _ in first + rest] == [blob_key(sha) for sha in shas]
+    assert await store.listed("blobs/", rest[-1][0], 3) == []
+    assert await store.listed("packs/", "", 3) == []
+    key = blob_key(shas[0])
+    assert not await store.remove_if_older(key, datetime.now(UTC) - timedelta(hours=1))
     assert await store.exists(shas[0])
-    assert await store.remove_if_older(shas[0], datetime.now(UTC) + timedelta(seconds=5))
+    assert await store.remove_if_older(key, datetime.now(UTC) + timedelta(seconds=5))
     assert not await store.exists(shas[0])
-    assert await store.remove_if_older(shas[0], datetime.now(UTC))  # gone already
+    assert await store.remove_if_older(key, datetime.now(UTC))  # gone already

@@ -167,8 +167,9 @@ class Api:
         total = sum(p.stat().st_size for p in entries.values())
         manifest, by_sha = [], {}
         with bar(f"hashing {artifact.name}", total, self.settings.silent) as advance:
-            for path, source in sorted(entries.items()):
-                sha = hashes.sha256(source, advance)
+            ordered = sorted(entries.items())
+            digests = hashes.digests([source for _, source in ordered], advance)
+            for (path, source), sha in zip(ordered, digests):
                 by_sha[sha] = source
                 manifest.append(
                     {

@@ -10,7 +10,7 @@ import re
 import shutil
 import tempfile
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING, Any, Union
 
 from forebear._errors import BadInput, ForebearError, IntegrityError
 from forebear._progress import bar
-from forebear._transfer import Cache, place
+from forebear._transfer import SMALL, Cache, place
 
 if TYPE_CHECKING:
     from forebear._api import Api
@@ -28,7 +28,7 @@ NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 VERSION_FIELDS = """id name project artifactName type index state digest description metadata
   aliases size fileCount"""
 FILES = """query($id: String!, $after: String) { artifactVersion(ref: $id) {
-  files(first: 100, after: $after) { nodes { path size sha256 contentType }
+  files(first: 1000, after: $after) { nodes { path size sha256 contentType }
   pageInfo { hasNextPage endCursor } } } }"""
 
 
@@ -181,10 +181,11 @@ class Artifact:
             from forebear._hashing import HashCache
             from forebear._settings import Settings
 
-            hashes = HashCache(Settings.load().cache_dir)
+            ordered = sorted(self._entries.items())
+            digests = HashCache(Settings.load().cache_dir).digests([p for _, p in ordered])
             return [
-                ArtifactFile(e, p.stat().st_size, hashes.sha256(p), content_type(e))
-                for e, p in sorted(self._entries.items())
+                ArtifactFile(e, p.stat().st_size, sha, content_type(e))
+                for (e, p), sha in zip(ordered, digests)
             ]
         if self._version.files is None:
             self._version.files = self._server_files()
@@ -220,7 +221,8 @@ class Artifact:
 
     def download(self, root: PathLike | None = None) -> Path:
         """Put the version's files under `root` (default ./artifacts/<name>-<version>), through
-        the local cache (each content downloaded once, verified); return the root."""
+        the local cache (each content downloaded once, verified; small files many to a
+        request); return the root."""
         api = self._bound_api()
         assert self._version is not None
         target = Path(root) if root is not None else self.default_root()
@@ -228,18 +230,28 @@ class Artifact:
         cache = Cache(api.settings.cache_dir)
         total = sum(f.size for f in files)
         version_id = self._version.id
-
-        def fetch(f: ArtifactFile, advance: Callable[[int], None] | None) -> None:
-            cached = cache.fetch(api._client, version_id, f.path, f.sha256, f.size, advance)
-            place(cached, target / f.path)
-
-        # several files at a time (each waits mostly on the network); one large file alone
-        workers = 8 if len(files) > 1 and total / len(files) < 2**20 else 2
-        # two `with`s: one with parenthesized contexts is not Python 3.9's grammar
-        with bar(f"downloading {self.qualified_name}", total, api.settings.silent) as advance:  # noqa: SIM117
-            with ThreadPoolExecutor(workers) as pool:
-                for future in [pool.submit(fetch, f, advance) for f in files]:
+        contents = {f.sha256: f for f in files}  # each content fetched once
+        with bar(f"downloading {self.qualified_name}", total, api.settings.silent) as advance:
+            cached = cache.present({sha: f.size for sha, f in contents.items()})
+            wanted = {sha: f for sha, f in contents.items() if sha not in cached}
+            if advance is not None:
+                advance(sum(contents[sha].size for sha in cached))
+            small = {s: (f.path, f.size) for s, f in wanted.items() if f.size < SMALL}
+            if small:
+                cache.fetch_many(api._client, version_id, small, advance)
+            large = [f for s, f in wanted.items() if s not in small]
+            with ThreadPoolExecutor(2) as pool:
+                futures = [
+                    pool.submit(
+                        cache.fetch, api._client, version_id, f.path, f.sha256, f.size, advance
+                    )
+                    for f in large
+                ]
+                for future in futures:
                     future.result()
+            for f in files:
+                place(cache.path(f.sha256), target / f.path)
+        cache.evict(keep={cache.path(sha) for sha in contents})
         return target
 
     def verify(self, root: PathLike | None = None) -> None:

@@ -7,6 +7,7 @@ import hashlib
 import os
 import sqlite3
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Callable
 
@@ -45,22 +46,60 @@ class HashCache:
 
     def sha256(self, path: Path, progress: Callable[[int], None] | None = None) -> str:
         """The file's sha256: kept when its size, mtime and inode are as when it was hashed."""
-        real = str(path.resolve())
-        info = os.stat(real)
+        return self.digests([path], progress)[0]
+
+    def digests(
+        self, paths: Sequence[Path], progress: Callable[[int], None] | None = None
+    ) -> list[str]:
+        """The files' sha256s (sha256 for each), looked up together and the new ones kept in
+        one transaction: a directory of thousands of files is one write, not thousands."""
+        found: list[str] = []
+        new: list[tuple[str, int, int, int, str]] = []
         with self._lock, self._connect() as db:
-            row = db.execute(
-                "SELECT sha256 FROM digests WHERE path = ? AND size = ? AND mtime_ns = ? "
-                "AND inode = ?",
-                (real, info.st_size, info.st_mtime_ns, info.st_ino),
-            ).fetchone()
-        if row is not None:
-            if progress is not None:
-                progress(info.st_size)
-            return str(row[0])
-        digest = sha256_of(path, progress)
+            for path in paths:
+                real = str(path.resolve())
+                info = os.stat(real)
+                row = db.execute(
+                    "SELECT sha256 FROM digests WHERE path = ? AND size = ? AND mtime_ns = ? "
+                    "AND inode = ?",
+                    (real, info.st_size, info.st_mtime_ns, info.st_ino),
+                ).fetchone()
+                if row is not None:
+                    if progress is not None:
+                        progress(info.st_size)
+                    found.append(str(row[0]))
+                    continue
+                digest = sha256_of(path, progress)
+                new.append((real, info.st_size, info.st_mtime_ns, info.st_ino, digest))
+                found.append(digest)
+            db.executemany("INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?)", new)
+        return found
+
+    def known(self, paths: Sequence[Path]) -> list[str | None]:
+        """Each file's sha256 if it is kept and the file unchanged since; None otherwise."""
+        found: list[str | None] = []
         with self._lock, self._connect() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?)",
-                (real, info.st_size, info.st_mtime_ns, info.st_ino, digest),
-            )
-        return digest
+            for path in paths:
+                try:
+                    real = str(path.resolve())
+                    info = os.stat(real)
+                except OSError:
+                    found.append(None)
+                    continue
+                row = db.execute(
+                    "SELECT sha256 FROM digests WHERE path = ? AND size = ? AND mtime_ns = ? "
+                    "AND inode = ?",
+                    (real, info.st_size, info.st_mtime_ns, info.st_ino),
+                ).fetchone()
+                found.append(None if row is None else str(row[0]))
+        return found
+
+    def remember(self, items: Sequence[tuple[Path, str]]) -> None:
+        """Keep the sha256 of files known without hashing them (verified downloads)."""
+        rows = []
+        for path, digest in items:
+            real = str(path.resolve())
+            info = os.stat(real)
+            rows.append((real, info.st_size, info.st_mtime_ns, info.st_ino, digest))
+        with self._lock, self._connect() as db:
+            db.executemany("INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?)", rows)

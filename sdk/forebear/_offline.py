@@ -86,8 +86,8 @@ class OfflineRun(Run):
 
     def _log_built(self, artifact: Artifact, aliases: tuple[str, ...]) -> Artifact:
         files = []
-        for entry, local in sorted(artifact._entries.items()):
-            sha = self._hashes.sha256(local)
+        ordered = sorted(artifact._entries.items())
+        for (entry, local), sha in zip(ordered, self._hashes.digests([p for _, p in ordered])):
             self.journal.keep(local, sha)
             files.append({"path": entry, "sha256": sha})
         self.journal.write(

@@ -267,3 +267,24 @@ def test_an_offline_run_syncs_later_and_syncing_twice_changes_nothing(sdk: Sdk) 
         "inputs"
     ]
     assert used == [{"id": base.id}]
+
+
+def test_downloads_share_no_bytes_and_an_edited_one_never_poisons_the_cache(sdk: Sdk) -> None:
+    big, small = os.urandom(3 * 2**20), b"a small file\n"  # one GET, and one tar of small ones
+    (sdk.home / "m").mkdir()
+    (sdk.home / "m" / "weights.bin").write_bytes(big)
+    (sdk.home / "m" / "config.txt").write_bytes(small)
+    art = forebear.Artifact("net", type="model")
+    art.add_dir(sdk.home / "m")
+    forebear.Api().log_artifact(art, project="share")
+    first = forebear.Api().artifact("share/net:v0").download(sdk.home / "first")
+    second = forebear.Api().artifact("share/net:v0").download(sdk.home / "second")
+    with open(first / "weights.bin", "r+b") as f:  # edited in place
+        f.write(b"overwritten")
+    (first / "config.txt").write_bytes(b"edited too\n")
+    assert (second / "weights.bin").read_bytes() == big  # downloads share nothing
+    assert (second / "config.txt").read_bytes() == small
+    third = forebear.Api().artifact("share/net:v0").download(sdk.home / "third")
+    assert (third / "weights.bin").read_bytes() == big  # the cache noticed, fetched again
+    assert (third / "config.txt").read_bytes() == small
+    forebear.Api().artifact("share/net:v0").verify(third)

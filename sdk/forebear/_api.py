@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 from forebear._artifact import VERSION_FIELDS, Artifact, bound, content_type
 from forebear._errors import ForebearError, NotFound
@@ -162,23 +165,59 @@ class Api:
         def key(step: str) -> str | None:
             return f"{idempotency_key}:{step}" if idempotency_key else None
 
-        entries = dict(artifact._entries)
-        hashes = HashCache(self.settings.cache_dir)
-        total = sum(p.stat().st_size for p in entries.values())
+        ordered = sorted(artifact._entries.items())
+        stats = [os.stat(source) for _, source in ordered]
+        total = sum(st.st_size for st in stats)
         manifest, by_sha = [], {}
         with bar(f"hashing {artifact.name}", total, self.settings.silent) as advance:
-            ordered = sorted(entries.items())
-            digests = hashes.digests([source for _, source in ordered], advance)
-            for (path, source), sha in zip(ordered, digests):
-                by_sha[sha] = source
-                manifest.append(
-                    {
-                        "path": path,
-                        "size": source.stat().st_size,
-                        "sha256": sha,
-                        "contentType": content_type(path),
-                    }
-                )
+            digests = HashCache(self.settings.cache_dir).digests(
+                [source for _, source in ordered], advance, stats
+            )
+        for (path, source), st, sha in zip(ordered, stats, digests):
+            by_sha[sha] = source
+            manifest.append(
+                {"path": path, "size": st.st_size, "sha256": sha, "contentType": content_type(path)}
+            )
+        if idempotency_key is None and (same := self._latest_if_same(project, artifact, manifest)):
+            version = same  # unchanged: nothing to send (the server would answer the same)
+        else:
+            version = self._log_manifest(artifact, project, run, manifest, by_sha, key)
+        for alias in aliases:
+            version = self.set_artifact_alias(version["id"], alias, key(f"alias:{alias}"))
+        logged = bound(self, version)
+        artifact._version, artifact._api = logged._version, self
+        return logged
+
+    def _latest_if_same(
+        self, project: str, artifact: Artifact, manifest: list[dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """The artifact's latest version when its manifest is this one: the server's manifest
+        digest (sha256 of the sorted path, sha256 and size lines) computed here, and one small
+        question instead of sending thousands of files' entries to hear the same."""
+        lines = sorted(f"{f['path']}\t{f['sha256']}\t{f['size']}" for f in manifest)
+        digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
+        try:
+            latest: dict[str, Any] | None = self.graphql(
+                f"query($ref: String!) {{ artifactVersion(ref: $ref) {{ {VERSION_FIELDS} }} }}",
+                ref=f"{project}/{artifact.name}:latest",
+            )["artifactVersion"]
+        except NotFound:
+            return None
+        if latest is None or latest["digest"] != digest or latest["type"] != artifact.type:
+            return None
+        return latest
+
+    def _log_manifest(
+        self,
+        artifact: Artifact,
+        project: str,
+        run: str | None,
+        manifest: list[dict[str, Any]],
+        by_sha: dict[str, Path],
+        key: Callable[[str], str | None],
+    ) -> dict[str, Any]:
+        """Open the version, upload what the server lacks, commit; the version (the latest
+        one when the server found the manifest unchanged)."""
         created = self.graphql(
             f"""mutation($input: CreateArtifactVersionInput!) {{ createArtifactVersion(
             input: $input) {{ version {{ {VERSION_FIELDS} }} missingBlobs existing }} }}""",
@@ -193,8 +232,8 @@ class Api:
                 "run": run,
             },
         )["createArtifactVersion"]
-        version = created["version"]
-        if idempotency_key and not created["existing"]:
+        version: dict[str, Any] = created["version"]
+        if key("create") is not None and not created["existing"]:
             # A replayed journal gets the first answer of the create again: the version may
             # be committed since, and then there is nothing left to upload or commit.
             now = self.graphql(
@@ -214,11 +253,7 @@ class Api:
                 idempotency_key=key("commit"),
                 id=version["id"],
             )["commitArtifactVersion"]["version"]
-        for alias in aliases:
-            version = self.set_artifact_alias(version["id"], alias, key(f"alias:{alias}"))
-        logged = bound(self, version)
-        artifact._version, artifact._api = logged._version, self
-        return logged
+        return version
 
     def set_artifact_alias(
         self, version: str, alias: str, idempotency_key: str | None = None

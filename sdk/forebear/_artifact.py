@@ -4,6 +4,7 @@ whose files can be listed, downloaded and verified."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import mimetypes
 import os
 import re
@@ -105,13 +106,20 @@ class Artifact:
         if not root.is_dir():
             raise ForebearError(f"{root} is not a directory")
         prefix = _clean_path(name) + "/" if name else ""
-        added = []
-        for path in sorted(root.rglob("*")):
-            if path.is_file():
-                entry = prefix + path.relative_to(root).as_posix()
-                self._entries[_clean_path(entry)] = path
-                added.append(entry)
-        return [self._describe(e, self._entries[e]) for e in added]
+        found: list[tuple[str, Path, int]] = []
+        folders = [(root, prefix)]
+        while folders:  # scandir: a directory read once, no stat to tell files apart
+            folder, inside = folders.pop()
+            with os.scandir(folder) as listing:
+                for item in listing:
+                    if item.is_dir():
+                        folders.append((Path(item.path), f"{inside}{item.name}/"))
+                    elif item.is_file():  # not a broken link, a socket, a fifo
+                        size = item.stat().st_size
+                        found.append((_clean_path(inside + item.name), Path(item.path), size))
+        found.sort()
+        self._entries.update((entry, path) for entry, path, _ in found)
+        return [ArtifactFile(e, size, "", content_type(e)) for e, _, size in found]
 
     @contextlib.contextmanager
     def new_file(
@@ -321,4 +329,12 @@ def _clean_path(name: str) -> str:
 
 def content_type(path: str) -> str:
     """The media type a file's name suggests (application/octet-stream if none)."""
-    return mimetypes.guess_type(path)[0] or "application/octet-stream"
+    name = path.rsplit("/", 1)[-1]
+    dot = name.find(".")
+    return _type_of_suffixes(name[dot:] if dot >= 0 else "")
+
+
+@functools.lru_cache(maxsize=512)
+def _type_of_suffixes(suffixes: str) -> str:
+    """mimetypes reads only the suffixes: a directory of a thousand `.bin` asks it once."""
+    return mimetypes.guess_type("f" + suffixes)[0] or "application/octet-stream"

@@ -44,6 +44,9 @@ class Client:
                     "User-Agent": f"forebear-sdk/{__version__}",
                 },
                 timeout=httpx.Timeout(60.0, connect=10.0),
+                # Plain http has no certificates to check, and redirects are not followed:
+                # loading the CA bundle (tens of ms) only pays for an https URL.
+                verify=self.url.startswith("https://"),
             )
         return self._open
 

@@ -155,12 +155,30 @@ def test_logging_unchanged_files_again_hashes_and_uploads_nothing(
     def rehash(*args: object, **kwargs: object) -> str:
         raise AssertionError("an unchanged file was hashed again")
 
+    hashing = forebear._hashing.sha256_of
     monkeypatch.setattr(forebear._hashing, "sha256_of", rehash)
-    uploads_before = _uploads(sdk)
+    uploads_before, creates_before = _uploads(sdk), _creates(sdk)
     with forebear.init(project="again") as run:
         second = run.log_artifact(big, name="w", type="model")
     assert second.id == first.id  # the same manifest is the same version
     assert _uploads(sdk) == uploads_before
+    assert _creates(sdk) == creates_before  # not even the manifest was sent again
+    big.write_bytes(os.urandom(3 * 2**20))  # changed: hashed, sent, a new version
+    monkeypatch.setattr(forebear._hashing, "sha256_of", hashing)
+    with forebear.init(project="again") as run:
+        third = run.log_artifact(big, name="w", type="model")
+    assert (third.version, _creates(sdk)) == ("v1", creates_before + 1)
+
+
+def _creates(sdk: Sdk) -> float:
+    import httpx
+
+    text = httpx.get(f"{sdk.base}/metrics").text
+    return sum(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith('forebear_graphql_operations_total{fields="createArtifactVersion"')
+    )
 
 
 def _uploads(sdk: Sdk) -> float:

@@ -61,14 +61,18 @@ def put_resumable(client: Client, sha256: str, path: Path, progress: Progress = 
         progress(sum(min(part_size, size - (n - 1) * part_size) for n in have))
 
     def send(number: int) -> None:
-        with open(path, "rb") as f:
-            f.seek((number - 1) * part_size)
-            data = f.read(part_size)
-        sent = client.request("PUT", f"/uploads/{session['id']}/parts/{number}", content=data)
+        start = (number - 1) * part_size
+        part = _Slice(path, start, min(part_size, size - start))
+        sent = client.request(
+            "PUT",
+            f"/uploads/{session['id']}/parts/{number}",
+            content=part,
+            headers={"Content-Length": str(part.length)},
+        )
         if sent.status_code != 200:
             raise http_error(sent, f"uploading part {number} of {path}")
         if progress is not None:
-            progress(len(data))
+            progress(part.length)
 
     with ThreadPoolExecutor(PARALLEL) as pool:
         for future in [pool.submit(send, n) for n in range(1, count + 1) if n not in have]:
@@ -76,6 +80,25 @@ def put_resumable(client: Client, sha256: str, path: Path, progress: Progress = 
     done = client.request("POST", f"/uploads/{session['id']}/complete")
     if done.status_code != 200:
         raise http_error(done, f"finishing the upload of {path}")
+
+
+class _Slice:
+    """`length` bytes of a file from `start`, read a chunk at a time each time the request is
+    sent (a retry reads them again): memory stays a chunk per part in flight."""
+
+    def __init__(self, path: Path, start: int, length: int) -> None:
+        self.path, self.start, self.length = path, start, length
+
+    def __iter__(self) -> Iterator[bytes]:
+        with open(self.path, "rb") as f:
+            f.seek(self.start)
+            left = self.length
+            while left > 0:
+                chunk = f.read(min(CHUNK, left))
+                if not chunk:
+                    raise OSError(f"{self.path} shrank while it uploaded")
+                left -= len(chunk)
+                yield chunk
 
 
 def put_blob(client: Client, sha256: str, path: Path, progress: Progress = None) -> None:

@@ -89,6 +89,9 @@ print(json.dumps({"seconds": seconds, "bytes": got,
 
 
 def run(python: str, script: str, *args: str, env: dict[str, str]) -> dict[str, float | str]:
+    # Each operation starts with no dirty pages left by the one before (a GiB written just
+    # before is otherwise flushed during the next one, whichever side that is).
+    os.sync()
     done = subprocess.run(
         [python, "-c", script, *args], env=env, capture_output=True, text=True, check=False
     )

@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml sdk/pyproject.toml | sha1sum | cut -c1-12)
 SERVICES := $(PY) scripts/services.py
 
-.PHONY: help install services stop status serve test fuzz bench schema check
+.PHONY: help install browser services stop status serve test fuzz bench schema check
 
 help:
 	@echo "make serve     install, start Neo4j and MinIO, serve the API on 127.0.0.1:8000"
@@ -27,7 +27,28 @@ $(STAMP): pyproject.toml sdk/pyproject.toml
 	$(PY) -m pip install --quiet -e ./sdk
 	rm -f $(VENV)/.installed-* && touch $@
 
-install: $(STAMP)
+# The web app: npm packages from the lock file (again only when it changes), then the bundle
+# the API serves at / (again when a source changes). Nothing of it is committed.
+WEB_DEPS := web/node_modules/.installed-$(shell sha1sum web/package-lock.json | cut -c1-12)
+WEB_SOURCES := $(shell find web/src -type f) web/index.html web/vite.config.ts web/tsconfig.json
+
+$(WEB_DEPS): web/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: the web app needs Node.js 20 and npm"; exit 1; }
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+web/dist/index.html: $(WEB_DEPS) $(WEB_SOURCES)
+	cd web && npm run --silent build
+
+install: $(STAMP) web/dist/index.html
+
+# The browser the web app's tests drive: Debian's chromium (Playwright cannot download one
+# here), installed once with apt.
+browser:
+	@command -v chromium >/dev/null || { \
+		echo "installing Debian's chromium for the browser tests"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }; \
+		else sudo apt-get install -y -q chromium; fi; }
 
 services: install
 	$(SERVICES) up
@@ -43,7 +64,8 @@ serve: services
 
 # Throw-away servers on free ports under .services/test, stopped when pytest ends; a
 # developer's `make services` data is never touched.
-test: install
+test: install browser
+	cd web && npm test --silent
 	$(SERVICES) install
 	$(SERVICES) run -- $(PY) -m pytest $(PYTEST_ARGS)
 

@@ -13,7 +13,7 @@ from neo4j.exceptions import Neo4jError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from api.access import Authenticator
 from api.context import GraphQLApp
@@ -33,6 +33,7 @@ from api.services.blobs import collect_periodically
 from api.services.startup import prepare
 from api.services.uploads import PartHashes
 from api.settings import Settings
+from api.web import GraphiQLRedirect, WebApp
 from graph.errors import GraphError
 from graph.lineage_index import LineageIndex
 from graph.read_cache import ReadCache
@@ -97,7 +98,9 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         Route(
             "/graphql",
-            Idempotent(KeptGraphQL(GraphQLApp(schema, graphql_ide="graphiql"), answers), settings),
+            GraphiQLRedirect(
+                Idempotent(KeptGraphQL(GraphQLApp(schema, graphql_ide=None), answers), settings)
+            ),
             methods=["GET", "POST"],
         ),
         Route("/blobs/{sha256}", put_blob, methods=["PUT"]),
@@ -112,6 +115,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Mount("/", app=WebApp()),  # last: the web app's pages and files
     ]
     middleware = [Middleware(RequestLog)]
     if origins := settings.cors_origin_list:

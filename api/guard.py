@@ -1,6 +1,7 @@
 """The HTTP gate in front of every route: API keys, and the size of a GraphQL request body.
 
-Only /healthz, /readyz, /metrics (unless FOREBEAR_METRICS_PUBLIC=false) and the GraphiQL page
+Only /healthz, /readyz, /metrics (unless FOREBEAR_METRICS_PUBLIC=false), a browser's GET of
+/graphql (sent on to the web app's GraphiQL) and the web app's own pages and files (api.web)
 answer without a key. Everything else needs `Authorization: Bearer <key>`; the principal it
 names is put in the request state for api.context and the byte routes.
 """
@@ -17,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.access import Authenticator, refused
 from api.settings import Settings
+from api.web import is_api_path
 from graph.errors import GraphUnavailable
 from graph.repository.access import AccessRepository
 
@@ -94,7 +96,9 @@ class Guard:
         path: str = scope["path"]
         if path in PUBLIC or (path == "/metrics" and self.settings.metrics_public):
             return True
-        # The GraphiQL page itself (a browser cannot send a key for it); its queries need one.
+        # Pages (a browser cannot send a key for them); every query they make needs one.
+        if scope["method"] in ("GET", "HEAD") and not is_api_path(path):
+            return True
         return (
             path == "/graphql"
             and scope["method"] == "GET"

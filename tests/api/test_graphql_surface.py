@@ -13,10 +13,23 @@ from tests.factories import log_version, sha
 from tests.helpers import graphql
 
 
-def test_a_browser_gets_graphiql(client: TestClient) -> None:
-    response = client.get("/graphql", headers={"accept": "text/html"})
-    assert response.status_code == 200
-    assert "GraphiQL" in response.text
+def test_a_browser_gets_the_web_apps_own_graphiql_and_no_cdn(client: TestClient) -> None:
+    response = client.get("/graphql", headers={"accept": "text/html"}, follow_redirects=False)
+    assert (response.status_code, response.headers["location"]) == (307, "/graphiql")
+    page = client.get("/graphiql", headers={"authorization": ""})  # pages need no key
+    assert page.status_code == 200
+    assert page.headers["cache-control"] == "no-cache"
+    assert '<div id="root">' in page.text
+    assert "cdn" not in page.text.lower()
+    # its scripts are the app's own, from this origin, cached for good
+    script = page.text.split('src="', 1)[1].split('"', 1)[0]
+    assert script.startswith("/assets/")
+    asset = client.get(script, headers={"authorization": ""})
+    assert asset.status_code == 200
+    assert "immutable" in asset.headers["cache-control"]
+    # the API's own paths keep needing a key, whatever a browser accepts
+    for path in ("/files/ver_x", "/uploads/upl_x", "/graphql?query=%7Bviewer%7Bprojects%7D%7D"):
+        assert client.get(path, headers={"authorization": ""}).status_code == 401
 
 
 def test_an_unknown_field_is_bad_input_naming_it(client: TestClient) -> None:

@@ -1,0 +1,65 @@
+"""The web app in a real browser: Debian's chromium, driven by Playwright (which cannot
+download a browser here), against a real API process serving the built app (web/dist)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.helpers import ADMIN_KEY, bearer
+
+ROOT = Path(__file__).resolve().parents[2]
+# Screenshots of every page the tests open, kept as the run's artifacts (and the README's).
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("Debian's chromium is not installed: `make browser` installs it")
+    if not (ROOT / "web" / "dist" / "index.html").is_file():
+        pytest.fail("the web app is not built: `make install` builds it")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, server: tuple[str, int]) -> Iterator[Page]:
+    base, _ = server
+    context = browser.new_context(base_url=base, viewport={"width": 1400, "height": 900})
+    opened = context.new_page()
+    opened.set_default_timeout(15_000)
+    yield opened
+    context.close()
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def gql(base: str, query: str, key: str = ADMIN_KEY, **variables: Any) -> dict[str, Any]:
+    body = httpx.post(
+        f"{base}/graphql",
+        json={"query": query, "variables": variables},
+        headers=bearer(key),
+        timeout=30,
+    ).json()
+    assert "errors" not in body, body["errors"]
+    data: dict[str, Any] = body["data"]
+    return data
+
+
+def sign_in(page: Page, key: str = ADMIN_KEY, path: str = "/") -> None:
+    page.goto(path)
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()

@@ -1,0 +1,151 @@
+"""The pages a registry user lives in, as a user uses them: sign in, find a model, promote a
+version and see the history say so, be refused with the reason, run a query in GraphiQL."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import httpx
+from playwright.sync_api import Page, expect
+
+from tests.helpers import ADMIN_KEY, bearer
+from tests.web.conftest import gql, shot, sign_in
+
+
+def seed(base: str) -> dict[str, str]:
+    """A registry with stages, a model with two linked versions, and a viewer's key."""
+    gql(
+        base,
+        """mutation { createRegistry(input: {name: "zoo", description: "Production models",
+        stages: ["staging", "production"]}) { registry { id } } }""",
+    )
+    links = []
+    for content in (b"weights one", b"weights two"):
+        sha = hashlib.sha256(content).hexdigest()
+        created = gql(
+            base,
+            """mutation($i: CreateArtifactVersionInput!) { createArtifactVersion(input: $i) {
+            version { id } } }""",
+            i={
+                "project": "fraud",
+                "artifact": "clf",
+                "type": "model",
+                "files": [{"path": "model.pkl", "size": len(content), "sha256": sha}],
+            },
+        )["createArtifactVersion"]["version"]["id"]
+        put = httpx.put(f"{base}/blobs/{sha}", content=content, headers=bearer(ADMIN_KEY))
+        assert put.status_code in (200, 201)
+        gql(
+            base,
+            "mutation($v: ID!) { commitArtifactVersion(input: {version: $v}) { version { id } } }",
+            v=created,
+        )
+        links.append(
+            gql(
+                base,
+                """mutation($v: String!) { linkVersion(input: {registry: "zoo",
+                collection: "fraud-clf", version: $v, createCollection: true}) { link { id } } }""",
+                v=created,
+            )["linkVersion"]["link"]["id"]
+        )
+    viewer = gql(base, 'mutation { createUser(input: {name: "vera"}) { key } }')["createUser"][
+        "key"
+    ]
+    gql(
+        base,
+        'mutation { setRegistryMember(input: {registry: "zoo", principal: "vera", role: VIEWER}) '
+        "{ registry { id } } }",
+    )
+    return {"v0": links[0], "v1": links[1], "viewer": viewer}
+
+
+def test_sign_in_refuses_a_wrong_key_and_keeps_the_key_out_of_urls(
+    page: Page, server: tuple[str, int]
+) -> None:
+    sign_in(page, "fbk_not-a-key")
+    expect(page.get_by_role("alert")).to_contain_text("The server refused this key")
+    shot(page, "sign-in-refused")
+    sign_in(page)
+    expect(page.get_by_role("heading", name="Registries")).to_be_visible()
+    assert "fbk_" not in page.url
+    assert page.evaluate("sessionStorage.getItem('forebear.key')") == ADMIN_KEY
+    assert page.evaluate("localStorage.length") == 0
+
+
+def test_a_model_is_found_promoted_and_the_history_says_so(
+    page: Page, server: tuple[str, int]
+) -> None:
+    base, _ = server
+    seed(base)
+    sign_in(page, path="/registries/zoo")
+    dashboard = page.get_by_role("table")
+    expect(dashboard).to_contain_text("fraud-clf")
+    expect(dashboard).to_contain_text("v1")  # the latest version
+    page.get_by_label("Search by name").fill("nothing-like-it")
+    expect(page.get_by_text("No model matches these filters")).to_be_visible()
+    assert "search=nothing-like-it" in page.url  # the filter is in the URL, to share
+    page.get_by_label("Search by name").fill("fraud")
+    expect(page.get_by_role("table")).to_contain_text("fraud-clf")
+    shot(page, "dashboard")
+    page.get_by_role("link", name="fraud-clf").click()
+    expect(page.get_by_role("heading", name="zoo/fraud-clf")).to_be_visible()
+    page.get_by_label("Stage for v1").select_option("production")
+    page.get_by_role("form", name="Assign a stage to v1").get_by_role(
+        "button", name="Assign"
+    ).click()
+    history = page.get_by_role("region", name="History")
+    expect(history).to_contain_text("stage.assigned")
+    expect(page.get_by_role("button", name="Unassign production from v1")).to_be_visible()
+    page.get_by_label("Alias for v0").fill("champion")
+    page.get_by_role("form", name="Set an alias on v0").get_by_role(
+        "button", name="Set alias"
+    ).click()
+    expect(history).to_contain_text("alias.set")
+    shot(page, "model")
+    # the dashboard shows who holds production now
+    page.get_by_role("link", name="Models").click()
+    page.goto("/registries/zoo")
+    expect(page.get_by_role("table")).to_contain_text("champion → v0")
+
+
+def test_a_viewer_who_cannot_promote_sees_why(page: Page, server: tuple[str, int]) -> None:
+    base, _ = server
+    seeded = seed(base)
+    sign_in(page, seeded["viewer"], path="/registries/zoo/fraud-clf")
+    page.get_by_label("Stage for v1").select_option("staging")
+    page.get_by_role("form", name="Assign a stage to v1").get_by_role(
+        "button", name="Assign"
+    ).click()
+    refusal = page.get_by_role("alert").first
+    expect(refusal).to_contain_text("assignStage")
+    expect(refusal).to_contain_text(re.compile("grant", re.IGNORECASE))
+    shot(page, "refused")
+    # and nothing changed
+    link = gql(base, '{ linkedVersion(ref: "zoo/fraud-clf:v1") { stages } }')["linkedVersion"]
+    assert link["stages"] == []
+
+
+def test_graphiql_runs_a_query_with_the_users_key(page: Page, server: tuple[str, int]) -> None:
+    sign_in(page)
+    expect(page.get_by_role("heading", name="Registries")).to_be_visible()
+    page.goto("/graphql")  # what a browser opening the API's endpoint gets
+    expect(page).to_have_url(re.compile("/graphiql$"))
+    expect(page.locator(".graphiql-query-editor")).to_contain_text("viewer")  # ready
+    page.get_by_role("button", name=re.compile("Execute query", re.IGNORECASE)).click()
+    expect(page.locator(".result-window")).to_contain_text('"name": "admin"')
+    shot(page, "graphiql")
+
+
+def test_the_audit_log_lists_changes_and_the_chain_is_intact(
+    page: Page, server: tuple[str, int]
+) -> None:
+    base, _ = server
+    seed(base)
+    sign_in(page, path="/audit")
+    expect(page.get_by_role("status").first).to_contain_text("Hash chain intact")
+    expect(page.get_by_role("list")).to_contain_text("link.created")
+    page.get_by_label("Actor").fill("nobody-did-this")
+    expect(page.get_by_text("No event matches")).to_be_visible()
+    assert "actor=nobody-did-this" in page.url
+    shot(page, "audit")

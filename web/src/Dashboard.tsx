@@ -1,0 +1,169 @@
+// Models dashboard: every collection of a registry with its latest version, aliases, the
+// version holding each stage, and the last change; search, tag and stage filters in the URL.
+import { useQuery } from "@apollo/client/react";
+import { Link, useNavigate, useParams, useSearchParams } from "react-router-dom";
+import { DASHBOARD, REGISTRIES } from "./queries";
+import { filterCollections, latest, stageHolders, versionLabel, when, type Link as LinkRow } from "./shape";
+import { Empty, Failure, Frame, Loading } from "./ui";
+
+interface Registry {
+  id: string;
+  name: string;
+  description: string;
+  stages: string[];
+}
+
+interface CollectionNode {
+  id: string;
+  name: string;
+  description: string;
+  tags: string[];
+  deprecated: boolean;
+  links: { nodes: LinkRow[] };
+  history: { nodes: { id: string; type: string; actor: string; time: string }[] };
+}
+
+export function Registries() {
+  const { data, error, loading } = useQuery<{ registries: Registry[] }>(REGISTRIES);
+  const navigate = useNavigate();
+  const registries = data?.registries ?? [];
+  if (registries.length === 1) navigate(`/registries/${registries[0].name}`, { replace: true });
+  return (
+    <Frame title="Registries">
+      {error && <Failure error={error} />}
+      {loading && !data && <Loading what="registries" />}
+      {data && !registries.length && (
+        <Empty>No registry yet: an org admin makes one with createRegistry (GraphiQL, or the SDK).</Empty>
+      )}
+      <ul className="cards">
+        {registries.map((r) => (
+          <li key={r.id}>
+            <Link to={`/registries/${r.name}`}>{r.name}</Link>
+            <span className="muted"> {r.description}</span>
+          </li>
+        ))}
+      </ul>
+    </Frame>
+  );
+}
+
+export function Dashboard() {
+  const { registry = "" } = useParams();
+  const [params, setParams] = useSearchParams();
+  const search = params.get("search") ?? "";
+  const tag = params.get("tag") ?? "";
+  const stage = params.get("stage") ?? "";
+  const { data: fresh, previousData, error, loading, fetchMore } = useQuery<{
+    registry: Registry | null;
+    collections: { nodes: CollectionNode[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } };
+  }>(DASHBOARD, { variables: { registry, search: search || null, tag: tag || null } });
+  const data = fresh ?? previousData; // while a new filter loads, the last answer stays
+
+  const stages = data?.registry?.stages ?? [];
+  const rows = (data?.collections.nodes ?? []).map((c) => ({
+    ...c,
+    latest: latest(c.links.nodes),
+    holders: stageHolders(stages, c.links.nodes),
+    last: c.history.nodes[0],
+  }));
+  const shown = filterCollections(rows, { stage });
+
+  function set(name: string, value: string) {
+    const next = new URLSearchParams(params);
+    if (value) next.set(name, value);
+    else next.delete(name);
+    setParams(next, { replace: true });
+  }
+
+  return (
+    <Frame title={`Models in ${registry}`}>
+      {data?.registry?.description && <p className="muted">{data.registry.description}</p>}
+      <form className="filters" role="search" onSubmit={(e) => e.preventDefault()}>
+        <input
+          aria-label="Search by name"
+          placeholder="Search by name"
+          value={search}
+          onChange={(e) => set("search", e.target.value)}
+        />
+        <input aria-label="Tag" placeholder="Tag" value={tag} onChange={(e) => set("tag", e.target.value)} />
+        <select aria-label="Stage" value={stage} onChange={(e) => set("stage", e.target.value)}>
+          <option value="">Any stage</option>
+          {stages.map((s) => (
+            <option key={s} value={s}>
+              In {s}
+            </option>
+          ))}
+        </select>
+      </form>
+      {error && <Failure error={error} />}
+      {loading && !data && <Loading what="models" />}
+      {data && data.registry === null && <Empty>No registry {registry}.</Empty>}
+      {data && data.registry && !shown.length && (
+        <Empty>No model matches{search || tag || stage ? " these filters" : ": link a version into this registry"}.</Empty>
+      )}
+      {shown.length > 0 && (
+        <table className="grid">
+          <thead>
+            <tr>
+              <th>Model</th>
+              <th>Latest</th>
+              <th>Aliases</th>
+              {stages.map((s) => (
+                <th key={s}>{s}</th>
+              ))}
+              <th>Last change</th>
+            </tr>
+          </thead>
+          <tbody>
+            {shown.map((row) => (
+              <tr key={row.id} className={row.deprecated ? "deprecated" : undefined}>
+                <td>
+                  <Link to={`/registries/${registry}/${row.name}`}>{row.name}</Link>
+                  {row.deprecated && <span className="badge">deprecated</span>}
+                  {row.tags.map((t) => (
+                    <span key={t} className="tag">
+                      {t}
+                    </span>
+                  ))}
+                </td>
+                <td>{row.latest ? versionLabel(row.latest) : "—"}</td>
+                <td>
+                  {row.links.nodes.flatMap((l) =>
+                    l.aliases.map((a) => (
+                      <span key={`${l.id}-${a.name}`} className="alias">
+                        {a.name} → v{l.index}
+                      </span>
+                    )),
+                  )}
+                </td>
+                {stages.map((s) => (
+                  <td key={s}>{row.holders[s] || "—"}</td>
+                ))}
+                <td>{row.last ? `${row.last.type} by ${row.last.actor}, ${when(row.last.time)}` : "—"}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {data?.collections.pageInfo.hasNextPage && (
+        <button
+          type="button"
+          onClick={() =>
+            fetchMore({
+              variables: { after: data.collections.pageInfo.endCursor },
+              updateQuery: (prev, { fetchMoreResult }) => ({
+                ...fetchMoreResult,
+                collections: {
+                  ...fetchMoreResult.collections,
+                  nodes: [...prev.collections.nodes, ...fetchMoreResult.collections.nodes],
+                },
+              }),
+            })
+          }
+        >
+          More models
+        </button>
+      )}
+    </Frame>
+  );
+}

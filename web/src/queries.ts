@@ -1,0 +1,112 @@
+// Every query and mutation the pages send: GraphQL is the app's only data source.
+import { gql } from "@apollo/client";
+
+export const VIEWER = gql`
+  query Viewer {
+    viewer {
+      user { id name orgAdmin }
+      projects
+      registries { registry role }
+    }
+  }
+`;
+
+const LINK_FIELDS = `id index semver stages deregistered linkedAt versionId aliases { name }`;
+
+export const REGISTRIES = gql`
+  query Registries {
+    registries { id name description stages }
+  }
+`;
+
+export const DASHBOARD = gql`
+  query Dashboard($registry: String!, $search: String, $tag: String, $after: String) {
+    registry(name: $registry) { id name description stages }
+    collections(registry: $registry, search: $search, tag: $tag, first: 50, after: $after) {
+      nodes {
+        id name description tags types deprecated
+        links(first: 100) { nodes { ${LINK_FIELDS} } }
+        history(first: 1) { nodes { id type actor time } }
+      }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+`;
+
+export const MODEL = gql`
+  query Model($registry: String!, $name: String!) {
+    registry(name: $registry) { id name stages }
+    collection(registry: $registry, name: $name) {
+      id name registry description tags types deprecated deprecatedAt createdAt
+      links(includeDeregistered: true, first: 200) {
+        nodes {
+          ${LINK_FIELDS}
+          version { id name project artifactName createdAt producedBy { id name } }
+        }
+      }
+      history(first: 100) { nodes { id type actor time before after } }
+    }
+  }
+`;
+
+export const AUDIT = gql`
+  query Audit($actor: String, $registry: String, $types: [String!], $since: DateTime, $after: String) {
+    auditLog(actor: $actor, registry: $registry, types: $types, since: $since, first: 50, after: $after) {
+      nodes { id seq type actor time registry subjects before after }
+      pageInfo { hasNextPage endCursor }
+    }
+    verifyAuditLog { intact checked reason firstBreak { seq } }
+  }
+`;
+
+const LINK_PAYLOAD = `link { ${LINK_FIELDS} }`;
+
+export const SET_ALIAS = gql`
+  mutation SetAlias($link: String!, $alias: String!) {
+    setCollectionAlias(input: { link: $link, alias: $alias }) { ${LINK_PAYLOAD} }
+  }
+`;
+export const REMOVE_ALIAS = gql`
+  mutation RemoveAlias($registry: String!, $collection: String!, $alias: String!) {
+    removeCollectionAlias(input: { registry: $registry, collection: $collection, alias: $alias }) { __typename }
+  }
+`;
+export const ASSIGN_STAGE = gql`
+  mutation AssignStage($link: String!, $stage: String!) {
+    assignStage(input: { link: $link, stage: $stage }) { ${LINK_PAYLOAD} }
+  }
+`;
+export const UNASSIGN_STAGE = gql`
+  mutation UnassignStage($link: String!, $stage: String!) {
+    unassignStage(input: { link: $link, stage: $stage }) { ${LINK_PAYLOAD} }
+  }
+`;
+export const SET_SEMVER = gql`
+  mutation SetSemver($link: String!, $semver: String!) {
+    setSemver(input: { link: $link, semver: $semver }) { ${LINK_PAYLOAD} }
+  }
+`;
+export const DEREGISTER = gql`
+  mutation Deregister($link: String!) {
+    deregisterLink(input: { link: $link }) { ${LINK_PAYLOAD} }
+  }
+`;
+export const LINK_VERSION = gql`
+  mutation LinkVersion($registry: String!, $collection: String!, $version: String!) {
+    linkVersion(input: { registry: $registry, collection: $collection, version: $version }) { __typename }
+  }
+`;
+export const DEPRECATE = gql`
+  mutation Deprecate($registry: String!, $collection: String!, $confirm: String!) {
+    deprecateCollection(input: { registry: $registry, collection: $collection, confirm: $confirm }) {
+      collection { id deprecated deprecatedAt }
+    }
+  }
+`;
+export const RESTORE = gql`
+  mutation Restore($registry: String!, $collection: String!) {
+    restoreCollection(input: { registry: $registry, collection: $collection }) {
+      collection { id deprecated deprecatedAt }
+    }
+  }
+`;

@@ -1,0 +1,63 @@
+import { describe, expect, it } from "vitest";
+import { change, filterCollections, latest, stageHolders, versionLabel, when, type Link } from "./shape";
+
+const link = (index: number, stages: string[] = [], extra: Partial<Link> = {}): Link => ({
+  id: `lnk_${index}`,
+  index,
+  semver: null,
+  aliases: [],
+  stages,
+  linkedAt: "2026-12-01T10:00:00Z",
+  deregistered: false,
+  ...extra,
+});
+
+describe("stageHolders", () => {
+  it("names the newest live holder of each stage, and none where no version holds it", () => {
+    const links = [link(0, ["staging"]), link(1, ["staging", "production"]), link(2, ["staging"], { deregistered: true })];
+    expect(stageHolders(["staging", "production", "archived"], links)).toEqual({
+      staging: "v1",
+      production: "v1",
+      archived: "",
+    });
+  });
+});
+
+describe("latest and versionLabel", () => {
+  it("skips deregistered links and shows the semver beside the index", () => {
+    const newest = latest([link(0), link(3, [], { deregistered: true }), link(2, [], { semver: "1.2.0" })]);
+    expect(newest?.index).toBe(2);
+    expect(versionLabel(newest!)).toBe("v2 · 1.2.0");
+    expect(latest([])).toBeUndefined();
+  });
+});
+
+describe("change", () => {
+  it("lists only the fields that differ, before → after", () => {
+    expect(change({ before: { holder: "v1", stage: "production" }, after: { holder: "v2", stage: "production" } })).toBe(
+      "holder: v1 → v2",
+    );
+    expect(change({ before: {}, after: { semver: "1.0.0" } })).toBe("semver: — → 1.0.0");
+    expect(change({ before: null, after: [1] })).toBe("");
+  });
+});
+
+describe("when", () => {
+  it("shows UTC minutes, and leaves what is not a time alone", () => {
+    expect(when("2026-12-02T14:05:09.123Z")).toBe("2026-12-02 14:05 UTC");
+    expect(when("yesterday")).toBe("yesterday");
+  });
+});
+
+describe("filterCollections", () => {
+  const rows = [
+    { name: "fraud-clf", tags: ["tabular"], holders: { production: "v1" } },
+    { name: "mnist", tags: ["vision"], holders: { production: "" } },
+  ];
+  it("filters by part of the name, a tag and a stage someone holds", () => {
+    expect(filterCollections(rows, { search: "FRAUD" }).map((r) => r.name)).toEqual(["fraud-clf"]);
+    expect(filterCollections(rows, { tag: "vision" }).map((r) => r.name)).toEqual(["mnist"]);
+    expect(filterCollections(rows, { stage: "production" }).map((r) => r.name)).toEqual(["fraud-clf"]);
+    expect(filterCollections(rows, {}).length).toBe(2);
+  });
+});

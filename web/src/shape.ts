@@ -1,0 +1,88 @@
+// Pure data shaping for the pages: what a row of the dashboard or the model page shows.
+// Tested by vitest (shape.test.ts) without a browser.
+
+export interface Link {
+  id: string;
+  index: number;
+  semver: string | null;
+  aliases: { name: string }[];
+  stages: string[];
+  linkedAt: string;
+  deregistered: boolean;
+}
+
+export interface EventRow {
+  id: string;
+  type: string;
+  actor: string;
+  time: string;
+  before: unknown;
+  after: unknown;
+}
+
+/** Which version (vN) holds each stage, in the registry's stage order; "" when none does. */
+export function stageHolders(stages: string[], links: Link[]): Record<string, string> {
+  const holders: Record<string, string> = {};
+  for (const stage of stages) {
+    // a stage names its most recently linked holder among the live links
+    const holder = links
+      .filter((l) => !l.deregistered && l.stages.includes(stage))
+      .sort((a, b) => b.index - a.index)[0];
+    holders[stage] = holder ? `v${holder.index}` : "";
+  }
+  return holders;
+}
+
+/** The newest live link: the collection's latest version. */
+export function latest(links: Link[]): Link | undefined {
+  return links.filter((l) => !l.deregistered).sort((a, b) => b.index - a.index)[0];
+}
+
+/** "v3 · 1.2.0" — a link's index and semver, as people name it. */
+export function versionLabel(link: Pick<Link, "index" | "semver">): string {
+  return link.semver ? `v${link.index} · ${link.semver}` : `v${link.index}`;
+}
+
+/** What changed in an event, in one line: "before → after" of the fields that differ. */
+export function change(event: Pick<EventRow, "before" | "after">): string {
+  const before = asObject(event.before);
+  const after = asObject(event.after);
+  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
+  const parts = keys
+    .filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]))
+    .map((k) => `${k}: ${show(before[k])} → ${show(after[k])}`);
+  return parts.join("; ");
+}
+
+function asObject(value: unknown): Record<string, unknown> {
+  return value && typeof value === "object" && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : {};
+}
+
+function show(value: unknown): string {
+  if (value === undefined || value === null) return "—";
+  if (typeof value === "string") return value;
+  return JSON.stringify(value);
+}
+
+/** A time as a person reads it here: "2026-12-02 14:05 UTC". */
+export function when(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return `${d.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}
+
+/** Keep only the rows a dashboard filter lets through (name part, tag, stage held). */
+export function filterCollections<T extends { name: string; tags: string[]; holders: Record<string, string> }>(
+  rows: T[],
+  filter: { search?: string; tag?: string; stage?: string },
+): T[] {
+  const search = (filter.search ?? "").toLowerCase();
+  return rows.filter(
+    (r) =>
+      (!search || r.name.toLowerCase().includes(search)) &&
+      (!filter.tag || r.tags.includes(filter.tag)) &&
+      (!filter.stage || Boolean(r.holders[filter.stage])),
+  );
+}

@@ -6,6 +6,7 @@ import { BrowserRouter, Navigate, Route, Routes, useLocation } from "react-route
 import { apiKey, client } from "./client";
 import { Audit } from "./Audit";
 import { Dashboard, Registries } from "./Dashboard";
+import { Lineage } from "./Lineage";
 import { Model } from "./Model";
 import { SignIn } from "./SignIn";
 import { Loading } from "./ui";
@@ -30,6 +31,7 @@ function App() {
       <Route path="/" element={<SignedIn><Registries /></SignedIn>} />
       <Route path="/registries/:registry" element={<SignedIn><Dashboard /></SignedIn>} />
       <Route path="/registries/:registry/:name" element={<SignedIn><Model /></SignedIn>} />
+      <Route path="/lineage" element={<SignedIn><Lineage /></SignedIn>} />
       <Route path="/audit" element={<SignedIn><Audit /></SignedIn>} />
       <Route
         path="/graphiql"

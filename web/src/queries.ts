@@ -110,3 +110,39 @@ export const RESTORE = gql`
     }
   }
 `;
+
+export const VERSION_BY_REF = gql`
+  query VersionByRef($ref: String!) {
+    artifactVersion(ref: $ref) { id name }
+  }
+`;
+
+export const LINK_BY_REF = gql`
+  query LinkByRef($ref: String!) {
+    linkedVersion(ref: $ref) { id versionId }
+  }
+`;
+
+export const LINEAGE = gql`
+  query Lineage(
+    $of: ID!, $direction: LineageDirection!, $depth: Int, $kinds: [LineageKind!],
+    $artifactTypes: [String!], $projects: [String!], $includeDeleted: Boolean!, $asOf: DateTime,
+    $after: String
+  ) {
+    lineage(of: $of, direction: $direction, depth: $depth, kinds: $kinds, artifactTypes: $artifactTypes,
+            projects: $projects, includeDeleted: $includeDeleted, asOf: $asOf, first: 5000, after: $after) {
+      depth truncated truncatedReason totalNodes hiddenNodes
+      pageInfo { hasNextPage endCursor }
+      compact
+    }
+  }
+`;
+
+export const IMPACT = gql`
+  query Impact($of: ID!) {
+    impact(of: $of) {
+      collection { id registry name }
+      links { id index semver stages aliases { name } }
+    }
+  }
+`;

@@ -16,6 +16,7 @@ export function Frame({ title, children }: { title: string; children: ReactNode 
           <NavLink to="/" end>
             Models
           </NavLink>
+          <NavLink to="/lineage">Lineage</NavLink>
           <NavLink to="/audit">Audit log</NavLink>
           <NavLink to="/graphiql">GraphiQL</NavLink>
         </nav>

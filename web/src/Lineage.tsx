@@ -1,0 +1,337 @@
+// Lineage explorer: the graph of runs and versions around a node, drawn left to right as data
+// flows (datasets -> runs -> models) with WebGL (sigma), laid out in layers (layout.ts). Every
+// setting is in the URL; a click selects a node, whose lineage can then be added on either side.
+import { useApolloClient } from "@apollo/client/react";
+import Graph from "graphology";
+import { useEffect, useMemo, useRef, useState } from "react";
+import { useSearchParams } from "react-router-dom";
+import Sigma from "sigma";
+import { messageOf } from "./client";
+import { fromCompact, layered, type LEdge, type LNode } from "./layout";
+import { IMPACT, LINEAGE, LINK_BY_REF, VERSION_BY_REF } from "./queries";
+import { Empty, Failure, Frame, Loading } from "./ui";
+
+interface Answer {
+  depth: number;
+  truncated: boolean;
+  truncatedReason: string | null;
+  totalNodes: number;
+  hiddenNodes: number;
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  compact: Parameters<typeof fromCompact>[0];
+}
+
+interface Impact {
+  collection: { id: string; registry: string; name: string };
+  links: { id: string; index: number; semver: string | null; stages: string[]; aliases: { name: string }[] }[];
+}
+
+const COLOURS: Record<string, string> = { RUN: "#7b8bb2", dataset: "#2e7d32", model: "#b3261e" };
+const colour = (n: LNode) => (n.kind === "RUN" ? COLOURS.RUN : COLOURS[n.type ?? ""] ?? "#2851a3");
+
+export function Lineage() {
+  const [params, setParams] = useSearchParams();
+  const client = useApolloClient();
+  const ref = params.get("ref") ?? "";
+  const direction = params.get("dir") ?? "BOTH";
+  const depth = params.get("depth") ?? "3";
+  const deleted = params.get("deleted") === "1";
+  const asOf = params.get("asOf") ?? "";
+  const kind = params.get("kind") ?? "";
+  const type = params.get("type") ?? "";
+  const project = params.get("project") ?? "";
+  const [draft, setDraft] = useState(ref);
+  const [graph, setGraph] = useState<{ nodes: Map<string, LNode>; edges: Map<string, LEdge> }>({
+    nodes: new Map(),
+    edges: new Map(),
+  });
+  const [answer, setAnswer] = useState<Omit<Answer, "compact"> | null>(null);
+  const [root, setRoot] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [loading, setLoading] = useState(false);
+  const [selected, setSelected] = useState<string | null>(null);
+  const [impact, setImpact] = useState<Impact[] | null>(null);
+
+  function set(changes: Record<string, string>) {
+    const next = new URLSearchParams(params);
+    for (const [name, value] of Object.entries(changes)) {
+      if (value) next.set(name, value);
+      else next.delete(name);
+    }
+    setParams(next);
+  }
+
+  /** The id a reference names: an id as it is, else a version or linked version reference. */
+  async function resolve(text: string): Promise<string> {
+    if (/^(ver|run|lnk)_/.test(text)) return text;
+    const version = await client.query({ query: VERSION_BY_REF, variables: { ref: text }, errorPolicy: "all" });
+    const found = (version.data as { artifactVersion?: { id: string } | null } | undefined)?.artifactVersion;
+    if (found) return found.id;
+    const link = await client.query({ query: LINK_BY_REF, variables: { ref: text } });
+    const linked = (link.data as { linkedVersion?: { versionId: string } | null } | undefined)?.linkedVersion;
+    if (linked) return linked.versionId;
+    throw new Error(`${text} names no version, run or linked version: try project/artifact:v0 or registry/model:production`);
+  }
+
+  /** One lineage walk, every page of it, added to what is drawn (or replacing it). */
+  async function walk(of: string, dir: string, replace: boolean) {
+    setLoading(true);
+    setError(null);
+    try {
+      const known: string[] = [];
+      const nodes = replace ? new Map<string, LNode>() : new Map(graph.nodes);
+      const edges = replace ? new Map<string, LEdge>() : new Map(graph.edges);
+      let after: string | null = null;
+      let last: Answer | null = null;
+      do {
+        const { data, error: failed }: { data?: unknown; error?: unknown } = await client.query({
+          query: LINEAGE,
+          fetchPolicy: "network-only",
+          variables: {
+            of,
+            direction: dir,
+            depth: Number(depth) || null,
+            kinds: kind ? [kind] : null,
+            artifactTypes: type ? [type] : null,
+            projects: project ? [project] : null,
+            includeDeleted: deleted,
+            asOf: asOf ? new Date(asOf).toISOString() : null,
+            after,
+          },
+        });
+        if (!data) throw failed;
+        last = (data as { lineage: Answer }).lineage;
+        const page = fromCompact(last.compact, known);
+        known.push(...last.compact.nodes.id);
+        page.nodes.forEach((n) => nodes.set(n.id, n));
+        page.edges.forEach((e) => edges.set(`${e.source}>${e.target}>${e.kind}`, e));
+        after = last.pageInfo.hasNextPage ? last.pageInfo.endCursor : null;
+      } while (after);
+      setGraph({ nodes, edges });
+      if (replace && last) {
+        const { compact: _, ...summary } = last;
+        setAnswer(summary);
+      }
+    } catch (caught) {
+      setError(caught);
+    } finally {
+      setLoading(false);
+    }
+  }
+
+  useEffect(() => setDraft(ref), [ref]); // what is typed stays while other settings change
+
+  useEffect(() => {
+    setSelected(null);
+    setImpact(null);
+    if (!ref) return;
+    let current = true;
+    resolve(ref)
+      .then((id) => {
+        if (!current) return;
+        setRoot(id);
+        return walk(id, direction, true);
+      })
+      .catch((caught) => current && setError(caught));
+    return () => {
+      current = false;
+    };
+    // a new walk whenever the URL's settings change
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [ref, direction, depth, deleted, asOf, kind, type, project]);
+
+  const chosen = selected ? graph.nodes.get(selected) : undefined;
+
+  return (
+    <Frame title="Lineage">
+      <form
+        className="filters"
+        role="search"
+        onSubmit={(e) => {
+          e.preventDefault();
+          set({ ref: draft.trim() });
+        }}
+      >
+        <input
+          aria-label="Start from"
+          placeholder="project/artifact:v0, registry/model:production or an id"
+          value={draft}
+          onChange={(e) => setDraft(e.target.value)}
+          size={48}
+        />
+        <button type="submit">Show</button>
+        <select aria-label="Direction" value={direction} onChange={(e) => set({ dir: e.target.value })}>
+          <option value="BOTH">Up- and downstream</option>
+          <option value="UPSTREAM">Upstream (where it came from)</option>
+          <option value="DOWNSTREAM">Downstream (what depends on it)</option>
+        </select>
+        <label>
+          Depth{" "}
+          <input aria-label="Depth" type="number" min={1} max={50} value={depth} onChange={(e) => set({ depth: e.target.value })} />
+        </label>
+        <select aria-label="Kind" value={kind} onChange={(e) => set({ kind: e.target.value })}>
+          <option value="">Runs and versions</option>
+          <option value="RUN">Runs only</option>
+          <option value="VERSION">Versions only</option>
+        </select>
+        <input aria-label="Artifact type" placeholder="type (dataset)" value={type} onChange={(e) => set({ type: e.target.value })} />
+        <input aria-label="Project" placeholder="project" value={project} onChange={(e) => set({ project: e.target.value })} />
+        <label>
+          <input type="checkbox" checked={deleted} onChange={(e) => set({ deleted: e.target.checked ? "1" : "" })} /> deleted
+        </label>
+        <label>
+          As of <input aria-label="As of" type="datetime-local" value={asOf} onChange={(e) => set({ asOf: e.target.value })} />
+        </label>
+      </form>
+      {!ref && <Empty>Name a version, a run or a linked version to see where it came from and what depends on it.</Empty>}
+      {error != null && <Failure error={error} />}
+      {loading && <Loading what="the lineage" />}
+      {answer && (
+        <p className="muted" role="status" aria-label="Lineage summary">
+          {graph.nodes.size} nodes drawn of {answer.totalNodes}, to depth {answer.depth}
+          {answer.truncated && ` — more lie past the ${answer.truncatedReason ?? "limit"}: raise the depth`}
+          {answer.hiddenNodes > 0 && ` — ${answer.hiddenNodes} hidden: you may not read them`}
+        </p>
+      )}
+      {graph.nodes.size > 0 && (
+        <label>
+          Select a node{" "}
+          <select aria-label="Select a node" value={selected ?? ""} onChange={(e) => setSelected(e.target.value || null)}>
+            <option value="">(or click one in the graph)</option>
+            {[...graph.nodes.values()]
+              .sort((a, b) => a.name.localeCompare(b.name))
+              .slice(0, 2000)
+              .map((n) => (
+                <option key={n.id} value={n.id}>
+                  {n.name} ({n.kind === "RUN" ? "run" : n.type})
+                </option>
+              ))}
+          </select>
+        </label>
+      )}
+      <div className="lineage">
+        <GraphView graph={graph} root={root} selected={selected} onSelect={setSelected} />
+        {chosen && (
+          <aside aria-label="Selected node">
+            <h2>{chosen.name}</h2>
+            <p className="muted">
+              {chosen.kind === "RUN" ? "run" : chosen.type} · {chosen.status} · <code>{chosen.id}</code>
+            </p>
+            <button type="button" onClick={() => walk(chosen.id, "UPSTREAM", false)}>
+              Expand upstream
+            </button>
+            <button type="button" onClick={() => walk(chosen.id, "DOWNSTREAM", false)}>
+              Expand downstream
+            </button>
+            <button type="button" onClick={() => set({ ref: chosen.id })}>
+              Start from here
+            </button>
+            {chosen.kind === "VERSION" && (
+              <button
+                type="button"
+                onClick={() =>
+                  client
+                    .query({ query: IMPACT, variables: { of: chosen.id }, fetchPolicy: "network-only" })
+                    .then(({ data }) => setImpact((data as { impact: Impact[] }).impact))
+                    .catch((caught) => setError(new Error(messageOf(caught))))
+                }
+              >
+                Impact
+              </button>
+            )}
+            {impact && (
+              <section aria-label="Impact">
+                <h3>Linked models that descend from it</h3>
+                {!impact.length && <Empty>None: no linked version descends from it.</Empty>}
+                <ul>
+                  {impact.flatMap((group) =>
+                    group.links.map((l) => (
+                      <li key={l.id}>
+                        <a href={`/registries/${group.collection.registry}/${group.collection.name}`}>
+                          {group.collection.registry}/{group.collection.name}
+                        </a>{" "}
+                        v{l.index}
+                        {l.semver ? ` · ${l.semver}` : ""}
+                        {l.aliases.map((a) => ` @${a.name}`).join("")}
+                        {l.stages.map((s) => ` [${s}]`).join("")}
+                      </li>
+                    )),
+                  )}
+                </ul>
+              </section>
+            )}
+          </aside>
+        )}
+      </div>
+    </Frame>
+  );
+}
+
+function GraphView(props: {
+  graph: { nodes: Map<string, LNode>; edges: Map<string, LEdge> };
+  root: string | null;
+  selected: string | null;
+  onSelect: (id: string | null) => void;
+}) {
+  const container = useRef<HTMLDivElement>(null);
+  const sigma = useRef<Sigma | null>(null);
+  const built = useMemo(() => {
+    const nodes = [...props.graph.nodes.values()];
+    const edges = [...props.graph.edges.values()];
+    const placed = layered(nodes, edges);
+    const g = new Graph({ type: "directed", multi: false });
+    for (const n of nodes) {
+      const at = placed.get(n.id)!;
+      g.addNode(n.id, {
+        x: at.x * 6,
+        y: -at.y,
+        size: n.id === props.root ? 9 : 5,
+        label: n.name,
+        color: colour(n),
+      });
+    }
+    for (const e of edges) {
+      const [from, to] = e.kind === "PRODUCED" ? [e.source, e.target] : [e.target, e.source];
+      if (g.hasNode(from) && g.hasNode(to) && !g.hasEdge(from, to)) {
+        g.addDirectedEdge(from, to, { type: "arrow", size: 1, color: "#b9bfcc" });
+      }
+    }
+    return g;
+  }, [props.graph, props.root]);
+
+  useEffect(() => {
+    if (!container.current) return;
+    const renderer = new Sigma(built, container.current, {
+      renderEdgeLabels: false,
+      labelRenderedSizeThreshold: 4,
+      stagePadding: 90, // room for the labels of the outermost nodes
+      defaultEdgeType: "arrow",
+    });
+    renderer.on("clickNode", ({ node }) => props.onSelect(node));
+    renderer.on("clickStage", () => props.onSelect(null));
+    sigma.current = renderer;
+    return () => {
+      renderer.kill();
+      sigma.current = null;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [built]);
+
+  useEffect(() => {
+    const renderer = sigma.current;
+    if (!renderer) return;
+    renderer.setSetting("nodeReducer", (node, data) =>
+      node === props.selected ? { ...data, highlighted: true, size: (data.size as number) + 3 } : data,
+    );
+  }, [props.selected, built]);
+
+  return (
+    <div
+      ref={container}
+      className="graph"
+      role="img"
+      aria-label={`Lineage graph: ${props.graph.nodes.size} nodes, ${props.graph.edges.size} edges`}
+      data-nodes={props.graph.nodes.size}
+    />
+  );
+}

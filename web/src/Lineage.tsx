@@ -226,6 +226,7 @@ export function Lineage() {
             <button type="button" onClick={() => set({ ref: chosen.id })}>
               Start from here
             </button>
+            {chosen.kind === "VERSION" && <a href={`/versions/${chosen.id}`}>Open the version</a>}
             {chosen.kind === "VERSION" && (
               <button
                 type="button"

@@ -205,7 +205,10 @@ function VersionRow(props: {
         ))}
       </td>
       <td>
-        <Link to={`/lineage?ref=${encodeURIComponent(link.version.id)}`}>{link.version.name}</Link>
+        <Link to={`/versions/${link.version.id}`}>{link.version.name}</Link>{" "}
+        <Link to={`/lineage?ref=${encodeURIComponent(link.version.id)}`} className="muted">
+          lineage
+        </Link>
       </td>
       <td>{link.version.producedBy ? link.version.producedBy.name || link.version.producedBy.id : "—"}</td>
       <td>

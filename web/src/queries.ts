@@ -146,3 +146,35 @@ export const IMPACT = gql`
     }
   }
 `;
+
+export const VERSION_PAGE = gql`
+  query VersionPage($ref: String!) {
+    artifactVersion(ref: $ref) {
+      id name project artifactName type index state description metadata size fileCount aliases
+      createdAt committedAt deletedAt
+      files(first: 1000) { nodes { path size contentType } pageInfo { hasNextPage } }
+      producedBy { id name project status config summary }
+      consumedBy(first: 100) { nodes { id name project status } }
+    }
+  }
+`;
+
+export const PROJECT_PAGE = gql`
+  query ProjectPage($name: String!, $after: String) {
+    project(name: $name) { id name description createdAt }
+    runs(project: $name, first: 50, after: $after) {
+      nodes {
+        id name status config summary tags actor startedAt endedAt
+        outputs { id name type }
+        inputs { id name type }
+      }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+`;
+
+export const RUN_METRICS = gql`
+  query RunMetrics($id: ID!, $keys: [String!]!) {
+    run(id: $id) { id metrics(keys: $keys) { key points { step value } } }
+  }
+`;

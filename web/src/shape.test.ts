@@ -1,5 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { change, filterCollections, latest, stageHolders, versionLabel, when, type Link } from "./shape";
+import {
+  alignSeries,
+  bytes,
+  change,
+  filterCollections,
+  latest,
+  metricKeys,
+  stageHolders,
+  versionLabel,
+  when,
+  type Link,
+} from "./shape";
 
 const link = (index: number, stages: string[] = [], extra: Partial<Link> = {}): Link => ({
   id: `lnk_${index}`,
@@ -59,5 +70,35 @@ describe("filterCollections", () => {
     expect(filterCollections(rows, { tag: "vision" }).map((r) => r.name)).toEqual(["mnist"]);
     expect(filterCollections(rows, { stage: "production" }).map((r) => r.name)).toEqual(["fraud-clf"]);
     expect(filterCollections(rows, {}).length).toBe(2);
+  });
+});
+
+
+describe("metricKeys", () => {
+  it("takes the numeric summary keys of all runs, diverged values too", () => {
+    expect(metricKeys([{ acc: 0.9, note: "x" }, { loss: "NaN", acc: 0.8 }])).toEqual(["acc", "loss"]);
+    expect(metricKeys([null, "x"])).toEqual([]);
+  });
+});
+
+describe("alignSeries", () => {
+  it("puts runs on one step axis, with gaps where a run has no point", () => {
+    expect(
+      alignSeries([
+        [{ step: 0, value: 1 }, { step: 2, value: 3 }],
+        [{ step: 1, value: 5 }, { step: 2, value: "NaN" }],
+      ]),
+    ).toEqual([
+      [0, 1, 2],
+      [1, null, 3],
+      [null, 5, null],
+    ]);
+  });
+});
+
+describe("bytes", () => {
+  it("reads as people read sizes", () => {
+    expect(bytes(512)).toBe("512 B");
+    expect(bytes(1_234_567)).toBe("1.2 MB");
   });
 });

@@ -86,3 +86,39 @@ export function filterCollections<T extends { name: string; tags: string[]; hold
       (!filter.stage || Boolean(r.holders[filter.stage])),
   );
 }
+
+/** Numeric summary values only (metrics), by key, across runs: the keys worth charting. */
+export function metricKeys(summaries: unknown[], most = 6): string[] {
+  const keys = new Set<string>();
+  for (const summary of summaries) {
+    for (const [key, value] of Object.entries(asObject(summary))) {
+      if (typeof value === "number" || value === "NaN" || value === "Infinity" || value === "-Infinity") keys.add(key);
+    }
+  }
+  return [...keys].sort().slice(0, most);
+}
+
+/** Several runs' series of one metric on one shared step axis, as a chart wants them:
+ * [steps, run1 values, run2 values, ...], null where a run has no point at a step. */
+export function alignSeries(series: { step: number; value: number | string }[][]): (number | null)[][] {
+  const steps = [...new Set(series.flatMap((points) => points.map((p) => p.step)))].sort((a, b) => a - b);
+  const at = series.map((points) => new Map(points.map((p) => [p.step, numeric(p.value)])));
+  return [steps, ...at.map((values) => steps.map((s) => values.get(s) ?? null))];
+}
+
+function numeric(value: number | string): number | null {
+  if (typeof value === "number") return value;
+  return null; // NaN and the infinities are data, but a chart cannot place them
+}
+
+/** "1.2 MB": a size as people read it. */
+export function bytes(size: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let value = size;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return `${unit ? value.toFixed(1) : value} ${units[unit]}`;
+}

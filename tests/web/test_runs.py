@@ -1,0 +1,82 @@
+"""A project's runs compared as W&B users compare them before linking, and a version's page:
+files that download with the user's key, metadata, the run that made it and who used it."""
+
+from __future__ import annotations
+
+import hashlib
+
+import httpx
+from playwright.sync_api import Page, expect
+
+from tests.helpers import ADMIN_KEY, bearer
+from tests.web.conftest import gql, shot, sign_in
+
+START = """mutation($name: String!, $config: JSON!) { startRun(input: {project: "mnist",
+  name: $name, config: $config}) { run { id } } }"""
+METRICS = """mutation($run: ID!, $points: [MetricPointInput!]!) {
+  logMetrics(input: {run: $run, points: $points}) { logged } }"""
+SUMMARY = """mutation($run: ID!, $summary: JSON!) {
+  updateRun(input: {run: $run, summary: $summary}) { run { id } } }"""
+
+
+def train(base: str, name: str, lr: float, accs: list[float]) -> str:
+    run: str = gql(base, START, name=name, config={"lr": lr})["startRun"]["run"]["id"]
+    points = [{"step": i, "key": "acc", "value": a} for i, a in enumerate(accs)]
+    points += [{"step": len(accs), "key": "loss", "value": "NaN"}]  # diverged: data all the same
+    gql(base, METRICS, run=run, points=points)
+    gql(base, SUMMARY, run=run, summary={"acc": accs[-1], "loss": "NaN"})
+    return run
+
+
+def test_runs_are_compared_and_a_version_page_downloads_its_files(
+    page: Page, server: tuple[str, int]
+) -> None:
+    base, _ = server
+    slow = train(base, "slow", 0.001, [0.2, 0.4, 0.5])
+    train(base, "fast", 0.1, [0.5, 0.8, 0.9, 0.95])
+    content = b"0123456789" * 100
+    sha = hashlib.sha256(content).hexdigest()
+    version = gql(
+        base,
+        """mutation($i: CreateArtifactVersionInput!) { createArtifactVersion(input: $i) {
+        version { id } } }""",
+        i={
+            "project": "mnist",
+            "artifact": "weights",
+            "type": "model",
+            "run": slow,
+            "metadata": {"framework": "torch"},
+            "files": [{"path": "nested/model.bin", "size": len(content), "sha256": sha}],
+        },
+    )["createArtifactVersion"]["version"]["id"]
+    httpx.put(f"{base}/blobs/{sha}", content=content, headers=bearer(ADMIN_KEY))
+    gql(
+        base,
+        "mutation($v: ID!) { commitArtifactVersion(input: {version: $v}) { version { id } } }",
+        v=version,
+    )
+
+    sign_in(page, path="/projects/mnist")
+    runs = page.get_by_role("table", name="Runs")
+    expect(runs).to_contain_text("slow")
+    expect(runs).to_contain_text("lr=0.1")
+    page.get_by_label("Compare slow").check()
+    page.get_by_label("Compare fast").check()
+    metrics = page.get_by_role("region", name="Metrics")
+    expect(metrics.get_by_role("img", name="acc: fast, slow")).to_be_visible()
+    expect(metrics.get_by_role("img", name="loss: fast, slow")).to_be_visible()
+    expect(metrics).to_contain_text("Not drawn: fast: NaN at step 4; slow: NaN at step 3")
+    assert page.url.count("run=") == 2  # the comparison is a link to share
+    shot(page, "project")
+
+    runs.get_by_role("link", name="mnist/weights:v0").click()
+    expect(page.get_by_role("heading", name="mnist/weights:v0")).to_be_visible()
+    expect(page.get_by_label("metadata")).to_contain_text("torch")
+    expect(page.get_by_label("config")).to_contain_text("0.001")
+    with page.expect_download() as caught:
+        page.get_by_role("button", name="nested/model.bin").click()
+    saved = caught.value.path()
+    assert saved is not None
+    with open(saved, "rb") as f:
+        assert f.read() == content  # fetched with the key: a plain link could not be
+    shot(page, "version")

@@ -1,0 +1,162 @@
+// A project: its runs with status, config and summary metrics, what each logged and used, and
+// the metric histories of the runs chosen, compared as charts (as W&B users do before linking).
+import { useApolloClient, useQuery } from "@apollo/client/react";
+import { useEffect, useState } from "react";
+import { Link, useParams, useSearchParams } from "react-router-dom";
+import { Chart } from "./Chart";
+import { PROJECT_PAGE, RUN_METRICS } from "./queries";
+import { alignSeries, metricKeys, when } from "./shape";
+import { Empty, Failure, Frame, Loading } from "./ui";
+
+interface RunRow {
+  id: string;
+  name: string | null;
+  status: string;
+  config: Record<string, unknown>;
+  summary: Record<string, unknown>;
+  tags: string[];
+  actor: string;
+  startedAt: string;
+  endedAt: string | null;
+  outputs: { id: string; name: string; type: string }[];
+  inputs: { id: string; name: string; type: string }[];
+}
+
+interface ProjectData {
+  project: { id: string; name: string; description: string } | null;
+  runs: { nodes: RunRow[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } };
+}
+
+type Series = { key: string; points: { step: number; value: number | string }[] }[];
+
+const brief = (values: Record<string, unknown>) =>
+  Object.entries(values ?? {})
+    .slice(0, 4)
+    .map(([k, v]) => `${k}=${typeof v === "number" ? Number(v.toPrecision(4)) : JSON.stringify(v)}`)
+    .join(" ");
+
+export function Project() {
+  const { name = "" } = useParams();
+  const [params, setParams] = useSearchParams();
+  const chosen = params.getAll("run");
+  const client = useApolloClient();
+  const { data, error, loading } = useQuery<ProjectData>(PROJECT_PAGE, { variables: { name } });
+  const [series, setSeries] = useState<Record<string, Series>>({});
+  const [failed, setFailed] = useState<unknown>(null);
+  const runs = data?.runs.nodes ?? [];
+  const picked = runs.filter((r) => chosen.includes(r.id));
+  const keys = metricKeys(picked.map((r) => r.summary));
+
+  useEffect(() => {
+    let current = true;
+    Promise.all(
+      picked.map((r) =>
+        client
+          .query({ query: RUN_METRICS, variables: { id: r.id, keys } })
+          .then(({ data }) => [r.id, (data as { run: { metrics: Series } }).run.metrics] as const),
+      ),
+    )
+      .then((found) => current && setSeries(Object.fromEntries(found)))
+      .catch((caught) => current && setFailed(caught));
+    return () => {
+      current = false;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [chosen.join(","), keys.join(","), runs.length]);
+
+  function toggle(id: string) {
+    const next = new URLSearchParams(params);
+    next.delete("run");
+    const now = chosen.includes(id) ? chosen.filter((c) => c !== id) : [...chosen, id];
+    now.forEach((c) => next.append("run", c));
+    setParams(next, { replace: true });
+  }
+
+  return (
+    <Frame title={`Project ${name}`}>
+      {error && <Failure error={error} />}
+      {failed != null && <Failure error={failed} />}
+      {loading && !data && <Loading what="the project" />}
+      {data && !data.project && <Empty>No project {name}, or you are not one of its members.</Empty>}
+      {data?.project?.description && <p>{data.project.description}</p>}
+      {data?.project && !runs.length && <Empty>No run yet: forebear.init(project="{name}") starts one.</Empty>}
+      {runs.length > 0 && (
+        <table className="grid" aria-label="Runs">
+          <thead>
+            <tr>
+              <th>Compare</th>
+              <th>Run</th>
+              <th>Status</th>
+              <th>Config</th>
+              <th>Summary</th>
+              <th>Used</th>
+              <th>Logged</th>
+              <th>Started</th>
+            </tr>
+          </thead>
+          <tbody>
+            {runs.map((r) => (
+              <tr key={r.id}>
+                <td>
+                  <input
+                    type="checkbox"
+                    aria-label={`Compare ${r.name || r.id}`}
+                    checked={chosen.includes(r.id)}
+                    onChange={() => toggle(r.id)}
+                  />
+                </td>
+                <td>
+                  {r.name || r.id} <span className="muted">by {r.actor}</span>
+                </td>
+                <td>
+                  <span className="badge">{r.status}</span>
+                </td>
+                <td className="muted">{brief(r.config)}</td>
+                <td>{brief(r.summary)}</td>
+                <td>
+                  {r.inputs.map((v) => (
+                    <div key={v.id}>
+                      <Link to={`/versions/${v.id}`}>{v.name}</Link>
+                    </div>
+                  ))}
+                </td>
+                <td>
+                  {r.outputs.map((v) => (
+                    <div key={v.id}>
+                      <Link to={`/versions/${v.id}`}>{v.name}</Link>
+                    </div>
+                  ))}
+                </td>
+                <td>{when(r.startedAt)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {picked.length > 0 && (
+        <section aria-label="Metrics">
+          <h2>Metrics of {picked.map((r) => r.name || r.id).join(", ")}</h2>
+          {!keys.length && <Empty>These runs logged no metric.</Empty>}
+          <div className="charts">
+            {keys.map((key) => {
+              const data = alignSeries(
+                picked.map((r) => series[r.id]?.find((s) => s.key === key)?.points ?? []),
+              );
+              const odd = picked.flatMap((r) =>
+                (series[r.id]?.find((s) => s.key === key)?.points ?? [])
+                  .filter((p) => typeof p.value === "string")
+                  .map((p) => `${r.name || r.id}: ${p.value} at step ${p.step}`),
+              );
+              return (
+                <figure key={key}>
+                  <Chart title={key} names={picked.map((r) => r.name || r.id)} data={data} />
+                  {odd.length > 0 && <figcaption className="muted">Not drawn: {odd.join("; ")}</figcaption>}
+                </figure>
+              );
+            })}
+          </div>
+        </section>
+      )}
+    </Frame>
+  );
+}

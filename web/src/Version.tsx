@@ -1,0 +1,148 @@
+// An artifact version: its files (sizes, downloads), metadata, producing run with its config
+// and metrics, and the runs that used it.
+import { useQuery } from "@apollo/client/react";
+import { useState } from "react";
+import { Link, useParams } from "react-router-dom";
+import { apiKey } from "./client";
+import { VERSION_PAGE } from "./queries";
+import { bytes, when } from "./shape";
+import { Empty, Failure, Frame, Loading } from "./ui";
+
+interface RunBrief {
+  id: string;
+  name: string | null;
+  project: string;
+  status: string;
+}
+
+interface VersionData {
+  artifactVersion: {
+    id: string;
+    name: string;
+    project: string;
+    type: string;
+    state: string;
+    description: string;
+    metadata: Record<string, unknown>;
+    size: number;
+    fileCount: number;
+    aliases: string[];
+    createdAt: string;
+    committedAt: string | null;
+    files: { nodes: { path: string; size: number; contentType: string }[]; pageInfo: { hasNextPage: boolean } };
+    producedBy: (RunBrief & { config: Record<string, unknown>; summary: Record<string, unknown> }) | null;
+    consumedBy: { nodes: RunBrief[] };
+  } | null;
+}
+
+/** A file of a version, fetched with the key (a link cannot carry it) and saved. */
+async function download(versionId: string, path: string): Promise<void> {
+  const response = await fetch(`/files/${versionId}/${path.split("/").map(encodeURIComponent).join("/")}`, {
+    headers: { authorization: `Bearer ${apiKey() ?? ""}` },
+  });
+  if (!response.ok) {
+    const body = await response.json().catch(() => null);
+    throw new Error(body?.error?.message ?? `download failed: ${response.status}`);
+  }
+  const url = URL.createObjectURL(await response.blob());
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = path.split("/").pop() ?? "file";
+  a.click();
+  URL.revokeObjectURL(url);
+}
+
+function Pairs({ values, label }: { values: Record<string, unknown>; label: string }) {
+  const entries = Object.entries(values ?? {});
+  if (!entries.length) return <Empty>No {label}.</Empty>;
+  return (
+    <dl className="pairs" aria-label={label}>
+      {entries.map(([k, v]) => (
+        <div key={k}>
+          <dt>{k}</dt>
+          <dd>{typeof v === "string" ? v : JSON.stringify(v)}</dd>
+        </div>
+      ))}
+    </dl>
+  );
+}
+
+export function Version() {
+  const { "*": ref = "" } = useParams();
+  const { data, error, loading } = useQuery<VersionData>(VERSION_PAGE, { variables: { ref } });
+  const [failed, setFailed] = useState<unknown>(null);
+  const v = data?.artifactVersion;
+  return (
+    <Frame title={v ? v.name : ref}>
+      {error && <Failure error={error} />}
+      {loading && !data && <Loading what="the version" />}
+      {data && !v && <Empty>No version {ref}: check the project, artifact and alias or vN.</Empty>}
+      {v && (
+        <>
+          <p>
+            <span className="tag">{v.type}</span> <span className="badge">{v.state}</span>{" "}
+            {v.aliases.map((a) => (
+              <span key={a} className="alias">
+                {a}
+              </span>
+            ))}{" "}
+            {v.fileCount} files, {bytes(v.size)}, committed {v.committedAt ? when(v.committedAt) : "—"} ·{" "}
+            <Link to={`/lineage?ref=${encodeURIComponent(v.id)}`}>lineage</Link>
+          </p>
+          {v.description && <p>{v.description}</p>}
+          <h2>Files</h2>
+          {failed != null && <Failure error={failed} />}
+          <table className="grid" aria-label="Files">
+            <thead>
+              <tr>
+                <th>Path</th>
+                <th>Size</th>
+                <th>Type</th>
+              </tr>
+            </thead>
+            <tbody>
+              {v.files.nodes.map((f) => (
+                <tr key={f.path}>
+                  <td>
+                    <button type="button" className="link" onClick={() => download(v.id, f.path).catch(setFailed)}>
+                      {f.path}
+                    </button>
+                  </td>
+                  <td>{bytes(f.size)}</td>
+                  <td>{f.contentType}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {v.files.pageInfo.hasNextPage && <p className="muted">The first 1,000 files; the SDK and CLI fetch all.</p>}
+          <h2>Metadata</h2>
+          <Pairs values={v.metadata} label="metadata" />
+          <h2>Produced by</h2>
+          {v.producedBy ? (
+            <>
+              <p>
+                <Link to={`/projects/${v.producedBy.project}?run=${v.producedBy.id}`}>{v.producedBy.name || v.producedBy.id}</Link>{" "}
+                <span className="badge">{v.producedBy.status}</span>
+              </p>
+              <h3>Config</h3>
+              <Pairs values={v.producedBy.config} label="config" />
+              <h3>Summary metrics</h3>
+              <Pairs values={v.producedBy.summary} label="summary metrics" />
+            </>
+          ) : (
+            <Empty>No run recorded making it.</Empty>
+          )}
+          <h2>Used by</h2>
+          {!v.consumedBy.nodes.length && <Empty>No run used it yet.</Empty>}
+          <ul>
+            {v.consumedBy.nodes.map((r) => (
+              <li key={r.id}>
+                <Link to={`/projects/${r.project}?run=${r.id}`}>{r.name || r.id}</Link> <span className="badge">{r.status}</span>
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+    </Frame>
+  );
+}

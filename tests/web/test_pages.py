@@ -21,7 +21,7 @@ def seed(base: str) -> dict[str, str]:
         stages: ["staging", "production"]}) { registry { id } } }""",
     )
     links = []
-    for content in (b"weights one", b"weights two"):
+    for content in (b"weights one", b"weights two", b"weights three"):
         sha = hashlib.sha256(content).hexdigest()
         created = gql(
             base,
@@ -41,6 +41,8 @@ def seed(base: str) -> dict[str, str]:
             "mutation($v: ID!) { commitArtifactVersion(input: {version: $v}) { version { id } } }",
             v=created,
         )
+        if content == b"weights three":
+            continue  # logged, not linked: the model page links it
         links.append(
             gql(
                 base,
@@ -102,6 +104,13 @@ def test_a_model_is_found_promoted_and_the_history_says_so(
         "button", name="Set alias"
     ).click()
     expect(history).to_contain_text("alias.set")
+    page.get_by_role("textbox", name="Link a version").fill("fraud/clf:v2")
+    page.get_by_role("button", name="Link", exact=True).click()
+    expect(page.get_by_role("region", name="Versions")).to_contain_text("fraud/clf:v2")
+    page.get_by_label("Compare v0").check()
+    page.get_by_label("Compare v1").check()
+    expect(page.get_by_role("table", name="Runs compared")).to_be_visible()
+    assert page.url.count("compare=") == 2
     shot(page, "model")
     # the dashboard shows who holds production now
     page.get_by_role("link", name="Models").click()

@@ -2,12 +2,15 @@
 // producing run), the history of every registry action, and the actions the caller's role
 // allows; the server decides, and its refusals are shown as it words them.
 import { useMutation, useQuery } from "@apollo/client/react";
+import { Chart } from "./Chart";
 import type { DocumentNode } from "graphql";
 import { useState, type FormEvent } from "react";
-import { Link, useParams } from "react-router-dom";
+import { Link, useParams, useSearchParams } from "react-router-dom";
 import {
   ASSIGN_STAGE,
+  COMPARE,
   DEPRECATE,
+  LINK_VERSION,
   DEREGISTER,
   MODEL,
   REMOVE_ALIAS,
@@ -16,7 +19,7 @@ import {
   SET_SEMVER,
   UNASSIGN_STAGE,
 } from "./queries";
-import { change, versionLabel, when, type Link as LinkRow } from "./shape";
+import { alignSeries, change, versionLabel, when, type Link as LinkRow } from "./shape";
 import { Empty, Failure, Frame, Loading } from "./ui";
 
 interface VersionLink extends LinkRow {
@@ -65,7 +68,16 @@ function useAction(mutation: DocumentNode) {
 
 export function Model() {
   const { registry = "", name = "" } = useParams();
+  const [params, setParams] = useSearchParams();
+  const compared = params.getAll("compare");
   const { data, error, loading } = useQuery<ModelData>(MODEL, { variables: { registry, name } });
+  function toggle(id: string) {
+    const next = new URLSearchParams(params);
+    next.delete("compare");
+    const now = compared.includes(id) ? compared.filter((c) => c !== id) : [...compared, id];
+    now.forEach((c) => next.append("compare", c));
+    setParams(next, { replace: true });
+  }
   const collection = data?.collection;
   const stages = data?.registry?.stages ?? [];
   const linkedBy = new Map<string, string>();
@@ -101,6 +113,7 @@ export function Model() {
             <table className="grid">
               <thead>
                 <tr>
+                  <th>Compare</th>
                   <th>Version</th>
                   <th>Aliases</th>
                   <th>Stages</th>
@@ -114,6 +127,8 @@ export function Model() {
                 {collection.links.nodes.map((link) => (
                   <VersionRow
                     key={link.id}
+                    compared={compared.includes(link.id)}
+                    onCompare={() => toggle(link.id)}
                     link={link}
                     stages={stages}
                     registry={registry}
@@ -124,6 +139,8 @@ export function Model() {
               </tbody>
             </table>
           </section>
+          {compared.length > 0 && <Comparison links={compared} />}
+          <LinkForm registry={registry} name={collection.name} />
           <CollectionActions registry={registry} name={collection.name} deprecated={collection.deprecated} />
           <section aria-label="History">
             <h2>History</h2>
@@ -144,6 +161,8 @@ export function Model() {
 }
 
 function VersionRow(props: {
+  compared: boolean;
+  onCompare: () => void;
   link: VersionLink;
   stages: string[];
   registry: string;
@@ -170,6 +189,9 @@ function VersionRow(props: {
 
   return (
     <tr className={link.deregistered ? "deregistered" : undefined}>
+      <td>
+        <input type="checkbox" aria-label={`Compare ${label}`} checked={props.compared} onChange={props.onCompare} />
+      </td>
       <td>
         {label}
         {link.deregistered && <span className="badge">deregistered</span>}
@@ -277,6 +299,110 @@ function CollectionActions({ registry, name, deprecated }: { registry: string; n
       )}
       {deprecate.error != null && <Failure error={deprecate.error} />}
       {restore.error != null && <Failure error={restore.error} />}
+    </section>
+  );
+}
+
+interface Compared {
+  compare: {
+    differingConfigKeys: string[];
+    summaryKeys: string[];
+    versions: {
+      link: { id: string; index: number; semver: string | null };
+      run: { id: string; name: string | null; config: Record<string, unknown>; summary: Record<string, unknown> } | null;
+      metrics: { key: string; points: { step: number; value: number | string }[] }[];
+    }[];
+  };
+}
+
+/** The producing runs of the chosen versions side by side: config that differs, summaries,
+ * and every metric's history as one chart per metric. */
+function Comparison({ links }: { links: string[] }) {
+  const { data, error, loading } = useQuery<Compared>(COMPARE, { variables: { links } });
+  const versions = data?.compare.versions ?? [];
+  const names = versions.map((v) => versionLabel(v.link));
+  const keys = [...new Set(versions.flatMap((v) => v.metrics.map((m) => m.key)))].sort();
+  return (
+    <section aria-label="Comparison">
+      <h2>Compared: {names.join(", ")}</h2>
+      {error && <Failure error={error} />}
+      {loading && !data && <Loading what="the comparison" />}
+      {data && (
+        <table className="grid" aria-label="Runs compared">
+          <thead>
+            <tr>
+              <th />
+              {versions.map((v) => (
+                <th key={v.link.id}>{versionLabel(v.link)}</th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            <tr>
+              <th>run</th>
+              {versions.map((v) => (
+                <td key={v.link.id}>{v.run ? v.run.name || v.run.id : "—"}</td>
+              ))}
+            </tr>
+            {data.compare.differingConfigKeys.map((k) => (
+              <tr key={`config-${k}`}>
+                <th>config.{k}</th>
+                {versions.map((v) => (
+                  <td key={v.link.id}>{JSON.stringify(v.run?.config?.[k] ?? null)}</td>
+                ))}
+              </tr>
+            ))}
+            {data.compare.summaryKeys.map((k) => (
+              <tr key={`summary-${k}`}>
+                <th>{k}</th>
+                {versions.map((v) => (
+                  <td key={v.link.id}>{JSON.stringify(v.run?.summary?.[k] ?? null)}</td>
+                ))}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <div className="charts">
+        {keys.map((key) => (
+          <Chart
+            key={key}
+            title={key}
+            names={names}
+            data={alignSeries(versions.map((v) => v.metrics.find((m) => m.key === key)?.points ?? []))}
+          />
+        ))}
+      </div>
+    </section>
+  );
+}
+
+/** Link a logged version (project/artifact:v3 or an id) into this model, as a new version. */
+function LinkForm({ registry, name }: { registry: string; name: string }) {
+  const link = useAction(LINK_VERSION);
+  const [version, setVersion] = useState("");
+  return (
+    <section aria-label="Link a version">
+      <form
+        aria-label={`Link a version into ${name}`}
+        onSubmit={(e) => {
+          e.preventDefault();
+          void link.act({ registry, collection: name, version }).then((ok) => ok && setVersion(""));
+        }}
+      >
+        <label htmlFor="link-version">Link a version</label>
+        <input
+          id="link-version"
+          placeholder="project/artifact:v3"
+          value={version}
+          onChange={(e) => setVersion(e.target.value)}
+          required
+        />
+        <button type="submit" disabled={link.busy}>
+          Link
+        </button>
+      </form>
+      {link.error != null && <Failure error={link.error} />}
     </section>
   );
 }

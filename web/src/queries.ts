@@ -178,3 +178,23 @@ export const RUN_METRICS = gql`
     run(id: $id) { id metrics(keys: $keys) { key points { step value } } }
   }
 `;
+
+export const COMPARE = gql`
+  query Compare($links: [String!]!) {
+    compare(links: $links) {
+      differingConfigKeys
+      summaryKeys
+      versions {
+        link { id index semver }
+        run { id name config summary }
+        metrics { key points { step value } }
+      }
+    }
+  }
+`;
+
+export const DERIVATION = gql`
+  query Derivation($from: ID!, $to: ID!) {
+    derivation(from: $from, to: $to) { derived chain { id } hiddenNodes }
+  }
+`;

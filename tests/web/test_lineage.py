@@ -92,6 +92,15 @@ def test_a_model_leads_back_to_its_data_and_the_data_to_the_models_it_feeds(
     expect(graph).to_be_visible()  # raw, prep, clean, train and the model: drawn
     expect(page.get_by_role("status", name="Lineage summary")).to_contain_text("5 nodes drawn of 5")
     assert page.locator(".graph canvas").count() > 0  # drawn with WebGL, not text
+    # the chain from the raw table to the model, highlighted
+    page.get_by_label("Select a node").select_option(label="fraud/raw:v0 (dataset)")
+    page.get_by_role("button", name="Chain from here").click()
+    page.get_by_label("Select a node").select_option(label="fraud/clf:v0 (model)")
+    page.get_by_role("button", name="Chain to here").click()
+    expect(page.get_by_role("status", name="Derivation")).to_contain_text(
+        "fraud/clf:v0 descends from fraud/raw:v0 in 4 steps"
+    )
+    assert len((page.locator(".graph").get_attribute("data-chain") or "").split()) == 5
     shot(page, "lineage")
     # pick the clean dataset by keyboard, then ask what depends on it
     page.get_by_label("Select a node").select_option(label="fraud/clean:v0 (dataset)")

@@ -8,7 +8,7 @@ import { useSearchParams } from "react-router-dom";
 import Sigma from "sigma";
 import { messageOf } from "./client";
 import { fromCompact, layered, type LEdge, type LNode } from "./layout";
-import { IMPACT, LINEAGE, LINK_BY_REF, VERSION_BY_REF } from "./queries";
+import { DERIVATION, IMPACT, LINEAGE, LINK_BY_REF, VERSION_BY_REF } from "./queries";
 import { Empty, Failure, Frame, Loading } from "./ui";
 
 interface Answer {
@@ -27,6 +27,7 @@ interface Impact {
 }
 
 const COLOURS: Record<string, string> = { RUN: "#7b8bb2", dataset: "#2e7d32", model: "#b3261e" };
+const CHAIN = "#e67e22";
 const colour = (n: LNode) => (n.kind === "RUN" ? COLOURS.RUN : COLOURS[n.type ?? ""] ?? "#2851a3");
 
 export function Lineage() {
@@ -51,6 +52,23 @@ export function Lineage() {
   const [loading, setLoading] = useState(false);
   const [selected, setSelected] = useState<string | null>(null);
   const [impact, setImpact] = useState<Impact[] | null>(null);
+  const [chainFrom, setChainFrom] = useState<string | null>(null);
+  const [chain, setChain] = useState<{ ids: string[]; text: string } | null>(null);
+
+  async function derive(from: string, to: string) {
+    try {
+      const { data } = await client.query({ query: DERIVATION, variables: { from, to }, fetchPolicy: "network-only" });
+      const found = (data as { derivation: { derived: boolean; chain: { id: string }[]; hiddenNodes: number } }).derivation;
+      const name = (id: string) => graph.nodes.get(id)?.name ?? id;
+      setChain(
+        found.derived
+          ? { ids: found.chain.map((n) => n.id), text: `${name(to)} descends from ${name(from)} in ${found.chain.length - 1} steps` }
+          : { ids: [], text: `${name(to)} does not descend from ${name(from)}${found.hiddenNodes ? " (as far as you may read)" : ""}` },
+      );
+    } catch (caught) {
+      setError(caught);
+    }
+  }
 
   function set(changes: Record<string, string>) {
     const next = new URLSearchParams(params);
@@ -124,6 +142,8 @@ export function Lineage() {
   useEffect(() => {
     setSelected(null);
     setImpact(null);
+    setChain(null);
+    setChainFrom(null);
     if (!ref) return;
     let current = true;
     resolve(ref)
@@ -209,8 +229,13 @@ export function Lineage() {
           </select>
         </label>
       )}
+      {chain && (
+        <p role="status" aria-label="Derivation" className={chain.ids.length ? "ok" : "muted"}>
+          {chain.text}
+        </p>
+      )}
       <div className="lineage">
-        <GraphView graph={graph} root={root} selected={selected} onSelect={setSelected} />
+        <GraphView graph={graph} root={root} selected={selected} onSelect={setSelected} chain={chain?.ids ?? []} />
         {chosen && (
           <aside aria-label="Selected node">
             <h2>{chosen.name}</h2>
@@ -227,6 +252,16 @@ export function Lineage() {
               Start from here
             </button>
             {chosen.kind === "VERSION" && <a href={`/versions/${chosen.id}`}>Open the version</a>}
+            <p>
+              <button type="button" onClick={() => setChainFrom(chosen.id)}>
+                Chain from here
+              </button>
+              {chainFrom && chainFrom !== chosen.id && (
+                <button type="button" onClick={() => derive(chainFrom, chosen.id)}>
+                  Chain to here
+                </button>
+              )}
+            </p>
             {chosen.kind === "VERSION" && (
               <button
                 type="button"
@@ -273,6 +308,7 @@ function GraphView(props: {
   root: string | null;
   selected: string | null;
   onSelect: (id: string | null) => void;
+  chain: string[];
 }) {
   const container = useRef<HTMLDivElement>(null);
   const sigma = useRef<Sigma | null>(null);
@@ -321,10 +357,19 @@ function GraphView(props: {
   useEffect(() => {
     const renderer = sigma.current;
     if (!renderer) return;
-    renderer.setSetting("nodeReducer", (node, data) =>
-      node === props.selected ? { ...data, highlighted: true, size: (data.size as number) + 3 } : data,
-    );
-  }, [props.selected, built]);
+    const onChain = new Set(props.chain);
+    const steps = new Set(props.chain.slice(1).map((id, i) => `${props.chain[i]}>${id}`));
+    renderer.setSetting("nodeReducer", (node, data) => {
+      let shown = data;
+      if (onChain.has(node)) shown = { ...shown, color: CHAIN, size: (data.size as number) + 2 };
+      if (node === props.selected) shown = { ...shown, highlighted: true, size: (data.size as number) + 3 };
+      return shown;
+    });
+    renderer.setSetting("edgeReducer", (edge, data) => {
+      const [from, to] = built.extremities(edge);
+      return steps.has(`${from}>${to}`) ? { ...data, color: CHAIN, size: 3 } : data;
+    });
+  }, [props.selected, props.chain, built]);
 
   return (
     <div
@@ -333,6 +378,7 @@ function GraphView(props: {
       role="img"
       aria-label={`Lineage graph: ${props.graph.nodes.size} nodes, ${props.graph.edges.size} edges`}
       data-nodes={props.graph.nodes.size}
+      data-chain={props.chain.join(" ")}
     />
   );
 }

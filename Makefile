@@ -95,13 +95,14 @@ $(MLMD_STAMP):
 	$(MLMD_VENV)/bin/python -m pip install --quiet ml-metadata==1.17.1 'protobuf<5'
 	touch $@
 
-bench: install $(MLFLOW_STAMP) $(MLMD_STAMP)
+bench: install browser $(MLFLOW_STAMP) $(MLMD_STAMP)
 	$(SERVICES) install
 	$(SERVICES) run --run-dir .services/bench -- $(PY) -m bench.artifacts
 	$(SERVICES) run --run-dir .services/bench -- $(PY) -m bench.floor
 	$(SERVICES) run --run-dir .services/bench -- env MLFLOW_VENV=$(MLFLOW_VENV) $(PY) -m bench.registry
 	$(SERVICES) run --run-dir .services/bench -- env MLFLOW_VENV=$(MLFLOW_VENV) $(PY) -m bench.sdk
 	$(SERVICES) run --run-dir .services/bench -- env MLMD_VENV=$(MLMD_VENV) $(PY) -m bench.lineage
+	$(SERVICES) run --run-dir .services/bench -- $(PY) -m bench.web
 
 schema: install
 	$(PY) scripts/export_schema.py schema.graphql

@@ -106,6 +106,8 @@ def test_a_model_leads_back_to_its_data_and_the_data_to_the_models_it_feeds(
     page.get_by_label("Select a node").select_option(label="fraud/clean:v0 (dataset)")
     selected = page.get_by_role("complementary", name="Selected node")
     expect(selected).to_contain_text("fraud/clean:v0")
+    page.reload()  # the selection is part of the link
+    expect(selected).to_contain_text("fraud/clean:v0")
     selected.get_by_role("button", name="Impact").click()
     expect(selected.get_by_role("region", name="Impact")).to_contain_text(
         "zoo/fraud v0 @latest [production]"

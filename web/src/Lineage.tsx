@@ -50,7 +50,13 @@ export function Lineage() {
   const [root, setRoot] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [loading, setLoading] = useState(false);
-  const [selected, setSelected] = useState<string | null>(null);
+  const selected = params.get("sel");
+  const setSelected = (id: string | null) => {
+    const next = new URLSearchParams(params);
+    if (id) next.set("sel", id);
+    else next.delete("sel");
+    setParams(next, { replace: true });
+  };
   const [impact, setImpact] = useState<Impact[] | null>(null);
   const [chainFrom, setChainFrom] = useState<string | null>(null);
   const [chain, setChain] = useState<{ ids: string[]; text: string } | null>(null);
@@ -140,7 +146,6 @@ export function Lineage() {
   useEffect(() => setDraft(ref), [ref]); // what is typed stays while other settings change
 
   useEffect(() => {
-    setSelected(null);
     setImpact(null);
     setChain(null);
     setChainFrom(null);
@@ -169,7 +174,7 @@ export function Lineage() {
         role="search"
         onSubmit={(e) => {
           e.preventDefault();
-          set({ ref: draft.trim() });
+          set({ ref: draft.trim(), sel: "" });
         }}
       >
         <input
@@ -342,6 +347,9 @@ function GraphView(props: {
       renderEdgeLabels: false,
       labelRenderedSizeThreshold: 4,
       stagePadding: 90, // room for the labels of the outermost nodes
+      // while the view moves, only the nodes are drawn: panning thousands stays fluid
+      hideEdgesOnMove: built.order > 2000,
+      hideLabelsOnMove: built.order > 2000,
       defaultEdgeType: "arrow",
     });
     renderer.on("clickNode", ({ node }) => props.onSelect(node));

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Final
 
+import httpx
 from minio import Minio
 from starlette.testclient import TestClient
 
@@ -76,3 +77,16 @@ def reference(
                 seen[nxt] = seen[node] + 1
                 queue.append(nxt)
     return seen
+
+
+def gql_at(base: str, query: str, key: str = ADMIN_KEY, **variables: Any) -> dict[str, Any]:
+    """A GraphQL call to a real server process (the `server` fixture) that must succeed."""
+    body = httpx.post(
+        f"{base}/graphql",
+        json={"query": query, "variables": variables},
+        headers=bearer(key),
+        timeout=30,
+    ).json()
+    assert "errors" not in body, body["errors"]
+    data: dict[str, Any] = body["data"]
+    return data

@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.helpers import ADMIN_KEY, bearer
+from tests.helpers import ADMIN_KEY, gql_at
 
 
 @dataclass
@@ -24,15 +23,7 @@ class Sdk:
 
     def gql(self, query: str, key: str = ADMIN_KEY, **variables: Any) -> dict[str, Any]:
         """A GraphQL call straight to the server, to check what the SDK did."""
-        body = httpx.post(
-            f"{self.base}/graphql",
-            json={"query": query, "variables": variables},
-            headers=bearer(key),
-            timeout=30,
-        ).json()
-        assert "errors" not in body, body["errors"]
-        data: dict[str, Any] = body["data"]
-        return data
+        return gql_at(self.base, query, key, **variables)
 
     def python(
         self, script: str, python: str = sys.executable, check: bool = True, **env: str

@@ -3,6 +3,7 @@ download a browser here), against a real API process serving the built app (web/
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.helpers import ADMIN_KEY, bearer
+from tests.helpers import ADMIN_KEY, bearer, gql_at
 
 ROOT = Path(__file__).resolve().parents[2]
 # Screenshots of every page the tests open, kept as the run's artifacts (and the README's).
@@ -47,16 +48,46 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def gql(base: str, query: str, key: str = ADMIN_KEY, **variables: Any) -> dict[str, Any]:
-    body = httpx.post(
-        f"{base}/graphql",
-        json={"query": query, "variables": variables},
-        headers=bearer(key),
-        timeout=30,
-    ).json()
-    assert "errors" not in body, body["errors"]
-    data: dict[str, Any] = body["data"]
-    return data
+gql = gql_at
+
+
+def log(
+    base: str,
+    project: str,
+    artifact: str,
+    files: dict[str, bytes],
+    *,
+    kind: str = "model",
+    run: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> str:
+    """A committed version of `project/artifact` with these files (uploaded); its id."""
+    version: str = gql(
+        base,
+        """mutation($i: CreateArtifactVersionInput!) { createArtifactVersion(input: $i) {
+        version { id } } }""",
+        i={
+            "project": project,
+            "artifact": artifact,
+            "type": kind,
+            "run": run,
+            "metadata": metadata or {},
+            "files": [
+                {"path": path, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+                for path, data in files.items()
+            ],
+        },
+    )["createArtifactVersion"]["version"]["id"]
+    for data in files.values():
+        sha = hashlib.sha256(data).hexdigest()
+        put = httpx.put(f"{base}/blobs/{sha}", content=data, headers=bearer(ADMIN_KEY))
+        assert put.status_code in (200, 201), put.text
+    gql(
+        base,
+        "mutation($v: ID!) { commitArtifactVersion(input: {version: $v}) { version { id } } }",
+        v=version,
+    )
+    return version
 
 
 def sign_in(page: Page, key: str = ADMIN_KEY, path: str = "/") -> None:

@@ -3,39 +3,12 @@ trained on, then a dataset's downstream and its impact on the registry."""
 
 from __future__ import annotations
 
-import hashlib
-
-import httpx
 from playwright.sync_api import Page, expect
 
-from tests.helpers import ADMIN_KEY, bearer
-from tests.web.conftest import gql, shot, sign_in
+from tests.web.conftest import gql, log, shot, sign_in
 
 USE = """mutation($r: ID!, $v: String!) {
   useArtifactVersion(input: {run: $r, version: $v}) { __typename } }"""
-
-
-def log(base: str, project: str, artifact: str, kind: str, content: bytes, run: str | None) -> str:
-    sha = hashlib.sha256(content).hexdigest()
-    version = gql(
-        base,
-        """mutation($i: CreateArtifactVersionInput!) { createArtifactVersion(input: $i) {
-        version { id } } }""",
-        i={
-            "project": project,
-            "artifact": artifact,
-            "type": kind,
-            "files": [{"path": "data", "size": len(content), "sha256": sha}],
-            "run": run,
-        },
-    )["createArtifactVersion"]["version"]["id"]
-    httpx.put(f"{base}/blobs/{sha}", content=content, headers=bearer(ADMIN_KEY))
-    gql(
-        base,
-        "mutation($v: ID!) { commitArtifactVersion(input: {version: $v}) { version { id } } }",
-        v=version,
-    )
-    return str(version)
 
 
 def pipeline(base: str) -> None:
@@ -45,7 +18,7 @@ def pipeline(base: str) -> None:
         'mutation { createRegistry(input: {name: "zoo", stages: ["production"]}) '
         "{ registry { id } } }",
     )
-    raw = log(base, "fraud", "raw", "dataset", b"raw rows", None)
+    raw = log(base, "fraud", "raw", {"data": b"raw rows"}, kind="dataset")
     prep = gql(
         base, 'mutation { startRun(input: {project: "fraud", name: "prep"}) { run { id } } }'
     )
@@ -56,7 +29,7 @@ def pipeline(base: str) -> None:
         r=prep_id,
         v=raw,
     )
-    clean = log(base, "fraud", "clean", "dataset", b"clean rows", prep_id)
+    clean = log(base, "fraud", "clean", {"data": b"clean rows"}, kind="dataset", run=prep_id)
     train = gql(
         base, 'mutation { startRun(input: {project: "fraud", name: "train"}) { run { id } } }'
     )
@@ -67,7 +40,7 @@ def pipeline(base: str) -> None:
         r=train_id,
         v=clean,
     )
-    model = log(base, "fraud", "clf", "model", b"weights", train_id)
+    model = log(base, "fraud", "clf", {"data": b"weights"}, run=train_id)
     link = gql(
         base,
         """mutation($v: String!) { linkVersion(input: {registry: "zoo", collection: "fraud",

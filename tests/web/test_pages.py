@@ -3,14 +3,12 @@ version and see the history say so, be refused with the reason, run a query in G
 
 from __future__ import annotations
 
-import hashlib
 import re
 
-import httpx
 from playwright.sync_api import Page, expect
 
-from tests.helpers import ADMIN_KEY, bearer
-from tests.web.conftest import gql, shot, sign_in
+from tests.helpers import ADMIN_KEY
+from tests.web.conftest import gql, log, shot, sign_in
 
 
 def seed(base: str) -> dict[str, str]:
@@ -21,36 +19,17 @@ def seed(base: str) -> dict[str, str]:
         stages: ["staging", "production"]}) { registry { id } } }""",
     )
     links = []
-    for content in (b"weights one", b"weights two", b"weights three"):
-        sha = hashlib.sha256(content).hexdigest()
-        created = gql(
-            base,
-            """mutation($i: CreateArtifactVersionInput!) { createArtifactVersion(input: $i) {
-            version { id } } }""",
-            i={
-                "project": "fraud",
-                "artifact": "clf",
-                "type": "model",
-                "files": [{"path": "model.pkl", "size": len(content), "sha256": sha}],
-            },
-        )["createArtifactVersion"]["version"]["id"]
-        put = httpx.put(f"{base}/blobs/{sha}", content=content, headers=bearer(ADMIN_KEY))
-        assert put.status_code in (200, 201)
-        gql(
-            base,
-            "mutation($v: ID!) { commitArtifactVersion(input: {version: $v}) { version { id } } }",
-            v=created,
-        )
-        if content == b"weights three":
-            continue  # logged, not linked: the model page links it
+    for content in (b"weights one", b"weights two"):
+        version = log(base, "fraud", "clf", {"model.pkl": content})
         links.append(
             gql(
                 base,
                 """mutation($v: String!) { linkVersion(input: {registry: "zoo",
                 collection: "fraud-clf", version: $v, createCollection: true}) { link { id } } }""",
-                v=created,
+                v=version,
             )["linkVersion"]["link"]["id"]
         )
+    log(base, "fraud", "clf", {"model.pkl": b"weights three"})  # not linked: the page links it
     viewer = gql(base, 'mutation { createUser(input: {name: "vera"}) { key } }')["createUser"][
         "key"
     ]

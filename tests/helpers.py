@@ -90,3 +90,10 @@ def gql_at(base: str, query: str, key: str = ADMIN_KEY, **variables: Any) -> dic
     assert "errors" not in body, body["errors"]
     data: dict[str, Any] = body["data"]
     return data
+
+
+def counted(base: str, series: str) -> float:
+    """The sum of a server's Prometheus samples whose line starts with `series` (a metric name
+    and the start of its labels): what it counted so far."""
+    text = httpx.get(f"{base}/metrics").text
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(series))

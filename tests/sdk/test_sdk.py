@@ -13,7 +13,7 @@ import forebear
 import forebear._hashing
 import pytest
 
-from tests.helpers import bearer
+from tests.helpers import bearer, counted
 from tests.sdk.conftest import Sdk
 
 QUICKSTART = """
@@ -171,25 +171,11 @@ def test_logging_unchanged_files_again_hashes_and_uploads_nothing(
 
 
 def _creates(sdk: Sdk) -> float:
-    import httpx
-
-    text = httpx.get(f"{sdk.base}/metrics").text
-    return sum(
-        float(line.split()[-1])
-        for line in text.splitlines()
-        if line.startswith('forebear_graphql_operations_total{fields="createArtifactVersion"')
-    )
+    return counted(sdk.base, 'forebear_graphql_operations_total{fields="createArtifactVersion"')
 
 
 def _uploads(sdk: Sdk) -> float:
-    import httpx
-
-    text = httpx.get(f"{sdk.base}/metrics").text
-    return sum(
-        float(line.split()[-1])
-        for line in text.splitlines()
-        if line.startswith('forebear_transfers_total{direction="upload"')
-    )
+    return counted(sdk.base, 'forebear_transfers_total{direction="upload"')
 
 
 def test_errors_say_what_to_do(sdk: Sdk, tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from graph.repository.blobs import BlobRepository
 from graph.repository.uploads import UploadRepository
 from storage.blobs import BlobStore
 from tests.factories import count
-from tests.helpers import ADMIN_KEY, bearer, s3_client
+from tests.helpers import ADMIN_KEY, bearer, counted, s3_client
 from tests.sdk.conftest import Sdk
 
 LOG_BIG = """
@@ -33,12 +33,7 @@ with forebear.init(project="big") as run:
 
 
 def parts_sent(sdk: Sdk) -> float:
-    text = httpx.get(f"{sdk.base}/metrics").text
-    return sum(
-        float(line.split()[-1])
-        for line in text.splitlines()
-        if line.startswith('forebear_transfers_total{direction="upload_part",outcome="stored"}')
-    )
+    return counted(sdk.base, 'forebear_transfers_total{direction="upload_part",outcome="stored"}')
 
 
 def parts_held(sdk: Sdk, settings: Settings) -> int:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 from graphql import get_introspection_query
+from starlette.applications import Starlette
+from starlette.routing import Mount
 from starlette.testclient import TestClient
 
 from api.schema import MAX_ALIASES, MAX_QUERY_DEPTH, MAX_QUERY_TOKENS
+from api.web import WebApp
 from tests.factories import log_version, sha
 from tests.helpers import graphql
 
@@ -152,3 +156,11 @@ def test_each_request_gets_an_id_that_the_access_log_carries(
     ]
     assert all(getattr(r, "path", None) == "/healthz" for r in logged)
     assert all(getattr(r, "status", None) == 200 for r in logged)
+
+
+def test_an_unbuilt_web_app_says_how_to_build_it(tmp_path: Path) -> None:
+    app = Starlette(routes=[Mount("/", app=WebApp(tmp_path))])
+    with TestClient(app) as plain:
+        page = plain.get("/registries/model")
+    assert page.status_code == 503
+    assert "make install" in page.text

@@ -1,6 +1,7 @@
 // Models dashboard: every collection of a registry with its latest version, aliases, the
 // version holding each stage, and the last change; search, tag and stage filters in the URL.
 import { useQuery } from "@apollo/client/react";
+import { useEffect, useState } from "react";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router-dom";
 import { DASHBOARD, REGISTRIES } from "./queries";
 import { filterCollections, latest, stageHolders, versionLabel, when, type Link as LinkRow } from "./shape";
@@ -51,12 +52,13 @@ export function Dashboard() {
   const { registry = "" } = useParams();
   const [params, setParams] = useSearchParams();
   const search = params.get("search") ?? "";
+  const asked = useDebounced(search, 250); // one question when typing stops, not per key
   const tag = params.get("tag") ?? "";
   const stage = params.get("stage") ?? "";
   const { data: fresh, previousData, error, loading, fetchMore } = useQuery<{
     registry: Registry | null;
     collections: { nodes: CollectionNode[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } };
-  }>(DASHBOARD, { variables: { registry, search: search || null, tag: tag || null } });
+  }>(DASHBOARD, { variables: { registry, search: asked || null, tag: tag || null } });
   const data = fresh ?? previousData; // while a new filter loads, the last answer stays
 
   const stages = data?.registry?.stages ?? [];
@@ -166,4 +168,14 @@ export function Dashboard() {
       )}
     </Frame>
   );
+}
+
+/** `value`, once it has stayed the same for `ms` milliseconds. */
+function useDebounced<T>(value: T, ms: number): T {
+  const [settled, setSettled] = useState(value);
+  useEffect(() => {
+    const timer = setTimeout(() => setSettled(value), ms);
+    return () => clearTimeout(timer);
+  }, [value, ms]);
+  return settled;
 }

@@ -322,12 +322,14 @@ function GraphView(props: {
     const edges = [...props.graph.edges.values()];
     const placed = layered(nodes, edges);
     const g = new Graph({ type: "directed", multi: false });
+    // thousands of nodes as small points: fewer pixels to draw on every frame of a pan
+    const size = nodes.length > 2000 ? 2 : 5;
     for (const n of nodes) {
       const at = placed.get(n.id)!;
       g.addNode(n.id, {
         x: at.x * 6,
         y: -at.y,
-        size: n.id === props.root ? 9 : 5,
+        size: n.id === props.root ? size + 4 : size,
         label: n.name,
         color: colour(n),
       });

@@ -11,8 +11,9 @@ SERVICES := $(PY) scripts/services.py
 .PHONY: help install browser services stop status serve test fuzz bench schema check
 
 help:
-	@echo "make serve     install, start Neo4j and MinIO, serve the API on 127.0.0.1:8000"
-	@echo "make test      install, run the suite on throw-away Neo4j and MinIO servers"
+	@echo "make serve     install, start Neo4j and MinIO, serve the API and the web app on 127.0.0.1:8000"
+	@echo "make test      install, run the suite on throw-away Neo4j and MinIO servers (and chromium)"
+	@echo "make browser   install Debian's chromium for the web app's tests (apt)"
 	@echo "make services  start only the local Neo4j and MinIO (make stop stops them)"
 	@echo "make fuzz      fuzz /graphql from its schema (schemathesis), and the hostile inputs"
 	@echo "make bench     run the benchmarks"

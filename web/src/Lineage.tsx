@@ -1,13 +1,13 @@
 // Lineage explorer: the graph of runs and versions around a node, drawn left to right as data
-// flows (datasets -> runs -> models) with WebGL (sigma), laid out in layers (layout.ts). Every
+// flows (datasets -> runs -> models) on a canvas (GraphCanvas.tsx), laid out in layers
+// (layout.ts). Every
 // setting is in the URL; a click selects a node, whose lineage can then be added on either side.
 import { useApolloClient } from "@apollo/client/react";
-import Graph from "graphology";
-import { useEffect, useMemo, useRef, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import { useSearchParams } from "react-router-dom";
-import Sigma from "sigma";
 import { messageOf } from "./client";
-import { fromCompact, layered, type LEdge, type LNode } from "./layout";
+import { GraphCanvas, type DrawnNode } from "./GraphCanvas";
+import { flow, fromCompact, layered, type LEdge, type LNode } from "./layout";
 import { DERIVATION, IMPACT, LINEAGE, LINK_BY_REF, VERSION_BY_REF } from "./queries";
 import { Empty, Failure, Frame, Loading } from "./ui";
 
@@ -27,7 +27,6 @@ interface Impact {
 }
 
 const COLOURS: Record<string, string> = { RUN: "#7b8bb2", dataset: "#2e7d32", model: "#b3261e" };
-const CHAIN = "#e67e22";
 const colour = (n: LNode) => (n.kind === "RUN" ? COLOURS.RUN : COLOURS[n.type ?? ""] ?? "#2851a3");
 
 export function Lineage() {
@@ -315,80 +314,33 @@ function GraphView(props: {
   onSelect: (id: string | null) => void;
   chain: string[];
 }) {
-  const container = useRef<HTMLDivElement>(null);
-  const sigma = useRef<Sigma | null>(null);
-  const built = useMemo(() => {
-    const nodes = [...props.graph.nodes.values()];
-    const edges = [...props.graph.edges.values()];
-    const placed = layered(nodes, edges);
-    const g = new Graph({ type: "directed", multi: false });
+  const { nodes, edges } = useMemo(() => {
+    const all = [...props.graph.nodes.values()];
+    const links = [...props.graph.edges.values()];
+    const placed = layered(all, links);
     // thousands of nodes as small points: fewer pixels to draw on every frame of a pan
-    const size = nodes.length > 2000 ? 2 : 5;
-    for (const n of nodes) {
+    const size = all.length > 2000 ? 1.5 : 5;
+    const drawn: DrawnNode[] = all.map((n) => {
       const at = placed.get(n.id)!;
-      g.addNode(n.id, {
+      return {
+        id: n.id,
         x: at.x * 6,
-        y: -at.y,
-        size: n.id === props.root ? size + 4 : size,
+        y: at.y,
         label: n.name,
         color: colour(n),
-      });
-    }
-    for (const e of edges) {
-      const [from, to] = e.kind === "PRODUCED" ? [e.source, e.target] : [e.target, e.source];
-      if (g.hasNode(from) && g.hasNode(to) && !g.hasEdge(from, to)) {
-        g.addDirectedEdge(from, to, { type: "arrow", size: 1, color: "#b9bfcc" });
-      }
-    }
-    return g;
+        size: n.id === props.root ? size + 3 : size,
+      };
+    });
+    return { nodes: drawn, edges: links.map(flow) };
   }, [props.graph, props.root]);
-
-  useEffect(() => {
-    if (!container.current) return;
-    const renderer = new Sigma(built, container.current, {
-      renderEdgeLabels: false,
-      labelRenderedSizeThreshold: 4,
-      stagePadding: 90, // room for the labels of the outermost nodes
-      // while the view moves, only the nodes are drawn: panning thousands stays fluid
-      hideEdgesOnMove: built.order > 2000,
-      hideLabelsOnMove: built.order > 2000,
-      defaultEdgeType: "arrow",
-    });
-    renderer.on("clickNode", ({ node }) => props.onSelect(node));
-    renderer.on("clickStage", () => props.onSelect(null));
-    sigma.current = renderer;
-    return () => {
-      renderer.kill();
-      sigma.current = null;
-    };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [built]);
-
-  useEffect(() => {
-    const renderer = sigma.current;
-    if (!renderer) return;
-    const onChain = new Set(props.chain);
-    const steps = new Set(props.chain.slice(1).map((id, i) => `${props.chain[i]}>${id}`));
-    renderer.setSetting("nodeReducer", (node, data) => {
-      let shown = data;
-      if (onChain.has(node)) shown = { ...shown, color: CHAIN, size: (data.size as number) + 2 };
-      if (node === props.selected) shown = { ...shown, highlighted: true, size: (data.size as number) + 3 };
-      return shown;
-    });
-    renderer.setSetting("edgeReducer", (edge, data) => {
-      const [from, to] = built.extremities(edge);
-      return steps.has(`${from}>${to}`) ? { ...data, color: CHAIN, size: 3 } : data;
-    });
-  }, [props.selected, props.chain, built]);
-
   return (
-    <div
-      ref={container}
-      className="graph"
-      role="img"
-      aria-label={`Lineage graph: ${props.graph.nodes.size} nodes, ${props.graph.edges.size} edges`}
-      data-nodes={props.graph.nodes.size}
-      data-chain={props.chain.join(" ")}
+    <GraphCanvas
+      nodes={nodes}
+      edges={edges}
+      selected={props.selected}
+      chain={props.chain}
+      onSelect={props.onSelect}
+      label={`Lineage graph: ${props.graph.nodes.size} nodes, ${props.graph.edges.size} edges`}
     />
   );
 }

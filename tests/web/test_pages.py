@@ -86,8 +86,10 @@ def test_a_model_is_found_promoted_and_the_history_says_so(
     page.get_by_role("textbox", name="Link a version").fill("fraud/clf:v2")
     page.get_by_role("button", name="Link", exact=True).click()
     expect(page.get_by_role("region", name="Versions")).to_contain_text("fraud/clf:v2")
-    page.get_by_label("Compare v0").check()
-    page.get_by_label("Compare v1").check()
+    page.get_by_label("Compare v0").click()  # the URL changes, then the box
+    expect(page.get_by_label("Compare v0")).to_be_checked()
+    page.get_by_label("Compare v1").click()  # the URL changes, then the box
+    expect(page.get_by_label("Compare v1")).to_be_checked()
     expect(page.get_by_role("table", name="Runs compared")).to_be_visible()
     assert page.url.count("compare=") == 2
     shot(page, "model")

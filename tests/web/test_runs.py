@@ -44,8 +44,10 @@ def test_runs_are_compared_and_a_version_page_downloads_its_files(
     runs = page.get_by_role("table", name="Runs")
     expect(runs).to_contain_text("slow")
     expect(runs).to_contain_text("lr=0.1")
-    page.get_by_label("Compare slow").check()
-    page.get_by_label("Compare fast").check()
+    page.get_by_label("Compare slow").click()  # the URL changes, then the box
+    expect(page.get_by_label("Compare slow")).to_be_checked()
+    page.get_by_label("Compare fast").click()  # the URL changes, then the box
+    expect(page.get_by_label("Compare fast")).to_be_checked()
     metrics = page.get_by_role("region", name="Metrics")
     expect(metrics.get_by_role("img", name="acc: fast, slow")).to_be_visible()
     expect(metrics.get_by_role("img", name="loss: fast, slow")).to_be_visible()

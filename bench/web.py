@@ -4,8 +4,8 @@ Graph: a diamond DAG of 50 layers of width 100 (each run consumes 2-3 random ver
 layer before and produces one): 5,000 versions and 4,900 runs, loaded in bulk as bench/lineage.py
 loads it. Timed in the browser, each time in a fresh page with the key already in session
 storage: from opening /lineage on the last version (upstream, every depth) until the graph is
-drawn (its WebGL canvas holds all the nodes of the answer), and one pan (a drag across the
-canvas until the next frame is painted). Prints medians of REPEAT runs against the issue's
+drawn (its canvas holds all the nodes of the answer), and one pan (a drag of 10 moves across
+the canvas until the next frame is painted). Prints medians of REPEAT runs against the issue's
 target of 2 s for each. No peer draws this offline: W&B's and DVC Studio's lineage views are
 hosted services, MLflow and ML Metadata have none.
 """
@@ -88,7 +88,7 @@ def main() -> None:
     print(f"{'open the page until the graph is drawn':40} {opened:9.3f} {TARGET:9.1f}")
     print(f"{'pan: a drag of 10 moves, painted':40} {moved:9.3f} {TARGET:9.1f}")
     print(f"{'  one frame of it':40} {moved / 10:9.3f}")
-    print("(chromium headless draws WebGL in software, SwiftShader: no GPU on these machines)")
+    print("(drawn on a 2D canvas, rasterized by the CPU: these machines have no GPU)")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from storage.errors import BlobMissing
 PART_SIZE: Final = 8 * 2**20  # S3 wants 5 MiB at least (but for the last part)
 MAX_PARTS: Final = 10_000  # S3's limit
 WAITING_BYTES: Final = 64 * 2**20  # parts of one session held until those before them come
+ALL_WAITING_BYTES: Final = 256 * 2**20  # and of all sessions together: memory stays bounded
 SESSIONS_HASHED: Final = 32  # sessions whose sha256 this process follows (the oldest go)
 
 
@@ -55,10 +56,16 @@ class PartHashes:
     """The sessions this process opened (so a part needs no graph read), with the running
     sha256 of their parts."""
 
-    def __init__(self, sessions: int = SESSIONS_HASHED, waiting: int = WAITING_BYTES) -> None:
+    def __init__(
+        self,
+        sessions: int = SESSIONS_HASHED,
+        waiting: int = WAITING_BYTES,
+        all_waiting: int = ALL_WAITING_BYTES,
+    ) -> None:
         self._states: OrderedDict[str, _Hashing] = OrderedDict()
         self._sessions = sessions
         self._waiting = waiting
+        self._all_waiting = all_waiting
 
     def start(self, session: UploadSession) -> None:
         """Follow a session from its first part (a session made by this process)."""
@@ -90,9 +97,13 @@ class PartHashes:
             while (ready := state.waiting.pop(state.next, None)) is not None:
                 await anyio.to_thread.run_sync(state.sha256.update, ready)
                 state.next += 1
-            if sum(map(len, state.waiting.values())) > self._waiting:
-                state.lost = True
+            held = sum(map(len, state.waiting.values()))
+            if held > self._waiting or (held and self._held() > self._all_waiting):
+                state.lost = True  # this one is read back when it finishes instead
                 state.waiting.clear()
+
+    def _held(self) -> int:
+        return sum(len(d) for state in self._states.values() for d in state.waiting.values())
 
     def digest(self, session_id: str, parts: int) -> str | None:
         """The sha256 of all `parts` when this process hashed every one of them."""

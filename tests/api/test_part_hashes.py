@@ -50,3 +50,16 @@ async def test_only_the_latest_sessions_are_followed() -> None:
     for name in ("a", "b", "c"):
         hashes.start(session(name))
     assert [hashes.session(n) is not None for n in ("a", "b", "c")] == [False, True, True]
+
+
+async def test_memory_stays_bounded_across_sessions() -> None:
+    hashes = PartHashes(waiting=2500, all_waiting=3000)
+    for name in ("a", "b"):
+        hashes.start(session(name))
+        for number in (2, 3):  # 2,000 bytes wait in each: 4,000 together, over 3,000
+            await hashes.add(name, number, PARTS[number - 1])
+    for name in ("a", "b"):
+        for number in (1, 4, 5):
+            await hashes.add(name, number, PARTS[number - 1])
+    assert hashes.digest("a", 5) == WHOLE  # the first kept its waiting parts
+    assert hashes.digest("b", 5) is None  # the second is read back instead

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+import anyio.to_thread
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
@@ -119,7 +120,8 @@ async def post_blobs(request: Request) -> Response:
         metrics.transfer("upload", "abandoned")
         return error(400, "BAD_INPUT", "the upload ended before its last byte")
     try:
-        contents = unpack(bytes(body))
+        # parsing and hashing thousands of members is CPU work: off the event loop
+        contents = await anyio.to_thread.run_sync(unpack, bytes(body))
         if sum(map(len, contents.values())) > PACK_LIMIT:
             raise PackRejected(f"at most {PACK_LIMIT} bytes of content per request")
     except PackRejected as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Final, cast
+from typing import Annotated, Final, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -530,6 +530,9 @@ class RegistryQuery:
         include_deprecated: bool = False,
         first: int | None = None,
         after: str | None = None,
+        stage: Annotated[
+            str | None, strawberry.argument(description="Only those with a version in it.")
+        ] = None,
     ) -> Connection[Collection]:
         cursor = decode_cursor(after)
         parsed = tuple(cursor.split("/", 1)) if cursor else None
@@ -544,6 +547,7 @@ class RegistryQuery:
             first=page_size(first),
             after=(parsed[0], parsed[1]) if parsed else None,
             visible=info.context.access.visible_registries(),
+            stage=stage,
         )
         return connection(page, Collection.from_record, lambda c: f"{c.registry}/{c.name}")
 

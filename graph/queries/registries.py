@@ -102,6 +102,8 @@ WHERE ($registry IS NULL OR r.name = $registry)
   AND ($search IS NULL OR toLower(c.name) CONTAINS toLower($search))
   AND ($tag IS NULL OR $tag IN c.tags)
   AND ($type IS NULL OR $type IN c.types OR size(c.types) = 0)
+  AND ($stage IS NULL OR EXISTS {
+    MATCH (:Assignment {collectionId: c.id, kind: 'stage', name: $stage, open: true}) })
   AND ($after IS NULL OR [r.name, c.name] > $after)
 RETURN c {.*} AS collection, r {.*} AS registry
 ORDER BY r.name, c.name

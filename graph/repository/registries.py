@@ -387,8 +387,10 @@ class RegistryRepository(Repository):
         first: int,
         after: tuple[str, str] | None,
         visible: Sequence[str] | None = None,
+        stage: str | None = None,
     ) -> Page[Collection]:
-        """Collections by registry and name; only in the `visible` registries unless None."""
+        """Collections by registry and name (with a version in `stage`, if given); only in
+        the `visible` registries unless None."""
 
         async def work(tx: Tx) -> list[Collection]:
             result = await tx.run(
@@ -398,6 +400,7 @@ class RegistryRepository(Repository):
                 search=search,
                 tag=tag,
                 type=type,
+                stage=stage,
                 include_deprecated=include_deprecated,
                 after=list(after) if after else None,
                 limit=first + 1,

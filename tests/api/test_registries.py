@@ -808,3 +808,25 @@ def test_concurrent_first_links_make_one_collection(client: TestClient, settings
     indexes = sorted(ok(a)["linkVersion"]["link"]["index"] for a in answers)
     assert indexes == list(range(6))
     assert count(settings, "MATCH (c:Collection {name: 'raced'}) RETURN count(c)") == 1
+
+
+def test_collections_are_filtered_by_a_stage_one_of_their_versions_holds(
+    client: TestClient,
+) -> None:
+    linked_collection(client, "held", 2)
+    ok(graphql(client, CREATE_COLLECTION, input={"registry": "model", "name": "idle"}))
+    query = """query($stage: String) { collections(registry: "model", stage: $stage) {
+        nodes { name } } }"""
+
+    def names(stage: str | None) -> list[str]:
+        return [n["name"] for n in ok(graphql(client, query, stage=stage))["collections"]["nodes"]]
+
+    assert names(None) == ["held", "idle"]
+    assert names("production") == []
+    stage = """mutation($link: String!, $stage: String!) { %s(input: {link: $link, stage: $stage})
+        { link { id } } }"""
+    ok(graphql(client, stage % "assignStage", link="model/held:v1", stage="production"))
+    assert names("production") == ["held"]
+    assert names("staging") == []
+    ok(graphql(client, stage % "unassignStage", link="model/held:v1", stage="production"))
+    assert names("production") == []

@@ -97,6 +97,10 @@ def test_a_model_is_found_promoted_and_the_history_says_so(
     page.get_by_role("link", name="Models").click()
     page.goto("/registries/zoo")
     expect(page.get_by_role("table")).to_contain_text("champion → v0")
+    page.get_by_label("Stage").select_option("production")  # asked of the server
+    expect(page.get_by_role("table")).to_contain_text("fraud-clf")
+    page.get_by_label("Stage").select_option("staging")
+    expect(page.get_by_text("No model matches these filters")).to_be_visible()
 
 
 def test_a_viewer_who_cannot_promote_sees_why(page: Page, server: tuple[str, int]) -> None:

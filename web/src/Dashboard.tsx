@@ -4,7 +4,7 @@ import { useQuery } from "@apollo/client/react";
 import { useEffect, useState } from "react";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router-dom";
 import { DASHBOARD, REGISTRIES } from "./queries";
-import { filterCollections, latest, stageHolders, versionLabel, when, type Link as LinkRow } from "./shape";
+import { latest, stageHolders, versionLabel, when, type Link as LinkRow } from "./shape";
 import { Empty, Failure, Frame, Loading } from "./ui";
 
 interface Registry {
@@ -58,7 +58,7 @@ export function Dashboard() {
   const { data: fresh, previousData, error, loading, fetchMore } = useQuery<{
     registry: Registry | null;
     collections: { nodes: CollectionNode[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } };
-  }>(DASHBOARD, { variables: { registry, search: asked || null, tag: tag || null } });
+  }>(DASHBOARD, { variables: { registry, search: asked || null, tag: tag || null, stage: stage || null } });
   const data = fresh ?? previousData; // while a new filter loads, the last answer stays
 
   const stages = data?.registry?.stages ?? [];
@@ -68,7 +68,7 @@ export function Dashboard() {
     holders: stageHolders(stages, c.links.nodes),
     last: c.history.nodes[0],
   }));
-  const shown = filterCollections(rows, { stage });
+  const shown = rows; // filtered by the server, across every page
 
   function set(name: string, value: string) {
     const next = new URLSearchParams(params);

@@ -20,9 +20,9 @@ export const REGISTRIES = gql`
 `;
 
 export const DASHBOARD = gql`
-  query Dashboard($registry: String!, $search: String, $tag: String, $after: String) {
+  query Dashboard($registry: String!, $search: String, $tag: String, $stage: String, $after: String) {
     registry(name: $registry) { id name description stages }
-    collections(registry: $registry, search: $search, tag: $tag, first: 50, after: $after) {
+    collections(registry: $registry, search: $search, tag: $tag, stage: $stage, first: 50, after: $after) {
       nodes {
         id name description tags types deprecated
         links(first: 100) { nodes { ${LINK_FIELDS} } }

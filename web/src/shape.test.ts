@@ -3,7 +3,6 @@ import {
   alignSeries,
   bytes,
   change,
-  filterCollections,
   latest,
   metricKeys,
   stageHolders,
@@ -59,20 +58,6 @@ describe("when", () => {
     expect(when("yesterday")).toBe("yesterday");
   });
 });
-
-describe("filterCollections", () => {
-  const rows = [
-    { name: "fraud-clf", tags: ["tabular"], holders: { production: "v1" } },
-    { name: "mnist", tags: ["vision"], holders: { production: "" } },
-  ];
-  it("filters by part of the name, a tag and a stage someone holds", () => {
-    expect(filterCollections(rows, { search: "FRAUD" }).map((r) => r.name)).toEqual(["fraud-clf"]);
-    expect(filterCollections(rows, { tag: "vision" }).map((r) => r.name)).toEqual(["mnist"]);
-    expect(filterCollections(rows, { stage: "production" }).map((r) => r.name)).toEqual(["fraud-clf"]);
-    expect(filterCollections(rows, {}).length).toBe(2);
-  });
-});
-
 
 describe("metricKeys", () => {
   it("takes the numeric summary keys of all runs, diverged values too", () => {

@@ -73,20 +73,6 @@ export function when(iso: string): string {
   return `${d.toISOString().slice(0, 16).replace("T", " ")} UTC`;
 }
 
-/** Keep only the rows a dashboard filter lets through (name part, tag, stage held). */
-export function filterCollections<T extends { name: string; tags: string[]; holders: Record<string, string> }>(
-  rows: T[],
-  filter: { search?: string; tag?: string; stage?: string },
-): T[] {
-  const search = (filter.search ?? "").toLowerCase();
-  return rows.filter(
-    (r) =>
-      (!search || r.name.toLowerCase().includes(search)) &&
-      (!filter.tag || r.tags.includes(filter.tag)) &&
-      (!filter.stage || Boolean(r.holders[filter.stage])),
-  );
-}
-
 /** Numeric summary values only (metrics), by key, across runs: the keys worth charting. */
 export function metricKeys(summaries: unknown[], most = 6): string[] {
   const keys = new Set<string>();

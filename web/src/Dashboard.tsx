@@ -2,7 +2,7 @@
 // version holding each stage, and the last change; search, tag and stage filters in the URL.
 import { useQuery } from "@apollo/client/react";
 import { useEffect, useState } from "react";
-import { Link, useNavigate, useParams, useSearchParams } from "react-router-dom";
+import { Link, Navigate, useParams, useSearchParams } from "react-router-dom";
 import { DASHBOARD, REGISTRIES } from "./queries";
 import { latest, stageHolders, versionLabel, when, type Link as LinkRow } from "./shape";
 import { Empty, Failure, Frame, Loading } from "./ui";
@@ -26,9 +26,8 @@ interface CollectionNode {
 
 export function Registries() {
   const { data, error, loading } = useQuery<{ registries: Registry[] }>(REGISTRIES);
-  const navigate = useNavigate();
   const registries = data?.registries ?? [];
-  if (registries.length === 1) navigate(`/registries/${registries[0].name}`, { replace: true });
+  if (registries.length === 1) return <Navigate to={`/registries/${registries[0].name}`} replace />;
   return (
     <Frame title="Registries">
       {error && <Failure error={error} />}

@@ -213,7 +213,10 @@ export function Lineage() {
       {answer && (
         <p className="muted" role="status" aria-label="Lineage summary">
           {graph.nodes.size} nodes drawn of {answer.totalNodes}, to depth {answer.depth}
-          {answer.truncated && ` — more lie past the ${answer.truncatedReason ?? "limit"}: raise the depth`}
+          {answer.truncated &&
+            (answer.truncatedReason === "node cap"
+              ? " — the server's node cap cut the answer: narrow it by depth, kind, type or project"
+              : " — more lie past the depth: raise the depth")}
           {answer.hiddenNodes > 0 && ` — ${answer.hiddenNodes} hidden: you may not read them`}
         </p>
       )}

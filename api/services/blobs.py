@@ -34,6 +34,7 @@ log = logging.getLogger("forebear.collect")
 STORAGE_SCAN_EVERY: Final = 3600.0
 
 SHA256: Final = re.compile(r"^[0-9a-f]{64}$")
+STAT_AT_ONCE: Final = 16  # S3 HEADs in flight while checking which contents are stored
 
 
 async def store_blob(
@@ -132,7 +133,17 @@ async def stored_already(
     """Those of `shas` that are stored: recorded in the graph, their bytes still in S3."""
     found = await repo.stored(shas)
     keys = {object_key(sha, obj) for sha, (obj, _) in found.items()}
-    present = {key for key in keys if await store.has(key)}
+    present: set[str] = set()
+    limiter = anyio.CapacityLimiter(STAT_AT_ONCE)
+
+    async def check(key: str) -> None:
+        async with limiter:
+            if await store.has(key):
+                present.add(key)
+
+    async with anyio.create_task_group() as group:  # a pack's worth of HEADs, a few at a time
+        for key in keys:
+            group.start_soon(check, key)
     return {sha for sha, (obj, _) in found.items() if object_key(sha, obj) in present}
 
 

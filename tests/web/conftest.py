@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 from tests.helpers import ADMIN_KEY, bearer, gql_at
 
@@ -37,10 +37,24 @@ def browser() -> Iterator[Browser]:
 def page(browser: Browser, server: tuple[str, int]) -> Iterator[Page]:
     base, _ = server
     context = browser.new_context(base_url=base, viewport={"width": 1400, "height": 900})
+    # A closed network, as many companies' are: anything asked of another origin (a CDN, a
+    # font host) is refused, and the test fails naming it.
+    outside: list[str] = []
+
+    def closed_network(route: Route) -> None:
+        url = route.request.url
+        if url.startswith((base + "/", "data:", "blob:")) or url == base:
+            route.continue_()
+        else:
+            outside.append(url)
+            route.abort()
+
+    context.route("**/*", closed_network)
     opened = context.new_page()
     opened.set_default_timeout(15_000)
     yield opened
     context.close()
+    assert not outside, f"the app asked for what is not its own: {outside}"
 
 
 def shot(page: Page, name: str) -> None:

@@ -34,10 +34,10 @@ class WebApp(StaticFiles):
 
     def __init__(self, directory: Path = DIST) -> None:
         super().__init__(directory=directory, html=True, check_dir=False)
-        self.built = (directory / "index.html").is_file()
+        self.index = directory / "index.html"
 
     async def get_response(self, path: str, scope: Scope) -> Response:
-        if not self.built:
+        if not self.index.is_file():  # asked each time: a build after start-up is served
             return HTMLResponse(NOT_BUILT, status_code=503)
         try:
             response = await super().get_response(path, scope)

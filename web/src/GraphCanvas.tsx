@@ -37,6 +37,7 @@ export function GraphCanvas(props: {
   const frame = useRef(0);
   const state = useRef(props);
   state.current = props;
+  const index = useRef(new Map<string, DrawnNode>()); // nodes by id, made once per graph
 
   const draw = () => {
     frame.current = 0;
@@ -48,16 +49,15 @@ export function GraphCanvas(props: {
     const ratio = window.devicePixelRatio || 1;
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.clearRect(0, 0, el.width, el.height);
-    const at = new Map(nodes.map((n) => [n.id, n]));
+    const at = index.current;
     const px = (n: DrawnNode) => (n.x - cx) * scale;
     const py = (n: DrawnNode) => (n.y - cy) * scale;
     const many = nodes.length > 2000;
-    const steps = new Set(chain.slice(1).map((id, i) => `${chain[i]}>${id}`));
-    if (!(moving.current && many)) {
-      ctx.lineWidth = 1;
-      ctx.strokeStyle = EDGE;
+    const segments = (pairs: Iterable<[string, string]>, width: number, colour: string) => {
+      ctx.lineWidth = width;
+      ctx.strokeStyle = colour;
       ctx.beginPath();
-      for (const [from, to] of edges) {
+      for (const [from, to] of pairs) {
         const a = at.get(from);
         const b = at.get(to);
         if (!a || !b) continue;
@@ -65,6 +65,9 @@ export function GraphCanvas(props: {
         ctx.lineTo(px(b), py(b));
       }
       ctx.stroke();
+    };
+    if (!(moving.current && many)) {
+      segments(edges, 1, EDGE);
       if (!many) {
         // arrowheads: the direction data flows
         ctx.fillStyle = EDGE;
@@ -76,20 +79,11 @@ export function GraphCanvas(props: {
         }
         ctx.fill();
       }
-      if (steps.size) {
-        ctx.lineWidth = 3;
-        ctx.strokeStyle = CHAIN;
-        ctx.beginPath();
-        for (const key of steps) {
-          const [from, to] = key.split(">");
-          const a = at.get(from);
-          const b = at.get(to);
-          if (!a || !b) continue;
-          ctx.moveTo(px(a), py(a));
-          ctx.lineTo(px(b), py(b));
-        }
-        ctx.stroke();
-      }
+      segments(
+        chain.slice(1).map((id, i): [string, string] => [chain[i], id]),
+        3,
+        CHAIN,
+      );
     }
     const onChain = new Set(chain);
     const byColour = new Map<string, DrawnNode[]>();
@@ -176,6 +170,7 @@ export function GraphCanvas(props: {
       if (fitted.current) fit();
       redraw();
     };
+    index.current = new Map(state.current.nodes.map((n) => [n.id, n]));
     fitted.current = true;
     resize();
     const observer = new ResizeObserver(resize);

@@ -38,6 +38,20 @@ def error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
+def not_expected(
+    repos: Repositories, principal: Principal, operation: str, shas: list[str]
+) -> Response:
+    """The refusal of content no pending version of the caller's projects lists (of any
+    project, for org admins), logged as refusals are: the first such sha256 named."""
+    refused(Access(principal, repos.access), operation, "not expected")
+    more = f" (nor {len(shas) - 1} more)" if len(shas) > 1 else ""
+    return error(
+        403,
+        "FORBIDDEN",
+        f"no pending version of your projects lists {shas[0]}{more}: create it first",
+    )
+
+
 async def put_blob(request: Request) -> Response:
     sha256: str = request.path_params["sha256"]
     settings: Settings = request.state.settings
@@ -62,13 +76,8 @@ async def put_blob(request: Request) -> Response:
         # Only content a pending manifest lists is accepted: of the caller's projects, or of
         # any project for org admins (who may write anywhere). Never content for nothing.
         if not await repos.access.blob_expected(sha256, principal):
-            refused(Access(principal, repos.access), f"PUT /blobs/{sha256}", "not expected")
             metrics.transfer("upload", "forbidden")
-            return error(
-                403,
-                "FORBIDDEN",
-                f"no pending version of your projects lists {sha256}: create it first",
-            )
+            return not_expected(repos, principal, f"PUT /blobs/{sha256}", [sha256])
         size, created = await store_blob(
             sha256,
             request.stream(),
@@ -131,15 +140,8 @@ async def post_blobs(request: Request) -> Response:
     try:
         expected = await repos.access.blobs_expected(list(contents), principal)
         if unexpected := [sha for sha in contents if sha not in expected]:
-            refused(Access(principal, repos.access), "POST /blobs", "not expected")
             metrics.transfer("upload", "forbidden")
-            return error(
-                403,
-                "FORBIDDEN",
-                f"no pending version of your projects lists {unexpected[0]}"
-                + (f" (nor {len(unexpected) - 1} more)" if len(unexpected) > 1 else "")
-                + ": create it first",
-            )
+            return not_expected(repos, principal, "POST /blobs", unexpected)
         results = await store_pack(
             contents, store=request.state.blobs, repo=repos.blobs, uploader=principal
         )

@@ -21,10 +21,9 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from api.access import Access, refused
 from api.context import Repositories
 from api.metrics import Metrics
-from api.routes.blobs import error
+from api.routes.blobs import error, not_expected
 from api.services.blobs import SHA256
 from api.services.uploads import (
     Rejected,
@@ -75,12 +74,7 @@ async def open_upload(request: Request) -> Response:
     uploads = UploadRepository(request.state.driver, settings.neo4j_database)
     try:
         if not await repos.access.blob_expected(sha256, principal):
-            refused(Access(principal, repos.access), "POST /uploads", "not expected")
-            return error(
-                403,
-                "FORBIDDEN",
-                f"no pending version of your projects lists {sha256}: create it first",
-            )
+            return not_expected(repos, principal, "POST /uploads", [sha256])
         session, made = await open_session(
             sha256,
             size,

@@ -212,8 +212,11 @@ class Cache:
         paths = [self.path(sha) for sha in contents]
         found = set()
         for path, sha, known in zip(paths, contents, self._hashes.known(paths)):
-            if known == sha and path.stat().st_size == contents[sha]:
-                os.utime(path, ns=(time.time_ns(), path.stat().st_mtime_ns))  # mtime kept
+            if known != sha:  # missing, or changed since it was verified
+                continue
+            info = path.stat()
+            if info.st_size == contents[sha]:
+                os.utime(path, ns=(time.time_ns(), info.st_mtime_ns))  # used now; mtime kept
                 found.add(sha)
         return found
 

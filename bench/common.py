@@ -155,3 +155,32 @@ def gql(http: httpx.Client, query: str, **variables: Any) -> dict[str, Any]:
         raise RuntimeError(body["errors"])
     data: dict[str, Any] = body["data"]
     return data
+
+
+@contextlib.contextmanager
+def mlflow_server(mlflow: Path, workdir: Path, *artifacts: str) -> Iterator[str]:
+    """`mlflow server` (the peer) on a free port, its store a SQLite file in `workdir` and its
+    artifacts as the `artifacts` flags say: its base URL once it answers; stopped on exit."""
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            str(mlflow),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{workdir}/mlflow.db",
+            *artifacts,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/health", 120, server)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(30)

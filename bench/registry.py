@@ -17,7 +17,6 @@ import hashlib
 import os
 import random
 import shutil
-import subprocess
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -30,11 +29,10 @@ from bench.common import (
     Client,
     auth_headers,
     forebear_server,
-    free_port,
     gql,
     median_ms,
+    mlflow_server,
     timed,
-    wait_http,
 )
 
 N = 1_000
@@ -190,41 +188,20 @@ def main() -> None:
     if not MLFLOW.exists():
         raise SystemExit(f"{MLFLOW} not found: `make bench` installs MLflow into .venv-mlflow")
     workdir = Path(tempfile.mkdtemp(prefix="mlflow-bench-"))
-    port = free_port()
-    mlflow = subprocess.Popen(
-        [
-            str(MLFLOW),
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{workdir}/mlflow.db",
-            "--default-artifact-root",
-            str(workdir / "artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     rows: dict[str, dict[str, float]] = {}
+    mlflow = mlflow_server(MLFLOW, workdir, "--default-artifact-root", str(workdir / "artifacts"))
     try:
-        wait_http(f"http://127.0.0.1:{port}/health", 120, mlflow)
-        Client(f"http://127.0.0.1:{port}", keep_alive=True).call(
-            "POST", "/api/2.0/mlflow/registered-models/create", {"name": "bench"}
-        )
-        with forebear_server(f"bench-{uuid.uuid4().hex[:12]}") as (base, _):
+        with mlflow as mlflow_url, forebear_server(f"bench-{uuid.uuid4().hex[:12]}") as (base, _):
+            Client(mlflow_url, keep_alive=True).call(
+                "POST", "/api/2.0/mlflow/registered-models/create", {"name": "bench"}
+            )
             ids = make_versions(base)
             for mode in ("keep-alive", "fresh connection"):
                 keep = mode == "keep-alive"
                 forebear = Client(base, keep_alive=keep, headers=auth_headers())
                 run_ops(Forebear(forebear), ids, rows, mode)
-                run_ops(
-                    MLflow(Client(f"http://127.0.0.1:{port}", keep_alive=keep)), ids, rows, mode
-                )
+                run_ops(MLflow(Client(mlflow_url, keep_alive=keep)), ids, rows, mode)
     finally:
-        mlflow.terminate()
-        mlflow.wait(30)
         shutil.rmtree(workdir, ignore_errors=True)
     print(
         f"\n== model registry: one model, {N} versions (half registered per mode); "

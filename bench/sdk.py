@@ -24,7 +24,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from bench.common import auth_headers, forebear_server, free_port, wait_http
+from bench.common import auth_headers, forebear_server, mlflow_server
 
 MLFLOW_VENV = Path(os.environ.get("MLFLOW_VENV", ".venv-mlflow"))
 REPEAT = int(os.environ.get("SDK_BENCH_REPEAT", "3"))
@@ -123,24 +123,6 @@ def main() -> None:
     if not mlflow_python.exists():
         raise SystemExit(f"{mlflow_python} not found: `make bench` installs MLflow")
     work = Path(tempfile.mkdtemp(prefix="sdk-bench-"))
-    port = free_port()
-    mlflow_url = f"http://127.0.0.1:{port}"
-    mlflow = subprocess.Popen(
-        [
-            str(MLFLOW_VENV / "bin" / "mlflow"),
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{work}/mlflow.db",
-            "--artifacts-destination",
-            str(work / "mlflow-artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     samples: dict[str, dict[str, list[float]]] = {}
     memory: dict[str, float] = {"Forebear": 0.0, "MLflow": 0.0}
 
@@ -154,9 +136,14 @@ def main() -> None:
         samples.setdefault(label, {}).setdefault(side, []).append(float(result["seconds"]))
         memory[side] = max(memory[side], float(result["rss_mb"]))
 
+    mlflow = mlflow_server(
+        MLFLOW_VENV / "bin" / "mlflow",
+        work,
+        "--artifacts-destination",
+        str(work / "mlflow-artifacts"),
+    )
     try:
-        wait_http(f"{mlflow_url}/health", 120, mlflow)
-        with forebear_server(f"bench-{uuid.uuid4().hex[:12]}") as (base, _):
+        with mlflow as mlflow_url, forebear_server(f"bench-{uuid.uuid4().hex[:12]}") as (base, _):
             key = auth_headers()["Authorization"].split()[1]
             env = {
                 **os.environ,
@@ -211,8 +198,6 @@ def main() -> None:
                     )
                     shutil.rmtree(target, ignore_errors=True)
     finally:
-        mlflow.terminate()
-        mlflow.wait(30)
         shutil.rmtree(work, ignore_errors=True)
     print(
         f"\n== SDK against MLflow's client: medians of {REPEAT} runs in seconds; "

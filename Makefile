@@ -104,6 +104,7 @@ bench: install browser $(MLFLOW_STAMP) $(MLMD_STAMP)
 	$(SERVICES) run --run-dir .services/bench -- env MLFLOW_VENV=$(MLFLOW_VENV) $(PY) -m bench.sdk
 	$(SERVICES) run --run-dir .services/bench -- env MLMD_VENV=$(MLMD_VENV) $(PY) -m bench.lineage
 	$(SERVICES) run --run-dir .services/bench -- $(PY) -m bench.web
+	$(SERVICES) run --run-dir .services/bench -- $(PY) -m bench.webhooks
 
 schema: install
 	$(PY) scripts/export_schema.py schema.graphql

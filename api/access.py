@@ -211,6 +211,17 @@ class Access:
         if scope is None or not self.in_project(scope.project):
             raise Forbidden(f"{doing}: {node_id!r} is not in a project of {self.actor!r}")
 
+    async def require_automation_admin(self, automation_id: str, doing: str) -> None:
+        """A registry's (and its collections') automations are its admins' to manage; a
+        project's, its members'. An unknown id is refused like one the caller may not see."""
+        scope = (await self.scopes([automation_id])).get(automation_id)
+        if scope is not None and scope.project is not None:
+            self.require_project(scope.project, doing)
+        elif scope is not None and scope.registry is not None:
+            self.require_registry(scope.registry, ADMIN, doing)
+        elif not self.principal.org_admin:
+            raise Forbidden(f"{doing}: {automation_id!r} is not visible to {self.actor!r}")
+
     async def registry_of_link(self, ref: str, field: str) -> str:
         """The registry a linked-version id or registry/collection:selector reference is in."""
         if kind_of(ref) == "LinkedVersion":
@@ -333,6 +344,31 @@ def registry(path: str, rank: int, alias: str | None = None) -> Rule:
     return Rule(check, (path,) if alias is None else (path, alias))
 
 
+def automation_scope(prefix: str = "") -> Rule:
+    """The admins of the registry (and collection) named at `<prefix>registry`, or the members
+    of the project at `<prefix>project`: who manages automations there."""
+    paths = (f"{prefix}registry", f"{prefix}project")
+
+    async def check(access: Access, kwargs: Mapping[str, Any], doing: str) -> None:
+        registry_name, project_name = (_arg(kwargs, p) for p in paths)
+        if project_name is not None:
+            access.require_project(str(project_name), doing)
+        elif registry_name is not None:
+            access.require_registry(str(registry_name), ADMIN, doing)
+        # neither: the resolver says what to name
+
+    return Rule(check, paths)
+
+
+def automation(path: str) -> Rule:
+    """Manage the automation whose id is at `path` (Access.require_automation_admin)."""
+
+    async def check(access: Access, kwargs: Mapping[str, Any], doing: str) -> None:
+        await access.require_automation_admin(str(_arg(kwargs, path)), doing)
+
+    return Rule(check, (path,))
+
+
 def link(path: str, rank: int, alias: str | None = None) -> Rule:
     """A role in the registry of the linked version at `path`; admin for a protected alias."""
 
@@ -452,6 +488,14 @@ RULES: Final[Mapping[str, Rule]] = {
     "set_semver": link("input.link", MEMBER),
     "assign_stage": link("input.link", MEMBER),
     "unassign_stage": link("input.link", MEMBER),
+    # automations
+    "automations": automation_scope(),
+    "automation": automation("id"),
+    "create_automation": automation_scope("input.scope."),
+    "update_automation": automation("input.automation"),
+    "delete_automation": automation("input.automation"),
+    "test_automation": automation("input.automation"),
+    "redeliver_webhook": anyone,  # the admins of the delivery's automation (resolver)
     # history and lineage
     "history": subject("subject"),
     "audit_log": audit_log,

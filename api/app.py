@@ -32,6 +32,7 @@ from api.schema import schema
 from api.services.blobs import collect_periodically
 from api.services.startup import prepare
 from api.services.uploads import PartHashes
+from api.services.webhooks import Deliverer
 from api.settings import Settings
 from api.web import GraphiQLRedirect, WebApp
 from graph.errors import GraphError
@@ -81,6 +82,8 @@ def create_app(settings: Settings) -> Starlette:
             async with anyio.create_task_group() as background:
                 if settings.gc_interval > 0:
                     background.start_soon(collect_periodically, driver, blobs, settings)
+                if settings.webhook_workers > 0:
+                    background.start_soon(Deliverer(driver, settings).run)
                 # Load the lineage index now rather than on the first lineage question.
                 background.start_soon(warm_lineage_index, driver, settings, lineage_index)
                 yield {

@@ -22,6 +22,7 @@ from graph.lineage_index import LineageIndex
 from graph.read_cache import ReadCache
 from graph.repository.access import AccessRepository
 from graph.repository.artifacts import ArtifactRepository
+from graph.repository.automations import AutomationRepository
 from graph.repository.blobs import BlobRepository
 from graph.repository.events import EventRepository
 from graph.repository.lineage import LineageRepository
@@ -41,6 +42,7 @@ class Repositories:
     events: EventRepository
     lineage: LineageRepository
     access: AccessRepository
+    automations: AutomationRepository
 
     @classmethod
     def on(
@@ -59,6 +61,7 @@ class Repositories:
             events=EventRepository(driver, database),
             lineage=LineageRepository(driver, database, lineage_index),
             access=AccessRepository(driver, database),
+            automations=AutomationRepository(driver, database),
         )
 
 

@@ -77,6 +77,21 @@ class Settings(BaseSettings):
     auth_cache_ttl: float = Field(
         5.0, ge=0, description="seconds a checked API key is trusted without asking Neo4j"
     )
+    webhook_allow_private: bool = Field(
+        False,
+        description="allow webhook URLs to loopback, private, link-local and metadata "
+        "addresses (refused by default: a webhook must not reach inside the network)",
+    )
+    webhook_workers: int = Field(
+        16, ge=0, description="webhooks this process sends at once; 0: it delivers none"
+    )
+    webhook_poll: float = Field(
+        1.0, gt=0, description="seconds between looks for due webhooks made by other replicas"
+    )
+    webhook_timeout: float = Field(10.0, gt=0, description="seconds a receiver has to answer")
+    webhook_retry_for: float = Field(
+        86_400.0, gt=0, description="seconds a failing webhook is retried before it is FAILED"
+    )
 
     @field_validator("secret_key")
     @classmethod

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, LiteralString
 
+from graph.automations import outbox_fields
 from graph.ids import new_id
 from graph.repository.base import Tx
 from graph.repository.idempotency import CLAIM
@@ -32,6 +33,10 @@ LOCK_HEAD: Final[LiteralString] = LOCK_HEAD_CLAUSE + "RETURN h.seq AS seq, h.has
 
 # Appends the event $event (a map made by `new_event`) to the chain: a query that locked the
 # head (LOCK_HEAD_CLAUSE, in this transaction) may end in it, in a CALL, and save a round trip.
+# It is also the outbox: when the event sets off active automations, one Outbox row naming
+# them is written in the same transaction, so a rolled-back change never fires and a committed
+# one always does (api.services.webhooks turns the row into deliveries and sends them). One row,
+# whatever the number of automations: what they cost a change stays small.
 EVENT_CLAUSE: Final[LiteralString] = """
 MATCH (h:AuditHead {id: 'audit'})
 SET h.seq = $event.seq, h.hash = $event.hash
@@ -39,6 +44,17 @@ CREATE (e:Event {id: $event.id, seq: $event.seq, type: $event.type, actor: $even
                  time: $event.time, subjects: $event.subjects, registry: $event.registry,
                  before: $event.before, after: $event.after, prevHash: $event.prevHash,
                  hash: $event.hash, idempotency: $event.idempotency})
+WITH e
+CALL {
+  WITH e
+  MATCH (a:Automation) WHERE a.scopeKey IN $event.scopes AND a.active
+    AND any(t IN $event.triggers WHERE t IN a.events AND (a.aliasRegex IS NULL
+        OR NOT t IN ['ALIAS_SET', 'ALIAS_REMOVED']
+        OR any(x IN $event.aliases WHERE x =~ a.aliasRegex)))
+  WITH e, collect(a.id) AS hooked
+  WHERE size(hooked) > 0
+  CREATE (:Outbox {event: e.id, eventType: e.type, time: e.time, automations: hooked})
+}
 WITH e
 UNWIND $event.subjects AS subject_id
 MATCH (s:Entity {id: subject_id})
@@ -84,9 +100,11 @@ def new_event(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
     registry: str | None = None,
+    project: str | None = None,
 ) -> dict[str, Any]:
     """The event after the chain head `head` (its `seq` and `hash`, read under its lock), as
-    the map EVENT_CLAUSE writes."""
+    the map EVENT_CLAUSE writes. `project` (a project's name, not recorded) lets automations on
+    that project hear it."""
     seq = int(head["seq"]) + 1
     # Microseconds are kept exactly, so the hash can be recomputed from the stored time.
     time = datetime.now(UTC)
@@ -112,6 +130,7 @@ def new_event(
         "prevHash": head["hash"],
         "hash": event_hash(head["hash"], fields),
         "idempotency": claim.id if claim is not None else None,
+        **outbox_fields(type, subjects, registry, project, after),
     }
 
 
@@ -124,6 +143,7 @@ async def write_event(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
     registry: str | None = None,
+    project: str | None = None,
 ) -> str:
     """Record one immutable event about `subjects` inside `tx`, chained to the one before;
     return its id."""
@@ -136,6 +156,7 @@ async def write_event(
         before=before,
         after=after,
         registry=registry,
+        project=project,
     )
     await tx.run(EVENT_CLAUSE, event=event)
     event_id: str = event["id"]

@@ -17,6 +17,8 @@ PREFIXES: Final = {
     "usr": "User",
     "key": "ApiKey",
     "upl": "UploadSession",
+    "aut": "Automation",
+    "dlv": "WebhookDelivery",
 }
 
 

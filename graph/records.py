@@ -268,3 +268,57 @@ def from_millis(value: int | None) -> datetime | None:
 
 def loads(text: str | None) -> JsonObject:
     return dict(json.loads(text)) if text else {}
+
+
+@dataclass(frozen=True, slots=True)
+class Automation:
+    """A rule that sends a webhook when an event of its scope sets off one of its triggers.
+    `token` and `secret` are as stored: encrypted under the server's secret."""
+
+    id: str
+    name: str
+    description: str
+    scope_kind: str  # registry, collection or project
+    scope_id: str  # the registry's, collection's or project's node id
+    scope_key: str
+    registry_id: str | None
+    collection_id: str | None
+    project: str | None
+    events: tuple[str, ...]
+    alias_pattern: str | None
+    url: str
+    token: str | None
+    secret: str
+    template: str | None
+    active: bool
+    created_at: datetime
+    created_by: str
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryAttempt:
+    number: int
+    at: datetime
+    status_code: int | None
+    latency_ms: float
+    response: str
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One event's webhook to one automation: PENDING until delivered, FAILED once its retry
+    window has passed, CANCELLED when its automation was deleted."""
+
+    id: str
+    automation: str
+    event: str | None
+    event_type: str
+    state: str
+    test: bool
+    created_at: datetime
+    next_at: datetime | None
+    delivered_at: datetime | None
+    attempt_count: int
+    attempts: tuple[DeliveryAttempt, ...] = field(default=())  # when they were asked for

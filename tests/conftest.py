@@ -7,14 +7,10 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from neo4j import AsyncDriver, AsyncGraphDatabase, GraphDatabase
 from starlette.testclient import TestClient
@@ -22,7 +18,7 @@ from starlette.testclient import TestClient
 from api.app import create_app
 from api.settings import Settings
 from graph.constraints import ensure_constraints
-from tests.helpers import ADMIN_KEY, TEST_SECRET, bearer, remove_bucket, s3_client
+from tests.helpers import ADMIN_KEY, TEST_SECRET, api_process, bearer, remove_bucket, s3_client
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,33 +84,14 @@ def client(settings: Settings) -> Iterator[TestClient]:
 def server(settings: Settings, unused_port: int, tmp_path: Path) -> Iterator[tuple[str, int]]:
     """A real API process (`python -m api`) on its own port, on the test's bucket: its base
     URL and pid. What it logs is in tmp_path / "server.log"."""
-    env = {
-        **os.environ,
-        "FOREBEAR_PORT": str(unused_port),
-        "FOREBEAR_S3_BUCKET": settings.s3_bucket,
-        "FOREBEAR_LOG_LEVEL": "INFO",
-        "FOREBEAR_SECRET_KEY": TEST_SECRET,
-        "FOREBEAR_ADMIN_KEY": ADMIN_KEY,
-    }
-    log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "api"], cwd=ROOT, env=env, stderr=log)
-    base = f"http://127.0.0.1:{unused_port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, "the server exited"
-            assert time.monotonic() < deadline, "the server did not become ready"
-            time.sleep(0.2)
+    # Webhook receivers in the tests (and the README's) listen on loopback.
+    with api_process(
+        settings,
+        tmp_path / "server.log",
+        port=unused_port,
+        env={"FOREBEAR_WEBHOOK_ALLOW_PRIVATE": "true"},
+    ) as (base, proc):
         yield base, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()
 
 
 @pytest.fixture

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Final
 
 import httpx
@@ -14,6 +23,53 @@ from api.settings import Settings
 # What the suite configures: the server secret, and the first org admin's key.
 TEST_SECRET: Final = "test-secret-of-the-forebear-suite"
 ADMIN_KEY: Final = "fbk_test-admin-key-of-the-forebear-suite"
+ROOT: Final = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def api_process(
+    settings: Settings, log: Path, *, port: int | None = None, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A real API process (`python -m api`) on the settings' bucket, with more FOREBEAR_
+    settings in `env` ({"FOREBEAR_WEBHOOK_WORKERS": "0"}, ...): its base URL and process, stopped
+    (if still alive) at the end. What it logs goes to `log`."""
+    port = port or free_port()
+    environment = {
+        **os.environ,
+        "FOREBEAR_PORT": str(port),
+        "FOREBEAR_S3_BUCKET": settings.s3_bucket,
+        "FOREBEAR_LOG_LEVEL": "INFO",
+        "FOREBEAR_SECRET_KEY": TEST_SECRET,
+        "FOREBEAR_ADMIN_KEY": ADMIN_KEY,
+        **(env or {}),
+    }
+    with log.open("a") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "api"], cwd=ROOT, env=environment, stderr=out
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{base}/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert proc.poll() is None, f"the server exited: see {log}"
+                assert time.monotonic() < deadline, "the server did not become ready"
+                time.sleep(0.2)
+            yield base, proc
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(30)
 
 
 def bearer(key: str) -> dict[str, str]:

@@ -25,6 +25,7 @@ from api.context import Info
 from api.errors import ErrorCodes
 from api.metrics import OperationMetrics
 from api.schema.artifacts import Artifact, ArtifactMutation, ArtifactQuery, ArtifactVersion
+from api.schema.automations import AutomationMutation, AutomationQuery
 from api.schema.compare import CompareQuery
 from api.schema.events import EventQuery
 from api.schema.identity import ApiKey, IdentityMutation, IdentityQuery, User
@@ -112,6 +113,7 @@ class Query(
     EventQuery,
     CompareQuery,
     LineageQuery,
+    AutomationQuery,
 ):
     @strawberry.field(description="Any object by its global id; null when there is none.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
@@ -149,7 +151,9 @@ class Query(
     description="Everything a client can change; each mutation is one transaction "
     "and writes one audit event."
 )
-class Mutation(IdentityMutation, RunMutation, ArtifactMutation, RegistryMutation):
+class Mutation(
+    IdentityMutation, RunMutation, ArtifactMutation, RegistryMutation, AutomationMutation
+):
     pass
 
 

@@ -100,10 +100,11 @@ RETURN id,
        CASE
          WHEN n:Run OR n:ArtifactVersion OR n:Artifact THEN n.project
          WHEN n:Project THEN n.name
+         WHEN n:Automation THEN n.project
        END AS project,
        CASE
          WHEN n:Registry THEN n.name
-         WHEN n:Collection OR n:Link THEN COLLECT {
+         WHEN n:Collection OR n:Link OR n:Automation THEN COLLECT {
            MATCH (r:Registry {id: n.registryId}) RETURN r.name }[0]
        END AS registry,
        CASE WHEN n:ArtifactVersion THEN COLLECT {

@@ -194,6 +194,7 @@ class ArtifactRepository(Repository):
                 subjects=[version_id, artifact_id, *([version.run_id] if version.run_id else [])],
                 before={"state": "PENDING", "latest": moved[0]},
                 after={"state": "COMMITTED", "index": version.index, "latest": moved[1]},
+                project=version.project,
             )
             return version
 
@@ -229,6 +230,7 @@ class ArtifactRepository(Repository):
                 subjects=[version_id, artifact_id, *([previous] if previous else [])],
                 before={"alias": alias, "version": previous},
                 after={"alias": alias, "version": version_id},
+                project=version.project,
             )
             return previous
 
@@ -240,7 +242,7 @@ class ArtifactRepository(Repository):
             raise Invalid("input.alias", "'latest' is kept by Forebear and cannot be removed")
 
         async def work(tx: Tx) -> str:
-            await _lock_artifact(tx, artifact_id)
+            artifact = await _lock_artifact(tx, artifact_id)
             row = await (
                 await tx.run(q.REMOVE_ALIAS, artifact_id=artifact_id, alias=alias)
             ).single()
@@ -254,6 +256,7 @@ class ArtifactRepository(Repository):
                 subjects=[previous, artifact_id],
                 before={"alias": alias, "version": previous},
                 after={"alias": alias, "version": None},
+                project=artifact.project,
             )
             return previous
 
@@ -626,6 +629,7 @@ async def _change_state(
         subjects=[before.id, artifact_id],
         before={"state": before.state, "latest": moved[0]},
         after={"state": state, "latest": moved[1]},
+        project=before.project,
     )
     aliases = (await _aliases(tx, [before.id])).get(before.id, [])
     return version_from(row["version"], aliases)

@@ -28,21 +28,31 @@ class Tx(Protocol):
 
 Work = Callable[[Tx], Awaitable[T]]
 
+# Called (from any thread) after each write transaction of this process commits: the webhook
+# worker listens, so what a change queued in the outbox goes out at once.
+COMMIT_LISTENERS: set[Callable[[], None]] = set()
+
 
 class Repository:
     def __init__(self, driver: AsyncDriver, database: str) -> None:
         self._driver = driver
         self._database = database
 
-    async def _write(self, work: Work[T]) -> T:
-        """Run `work` in one write transaction (retried by the driver on transient errors)."""
+    async def _write(self, work: Work[T], *, notify: bool = True) -> T:
+        """Run `work` in one write transaction (retried by the driver on transient errors);
+        then tell COMMIT_LISTENERS, unless `notify` is False (the webhook worker's own
+        bookkeeping, which must not wake the worker)."""
         try:
             async with self._driver.session(database=self._database) as session:
                 # BEGIN goes out with the first query instead of in a round trip of its own,
                 # as the driver's own execute_query does it; a driver without the switch
                 # begins the usual way.
                 with getattr(session, "_pipelined_begin", contextlib.nullcontext()):
-                    return await session.execute_write(work)
+                    done = await session.execute_write(work)
+            if notify:
+                for listener in list(COMMIT_LISTENERS):
+                    listener()
+            return done
         except (ServiceUnavailable, SessionExpired) as exc:
             raise GraphUnavailable("Neo4j is unavailable") from exc
 

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SECTIONS = (
     "From training code: the Python SDK",
     "Raw GraphQL, for frontends and other languages",
+    "Automations: webhooks when the registry changes",
     "Retrying a mutation safely",
 )
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)

@@ -1,0 +1,535 @@
+"""Webhook delivery: the worker every API process runs, and what it sends.
+
+Each change's transaction writes a PENDING Delivery for every automation it sets off (the
+outbox, graph.events.EVENT_CLAUSE). Workers in any replica claim due deliveries under a lease
+(graph.repository.automations), send them signed as the Standard Webhooks specification says
+(`webhook-id`, `webhook-timestamp`, `webhook-signature`, with the `standardwebhooks` library),
+and write each attempt's outcome only while their claim holds. A failed attempt is retried
+with exponential backoff and jitter until FOREBEAR_WEBHOOK_RETRY_FOR has passed. Mutations
+never wait for a receiver: they only wake the local worker once they commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import ipaddress
+import json
+import logging
+import os
+import random
+import secrets
+import socket
+import string
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import httpx
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from neo4j import AsyncDriver
+from neo4j.exceptions import Neo4jError
+from standardwebhooks.webhooks import Webhook
+
+from api.settings import Settings
+from graph.automations import triggers_of
+from graph.errors import GraphError
+from graph.ids import kind_of
+from graph.records import Automation
+from graph.repository.artifacts import ArtifactRepository
+from graph.repository.automations import Attempt, AutomationRepository, Claimed, Outcome
+from graph.repository.base import COMMIT_LISTENERS
+from graph.repository.registries import RegistryRepository
+
+log = logging.getLogger("forebear.webhooks")
+
+EXCERPT: Final = 1024  # bytes of a receiver's answer kept in the delivery log
+MAX_BACKOFF: Final = 3600.0
+USER_AGENT: Final = "Forebear-Webhooks/0.1"
+# A claim outlasts a send (FOREBEAR_WEBHOOK_TIMEOUT) by this many seconds, room to build the
+# payload and write the outcome; a worker that died holding it is taken over after that.
+LEASE_SLACK: Final = 10.0
+FAN_OUT_BATCH: Final = 500  # events whose outbox rows one transaction turns into deliveries
+KEPT_MESSAGES: Final = 256  # events whose built message a worker keeps
+RECORD_BATCH: Final = 500  # outcomes written in one transaction at most
+
+
+# --- secrets --------------------------------------------------------------------------------
+
+
+class SecretBox:
+    """Webhook secrets and tokens encrypted at rest (Fernet: AES-128-CBC with HMAC-SHA256)
+    under a key derived from FOREBEAR_SECRET_KEY; changing that key voids stored secrets."""
+
+    def __init__(self, settings: Settings) -> None:
+        secret = settings.secret_key.get_secret_value().encode()
+        key = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"forebear webhook secrets"
+        ).derive(secret)
+        self._fernet = Fernet(base64.urlsafe_b64encode(key))
+
+    def seal(self, plain: str) -> str:
+        return self._fernet.encrypt(plain.encode()).decode()
+
+    def open(self, sealed: str) -> str:
+        try:
+            return self._fernet.decrypt(sealed.encode()).decode()
+        except InvalidToken as exc:
+            raise ValueError(
+                "a stored webhook secret cannot be decrypted: FOREBEAR_SECRET_KEY changed since "
+                "it was made; rotate the automation's secret"
+            ) from exc
+
+
+def new_signing_secret() -> str:
+    """A Standard Webhooks secret: `whsec_` and 32 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+# --- where a webhook may go -----------------------------------------------------------------
+
+
+class RefusedUrl(ValueError):
+    """A webhook URL Forebear will not call; the message says why and what to do."""
+
+
+def _refused_address(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return bool(
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+        or not ip.is_global
+    )
+
+
+async def check_url(url: str, allow_private: bool) -> str:
+    """`url` when a webhook may be sent there: http(s), a host, and (unless the operator
+    allows it) only public addresses, checked on every address the host resolves to."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise RefusedUrl(f"{url!r} is not an http:// or https:// URL with a host")
+    if parts.username or parts.password:
+        raise RefusedUrl("put credentials in the webhook's token, not in its URL")
+    if allow_private:
+        return url
+    host = parts.hostname
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise RefusedUrl(f"{url!r} has a port that is not a number") from exc
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise RefusedUrl(f"the webhook host {host!r} does not resolve ({exc})") from exc
+    for *_, address in found:
+        if _refused_address(str(address[0])):
+            raise RefusedUrl(
+                f"{host!r} resolves to {address[0]}, a loopback, private, link-local or "
+                "metadata address: webhooks go to public addresses unless the operator sets "
+                "FOREBEAR_WEBHOOK_ALLOW_PRIVATE=true"
+            )
+    return url
+
+
+# --- what is sent ---------------------------------------------------------------------------
+
+# Variables a payload template may use, as ${name}; each is replaced by its value escaped for
+# a JSON string (empty when the event has none), so a template stays valid JSON.
+VARIABLES: Final[Mapping[str, str]] = {
+    "event_type": "the audit event's type, such as alias.set",
+    "event_id": "the audit event's id",
+    "event_author": "who made the change",
+    "event_time": "when, in ISO 8601",
+    "trigger": "the first trigger the event set off, such as ALIAS_SET",
+    "registry": "the registry's name",
+    "collection": "the collection's name",
+    "linked_version": "registry/collection:vN",
+    "alias": "the alias that moved",
+    "stage": "the stage assigned or unassigned",
+    "artifact_version": "project/artifact:vN",
+    "artifact_version_id": "the artifact version's id",
+    "project": "the artifact version's project",
+    "run": "the producing run's name",
+    "automation": "the automation's name",
+}
+
+
+def render(template: str, values: Mapping[str, Any]) -> str:
+    """The template with each ${variable} replaced (escaped for a JSON string)."""
+    escaped = {
+        name: json.dumps("" if values.get(name) is None else str(values[name]))[1:-1]
+        for name in VARIABLES
+    }
+    return string.Template(template).substitute(escaped)
+
+
+def check_template(template: str) -> None:
+    """Raise ValueError naming what is wrong when `template` cannot make a JSON payload."""
+    try:
+        names = string.Template(template).get_identifiers()
+    except ValueError as exc:
+        raise ValueError(f"the template has a malformed placeholder ({exc})") from exc
+    unknown = sorted(set(names) - set(VARIABLES))
+    if unknown or not string.Template(template).is_valid():
+        raise ValueError(
+            f"the template uses {', '.join('${' + n + '}' for n in unknown) or 'a bad $'}; "
+            f"it may use {', '.join('${' + n + '}' for n in VARIABLES)} ($$ for a dollar)"
+        )
+    try:
+        json.loads(render(template, dict.fromkeys(VARIABLES, "x")))
+    except ValueError as exc:
+        raise ValueError(f"the template is not JSON once filled in ({exc})") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One webhook: the body and the values a template could use."""
+
+    body: dict[str, Any]
+    values: dict[str, Any]
+
+
+def addressed(message: Message, automation: Automation) -> Message:
+    """An event's message as one automation is sent it (it names the automation)."""
+    body = {
+        **message.body,
+        "data": {
+            **message.body["data"],
+            "automation": {"id": automation.id, "name": automation.name},
+        },
+    }
+    return Message(body, {**message.values, "automation": automation.name})
+
+
+async def event_message(driver: AsyncDriver, database: str, event: Mapping[str, Any]) -> Message:
+    """The documented JSON event: type, actor, time, registry, collection, linked version with
+    its aliases and stages, artifact version and producing run, as they stand now (the
+    automation is named by `addressed`)."""
+    subjects: list[str] = list(event.get("subjects") or [])
+    by_kind: dict[str, str] = {}
+    for subject in subjects:
+        kind = kind_of(subject)
+        if kind is not None:
+            by_kind.setdefault(kind, subject)
+    before = json.loads(event.get("before") or "{}")
+    after = json.loads(event.get("after") or "{}")
+    registries = RegistryRepository(driver, database)
+    linked: dict[str, Any] | None = None
+    version_id = by_kind.get("ArtifactVersion")
+    collection_id = by_kind.get("Collection")
+    if link_id := by_kind.get("LinkedVersion"):
+        link, collection, registry = await registries.link_context(link_id)
+        collection_id, version_id = collection.id, link.version_id
+        linked = {
+            "id": link.id,
+            "ref": f"{registry.name}/{collection.name}:v{link.index}",
+            "index": link.index,
+            "semver": link.semver,
+            "state": link.state,
+            "aliases": list(link.aliases),
+            "stages": list(link.stages),
+        }
+    version = None
+    if version_id is not None:
+        version = (await ArtifactRepository(driver, database).get_versions([version_id])).get(
+            version_id
+        )
+    names = await AutomationRepository(driver, database).names(
+        collection_id, event.get("registry"), version.run_id if version else None
+    )
+    triggers, aliases = triggers_of(str(event["type"]), after)
+    when = event["time"]
+    data = {
+        "event": {
+            "id": event["id"],
+            "seq": event["seq"],
+            "type": event["type"],
+            "actor": event["actor"],
+            "time": when.isoformat(),
+        },
+        "triggers": triggers,
+        "automation": None,
+        "registry": names["registry"],
+        "collection": names["collection"],
+        "linkedVersion": linked,
+        "alias": aliases[0] if aliases else None,
+        "stage": after.get("stage"),
+        "version": None
+        if version is None
+        else {
+            "id": version.id,
+            "ref": version.name,
+            "type": version.type,
+            "digest": version.digest,
+            "aliases": list(version.aliases),
+        },
+        "run": None
+        if version is None or version.run_id is None
+        else {"id": version.run_id, "name": names["run_name"]},
+        "project": version.project if version else None,
+        "before": before,
+        "after": after,
+    }
+    values = {
+        "event_type": event["type"],
+        "event_id": event["id"],
+        "event_author": event["actor"],
+        "event_time": when.isoformat(),
+        "trigger": triggers[0] if triggers else None,
+        "registry": names["registry"],
+        "collection": names["collection"],
+        "linked_version": linked["ref"] if linked else None,
+        "alias": data["alias"],
+        "stage": data["stage"],
+        "artifact_version": version.name if version else None,
+        "artifact_version_id": version.id if version else None,
+        "project": data["project"],
+        "run": names["run_name"],
+        "automation": None,
+    }
+    return Message({"type": event["type"], "timestamp": when.isoformat(), "data": data}, values)
+
+
+def test_message(automation: Automation, actor: str) -> Message:
+    """What `testAutomation` sends: the shape of a real event, marked as a test."""
+    now = datetime.now(UTC).isoformat()
+    data = {
+        "event": {"id": None, "seq": None, "type": "automation.test", "actor": actor, "time": now},
+        "triggers": list(automation.events),
+        "automation": {"id": automation.id, "name": automation.name},
+        "test": True,
+    }
+    values = {name: f"<{name}>" for name in VARIABLES} | {
+        "event_type": "automation.test",
+        "event_author": actor,
+        "event_time": now,
+        "automation": automation.name,
+    }
+    return Message({"type": "automation.test", "timestamp": now, "data": data}, values)
+
+
+# --- sending --------------------------------------------------------------------------------
+
+
+def backoff(attempt: int) -> float:
+    """Seconds before retry `attempt` (1-based): doubling from 1 s, at most an hour, with
+    jitter so receivers coming back up are not hit by every sender at once."""
+    return float(min(MAX_BACKOFF, 2.0 ** (attempt - 1)) * (0.5 + random.random() / 2))
+
+
+class Sender:
+    """Signs and posts webhooks for one process (one HTTP connection pool)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.box = SecretBox(settings)
+        self._client = httpx.AsyncClient(
+            follow_redirects=False,
+            timeout=httpx.Timeout(settings.webhook_timeout),
+            headers={"User-Agent": USER_AGENT},
+            trust_env=False,  # a proxy from the environment must not carry webhooks elsewhere
+        )
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def send(
+        self, automation: Automation, msg_id: str, message: Message
+    ) -> tuple[Attempt, bool]:
+        """Post one message; the attempt as the delivery log keeps it, and whether it failed
+        for good (an address refused does not become allowed by waiting). Never raises."""
+        at = datetime.now(UTC)
+        started = time.perf_counter()
+        try:
+            await check_url(automation.url, self.settings.webhook_allow_private)
+            if automation.template:
+                body = render(automation.template, message.values)
+            else:
+                body = json.dumps(message.body, separators=(",", ":"), default=str)
+            headers = {
+                "content-type": "application/json",
+                "webhook-id": msg_id,
+                "webhook-timestamp": str(int(at.timestamp())),
+                "webhook-signature": Webhook(self.box.open(automation.secret)).sign(
+                    msg_id, at, body
+                ),
+            }
+            if automation.token:
+                headers["authorization"] = f"Bearer {self.box.open(automation.token)}"
+            async with self._client.stream(
+                "POST", automation.url, content=body.encode(), headers=headers
+            ) as response:
+                excerpt = b""
+                async for chunk in response.aiter_bytes():
+                    excerpt += chunk
+                    if len(excerpt) >= EXCERPT:
+                        break
+            return Attempt(
+                at,
+                response.status_code,
+                (time.perf_counter() - started) * 1000,
+                excerpt[:EXCERPT].decode("utf-8", "replace"),
+                None,
+            ), False
+        except RefusedUrl as exc:
+            return Attempt(at, None, (time.perf_counter() - started) * 1000, "", str(exc)), True
+        except (httpx.HTTPError, OSError, ValueError) as exc:
+            error = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
+            elapsed = (time.perf_counter() - started) * 1000
+            return Attempt(at, None, elapsed, "", error[:500]), False
+
+
+def settle(claimed: Claimed, attempt: Attempt, permanent: bool, retry_for: float) -> Outcome:
+    """Where this attempt leaves the delivery, and when it is tried again."""
+    if attempt.status_code is not None and 200 <= attempt.status_code < 300:
+        return Outcome(claimed, attempt, "DELIVERED", None)
+    if permanent:
+        return Outcome(claimed, attempt, "FAILED", None)
+    retry_at = attempt.at + timedelta(seconds=backoff(claimed.delivery.attempt_count + 1))
+    if retry_at - claimed.retry_from > timedelta(seconds=retry_for):
+        return Outcome(claimed, attempt, "FAILED", None)
+    return Outcome(claimed, attempt, "PENDING", retry_at)
+
+
+class Deliverer:
+    """The worker of one process: claims due deliveries and sends them, up to
+    FOREBEAR_WEBHOOK_WORKERS at once; woken by local commits, otherwise it looks every
+    FOREBEAR_WEBHOOK_POLL seconds for what other replicas queued and for retries that fell
+    due."""
+
+    def __init__(self, driver: AsyncDriver, settings: Settings) -> None:
+        self.driver = driver
+        self.settings = settings
+        self.repo = AutomationRepository(driver, settings.neo4j_database)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        # Messages of recent events: one event sets off many automations, claimed together.
+        self._messages: OrderedDict[str, Message] = OrderedDict()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+
+        def listener() -> None:
+            loop.call_soon_threadsafe(wake.set)
+
+        sender = Sender(self.settings)
+        running: set[asyncio.Task[None]] = set()
+        outcomes: asyncio.Queue[tuple[Outcome, asyncio.Future[None]]] = asyncio.Queue()
+        recorder = asyncio.create_task(self._record(outcomes))
+
+        # Whether a claim may find something: deliveries were just made, slots came free, the
+        # last claim was full, or the poll is due (retries falling due, other replicas' rows).
+        # A commit only wakes the loop to look for outbox rows, a cheap read: a change that
+        # set off nothing costs no write.
+        worth_claiming = True
+        next_poll = loop.time()
+
+        def finished(task: asyncio.Task[None]) -> None:
+            nonlocal worth_claiming
+            running.discard(task)
+            # Claims are made in batches: once half the slots are free, not for every one.
+            if len(running) <= self.settings.webhook_workers // 2:
+                worth_claiming = True
+                wake.set()
+
+        COMMIT_LISTENERS.add(listener)
+        try:
+            while True:
+                wake.clear()
+                if loop.time() >= next_poll:
+                    worth_claiming, next_poll = True, loop.time() + self.settings.webhook_poll
+                free = self.settings.webhook_workers - len(running)
+                claimed: list[Claimed] = []
+                fanned = 0
+                try:
+                    if await self.repo.outbox_waiting():
+                        fanned = await self.repo.fan_out(FAN_OUT_BATCH)
+                    if free > 0 and (worth_claiming or fanned):
+                        claimed = await self._claim(free)
+                        worth_claiming = len(claimed) == free
+                except (GraphError, Neo4jError) as exc:
+                    log.warning("could not claim webhook deliveries: %s", exc)
+                for item in claimed:
+                    task = asyncio.create_task(self._deliver(sender, item, outcomes))
+                    running.add(task)
+                    task.add_done_callback(finished)
+                if fanned or (worth_claiming and len(running) < self.settings.webhook_workers):
+                    continue  # more may be waiting: look again at once
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), max(0.0, next_poll - loop.time()))
+        finally:
+            COMMIT_LISTENERS.discard(listener)
+            for task in (*running, recorder):
+                task.cancel()
+            await sender.close()
+
+    async def _claim(self, limit: int) -> list[Claimed]:
+        now = datetime.now(UTC)
+        # The lease outlasts a send (its timeout) with room for the outcome to be written.
+        lease = timedelta(seconds=self.settings.webhook_timeout + LEASE_SLACK)
+        return await self.repo.claim(self.owner, now=now, lease_until=now + lease, limit=limit)
+
+    async def _message(self, event: Mapping[str, Any]) -> Message:
+        """An event's message, built once for all the automations it set off."""
+        event_id = str(event["id"])
+        found = self._messages.get(event_id)
+        if found is None:
+            found = await event_message(self.driver, self.settings.neo4j_database, event)
+            self._messages[event_id] = found
+            while len(self._messages) > KEPT_MESSAGES:
+                self._messages.popitem(last=False)
+        return found
+
+    async def _deliver(
+        self,
+        sender: Sender,
+        claimed: Claimed,
+        outcomes: asyncio.Queue[tuple[Outcome, asyncio.Future[None]]],
+    ) -> None:
+        try:
+            if claimed.event is None:
+                message = test_message(claimed.automation, "system")
+            else:
+                message = addressed(await self._message(claimed.event), claimed.automation)
+            attempt, permanent = await sender.send(claimed.automation, claimed.delivery.id, message)
+            settled = settle(claimed, attempt, permanent, self.settings.webhook_retry_for)
+            # The slot stays taken until the outcome is written: a delivery sent but not yet
+            # recorded still holds its lease, and must not crowd the next claims.
+            written = asyncio.get_running_loop().create_future()
+            outcomes.put_nowait((settled, written))
+            await written
+        except Exception:  # one delivery's failure must not stop the worker; it is retried
+            log.exception("webhook delivery %s failed", claimed.delivery.id)
+
+    async def _record(self, outcomes: asyncio.Queue[tuple[Outcome, asyncio.Future[None]]]) -> None:
+        """Write outcomes as they come, all those waiting in one transaction (each commit is
+        a disk flush: one per delivery would bound how many a second go out)."""
+        while True:
+            batch = [await outcomes.get()]
+            while not outcomes.empty() and len(batch) < RECORD_BATCH:
+                batch.append(outcomes.get_nowait())
+            try:
+                written = await self.repo.record(self.owner, [o for o, _ in batch])
+            except (GraphError, Neo4jError) as exc:  # their leases end; they are sent again
+                log.warning("could not record %d webhook outcomes: %s", len(batch), exc)
+                written = set()
+            for settled, done in batch:
+                if settled.claimed.delivery.id not in written:
+                    log.info(
+                        "delivery %s: its outcome was not written", settled.claimed.delivery.id
+                    )
+                if not done.done():
+                    done.set_result(None)

@@ -1,0 +1,100 @@
+"""What an automation listens for: the triggers an audit event sets off, and the scopes it
+belongs to, computed when the event is made so the outbox (graph.events.EVENT_CLAUSE) can match
+automations in the event's own transaction.
+
+An automation names triggers (VERSION_LINKED, ALIAS_SET, ...) rather than event types: one
+change may set off several (linking a version with `aliases: [production]` is a link and an
+alias move), and project and registry aliases answer to the same trigger.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+# Trigger -> what it means, for the schema's enum descriptions.
+TRIGGERS: Final[Mapping[str, str]] = {
+    "VERSION_COMMITTED": "An artifact version was committed in a project.",
+    "VERSION_DELETED": "An artifact version was deleted (soft).",
+    "VERSION_LINKED": "A version was linked into a collection.",
+    "ALIAS_SET": "An alias was added or moved (also by linking with aliases).",
+    "ALIAS_REMOVED": "An alias was removed.",
+    "STAGE_ASSIGNED": "A linked version was assigned a stage.",
+    "STAGE_UNASSIGNED": "A linked version left a stage.",
+    "SEMVER_SET": "A linked version was given its semantic version.",
+    "DEREGISTERED": "A linked version was deregistered.",
+    "LINK_RESTORED": "A deregistered linked version was restored.",
+    "COLLECTION_DEPRECATED": "A collection was deprecated.",
+    "COLLECTION_RESTORED": "A collection's deprecation was undone.",
+}
+
+_BY_TYPE: Final[Mapping[str, str]] = {
+    "artifact_version.committed": "VERSION_COMMITTED",
+    "artifact_version.deleted": "VERSION_DELETED",
+    "link.created": "VERSION_LINKED",
+    "alias.set": "ALIAS_SET",
+    "artifact_alias.set": "ALIAS_SET",
+    "alias.removed": "ALIAS_REMOVED",
+    "artifact_alias.removed": "ALIAS_REMOVED",
+    "stage.assigned": "STAGE_ASSIGNED",
+    "stage.unassigned": "STAGE_UNASSIGNED",
+    "link.semver_set": "SEMVER_SET",
+    "link.deregistered": "DEREGISTERED",
+    "link.restored": "LINK_RESTORED",
+    "collection.deprecated": "COLLECTION_DEPRECATED",
+    "collection.restored": "COLLECTION_RESTORED",
+}
+
+# Which triggers an automation's alias pattern filters (the others fire whatever the alias).
+ALIAS_TRIGGERS: Final = ("ALIAS_SET", "ALIAS_REMOVED")
+
+
+def project_scope(project: str) -> str:
+    """The scope key of a project (registries and collections are keyed by their ids)."""
+    return f"project:{project}"
+
+
+def triggers_of(type: str, after: Mapping[str, Any] | None) -> tuple[list[str], list[str]]:
+    """The triggers an event of `type` sets off, and the alias names it moved."""
+    trigger = _BY_TYPE.get(type)
+    if trigger is None:
+        return [], []
+    after = after or {}
+    if trigger == "VERSION_LINKED":
+        aliases = [str(a) for a in after.get("aliases") or []]
+        return (["VERSION_LINKED", "ALIAS_SET"] if aliases else ["VERSION_LINKED"]), aliases
+    if trigger in ALIAS_TRIGGERS:
+        return [trigger], [str(after["alias"])] if after.get("alias") else []
+    return [trigger], []
+
+
+def outbox_fields(
+    type: str,
+    subjects: Sequence[str],
+    registry: str | None,
+    project: str | None,
+    after: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The event map's keys EVENT_CLAUSE matches automations with (not stored, not hashed)."""
+    triggers, aliases = triggers_of(type, after)
+    scopes = [
+        *subjects,
+        *([registry] if registry else []),
+        *([project_scope(project)] if project else []),
+    ]
+    return {"triggers": triggers, "aliases": aliases, "scopes": scopes if triggers else []}
+
+
+def alias_regex(pattern: str) -> str:
+    """The regular expression (as Cypher's =~ reads it, whole string) of a glob such as
+    `prod*` or `v?-candidate`: `*` any run of characters, `?` one, the rest literal."""
+    parts = []
+    for char in pattern:
+        if char == "*":
+            parts.append(".*")
+        elif char == "?":
+            parts.append(".")
+        else:
+            parts.append(re.escape(char))
+    return "".join(parts)

@@ -1,0 +1,179 @@
+"""Cypher of automations and their webhook deliveries (the outbox rows are written by
+graph.events.EVENT_CLAUSE, in the transaction of the change that sets them off)."""
+
+from typing import Final, LiteralString
+
+# The scope's node, write-locked: automations of one scope are created one at a time, so two
+# of the same name cannot both be made.
+LOCK_SCOPE: Final[LiteralString] = """
+MATCH (s:Entity {id: $id})
+SET s._lock = true
+REMOVE s._lock
+RETURN EXISTS {
+  MATCH (a:Automation {scopeKey: $scope_key, name: $name}) WHERE NOT a.deleted
+    AND a.id <> coalesce($except, '')
+} AS taken
+"""
+
+CREATE_AUTOMATION: Final[LiteralString] = """
+CREATE (a:Automation:Entity)
+SET a = $props
+RETURN a {.*} AS automation
+"""
+
+LOCK_AUTOMATION: Final[LiteralString] = """
+MATCH (a:Automation {id: $id}) WHERE NOT a.deleted
+SET a._lock = true
+REMOVE a._lock
+RETURN a {.*} AS automation
+"""
+
+UPDATE_AUTOMATION: Final[LiteralString] = """
+MATCH (a:Automation {id: $id})
+SET a += $props
+RETURN a {.*} AS automation
+"""
+
+# A deleted automation keeps its node (its history stays readable); what it had queued is
+# cancelled.
+DELETE_AUTOMATION: Final[LiteralString] = """
+MATCH (a:Automation {id: $id})
+SET a.deleted = true, a.active = false, a.deletedAt = $now
+WITH a
+OPTIONAL MATCH (d:Delivery {automation: a.id, state: 'PENDING'})
+SET d.state = 'CANCELLED', d.leaseOwner = null, d.leaseUntil = null
+RETURN count(d) AS cancelled
+"""
+
+GET_AUTOMATION: Final[LiteralString] = """
+MATCH (a:Automation {id: $id}) WHERE NOT a.deleted
+RETURN a {.*} AS automation
+"""
+
+LIST_AUTOMATIONS: Final[LiteralString] = """
+MATCH (a:Automation) WHERE NOT a.deleted
+  AND ($registry_id IS NULL OR a.registryId = $registry_id)
+  AND ($collection_id IS NULL OR a.collectionId = $collection_id)
+  AND ($project IS NULL OR a.project = $project)
+RETURN a {.*} AS automation
+ORDER BY a.createdAt, a.id
+"""
+
+# Deliveries of an automation, newest first, each with its attempts in order.
+LIST_DELIVERIES: Final[LiteralString] = """
+MATCH (d:Delivery {automation: $automation})
+WHERE ($state IS NULL OR d.state = $state)
+  AND ($before IS NULL OR [d.createdAt, d.id] < [$before_time, $before])
+WITH d ORDER BY d.createdAt DESC, d.id DESC LIMIT $limit
+RETURN d {.*, tries: COLLECT {
+  MATCH (t:DeliveryAttempt {delivery: d.id}) RETURN t {.*} ORDER BY t.number
+}} AS delivery
+"""
+
+GET_DELIVERY: Final[LiteralString] = """
+MATCH (d:Delivery {id: $id})
+RETURN d {.*, tries: COLLECT {
+  MATCH (t:DeliveryAttempt {delivery: d.id}) RETURN t {.*} ORDER BY t.number
+}} AS delivery
+"""
+
+OUTBOX_WAITING: Final[LiteralString] = "MATCH (o:Outbox) RETURN count(o) > 0 AS waiting"
+
+# Turns Outbox rows (one per event, written by the change's transaction) into one PENDING
+# Delivery per automation, and deletes them, in one transaction. One fan-out runs at a time
+# (LOCK_OUTBOX first, in the same transaction: the OutboxLock node's lock, never taken by a
+# change; the node is unique by constraint, so two first fan-outs cannot make two), so no row
+# is fanned out twice.
+LOCK_OUTBOX: Final[LiteralString] = """
+MERGE (f:OutboxLock {id: 'outbox'})
+SET f._lock = true
+REMOVE f._lock
+"""
+
+FAN_OUT: Final[LiteralString] = """
+MATCH (o:Outbox)
+WITH o ORDER BY o.time LIMIT $limit
+CALL {
+  WITH o
+  UNWIND o.automations AS automation_id
+  CREATE (:Delivery {id: 'dlv_' + substring(replace(randomUUID(), '-', ''), 0, 24),
+                     automation: automation_id, event: o.event, eventType: o.eventType,
+                     state: 'PENDING', attempts: 0, test: false, createdAt: o.time,
+                     nextAt: o.time})
+  RETURN count(*) AS made
+}
+DELETE o
+RETURN sum(made) AS made
+"""
+
+# Claims due deliveries for one worker: each row's lock is taken before its state is read
+# again, so of two replicas claiming together only one gets a delivery; the lease lets another
+# take it over when this worker dies holding it. The due ones are read in the index's order,
+# $scan of them (room for those other workers hold), not all.
+CLAIM_DELIVERIES: Final[LiteralString] = """
+MATCH (d:Delivery)
+WHERE d.state = 'PENDING' AND d.nextAt <= $now
+WITH d ORDER BY d.nextAt LIMIT $scan
+WITH d WHERE (d.leaseUntil IS NULL OR d.leaseUntil <= $now)
+  AND EXISTS { MATCH (a:Automation {id: d.automation}) WHERE a.active }
+WITH d LIMIT $limit
+SET d._lock = true
+REMOVE d._lock
+WITH d
+WHERE d.state = 'PENDING' AND (d.leaseUntil IS NULL OR d.leaseUntil <= $now)
+SET d.leaseOwner = $owner, d.leaseUntil = $lease_until, d.claim = coalesce(d.claim, 0) + 1
+WITH d
+MATCH (a:Automation {id: d.automation})
+OPTIONAL MATCH (e:Event {id: d.event})
+RETURN d {.*} AS delivery, a {.*} AS automation, e {.*} AS event
+"""
+
+# Attempts' outcomes ($rows: id, claim, state, nextAt, attempt), each written only while the
+# claim that made it still holds; one transaction for many (a commit is a disk flush).
+RECORD_ATTEMPTS: Final[LiteralString] = """
+UNWIND $rows AS row
+MATCH (d:Delivery {id: row.id})
+SET d._lock = true
+REMOVE d._lock
+WITH d, row
+WHERE d.claim = row.claim AND d.leaseOwner = $owner AND d.state = 'PENDING'
+SET d.attempts = d.attempts + 1, d.state = row.state, d.nextAt = row.nextAt,
+    d.leaseOwner = null, d.leaseUntil = null,
+    d.deliveredAt = CASE WHEN row.state = 'DELIVERED' THEN row.attempt.at
+                         ELSE d.deliveredAt END,
+    d.lastStatus = row.attempt.statusCode
+CREATE (t:DeliveryAttempt)
+SET t = row.attempt, t.delivery = d.id, t.number = d.attempts
+RETURN d.id AS id
+"""
+
+# A test delivery: sent at once (not through the outbox), kept in the log with its attempt.
+RECORD_TEST: Final[LiteralString] = """
+CREATE (d:Delivery {id: $id, automation: $automation, event: null, eventType: 'test',
+                    state: $state, attempts: 1, test: true, createdAt: $attempt.at,
+                    nextAt: $attempt.at, lastStatus: $attempt.statusCode,
+                    deliveredAt: CASE WHEN $state = 'DELIVERED' THEN $attempt.at END})
+CREATE (t:DeliveryAttempt)
+SET t = $attempt, t.delivery = $id, t.number = 1
+"""
+
+LOCK_DELIVERY: Final[LiteralString] = """
+MATCH (d:Delivery {id: $id})
+SET d._lock = true
+REMOVE d._lock
+RETURN d {.*} AS delivery
+"""
+
+REDELIVER: Final[LiteralString] = """
+MATCH (d:Delivery {id: $id})
+SET d.state = 'PENDING', d.nextAt = $now, d.retryFrom = $now, d.leaseOwner = null,
+    d.leaseUntil = null, d.redelivered = coalesce(d.redelivered, 0) + 1
+"""
+
+# What a delivery's payload names, by the ids an event is about.
+NAMES: Final[LiteralString] = """
+OPTIONAL MATCH (c:Collection {id: $collection})
+OPTIONAL MATCH (r:Registry {id: coalesce(c.registryId, $registry)})
+OPTIONAL MATCH (run:Run {id: $run})
+RETURN c.name AS collection, r.name AS registry, run.name AS run_name
+"""

@@ -1,0 +1,470 @@
+"""Automations: webhooks set off by changes, delivered from the outbox, signed per Standard
+Webhooks, retried, logged, tested and redelivered; managed only by the scope's admins."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from neo4j import GraphDatabase
+from standardwebhooks.webhooks import Webhook
+from starlette.testclient import TestClient
+
+from api.app import create_app
+from api.settings import Settings
+from tests.factories import count, log_version, ok, start_run, user_key
+from tests.helpers import ADMIN_KEY, bearer, graphql
+from tests.receiver import Receiver
+
+CREATE = """mutation($input: CreateAutomationInput!) { createAutomation(input: $input) {
+  automation { id name active triggers aliasPattern url hasToken payloadTemplate
+               scope { kind registry collection project } createdBy }
+  signingSecret } }"""
+UPDATE = """mutation($input: UpdateAutomationInput!) { updateAutomation(input: $input) {
+  automation { id name active triggers aliasPattern url } } }"""
+DELETE = """mutation($id: ID!) { deleteAutomation(input: {automation: $id}) {
+  id cancelledDeliveries } }"""
+TEST = """mutation($id: ID!) { testAutomation(input: {automation: $id}) { delivery {
+  id state test eventType attempts { number statusCode response error latencyMs } } } }"""
+REDELIVER = """mutation($id: ID!) { redeliverWebhook(input: {delivery: $id}) { delivery {
+  id state attempts { statusCode } } } }"""
+DELIVERIES = """query($id: ID!) { automation(id: $id) { deliveries(first: 50) { nodes {
+  id eventId eventType state test nextAttemptAt deliveredAt
+  attempts { number statusCode response error } } } } }"""
+LINK = """mutation($version: String!, $collection: String!, $aliases: [String!]!) {
+  linkVersion(input: {registry: "model", collection: $collection, version: $version,
+                      aliases: $aliases, createCollection: true}) { link { id name } } }"""
+SET_ALIAS = """mutation($link: String!, $alias: String!) {
+  setCollectionAlias(input: {link: $link, alias: $alias}) { link { name } } }"""
+STAGE = """mutation($link: String!, $stage: String!) {
+  assignStage(input: {link: $link, stage: $stage}) { link { name stages } } }"""
+
+
+@pytest.fixture
+def hooks(settings: Settings) -> Iterator[TestClient]:
+    """The app, with webhooks to loopback allowed (the receiver runs there)."""
+    allowed = settings.model_copy(update={"webhook_allow_private": True, "webhook_poll": 0.2})
+    with TestClient(create_app(allowed), headers=bearer(ADMIN_KEY)) as client:
+        yield client
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as r:
+        yield r
+
+
+def automation(client: TestClient, url: str, **fields: Any) -> dict[str, Any]:
+    made = ok(
+        graphql(
+            client,
+            CREATE,
+            input={
+                "name": "deploy",
+                "scope": {"registry": "model"},
+                "triggers": ["VERSION_LINKED", "ALIAS_SET"],
+                "url": url,
+                **fields,
+            },
+        )
+    )["createAutomation"]
+    return dict(made)
+
+
+def model(client: TestClient, data: bytes = b"weights") -> dict[str, Any]:
+    run = start_run(client, name="train", project="fraud")
+    return log_version(client, {"model.bin": data}, run=run["id"])
+
+
+def verified(secret: str, got: Any) -> dict[str, Any]:
+    """The payload, after checking its signature the way a receiver does."""
+    payload: dict[str, Any] = Webhook(secret).verify(got.body, got.headers)
+    return payload
+
+
+def deliveries(client: TestClient, automation_id: str) -> list[dict[str, Any]]:
+    found = ok(graphql(client, DELIVERIES, id=automation_id))["automation"]
+    return list(found["deliveries"]["nodes"])
+
+
+def settled(client: TestClient, automation_id: str, states: set[str]) -> list[dict[str, Any]]:
+    """The deliveries once none is PENDING (each in `states`), waiting up to 20 s."""
+    deadline = time.monotonic() + 20
+    while True:
+        found = deliveries(client, automation_id)
+        if found and all(d["state"] in states for d in found):
+            return found
+        assert time.monotonic() < deadline, found
+        time.sleep(0.1)
+
+
+def test_a_link_sends_one_signed_event_with_what_a_deployer_needs(
+    hooks: TestClient, receiver: Receiver
+) -> None:
+    made = automation(hooks, receiver.url)
+    assert made["signingSecret"].startswith("whsec_")
+    assert made["automation"]["scope"] == {
+        "kind": "registry",
+        "registry": "model",
+        "collection": None,
+        "project": None,
+    }
+    version = model(hooks)
+    link = ok(graphql(hooks, LINK, version=version["id"], collection="churn", aliases=["staging"]))[
+        "linkVersion"
+    ]["link"]
+
+    [got] = receiver.wait_for(1)
+    payload = verified(made["signingSecret"], got)
+    assert got.headers["content-type"] == "application/json"
+    assert payload["type"] == "link.created"
+    data = payload["data"]
+    assert data["triggers"] == ["VERSION_LINKED", "ALIAS_SET"]
+    assert data["event"]["actor"] == "admin"
+    assert (data["registry"], data["collection"]) == ("model", "churn")
+    assert data["linkedVersion"]["id"] == link["id"]
+    assert data["linkedVersion"]["ref"] == "model/churn:v0"
+    assert set(data["linkedVersion"]["aliases"]) == {"latest", "staging"}
+    assert data["alias"] == "staging"
+    assert data["version"]["ref"] == version["name"]
+    assert data["run"]["name"] == "train"
+    # One change, one delivery, kept in the log with the receiver's answer.
+    [delivery] = settled(hooks, made["automation"]["id"], {"DELIVERED"})
+    assert delivery["id"] == got.headers["webhook-id"]
+    assert delivery["eventType"] == "link.created"
+    assert [(a["number"], a["statusCode"]) for a in delivery["attempts"]] == [(1, 200)]
+    assert delivery["attempts"][0]["response"] == "answered 200"
+    time.sleep(0.5)
+    assert len(receiver.received) == 1
+
+
+def test_a_tampered_body_fails_verification(hooks: TestClient, receiver: Receiver) -> None:
+    made = automation(hooks, receiver.url)
+    ok(graphql(hooks, LINK, version=model(hooks)["id"], collection="churn", aliases=[]))
+    [got] = receiver.wait_for(1)
+    verified(made["signingSecret"], got)
+    forged = got.body.replace(b"churn", b"chur2")
+    with pytest.raises(Exception, match="signature"):
+        Webhook(made["signingSecret"]).verify(forged, got.headers)
+    with pytest.raises(Exception, match="signature"):
+        Webhook("whsec_" + "A" * 44).verify(got.body, got.headers)
+
+
+def test_the_alias_pattern_and_the_triggers_choose_what_fires(
+    hooks: TestClient, receiver: Receiver
+) -> None:
+    made = automation(hooks, receiver.url, triggers=["ALIAS_SET"], aliasPattern="prod*")
+    link = ok(graphql(hooks, LINK, version=model(hooks)["id"], collection="churn", aliases=[]))[
+        "linkVersion"
+    ]["link"]
+    ok(graphql(hooks, STAGE, link=link["id"], stage="staging"))  # not a trigger of it
+    ok(graphql(hooks, SET_ALIAS, link=link["id"], alias="canary"))  # not matching prod*
+    ok(graphql(hooks, SET_ALIAS, link=link["id"], alias="production"))
+    [got] = receiver.wait_for(1)
+    payload = verified(made["signingSecret"], got)
+    assert (payload["type"], payload["data"]["alias"]) == ("alias.set", "production")
+    time.sleep(0.5)
+    assert len(receiver.received) == 1
+
+
+def test_a_collection_scope_hears_only_its_collection(
+    hooks: TestClient, receiver: Receiver
+) -> None:
+    first = model(hooks, b"a")
+    ok(graphql(hooks, LINK, version=first["id"], collection="churn", aliases=[]))
+    made = automation(hooks, receiver.url, scope={"registry": "model", "collection": "churn"})
+    assert made["automation"]["scope"]["kind"] == "collection"
+    ok(graphql(hooks, LINK, version=first["id"], collection="other", aliases=[]))
+    second = log_version(hooks, {"model.bin": b"b"})
+    ok(graphql(hooks, LINK, version=second["id"], collection="churn", aliases=[]))
+    [got] = receiver.wait_for(1)
+    assert verified(made["signingSecret"], got)["data"]["linkedVersion"]["ref"] == "model/churn:v1"
+    time.sleep(0.5)
+    assert len(receiver.received) == 1
+
+
+def test_a_project_scope_hears_commits_and_its_aliases(
+    hooks: TestClient, receiver: Receiver
+) -> None:
+    start_run(hooks, project="fraud")
+    made = automation(
+        hooks,
+        receiver.url,
+        scope={"project": "fraud"},
+        triggers=["VERSION_COMMITTED", "ALIAS_SET"],
+    )
+    version = log_version(hooks, {"m.bin": b"x"}, project="fraud")
+    log_version(hooks, {"m.bin": b"y"}, project="elsewhere")
+    got = receiver.wait_for(1)[0]
+    payload = verified(made["signingSecret"], got)
+    assert payload["type"] == "artifact_version.committed"
+    assert payload["data"]["version"]["ref"] == version["name"]
+    assert payload["data"]["project"] == "fraud"
+    time.sleep(0.5)
+    assert len(receiver.received) == 1
+
+
+def test_a_failing_receiver_is_retried_until_it_answers(hooks: TestClient) -> None:
+    with Receiver(statuses=(500, 503, 200)) as receiver:
+        made = automation(hooks, receiver.url)
+        ok(graphql(hooks, LINK, version=model(hooks)["id"], collection="churn", aliases=[]))
+        got = receiver.wait_for(3)
+        # The same message each time: one webhook-id the receiver can deduplicate on.
+        assert len({g.headers["webhook-id"] for g in got}) == 1
+        assert len({g.body for g in got}) == 1
+        [delivery] = settled(hooks, made["automation"]["id"], {"DELIVERED"})
+        assert [a["statusCode"] for a in delivery["attempts"]] == [500, 503, 200]
+        time.sleep(0.5)
+        assert len(receiver.received) == 3
+
+
+def test_an_unreachable_receiver_fails_once_the_retry_window_ends(settings: Settings) -> None:
+    short = settings.model_copy(
+        update={"webhook_allow_private": True, "webhook_poll": 0.2, "webhook_retry_for": 2.0}
+    )
+    with Receiver() as gone:
+        url = gone.url  # closed from here on: connections are refused
+    with TestClient(create_app(short), headers=bearer(ADMIN_KEY)) as client:
+        made = automation(client, url)
+        ok(graphql(client, LINK, version=model(client)["id"], collection="churn", aliases=[]))
+        [delivery] = settled(client, made["automation"]["id"], {"FAILED"})
+        assert len(delivery["attempts"]) >= 2
+        assert all(a["statusCode"] is None and a["error"] for a in delivery["attempts"])
+        assert delivery["nextAttemptAt"] is None
+        # Once the receiver is back, the operator sends it again.
+        with Receiver() as back:
+            ok(
+                graphql(
+                    client, UPDATE, input={"automation": made["automation"]["id"], "url": back.url}
+                )
+            )
+            again = ok(graphql(client, REDELIVER, id=delivery["id"]))["redeliverWebhook"]
+            assert again["delivery"]["state"] == "PENDING"
+            [got] = back.wait_for(1)
+            assert got.headers["webhook-id"] == delivery["id"]
+            [done] = settled(client, made["automation"]["id"], {"DELIVERED"})
+            assert done["attempts"][-1]["statusCode"] == 200
+
+
+def test_a_refused_change_sends_nothing(
+    hooks: TestClient, receiver: Receiver, settings: Settings
+) -> None:
+    automation(hooks, receiver.url, triggers=["STAGE_ASSIGNED", "VERSION_LINKED"])
+    link = ok(graphql(hooks, LINK, version=model(hooks)["id"], collection="churn", aliases=[]))[
+        "linkVersion"
+    ]["link"]
+    receiver.wait_for(1)
+    refused = graphql(hooks, STAGE, link=link["id"], stage="no-such-stage")
+    assert refused["errors"][0]["extensions"]["code"] == "BAD_INPUT"
+    time.sleep(0.5)
+    assert len(receiver.received) == 1
+    assert count(settings, "MATCH (d:Delivery) RETURN count(d)") == 1
+
+
+def test_pause_resume_and_delete(hooks: TestClient, receiver: Receiver) -> None:
+    made = automation(hooks, receiver.url)
+    automation_id = made["automation"]["id"]
+    paused = ok(graphql(hooks, UPDATE, input={"automation": automation_id, "active": False}))
+    assert paused["updateAutomation"]["automation"]["active"] is False
+    version = model(hooks)
+    ok(graphql(hooks, LINK, version=version["id"], collection="paused", aliases=[]))
+    ok(graphql(hooks, UPDATE, input={"automation": automation_id, "active": True}))
+    ok(graphql(hooks, LINK, version=version["id"], collection="resumed", aliases=[]))
+    [got] = receiver.wait_for(1)
+    assert verified(made["signingSecret"], got)["data"]["collection"] == "resumed"
+
+    gone = ok(graphql(hooks, DELETE, id=automation_id))["deleteAutomation"]
+    assert gone["id"] == automation_id
+    assert (
+        ok(graphql(hooks, "query($id: ID!) { automation(id: $id) { id } }", id=automation_id))[
+            "automation"
+        ]
+        is None
+    )
+    ok(graphql(hooks, LINK, version=version["id"], collection="deleted", aliases=[]))
+    time.sleep(0.5)
+    assert len(receiver.received) == 1
+    # Each change to the automation is audited, secrets never shown.
+    history = ok(
+        graphql(
+            hooks,
+            """query($id: ID!) { history(subject: $id, first: 10) { nodes { type after } } }""",
+            id=automation_id,
+        )
+    )["history"]["nodes"]
+    assert [e["type"] for e in history] == [
+        "automation.deleted",
+        "automation.updated",
+        "automation.updated",
+        "automation.created",
+    ]
+    assert made["signingSecret"] not in json.dumps(history)
+
+
+def test_test_and_redeliver(hooks: TestClient) -> None:
+    with Receiver(statuses=(200, 404)) as receiver:
+        made = automation(hooks, receiver.url, token="s3cret-token")
+        assert made["automation"]["hasToken"] is True
+        tested = ok(graphql(hooks, TEST, id=made["automation"]["id"]))["testAutomation"]
+        [got] = receiver.wait_for(1)
+        assert got.headers["authorization"] == "Bearer s3cret-token"
+        payload = verified(made["signingSecret"], got)
+        assert payload["type"] == "automation.test"
+        assert tested["delivery"]["state"] == "DELIVERED"
+        assert tested["delivery"]["test"] is True
+        assert tested["delivery"]["attempts"][0]["statusCode"] == 200
+        # The second answer is 404: the test says so, and the log keeps it.
+        failed = ok(graphql(hooks, TEST, id=made["automation"]["id"]))["testAutomation"]
+        assert failed["delivery"]["state"] == "FAILED"
+        assert failed["delivery"]["attempts"][0]["statusCode"] == 404
+        refused = graphql(hooks, REDELIVER, id=failed["delivery"]["id"])
+        assert "test" in refused["errors"][0]["message"]
+
+    with Receiver() as receiver:
+        ok(
+            graphql(
+                hooks, UPDATE, input={"automation": made["automation"]["id"], "url": receiver.url}
+            )
+        )
+        ok(graphql(hooks, LINK, version=model(hooks)["id"], collection="churn", aliases=[]))
+        [first] = receiver.wait_for(1)
+        delivery_id = first.headers["webhook-id"]
+        settled(hooks, made["automation"]["id"], {"DELIVERED", "FAILED"})
+        ok(graphql(hooks, REDELIVER, id=delivery_id))
+        [_, again] = receiver.wait_for(2)
+        assert again.headers["webhook-id"] == delivery_id
+        assert again.body == first.body
+
+
+def test_a_template_shapes_the_body(hooks: TestClient, receiver: Receiver) -> None:
+    template = (
+        '{"text": "${event_author} moved ${alias} of ${linked_version} to ${artifact_version}"}'
+    )
+    made = automation(hooks, receiver.url, payloadTemplate=template, triggers=["ALIAS_SET"])
+    version = model(hooks)
+    ok(graphql(hooks, LINK, version=version["id"], collection="churn", aliases=["production"]))
+    [got] = receiver.wait_for(1)
+    body = verified(made["signingSecret"], got)
+    assert body == {"text": f"admin moved production of model/churn:v0 to {version['name']}"}
+
+
+@pytest.mark.parametrize(
+    ("template", "says"),
+    [
+        ('{"text": "${nope}"}', "${nope}"),
+        ('{"text": ${event_type}}', "not JSON"),
+        ('{"text": "$"}', "$$"),
+    ],
+)
+def test_a_bad_template_is_refused_with_what_to_write(
+    hooks: TestClient, template: str, says: str
+) -> None:
+    refused = graphql(
+        hooks,
+        CREATE,
+        input={
+            "name": "slack",
+            "scope": {"registry": "model"},
+            "triggers": ["ALIAS_SET"],
+            "url": "http://127.0.0.1:9/x",
+            "payloadTemplate": template,
+        },
+    )
+    error = refused["errors"][0]
+    assert error["extensions"]["code"] == "BAD_INPUT"
+    assert error["extensions"]["field"] == "input.payloadTemplate"
+    assert says in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("http://127.0.0.1:8080/hook", "FOREBEAR_WEBHOOK_ALLOW_PRIVATE"),
+        ("http://169.254.169.254/latest/meta-data", "FOREBEAR_WEBHOOK_ALLOW_PRIVATE"),
+        ("http://10.1.2.3/hook", "FOREBEAR_WEBHOOK_ALLOW_PRIVATE"),
+        ("http://[::1]/hook", "FOREBEAR_WEBHOOK_ALLOW_PRIVATE"),
+        ("http://localhost/hook", "FOREBEAR_WEBHOOK_ALLOW_PRIVATE"),
+        ("ftp://example.com/hook", "http:// or https://"),
+        ("https://user:pw@example.com/hook", "token"),
+    ],
+)
+def test_webhooks_into_the_network_are_refused(client: TestClient, url: str, says: str) -> None:
+    refused = graphql(
+        client,
+        CREATE,
+        input={"name": "x", "scope": {"registry": "model"}, "triggers": ["ALIAS_SET"], "url": url},
+    )
+    error = refused["errors"][0]
+    assert error["extensions"]["code"] == "BAD_INPUT"
+    assert error["extensions"]["field"] == "input.url"
+    assert says in error["message"]
+
+
+def test_only_the_scope_admins_manage_automations(
+    hooks: TestClient, receiver: Receiver, settings: Settings
+) -> None:
+    made = automation(hooks, receiver.url)
+    member = user_key(hooks, "mia")
+    ok(
+        graphql(
+            hooks,
+            """mutation { setRegistryMember(input: {registry: "model", principal: "mia",
+               role: MEMBER}) { registry { name } } }""",
+        )
+    )
+    as_member = {"Authorization": f"Bearer {member}"}
+
+    def call(query: str, **variables: Any) -> dict[str, Any]:
+        body: dict[str, Any] = hooks.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=as_member
+        ).json()
+        return body
+
+    for refused in (
+        call(
+            CREATE,
+            input={
+                "name": "mine",
+                "scope": {"registry": "model"},
+                "triggers": ["ALIAS_SET"],
+                "url": receiver.url,
+            },
+        ),
+        call('{ automations(registry: "model") { id } }'),
+        call(UPDATE, input={"automation": made["automation"]["id"], "url": "http://evil"}),
+        call(DELETE, id=made["automation"]["id"]),
+        call(TEST, id=made["automation"]["id"]),
+        call("query($id: ID!) { automation(id: $id) { url } }", id=made["automation"]["id"]),
+    ):
+        assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN", refused
+    # A project member manages the project's automations, and sees only those.
+    start_run(hooks, project="fraud")
+    ok(
+        graphql(
+            hooks,
+            """mutation { setProjectMember(input: {project: "fraud", principal: "mia",
+       member: true}) { project } }""",
+        )
+    )
+    mine = call(
+        CREATE,
+        input={
+            "name": "mine",
+            "scope": {"project": "fraud"},
+            "triggers": ["VERSION_COMMITTED"],
+            "url": receiver.url,
+        },
+    )
+    assert "errors" not in mine, mine
+    listed = call('{ automations(project: "fraud") { name scope { kind project } } }')
+    assert listed["data"]["automations"] == [
+        {"name": "mine", "scope": {"kind": "project", "project": "fraud"}}
+    ]
+    # The signing secret is stored encrypted: not in the graph as given.
+    with GraphDatabase.driver(settings.neo4j_uri, auth=settings.neo4j_auth) as driver:
+        records, _, _ = driver.execute_query("MATCH (a:Automation) RETURN a.secret AS s")
+    assert records
+    assert all(made["signingSecret"] not in r["s"] for r in records)

@@ -488,6 +488,10 @@ RULES: Final[Mapping[str, Rule]] = {
     "set_semver": link("input.link", MEMBER),
     "assign_stage": link("input.link", MEMBER),
     "unassign_stage": link("input.link", MEMBER),
+    # promotion policies
+    "promotion_policies": registry("registry", VIEWER),
+    "create_promotion_policy": registry("input.registry", ADMIN),
+    "delete_promotion_policy": registry("input.registry", ADMIN),
     # automations
     "automations": automation_scope(),
     "automation": automation("id"),

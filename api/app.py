@@ -13,7 +13,8 @@ from neo4j.exceptions import Neo4jError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from api.access import Authenticator
 from api.context import GraphQLApp
@@ -30,6 +31,7 @@ from api.routes.metrics import metrics as metrics_endpoint
 from api.routes.uploads import complete_upload, drop_upload, get_upload, open_upload, put_part
 from api.schema import schema
 from api.services.blobs import collect_periodically
+from api.services.live import EventFeed
 from api.services.startup import prepare
 from api.services.uploads import PartHashes
 from api.services.webhooks import Deliverer
@@ -53,6 +55,7 @@ class State(TypedDict):
     lineage_index: LineageIndex
     read_cache: ReadCache
     part_hashes: PartHashes
+    feed: EventFeed
 
 
 async def warm_lineage_index(driver: AsyncDriver, settings: Settings, index: LineageIndex) -> None:
@@ -82,6 +85,8 @@ def create_app(settings: Settings) -> Starlette:
             async with anyio.create_task_group() as background:
                 if settings.gc_interval > 0:
                     background.start_soon(collect_periodically, driver, blobs, settings)
+                feed = EventFeed(driver, settings)
+                background.start_soon(feed.run)
                 if settings.webhook_workers > 0:
                     background.start_soon(Deliverer(driver, settings).run)
                 # Load the lineage index now rather than on the first lineage question.
@@ -95,6 +100,7 @@ def create_app(settings: Settings) -> Starlette:
                     "lineage_index": lineage_index,
                     "read_cache": read_cache,
                     "part_hashes": PartHashes(),
+                    "feed": feed,
                 }
                 background.cancel_scope.cancel()
 
@@ -105,6 +111,13 @@ def create_app(settings: Settings) -> Starlette:
                 Idempotent(KeptGraphQL(GraphQLApp(schema, graphql_ide=None), answers), settings)
             ),
             methods=["GET", "POST"],
+        ),
+        # Subscriptions: graphql-transport-ws, the key in connection_init (api.context).
+        WebSocketRoute(
+            "/graphql",
+            GraphQLApp(
+                schema, graphql_ide=None, subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,)
+            ),
         ),
         Route("/blobs/{sha256}", put_blob, methods=["PUT"]),
         Route("/blobs", post_blobs, methods=["POST"]),

@@ -13,10 +13,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types.unset import UNSET, UnsetType
 
-from api.access import NOBODY, Access, Authenticator
+from api.access import NOBODY, Access, Authenticator, refused
 from api.loaders import Loaders
 from api.metrics import Metrics
+from api.services.live import EventFeed
 from api.settings import Settings
 from graph.lineage_index import LineageIndex
 from graph.read_cache import ReadCache
@@ -26,6 +29,7 @@ from graph.repository.automations import AutomationRepository
 from graph.repository.blobs import BlobRepository
 from graph.repository.events import EventRepository
 from graph.repository.lineage import LineageRepository
+from graph.repository.policies import PolicyRepository
 from graph.repository.registries import RegistryRepository
 from graph.repository.runs import RunRepository
 from graph.repository.server import ServerRepository
@@ -43,6 +47,7 @@ class Repositories:
     lineage: LineageRepository
     access: AccessRepository
     automations: AutomationRepository
+    policies: PolicyRepository
 
     @classmethod
     def on(
@@ -62,18 +67,21 @@ class Repositories:
             lineage=LineageRepository(driver, database, lineage_index),
             access=AccessRepository(driver, database),
             automations=AutomationRepository(driver, database),
+            policies=PolicyRepository(driver, database),
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Context:
     settings: Settings
     blobs: BlobStore
     metrics: Metrics
     repos: Repositories
     loaders: Loaders
-    access: Access
+    access: Access  # a WebSocket's is set once its connection_init names a key
     authenticator: Authenticator
+    feed: EventFeed | None = None
+    connection_params: dict[str, object] | None = None  # a WebSocket's connection_init
 
     def wrote_into(self, project: str) -> None:
         """After a write into `project`: one made just now has the caller as its member, which
@@ -126,4 +134,27 @@ class GraphQLApp(GraphQL[Context, None]):
             # as NOBODY (api.access.Authorize refuses it).
             access=Access(getattr(state, "principal", NOBODY), repos.access),
             authenticator=state.authenticator,
+            feed=getattr(state, "feed", None),
         )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """A subscription's WebSocket names its key in connection_init's payload (browsers
+        cannot set headers on one): `{"Authorization": "Bearer <key>"}` or `{"apiKey": ...}`."""
+        params = context.connection_params or {}
+        raw = str(params.get("Authorization") or params.get("authorization") or "")
+        scheme, _, bearer_key = raw.partition(" ")
+        key = bearer_key if scheme.lower() == "bearer" else str(params.get("apiKey") or "")
+        principal = None
+        if key.strip():
+            principal = await context.authenticator.principal(context.repos.access, key.strip())
+        if principal is None:
+            refused(None, "WebSocket /graphql", "no API key, or an unknown one")
+            raise ConnectionRejectionError(
+                {
+                    "message": "connection_init must carry a live API key: "
+                    '{"Authorization": "Bearer <key>"}'
+                }
+            )
+        context.access = Access(principal, context.repos.access)
+        plain: UnsetType = UNSET  # a connection_ack without a payload
+        return plain

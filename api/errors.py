@@ -8,8 +8,8 @@ traceback and reaches the client only as `Internal error` with code INTERNAL.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
-from typing import Final
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Final, TypeVar
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
@@ -18,6 +18,7 @@ from graph.errors import Conflict, Forbidden, GraphUnavailable, Invalid, NotFoun
 from storage.errors import StorageUnavailable
 
 log = logging.getLogger("forebear.errors")
+T = TypeVar("T")
 
 
 class BadInput(Exception):
@@ -62,7 +63,7 @@ def shape(error: GraphQLError) -> GraphQLError:
         log.error("unhandled error in %s", error.path, exc_info=original)
         return _with(error, "Internal error", {"code": "INTERNAL"})
     extensions: dict[str, object] = {"code": code}
-    for attribute in ("field", "ref"):
+    for attribute in ("field", "ref", "policy", "node"):
         if (value := getattr(original, attribute, None)) is not None:
             extensions[attribute] = value
     return _with(error, str(original), extensions)
@@ -95,6 +96,30 @@ class ErrorCodes(SchemaExtension):
                         str(error.path[0]) if error.path else "graphql",
                         error.message,
                     )
+
+
+async def shaped_stream(
+    items: AsyncIterator[T], actor: str | None, operation: str
+) -> AsyncIterator[T]:
+    """A subscription's items, its error shaped as `shape` shapes a query's (strawberry runs
+    no operation hooks around a subscription's items): a known code and message, or INTERNAL
+    with the details only in the log."""
+    try:
+        async for item in items:
+            yield item
+    except GraphQLError:
+        raise
+    except Exception as exc:
+        code = error_code(exc)
+        if code is None:
+            log.error("unhandled error in the subscription %s", operation, exc_info=exc)
+            raise GraphQLError("Internal error", extensions={"code": "INTERNAL"}) from exc
+        if code in ("FORBIDDEN", "UNAUTHENTICATED"):
+            log_refusal(actor, operation, str(exc))
+        extensions: dict[str, object] = {"code": code}
+        if (field := getattr(exc, "field", None)) is not None:
+            extensions["field"] = field
+        raise GraphQLError(str(exc), extensions=extensions) from exc
 
 
 def log_refusal(actor: str | None, operation: str, reason: str) -> None:

@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     auth_cache_ttl: float = Field(
         5.0, ge=0, description="seconds a checked API key is trusted without asking Neo4j"
     )
+    events_poll: float = Field(
+        0.5,
+        gt=0,
+        description="seconds between looks for events other replicas committed "
+        "(live subscriptions; this process's own wake them at once)",
+    )
     webhook_allow_private: bool = Field(
         False,
         description="allow webhook URLs to loopback, private, link-local and metadata "

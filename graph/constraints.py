@@ -30,6 +30,7 @@ CONSTRAINTS: Final[tuple[LiteralString, ...]] = (
     "CREATE CONSTRAINT automation_id IF NOT EXISTS FOR (a:Automation) REQUIRE a.id IS UNIQUE",
     "CREATE INDEX automation_scope IF NOT EXISTS FOR (a:Automation) ON (a.scopeKey)",
     "CREATE CONSTRAINT delivery_id IF NOT EXISTS FOR (d:Delivery) REQUIRE d.id IS UNIQUE",
+    "CREATE INDEX policy_target IF NOT EXISTS FOR (p:Policy) ON (p.registryId, p.kind, p.target)",
     "CREATE INDEX outbox_time IF NOT EXISTS FOR (o:Outbox) ON (o.time)",
     "CREATE CONSTRAINT outbox_lock IF NOT EXISTS FOR (f:OutboxLock) REQUIRE f.id IS UNIQUE",
     "CREATE INDEX delivery_due IF NOT EXISTS FOR (d:Delivery) ON (d.state, d.nextAt)",

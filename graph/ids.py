@@ -19,6 +19,7 @@ PREFIXES: Final = {
     "upl": "UploadSession",
     "aut": "Automation",
     "dlv": "WebhookDelivery",
+    "pol": "PromotionPolicy",
 }
 
 

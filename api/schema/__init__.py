@@ -30,6 +30,8 @@ from api.schema.compare import CompareQuery
 from api.schema.events import EventQuery
 from api.schema.identity import ApiKey, IdentityMutation, IdentityQuery, User
 from api.schema.lineage import LineageQuery
+from api.schema.live import Subscription
+from api.schema.policies import PolicyMutation, PolicyQuery
 from api.schema.registries import (
     Collection,
     LinkedVersion,
@@ -114,6 +116,7 @@ class Query(
     CompareQuery,
     LineageQuery,
     AutomationQuery,
+    PolicyQuery,
 ):
     @strawberry.field(description="Any object by its global id; null when there is none.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
@@ -152,7 +155,12 @@ class Query(
     "and writes one audit event."
 )
 class Mutation(
-    IdentityMutation, RunMutation, ArtifactMutation, RegistryMutation, AutomationMutation
+    IdentityMutation,
+    RunMutation,
+    ArtifactMutation,
+    RegistryMutation,
+    AutomationMutation,
+    PolicyMutation,
 ):
     pass
 
@@ -170,6 +178,7 @@ class Schema(strawberry.Schema):
 schema = Schema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     types=[
         Project,
         Run,

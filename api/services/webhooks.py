@@ -436,6 +436,7 @@ class Deliverer:
         # set off nothing costs no write.
         worth_claiming = True
         next_poll = loop.time()
+        failures = 0
 
         def finished(task: asyncio.Task[None]) -> None:
             nonlocal worth_claiming
@@ -460,8 +461,13 @@ class Deliverer:
                     if free > 0 and (worth_claiming or fanned):
                         claimed = await self._claim(free)
                         worth_claiming = len(claimed) == free
+                    failures = 0
                 except (GraphError, Neo4jError) as exc:
+                    # Neo4j is away: look again later, less often the longer it stays away.
+                    failures += 1
                     log.warning("could not claim webhook deliveries: %s", exc)
+                    await asyncio.sleep(min(30.0, self.settings.webhook_poll * 2**failures))
+                    continue
                 for item in claimed:
                     task = asyncio.create_task(self._deliver(sender, item, outcomes))
                     running.add(task)

@@ -38,3 +38,8 @@ RETURN e {.*} AS event
 ORDER BY e.seq
 LIMIT $limit
 """
+
+LAST_SEQ: Final[LiteralString] = """
+OPTIONAL MATCH (h:AuditHead {id: 'audit'})
+RETURN coalesce(h.seq, 0) AS seq
+"""

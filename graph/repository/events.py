@@ -64,6 +64,24 @@ class EventRepository(Repository):
 
         return await self._read(work)
 
+    async def last_seq(self) -> int:
+        """The sequence number of the last event (0 before the first)."""
+
+        async def work(tx: Tx) -> int:
+            return int((await (await tx.run(q.LAST_SEQ)).single(strict=True))["seq"])
+
+        return await self._read(work)
+
+    async def since(self, after_seq: int, limit: int) -> list[Event]:
+        """Up to `limit` events after `after_seq`, oldest first (events commit in sequence
+        order: the head's lock is held until each commits, so none is skipped)."""
+
+        async def work(tx: Tx) -> list[Event]:
+            result = await tx.run(q.CHAIN_PAGE, after_seq=after_seq, limit=limit)
+            return [event_from(row["event"]) async for row in result]
+
+        return await self._read(work)
+
     async def history(self, subject_id: str, *, first: int, before_seq: int | None) -> Page[Event]:
         """Events about one subject, newest first."""
 

@@ -16,6 +16,7 @@ from neo4j.exceptions import ConstraintError
 from graph.errors import Conflict, Invalid, NotFound
 from graph.events import new_event, write_event
 from graph.ids import new_id
+from graph.policies import enforce
 from graph.queries import registries as q
 from graph.read_cache import ReadCache
 from graph.records import (
@@ -462,6 +463,16 @@ class RegistryRepository(Repository):
                     f"collection {found.registry}/{found.name} is deprecated: it takes no new links"
                 )
             _check_linkable(version_id, row["state"], row["type"], registry_record, found)
+            for alias in aliases:  # linked with aliases: each is a move onto them
+                await enforce(
+                    tx,
+                    registry_id=found.registry_id,
+                    kind="alias",
+                    target=alias,
+                    link_id=None,
+                    version_id=version_id,
+                    candidate=f"{found.registry}/{found.name}:v{row['collection']['nextIndex']}",
+                )
             now = datetime.now(UTC)
             link_id = new_id("lnk")
             former: dict[str, str | None] = dict(row["former"])
@@ -558,6 +569,7 @@ class RegistryRepository(Repository):
             previous: str | None = row["previous"]
             if previous == link_id:  # it holds the alias already: nothing moves, no event
                 return previous
+            await _guarded(tx, collection, link, "alias", alias)
             subject = alias_subject(collection.id, alias)
             now = datetime.now(UTC)  # before the event's time: `asOf` that time sees the move
             # The event is made from what step 1 read under the head's lock, and written by
@@ -662,6 +674,8 @@ class RegistryRepository(Repository):
                 raise Conflict(f"link {link_id!r} holds {stage!r} already")
             if not assigned and link_id not in holders:
                 raise Conflict(f"link {link_id!r} does not hold {stage!r}")
+            if assigned:
+                await _guarded(tx, collection, link, "stage", stage)
             now = datetime.now(UTC)  # before the event's time: `asOf` that time sees it
             # The event is made from what step 1 read under the head's lock, and written by
             # step 2 with the holding.
@@ -907,6 +921,19 @@ async def _link_under_locks(
     if row is None:
         raise NotFound("linked version", link_id)
     return row, link_from(row["link"]), collection_from(row["collection"], row["registry"])
+
+
+async def _guarded(tx: Tx, collection: Collection, link: Link, kind: str, name: str) -> None:
+    """Refuse moving `link` onto the alias or stage `name` if a promotion policy forbids it."""
+    await enforce(
+        tx,
+        registry_id=collection.registry_id,
+        kind=kind,
+        target=name,
+        link_id=link.id,
+        version_id=link.version_id,
+        candidate=f"{collection.registry}/{collection.name}:v{link.index}",
+    )
 
 
 async def _lock_link(tx: Tx, link_id: str) -> tuple[Link, Collection]:

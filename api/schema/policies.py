@@ -1,0 +1,169 @@
+"""Promotion policies: rules on a registry's aliases and stages, checked in the transaction of
+every move onto them (graph.policies), managed by the registry's admins."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from enum import Enum
+
+import strawberry
+
+from api.context import Info
+from api.errors import BadInput
+from api.inputs import AliasIn, parse
+from graph.repository.policies import Policy
+
+
+@strawberry.enum(description="What a promotion policy checks.")
+class PolicyRule(Enum):
+    UPSTREAM_HEALTHY = strawberry.enum_value(
+        "UPSTREAM_HEALTHY",
+        description="Every version upstream is committed, not deleted, in no deprecated "
+        "collection.",
+    )
+    PRIOR = strawberry.enum_value(
+        "PRIOR", description="The candidate held another stage or alias first."
+    )
+    METRIC = strawberry.enum_value(
+        "METRIC", description="A summary metric of the producing run meets a threshold."
+    )
+
+
+@strawberry.enum(description="How a metric is compared with a threshold.")
+class MetricOp(Enum):
+    GTE = strawberry.enum_value("GTE", description=">=")
+    GT = strawberry.enum_value("GT", description=">")
+    LTE = strawberry.enum_value("LTE", description="<=")
+    LT = strawberry.enum_value("LT", description="<")
+    EQ = strawberry.enum_value("EQ", description="==")
+
+
+@strawberry.type(description="A rule every move onto an alias or a stage must pass.")
+class PromotionPolicy:
+    id: strawberry.ID = strawberry.field(description="Its id.")
+    name: str = strawberry.field(description="Unique in the registry; refusals name it.")
+    alias: str | None = strawberry.field(description="The alias it guards.")
+    stage: str | None = strawberry.field(description="The stage it guards.")
+    rule: PolicyRule = strawberry.field(description="What it checks.")
+    prior_stage: str | None = strawberry.field(description="PRIOR: the stage held first.")
+    prior_alias: str | None = strawberry.field(description="PRIOR: the alias held first.")
+    metric: str | None = strawberry.field(description="METRIC: the run summary's key.")
+    op: MetricOp | None = strawberry.field(description="METRIC: the comparison.")
+    threshold: float | None = strawberry.field(description="METRIC: the threshold.")
+    created_at: datetime = strawberry.field(description="When it was made.")
+    created_by: str = strawberry.field(description="Who made it.")
+
+    @classmethod
+    def from_record(cls, p: Policy) -> PromotionPolicy:
+        return cls(
+            id=strawberry.ID(p.id),
+            name=p.name,
+            alias=p.target if p.kind == "alias" else None,
+            stage=p.target if p.kind == "stage" else None,
+            rule=PolicyRule(p.rule),
+            prior_stage=p.prior if p.prior_kind == "stage" else None,
+            prior_alias=p.prior if p.prior_kind == "alias" else None,
+            metric=p.metric,
+            op=MetricOp(p.op) if p.op else None,
+            threshold=p.threshold,
+            created_at=p.created_at,
+            created_by=p.created_by,
+        )
+
+
+@strawberry.input(
+    description="A promotion policy on one alias or one stage of a registry: UPSTREAM_HEALTHY; "
+    "PRIOR with priorStage or priorAlias; METRIC with metric, op and threshold."
+)
+class CreatePromotionPolicyInput:
+    registry: str = strawberry.field(description="The registry's name.")
+    name: str = strawberry.field(description="Unique in the registry; refusals name it.")
+    rule: PolicyRule = strawberry.field(description="What it checks.")
+    alias: str | None = strawberry.field(default=None, description="The alias it guards.")
+    stage: str | None = strawberry.field(default=None, description="The stage it guards.")
+    prior_stage: str | None = strawberry.field(default=None, description="PRIOR: stage first.")
+    prior_alias: str | None = strawberry.field(default=None, description="PRIOR: alias first.")
+    metric: str | None = strawberry.field(default=None, description="METRIC: summary key.")
+    op: MetricOp | None = strawberry.field(default=None, description="METRIC: comparison.")
+    threshold: float | None = strawberry.field(default=None, description="METRIC: threshold.")
+
+
+@strawberry.input(description="One promotion policy of a registry.")
+class DeletePromotionPolicyInput:
+    registry: str = strawberry.field(description="The registry's name.")
+    policy: strawberry.ID = strawberry.field(description="The policy's id.")
+
+
+@strawberry.type(description="A promotion policy after a change.")
+class PromotionPolicyPayload:
+    policy: PromotionPolicy = strawberry.field(description="The policy.")
+
+
+def _props(input: CreatePromotionPolicyInput, stages: tuple[str, ...]) -> dict[str, object]:
+    name = input.name.strip()
+    if not 1 <= len(name) <= 100:
+        raise BadInput("input.name", "1 to 100 characters")
+    if (input.alias is None) == (input.stage is None):
+        raise BadInput("input", "name the alias or the stage it guards (one of them)")
+    props: dict[str, object] = {"name": name, "rule": str(input.rule.value)}
+    if input.alias is not None:
+        props |= {
+            "kind": "alias",
+            "target": parse(AliasIn, {"alias": input.alias}, "input.alias").alias,
+        }
+    else:
+        if input.stage not in stages:
+            raise BadInput("input.stage", f"the registry's stages are {', '.join(stages)}")
+        props |= {"kind": "stage", "target": input.stage}
+    if input.rule == PolicyRule.PRIOR:
+        if (input.prior_stage is None) == (input.prior_alias is None):
+            raise BadInput("input", "PRIOR needs priorStage or priorAlias (one of them)")
+        if input.prior_stage is not None and input.prior_stage not in stages:
+            raise BadInput("input.priorStage", f"the registry's stages are {', '.join(stages)}")
+        props |= {
+            "priorKind": "stage" if input.prior_stage is not None else "alias",
+            "prior": input.prior_stage or input.prior_alias,
+        }
+    elif input.rule == PolicyRule.METRIC:
+        if not input.metric or input.op is None or input.threshold is None:
+            raise BadInput("input", "METRIC needs metric, op and threshold")
+        if not math.isfinite(input.threshold):
+            raise BadInput("input.threshold", "must be a finite number")
+        props |= {"metric": input.metric, "op": str(input.op.value), "threshold": input.threshold}
+    return props
+
+
+@strawberry.type
+class PolicyQuery:
+    @strawberry.field(description="A registry's promotion policies (its viewers).")
+    async def promotion_policies(self, info: Info, registry: str) -> list[PromotionPolicy]:
+        found = await info.context.repos.registries.get_registry(registry)
+        policies = await info.context.repos.policies.in_registry(found.id)
+        return [PromotionPolicy.from_record(p) for p in policies]
+
+
+@strawberry.type
+class PolicyMutation:
+    @strawberry.mutation(
+        description="Attach a promotion policy to an alias or a stage (registry admins): every "
+        "later move onto it must pass, or is refused with the policy's name."
+    )
+    async def create_promotion_policy(
+        self, info: Info, input: CreatePromotionPolicyInput
+    ) -> PromotionPolicyPayload:
+        registry = await info.context.repos.registries.get_registry(input.registry)
+        made = await info.context.repos.policies.create(
+            registry.id, _props(input, registry.stages), actor=info.context.actor
+        )
+        return PromotionPolicyPayload(policy=PromotionPolicy.from_record(made))
+
+    @strawberry.mutation(description="Remove a promotion policy (registry admins).")
+    async def delete_promotion_policy(
+        self, info: Info, input: DeletePromotionPolicyInput
+    ) -> PromotionPolicyPayload:
+        registry = await info.context.repos.registries.get_registry(input.registry)
+        gone = await info.context.repos.policies.delete(
+            registry.id, str(input.policy), actor=info.context.actor
+        )
+        return PromotionPolicyPayload(policy=PromotionPolicy.from_record(gone))

@@ -1,0 +1,243 @@
+"""Promotion policies: each rule refuses and allows as specified, a refusal names the policy and
+the node at fault and changes nothing, and only a registry's admins manage them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from api.settings import Settings
+from tests.factories import events, log_version, ok, start_run, user_key
+from tests.helpers import bearer, graphql
+
+POLICY = """mutation($input: CreatePromotionPolicyInput!) { createPromotionPolicy(input: $input) {
+  policy { id name alias stage rule priorStage metric op threshold createdBy } } }"""
+LINK = """mutation($version: String!, $collection: String!, $aliases: [String!]! = []) {
+  linkVersion(input: {registry: "model", collection: $collection, version: $version,
+                      aliases: $aliases, createCollection: true}) { link { id name } } }"""
+SET_ALIAS = """mutation($link: String!, $alias: String!) {
+  setCollectionAlias(input: {link: $link, alias: $alias}) { link { name } } }"""
+STAGE = """mutation($link: String!, $stage: String!) {
+  assignStage(input: {link: $link, stage: $stage}) { link { name stages } } }"""
+USE = """mutation($run: ID!, $v: String!) {
+  useArtifactVersion(input: {run: $run, version: $v}) { created } }"""
+SUMMARY = """mutation($run: ID!, $summary: JSON!) {
+  updateRun(input: {run: $run, summary: $summary}) { run { id } } }"""
+RESOLVE = """query($ref: String!) { linkedVersion(ref: $ref) { id } }"""
+
+
+def policy(client: TestClient, **fields: Any) -> dict[str, Any]:
+    made = ok(graphql(client, POLICY, input={"registry": "model", **fields}))
+    return dict(made["createPromotionPolicy"]["policy"])
+
+
+def refusal(body: dict[str, Any]) -> dict[str, Any]:
+    assert body.get("errors"), body
+    error: dict[str, Any] = body["errors"][0]
+    return error
+
+
+def trained_model(client: TestClient, acc: float | None = None) -> tuple[str, str, str]:
+    """A dataset version, a run that used it (with `acc` in its summary) and the model version
+    it produced; their ids."""
+    data = log_version(client, {"rows.csv": b"1,2\n"}, artifact="raw", type="dataset")
+    run = start_run(client, name="train")
+    if acc is not None:
+        ok(graphql(client, SUMMARY, run=run["id"], summary={"acc": acc}))
+    ok(graphql(client, USE, run=run["id"], v=data["id"]))
+    model = log_version(client, {"model.bin": f"w{acc}".encode()}, run=run["id"])
+    return data["id"], run["id"], model["id"]
+
+
+def link(client: TestClient, version: str, collection: str = "churn", **kw: Any) -> dict[str, Any]:
+    return dict(
+        ok(graphql(client, LINK, version=version, collection=collection, **kw))["linkVersion"][
+            "link"
+        ]
+    )
+
+
+def test_a_model_on_withdrawn_data_cannot_reach_production(
+    client: TestClient, settings: Settings
+) -> None:
+    made = policy(client, name="healthy-upstream", alias="production", rule="UPSTREAM_HEALTHY")
+    assert made["createdBy"] == "admin"
+    _, _, model = trained_model(client)
+    candidate = link(client, model)
+    ok(graphql(client, SET_ALIAS, link=candidate["id"], alias="production"))  # healthy: allowed
+
+    second_data, _, second = trained_model(client, acc=0.5)
+    ok(
+        graphql(
+            client,
+            "mutation($v: String!) { deleteArtifactVersion(input: {version: $v}) "
+            "{ version { id } } }",
+            v=second_data,
+        )
+    )
+    withdrawn = link(client, second)
+    before = events(settings)
+    error = refusal(graphql(client, SET_ALIAS, link=withdrawn["id"], alias="production"))
+    assert error["extensions"]["code"] == "CONFLICT"
+    assert error["extensions"]["policy"] == "healthy-upstream"
+    assert error["extensions"]["node"] == second_data
+    assert "healthy-upstream" in error["message"]
+    assert "deleted" in error["message"]
+    # Nothing changed: no event, and production still names the first.
+    assert events(settings) == before
+    held = ok(graphql(client, RESOLVE, ref="model/churn:production"))["linkedVersion"]
+    assert held["id"] == candidate["id"]
+    # Linking with the alias is a move onto it too: refused, and nothing is linked.
+    error = refusal(
+        graphql(client, LINK, version=second, collection="other", aliases=["production"])
+    )
+    assert error["extensions"]["policy"] == "healthy-upstream"
+    assert ok(graphql(client, RESOLVE, ref="model/other:v0"))["linkedVersion"] is None
+    # Other aliases are not guarded.
+    ok(graphql(client, SET_ALIAS, link=withdrawn["id"], alias="challenger"))
+
+
+def test_data_in_a_deprecated_collection_is_not_healthy(client: TestClient) -> None:
+    policy(client, name="healthy-upstream", stage="production", rule="UPSTREAM_HEALTHY")
+    data, _, model = trained_model(client)
+    ok(
+        graphql(
+            client,
+            """mutation($v: String!) { linkVersion(input: {registry: "dataset",
+       collection: "clicks", version: $v, createCollection: true}) { link { id } } }""",
+            v=data,
+        )
+    )
+    ok(
+        graphql(
+            client,
+            """mutation { deprecateCollection(input: {registry: "dataset",
+       collection: "clicks", confirm: "clicks"}) { collection { deprecated } } }""",
+        )
+    )
+    candidate = link(client, model)
+    error = refusal(graphql(client, STAGE, link=candidate["id"], stage="production"))
+    assert "deprecated dataset/clicks" in error["message"]
+    assert error["extensions"]["node"] == data
+
+
+def test_staging_before_production(client: TestClient) -> None:
+    policy(client, name="staged-first", stage="production", rule="PRIOR", priorStage="staging")
+    _, _, model = trained_model(client)
+    candidate = link(client, model)
+    error = refusal(graphql(client, STAGE, link=candidate["id"], stage="production"))
+    assert error["extensions"]["policy"] == "staged-first"
+    assert "must hold the stage 'staging' first" in error["message"]
+    ok(graphql(client, STAGE, link=candidate["id"], stage="staging"))
+    staged = ok(graphql(client, STAGE, link=candidate["id"], stage="production"))
+    assert set(staged["assignStage"]["link"]["stages"]) == {"staging", "production"}
+
+
+@pytest.mark.parametrize(("acc", "allowed"), [(0.85, False), (0.9, True), (0.97, True)])
+def test_a_metric_threshold(client: TestClient, acc: float, allowed: bool) -> None:
+    policy(
+        client,
+        name="accurate",
+        alias="production",
+        rule="METRIC",
+        metric="acc",
+        op="GTE",
+        threshold=0.9,
+    )
+    _, run, model = trained_model(client, acc=acc)
+    candidate = link(client, model)
+    answer = graphql(client, SET_ALIAS, link=candidate["id"], alias="production")
+    if allowed:
+        ok(answer)
+    else:
+        error = refusal(answer)
+        assert error["extensions"]["node"] == run
+        assert "has acc = 0.85, not >= 0.9" in error["message"]
+
+
+def test_a_version_no_run_made_has_no_metric(client: TestClient) -> None:
+    policy(
+        client,
+        name="accurate",
+        alias="production",
+        rule="METRIC",
+        metric="acc",
+        op="GT",
+        threshold=0.5,
+    )
+    orphan = log_version(client, {"model.bin": b"hand-made"})
+    candidate = link(client, orphan["id"])
+    error = refusal(graphql(client, SET_ALIAS, link=candidate["id"], alias="production"))
+    assert "no run produced it" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"rule": "UPSTREAM_HEALTHY"}, "alias or the stage"),
+        ({"rule": "UPSTREAM_HEALTHY", "alias": "a", "stage": "staging"}, "alias or the stage"),
+        ({"rule": "UPSTREAM_HEALTHY", "stage": "nope"}, "stages are"),
+        ({"rule": "PRIOR", "stage": "production"}, "priorStage or priorAlias"),
+        ({"rule": "METRIC", "alias": "production", "metric": "acc", "op": "GTE"}, "threshold"),
+    ],
+)
+def test_a_policy_that_cannot_be_checked_is_refused(
+    client: TestClient, fields: dict[str, Any], says: str
+) -> None:
+    error = refusal(graphql(client, POLICY, input={"registry": "model", "name": "p", **fields}))
+    assert error["extensions"]["code"] == "BAD_INPUT"
+    assert says in error["message"]
+
+
+def test_only_registry_admins_manage_policies(client: TestClient) -> None:
+    key = user_key(client, "mia")
+    ok(
+        graphql(
+            client,
+            """mutation { setRegistryMember(input: {registry: "model",
+       principal: "mia", role: MEMBER}) { registry { name } } }""",
+        )
+    )
+    made = policy(client, name="healthy", alias="production", rule="UPSTREAM_HEALTHY")
+    as_member = bearer(key)
+    refused = client.post(
+        "/graphql",
+        headers=as_member,
+        json={
+            "query": POLICY,
+            "variables": {
+                "input": {
+                    "registry": "model",
+                    "name": "x",
+                    "alias": "production",
+                    "rule": "UPSTREAM_HEALTHY",
+                }
+            },
+        },
+    ).json()
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    listed = client.post(
+        "/graphql",
+        headers=as_member,
+        json={"query": '{ promotionPolicies(registry: "model") { name alias rule } }'},
+    ).json()
+    assert listed["data"]["promotionPolicies"] == [
+        {"name": "healthy", "alias": "production", "rule": "UPSTREAM_HEALTHY"}
+    ]
+    gone = ok(
+        graphql(
+            client,
+            """mutation($id: ID!) { deletePromotionPolicy(input: {
+        registry: "model", policy: $id}) { policy { name } } }""",
+            id=made["id"],
+        )
+    )
+    assert gone["deletePromotionPolicy"]["policy"]["name"] == "healthy"
+    assert (
+        ok(graphql(client, '{ promotionPolicies(registry: "model") { name } }'))[
+            "promotionPolicies"
+        ]
+        == []
+    )

@@ -492,6 +492,9 @@ RULES: Final[Mapping[str, Rule]] = {
     "promotion_policies": registry("registry", VIEWER),
     "create_promotion_policy": registry("input.registry", ADMIN),
     "delete_promotion_policy": registry("input.registry", ADMIN),
+    "promotion_requests": registry("registry", VIEWER),
+    "request_promotion": link("input.link", MEMBER),
+    "review_promotion": anyone,  # the request's approver role in its registry (resolver)
     # automations
     "automations": automation_scope(),
     "automation": automation("id"),

@@ -29,7 +29,7 @@ from graph.repository.automations import AutomationRepository
 from graph.repository.blobs import BlobRepository
 from graph.repository.events import EventRepository
 from graph.repository.lineage import LineageRepository
-from graph.repository.policies import PolicyRepository
+from graph.repository.policies import PolicyRepository, PromotionRequests
 from graph.repository.registries import RegistryRepository
 from graph.repository.runs import RunRepository
 from graph.repository.server import ServerRepository
@@ -48,6 +48,7 @@ class Repositories:
     access: AccessRepository
     automations: AutomationRepository
     policies: PolicyRepository
+    promotion_requests: PromotionRequests
 
     @classmethod
     def on(
@@ -68,6 +69,7 @@ class Repositories:
             access=AccessRepository(driver, database),
             automations=AutomationRepository(driver, database),
             policies=PolicyRepository(driver, database),
+            promotion_requests=PromotionRequests(driver, database),
         )
 
 

@@ -20,6 +20,7 @@ PREFIXES: Final = {
     "aut": "Automation",
     "dlv": "WebhookDelivery",
     "pol": "PromotionPolicy",
+    "prq": "PromotionRequest",
 }
 
 

@@ -10,6 +10,10 @@ Rules:
   production), at any time before.
 - METRIC: a summary metric of the run that produced the candidate meets a threshold
   (`acc >= 0.9`); a candidate with no producing run, or no such metric, is refused.
+- APPROVAL: a second person approves. The move itself is refused; `requestPromotion` asks
+  for it, and a registry member of the policy's role other than whoever asked approves
+  (the move is then made, in the approval's transaction, with every other policy checked
+  again) or rejects it (graph.repository.policies).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import json
 import math
 import operator
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final, LiteralString
 
 from graph.errors import Conflict
@@ -30,6 +35,28 @@ OPERATORS: Final[Mapping[str, tuple[str, Callable[[float, float], bool]]]] = {
     "LT": ("<", operator.lt),
     "EQ": ("==", operator.eq),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """An approved promotion request, the move it allows recorded in the move's event."""
+
+    request: str
+    requested_by: str
+    approved_by: str
+
+
+def approved(approval: Approval | None) -> dict[str, Any]:
+    """What a move's event records of the approval it was made under (nothing without)."""
+    if approval is None:
+        return {}
+    return {
+        "approval": {
+            "request": approval.request,
+            "requestedBy": approval.requested_by,
+            "approvedBy": approval.approved_by,
+        }
+    }
 
 
 class PolicyViolation(Conflict):
@@ -81,6 +108,7 @@ RETURN r.id AS run, r.name AS name, r.summary AS summary
 async def enforce(
     tx: Tx,
     *,
+    approved: bool,
     registry_id: str,
     kind: str,
     target: str,
@@ -89,10 +117,22 @@ async def enforce(
     candidate: str,
 ) -> None:
     """Raise PolicyViolation when a policy on `kind` `target` (alias or stage) of the registry
-    refuses the candidate (`candidate` names it in messages)."""
+    refuses the candidate (`candidate` names it in messages). `approved`: the move is made by
+    the approval of a request, which APPROVAL policies ask for."""
     result = await tx.run(POLICIES_ON, registry_id=registry_id, kind=kind, target=target)
     policies = [row["policy"] async for row in result]
     for policy in policies:
+        if policy["rule"] == "APPROVAL":
+            if not approved:
+                raise PolicyViolation(
+                    str(policy["name"]),
+                    link_id or version_id,
+                    f"policy {policy['name']!r} refuses {kind} {target!r} for {candidate} "
+                    f"until a registry {policy['approverRole']} other than whoever asks "
+                    f"approves it: ask with requestPromotion(input: {{link: ..., {kind}: "
+                    f"{target!r}}})",
+                )
+            continue
         await _check(tx, policy, kind, target, link_id, version_id, candidate)
 
 

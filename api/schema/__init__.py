@@ -31,7 +31,12 @@ from api.schema.events import EventQuery
 from api.schema.identity import ApiKey, IdentityMutation, IdentityQuery, User
 from api.schema.lineage import LineageQuery
 from api.schema.live import Subscription
-from api.schema.policies import PolicyMutation, PolicyQuery
+from api.schema.policies import (
+    PolicyMutation,
+    PolicyQuery,
+    PromotionRequestMutation,
+    PromotionRequestQuery,
+)
 from api.schema.registries import (
     Collection,
     LinkedVersion,
@@ -117,6 +122,7 @@ class Query(
     LineageQuery,
     AutomationQuery,
     PolicyQuery,
+    PromotionRequestQuery,
 ):
     @strawberry.field(description="Any object by its global id; null when there is none.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
@@ -161,6 +167,7 @@ class Mutation(
     RegistryMutation,
     AutomationMutation,
     PolicyMutation,
+    PromotionRequestMutation,
 ):
     pass
 

@@ -12,7 +12,10 @@ import strawberry
 from api.context import Info
 from api.errors import BadInput
 from api.inputs import AliasIn, parse
-from graph.repository.policies import Policy
+from api.schema.registries import resolve_link
+from graph.errors import Forbidden, NotFound
+from graph.repository.policies import ROLE_RANK, Policy
+from graph.repository.policies import PromotionRequest as RequestRecord
 
 
 @strawberry.enum(description="What a promotion policy checks.")
@@ -28,6 +31,18 @@ class PolicyRule(Enum):
     METRIC = strawberry.enum_value(
         "METRIC", description="A summary metric of the producing run meets a threshold."
     )
+    APPROVAL = strawberry.enum_value(
+        "APPROVAL",
+        description="A second person approves: the move waits in a promotion request until "
+        "a registry member of approverRole other than whoever asked reviews it.",
+    )
+
+
+@strawberry.enum(description="Where a promotion request stands.")
+class PromotionRequestState(Enum):
+    PENDING = strawberry.enum_value("PENDING", description="Waiting for a review.")
+    APPROVED = strawberry.enum_value("APPROVED", description="Approved: the move was made.")
+    REJECTED = strawberry.enum_value("REJECTED", description="Rejected: nothing moved.")
 
 
 @strawberry.enum(description="How a metric is compared with a threshold.")
@@ -51,6 +66,9 @@ class PromotionPolicy:
     metric: str | None = strawberry.field(description="METRIC: the run summary's key.")
     op: MetricOp | None = strawberry.field(description="METRIC: the comparison.")
     threshold: float | None = strawberry.field(description="METRIC: the threshold.")
+    approver_role: str | None = strawberry.field(
+        description="APPROVAL: the registry role that may approve (member or admin)."
+    )
     created_at: datetime = strawberry.field(description="When it was made.")
     created_by: str = strawberry.field(description="Who made it.")
 
@@ -67,6 +85,7 @@ class PromotionPolicy:
             metric=p.metric,
             op=MetricOp(p.op) if p.op else None,
             threshold=p.threshold,
+            approver_role=p.approver_role,
             created_at=p.created_at,
             created_by=p.created_by,
         )
@@ -87,6 +106,9 @@ class CreatePromotionPolicyInput:
     metric: str | None = strawberry.field(default=None, description="METRIC: summary key.")
     op: MetricOp | None = strawberry.field(default=None, description="METRIC: comparison.")
     threshold: float | None = strawberry.field(default=None, description="METRIC: threshold.")
+    approver_role: str = strawberry.field(
+        default="admin", description="APPROVAL: who may approve: member or admin."
+    )
 
 
 @strawberry.input(description="One promotion policy of a registry.")
@@ -131,6 +153,10 @@ def _props(input: CreatePromotionPolicyInput, stages: tuple[str, ...]) -> dict[s
         if not math.isfinite(input.threshold):
             raise BadInput("input.threshold", "must be a finite number")
         props |= {"metric": input.metric, "op": str(input.op.value), "threshold": input.threshold}
+    elif input.rule == PolicyRule.APPROVAL:
+        if input.approver_role not in ROLE_RANK:
+            raise BadInput("input.approverRole", "member or admin")
+        props["approverRole"] = input.approver_role
     return props
 
 
@@ -167,3 +193,114 @@ class PolicyMutation:
             registry.id, str(input.policy), actor=info.context.actor
         )
         return PromotionPolicyPayload(policy=PromotionPolicy.from_record(gone))
+
+
+@strawberry.type(description="A move an APPROVAL policy holds back, waiting for a second person.")
+class PromotionRequest:
+    id: strawberry.ID = strawberry.field(description="Its id.")
+    link: strawberry.ID = strawberry.field(description="The linked version to move.")
+    alias: str | None = strawberry.field(description="The alias it asks for.")
+    stage: str | None = strawberry.field(description="The stage it asks for.")
+    state: PromotionRequestState = strawberry.field(description="Where it stands.")
+    approver_role: str = strawberry.field(description="Who may review it: member or admin.")
+    requested_by: str = strawberry.field(description="Who asked.")
+    requested_at: datetime = strawberry.field(description="When.")
+    note: str = strawberry.field(description="Why, in the asker's words.")
+    reviewed_by: str | None = strawberry.field(description="Who approved or rejected it.")
+    reviewed_at: datetime | None = strawberry.field(description="When.")
+    review_note: str | None = strawberry.field(description="The reviewer's words.")
+
+    @classmethod
+    def from_record(cls, r: RequestRecord) -> PromotionRequest:
+        return cls(
+            id=strawberry.ID(r.id),
+            link=strawberry.ID(r.link_id),
+            alias=r.target if r.kind == "alias" else None,
+            stage=r.target if r.kind == "stage" else None,
+            state=PromotionRequestState(r.state),
+            approver_role=r.approver_role,
+            requested_by=r.requested_by,
+            requested_at=r.requested_at,
+            note=r.note,
+            reviewed_by=r.reviewed_by,
+            reviewed_at=r.reviewed_at,
+            review_note=r.review_note,
+        )
+
+
+@strawberry.input(description="Ask for a move an APPROVAL policy holds back.")
+class RequestPromotionInput:
+    link: str = strawberry.field(description="Linked version id or registry/collection:ref.")
+    alias: str | None = strawberry.field(default=None, description="The alias to move to it.")
+    stage: str | None = strawberry.field(default=None, description="The stage to assign it.")
+    note: str = strawberry.field(default="", description="Why.")
+
+
+@strawberry.input(description="Approve or reject a promotion request.")
+class ReviewPromotionInput:
+    request: strawberry.ID = strawberry.field(description="The request's id.")
+    approve: bool = strawberry.field(description="True: make the move now; false: reject.")
+    note: str = strawberry.field(default="", description="Why.")
+
+
+@strawberry.type(description="A promotion request after a change.")
+class PromotionRequestPayload:
+    request: PromotionRequest = strawberry.field(description="The request.")
+
+
+@strawberry.type
+class PromotionRequestQuery:
+    @strawberry.field(description="A registry's promotion requests, newest first (its viewers).")
+    async def promotion_requests(
+        self, info: Info, registry: str, state: PromotionRequestState | None = None
+    ) -> list[PromotionRequest]:
+        found = await info.context.repos.registries.get_registry(registry)
+        requests = await info.context.repos.promotion_requests.in_registry(
+            found.id, str(state.value) if state else None
+        )
+        return [PromotionRequest.from_record(r) for r in requests]
+
+
+@strawberry.type
+class PromotionRequestMutation:
+    @strawberry.mutation(
+        description="Ask for a move onto an alias or a stage that an APPROVAL policy holds "
+        "back (registry members); a second person reviews it (reviewPromotion)."
+    )
+    async def request_promotion(
+        self, info: Info, input: RequestPromotionInput
+    ) -> PromotionRequestPayload:
+        if (input.alias is None) == (input.stage is None):
+            raise BadInput("input", "name the alias or the stage to move (one of them)")
+        link_id = await resolve_link(info, input.link, "input.link")
+        link, _, registry = await info.context.repos.registries.link_context(link_id)
+        if input.stage is not None and input.stage not in registry.stages:
+            raise BadInput("input.stage", f"the registry's stages are {', '.join(registry.stages)}")
+        kind, target = ("alias", input.alias) if input.alias is not None else ("stage", input.stage)
+        assert target is not None
+        made = await info.context.repos.promotion_requests.ask(
+            link, kind, target, input.note[:10_000], actor=info.context.actor
+        )
+        return PromotionRequestPayload(request=PromotionRequest.from_record(made))
+
+    @strawberry.mutation(
+        description="Approve (the move is made now, every other policy checked again) or "
+        "reject a promotion request: a registry member of its approver role, not whoever asked."
+    )
+    async def review_promotion(
+        self, info: Info, input: ReviewPromotionInput
+    ) -> PromotionRequestPayload:
+        repo = info.context.repos.promotion_requests
+        try:
+            request = await repo.get(str(input.request))
+        except NotFound as exc:
+            raise Forbidden(f"reviewPromotion: {str(input.request)!r} is not visible") from exc
+        registry = await info.context.repos.registries.find_registry(request.registry_id)
+        assert registry is not None
+        info.context.access.require_registry(
+            registry.name, ROLE_RANK[request.approver_role], "reviewPromotion"
+        )
+        reviewed = await repo.review(
+            request.id, input.approve, input.note[:10_000], actor=info.context.actor
+        )
+        return PromotionRequestPayload(request=PromotionRequest.from_record(reviewed))

@@ -53,6 +53,7 @@ log = logging.getLogger("forebear.webhooks")
 EXCERPT: Final = 1024  # bytes of a receiver's answer kept in the delivery log
 MAX_BACKOFF: Final = 3600.0
 USER_AGENT: Final = "Forebear-Webhooks/0.1"
+RESOLVE_TIMEOUT: Final = 5.0  # seconds a webhook host has to resolve
 # A claim outlasts a send (FOREBEAR_WEBHOOK_TIMEOUT) by this many seconds, room to build the
 # payload and write the outcome; a worker that died holding it is taken over after that.
 LEASE_SLACK: Final = 10.0
@@ -131,9 +132,14 @@ async def check_url(url: str, allow_private: bool) -> str:
     except ValueError as exc:
         raise RefusedUrl(f"{url!r} has a port that is not a number") from exc
     try:
-        found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise RefusedUrl(f"the webhook host {host!r} does not resolve ({exc})") from exc
+        found = await asyncio.wait_for(
+            asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM),
+            RESOLVE_TIMEOUT,
+        )
+    except (OSError, TimeoutError) as exc:
+        raise RefusedUrl(
+            f"the webhook host {host!r} does not resolve ({exc or 'timed out'})"
+        ) from exc
     for *_, address in found:
         if _refused_address(str(address[0])):
             raise RefusedUrl(
@@ -203,15 +209,17 @@ class Message:
 
 
 def addressed(message: Message, automation: Automation) -> Message:
-    """An event's message as one automation is sent it (it names the automation)."""
-    body = {
-        **message.body,
-        "data": {
-            **message.body["data"],
-            "automation": {"id": automation.id, "name": automation.name},
-        },
+    """An event's message as one automation is sent it: it names the automation, and only a
+    project's automation (whose admins are its members) is told of the producing run; a
+    registry's viewers may not read runs of the projects its versions came from."""
+    private = automation.scope_kind != "project"
+    data = {
+        **message.body["data"],
+        "automation": {"id": automation.id, "name": automation.name},
+        **({"run": None} if private else {}),
     }
-    return Message(body, {**message.values, "automation": automation.name})
+    values = {**message.values, "automation": automation.name, **({"run": None} if private else {})}
+    return Message({**message.body, "data": data}, values)
 
 
 async def event_message(driver: AsyncDriver, database: str, event: Mapping[str, Any]) -> Message:

@@ -104,7 +104,8 @@ RETURN id,
        END AS project,
        CASE
          WHEN n:Registry THEN n.name
-         WHEN n:Collection OR n:Link OR n:Automation THEN COLLECT {
+         WHEN n:Collection OR n:Link OR n:Automation OR n:Policy OR n:PromotionRequest
+           THEN COLLECT {
            MATCH (r:Registry {id: n.registryId}) RETURN r.name }[0]
        END AS registry,
        CASE WHEN n:ArtifactVersion THEN COLLECT {

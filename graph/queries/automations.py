@@ -96,6 +96,7 @@ WITH o ORDER BY o.time LIMIT $limit
 CALL {
   WITH o
   UNWIND o.automations AS automation_id
+  MATCH (a:Automation {id: automation_id}) WHERE NOT a.deleted  // deleted since: nothing owed
   CREATE (:Delivery {id: 'dlv_' + substring(replace(randomUUID(), '-', ''), 0, 24),
                      automation: automation_id, event: o.event, eventType: o.eventType,
                      state: 'PENDING', attempts: 0, test: false, createdAt: o.time,

@@ -16,7 +16,7 @@ from neo4j.exceptions import ConstraintError
 from graph.errors import Conflict, Invalid, NotFound
 from graph.events import new_event, write_event
 from graph.ids import new_id
-from graph.policies import enforce
+from graph.policies import Approval, approved, enforce
 from graph.queries import registries as q
 from graph.read_cache import ReadCache
 from graph.records import (
@@ -466,6 +466,7 @@ class RegistryRepository(Repository):
             for alias in aliases:  # linked with aliases: each is a move onto them
                 await enforce(
                     tx,
+                    approved=False,
                     registry_id=found.registry_id,
                     kind="alias",
                     target=alias,
@@ -555,44 +556,16 @@ class RegistryRepository(Repository):
 
         return await self._write(work)
 
-    async def set_alias(self, link_id: str, alias: str, *, actor: str) -> str | None:
+    async def set_alias(
+        self, link_id: str, alias: str, *, actor: str, approval: Approval | None = None
+    ) -> str | None:
         """Point the collection's `alias` at this link in one step; return the former holder
         (the link itself when it held the alias already: then nothing is written)."""
         if alias == LATEST:
             raise Invalid("input.alias", "'latest' moves by itself on every link")
 
         async def work(tx: Tx) -> str | None:
-            row, link, collection = await _link_under_locks(
-                tx, q.PREPARE_ALIAS, link_id, alias=alias
-            )
-            _require_linked(link)
-            previous: str | None = row["previous"]
-            if previous == link_id:  # it holds the alias already: nothing moves, no event
-                return previous
-            await _guarded(tx, collection, link, "alias", alias)
-            subject = alias_subject(collection.id, alias)
-            now = datetime.now(UTC)  # before the event's time: `asOf` that time sees the move
-            # The event is made from what step 1 read under the head's lock, and written by
-            # step 2 with the move: two round trips in all.
-            event = new_event(
-                row,
-                "alias.set",
-                actor=actor,
-                subjects=[link_id, collection.id, subject] + ([previous] if previous else []),
-                registry=collection.registry_id,
-                before={"alias": alias, "link": previous},
-                after={"alias": alias, "link": link_id},
-            )
-            await tx.run(
-                q.MOVE_ALIAS,
-                link_id=link_id,
-                alias=alias,
-                subject=subject,
-                now=now,
-                actor=actor,
-                event=event,
-            )
-            return previous
+            return await move_alias(tx, link_id, alias, actor, approval)
 
         return await self._write(work)
 
@@ -654,49 +627,19 @@ class RegistryRepository(Repository):
 
         return await self._write(work)
 
-    async def assign_stage(self, link_id: str, stage: str, assigned: bool, *, actor: str) -> Link:
+    async def assign_stage(
+        self,
+        link_id: str,
+        stage: str,
+        assigned: bool,
+        *,
+        actor: str,
+        approval: Approval | None = None,
+    ) -> Link:
         """Assign (or unassign) a lifecycle stage; several links may hold one stage."""
 
         async def work(tx: Tx) -> Link:
-            row, link, collection = await _link_under_locks(
-                tx, q.PREPARE_STAGE, link_id, stage=stage
-            )
-            registry = registry_from(row["registry"])
-            _require_linked(link)
-            if stage not in registry.stages:
-                raise Invalid(
-                    "input.stage",
-                    f"registry {registry.name!r} has the stages "
-                    f"{', '.join(registry.stages)}, not {stage!r}",
-                )
-            holders: list[str] = row["holders"]
-            if assigned and link_id in holders:
-                raise Conflict(f"link {link_id!r} holds {stage!r} already")
-            if not assigned and link_id not in holders:
-                raise Conflict(f"link {link_id!r} does not hold {stage!r}")
-            if assigned:
-                await _guarded(tx, collection, link, "stage", stage)
-            now = datetime.now(UTC)  # before the event's time: `asOf` that time sees it
-            # The event is made from what step 1 read under the head's lock, and written by
-            # step 2 with the holding.
-            event = new_event(
-                row,
-                "stage.assigned" if assigned else "stage.unassigned",
-                actor=actor,
-                subjects=[link_id, collection.id],
-                registry=collection.registry_id,
-                after={"stage": stage, "link": link_id, "index": link.index},
-            )
-            await tx.run(
-                q.APPLY_STAGE,
-                link_id=link_id,
-                stage=stage,
-                assigned=assigned,
-                now=now,
-                actor=actor,
-                event=event,
-            )
-            return (await _links(tx, [link_id]))[link_id]
+            return await apply_stage(tx, link_id, stage, assigned, actor, approval)
 
         return await self._write(work)
 
@@ -923,10 +866,92 @@ async def _link_under_locks(
     return row, link_from(row["link"]), collection_from(row["collection"], row["registry"])
 
 
-async def _guarded(tx: Tx, collection: Collection, link: Link, kind: str, name: str) -> None:
+async def move_alias(
+    tx: Tx, link_id: str, alias: str, actor: str, approval: Approval | None
+) -> str | None:
+    """The work of set_alias, in `tx` (a reviewed promotion request runs it too, `approval`
+    naming the request)."""
+    row, link, collection = await _link_under_locks(tx, q.PREPARE_ALIAS, link_id, alias=alias)
+    _require_linked(link)
+    previous: str | None = row["previous"]
+    if previous == link_id:  # it holds the alias already: nothing moves, no event
+        return previous
+    await _guarded(tx, collection, link, "alias", alias, approval)
+    subject = alias_subject(collection.id, alias)
+    now = datetime.now(UTC)  # before the event's time: `asOf` that time sees the move
+    # The event is made from what step 1 read under the head's lock, and written by
+    # step 2 with the move: two round trips in all.
+    event = new_event(
+        row,
+        "alias.set",
+        actor=actor,
+        subjects=[link_id, collection.id, subject] + ([previous] if previous else []),
+        registry=collection.registry_id,
+        before={"alias": alias, "link": previous},
+        after={"alias": alias, "link": link_id, **approved(approval)},
+    )
+    await tx.run(
+        q.MOVE_ALIAS,
+        link_id=link_id,
+        alias=alias,
+        subject=subject,
+        now=now,
+        actor=actor,
+        event=event,
+    )
+    return previous
+
+
+async def apply_stage(
+    tx: Tx, link_id: str, stage: str, assigned: bool, actor: str, approval: Approval | None
+) -> Link:
+    """The work of assign_stage, in `tx` (a reviewed promotion request runs it too)."""
+    row, link, collection = await _link_under_locks(tx, q.PREPARE_STAGE, link_id, stage=stage)
+    registry = registry_from(row["registry"])
+    _require_linked(link)
+    if stage not in registry.stages:
+        raise Invalid(
+            "input.stage",
+            f"registry {registry.name!r} has the stages "
+            f"{', '.join(registry.stages)}, not {stage!r}",
+        )
+    holders: list[str] = row["holders"]
+    if assigned and link_id in holders:
+        raise Conflict(f"link {link_id!r} holds {stage!r} already")
+    if not assigned and link_id not in holders:
+        raise Conflict(f"link {link_id!r} does not hold {stage!r}")
+    if assigned:
+        await _guarded(tx, collection, link, "stage", stage, approval)
+    now = datetime.now(UTC)  # before the event's time: `asOf` that time sees it
+    # The event is made from what step 1 read under the head's lock, and written by
+    # step 2 with the holding.
+    event = new_event(
+        row,
+        "stage.assigned" if assigned else "stage.unassigned",
+        actor=actor,
+        subjects=[link_id, collection.id],
+        registry=collection.registry_id,
+        after={"stage": stage, "link": link_id, "index": link.index, **approved(approval)},
+    )
+    await tx.run(
+        q.APPLY_STAGE,
+        link_id=link_id,
+        stage=stage,
+        assigned=assigned,
+        now=now,
+        actor=actor,
+        event=event,
+    )
+    return (await _links(tx, [link_id]))[link_id]
+
+
+async def _guarded(
+    tx: Tx, collection: Collection, link: Link, kind: str, name: str, approval: Approval | None
+) -> None:
     """Refuse moving `link` onto the alias or stage `name` if a promotion policy forbids it."""
     await enforce(
         tx,
+        approved=approval is not None,
         registry_id=collection.registry_id,
         kind=kind,
         target=name,

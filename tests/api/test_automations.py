@@ -130,7 +130,8 @@ def test_a_link_sends_one_signed_event_with_what_a_deployer_needs(
     assert set(data["linkedVersion"]["aliases"]) == {"latest", "staging"}
     assert data["alias"] == "staging"
     assert data["version"]["ref"] == version["name"]
-    assert data["run"]["name"] == "train"
+    # The producing run is a project's: a registry's automation is not told of it.
+    assert data["run"] is None
     # One change, one delivery, kept in the log with the receiver's answer.
     [delivery] = settled(hooks, made["automation"]["id"], {"DELIVERED"})
     assert delivery["id"] == got.headers["webhook-id"]
@@ -196,13 +197,15 @@ def test_a_project_scope_hears_commits_and_its_aliases(
         scope={"project": "fraud"},
         triggers=["VERSION_COMMITTED", "ALIAS_SET"],
     )
-    version = log_version(hooks, {"m.bin": b"x"}, project="fraud")
+    run = start_run(hooks, project="fraud", name="nightly")
+    version = log_version(hooks, {"m.bin": b"x"}, project="fraud", run=run["id"])
     log_version(hooks, {"m.bin": b"y"}, project="elsewhere")
     got = receiver.wait_for(1)[0]
     payload = verified(made["signingSecret"], got)
     assert payload["type"] == "artifact_version.committed"
     assert payload["data"]["version"]["ref"] == version["name"]
     assert payload["data"]["project"] == "fraud"
+    assert payload["data"]["run"] == {"id": run["id"], "name": "nightly"}
     time.sleep(0.5)
     assert len(receiver.received) == 1
 

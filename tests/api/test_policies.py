@@ -241,3 +241,131 @@ def test_only_registry_admins_manage_policies(client: TestClient) -> None:
         ]
         == []
     )
+
+
+REQUEST = """mutation($link: String!, $alias: String, $stage: String) {
+  requestPromotion(input: {link: $link, alias: $alias, stage: $stage, note: "ready"}) {
+  request { id state alias stage requestedBy approverRole } } }"""
+REVIEW = """mutation($id: ID!, $approve: Boolean!) {
+  reviewPromotion(input: {request: $id, approve: $approve, note: "checked"}) {
+  request { id state reviewedBy reviewNote } } }"""
+
+
+def member(client: TestClient, name: str, role: str = "MEMBER") -> dict[str, str]:
+    key = user_key(client, name)
+    ok(
+        graphql(
+            client,
+            """mutation($p: String!, $role: Role!) { setRegistryMember(input: {
+            registry: "model", principal: $p, role: $role}) { registry { name } } }""",
+            p=name,
+            role=role,
+        )
+    )
+    return bearer(key)
+
+
+def call(client: TestClient, headers: dict[str, str], query: str, **variables: Any) -> Any:
+    return client.post(
+        "/graphql", headers=headers, json={"query": query, "variables": variables}
+    ).json()
+
+
+def test_a_second_person_approves_a_move(client: TestClient, settings: Settings) -> None:
+    policy(client, name="four-eyes", alias="champion", rule="APPROVAL", approverRole="admin")
+    mia, bob = member(client, "mia"), member(client, "bob")
+    _, _, model = trained_model(client)
+    candidate = link(client, model)
+    # The move itself is held back, with the way to ask for it.
+    error = refusal(call(client, mia, SET_ALIAS, link=candidate["id"], alias="champion"))
+    assert error["extensions"]["policy"] == "four-eyes"
+    assert "requestPromotion" in error["message"]
+    asked = call(client, mia, REQUEST, link=candidate["id"], alias="champion")["data"]
+    request = asked["requestPromotion"]["request"]
+    assert (request["state"], request["requestedBy"], request["approverRole"]) == (
+        "PENDING",
+        "mia",
+        "admin",
+    )
+    again = refusal(call(client, mia, REQUEST, link=candidate["id"], alias="champion"))
+    assert request["id"] in again["message"]
+    # Not by whoever asked, and not by a member when admins approve.
+    own = refusal(call(client, mia, REVIEW, id=request["id"], approve=True))
+    assert own["extensions"]["code"] == "FORBIDDEN"
+    low = refusal(call(client, bob, REVIEW, id=request["id"], approve=True))
+    assert low["extensions"]["code"] == "FORBIDDEN"
+    assert ok(graphql(client, RESOLVE, ref="model/churn:champion"))["linkedVersion"] is None
+    # An admin approves: the move is made, and its event names the request and both people.
+    done = ok(graphql(client, REVIEW, id=request["id"], approve=True))["reviewPromotion"]
+    assert (done["request"]["state"], done["request"]["reviewedBy"]) == ("APPROVED", "admin")
+    held = ok(graphql(client, RESOLVE, ref="model/churn:champion"))["linkedVersion"]
+    assert held["id"] == candidate["id"]
+    history = ok(
+        graphql(
+            client,
+            "query($id: ID!) { history(subject: $id, first: 5) { nodes { type actor after } } }",
+            id=candidate["id"],
+        )
+    )["history"]["nodes"]
+    moved = next(e for e in history if e["type"] == "alias.set")
+    assert moved["actor"] == "admin"
+    assert moved["after"]["approval"] == {
+        "request": request["id"],
+        "requestedBy": "mia",
+        "approvedBy": "admin",
+    }
+    closed = refusal(graphql(client, REVIEW, id=request["id"], approve=False))
+    assert "APPROVED already" in closed["message"]
+
+
+def test_a_rejected_request_moves_nothing(client: TestClient, settings: Settings) -> None:
+    policy(client, name="four-eyes", stage="production", rule="APPROVAL", approverRole="member")
+    mia, bob = member(client, "mia"), member(client, "bob")
+    _, _, model = trained_model(client)
+    candidate = link(client, model)
+    request = call(client, mia, REQUEST, link=candidate["id"], stage="production")["data"][
+        "requestPromotion"
+    ]["request"]
+    # Members may review here, but not their own request.
+    own = refusal(call(client, mia, REVIEW, id=request["id"], approve=False))
+    assert own["extensions"]["code"] == "FORBIDDEN"
+    assert "second person" in own["message"]
+    rejected = call(client, bob, REVIEW, id=request["id"], approve=False)["data"]
+    assert rejected["reviewPromotion"]["request"]["state"] == "REJECTED"
+    stages = ok(graphql(client, RESOLVE.replace("{ id }", "{ stages }"), ref=candidate["id"]))
+    assert stages["linkedVersion"]["stages"] == []
+    listed = ok(
+        graphql(client, '{ promotionRequests(registry: "model") { id state reviewedBy } }')
+    )["promotionRequests"]
+    assert listed == [{"id": request["id"], "state": "REJECTED", "reviewedBy": "bob"}]
+
+
+def test_an_approval_checks_the_other_policies_again(client: TestClient) -> None:
+    policy(client, name="four-eyes", alias="champion", rule="APPROVAL")
+    policy(
+        client,
+        name="accurate",
+        alias="champion",
+        rule="METRIC",
+        metric="acc",
+        op="GTE",
+        threshold=0.9,
+    )
+    _, _, model = trained_model(client, acc=0.5)
+    candidate = link(client, model)
+    mia = member(client, "mia")
+    request = call(client, mia, REQUEST, link=candidate["id"], alias="champion")["data"][
+        "requestPromotion"
+    ]["request"]
+    error = refusal(graphql(client, REVIEW, id=request["id"], approve=True))
+    assert error["extensions"]["policy"] == "accurate"
+    still = ok(graphql(client, '{ promotionRequests(registry: "model") { state } }'))
+    assert still["promotionRequests"] == [{"state": "PENDING"}]
+
+
+def test_a_move_no_policy_holds_back_needs_no_request(client: TestClient) -> None:
+    _, _, model = trained_model(client)
+    candidate = link(client, model)
+    error = refusal(graphql(client, REQUEST, link=candidate["id"], alias="champion"))
+    assert error["extensions"]["code"] == "CONFLICT"
+    assert "move it directly" in error["message"]

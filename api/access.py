@@ -493,6 +493,7 @@ RULES: Final[Mapping[str, Rule]] = {
     "create_promotion_policy": registry("input.registry", ADMIN),
     "delete_promotion_policy": registry("input.registry", ADMIN),
     "promotion_requests": registry("registry", VIEWER),
+    "dependents": lineage_start("of"),
     "request_promotion": link("input.link", MEMBER),
     "review_promotion": anyone,  # the request's approver role in its registry (resolver)
     # automations

@@ -63,7 +63,7 @@ def shape(error: GraphQLError) -> GraphQLError:
         log.error("unhandled error in %s", error.path, exc_info=original)
         return _with(error, "Internal error", {"code": "INTERNAL"})
     extensions: dict[str, object] = {"code": code}
-    for attribute in ("field", "ref", "policy", "node"):
+    for attribute in ("field", "ref", "policy", "node", "dependents"):
         if (value := getattr(original, attribute, None)) is not None:
             extensions[attribute] = value
     return _with(error, str(original), extensions)

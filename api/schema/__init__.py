@@ -32,6 +32,7 @@ from api.schema.identity import ApiKey, IdentityMutation, IdentityQuery, User
 from api.schema.lineage import LineageQuery
 from api.schema.live import Subscription
 from api.schema.policies import (
+    DependentsQuery,
     PolicyMutation,
     PolicyQuery,
     PromotionRequestMutation,
@@ -123,6 +124,7 @@ class Query(
     AutomationQuery,
     PolicyQuery,
     PromotionRequestQuery,
+    DependentsQuery,
 ):
     @strawberry.field(description="Any object by its global id; null when there is none.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:

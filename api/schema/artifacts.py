@@ -262,6 +262,16 @@ class VersionInput:
     version: str = strawberry.field(description="Version id or reference.")
 
 
+@strawberry.input(description="Delete a version (soft).")
+class DeleteArtifactVersionInput:
+    version: str = strawberry.field(description="Version id or reference.")
+    confirm_dependents: bool = strawberry.field(
+        default=False,
+        description="Delete it even though runs used it, versions were made from it or it is "
+        "linked (refused otherwise, naming them: see dependents(of:)).",
+    )
+
+
 @strawberry.type(description="The opened version and what to upload before committing.")
 class CreateArtifactVersionPayload:
     version: ArtifactVersion = strawberry.field(description="PENDING, or the existing one.")
@@ -429,13 +439,19 @@ class ArtifactMutation:
         previous = await repo.remove_alias(artifact.id, alias, actor=info.context.actor)
         return RemoveArtifactAliasPayload(previous=await _version(info, previous))
 
-    @strawberry.mutation(description="Soft-delete a version (refused while it holds an alias).")
+    @strawberry.mutation(
+        description="Soft-delete a version: refused while it holds an alias, and, unless "
+        "confirmDependents, while anything depends on it (runs that used it, versions made "
+        "from it, links of it or of them)."
+    )
     async def delete_artifact_version(
-        self, info: Info, input: VersionInput
+        self, info: Info, input: DeleteArtifactVersionInput
     ) -> ArtifactVersionPayload:
         repo = info.context.repos.artifacts
         version_id = await repo.resolve(input.version, "input.version")
-        version = await repo.delete_version(version_id, actor=info.context.actor)
+        version = await repo.delete_version(
+            version_id, actor=info.context.actor, confirm_dependents=input.confirm_dependents
+        )
         return ArtifactVersionPayload(version=ArtifactVersion.from_record(version))
 
     @strawberry.mutation(description="Restore a soft-deleted version.")

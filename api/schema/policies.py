@@ -14,6 +14,7 @@ from api.errors import BadInput
 from api.inputs import AliasIn, parse
 from api.schema.registries import resolve_link
 from graph.errors import Forbidden, NotFound
+from graph.ids import kind_of
 from graph.repository.policies import ROLE_RANK, Policy
 from graph.repository.policies import PromotionRequest as RequestRecord
 
@@ -304,3 +305,61 @@ class PromotionRequestMutation:
             request.id, input.approve, input.note[:10_000], actor=info.context.actor
         )
         return PromotionRequestPayload(request=PromotionRequest.from_record(reviewed))
+
+
+@strawberry.type(description="A linked version that depends on the target, and what it holds.")
+class DependentLink:
+    id: strawberry.ID = strawberry.field(description="The linked version.")
+    name: str = strawberry.field(description="registry/collection:vN.")
+    holds: list[str] = strawberry.field(description="Its aliases and stages ('alias production').")
+
+
+@strawberry.type(
+    description="What depends on a version or a linked version: what deleting or deregistering "
+    "it would leave without a foundation (only what the caller may read is listed)."
+)
+class Dependents:
+    consuming_runs: list[strawberry.ID] = strawberry.field(description="Runs that used it.")
+    downstream_versions: list[strawberry.ID] = strawberry.field(
+        description="Committed versions made from it, at any distance."
+    )
+    linked_versions: list[DependentLink] = strawberry.field(
+        description="Live links of it (a version's) and of the versions made from it."
+    )
+    holds: list[str] = strawberry.field(description="A link's own aliases and stages.")
+    total: int = strawberry.field(description="All dependents, readable or not.")
+
+
+@strawberry.type
+class DependentsQuery:
+    @strawberry.field(
+        description="What depends on a version or a linked version (id or reference): what "
+        "deleteArtifactVersion or deregisterLink would ask you to confirm."
+    )
+    async def dependents(self, info: Info, of: strawberry.ID) -> Dependents:
+        ref = str(of)
+        link_id = None
+        if kind_of(ref) == "LinkedVersion" or (
+            "/" in ref
+            and ":" in ref
+            and await info.context.repos.registries.find_registry(ref.split("/", 1)[0])
+        ):
+            link_id = await resolve_link(info, ref, "of")
+            link, _, _ = await info.context.repos.registries.link_context(link_id)
+            version_id = link.version_id
+        else:
+            version_id = await info.context.repos.artifacts.resolve(ref, "of")
+        found = await info.context.repos.policies.dependents(version_id, link_id)
+        ids = [*found.consumers, *found.downstream, *(x["id"] for x in found.links)]
+        readable = await info.context.access.readable(ids)
+        return Dependents(
+            consuming_runs=[strawberry.ID(i) for i in found.consumers if i in readable],
+            downstream_versions=[strawberry.ID(i) for i in found.downstream if i in readable],
+            linked_versions=[
+                DependentLink(id=strawberry.ID(x["id"]), name=x["name"], holds=list(x["held"]))
+                for x in found.links
+                if x["id"] in readable
+            ],
+            holds=list(found.held),
+            total=len(ids) + len(found.held),
+        )

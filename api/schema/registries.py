@@ -438,6 +438,17 @@ class LinkRefInput:
     link: str = strawberry.field(description="Linked version id or reference.")
 
 
+@strawberry.input(description="Deregister a linked version.")
+class DeregisterLinkInput:
+    link: str = strawberry.field(description="Linked version id or reference.")
+    confirm_dependents: bool = strawberry.field(
+        default=False,
+        description="Deregister it even though it holds aliases or stages, or runs used its "
+        "version, or versions linked elsewhere were made from it (refused otherwise, naming "
+        "them).",
+    )
+
+
 @strawberry.input(description="Point a collection alias at a linked version.")
 class SetCollectionAliasInput:
     link: str = strawberry.field(description="Linked version id or reference.")
@@ -688,11 +699,16 @@ class RegistryMutation:
 
     @strawberry.mutation(
         description="Deregister a linked version (soft: history stays, its "
-        "aliases and stages end; restorable)."
+        "aliases and stages end; restorable). With dependents, only with confirmDependents."
     )
-    async def deregister_link(self, info: Info, input: LinkRefInput) -> LinkPayload:
+    async def deregister_link(self, info: Info, input: DeregisterLinkInput) -> LinkPayload:
         link_id = await resolve_link(info, input.link, "input.link")
-        await info.context.repos.registries.set_link_state(link_id, False, actor=info.context.actor)
+        await info.context.repos.registries.set_link_state(
+            link_id,
+            False,
+            actor=info.context.actor,
+            confirm_dependents=input.confirm_dependents,
+        )
         return LinkPayload(link=await load_linked(info, link_id))
 
     @strawberry.mutation(description="Restore a deregistered link.")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from graph.dependents import HasDependents, dependents_of
 from graph.errors import Conflict, Invalid, NotFound
 from graph.events import write_event
 from graph.ids import kind_of, new_id
@@ -262,8 +263,11 @@ class ArtifactRepository(Repository):
 
         return await self._write(work)
 
-    async def delete_version(self, version_id: str, *, actor: str) -> ArtifactVersion:
-        """Soft-delete a committed version; refused while a custom alias points at it."""
+    async def delete_version(
+        self, version_id: str, *, actor: str, confirm_dependents: bool = False
+    ) -> ArtifactVersion:
+        """Soft-delete a committed version; refused while a custom alias points at it, and
+        while anything depends on it unless `confirm_dependents`."""
 
         async def work(tx: Tx) -> ArtifactVersion:
             artifact_id, before = await _lock_version(tx, version_id)
@@ -276,6 +280,10 @@ class ArtifactRepository(Repository):
                     f"version {before.name} holds the alias(es) {', '.join(custom)}: "
                     "move or remove them before deleting it"
                 )
+            if not confirm_dependents:
+                found = await dependents_of(tx, version_id, own_links=True)
+                if found:
+                    raise HasDependents(f"version {before.name}", found, "confirmDependents")
             return await _change_state(tx, artifact_id, before, "DELETED", actor)
 
         return await self._write(work)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, LiteralString
 
+from graph.dependents import Dependents, dependents_of, link_dependents
 from graph.errors import Conflict, Forbidden, NotFound
 from graph.events import write_event
 from graph.ids import new_id
@@ -80,6 +81,16 @@ def policy_from(node: Mapping[str, Any]) -> Policy:
 
 
 class PolicyRepository(Repository):
+    async def dependents(self, version_id: str, link_id: str | None = None) -> Dependents:
+        """What depends on a version (with its links), or on one link of it."""
+
+        async def work(tx: Tx) -> Dependents:
+            if link_id is not None:
+                return await link_dependents(tx, link_id, version_id)
+            return await dependents_of(tx, version_id, own_links=True)
+
+        return await self._read(work)
+
     async def create(self, registry_id: str, props: dict[str, Any], *, actor: str) -> Policy:
         async def work(tx: Tx) -> Policy:
             stored = {

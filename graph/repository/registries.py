@@ -13,6 +13,7 @@ import semver
 from neo4j import AsyncDriver
 from neo4j.exceptions import ConstraintError
 
+from graph.dependents import HasDependents, link_dependents
 from graph.errors import Conflict, Invalid, NotFound
 from graph.events import new_event, write_event
 from graph.ids import new_id
@@ -516,7 +517,9 @@ class RegistryRepository(Repository):
 
         return await self._write(work)
 
-    async def set_link_state(self, link_id: str, linked: bool, *, actor: str) -> Link:
+    async def set_link_state(
+        self, link_id: str, linked: bool, *, actor: str, confirm_dependents: bool = False
+    ) -> Link:
         """Deregister (soft; its aliases and stages end) or restore a link."""
 
         async def work(tx: Tx) -> Link:
@@ -524,6 +527,11 @@ class RegistryRepository(Repository):
             wanted = "LINKED" if linked else "UNLINKED"
             if link.state == wanted:
                 raise Conflict(f"link {link_id!r} is already {wanted}")
+            if not linked and not confirm_dependents:
+                found = await link_dependents(tx, link_id, link.version_id)
+                if found:
+                    name = f"{collection.registry}/{collection.name}:v{link.index}"
+                    raise HasDependents(name, found, "confirmDependents")
             if linked and collection.deprecated:
                 raise Conflict(
                     f"collection {collection.registry}/{collection.name} is "

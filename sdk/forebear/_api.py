@@ -343,8 +343,17 @@ class Api:
     def set_semver(self, link: str, semver: str) -> LinkedVersion:
         return self._link_change("setSemver", link, semver=semver)
 
-    def deregister(self, link: str) -> LinkedVersion:
-        return self._link_change("deregisterLink", link)
+    def deregister(self, link: str, confirm: bool = False) -> LinkedVersion:
+        """Deregister a linked version. When it holds aliases or stages, or anything was made
+        from its version, the server refuses (a Conflict naming them) unless `confirm`."""
+        return LinkedVersion.of(
+            self.graphql(
+                f"""mutation($link: String!, $confirm: Boolean!) {{ deregisterLink(input: {{
+                link: $link, confirmDependents: $confirm}}) {{ link {{ {LINK_FIELDS} }} }} }}""",
+                link=link,
+                confirm=confirm,
+            )["deregisterLink"]["link"]
+        )
 
     def restore(self, link: str) -> LinkedVersion:
         return self._link_change("restoreLink", link)

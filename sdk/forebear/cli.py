@@ -229,11 +229,14 @@ def semver_set(link_ref: str, version: str) -> LinkedVersion:
 
 @main.command()
 @click.argument("link_ref", metavar="LINK")
+@click.option(
+    "--confirm", is_flag=True, help="Go on although it holds aliases or stages, or has dependents."
+)
 @command
-def deregister(link_ref: str) -> LinkedVersion:
+def deregister(link_ref: str, confirm: bool) -> LinkedVersion:
     """Deregister a linked version (soft; `forebear restore` brings it back)."""
     with _api() as api:
-        return api.deregister(link_ref)
+        return api.deregister(link_ref, confirm=confirm)
 
 
 @main.command()

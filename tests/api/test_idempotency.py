@@ -51,7 +51,7 @@ STAGE = """mutation($l: String!) { assignStage(input: {link: $l, stage: "staging
   link { index stages } } }"""
 SEMVER = """mutation($l: String!) { setSemver(input: {link: $l, semver: "1.0.0"}) {
   link { index semver } } }"""
-DEREGISTER = """mutation($l: String!) { deregisterLink(input: {link: $l}) {
+DEREGISTER = """mutation($l: String!) { deregisterLink(input: {link: $l, confirmDependents: true}) {
   link { index deregistered } } }"""
 
 

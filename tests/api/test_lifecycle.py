@@ -39,7 +39,9 @@ mutation Remove($alias: String!) {
 }
 """
 DELETE = """
-mutation Delete($v: String!) { deleteArtifactVersion(input: {version: $v}) { version { state } } }
+mutation Delete($v: String!) {
+  deleteArtifactVersion(input: {version: $v, confirmDependents: true}) { version { state } }
+}
 """
 RESTORE = """
 mutation Restore($v: String!) {

@@ -49,7 +49,8 @@ def delete_version(client: TestClient, version: str) -> None:
     ok(
         graphql(
             client,
-            "mutation($v: String!) { deleteArtifactVersion(input: {version: $v}) "
+            "mutation($v: String!) { deleteArtifactVersion(input: {version: $v, "
+            "confirmDependents: true}) "
             "{ version { state } } }",
             v=version,
         )
@@ -370,9 +371,9 @@ def test_lineage_as_of_a_time_a_deletion_was_later_undone_leaves_the_version_out
     r2 = start_run(client, name="r2")["id"]
     use(client, r2, b)
     delete, restore = (
-        f"mutation($v: String!) {{ {verb}ArtifactVersion(input: {{version: $v}}) "
+        f"mutation($v: String!) {{ {verb}ArtifactVersion(input: {{version: $v{confirm}}}) "
         "{ __typename } }"
-        for verb in ("delete", "restore")
+        for verb, confirm in (("delete", ", confirmDependents: true"), ("restore", ""))
     )
     moments = {"live": instant()}
     ok(graphql(client, delete, v=b))
@@ -571,7 +572,8 @@ def test_index_walks_and_per_hop_queries_agree_after_every_kind_of_change(
     use(client, extra, "fraud/model:v0")
     log_version(client, {"e": b"d-out"}, artifact="eval", type="evaluation", run=extra)
     delete = (
-        "mutation($v: String!) { deleteArtifactVersion(input: {version: $v}) { version { id } } }"
+        "mutation($v: String!) { deleteArtifactVersion(input: {version: $v, "
+        "confirmDependents: true}) { version { id } } }"
     )
     restore = (
         "mutation($v: String!) { restoreArtifactVersion(input: {version: $v}) { version { id } } }"

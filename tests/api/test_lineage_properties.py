@@ -20,9 +20,8 @@ ANSWER = """query($of: ID!, $direction: LineageDirection, $depth: Int, $deleted:
 DERIVED = """query($a: ID!, $b: ID!) { derivation(from: $a, to: $b) { derived chain { id } } }"""
 USE = """mutation($run: ID!, $v: String!) { useArtifactVersion(input: {run: $run, version: $v})
   { created } }"""
-DELETE = (
-    """mutation($v: String!) { deleteArtifactVersion(input: {version: $v}) { version { id } } }"""
-)
+DELETE = """mutation($v: String!) {
+  deleteArtifactVersion(input: {version: $v, confirmDependents: true}) { version { id } } }"""
 projects = itertools.count()
 
 

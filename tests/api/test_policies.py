@@ -72,7 +72,8 @@ def test_a_model_on_withdrawn_data_cannot_reach_production(
     ok(
         graphql(
             client,
-            "mutation($v: String!) { deleteArtifactVersion(input: {version: $v}) "
+            "mutation($v: String!) { deleteArtifactVersion(input: {version: $v, "
+            "confirmDependents: true}) "
             "{ version { id } } }",
             v=second_data,
         )
@@ -369,3 +370,61 @@ def test_a_move_no_policy_holds_back_needs_no_request(client: TestClient) -> Non
     error = refusal(graphql(client, REQUEST, link=candidate["id"], alias="champion"))
     assert error["extensions"]["code"] == "CONFLICT"
     assert "move it directly" in error["message"]
+
+
+DEPENDENTS = """query($of: ID!) { dependents(of: $of) {
+  consumingRuns downstreamVersions linkedVersions { id name holds } holds total } }"""
+DELETE_VERSION = """mutation($v: String!, $confirm: Boolean!) {
+  deleteArtifactVersion(input: {version: $v, confirmDependents: $confirm}) {
+    version { state } } }"""
+DEREGISTER = """mutation($l: String!, $confirm: Boolean!) {
+  deregisterLink(input: {link: $l, confirmDependents: $confirm}) { link { deregistered } } }"""
+
+
+def test_deleting_data_others_were_made_from_asks_first(
+    client: TestClient, settings: Settings
+) -> None:
+    data, run, model = trained_model(client)
+    candidate = link(client, model, aliases=["production"])
+    found = ok(graphql(client, DEPENDENTS, of=data))["dependents"]
+    assert found == {
+        "consumingRuns": [run],
+        "downstreamVersions": [model],
+        "linkedVersions": [
+            {"id": candidate["id"], "name": "model/churn:v0", "holds": ["alias production"]}
+        ],
+        "holds": [],
+        "total": 3,
+    }
+    before = events(settings)
+    error = refusal(graphql(client, DELETE_VERSION, v=data, confirm=False))
+    assert error["extensions"]["code"] == "CONFLICT"
+    assert error["extensions"]["dependents"] == {
+        "consumingRuns": 1,
+        "downstreamVersions": 1,
+        "linkedVersions": [{"name": "model/churn:v0", "holds": ["alias production"]}],
+        "holds": [],
+    }
+    assert "model/churn:v0 (alias production)" in error["message"]
+    assert "confirmDependents: true" in error["message"]
+    assert events(settings) == before  # nothing changed
+    deleted = ok(graphql(client, DELETE_VERSION, v=data, confirm=True))
+    assert deleted["deleteArtifactVersion"]["version"]["state"] == "DELETED"
+
+
+def test_deregistering_a_link_that_holds_a_stage_asks_first(client: TestClient) -> None:
+    _, _, model = trained_model(client)
+    candidate = link(client, model)
+    ok(graphql(client, STAGE, link=candidate["id"], stage="staging"))
+    assert ok(graphql(client, DEPENDENTS, of="model/churn:staging"))["dependents"]["holds"] == [
+        "stage staging"
+    ]
+    error = refusal(graphql(client, DEREGISTER, l=candidate["id"], confirm=False))
+    assert error["extensions"]["dependents"]["holds"] == ["stage staging"]
+    assert "it holds stage staging" in error["message"]
+    done = ok(graphql(client, DEREGISTER, l=candidate["id"], confirm=True))
+    assert done["deregisterLink"]["link"]["deregistered"] is True
+    # A link that holds nothing and feeds nothing goes at once.
+    _, _, other = trained_model(client, acc=0.1)
+    plain = link(client, other, collection="plain")
+    ok(graphql(client, DEREGISTER, l=plain["id"], confirm=False))

@@ -151,7 +151,7 @@ def test_the_dvc_studio_story_leaves_a_history_of_every_step(client: TestClient)
             client,
             "alice",
             """mutation { deregisterLink(input: {
-        link: "model/fraud-clf:v0"}) { link { deregistered } } }""",
+        link: "model/fraud-clf:v0", confirmDependents: true}) { link { deregistered } } }""",
         )
     )
     assert dereg["deregisterLink"]["link"]["deregistered"] is True
@@ -535,7 +535,9 @@ def test_a_deregistered_link_loses_its_aliases_and_comes_back_on_restore(
     ok(graphql(client, STAGE, link="model/back:v1", stage="staging"))
     ok(
         graphql(
-            client, 'mutation { deregisterLink(input: {link: "model/back:v1"}) { link { id } } }'
+            client,
+            'mutation { deregisterLink(input: {link: "model/back:v1", '
+            "confirmDependents: true}) { link { id } } }",
         )
     )
     assert ok(graphql(client, RESOLVE, ref="model/back:best"))["linkedVersion"] is None
@@ -543,7 +545,7 @@ def test_a_deregistered_link_loses_its_aliases_and_comes_back_on_restore(
     before = events(settings)
     for mutation in (
         'setCollectionAlias(input: {link: "model/back:v1", alias: "x"})',
-        'deregisterLink(input: {link: "model/back:v1"})',
+        'deregisterLink(input: {link: "model/back:v1", confirmDependents: true})',
     ):
         refused = graphql(client, f"mutation {{ {mutation} {{ __typename }} }}")
         assert refused["errors"][0]["extensions"]["code"] == "CONFLICT"
@@ -627,7 +629,9 @@ def test_a_long_page_of_links_comes_typed_or_compact_alike(client: TestClient) -
     ok(graphql(client, STAGE, link="model/long:v2", stage="staging"))
     ok(
         graphql(
-            client, 'mutation { deregisterLink(input: {link: "model/long:v0"}) { link { id } } }'
+            client,
+            'mutation { deregisterLink(input: {link: "model/long:v0", '
+            "confirmDependents: true}) { link { id } } }",
         )
     )
     query = """query($first: Int) { collection(registry: "model", name: "long") {
@@ -691,7 +695,9 @@ def test_a_kept_page_of_links_lasts_until_anything_changes(client: TestClient) -
     assert page() == [(2, ["latest"]), (1, []), (0, ["best"])]
     ok(
         graphql(
-            client, 'mutation { deregisterLink(input: {link: "model/kept:v2"}) { link { id } } }'
+            client,
+            'mutation { deregisterLink(input: {link: "model/kept:v2", '
+            "confirmDependents: true}) { link { id } } }",
         )
     )
     assert page() == [(1, ["latest"]), (0, ["best"])]
@@ -725,7 +731,13 @@ def test_stage_refusals_leave_no_trace_and_as_of_sees_each_stage_change(
 ) -> None:
     linked_collection(client, "stg", 3)
     ok(graphql(client, STAGE, link="model/stg:v0", stage="staging"))
-    ok(graphql(client, 'mutation { deregisterLink(input: {link: "model/stg:v2"}) { __typename } }'))
+    ok(
+        graphql(
+            client,
+            'mutation { deregisterLink(input: {link: "model/stg:v2", '
+            "confirmDependents: true}) { __typename } }",
+        )
+    )
     before = events(settings)
     for query, link, stage, code in (
         (STAGE, "model/stg:v0", "staging", "CONFLICT"),  # holds it already

@@ -64,7 +64,13 @@ def test_the_cli_logs_links_moves_and_traces(sdk: Sdk) -> None:
     listed = json.loads(sdk.cli("artifact", "ls", "proj", "--json").stdout)
     assert [(a["name"], a["type"]) for a in listed] == [("ds", "dataset")]
     assert json.loads(sdk.cli("audit", "verify", "--json").stdout)["intact"] is True
-    deregistered = json.loads(sdk.cli("deregister", "dataset/train:v0", "--json").stdout)
+    # It holds an alias and a stage: the server asks for a confirmation, naming them.
+    held = sdk.cli("deregister", "dataset/train:v0", check=False)
+    assert held.returncode == 1
+    assert "has dependents" in held.stderr + held.stdout
+    deregistered = json.loads(
+        sdk.cli("deregister", "dataset/train:v0", "--confirm", "--json").stdout
+    )
     assert deregistered["deregistered"] is True
     sdk.cli("deprecate", "dataset/train", "--yes")
     # refusals end with 1 and say why; a wrong command line with 2

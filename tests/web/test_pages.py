@@ -120,6 +120,31 @@ def test_a_viewer_who_cannot_promote_sees_why(page: Page, server: tuple[str, int
     assert link["stages"] == []
 
 
+def test_deregistering_a_version_that_holds_an_alias_asks_first(
+    page: Page, server: tuple[str, int]
+) -> None:
+    base, _ = server
+    seed(base)
+    gql(
+        base,
+        """mutation { setCollectionAlias(input: {link: "zoo/fraud-clf:v0", alias: "champion"})
+        { link { id } } }""",
+    )
+    sign_in(page, path="/registries/zoo/fraud-clf")
+    versions = page.get_by_role("region", name="Versions")
+    holder = versions.get_by_role("row").filter(has_text="champion")
+    holder.get_by_role("button", name="Deregister", exact=True).click()
+    refusal = page.get_by_role("alert").first
+    expect(refusal).to_contain_text("has dependents")
+    expect(refusal).to_contain_text("alias champion")
+    held = gql(base, '{ linkedVersion(ref: "zoo/fraud-clf:champion") { index } }')
+    assert held["linkedVersion"] == {"index": 0}  # nothing changed yet
+    holder.get_by_role("button", name="Deregister anyway").click()
+    expect(versions.get_by_role("row").filter(has_text="deregistered")).to_have_count(1)
+    gone = gql(base, '{ linkedVersion(ref: "zoo/fraud-clf:champion") { index } }')
+    assert gone["linkedVersion"] is None
+
+
 def test_graphiql_runs_a_query_with_the_users_key(page: Page, server: tuple[str, int]) -> None:
     sign_in(page)
     expect(page.get_by_role("heading", name="Registries")).to_be_visible()

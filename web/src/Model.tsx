@@ -50,6 +50,15 @@ interface ModelData {
 }
 
 /** One mutation with its own error line: the server's refusal, as it is. */
+/** Whether a refusal lists what depends on the target (it may be repeated, confirmed). */
+function hasDependents(error: unknown): boolean {
+  if (error && typeof error === "object" && "errors" in error) {
+    const errors = (error as { errors: { extensions?: { dependents?: unknown } }[] }).errors;
+    return Boolean(errors[0]?.extensions?.dependents);
+  }
+  return false;
+}
+
 function useAction(mutation: DocumentNode) {
   const [run, state] = useMutation(mutation, { refetchQueries: [MODEL], awaitRefetchQueries: true });
   const [error, setError] = useState<unknown>(null);
@@ -262,6 +271,11 @@ function VersionRow(props: {
             <button type="button" className="danger" onClick={() => deregister.act({ link: link.id })}>
               Deregister
             </button>
+            {hasDependents(deregister.error) && (
+              <button type="button" className="danger" onClick={() => deregister.act({ link: link.id, confirm: true })}>
+                Deregister anyway
+              </button>
+            )}
           </>
         )}
         {errors.map((e, i) => (

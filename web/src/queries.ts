@@ -87,8 +87,8 @@ export const SET_SEMVER = gql`
   }
 `;
 export const DEREGISTER = gql`
-  mutation Deregister($link: String!) {
-    deregisterLink(input: { link: $link }) { ${LINK_PAYLOAD} }
+  mutation Deregister($link: String!, $confirm: Boolean! = false) {
+    deregisterLink(input: { link: $link, confirmDependents: $confirm }) { ${LINK_PAYLOAD} }
   }
 `;
 export const LINK_VERSION = gql`

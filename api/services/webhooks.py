@@ -540,6 +540,9 @@ class Deliverer:
             except (GraphError, Neo4jError) as exc:  # their leases end; they are sent again
                 log.warning("could not record %d webhook outcomes: %s", len(batch), exc)
                 written = set()
+            except Exception:  # the recorder must outlive any one batch: its slots wait on it
+                log.exception("could not record %d webhook outcomes", len(batch))
+                written = set()
             for settled, done in batch:
                 if settled.claimed.delivery.id not in written:
                     log.info(

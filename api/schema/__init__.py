@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Final
 
 import strawberry
+from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import FieldNode, GraphQLError, ValidationContext, ValidationRule, parse
 from strawberry.extensions import (
     AddValidationRules,
@@ -19,6 +20,7 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
+from strawberry.types.graphql import OperationType
 
 from api.access import guard_root_fields
 from api.context import Info
@@ -177,6 +179,29 @@ class Mutation(
 guard_root_fields(Query, Mutation)
 
 
+class SubscriptionsOverWebSocket(SchemaExtension):
+    """A subscription sent as an HTTP request is answered with where to send it (strawberry
+    would run it as a query and fail); over the WebSocket it runs."""
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        if (
+            context.operation_type == OperationType.SUBSCRIPTION
+            and getattr(context.context, "connection_params", None) is None
+        ):
+            context.result = GraphQLExecutionResult(
+                data=None,
+                errors=[
+                    GraphQLError(
+                        "subscriptions are served over WebSocket at /graphql "
+                        "(graphql-transport-ws, the key in connection_init: "
+                        '{"Authorization": "Bearer <key>"})'
+                    )
+                ],
+            )
+        yield
+
+
 class Schema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -203,6 +228,7 @@ schema = Schema(
     extensions=[
         OperationMetrics,
         ErrorCodes,
+        SubscriptionsOverWebSocket,
         lambda: MaxTokensLimiter(max_token_count=MAX_QUERY_TOKENS),
         lambda: AddValidationRules(LIMIT_RULES),
         ParseCache,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
@@ -183,3 +184,11 @@ def test_many_subscribers_each_get_every_event_once(base: str) -> None:
     finally:
         for s in sockets:
             s.__exit__(None, None, None)
+
+
+def test_a_subscription_sent_over_http_is_told_where_to_go(client: TestClient) -> None:
+    answer = client.post("/graphql", json={"query": "subscription { events { seq } }"}).json()
+    error = answer["errors"][0]
+    assert error["extensions"]["code"] == "BAD_INPUT"
+    assert "WebSocket" in error["message"]
+    assert answer["data"] is None

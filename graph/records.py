@@ -283,6 +283,8 @@ class Automation:
     scope_key: str
     registry_id: str | None
     collection_id: str | None
+    registry_name: str | None  # read with it (not kept: collections are renamed)
+    collection_name: str | None
     project: str | None
     events: tuple[str, ...]
     alias_pattern: str | None

@@ -3,6 +3,13 @@ graph.events.EVENT_CLAUSE, in the transaction of the change that sets them off).
 
 from typing import Final, LiteralString
 
+# An automation with the names of its registry and collection as they are now (collections are
+# renamed; the names are read, not kept).
+_AUTOMATION: Final[LiteralString] = """a {.*,
+  registryName: COLLECT { MATCH (r:Registry {id: a.registryId}) RETURN r.name }[0],
+  collectionName: COLLECT { MATCH (c:Collection {id: a.collectionId}) RETURN c.name }[0]
+} AS automation"""
+
 # The scope's node, write-locked: automations of one scope are created one at a time, so two
 # of the same name cannot both be made.
 LOCK_SCOPE: Final[LiteralString] = """
@@ -15,24 +22,36 @@ RETURN EXISTS {
 } AS taken
 """
 
-CREATE_AUTOMATION: Final[LiteralString] = """
+CREATE_AUTOMATION: Final[LiteralString] = (
+    """
 CREATE (a:Automation:Entity)
 SET a = $props
-RETURN a {.*} AS automation
+RETURN """
+    + _AUTOMATION
+    + """
 """
+)
 
-LOCK_AUTOMATION: Final[LiteralString] = """
+LOCK_AUTOMATION: Final[LiteralString] = (
+    """
 MATCH (a:Automation {id: $id}) WHERE NOT a.deleted
 SET a._lock = true
 REMOVE a._lock
-RETURN a {.*} AS automation
+RETURN """
+    + _AUTOMATION
+    + """
 """
+)
 
-UPDATE_AUTOMATION: Final[LiteralString] = """
+UPDATE_AUTOMATION: Final[LiteralString] = (
+    """
 MATCH (a:Automation {id: $id})
 SET a += $props
-RETURN a {.*} AS automation
+RETURN """
+    + _AUTOMATION
+    + """
 """
+)
 
 # A deleted automation keeps its node (its history stays readable); what it had queued is
 # cancelled.
@@ -45,19 +64,27 @@ SET d.state = 'CANCELLED', d.leaseOwner = null, d.leaseUntil = null
 RETURN count(d) AS cancelled
 """
 
-GET_AUTOMATION: Final[LiteralString] = """
+GET_AUTOMATION: Final[LiteralString] = (
+    """
 MATCH (a:Automation {id: $id}) WHERE NOT a.deleted
-RETURN a {.*} AS automation
+RETURN """
+    + _AUTOMATION
+    + """
 """
+)
 
-LIST_AUTOMATIONS: Final[LiteralString] = """
+LIST_AUTOMATIONS: Final[LiteralString] = (
+    """
 MATCH (a:Automation) WHERE NOT a.deleted
   AND ($registry_id IS NULL OR a.registryId = $registry_id)
   AND ($collection_id IS NULL OR a.collectionId = $collection_id)
   AND ($project IS NULL OR a.project = $project)
-RETURN a {.*} AS automation
+RETURN """
+    + _AUTOMATION
+    + """
 ORDER BY a.createdAt, a.id
 """
+)
 
 # Deliveries of an automation, newest first, each with its attempts in order.
 LIST_DELIVERIES: Final[LiteralString] = """

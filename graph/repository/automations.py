@@ -29,6 +29,8 @@ def automation_from(node: Mapping[str, Any]) -> Automation:
         scope_key=node["scopeKey"],
         registry_id=node.get("registryId"),
         collection_id=node.get("collectionId"),
+        registry_name=node.get("registryName"),
+        collection_name=node.get("collectionName"),
         project=node.get("project"),
         events=tuple(node["events"]),
         alias_pattern=node.get("aliasPattern"),

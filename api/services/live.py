@@ -21,7 +21,7 @@ from neo4j.exceptions import Neo4jError
 
 from api.settings import Settings
 from graph.errors import Conflict, GraphError
-from graph.repository.base import COMMIT_LISTENERS
+from graph.repository.base import woken_by_commits
 from graph.repository.events import Event, EventRepository
 
 log = logging.getLogger("forebear.live")
@@ -43,27 +43,20 @@ class EventFeed:
         self._joining = asyncio.Lock()
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        wake = asyncio.Event()
-
-        def listener() -> None:
-            loop.call_soon_threadsafe(wake.set)
-
-        COMMIT_LISTENERS.add(listener)
-        try:
-            while True:
-                wake.clear()
-                if self._subscribers and self.last_seq is not None:  # no one listens: no reads
-                    try:
-                        await self._read()
-                    except (GraphError, Neo4jError) as exc:
-                        log.warning("the live event feed could not read: %s", exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), self.poll)
-        finally:
-            COMMIT_LISTENERS.discard(listener)
-            for queue in self._subscribers:
-                queue.put_nowait(None)
+        with woken_by_commits() as wake:
+            try:
+                while True:
+                    wake.clear()
+                    if self._subscribers and self.last_seq is not None:  # no one: no reads
+                        try:
+                            await self._read()
+                        except (GraphError, Neo4jError) as exc:
+                            log.warning("the live event feed could not read: %s", exc)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), self.poll)
+            finally:
+                for queue in self._subscribers:
+                    queue.put_nowait(None)
 
     async def _read(self) -> None:
         assert self.last_seq is not None

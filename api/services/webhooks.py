@@ -45,7 +45,7 @@ from graph.ids import kind_of
 from graph.records import Automation
 from graph.repository.artifacts import ArtifactRepository
 from graph.repository.automations import Attempt, AutomationRepository, Claimed, Outcome
-from graph.repository.base import COMMIT_LISTENERS
+from graph.repository.base import woken_by_commits
 from graph.repository.registries import RegistryRepository
 
 log = logging.getLogger("forebear.webhooks")
@@ -427,12 +427,11 @@ class Deliverer:
         self._messages: OrderedDict[str, Message] = OrderedDict()
 
     async def run(self) -> None:
+        with woken_by_commits() as wake:
+            await self._run(wake)
+
+    async def _run(self, wake: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
-        wake = asyncio.Event()
-
-        def listener() -> None:
-            loop.call_soon_threadsafe(wake.set)
-
         sender = Sender(self.settings)
         running: set[asyncio.Task[None]] = set()
         outcomes: asyncio.Queue[tuple[Outcome, asyncio.Future[None]]] = asyncio.Queue()
@@ -454,7 +453,6 @@ class Deliverer:
                 worth_claiming = True
                 wake.set()
 
-        COMMIT_LISTENERS.add(listener)
         try:
             while True:
                 wake.clear()
@@ -485,7 +483,6 @@ class Deliverer:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), max(0.0, next_poll - loop.time()))
         finally:
-            COMMIT_LISTENERS.discard(listener)
             for task in (*running, recorder):
                 task.cancel()
             await sender.close()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Final, LiteralString, Protocol, TypeVar
 
 from neo4j import READ_ACCESS, AsyncDriver, AsyncResult
@@ -31,6 +32,23 @@ Work = Callable[[Tx], Awaitable[T]]
 # Called (from any thread) after each write transaction of this process commits: the webhook
 # worker listens, so what a change queued in the outbox goes out at once.
 COMMIT_LISTENERS: set[Callable[[], None]] = set()
+
+
+@contextlib.contextmanager
+def woken_by_commits() -> Iterator[asyncio.Event]:
+    """An event of the running loop, set whenever a write of this process commits (from any
+    thread) while the block runs: how background workers hear of changes without polling."""
+    loop = asyncio.get_running_loop()
+    wake = asyncio.Event()
+
+    def listener() -> None:
+        loop.call_soon_threadsafe(wake.set)
+
+    COMMIT_LISTENERS.add(listener)
+    try:
+        yield wake
+    finally:
+        COMMIT_LISTENERS.discard(listener)
 
 
 class Repository:

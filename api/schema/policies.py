@@ -333,23 +333,27 @@ class Dependents:
 @strawberry.type
 class DependentsQuery:
     @strawberry.field(
-        description="What depends on a version or a linked version (id or reference): what "
-        "deleteArtifactVersion or deregisterLink would ask you to confirm."
+        description="What depends on a version, a linked version or a collection (id or "
+        "reference: project/name:vN, registry/collection:alias, registry/collection): what "
+        "deleteArtifactVersion, deregisterLink or deprecateCollection would ask you to confirm."
     )
     async def dependents(self, info: Info, of: strawberry.ID) -> Dependents:
         ref = str(of)
-        link_id = None
-        if kind_of(ref) == "LinkedVersion" or (
-            "/" in ref
-            and ":" in ref
-            and await info.context.repos.registries.find_registry(ref.split("/", 1)[0])
+        repos = info.context.repos
+        if kind_of(ref) == "Collection" or ("/" in ref and ":" not in ref):
+            registry, name = ref.split("/", 1) if "/" in ref else ("", ref)
+            collection = await repos.registries.get_collection(registry, name)
+            await info.context.access.require_read(collection.id, "dependents")
+            found = await repos.policies.collection_dependents(collection.id)
+        elif kind_of(ref) == "LinkedVersion" or (
+            "/" in ref and await repos.registries.find_registry(ref.split("/", 1)[0])
         ):
             link_id = await resolve_link(info, ref, "of")
-            link, _, _ = await info.context.repos.registries.link_context(link_id)
-            version_id = link.version_id
+            link, _, _ = await repos.registries.link_context(link_id)
+            found = await repos.policies.dependents(link.version_id, link_id)
         else:
-            version_id = await info.context.repos.artifacts.resolve(ref, "of")
-        found = await info.context.repos.policies.dependents(version_id, link_id)
+            version_id = await repos.artifacts.resolve(ref, "of")
+            found = await repos.policies.dependents(version_id)
         ids = [*found.consumers, *found.downstream, *(x["id"] for x in found.links)]
         readable = await info.context.access.readable(ids)
         return Dependents(

@@ -410,6 +410,12 @@ class DeprecateCollectionInput:
     registry: str = strawberry.field(description="Registry name.")
     collection: str = strawberry.field(description="Collection name.")
     confirm: str = strawberry.field(description="The collection's name again.")
+    confirm_dependents: bool = strawberry.field(
+        default=False,
+        description="Deprecate it even though its versions hold aliases or stages, or runs "
+        "used them, or versions linked elsewhere were made from them (refused otherwise, "
+        "naming them).",
+    )
 
 
 @strawberry.input(description="A collection by registry and name.")
@@ -661,7 +667,10 @@ class RegistryMutation:
             )
         collection = await _collection(info, input.registry, input.collection)
         updated = await info.context.repos.registries.set_deprecated(
-            collection.id, True, actor=info.context.actor
+            collection.id,
+            True,
+            actor=info.context.actor,
+            confirm_dependents=input.confirm_dependents,
         )
         return CollectionPayload(collection=Collection.from_record(updated))
 

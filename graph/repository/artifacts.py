@@ -281,7 +281,7 @@ class ArtifactRepository(Repository):
                     "move or remove them before deleting it"
                 )
             if not confirm_dependents:
-                found = await dependents_of(tx, version_id, own_links=True)
+                found = await dependents_of(tx, [version_id], own_links=True)
                 if found:
                     raise HasDependents(f"version {before.name}", found, "confirmDependents")
             return await _change_state(tx, artifact_id, before, "DELETED", actor)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, LiteralString
 
-from graph.dependents import Dependents, dependents_of, link_dependents
+from graph.dependents import Dependents, collection_dependents, dependents_of, link_dependents
 from graph.errors import Conflict, Forbidden, NotFound
 from graph.events import write_event
 from graph.ids import new_id
@@ -87,7 +87,15 @@ class PolicyRepository(Repository):
         async def work(tx: Tx) -> Dependents:
             if link_id is not None:
                 return await link_dependents(tx, link_id, version_id)
-            return await dependents_of(tx, version_id, own_links=True)
+            return await dependents_of(tx, [version_id], own_links=True)
+
+        return await self._read(work)
+
+    async def collection_dependents(self, collection_id: str) -> Dependents:
+        """What depends on a collection's linked versions, and the aliases and stages in it."""
+
+        async def work(tx: Tx) -> Dependents:
+            return await collection_dependents(tx, collection_id)
 
         return await self._read(work)
 

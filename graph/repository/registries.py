@@ -13,7 +13,7 @@ import semver
 from neo4j import AsyncDriver
 from neo4j.exceptions import ConstraintError
 
-from graph.dependents import HasDependents, link_dependents
+from graph.dependents import HasDependents, collection_dependents, link_dependents
 from graph.errors import Conflict, Invalid, NotFound
 from graph.events import new_event, write_event
 from graph.ids import new_id
@@ -330,15 +330,27 @@ class RegistryRepository(Repository):
         return await self._write(work)
 
     async def set_deprecated(
-        self, collection_id: str, deprecated: bool, *, actor: str
+        self,
+        collection_id: str,
+        deprecated: bool,
+        *,
+        actor: str,
+        confirm_dependents: bool = False,
     ) -> Collection:
-        """Deprecate (or restore) a collection; it then takes no new links."""
+        """Deprecate (or restore) a collection; it then takes no new links. Deprecating one
+        whose versions hold aliases or stages, were used or had versions made from them is
+        refused unless `confirm_dependents`."""
 
         async def work(tx: Tx) -> Collection:
             before, registry = await _lock_collection(tx, collection_id)
             if before.deprecated == deprecated:
                 state = "deprecated" if deprecated else "not deprecated"
                 raise Conflict(f"collection {before.registry}/{before.name} is already {state}")
+            if deprecated and not confirm_dependents:
+                found = await collection_dependents(tx, collection_id)
+                if found:
+                    name = f"collection {before.registry}/{before.name}"
+                    raise HasDependents(name, found, "confirmDependents")
             row = await (
                 await tx.run(
                     q.SET_COLLECTION_PROPS,

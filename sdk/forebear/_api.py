@@ -358,14 +358,18 @@ class Api:
     def restore(self, link: str) -> LinkedVersion:
         return self._link_change("restoreLink", link)
 
-    def deprecate(self, collection: str) -> None:
-        """Deprecate a whole collection (registry/collection); restorable."""
+    def deprecate(self, collection: str, confirm: bool = False) -> None:
+        """Deprecate a whole collection (registry/collection); restorable. When its versions
+        hold aliases or stages, were used by runs or had versions made from them, the server
+        refuses (a Conflict naming them) unless `confirm`."""
         registry, name = _target(collection)
         self.graphql(
-            """mutation($r: String!, $c: String!) { deprecateCollection(input: {registry: $r,
-            collection: $c, confirm: $c}) { __typename } }""",
+            """mutation($r: String!, $c: String!, $confirm: Boolean!) { deprecateCollection(
+            input: {registry: $r, collection: $c, confirm: $c, confirmDependents: $confirm})
+            { __typename } }""",
             r=registry,
             c=name,
+            confirm=confirm,
         )
 
     # --- lineage and history -----------------------------------------------------------------

@@ -13,15 +13,22 @@ ForebearError
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ForebearError(Exception):
-    """Anything the SDK reports; `code` is the server's error code when it sent one."""
+    """Anything the SDK reports; `code` is the server's error code when it sent one.
+    `dependents` counts what depends on the target of a destructive change the server
+    refused until it is confirmed."""
 
     code: str | None = None
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, dependents: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.field = field
+        self.dependents = dependents
 
 
 class AuthError(ForebearError):

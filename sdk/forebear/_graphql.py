@@ -114,7 +114,7 @@ def error_from(error: dict[str, Any]) -> ForebearError:
         message += ": check FOREBEAR_API_KEY, or run `forebear login` with a live key"
     cls = BY_CODE.get(code, ForebearError)
     field: str | None = extensions.get("field")
-    return cls(message, field=field)
+    return cls(message, field=field, dependents=extensions.get("dependents"))
 
 
 def http_error(response: httpx.Response, doing: str) -> ForebearError:

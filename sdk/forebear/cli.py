@@ -4,10 +4,12 @@ read; otherwise tables for people."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable, TypeVar, cast
 
@@ -19,7 +21,7 @@ from rich.tree import Tree
 
 from forebear._api import Api, Lineage, LinkedVersion
 from forebear._artifact import Artifact
-from forebear._errors import ForebearError
+from forebear._errors import Conflict, ForebearError
 from forebear._settings import Settings, save_key
 from forebear._version import __version__
 
@@ -33,6 +35,17 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
+
+
+@contextlib.contextmanager
+def _asks_to_confirm() -> Iterator[None]:
+    """A refusal for want of a confirmation says how to give it here."""
+    try:
+        yield
+    except Conflict as exc:
+        if exc.dependents is None:
+            raise
+        raise Conflict(f"{exc}; here: add --confirm", dependents=exc.dependents) from exc
 
 
 def command(fn: F) -> F:
@@ -235,7 +248,7 @@ def semver_set(link_ref: str, version: str) -> LinkedVersion:
 @command
 def deregister(link_ref: str, confirm: bool) -> LinkedVersion:
     """Deregister a linked version (soft; `forebear restore` brings it back)."""
-    with _api() as api:
+    with _api() as api, _asks_to_confirm():
         return api.deregister(link_ref, confirm=confirm)
 
 
@@ -251,13 +264,18 @@ def restore(link_ref: str) -> LinkedVersion:
 @main.command()
 @click.argument("collection")
 @click.option("--yes", is_flag=True, help="Do not ask to confirm.")
+@click.option(
+    "--confirm",
+    is_flag=True,
+    help="Go on although its versions hold aliases or stages, or have dependents.",
+)
 @command
-def deprecate(collection: str, yes: bool) -> dict[str, str]:
+def deprecate(collection: str, yes: bool, confirm: bool) -> dict[str, str]:
     """Deprecate a whole registry/collection (restorable)."""
     if not yes:
         click.confirm(f"Deprecate {collection}?", abort=True)
-    with _api() as api:
-        api.deprecate(collection)
+    with _api() as api, _asks_to_confirm():
+        api.deprecate(collection, confirm=confirm)
     return {"deprecated": collection}
 
 

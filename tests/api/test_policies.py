@@ -100,28 +100,51 @@ def test_a_model_on_withdrawn_data_cannot_reach_production(
     ok(graphql(client, SET_ALIAS, link=withdrawn["id"], alias="challenger"))
 
 
-def test_data_in_a_deprecated_collection_is_not_healthy(client: TestClient) -> None:
+def test_data_in_a_deprecated_collection_is_not_healthy(
+    client: TestClient, settings: Settings
+) -> None:
     policy(client, name="healthy-upstream", stage="production", rule="UPSTREAM_HEALTHY")
-    data, _, model = trained_model(client)
+    data, run, model = trained_model(client)
     ok(
         graphql(
             client,
             """mutation($v: String!) { linkVersion(input: {registry: "dataset",
-       collection: "clicks", version: $v, createCollection: true}) { link { id } } }""",
+       collection: "clicks", version: $v, createCollection: true, aliases: ["golden"]})
+       { link { id } } }""",
             v=data,
         )
     )
-    ok(
-        graphql(
-            client,
-            """mutation { deprecateCollection(input: {registry: "dataset",
-       collection: "clicks", confirm: "clicks"}) { collection { deprecated } } }""",
-        )
-    )
-    candidate = link(client, model)
-    error = refusal(graphql(client, STAGE, link=candidate["id"], stage="production"))
+    made = link(client, model)
+    # Deprecating data a linked model was made from asks first, naming what depends on it.
+    assert ok(graphql(client, DEPENDENTS, of="dataset/clicks"))["dependents"] == {
+        "consumingRuns": [run],
+        "downstreamVersions": [model],
+        "linkedVersions": [{"id": made["id"], "name": "model/churn:v0", "holds": []}],
+        "holds": ["alias golden on v0"],
+        "total": 4,
+    }
+    before = events(settings)
+    error = refusal(graphql(client, DEPRECATE, confirm=False))
+    assert error["extensions"]["code"] == "CONFLICT"
+    assert error["extensions"]["dependents"] == {
+        "consumingRuns": 1,
+        "downstreamVersions": 1,
+        "linkedVersions": [{"name": "model/churn:v0", "holds": []}],
+        "holds": ["alias golden on v0"],
+    }
+    assert "collection dataset/clicks has dependents" in error["message"]
+    assert "model/churn:v0" in error["message"]
+    assert events(settings) == before  # nothing changed
+    done = ok(graphql(client, DEPRECATE, confirm=True))
+    assert done["deprecateCollection"]["collection"]["deprecated"] is True
+    error = refusal(graphql(client, STAGE, link=made["id"], stage="production"))
     assert "deprecated dataset/clicks" in error["message"]
     assert error["extensions"]["node"] == data
+    # A collection nothing depends on (its `latest` aside) goes with its name alone.
+    assert ok(graphql(client, DEPENDENTS, of="model/churn"))["dependents"]["total"] == 0
+    plain = """mutation { deprecateCollection(input: {registry: "model", collection: "churn",
+      confirm: "churn"}) { collection { deprecated } } }"""
+    assert ok(graphql(client, plain))["deprecateCollection"]["collection"]["deprecated"] is True
 
 
 def test_staging_before_production(client: TestClient) -> None:
@@ -377,6 +400,9 @@ DEPENDENTS = """query($of: ID!) { dependents(of: $of) {
 DELETE_VERSION = """mutation($v: String!, $confirm: Boolean!) {
   deleteArtifactVersion(input: {version: $v, confirmDependents: $confirm}) {
     version { state } } }"""
+DEPRECATE = """mutation($confirm: Boolean!) { deprecateCollection(input: {registry: "dataset",
+  collection: "clicks", confirm: "clicks", confirmDependents: $confirm})
+  { collection { deprecated } } }"""
 DEREGISTER = """mutation($l: String!, $confirm: Boolean!) {
   deregisterLink(input: {link: $l, confirmDependents: $confirm}) { link { deregistered } } }"""
 

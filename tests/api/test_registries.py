@@ -167,8 +167,8 @@ def test_the_dvc_studio_story_leaves_a_history_of_every_step(client: TestClient)
             client,
             "alice",
             """mutation { deprecateCollection(input: {
-        registry: "model", collection: "fraud-clf", confirm: "fraud-clf"}) {
-        collection { deprecated } } }""",
+        registry: "model", collection: "fraud-clf", confirm: "fraud-clf",
+        confirmDependents: true}) { collection { deprecated } } }""",
         )
     )
     history = ok(graphql(client, HISTORY, registry="model", name="fraud-clf"))

@@ -68,6 +68,10 @@ def test_the_cli_logs_links_moves_and_traces(sdk: Sdk) -> None:
     held = sdk.cli("deregister", "dataset/train:v0", check=False)
     assert held.returncode == 1
     assert "has dependents" in held.stderr + held.stdout
+    kept = sdk.cli("deprecate", "dataset/train", "--yes", check=False)
+    assert kept.returncode == 1
+    assert "stage" in kept.stderr
+    assert "add --confirm" in kept.stderr
     deregistered = json.loads(
         sdk.cli("deregister", "dataset/train:v0", "--confirm", "--json").stdout
     )

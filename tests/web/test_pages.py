@@ -143,6 +143,20 @@ def test_deregistering_a_version_that_holds_an_alias_asks_first(
     expect(versions.get_by_role("row").filter(has_text="deregistered")).to_have_count(1)
     gone = gql(base, '{ linkedVersion(ref: "zoo/fraud-clf:champion") { index } }')
     assert gone["linkedVersion"] is None
+    # Deprecating the model while a version holds a stage asks once more, naming it.
+    gql(
+        base,
+        """mutation { assignStage(input: {link: "zoo/fraud-clf:v1", stage: "staging"})
+        { link { id } } }""",
+    )
+    actions = page.get_by_role("region", name="Model actions")
+    actions.get_by_label("Type fraud-clf to deprecate it").fill("fraud-clf")
+    actions.get_by_role("button", name="Deprecate", exact=True).click()
+    expect(actions.get_by_role("alert")).to_contain_text("stage staging on v1")
+    still = gql(base, '{ collection(registry: "zoo", name: "fraud-clf") { deprecated } }')
+    assert still["collection"] == {"deprecated": False}
+    actions.get_by_role("button", name="Deprecate anyway").click()
+    expect(actions.get_by_role("button", name="Restore fraud-clf")).to_be_visible()
 
 
 def test_graphiql_runs_a_query_with_the_users_key(page: Page, server: tuple[str, int]) -> None:

@@ -312,6 +312,15 @@ function CollectionActions({ registry, name, deprecated }: { registry: string; n
         </form>
       )}
       {deprecate.error != null && <Failure error={deprecate.error} />}
+      {hasDependents(deprecate.error) && (
+        <button
+          type="button"
+          className="danger"
+          onClick={() => deprecate.act({ registry, collection: name, confirm, dependents: true })}
+        >
+          Deprecate anyway
+        </button>
+      )}
       {restore.error != null && <Failure error={restore.error} />}
     </section>
   );

@@ -97,8 +97,10 @@ export const LINK_VERSION = gql`
   }
 `;
 export const DEPRECATE = gql`
-  mutation Deprecate($registry: String!, $collection: String!, $confirm: String!) {
-    deprecateCollection(input: { registry: $registry, collection: $collection, confirm: $confirm }) {
+  mutation Deprecate($registry: String!, $collection: String!, $confirm: String!, $dependents: Boolean! = false) {
+    deprecateCollection(
+      input: { registry: $registry, collection: $collection, confirm: $confirm, confirmDependents: $dependents }
+    ) {
       collection { id deprecated deprecatedAt }
     }
   }

@@ -1,6 +1,8 @@
 """What an automation listens for: the triggers an audit event sets off, and the scopes it
-belongs to, computed when the event is made so the outbox (graph.events.EVENT_CLAUSE) can match
-automations in the event's own transaction.
+belongs to, computed when the event is made. The event's own transaction (graph.events.
+EVENT_CLAUSE) writes an outbox row when some active automation hears it; which ones do is
+worked out when a webhook worker first takes the row (graph.queries.automations.OUTBOX_HEAD),
+so a change pays for one match however many automations listen.
 
 An automation names triggers (VERSION_LINKED, ALIAS_SET, ...) rather than event types: one
 change may set off several (linking a version with `aliases: [production]` is a link and an
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, LiteralString
 
 # Trigger -> what it means, for the schema's enum descriptions.
 TRIGGERS: Final[Mapping[str, str]] = {
@@ -67,6 +69,17 @@ def triggers_of(type: str, after: Mapping[str, Any] | None) -> tuple[list[str], 
     if trigger in ALIAS_TRIGGERS:
         return [trigger], [str(after["alias"])] if after.get("alias") else []
     return [trigger], []
+
+
+# Whether the automation `a` hears an event with the variables `scopes`, `triggers` and `aliases`
+# (the outbox_fields of the event): in its scope, active, listening for one of the triggers,
+# and for alias triggers, with an alias its pattern matches.
+HEARS: Final[LiteralString] = """
+a.scopeKey IN scopes AND a.active
+AND any(t IN triggers WHERE t IN a.events AND (a.aliasRegex IS NULL
+    OR NOT t IN ['ALIAS_SET', 'ALIAS_REMOVED']
+    OR any(x IN aliases WHERE x =~ a.aliasRegex)))
+"""
 
 
 def outbox_fields(

@@ -32,6 +32,7 @@ CONSTRAINTS: Final[tuple[LiteralString, ...]] = (
     "CREATE CONSTRAINT delivery_id IF NOT EXISTS FOR (d:Delivery) REQUIRE d.id IS UNIQUE",
     "CREATE INDEX policy_target IF NOT EXISTS FOR (p:Policy) ON (p.registryId, p.kind, p.target)",
     "CREATE INDEX outbox_time IF NOT EXISTS FOR (o:Outbox) ON (o.time)",
+    "CREATE CONSTRAINT outbox_event IF NOT EXISTS FOR (o:Outbox) REQUIRE o.event IS UNIQUE",
     "CREATE CONSTRAINT outbox_lock IF NOT EXISTS FOR (f:OutboxLock) REQUIRE f.id IS UNIQUE",
     "CREATE INDEX delivery_due IF NOT EXISTS FOR (d:Delivery) ON (d.state, d.nextAt)",
     "CREATE INDEX delivery_automation IF NOT EXISTS FOR (d:Delivery) ON (d.automation)",

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, LiteralString
 
-from graph.automations import outbox_fields
+from graph.automations import HEARS, outbox_fields
 from graph.ids import new_id
 from graph.repository.base import Tx
 from graph.repository.idempotency import CLAIM
@@ -33,11 +33,14 @@ LOCK_HEAD: Final[LiteralString] = LOCK_HEAD_CLAUSE + "RETURN h.seq AS seq, h.has
 
 # Appends the event $event (a map made by `new_event`) to the chain: a query that locked the
 # head (LOCK_HEAD_CLAUSE, in this transaction) may end in it, in a CALL, and save a round trip.
-# It is also the outbox: when the event sets off active automations, one Outbox row naming
-# them is written in the same transaction, so a rolled-back change never fires and a committed
-# one always does (api.services.webhooks turns the row into deliveries and sends them). One row,
-# whatever the number of automations: what they cost a change stays small.
-EVENT_CLAUSE: Final[LiteralString] = """
+# It is also the outbox: when some active automation hears the event, one Outbox row carrying
+# what automations are matched by (scopes, triggers, aliases) is written in the same
+# transaction, so a rolled-back change never fires and a committed one always does
+# (api.services.webhooks takes the row and sends the deliveries). The change only asks whether
+# one automation hears it; which ones do is worked out when the row is first taken: what
+# automations cost a change stays small however many there are.
+EVENT_CLAUSE: Final[LiteralString] = (
+    """
 MATCH (h:AuditHead {id: 'audit'})
 SET h.seq = $event.seq, h.hash = $event.hash
 CREATE (e:Event {id: $event.id, seq: $event.seq, type: $event.type, actor: $event.actor,
@@ -45,21 +48,20 @@ CREATE (e:Event {id: $event.id, seq: $event.seq, type: $event.type, actor: $even
                  before: $event.before, after: $event.after, prevHash: $event.prevHash,
                  hash: $event.hash, idempotency: $event.idempotency})
 WITH e
-CALL {
-  WITH e
-  MATCH (a:Automation) WHERE a.scopeKey IN $event.scopes AND a.active
-    AND any(t IN $event.triggers WHERE t IN a.events AND (a.aliasRegex IS NULL
-        OR NOT t IN ['ALIAS_SET', 'ALIAS_REMOVED']
-        OR any(x IN $event.aliases WHERE x =~ a.aliasRegex)))
-  WITH e, collect(a.id) AS hooked
-  WHERE size(hooked) > 0
-  CREATE (:Outbox {event: e.id, eventType: e.type, time: e.time, automations: hooked})
+CALL (e) {
+  WITH e, $event.scopes AS scopes, $event.triggers AS triggers, $event.aliases AS aliases
+  WHERE size(scopes) > 0 AND EXISTS { MATCH (a:Automation) WHERE """
+    + HEARS
+    + """ }
+  CREATE (:Outbox {event: e.id, eventType: e.type, time: e.time, scopes: scopes,
+                   triggers: triggers, aliases: aliases})
 }
 WITH e
 UNWIND $event.subjects AS subject_id
 MATCH (s:Entity {id: subject_id})
 CREATE (e)-[:ABOUT]->(s)
 """
+)
 
 
 def event_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:

@@ -57,7 +57,6 @@ RESOLVE_TIMEOUT: Final = 5.0  # seconds a webhook host has to resolve
 # A claim outlasts a send (FOREBEAR_WEBHOOK_TIMEOUT) by this many seconds, room to build the
 # payload and write the outcome; a worker that died holding it is taken over after that.
 LEASE_SLACK: Final = 10.0
-FAN_OUT_BATCH: Final = 500  # events whose outbox rows one transaction turns into deliveries
 KEPT_MESSAGES: Final = 256  # events whose built message a worker keeps
 RECORD_BATCH: Final = 500  # outcomes written in one transaction at most
 
@@ -437,10 +436,10 @@ class Deliverer:
         outcomes: asyncio.Queue[tuple[Outcome, asyncio.Future[None]]] = asyncio.Queue()
         recorder = asyncio.create_task(self._record(outcomes))
 
-        # Whether a claim may find something: deliveries were just made, slots came free, the
-        # last claim was full, or the poll is due (retries falling due, other replicas' rows).
-        # A commit only wakes the loop to look for outbox rows, a cheap read: a change that
-        # set off nothing costs no write.
+        # Whether a claim may find due deliveries: slots came free, the last claim was full,
+        # or the poll is due (retries falling due, leases of dead workers running out). A
+        # commit only wakes the loop to look for outbox rows (a cheap read): a change that set
+        # off nothing costs no write, and while every slot is taken nothing is read at all.
         worth_claiming = True
         next_poll = loop.time()
         failures = 0
@@ -460,12 +459,10 @@ class Deliverer:
                     worth_claiming, next_poll = True, loop.time() + self.settings.webhook_poll
                 free = self.settings.webhook_workers - len(running)
                 claimed: list[Claimed] = []
-                fanned = 0
                 try:
-                    if await self.repo.outbox_waiting():
-                        fanned = await self.repo.fan_out(FAN_OUT_BATCH)
-                    if free > 0 and (worth_claiming or fanned):
-                        claimed = await self._claim(free)
+                    waiting = free > 0 and await self.repo.outbox_waiting()
+                    if free > 0 and (worth_claiming or waiting):
+                        claimed = await self._claim(free, outbox=waiting)
                         worth_claiming = len(claimed) == free
                     failures = 0
                 except (GraphError, Neo4jError) as exc:
@@ -478,7 +475,10 @@ class Deliverer:
                     task = asyncio.create_task(self._deliver(sender, item, outcomes))
                     running.add(task)
                     task.add_done_callback(finished)
-                if fanned or (worth_claiming and len(running) < self.settings.webhook_workers):
+                    # Started one at a time: the requests the API is serving meanwhile wait
+                    # for one delivery's first step, not for a whole batch's.
+                    await asyncio.sleep(0)
+                if (worth_claiming or waiting) and len(running) < self.settings.webhook_workers:
                     continue  # more may be waiting: look again at once
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), max(0.0, next_poll - loop.time()))
@@ -487,11 +487,13 @@ class Deliverer:
                 task.cancel()
             await sender.close()
 
-    async def _claim(self, limit: int) -> list[Claimed]:
+    async def _claim(self, limit: int, *, outbox: bool) -> list[Claimed]:
         now = datetime.now(UTC)
         # The lease outlasts a send (its timeout) with room for the outcome to be written.
         lease = timedelta(seconds=self.settings.webhook_timeout + LEASE_SLACK)
-        return await self.repo.claim(self.owner, now=now, lease_until=now + lease, limit=limit)
+        return await self.repo.claim(
+            self.owner, now=now, lease_until=now + lease, limit=limit, outbox=outbox
+        )
 
     async def _message(self, event: Mapping[str, Any]) -> Message:
         """An event's message, built once for all the automations it set off."""

@@ -3,6 +3,8 @@ graph.events.EVENT_CLAUSE, in the transaction of the change that sets them off).
 
 from typing import Final, LiteralString
 
+from graph.automations import HEARS
+
 # An automation with the names of its registry and collection as they are now (collections are
 # renamed; the names are read, not kept).
 _AUTOMATION: Final[LiteralString] = """a {.*,
@@ -106,32 +108,71 @@ RETURN d {.*, tries: COLLECT {
 
 OUTBOX_WAITING: Final[LiteralString] = "MATCH (o:Outbox) RETURN count(o) > 0 AS waiting"
 
-# Turns Outbox rows (one per event, written by the change's transaction) into one PENDING
-# Delivery per automation, and deletes them, in one transaction. One fan-out runs at a time
+# Outbox rows (one per event, written by the change's transaction, naming the automations it
+# set off) become Delivery nodes only when a worker has room to send them: a claim takes the
+# first automations of the oldest rows, creates their deliveries already leased to itself, and
+# keeps the rest in the row (or deletes it). A slow receiver holding every slot leaves the rows
+# as they are; nothing is written per delivery until it is sent. One taker at a time
 # (LOCK_OUTBOX first, in the same transaction: the OutboxLock node's lock, never taken by a
-# change; the node is unique by constraint, so two first fan-outs cannot make two), so no row
-# is fanned out twice.
+# change; the node is unique by constraint, so two first takers cannot make two), so no
+# automation of a row is taken twice.
 LOCK_OUTBOX: Final[LiteralString] = """
 MERGE (f:OutboxLock {id: 'outbox'})
 SET f._lock = true
 REMOVE f._lock
 """
 
-FAN_OUT: Final[LiteralString] = """
-MATCH (o:Outbox)
-WITH o ORDER BY o.time LIMIT $limit
-CALL {
-  WITH o
-  UNWIND o.automations AS automation_id
-  MATCH (a:Automation {id: automation_id}) WHERE NOT a.deleted  // deleted since: nothing owed
-  CREATE (:Delivery {id: 'dlv_' + substring(replace(randomUUID(), '-', ''), 0, 24),
-                     automation: automation_id, event: o.event, eventType: o.eventType,
-                     state: 'PENDING', attempts: 0, test: false, createdAt: o.time,
-                     nextAt: o.time})
-  RETURN count(*) AS made
+# A page of the oldest rows after the cursor, each with the automations it is owed: on its
+# first take, those that hear its event (created before it, active now); after, those of the
+# ones it named that were not deleted since.
+OUTBOX_HEAD: Final[LiteralString] = (
+    """
+MATCH (o:Outbox) WHERE o.time IS NOT NULL
+  AND ($after_time IS NULL OR [o.time, o.event] > [$after_time, $after_event])
+WITH o ORDER BY o.time, o.event LIMIT $limit
+WITH o, o.scopes AS scopes, o.triggers AS triggers, o.aliases AS aliases
+RETURN o.event AS event, o.time AS time, CASE
+  WHEN o.automations IS NULL THEN COLLECT {
+    MATCH (a:Automation) WHERE a.createdAt <= o.time AND """
+    + HEARS
+    + """
+    RETURN a.id ORDER BY a.createdAt, a.id
+  }
+  ELSE [id IN o.automations WHERE EXISTS {
+    MATCH (a:Automation {id: id}) WHERE NOT a.deleted }]
+END AS automations
+"""
+)
+
+# $rows: event, taken (automation ids), rest (those left for later). An automation deleted
+# since is owed nothing; a paused one gets its delivery, unleased, to send when it is resumed.
+TAKE_OUTBOX: Final[LiteralString] = """
+UNWIND $rows AS row
+MATCH (o:Outbox {event: row.event})
+CALL (o, row) {
+  UNWIND row.taken AS automation_id
+  MATCH (a:Automation {id: automation_id}) WHERE NOT a.deleted
+  CREATE (d:Delivery {id: 'dlv_' + substring(replace(randomUUID(), '-', ''), 0, 24),
+                      automation: a.id, event: o.event, eventType: o.eventType,
+                      state: 'PENDING', attempts: 0, test: false, createdAt: o.time,
+                      nextAt: o.time, claim: CASE WHEN a.active THEN 1 ELSE 0 END,
+                      leaseOwner: CASE WHEN a.active THEN $owner END,
+                      leaseUntil: CASE WHEN a.active THEN $lease_until END})
+  WITH a, d WHERE a.active
+  RETURN collect({delivery: d {.*}, automation: a {.*}}) AS made
 }
-DELETE o
-RETURN sum(made) AS made
+OPTIONAL MATCH (e:Event {id: o.event})
+WITH o, row, made, e {.*} AS event
+CALL (o, row) {
+  WITH o, row WHERE size(row.rest) > 0
+  SET o.automations = row.rest
+}
+CALL (o, row) {
+  WITH o, row WHERE size(row.rest) = 0
+  DELETE o
+}
+UNWIND made AS m
+RETURN m.delivery AS delivery, m.automation AS automation, event
 """
 
 # Claims due deliveries for one worker: each row's lock is taken before its state is read

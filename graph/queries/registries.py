@@ -138,7 +138,7 @@ PREPARE_LINK: Final[LiteralString] = (
     + _LOCK_COLLECTION_THEN_HEAD
     + """
 OPTIONAL MATCH (v:ArtifactVersion {id: $version_id})
-OPTIONAL MATCH (c)-[:HAS_LINK]->(existing:Link)-[:OF]->(v)
+OPTIONAL MATCH (c)-[:HAS_LINK]->(existing:Link {versionId: $version_id})
 RETURN """
     + _COLLECTION_MAP
     + " AS collection, "

@@ -325,20 +325,17 @@ class AutomationRepository(Repository):
 
         return await self._read(work)
 
-    async def fan_out(self, limit: int = 500) -> int:
-        """Turn up to `limit` events' outbox rows into deliveries; how many were made."""
-
-        async def work(tx: Tx) -> int:
-            await (await tx.run(q.LOCK_OUTBOX)).consume()
-            row = await (await tx.run(q.FAN_OUT, limit=limit)).single()
-            return int(row["made"] or 0) if row else 0
-
-        return await self._write(work, notify=False)
-
     async def claim(
-        self, owner: str, *, now: datetime, lease_until: datetime, limit: int
+        self,
+        owner: str,
+        *,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+        outbox: bool = True,
     ) -> list[Claimed]:
-        """Take up to `limit` due deliveries for `owner` until `lease_until`."""
+        """Take up to `limit` deliveries for `owner` until `lease_until`: due ones first (retries,
+        those another worker's lease lost), then, when `outbox`, new ones from the outbox."""
 
         async def work(tx: Tx) -> list[Claimed]:
             result = await tx.run(
@@ -349,21 +346,9 @@ class AutomationRepository(Repository):
                 limit=limit,
                 scan=limit * 4 + 64,
             )
-            claimed = []
-            async for row in result:
-                node = row["delivery"]
-                event = {k: native(v) for k, v in row["event"].items()} if row["event"] else None
-                retry_from = instant(node.get("retryFrom") or node["createdAt"])
-                assert retry_from is not None
-                claimed.append(
-                    Claimed(
-                        delivery_from(node),
-                        node["claim"],
-                        retry_from,
-                        automation_from(row["automation"]),
-                        event,
-                    )
-                )
+            claimed = [_claimed(row) async for row in result]
+            if outbox and len(claimed) < limit:
+                claimed += await _take_outbox(tx, owner, lease_until, limit - len(claimed))
             return claimed
 
         return await self._write(work, notify=False)
@@ -452,6 +437,48 @@ class AutomationRepository(Repository):
             return dict(row)
 
         return await self._read(work)
+
+
+OUTBOX_PAGE = 8  # outbox rows read at a time while taking
+OUTBOX_SCAN = 256  # outbox rows one take may go through
+
+
+def _claimed(row: Mapping[str, Any]) -> Claimed:
+    node = row["delivery"]
+    event = {k: native(v) for k, v in row["event"].items()} if row["event"] else None
+    retry_from = instant(node.get("retryFrom") or node["createdAt"])
+    assert retry_from is not None
+    return Claimed(
+        delivery_from(node), node["claim"], retry_from, automation_from(row["automation"]), event
+    )
+
+
+async def _take_outbox(tx: Tx, owner: str, lease_until: datetime, budget: int) -> list[Claimed]:
+    """Deliveries made now, leased to `owner`, for the first `budget` automations the oldest
+    outbox rows are owed (see q.TAKE_OUTBOX). Rows owed nothing any more (their automations
+    were deleted since) are dropped on the way, up to OUTBOX_SCAN rows in all."""
+    await (await tx.run(q.LOCK_OUTBOX)).consume()
+    rows: list[dict[str, Any]] = []
+    after: tuple[Any, Any] = (None, None)
+    while budget > 0 and len(rows) < OUTBOX_SCAN:
+        result = await tx.run(
+            q.OUTBOX_HEAD, after_time=after[0], after_event=after[1], limit=OUTBOX_PAGE
+        )
+        page = [row async for row in result]
+        for row in page:
+            automations = list(row["automations"])
+            taken, rest = automations[:budget], automations[budget:]
+            rows.append({"event": row["event"], "taken": taken, "rest": rest})
+            budget -= len(taken)
+            if budget <= 0:
+                break
+        if len(page) < OUTBOX_PAGE:
+            break
+        after = (page[-1]["time"], page[-1]["event"])
+    if not rows:
+        return []
+    result = await tx.run(q.TAKE_OUTBOX, rows=rows, owner=owner, lease_until=lease_until)
+    return [_claimed(row) async for row in result]
 
 
 async def _lock(tx: Tx, automation_id: str) -> Automation:

@@ -21,6 +21,9 @@ ALLOW = {"FOREBEAR_WEBHOOK_ALLOW_PRIVATE": "true", "FOREBEAR_WEBHOOK_POLL": "0.2
 CREATE = """mutation($url: String!) { createAutomation(input: {name: "deploy",
   scope: {registry: "model"}, triggers: [VERSION_LINKED], url: $url}) {
   automation { id } signingSecret } }"""
+NAMED = """mutation($name: String!, $url: String!) { createAutomation(input: {name: $name,
+  scope: {registry: "model"}, triggers: [VERSION_LINKED], url: $url}) {
+  automation { id } signingSecret } }"""
 START = """mutation { startRun(input: {project: "fraud", name: "train"}) { run { id } } }"""
 VERSION = """mutation($files: [FileInput!]!) { createArtifactVersion(input: {project: "fraud",
   artifact: "model", type: "model", files: $files}) { version { id } missingBlobs } }"""
@@ -101,13 +104,19 @@ def test_a_worker_killed_mid_send_is_taken_over_once_its_lease_ends(
 
 
 def test_two_replicas_send_each_delivery_once(settings: Settings, tmp_path: Path) -> None:
-    changes = 40
+    """Three automations per event and two slots per replica: each event's automations are
+    taken from the outbox a few at a time, by either replica."""
+    changes, hooks = 40, 3
+    env = {**ALLOW, "FOREBEAR_WEBHOOK_WORKERS": "2"}
     with (
         Receiver() as receiver,
-        api_process(settings, tmp_path / "a.log", env=ALLOW) as (a, _),
-        api_process(settings, tmp_path / "b.log", env=ALLOW) as (b, _),
+        api_process(settings, tmp_path / "a.log", env=env) as (a, _),
+        api_process(settings, tmp_path / "b.log", env=env) as (b, _),
     ):
-        made = gql_at(a, CREATE, url=receiver.url)["createAutomation"]
+        made = [
+            gql_at(a, NAMED, name=f"deploy-{n}", url=f"{receiver.url}/{n}")["createAutomation"]
+            for n in range(hooks)
+        ]
         version = committed_version(a)
 
         def link(i: int) -> None:
@@ -115,18 +124,22 @@ def test_two_replicas_send_each_delivery_once(settings: Settings, tmp_path: Path
 
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(link, range(changes)))
-        got = receiver.wait_for(changes, timeout=60)
+        got = receiver.wait_for(changes * hooks, timeout=60)
         time.sleep(1.5)  # anything sent twice would arrive by now
         ids = [g.headers["webhook-id"] for g in receiver.received]
-        assert len(ids) == changes
-        assert len(set(ids)) == changes
-        assert all(Webhook(made["signingSecret"]).verify(g.body, g.headers) for g in got)
-        found = deliveries(b, made["automation"]["id"])
-        assert len(found) == changes
-        assert all(
-            d["state"] == "DELIVERED" and [x["statusCode"] for x in d["attempts"]] == [200]
-            for d in found
-        )
+        assert len(ids) == changes * hooks
+        assert len(set(ids)) == changes * hooks
+        for n, automation in enumerate(made):
+            mine = [g for g in got if g.path == f"/hook/{n}"]
+            webhook = Webhook(automation["signingSecret"])
+            collections = {webhook.verify(g.body, g.headers)["data"]["collection"] for g in mine}
+            assert collections == {f"c{i}" for i in range(changes)}  # every event, once each
+            found = deliveries(b, automation["automation"]["id"])
+            assert len(found) == changes
+            assert all(
+                d["state"] == "DELIVERED" and [x["statusCode"] for x in d["attempts"]] == [200]
+                for d in found
+            )
 
 
 def test_a_slow_receiver_never_slows_a_change(settings: Settings, tmp_path: Path) -> None:

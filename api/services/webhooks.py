@@ -1,10 +1,11 @@
 """Webhook delivery: the worker every API process runs, and what it sends.
 
-Each change's transaction writes a PENDING Delivery for every automation it sets off (the
-outbox, graph.events.EVENT_CLAUSE). Workers in any replica claim due deliveries under a lease
-(graph.repository.automations), send them signed as the Standard Webhooks specification says
-(`webhook-id`, `webhook-timestamp`, `webhook-signature`, with the `standardwebhooks` library),
-and write each attempt's outcome only while their claim holds. A failed attempt is retried
+Each change's transaction writes an outbox row when an automation hears its event
+(graph.events.EVENT_CLAUSE). Workers in any replica take the rows' deliveries as they have room
+to send, and claim due retries, under a lease (graph.repository.automations); they send them
+signed as the Standard Webhooks specification says (`webhook-id`, `webhook-timestamp`,
+`webhook-signature`, with the `standardwebhooks` library), and write each attempt's outcome
+only while their claim holds. A failed attempt is retried
 with exponential backoff and jitter until FOREBEAR_WEBHOOK_RETRY_FOR has passed. Mutations
 never wait for a receiver: they only wake the local worker once they commit.
 """
@@ -24,12 +25,13 @@ import socket
 import string
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
@@ -123,13 +125,17 @@ async def check_url(url: str, allow_private: bool) -> str:
         raise RefusedUrl(f"{url!r} is not an http:// or https:// URL with a host")
     if parts.username or parts.password:
         raise RefusedUrl("put credentials in the webhook's token, not in its URL")
-    if allow_private:
-        return url
-    host = parts.hostname
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as exc:
         raise RefusedUrl(f"{url!r} has a port that is not a number") from exc
+    if not allow_private:
+        await public_addresses(parts.hostname, port)
+    return url
+
+
+async def public_addresses(host: str, port: int) -> list[str]:
+    """The addresses `host` resolves to, when every one is public; else RefusedUrl."""
     try:
         found = await asyncio.wait_for(
             asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM),
@@ -139,14 +145,51 @@ async def check_url(url: str, allow_private: bool) -> str:
         raise RefusedUrl(
             f"the webhook host {host!r} does not resolve ({exc or 'timed out'})"
         ) from exc
-    for *_, address in found:
-        if _refused_address(str(address[0])):
+    addresses = list(dict.fromkeys(str(address[0]) for *_, address in found))
+    for address in addresses:
+        if _refused_address(address):
             raise RefusedUrl(
-                f"{host!r} resolves to {address[0]}, a loopback, private, link-local or "
+                f"{host!r} resolves to {address}, a loopback, private, link-local or "
                 "metadata address: webhooks go to public addresses unless the operator sets "
                 "FOREBEAR_WEBHOOK_ALLOW_PRIVATE=true"
             )
-    return url
+    return addresses
+
+
+class PublicOnly(httpcore.AsyncNetworkBackend):
+    """Connects webhooks only to the public addresses their host resolves to, resolved and
+    checked here, at connect time: the address checked is the address connected to, so a DNS
+    answer that changes between a check and the connection (rebinding) cannot reach an
+    internal address. TLS still verifies the certificate against the URL's host name."""
+
+    def __init__(self) -> None:
+        self._backend = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        failed: Exception | None = None
+        for address in await public_addresses(host, port):
+            try:
+                return await self._backend.connect_tcp(
+                    address,
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failed = exc
+        assert failed is not None
+        raise failed
+
+    async def sleep(self, seconds: float) -> None:
+        await self._backend.sleep(seconds)
 
 
 # --- what is sent ---------------------------------------------------------------------------
@@ -343,7 +386,16 @@ class Sender:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.box = SecretBox(settings)
+        transport = httpx.AsyncHTTPTransport(trust_env=False)
+        if not settings.webhook_allow_private:
+            # httpx has no public hook for how it connects; its pool is httpcore's, which
+            # takes a network backend.
+            transport._pool = httpcore.AsyncConnectionPool(
+                ssl_context=httpx.create_ssl_context(trust_env=False),
+                network_backend=PublicOnly(),
+            )
         self._client = httpx.AsyncClient(
+            transport=transport,
             follow_redirects=False,
             timeout=httpx.Timeout(settings.webhook_timeout),
             headers={"User-Agent": USER_AGENT},
@@ -361,7 +413,8 @@ class Sender:
         at = datetime.now(UTC)
         started = time.perf_counter()
         try:
-            await check_url(automation.url, self.settings.webhook_allow_private)
+            # The address is checked when the connection is made (PublicOnly).
+            await check_url(automation.url, allow_private=True)
             if automation.template:
                 body = render(automation.template, message.values)
             else:

@@ -406,6 +406,27 @@ def test_webhooks_into_the_network_are_refused(client: TestClient, url: str, say
     assert says in error["message"]
 
 
+def test_an_address_is_checked_when_the_connection_is_made(
+    settings: Settings, receiver: Receiver
+) -> None:
+    """A host that resolved to a public address when its automation was made may resolve to
+    an internal one later (DNS rebinding, or the operator's policy changed): each connection
+    checks the address it connects to, and refuses for good."""
+    allowed = settings.model_copy(update={"webhook_allow_private": True, "webhook_poll": 0.2})
+    with TestClient(create_app(allowed), headers=bearer(ADMIN_KEY)) as client:
+        made = automation(client, receiver.url.replace("127.0.0.1", "localhost"))
+        version = model(client)
+    strict = settings.model_copy(update={"webhook_poll": 0.2})
+    with TestClient(create_app(strict), headers=bearer(ADMIN_KEY)) as client:
+        ok(graphql(client, LINK, version=version["id"], collection="internal", aliases=[]))
+        [failed] = settled(client, made["automation"]["id"], {"FAILED"})
+        [attempt] = failed["attempts"]
+        assert attempt["statusCode"] is None
+        assert "'localhost' resolves to" in attempt["error"]
+        assert "FOREBEAR_WEBHOOK_ALLOW_PRIVATE" in attempt["error"]
+    assert receiver.received == []
+
+
 def test_only_the_scope_admins_manage_automations(
     hooks: TestClient, receiver: Receiver, settings: Settings
 ) -> None:

@@ -23,6 +23,7 @@ from api.services.live import EventFeed
 from api.settings import Settings
 from graph.lineage_index import LineageIndex
 from graph.read_cache import ReadCache
+from graph.records import Principal
 from graph.repository.access import AccessRepository
 from graph.repository.artifacts import ArtifactRepository
 from graph.repository.automations import AutomationRepository
@@ -85,6 +86,17 @@ class Context:
     feed: EventFeed | None = None
     connection_params: dict[str, object] | None = None  # a WebSocket's connection_init
 
+    async def socket_principal(self) -> Principal | None:
+        """Who the key in a WebSocket's connection_init is now (None: none, or no longer
+        live); asked again while a subscription runs, so a revoked key or role stops it."""
+        params = self.connection_params or {}
+        raw = str(params.get("Authorization") or params.get("authorization") or "")
+        scheme, _, bearer_key = raw.partition(" ")
+        key = bearer_key if scheme.lower() == "bearer" else str(params.get("apiKey") or "")
+        if not key.strip():
+            return None
+        return await self.authenticator.principal(self.repos.access, key.strip())
+
     def wrote_into(self, project: str) -> None:
         """After a write into `project`: one made just now has the caller as its member, which
         their cached principal does not know yet (org admins too: they are listed as members)."""
@@ -142,13 +154,7 @@ class GraphQLApp(GraphQL[Context, None]):
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """A subscription's WebSocket names its key in connection_init's payload (browsers
         cannot set headers on one): `{"Authorization": "Bearer <key>"}` or `{"apiKey": ...}`."""
-        params = context.connection_params or {}
-        raw = str(params.get("Authorization") or params.get("authorization") or "")
-        scheme, _, bearer_key = raw.partition(" ")
-        key = bearer_key if scheme.lower() == "bearer" else str(params.get("apiKey") or "")
-        principal = None
-        if key.strip():
-            principal = await context.authenticator.principal(context.repos.access, key.strip())
+        principal = await context.socket_principal()
         if principal is None:
             refused(None, "WebSocket /graphql", "no API key, or an unknown one")
             raise ConnectionRejectionError(

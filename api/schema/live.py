@@ -3,15 +3,15 @@ as they commit, and changes to a node's lineage closure."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from datetime import datetime
-from typing import Final
+from typing import Final, TypeVar
 
 import strawberry
 
-from api.access import RULES
+from api.access import RULES, Access
 from api.context import Info
-from api.errors import BadInput, shaped_stream
+from api.errors import BadInput, Unauthenticated, shaped_stream
 from api.schema.events import Event
 from api.schema.lineage import LineageDirection, _start
 from api.schema.scalars import Long
@@ -69,6 +69,30 @@ async def _closure(info: Info, start: str, direction: LineageDirection) -> set[s
     return reached
 
 
+T = TypeVar("T")
+
+
+async def _while_allowed(
+    info: Info, items: AsyncIterator[T], check: Callable[[Access], Awaitable[None]]
+) -> AsyncIterator[T]:
+    """`items` while the socket's caller may still have them: before each, its key is asked
+    again (trusted for FOREBEAR_AUTH_CACHE_TTL, like any request's) and, when who it is has
+    changed (a role granted or taken, the key revoked), the subscription's rule is checked
+    again; a refusal ends the stream with the error."""
+    context = info.context
+    async for item in items:
+        if context.connection_params is not None:
+            principal = await context.socket_principal()
+            if principal is None:
+                raise Unauthenticated(
+                    "this subscription's API key is no longer live: reconnect with a live key"
+                )
+            if principal is not context.access.principal:
+                context.access = Access(principal, context.repos.access)
+                await check(context.access)
+        yield item
+
+
 def _feed(info: Info) -> EventFeed:
     feed = info.context.feed
     if feed is None:
@@ -119,16 +143,20 @@ async def _events(
     types: list[str] | None,
     after: Long | None,
 ) -> AsyncIterator[Event]:
-    access = info.context.access
-    if subject is not None:
-        await RULES["history"](access, {"subject": subject}, "events")
-    else:
-        await RULES["audit_log"](access, {"registry": registry}, "events")
+
+    async def check(access: Access) -> None:
+        if subject is not None:
+            await RULES["history"](access, {"subject": subject}, "events")
+        else:
+            await RULES["audit_log"](access, {"registry": registry}, "events")
+
+    await check(info.context.access)
     registry_id = None
     if registry is not None:
         registry_id = (await info.context.repos.registries.get_registry(registry)).id
     wanted = set(types or ())
-    async for event in _feed(info).follow(None if after is None else int(after)):
+    following = _feed(info).follow(None if after is None else int(after))
+    async for event in _while_allowed(info, following, check):
         if wanted and event.type not in wanted:
             continue
         if registry_id is not None and event.registry != registry_id:
@@ -141,17 +169,20 @@ async def _events(
 async def _lineage_changes(
     info: Info, of: str, direction: LineageDirection
 ) -> AsyncIterator[LineageChange]:
-    access = info.context.access
-    await RULES["lineage"](access, {"of": of}, "lineageChanged")
+
+    async def check(access: Access) -> None:
+        await RULES["lineage"](access, {"of": of}, "lineageChanged")
+
+    await check(info.context.access)
     start = await _start(info, of, "of")
     closure = await _closure(info, start, direction)
-    async for event in _feed(info).follow(None):
+    async for event in _while_allowed(info, _feed(info).follow(None), check):
         if event.type not in LINEAGE_TYPES or not closure & set(event.subjects):
             continue
         now = await _closure(info, start, direction)
         added, removed = now - closure, closure - now
         closure = now
-        readable = await access.readable(added | removed | set(event.subjects))
+        readable = await info.context.access.readable(added | removed | set(event.subjects))
         yield LineageChange(
             event_id=strawberry.ID(event.id),
             seq=Long(event.seq),

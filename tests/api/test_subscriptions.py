@@ -145,6 +145,60 @@ def test_events_are_only_for_who_may_read_them(base: str) -> None:
         assert "dataset" in errors[0]["message"]
 
 
+def error_of(ws: ClientConnection) -> dict[str, Any]:
+    """The error that ends the subscription (skipping pings and items)."""
+    while True:
+        message = json.loads(ws.recv(timeout=15))
+        if message["type"] == "ping":
+            ws.send(json.dumps({"type": "pong"}))
+        elif message["type"] == "error":
+            return dict(message["payload"][0])
+        elif message["type"] == "next" and message["payload"].get("errors"):
+            return dict(message["payload"]["errors"][0])
+
+
+def test_a_role_or_key_taken_away_ends_the_subscription(base: str) -> None:
+    version = dataset(base, "clicks")
+    users = {}
+    for name in ("mia", "noor"):
+        made = gql_at(
+            base,
+            "mutation($n: String!) { createUser(input: {name: $n}) { key apiKey { id } } }",
+            n=name,
+        )["createUser"]
+        users[name] = made
+        gql_at(
+            base,
+            """mutation($n: String!) { setRegistryMember(input: {registry: "dataset",
+            principal: $n, role: VIEWER}) { __typename } }""",
+            n=name,
+        )
+    with socket(base, users["mia"]["key"]) as mia, socket(base, users["noor"]["key"]) as noor:
+        subscribe(mia, EVENTS, after=head(base))
+        subscribe(noor, EVENTS, after=head(base))
+        gql_at(base, LINK, version=version, collection="a")
+        assert receive(mia, "events")["type"] == "link.created"
+        assert receive(noor, "events")["type"] == "link.created"
+        # Mia leaves the registry; Noor's key is revoked: the next event is not theirs.
+        gql_at(
+            base,
+            """mutation { removeRegistryMember(input: {registry: "dataset", principal: "mia"})
+            { __typename } }""",
+        )
+        gql_at(
+            base,
+            "mutation($id: ID!) { revokeApiKey(input: {id: $id}) { __typename } }",
+            id=users["noor"]["apiKey"]["id"],
+        )
+        gql_at(base, LINK, version=version, collection="b")
+        refused = error_of(mia)
+        assert refused["extensions"]["code"] == "FORBIDDEN"
+        assert "dataset" in refused["message"]
+        revoked = error_of(noor)
+        assert revoked["extensions"]["code"] == "UNAUTHENTICATED"
+        assert "no longer live" in revoked["message"]
+
+
 def test_lineage_changed_says_what_entered_and_left_the_closure(base: str) -> None:
     source = dataset(base, "raw")
     with socket(base) as ws:

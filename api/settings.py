@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     webhook_retry_for: float = Field(
         86_400.0, gt=0, description="seconds a failing webhook is retried before it is FAILED"
     )
+    webhook_keep: float = Field(
+        2_592_000.0,
+        ge=0,
+        description="seconds a settled delivery (delivered, failed, cancelled) stays in the "
+        "log after its last attempt; 0 keeps them all",
+    )
 
     @field_validator("secret_key")
     @classmethod

@@ -61,6 +61,8 @@ RESOLVE_TIMEOUT: Final = 5.0  # seconds a webhook host has to resolve
 LEASE_SLACK: Final = 10.0
 KEPT_MESSAGES: Final = 256  # events whose built message a worker keeps
 RECORD_BATCH: Final = 500  # outcomes written in one transaction at most
+PRUNE_BATCH: Final = 5_000  # settled deliveries deleted in one transaction at most
+PRUNE_EVERY: Final = 600.0  # seconds between looks for settled deliveries past keeping
 
 
 # --- secrets --------------------------------------------------------------------------------
@@ -494,8 +496,9 @@ class Deliverer:
         # commit only wakes the loop to look for outbox rows (a cheap read): a change that set
         # off nothing costs no write, and while every slot is taken nothing is read at all.
         worth_claiming = True
-        next_poll = loop.time()
+        next_poll = next_prune = loop.time()
         failures = 0
+        keep = self.settings.webhook_keep
 
         def finished(task: asyncio.Task[None]) -> None:
             nonlocal worth_claiming
@@ -517,6 +520,12 @@ class Deliverer:
                     if free > 0 and (worth_claiming or waiting):
                         claimed = await self._claim(free, outbox=waiting)
                         worth_claiming = len(claimed) == free
+                    if keep > 0 and loop.time() >= next_prune:
+                        # The log keeps settled deliveries FOREBEAR_WEBHOOK_KEEP seconds.
+                        before = datetime.now(UTC) - timedelta(seconds=keep)
+                        pruned = await self.repo.prune(before, PRUNE_BATCH)
+                        if pruned < PRUNE_BATCH:
+                            next_prune = loop.time() + min(PRUNE_EVERY, keep / 2)
                     failures = 0
                 except (GraphError, Neo4jError) as exc:
                     # Neo4j is away: look again later, less often the longer it stays away.

@@ -62,7 +62,7 @@ MATCH (a:Automation {id: $id})
 SET a.deleted = true, a.active = false, a.deletedAt = $now
 WITH a
 OPTIONAL MATCH (d:Delivery {automation: a.id, state: 'PENDING'})
-SET d.state = 'CANCELLED', d.leaseOwner = null, d.leaseUntil = null
+SET d.state = 'CANCELLED', d.nextAt = $now, d.leaseOwner = null, d.leaseUntil = null
 RETURN count(d) AS cancelled
 """
 
@@ -237,6 +237,24 @@ REDELIVER: Final[LiteralString] = """
 MATCH (d:Delivery {id: $id})
 SET d.state = 'PENDING', d.nextAt = $now, d.retryFrom = $now, d.leaseOwner = null,
     d.leaseUntil = null, d.redelivered = coalesce(d.redelivered, 0) + 1
+"""
+
+# Settled deliveries whose last attempt is older than $before, with their attempts, a batch at a
+# time; one pruner at a time (its own lock node), so two replicas do not delete the same nodes.
+PRUNE_DELIVERIES: Final[LiteralString] = """
+MERGE (f:OutboxLock {id: 'prune'})
+SET f._lock = true
+REMOVE f._lock
+WITH f
+MATCH (d:Delivery)
+WHERE d.state IN ['DELIVERED', 'FAILED', 'CANCELLED'] AND d.nextAt < $before
+WITH d LIMIT $limit
+CALL (d) {
+  MATCH (t:DeliveryAttempt {delivery: d.id})
+  DELETE t
+}
+DELETE d
+RETURN count(*) AS pruned
 """
 
 # What a delivery's payload names, by the ids an event is about.

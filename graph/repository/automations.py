@@ -353,6 +353,16 @@ class AutomationRepository(Repository):
 
         return await self._write(work, notify=False)
 
+    async def prune(self, before: datetime, limit: int = 5_000) -> int:
+        """Delete up to `limit` settled deliveries (with their attempts) last tried before
+        `before`; how many went."""
+
+        async def work(tx: Tx) -> int:
+            row = await (await tx.run(q.PRUNE_DELIVERIES, before=before, limit=limit)).single()
+            return int(row["pruned"]) if row else 0
+
+        return await self._write(work, notify=False)
+
     async def record(self, owner: str, outcomes: Sequence[Outcome]) -> set[str]:
         """Write attempts' outcomes in one transaction; the ids of the deliveries written (an
         outcome whose claim was lost, another worker having taken the delivery over after

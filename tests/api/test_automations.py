@@ -224,6 +224,30 @@ def test_a_failing_receiver_is_retried_until_it_answers(hooks: TestClient) -> No
         assert len(receiver.received) == 3
 
 
+def test_the_log_keeps_settled_deliveries_for_a_while_and_pending_ones_always(
+    settings: Settings, receiver: Receiver
+) -> None:
+    kept = settings.model_copy(
+        update={"webhook_allow_private": True, "webhook_poll": 0.2, "webhook_keep": 2.0}
+    )
+    with (
+        Receiver(statuses=(500,)) as failing,
+        TestClient(create_app(kept), headers=bearer(ADMIN_KEY)) as client,
+    ):
+        answered = automation(client, receiver.url)["automation"]["id"]
+        retried = automation(client, failing.url, name="retried")["automation"]["id"]
+        ok(graphql(client, LINK, version=model(client)["id"], collection="churn", aliases=[]))
+        assert settled(client, answered, {"DELIVERED"})
+        failing.wait_for(1)
+        deadline = time.monotonic() + 20
+        while deliveries(client, answered):  # gone once FOREBEAR_WEBHOOK_KEEP has passed
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        [waiting] = deliveries(client, retried)  # still being retried: kept
+        assert waiting["state"] == "PENDING"
+        assert waiting["attempts"][0]["statusCode"] == 500
+
+
 def test_an_unreachable_receiver_fails_once_the_retry_window_ends(settings: Settings) -> None:
     short = settings.model_copy(
         update={"webhook_allow_private": True, "webhook_poll": 0.2, "webhook_retry_for": 2.0}

@@ -27,6 +27,7 @@ from api.resources import open_resources
 from api.routes.blobs import post_blobs, put_blob
 from api.routes.files import get_archive, get_file
 from api.routes.health import healthz, readyz
+from api.routes.lineage import post_lineage
 from api.routes.metrics import metrics as metrics_endpoint
 from api.routes.uploads import complete_upload, drop_upload, get_upload, open_upload, put_part
 from api.schema import schema
@@ -128,6 +129,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/uploads/{session}/complete", complete_upload, methods=["POST"]),
         Route("/files/{version_id}/{path:path}", get_file, methods=["GET", "HEAD"]),
         Route("/files/{version_id}", get_archive, methods=["GET", "POST"]),
+        Route("/api/v1/lineage", post_lineage, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),

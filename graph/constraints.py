@@ -11,6 +11,11 @@ CONSTRAINTS: Final[tuple[LiteralString, ...]] = (
     "CREATE CONSTRAINT project_name IF NOT EXISTS FOR (p:Project) REQUIRE p.name IS UNIQUE",
     "CREATE CONSTRAINT lineage_id IF NOT EXISTS FOR (n:Lineage) REQUIRE n.id IS UNIQUE",
     "CREATE CONSTRAINT run_id IF NOT EXISTS FOR (r:Run) REQUIRE r.id IS UNIQUE",
+    "CREATE CONSTRAINT run_openlineage IF NOT EXISTS FOR (r:Run) REQUIRE r.olRunId IS UNIQUE",
+    "CREATE CONSTRAINT openlineage_event IF NOT EXISTS "
+    "FOR (x:OpenLineageEvent) REQUIRE x.digest IS UNIQUE",
+    "CREATE INDEX version_openlineage IF NOT EXISTS "
+    "FOR (v:ArtifactVersion) ON (v.artifactId, v.olVersion)",
     "CREATE CONSTRAINT artifact_id IF NOT EXISTS FOR (a:Artifact) REQUIRE a.id IS UNIQUE",
     "CREATE CONSTRAINT version_id IF NOT EXISTS FOR (v:ArtifactVersion) REQUIRE v.id IS UNIQUE",
     "CREATE CONSTRAINT artifact_name IF NOT EXISTS "

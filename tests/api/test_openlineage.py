@@ -42,7 +42,8 @@ LINK = """mutation($v: String!) { linkVersion(input: {registry: "model", collect
 UPSTREAM = (
     """query($of: ID!) { lineage(of: $of, direction: UPSTREAM) { nodes { id kind name } } }"""
 )
-IMPACT = """query($of: ID!) { impact(of: $of) { collection { name } links { name aliases { name } } } }"""
+IMPACT = """query($of: ID!) { impact(of: $of) { collection { name }
+  links { name aliases { name } } } }"""
 DATASET = """query($ref: String!) { artifactVersion(ref: $ref) { id metadata producedBy { id
   name status config } } }"""
 

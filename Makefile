@@ -105,6 +105,7 @@ bench: install browser $(MLFLOW_STAMP) $(MLMD_STAMP)
 	$(SERVICES) run --run-dir .services/bench -- env MLMD_VENV=$(MLMD_VENV) $(PY) -m bench.lineage
 	$(SERVICES) run --run-dir .services/bench -- $(PY) -m bench.web
 	$(SERVICES) run --run-dir .services/bench -- $(PY) -m bench.webhooks
+	$(SERVICES) run --run-dir .services/bench -- $(PY) -m bench.openlineage
 
 schema: install
 	$(PY) scripts/export_schema.py schema.graphql

@@ -9,13 +9,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from graph.errors import Forbidden, Invalid
 from graph.events import write_event
 from graph.ids import new_id
 from graph.openlineage import DATASET_TYPE, TAG, Dataset, RunEvent
 from graph.queries import artifacts as aq
 from graph.queries import openlineage as q
 from graph.records import Artifact, ArtifactVersion, loads
-from graph.repository.artifacts import _ensure_artifact, _move_latest, version_from
+from graph.repository.artifacts import (
+    _ensure_artifact,
+    _move_latest,
+    artifact_from,
+    version_from,
+)
 from graph.repository.base import Repository, Tx
 from graph.repository.runs import CONFIG_PREFIX, TERMINAL, ensure_project, flat
 
@@ -41,49 +47,75 @@ class OpenLineageRepository(Repository):
                 strict=True
             )
             if not seen["created"]:
-                return Ingested(seen["run"], seen["event"], duplicate=True)
-            project, _ = await ensure_project(tx, event.project, actor=actor)
+                return Ingested(
+                    seen["run"],
+                    seen["event"],
+                    duplicate=True,
+                    consumed=tuple(seen["consumed"] or ()),
+                    produced=tuple(seen["produced"] or ()),
+                )
+            project_id = await _projects(tx, event, actor)
             run_id, run_created = await _run(tx, event, actor, now)
-            # Artifacts are locked in one order (sorted), so two events cannot deadlock.
-            datasets = {(d.project, d.artifact): d for d in (*event.inputs, *event.outputs)}
-            artifacts: dict[tuple[str, str], Artifact] = {}
-            for key in sorted(datasets):
-                await ensure_project(tx, key[0], actor=actor)
-                artifacts[key] = await _lock_artifact(
-                    tx, await _ensure_artifact(tx, key[0], key[1], DATASET_TYPE)
-                )
-            consumed, produced, made = [], [], []
-            for dataset in event.inputs:
-                artifact = artifacts[(dataset.project, dataset.artifact)]
-                version, new = await _input_version(tx, artifact, dataset, now)
-                made += [version.id] if new else []
-                await tx.run(
-                    aq.CONSUME_VERSION,
-                    run_id=run_id,
-                    version_id=version.id,
-                    now=now,
-                    ref=version.name,
-                )
-                consumed.append(version)
-            if event.event_type == "COMPLETE":
-                for dataset in event.outputs:
-                    artifact = artifacts[(dataset.project, dataset.artifact)]
-                    version, new = await _output_version(
-                        tx, artifact, dataset, event.run_id, run_id, now
+            outputs = event.outputs if event.event_type == "COMPLETE" else ()
+            wanted = [
+                *((d, f"version:{d.version}" if d.version else None) for d in event.inputs),
+                *(
+                    (d, f"version:{d.version}" if d.version else f"run:{event.run_id}")
+                    for d in outputs
+                ),
+            ]
+            found = await _datasets(tx, wanted)
+            # Every node the event will be about, write-locked now in one order (sorted): its
+            # ABOUT edges would lock them after the audit head's lock, and shared locks taken
+            # on the way (a MERGE that finds an edge) would be upgraded: either deadlocks with
+            # another event about the same popular table.
+            known = {artifact.id for artifact, _ in found}
+            known |= {version.id for _, version in found if version is not None}
+            await (await tx.run(q.LOCK_SUBJECTS, ids=sorted(known))).consume()
+            made: list[str] = []
+            consumed: list[ArtifactVersion] = []
+            produced: list[ArtifactVersion] = []
+            # Versions are made under their artifact's lock, taken in one order (sorted), so
+            # two events cannot deadlock; what was read before the lock is read again.
+            missing = sorted(
+                (i for i, (_, version) in enumerate(found) if version is None),
+                key=lambda i: (wanted[i][0].project, wanted[i][0].artifact),
+            )
+            for i in missing:
+                dataset, key = wanted[i]
+                artifact = found[i][0]
+                await (await tx.run(aq.LOCK_ARTIFACT, artifact_id=artifact.id)).consume()
+                again = await _existing(tx, artifact, key)
+                if again is None:
+                    producer = run_id if i >= len(event.inputs) else None
+                    again = await _reference_version(
+                        tx, artifact, dataset, key or f"source:{now.isoformat()}", producer, now
                     )
-                    made += [version.id] if new else []
+                    made.append(again.id)
+                found[i] = (artifact, again)
+            for i, (_, version) in enumerate(found):
+                assert version is not None
+                if i < len(event.inputs):
+                    consumed.append(version)
+                else:
+                    if version.run_id is None:  # first seen as an input: now its writer
+                        await tx.run(q.ADOPT_VERSION, id=version.id, run_id=run_id, now=now)
                     produced.append(version)
+            if consumed:
+                used = [{"id": v.id, "ref": v.name} for v in consumed]
+                await tx.run(q.CONSUME, run_id=run_id, versions=used, now=now)
             subjects = [
                 run_id,
-                *([project.id] if run_created else []),
+                *([project_id] if run_created else []),
                 *(v.id for v in (*consumed, *produced)),
-                *(a.id for a in artifacts.values()),
+                *(artifact.id for artifact, _ in found),
             ]
+            subjects = list(dict.fromkeys(subjects))
             event_id = await write_event(
                 tx,
                 "openlineage.run_event",
                 actor=actor,
-                subjects=list(dict.fromkeys(subjects)),
+                subjects=subjects,
                 after={
                     "eventType": event.event_type,
                     "eventTime": event.event_time.isoformat(),
@@ -97,14 +129,22 @@ class OpenLineageRepository(Repository):
                 },
                 project=event.project,
             )
-            await tx.run(q.SET_EVENT, digest=event.digest, run=run_id, event=event_id)
-            return Ingested(
+            done = Ingested(
                 run_id,
                 event_id,
                 duplicate=False,
                 consumed=tuple(v.id for v in consumed),
                 produced=tuple(v.id for v in produced),
             )
+            await tx.run(
+                q.SET_EVENT,
+                digest=event.digest,
+                run=run_id,
+                event=event_id,
+                consumed=list(done.consumed),
+                produced=list(done.produced),
+            )
+            return done
 
         return await self._write(work)
 
@@ -171,46 +211,59 @@ async def _run(tx: Tx, event: RunEvent, actor: str, now: datetime) -> tuple[str,
     return str(node["id"]), False
 
 
-async def _lock_artifact(tx: Tx, artifact: Artifact) -> Artifact:
-    await (await tx.run(aq.LOCK_ARTIFACT, artifact_id=artifact.id)).consume()
-    return artifact
+async def _projects(tx: Tx, event: RunEvent, actor: str) -> str:
+    """Make the projects the event writes into that do not exist (the actor their member);
+    Forbidden for one the actor may not write into. The job's project id."""
+    names = sorted({event.project, *(d.project for d in (*event.inputs, *event.outputs))})
+    job_project = ""
+    async for row in await tx.run(q.PROJECTS, names=names, actor=actor):
+        if not row["exists"]:
+            project, _ = await ensure_project(tx, row["name"], actor=actor)
+            project_id = project.id
+        elif not row["allowed"]:
+            raise Forbidden(f"{actor!r} is not a member of project {row['name']!r}")
+        else:
+            project_id = row["id"]
+        if row["name"] == event.project:
+            job_project = project_id
+    return job_project
 
 
-async def _by_key(tx: Tx, artifact: Artifact, key: str) -> ArtifactVersion | None:
-    row = await (await tx.run(q.VERSION_BY_KEY, artifact_id=artifact.id, key=key)).single()
-    return version_from(row["version"]) if row else None
+async def _datasets(
+    tx: Tx, wanted: list[tuple[Dataset, str | None]]
+) -> list[tuple[Artifact, ArtifactVersion | None]]:
+    """Each dataset's artifact (made now if new) and the version of its key (the latest when
+    the key is None), if there is one yet."""
+    rows = [{"project": d.project, "name": d.artifact, "key": key} for d, key in wanted]
+    read = [row async for row in await tx.run(q.DATASETS, datasets=rows)]
+    found: list[tuple[Artifact, ArtifactVersion | None]] = []
+    made: dict[tuple[str, str], Artifact] = {}
+    for row, (dataset, key) in zip(read, wanted, strict=True):
+        if row["artifact"] is None:
+            name = (dataset.project, dataset.artifact)
+            if name not in made:
+                made[name] = await _ensure_artifact(tx, *name, DATASET_TYPE)
+            found.append((made[name], None))
+            continue
+        artifact = artifact_from(row["artifact"])
+        if artifact.type != DATASET_TYPE:
+            raise Invalid(
+                "inputs" if key is None or key.startswith("version:") else "outputs",
+                f"{artifact.project}/{artifact.name} is a {artifact.type!r} artifact, not a "
+                f"{DATASET_TYPE!r}: an OpenLineage dataset cannot be logged into it",
+            )
+        version = row["keyed"] if key is not None else row["latest"]
+        found.append((artifact, version_from(version) if version else None))
+    return found
 
 
-async def _input_version(
-    tx: Tx, artifact: Artifact, dataset: Dataset, now: datetime
-) -> tuple[ArtifactVersion, bool]:
-    """The version an input names (its version facet), else the artifact's latest; made now
-    (a source seen for the first time, or a version not written yet) when there is none."""
-    key = dataset.version
-    if key is not None:
-        found = await _by_key(tx, artifact, f"version:{key}")
-    else:
+async def _existing(tx: Tx, artifact: Artifact, key: str | None) -> ArtifactVersion | None:
+    """The version of `key` (the latest when None), read under the artifact's lock."""
+    if key is None:
         row = await (await tx.run(aq.LATEST_VERSION, artifact_id=artifact.id)).single()
-        found = version_from(row["version"]) if row else None
-    if found is not None:
-        return found, False
-    made = await _reference_version(
-        tx, artifact, dataset, f"version:{key}" if key else f"source:{now.isoformat()}", None, now
-    )
-    return made, True
-
-
-async def _output_version(
-    tx: Tx, artifact: Artifact, dataset: Dataset, ol_run_id: str, run_id: str, now: datetime
-) -> tuple[ArtifactVersion, bool]:
-    """The version a completed run wrote: named by the version facet, else by the run."""
-    key = f"version:{dataset.version}" if dataset.version else f"run:{ol_run_id}"
-    found = await _by_key(tx, artifact, key)
-    if found is None:
-        return await _reference_version(tx, artifact, dataset, key, run_id, now), True
-    if found.run_id is None:  # first seen as an input: now we know who wrote it
-        await tx.run(q.ADOPT_VERSION, id=found.id, run_id=run_id, now=now)
-    return found, False
+    else:
+        row = await (await tx.run(q.VERSION_BY_KEY, artifact_id=artifact.id, key=key)).single()
+    return version_from(row["version"]) if row else None
 
 
 async def _reference_version(

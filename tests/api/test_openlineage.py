@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -226,3 +227,19 @@ def test_only_a_key_that_may_write_sends_events(base: str, settings: Settings) -
     assert refused.status_code == 403
     assert "airflow-prod" in refused.json()["error"]["message"]
     assert count(settings, "MATCH (r:Run) RETURN count(r)") == 0
+
+
+def test_the_same_event_sent_at_once_from_many_clients_is_written_once(
+    base: str, settings: Settings
+) -> None:
+    before = events(settings)
+    body = {**GOOD, "eventType": "COMPLETE", "outputs": [{"namespace": "s3://lake", "name": "x"}]}
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: post(base, body), range(8)))
+    assert sorted(a.status_code for a in answers) == [200] * 7 + [201]
+    assert len({a.json()["event"] for a in answers}) == 1
+    assert events(settings) == before + 1
+    produced = {tuple(a.json()["produced"]) for a in answers}
+    assert len(produced) == 1  # one version of s3://lake/x, named by every answer
+    versions = "MATCH (v:ArtifactVersion {reference: 's3://lake/x'}) RETURN count(v)"
+    assert count(settings, versions) == 1

@@ -18,6 +18,7 @@ SECTIONS = (
     "Raw GraphQL, for frontends and other languages",
     "Automations: webhooks when the registry changes",
     "Retrying a mutation safely",
+    "OpenLineage: pipelines in",
 )
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 

@@ -16,6 +16,7 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from api.errors import BadInput
@@ -63,11 +64,33 @@ class FileIn(Strict):
     content_type: Annotated[str, StringConstraints(max_length=255)] | None = None
 
 
+# Where a reference entry's data is: object stores, the web, or a shared file system.
+REFERENCE_SCHEMES: Final = ("s3", "gs", "az", "abfss", "hdfs", "http", "https", "file")
+
+
+def _uri(value: str) -> str:
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme.lower() not in REFERENCE_SCHEMES or not rest.strip("/"):
+        raise ValueError(
+            f"{value!r} is not a reference URI: scheme://location with a scheme of "
+            f"{', '.join(REFERENCE_SCHEMES)}"
+        )
+    return value
+
+
+class ReferenceIn(Strict):
+    path: RelativePath
+    uri: Annotated[str, StringConstraints(min_length=1, max_length=4096), AfterValidator(_uri)]
+    sha256: Annotated[str, StringConstraints(pattern=SHA256)] | None = None
+    size: int | None = Field(default=None, ge=0)
+
+
 class CreateVersionIn(Strict):
     project: Name
     artifact: Name
     type: TypeName
     files: list[FileIn] = Field(max_length=MAX_FILES)
+    references: list[ReferenceIn] = Field(default=[], max_length=MAX_FILES)
     metadata: dict[str, Any] = {}
     description: Text = ""
     run: str | None = None
@@ -78,15 +101,22 @@ class CreateVersionIn(Strict):
     def _no_metadata(cls, value: object) -> object:
         return {} if value is None else value  # a null JSON object means an empty one
 
-    @field_validator("files")
+    @field_validator("files", "references")
     @classmethod
-    def _unique_paths(cls, files: list[FileIn]) -> list[FileIn]:
+    def _unique_paths(cls, entries: list[Any]) -> list[Any]:
         seen: set[str] = set()
-        for f in files:
+        for f in entries:
             if f.path in seen:
                 raise ValueError(f"path {f.path!r} appears twice")
             seen.add(f.path)
-        return files
+        return entries
+
+    @model_validator(mode="after")
+    def _files_or_references(self) -> CreateVersionIn:
+        both = {f.path for f in self.files} & {r.path for r in self.references}
+        if both:
+            raise ValueError(f"path {sorted(both)[0]!r} is both a file and a reference")
+        return self
 
 
 class StartRunIn(Strict):

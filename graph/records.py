@@ -139,6 +139,20 @@ class FileEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Reference:
+    """A manifest entry whose data lives elsewhere (s3://, gs://, https://, file://...): the
+    registry keeps where, and the checksum and size it was given, never the bytes."""
+
+    path: str
+    uri: str
+    sha256: str | None = None
+    size: int | None = None
+
+    def as_map(self) -> dict[str, Any]:
+        return {"path": self.path, "uri": self.uri, "sha256": self.sha256, "size": self.size}
+
+
+@dataclass(frozen=True, slots=True)
 class StoredFile:
     """A committed file, and where its bytes are: `object` (None: its blob's own key), from
     `offset`."""
@@ -168,6 +182,7 @@ class ArtifactVersion:
     expires_at: datetime | None
     deleted_at: datetime | None
     aliases: tuple[str, ...] = field(default=())
+    references: tuple[Reference, ...] = field(default=())
 
     @property
     def name(self) -> str:

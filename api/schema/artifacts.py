@@ -18,7 +18,7 @@ from api.schema.runs import Run
 from api.schema.scalars import Long
 from graph import records
 from graph.errors import NotFound
-from graph.records import FileEntry, Page
+from graph.records import FileEntry, Page, Reference
 
 # A directory of a thousand files in one call (the SDK downloads whole versions).
 MAX_FILES_PAGE: Final = 1_000
@@ -102,6 +102,17 @@ class ArtifactFile:
         )
 
 
+@strawberry.type(
+    description="A manifest entry whose data lives elsewhere: where, and the checksum and size "
+    "it was logged with (no bytes are kept, so none are served)."
+)
+class ArtifactReference:
+    path: str = strawberry.field(description="Its path in the version.")
+    uri: str = strawberry.field(description="Where the data is.")
+    sha256: str | None = strawberry.field(description="Its sha256, when it was given.")
+    size: Long | None = strawberry.field(description="Its bytes, when they were given.")
+
+
 @strawberry.type(description="An immutable version of an artifact.")
 class ArtifactVersion(Node):
     name: str = strawberry.field(description="Reference: project/artifact:vN.")
@@ -116,6 +127,9 @@ class ArtifactVersion(Node):
     metadata: JSON = strawberry.field(description="JSON object.")
     size: Long = strawberry.field(description="Total bytes of its files.")
     file_count: int = strawberry.field(description="Number of files.")
+    references: list[ArtifactReference] = strawberry.field(
+        description="Entries whose data lives elsewhere (s3://, https://, ...), in path order."
+    )
     aliases: list[str] = strawberry.field(description="Aliases pointing here, incl. latest.")
     created_at: datetime = strawberry.field(description="When it was opened.")
     committed_at: datetime | None = strawberry.field(description="When it was committed.")
@@ -138,6 +152,15 @@ class ArtifactVersion(Node):
             metadata=cast(JSON, v.metadata),
             size=Long(v.size),
             file_count=v.file_count,
+            references=[
+                ArtifactReference(
+                    path=r.path,
+                    uri=r.uri,
+                    sha256=r.sha256,
+                    size=None if r.size is None else Long(r.size),
+                )
+                for r in sorted(v.references, key=lambda r: r.path)
+            ],
             aliases=list(v.aliases),
             created_at=v.created_at,
             committed_at=v.committed_at,
@@ -213,12 +236,31 @@ class FileInput:
     content_type: str | None = strawberry.field(default=None, description="Media type.")
 
 
+@strawberry.input(
+    description="A manifest entry whose data stays where it is (no bytes are uploaded): the "
+    "registry keeps its URI and the checksum and size you give."
+)
+class ReferenceInput:
+    path: str = strawberry.field(description="Its path in the version, as a file's.")
+    uri: str = strawberry.field(
+        description="Where the data is: s3://, gs://, az://, abfss://, hdfs://, http(s):// or "
+        "file://."
+    )
+    sha256: str | None = strawberry.field(default=None, description="Its sha256, if known.")
+    size: Long | None = strawberry.field(default=None, description="Its bytes, if known.")
+
+
 @strawberry.input(description="Open a PENDING version with its manifest.")
 class CreateArtifactVersionInput:
     project: str = strawberry.field(description="Project (created on first use).")
     artifact: str = strawberry.field(description="Artifact name (created on first use).")
     type: str = strawberry.field(description="Artifact type, e.g. model or dataset.")
     files: list[FileInput] = strawberry.field(description="The manifest.")
+    references: list[ReferenceInput] = strawberry.field(
+        default_factory=list,
+        description="Entries whose data stays elsewhere (W&B's add_reference): committed "
+        "without uploads.",
+    )
     # A null default, not {}: graphql-core cannot show an object default of a custom scalar
     # in introspection (GraphiQL and generated clients read it).
     metadata: JSON | None = strawberry.field(default=None, description="JSON object (none: {}).")
@@ -368,6 +410,7 @@ class ArtifactMutation:
     ) -> CreateArtifactVersionPayload:
         raw = fields_of(input)
         raw["files"] = [fields_of(f) for f in input.files]
+        raw["references"] = [fields_of(r) for r in input.references]
         data = parse(CreateVersionIn, raw)
         result = await info.context.repos.artifacts.create_version(
             project=data.project,
@@ -383,6 +426,7 @@ class ArtifactMutation:
             allow_duplicate=data.allow_duplicate,
             pending_ttl=timedelta(seconds=info.context.settings.pending_ttl),
             reader=info.context.access.principal,
+            references=[Reference(r.path, r.uri, r.sha256, r.size) for r in data.references],
         )
         info.context.wrote_into(data.project)
         return CreateArtifactVersionPayload(

@@ -242,6 +242,10 @@ SET d.state = 'PENDING', d.nextAt = $now, d.retryFrom = $now, d.leaseOwner = nul
 # Settled deliveries whose last attempt is older than $before, with their attempts, a batch at a
 # time; one pruner at a time (its own lock node), so two replicas do not delete the same nodes.
 PRUNE_DELIVERIES: Final[LiteralString] = """
+OPTIONAL MATCH (due:Delivery)
+WHERE due.state IN ['DELIVERED', 'FAILED', 'CANCELLED'] AND due.nextAt < $before
+WITH due LIMIT 1
+WITH due WHERE due IS NOT NULL  // nothing to prune: no lock, nothing written
 MERGE (f:OutboxLock {id: 'prune'})
 SET f._lock = true
 REMOVE f._lock

@@ -21,6 +21,7 @@ from graph.records import (
     JsonObject,
     Page,
     Principal,
+    Reference,
     StoredFile,
     instant,
     loads,
@@ -78,12 +79,18 @@ def version_from(node: Mapping[str, Any], aliases: Sequence[str] = ()) -> Artifa
         expires_at=instant(node.get("expiresAt")),
         deleted_at=instant(node.get("deletedAt")),
         aliases=tuple(node.get("aliases") or aliases),
+        references=tuple(Reference(**r) for r in json.loads(node.get("references") or "[]")),
     )
 
 
-def manifest_digest(files: Sequence[FileEntry]) -> str:
-    """sha256 over the sorted (path, sha256, size) triples: equal manifests, equal digests."""
+def manifest_digest(files: Sequence[FileEntry], references: Sequence[Reference] = ()) -> str:
+    """sha256 over the sorted (path, sha256, size) triples, and the references' (path, uri,
+    sha256, size) after them when there are any: equal manifests, equal digests."""
     lines = sorted(f"{f.path}\t{f.sha256}\t{f.size}" for f in files)
+    lines += sorted(
+        f"ref\t{r.path}\t{r.uri}\t{r.sha256 or ''}\t{'' if r.size is None else r.size}"
+        for r in references
+    )
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
@@ -101,12 +108,14 @@ class ArtifactRepository(Repository):
         allow_duplicate: bool,
         pending_ttl: timedelta,
         reader: Principal,
+        references: Sequence[Reference] = (),
     ) -> NewVersion:
-        """Open a PENDING version with its manifest, creating project and artifact on first
-        use; a manifest equal to the latest version's returns that version instead. Content
-        counts as present only when it is for `reader` (graph.queries.artifacts._PROVEN)."""
+        """Open a PENDING version with its manifest (files, and references to data kept
+        elsewhere), creating project and artifact on first use; a manifest equal to the latest
+        version's returns that version instead. Content counts as present only when it is for
+        `reader` (graph.queries.artifacts._PROVEN)."""
         actor = reader.name
-        digest = manifest_digest(files)
+        digest = manifest_digest(files, references)
 
         async def work(tx: Tx) -> NewVersion:
             await ensure_project(tx, project, actor=actor)
@@ -138,6 +147,9 @@ class ArtifactRepository(Repository):
                 "expiresAt": now + pending_ttl,
                 **flat(METADATA_PREFIX, metadata),
             }
+            if references:
+                props["references"] = json.dumps([r.as_map() for r in references])
+                props["referenceCount"] = len(references)
             file_rows = [
                 {"path": f.path, "size": f.size, "sha256": f.sha256, "content_type": f.content_type}
                 for f in files
@@ -155,7 +167,13 @@ class ArtifactRepository(Repository):
                 "artifact_version.created",
                 actor=actor,
                 subjects=[props["id"], art.id, *([run_id] if run_id else [])],
-                after={"digest": digest, "files": len(files), "size": props["size"], "run": run_id},
+                after={
+                    "digest": digest,
+                    "files": len(files),
+                    "references": len(references),
+                    "size": props["size"],
+                    "run": run_id,
+                },
             )
             return NewVersion(version_from(props), missing, existing=False)
 

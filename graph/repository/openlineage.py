@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,11 +14,12 @@ from graph.ids import new_id
 from graph.openlineage import DATASET_TYPE, TAG, Dataset, RunEvent
 from graph.queries import artifacts as aq
 from graph.queries import openlineage as q
-from graph.records import Artifact, ArtifactVersion, loads
+from graph.records import Artifact, ArtifactVersion, Reference, loads
 from graph.repository.artifacts import (
     _ensure_artifact,
     _move_latest,
     artifact_from,
+    manifest_digest,
     version_from,
 )
 from graph.repository.base import Repository, Tx
@@ -279,6 +279,7 @@ async def _reference_version(
         TAG: {"namespace": dataset.namespace, "name": dataset.name, "facets": dataset.facets},
         "reference": dataset.reference,
     }
+    reference = Reference(dataset.name.lstrip("/") or "data", dataset.reference)
     props = {
         "id": new_id("ver"),
         "artifactId": artifact.id,
@@ -286,11 +287,13 @@ async def _reference_version(
         "artifact": artifact.name,
         "type": artifact.type,
         "state": "PENDING",
-        "digest": hashlib.sha256(f"{dataset.reference}\n{key}".encode()).hexdigest(),
+        "digest": manifest_digest([], [reference]),
         "description": "",
         "metadata": json.dumps(metadata, sort_keys=True, default=str),
         "size": 0,
         "fileCount": 0,
+        "references": json.dumps([reference.as_map()]),
+        "referenceCount": 1,
         "runId": run_id,
         "createdAt": now,
         "expiresAt": None,

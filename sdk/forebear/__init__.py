@@ -16,7 +16,7 @@ from forebear._api import (
     LineageNode,
     LinkedVersion,
 )
-from forebear._artifact import Artifact, ArtifactFile
+from forebear._artifact import Artifact, ArtifactFile, ArtifactReference
 from forebear._errors import (
     AuthError,
     BadInput,
@@ -53,6 +53,7 @@ __all__ = [
     "Api",
     "Artifact",
     "ArtifactFile",
+    "ArtifactReference",
     "AuthError",
     "BadInput",
     "Conflict",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from dataclasses import dataclass
@@ -195,6 +196,10 @@ class Api:
         digest (sha256 of the sorted path, sha256 and size lines) computed here, and one small
         question instead of sending thousands of files' entries to hear the same."""
         lines = sorted(f"{f['path']}\t{f['sha256']}\t{f['size']}" for f in manifest)
+        lines += sorted(
+            f"ref\t{r.path}\t{r.uri}\t{r.sha256 or ''}\t{'' if r.size is None else r.size}"
+            for r in artifact.references()
+        )
         digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
         try:
             latest: dict[str, Any] | None = self.graphql(
@@ -227,6 +232,7 @@ class Api:
                 "artifact": artifact.name,
                 "type": artifact.type,
                 "files": manifest,
+                "references": [dataclasses.asdict(r) for r in artifact.references()],
                 "metadata": artifact.metadata,
                 "description": artifact.description,
                 "run": run,

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 VERSION_FIELDS = """id name project artifactName type index state digest description metadata
-  aliases size fileCount"""
+  aliases size fileCount references { path uri sha256 size }"""
+# Where a reference's data may be (the server refuses other schemes).
+REFERENCE = re.compile(r"^(s3|gs|az|abfss|hdfs|https?|file)://.+", re.IGNORECASE)
 FILES = """query($id: String!, $after: String) { artifactVersion(ref: $id) {
   files(first: 1000, after: $after) { nodes { path size sha256 contentType }
   pageInfo { hasNextPage endCursor } } } }"""
@@ -41,6 +43,17 @@ class ArtifactFile:
     size: int
     sha256: str
     content_type: str = "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class ArtifactReference:
+    """An entry whose data stays where it is (s3://, gs://, https://, file://...): its path in
+    the artifact, its URI, and the sha256 and size it was logged with, when known."""
+
+    path: str
+    uri: str
+    sha256: str | None = None
+    size: int | None = None
 
 
 @dataclass
@@ -57,6 +70,7 @@ class _Version:
     size: int
     file_count: int
     files: list[ArtifactFile] | None = None
+    references: list[ArtifactReference] = field(default_factory=list)
 
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -73,6 +87,7 @@ class Artifact:
     description: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     _entries: dict[str, Path] = field(default_factory=dict, repr=False)
+    _references: dict[str, ArtifactReference] = field(default_factory=dict, repr=False)
     _staging: Path | None = field(default=None, repr=False)
     _version: _Version | None = field(default=None, repr=False)
     _api: Api | None = field(default=None, repr=False)
@@ -120,6 +135,45 @@ class Artifact:
         found.sort()
         self._entries.update((entry, path) for entry, path, _ in found)
         return [ArtifactFile(e, size, "", content_type(e)) for e, _, size in found]
+
+    def add_reference(
+        self,
+        uri: str,
+        name: str | None = None,
+        *,
+        sha256: str | None = None,
+        size: int | None = None,
+    ) -> ArtifactReference:
+        """Add data that stays where it is (W&B's `add_reference`): `s3://`, `gs://`, `az://`,
+        `abfss://`, `hdfs://`, `http(s)://` or `file://`, as `name` inside the artifact
+        (default: the URI's last part). Nothing is uploaded; the registry keeps the URI and the
+        `sha256` and `size` given (a `file://` reference to a file is hashed here unless given).
+        `download` leaves references where they are; `references()` lists them."""
+        self._writable()
+        if not REFERENCE.match(uri):
+            raise BadInput(
+                f"{uri!r} is not a reference URI (s3://, gs://, az://, abfss://, hdfs://, "
+                "http(s):// or file://)",
+                field="uri",
+            )
+        entry = _clean_path(name or uri.rstrip("/").rsplit("/", 1)[-1])
+        if entry in self._entries:
+            raise BadInput(f"{entry!r} is a file of this artifact already", field="name")
+        local = Path(uri[len("file://") :]) if uri.lower().startswith("file://") else None
+        if local is not None and local.is_file():
+            from forebear._hashing import sha256_of
+
+            size = local.stat().st_size if size is None else size
+            sha256 = sha256_of(local) if sha256 is None else sha256
+        found = ArtifactReference(entry, uri, sha256.lower() if sha256 else None, size)
+        self._references[entry] = found
+        return found
+
+    def references(self) -> list[ArtifactReference]:
+        """The references: of the logged version, or added so far; in path order."""
+        if self._version is not None:
+            return list(self._version.references)
+        return [self._references[path] for path in sorted(self._references)]
 
     @contextlib.contextmanager
     def new_file(
@@ -314,6 +368,10 @@ def bound(api: Api, record: dict[str, Any]) -> Artifact:
         aliases=list(record.get("aliases") or []),
         size=int(record.get("size") or 0),
         file_count=int(record.get("fileCount") or 0),
+        references=[
+            ArtifactReference(r["path"], r["uri"], r.get("sha256"), r.get("size"))
+            for r in record.get("references") or []
+        ],
     )
     art._api = api
     return art

@@ -269,3 +269,111 @@ def test_an_expired_pending_version_cannot_be_committed(
     body = graphql(client, COMMIT, id=created["version"]["id"])
     assert body["errors"][0]["extensions"]["code"] == "CONFLICT"
     assert "expired" in body["errors"][0]["message"]
+
+
+REFERENCED = """
+mutation($input: CreateArtifactVersionInput!) {
+  createArtifactVersion(input: $input) {
+    version { id digest fileCount references { path uri sha256 size } }
+    missingBlobs
+  }
+}"""
+
+
+def test_references_are_kept_in_the_manifest_without_bytes(
+    client: TestClient, settings: Settings
+) -> None:
+    weights = b"w" * 10
+    references: list[dict[str, object]] = [
+        {"path": "data/train.parquet", "uri": "s3://lake/train.parquet", "size": 1 << 30},
+        {"path": "data/eval.parquet", "uri": "gs://lake/eval.parquet", "sha256": sha(b"e")},
+    ]
+    files = [{"path": "model.bin", "size": len(weights), "sha256": sha(weights)}]
+    made = ok(
+        graphql(
+            client,
+            REFERENCED,
+            input={
+                "project": "p",
+                "artifact": "clf",
+                "type": "model",
+                "files": files,
+                "references": references,
+            },
+        )
+    )["createArtifactVersion"]
+    assert made["missingBlobs"] == [sha(weights)]  # only the file's content is uploaded
+    version = made["version"]
+    assert version["fileCount"] == 1
+    assert version["references"] == [
+        {
+            "path": "data/eval.parquet",
+            "uri": "gs://lake/eval.parquet",
+            "sha256": sha(b"e"),
+            "size": None,
+        },
+        {
+            "path": "data/train.parquet",
+            "uri": "s3://lake/train.parquet",
+            "sha256": None,
+            "size": 1 << 30,
+        },
+    ]
+    upload(client, weights)
+    ok(graphql(client, COMMIT, id=version["id"]))
+    read = ok(
+        graphql(client, VERSION.replace("producedBy { id }", "references { uri }"), ref="p/clf:v0")
+    )["artifactVersion"]
+    assert [r["uri"] for r in read["references"]] == [
+        "gs://lake/eval.parquet",
+        "s3://lake/train.parquet",
+    ]
+    assert [f["path"] for f in read["files"]["nodes"]] == ["model.bin"]
+    # The same files pointing elsewhere are another manifest: another digest, another version.
+    moved = [{**references[0], "uri": "s3://lake/train-2.parquet"}, references[1]]
+    other = ok(
+        graphql(
+            client,
+            REFERENCED,
+            input={
+                "project": "p",
+                "artifact": "clf",
+                "type": "model",
+                "files": files,
+                "references": moved,
+            },
+        )
+    )["createArtifactVersion"]["version"]
+    assert other["id"] != version["id"]
+    assert other["digest"] != version["digest"]
+
+
+@pytest.mark.parametrize(
+    ("reference", "field", "says"),
+    [
+        ({"path": "x", "uri": "ftp://host/x"}, "input.references[0].uri", "scheme"),
+        ({"path": "x", "uri": "lake/x"}, "input.references[0].uri", "reference URI"),
+        ({"path": "../x", "uri": "s3://lake/x"}, "input.references[0].path", ""),
+        ({"path": "x", "uri": "s3://lake/x", "sha256": "nothex"}, "input.references[0].sha256", ""),
+        ({"path": "model.bin", "uri": "s3://lake/x"}, "input", "both a file and a reference"),
+    ],
+)
+def test_a_bad_reference_is_refused_naming_it(
+    client: TestClient, settings: Settings, reference: dict[str, object], field: str, says: str
+) -> None:
+    nodes = count(settings, "MATCH (n) RETURN count(n)")
+    body = graphql(
+        client,
+        REFERENCED,
+        input={
+            "project": "p",
+            "artifact": "clf",
+            "type": "model",
+            "files": [{"path": "model.bin", "size": 1, "sha256": sha(b"w")}],
+            "references": [reference],
+        },
+    )
+    [error] = body["errors"]
+    assert error["extensions"] == {"code": "BAD_INPUT", "field": field}
+    assert says in error["message"]
+    assert count(settings, "MATCH (n) RETURN count(n)") == nodes

@@ -45,8 +45,8 @@ UPSTREAM = (
 )
 IMPACT = """query($of: ID!) { impact(of: $of) { collection { name }
   links { name aliases { name } } } }"""
-DATASET = """query($ref: String!) { artifactVersion(ref: $ref) { id metadata producedBy { id
-  name status config } } }"""
+DATASET = """query($ref: String!) { artifactVersion(ref: $ref) { id metadata fileCount
+  references { path uri } producedBy { id name status config } } }"""
 
 
 @pytest.fixture
@@ -126,7 +126,8 @@ def test_a_pipeline_and_a_training_run_are_one_lineage(base: str, settings: Sett
     ol.emit(event(RunState.START, build, "build_features", [used], [features], at=started))
 
     built = gql_at(base, DATASET, ref=ref("s3://lake", "features"))["artifactVersion"]
-    assert built["metadata"]["reference"] == "s3://lake/features"
+    assert built["references"] == [{"path": "features", "uri": "s3://lake/features"}]
+    assert built["fileCount"] == 0  # a reference version: the data stays in the lake
     assert built["metadata"]["openlineage"]["facets"]["version"]["datasetVersion"] == "42"
     run = built["producedBy"]
     assert run["status"] == "FINISHED"  # the late START did not undo the COMPLETE

@@ -4,6 +4,7 @@ sees."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -142,6 +143,45 @@ def test_an_artifact_is_built_logged_used_downloaded_and_verified(sdk: Sdk) -> N
     )
     again = forebear.Api().artifact("vision/mnist:v0").download(sdk.home / "second")
     forebear.Api().artifact("vision/mnist:v0").verify(again)  # from the cache, whole
+
+
+def test_references_are_logged_without_their_bytes(sdk: Sdk) -> None:
+    shared = sdk.home / "nfs" / "shard-0.parquet"
+    shared.parent.mkdir()
+    shared.write_bytes(b"rows")
+    art = forebear.Artifact("clicks", type="dataset")
+    art.add_reference("s3://lake/clicks/2026-12-01.parquet", size=2048)
+    art.add_reference(f"file://{shared}", name="shards/0.parquet")
+    with art.new_file("schema.json") as f:
+        f.write("{}")
+    uploads = _uploads(sdk)
+    with forebear.init(project="refs") as run:
+        logged = run.log_artifact(art)
+    assert _uploads(sdk) == uploads + 1  # schema.json only
+    assert logged.references() == [
+        forebear.ArtifactReference(
+            "2026-12-01.parquet", "s3://lake/clicks/2026-12-01.parquet", None, 2048
+        ),
+        forebear.ArtifactReference(
+            "shards/0.parquet", f"file://{shared}", hashlib.sha256(b"rows").hexdigest(), 4
+        ),
+    ]
+    read = forebear.Api().artifact("refs/clicks:v0")
+    assert read.references() == logged.references()
+    assert [f.path for f in read.files()] == ["schema.json"]
+    root = read.download(sdk.home / "got")
+    assert sorted(p.name for p in root.rglob("*") if p.is_file()) == ["schema.json"]
+    read.verify(root)  # references stay where they point: not missing here
+    # Logged again unchanged: the same version, nothing sent.
+    again = forebear.Artifact("clicks", type="dataset")
+    again.add_reference("s3://lake/clicks/2026-12-01.parquet", size=2048)
+    again.add_reference(f"file://{shared}", name="shards/0.parquet")
+    with again.new_file("schema.json") as f:
+        f.write("{}")
+    with forebear.init(project="refs") as run:
+        assert run.log_artifact(again).id == logged.id
+    with pytest.raises(forebear.BadInput, match="reference URI"):
+        forebear.Artifact("x", type="dataset").add_reference("ftp://host/file")
 
 
 def test_logging_unchanged_files_again_hashes_and_uploads_nothing(

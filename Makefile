@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml sdk/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
-	$(PY) -m pip install --quiet -e ./sdk
+	$(PY) -m pip install --quiet -e './sdk[gto]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 # The web app: npm packages from the lock file (again only when it changes), then the bundle

@@ -65,7 +65,10 @@ class FileIn(Strict):
 
 
 # Where a reference entry's data is: object stores, the web, or a shared file system.
-REFERENCE_SCHEMES: Final = ("s3", "gs", "az", "abfss", "hdfs", "http", "https", "file")
+REFERENCE_SCHEMES: Final = (
+    *("s3", "gs", "az", "abfss", "hdfs", "http", "https", "file"),
+    *("git+https", "git+ssh", "git+file"),  # pip's form: git+<url>@<commit>#<path>
+)
 
 
 def _uri(value: str) -> str:

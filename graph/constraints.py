@@ -43,6 +43,7 @@ CONSTRAINTS: Final[tuple[LiteralString, ...]] = (
     "CREATE INDEX delivery_automation IF NOT EXISTS FOR (d:Delivery) ON (d.automation)",
     "CREATE INDEX delivery_attempt IF NOT EXISTS FOR (t:DeliveryAttempt) ON (t.delivery)",
     "CREATE CONSTRAINT event_seq IF NOT EXISTS FOR (e:Event) REQUIRE e.seq IS UNIQUE",
+    "CREATE CONSTRAINT event_import IF NOT EXISTS FOR (e:Event) REQUIRE e.importKey IS UNIQUE",
     "CREATE CONSTRAINT audit_head IF NOT EXISTS FOR (h:AuditHead) REQUIRE h.id IS UNIQUE",
     "CREATE CONSTRAINT registry_id IF NOT EXISTS FOR (r:Registry) REQUIRE r.id IS UNIQUE",
     "CREATE CONSTRAINT collection_name IF NOT EXISTS "

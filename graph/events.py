@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, LiteralString
 
@@ -18,6 +20,30 @@ from graph.automations import HEARS, outbox_fields
 from graph.ids import new_id
 from graph.repository.base import Tx
 from graph.repository.idempotency import CLAIM
+
+
+@dataclass(frozen=True, slots=True)
+class Imported:
+    """A change brought from another registry's history (a GTO tag, an MLflow transition):
+    the events it writes carry its original `time` (and the caller passes its original actor),
+    record where it came from in `after.imported`, and its `key`, unique among events, makes
+    importing it twice a no-op (a constraint refuses the second)."""
+
+    source: str
+    key: str
+    time: datetime
+    by: str  # who imported it
+
+
+IMPORTING: ContextVar[Imported | None] = ContextVar("forebear_importing", default=None)
+
+
+def clock() -> datetime:
+    """Now, or the original time of the change being imported (graph.events.IMPORTING): what
+    a change stamps its assignments and links with, so `asOf` answers as things were then."""
+    imported = IMPORTING.get()
+    return imported.time if imported is not None else datetime.now(UTC)
+
 
 # Takes the chain head's write lock. A query that takes it and returns the head's `seq` and
 # `hash` can make its event with `new_event` and write it with EVENT_CLAUSE, a round trip fewer
@@ -46,7 +72,8 @@ SET h.seq = $event.seq, h.hash = $event.hash
 CREATE (e:Event {id: $event.id, seq: $event.seq, type: $event.type, actor: $event.actor,
                  time: $event.time, subjects: $event.subjects, registry: $event.registry,
                  before: $event.before, after: $event.after, prevHash: $event.prevHash,
-                 hash: $event.hash, idempotency: $event.idempotency})
+                 hash: $event.hash, idempotency: $event.idempotency,
+                 importKey: $event.importKey})
 WITH e
 CALL (e) {
   WITH e, $event.scopes AS scopes, $event.triggers AS triggers, $event.aliases AS aliases
@@ -110,6 +137,18 @@ def new_event(
     seq = int(head["seq"]) + 1
     # Microseconds are kept exactly, so the hash can be recomputed from the stored time.
     time = datetime.now(UTC)
+    imported = IMPORTING.get()
+    if imported is not None:
+        time = imported.time
+        after = {
+            **(after or {}),
+            "imported": {
+                "source": imported.source,
+                "key": imported.key,
+                "by": imported.by,
+                "at": datetime.now(UTC).isoformat(),
+            },
+        }
     before_json = json.dumps(before or {}, sort_keys=True, default=str)
     after_json = json.dumps(after or {}, sort_keys=True, default=str)
     fields = hashed_fields(
@@ -132,6 +171,7 @@ def new_event(
         "prevHash": head["hash"],
         "hash": event_hash(head["hash"], fields),
         "idempotency": claim.id if claim is not None else None,
+        "importKey": imported.key if imported is not None else None,
         **outbox_fields(type, subjects, registry, project, after),
     }
 

@@ -31,6 +31,7 @@ from api.schema.automations import AutomationMutation, AutomationQuery
 from api.schema.compare import CompareQuery
 from api.schema.events import EventQuery
 from api.schema.identity import ApiKey, IdentityMutation, IdentityQuery, User
+from api.schema.imports import ImportMutation
 from api.schema.lineage import LineageQuery
 from api.schema.live import Subscription
 from api.schema.policies import (
@@ -172,6 +173,7 @@ class Mutation(
     AutomationMutation,
     PolicyMutation,
     PromotionRequestMutation,
+    ImportMutation,
 ):
     pass
 

@@ -243,8 +243,8 @@ class FileInput:
 class ReferenceInput:
     path: str = strawberry.field(description="Its path in the version, as a file's.")
     uri: str = strawberry.field(
-        description="Where the data is: s3://, gs://, az://, abfss://, hdfs://, http(s):// or "
-        "file://."
+        description="Where the data is: s3://, gs://, az://, abfss://, hdfs://, http(s)://, "
+        "file://, or a file in git as git+https|ssh|file://<repository>@<commit>#<path>."
     )
     sha256: str | None = strawberry.field(default=None, description="Its sha256, if known.")
     size: Long | None = strawberry.field(default=None, description="Its bytes, if known.")

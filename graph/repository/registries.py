@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final, LiteralString, cast
 
 import semver
@@ -15,7 +15,7 @@ from neo4j.exceptions import ConstraintError
 
 from graph.dependents import HasDependents, collection_dependents, link_dependents
 from graph.errors import Conflict, Invalid, NotFound
-from graph.events import new_event, write_event
+from graph.events import IMPORTING, clock, new_event, write_event
 from graph.ids import new_id
 from graph.policies import Approval, approved, enforce
 from graph.queries import registries as q
@@ -180,7 +180,7 @@ class RegistryRepository(Repository):
                     registry_id=target.id,
                     principal=principal,
                     role=role,
-                    now=datetime.now(UTC),
+                    now=clock(),
                 )
             ).single()
             if row is None:
@@ -257,7 +257,7 @@ class RegistryRepository(Repository):
                 "types": sorted(set(types)),
                 "deprecated": False,
                 "nextIndex": 0,
-                "createdAt": datetime.now(UTC),
+                "createdAt": clock(),
             }
             try:
                 row = await (
@@ -357,7 +357,7 @@ class RegistryRepository(Repository):
                     id=collection_id,
                     props={
                         "deprecated": deprecated,
-                        "deprecatedAt": datetime.now(UTC) if deprecated else None,
+                        "deprecatedAt": clock() if deprecated else None,
                     },
                 )
             ).single(strict=True)
@@ -487,7 +487,7 @@ class RegistryRepository(Repository):
                     version_id=version_id,
                     candidate=f"{found.registry}/{found.name}:v{row['collection']['nextIndex']}",
                 )
-            now = datetime.now(UTC)
+            now = clock()
             link_id = new_id("lnk")
             former: dict[str, str | None] = dict(row["former"])
             subjects = [link_id, found.id, version_id]
@@ -549,7 +549,7 @@ class RegistryRepository(Repository):
                     f"collection {collection.registry}/{collection.name} is "
                     "deprecated: restore it first"
                 )
-            now = datetime.now(UTC)
+            now = clock()
             ended: list[dict[str, Any]] = []
             if not linked:
                 for kind in ("alias", "stage"):
@@ -596,7 +596,7 @@ class RegistryRepository(Repository):
 
         async def work(tx: Tx) -> str:
             collection, _ = await _lock_collection(tx, collection_id)
-            held = await _end_holdings(tx, collection_id, "alias", alias, None, datetime.now(UTC))
+            held = await _end_holdings(tx, collection_id, "alias", alias, None, clock())
             previous = [link for _, link in held]
             if not previous:
                 raise NotFound("alias", f"{collection.registry}/{collection.name}:{alias}")
@@ -633,7 +633,7 @@ class RegistryRepository(Repository):
                 raise Conflict(f"link {link_id!r} is {link.semver} already; labels do not move")
             if row["taken"] is not None:
                 raise Conflict(f"{collection.registry}/{collection.name}:{label} is taken")
-            now = datetime.now(UTC)  # before the event's time: `asOf` that time sees the label
+            now = clock()  # before the event's time: `asOf` that time sees the label
             event = new_event(
                 row,
                 "link.semver_set",
@@ -664,6 +664,18 @@ class RegistryRepository(Repository):
         return await self._write(work)
 
     # --- reads ----------------------------------------------------------------------------
+
+    async def imported(self, key: str) -> bool:
+        """Whether a change of this import key (graph.events.Imported) was imported."""
+
+        async def work(tx: Tx) -> bool:
+            result = await tx.run(
+                "MATCH (e:Event {importKey: $key}) RETURN count(e) > 0 AS found", key=key
+            )
+            row = await result.single(strict=True)
+            return bool(row["found"])
+
+        return await self._read(work)
 
     async def resolve_ref(
         self, registry: str, name: str, selector: str, at: datetime | None
@@ -813,7 +825,7 @@ async def _ensure_collection(tx: Tx, registry: str, name: str) -> bool:
         "types": [],
         "deprecated": False,
         "nextIndex": 0,
-        "createdAt": datetime.now(UTC),
+        "createdAt": clock(),
     }
     row = await (
         await tx.run(q.ENSURE_COLLECTION, registry=registry, name=name, props=props)
@@ -843,7 +855,7 @@ async def _ensure_registry(
             allowed_types=list(allowed_types),
             stages=list(stages),
             protected_aliases=list(protected_aliases),
-            now=datetime.now(UTC),
+            now=clock(),
         )
     ).single(strict=True)
     registry = registry_from(row["registry"])
@@ -898,7 +910,7 @@ async def move_alias(
         return previous
     await _guarded(tx, collection, link, "alias", alias, approval)
     subject = alias_subject(collection.id, alias)
-    now = datetime.now(UTC)  # before the event's time: `asOf` that time sees the move
+    now = clock()  # before the event's time: `asOf` that time sees the move
     # The event is made from what step 1 read under the head's lock, and written by
     # step 2 with the move: two round trips in all.
     event = new_event(
@@ -929,7 +941,16 @@ async def apply_stage(
     row, link, collection = await _link_under_locks(tx, q.PREPARE_STAGE, link_id, stage=stage)
     registry = registry_from(row["registry"])
     _require_linked(link)
-    if stage not in registry.stages:
+    added = None
+    if stage not in registry.stages and assigned and IMPORTING.get() is not None:
+        # An imported history's stages join the registry's (GTO's `prod` beside `production`).
+        await tx.run(
+            "MATCH (r:Registry {id: $id}) SET r.stages = r.stages + [$stage]",
+            id=registry.id,
+            stage=stage,
+        )
+        added = stage
+    elif stage not in registry.stages:
         raise Invalid(
             "input.stage",
             f"registry {registry.name!r} has the stages "
@@ -942,7 +963,7 @@ async def apply_stage(
         raise Conflict(f"link {link_id!r} does not hold {stage!r}")
     if assigned:
         await _guarded(tx, collection, link, "stage", stage, approval)
-    now = datetime.now(UTC)  # before the event's time: `asOf` that time sees it
+    now = clock()  # before the event's time: `asOf` that time sees it
     # The event is made from what step 1 read under the head's lock, and written by
     # step 2 with the holding.
     event = new_event(
@@ -951,7 +972,13 @@ async def apply_stage(
         actor=actor,
         subjects=[link_id, collection.id],
         registry=collection.registry_id,
-        after={"stage": stage, "link": link_id, "index": link.index, **approved(approval)},
+        after={
+            "stage": stage,
+            "link": link_id,
+            "index": link.index,
+            **approved(approval),
+            **({"stageAdded": added} if added else {}),
+        },
     )
     await tx.run(
         q.APPLY_STAGE,
@@ -968,7 +995,10 @@ async def apply_stage(
 async def _guarded(
     tx: Tx, collection: Collection, link: Link, kind: str, name: str, approval: Approval | None
 ) -> None:
-    """Refuse moving `link` onto the alias or stage `name` if a promotion policy forbids it."""
+    """Refuse moving `link` onto the alias or stage `name` if a promotion policy forbids it
+    (not for an imported change: the past is imported as it happened)."""
+    if IMPORTING.get() is not None:
+        return
     await enforce(
         tx,
         approved=approval is not None,

@@ -12,6 +12,7 @@ from typing import Any, Callable
 from forebear._artifact import VERSION_FIELDS, Artifact, bound, content_type
 from forebear._errors import ForebearError, NotFound
 from forebear._graphql import Client
+from forebear._gto import ImportReport, import_gto
 from forebear._hashing import HashCache
 from forebear._progress import bar
 from forebear._settings import Settings
@@ -363,6 +364,13 @@ class Api:
 
     def restore(self, link: str) -> LinkedVersion:
         return self._link_change("restoreLink", link)
+
+    def import_gto(
+        self, repo_path: str | Path, registry: str = "model", project: str | None = None
+    ) -> ImportReport:
+        """Import a GTO repository's registry (its git tags) into `registry`, keeping taggers
+        and tag dates (org admins); importing again brings only new tags."""
+        return import_gto(self, repo_path, registry=registry, project=project)
 
     def deprecate(self, collection: str, confirm: bool = False) -> None:
         """Deprecate a whole collection (registry/collection); restorable. When its versions

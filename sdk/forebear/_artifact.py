@@ -29,7 +29,7 @@ NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 VERSION_FIELDS = """id name project artifactName type index state digest description metadata
   aliases size fileCount references { path uri sha256 size }"""
 # Where a reference's data may be (the server refuses other schemes).
-REFERENCE = re.compile(r"^(s3|gs|az|abfss|hdfs|https?|file)://.+", re.IGNORECASE)
+REFERENCE = re.compile(r"^(s3|gs|az|abfss|hdfs|https?|file|git\+(https|ssh|file))://.+", re.I)
 FILES = """query($id: String!, $after: String) { artifactVersion(ref: $id) {
   files(first: 1000, after: $after) { nodes { path size sha256 contentType }
   pageInfo { hasNextPage endCursor } } } }"""

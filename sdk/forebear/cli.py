@@ -116,6 +116,36 @@ def login(key: str | None, url: str | None) -> dict[str, str]:
     return {"user": who, "url": settings.url, "stored": str(path)}
 
 
+@main.group("import")
+def import_() -> None:
+    """Bring another registry's history in (org admins)."""
+
+
+@import_.command("gto")
+@click.argument("repo", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--registry", default="model", show_default=True, help="Registry to import into.")
+@click.option("--project", help="Project for the versions (default: the folder's name).")
+@command
+def import_gto(repo: Path, registry: str, project: str | None) -> dict[str, Any]:
+    """Import a GTO (DVC model registry) repository's tags: versions, stages, deregistrations
+    and deprecations, with their taggers and dates. Again: only what is new."""
+    with _api() as api:
+        report = api.import_gto(repo, registry=registry, project=project)
+    if report.failed:
+        for key, why in report.failed.items():
+            click.echo(f"forebear: {key}: {why}", err=True)
+    summary = {
+        "source": report.source,
+        "imported": len(report.imported),
+        "already imported": len(report.already),
+        "failed": len(report.failed),
+    }
+    if report.failed:
+        click.echo(json.dumps(summary), err=True)
+        sys.exit(1)
+    return summary
+
+
 @main.group()
 def artifact() -> None:
     """Log, fetch and list artifact versions."""

@@ -11,39 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, LiteralString
 
 from graph.automations import HEARS, outbox_fields
 from graph.ids import new_id
+from graph.importing import IMPORTING
 from graph.repository.base import Tx
 from graph.repository.idempotency import CLAIM
-
-
-@dataclass(frozen=True, slots=True)
-class Imported:
-    """A change brought from another registry's history (a GTO tag, an MLflow transition):
-    the events it writes carry its original `time` (and the caller passes its original actor),
-    record where it came from in `after.imported`, and its `key`, unique among events, makes
-    importing it twice a no-op (a constraint refuses the second)."""
-
-    source: str
-    key: str
-    time: datetime
-    by: str  # who imported it
-
-
-IMPORTING: ContextVar[Imported | None] = ContextVar("forebear_importing", default=None)
-
-
-def clock() -> datetime:
-    """Now, or the original time of the change being imported (graph.events.IMPORTING): what
-    a change stamps its assignments and links with, so `asOf` answers as things were then."""
-    imported = IMPORTING.get()
-    return imported.time if imported is not None else datetime.now(UTC)
-
 
 # Takes the chain head's write lock. A query that takes it and returns the head's `seq` and
 # `hash` can make its event with `new_event` and write it with EVENT_CLAUSE, a round trip fewer

@@ -17,7 +17,7 @@ from api.context import Info
 from api.errors import BadInput
 from api.schema.registries import LinkedVersion, load_linked
 from graph.errors import Conflict, GraphError, NotFound
-from graph.events import IMPORTING, Imported
+from graph.importing import IMPORTING, Imported
 from graph.repository.idempotency import CLAIM
 from graph.repository.registries import RegistryRepository
 

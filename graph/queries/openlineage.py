@@ -96,3 +96,7 @@ MATCH (s:Entity {id: id})
 SET s._lock = true
 REMOVE s._lock
 """
+
+SET_RUN_PROPS: Final[LiteralString] = """
+MATCH (r:Run {id: $id}) SET r += $props
+"""

@@ -448,3 +448,12 @@ ENSURE_ALIAS_SUBJECT: Final[LiteralString] = """
 MERGE (s:AliasSubject {id: $id})
 ON CREATE SET s:Entity
 """
+
+# A stage an imported history uses joins its registry's stages (graph.importing).
+ADD_STAGE: Final[LiteralString] = """
+MATCH (r:Registry {id: $id}) SET r.stages = r.stages + [$stage]
+"""
+
+IMPORTED: Final[LiteralString] = """
+MATCH (e:Event {importKey: $key}) RETURN count(e) > 0 AS found
+"""

@@ -207,7 +207,7 @@ async def _run(tx: Tx, event: RunEvent, actor: str, now: datetime) -> tuple[str,
     if event.event_type == "START" and event.event_time < node["startedAt"].to_native():
         changes["startedAt"] = event.event_time
     if changes:
-        await tx.run("MATCH (r:Run {id: $id}) SET r += $props", id=node["id"], props=changes)
+        await tx.run(q.SET_RUN_PROPS, id=node["id"], props=changes)
     return str(node["id"]), False
 
 

@@ -15,8 +15,9 @@ from neo4j.exceptions import ConstraintError
 
 from graph.dependents import HasDependents, collection_dependents, link_dependents
 from graph.errors import Conflict, Invalid, NotFound
-from graph.events import IMPORTING, clock, new_event, write_event
+from graph.events import new_event, write_event
 from graph.ids import new_id
+from graph.importing import IMPORTING, clock
 from graph.policies import Approval, approved, enforce
 from graph.queries import registries as q
 from graph.read_cache import ReadCache
@@ -669,9 +670,7 @@ class RegistryRepository(Repository):
         """Whether a change of this import key (graph.events.Imported) was imported."""
 
         async def work(tx: Tx) -> bool:
-            result = await tx.run(
-                "MATCH (e:Event {importKey: $key}) RETURN count(e) > 0 AS found", key=key
-            )
+            result = await tx.run(q.IMPORTED, key=key)
             row = await result.single(strict=True)
             return bool(row["found"])
 
@@ -944,11 +943,7 @@ async def apply_stage(
     added = None
     if stage not in registry.stages and assigned and IMPORTING.get() is not None:
         # An imported history's stages join the registry's (GTO's `prod` beside `production`).
-        await tx.run(
-            "MATCH (r:Registry {id: $id}) SET r.stages = r.stages + [$stage]",
-            id=registry.id,
-            stage=stage,
-        )
+        await tx.run(q.ADD_STAGE, id=registry.id, stage=stage)
         added = stage
     elif stage not in registry.stages:
         raise Invalid(

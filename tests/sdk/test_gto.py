@@ -45,22 +45,10 @@ def test_a_gto_repository_imports_as_gto_shows_it(sdk: Sdk, repo: Path) -> None:
     assert report["imported"] == len(history)
     assert report["failed"] == 0
 
-    # `gto show`: each artifact's latest version and the version each stage points at.
-    shown = gto(repo, "show")
-    assert isinstance(shown, dict)
-    for name, state in shown.items():
-        latest = sdk.gql(SHOW, ref=f"model/{name}:latest")["linkedVersion"]
-        assert f"v{latest['semver']}" == state["version"]
-        for stage, version in state["stage"].items():
-            holder = sdk.gql(SHOW, ref=f"model/{name}:{stage}")["linkedVersion"]
-            if version is None:
-                assert holder is None, (name, stage)
-            else:
-                assert f"v{holder['semver']}" == version, (name, stage)
-
+    assert_shows_as_gto(sdk, repo)
     # `gto history`: every tag is one event, with its tagger and date.
     events = {}
-    for name in shown:
+    for name in ("churn", "segment", "cv-class"):
         nodes = sdk.gql(COLLECTION, name=name)["collection"]["history"]["nodes"]
         for node in nodes:
             imported = node["after"].get("imported")
@@ -82,3 +70,36 @@ def test_a_gto_repository_imports_as_gto_shows_it(sdk: Sdk, repo: Path) -> None:
     # Again: nothing new.
     again = json.loads(sdk.cli("import", "gto", str(repo), "--json").stdout)
     assert (again["imported"], again["already imported"]) == (0, len(history))
+
+    # The registry moves on in git (an unassignment, a deregistration, a deprecation, made by
+    # gto itself): importing again brings just those.
+    for key, value in (("user.name", "Ada Tagger"), ("user.email", "ada@example.com")):
+        subprocess.run(["git", "-C", str(repo), "config", key, value], check=True)
+    for args in (("churn", "v3.0.0", "prod"), ("segment", "v0.4.1"), ("cv-class",)):
+        done = subprocess.run([GTO, "deprecate", *args], cwd=repo, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    later = json.loads(sdk.cli("import", "gto", str(repo), "--json").stdout)
+    assert (later["imported"], later["failed"]) == (3, 0)
+    assert_shows_as_gto(sdk, repo)
+    assert sdk.gql(SHOW, ref="model/segment:0.4.1")["linkedVersion"]["deregistered"] is True
+    deprecated = sdk.gql(COLLECTION, name="cv-class")["collection"]
+    assert deprecated["deprecated"] is True
+    assert deprecated["history"]["nodes"][0]["actor"] == "Ada Tagger"
+
+
+def assert_shows_as_gto(sdk: Sdk, repo: Path) -> None:
+    """`gto show`: each artifact's latest version and the version each stage points at."""
+    shown = gto(repo, "show")
+    assert isinstance(shown, dict)
+    for name, state in shown.items():
+        latest = sdk.gql(SHOW, ref=f"model/{name}:latest")["linkedVersion"]
+        if state["version"] is None:
+            assert latest is None or latest["deregistered"], name
+        else:
+            assert f"v{latest['semver']}" == state["version"], name
+        for stage, version in state["stage"].items():
+            holder = sdk.gql(SHOW, ref=f"model/{name}:{stage}")["linkedVersion"]
+            if version is None:
+                assert holder is None or holder["deregistered"], (name, stage)
+            else:
+                assert f"v{holder['semver']}" == version, (name, stage)

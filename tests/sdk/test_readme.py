@@ -19,6 +19,7 @@ SECTIONS = (
     "Automations: webhooks when the registry changes",
     "Retrying a mutation safely",
     "OpenLineage: pipelines in",
+    "GTO: a DVC model registry's history in",
 )
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 
@@ -41,6 +42,8 @@ def test_the_readme_sections_have_examples_to_run() -> None:
 
 def test_every_python_and_shell_example_runs_as_written(sdk: Sdk) -> None:
     (sdk.home / "my_model.h5").write_bytes(b"the reader's model file")
+    # As in a checkout: ../shared beside the working directory (the GTO example is there).
+    (sdk.home.parent / "shared").symlink_to(ROOT.parent / "shared")
     for code in blocks("python"):
         sdk.python(code)
     script = "set -e\n" + "\n".join(blocks("sh"))

@@ -6,6 +6,9 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml sdk/pyproject.toml | sha1sum | cut -c1-12)
+# MLflow's virtualenv (see its rule below); `make test` and `make bench` both use it.
+MLFLOW_VENV := .venv-mlflow
+MLFLOW_STAMP := $(MLFLOW_VENV)/.installed-3.17.2
 SERVICES := $(PY) scripts/services.py
 
 .PHONY: help install browser services stop status serve test fuzz bench schema check
@@ -65,7 +68,7 @@ serve: services
 
 # Throw-away servers on free ports under .services/test, stopped when pytest ends; a
 # developer's `make services` data is never touched.
-test: install browser
+test: install browser $(MLFLOW_STAMP)
 	cd web && npm test --silent
 	$(SERVICES) install
 	$(SERVICES) run -- $(PY) -m pytest $(PYTEST_ARGS)
@@ -78,9 +81,8 @@ fuzz: install
 	$(SERVICES) run -- env FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/api/test_fuzz.py tests/api/test_hostile.py
 
 # Benchmarks print medians and ratios against the peer each names; see bench/*.py.
-# MLflow (the registry peer) lives in a virtualenv of its own: its pins clash with ours.
-MLFLOW_VENV := .venv-mlflow
-MLFLOW_STAMP := $(MLFLOW_VENV)/.installed-3.17.2
+# MLflow (the registry peer, and the server `forebear import mlflow` is tested against) lives
+# in a virtualenv of its own: its pins clash with ours.
 
 $(MLFLOW_STAMP):
 	$(PYTHON) -m venv $(MLFLOW_VENV)

@@ -475,6 +475,7 @@ RULES: Final[Mapping[str, Rule]] = {
     "linked_version": link("ref", VIEWER),
     "create_registry": org_admin,
     "import_registry_changes": org_admin,  # each change acts as the source's actor
+    "imported_keys": org_admin,
     "set_registry_member": registry("input.registry", ADMIN),
     "remove_registry_member": registry("input.registry", ADMIN),
     "create_collection": registry("input.registry", MEMBER),

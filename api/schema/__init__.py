@@ -31,7 +31,7 @@ from api.schema.automations import AutomationMutation, AutomationQuery
 from api.schema.compare import CompareQuery
 from api.schema.events import EventQuery
 from api.schema.identity import ApiKey, IdentityMutation, IdentityQuery, User
-from api.schema.imports import ImportMutation
+from api.schema.imports import ImportMutation, ImportQuery
 from api.schema.lineage import LineageQuery
 from api.schema.live import Subscription
 from api.schema.policies import (
@@ -128,6 +128,7 @@ class Query(
     PolicyQuery,
     PromotionRequestQuery,
     DependentsQuery,
+    ImportQuery,
 ):
     @strawberry.field(description="Any object by its global id; null when there is none.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:

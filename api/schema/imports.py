@@ -9,6 +9,7 @@ import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from enum import Enum
+from typing import Annotated
 
 import strawberry
 from neo4j.exceptions import ConstraintError
@@ -30,6 +31,7 @@ class ImportedChangeKind(Enum):
     ASSIGN_STAGE = strawberry.enum_value("ASSIGN_STAGE", description="`stage` to `semver`.")
     UNASSIGN_STAGE = strawberry.enum_value("UNASSIGN_STAGE", description="`stage` off `semver`.")
     DEREGISTER = strawberry.enum_value("DEREGISTER", description="Deregister `semver`.")
+    SET_ALIAS = strawberry.enum_value("SET_ALIAS", description="Point `alias` at `semver`.")
     DEPRECATE = strawberry.enum_value("DEPRECATE", description="Deprecate the collection.")
 
 
@@ -54,9 +56,11 @@ class ImportedChangeInput:
     )
     semver: str | None = strawberry.field(
         default=None,
-        description="LINK: the label the new link gets; other kinds: the linked version's label.",
+        description="LINK: the label the new link gets; other kinds: the linked version, by its "
+        "semver label or by the key of the change that linked it.",
     )
     stage: str | None = strawberry.field(default=None, description="The stage, for stage kinds.")
+    alias: str | None = strawberry.field(default=None, description="SET_ALIAS: the alias.")
 
 
 @strawberry.input(description="Changes of another registry's history, applied in order.")
@@ -79,6 +83,24 @@ class ImportedChangeResult:
 @strawberry.type(description="The changes, each with what became of it.")
 class ImportRegistryChangesPayload:
     results: list[ImportedChangeResult]
+
+
+@strawberry.type
+class ImportQuery:
+    @strawberry.field(
+        description="Which of these keys of a source were imported (org admins): what an "
+        "importer need not prepare again."
+    )
+    async def imported_keys(
+        self,
+        info: Info,
+        origin: Annotated[str, strawberry.argument(name="source", description="The source.")],
+        keys: list[str],
+    ) -> list[str]:
+        if len(keys) > 10_000:
+            raise BadInput("keys", "at most 10,000 keys a call")
+        found = await info.context.repos.registries.imported_keys([f"{origin}:{k}" for k in keys])
+        return [k for k in keys if f"{origin}:{k}" in found]
 
 
 @strawberry.type
@@ -118,7 +140,7 @@ class ImportMutation:
             # others are known by their import keys.
             unclaimed = CLAIM.set(None) if wrote else None
             try:
-                link_id = await _apply(info, repo, registry.name, change)
+                link_id = await _apply(info, repo, registry.name, input.source, change)
                 status, message = ImportStatus.IMPORTED, None
                 wrote = True
             except ConstraintError:  # imported meanwhile by another call
@@ -137,7 +159,7 @@ class ImportMutation:
 
 
 async def _apply(
-    info: Info, repo: RegistryRepository, registry: str, change: ImportedChangeInput
+    info: Info, repo: RegistryRepository, registry: str, source: str, change: ImportedChangeInput
 ) -> str | None:
     actor = change.actor.strip() or "unknown"
     if change.kind is ImportedChangeKind.DEPRECATE:
@@ -157,9 +179,16 @@ async def _apply(
         return link.id
     if not change.semver:
         raise BadInput("semver", f"{change.kind.value} names the linked version by its semver")
-    link_id = await repo.resolve_ref(registry, change.collection, change.semver, None)
+    link_id = await repo.imported_link(f"{source}:{change.semver}")
+    if link_id is None:
+        link_id = await repo.resolve_ref(registry, change.collection, change.semver, None)
     if link_id is None:
         raise NotFound("linked version", f"{registry}/{change.collection}:{change.semver}")
+    if change.kind is ImportedChangeKind.SET_ALIAS:
+        if not change.alias:
+            raise BadInput("alias", "SET_ALIAS names the alias")
+        await repo.set_alias(link_id, change.alias, actor=actor)
+        return link_id
     if change.kind is ImportedChangeKind.DEREGISTER:
         await repo.set_link_state(link_id, False, actor=actor, confirm_dependents=True)
         return link_id

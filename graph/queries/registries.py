@@ -457,3 +457,15 @@ MATCH (r:Registry {id: $id}) SET r.stages = r.stages + [$stage]
 IMPORTED: Final[LiteralString] = """
 MATCH (e:Event {importKey: $key}) RETURN count(e) > 0 AS found
 """
+
+IMPORTED_KEYS: Final[LiteralString] = """
+UNWIND $keys AS key
+MATCH (e:Event {importKey: key})
+RETURN key
+"""
+
+# The link an imported LINK change made (its event is about the link).
+IMPORTED_LINK: Final[LiteralString] = """
+MATCH (e:Event {importKey: $key})-[:ABOUT]->(l:Link)
+RETURN l.id AS id LIMIT 1
+"""

@@ -666,6 +666,23 @@ class RegistryRepository(Repository):
 
     # --- reads ----------------------------------------------------------------------------
 
+    async def imported_keys(self, keys: Sequence[str]) -> set[str]:
+        """Those of the import keys that were imported."""
+
+        async def work(tx: Tx) -> set[str]:
+            return {row["key"] async for row in await tx.run(q.IMPORTED_KEYS, keys=list(keys))}
+
+        return await self._read(work)
+
+    async def imported_link(self, key: str) -> str | None:
+        """The link the imported LINK change of this key made, if any."""
+
+        async def work(tx: Tx) -> str | None:
+            row = await (await tx.run(q.IMPORTED_LINK, key=key)).single()
+            return str(row["id"]) if row else None
+
+        return await self._read(work)
+
     async def imported(self, key: str) -> bool:
         """Whether a change of this import key (graph.events.Imported) was imported."""
 

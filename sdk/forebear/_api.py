@@ -12,8 +12,9 @@ from typing import Any, Callable
 from forebear._artifact import VERSION_FIELDS, Artifact, bound, content_type
 from forebear._errors import ForebearError, NotFound
 from forebear._graphql import Client
-from forebear._gto import ImportReport, import_gto
+from forebear._gto import import_gto
 from forebear._hashing import HashCache
+from forebear._imports import ImportReport
 from forebear._progress import bar
 from forebear._settings import Settings
 from forebear._transfer import put_blobs
@@ -371,6 +372,20 @@ class Api:
         """Import a GTO repository's registry (its git tags) into `registry`, keeping taggers
         and tag dates (org admins); importing again brings only new tags."""
         return import_gto(self, repo_path, registry=registry, project=project)
+
+    def import_mlflow(
+        self,
+        tracking_uri: str,
+        models: list[str] | None = None,
+        registry: str = "model",
+        project: str = "mlflow",
+    ) -> ImportReport:
+        """Import an MLflow Model Registry (all registered models, or `models`) into
+        `registry`: versions with their files, runs and dataset inputs, and aliases, keeping
+        MLflow's users and times (org admins); importing again brings only what is new."""
+        from forebear._mlflow import import_mlflow
+
+        return import_mlflow(self, tracking_uri, models=models, registry=registry, project=project)
 
     def deprecate(self, collection: str, confirm: bool = False) -> None:
         """Deprecate a whole collection (registry/collection); restorable. When its versions

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import re
 import subprocess
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from forebear._errors import ForebearError
+from forebear._imports import ImportReport, reference_version, send
 
 KIND = {
     "registration": "LINK",
@@ -26,19 +26,6 @@ KIND = {
     "deregistration": "DEREGISTER",
     "deprecation": "DEPRECATE",
 }
-IMPORT = """mutation($input: ImportRegistryChangesInput!) { importRegistryChanges(input: $input) {
-  results { key status message } } }"""
-CHUNK = 500
-
-
-@dataclass
-class ImportReport:
-    """What an import did: the tags imported now, those imported before, and failures."""
-
-    source: str
-    imported: list[str] = field(default_factory=list)
-    already: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
 
 
 def _name(text: str) -> str:
@@ -76,7 +63,6 @@ def import_gto(
     source = _source(repo)
     project = project or _name(repo.resolve().name)
     events = gto.history(str(repo), ascending=True)
-    report = ImportReport(source)
     changes = []
     for event in events:
         kind = KIND.get(event["event"])
@@ -101,23 +87,7 @@ def import_gto(
                 api, gto, repo, source, project, event, change["semver"], registry
             )
         changes.append(change)
-    for start in range(0, len(changes), CHUNK):
-        answer = api.graphql(
-            IMPORT,
-            input={
-                "registry": registry,
-                "source": source,
-                "changes": changes[start : start + CHUNK],
-            },
-        )["importRegistryChanges"]["results"]
-        for result in answer:
-            if result["status"] == "IMPORTED":
-                report.imported.append(result["key"])
-            elif result["status"] == "ALREADY_IMPORTED":
-                report.already.append(result["key"])
-            else:
-                report.failed[result["key"]] = result["message"] or "failed"
-    return report
+    return send(api, registry, source, changes)
 
 
 def _annotation(gto: Any, repo: Path, artifact: str, commit: str) -> tuple[str, str]:
@@ -167,24 +137,14 @@ def _log_version(
         if "://" not in uri.split("@", 1)[0]:
             uri = f"git+file://{repo.resolve()}@{commit}#{path}"
     entry = path.rsplit("/", 1)[-1] or event["artifact"]
-    created = api.graphql(
-        """mutation($input: CreateArtifactVersionInput!) { createArtifactVersion(input: $input) {
-        version { id state } } }""",
-        input={
-            "project": project,
-            "artifact": _name(event["artifact"]),
-            "type": kind,
-            "files": [],
-            "references": [{"path": entry, "uri": uri}],
-            "metadata": {
-                "gto": {"repository": source, "commit": commit, "path": path, "tag": event["ref"]}
-            },
-            "allowDuplicate": True,
+    return reference_version(
+        api,
+        project=project,
+        artifact=_name(event["artifact"]),
+        type=kind,
+        references=[{"path": entry, "uri": uri}],
+        metadata={
+            "gto": {"repository": source, "commit": commit, "path": path, "tag": event["ref"]}
         },
-    )["createArtifactVersion"]["version"]
-    if created["state"] == "PENDING":
-        api.graphql(
-            "mutation($id: ID!) { commitArtifactVersion(input: {version: $id}) { __typename } }",
-            id=created["id"],
-        )
-    return str(created["id"])
+        allowDuplicate=True,
+    )

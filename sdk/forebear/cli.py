@@ -22,6 +22,7 @@ from rich.tree import Tree
 from forebear._api import Api, Lineage, LinkedVersion
 from forebear._artifact import Artifact
 from forebear._errors import Conflict, ForebearError
+from forebear._imports import ImportReport
 from forebear._settings import Settings, save_key
 from forebear._version import __version__
 
@@ -131,6 +132,28 @@ def import_gto(repo: Path, registry: str, project: str | None) -> dict[str, Any]
     and deprecations, with their taggers and dates. Again: only what is new."""
     with _api() as api:
         report = api.import_gto(repo, registry=registry, project=project)
+    return _reported(report)
+
+
+@import_.command("mlflow")
+@click.option("--tracking-uri", required=True, help="The MLflow server, e.g. http://host:5000.")
+@click.option("--models", "models", multiple=True, help="Registered model to import (repeat).")
+@click.option("--registry", default="model", show_default=True, help="Registry to import into.")
+@click.option("--project", default="mlflow", show_default=True, help="Project for the versions.")
+@command
+def import_mlflow(
+    tracking_uri: str, models: tuple[str, ...], registry: str, project: str
+) -> dict[str, Any]:
+    """Import an MLflow Model Registry: versions (files, descriptions, tags), their runs and
+    dataset inputs, and aliases, with MLflow's users and times. Again: only what is new."""
+    with _api() as api:
+        report = api.import_mlflow(
+            tracking_uri, list(models) or None, registry=registry, project=project
+        )
+    return _reported(report)
+
+
+def _reported(report: ImportReport) -> dict[str, Any]:
     if report.failed:
         for key, why in report.failed.items():
             click.echo(f"forebear: {key}: {why}", err=True)

@@ -1,0 +1,54 @@
+"""What the importers share: sending another registry's changes (`importRegistryChanges`) and
+what became of them, and logging a version that only references its data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+IMPORT = """mutation($input: ImportRegistryChangesInput!) { importRegistryChanges(input: $input) {
+  results { key status message } } }"""
+CREATE = """mutation($input: CreateArtifactVersionInput!) { createArtifactVersion(input: $input) {
+  version { id state } } }"""
+COMMIT = "mutation($id: ID!) { commitArtifactVersion(input: {version: $id}) { __typename } }"
+CHUNK = 500  # changes a call
+
+
+@dataclass
+class ImportReport:
+    """What an import did: the changes imported now, those imported before, and failures."""
+
+    source: str
+    imported: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def send(api: Any, registry: str, source: str, changes: list[dict[str, Any]]) -> ImportReport:
+    """Import `changes` (in order) into `registry`, CHUNK a call."""
+    report = ImportReport(source)
+    for start in range(0, len(changes), CHUNK):
+        results = api.graphql(
+            IMPORT,
+            input={
+                "registry": registry,
+                "source": source,
+                "changes": changes[start : start + CHUNK],
+            },
+        )["importRegistryChanges"]["results"]
+        for result in results:
+            if result["status"] == "IMPORTED":
+                report.imported.append(result["key"])
+            elif result["status"] == "ALREADY_IMPORTED":
+                report.already.append(result["key"])
+            else:
+                report.failed[result["key"]] = result["message"] or "failed"
+    return report
+
+
+def reference_version(api: Any, **version: Any) -> str:
+    """Log (and commit) a version whose manifest has no files to upload; its id."""
+    created = api.graphql(CREATE, input={"files": [], **version})["createArtifactVersion"]
+    if created["version"]["state"] == "PENDING":
+        api.graphql(COMMIT, id=created["version"]["id"])
+    return str(created["version"]["id"])

@@ -213,10 +213,13 @@ async def _run(tx: Tx, event: RunEvent, actor: str, now: datetime) -> tuple[str,
 
 async def _projects(tx: Tx, event: RunEvent, actor: str) -> str:
     """Make the projects the event writes into that do not exist (the actor their member);
-    Forbidden for one the actor may not write into. The job's project id."""
+    Forbidden for one the actor may not write into. Then lock them, in one order: the run and
+    artifacts the event may make are tied to them (edges that lock both ends), and two events
+    taking them in different orders deadlock. The job's project id."""
     names = sorted({event.project, *(d.project for d in (*event.inputs, *event.outputs))})
     job_project = ""
-    async for row in await tx.run(q.PROJECTS, names=names, actor=actor):
+    ids = []
+    for row in [row async for row in await tx.run(q.PROJECTS, names=names, actor=actor)]:
         if not row["exists"]:
             project, _ = await ensure_project(tx, row["name"], actor=actor)
             project_id = project.id
@@ -226,6 +229,10 @@ async def _projects(tx: Tx, event: RunEvent, actor: str) -> str:
             project_id = row["id"]
         if row["name"] == event.project:
             job_project = project_id
+        ids.append(project_id)
+    # By name, the order they were made in above (a project made by another event waits on
+    # its name first).
+    await (await tx.run(q.LOCK_SUBJECTS, ids=ids)).consume()
     return job_project
 
 

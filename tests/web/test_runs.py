@@ -66,3 +66,31 @@ def test_runs_are_compared_and_a_version_page_downloads_its_files(
     with open(saved, "rb") as f:
         assert f.read() == content  # fetched with the key: a plain link could not be
     shot(page, "version")
+
+
+def test_a_version_page_lists_the_references_it_keeps(page: Page, server: tuple[str, int]) -> None:
+    base, _ = server
+    made = gql(
+        base,
+        """mutation($i: CreateArtifactVersionInput!) { createArtifactVersion(input: $i) {
+        version { id } } }""",
+        i={
+            "project": "mnist",
+            "artifact": "lake",
+            "type": "dataset",
+            "files": [],
+            "references": [
+                {"path": "train.parquet", "uri": "s3://lake/train.parquet", "size": 2048}
+            ],
+        },
+    )["createArtifactVersion"]["version"]["id"]
+    gql(
+        base,
+        "mutation($v: ID!) { commitArtifactVersion(input: {version: $v}) { __typename } }",
+        v=made,
+    )
+    sign_in(page, path=f"/versions/{made}")
+    references = page.get_by_role("table", name="References")
+    expect(references).to_contain_text("s3://lake/train.parquet")
+    expect(references).to_contain_text("train.parquet")
+    expect(references).to_contain_text("2.0 kB")

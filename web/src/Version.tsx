@@ -30,6 +30,7 @@ interface VersionData {
     createdAt: string;
     committedAt: string | null;
     files: { nodes: { path: string; size: number; contentType: string }[]; pageInfo: { hasNextPage: boolean } };
+    references: { path: string; uri: string; sha256: string | null; size: number | null }[];
     producedBy: (RunBrief & { config: Record<string, unknown>; summary: Record<string, unknown> }) | null;
     consumedBy: { nodes: RunBrief[] };
   } | null;
@@ -115,6 +116,34 @@ export function Version() {
             </tbody>
           </table>
           {v.files.pageInfo.hasNextPage && <p className="muted">The first 1,000 files; the SDK and CLI fetch all.</p>}
+          {v.references.length > 0 && (
+            <>
+              <h2>References</h2>
+              <p className="muted">Data kept where it is: the registry holds where, not the bytes.</p>
+              <table className="grid" aria-label="References">
+                <thead>
+                  <tr>
+                    <th>Path</th>
+                    <th>Where</th>
+                    <th>Size</th>
+                    <th>sha256</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {v.references.map((r) => (
+                    <tr key={r.path}>
+                      <td>{r.path}</td>
+                      <td>
+                        <code>{r.uri}</code>
+                      </td>
+                      <td>{r.size == null ? "—" : bytes(r.size)}</td>
+                      <td>{r.sha256 ? <code title={r.sha256}>{r.sha256.slice(0, 12)}</code> : "—"}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </>
+          )}
           <h2>Metadata</h2>
           <Pairs values={v.metadata} label="metadata" />
           <h2>Produced by</h2>

@@ -155,6 +155,7 @@ export const VERSION_PAGE = gql`
       id name project artifactName type index state description metadata size fileCount aliases
       createdAt committedAt deletedAt
       files(first: 1000) { nodes { path size contentType } pageInfo { hasNextPage } }
+      references { path uri sha256 size }
       producedBy { id name project status config summary }
       consumedBy(first: 100) { nodes { id name project status } }
     }

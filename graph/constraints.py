@@ -37,6 +37,7 @@ CONSTRAINTS: Final[tuple[LiteralString, ...]] = (
     "CREATE CONSTRAINT delivery_id IF NOT EXISTS FOR (d:Delivery) REQUIRE d.id IS UNIQUE",
     "CREATE INDEX policy_target IF NOT EXISTS FOR (p:Policy) ON (p.registryId, p.kind, p.target)",
     "CREATE INDEX outbox_time IF NOT EXISTS FOR (o:Outbox) ON (o.time)",
+    "CREATE INDEX alias_span IF NOT EXISTS FOR (h:AliasSpan) ON (h.artifactId, h.name)",
     "CREATE CONSTRAINT outbox_event IF NOT EXISTS FOR (o:Outbox) REQUIRE o.event IS UNIQUE",
     "CREATE CONSTRAINT outbox_lock IF NOT EXISTS FOR (f:OutboxLock) REQUIRE f.id IS UNIQUE",
     "CREATE INDEX delivery_due IF NOT EXISTS FOR (d:Delivery) ON (d.state, d.nextAt)",

@@ -378,10 +378,21 @@ class ArtifactQuery:
         description="A version by id or by reference: project/artifact:v3 or "
         "project/artifact:<alias>. Null when nothing matches."
     )
-    async def artifact_version(self, info: Info, ref: str) -> ArtifactVersion | None:
+    async def artifact_version(
+        self,
+        info: Info,
+        ref: str,
+        as_of: Annotated[
+            datetime | None,
+            strawberry.argument(
+                description="Resolve an alias as it pointed then (artifact aliases keep their "
+                "history as collection aliases do)."
+            ),
+        ] = None,
+    ) -> ArtifactVersion | None:
         repo = info.context.repos.artifacts
         try:
-            version_id = await repo.resolve(ref, "ref")
+            version_id = await repo.resolve(ref, "ref", as_of)
         except NotFound:
             return None
         found = await info.context.loaders.version_by_id.load(version_id)

@@ -127,15 +127,16 @@ ON CREATE SET al.createdAt = $now
 MERGE (a)-[:HAS_ALIAS]->(al)
 WITH a, al
 OPTIONAL MATCH (al)-[p:POINTS_TO]->(old:ArtifactVersion)
+WITH a, al, p, old, p.at AS since
 DELETE p
-WITH a, al, collect(old.id) AS previous
+WITH a, al, collect(old.id) AS previous, collect(since) AS sinces
 OPTIONAL CALL (a) {
   MATCH (a)-[:HAS_VERSION]->(v:ArtifactVersion {state: 'COMMITTED'})
   RETURN v ORDER BY v.index DESC LIMIT 1
 }
 FOREACH (target IN CASE WHEN v IS NULL THEN [] ELSE [v] END |
   CREATE (al)-[:POINTS_TO {at: $now}]->(target))
-RETURN previous, v.id AS current
+RETURN previous, sinces, v.id AS current
 """
 
 LOCK_ARTIFACT: Final[LiteralString] = """
@@ -152,18 +153,62 @@ ON CREATE SET al.createdAt = $now
 MERGE (a)-[:HAS_ALIAS]->(al)
 WITH al, v
 OPTIONAL MATCH (al)-[p:POINTS_TO]->(old:ArtifactVersion)
+WITH al, v, p, old, p.at AS since
 DELETE p
-WITH al, v, collect(old.id) AS previous
+WITH al, v, collect(old.id) AS previous, collect(since) AS sinces
 CREATE (al)-[:POINTS_TO {at: $now}]->(v)
-RETURN previous
+RETURN previous, sinces
 """
 
 REMOVE_ALIAS: Final[LiteralString] = """
 MATCH (al:Alias {artifactId: $artifact_id, name: $alias})
-OPTIONAL MATCH (al)-[:POINTS_TO]->(old:ArtifactVersion)
-WITH al, collect(old.id) AS previous
+OPTIONAL MATCH (al)-[p:POINTS_TO]->(old:ArtifactVersion)
+WITH al, collect(old.id) AS previous, collect(p.at) AS sinces
 DETACH DELETE al
-RETURN previous
+RETURN previous, sinces
+"""
+
+# An artifact alias's history, as collection aliases have theirs: one span per holder, from
+# when the alias came to it until it left ($old held it since $since: an alias older than
+# spans gets its first one now; $version holds it from $now, none when it was removed).
+RECORD_ALIAS_SPAN: Final[LiteralString] = """
+CALL () {
+  WITH 1 AS one
+  WHERE $old IS NOT NULL AND NOT EXISTS {
+    MATCH (:AliasSpan {artifactId: $artifact_id, name: $alias, open: true}) }
+  CREATE (:AliasSpan {artifactId: $artifact_id, name: $alias, versionId: $old,
+                      start: coalesce($since, $now), open: true})
+}
+CALL () {
+  MATCH (h:AliasSpan {artifactId: $artifact_id, name: $alias, open: true})
+  WHERE h.versionId <> coalesce($version, '')
+  SET h.open = false, h.end = $now
+}
+CALL () {
+  WITH 1 AS one
+  WHERE $version IS NOT NULL AND NOT EXISTS {
+    MATCH (:AliasSpan {artifactId: $artifact_id, name: $alias, open: true, versionId: $version}) }
+  CREATE (:AliasSpan {artifactId: $artifact_id, name: $alias, versionId: $version, start: $now,
+                      open: true})
+}
+"""
+
+# The version an artifact's alias named at $at: its span then, or, for an alias no span tells
+# of yet (set before spans were kept), its holder since the pointer was made.
+ALIAS_AS_OF: Final[LiteralString] = """
+MATCH (a:Artifact {project: $project, name: $name})
+OPTIONAL CALL (a) {
+  MATCH (h:AliasSpan {artifactId: a.id, name: $alias})
+  WHERE h.start <= $at AND (h.end IS NULL OR h.end > $at)
+  RETURN h.versionId AS spanned LIMIT 1
+}
+OPTIONAL CALL (a) {
+  MATCH (:Alias {artifactId: a.id, name: $alias})-[p:POINTS_TO]->(v:ArtifactVersion)
+  WHERE p.at <= $at
+    AND NOT EXISTS { MATCH (:AliasSpan {artifactId: a.id, name: $alias}) }
+  RETURN v.id AS pointed
+}
+RETURN coalesce(spanned, pointed) AS id
 """
 
 # Every deletion and restore is kept, in order (deletions at even places, restores at odd

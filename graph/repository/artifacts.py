@@ -232,16 +232,18 @@ class ArtifactRepository(Repository):
                     f"version {version_id!r} is {version.state}: only committed "
                     "versions take aliases"
                 )
+            now = datetime.now(UTC)
             row = await (
                 await tx.run(
                     q.SET_ALIAS,
                     artifact_id=artifact_id,
                     version_id=version_id,
                     alias=alias,
-                    now=datetime.now(UTC),
+                    now=now,
                 )
             ).single(strict=True)
             previous = row["previous"][0] if row["previous"] else None
+            await _record_span(tx, artifact_id, alias, row, version_id, now)
             await write_event(
                 tx,
                 "artifact_alias.set",
@@ -268,6 +270,7 @@ class ArtifactRepository(Repository):
             if row is None or not row["previous"]:
                 raise NotFound("alias", alias)
             previous: str = row["previous"][0]
+            await _record_span(tx, artifact_id, alias, row, None, datetime.now(UTC))
             await write_event(
                 tx,
                 "artifact_alias.removed",
@@ -377,14 +380,23 @@ class ArtifactRepository(Repository):
 
     # --- reads ---------------------------------------------------------------------------------
 
-    async def resolve(self, ref: str, field: str) -> str:
-        """The id of the version a reference or id names; raise NotFound or Invalid."""
+    async def resolve(self, ref: str, field: str, as_of: datetime | None = None) -> str:
+        """The id of the version a reference or id names (an alias as it was at `as_of`);
+        raise NotFound or Invalid."""
         if kind_of(ref) == "ArtifactVersion":
             return ref
         parsed = parse_version_ref(ref, field)
 
         async def work(tx: Tx) -> str | None:
-            if parsed.index is not None:
+            if as_of is not None and parsed.alias is not None:
+                result = await tx.run(
+                    q.ALIAS_AS_OF,
+                    project=parsed.project,
+                    name=parsed.artifact,
+                    alias=parsed.alias,
+                    at=as_of,
+                )
+            elif parsed.index is not None:
                 result = await tx.run(
                     q.VERSION_BY_INDEX,
                     project=parsed.project,
@@ -631,7 +643,34 @@ async def _lock_artifact(tx: Tx, artifact_id: str) -> Artifact:
 async def _move_latest(tx: Tx, artifact_id: str, now: datetime) -> tuple[str | None, str | None]:
     row = await (await tx.run(q.MOVE_LATEST, artifact_id=artifact_id, now=now)).single(strict=True)
     previous = row["previous"][0] if row["previous"] else None
+    if previous != row["current"]:
+        await _record_span(tx, artifact_id, LATEST, row, row["current"], now)
     return previous, row["current"]
+
+
+async def _record_span(
+    tx: Tx,
+    artifact_id: str,
+    alias: str,
+    moved: Mapping[str, Any],
+    version_id: str | None,
+    now: datetime,
+) -> None:
+    """Keep the alias's move in its history (q.RECORD_ALIAS_SPAN); `moved` is the row of the
+    query that moved it (the former holder and since when it held it)."""
+    old = moved["previous"][0] if moved["previous"] else None
+    since = moved["sinces"][0] if moved["sinces"] else None
+    await (
+        await tx.run(
+            q.RECORD_ALIAS_SPAN,
+            artifact_id=artifact_id,
+            alias=alias,
+            old=old,
+            since=since,
+            version=version_id,
+            now=now,
+        )
+    ).consume()
 
 
 async def _change_state(

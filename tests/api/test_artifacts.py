@@ -377,3 +377,39 @@ def test_a_bad_reference_is_refused_naming_it(
     assert error["extensions"] == {"code": "BAD_INPUT", "field": field}
     assert says in error["message"]
     assert count(settings, "MATCH (n) RETURN count(n)") == nodes
+
+
+AS_OF = """query($ref: String!, $at: DateTime) { artifactVersion(ref: $ref, asOf: $at) { name } }"""
+SET_ARTIFACT_ALIAS = """mutation($v: String!, $alias: String!) { setArtifactAlias(input: {
+  version: $v, alias: $alias}) { version { name } } }"""
+REMOVE_ARTIFACT_ALIAS = """mutation { removeArtifactAlias(input: {project: "p", artifact: "a",
+  alias: "best"}) { previous { name } } }"""
+
+
+def _now(client: TestClient) -> str:
+    """The server's clock, read from the newest audit event."""
+    nodes = ok(graphql(client, "{ auditLog(first: 1) { nodes { time } } }"))["auditLog"]["nodes"]
+    return str(nodes[0]["time"])
+
+
+def test_artifact_aliases_keep_their_history_for_as_of(client: TestClient) -> None:
+    first = log_version(client, {"m.bin": b"one"}, project="p", artifact="a")
+    ok(graphql(client, SET_ARTIFACT_ALIAS, v=first["id"], alias="best"))
+    one = _now(client)
+    second = log_version(client, {"m.bin": b"two"}, project="p", artifact="a")
+    ok(graphql(client, SET_ARTIFACT_ALIAS, v=second["id"], alias="best"))
+    two = _now(client)
+    ok(graphql(client, REMOVE_ARTIFACT_ALIAS))
+    three = _now(client)
+
+    def named(ref: str, at: str | None) -> str | None:
+        found = ok(graphql(client, AS_OF, ref=ref, at=at))["artifactVersion"]
+        return None if found is None else str(found["name"])
+
+    assert named("p/a:best", one) == "p/a:v0"
+    assert named("p/a:best", two) == "p/a:v1"
+    assert named("p/a:best", three) is None  # removed then
+    assert named("p/a:best", None) is None  # and now
+    assert named("p/a:latest", one) == "p/a:v0"  # `latest` moves on each commit, kept too
+    assert named("p/a:latest", two) == "p/a:v1"
+    assert named("p/a:best", "2000-01-01T00:00:00Z") is None  # before it existed

@@ -16,6 +16,7 @@ from neo4j.exceptions import ConstraintError
 
 from api.context import Info
 from api.errors import BadInput
+from api.inputs import AliasIn, NewCollectionIn, parse
 from api.schema.registries import LinkedVersion, load_linked
 from graph.errors import Conflict, GraphError, NotFound
 from graph.importing import IMPORTING, Imported
@@ -161,7 +162,12 @@ class ImportMutation:
 async def _apply(
     info: Info, repo: RegistryRepository, registry: str, source: str, change: ImportedChangeInput
 ) -> str | None:
-    actor = change.actor.strip() or "unknown"
+    actor = change.actor.strip()[:256] or "unknown"
+    # The names the source uses must be names here too (the API's rules, as for any change).
+    parse(NewCollectionIn, {"collection": change.collection}, "collection")
+    for field, value in (("stage", change.stage), ("alias", change.alias)):
+        if value is not None:
+            parse(AliasIn, {"alias": value}, field)
     if change.kind is ImportedChangeKind.DEPRECATE:
         collection = await repo.get_collection(registry, change.collection)
         await repo.set_deprecated(collection.id, True, actor=actor, confirm_dependents=True)

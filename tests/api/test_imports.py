@@ -39,6 +39,15 @@ def test_a_history_is_imported_once_with_its_actors_and_times(
             "time": "2023-02-01T00:00:00Z",
         },
         {
+            "key": "clf#odd#3",
+            "kind": "ASSIGN_STAGE",
+            "collection": "clf",
+            "semver": "1.0.0",
+            "stage": "Not A Stage!",
+            "actor": "bob",
+            "time": "2023-03-02T00:00:00Z",
+        },
+        {
             "key": "clf#bad#2",
             "kind": "ASSIGN_STAGE",
             "collection": "clf",
@@ -50,9 +59,10 @@ def test_a_history_is_imported_once_with_its_actors_and_times(
     ]
     before = events(settings)
     results = ok(graphql(client, IMPORT, changes=changes))["importRegistryChanges"]["results"]
-    assert [r["status"] for r in results] == ["IMPORTED", "IMPORTED", "FAILED"]
+    assert [r["status"] for r in results] == ["IMPORTED", "IMPORTED", "FAILED", "FAILED"]
+    assert "stage" in results[2]["message"]  # names are checked as for any change
     assert results[1]["link"] == {"name": "model/clf:v0", "semver": "1.0.0", "stages": ["prod"]}
-    assert "9.9.9" in results[2]["message"]
+    assert "9.9.9" in results[3]["message"]
     assert events(settings) == before + 3  # the link, its semver, the stage
     history = ok(
         graphql(
@@ -72,7 +82,12 @@ def test_a_history_is_imported_once_with_its_actors_and_times(
     assert at["linkedVersion"] == {"name": "model/clf:v0"}
     # Sent again: what was imported is skipped, nothing is written twice.
     again = ok(graphql(client, IMPORT, changes=changes))["importRegistryChanges"]["results"]
-    assert [r["status"] for r in again] == ["ALREADY_IMPORTED", "ALREADY_IMPORTED", "FAILED"]
+    assert [r["status"] for r in again] == [
+        "ALREADY_IMPORTED",
+        "ALREADY_IMPORTED",
+        "FAILED",
+        "FAILED",
+    ]
     assert events(settings) == before + 3
 
 

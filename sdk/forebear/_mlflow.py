@@ -51,7 +51,10 @@ class _MLflow:
         self.http = httpx.Client(base_url=self.uri, timeout=120)
 
     def get(self, path: str, **params: Any) -> Any:
-        answer = self.http.get(f"/api/2.0/mlflow/{path}", params=params)
+        try:
+            answer = self.http.get(f"/api/2.0/mlflow/{path}", params=params)
+        except httpx.HTTPError as exc:
+            raise ForebearError(f"cannot reach MLflow at {self.uri}: {exc}") from exc
         if answer.status_code != 200:
             raise ForebearError(
                 f"MLflow at {self.uri} answered {answer.status_code} to {path}: {answer.text[:300]}"
@@ -84,13 +87,21 @@ class _MLflow:
         )
 
     def _fetch(self, path: str, target: Path) -> None:
+        try:
+            self._fetch_all(path, target)
+        except httpx.HTTPError as exc:
+            raise ForebearError(
+                f"downloading {path} from MLflow at {self.uri} failed: {exc}"
+            ) from exc
+
+    def _fetch_all(self, path: str, target: Path) -> None:
         answer = self.http.get("/api/2.0/mlflow-artifacts/artifacts", params={"path": path})
         answer.raise_for_status()
         for item in answer.json().get("files", []):
             inside = f"{path}/{item['path']}" if path else item["path"]
             name = item["path"].rsplit("/", 1)[-1]
             if item.get("is_dir"):
-                self._fetch(inside, target / name)
+                self._fetch_all(inside, target / name)
                 continue
             target.mkdir(parents=True, exist_ok=True)
             with self.http.stream(

@@ -160,7 +160,14 @@ def test_an_mlflow_registry_imports_with_its_files_runs_and_aliases(sdk: Sdk, ml
     assert again["imported"] == 0
     mlflow_run(mlflow, POPULATE, "train:3:churn", "alias:churn:champion:3")
     later = json.loads(sdk.cli("import", "mlflow", "--tracking-uri", mlflow, "--json").stdout)
+    assert later["failed"] == 0
     assert later["imported"] == 2
     assert forebear_files(sdk, "model/churn:champion") == mlflow_files(
         mlflow, "models:/churn@champion"
     )
+
+
+def test_an_mlflow_server_out_of_reach_is_named(sdk: Sdk) -> None:
+    gone = sdk.cli("import", "mlflow", "--tracking-uri", "http://127.0.0.1:9", check=False)
+    assert gone.returncode == 1
+    assert "cannot reach MLflow at http://127.0.0.1:9" in gone.stderr

@@ -1,27 +1,19 @@
 """Importing another registry's history (GTO tags, MLflow transitions) as Forebear changes that
-keep their original actors and times (graph.events.IMPORTING): org admins only, since the
+keep their original actors and times (api.services.imports): org admins only, since the
 actor of each change is the one the source names."""
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
 from typing import Annotated
 
 import strawberry
-from neo4j.exceptions import ConstraintError
 
 from api.context import Info
 from api.errors import BadInput
-from api.inputs import AliasIn, NewCollectionIn, parse
 from api.schema.registries import LinkedVersion, load_linked
-from graph.errors import Conflict, GraphError, NotFound
-from graph.importing import IMPORTING, Imported
-from graph.repository.idempotency import CLAIM
-from graph.repository.registries import RegistryRepository
+from api.services.imports import Change, import_changes
 
 
 @strawberry.enum(description="What an imported change does.")
@@ -119,110 +111,34 @@ class ImportMutation:
             raise BadInput("input.source", "must name the source, in at most 500 characters")
         if len(input.changes) > 10_000:
             raise BadInput("input.changes", "at most 10,000 changes a call")
-        repo = info.context.repos.registries
-        registry = await repo.get_registry(input.registry)
-        results = []
-        wrote = False
-        for change in input.changes:
-            key = f"{input.source}:{change.key}"
-            if await repo.imported(key):
-                results.append(
-                    ImportedChangeResult(
-                        key=change.key,
-                        status=ImportStatus.ALREADY_IMPORTED,
-                        message=None,
-                        link=None,
-                    )
+        registry = await info.context.repos.registries.get_registry(input.registry)
+        outcomes = await import_changes(
+            info.context.repos,
+            info.context.actor,
+            registry.name,
+            input.source,
+            [
+                Change(
+                    key=c.key,
+                    kind=c.kind.name,
+                    collection=c.collection,
+                    actor=c.actor,
+                    time=c.time,
+                    version=c.version,
+                    semver=c.semver,
+                    stage=c.stage,
+                    alias=c.alias,
                 )
-                continue
-            when = change.time if change.time.tzinfo else change.time.replace(tzinfo=UTC)
-            token = IMPORTING.set(Imported(input.source, key, when, info.context.actor))
-            # A retried call (an idempotency key) is known by its first change's events; the
-            # others are known by their import keys.
-            unclaimed = CLAIM.set(None) if wrote else None
-            try:
-                link_id = await _apply(info, repo, registry.name, input.source, change)
-                status, message = ImportStatus.IMPORTED, None
-                wrote = True
-            except ConstraintError:  # imported meanwhile by another call
-                link_id, status, message = None, ImportStatus.ALREADY_IMPORTED, None
-            except (GraphError, BadInput) as exc:
-                link_id, status, message = None, ImportStatus.FAILED, str(exc)
-            finally:
-                IMPORTING.reset(token)
-                if unclaimed is not None:
-                    CLAIM.reset(unclaimed)
-            link = await load_linked(info, link_id) if link_id else None
-            results.append(
-                ImportedChangeResult(key=change.key, status=status, message=message, link=link)
-            )
-        return ImportRegistryChangesPayload(results=results)
-
-
-async def _apply(
-    info: Info, repo: RegistryRepository, registry: str, source: str, change: ImportedChangeInput
-) -> str | None:
-    actor = change.actor.strip()[:256] or "unknown"
-    # The names the source uses must be names here too (the API's rules, as for any change).
-    parse(NewCollectionIn, {"collection": change.collection}, "collection")
-    for field, value in (("stage", change.stage), ("alias", change.alias)):
-        if value is not None:
-            parse(AliasIn, {"alias": value}, field)
-    if change.kind is ImportedChangeKind.DEPRECATE:
-        collection = await repo.get_collection(registry, change.collection)
-        await repo.set_deprecated(collection.id, True, actor=actor, confirm_dependents=True)
-        return None
-    if change.kind is ImportedChangeKind.LINK:
-        if not change.version:
-            raise BadInput("version", "a LINK names the artifact version to link")
-        version_id = await info.context.repos.artifacts.resolve(change.version, "version")
-        link, _, _, _ = await repo.link_version(
-            registry, change.collection, version_id, create_collection=True, actor=actor
+                for c in input.changes
+            ],
         )
-        if change.semver and link.semver != change.semver:
-            with _part("semver"):
-                await repo.set_semver(link.id, change.semver, actor=actor)
-        return link.id
-    if not change.semver:
-        raise BadInput("semver", f"{change.kind.value} names the linked version by its semver")
-    link_id = await repo.imported_link(f"{source}:{change.semver}")
-    if link_id is None:
-        link_id = await repo.resolve_ref(registry, change.collection, change.semver, None)
-    if link_id is None:
-        raise NotFound("linked version", f"{registry}/{change.collection}:{change.semver}")
-    if change.kind is ImportedChangeKind.SET_ALIAS:
-        if not change.alias:
-            raise BadInput("alias", "SET_ALIAS names the alias")
-        await repo.set_alias(link_id, change.alias, actor=actor)
-        return link_id
-    if change.kind is ImportedChangeKind.DEREGISTER:
-        await repo.set_link_state(link_id, False, actor=actor, confirm_dependents=True)
-        return link_id
-    if not change.stage:
-        raise BadInput("stage", f"{change.kind.value} names the stage")
-    assigned = change.kind is ImportedChangeKind.ASSIGN_STAGE
-    try:
-        await repo.assign_stage(link_id, change.stage, assigned, actor=actor)
-    except Conflict:
-        if not assigned:
-            raise
-        # Assigned again after another version took the stage: it becomes current again.
-        with _part("unassigned"):
-            await repo.assign_stage(link_id, change.stage, False, actor=actor)
-        with _part("assigned"):
-            await repo.assign_stage(link_id, change.stage, True, actor=actor)
-    return link_id
-
-
-@contextlib.contextmanager
-def _part(name: str) -> Iterator[None]:
-    """A second event of one imported change, under a key of its own."""
-    imported = IMPORTING.get()
-    assert imported is not None
-    token = IMPORTING.set(dataclasses.replace(imported, key=f"{imported.key}#{name}"))
-    unclaimed = CLAIM.set(None)  # the change's first event carries the idempotency claim
-    try:
-        yield
-    finally:
-        CLAIM.reset(unclaimed)
-        IMPORTING.reset(token)
+        results = [
+            ImportedChangeResult(
+                key=o.key,
+                status=ImportStatus(o.status),
+                message=o.message,
+                link=await load_linked(info, o.link_id) if o.link_id else None,
+            )
+            for o in outcomes
+        ]
+        return ImportRegistryChangesPayload(results=results)

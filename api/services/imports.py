@@ -51,7 +51,7 @@ async def import_changes(
     wrote = False
     for change in changes:
         key = f"{source}:{change.key}"
-        if await repos.registries.imported(key):
+        if await repos.registries.imported_keys([key]):
             outcomes.append(Outcome(change.key, "ALREADY_IMPORTED", None, None))
             continue
         when = change.time if change.time.tzinfo else change.time.replace(tzinfo=UTC)

@@ -454,10 +454,6 @@ ADD_STAGE: Final[LiteralString] = """
 MATCH (r:Registry {id: $id}) SET r.stages = r.stages + [$stage]
 """
 
-IMPORTED: Final[LiteralString] = """
-MATCH (e:Event {importKey: $key}) RETURN count(e) > 0 AS found
-"""
-
 IMPORTED_KEYS: Final[LiteralString] = """
 UNWIND $keys AS key
 MATCH (e:Event {importKey: key})

@@ -17,13 +17,14 @@ from graph.queries import openlineage as q
 from graph.records import Artifact, ArtifactVersion, Reference, loads
 from graph.repository.artifacts import (
     _ensure_artifact,
+    _lock_artifact,
     _move_latest,
     artifact_from,
     manifest_digest,
     version_from,
 )
 from graph.repository.base import Repository, Tx
-from graph.repository.runs import CONFIG_PREFIX, TERMINAL, ensure_project, flat
+from graph.repository.runs import TERMINAL, ensure_project, new_run
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +85,7 @@ class OpenLineageRepository(Repository):
             for i in missing:
                 dataset, key = wanted[i]
                 artifact = found[i][0]
-                await (await tx.run(aq.LOCK_ARTIFACT, artifact_id=artifact.id)).consume()
+                await _lock_artifact(tx, artifact.id)
                 again = await _existing(tx, artifact, key)
                 if again is None:
                     producer = run_id if i >= len(event.inputs) else None
@@ -163,23 +164,18 @@ async def _run(tx: Tx, event: RunEvent, actor: str, now: datetime) -> tuple[str,
         }
     }
     status = event.status or "RUNNING"
-    props: dict[str, Any] = {
-        "id": new_id("run"),
+    props = {
+        **new_run(
+            project=event.project,
+            name=event.job_name[:200],
+            config=config,
+            tags=[TAG],
+            actor=actor,
+            status=status,
+            started_at=event.event_time,
+        ),
         "olRunId": event.run_id,
-        "project": event.project,
-        "name": event.job_name[:200],
-        "status": status,
-        "config": json.dumps(config, sort_keys=True),
-        "summary": "{}",
-        "tags": [TAG],
-        "sourceCommit": None,
-        "entryPoint": None,
-        "host": None,
-        "actor": actor,
-        "startedAt": event.event_time,
-        "endedAt": event.event_time if status in TERMINAL else None,
         "olEventTime": event.event_time,
-        **flat(CONFIG_PREFIX, config),
     }
     row = await (
         await tx.run(q.ENSURE_RUN, project=event.project, ol_run_id=event.run_id, props=props)

@@ -683,16 +683,6 @@ class RegistryRepository(Repository):
 
         return await self._read(work)
 
-    async def imported(self, key: str) -> bool:
-        """Whether a change of this import key (graph.events.Imported) was imported."""
-
-        async def work(tx: Tx) -> bool:
-            result = await tx.run(q.IMPORTED, key=key)
-            row = await result.single(strict=True)
-            return bool(row["found"])
-
-        return await self._read(work)
-
     async def resolve_ref(
         self, registry: str, name: str, selector: str, at: datetime | None
     ) -> str | None:

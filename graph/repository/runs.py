@@ -80,6 +80,40 @@ async def ensure_project(
     return project_from(row["project"]), bool(row["created"])
 
 
+def new_run(
+    *,
+    project: str,
+    name: str | None,
+    config: JsonObject,
+    tags: Sequence[str],
+    actor: str,
+    status: str = "RUNNING",
+    started_at: datetime | None = None,
+    source_commit: str | None = None,
+    entry_point: str | None = None,
+    host: str | None = None,
+) -> dict[str, Any]:
+    """The properties of a new Run node (named after its id when `name` is None)."""
+    run_id = new_id("run")
+    started_at = started_at or datetime.now(UTC)
+    return {
+        "id": run_id,
+        "project": project,
+        "name": name or run_id,
+        "status": status,
+        "config": json.dumps(config, sort_keys=True),
+        "summary": "{}",
+        "tags": sorted(set(tags)),
+        "sourceCommit": source_commit,
+        "entryPoint": entry_point,
+        "host": host,
+        "actor": actor,
+        "startedAt": started_at,
+        "endedAt": started_at if status in TERMINAL else None,
+        **flat(CONFIG_PREFIX, config),
+    }
+
+
 class RunRepository(Repository):
     async def create_project(self, name: str, description: str, *, actor: str) -> Project:
         """Create a project; raise Conflict if the name is taken."""
@@ -130,22 +164,16 @@ class RunRepository(Repository):
 
         async def work(tx: Tx) -> Run:
             proj, created = await ensure_project(tx, project, actor=actor)
-            run_id = new_id("run")
-            props = {
-                "id": run_id,
-                "project": project,
-                "name": name or run_id,
-                "status": "RUNNING",
-                "config": json.dumps(config, sort_keys=True),
-                "summary": "{}",
-                "tags": sorted(set(tags)),
-                "sourceCommit": source_commit,
-                "entryPoint": entry_point,
-                "host": host,
-                "actor": actor,
-                "startedAt": datetime.now(UTC),
-                **flat(CONFIG_PREFIX, config),
-            }
+            props = new_run(
+                project=project,
+                name=name,
+                config=config,
+                tags=tags,
+                actor=actor,
+                source_commit=source_commit,
+                entry_point=entry_point,
+                host=host,
+            )
             row = await (await tx.run(q.CREATE_RUN, project=project, props=props)).single(
                 strict=True
             )

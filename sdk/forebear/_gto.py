@@ -11,13 +11,12 @@ the tags that are new.
 
 from __future__ import annotations
 
-import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
 from forebear._errors import ForebearError
-from forebear._imports import ImportReport, reference_version, send
+from forebear._imports import ImportReport, name_of, reference_version, send
 
 KIND = {
     "registration": "LINK",
@@ -26,10 +25,6 @@ KIND = {
     "deregistration": "DEREGISTER",
     "deprecation": "DEPRECATE",
 }
-
-
-def _name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-._")[:128] or "gto"
 
 
 def _source(repo: Path) -> str:
@@ -61,7 +56,7 @@ def import_gto(
     if not (repo / ".git").exists():
         raise ForebearError(f"{repo} is not a git repository (no .git)")
     source = _source(repo)
-    project = project or _name(repo.resolve().name)
+    project = project or name_of(repo.resolve().name, "gto")
     events = gto.history(str(repo), ascending=True)
     changes = []
     for event in events:
@@ -98,7 +93,7 @@ def _annotation(gto: Any, repo: Path, artifact: str, commit: str) -> tuple[str, 
     except (AttributeError, LookupError, ValueError):  # no artifacts.yaml at that commit
         described = None
     if described is not None and getattr(described, "path", None):
-        return str(described.path), _name(str(getattr(described, "type", None) or "model"))
+        return str(described.path), name_of(str(getattr(described, "type", None) or "model"), "gto")
     from ruamel.yaml import YAML  # comes with gto
 
     shown = subprocess.run(
@@ -107,7 +102,7 @@ def _annotation(gto: Any, repo: Path, artifact: str, commit: str) -> tuple[str, 
     found = {}
     if shown.returncode == 0:
         found = (YAML(typ="safe").load(shown.stdout) or {}).get("artifacts", {}).get(artifact, {})
-    return str(found.get("path") or artifact), _name(str(found.get("type") or "model"))
+    return str(found.get("path") or artifact), name_of(str(found.get("type") or "model"), "gto")
 
 
 def _log_version(
@@ -140,7 +135,7 @@ def _log_version(
     return reference_version(
         api,
         project=project,
-        artifact=_name(event["artifact"]),
+        artifact=name_of(event["artifact"], "gto"),
         type=kind,
         references=[{"path": entry, "uri": uri}],
         metadata={

@@ -3,6 +3,7 @@ what became of them, and logging a version that only references its data."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,11 @@ CREATE = """mutation($input: CreateArtifactVersionInput!) { createArtifactVersio
   version { id state } } }"""
 COMMIT = "mutation($id: ID!) { commitArtifactVersion(input: {version: $id}) { __typename } }"
 CHUNK = 500  # changes a call
+
+
+def name_of(text: str, default: str) -> str:
+    """A Forebear name for another tool's: characters outside [A-Za-z0-9._-] as '-'."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-._")[:128] or default
 
 
 @dataclass

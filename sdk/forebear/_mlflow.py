@@ -9,7 +9,6 @@ only versions and alias moves that are new.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ import httpx
 
 from forebear._artifact import REFERENCE, Artifact
 from forebear._errors import ForebearError
-from forebear._imports import ImportReport, reference_version, send
+from forebear._imports import ImportReport, name_of, reference_version, send
 
 IMPORTED = """query($source: String!, $keys: [String!]!) {
   importedKeys(source: $source, keys: $keys) }"""
@@ -33,10 +32,6 @@ FINISH = """mutation($run: ID!, $status: RunStatus!) { finishRun(input: {run: $r
 USE = """mutation($run: ID!, $v: String!) { useArtifactVersion(input: {run: $run, version: $v}) {
   created } }"""
 STATUS = {"FINISHED": "FINISHED", "FAILED": "FAILED", "KILLED": "CRASHED"}
-
-
-def _name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-._")[:128] or "model"
 
 
 def _when(millis: Any) -> str:
@@ -147,7 +142,7 @@ def import_mlflow(
                 {
                     "key": key,
                     "kind": "LINK",
-                    "collection": _name(name),
+                    "collection": name_of(name, "model"),
                     "version": logged,
                     "actor": version.get("user_id") or "unknown",
                     "time": _when(version.get("creation_timestamp")),
@@ -158,7 +153,7 @@ def import_mlflow(
                 {
                     "key": f"{name}@{alias['alias']}={alias['version']}",
                     "kind": "SET_ALIAS",
-                    "collection": _name(name),
+                    "collection": name_of(name, "model"),
                     "semver": f"{name}/{alias['version']}",
                     "alias": alias["alias"].lower(),
                     "actor": model.get("user_id") or "unknown",
@@ -207,7 +202,7 @@ def _log_version(
         files = Path(folder) / "files"
         mlflow.download(uri, files)
         artifact = Artifact(
-            _name(version["name"]),
+            name_of(version["name"], "model"),
             type="model",
             description=version.get("description") or "",
             metadata=metadata,
@@ -273,12 +268,14 @@ def _dataset(api: Any, project: str, dataset: dict[str, Any]) -> str:
         source = {}
     uri = str(source.get("uri") or source.get("url") or "")
     references = (
-        [{"path": _name(dataset.get("name") or "data"), "uri": uri}] if REFERENCE.match(uri) else []
+        [{"path": name_of(dataset.get("name") or "data", "model"), "uri": uri}]
+        if REFERENCE.match(uri)
+        else []
     )
     return reference_version(
         api,
         project=project,
-        artifact=_name(dataset.get("name") or "dataset"),
+        artifact=name_of(dataset.get("name") or "dataset", "model"),
         type="dataset",
         references=references,
         metadata={

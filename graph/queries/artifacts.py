@@ -118,9 +118,40 @@ FOREACH (run IN CASE WHEN r IS NULL THEN [] ELSE [r] END |
 RETURN v {.*} AS version
 """
 
+# An artifact alias's history, as collection aliases have theirs: one span per holder, from
+# when the alias came to it until it left. Ends the query that moved the alias, over `aid` and
+# `alias_name` (the alias), `old` (its former holder, there since `since`: an alias older than
+# spans gets its first span now) and `holder` (the new one; null when it was removed).
+_ALIAS_SPAN: Final[LiteralString] = """
+CALL (aid, alias_name, old, since, holder) {
+  WITH aid, alias_name, old, since, holder
+  WHERE coalesce(old, '') <> coalesce(holder, '')
+  CALL (aid, alias_name, old, since) {
+    WITH aid, alias_name, old, since
+    WHERE old IS NOT NULL AND NOT EXISTS {
+      MATCH (:AliasSpan {artifactId: aid, name: alias_name, open: true}) }
+    CREATE (:AliasSpan {artifactId: aid, name: alias_name, versionId: old,
+                        start: coalesce(since, $now), open: true})
+  }
+  CALL (aid, alias_name, holder) {
+    MATCH (h:AliasSpan {artifactId: aid, name: alias_name, open: true})
+    WHERE h.versionId <> coalesce(holder, '')
+    SET h.open = false, h.end = $now
+  }
+  CALL (aid, alias_name, holder) {
+    WITH aid, alias_name, holder
+    WHERE holder IS NOT NULL AND NOT EXISTS {
+      MATCH (:AliasSpan {artifactId: aid, name: alias_name, open: true, versionId: holder}) }
+    CREATE (:AliasSpan {artifactId: aid, name: alias_name, versionId: holder, start: $now,
+                        open: true})
+  }
+}
+"""
+
 # `latest` is the committed, undeleted version with the highest index; the artifact's lock is
 # held by every caller, so the alias never has two holders.
-MOVE_LATEST: Final[LiteralString] = """
+MOVE_LATEST: Final[LiteralString] = (
+    """
 MATCH (a:Artifact {id: $artifact_id})
 MERGE (al:Alias {artifactId: a.id, name: 'latest'})
 ON CREATE SET al.createdAt = $now
@@ -136,8 +167,14 @@ OPTIONAL CALL (a) {
 }
 FOREACH (target IN CASE WHEN v IS NULL THEN [] ELSE [v] END |
   CREATE (al)-[:POINTS_TO {at: $now}]->(target))
-RETURN previous, sinces, v.id AS current
+WITH previous, a.id AS aid, 'latest' AS alias_name, previous[0] AS old, sinces[0] AS since,
+     v.id AS holder
 """
+    + _ALIAS_SPAN
+    + """
+RETURN previous, holder AS current
+"""
+)
 
 LOCK_ARTIFACT: Final[LiteralString] = """
 MATCH (a:Artifact {id: $artifact_id})
@@ -146,7 +183,8 @@ REMOVE a._lock
 RETURN a {.*} AS artifact
 """
 
-SET_ALIAS: Final[LiteralString] = """
+SET_ALIAS: Final[LiteralString] = (
+    """
 MATCH (a:Artifact {id: $artifact_id})-[:HAS_VERSION]->(v:ArtifactVersion {id: $version_id})
 MERGE (al:Alias {artifactId: a.id, name: $alias})
 ON CREATE SET al.createdAt = $now
@@ -157,41 +195,29 @@ WITH al, v, p, old, p.at AS since
 DELETE p
 WITH al, v, collect(old.id) AS previous, collect(since) AS sinces
 CREATE (al)-[:POINTS_TO {at: $now}]->(v)
-RETURN previous, sinces
+WITH previous, al.artifactId AS aid, al.name AS alias_name, previous[0] AS old,
+     sinces[0] AS since, v.id AS holder
 """
+    + _ALIAS_SPAN
+    + """
+RETURN previous
+"""
+)
 
-REMOVE_ALIAS: Final[LiteralString] = """
+REMOVE_ALIAS: Final[LiteralString] = (
+    """
 MATCH (al:Alias {artifactId: $artifact_id, name: $alias})
 OPTIONAL MATCH (al)-[p:POINTS_TO]->(old:ArtifactVersion)
 WITH al, collect(old.id) AS previous, collect(p.at) AS sinces
 DETACH DELETE al
-RETURN previous, sinces
+WITH previous, $artifact_id AS aid, $alias AS alias_name, previous[0] AS old,
+     sinces[0] AS since, null AS holder
 """
-
-# An artifact alias's history, as collection aliases have theirs: one span per holder, from
-# when the alias came to it until it left ($old held it since $since: an alias older than
-# spans gets its first one now; $version holds it from $now, none when it was removed).
-RECORD_ALIAS_SPAN: Final[LiteralString] = """
-CALL () {
-  WITH 1 AS one
-  WHERE $old IS NOT NULL AND NOT EXISTS {
-    MATCH (:AliasSpan {artifactId: $artifact_id, name: $alias, open: true}) }
-  CREATE (:AliasSpan {artifactId: $artifact_id, name: $alias, versionId: $old,
-                      start: coalesce($since, $now), open: true})
-}
-CALL () {
-  MATCH (h:AliasSpan {artifactId: $artifact_id, name: $alias, open: true})
-  WHERE h.versionId <> coalesce($version, '')
-  SET h.open = false, h.end = $now
-}
-CALL () {
-  WITH 1 AS one
-  WHERE $version IS NOT NULL AND NOT EXISTS {
-    MATCH (:AliasSpan {artifactId: $artifact_id, name: $alias, open: true, versionId: $version}) }
-  CREATE (:AliasSpan {artifactId: $artifact_id, name: $alias, versionId: $version, start: $now,
-                      open: true})
-}
+    + _ALIAS_SPAN
+    + """
+RETURN previous
 """
+)
 
 # The version an artifact's alias named at $at: its span then, or, for an alias no span tells
 # of yet (set before spans were kept), its holder since the pointer was made.

@@ -243,7 +243,6 @@ class ArtifactRepository(Repository):
                 )
             ).single(strict=True)
             previous = row["previous"][0] if row["previous"] else None
-            await _record_span(tx, artifact_id, alias, row, version_id, now)
             await write_event(
                 tx,
                 "artifact_alias.set",
@@ -265,12 +264,13 @@ class ArtifactRepository(Repository):
         async def work(tx: Tx) -> str:
             artifact = await _lock_artifact(tx, artifact_id)
             row = await (
-                await tx.run(q.REMOVE_ALIAS, artifact_id=artifact_id, alias=alias)
+                await tx.run(
+                    q.REMOVE_ALIAS, artifact_id=artifact_id, alias=alias, now=datetime.now(UTC)
+                )
             ).single()
             if row is None or not row["previous"]:
                 raise NotFound("alias", alias)
             previous: str = row["previous"][0]
-            await _record_span(tx, artifact_id, alias, row, None, datetime.now(UTC))
             await write_event(
                 tx,
                 "artifact_alias.removed",
@@ -643,34 +643,7 @@ async def _lock_artifact(tx: Tx, artifact_id: str) -> Artifact:
 async def _move_latest(tx: Tx, artifact_id: str, now: datetime) -> tuple[str | None, str | None]:
     row = await (await tx.run(q.MOVE_LATEST, artifact_id=artifact_id, now=now)).single(strict=True)
     previous = row["previous"][0] if row["previous"] else None
-    if previous != row["current"]:
-        await _record_span(tx, artifact_id, LATEST, row, row["current"], now)
     return previous, row["current"]
-
-
-async def _record_span(
-    tx: Tx,
-    artifact_id: str,
-    alias: str,
-    moved: Mapping[str, Any],
-    version_id: str | None,
-    now: datetime,
-) -> None:
-    """Keep the alias's move in its history (q.RECORD_ALIAS_SPAN); `moved` is the row of the
-    query that moved it (the former holder and since when it held it)."""
-    old = moved["previous"][0] if moved["previous"] else None
-    since = moved["sinces"][0] if moved["sinces"] else None
-    await (
-        await tx.run(
-            q.RECORD_ALIAS_SPAN,
-            artifact_id=artifact_id,
-            alias=alias,
-            old=old,
-            since=since,
-            version=version_id,
-            now=now,
-        )
-    ).consume()
 
 
 async def _change_state(

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from typing import Final, LiteralString
 
+# The artifact, created on first use. Only a new artifact is tied to its project: a MERGE of the
+# relationship would lock the project node until commit, and every version logged in the
+# project would wait on the one before it.
 ENSURE_ARTIFACT: Final[LiteralString] = """
 MATCH (p:Project {name: $project})
 MERGE (a:Artifact {project: $project, name: $name})
 ON CREATE SET a:Entity, a.id = $id, a.type = $type, a.description = $description,
               a.createdAt = $now, a.nextIndex = 0, a.created = true
-MERGE (p)-[:HAS_ARTIFACT]->(a)
-WITH a, coalesce(a.created, false) AS created
-REMOVE a.created
+WITH p, a, coalesce(a.created, false) AS created
+CALL (p, a, created) {
+  WITH * WHERE created
+  CREATE (p)-[:HAS_ARTIFACT]->(a)
+  REMOVE a.created
+}
 RETURN a {.*} AS artifact, created
 """
 

@@ -27,7 +27,7 @@ MERGE (r:Run {olRunId: $ol_run_id})
 ON CREATE SET r:Lineage:Entity, r += $props, r.created = true
 WITH p, r, coalesce(r.created, false) AS created
 REMOVE r.created
-FOREACH (_ IN CASE WHEN created THEN [1] ELSE [] END | MERGE (p)-[:HAS_RUN]->(r))
+FOREACH (_ IN CASE WHEN created THEN [1] ELSE [] END | CREATE (p)-[:HAS_RUN]->(r))
 SET r._lock = true
 REMOVE r._lock
 RETURN r {.*} AS run, created

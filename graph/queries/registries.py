@@ -54,13 +54,18 @@ RETURN c {.*} AS collection
 
 # A collection made on first link (linkVersion with createCollection): MERGE on the unique
 # (registryId, name), so two callers racing to make one both link into the same collection.
+# An existing collection is only read here (a MERGE of the relationship would lock the
+# registry, and every link into any of its collections would queue behind it).
 ENSURE_COLLECTION: Final[LiteralString] = """
 MATCH (r:Registry {name: $registry})
 MERGE (c:Collection {registryId: r.id, name: $name})
 ON CREATE SET c:Entity, c += $props, c.made = true
-MERGE (r)-[:HAS_COLLECTION]->(c)
-WITH c, coalesce(c.made, false) AS made
-REMOVE c.made
+WITH r, c, coalesce(c.made, false) AS made
+CALL (r, c, made) {
+  WITH * WHERE made
+  CREATE (r)-[:HAS_COLLECTION]->(c)
+  REMOVE c.made
+}
 RETURN made
 """
 

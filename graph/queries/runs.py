@@ -7,15 +7,18 @@ from typing import Final, LiteralString
 # A project made on first use gets its creator as a member. `allowed`: the actor may write
 # into it (a member or an org admin), decided here, inside the writing transaction, so two
 # callers racing to create one project cannot both write into it.
+# The project, created on first use. An existing one is only read: any write to it, even a
+# REMOVE of a property it does not have, would lock it until commit, and everything logged in
+# the project would queue behind it.
 ENSURE_PROJECT: Final[LiteralString] = """
 MERGE (p:Project {name: $name})
 ON CREATE SET p:Entity, p.id = $id, p.description = $description, p.createdAt = $now,
               p.created = true
 WITH p, coalesce(p.created, false) AS created
-REMOVE p.created
-WITH p, created
 CALL (p, created) {
   WITH p WHERE created
+  REMOVE p.created
+  WITH p
   MATCH (u:User {name: $actor})
   MERGE (p)-[m:HAS_MEMBER]->(u)
   ON CREATE SET m.since = $now

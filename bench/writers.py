@@ -1,0 +1,194 @@
+"""Many writers at once: Forebear against the MLflow Model Registry, on the same machine.
+
+Data: C = 10, 20 and 40 clients (threads, each on its own kept-alive connection) writing for
+SECONDS seconds each, as a training fleet does:
+- Forebear: each client logs a version of its own artifact in ONE shared project
+  (createArtifactVersion with a reference entry, so nothing to upload, then
+  commitArtifactVersion), then links
+  it into ONE shared collection, moving its `champion` alias (linkVersion): every write
+  contends for the same project and the same collection.
+- MLflow: each client creates a model version of ONE shared registered model, then moves its
+  `champion` alias onto it: the same two writes, on `mlflow server` (its default workers) with a
+  SQLite store, from its own virtualenv (MLFLOW, made by `make bench`).
+Prints, per system and client count, writes per second (Forebear's cycle is three: create,
+commit, link; MLflow's two), models registered per second (a version made and given the alias:
+the work both did), p50, p99 and the slowest write, and the ratios (models per second:
+Forebear / MLflow; p99: MLflow / Forebear). Targets (issue #17): p99 at
+most 1 s and no write over 5 s at 40 clients, throughput growing with clients, and at least
+3x MLflow's throughput at a better p99.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.common import Client, auth_headers, forebear_server, mlflow_server
+
+CLIENTS = tuple(int(c) for c in os.environ.get("WRITERS_BENCH_CLIENTS", "10,20,40").split(","))
+SECONDS = float(os.environ.get("WRITERS_BENCH_SECONDS", "20"))
+MLFLOW = Path(os.environ.get("MLFLOW_VENV", ".venv-mlflow")) / "bin" / "mlflow"
+
+LOG = """mutation($project: String!, $artifact: String!, $uri: String!) {
+  createArtifactVersion(input: {project: $project, artifact: $artifact, type: "model", files: [],
+  references: [{path: "model.bin", uri: $uri}]}) { version { id } } }"""
+COMMIT = """mutation($id: ID!) { commitArtifactVersion(input: {version: $id}) {
+  version { id } } }"""
+LINK = """mutation($version: String!, $collection: String!) { linkVersion(input: {
+  registry: "model", collection: $collection, version: $version, aliases: ["champion"]}) {
+  link { index } } }"""
+
+
+@dataclass
+class Load:
+    took: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    registered: int = 0  # versions made and given the alias
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def register(self) -> None:
+        with self.lock:
+            self.registered += 1
+
+
+def forebear_writer(base: str, fleet: str) -> Callable[[int, Load, float], None]:
+    def write(client_no: int, load: Load, until: float) -> None:
+        client = Client(base, keep_alive=True, headers=auth_headers())
+        artifact = f"model-{client_no}-{uuid.uuid4().hex[:6]}"
+        while time.monotonic() < until:
+            uri = f"s3://fleet/{uuid.uuid4().hex}/model.bin"
+            made = timed_call(load, client.gql, LOG, project=fleet, artifact=artifact, uri=uri)
+            if made is None:
+                continue
+            version = made["createArtifactVersion"]["version"]["id"]
+            if timed_call(load, client.gql, COMMIT, id=version) is None:
+                continue
+            if timed_call(load, client.gql, LINK, version=version, collection=fleet):
+                load.register()
+
+    return write
+
+
+def mlflow_writer(base: str) -> Callable[[int, Load, float], None]:
+    def write(client_no: int, load: Load, until: float) -> None:
+        client = Client(base, keep_alive=True)
+        while time.monotonic() < until:
+            source = f"s3://fleet/{uuid.uuid4().hex}"
+            created = timed_call(
+                load,
+                client.call,
+                "POST",
+                "/api/2.0/mlflow/model-versions/create",
+                {"name": "fleet", "source": source},
+            )
+            if created is None:
+                continue
+            number = created["model_version"]["version"]
+            alias = {"name": "fleet", "alias": "champion", "version": number}
+            if timed_call(
+                load, client.call, "POST", "/api/2.0/mlflow/registered-models/alias", alias
+            ):
+                load.register()
+
+    return write
+
+
+def timed_call(load: Load, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """call(*args, **kwargs)'s answer (None when it failed), its time and error kept in load."""
+    started = time.perf_counter()
+    try:
+        answer = call(*args, **kwargs)
+    except Exception as error:  # counted and shown, not a reason to stop
+        with load.lock:
+            load.errors.append(str(error)[:300])
+        return None
+    took = time.perf_counter() - started
+    with load.lock:
+        load.took.append(took)
+    return answer if answer is not None else {}
+
+
+def run(writer: Callable[[int, Load, float], None], clients: int) -> tuple[Load, float]:
+    load = Load()
+    started = time.monotonic()
+    until = started + SECONDS
+    threads = [threading.Thread(target=writer, args=(i, load, until)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return load, time.monotonic() - started
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
+
+
+def main() -> None:
+    if not MLFLOW.exists():
+        raise SystemExit(f"{MLFLOW} not found: `make bench` installs MLflow into .venv-mlflow")
+    workdir = Path(tempfile.mkdtemp(prefix="mlflow-writers-"))
+    rows: list[tuple[int, str, Load, float]] = []
+    mlflow = mlflow_server(MLFLOW, workdir, "--default-artifact-root", str(workdir / "artifacts"))
+    try:
+        with mlflow as mlflow_url, forebear_server(f"bench-{uuid.uuid4().hex[:12]}") as (base, _):
+            fleet = f"fleet-{uuid.uuid4().hex[:8]}"  # a project and a collection of this run's
+            Client(base, keep_alive=False, headers=auth_headers()).gql(
+                'mutation($name: String!) { createCollection(input: {registry: "model", '
+                "name: $name}) { collection { id } } }",
+                name=fleet,
+            )
+            Client(mlflow_url, keep_alive=False).call(
+                "POST", "/api/2.0/mlflow/registered-models/create", {"name": "fleet"}
+            )
+            for clients in CLIENTS:
+                for name, writer in (
+                    ("Forebear", forebear_writer(base, fleet)),
+                    ("MLflow", mlflow_writer(mlflow_url)),
+                ):
+                    load, seconds = run(writer, clients)
+                    rows.append((clients, name, load, seconds))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(
+        f"\n== many writers: C clients for {SECONDS:.0f} s each; Forebear logs a version into "
+        "one project and links it into one collection, MLflow creates a model version and "
+        "moves an alias; times in ms"
+    )
+    print(
+        f"{'clients':>7} {'system':9} {'writes/s':>9} {'models/s':>9} {'p50':>8} {'p99':>8} "
+        f"{'max':>8} {'errors':>7}"
+    )
+    figures: dict[tuple[int, str], tuple[float, float]] = {}
+    for clients, name, load, seconds in rows:
+        rate = load.registered / seconds
+        p99 = quantile(load.took, 0.99) * 1000
+        figures[clients, name] = (rate, p99)
+        print(
+            f"{clients:7} {name:9} {len(load.took) / seconds:9.1f} {rate:9.1f} "
+            f"{statistics.median(load.took) * 1000:8.1f} {p99:8.1f} "
+            f"{max(load.took) * 1000:8.1f} {len(load.errors):7}"
+        )
+        for error in sorted(set(load.errors))[:3]:
+            print(f"{'':17} error: {error}")
+    print(f"{'clients':>7} {'models/s Forebear/MLflow':>26} {'p99 MLflow/Forebear':>21}")
+    for clients in CLIENTS:
+        (ours, our_p99), (theirs, their_p99) = (
+            figures[clients, "Forebear"],
+            figures[clients, "MLflow"],
+        )
+        print(f"{clients:7} {ours / theirs:25.1f}x {their_p99 / our_p99:20.1f}x")
+
+
+if __name__ == "__main__":
+    main()

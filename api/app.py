@@ -33,6 +33,7 @@ from api.routes.uploads import complete_upload, drop_upload, get_upload, open_up
 from api.schema import schema
 from api.services.blobs import collect_periodically
 from api.services.live import EventFeed
+from api.services.sealer import Sealer
 from api.services.startup import prepare
 from api.services.uploads import PartHashes
 from api.services.webhooks import Deliverer
@@ -74,9 +75,9 @@ def create_app(settings: Settings) -> Starlette:
     authenticator = Authenticator(settings)
     lineage_index = LineageIndex()  # one per process, kept up to date from the audit log
     metrics.watch_lineage(lineage_index)
-    read_cache = ReadCache()  # registry reads kept while the audit head stays put
+    read_cache = ReadCache()  # registry reads kept while nothing is committed
     metrics.watch_reads(read_cache)
-    answers = KeptAnswers(graphql_schema)  # whole answers kept while the audit head stays put
+    answers = KeptAnswers(graphql_schema)  # whole answers kept while nothing is committed
     metrics.watch_answers(answers)
 
     @contextlib.asynccontextmanager
@@ -86,6 +87,7 @@ def create_app(settings: Settings) -> Starlette:
             async with anyio.create_task_group() as background:
                 if settings.gc_interval > 0:
                     background.start_soon(collect_periodically, driver, blobs, settings)
+                background.start_soon(Sealer(driver, settings).run)
                 feed = EventFeed(driver, settings)
                 background.start_soon(feed.run)
                 if settings.webhook_workers > 0:

@@ -1,11 +1,11 @@
-"""Whole GraphQL answers kept per process for as long as the audit head stays put.
+"""Whole GraphQL answers kept per process for as long as nothing is committed.
 
-Every change writes an audit event in its own transaction and moves the audit head (the hash
-of the last event, graph.events). An answer about registry state given while the head was at
-one event stays right until the head moves. So a repeated read (a serving job resolving
-`model/churn:production`, a dashboard reloading a collection) is answered with the bytes given
-last time, after one small query says the head has not moved: the query is not parsed,
-validated or executed again.
+Every change writes an audit event in its own transaction, and the number of events (the
+stamp, graph.events.STAMP_CLAUSE; called the head here) moves with each. An answer about
+registry state given under one stamp stays right until the stamp moves. So a repeated read (a
+serving job resolving `model/churn:production`, a dashboard reloading a collection) is
+answered with the bytes given last time, after one small query says the stamp has not moved:
+the query is not parsed, validated or executed again.
 
 - **What may be kept** is an allowlist of types and fields whose every change writes an event:
   registries, collections, links, aliases, stages, semvers, the audit log and artifact

@@ -150,8 +150,8 @@ class Metrics:
         """Export how often kept registry reads were current (graph.read_cache)."""
         self._counts(
             "forebear_kept_reads",
-            "Registry reads answered from the process's kept copy (the audit head had not "
-            "moved) and read afresh",
+            "Registry reads answered from the process's kept copy (nothing was committed "
+            "since) and read afresh",
             "outcome",
             kept=lambda: cache.hits,
             read=lambda: cache.misses,
@@ -161,8 +161,8 @@ class Metrics:
         """Export how often a whole GraphQL answer was served kept (api.kept)."""
         self._counts(
             "forebear_kept_answers",
-            "Keepable GraphQL reads answered with the bytes kept from last time (the audit head "
-            "had not moved) and executed",
+            "Keepable GraphQL reads answered with the bytes kept from last time (nothing was "
+            "committed since) and executed",
             "outcome",
             kept=lambda: answers.hits,
             executed=lambda: answers.misses,

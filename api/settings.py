@@ -81,7 +81,8 @@ class Settings(BaseSettings):
         0.5,
         gt=0,
         description="seconds between looks for events other replicas committed "
-        "(live subscriptions; this process's own wake them at once)",
+        "(live subscriptions) and left unsealed by a stopped replica (this process's own "
+        "changes wake both at once)",
     )
     webhook_allow_private: bool = Field(
         False,

@@ -1,9 +1,18 @@
 """The audit log: every write transaction records exactly one event through `write_event`.
 
-Events form one hash chain in commit order: each carries a sequence number, the hash of the
-event before it and its own hash over its content. The chain head is a single node whose write
-lock every event takes, so sequence numbers are gapless and the chain has no forks; a change to
-any stored event shows up as a break when `verify_chain` recomputes it.
+A change writes its event *unsealed*, in its own transaction, and takes no lock for it: the
+event has its content (type, actor, time, subjects, before, after) but no place in the chain
+yet. A sealer (`seal`, run by every API process after its commits, and by anyone who reads the
+log) then chains the unsealed events in batches: under the chain head's write lock, the only
+place that lock is taken, it gives each the next sequence number, the hash of the event
+before it and its own hash over its content, and moves the head. So writers of different
+projects and collections never wait for each other, sequence numbers stay gapless, the chain
+has no forks, and a change to any sealed event shows up as a break when `verify_chain`
+recomputes it. An event is unsealed for milliseconds (Certificate Transparency's merge delay,
+in small): the audit reads seal what is committed before they read, so they never miss it.
+
+"What changed since I last looked" is answered without the lock: `STAMP_CLAUSE` names what is
+committed by the number of events (graph.read_cache, api.kept).
 """
 
 from __future__ import annotations
@@ -11,44 +20,42 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, LiteralString
 
 from graph.automations import HEARS, outbox_fields
 from graph.ids import new_id
 from graph.importing import IMPORTING
+from graph.records import native
 from graph.repository.base import Tx
 from graph.repository.idempotency import CLAIM
 
-# Takes the chain head's write lock. A query that takes it and returns the head's `seq` and
-# `hash` can make its event with `new_event` and write it with EVENT_CLAUSE, a round trip fewer
-# than write_event.
-LOCK_HEAD_CLAUSE: Final[LiteralString] = """
-MERGE (h:AuditHead {id: 'audit'})
-ON CREATE SET h.seq = 0, h.hash = ''
-SET h._lock = true
-REMOVE h._lock
+# Names what is committed, as the column `head`: how many events there are (every change
+# writes one, none is ever deleted, so the number moves with every commit and sealing leaves
+# it alone), read from Neo4j's count store, not a scan; and the chain head's epoch, drawn when
+# the head is made, so a wiped graph that counts up again is told apart.
+STAMP_CLAUSE: Final[LiteralString] = """
+CALL () { MATCH (e:Event) RETURN count(e) AS events }
+OPTIONAL MATCH (h:AuditHead {id: 'audit'})
+WITH coalesce(h.epoch, '') + ':' + toString(events) AS head
 """
 
-LOCK_HEAD: Final[LiteralString] = LOCK_HEAD_CLAUSE + "RETURN h.seq AS seq, h.hash AS hash"
-
-# Appends the event $event (a map made by `new_event`) to the chain: a query that locked the
-# head (LOCK_HEAD_CLAUSE, in this transaction) may end in it, in a CALL, and save a round trip.
-# It is also the outbox: when some active automation hears the event, one Outbox row carrying
-# what automations are matched by (scopes, triggers, aliases) is written in the same
-# transaction, so a rolled-back change never fires and a committed one always does
-# (api.services.webhooks takes the row and sends the deliveries). The change only asks whether
-# one automation hears it; which ones do is worked out when the row is first taken: what
-# automations cost a change stays small however many there are.
+# Writes the event $event (a map made by `new_event`), unsealed: a query may end in it, in a
+# CALL, and save a round trip. It is also the outbox: when some active automation hears the
+# event, one Outbox row carrying what automations are matched by (scopes, triggers, aliases)
+# is written in the same transaction, so a rolled-back change never fires and a committed one
+# always does (api.services.webhooks takes the row once the event is sealed and sends the
+# deliveries). The change only asks whether one automation hears it; which ones do is worked
+# out when the row is first taken: what automations cost a change stays small however many
+# there are.
 EVENT_CLAUSE: Final[LiteralString] = (
     """
-MATCH (h:AuditHead {id: 'audit'})
-SET h.seq = $event.seq, h.hash = $event.hash
-CREATE (e:Event {id: $event.id, seq: $event.seq, type: $event.type, actor: $event.actor,
-                 time: $event.time, subjects: $event.subjects, registry: $event.registry,
-                 before: $event.before, after: $event.after, prevHash: $event.prevHash,
-                 hash: $event.hash, idempotency: $event.idempotency,
-                 importKey: $event.importKey})
+CREATE (e:Event:Unsealed {id: $event.id, type: $event.type, actor: $event.actor,
+                          time: $event.time, subjects: $event.subjects,
+                          registry: $event.registry, before: $event.before,
+                          after: $event.after, idempotency: $event.idempotency,
+                          importKey: $event.importKey})
 WITH e
 CALL (e) {
   WITH e, $event.scopes AS scopes, $event.triggers AS triggers, $event.aliases AS aliases
@@ -64,6 +71,58 @@ MATCH (s:Entity {id: subject_id})
 CREATE (e)-[:ABOUT]->(s)
 """
 )
+
+# The chain head, made at start-up before any event (its epoch names this graph: STAMP_CLAUSE).
+ENSURE_HEAD: Final[LiteralString] = """
+MERGE (h:AuditHead {id: 'audit'})
+ON CREATE SET h.seq = 0, h.hash = '', h.epoch = randomUUID()
+"""
+
+# Sealing, step 1: the chain head under its write lock (made on first use), and the oldest
+# unsealed events after it. Whoever holds the lock seals; a second sealer waits, then finds
+# what the first left.
+SEAL_HEAD: Final[LiteralString] = """
+MERGE (h:AuditHead {id: 'audit'})
+ON CREATE SET h.seq = 0, h.hash = ''
+SET h.epoch = coalesce(h.epoch, randomUUID())
+WITH h
+CALL (h) {
+  MATCH (e:Unsealed) WHERE e.seq IS NULL
+  WITH e ORDER BY e.time, e.id LIMIT $limit
+  RETURN collect(e {.*}) AS events
+}
+RETURN h.seq AS seq, h.hash AS hash, events
+"""
+
+# Sealing, step 2: each of $rows (id, seq, prevHash, hash) placed in the chain, and the head
+# moved to the last.
+SEAL: Final[LiteralString] = """
+UNWIND $rows AS row
+MATCH (e:Unsealed {id: row.id})
+SET e.seq = row.seq, e.prevHash = row.prevHash, e.hash = row.hash
+REMOVE e:Unsealed
+WITH count(e) AS sealed
+MATCH (h:AuditHead {id: 'audit'})
+SET h.seq = $seq, h.hash = $hash
+RETURN sealed
+"""
+
+UNSEALED: Final[LiteralString] = "MATCH (u:Unsealed) RETURN count(u) AS unsealed"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What one mutation records: its event's type (`link.created`), who made it, the ids it
+    is about, the state before and after, and the registry it happened in. `project` (a
+    project's name, not recorded) lets automations on that project hear it."""
+
+    type: str
+    actor: str
+    subjects: Sequence[str]
+    before: Mapping[str, Any] | None = None
+    after: Mapping[str, Any] | None = None
+    registry: str | None = None
+    project: str | None = None
 
 
 def event_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
@@ -95,86 +154,74 @@ def hashed_fields(
     }
 
 
-def new_event(
-    head: Mapping[str, Any],
-    type: str,
-    *,
-    actor: str,
-    subjects: Sequence[str],
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-    registry: str | None = None,
-    project: str | None = None,
-) -> dict[str, Any]:
-    """The event after the chain head `head` (its `seq` and `hash`, read under its lock), as
-    the map EVENT_CLAUSE writes. `project` (a project's name, not recorded) lets automations on
-    that project hear it."""
-    seq = int(head["seq"]) + 1
-    # Microseconds are kept exactly, so the hash can be recomputed from the stored time.
+def new_event(change: Change) -> dict[str, Any]:
+    """The event recording `change`, as the map EVENT_CLAUSE writes (unsealed)."""
+    # Microseconds are kept exactly, so the hash can be computed from the stored time.
     time = datetime.now(UTC)
+    after = dict(change.after or {})
     imported = IMPORTING.get()
     if imported is not None:
         time = imported.time
-        after = {
-            **(after or {}),
-            "imported": {
-                "source": imported.source,
-                "key": imported.key,
-                "by": imported.by,
-                "at": datetime.now(UTC).isoformat(),
-            },
+        after["imported"] = {
+            "source": imported.source,
+            "key": imported.key,
+            "by": imported.by,
+            "at": datetime.now(UTC).isoformat(),
         }
-    before_json = json.dumps(before or {}, sort_keys=True, default=str)
-    after_json = json.dumps(after or {}, sort_keys=True, default=str)
-    fields = hashed_fields(
-        seq=seq,
-        type=type,
-        actor=actor,
-        time=time,
-        subjects=subjects,
-        registry=registry,
-        before=before_json,
-        after=after_json,
-    )
     claim = CLAIM.get()
     if claim is not None:
         claim.events += 1
-    return fields | {
+    return {
         "id": new_id("evt"),
+        "type": change.type,
+        "actor": change.actor,
         "time": time,
-        "subjects": list(subjects),
-        "prevHash": head["hash"],
-        "hash": event_hash(head["hash"], fields),
+        "subjects": list(change.subjects),
+        "registry": change.registry,
+        "before": json.dumps(change.before or {}, sort_keys=True, default=str),
+        "after": json.dumps(after, sort_keys=True, default=str),
         "idempotency": claim.id if claim is not None else None,
         "importKey": imported.key if imported is not None else None,
-        **outbox_fields(type, subjects, registry, project, after),
+        **outbox_fields(change.type, change.subjects, change.registry, change.project, after),
     }
 
 
-async def write_event(
-    tx: Tx,
-    type: str,
-    *,
-    actor: str,
-    subjects: Sequence[str],
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-    registry: str | None = None,
-    project: str | None = None,
-) -> str:
-    """Record one immutable event about `subjects` inside `tx`, chained to the one before;
-    return its id."""
-    head = await (await tx.run(LOCK_HEAD)).single(strict=True)
-    event = new_event(
-        head,
-        type,
-        actor=actor,
-        subjects=subjects,
-        before=before,
-        after=after,
-        registry=registry,
-        project=project,
-    )
+async def write_event(tx: Tx, change: Change) -> str:
+    """Record `change` as one immutable event inside `tx` (sealed into the chain after the
+    commit); return its id."""
+    event = new_event(change)
     await tx.run(EVENT_CLAUSE, event=event)
     event_id: str = event["id"]
     return event_id
+
+
+def chained(node: Mapping[str, Any], seq: int, prev_hash: str) -> str:
+    """The hash of a stored event (`node`, its properties) at `seq` after `prev_hash`."""
+    fields = hashed_fields(
+        seq=seq,
+        type=node["type"],
+        actor=node["actor"],
+        time=native(node["time"]),
+        subjects=node.get("subjects") or (),
+        registry=node.get("registry"),
+        before=node["before"],
+        after=node["after"],
+    )
+    return event_hash(prev_hash, fields)
+
+
+async def seal_batch(tx: Tx, limit: int = 2_000) -> int:
+    """Chain up to `limit` unsealed events, oldest first, in `tx` (a write transaction: it
+    holds the head's lock until it commits); how many it sealed."""
+    head = await (await tx.run(SEAL_HEAD, limit=limit)).single(strict=True)
+    seq, prev = int(head["seq"]), str(head["hash"])
+    rows = []
+    for node in head["events"]:
+        seq += 1
+        digest = chained(node, seq, prev)
+        rows.append({"id": node["id"], "seq": seq, "prevHash": prev, "hash": digest})
+        prev = digest
+    if not rows:
+        return 0
+    await tx.run(SEAL, rows=rows, seq=seq, hash=prev)
+    return len(rows)

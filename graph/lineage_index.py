@@ -2,13 +2,13 @@
 a Neo4j round trip per hop.
 
 Neo4j stays the source of truth. Before every walk the index reads one stamp: the audit log's
-head sequence number and the counts of lineage nodes and edges. Every change made through the
-API writes an audit event naming the runs, versions and artifacts it touched, so a moved
-sequence number says which nodes to read again (their edges, state, name and aliases); counts
-that moved without events (a bulk load behind the API's back) make the index reload it all.
-Events are numbered under one lock and committed in that order, so reading the events up to
-the head misses none. Walks as of a past time do not use the index (edges and deletions carry
-times there).
+last sealed sequence number, the events not sealed yet, and the counts of lineage nodes and
+edges. Every change made through the API (any replica) writes an audit event naming the runs,
+versions and artifacts it touched, so new events say which nodes to read again (their edges,
+state, name and aliases); counts that moved without events (a bulk load behind the API's back)
+make the index reload it all. Events are sealed in sequence order, and the unsealed ones are
+read before the head (graph.events), so reading both misses none. Walks as of a past time do
+not use the index (edges and deletions carry times there).
 
 Walks run on a Snapshot: the index as numpy arrays, built on a reload and patched after each
 change (until patches pass a share of the nodes, when it is built again). The answers the API
@@ -35,17 +35,25 @@ MAX_DELTA_EVENTS: Final = 5_000
 MAX_ANSWERS: Final = 8
 RUN_PREFIX: Final = "run_"  # ids carry their type (graph.ids)
 
-# The stamp, and the subjects of the events after $since (unless more than $most of them).
+# The stamp, and the changes since the last look: each event not sealed yet (up to $unsealed
+# of them), then the sealed ones after $since (unless more than $most), as [id, subjects].
+# The unsealed events are read before the head: one sealed in between has moved the head by
+# the time it is read, so it is among the sealed ones, and no event is missed.
 STAMP: Final[LiteralString] = """
+CALL () {
+  MATCH (u:Unsealed)
+  WITH u LIMIT $unsealed
+  RETURN collect([u.id, u.subjects]) AS unsealed
+}
 OPTIONAL MATCH (h:AuditHead {id: 'audit'})
-WITH coalesce(h.seq, 0) AS seq
+WITH unsealed, coalesce(h.seq, 0) AS seq
 CALL () { MATCH (n:Lineage) RETURN count(n) AS nodes }
 CALL () { MATCH ()-[r:PRODUCED]->() RETURN count(r) AS produced }
 CALL () { MATCH ()-[r:CONSUMED]->() RETURN count(r) AS consumed }
-RETURN seq, nodes, produced, consumed,
+RETURN seq, unsealed, nodes, produced, consumed,
        CASE WHEN $since < seq AND seq - $since <= $most
             THEN COLLECT { MATCH (e:Event) WHERE e.seq > $since AND e.seq <= seq
-                           RETURN e.subjects }
+                           RETURN [e.id, e.subjects] }
             ELSE [] END AS changes
 """
 
@@ -430,7 +438,8 @@ class LineageIndex:
     consumers: dict[str, list[str]] = field(default_factory=dict)
     aliased: dict[str, set[str]] = field(default_factory=dict)  # artifact -> aliased versions
     edge_counts: dict[str, int] = field(default_factory=lambda: {"PRODUCED": 0, "CONSUMED": 0})
-    stamp: tuple[int, int, int, int] | None = None
+    # The last sealed event's seq, the events read while unsealed, and the counts.
+    stamp: tuple[int, frozenset[str], int, int, int] | None = None
     reloads: int = 0
     walked: int = 0  # answers made by walking
     reused: int = 0  # answers served from those kept
@@ -449,26 +458,37 @@ class LineageIndex:
         events since the last look."""
         since = self.stamp[0] if self.stamp is not None else 0
         most = MAX_DELTA_EVENTS if self.stamp is not None else -1  # a first look reloads
-        [row] = await query(STAMP, since=since, most=most)
-        stamp = (row["seq"], row["nodes"], row["produced"], row["consumed"])
+        [row] = await query(STAMP, since=since, most=most, unsealed=MAX_DELTA_EVENTS + 1)
+        unsealed: dict[str, list[str]] = dict(row["unsealed"])
+        stamp = (row["seq"], frozenset(unsealed), row["nodes"], row["produced"], row["consumed"])
         if stamp == self.stamp:
             return
         async with self._lock:
             if stamp == self.stamp or (self.stamp is not None and stamp[0] < self.stamp[0]):
                 return  # another request brought it this far, or further
             changed: set[str] | None = None  # None: anything may have changed
-            if self.stamp is None or stamp[0] - since > MAX_DELTA_EVENTS:
+            if (
+                self.stamp is None
+                or stamp[0] - since > MAX_DELTA_EVENTS
+                or len(unsealed) > MAX_DELTA_EVENTS
+            ):
                 await self._reload(query)
             else:
                 # These events start at `since`, at or before where the index is now: reading
-                # a node again twice is harmless.
-                changed = await self._apply_events(query, row["changes"])
-                if stamp[1:] != self._counts():
+                # a node again twice is harmless. An event read while unsealed is not read
+                # again once sealed.
+                seen = self.stamp[1]
+                events = [*row["changes"], *unsealed.items()]
+                changed = await self._apply_events(
+                    query, [subjects for event_id, subjects in events if event_id not in seen]
+                )
+                if stamp[2:] != self._counts():
                     # The counts disagree after the events: a later change raced the reads
-                    # (the seq moved: next time), or the graph changed behind the API's back.
-                    [check] = await query(STAMP, since=stamp[0], most=0)
+                    # (the stamp moved: next time), or the graph changed behind the API's back.
+                    [check] = await query(STAMP, since=stamp[0], most=0, unsealed=len(seen) + 1)
                     counts = (check["nodes"], check["produced"], check["consumed"])
-                    if check["seq"] == stamp[0] and counts != self._counts():
+                    same = {event_id for event_id, _ in check["unsealed"]} == stamp[1]
+                    if check["seq"] == stamp[0] and same and counts != self._counts():
                         await self._reload(query)
                         changed = None
             if changed is not None and self._snapshot is not None and self._snapshot.worn():
@@ -478,7 +498,7 @@ class LineageIndex:
                 self._snapshot = self._freeze()
                 changed = None
             # Neo4j's own numbers, so a difference in how the two count can never make every
-            # request reload; events after stamp[0] are read next time.
+            # request reload; events sealed after stamp[0] are read next time.
             self.stamp = stamp
             self.views.clear()
             if changed is None:

@@ -1,10 +1,10 @@
-"""Reads kept per process for as long as nothing changed.
+"""Reads kept per process for as long as nothing was committed.
 
-Every change writes an audit event in its own transaction and moves the audit head, whose hash
-names the last event (graph.events). A result read while the head was at one event is current
-for as long as the head stays there, so a cached read costs one small query that says whether
-the head moved, and answers afresh in the same round trip when it did. Hashes, not sequence
-numbers, name the head: a graph wiped or restored from a backup starts numbering again.
+Every change writes an audit event in its own transaction, so the number of events (with the
+audit head's epoch: graph.events.STAMP_CLAUSE) names what is committed. A result read under
+one stamp is current for as long as the stamp stays, so a cached read costs one small query
+that says whether it moved, and answers afresh in the same round trip when it did. The stamp
+is read before the result: a result is never older than the stamp it is filed under.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ class ReadCache:
     misses: int = 0
 
     def kept(self, key: Hashable) -> tuple[str, object] | None:
-        """The kept result of `key` and the head it was read at, if one is kept. The caller
+        """The kept result of `key` and the stamp it was read at, if one is kept. The caller
         holds on to it: another request may replace or evict the entry meanwhile."""
         found = self.entries.get(key)
         if found is not None:
@@ -32,7 +32,7 @@ class ReadCache:
         return found
 
     def reuse(self, kept: tuple[str, object]) -> object:
-        """A kept result found current (its head is still the head)."""
+        """A kept result found current (its stamp is still the stamp)."""
         self.hits += 1
         return kept[1]
 

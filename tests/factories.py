@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 
 from neo4j import GraphDatabase
@@ -107,6 +108,16 @@ def count(settings: Settings, cypher: str, **params: Any) -> int:
 
 def events(settings: Settings) -> int:
     return count(settings, "MATCH (e:Event) RETURN count(e)")
+
+
+def sealed(settings: Settings, within: float = 10.0) -> None:
+    """Wait until the API has sealed every committed event into the audit chain (it does so
+    in the background, milliseconds after each commit: graph.events), so what the graph holds
+    stays put until the next change."""
+    deadline = time.monotonic() + within
+    while count(settings, "MATCH (e:Unsealed) RETURN count(e)"):
+        assert time.monotonic() < deadline, f"events were left unsealed for {within} s"
+        time.sleep(0.01)
 
 
 CREATE_USER = """mutation($input: CreateUserInput!) {

@@ -14,6 +14,7 @@ from api.access import key_hash
 from api.settings import Settings
 from graph.constraints import ensure_constraints
 from graph.repository.access import AccessRepository
+from graph.repository.events import EventRepository
 from graph.repository.registries import RegistryRepository
 from storage.blobs import BlobStore
 from storage.errors import StorageUnavailable
@@ -43,6 +44,7 @@ async def prepare(driver: AsyncDriver, blobs: BlobStore, settings: Settings) -> 
         # verify_connectivity fails fast; execute_query alone would first retry for a while.
         await driver.verify_connectivity()
         await ensure_constraints(driver, settings.neo4j_database)
+        await EventRepository(driver, settings.neo4j_database).ensure_head()
         await RegistryRepository(driver, settings.neo4j_database).ensure_defaults()
         await bootstrap_admin(driver, settings)
 

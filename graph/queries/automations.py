@@ -122,13 +122,15 @@ SET f._lock = true
 REMOVE f._lock
 """
 
-# A page of the oldest rows after the cursor, each with the automations it is owed: on its
+# A page of the oldest rows after the cursor whose events are sealed (so a delivery carries
+# the event's place in the log; graph.events), each with the automations it is owed: on its
 # first take, those that hear its event (created before it, active now); after, those of the
 # ones it named that were not deleted since.
 OUTBOX_HEAD: Final[LiteralString] = (
     """
 MATCH (o:Outbox) WHERE o.time IS NOT NULL
   AND ($after_time IS NULL OR [o.time, o.event] > [$after_time, $after_event])
+  AND NOT EXISTS { MATCH (e:Event {id: o.event}) WHERE e:Unsealed }
 WITH o ORDER BY o.time, o.event LIMIT $limit
 WITH o, o.scopes AS scopes, o.triggers AS triggers, o.aliases AS aliases
 RETURN o.event AS event, o.time AS time, CASE

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Final, LiteralString
 
-# The hash of the last event ('' before the first): any change anywhere moves it (graph.events).
-HEAD: Final[LiteralString] = """
-OPTIONAL MATCH (h:AuditHead {id: 'audit'})
-RETURN coalesce(h.hash, '') AS head
-"""
+from graph.events import STAMP_CLAUSE
+
+# The stamp of what is committed: any change anywhere moves it (graph.events).
+HEAD: Final[LiteralString] = STAMP_CLAUSE + "RETURN head"
 
 HISTORY: Final[LiteralString] = """
 MATCH (:Entity {id: $subject})<-[:ABOUT]-(e:Event)
-WHERE $before_seq IS NULL OR e.seq < $before_seq
+WHERE e.seq < coalesce($before_seq, 9223372036854775807)
 RETURN e {.*} AS event
 ORDER BY e.seq DESC
 LIMIT $limit
@@ -20,7 +19,7 @@ LIMIT $limit
 
 AUDIT_LOG: Final[LiteralString] = """
 MATCH (e:Event)
-WHERE ($before_seq IS NULL OR e.seq < $before_seq)
+WHERE e.seq < coalesce($before_seq, 9223372036854775807)
   AND ($actor IS NULL OR e.actor = $actor)
   AND ($types IS NULL OR e.type IN $types)
   AND ($registry IS NULL OR e.registry = $registry)
@@ -39,6 +38,7 @@ ORDER BY e.seq
 LIMIT $limit
 """
 
+# The sequence number of the last sealed event.
 LAST_SEQ: Final[LiteralString] = """
 OPTIONAL MATCH (h:AuditHead {id: 'audit'})
 RETURN coalesce(h.seq, 0) AS seq

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final, LiteralString
 
-from graph.events import EVENT_CLAUSE, LOCK_HEAD_CLAUSE
+from graph.events import EVENT_CLAUSE, STAMP_CLAUSE
 from graph.queries.artifacts import VERSION_MAP
 
 ENSURE_REGISTRY: Final[LiteralString] = """
@@ -121,26 +121,20 @@ _COLLECTION_MAP: Final[LiteralString] = (
 )
 _REGISTRY_MAP: Final[LiteralString] = "r {.*, createdAt: r.createdAt.epochMillis}"
 
-# Takes the write lock of the collection `c`, then the audit head's `h`: in this order always,
-# so two writers of one collection never wait on each other crosswise.
-_LOCK_COLLECTION_THEN_HEAD: Final[LiteralString] = (
-    """
+# Takes the write lock of the collection `c`: writers of one collection take turns (its
+# indexes stay consecutive, an alias has one holder); the audit log takes no lock of theirs.
+_LOCK_COLLECTION: Final[LiteralString] = """
 SET c._lock = true
 REMOVE c._lock
 WITH *
 """
-    + LOCK_HEAD_CLAUSE
-    + """
-WITH *
-"""
-)
 
-# Linking, step 1: lock the collection (named by registry and name, or by id), then the audit
-# head, and read under both what the checks and the event need: the version's state and type,
+# Linking, step 1: lock the collection (named by registry and name, or by id), and read under
+# the lock what the checks and the event need: the version's state and type,
 # its link here if it has one, the collection's next index, and who holds each of $aliases.
 PREPARE_LINK: Final[LiteralString] = (
     _COLLECTION_BY_REF
-    + _LOCK_COLLECTION_THEN_HEAD
+    + _LOCK_COLLECTION
     + """
 OPTIONAL MATCH (v:ArtifactVersion {id: $version_id})
 OPTIONAL MATCH (c)-[:HAS_LINK]->(existing:Link {versionId: $version_id})
@@ -149,7 +143,7 @@ RETURN """
     + " AS collection, "
     + _REGISTRY_MAP
     + """ AS registry, v.state AS state, v.type AS type,
-       existing.id AS existing, h.seq AS seq, h.hash AS hash,
+       existing.id AS existing,
        [alias IN $aliases | [alias, COLLECT {
          MATCH (a:Assignment {collectionId: c.id, kind: 'alias', name: alias, open: true})
          RETURN a.linkId }[0]]] AS former
@@ -299,13 +293,12 @@ WHERE l.semver IS NOT NULL AND l.state = 'LINKED'
 RETURN l.id AS id, l.semver AS semver
 """
 
-# A page of a collection's links and its registry, unless the audit head (the hash of the last
-# event) is still $known: then the caller's copy is current. The head is read first, so a page
-# is never older than the head it is filed under (graph.read_cache).
+# A page of a collection's links and its registry, unless the stamp of what is committed
+# (graph.events.STAMP_CLAUSE) is still $known: then the caller's copy is current. The stamp is
+# read first, so a page is never older than the stamp it is filed under (graph.read_cache).
 LIST_LINKS: Final[LiteralString] = (
-    """
-OPTIONAL MATCH (h:AuditHead {id: 'audit'})
-WITH coalesce(h.hash, '') AS head
+    STAMP_CLAUSE
+    + """
 RETURN head, CASE WHEN head = $known THEN null ELSE COLLECT {
   MATCH (r:Registry)-[:HAS_COLLECTION]->(:Collection {id: $collection_id})
   CALL () {
@@ -329,14 +322,13 @@ MATCH (:Collection {id: $collection_id})-[:HAS_LINK]->(l:Link {state: 'LINKED'})
 RETURN l.id AS id ORDER BY l.index DESC LIMIT 1
 """
 
-# A change to one link, step 1: lock its collection, then the audit head (the order every
-# writer takes them in), and return under both the link, its collection and registry, and
-# the head the change's event chains onto. Each PREPARE_* below adds what its checks need.
+# A change to one link, step 1: lock its collection, and return under the lock the link, its
+# collection and registry. Each PREPARE_* below adds what its checks need.
 _LINK_UNDER_LOCKS: Final[LiteralString] = (
     """
 MATCH (:Link {id: $link_id})<-[:HAS_LINK]-(c:Collection)
 """
-    + _LOCK_COLLECTION_THEN_HEAD
+    + _LOCK_COLLECTION
     + """
 MATCH (r:Registry {id: c.registryId}), (l:Link {id: $link_id})
 RETURN """
@@ -345,10 +337,10 @@ RETURN """
     + _COLLECTION_MAP
     + " AS collection, "
     + _REGISTRY_MAP
-    + """ AS registry, h.seq AS seq, h.hash AS hash"""
+    + " AS registry"
 )
 
-# Moving an alias, step 1: the link under both locks, and the alias's holder.
+# Moving an alias, step 1: the link under its collection's lock, and the alias's holder.
 PREPARE_ALIAS: Final[LiteralString] = (
     _LINK_UNDER_LOCKS
     + """,
@@ -378,8 +370,8 @@ RETURN l.id AS id
 """
 )
 
-# Assigning or unassigning a stage, step 1: the link under both locks (its registry has the
-# stages), and the stage's holders.
+# Assigning or unassigning a stage, step 1: the link under its collection's lock (its registry has
+# the stages), and the stage's holders.
 PREPARE_STAGE: Final[LiteralString] = (
     _LINK_UNDER_LOCKS
     + """,
@@ -411,8 +403,8 @@ RETURN l.id AS id
 """
 )
 
-# Giving a link its semver, step 1: the link under both locks, and the link holding $semver
-# in the collection, if one does.
+# Giving a link its semver, step 1: the link under its collection's lock, and the link holding
+# $semver in the collection, if one does.
 PREPARE_SEMVER: Final[LiteralString] = (
     _LINK_UNDER_LOCKS
     + """,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from graph.errors import Conflict, NotFound
-from graph.events import write_event
+from graph.events import Change, write_event
 from graph.ids import new_id
 from graph.queries import access as q
 from graph.records import (
@@ -98,10 +98,12 @@ class AccessRepository(Repository):
                 return False
             await write_event(
                 tx,
-                "user.created",
-                actor="configuration",
-                subjects=[row["id"]],
-                after={"name": name, "kind": "user", "orgAdmin": True},
+                Change(
+                    "user.created",
+                    actor="configuration",
+                    subjects=[row["id"]],
+                    after={"name": name, "kind": "user", "orgAdmin": True},
+                ),
             )
             return True
 
@@ -131,10 +133,12 @@ class AccessRepository(Repository):
             assert key is not None  # the user was made in this transaction
             await write_event(
                 tx,
-                "user.created",
-                actor=actor,
-                subjects=[user.id, key.id],
-                after={"name": name, "kind": kind, "orgAdmin": org_admin, "key": key.id},
+                Change(
+                    "user.created",
+                    actor=actor,
+                    subjects=[user.id, key.id],
+                    after={"name": name, "kind": kind, "orgAdmin": org_admin, "key": key.id},
+                ),
             )
             return user, key
 
@@ -168,10 +172,12 @@ class AccessRepository(Repository):
                 raise NotFound("user", user_id)
             await write_event(
                 tx,
-                "apikey.created",
-                actor=actor,
-                subjects=[key.id, user_id],
-                after={"name": name, "user": key.user, "expiresAt": expires_at},
+                Change(
+                    "apikey.created",
+                    actor=actor,
+                    subjects=[key.id, user_id],
+                    after={"name": name, "user": key.user, "expiresAt": expires_at},
+                ),
             )
             return key
 
@@ -187,10 +193,12 @@ class AccessRepository(Repository):
                 raise Conflict(f"API key {key_id!r} is revoked already")
             await write_event(
                 tx,
-                "apikey.revoked",
-                actor=actor,
-                subjects=[key.id],
-                after={"name": key.name, "user": key.user},
+                Change(
+                    "apikey.revoked",
+                    actor=actor,
+                    subjects=[key.id],
+                    after={"name": key.name, "user": key.user},
+                ),
             )
             return key
 
@@ -216,10 +224,12 @@ class AccessRepository(Repository):
                 raise NotFound("project member" if not member else "project or user", principal)
             await write_event(
                 tx,
-                "project.member_added" if member else "project.member_removed",
-                actor=actor,
-                subjects=[row["project_id"], row["user_id"]],
-                after={"project": project, "principal": principal},
+                Change(
+                    "project.member_added" if member else "project.member_removed",
+                    actor=actor,
+                    subjects=[row["project_id"], row["user_id"]],
+                    after={"project": project, "principal": principal},
+                ),
             )
 
         await self._write(work)

@@ -11,7 +11,7 @@ from typing import Any, Final
 
 from graph.dependents import HasDependents, dependents_of
 from graph.errors import Conflict, Invalid, NotFound
-from graph.events import write_event
+from graph.events import Change, write_event
 from graph.ids import kind_of, new_id
 from graph.queries import artifacts as q
 from graph.records import (
@@ -164,16 +164,18 @@ class ArtifactRepository(Repository):
             missing = tuple(sorted([row["sha256"] async for row in result]))
             await write_event(
                 tx,
-                "artifact_version.created",
-                actor=actor,
-                subjects=[props["id"], art.id, *([run_id] if run_id else [])],
-                after={
-                    "digest": digest,
-                    "files": len(files),
-                    "references": len(references),
-                    "size": props["size"],
-                    "run": run_id,
-                },
+                Change(
+                    "artifact_version.created",
+                    actor=actor,
+                    subjects=[props["id"], art.id, *([run_id] if run_id else [])],
+                    after={
+                        "digest": digest,
+                        "files": len(files),
+                        "references": len(references),
+                        "size": props["size"],
+                        "run": run_id,
+                    },
+                ),
             )
             return NewVersion(version_from(props), missing, existing=False)
 
@@ -208,12 +210,18 @@ class ArtifactRepository(Repository):
             moved = await _move_latest(tx, artifact_id, now)
             await write_event(
                 tx,
-                "artifact_version.committed",
-                actor=actor,
-                subjects=[version_id, artifact_id, *([version.run_id] if version.run_id else [])],
-                before={"state": "PENDING", "latest": moved[0]},
-                after={"state": "COMMITTED", "index": version.index, "latest": moved[1]},
-                project=version.project,
+                Change(
+                    "artifact_version.committed",
+                    actor=actor,
+                    subjects=[
+                        version_id,
+                        artifact_id,
+                        *([version.run_id] if version.run_id else []),
+                    ],
+                    before={"state": "PENDING", "latest": moved[0]},
+                    after={"state": "COMMITTED", "index": version.index, "latest": moved[1]},
+                    project=version.project,
+                ),
             )
             return version
 
@@ -245,12 +253,14 @@ class ArtifactRepository(Repository):
             previous = row["previous"][0] if row["previous"] else None
             await write_event(
                 tx,
-                "artifact_alias.set",
-                actor=actor,
-                subjects=[version_id, artifact_id, *([previous] if previous else [])],
-                before={"alias": alias, "version": previous},
-                after={"alias": alias, "version": version_id},
-                project=version.project,
+                Change(
+                    "artifact_alias.set",
+                    actor=actor,
+                    subjects=[version_id, artifact_id, *([previous] if previous else [])],
+                    before={"alias": alias, "version": previous},
+                    after={"alias": alias, "version": version_id},
+                    project=version.project,
+                ),
             )
             return previous
 
@@ -273,12 +283,14 @@ class ArtifactRepository(Repository):
             previous: str = row["previous"][0]
             await write_event(
                 tx,
-                "artifact_alias.removed",
-                actor=actor,
-                subjects=[previous, artifact_id],
-                before={"alias": alias, "version": previous},
-                after={"alias": alias, "version": None},
-                project=artifact.project,
+                Change(
+                    "artifact_alias.removed",
+                    actor=actor,
+                    subjects=[previous, artifact_id],
+                    before={"alias": alias, "version": previous},
+                    after={"alias": alias, "version": None},
+                    project=artifact.project,
+                ),
             )
             return previous
 
@@ -351,10 +363,12 @@ class ArtifactRepository(Repository):
             if created:
                 await write_event(
                     tx,
-                    "run.used_version",
-                    actor=actor,
-                    subjects=[run_id, version_id],
-                    after={"ref": ref, "version": version.name},
+                    Change(
+                        "run.used_version",
+                        actor=actor,
+                        subjects=[run_id, version_id],
+                        after={"ref": ref, "version": version.name},
+                    ),
                 )
             return created
 
@@ -369,10 +383,12 @@ class ArtifactRepository(Repository):
             if ids:
                 await write_event(
                     tx,
-                    "artifact_version.expired",
-                    actor="system",
-                    subjects=ids,
-                    after={"expired": len(ids)},
+                    Change(
+                        "artifact_version.expired",
+                        actor="system",
+                        subjects=ids,
+                        after={"expired": len(ids)},
+                    ),
                 )
             return ids
 
@@ -662,12 +678,14 @@ async def _change_state(
     verb = "deleted" if state == "DELETED" else "restored"
     await write_event(
         tx,
-        f"artifact_version.{verb}",
-        actor=actor,
-        subjects=[before.id, artifact_id],
-        before={"state": before.state, "latest": moved[0]},
-        after={"state": state, "latest": moved[1]},
-        project=before.project,
+        Change(
+            f"artifact_version.{verb}",
+            actor=actor,
+            subjects=[before.id, artifact_id],
+            before={"state": before.state, "latest": moved[0]},
+            after={"state": state, "latest": moved[1]},
+            project=before.project,
+        ),
     )
     aliases = (await _aliases(tx, [before.id])).get(before.id, [])
     return version_from(row["version"], aliases)

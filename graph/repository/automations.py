@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from graph.errors import Conflict, NotFound
-from graph.events import write_event
+from graph.events import Change, write_event
 from graph.ids import new_id
 from graph.queries import automations as q
 from graph.records import Automation, Delivery, DeliveryAttempt, Page, instant, native
@@ -129,13 +129,15 @@ async def _audit(
     registry (or project)."""
     await write_event(
         tx,
-        type,
-        actor=actor,
-        subjects=[automation.id, automation.scope_id],
-        registry=automation.registry_id,
-        project=automation.project,
-        before=before,
-        after=after,
+        Change(
+            type,
+            actor=actor,
+            subjects=[automation.id, automation.scope_id],
+            registry=automation.registry_id,
+            project=automation.project,
+            before=before,
+            after=after,
+        ),
     )
 
 

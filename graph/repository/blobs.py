@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from graph.errors import Conflict
-from graph.events import write_event
+from graph.events import Change, write_event
 from graph.queries import blobs as q
 from graph.records import Principal
 from graph.repository.base import Repository, Tx
@@ -144,7 +144,7 @@ class BlobRepository(Repository):
                 if not used:
                     await remove(shared)
             await write_event(
-                tx, "blob.collected", actor="system", subjects=[], before={"sha256": sha256}
+                tx, Change("blob.collected", actor="system", subjects=[], before={"sha256": sha256})
             )
             return True
 

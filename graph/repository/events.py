@@ -6,12 +6,14 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
-from graph.events import event_hash, hashed_fields
+from graph.events import ENSURE_HEAD, UNSEALED, chained, seal_batch
 from graph.queries import events as q
 from graph.records import Page, native
 from graph.repository.base import Repository, Tx
+
+SEAL_BATCH: Final = 2_000  # events chained in one transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +57,33 @@ def event_from(node: Mapping[str, Any]) -> Event:
 
 
 class EventRepository(Repository):
+    async def ensure_head(self) -> None:
+        """Make the audit chain's head if the graph has none (at start-up)."""
+
+        async def work(tx: Tx) -> None:
+            await (await tx.run(ENSURE_HEAD)).consume()
+
+        await self._write(work, notify=False)
+
+    async def seal(self) -> int:
+        """Chain every event committed before this call and not sealed yet (graph.events); how
+        many this call sealed (another sealer may have sealed the rest)."""
+
+        async def unsealed(tx: Tx) -> int:
+            return int((await (await tx.run(UNSEALED)).single(strict=True))["unsealed"])
+
+        if not await self._read(unsealed):
+            return 0
+        total = 0
+        while True:
+            sealed = await self._write(lambda tx: seal_batch(tx, SEAL_BATCH))
+            total += sealed
+            if sealed < SEAL_BATCH:
+                return total
+
     async def head(self) -> str:
-        """The hash naming the last event, '' before the first. It moves with every change."""
+        """The stamp of what is committed (graph.events.STAMP_CLAUSE): it moves with every
+        change."""
 
         async def work(tx: Tx) -> str:
             head: str = (await (await tx.run(q.HEAD)).single(strict=True))["head"]
@@ -73,8 +100,9 @@ class EventRepository(Repository):
         return await self._read(work)
 
     async def since(self, after_seq: int, limit: int) -> list[Event]:
-        """Up to `limit` events after `after_seq`, oldest first (events commit in sequence
-        order: the head's lock is held until each commits, so none is skipped)."""
+        """Up to `limit` sealed events after `after_seq`, oldest first (events are sealed in
+        sequence order: the head's lock is held until each batch commits, so none is
+        skipped)."""
 
         async def work(tx: Tx) -> list[Event]:
             result = await tx.run(q.CHAIN_PAGE, after_seq=after_seq, limit=limit)
@@ -83,7 +111,9 @@ class EventRepository(Repository):
         return await self._read(work)
 
     async def history(self, subject_id: str, *, first: int, before_seq: int | None) -> Page[Event]:
-        """Events about one subject, newest first."""
+        """Events about one subject, newest first (what was committed before the call is
+        sealed first, so it is there)."""
+        await self.seal()
 
         async def work(tx: Tx) -> list[Event]:
             result = await tx.run(
@@ -104,7 +134,8 @@ class EventRepository(Repository):
         first: int,
         before_seq: int | None,
     ) -> Page[Event]:
-        """The org-wide log, newest first, filtered."""
+        """The org-wide log, newest first, filtered (sealed first, as history)."""
+        await self.seal()
 
         async def work(tx: Tx) -> list[Event]:
             result = await tx.run(
@@ -122,7 +153,9 @@ class EventRepository(Repository):
         return _page(await self._read(work), first)
 
     async def verify_chain(self, batch: int = 5_000) -> ChainReport:
-        """Recompute every event's hash in sequence order; report the first that disagrees."""
+        """Recompute every event's hash in sequence order; report the first that disagrees.
+        What was committed before the call is sealed first, so it is checked too."""
+        await self.seal()
         checked, prev_hash, expected_seq = 0, "", 1
         while True:
 
@@ -146,17 +179,7 @@ def _check(node: Mapping[str, Any], event: Event, prev_hash: str, seq: int) -> s
         return f"sequence {seq} is missing (found {event.seq} next)"
     if event.prev_hash != prev_hash:
         return "its previous-hash does not match the event before it"
-    fields = hashed_fields(
-        seq=event.seq,
-        type=event.type,
-        actor=event.actor,
-        time=event.time,
-        subjects=event.subjects,
-        registry=event.registry,
-        before=node["before"],
-        after=node["after"],
-    )
-    if event_hash(prev_hash, fields) != event.hash:
+    if chained(node, event.seq, prev_hash) != event.hash:
         return "its content does not match its hash"
     return None
 

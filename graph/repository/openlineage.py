@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from graph.errors import Forbidden, Invalid
-from graph.events import write_event
+from graph.events import Change, write_event
 from graph.ids import new_id
 from graph.openlineage import DATASET_TYPE, TAG, Dataset, RunEvent
 from graph.queries import artifacts as aq
@@ -67,7 +67,7 @@ class OpenLineageRepository(Repository):
             ]
             found = await _datasets(tx, wanted)
             # Every node the event will be about, write-locked now in one order (sorted): its
-            # ABOUT edges would lock them after the audit head's lock, and shared locks taken
+            # ABOUT edges would lock them last, in the subjects' order, and shared locks taken
             # on the way (a MERGE that finds an edge) would be upgraded: either deadlocks with
             # another event about the same popular table.
             known = {artifact.id for artifact, _ in found}
@@ -114,21 +114,23 @@ class OpenLineageRepository(Repository):
             subjects = list(dict.fromkeys(subjects))
             event_id = await write_event(
                 tx,
-                "openlineage.run_event",
-                actor=actor,
-                subjects=subjects,
-                after={
-                    "eventType": event.event_type,
-                    "eventTime": event.event_time.isoformat(),
-                    "job": f"{event.job_namespace}/{event.job_name}",
-                    "runId": event.run_id,
-                    "run": run_id,
-                    "consumed": [v.name for v in consumed],
-                    "produced": [v.name for v in produced],
-                    "created": made,
-                    "producer": event.producer,
-                },
-                project=event.project,
+                Change(
+                    "openlineage.run_event",
+                    actor=actor,
+                    subjects=subjects,
+                    after={
+                        "eventType": event.event_type,
+                        "eventTime": event.event_time.isoformat(),
+                        "job": f"{event.job_namespace}/{event.job_name}",
+                        "runId": event.run_id,
+                        "run": run_id,
+                        "consumed": [v.name for v in consumed],
+                        "produced": [v.name for v in produced],
+                        "created": made,
+                        "producer": event.producer,
+                    },
+                    project=event.project,
+                ),
             )
             done = Ingested(
                 run_id,

@@ -10,7 +10,7 @@ from typing import Any, Final, LiteralString
 
 from graph.dependents import Dependents, collection_dependents, dependents_of, link_dependents
 from graph.errors import Conflict, Forbidden, NotFound
-from graph.events import write_event
+from graph.events import Change, write_event
 from graph.ids import new_id
 from graph.policies import Approval
 from graph.records import Link, instant
@@ -116,11 +116,13 @@ class PolicyRepository(Repository):
             shown = {k: v for k, v in stored.items() if k not in ("createdAt", "deleted")}
             await write_event(
                 tx,
-                "policy.created",
-                actor=actor,
-                subjects=[made.id, registry_id],
-                registry=registry_id,
-                after=shown,
+                Change(
+                    "policy.created",
+                    actor=actor,
+                    subjects=[made.id, registry_id],
+                    registry=registry_id,
+                    after=shown,
+                ),
             )
             return made
 
@@ -136,11 +138,13 @@ class PolicyRepository(Repository):
             gone = policy_from(row["policy"])
             await write_event(
                 tx,
-                "policy.deleted",
-                actor=actor,
-                subjects=[policy_id, registry_id],
-                registry=registry_id,
-                before={"name": gone.name, "kind": gone.kind, "target": gone.target},
+                Change(
+                    "policy.deleted",
+                    actor=actor,
+                    subjects=[policy_id, registry_id],
+                    registry=registry_id,
+                    before={"name": gone.name, "kind": gone.kind, "target": gone.target},
+                ),
             )
             return gone
 
@@ -289,11 +293,13 @@ class PromotionRequests(Repository):
             made = await (await tx.run(CREATE_REQUEST, props=props)).single(strict=True)
             await write_event(
                 tx,
-                "promotion.requested",
-                actor=actor,
-                subjects=[request_id, link.id, link.collection_id],
-                registry=link.registry_id,
-                after={"kind": kind, "target": target, "link": link.id, "note": note},
+                Change(
+                    "promotion.requested",
+                    actor=actor,
+                    subjects=[request_id, link.id, link.collection_id],
+                    registry=link.registry_id,
+                    after={"kind": kind, "target": target, "link": link.id, "note": note},
+                ),
             )
             return request_from(made["request"])
 
@@ -337,11 +343,13 @@ class PromotionRequests(Repository):
             if not approve:  # an approval's event is the move's own, which names the request
                 await write_event(
                     tx,
-                    "promotion.rejected",
-                    actor=actor,
-                    subjects=[request_id, request.link_id, request.collection_id],
-                    registry=request.registry_id,
-                    after={"kind": request.kind, "target": request.target, "note": note},
+                    Change(
+                        "promotion.rejected",
+                        actor=actor,
+                        subjects=[request_id, request.link_id, request.collection_id],
+                        registry=request.registry_id,
+                        after={"kind": request.kind, "target": request.target, "note": note},
+                    ),
                 )
             return request_from(closed["request"])
 

@@ -15,7 +15,7 @@ from neo4j.exceptions import ConstraintError
 
 from graph.dependents import HasDependents, collection_dependents, link_dependents
 from graph.errors import Conflict, Invalid, NotFound
-from graph.events import new_event, write_event
+from graph.events import Change, new_event, write_event
 from graph.ids import new_id
 from graph.importing import IMPORTING, clock
 from graph.policies import Approval, approved, enforce
@@ -188,12 +188,14 @@ class RegistryRepository(Repository):
                 raise NotFound("user", principal)
             await write_event(
                 tx,
-                "registry.member_set",
-                actor=actor,
-                subjects=[target.id],
-                registry=target.id,
-                before={"principal": principal, "role": row["previous"]},
-                after={"principal": principal, "role": role},
+                Change(
+                    "registry.member_set",
+                    actor=actor,
+                    subjects=[target.id],
+                    registry=target.id,
+                    before={"principal": principal, "role": row["previous"]},
+                    after={"principal": principal, "role": role},
+                ),
             )
 
         await self._write(work)
@@ -209,11 +211,13 @@ class RegistryRepository(Repository):
                 raise NotFound("member", f"{registry}/{principal}")
             await write_event(
                 tx,
-                "registry.member_removed",
-                actor=actor,
-                subjects=[row["registry_id"], row["user_id"]],
-                registry=row["registry_id"],
-                before={"principal": principal, "role": row["role"]},
+                Change(
+                    "registry.member_removed",
+                    actor=actor,
+                    subjects=[row["registry_id"], row["user_id"]],
+                    registry=row["registry_id"],
+                    before={"principal": principal, "role": row["role"]},
+                ),
             )
 
         await self._write(work)
@@ -268,16 +272,18 @@ class RegistryRepository(Repository):
                 raise Conflict(f"collection {target.name}/{name} already exists") from exc
             await write_event(
                 tx,
-                "collection.created",
-                actor=actor,
-                subjects=[collection_id, target.id],
-                registry=target.id,
-                after={
-                    "name": name,
-                    "description": description,
-                    "tags": props["tags"],
-                    "types": props["types"],
-                },
+                Change(
+                    "collection.created",
+                    actor=actor,
+                    subjects=[collection_id, target.id],
+                    registry=target.id,
+                    after={
+                        "name": name,
+                        "description": description,
+                        "tags": props["tags"],
+                        "types": props["types"],
+                    },
+                ),
             )
             return collection_from(row["collection"], {"id": target.id, "name": target.name})
 
@@ -319,12 +325,14 @@ class RegistryRepository(Repository):
             new = {"name": after.name, "description": after.description, "tags": list(after.tags)}
             await write_event(
                 tx,
-                kind,
-                actor=actor,
-                subjects=[collection_id],
-                registry=before.registry_id,
-                before={k: v for k, v in old.items() if k in props},
-                after={k: v for k, v in new.items() if k in props},
+                Change(
+                    kind,
+                    actor=actor,
+                    subjects=[collection_id],
+                    registry=before.registry_id,
+                    before={k: v for k, v in old.items() if k in props},
+                    after={k: v for k, v in new.items() if k in props},
+                ),
             )
             return after
 
@@ -365,12 +373,14 @@ class RegistryRepository(Repository):
             kind = "collection.deprecated" if deprecated else "collection.restored"
             await write_event(
                 tx,
-                kind,
-                actor=actor,
-                subjects=[collection_id],
-                registry=before.registry_id,
-                before={"deprecated": before.deprecated},
-                after={"deprecated": deprecated},
+                Change(
+                    kind,
+                    actor=actor,
+                    subjects=[collection_id],
+                    registry=before.registry_id,
+                    before={"deprecated": before.deprecated},
+                    after={"deprecated": deprecated},
+                ),
             )
             return collection_from(row["collection"], registry)
 
@@ -494,22 +504,23 @@ class RegistryRepository(Repository):
             subjects = [link_id, found.id, version_id]
             subjects += [alias_subject(found.id, a) for a in (LATEST, *aliases)]
             subjects += [holder for alias, holder in former.items() if holder and alias != LATEST]
-            # The event is made from what step 1 read under the head's lock, and written by
-            # step 2 with the link: one round trip fewer than writing it on its own.
+            # The event is made from what step 1 read under the collection's lock, and written
+            # by step 2 with the link: one round trip fewer than writing it on its own.
             event = new_event(
-                row,
-                "link.created",
-                actor=actor,
-                subjects=list(dict.fromkeys(subjects)),
-                registry=found.registry_id,
-                before={"latest": former[LATEST], "aliases": {a: former[a] for a in aliases}},
-                after={
-                    "index": row["collection"]["nextIndex"],
-                    "version": version_id,
-                    "latest": link_id,
-                    "aliases": aliases,
-                    **({"collectionCreated": found.name} if made else {}),
-                },
+                Change(
+                    "link.created",
+                    actor=actor,
+                    subjects=list(dict.fromkeys(subjects)),
+                    registry=found.registry_id,
+                    before={"latest": former[LATEST], "aliases": {a: former[a] for a in aliases}},
+                    after={
+                        "index": row["collection"]["nextIndex"],
+                        "version": version_id,
+                        "latest": link_id,
+                        "aliases": aliases,
+                        **({"collectionCreated": found.name} if made else {}),
+                    },
+                )
             )
             created = await (
                 await tx.run(
@@ -566,12 +577,14 @@ class RegistryRepository(Repository):
             moved = await _move_latest(tx, collection.id, now, actor)
             await write_event(
                 tx,
-                "link.restored" if linked else "link.deregistered",
-                actor=actor,
-                subjects=[link_id, collection.id, link.version_id],
-                registry=collection.registry_id,
-                before={"state": link.state, "latest": moved[0], "held": ended},
-                after={"state": wanted, "latest": moved[1]},
+                Change(
+                    "link.restored" if linked else "link.deregistered",
+                    actor=actor,
+                    subjects=[link_id, collection.id, link.version_id],
+                    registry=collection.registry_id,
+                    before={"state": link.state, "latest": moved[0], "held": ended},
+                    after={"state": wanted, "latest": moved[1]},
+                ),
             )
             return (await _links(tx, [link_id]))[link_id]
 
@@ -604,12 +617,14 @@ class RegistryRepository(Repository):
             subject = alias_subject(collection_id, alias)
             await write_event(
                 tx,
-                "alias.removed",
-                actor=actor,
-                subjects=[previous[0], collection_id, subject],
-                registry=collection.registry_id,
-                before={"alias": alias, "link": previous[0]},
-                after={"alias": alias, "link": None},
+                Change(
+                    "alias.removed",
+                    actor=actor,
+                    subjects=[previous[0], collection_id, subject],
+                    registry=collection.registry_id,
+                    before={"alias": alias, "link": previous[0]},
+                    after={"alias": alias, "link": None},
+                ),
             )
             return previous[0]
 
@@ -636,12 +651,13 @@ class RegistryRepository(Repository):
                 raise Conflict(f"{collection.registry}/{collection.name}:{label} is taken")
             now = clock()  # before the event's time: `asOf` that time sees the label
             event = new_event(
-                row,
-                "link.semver_set",
-                actor=actor,
-                subjects=[link_id, collection.id],
-                registry=collection.registry_id,
-                after={"semver": label, "index": link.index},
+                Change(
+                    "link.semver_set",
+                    actor=actor,
+                    subjects=[link_id, collection.id],
+                    registry=collection.registry_id,
+                    after={"semver": label, "index": link.index},
+                )
             )
             await tx.run(q.APPLY_SEMVER, link_id=link_id, semver=label, now=now, event=event)
             return (await _links(tx, [link_id]))[link_id]
@@ -773,7 +789,7 @@ class RegistryRepository(Repository):
         with_versions: bool = False,
     ) -> tuple[Page[Link], Registry]:
         """A page of a collection's links, newest first, and the collection's registry (the
-        kept copy when the audit head has not moved since it was read)."""
+        kept copy when nothing was committed since it was read)."""
         key = ("links", collection_id, include_unlinked, first, before_index, with_versions)
         kept = self.cache.kept(key) if self.cache is not None else None
 
@@ -871,17 +887,19 @@ async def _ensure_registry(
         return registry
     await write_event(
         tx,
-        "registry.created",
-        actor=actor,
-        subjects=[registry.id],
-        registry=registry.id,
-        after={
-            "name": name,
-            "description": description,
-            "allowed_types": list(allowed_types),
-            "stages": list(stages),
-            "protected_aliases": list(protected_aliases),
-        },
+        Change(
+            "registry.created",
+            actor=actor,
+            subjects=[registry.id],
+            registry=registry.id,
+            after={
+                "name": name,
+                "description": description,
+                "allowed_types": list(allowed_types),
+                "stages": list(stages),
+                "protected_aliases": list(protected_aliases),
+            },
+        ),
     )
     return registry
 
@@ -896,8 +914,8 @@ async def _lock_collection(tx: Tx, collection_id: str) -> tuple[Collection, Mapp
 async def _link_under_locks(
     tx: Tx, query: LiteralString, link_id: str, **params: Any
 ) -> tuple[Mapping[str, Any], Link, Collection]:
-    """Step 1 of a change to one link (a PREPARE_* query): its row, with the head the event
-    chains onto, and the link and its collection as read under their locks."""
+    """Step 1 of a change to one link (a PREPARE_* query): its row, and the link and its
+    collection as read under the collection's lock."""
     row = await (await tx.run(query, link_id=link_id, with_versions=False, **params)).single()
     if row is None:
         raise NotFound("linked version", link_id)
@@ -917,16 +935,17 @@ async def move_alias(
     await _guarded(tx, collection, link, "alias", alias, approval)
     subject = alias_subject(collection.id, alias)
     now = clock()  # before the event's time: `asOf` that time sees the move
-    # The event is made from what step 1 read under the head's lock, and written by
+    # The event is made from what step 1 read under the collection's lock, and written by
     # step 2 with the move: two round trips in all.
     event = new_event(
-        row,
-        "alias.set",
-        actor=actor,
-        subjects=[link_id, collection.id, subject] + ([previous] if previous else []),
-        registry=collection.registry_id,
-        before={"alias": alias, "link": previous},
-        after={"alias": alias, "link": link_id, **approved(approval)},
+        Change(
+            "alias.set",
+            actor=actor,
+            subjects=[link_id, collection.id, subject] + ([previous] if previous else []),
+            registry=collection.registry_id,
+            before={"alias": alias, "link": previous},
+            after={"alias": alias, "link": link_id, **approved(approval)},
+        )
     )
     await tx.run(
         q.MOVE_ALIAS,
@@ -966,21 +985,22 @@ async def apply_stage(
     if assigned:
         await _guarded(tx, collection, link, "stage", stage, approval)
     now = clock()  # before the event's time: `asOf` that time sees it
-    # The event is made from what step 1 read under the head's lock, and written by
+    # The event is made from what step 1 read under the collection's lock, and written by
     # step 2 with the holding.
     event = new_event(
-        row,
-        "stage.assigned" if assigned else "stage.unassigned",
-        actor=actor,
-        subjects=[link_id, collection.id],
-        registry=collection.registry_id,
-        after={
-            "stage": stage,
-            "link": link_id,
-            "index": link.index,
-            **approved(approval),
-            **({"stageAdded": added} if added else {}),
-        },
+        Change(
+            "stage.assigned" if assigned else "stage.unassigned",
+            actor=actor,
+            subjects=[link_id, collection.id],
+            registry=collection.registry_id,
+            after={
+                "stage": stage,
+                "link": link_id,
+                "index": link.index,
+                **approved(approval),
+                **({"stageAdded": added} if added else {}),
+            },
+        )
     )
     await tx.run(
         q.APPLY_STAGE,

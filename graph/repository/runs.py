@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from graph.errors import Conflict, Forbidden, NotFound
-from graph.events import write_event
+from graph.events import Change, write_event
 from graph.ids import new_id
 from graph.queries import runs as q
 from graph.records import JsonObject, MetricSeries, Page, Project, Run, json_number, loads, native
@@ -124,10 +124,12 @@ class RunRepository(Repository):
                 raise Conflict(f"project {name!r} already exists")
             await write_event(
                 tx,
-                "project.created",
-                actor=actor,
-                subjects=[project.id],
-                after={"name": name, "description": description},
+                Change(
+                    "project.created",
+                    actor=actor,
+                    subjects=[project.id],
+                    after={"name": name, "description": description},
+                ),
             )
             return project
 
@@ -180,10 +182,12 @@ class RunRepository(Repository):
             run = run_from(row["run"])
             await write_event(
                 tx,
-                "run.started",
-                actor=actor,
-                subjects=[run.id, proj.id],
-                after={"project": project, "name": run.name, "created_project": created},
+                Change(
+                    "run.started",
+                    actor=actor,
+                    subjects=[run.id, proj.id],
+                    after={"project": project, "name": run.name, "created_project": created},
+                ),
             )
             return run
 
@@ -217,11 +221,13 @@ class RunRepository(Repository):
             run = await _set_props(tx, run_id, changes)
             await write_event(
                 tx,
-                "run.updated",
-                actor=actor,
-                subjects=[run_id],
-                before=_view(before, changes),
-                after=_view(run, changes),
+                Change(
+                    "run.updated",
+                    actor=actor,
+                    subjects=[run_id],
+                    before=_view(before, changes),
+                    after=_view(run, changes),
+                ),
             )
             return run
 
@@ -254,10 +260,12 @@ class RunRepository(Repository):
             )
             await write_event(
                 tx,
-                "run.metrics_logged",
-                actor=actor,
-                subjects=[run_id],
-                after={"points": len(points), "keys": sorted(last)},
+                Change(
+                    "run.metrics_logged",
+                    actor=actor,
+                    subjects=[run_id],
+                    after={"points": len(points), "keys": sorted(last)},
+                ),
             )
             return run, len(points)
 
@@ -273,11 +281,13 @@ class RunRepository(Repository):
             run = await _set_props(tx, run_id, {"status": status, "endedAt": datetime.now(UTC)})
             await write_event(
                 tx,
-                "run.finished",
-                actor=actor,
-                subjects=[run_id],
-                before={"status": before.status},
-                after={"status": status},
+                Change(
+                    "run.finished",
+                    actor=actor,
+                    subjects=[run_id],
+                    before={"status": before.status},
+                    after={"status": status},
+                ),
             )
             return run
 

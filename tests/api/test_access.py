@@ -18,7 +18,7 @@ from api.access import RULES
 from api.app import create_app
 from api.schema import schema
 from api.settings import Settings
-from tests.factories import count, log_version, ok, open_version, sha, start_run, user_key
+from tests.factories import count, log_version, ok, open_version, sealed, sha, start_run, user_key
 from tests.helpers import bearer, graphql
 
 PRINCIPALS = ("anonymous", "viewer", "member", "admin", "other", "project", "org")
@@ -50,7 +50,9 @@ def outcome(body: dict[str, Any]) -> str:
 
 
 def fingerprint(settings: Settings) -> tuple[int, int, int]:
-    """Nodes, relationships and properties in the whole graph."""
+    """Nodes, relationships and properties in the whole graph, once the events of the
+    changes before are sealed (sealing adds their place in the chain)."""
+    sealed(settings)
     return (
         count(settings, "MATCH (n) RETURN count(n)"),
         count(settings, "MATCH ()-[r]->() RETURN count(r)"),

@@ -72,7 +72,7 @@ def forebear_writer(base: str, fleet: str) -> Callable[[int, Load, float], None]
             version = made["createArtifactVersion"]["version"]["id"]
             if timed_call(load, client.gql, COMMIT, id=version) is None:
                 continue
-            if timed_call(load, client.gql, LINK, version=version, collection=fleet):
+            if timed_call(load, client.gql, LINK, version=version, collection=fleet) is not None:
                 load.register()
 
     return write
@@ -94,16 +94,16 @@ def mlflow_writer(base: str) -> Callable[[int, Load, float], None]:
                 continue
             number = created["model_version"]["version"]
             alias = {"name": "fleet", "alias": "champion", "version": number}
-            if timed_call(
-                load, client.call, "POST", "/api/2.0/mlflow/registered-models/alias", alias
-            ):
+            path = "/api/2.0/mlflow/registered-models/alias"
+            if timed_call(load, client.call, "POST", path, alias) is not None:
                 load.register()
 
     return write
 
 
 def timed_call(load: Load, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """call(*args, **kwargs)'s answer (None when it failed), its time and error kept in load."""
+    """call(*args, **kwargs)'s answer (None when it failed: the error is kept in `load`, as
+    the time of one that succeeded)."""
     started = time.perf_counter()
     try:
         answer = call(*args, **kwargs)
@@ -114,7 +114,7 @@ def timed_call(load: Load, call: Callable[..., Any], *args: Any, **kwargs: Any) 
     took = time.perf_counter() - started
     with load.lock:
         load.took.append(took)
-    return answer if answer is not None else {}
+    return answer
 
 
 def run(writer: Callable[[int, Load, float], None], clients: int) -> tuple[Load, float]:

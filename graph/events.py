@@ -41,36 +41,38 @@ OPTIONAL MATCH (h:AuditHead {id: 'audit'})
 WITH coalesce(h.epoch, '') + ':' + toString(events) AS head
 """
 
-# Writes the event $event (a map made by `new_event`), unsealed: a query may end in it, in a
-# CALL, and save a round trip. It is also the outbox: when some active automation hears the
-# event, one Outbox row carrying what automations are matched by (scopes, triggers, aliases)
-# is written in the same transaction, so a rolled-back change never fires and a committed one
-# always does (api.services.webhooks takes the row once the event is sealed and sends the
-# deliveries). The change only asks whether one automation hears it; which ones do is worked
-# out when the row is first taken: what automations cost a change stays small however many
-# there are.
-EVENT_CLAUSE: Final[LiteralString] = (
+# Writes the event `event` (a map made by `new_event`, bound by the query), unsealed. It is
+# also the outbox: when some active automation hears the event, one Outbox row carrying what
+# automations are matched by (scopes, triggers, aliases) is written in the same transaction,
+# so a rolled-back change never fires and a committed one always does (api.services.webhooks
+# takes the row once the event is sealed and sends the deliveries). The change only asks
+# whether one automation hears it; which ones do is worked out when the row is first taken:
+# what automations cost a change stays small however many there are.
+EVENT_OF_CLAUSE: Final[LiteralString] = (
     """
-CREATE (e:Event:Unsealed {id: $event.id, type: $event.type, actor: $event.actor,
-                          time: $event.time, subjects: $event.subjects,
-                          registry: $event.registry, before: $event.before,
-                          after: $event.after, idempotency: $event.idempotency,
-                          importKey: $event.importKey})
-WITH e
-CALL (e) {
-  WITH e, $event.scopes AS scopes, $event.triggers AS triggers, $event.aliases AS aliases
+CREATE (e:Event:Unsealed {id: event.id, type: event.type, actor: event.actor,
+                          time: event.time, subjects: event.subjects,
+                          registry: event.registry, before: event.before,
+                          after: event.after, idempotency: event.idempotency,
+                          importKey: event.importKey})
+WITH e, event
+CALL (e, event) {
+  WITH e, event.scopes AS scopes, event.triggers AS triggers, event.aliases AS aliases
   WHERE size(scopes) > 0 AND EXISTS { MATCH (a:Automation) WHERE """
     + HEARS
     + """ }
   CREATE (:Outbox {event: e.id, eventType: e.type, time: e.time, scopes: scopes,
                    triggers: triggers, aliases: aliases})
 }
-WITH e
-UNWIND $event.subjects AS subject_id
+WITH e, event
+UNWIND event.subjects AS subject_id
 MATCH (s:Entity {id: subject_id})
 CREATE (e)-[:ABOUT]->(s)
 """
 )
+
+# Writes the event $event: a query may end in it, in a CALL, and save a round trip.
+EVENT_CLAUSE: Final[LiteralString] = "UNWIND [$event] AS event\n" + EVENT_OF_CLAUSE
 
 # The chain head, made at start-up before any event (its epoch names this graph: STAMP_CLAUSE).
 ENSURE_HEAD: Final[LiteralString] = """

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, LiteralString
 
@@ -115,12 +115,15 @@ async def enforce(
     link_id: str | None,
     version_id: str,
     candidate: str,
+    policies: Sequence[Mapping[str, Any]] | None = None,
 ) -> None:
     """Raise PolicyViolation when a policy on `kind` `target` (alias or stage) of the registry
     refuses the candidate (`candidate` names it in messages). `approved`: the move is made by
-    the approval of a request, which APPROVAL policies ask for."""
-    result = await tx.run(POLICIES_ON, registry_id=registry_id, kind=kind, target=target)
-    policies = [row["policy"] async for row in result]
+    the approval of a request, which APPROVAL policies ask for. `policies`: those on the
+    target, when the caller read them already (oldest first, as POLICIES_ON orders them)."""
+    if policies is None:
+        result = await tx.run(POLICIES_ON, registry_id=registry_id, kind=kind, target=target)
+        policies = [row["policy"] async for row in result]
     for policy in policies:
         if policy["rule"] == "APPROVAL":
             if not approved:

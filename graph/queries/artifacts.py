@@ -4,22 +4,43 @@ from __future__ import annotations
 
 from typing import Final, LiteralString
 
+from graph.events import EVENT_CLAUSE
+from graph.queries.runs import ENSURE_PROJECT_CLAUSE
+
 # The artifact, created on first use. Only a new artifact is tied to its project: a MERGE of the
 # relationship would lock the project node until commit, and every version logged in the
-# project would wait on the one before it.
-ENSURE_ARTIFACT: Final[LiteralString] = """
-MATCH (p:Project {name: $project})
-MERGE (a:Artifact {project: $project, name: $name})
-ON CREATE SET a:Entity, a.id = $id, a.type = $type, a.description = $description,
+# project would queue behind it. Parameters: $project, $artifact, $artifact_id, $type, $now.
+_ENSURE_ARTIFACT_CLAUSE: Final[LiteralString] = """
+MERGE (a:Artifact {project: $project, name: $artifact})
+ON CREATE SET a:Entity, a.id = $artifact_id, a.type = $type, a.description = '',
               a.createdAt = $now, a.nextIndex = 0, a.created = true
-WITH p, a, coalesce(a.created, false) AS created
-CALL (p, a, created) {
-  WITH * WHERE created
+WITH *, coalesce(a.created, false) AS artifact_created
+CALL (p, a, artifact_created) {
+  WITH * WHERE artifact_created
   CREATE (p)-[:HAS_ARTIFACT]->(a)
   REMOVE a.created
 }
-RETURN a {.*} AS artifact, created
 """
+
+ENSURE_ARTIFACT: Final[LiteralString] = (
+    "MATCH (p:Project {name: $project})\n"
+    + _ENSURE_ARTIFACT_CLAUSE
+    + "RETURN a {.*} AS artifact, artifact_created AS created"
+)
+
+# Logging a version, step 1: the project and the artifact, each made on first use, whether the
+# actor may write there, and the artifact's latest version (a manifest equal to its own logs
+# nothing new): one round trip. $name is the project's (graph.queries.runs).
+OPEN_ARTIFACT: Final[LiteralString] = (
+    ENSURE_PROJECT_CLAUSE
+    + "WITH p, created, allowed\n"
+    + _ENSURE_ARTIFACT_CLAUSE
+    + """
+RETURN created AS project_created, allowed, a {.*} AS artifact, COLLECT {
+  MATCH (:Alias {artifactId: a.id, name: 'latest'})-[:POINTS_TO]->(v:ArtifactVersion)
+  RETURN v {.*} }[0] AS latest
+"""
+)
 
 GET_ARTIFACT: Final[LiteralString] = """
 MATCH (a:Artifact {project: $project, name: $name}) RETURN a {.*} AS artifact
@@ -73,12 +94,17 @@ RETURN b.sha256 AS sha256, b.size AS size
 
 # A file is `proven` when its content was present for the version's creator (_PROVEN), or
 # once someone uploads it for the version (graph.queries.blobs.PROVE); only proven files
-# commit. The answer is the content still to upload.
+# commit. The version's event ($event, graph.events) is written in the same round trip. The
+# answer is the content still to upload.
 CREATE_VERSION: Final[LiteralString] = (
     """
 MATCH (a:Artifact {id: $artifact_id})
 CREATE (a)-[:HAS_VERSION]->(v:ArtifactVersion:Lineage:Entity)
 SET v = $props
+WITH v
+CALL () {"""
+    + EVENT_CLAUSE
+    + """}
 WITH v
 UNWIND $files AS f
 MERGE (b:Blob {sha256: f.sha256})
@@ -103,16 +129,26 @@ RETURN a.id AS artifact_id, v {.*} AS version
 
 # Files a commit cannot take: content not stored, of another size than the manifest says,
 # or never proven for this version (nor uploaded by the committer, $user).
-UNSTORED_FILES: Final[LiteralString] = """
-MATCH (:ArtifactVersion {id: $id})-[c:CONTAINS]->(b:Blob)
-WHERE b.storedAt IS NULL OR b.size <> c.size
-   OR NOT (coalesce(c.proven, false) OR EXISTS { (:User {id: $user})-[:UPLOADED]->(b) })
-RETURN c.path AS path, b.sha256 AS sha256
-ORDER BY path
-LIMIT 10
+# Committing, step 1: the version's artifact write-locked (as LOCK_ARTIFACT_OF_VERSION), with
+# what the checks and the event need: the next index, `latest`'s holder, and up to 10 files
+# whose content was never uploaded for the version (by $user, or proven when it was opened).
+LOCK_FOR_COMMIT: Final[LiteralString] = """
+MATCH (a:Artifact)-[:HAS_VERSION]->(v:ArtifactVersion {id: $id})
+SET a._lock = true
+REMOVE a._lock
+RETURN a.id AS artifact_id, v {.*} AS version, a.nextIndex AS index,
+       COLLECT { MATCH (:Alias {artifactId: a.id, name: 'latest'})-[:POINTS_TO]->(l)
+                 RETURN l.id }[0] AS latest,
+       COLLECT {
+         MATCH (v)-[c:CONTAINS]->(b:Blob)
+         WHERE b.storedAt IS NULL OR b.size <> c.size
+            OR NOT (coalesce(c.proven, false) OR EXISTS { (:User {id: $user})-[:UPLOADED]->(b) })
+         RETURN {path: c.path, sha256: b.sha256} AS file ORDER BY file.path LIMIT 10
+       } AS unstored
 """
 
-COMMIT_VERSION: Final[LiteralString] = """
+# The version gets the artifact's next index and its producing run's PRODUCED edge.
+_COMMIT_VERSION_CLAUSE: Final[LiteralString] = """
 MATCH (a:Artifact)-[:HAS_VERSION]->(v:ArtifactVersion {id: $id})
 WITH a, v, a.nextIndex AS index
 SET v.index = index, v.state = 'COMMITTED', v.committedAt = $now, v.expiresAt = null,
@@ -121,8 +157,9 @@ WITH v
 OPTIONAL MATCH (r:Run {id: v.runId})
 FOREACH (run IN CASE WHEN r IS NULL THEN [] ELSE [r] END |
   MERGE (run)-[:PRODUCED {at: $now}]->(v))
-RETURN v {.*} AS version
 """
+
+COMMIT_VERSION: Final[LiteralString] = _COMMIT_VERSION_CLAUSE + "RETURN v {.*} AS version"
 
 # An artifact alias's history, as collection aliases have theirs: one span per holder, from
 # when the alias came to it until it left. Ends the query that moved the alias, over `aid` and
@@ -156,7 +193,7 @@ CALL (aid, alias_name, old, since, holder) {
 
 # `latest` is the committed, undeleted version with the highest index; the artifact's lock is
 # held by every caller, so the alias never has two holders.
-MOVE_LATEST: Final[LiteralString] = (
+_MOVE_LATEST_CLAUSE: Final[LiteralString] = (
     """
 MATCH (a:Artifact {id: $artifact_id})
 MERGE (al:Alias {artifactId: a.id, name: 'latest'})
@@ -177,9 +214,20 @@ WITH previous, a.id AS aid, 'latest' AS alias_name, previous[0] AS old, sinces[0
      v.id AS holder
 """
     + _ALIAS_SPAN
-    + """
-RETURN previous, holder AS current
-"""
+)
+
+MOVE_LATEST: Final[LiteralString] = _MOVE_LATEST_CLAUSE + "RETURN previous, holder AS current"
+
+# Committing, step 2: the version committed (_COMMIT_VERSION_CLAUSE), `latest` moved onto it
+# (it has the highest index now) and the event ($event, made from step 1's reads): one round
+# trip.
+COMMIT_AND_MOVE_LATEST: Final[LiteralString] = (
+    _COMMIT_VERSION_CLAUSE
+    + "WITH v {.*} AS version\nCALL () {"
+    + _MOVE_LATEST_CLAUSE
+    + "}\nCALL () {"
+    + EVENT_CLAUSE
+    + "}\nRETURN version"
 )
 
 LOCK_ARTIFACT: Final[LiteralString] = """

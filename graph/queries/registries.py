@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final, LiteralString
 
-from graph.events import EVENT_CLAUSE, STAMP_CLAUSE
+from graph.events import EVENT_CLAUSE, EVENT_OF_CLAUSE, STAMP_CLAUSE
 from graph.queries.artifacts import VERSION_MAP
 
 ENSURE_REGISTRY: Final[LiteralString] = """
@@ -129,12 +129,12 @@ REMOVE c._lock
 WITH *
 """
 
-# Linking, step 1: lock the collection (named by registry and name, or by id), and read under
-# the lock what the checks and the event need: the version's state and type,
-# its link here if it has one, the collection's next index, and who holds each of $aliases.
+# Linking, step 1, without a lock: the collection (named by registry and name, or by id) and
+# what the checks need: the version's state and type, its link here if it has one, and the
+# policies on each of $policed (graph.policies). Step 2 reads again under the lock what may
+# have moved since.
 PREPARE_LINK: Final[LiteralString] = (
     _COLLECTION_BY_REF
-    + _LOCK_COLLECTION
     + """
 OPTIONAL MATCH (v:ArtifactVersion {id: $version_id})
 OPTIONAL MATCH (c)-[:HAS_LINK]->(existing:Link {versionId: $version_id})
@@ -144,9 +144,10 @@ RETURN """
     + _REGISTRY_MAP
     + """ AS registry, v.state AS state, v.type AS type,
        existing.id AS existing,
-       [alias IN $aliases | [alias, COLLECT {
-         MATCH (a:Assignment {collectionId: c.id, kind: 'alias', name: alias, open: true})
-         RETURN a.linkId }[0]]] AS former
+       [alias IN $policed | [alias, COLLECT {
+         MATCH (p:Policy {registryId: c.registryId, kind: 'alias', target: alias})
+         WHERE NOT p.deleted
+         RETURN p {.*} ORDER BY p.createdAt, p.id }]] AS policies
 """
 )
 
@@ -166,33 +167,59 @@ l {.id, .collectionId, .registryId, .versionId, .index, .semver, .state,
 """
 )
 
-# Linking, step 2: the link as the collection's next vN, each of $aliases (with `latest`: the
-# new link is always the newest) moved onto it, and the event (made from step 1's reads).
+# Linking, step 2, the only one under the collection's write lock: unless the version was
+# linked here meanwhile ($existing) or the collection deprecated, the link as the collection's
+# next vN, each of $aliases (with `latest`: the new link is always the newest) moved onto it,
+# and the event. Step 1 read without the lock, so the event $event leaves what only the lock
+# makes certain to placeholders ("@$mark:index@", and "@$mark:N@" for the former holder of
+# $aliases[N]), filled in here from what is read under it; the holders join its subjects.
+# Writers of one collection take turns for one round trip and the commit.
 CREATE_LINK_WITH_ALIASES: Final[LiteralString] = (
     """
-MATCH (c:Collection {id: $collection_id}), (v:ArtifactVersion {id: $version_id})
-WITH c, v, c.nextIndex AS index
-CREATE (c)-[:HAS_LINK]->(l:Link:Entity {
-  id: $id, collectionId: c.id, registryId: c.registryId, versionId: v.id, index: index,
-  state: 'LINKED', linkedAt: $now, actor: $actor})-[:OF]->(v)
-SET c.nextIndex = index + 1
-WITH c, l
-CALL (c, l) {
-  UNWIND $aliases AS alias
-  OPTIONAL MATCH (old:Assignment {collectionId: c.id, kind: 'alias', name: alias, open: true})
-  SET old.end = $now, old.open = false
-  WITH DISTINCT c, l, alias
-  CREATE (:Assignment {collectionId: c.id, kind: 'alias', name: alias, linkId: l.id,
-                       start: $now, open: true, actor: $actor})-[:TO]->(l)
-  MERGE (s:AliasSubject {id: 'alias:' + c.id + ':' + alias})
-  ON CREATE SET s:Entity
-}
-CALL () {"""
-    + EVENT_CLAUSE
+MATCH (c:Collection {id: $collection_id})"""
+    + _LOCK_COLLECTION
+    + """
+OPTIONAL MATCH (c)-[:HAS_LINK]->(linked:Link {versionId: $version_id})
+WITH c, linked.id AS existing
+OPTIONAL CALL (c, existing) {
+  WITH c WHERE existing IS NULL AND NOT c.deprecated
+  MATCH (v:ArtifactVersion {id: $version_id})
+  WITH c, v, c.nextIndex AS index, [alias IN $aliases | COLLECT {
+    MATCH (a:Assignment {collectionId: c.id, kind: 'alias', name: alias, open: true})
+    RETURN a.linkId }[0]] AS former
+  CREATE (c)-[:HAS_LINK]->(l:Link:Entity {
+    id: $id, collectionId: c.id, registryId: c.registryId, versionId: v.id, index: index,
+    state: 'LINKED', linkedAt: $now, actor: $actor})-[:OF]->(v)
+  SET c.nextIndex = index + 1
+  WITH c, l, index, former
+  CALL (c, l) {
+    UNWIND $aliases AS alias
+    OPTIONAL MATCH (old:Assignment {collectionId: c.id, kind: 'alias', name: alias, open: true})
+    SET old.end = $now, old.open = false
+    WITH DISTINCT c, l, alias
+    CREATE (:Assignment {collectionId: c.id, kind: 'alias', name: alias, linkId: l.id,
+                         start: $now, open: true, actor: $actor})-[:TO]->(l)
+    MERGE (s:AliasSubject {id: 'alias:' + c.id + ':' + alias})
+    ON CREATE SET s:Entity
+  }
+  WITH l, index, former, $event AS template,
+       [h IN tail(former) WHERE h IS NOT NULL AND NOT h IN $event.subjects] AS holders
+  WITH l, template {.*,
+    subjects: template.subjects + holders,
+    scopes: CASE WHEN size(template.scopes) > 0 THEN template.scopes + holders ELSE [] END,
+    before: reduce(text = template.before, i IN range(0, size(former) - 1) |
+      replace(text, '"@' + $mark + ':' + toString(i) + '@"',
+              CASE WHEN former[i] IS NULL THEN 'null' ELSE '"' + former[i] + '"' END)),
+    after: replace(template.after, '"@' + $mark + ':index@"', toString(index))} AS event
+  CALL (event) {"""
+    + EVENT_OF_CLAUSE
     + """}
-RETURN """
+  RETURN l
+}
+RETURN existing, c.deprecated AS deprecated,
+       CASE WHEN l IS NULL THEN null ELSE """
     + _LINK_MAP
-    + """ AS link
+    + """ END AS link
 """
 )
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Final, LiteralString
 
-# A project made on first use gets its creator as a member. `allowed`: the actor may write
-# into it (a member or an org admin), decided here, inside the writing transaction, so two
-# callers racing to create one project cannot both write into it.
-# The project, created on first use. An existing one is only read: any write to it, even a
-# REMOVE of a property it does not have, would lock it until commit, and everything logged in
-# the project would queue behind it.
-ENSURE_PROJECT: Final[LiteralString] = """
+# A project made on first use gets its creator as a member; an existing one is only read (any
+# write to it, even a REMOVE of a property it does not have, would lock it until commit, and
+# everything logged in the project would queue behind it). `allowed`: the actor may write into
+# it (a member or an org admin), decided here, inside the writing transaction, so two callers
+# racing to create one project cannot both write into it. Parameters: $name, $id,
+# $description, $now, $actor.
+ENSURE_PROJECT_CLAUSE: Final[LiteralString] = """
 MERGE (p:Project {name: $name})
 ON CREATE SET p:Entity, p.id = $id, p.description = $description, p.createdAt = $now,
               p.created = true
@@ -23,10 +23,14 @@ CALL (p, created) {
   MERGE (p)-[m:HAS_MEMBER]->(u)
   ON CREATE SET m.since = $now
 }
-RETURN p {.*} AS project, created,
-       EXISTS { (p)-[:HAS_MEMBER]->(:User {name: $actor}) }
-       OR EXISTS { (:User {name: $actor, orgAdmin: true}) } AS allowed
+WITH p, created,
+     EXISTS { (p)-[:HAS_MEMBER]->(:User {name: $actor}) }
+     OR EXISTS { (:User {name: $actor, orgAdmin: true}) } AS allowed
 """
+
+ENSURE_PROJECT: Final[LiteralString] = (
+    ENSURE_PROJECT_CLAUSE + "RETURN p {.*} AS project, created, allowed"
+)
 
 GET_PROJECT: Final[LiteralString] = """
 MATCH (p:Project {name: $name}) RETURN p {.*} AS project

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from graph.dependents import HasDependents, dependents_of
-from graph.errors import Conflict, Invalid, NotFound
-from graph.events import Change, write_event
+from graph.errors import Conflict, Forbidden, Invalid, NotFound
+from graph.events import Change, new_event, write_event
 from graph.ids import kind_of, new_id
 from graph.queries import artifacts as q
 from graph.records import (
@@ -29,7 +29,7 @@ from graph.records import (
 )
 from graph.refs import parse_version_ref
 from graph.repository.base import Repository, Tx
-from graph.repository.runs import TERMINAL, _lock_run, ensure_project, flat
+from graph.repository.runs import TERMINAL, _lock_run, flat
 
 LATEST: Final = "latest"
 METADATA_PREFIX: Final = "meta."
@@ -118,17 +118,15 @@ class ArtifactRepository(Repository):
         digest = manifest_digest(files, references)
 
         async def work(tx: Tx) -> NewVersion:
-            await ensure_project(tx, project, actor=actor)
-            art = await _ensure_artifact(tx, project, artifact, type)
+            art, latest = await _open_artifact(tx, project, artifact, type, actor)
             if run_id is not None:
                 run = await _lock_run(tx, run_id)
                 if run.status in TERMINAL:
                     raise Conflict(f"run {run_id!r} is {run.status}: it cannot log versions")
-            if not allow_duplicate:
-                row = await (await tx.run(q.LATEST_VERSION, artifact_id=art.id)).single()
-                if row is not None and row["version"]["digest"] == digest:
-                    return NewVersion(version_from(row["version"]), (), existing=True)
-            await _check_blob_sizes(tx, files, reader)
+            if not allow_duplicate and latest is not None and latest["digest"] == digest:
+                return NewVersion(version_from(latest), (), existing=True)
+            if files:
+                await _check_blob_sizes(tx, files, reader)
             now = datetime.now(UTC)
             props = {
                 "id": new_id("ver"),
@@ -154,16 +152,7 @@ class ArtifactRepository(Repository):
                 {"path": f.path, "size": f.size, "sha256": f.sha256, "content_type": f.content_type}
                 for f in files
             ]
-            result = await tx.run(
-                q.CREATE_VERSION,
-                artifact_id=art.id,
-                props=props,
-                files=file_rows,
-                reader=reader.reader(),
-            )
-            missing = tuple(sorted([row["sha256"] async for row in result]))
-            await write_event(
-                tx,
+            event = new_event(
                 Change(
                     "artifact_version.created",
                     actor=actor,
@@ -175,8 +164,17 @@ class ArtifactRepository(Repository):
                         "size": props["size"],
                         "run": run_id,
                     },
-                ),
+                )
             )
+            result = await tx.run(
+                q.CREATE_VERSION,
+                artifact_id=art.id,
+                props=props,
+                files=file_rows,
+                reader=reader.reader(),
+                event=event,
+            )
+            missing = tuple(sorted([row["sha256"] async for row in result]))
             return NewVersion(version_from(props), missing, existing=False)
 
         return await self._write(work)
@@ -187,43 +185,43 @@ class ArtifactRepository(Repository):
         actor = by.name
 
         async def work(tx: Tx) -> ArtifactVersion:
-            artifact_id, before = await _lock_version(tx, version_id)
+            row = await (await tx.run(q.LOCK_FOR_COMMIT, id=version_id, user=by.id)).single()
+            if row is None:
+                raise NotFound("version", version_id)
+            before = version_from(row["version"])
             if before.state == "COMMITTED":
                 return before  # committing twice is harmless
             if before.state != "PENDING":
                 raise Conflict(f"version {version_id!r} is {before.state}, not PENDING")
             if before.expires_at is not None and before.expires_at < datetime.now(UTC):
                 raise Conflict(f"version {version_id!r} expired at {before.expires_at:%c}")
-            missing = [
-                row async for row in await tx.run(q.UNSTORED_FILES, id=version_id, user=by.id)
-            ]
-            if missing:
-                listed = ", ".join(f"{r['path']} ({r['sha256']})" for r in missing)
+            if row["unstored"]:
+                listed = ", ".join(f"{f['path']} ({f['sha256']})" for f in row["unstored"])
                 raise Invalid(
                     "input.version",
                     f"version {version_id!r} has files whose content was never uploaded "
                     f"for it (PUT /blobs/<sha256>, as missingBlobs listed): {listed}",
                 )
-            now = datetime.now(UTC)
-            row = await (await tx.run(q.COMMIT_VERSION, id=version_id, now=now)).single(strict=True)
-            version = version_from(row["version"])
-            moved = await _move_latest(tx, artifact_id, now)
-            await write_event(
-                tx,
+            artifact_id, run_id = row["artifact_id"], before.run_id
+            event = new_event(
                 Change(
                     "artifact_version.committed",
                     actor=actor,
-                    subjects=[
-                        version_id,
-                        artifact_id,
-                        *([version.run_id] if version.run_id else []),
-                    ],
-                    before={"state": "PENDING", "latest": moved[0]},
-                    after={"state": "COMMITTED", "index": version.index, "latest": moved[1]},
-                    project=version.project,
-                ),
+                    subjects=[version_id, artifact_id, *([run_id] if run_id else [])],
+                    before={"state": "PENDING", "latest": row["latest"]},
+                    # The newest index takes `latest`.
+                    after={"state": "COMMITTED", "index": row["index"], "latest": version_id},
+                    project=before.project,
+                )
             )
-            return version
+            done = await tx.run(
+                q.COMMIT_AND_MOVE_LATEST,
+                id=version_id,
+                artifact_id=artifact_id,
+                now=datetime.now(UTC),
+                event=event,
+            )
+            return version_from((await done.single(strict=True))["version"])
 
         return await self._write(work)
 
@@ -606,18 +604,46 @@ async def _ensure_artifact(tx: Tx, project: str, name: str, type: str) -> Artifa
         await tx.run(
             q.ENSURE_ARTIFACT,
             project=project,
-            name=name,
-            id=new_id("art"),
+            artifact=name,
+            artifact_id=new_id("art"),
             type=type,
-            description="",
             now=datetime.now(UTC),
         )
     ).single(strict=True)
-    artifact = artifact_from(row["artifact"])
+    return _of_type(artifact_from(row["artifact"]), type)
+
+
+async def _open_artifact(
+    tx: Tx, project: str, name: str, type: str, actor: str
+) -> tuple[Artifact, Mapping[str, Any] | None]:
+    """The artifact (and its project), made on first use, and its latest version's node;
+    raise Forbidden when `actor` may not write into the project."""
+    now = datetime.now(UTC)
+    row = await (
+        await tx.run(
+            q.OPEN_ARTIFACT,
+            name=project,
+            id=new_id("prj"),
+            description="",
+            actor=actor,
+            project=project,
+            artifact=name,
+            artifact_id=new_id("art"),
+            type=type,
+            now=now,
+        )
+    ).single(strict=True)
+    if not row["project_created"] and not row["allowed"]:
+        raise Forbidden(f"{actor!r} is not a member of project {project!r}")
+    return _of_type(artifact_from(row["artifact"]), type), row["latest"]
+
+
+def _of_type(artifact: Artifact, type: str) -> Artifact:
     if artifact.type != type:
         raise Invalid(
             "input.type",
-            f"artifact {project}/{name} holds versions of type {artifact.type!r}, not {type!r}",
+            f"artifact {artifact.project}/{artifact.name} holds versions of type "
+            f"{artifact.type!r}, not {type!r}",
         )
     return artifact
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, LiteralString, cast
@@ -32,7 +33,7 @@ from graph.records import (
 )
 from graph.refs import ALIAS_RE, INDEX_RE
 from graph.repository.artifacts import version_from
-from graph.repository.base import Repository, Tx
+from graph.repository.base import COLLECTION_TURNS, Repository, Tx
 
 LATEST: Final = "latest"
 DEFAULT_STAGES: Final = ("dev", "staging", "production")
@@ -470,7 +471,7 @@ class RegistryRepository(Repository):
                     registry=registry,
                     name=collection,
                     version_id=version_id,
-                    aliases=[LATEST, *aliases],
+                    policed=aliases,
                 )
             ).single()
             if row is None:
@@ -482,12 +483,9 @@ class RegistryRepository(Repository):
             if row["existing"] is not None:
                 existing = (await _links(tx, [row["existing"]]))[row["existing"]]
                 return existing, found, registry_record, False
-            if found.deprecated:
-                raise Conflict(
-                    f"collection {found.registry}/{found.name} is deprecated: it takes no new links"
-                )
+            _refuse_deprecated(found)
             _check_linkable(version_id, row["state"], row["type"], registry_record, found)
-            for alias in aliases:  # linked with aliases: each is a move onto them
+            for alias, policies in row["policies"]:  # each alias is a move onto it
                 await enforce(
                     tx,
                     approved=False,
@@ -497,24 +495,29 @@ class RegistryRepository(Repository):
                     link_id=None,
                     version_id=version_id,
                     candidate=f"{found.registry}/{found.name}:v{row['collection']['nextIndex']}",
+                    policies=policies,
                 )
             now = clock()
             link_id = new_id("lnk")
-            former: dict[str, str | None] = dict(row["former"])
             subjects = [link_id, found.id, version_id]
             subjects += [alias_subject(found.id, a) for a in (LATEST, *aliases)]
-            subjects += [holder for alias, holder in former.items() if holder and alias != LATEST]
-            # The event is made from what step 1 read under the collection's lock, and written
-            # by step 2 with the link: one round trip fewer than writing it on its own.
+            # What only the collection's lock makes certain (the index, the aliases' former
+            # holders) is filled in by step 2 (q.CREATE_LINK_WITH_ALIASES), which takes it:
+            # writers of the collection take turns for one round trip and the commit.
+            mark = uuid.uuid4().hex
+            held = [LATEST, *aliases]
             event = new_event(
                 Change(
                     "link.created",
                     actor=actor,
                     subjects=list(dict.fromkeys(subjects)),
                     registry=found.registry_id,
-                    before={"latest": former[LATEST], "aliases": {a: former[a] for a in aliases}},
+                    before={
+                        "latest": f"@{mark}:0@",
+                        "aliases": {a: f"@{mark}:{i}@" for i, a in enumerate(held) if i},
+                    },
                     after={
-                        "index": row["collection"]["nextIndex"],
+                        "index": f"@{mark}:index@",
                         "version": version_id,
                         "latest": link_id,
                         "aliases": aliases,
@@ -522,22 +525,28 @@ class RegistryRepository(Repository):
                     },
                 )
             )
-            created = await (
-                await tx.run(
-                    q.CREATE_LINK_WITH_ALIASES,
-                    collection_id=found.id,
-                    version_id=version_id,
-                    id=link_id,
-                    aliases=[LATEST, *aliases],
-                    now=now,
-                    actor=actor,
-                    with_versions=False,
-                    event=event,
-                )
-            ).single(strict=True)
-            link = link_from(created["link"])
-            assert link.index == row["collection"]["nextIndex"]  # both under the same locks
-            return link, found, registry_record, True
+            async with COLLECTION_TURNS.turn(found.id):
+                created = await (
+                    await tx.run(
+                        q.CREATE_LINK_WITH_ALIASES,
+                        collection_id=found.id,
+                        version_id=version_id,
+                        id=link_id,
+                        aliases=held,
+                        now=now,
+                        actor=actor,
+                        with_versions=False,
+                        event=event,
+                        mark=mark,
+                    )
+                ).single(strict=True)
+            if created["existing"] is not None:  # linked meanwhile: that link, nothing new
+                existing = (await _links(tx, [created["existing"]]))[created["existing"]]
+                return existing, found, registry_record, False
+            if created["link"] is None:  # deprecated meanwhile (a version is never removed)
+                _refuse_deprecated(dataclasses.replace(found, deprecated=True))
+                raise NotFound("version", version_id)
+            return link_from(created["link"]), found, registry_record, True
 
         return await self._write(work)
 
@@ -1040,6 +1049,14 @@ async def _lock_link(tx: Tx, link_id: str) -> tuple[Link, Collection]:
     collection, _ = await _lock_collection(tx, found[link_id].collection_id)
     # Read again under the lock: another transaction may have changed it meanwhile.
     return (await _links(tx, [link_id]))[link_id], collection
+
+
+def _refuse_deprecated(collection: Collection) -> None:
+    if collection.deprecated:
+        raise Conflict(
+            f"collection {collection.registry}/{collection.name} is deprecated: "
+            "it takes no new links"
+        )
 
 
 def _check_linkable(

@@ -109,6 +109,7 @@ bench: install browser $(MLFLOW_STAMP) $(MLMD_STAMP)
 	$(SERVICES) run --run-dir .services/bench -- $(PY) -m bench.webhooks
 	$(SERVICES) run --run-dir .services/bench -- $(PY) -m bench.openlineage
 	$(SERVICES) run --run-dir .services/bench -- env MLFLOW_VENV=$(MLFLOW_VENV) $(PY) -m bench.imports
+	$(SERVICES) run --run-dir .services/bench -- env MLFLOW_VENV=$(MLFLOW_VENV) $(PY) -m bench.writers
 
 schema: install
 	$(PY) scripts/export_schema.py schema.graphql

@@ -30,12 +30,19 @@ ENSURE_ARTIFACT: Final[LiteralString] = (
 
 # Logging a version, step 1: the project and the artifact, each made on first use, whether the
 # actor may write there, and the artifact's latest version (a manifest equal to its own logs
-# nothing new): one round trip. $name is the project's (graph.queries.runs).
+# nothing new): one round trip. $name is the project's (graph.queries.runs). With $lock the
+# artifact is write-locked now (a version logged by a run: the artifact's lock comes before
+# the run's, as in committing), else the version's creation takes it.
 OPEN_ARTIFACT: Final[LiteralString] = (
     ENSURE_PROJECT_CLAUSE
     + "WITH p, created, allowed\n"
     + _ENSURE_ARTIFACT_CLAUSE
     + """
+CALL (a) {
+  WITH a WHERE $lock
+  SET a._lock = true
+  REMOVE a._lock
+}
 RETURN created AS project_created, allowed, a {.*} AS artifact, COLLECT {
   MATCH (:Alias {artifactId: a.id, name: 'latest'})-[:POINTS_TO]->(v:ArtifactVersion)
   RETURN v {.*} }[0] AS latest

@@ -118,7 +118,9 @@ class ArtifactRepository(Repository):
         digest = manifest_digest(files, references)
 
         async def work(tx: Tx) -> NewVersion:
-            art, latest = await _open_artifact(tx, project, artifact, type, actor)
+            art, latest = await _open_artifact(
+                tx, project, artifact, type, actor, lock=run_id is not None
+            )
             if run_id is not None:
                 run = await _lock_run(tx, run_id)
                 if run.status in TERMINAL:
@@ -614,10 +616,11 @@ async def _ensure_artifact(tx: Tx, project: str, name: str, type: str) -> Artifa
 
 
 async def _open_artifact(
-    tx: Tx, project: str, name: str, type: str, actor: str
+    tx: Tx, project: str, name: str, type: str, actor: str, *, lock: bool
 ) -> tuple[Artifact, Mapping[str, Any] | None]:
     """The artifact (and its project), made on first use, and its latest version's node;
-    raise Forbidden when `actor` may not write into the project."""
+    raise Forbidden when `actor` may not write into the project. `lock`: write-lock the
+    artifact now (before a run's lock: the order every writer takes them in)."""
     now = datetime.now(UTC)
     row = await (
         await tx.run(
@@ -631,6 +634,7 @@ async def _open_artifact(
             artifact_id=new_id("art"),
             type=type,
             now=now,
+            lock=lock,
         )
     ).single(strict=True)
     if not row["project_created"] and not row["allowed"]:

@@ -106,7 +106,13 @@ RETURN d {.*, tries: COLLECT {
 }} AS delivery
 """
 
-OUTBOX_WAITING: Final[LiteralString] = "MATCH (o:Outbox) RETURN count(o) > 0 AS waiting"
+# Whether some outbox row's event is sealed (OUTBOX_HEAD takes only those): the first found
+# answers, and rows of events not sealed yet are few (graph.events).
+OUTBOX_WAITING: Final[LiteralString] = """
+RETURN EXISTS {
+  MATCH (o:Outbox) WHERE NOT EXISTS { MATCH (e:Event {id: o.event}) WHERE e:Unsealed }
+} AS waiting
+"""
 
 # Outbox rows (one per event, written by the change's transaction, naming the automations it
 # set off) become Delivery nodes only when a worker has room to send them: a claim takes the

@@ -319,7 +319,7 @@ class AutomationRepository(Repository):
     # --- the worker's side -----------------------------------------------------------------
 
     async def outbox_waiting(self) -> bool:
-        """Whether any change left outbox rows to take (a read: Neo4j counts by label)."""
+        """Whether any change left outbox rows to take, their events sealed (a read)."""
 
         async def work(tx: Tx) -> bool:
             row = await (await tx.run(q.OUTBOX_WAITING)).single(strict=True)

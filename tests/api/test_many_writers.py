@@ -32,6 +32,8 @@ LINK = """mutation($version: String!) { linkVersion(input: {registry: "model",
   link { id index } } }"""
 START = """mutation { startRun(input: {project: "fleet", name: "train"}) { run { id } } }"""
 CHAMPION = """{ linkedVersion(ref: "model/fleet:champion") { id index } }"""
+CHAMPION_VERSION = """{ linkedVersion(ref: "model/fleet:champion") {
+  version { id artifactName index } } }"""
 DOWNSTREAM = """query($of: ID!) { lineage(of: $of, direction: DOWNSTREAM) { nodes { id } } }"""
 VERIFY = "{ verifyAuditLog { intact checked reason } }"
 CLIENTS = 12
@@ -127,10 +129,18 @@ def test_writers_spread_over_processes_keep_every_invariant(
                 future.result()
         assert len(done) == CLIENTS * ROUNDS * 3
         check_invariants(settings, bases[-1], events_before, len(done))
-        # Every process names the same champion.
+        # Every process names the same champion and serves its bytes (uploaded through any).
         champion = gql_at(bases[0], CHAMPION)["linkedVersion"]
+        version = gql_at(bases[0], CHAMPION_VERSION)["linkedVersion"]["version"]
+        artifact = version["artifactName"]
+        expected = f"{artifact} round {version['index']}".encode()
         for base in bases:
             assert gql_at(base, CHAMPION)["linkedVersion"] == champion
+            got = httpx.get(
+                f"{base}/files/{version['id']}/model.bin", headers=bearer(ADMIN_KEY), timeout=30
+            )
+            assert got.status_code == 200
+            assert got.content == expected
 
 
 def test_a_change_through_one_process_is_in_the_next_answer_of_the_other(

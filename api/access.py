@@ -24,12 +24,12 @@ import hmac
 import logging
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from cachetools import TLRUCache
 from strawberry.extensions import FieldExtension
 from strawberry.types.field import StrawberryField
 from strawberry.utils.str_converters import to_camel_case
@@ -90,24 +90,26 @@ class Authenticator:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._cache: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+        # Key digest -> (trusted until, on the monotonic clock; the principal): each entry
+        # lives until its own time, the least recently used going first when full.
+        self._cache: TLRUCache[str, tuple[float, Principal]] = TLRUCache(
+            maxsize=AUTH_CACHE_SIZE, ttu=lambda _key, value, _now: value[0], timer=time.monotonic
+        )
 
     async def principal(self, repo: AccessRepository, key: str) -> Principal | None:
         digest = key_hash(self._settings, key)
-        now = time.monotonic()
         cached = self._cache.get(digest)
-        if cached is not None and cached[0] > now:
+        if cached is not None:
             return cached[1]
         found = await repo.principal_for_key(digest)
-        self._cache.pop(digest, None)
         if found is not None and self._settings.auth_cache_ttl > 0:
+            now = time.monotonic()
             until = now + self._settings.auth_cache_ttl
             if found.key_expires_at is not None:  # never trusted past the key's expiry
                 left = (found.key_expires_at - datetime.now(UTC)).total_seconds()
                 until = min(until, now + left)
-            self._cache[digest] = (until, found)
-            while len(self._cache) > AUTH_CACHE_SIZE:
-                self._cache.popitem(last=False)
+            if until > now:
+                self._cache[digest] = (until, found)
         return found
 
     def forget(self, principal_id: str | None = None) -> None:
@@ -116,8 +118,8 @@ class Authenticator:
         if principal_id is None:
             self._cache.clear()
             return
-        for digest in [d for d, (_, p) in self._cache.items() if p.id == principal_id]:
-            del self._cache[digest]
+        for digest in [d for d, (_, p) in list(self._cache.items()) if p.id == principal_id]:
+            self._cache.pop(digest, None)
 
 
 class Access:

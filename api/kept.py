@@ -22,13 +22,13 @@ the query is not parsed, validated or executed again.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final
 
 import orjson
+from cachetools import LRUCache
 from graphql import (
     BREAK,
     DocumentNode,
@@ -52,8 +52,8 @@ from api.guard import GraphQLBody, send_json
 from graph.errors import GraphUnavailable
 from graph.repository.events import EventRepository
 
-ANSWERS: Final = 512
 MAX_ANSWER_BYTES: Final = 1 << 20
+ENTRY_OVERHEAD: Final = 512  # bytes an entry costs besides its body and key (tuples, strings)
 MAX_BYTES: Final = 64 << 20  # all kept answers of a process together
 QUERY_TEXTS: Final = 512
 # A request body larger than this is never kept (nor is its kind), so the keys stay small.
@@ -130,14 +130,17 @@ class KeptAnswers:
     """The answers one process keeps, what kind each query text is, and the last head seen."""
 
     schema: GraphQLSchema
-    max_answers: int = ANSWERS
     max_bytes: int = MAX_BYTES
-    entries: OrderedDict[Hashable, tuple[str, bytes]] = field(default_factory=OrderedDict)
-    kinds: OrderedDict[str, Kind] = field(default_factory=OrderedDict)
-    head: str | None = None  # the last audit head read; None after a mutation served here
-    size: int = 0  # bytes kept
+    # Answers by key, least recently used out first once their bytes pass max_bytes (each
+    # counted with its key: the query text and variables are kept too).
+    entries: LRUCache[Hashable, tuple[str, bytes, int]] = field(init=False)
+    kinds: LRUCache[str, Kind] = field(default_factory=lambda: LRUCache(maxsize=QUERY_TEXTS))
+    head: str | None = None  # the last stamp read; None after a mutation served here
     hits: int = 0
     misses: int = 0
+
+    def __post_init__(self) -> None:
+        self.entries = LRUCache(maxsize=self.max_bytes, getsizeof=lambda entry: entry[2])
 
     def kind(self, query: str) -> Kind:
         kind = self.kinds.get(query)
@@ -147,24 +150,17 @@ class KeptAnswers:
             except GraphQLError:  # strawberry answers the syntax error
                 kind = RUN
             self.kinds[query] = kind
-            while len(self.kinds) > QUERY_TEXTS:
-                self.kinds.popitem(last=False)
         return kind
 
     def kept(self, key: Hashable) -> tuple[str, bytes] | None:
         found = self.entries.get(key)
-        if found is not None:
-            self.entries.move_to_end(key)
-        return found
+        return (found[0], found[1]) if found is not None else None
 
-    def keep(self, key: Hashable, head: str, body: bytes) -> None:
-        if len(body) > min(MAX_ANSWER_BYTES, self.max_bytes):
+    def keep(self, key: Hashable, head: str, body: bytes, key_bytes: int) -> None:
+        size = len(body) + key_bytes + ENTRY_OVERHEAD
+        if len(body) > MAX_ANSWER_BYTES or size > self.max_bytes:
             return
-        replaced = self.entries.pop(key, None)
-        self.size += len(body) - (len(replaced[1]) if replaced else 0)
-        self.entries[key] = (head, body)
-        while len(self.entries) > self.max_answers or self.size > self.max_bytes:
-            self.size -= len(self.entries.popitem(last=False)[1][1])
+        self.entries[key] = (head, body, size)
 
 
 class KeptGraphQL:
@@ -216,9 +212,10 @@ class KeptGraphQL:
                     await send_json(send, 200, kept[1])
                     return
         answers.misses += 1
-        await self.app(scope, receive, self._keeping(send, key, head))
+        key_bytes = len(payload["query"]) + len(key[4]) + len(key[1])
+        await self.app(scope, receive, self._keeping(send, key, head, key_bytes))
 
-    def _keeping(self, send: Send, key: Hashable, head: str | None) -> Send:
+    def _keeping(self, send: Send, key: Hashable, head: str | None, key_bytes: int) -> Send:
         """`send`, keeping the answer under `head` when it is a whole 200 without errors."""
         status = 0
         chunks: list[bytes] = []
@@ -232,7 +229,7 @@ class KeptGraphQL:
                 if not message.get("more_body", False):
                     answer = b"".join(chunks)
                     if b'"errors":' not in answer:  # an escaped one inside a value is \"errors\"
-                        self.answers.keep(key, head, answer)
+                        self.answers.keep(key, head, answer, key_bytes)
             await send(message)
 
         return sender

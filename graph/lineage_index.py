@@ -21,12 +21,12 @@ from __future__ import annotations
 import asyncio
 import gc
 from bisect import bisect_left
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, LiteralString, Protocol
 
 import numpy as np
+from cachetools import LRUCache
 
 from graph.ids import kind_of
 
@@ -79,14 +79,6 @@ RETURN v.id AS id
 """
 
 Query = Callable[..., Awaitable[list[Mapping[str, Any]]]]
-
-
-def _keep(kept: OrderedDict[Hashable, Any], key: Hashable, value: object) -> None:
-    """Remember the value under key, forgetting the oldest past MAX_ANSWERS."""
-    kept[key] = value
-    kept.move_to_end(key)
-    while len(kept) > MAX_ANSWERS:
-        kept.popitem(last=False)
 
 
 # (source, kind, target) as stored: a run PRODUCED or CONSUMED a version. A plain tuple:
@@ -446,10 +438,12 @@ class LineageIndex:
     # Whole answers the API computed, each with the ids its walks reached: kept until a change
     # touches one of those nodes (a closure of finished runs does not change), so later pages
     # and the same question asked again are cheap.
-    answers: OrderedDict[Hashable, tuple[Reached, object]] = field(default_factory=OrderedDict)
+    answers: LRUCache[Hashable, tuple[Reached, object]] = field(
+        default_factory=lambda: LRUCache(maxsize=MAX_ANSWERS)
+    )
     # Answers as a caller who is no org admin may see them: until anything changes, since
     # who may read what can change without touching a node.
-    views: OrderedDict[Hashable, object] = field(default_factory=OrderedDict)
+    views: LRUCache[Hashable, object] = field(default_factory=lambda: LRUCache(maxsize=MAX_ANSWERS))
     _snapshot: Snapshot | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -504,7 +498,9 @@ class LineageIndex:
             if changed is None:
                 self.answers.clear()
             else:
-                touched = [k for k, (reached, _) in self.answers.items() if reached.any(changed)]
+                touched = [
+                    k for k, (reached, _) in list(self.answers.items()) if reached.any(changed)
+                ]
                 for key in touched:
                     del self.answers[key]
 
@@ -519,10 +515,10 @@ class LineageIndex:
     def remember(self, key: Hashable, reached: Reached, answer: object) -> None:
         """Keep an answer and the ids its walks reached (the few most recent answers)."""
         self.walked += 1
-        _keep(self.answers, key, (reached, answer))
+        self.answers[key] = (reached, answer)
 
     def remember_view(self, key: Hashable, view: object) -> None:
-        _keep(self.views, key, view)
+        self.views[key] = view
 
     def _counts(self) -> tuple[int, int, int]:
         return (len(self.nodes), self.edge_counts["PRODUCED"], self.edge_counts["CONSUMED"])

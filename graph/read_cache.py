@@ -9,36 +9,41 @@ is read before the result: a result is never older than the stamp it is filed un
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Final
 
-ENTRIES: Final = 256
+from cachetools import LRUCache
+
+MAX_BYTES: Final = 32 << 20  # all kept reads of a process together, as estimated by callers
 
 
 @dataclass(slots=True)
 class ReadCache:
-    entries: OrderedDict[Hashable, tuple[str, object]] = field(default_factory=OrderedDict)
+    max_bytes: int = MAX_BYTES
+    # Results by key with the stamp they were read at and their estimated bytes, the least
+    # recently used out first once past max_bytes.
+    entries: LRUCache[Hashable, tuple[str, object, int]] = field(init=False)
     hits: int = 0
     misses: int = 0
+
+    def __post_init__(self) -> None:
+        self.entries = LRUCache(maxsize=self.max_bytes, getsizeof=lambda entry: entry[2])
 
     def kept(self, key: Hashable) -> tuple[str, object] | None:
         """The kept result of `key` and the stamp it was read at, if one is kept. The caller
         holds on to it: another request may replace or evict the entry meanwhile."""
         found = self.entries.get(key)
-        if found is not None:
-            self.entries.move_to_end(key)
-        return found
+        return (found[0], found[1]) if found is not None else None
 
     def reuse(self, kept: tuple[str, object]) -> object:
         """A kept result found current (its stamp is still the stamp)."""
         self.hits += 1
         return kept[1]
 
-    def keep(self, key: Hashable, head: str, value: object) -> None:
+    def keep(self, key: Hashable, head: str, value: object, size: int) -> None:
+        """Keep `value` read at stamp `head`; `size`: its bytes, as the caller estimates them
+        (one larger than the whole budget is not kept)."""
         self.misses += 1
-        self.entries[key] = (head, value)
-        self.entries.move_to_end(key)
-        while len(self.entries) > ENTRIES:
-            self.entries.popitem(last=False)
+        if size <= self.max_bytes:
+            self.entries[key] = (head, value, size)

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Iterator
 from typing import Final
 
+import cachetools
 import strawberry
+from cachetools import LRUCache
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    ValidationContext,
+    ValidationRule,
+    parse,
+)
 from graphql import ExecutionResult as GraphQLExecutionResult
-from graphql import FieldNode, GraphQLError, ValidationContext, ValidationRule, parse
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -61,7 +69,8 @@ MAX_QUERY_TOKENS: Final = 5_000
 MAX_ALIASES: Final = 30
 # Distinct query texts whose parse and validation are kept: clients send the same few texts
 # with different variables, and validation is most of a small request's CPU.
-QUERY_CACHE_SIZE: Final = 512
+QUERY_CACHE_SIZE: Final = 512  # validations strawberry keeps (its ValidationCache)
+PARSE_CACHE_BYTES: Final = 16 << 20  # parsed query texts kept, by their estimated bytes
 
 # Lineage answers are the expensive ones (up to FOREBEAR_LINEAGE_MAX_NODES nodes each): an
 # operation may ask for this many of them.
@@ -98,7 +107,14 @@ LIMIT_RULES: Final = [
 ]
 
 
-_parse = functools.lru_cache(maxsize=QUERY_CACHE_SIZE)(parse)
+def _document_bytes(document: DocumentNode) -> int:
+    """What a parsed document costs, estimated from its text: about 75 bytes of nodes and
+    tokens per character of GraphQL (tracemalloc, parsing the lineage query of tests/api)."""
+    text = document.loc.source.body if document.loc is not None else ""
+    return 1_024 + 75 * len(text)
+
+
+_parse = cachetools.cached(LRUCache(maxsize=PARSE_CACHE_BYTES, getsizeof=_document_bytes))(parse)
 
 
 class ParseCache(SchemaExtension):

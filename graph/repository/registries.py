@@ -105,6 +105,10 @@ def semver_key(label: str) -> semver.Version:
     return semver.Version.parse(label)
 
 
+LINK_BYTES: Final = 500  # a kept Link, as graph.read_cache counts it
+VERSION_BYTES: Final = 1_500  # its artifact version (metadata included), an estimate
+
+
 class RegistryRepository(Repository):
     def __init__(self, driver: AsyncDriver, database: str, cache: ReadCache | None = None):
         super().__init__(driver, database)
@@ -833,7 +837,10 @@ class RegistryRepository(Repository):
             assert kept is not None
             return cast(tuple[Page[Link], Registry], self.cache.reuse(kept))
         if self.cache is not None:
-            self.cache.keep(key, head, result)
+            # A Link with its tuples and strings takes about 400 bytes in CPython (tracemalloc
+            # on a page of 1,000); its version, when asked for, is counted at VERSION_BYTES.
+            per_link = LINK_BYTES + (VERSION_BYTES if with_versions else 0)
+            self.cache.keep(key, head, result, 2_048 + per_link * len(result[0].items))
         return result
 
 

@@ -8,7 +8,16 @@ from graphql import parse
 from starlette.testclient import TestClient
 
 from api.app import create_app
-from api.kept import KEEP, MAX_REQUEST_BYTES, RUN, WRITE, KeptAnswers, Kind, kind_of
+from api.kept import (
+    ENTRY_OVERHEAD,
+    KEEP,
+    MAX_REQUEST_BYTES,
+    RUN,
+    WRITE,
+    KeptAnswers,
+    Kind,
+    kind_of,
+)
 from api.schema import schema
 from api.settings import Settings
 from tests.api.test_registries import SET_ALIAS, linked_collection
@@ -147,22 +156,23 @@ def test_only_reads_of_audited_fields_are_kept(document: str, kind: Kind) -> Non
     assert kind_of(schema._schema, parse(document)) is kind
 
 
-def test_kept_answers_stay_within_their_count_and_bytes() -> None:
-    """The oldest answers go first when a new one would pass either bound; one answer larger
-    than the byte budget is not kept at all."""
-    answers = KeptAnswers(schema._schema, max_answers=3, max_bytes=10)
-    for key, body in (("a", b"1234"), ("b", b"1234"), ("c", b"12")):
-        answers.keep(key, "h", body)
-    assert list(answers.entries) == ["a", "b", "c"]
-    answers.keep("d", "h", b"1234")  # 14 bytes: "a" goes
-    assert (list(answers.entries), answers.size) == (["b", "c", "d"], 10)
-    answers.keep("b", "h2", b"1")  # kept anew under another head: its old bytes leave
-    assert (list(answers.entries), answers.size) == (["c", "d", "b"], 7)
-    answers.keep("e", "h", b"1")  # a fourth answer: the oldest ("c") goes
-    assert (list(answers.entries), answers.size) == (["d", "b", "e"], 6)
-    answers.keep("f", "h", b"12345678901")
-    assert "f" not in answers.entries
-    assert answers.kept("b") == ("h2", b"1")
+def test_kept_answers_stay_within_their_bytes() -> None:
+    """Each answer counts its body, its key and ENTRY_OVERHEAD; the least recently used go
+    first when a new one would pass the budget, and one larger than it is not kept at all."""
+    entry = 400 + 10 + ENTRY_OVERHEAD
+    answers = KeptAnswers(schema._schema, max_bytes=3 * entry)
+    for key in ("a", "b", "c"):
+        answers.keep(key, "h", b"x" * 400, 10)
+    assert answers.entries.currsize == 3 * entry
+    assert answers.kept("a") == ("h", b"x" * 400)  # used: "b" is now the least recent
+    answers.keep("d", "h", b"y" * 400, 10)
+    assert set(answers.entries) == {"a", "c", "d"}
+    answers.keep("a", "h2", b"1", 10)  # kept anew under another stamp: its old bytes leave
+    assert answers.entries.currsize == 2 * entry + 1 + 10 + ENTRY_OVERHEAD
+    assert answers.kept("a") == ("h2", b"1")
+    answers.keep("big", "h", b"z" * (3 * entry), 10)
+    assert "big" not in answers.entries
+    assert set(answers.entries) == {"a", "c", "d"}
 
 
 def test_a_large_request_is_executed_every_time(client: TestClient) -> None:

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Final
 
 import anyio
 import anyio.to_thread
+from cachetools import LRUCache
 
 from api.services.blobs import record_upload, stored_already
 from graph.errors import Conflict
@@ -62,16 +62,14 @@ class PartHashes:
         waiting: int = WAITING_BYTES,
         all_waiting: int = ALL_WAITING_BYTES,
     ) -> None:
-        self._states: OrderedDict[str, _Hashing] = OrderedDict()
-        self._sessions = sessions
+        # Sessions followed, the least recently sent to going first past `sessions`.
+        self._states: LRUCache[str, _Hashing] = LRUCache(maxsize=sessions)
         self._waiting = waiting
         self._all_waiting = all_waiting
 
     def start(self, session: UploadSession) -> None:
         """Follow a session from its first part (a session made by this process)."""
         self._states[session.id] = _Hashing(session)
-        while len(self._states) > self._sessions:
-            self._states.popitem(last=False)
 
     def session(self, session_id: str) -> UploadSession | None:
         """The session, if this process opened it and it is still open here."""
@@ -84,7 +82,6 @@ class PartHashes:
         state = self._states.get(session_id)
         if state is None:
             return
-        self._states.move_to_end(session_id)
         async with state.lock:
             if state.lost:
                 return

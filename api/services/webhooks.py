@@ -24,7 +24,6 @@ import secrets
 import socket
 import string
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,6 +32,7 @@ from urllib.parse import urlsplit
 
 import httpcore
 import httpx
+from cachetools import LRUCache
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -478,7 +478,7 @@ class Deliverer:
         self.repo = AutomationRepository(driver, settings.neo4j_database)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         # Messages of recent events: one event sets off many automations, claimed together.
-        self._messages: OrderedDict[str, Message] = OrderedDict()
+        self._messages: LRUCache[str, Message] = LRUCache(maxsize=KEPT_MESSAGES)
 
     async def run(self) -> None:
         with woken_by_commits() as wake:
@@ -564,8 +564,6 @@ class Deliverer:
         if found is None:
             found = await event_message(self.driver, self.settings.neo4j_database, event)
             self._messages[event_id] = found
-            while len(self._messages) > KEPT_MESSAGES:
-                self._messages.popitem(last=False)
         return found
 
     async def _deliver(

@@ -7,11 +7,11 @@ serving job resolving `model/churn:production`, a dashboard reloading a collecti
 answered with the bytes given last time, after one small query says the stamp has not moved:
 the query is not parsed, validated or executed again.
 
-- **What may be kept** is an allowlist of types and fields whose every change writes an event:
-  registries, collections, links, aliases, stages, semvers, the audit log and artifact
-  versions' own fields. A query selecting anything else (runs and their metrics, file URLs that
-  expire, lineage with its own index, API keys' last use) runs every time, as does any
-  mutation.
+- **What may be kept** is read from the schema: the types and fields marked `@audited`
+  (api.schema.audited), whose every change writes an event: registries, collections, links,
+  aliases, stages, semvers, the audit log and artifact versions' own fields. A query
+  selecting anything else (runs and their metrics, file URLs that expire, lineage with its own
+  index, API keys' last use) runs every time, as does any mutation.
 - **Per whom**: an answer is kept per principal and its memberships, query text, operation name,
   variables and Accept header, and only when it carries no errors.
 - **Filed under which head**: one read before the answer's execution began. A check that finds
@@ -34,6 +34,7 @@ from graphql import (
     DocumentNode,
     FieldNode,
     GraphQLError,
+    GraphQLObjectType,
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
@@ -49,6 +50,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.access import decision_key
 from api.guard import GraphQLBody, send_json
+from api.schema.audited import Audited
 from graph.errors import GraphUnavailable
 from graph.repository.events import EventRepository
 
@@ -60,38 +62,39 @@ QUERY_TEXTS: Final = 512
 MAX_REQUEST_BYTES: Final = 16 << 10
 
 _ALL: Final = frozenset({"*"})
-# Type -> fields an answer may select and still be kept; "*" allows every field of the type.
-KEPT_FIELDS: Final[Mapping[str, frozenset[str]]] = {
-    "Query": frozenset(
-        {"registries", "registry", "collection", "collections", "linkedVersion", "history"}
-        | {"auditLog"}
-    ),
-    "Registry": frozenset(
-        {"id", "name", "description", "allowedTypes", "stages", "protectedAliases"}
-        | {"createdAt", "history"}
-    ),
-    "Collection": _ALL,
-    "CollectionConnection": _ALL,
-    "CollectionEdge": _ALL,
-    "LinkedVersion": _ALL,
-    "LinkedVersionConnection": _ALL,
-    "LinkedVersionEdge": _ALL,
-    "LinkAlias": _ALL,
-    "Event": _ALL,
-    "EventConnection": _ALL,
-    "EventEdge": _ALL,
-    "PageInfo": _ALL,
-    "ArtifactVersion": frozenset(
-        {"id", "name", "project", "artifactName", "type", "index", "state", "digest"}
-        | {"description", "metadata", "size", "fileCount", "aliases", "createdAt"}
-        | {"committedAt", "expiresAt", "deletedAt", "artifact"}
-    ),
-    "Artifact": frozenset({"id", "project", "name", "type", "description", "createdAt"}),
-}
+
+
+def _audited(definition: object) -> bool:
+    return any(isinstance(d, Audited) for d in getattr(definition, "directives", None) or ())
+
+
+def kept_fields(schema: GraphQLSchema) -> dict[str, frozenset[str]]:
+    """Type -> the fields an answer may select and still be kept ("*": every field), read from
+    the schema's `@audited` directives (api.schema.audited): a type that carries it whole, the
+    fields that carry it one by one, and the pages (connections and edges) of a type carried
+    whole."""
+    kept: dict[str, frozenset[str]] = {}
+    for name, graphql_type in schema.type_map.items():
+        if not isinstance(graphql_type, GraphQLObjectType):
+            continue
+        definition = (graphql_type.extensions or {}).get("strawberry-definition")
+        items = getattr(definition, "type_var_map", None) or {}
+        page_of = [getattr(t, "__strawberry_definition__", None) for t in items.values()]
+        if _audited(definition) or (page_of and all(_audited(d) for d in page_of)):
+            kept[name] = _ALL
+            continue
+        fields = frozenset(
+            field_name
+            for field_name, field_ in graphql_type.fields.items()
+            if _audited((field_.extensions or {}).get("strawberry-definition"))
+        )
+        if fields:
+            kept[name] = fields
+    return kept
 
 
 class Kind(Enum):
-    KEEP = "a query selecting only KEPT_FIELDS"
+    KEEP = "a query selecting only kept_fields"
     RUN = "a query that runs every time"
     WRITE = "a document with a mutation in it"
 
@@ -99,7 +102,14 @@ class Kind(Enum):
 KEEP, RUN, WRITE = Kind.KEEP, Kind.RUN, Kind.WRITE
 
 
-def kind_of(schema: GraphQLSchema, document: DocumentNode) -> Kind:
+def kind_of(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    kept: Mapping[str, frozenset[str]] | None = None,
+) -> Kind:
+    """Whether `document` writes, may be kept (it selects only fields of `kept`, by default
+    kept_fields(schema)), or runs every time."""
+    allowed_by_type = kept_fields(schema) if kept is None else kept
     if any(
         isinstance(node, OperationDefinitionNode) and node.operation != OperationType.QUERY
         for node in document.definitions
@@ -115,7 +125,7 @@ def kind_of(schema: GraphQLSchema, document: DocumentNode) -> Kind:
             name = node.name.value
             if name == "__typename":
                 return None
-            allowed = KEPT_FIELDS.get(parent.name) if parent is not None else None
+            allowed = allowed_by_type.get(parent.name) if parent is not None else None
             if allowed is None or not (allowed is _ALL or name in allowed):
                 verdict = RUN
                 return BREAK
@@ -135,18 +145,20 @@ class KeptAnswers:
     # counted with its key: the query text and variables are kept too).
     entries: LRUCache[Hashable, tuple[str, bytes, int]] = field(init=False)
     kinds: LRUCache[str, Kind] = field(default_factory=lambda: LRUCache(maxsize=QUERY_TEXTS))
+    kept_fields: Mapping[str, frozenset[str]] = field(init=False)
     head: str | None = None  # the last stamp read; None after a mutation served here
     hits: int = 0
     misses: int = 0
 
     def __post_init__(self) -> None:
         self.entries = LRUCache(maxsize=self.max_bytes, getsizeof=lambda entry: entry[2])
+        self.kept_fields = kept_fields(self.schema)
 
     def kind(self, query: str) -> Kind:
         kind = self.kinds.get(query)
         if kind is None:
             try:
-                kind = kind_of(self.schema, parse(query))
+                kind = kind_of(self.schema, parse(query), self.kept_fields)
             except GraphQLError:  # strawberry answers the syntax error
                 kind = RUN
             self.kinds[query] = kind

@@ -13,6 +13,7 @@ from strawberry.scalars import JSON
 from api.context import Info
 from api.errors import BadInput
 from api.inputs import AliasIn, CreateVersionIn, fields_of, parse
+from api.schema.audited import AUDITED
 from api.schema.relay import Connection, Node, connection, decode_cursor, page_size
 from api.schema.runs import Run
 from api.schema.scalars import Long
@@ -33,11 +34,15 @@ class VersionState(Enum):
 
 @strawberry.type(description="A named, typed sequence of versions in a project.")
 class Artifact(Node):
-    project: str = strawberry.field(description="Project name.")
-    name: str = strawberry.field(description="Name, unique in the project.")
-    type: str = strawberry.field(description="model, dataset, evaluation, or any type.")
-    description: str = strawberry.field(description="Free text.")
-    created_at: datetime = strawberry.field(description="When the first version was logged.")
+    project: str = strawberry.field(directives=[AUDITED], description="Project name.")
+    name: str = strawberry.field(directives=[AUDITED], description="Name, unique in the project.")
+    type: str = strawberry.field(
+        directives=[AUDITED], description="model, dataset, evaluation, or any type."
+    )
+    description: str = strawberry.field(directives=[AUDITED], description="Free text.")
+    created_at: datetime = strawberry.field(
+        directives=[AUDITED], description="When the first version was logged."
+    )
 
     @classmethod
     def from_record(cls, a: records.Artifact) -> Artifact:
@@ -115,26 +120,42 @@ class ArtifactReference:
 
 @strawberry.type(description="An immutable version of an artifact.")
 class ArtifactVersion(Node):
-    name: str = strawberry.field(description="Reference: project/artifact:vN.")
-    project: str = strawberry.field(description="Project name.")
-    artifact_name: str = strawberry.field(description="Artifact name.")
+    name: str = strawberry.field(
+        directives=[AUDITED], description="Reference: project/artifact:vN."
+    )
+    project: str = strawberry.field(directives=[AUDITED], description="Project name.")
+    artifact_name: str = strawberry.field(directives=[AUDITED], description="Artifact name.")
     artifact_id: strawberry.Private[str]
-    type: str = strawberry.field(description="Artifact type.")
-    index: int | None = strawberry.field(description="N of vN; null while PENDING.")
-    state: VersionState = strawberry.field(description="PENDING, COMMITTED or DELETED.")
-    digest: str = strawberry.field(description="sha256 of the sorted manifest.")
-    description: str = strawberry.field(description="Free text.")
-    metadata: JSON = strawberry.field(description="JSON object.")
-    size: Long = strawberry.field(description="Total bytes of its files.")
-    file_count: int = strawberry.field(description="Number of files.")
+    type: str = strawberry.field(directives=[AUDITED], description="Artifact type.")
+    index: int | None = strawberry.field(
+        directives=[AUDITED], description="N of vN; null while PENDING."
+    )
+    state: VersionState = strawberry.field(
+        directives=[AUDITED], description="PENDING, COMMITTED or DELETED."
+    )
+    digest: str = strawberry.field(
+        directives=[AUDITED], description="sha256 of the sorted manifest."
+    )
+    description: str = strawberry.field(directives=[AUDITED], description="Free text.")
+    metadata: JSON = strawberry.field(directives=[AUDITED], description="JSON object.")
+    size: Long = strawberry.field(directives=[AUDITED], description="Total bytes of its files.")
+    file_count: int = strawberry.field(directives=[AUDITED], description="Number of files.")
     references: list[ArtifactReference] = strawberry.field(
         description="Entries whose data lives elsewhere (s3://, https://, ...), in path order."
     )
-    aliases: list[str] = strawberry.field(description="Aliases pointing here, incl. latest.")
-    created_at: datetime = strawberry.field(description="When it was opened.")
-    committed_at: datetime | None = strawberry.field(description="When it was committed.")
-    expires_at: datetime | None = strawberry.field(description="PENDING only: expiry.")
-    deleted_at: datetime | None = strawberry.field(description="When it was soft-deleted.")
+    aliases: list[str] = strawberry.field(
+        directives=[AUDITED], description="Aliases pointing here, incl. latest."
+    )
+    created_at: datetime = strawberry.field(directives=[AUDITED], description="When it was opened.")
+    committed_at: datetime | None = strawberry.field(
+        directives=[AUDITED], description="When it was committed."
+    )
+    expires_at: datetime | None = strawberry.field(
+        directives=[AUDITED], description="PENDING only: expiry."
+    )
+    deleted_at: datetime | None = strawberry.field(
+        directives=[AUDITED], description="When it was soft-deleted."
+    )
 
     @classmethod
     def from_record(cls, v: records.ArtifactVersion) -> ArtifactVersion:
@@ -169,8 +190,9 @@ class ArtifactVersion(Node):
         )
 
     @strawberry.field(
+        directives=[AUDITED],
         description="The artifact this version belongs to; null for callers outside its "
-        "project (who see the version through a registry)."
+        "project (who see the version through a registry).",
     )
     async def artifact(self, info: Info) -> Artifact | None:
         if not info.context.access.in_project(self.project):

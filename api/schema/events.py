@@ -10,13 +10,16 @@ from strawberry.scalars import JSON
 
 from api.context import Info
 from api.errors import BadInput
+from api.schema.audited import AUDITED
 from api.schema.relay import Connection, connection, decode_cursor, page_size
 from api.schema.scalars import Long
 from graph.records import Page
 from graph.repository.events import Event as EventRecord
 
 
-@strawberry.type(description="One immutable audit event: who did what to which subjects.")
+@strawberry.type(
+    directives=[AUDITED], description="One immutable audit event: who did what to which subjects."
+)
 class Event:
     id: strawberry.ID = strawberry.field(description="Event id.")
     seq: Long = strawberry.field(description="Position in the org-wide log (gapless).")
@@ -80,8 +83,9 @@ async def history_of(
 @strawberry.type
 class EventQuery:
     @strawberry.field(
+        directives=[AUDITED],
         description="Events about one subject (any id: run, version, collection, "
-        "linked version, registry), newest first."
+        "linked version, registry), newest first.",
     )
     async def history(
         self, info: Info, subject: strawberry.ID, first: int | None = None, after: str | None = None
@@ -89,8 +93,9 @@ class EventQuery:
         return await history_of(info, str(subject), first, after)
 
     @strawberry.field(
+        directives=[AUDITED],
         description="The org-wide audit log, newest first, filtered; cursors "
-        "stay valid as new events arrive."
+        "stay valid as new events arrive.",
     )
     async def audit_log(
         self,

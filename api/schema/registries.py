@@ -21,6 +21,7 @@ from api.inputs import (
     parse,
 )
 from api.schema.artifacts import ArtifactVersion
+from api.schema.audited import AUDITED
 from api.schema.events import Event, history_of
 from api.schema.relay import (
     Connection,
@@ -57,14 +58,22 @@ class Member:
 
 @strawberry.type(description="An organisation-wide governed space holding collections.")
 class Registry(Node):
-    name: str = strawberry.field(description="Unique name, as used in references.")
-    description: str = strawberry.field(description="Free text.")
-    allowed_types: list[str] = strawberry.field(
-        description="Artifact types it accepts; empty: any."
+    name: str = strawberry.field(
+        directives=[AUDITED], description="Unique name, as used in references."
     )
-    stages: list[str] = strawberry.field(description="Lifecycle stage names, in order.")
-    protected_aliases: list[str] = strawberry.field(description="Aliases only admins move.")
-    created_at: datetime = strawberry.field(description="When it was created.")
+    description: str = strawberry.field(directives=[AUDITED], description="Free text.")
+    allowed_types: list[str] = strawberry.field(
+        directives=[AUDITED], description="Artifact types it accepts; empty: any."
+    )
+    stages: list[str] = strawberry.field(
+        directives=[AUDITED], description="Lifecycle stage names, in order."
+    )
+    protected_aliases: list[str] = strawberry.field(
+        directives=[AUDITED], description="Aliases only admins move."
+    )
+    created_at: datetime = strawberry.field(
+        directives=[AUDITED], description="When it was created."
+    )
 
     @classmethod
     def from_record(cls, r: records.Registry) -> Registry:
@@ -83,20 +92,24 @@ class Registry(Node):
         found = await info.context.repos.registries.members(str(self.id))
         return [Member(principal=p, role=r) for p, r in found]
 
-    @strawberry.field(description="Events about this registry, newest first.")
+    @strawberry.field(directives=[AUDITED], description="Events about this registry, newest first.")
     async def history(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[Event]:
         return await history_of(info, str(self.id), first, after)
 
 
-@strawberry.type(description="An alias of a collection held by a linked version.")
+@strawberry.type(
+    directives=[AUDITED], description="An alias of a collection held by a linked version."
+)
 class LinkAlias:
     name: str = strawberry.field(description="Alias name.")
     protected: bool = strawberry.field(description="Only registry admins may move it.")
 
 
-@strawberry.type(description="A registered model (or dataset collection) in a registry.")
+@strawberry.type(
+    directives=[AUDITED], description="A registered model (or dataset collection) in a registry."
+)
 class Collection(Node):
     registry: str = strawberry.field(description="Registry name.")
     registry_id: strawberry.Private[str]
@@ -199,7 +212,9 @@ class Collection(Node):
         return await history_of(info, alias_subject(str(self.id), alias), first, after)
 
 
-@strawberry.type(description="An artifact version bookmarked into a collection.")
+@strawberry.type(
+    directives=[AUDITED], description="An artifact version bookmarked into a collection."
+)
 class LinkedVersion(Node):
     name: str = strawberry.field(description="Reference: registry/collection:vN.")
     index: int = strawberry.field(description="N of vN in the collection.")
@@ -270,6 +285,7 @@ def _cursor(link: records.Link) -> str:
 
 
 @strawberry.type(
+    directives=[AUDITED],
     name="LinkedVersionConnection",
     description="A page of linked versions, newest link first (Relay cursor connection).",
 )
@@ -514,7 +530,7 @@ class RemoveCollectionAliasPayload:
 
 @strawberry.type
 class RegistryQuery:
-    @strawberry.field(description="All registries, by name.")
+    @strawberry.field(directives=[AUDITED], description="All registries, by name.")
     async def registries(self, info: Info) -> list[Registry]:
         access = info.context.access
         return [
@@ -523,19 +539,22 @@ class RegistryQuery:
             if access.role_in(r.name) > 0
         ]
 
-    @strawberry.field(description="A registry by name.")
+    @strawberry.field(directives=[AUDITED], description="A registry by name.")
     async def registry(self, info: Info, name: str) -> Registry | None:
         found = await info.context.repos.registries.find_registry(name)
         return Registry.from_record(found) if found else None
 
-    @strawberry.field(description="A collection by registry and name, deprecated or not.")
+    @strawberry.field(
+        directives=[AUDITED], description="A collection by registry and name, deprecated or not."
+    )
     async def collection(self, info: Info, registry: str, name: str) -> Collection | None:
         found = await info.context.repos.registries.find_collection(registry, name)
         return Collection.from_record(found) if found else None
 
     @strawberry.field(
+        directives=[AUDITED],
         description="Collections by registry and name; deprecated ones only "
-        "when asked. `search` matches part of the name."
+        "when asked. `search` matches part of the name.",
     )
     async def collections(
         self,
@@ -569,8 +588,9 @@ class RegistryQuery:
         return connection(page, Collection.from_record, lambda c: f"{c.registry}/{c.name}")
 
     @strawberry.field(
+        directives=[AUDITED],
         description="A linked version by id or registry/collection:selector "
-        "(alias, stage, semver or vN), now or as of a past time."
+        "(alias, stage, semver or vN), now or as of a past time.",
     )
     async def linked_version(
         self, info: Info, ref: str, as_of: datetime | None = None

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 import strawberry
 
 from api.errors import BadInput
+from api.schema.audited import AUDITED
 from graph.records import Page
 
 if TYPE_CHECKING:
@@ -38,10 +39,12 @@ def selects(info: Info, name: str, depth: int = 3) -> bool:
 
 @strawberry.interface(description="An object with a globally unique ID, fetchable by `node`.")
 class Node:
-    id: strawberry.ID = strawberry.field(description="Opaque, globally unique identifier.")
+    id: strawberry.ID = strawberry.field(
+        directives=[AUDITED], description="Opaque, globally unique identifier."
+    )
 
 
-@strawberry.type(description="Where a page ends, and whether more follow.")
+@strawberry.type(directives=[AUDITED], description="Where a page ends, and whether more follow.")
 class PageInfo:
     has_next_page: bool = strawberry.field(description="True when another page follows.")
     end_cursor: str | None = strawberry.field(

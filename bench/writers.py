@@ -13,9 +13,9 @@ SECONDS seconds each, as a training fleet does:
 Prints, per system and client count, writes per second (Forebear's cycle is three: create,
 commit, link; MLflow's two), models registered per second (a version made and given the alias:
 the work both did), p50, p99 and the slowest write, and the ratios (models per second:
-Forebear / MLflow; p99: MLflow / Forebear). Targets (issue #17): p99 at
-most 1 s and no write over 5 s at 40 clients, throughput growing with clients, and at least
-3x MLflow's throughput at a better p99.
+Forebear / MLflow; p99: MLflow / Forebear), and how busy the machine's CPU was meanwhile.
+Targets (issue #17): p99 at most 1 s and no write over 5 s at 40 clients, throughput growing
+with clients until the CPU is busy, and at least 3x MLflow's throughput at a better p99.
 """
 
 from __future__ import annotations
@@ -117,16 +117,28 @@ def timed_call(load: Load, call: Callable[..., Any], *args: Any, **kwargs: Any) 
     return answer
 
 
-def run(writer: Callable[[int, Load, float], None], clients: int) -> tuple[Load, float]:
+def cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine so far (/proc/stat)."""
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def run(writer: Callable[[int, Load, float], None], clients: int) -> tuple[Load, float, float]:
+    """The load's outcome, its seconds, and the share of the machine's CPU busy meanwhile
+    (server, database and these clients together)."""
     load = Load()
     started = time.monotonic()
+    busy_before, total_before = cpu_times()
     until = started + SECONDS
     threads = [threading.Thread(target=writer, args=(i, load, until)) for i in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return load, time.monotonic() - started
+    busy, total = cpu_times()
+    return load, time.monotonic() - started, (busy - busy_before) / max(1, total - total_before)
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -138,7 +150,7 @@ def main() -> None:
     if not MLFLOW.exists():
         raise SystemExit(f"{MLFLOW} not found: `make bench` installs MLflow into .venv-mlflow")
     workdir = Path(tempfile.mkdtemp(prefix="mlflow-writers-"))
-    rows: list[tuple[int, str, Load, float]] = []
+    rows: list[tuple[int, str, Load, float, float]] = []
     mlflow = mlflow_server(MLFLOW, workdir, "--default-artifact-root", str(workdir / "artifacts"))
     try:
         with mlflow as mlflow_url, forebear_server(f"bench-{uuid.uuid4().hex[:12]}") as (base, _):
@@ -156,8 +168,8 @@ def main() -> None:
                     ("Forebear", forebear_writer(base, fleet)),
                     ("MLflow", mlflow_writer(mlflow_url)),
                 ):
-                    load, seconds = run(writer, clients)
-                    rows.append((clients, name, load, seconds))
+                    load, seconds, cpu = run(writer, clients)
+                    rows.append((clients, name, load, seconds, cpu))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(
@@ -167,17 +179,17 @@ def main() -> None:
     )
     print(
         f"{'clients':>7} {'system':9} {'writes/s':>9} {'models/s':>9} {'p50':>8} {'p99':>8} "
-        f"{'max':>8} {'errors':>7}"
+        f"{'max':>8} {'errors':>7} {'CPU busy':>9}"
     )
     figures: dict[tuple[int, str], tuple[float, float]] = {}
-    for clients, name, load, seconds in rows:
+    for clients, name, load, seconds, cpu in rows:
         rate = load.registered / seconds
         p99 = quantile(load.took, 0.99) * 1000
         figures[clients, name] = (rate, p99)
         print(
             f"{clients:7} {name:9} {len(load.took) / seconds:9.1f} {rate:9.1f} "
             f"{statistics.median(load.took) * 1000:8.1f} {p99:8.1f} "
-            f"{max(load.took) * 1000:8.1f} {len(load.errors):7}"
+            f"{max(load.took) * 1000:8.1f} {len(load.errors):7} {cpu:9.0%}"
         )
         for error in sorted(set(load.errors))[:3]:
             print(f"{'':17} error: {error}")

@@ -173,38 +173,42 @@ l {.id, .collectionId, .registryId, .versionId, .index, .semver, .state,
 # and the event. Step 1 read without the lock, so the event $event leaves what only the lock
 # makes certain to placeholders ("@$mark:index@", and "@$mark:N@" for the former holder of
 # $aliases[N]), filled in here from what is read under it; the holders join its subjects.
-# Writers of one collection take turns for one round trip and the commit.
+# The link, the alias moves and the event are stamped with the time read under the lock (or
+# $now, an imported change's own), so times follow the order writers took turns in and `asOf`
+# stays exact. Writers of one collection take turns for one round trip and the commit.
 CREATE_LINK_WITH_ALIASES: Final[LiteralString] = (
     """
 MATCH (c:Collection {id: $collection_id})"""
     + _LOCK_COLLECTION
     + """
 OPTIONAL MATCH (c)-[:HAS_LINK]->(linked:Link {versionId: $version_id})
-WITH c, linked.id AS existing
-OPTIONAL CALL (c, existing) {
-  WITH c WHERE existing IS NULL AND NOT c.deprecated
+WITH c, linked.id AS existing,
+     coalesce($now, datetime.truncate('microsecond', datetime.realtime())) AS now
+OPTIONAL CALL (c, existing, now) {
+  WITH c, now WHERE existing IS NULL AND NOT c.deprecated
   MATCH (v:ArtifactVersion {id: $version_id})
-  WITH c, v, c.nextIndex AS index, [alias IN $aliases | COLLECT {
+  WITH c, v, now, c.nextIndex AS index, [alias IN $aliases | COLLECT {
     MATCH (a:Assignment {collectionId: c.id, kind: 'alias', name: alias, open: true})
     RETURN a.linkId }[0]] AS former
   CREATE (c)-[:HAS_LINK]->(l:Link:Entity {
     id: $id, collectionId: c.id, registryId: c.registryId, versionId: v.id, index: index,
-    state: 'LINKED', linkedAt: $now, actor: $actor})-[:OF]->(v)
+    state: 'LINKED', linkedAt: now, actor: $actor})-[:OF]->(v)
   SET c.nextIndex = index + 1
-  WITH c, l, index, former
-  CALL (c, l) {
+  WITH c, l, now, index, former
+  CALL (c, l, now) {
     UNWIND $aliases AS alias
     OPTIONAL MATCH (old:Assignment {collectionId: c.id, kind: 'alias', name: alias, open: true})
-    SET old.end = $now, old.open = false
-    WITH DISTINCT c, l, alias
+    SET old.end = now, old.open = false
+    WITH DISTINCT c, l, now, alias
     CREATE (:Assignment {collectionId: c.id, kind: 'alias', name: alias, linkId: l.id,
-                         start: $now, open: true, actor: $actor})-[:TO]->(l)
+                         start: now, open: true, actor: $actor})-[:TO]->(l)
     MERGE (s:AliasSubject {id: 'alias:' + c.id + ':' + alias})
     ON CREATE SET s:Entity
   }
-  WITH l, index, former, $event AS template,
+  WITH l, now, index, former, $event AS template,
        [h IN tail(former) WHERE h IS NOT NULL AND NOT h IN $event.subjects] AS holders
   WITH l, template {.*,
+    time: CASE WHEN $now IS NULL THEN now ELSE template.time END,
     subjects: template.subjects + holders,
     scopes: CASE WHEN size(template.scopes) > 0 THEN template.scopes + holders ELSE [] END,
     before: reduce(text = template.before, i IN range(0, size(former) - 1) |

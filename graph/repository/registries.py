@@ -501,7 +501,6 @@ class RegistryRepository(Repository):
                     candidate=f"{found.registry}/{found.name}:v{row['collection']['nextIndex']}",
                     policies=policies,
                 )
-            now = clock()
             link_id = new_id("lnk")
             subjects = [link_id, found.id, version_id]
             subjects += [alias_subject(found.id, a) for a in (LATEST, *aliases)]
@@ -537,7 +536,8 @@ class RegistryRepository(Repository):
                         version_id=version_id,
                         id=link_id,
                         aliases=held,
-                        now=now,
+                        # Read under the lock, unless the change is imported (graph.importing).
+                        now=clock() if IMPORTING.get() is not None else None,
                         actor=actor,
                         with_versions=False,
                         event=event,

@@ -36,6 +36,8 @@ CHAMPION_VERSION = """{ linkedVersion(ref: "model/fleet:champion") {
   version { id artifactName index } } }"""
 DOWNSTREAM = """query($of: ID!) { lineage(of: $of, direction: DOWNSTREAM) { nodes { id } } }"""
 VERIFY = "{ verifyAuditLog { intact checked reason } }"
+AS_OF = """query($at: DateTime!) { linkedVersion(ref: "model/fleet:champion", asOf: $at) {
+  index } }"""
 CLIENTS = 12
 ROUNDS = 4
 
@@ -68,6 +70,15 @@ def write_cycles(base: str, artifact: str, done: list[str], lock: threading.Lock
             done.append("link")
 
 
+def collection_id(settings: Settings) -> str:
+    with GraphDatabase.driver(settings.neo4j_uri, auth=settings.neo4j_auth) as driver:
+        records, _, _ = driver.execute_query(
+            "MATCH (c:Collection {name: 'fleet'}) RETURN c.id AS id",
+            database_=settings.neo4j_database,
+        )
+    return str(records[0]["id"])
+
+
 def check_invariants(settings: Settings, base: str, events_before: int, mutations: int) -> None:
     # Indexes in the collection, and in each artifact, are consecutive.
     indexes = count(
@@ -97,6 +108,26 @@ def check_invariants(settings: Settings, base: str, events_before: int, mutation
     assert check == {"intact": True, "checked": events_before + mutations, "reason": None}
     assert count(settings, "MATCH (e:Event) RETURN count(e)") == events_before + mutations
     assert count(settings, "MATCH (e:Event) RETURN max(e.seq)") == events_before + mutations
+    # Times follow the order writers took turns in: a later index was linked no earlier, no
+    # alias holding ends before it starts, and `asOf` a link's time names that link the
+    # champion (each link moved it).
+    late = count(
+        settings,
+        "MATCH (a:Link {collectionId: $c}), (b:Link {collectionId: $c, index: a.index + 1}) "
+        "WHERE b.linkedAt < a.linkedAt RETURN count(*)",
+        c=collection_id(settings),
+    )
+    assert late == 0
+    assert count(settings, "MATCH (a:Assignment) WHERE a.end < a.start RETURN count(a)") == 0
+    with GraphDatabase.driver(settings.neo4j_uri, auth=settings.neo4j_auth) as driver:
+        records, _, _ = driver.execute_query(
+            "MATCH (l:Link) WHERE l.index % 7 = 3 RETURN l.index AS index, "
+            "toString(l.linkedAt) AS at",
+            database_=settings.neo4j_database,
+        )
+    for record in records:
+        then = gql_at(base, AS_OF, at=record["at"])["linkedVersion"]
+        assert then["index"] == record["index"]
     # Every link moved `champion` onto itself under the collection's lock, with the next
     # index: the last one holds it, as it holds `latest`.
     for alias in ("champion", "latest"):

@@ -86,7 +86,8 @@ ON CREATE SET h.seq = 0, h.hash = '', h.epoch = randomUUID()
 SEAL_HEAD: Final[LiteralString] = """
 MERGE (h:AuditHead {id: 'audit'})
 ON CREATE SET h.seq = 0, h.hash = ''
-SET h.epoch = coalesce(h.epoch, randomUUID())
+SET h._lock = true, h.epoch = coalesce(h.epoch, randomUUID())
+REMOVE h._lock
 WITH h
 CALL (h) {
   MATCH (e:Unsealed) WHERE e.seq IS NULL

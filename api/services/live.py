@@ -1,9 +1,10 @@
 """Live events: one reader per API process follows the audit log and hands each new event to
 every subscription of that process (GraphQL subscriptions, api.schema.live).
 
-The reader wakes when a change of this process commits, and otherwise looks every
-FOREBEAR_EVENTS_POLL seconds (changes made through other replicas). Events commit in sequence
-order, so reading those after the last one seen misses none; a subscription that resumes from
+The reader wakes when a write of this process commits (a change, and the seal that chains its
+event right after: graph.events), and otherwise looks every FOREBEAR_EVENTS_POLL seconds
+(changes made through other replicas). Events are sealed in sequence order, so reading the
+sealed ones after the last one seen misses none; a subscription that resumes from
 a cursor reads what it missed from the log, then follows the feed. However many subscribe,
 Neo4j is asked once per new batch.
 """

@@ -45,6 +45,18 @@ ERROR_CODES: Final[Mapping[type[Exception], str]] = {
 }
 
 
+# The HTTP status of each code, for the byte endpoints (api.routes), which answer in JSON
+# outside GraphQL.
+HTTP_STATUS: Final[Mapping[str, int]] = {
+    "BAD_INPUT": 400,
+    "UNAUTHENTICATED": 401,
+    "FORBIDDEN": 403,
+    "NOT_FOUND": 404,
+    "CONFLICT": 409,
+    "UNAVAILABLE": 503,
+}
+
+
 def error_code(error: Exception) -> str | None:
     for cls in type(error).__mro__:
         if cls in ERROR_CODES:

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 
 from api.access import Access, refused
 from api.context import Repositories
+from api.errors import HTTP_STATUS, error_code
 from api.metrics import Metrics
 from api.services.blobs import (
     PACK_LIMIT,
@@ -25,7 +26,7 @@ from api.services.blobs import (
     unpack,
 )
 from api.settings import Settings
-from graph.errors import Conflict, GraphUnavailable
+from graph.errors import Conflict, GraphError, GraphUnavailable
 from graph.records import Principal
 from storage.blobs import BlobStore
 from storage.errors import StorageUnavailable, TooLarge, UploadRejected
@@ -36,6 +37,14 @@ log = logging.getLogger("forebear.blobs")
 def error(status: int, code: str, message: str) -> JSONResponse:
     """The JSON error body of the byte endpoints, with the same codes as GraphQL errors."""
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def domain_error(exc: GraphError | StorageUnavailable) -> JSONResponse:
+    """A graph or storage error as the byte endpoints answer it: its code (api.errors, as
+    GraphQL gives it) and that code's HTTP status."""
+    code = error_code(exc)
+    assert code is not None, f"{type(exc).__name__} has no code in api.errors.ERROR_CODES"
+    return error(HTTP_STATUS[code], code, str(exc))
 
 
 def not_expected(
@@ -101,10 +110,10 @@ async def put_blob(request: Request) -> Response:
         return error(400, "BAD_INPUT", f"upload of {sha256} refused: {exc}")
     except Conflict as exc:
         metrics.transfer("upload", "conflict")
-        return error(409, "CONFLICT", str(exc))
+        return domain_error(exc)
     except (StorageUnavailable, GraphUnavailable) as exc:
         metrics.transfer("upload", "unavailable")
-        return error(503, "UNAVAILABLE", str(exc))
+        return domain_error(exc)
     metrics.transfer("upload", "stored" if created else "verified", size)
     body = {"sha256": sha256, "created": created, "size": size}
     return JSONResponse(body, status_code=201 if created else 200)
@@ -147,10 +156,10 @@ async def post_blobs(request: Request) -> Response:
         )
     except Conflict as exc:
         metrics.transfer("upload", "conflict")
-        return error(409, "CONFLICT", str(exc))
+        return domain_error(exc)
     except (StorageUnavailable, GraphUnavailable) as exc:
         metrics.transfer("upload", "unavailable")
-        return error(503, "UNAVAILABLE", str(exc))
+        return domain_error(exc)
     for result in results:
         metrics.transfer("upload", "stored" if result.created else "verified", result.size)
     return JSONResponse(

@@ -21,9 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from api.routes.blobs import error
+from api.routes.blobs import domain_error, error
 from api.settings import Settings
-from graph.errors import Conflict, Forbidden, GraphUnavailable, Invalid, NotFound
+from graph.errors import GraphError, Invalid
 from graph.openlineage import Dataset, RunEvent
 from graph.records import Principal
 from graph.repository.openlineage import OpenLineageRepository
@@ -162,18 +162,10 @@ async def post_lineage(request: Request) -> Response:
         done = await repo.ingest(event, actor=principal.name)
     except ClientDisconnect:
         return error(400, "BAD_INPUT", "the event ended before its last byte")
-    except Invalid as exc:
-        return error(400, "BAD_INPUT", str(exc))
     except Unsupported as exc:
         return error(422, "BAD_INPUT", str(exc))
-    except Forbidden as exc:
-        return error(403, "FORBIDDEN", str(exc))
-    except NotFound as exc:
-        return error(404, "NOT_FOUND", str(exc))
-    except Conflict as exc:
-        return error(409, "CONFLICT", str(exc))
-    except GraphUnavailable as exc:
-        return error(503, "UNAVAILABLE", str(exc))
+    except GraphError as exc:
+        return domain_error(exc)
     body = {
         "run": done.run_id,
         "event": done.event_id,

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 
 from api.context import Repositories
 from api.metrics import Metrics
-from api.routes.blobs import error, not_expected
+from api.routes.blobs import domain_error, error, not_expected
 from api.services.blobs import SHA256
 from api.services.uploads import (
     Rejected,
@@ -90,7 +90,7 @@ async def open_upload(request: Request) -> Response:
                 f"an upload of {sha256} with {session.size} bytes is open: finish or DELETE it",
             )
     except (GraphUnavailable, StorageUnavailable) as exc:
-        return error(503, "UNAVAILABLE", str(exc))
+        return domain_error(exc)
     return JSONResponse(_describe(session), status_code=201 if made else 200)
 
 
@@ -116,7 +116,7 @@ async def get_upload(request: Request) -> Response:
     try:
         found = await _own_session(request, parts=True)
     except (GraphUnavailable, StorageUnavailable) as exc:
-        return error(503, "UNAVAILABLE", str(exc))
+        return domain_error(exc)
     return found if isinstance(found, Response) else JSONResponse(_describe(found))
 
 
@@ -148,7 +148,7 @@ async def put_part(request: Request) -> Response:
         metrics.transfer("upload_part", "abandoned")
         return error(400, "BAD_INPUT", "the part ended before its last byte")
     except (GraphUnavailable, StorageUnavailable) as exc:
-        return error(503, "UNAVAILABLE", str(exc))
+        return domain_error(exc)
     metrics.transfer("upload_part", "stored", want)
     return JSONResponse({"number": number, "size": want})
 
@@ -176,9 +176,9 @@ async def complete_upload(request: Request) -> Response:
             hashes=request.state.part_hashes,
         )
     except Conflict as exc:
-        return error(409, "CONFLICT", str(exc))
+        return domain_error(exc)
     except (GraphUnavailable, StorageUnavailable) as exc:
-        return error(503, "UNAVAILABLE", str(exc))
+        return domain_error(exc)
     if isinstance(created, Rejected):
         metrics.transfer("upload", "rejected")
         return error(
@@ -203,5 +203,5 @@ async def drop_upload(request: Request) -> Response:
         await uploads.close(found.id)
         request.state.part_hashes.forget(found.id)
     except (GraphUnavailable, StorageUnavailable) as exc:
-        return error(503, "UNAVAILABLE", str(exc))
+        return domain_error(exc)
     return Response(status_code=204)

@@ -149,6 +149,12 @@ def median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
 
 
+def p99(values: list[float]) -> float:
+    """The 99th percentile (nearest rank) of `values`."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
 def gql(http: httpx.Client, query: str, **variables: Any) -> dict[str, Any]:
     body = http.post("/graphql", json={"query": query, "variables": variables}).json()
     if "errors" in body:

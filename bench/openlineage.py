@@ -22,7 +22,7 @@ import httpx
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.serde import Serde
 
-from bench.common import auth_headers, forebear_server
+from bench.common import auth_headers, forebear_server, p99
 
 JOBS = int(os.environ.get("OPENLINEAGE_BENCH_JOBS", "1500"))
 SERIAL = int(os.environ.get("OPENLINEAGE_BENCH_SERIAL", "200"))
@@ -76,11 +76,6 @@ async def send(base: str, pairs: list[tuple[bytes, bytes]], concurrency: int) ->
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return took
-
-
-def p99(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ from datetime import datetime
 
 import orjson
 
-from bench.common import Client, auth_headers, forebear_server
+from bench.common import Client, auth_headers, forebear_server, p99
 from tests.receiver import Receiver
 
 LINKS = int(os.environ.get("WEBHOOK_BENCH_LINKS", "250"))
@@ -48,11 +48,6 @@ VERSION = """mutation { createArtifactVersion(input: {project: "bench", artifact
 COMMIT = (
     """mutation($id: ID!) { commitArtifactVersion(input: {version: $id}) { version { id } } }"""
 )
-
-
-def p99(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
 def links(

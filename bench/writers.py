@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import Client, auth_headers, forebear_server, mlflow_server
+from bench.common import Client, auth_headers, forebear_server, mlflow_server, p99
 
 CLIENTS = tuple(int(c) for c in os.environ.get("WRITERS_BENCH_CLIENTS", "10,20,40").split(","))
 SECONDS = float(os.environ.get("WRITERS_BENCH_SECONDS", "20"))
@@ -141,11 +141,6 @@ def run(writer: Callable[[int, Load, float], None], clients: int) -> tuple[Load,
     return load, time.monotonic() - started, (busy - busy_before) / max(1, total - total_before)
 
 
-def quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
-
-
 def main() -> None:
     if not MLFLOW.exists():
         raise SystemExit(f"{MLFLOW} not found: `make bench` installs MLflow into .venv-mlflow")
@@ -184,11 +179,11 @@ def main() -> None:
     figures: dict[tuple[int, str], tuple[float, float]] = {}
     for clients, name, load, seconds, cpu in rows:
         rate = load.registered / seconds
-        p99 = quantile(load.took, 0.99) * 1000
-        figures[clients, name] = (rate, p99)
+        p99_ms = p99(load.took) * 1000
+        figures[clients, name] = (rate, p99_ms)
         print(
             f"{clients:7} {name:9} {len(load.took) / seconds:9.1f} {rate:9.1f} "
-            f"{statistics.median(load.took) * 1000:8.1f} {p99:8.1f} "
+            f"{statistics.median(load.took) * 1000:8.1f} {p99_ms:8.1f} "
             f"{max(load.took) * 1000:8.1f} {len(load.errors):7} {cpu:9.0%}"
         )
         for error in sorted(set(load.errors))[:3]:

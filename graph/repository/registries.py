@@ -547,8 +547,11 @@ class RegistryRepository(Repository):
             if created["existing"] is not None:  # linked meanwhile: that link, nothing new
                 existing = (await _links(tx, [created["existing"]]))[created["existing"]]
                 return existing, found, registry_record, False
-            if created["link"] is None:  # deprecated meanwhile (a version is never removed)
-                _refuse_deprecated(dataclasses.replace(found, deprecated=True))
+            if created["link"] is None:
+                # Deprecated meanwhile, as read under the lock (a version is never removed).
+                _refuse_deprecated(
+                    dataclasses.replace(found, deprecated=bool(created["deprecated"]))
+                )
                 raise NotFound("version", version_id)
             return link_from(created["link"]), found, registry_record, True
 

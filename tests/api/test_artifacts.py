@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from starlette.testclient import TestClient
 
@@ -280,6 +282,14 @@ mutation($input: CreateArtifactVersionInput!) {
 }"""
 
 
+def referenced(
+    client: TestClient, files: list[dict[str, object]], references: list[dict[str, object]]
+) -> dict[str, Any]:
+    """The answer to opening p/clf (a model) with these files and references."""
+    input = {"project": "p", "artifact": "clf", "type": "model", "files": files}
+    return graphql(client, REFERENCED, input={**input, "references": references})
+
+
 def test_references_are_kept_in_the_manifest_without_bytes(
     client: TestClient, settings: Settings
 ) -> None:
@@ -289,19 +299,7 @@ def test_references_are_kept_in_the_manifest_without_bytes(
         {"path": "data/eval.parquet", "uri": "gs://lake/eval.parquet", "sha256": sha(b"e")},
     ]
     files = [{"path": "model.bin", "size": len(weights), "sha256": sha(weights)}]
-    made = ok(
-        graphql(
-            client,
-            REFERENCED,
-            input={
-                "project": "p",
-                "artifact": "clf",
-                "type": "model",
-                "files": files,
-                "references": references,
-            },
-        )
-    )["createArtifactVersion"]
+    made = ok(referenced(client, files, references))["createArtifactVersion"]
     assert made["missingBlobs"] == [sha(weights)]  # only the file's content is uploaded
     version = made["version"]
     assert version["fileCount"] == 1
@@ -331,19 +329,7 @@ def test_references_are_kept_in_the_manifest_without_bytes(
     assert [f["path"] for f in read["files"]["nodes"]] == ["model.bin"]
     # The same files pointing elsewhere are another manifest: another digest, another version.
     moved = [{**references[0], "uri": "s3://lake/train-2.parquet"}, references[1]]
-    other = ok(
-        graphql(
-            client,
-            REFERENCED,
-            input={
-                "project": "p",
-                "artifact": "clf",
-                "type": "model",
-                "files": files,
-                "references": moved,
-            },
-        )
-    )["createArtifactVersion"]["version"]
+    other = ok(referenced(client, files, moved))["createArtifactVersion"]["version"]
     assert other["id"] != version["id"]
     assert other["digest"] != version["digest"]
 
@@ -362,17 +348,7 @@ def test_a_bad_reference_is_refused_naming_it(
     client: TestClient, settings: Settings, reference: dict[str, object], field: str, says: str
 ) -> None:
     nodes = count(settings, "MATCH (n) RETURN count(n)")
-    body = graphql(
-        client,
-        REFERENCED,
-        input={
-            "project": "p",
-            "artifact": "clf",
-            "type": "model",
-            "files": [{"path": "model.bin", "size": 1, "sha256": sha(b"w")}],
-            "references": [reference],
-        },
-    )
+    body = referenced(client, [{"path": "model.bin", "size": 1, "sha256": sha(b"w")}], [reference])
     [error] = body["errors"]
     assert error["extensions"] == {"code": "BAD_INPUT", "field": field}
     assert says in error["message"]

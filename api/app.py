@@ -33,6 +33,7 @@ from api.routes.uploads import complete_upload, drop_upload, get_upload, open_up
 from api.schema import schema
 from api.services.blobs import collect_periodically
 from api.services.live import EventFeed
+from api.services.openlineage import Ingester
 from api.services.sealer import Sealer
 from api.services.startup import prepare
 from api.services.uploads import PartHashes
@@ -58,6 +59,7 @@ class State(TypedDict):
     read_cache: ReadCache
     part_hashes: PartHashes
     feed: EventFeed
+    ingester: Ingester
 
 
 async def warm_lineage_index(driver: AsyncDriver, settings: Settings, index: LineageIndex) -> None:
@@ -104,6 +106,7 @@ def create_app(settings: Settings) -> Starlette:
                     "read_cache": read_cache,
                     "part_hashes": PartHashes(),
                     "feed": feed,
+                    "ingester": Ingester(driver, settings.neo4j_database),
                 }
                 background.cancel_scope.cancel()
 

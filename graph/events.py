@@ -74,6 +74,9 @@ CREATE (e)-[:ABOUT]->(s)
 # Writes the event $event: a query may end in it, in a CALL, and save a round trip.
 EVENT_CLAUSE: Final[LiteralString] = "UNWIND [$event] AS event\n" + EVENT_OF_CLAUSE
 
+# Several changes' events in one round trip ($events, in order).
+EVENTS_CLAUSE: Final[LiteralString] = "UNWIND $events AS event\n" + EVENT_OF_CLAUSE
+
 # The chain head, made at start-up before any event (its epoch names this graph: STAMP_CLAUSE).
 ENSURE_HEAD: Final[LiteralString] = """
 MERGE (h:AuditHead {id: 'audit'})

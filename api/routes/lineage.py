@@ -2,6 +2,8 @@
 send by default (`Authorization: Bearer <key>`, as their `api_key` auth sends it).
 
 One RunEvent per request, as JSON (gzip-encoded too, as the clients' `compression` sends it).
+Events posted at once are written together (api.services.openlineage); each request answers
+once its own event is committed.
 A malformed event gets 400 naming what is wrong; an event of a spec version this server does
 not know, or not a RunEvent, 422; nothing is written for either. The same event twice is
 written once.
@@ -22,11 +24,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from api.routes.blobs import domain_error, error
-from api.settings import Settings
+from api.services.openlineage import Ingester
 from graph.errors import GraphError, Invalid
 from graph.openlineage import Dataset, RunEvent
 from graph.records import Principal
-from graph.repository.openlineage import OpenLineageRepository
 
 MAX_BODY: Final = 8 * 1024 * 1024  # bytes of one event, decompressed
 MAJORS: Final = frozenset({1, 2})  # spec versions this server reads
@@ -154,12 +155,11 @@ async def _body(request: Request) -> bytes:
 
 
 async def post_lineage(request: Request) -> Response:
-    settings: Settings = request.state.settings
     principal: Principal = request.state.principal
     try:
         event = parse(await _body(request))
-        repo = OpenLineageRepository(request.state.driver, settings.neo4j_database)
-        done = await repo.ingest(event, actor=principal.name)
+        ingester: Ingester = request.state.ingester
+        done = await ingester.ingest(event, actor=principal.name)
     except ClientDisconnect:
         return error(400, "BAD_INPUT", "the event ended before its last byte")
     except Unsupported as exc:

@@ -172,7 +172,7 @@ COMMIT_VERSION: Final[LiteralString] = _COMMIT_VERSION_CLAUSE + "RETURN v {.*} A
 # when the alias came to it until it left. Ends the query that moved the alias, over `aid` and
 # `alias_name` (the alias), `old` (its former holder, there since `since`: an alias older than
 # spans gets its first span now) and `holder` (the new one; null when it was removed).
-_ALIAS_SPAN: Final[LiteralString] = """
+ALIAS_SPAN_CLAUSE: Final[LiteralString] = """
 CALL (aid, alias_name, old, since, holder) {
   WITH aid, alias_name, old, since, holder
   WHERE coalesce(old, '') <> coalesce(holder, '')
@@ -220,7 +220,7 @@ FOREACH (target IN CASE WHEN v IS NULL THEN [] ELSE [v] END |
 WITH previous, a.id AS aid, 'latest' AS alias_name, previous[0] AS old, sinces[0] AS since,
      v.id AS holder
 """
-    + _ALIAS_SPAN
+    + ALIAS_SPAN_CLAUSE
 )
 
 MOVE_LATEST: Final[LiteralString] = _MOVE_LATEST_CLAUSE + "RETURN previous, holder AS current"
@@ -259,7 +259,7 @@ CREATE (al)-[:POINTS_TO {at: $now}]->(v)
 WITH previous, al.artifactId AS aid, al.name AS alias_name, previous[0] AS old,
      sinces[0] AS since, v.id AS holder
 """
-    + _ALIAS_SPAN
+    + ALIAS_SPAN_CLAUSE
     + """
 RETURN previous
 """
@@ -274,7 +274,7 @@ DETACH DELETE al
 WITH previous, $artifact_id AS aid, $alias AS alias_name, previous[0] AS old,
      sinces[0] AS since, null AS holder
 """
-    + _ALIAS_SPAN
+    + ALIAS_SPAN_CLAUSE
     + """
 RETURN previous
 """

@@ -244,3 +244,36 @@ def test_the_same_event_sent_at_once_from_many_clients_is_written_once(
     assert len(produced) == 1  # one version of s3://lake/x, named by every answer
     versions = "MATCH (v:ArtifactVersion {reference: 's3://lake/x'}) RETURN count(v)"
     assert count(settings, versions) == 1
+
+
+def test_events_posted_at_once_each_get_their_own_answer(base: str, settings: Settings) -> None:
+    """Events arriving together are written together; each request still hears its own
+    outcome, and a refused one takes nothing of the others with it."""
+    eve = gql_at(base, """mutation { createUser(input: {name: "eve"}) { key } }""")
+    gql_at(base, """mutation { createProject(input: {name: "airflow-prod"}) { project { id } } }""")
+    before = events(settings)
+    jobs = [
+        {
+            **GOOD,
+            "eventType": "COMPLETE",
+            "run": {"runId": str(uuid4())},
+            "job": {"namespace": "airflow-prod", "name": f"job_{i}"},
+            "outputs": [{"namespace": "s3://lake", "name": f"out_{i}"}],
+        }
+        for i in range(24)
+    ]
+    sends = [(body, ADMIN_KEY) for body in jobs] + [(jobs[0], eve["createUser"]["key"])]
+    with ThreadPoolExecutor(len(sends)) as pool:
+        answers = list(pool.map(lambda sent: post(base, sent[0], key=sent[1]), sends))
+    assert [a.status_code for a in answers[:-1]] == [201] * 24
+    assert answers[-1].status_code == 403  # eve is no member of airflow-prod
+    assert len({a.json()["event"] for a in answers[:-1]}) == 24
+    assert events(settings) == before + 24
+    for i, answer in enumerate(answers[:-1]):
+        made = gql_at(base, DATASET, ref=ref("s3://lake", f"out_{i}"))["artifactVersion"]
+        assert answer.json()["produced"] == [made["id"]]
+        assert made["producedBy"]["name"] == f"job_{i}"
+    # A copy of a written event tells a sender who may not write there nothing of it.
+    copied = post(base, jobs[1], key=eve["createUser"]["key"])
+    assert copied.status_code == 403
+    assert "run" not in copied.json()

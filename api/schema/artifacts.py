@@ -475,7 +475,7 @@ class ArtifactMutation:
         version = await info.context.repos.artifacts.commit_version(
             str(input.version), by=info.context.access.principal
         )
-        return ArtifactVersionPayload(version=await _version(info, version.id))
+        return ArtifactVersionPayload(version=ArtifactVersion.from_record(version))
 
     @strawberry.mutation(description="Record that a run used a version (CONSUMED).")
     async def use_artifact_version(

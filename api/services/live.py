@@ -22,7 +22,7 @@ from neo4j.exceptions import Neo4jError
 
 from api.settings import Settings
 from graph.errors import Conflict, GraphError
-from graph.repository.base import woken_by_commits
+from graph.repository.base import woken_by_seals
 from graph.repository.events import Event, EventRepository
 
 log = logging.getLogger("forebear.live")
@@ -44,7 +44,7 @@ class EventFeed:
         self._joining = asyncio.Lock()
 
     async def run(self) -> None:
-        with woken_by_commits() as wake:
+        with woken_by_seals() as wake:
             try:
                 while True:
                     wake.clear()

@@ -47,7 +47,7 @@ from graph.ids import kind_of
 from graph.records import Automation
 from graph.repository.artifacts import ArtifactRepository
 from graph.repository.automations import Attempt, AutomationRepository, Claimed, Outcome
-from graph.repository.base import woken_by_commits
+from graph.repository.base import woken_by_seals
 from graph.repository.registries import RegistryRepository
 
 log = logging.getLogger("forebear.webhooks")
@@ -481,7 +481,7 @@ class Deliverer:
         self._messages: LRUCache[str, Message] = LRUCache(maxsize=KEPT_MESSAGES)
 
     async def run(self) -> None:
-        with woken_by_commits() as wake:
+        with woken_by_seals() as wake:
             await self._run(wake)
 
     async def _run(self, wake: asyncio.Event) -> None:
@@ -493,7 +493,7 @@ class Deliverer:
 
         # Whether a claim may find due deliveries: slots came free, the last claim was full,
         # or the poll is due (retries falling due, leases of dead workers running out). A
-        # commit only wakes the loop to look for outbox rows (a cheap read): a change that set
+        # seal only wakes the loop to look for outbox rows (a cheap read): a change that set
         # off nothing costs no write, and while every slot is taken nothing is read at all.
         worth_claiming = True
         next_poll = next_prune = loop.time()

@@ -225,18 +225,6 @@ WITH previous, a.id AS aid, 'latest' AS alias_name, previous[0] AS old, sinces[0
 
 MOVE_LATEST: Final[LiteralString] = _MOVE_LATEST_CLAUSE + "RETURN previous, holder AS current"
 
-# Committing, step 2: the version committed (_COMMIT_VERSION_CLAUSE), `latest` moved onto it
-# (it has the highest index now) and the event ($event, made from step 1's reads): one round
-# trip.
-COMMIT_AND_MOVE_LATEST: Final[LiteralString] = (
-    _COMMIT_VERSION_CLAUSE
-    + "WITH v {.*} AS version\nCALL () {"
-    + _MOVE_LATEST_CLAUSE
-    + "}\nCALL () {"
-    + EVENT_CLAUSE
-    + "}\nRETURN version"
-)
-
 LOCK_ARTIFACT: Final[LiteralString] = """
 MATCH (a:Artifact {id: $artifact_id})
 SET a._lock = true
@@ -333,6 +321,20 @@ RETURN collect("""
     + VERSION_MAP
     + """) AS versions
 """
+)
+
+# Committing, step 2: the version committed (_COMMIT_VERSION_CLAUSE), `latest` moved onto it
+# (it has the highest index now) and the event ($event, made from step 1's reads): one round
+# trip. It answers the version as GET_VERSIONS does, with its aliases.
+COMMIT_AND_MOVE_LATEST: Final[LiteralString] = (
+    _COMMIT_VERSION_CLAUSE
+    + "WITH v\nCALL () {"
+    + _MOVE_LATEST_CLAUSE
+    + "}\nCALL () {"
+    + EVENT_CLAUSE
+    + "}\nRETURN "
+    + VERSION_MAP
+    + " AS version"
 )
 
 VERSION_BY_INDEX: Final[LiteralString] = """

@@ -183,7 +183,8 @@ class ArtifactRepository(Repository):
 
     async def commit_version(self, version_id: str, *, by: Principal) -> ArtifactVersion:
         """Give a PENDING version the artifact's next index, move `latest`, link the producing
-        run; raise Invalid naming files whose content was never uploaded for it."""
+        run; return it with its aliases. Raise Invalid naming files whose content was never
+        uploaded for it."""
         actor = by.name
 
         async def work(tx: Tx) -> ArtifactVersion:
@@ -191,8 +192,9 @@ class ArtifactRepository(Repository):
             if row is None:
                 raise NotFound("version", version_id)
             before = version_from(row["version"])
-            if before.state == "COMMITTED":
-                return before  # committing twice is harmless
+            if before.state == "COMMITTED":  # committing twice is harmless
+                again = await (await tx.run(q.GET_VERSIONS, ids=[version_id])).single(strict=True)
+                return version_from(again["versions"][0])
             if before.state != "PENDING":
                 raise Conflict(f"version {version_id!r} is {before.state}, not PENDING")
             if before.expires_at is not None and before.expires_at < datetime.now(UTC):

@@ -29,26 +29,43 @@ class Tx(Protocol):
 
 Work = Callable[[Tx], Awaitable[T]]
 
-# Called (from any thread) after each write transaction of this process commits: the webhook
-# worker listens, so what a change queued in the outbox goes out at once.
+# Called (from any thread) after each write transaction of this process commits: the sealer
+# listens, so what a change wrote into the audit log is chained at once.
 COMMIT_LISTENERS: set[Callable[[], None]] = set()
+# Called after this process sealed events into the audit chain: the webhook worker and the
+# live event feed listen (they carry sealed events only).
+SEAL_LISTENERS: set[Callable[[], None]] = set()
+
+
+def tell(listeners: set[Callable[[], None]]) -> None:
+    """Call every listener of `listeners` (one of the sets above)."""
+    for listener in list(listeners):
+        listener()
 
 
 @contextlib.contextmanager
-def woken_by_commits() -> Iterator[asyncio.Event]:
-    """An event of the running loop, set whenever a write of this process commits (from any
-    thread) while the block runs: how background workers hear of changes without polling."""
+def woken_by(listeners: set[Callable[[], None]]) -> Iterator[asyncio.Event]:
+    """An event of the running loop, set whenever `listeners` are told (from any thread)
+    while the block runs: how background workers hear of changes without polling."""
     loop = asyncio.get_running_loop()
     wake = asyncio.Event()
 
     def listener() -> None:
         loop.call_soon_threadsafe(wake.set)
 
-    COMMIT_LISTENERS.add(listener)
+    listeners.add(listener)
     try:
         yield wake
     finally:
-        COMMIT_LISTENERS.discard(listener)
+        listeners.discard(listener)
+
+
+def woken_by_commits() -> contextlib.AbstractContextManager[asyncio.Event]:
+    return woken_by(COMMIT_LISTENERS)
+
+
+def woken_by_seals() -> contextlib.AbstractContextManager[asyncio.Event]:
+    return woken_by(SEAL_LISTENERS)
 
 
 class Turns:
@@ -99,8 +116,7 @@ class Repository:
                 with getattr(session, "_pipelined_begin", contextlib.nullcontext()):
                     done = await session.execute_write(work)
             if notify:
-                for listener in list(COMMIT_LISTENERS):
-                    listener()
+                tell(COMMIT_LISTENERS)
             return done
         except (ServiceUnavailable, SessionExpired) as exc:
             raise GraphUnavailable("Neo4j is unavailable") from exc

@@ -11,7 +11,7 @@ from typing import Any, Final
 from graph.events import ENSURE_HEAD, UNSEALED, chained, seal_batch
 from graph.queries import events as q
 from graph.records import Page, native
-from graph.repository.base import Repository, Tx
+from graph.repository.base import SEAL_LISTENERS, Repository, Tx, tell
 
 SEAL_BATCH: Final = 2_000  # events chained in one transaction
 
@@ -76,8 +76,12 @@ class EventRepository(Repository):
             return 0
         total = 0
         while True:
-            sealed = await self._write(lambda tx: seal_batch(tx, SEAL_BATCH))
+            # Sealing is no change of its own: it wakes who carries sealed events, not the
+            # sealers.
+            sealed = await self._write(lambda tx: seal_batch(tx, SEAL_BATCH), notify=False)
             total += sealed
+            if sealed:
+                tell(SEAL_LISTENERS)
             if sealed < SEAL_BATCH:
                 return total
 

@@ -9,7 +9,8 @@ client process, timed inside it (interpreter start-up is not counted), with its 
 Data: one 1 GiB file; a directory of 1,000 files of 4 KiB; new content on every repetition (so
 neither side deduplicates it). Also: logging the same data again, unchanged (Forebear hashes
 nothing: its hash cache, and the server answers with the version it equals).
-Prints medians of REPEAT runs and the ratio MLflow / Forebear (above 1: Forebear is faster).
+Prints medians of REPEAT runs, after one untimed run of each operation on smaller data, and
+the ratio MLflow / Forebear (above 1: Forebear is faster).
 """
 
 from __future__ import annotations
@@ -101,12 +102,13 @@ def run(python: str, script: str, *args: str, env: dict[str, str]) -> dict[str, 
     return result
 
 
-def make_big(path: Path, seed: int) -> None:
-    """1 GiB, new content for each seed (the first block differs), written once per seed."""
+def make_big(path: Path, seed: int, size: int = BIG) -> None:
+    """`size` bytes (1 GiB), new content for each seed (the first block differs), written
+    once per seed."""
     block = os.urandom(2**20)
     with open(path, "wb") as out:
-        out.write(seed.to_bytes(8, "big") + block[8:])
-        for _ in range(BIG // len(block) - 1):
+        out.write(seed.to_bytes(8, "big", signed=True) + block[8:])
+        for _ in range(size // len(block) - 1):
             out.write(block)
 
 
@@ -152,6 +154,26 @@ def main() -> None:
                 "FOREBEAR_SILENT": "1",
                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "600",
             }
+            # Untimed, once: each operation on each side with a 64 MiB file and the small
+            # files, so that no side's first-ever request (a server's imports, Neo4j's JIT and
+            # query plans) is counted in the medians.
+            make_big(work / "warm.bin", -1, 64 * 2**20)
+            make_small(work / "warm", -1)
+            for path in (work / "warm.bin", work / "warm"):
+                fenv = {**env, "FOREBEAR_CACHE_DIR": str(work / "warm-cache")}
+                up = run(sys.executable, FOREBEAR_UP, str(path), path.name, env=fenv)
+                mine = run(str(mlflow_python), MLFLOW_UP, str(path), path.name, mlflow_url, env=env)
+                cold = {**env, "FOREBEAR_CACHE_DIR": str(work / "warm-down")}
+                run(sys.executable, FOREBEAR_DOWN, str(up["id"]), str(work / "w" / "f"), env=cold)
+                run(
+                    str(mlflow_python),
+                    MLFLOW_DOWN,
+                    str(mine["id"]),
+                    str(work / "w" / "m"),
+                    mlflow_url,
+                    env=env,
+                )
+                shutil.rmtree(work / "w")
             for rep in range(REPEAT):
                 for label, path, build in (
                     ("1 GiB file", work / "big.bin", make_big),

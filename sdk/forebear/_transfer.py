@@ -327,7 +327,7 @@ class Cache:
             if response.status_code != 200:
                 response.read()
                 raise http_error(response, f"downloading files of {version_id}")
-            stream = _Reader(response.iter_bytes(CHUNK))
+            stream = _Reader(response.iter_bytes())
             arrived: list[tuple[Path, str]] = []
             try:
                 self._unpack(_open_tar(stream), version_id, left, by_path, arrived, progress)
@@ -392,18 +392,18 @@ class Cache:
                     progress(have)
                 with open(partial, mode) as out, ThreadPoolExecutor(1) as writer:
                     # One thread receives while another writes and hashes (both let go of
-                    # the GIL), a few chunks apart at most: memory stays flat.
-                    def keep(chunk: bytes) -> None:
-                        out.write(chunk)
-                        digest.update(chunk)
+                    # the GIL), a few blocks apart at most: memory stays flat.
+                    def keep(block: bytes) -> None:
+                        out.write(block)
+                        digest.update(block)
 
                     pending: deque[Future[None]] = deque()
-                    for chunk in response.iter_bytes(CHUNK):
-                        pending.append(writer.submit(keep, chunk))
+                    for block in _blocks(response.iter_bytes()):
+                        pending.append(writer.submit(keep, block))
                         if len(pending) > IN_FLIGHT:
                             pending.popleft().result()
                         if progress is not None:
-                            progress(len(chunk))
+                            progress(len(block))
                     for done in pending:
                         done.result()
         except httpx.TransportError as exc:
@@ -424,6 +424,23 @@ class Cache:
                 path.unlink(missing_ok=True)
 
 
+def _blocks(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The chunks a response hands over as they come off the network, joined into blocks of
+    CHUNK bytes or more (one copy each): httpx's own `iter_bytes(size)` copies every piece
+    again and again as it fills a chunk, and takes half again as long for a large file."""
+    held: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        held.append(chunk)
+        size += len(chunk)
+        if size >= CHUNK:
+            yield b"".join(held)
+            held.clear()
+            size = 0
+    if held:
+        yield b"".join(held)
+
+
 def _open_tar(stream: io.RawIOBase) -> tarfile.TarFile:
     return tarfile.open(fileobj=stream, mode="r|")
 
@@ -433,7 +450,7 @@ class _Reader(io.RawIOBase):
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
-        self._left = b""
+        self._left = memoryview(b"")  # a view: taking a few bytes copies only those
 
     def readable(self) -> bool:
         return True
@@ -443,7 +460,7 @@ class _Reader(io.RawIOBase):
             chunk = next(self._chunks, None)
             if chunk is None:
                 return 0
-            self._left = chunk
+            self._left = memoryview(chunk)
         n = min(len(buffer), len(self._left))
         buffer[:n] = self._left[:n]
         self._left = self._left[n:]

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import orjson
+from neo4j import GraphDatabase
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -98,7 +99,9 @@ def wait_http(url: str, seconds: float, proc: subprocess.Popen[bytes] | None = N
 
 @contextlib.contextmanager
 def forebear_server(bucket: str) -> Iterator[tuple[str, int]]:
-    """`python -m api` on a free port with its own bucket; (base URL, pid)."""
+    """`python -m api` on a free port with its own bucket, on an empty graph; (base URL,
+    pid)."""
+    empty_graph()
     port = free_port()
     env = {
         **os.environ,
@@ -121,6 +124,20 @@ def forebear_server(bucket: str) -> Iterator[tuple[str, int]]:
             print("bench: the API did not stop within 30 s; killed", file=sys.stderr)
             server.kill()
             server.wait()
+
+
+def empty_graph() -> None:
+    """Delete everything in the benchmarks' Neo4j (the API makes the admin again as it
+    starts): what one benchmark left (another's automations with their receivers gone, a
+    hundred thousand lineage nodes) is not in the next one's figures."""
+    auth = (os.environ["FOREBEAR_NEO4J_USER"], os.environ["FOREBEAR_NEO4J_PASSWORD"])
+    with (
+        GraphDatabase.driver(os.environ["FOREBEAR_NEO4J_URI"], auth=auth) as driver,
+        driver.session(database=os.environ.get("FOREBEAR_NEO4J_DATABASE", "neo4j")) as session,
+    ):
+        session.run(
+            "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+        ).consume()
 
 
 def auth_headers() -> dict[str, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from neo4j import GraphDatabase
 from starlette.testclient import TestClient
@@ -277,3 +279,70 @@ def test_an_event_a_stopped_replica_left_unsealed_is_sealed_by_another(
     assert datetime.fromisoformat(event["time"]) <= datetime.now(UTC)
     check = ok(graphql(client, VERIFY))["verifyAuditLog"]
     assert check == {"intact": True, "checked": before + 1, "reason": None}
+
+
+def lineage_event(kind: str, run: str, job: int) -> bytes:
+    """A pipeline's job: it reads a shared source table and the previous job's output."""
+    return orjson.dumps(
+        {
+            "eventType": kind,
+            "eventTime": datetime.now(UTC).isoformat(),
+            "run": {"runId": run},
+            "job": {"namespace": "etl", "name": f"job_{job}"},
+            "inputs": [
+                {"namespace": "postgres://db:5432", "name": "shop.orders"},
+                {"namespace": "s3://lake", "name": f"step_{max(0, job - 1)}"},
+            ],
+            "outputs": [{"namespace": "s3://lake", "name": f"step_{job}"}],
+            "producer": "https://github.com/forebear/tests",
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        }
+    )
+
+
+def test_lineage_events_spread_over_processes_are_each_written_once(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Batches of OpenLineage events written by two processes at once, a job's START through
+    one and its COMPLETE through the other: every event answered 201 and written once, every
+    run finished, dataset versions numbered without gaps, one `latest` each, the log intact."""
+    jobs = 60
+    with (
+        api_process(settings, tmp_path / "a.log") as (a, _),
+        api_process(settings, tmp_path / "b.log") as (b, _),
+    ):
+
+        def job(i: int) -> list[int]:
+            run = str(uuid.uuid4())
+            answers = []
+            for kind, base in (("START", (a, b)[i % 2]), ("COMPLETE", (b, a)[i % 2])):
+                answers.append(
+                    httpx.post(
+                        f"{base}/api/v1/lineage",
+                        content=lineage_event(kind, run, i),
+                        headers={**bearer(ADMIN_KEY), "content-type": "application/json"},
+                        timeout=60,
+                    ).status_code
+                )
+            return answers
+
+        with ThreadPoolExecutor(24) as pool:
+            answers = [code for codes in pool.map(job, range(jobs)) for code in codes]
+        assert answers == [201] * 2 * jobs
+        events = "MATCH (e:Event {type: 'openlineage.run_event'}) RETURN count(e)"
+        assert count(settings, events) == 2 * jobs
+        finished = "MATCH (r:Run {status: 'FINISHED'}) RETURN count(r)"
+        assert count(settings, finished) == count(settings, "MATCH (r:Run) RETURN count(r)")
+        assert count(settings, finished) == jobs
+        gaps = """MATCH (a:Artifact)-[:HAS_VERSION]->(v)
+                  WITH a, count(v) AS n, count(DISTINCT v.index) AS distinct, max(v.index) AS top
+                  WHERE n <> distinct OR n <> top + 1
+                  RETURN count(a)"""
+        assert count(settings, gaps) == 0
+        latest = """MATCH (a:Artifact) WHERE COUNT {
+                      (:Alias {artifactId: a.id, name: 'latest'})-[:POINTS_TO]->() } <> 1
+                    RETURN count(a)"""
+        assert count(settings, latest) == 0
+        produced = "MATCH (:Run)-[:PRODUCED]->(v:ArtifactVersion) RETURN count(DISTINCT v)"
+        assert count(settings, produced) == jobs  # each job's output, once
+        assert gql_at(a, VERIFY)["verifyAuditLog"]["intact"] is True

@@ -22,12 +22,6 @@ CALL (p, a, artifact_created) {
 }
 """
 
-ENSURE_ARTIFACT: Final[LiteralString] = (
-    "MATCH (p:Project {name: $project})\n"
-    + _ENSURE_ARTIFACT_CLAUSE
-    + "RETURN a {.*} AS artifact, artifact_created AS created"
-)
-
 # Logging a version, step 1: the project and the artifact, each made on first use, whether the
 # actor may write there, and the artifact's latest version (a manifest equal to its own logs
 # nothing new): one round trip. $name is the project's (graph.queries.runs). With $lock the
@@ -65,11 +59,6 @@ ORDER BY a.name
 LIMIT $limit
 """
 
-
-LATEST_VERSION: Final[LiteralString] = """
-MATCH (:Alias {artifactId: $artifact_id, name: 'latest'})-[:POINTS_TO]->(v:ArtifactVersion)
-RETURN v {.*} AS version
-"""
 
 # Deduplication never reveals content: a stored blob counts as present for $reader only when
 # they uploaded it themselves (UPLOADED) or may already read a committed version holding it
@@ -165,8 +154,6 @@ OPTIONAL MATCH (r:Run {id: v.runId})
 FOREACH (run IN CASE WHEN r IS NULL THEN [] ELSE [r] END |
   MERGE (run)-[:PRODUCED {at: $now}]->(v))
 """
-
-COMMIT_VERSION: Final[LiteralString] = _COMMIT_VERSION_CLAUSE + "RETURN v {.*} AS version"
 
 # An artifact alias's history, as collection aliases have theirs: one span per holder, from
 # when the alias came to it until it left. Ends the query that moved the alias, over `aid` and

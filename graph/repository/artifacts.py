@@ -603,20 +603,6 @@ class ArtifactRepository(Repository):
         return await self._read(work)
 
 
-async def _ensure_artifact(tx: Tx, project: str, name: str, type: str) -> Artifact:
-    row = await (
-        await tx.run(
-            q.ENSURE_ARTIFACT,
-            project=project,
-            artifact=name,
-            artifact_id=new_id("art"),
-            type=type,
-            now=datetime.now(UTC),
-        )
-    ).single(strict=True)
-    return _of_type(artifact_from(row["artifact"]), type)
-
-
 async def _open_artifact(
     tx: Tx, project: str, name: str, type: str, actor: str, *, lock: bool
 ) -> tuple[Artifact, Mapping[str, Any] | None]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, overload
 
@@ -152,7 +152,7 @@ class _Batch:
                 done.append(ingested)
             claimed = []
             for i, ingested, event in zip(admitted, done, changes, strict=True):
-                outcomes[i] = ingested = _with_event(ingested, event["id"])
+                outcomes[i] = ingested = replace(ingested, event_id=event["id"])
                 claimed.append(
                     {
                         "digest": self.deliveries[i].event.digest,
@@ -169,7 +169,7 @@ class _Batch:
             if outcomes[i] is None:
                 first = outcomes[writer[delivery.event.digest]]
                 assert isinstance(first, Ingested)
-                outcomes[i] = _duplicate(first)
+                outcomes[i] = replace(first, duplicate=True)
         return [outcome for outcome in outcomes if outcome is not None]
 
     def _admit(
@@ -490,19 +490,3 @@ def _run_changes(node: Mapping[str, Any], event: RunEvent) -> dict[str, Any]:
     if event.event_type == "START" and event.event_time < native(node["startedAt"]):
         changes["startedAt"] = event.event_time
     return changes
-
-
-def _with_event(ingested: Ingested, event_id: str) -> Ingested:
-    return Ingested(
-        ingested.run_id, event_id, False, consumed=ingested.consumed, produced=ingested.produced
-    )
-
-
-def _duplicate(ingested: Ingested) -> Ingested:
-    return Ingested(
-        ingested.run_id,
-        ingested.event_id,
-        True,
-        consumed=ingested.consumed,
-        produced=ingested.produced,
-    )

@@ -98,6 +98,7 @@ class CreateVersionIn(Strict):
     description: Text = ""
     run: str | None = None
     allow_duplicate: bool = False
+    commit: bool = False
 
     @field_validator("metadata", mode="before")
     @classmethod

@@ -52,6 +52,8 @@ CONSTRAINTS: Final[tuple[LiteralString, ...]] = (
     "CREATE CONSTRAINT link_id IF NOT EXISTS FOR (l:Link) REQUIRE l.id IS UNIQUE",
     "CREATE CONSTRAINT link_index IF NOT EXISTS "
     "FOR (l:Link) REQUIRE (l.collectionId, l.index) IS UNIQUE",
+    # "Is this version linked here already?" by index, not by a walk over every link.
+    "CREATE INDEX link_version IF NOT EXISTS FOR (l:Link) ON (l.versionId)",
     "CREATE CONSTRAINT link_semver IF NOT EXISTS "
     "FOR (l:Link) REQUIRE (l.collectionId, l.semver) IS UNIQUE",
     "CREATE INDEX assignment_link IF NOT EXISTS FOR (a:Assignment) ON (a.linkId, a.open)",

@@ -292,6 +292,13 @@ class CreateArtifactVersionInput:
         default=False,
         description="Create a new version even when the manifest equals the latest one's.",
     )
+    commit: bool = strawberry.field(
+        default=False,
+        description="Commit it at once when it has no content to upload (references only, or "
+        "every file's content already stored and readable by you): the answer is the "
+        "COMMITTED version, and no commitArtifactVersion is needed. Otherwise it stays "
+        "PENDING and missingBlobs lists what to upload, as without this.",
+    )
 
 
 @strawberry.input(description="Commit a PENDING version once its blobs are uploaded.")
@@ -338,7 +345,9 @@ class DeleteArtifactVersionInput:
 
 @strawberry.type(description="The opened version and what to upload before committing.")
 class CreateArtifactVersionPayload:
-    version: ArtifactVersion = strawberry.field(description="PENDING, or the existing one.")
+    version: ArtifactVersion = strawberry.field(
+        description="PENDING; COMMITTED when `commit` committed it; or the existing one."
+    )
     missing_blobs: list[str] = strawberry.field(
         description="sha256 of contents the store lacks: PUT each to /blobs/{sha256}."
     )
@@ -437,7 +446,10 @@ class ArtifactQuery:
 
 @strawberry.type
 class ArtifactMutation:
-    @strawberry.mutation(description="Open a PENDING version; answers which blobs to upload.")
+    @strawberry.mutation(
+        description="Open a PENDING version; answers which blobs to upload (with `commit`, "
+        "commits it at once when there are none)."
+    )
     async def create_artifact_version(
         self, info: Info, input: CreateArtifactVersionInput
     ) -> CreateArtifactVersionPayload:
@@ -460,6 +472,7 @@ class ArtifactMutation:
             pending_ttl=timedelta(seconds=info.context.settings.pending_ttl),
             reader=info.context.access.principal,
             references=[Reference(r.path, r.uri, r.sha256, r.size) for r in data.references],
+            commit=data.commit,
         )
         info.context.wrote_into(data.project)
         return CreateArtifactVersionPayload(

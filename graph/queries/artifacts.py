@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final, LiteralString
 
-from graph.events import EVENT_CLAUSE
+from graph.events import EVENT_CLAUSE, EVENTS_CLAUSE
 from graph.queries.runs import ENSURE_PROJECT_CLAUSE
 
 # The artifact, created on first use. Only a new artifact is tied to its project: a MERGE of the
@@ -90,8 +90,9 @@ RETURN b.sha256 AS sha256, b.size AS size
 
 # A file is `proven` when its content was present for the version's creator (_PROVEN), or
 # once someone uploads it for the version (graph.queries.blobs.PROVE); only proven files
-# commit. The version's event ($event, graph.events) is written in the same round trip. The
-# answer is the content still to upload.
+# commit. The version's event ($events, graph.events: none when a commit in the same
+# transaction records it) is written in the same round trip. The answer is the content still
+# to upload.
 CREATE_VERSION: Final[LiteralString] = (
     """
 MATCH (a:Artifact {id: $artifact_id})
@@ -99,7 +100,7 @@ CREATE (a)-[:HAS_VERSION]->(v:ArtifactVersion:Lineage:Entity)
 SET v = $props
 WITH v
 CALL () {"""
-    + EVENT_CLAUSE
+    + EVENTS_CLAUSE
     + """}
 WITH v
 UNWIND $files AS f
@@ -159,7 +160,7 @@ FOREACH (run IN CASE WHEN r IS NULL THEN [] ELSE [r] END |
 # when the alias came to it until it left. Ends the query that moved the alias, over `aid` and
 # `alias_name` (the alias), `old` (its former holder, there since `since`: an alias older than
 # spans gets its first span now) and `holder` (the new one; null when it was removed).
-ALIAS_SPAN_CLAUSE: Final[LiteralString] = """
+_ALIAS_SPAN_CLAUSE: Final[LiteralString] = """
 CALL (aid, alias_name, old, since, holder) {
   WITH aid, alias_name, old, since, holder
   WHERE coalesce(old, '') <> coalesce(holder, '')
@@ -186,28 +187,38 @@ CALL (aid, alias_name, old, since, holder) {
 """
 
 # `latest` is the committed, undeleted version with the highest index; the artifact's lock is
-# held by every caller, so the alias never has two holders.
-_MOVE_LATEST_CLAUSE: Final[LiteralString] = (
+# held by every caller, so the alias never has two holders. LATEST_ONTO_CLAUSE points the
+# alias of artifact `a` at `v` (none when v is null), with the alias's history, over `a` and
+# `v`; it leaves `previous` (the former holder's id, in a list) and `holder`.
+LATEST_ONTO_CLAUSE: Final[LiteralString] = (
     """
-MATCH (a:Artifact {id: $artifact_id})
 MERGE (al:Alias {artifactId: a.id, name: 'latest'})
 ON CREATE SET al.createdAt = $now
 MERGE (a)-[:HAS_ALIAS]->(al)
-WITH a, al
+WITH a, al, v
 OPTIONAL MATCH (al)-[p:POINTS_TO]->(old:ArtifactVersion)
-WITH a, al, p, old, p.at AS since
+WITH a, al, v, p, old, p.at AS since
 DELETE p
-WITH a, al, collect(old.id) AS previous, collect(since) AS sinces
-OPTIONAL CALL (a) {
-  MATCH (a)-[:HAS_VERSION]->(v:ArtifactVersion {state: 'COMMITTED'})
-  RETURN v ORDER BY v.index DESC LIMIT 1
-}
+WITH a, al, v, collect(old.id) AS previous, collect(since) AS sinces
 FOREACH (target IN CASE WHEN v IS NULL THEN [] ELSE [v] END |
   CREATE (al)-[:POINTS_TO {at: $now}]->(target))
 WITH previous, a.id AS aid, 'latest' AS alias_name, previous[0] AS old, sinces[0] AS since,
      v.id AS holder
 """
-    + ALIAS_SPAN_CLAUSE
+    + _ALIAS_SPAN_CLAUSE
+)
+
+# `latest` found again among the versions of $artifact_id (after a delete or a restore): a
+# walk over them.
+_MOVE_LATEST_CLAUSE: Final[LiteralString] = (
+    """
+MATCH (a:Artifact {id: $artifact_id})
+OPTIONAL CALL (a) {
+  MATCH (a)-[:HAS_VERSION]->(v:ArtifactVersion {state: 'COMMITTED'})
+  RETURN v ORDER BY v.index DESC LIMIT 1
+}
+WITH a, v"""
+    + LATEST_ONTO_CLAUSE
 )
 
 MOVE_LATEST: Final[LiteralString] = _MOVE_LATEST_CLAUSE + "RETURN previous, holder AS current"
@@ -234,7 +245,7 @@ CREATE (al)-[:POINTS_TO {at: $now}]->(v)
 WITH previous, al.artifactId AS aid, al.name AS alias_name, previous[0] AS old,
      sinces[0] AS since, v.id AS holder
 """
-    + ALIAS_SPAN_CLAUSE
+    + _ALIAS_SPAN_CLAUSE
     + """
 RETURN previous
 """
@@ -249,7 +260,7 @@ DETACH DELETE al
 WITH previous, $artifact_id AS aid, $alias AS alias_name, previous[0] AS old,
      sinces[0] AS since, null AS holder
 """
-    + ALIAS_SPAN_CLAUSE
+    + _ALIAS_SPAN_CLAUSE
     + """
 RETURN previous
 """
@@ -311,12 +322,13 @@ RETURN collect("""
 )
 
 # Committing, step 2: the version committed (_COMMIT_VERSION_CLAUSE), `latest` moved onto it
-# (it has the highest index now) and the event ($event, made from step 1's reads): one round
-# trip. It answers the version as GET_VERSIONS does, with its aliases.
+# (it has the highest index now: no walk over the others) and the event ($event, made from
+# step 1's reads): one round trip. It answers the version as GET_VERSIONS does, with its
+# aliases.
 COMMIT_AND_MOVE_LATEST: Final[LiteralString] = (
     _COMMIT_VERSION_CLAUSE
-    + "WITH v\nCALL () {"
-    + _MOVE_LATEST_CLAUSE
+    + "WITH v\nCALL (v) {\nMATCH (a:Artifact {id: $artifact_id})\nWITH a, v"
+    + LATEST_ONTO_CLAUSE
     + "}\nCALL () {"
     + EVENT_CLAUSE
     + "}\nRETURN "

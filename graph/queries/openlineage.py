@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Final, LiteralString
 
 from graph.events import EVENTS_CLAUSE
-from graph.queries.artifacts import ALIAS_SPAN_CLAUSE
+from graph.queries.artifacts import LATEST_ONTO_CLAUSE
 
 # A batch's first round trip. Each event recorded by its digest once: the same event sent
 # again finds it, with the answer the first one got. Then, read (hot projects are not
@@ -133,19 +133,8 @@ CALL () {
   UNWIND $moves AS move
   MATCH (a:Artifact {id: move.artifact}), (v:ArtifactVersion {id: move.version})
   SET a.nextIndex = move.next
-  MERGE (al:Alias {artifactId: a.id, name: 'latest'})
-  ON CREATE SET al.createdAt = $now
-  MERGE (a)-[:HAS_ALIAS]->(al)
-  WITH a, al, v
-  OPTIONAL MATCH (al)-[p:POINTS_TO]->(old:ArtifactVersion)
-  WITH a, al, v, p, old, p.at AS since
-  DELETE p
-  WITH a, al, v, collect(old.id) AS previous, collect(since) AS sinces
-  CREATE (al)-[:POINTS_TO {at: $now}]->(v)
-  WITH a.id AS aid, 'latest' AS alias_name, previous[0] AS old, sinces[0] AS since,
-       v.id AS holder
-"""
-    + ALIAS_SPAN_CLAUSE
+  WITH a, v"""
+    + LATEST_ONTO_CLAUSE
     + """
 }
 CALL () {

@@ -11,7 +11,7 @@ from typing import Any, Final
 
 from graph.dependents import HasDependents, dependents_of
 from graph.errors import Conflict, Forbidden, Invalid, NotFound
-from graph.events import Change, new_event, write_event
+from graph.events import EVENT_CLAUSE, Change, new_event, write_event
 from graph.ids import kind_of, new_id
 from graph.queries import artifacts as q
 from graph.records import (
@@ -109,17 +109,21 @@ class ArtifactRepository(Repository):
         pending_ttl: timedelta,
         reader: Principal,
         references: Sequence[Reference] = (),
+        commit: bool = False,
     ) -> NewVersion:
         """Open a PENDING version with its manifest (files, and references to data kept
         elsewhere), creating project and artifact on first use; a manifest equal to the latest
         version's returns that version instead. Content counts as present only when it is for
-        `reader` (graph.queries.artifacts._PROVEN)."""
+        `reader` (graph.queries.artifacts._PROVEN). With `commit`, a version with no content
+        to upload is committed in the same transaction, recorded by one event (the commit's)."""
         actor = reader.name
         digest = manifest_digest(files, references)
 
         async def work(tx: Tx) -> NewVersion:
-            art, latest = await _open_artifact(
-                tx, project, artifact, type, actor, lock=run_id is not None
+            # Committing takes the artifact's lock, before the run's (the order every writer
+            # takes them in).
+            art, latest, next_index = await _open_artifact(
+                tx, project, artifact, type, actor, lock=run_id is not None or commit
             )
             if run_id is not None:
                 run = await _lock_run(tx, run_id)
@@ -154,19 +158,16 @@ class ArtifactRepository(Repository):
                 {"path": f.path, "size": f.size, "sha256": f.sha256, "content_type": f.content_type}
                 for f in files
             ]
-            event = new_event(
-                Change(
-                    "artifact_version.created",
-                    actor=actor,
-                    subjects=[props["id"], art.id, *([run_id] if run_id else [])],
-                    after={
-                        "digest": digest,
-                        "files": len(files),
-                        "references": len(references),
-                        "size": props["size"],
-                        "run": run_id,
-                    },
-                )
+            subjects = [props["id"], art.id, *([run_id] if run_id else [])]
+            made = {
+                "digest": digest,
+                "files": len(files),
+                "references": len(references),
+                "size": props["size"],
+                "run": run_id,
+            }
+            created = new_event(
+                Change("artifact_version.created", actor=actor, subjects=subjects, after=made)
             )
             result = await tx.run(
                 q.CREATE_VERSION,
@@ -174,9 +175,24 @@ class ArtifactRepository(Repository):
                 props=props,
                 files=file_rows,
                 reader=reader.reader(),
-                event=event,
+                events=[] if commit else [created],
             )
             missing = tuple(sorted([row["sha256"] async for row in result]))
+            if commit and not missing:
+                before_latest = latest["id"] if latest is not None else None
+                change = Change(
+                    "artifact_version.committed",
+                    actor=actor,
+                    subjects=subjects,
+                    before={"latest": before_latest},
+                    after={"state": "COMMITTED", "index": next_index, "latest": props["id"]} | made,
+                    project=project,
+                )
+                return NewVersion(
+                    await _commit_locked(tx, props["id"], art.id, change), (), existing=False
+                )
+            if commit:  # content to upload first: it stays PENDING, recorded as opened
+                await tx.run(EVENT_CLAUSE, event=created)
             return NewVersion(version_from(props), missing, existing=False)
 
         return await self._write(work)
@@ -207,25 +223,16 @@ class ArtifactRepository(Repository):
                     f"for it (PUT /blobs/<sha256>, as missingBlobs listed): {listed}",
                 )
             artifact_id, run_id = row["artifact_id"], before.run_id
-            event = new_event(
-                Change(
-                    "artifact_version.committed",
-                    actor=actor,
-                    subjects=[version_id, artifact_id, *([run_id] if run_id else [])],
-                    before={"state": "PENDING", "latest": row["latest"]},
-                    # The newest index takes `latest`.
-                    after={"state": "COMMITTED", "index": row["index"], "latest": version_id},
-                    project=before.project,
-                )
+            change = Change(
+                "artifact_version.committed",
+                actor=actor,
+                subjects=[version_id, artifact_id, *([run_id] if run_id else [])],
+                before={"state": "PENDING", "latest": row["latest"]},
+                # The newest index takes `latest`.
+                after={"state": "COMMITTED", "index": row["index"], "latest": version_id},
+                project=before.project,
             )
-            done = await tx.run(
-                q.COMMIT_AND_MOVE_LATEST,
-                id=version_id,
-                artifact_id=artifact_id,
-                now=datetime.now(UTC),
-                event=event,
-            )
-            return version_from((await done.single(strict=True))["version"])
+            return await _commit_locked(tx, version_id, artifact_id, change)
 
         return await self._write(work)
 
@@ -603,12 +610,28 @@ class ArtifactRepository(Repository):
         return await self._read(work)
 
 
+async def _commit_locked(
+    tx: Tx, version_id: str, artifact_id: str, change: Change
+) -> ArtifactVersion:
+    """Commit a PENDING version whose artifact this transaction has locked, its content all
+    proven: the next index, `latest` moved, the producing run's edge and `change`'s event."""
+    done = await tx.run(
+        q.COMMIT_AND_MOVE_LATEST,
+        id=version_id,
+        artifact_id=artifact_id,
+        now=datetime.now(UTC),
+        event=new_event(change),
+    )
+    return version_from((await done.single(strict=True))["version"])
+
+
 async def _open_artifact(
     tx: Tx, project: str, name: str, type: str, actor: str, *, lock: bool
-) -> tuple[Artifact, Mapping[str, Any] | None]:
-    """The artifact (and its project), made on first use, and its latest version's node;
-    raise Forbidden when `actor` may not write into the project. `lock`: write-lock the
-    artifact now (before a run's lock: the order every writer takes them in)."""
+) -> tuple[Artifact, Mapping[str, Any] | None, int]:
+    """The artifact (and its project), made on first use, its latest version's node and the
+    index its next committed version takes (read under the lock, with `lock`); raise
+    Forbidden when `actor` may not write into the project. `lock`: write-lock the artifact
+    now (before a run's lock: the order every writer takes them in)."""
     now = datetime.now(UTC)
     row = await (
         await tx.run(
@@ -627,7 +650,8 @@ async def _open_artifact(
     ).single(strict=True)
     if not row["project_created"] and not row["allowed"]:
         raise Forbidden(f"{actor!r} is not a member of project {project!r}")
-    return _of_type(artifact_from(row["artifact"]), type), row["latest"]
+    next_index = int(row["artifact"]["nextIndex"])
+    return _of_type(artifact_from(row["artifact"]), type), row["latest"], next_index
 
 
 def _of_type(artifact: Artifact, type: str) -> Artifact:

@@ -224,7 +224,9 @@ class Api:
         key: Callable[[str], str | None],
     ) -> dict[str, Any]:
         """Open the version, upload what the server lacks, commit; the version (the latest
-        one when the server found the manifest unchanged)."""
+        one when the server found the manifest unchanged). With nothing to upload (references,
+        or content the caller's versions hold already) the server commits it as it opens it:
+        one call."""
         created = self.graphql(
             f"""mutation($input: CreateArtifactVersionInput!) {{ createArtifactVersion(
             input: $input) {{ version {{ {VERSION_FIELDS} }} missingBlobs existing }} }}""",
@@ -238,10 +240,13 @@ class Api:
                 "metadata": artifact.metadata,
                 "description": artifact.description,
                 "run": run,
+                "commit": True,
             },
         )["createArtifactVersion"]
         version: dict[str, Any] = created["version"]
-        if key("create") is not None and not created["existing"]:
+        if version["state"] != "PENDING":  # the same as the latest, or committed at once
+            return version
+        if key("create") is not None:
             # A replayed journal gets the first answer of the create again: the version may
             # be committed since, and then there is nothing left to upload or commit.
             now = self.graphql(
@@ -249,19 +254,18 @@ class Api:
                 id=version["id"],
             )["artifactVersion"]
             if now is not None and now["state"] != "PENDING":
-                version, created = now, {**created, "existing": True}
-        if not created["existing"]:
-            missing = {sha: by_sha[sha] for sha in created["missingBlobs"]}
-            size = sum(p.stat().st_size for p in missing.values())
-            with bar(f"uploading {artifact.name}", size, self.settings.silent) as advance:
-                put_blobs(self._client, missing, advance)
-            version = self.graphql(
-                f"""mutation($id: ID!) {{ commitArtifactVersion(input: {{version: $id}}) {{
-                version {{ {VERSION_FIELDS} }} }} }}""",
-                idempotency_key=key("commit"),
-                id=version["id"],
-            )["commitArtifactVersion"]["version"]
-        return version
+                return dict(now)
+        missing = {sha: by_sha[sha] for sha in created["missingBlobs"]}
+        size = sum(p.stat().st_size for p in missing.values())
+        with bar(f"uploading {artifact.name}", size, self.settings.silent) as advance:
+            put_blobs(self._client, missing, advance)
+        committed: dict[str, Any] = self.graphql(
+            f"""mutation($id: ID!) {{ commitArtifactVersion(input: {{version: $id}}) {{
+            version {{ {VERSION_FIELDS} }} }} }}""",
+            idempotency_key=key("commit"),
+            id=version["id"],
+        )["commitArtifactVersion"]["version"]
+        return committed
 
     def set_artifact_alias(
         self, version: str, alias: str, idempotency_key: str | None = None
@@ -467,13 +471,19 @@ class Api:
         found: list[dict[str, Any]] = []
         after = None
         while True:
-            page = self.graphql(
-                """query($p: String!, $after: String) { artifacts(project: $p, first: 100,
-                after: $after) { nodes { name type description createdAt } pageInfo {
-                hasNextPage endCursor } } }""",
+            answer = self.graphql(
+                """query($p: String!, $after: String) { project(name: $p) { name }
+                artifacts(project: $p, first: 100, after: $after) { nodes { name type
+                description createdAt } pageInfo { hasNextPage endCursor } } }""",
                 p=project,
                 after=after,
-            )["artifacts"]
+            )
+            if answer["project"] is None:  # an empty list would hide a misspelt name
+                raise NotFound(
+                    f"no project {project!r} that you may read: check its name (projects are "
+                    "made by the first run or version logged into them)"
+                )
+            page = answer["artifacts"]
             found += page["nodes"]
             if not page["pageInfo"]["hasNextPage"]:
                 return found

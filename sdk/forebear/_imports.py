@@ -11,7 +11,6 @@ IMPORT = """mutation($input: ImportRegistryChangesInput!) { importRegistryChange
   results { key status message } } }"""
 CREATE = """mutation($input: CreateArtifactVersionInput!) { createArtifactVersion(input: $input) {
   version { id state } } }"""
-COMMIT = "mutation($id: ID!) { commitArtifactVersion(input: {version: $id}) { __typename } }"
 CHUNK = 500  # changes a call
 
 
@@ -53,8 +52,6 @@ def send(api: Any, registry: str, source: str, changes: list[dict[str, Any]]) ->
 
 
 def reference_version(api: Any, **version: Any) -> str:
-    """Log (and commit) a version whose manifest has no files to upload; its id."""
-    created = api.graphql(CREATE, input={"files": [], **version})["createArtifactVersion"]
-    if created["version"]["state"] == "PENDING":
-        api.graphql(COMMIT, id=created["version"]["id"])
-    return str(created["version"]["id"])
+    """Log a version whose manifest has no files to upload, committed as it opens; its id."""
+    created = api.graphql(CREATE, input={"files": [], "commit": True, **version})
+    return str(created["createArtifactVersion"]["version"]["id"])

@@ -389,3 +389,72 @@ def test_artifact_aliases_keep_their_history_for_as_of(client: TestClient) -> No
     assert named("p/a:latest", one) == "p/a:v0"  # `latest` moves on each commit, kept too
     assert named("p/a:latest", two) == "p/a:v1"
     assert named("p/a:best", "2000-01-01T00:00:00Z") is None  # before it existed
+
+
+AT_ONCE = """
+mutation Create($input: CreateArtifactVersionInput!) {
+  createArtifactVersion(input: $input) {
+    version { id name state index aliases producedBy { id } } missingBlobs existing
+  }
+}
+"""
+HISTORY = """query($s: ID!) { history(subject: $s, first: 10) { nodes { type before after } } }"""
+
+
+def test_commit_at_once_commits_what_has_nothing_to_upload_in_one_call_and_one_event(
+    client: TestClient, settings: Settings
+) -> None:
+    v0 = log_version(client, {"model.bin": b"weights"})
+    run = start_run(client)
+    before = events(settings)
+    # The file's content is stored and readable by the caller; the rest is a reference.
+    input = {
+        "project": "fraud",
+        "artifact": "model",
+        "type": "model",
+        "files": manifest({"copy/model.bin": b"weights"}),
+        "references": [{"path": "data.parquet", "uri": "s3://lake/data.parquet"}],
+        "run": run["id"],
+        "commit": True,
+    }
+    made = ok(graphql(client, AT_ONCE, input=input))["createArtifactVersion"]
+    version = made["version"]
+    assert (made["missingBlobs"], made["existing"]) == ([], False)
+    assert (version["name"], version["state"], version["index"]) == (
+        "fraud/model:v1",
+        "COMMITTED",
+        1,
+    )
+    assert version["aliases"] == ["latest"]
+    assert version["producedBy"] == {"id": run["id"]}
+    assert events(settings) == before + 1  # one mutation, one event: the commit's
+    history = ok(graphql(client, HISTORY, s=version["id"]))["history"]["nodes"]
+    assert [(e["type"], e["before"]) for e in history] == [
+        ("artifact_version.committed", {"latest": v0["id"]})
+    ]
+    assert history[0]["after"]["state"] == "COMMITTED"
+    assert (history[0]["after"]["index"], history[0]["after"]["files"]) == (1, 1)
+    assert history[0]["after"]["references"] == 1
+    # Logging the same manifest again answers the committed version, with or without commit.
+    again = ok(graphql(client, AT_ONCE, input=input))["createArtifactVersion"]
+    assert (again["existing"], again["version"]["id"]) == (True, version["id"])
+    assert events(settings) == before + 1
+
+
+def test_commit_at_once_leaves_a_version_with_content_to_upload_pending(
+    client: TestClient, settings: Settings
+) -> None:
+    log_version(client, {"model.bin": b"weights"})
+    before = events(settings)
+    files = {"model.bin": b"weights", "head.bin": b"new head"}
+    made = open_version(client, files, commit=True)
+    assert made["missingBlobs"] == [sha(b"new head")]
+    assert (made["version"]["state"], made["version"]["index"]) == ("PENDING", None)
+    assert events(settings) == before + 1
+    history = ok(graphql(client, HISTORY, s=made["version"]["id"]))["history"]["nodes"]
+    assert [e["type"] for e in history] == ["artifact_version.created"]
+    latest = ok(graphql(client, VERSION, ref="fraud/model:latest"))["artifactVersion"]
+    assert latest["index"] == 0  # latest has not moved
+    upload(client, b"new head")
+    committed = ok(graphql(client, COMMIT, id=made["version"]["id"]))["commitArtifactVersion"]
+    assert (committed["version"]["index"], committed["version"]["aliases"]) == (1, ["latest"])

@@ -495,3 +495,19 @@ def test_a_client_gone_mid_upload_is_logged_as_such_and_leaves_nothing(
     assert stored_keys(settings) == []
     store = BlobStore(s3_client(settings), settings.s3_bucket)
     assert asyncio.run(store.stale_uploads(datetime.now(UTC) + timedelta(hours=1))) == []
+
+
+def test_commit_at_once_does_not_commit_content_the_caller_has_not_shown_it_holds(
+    client: TestClient, settings: Settings
+) -> None:
+    secret = b"the weights of project pa, which eve may not read, again"
+    log_version(client, {"w.bin": secret}, project="pa")
+    eve = as_user(client, user_key(client, "eve"))
+    entry = {"path": "w.bin", "size": len(secret), "sha256": sha(secret)}
+    input = {"project": "pe", "artifact": "stolen", "type": "model", "files": [entry]}
+    made = ok(eve(CREATE.replace("id }", "id state }"), input={**input, "commit": True}))
+    opened = made["createArtifactVersion"]
+    assert opened["missingBlobs"] == [sha(secret)]  # as for content stored nowhere
+    assert opened["version"]["state"] == "PENDING"
+    url = f"/files/{opened['version']['id']}/w.bin"
+    assert client.get(url).status_code == 404

@@ -63,6 +63,9 @@ def test_the_cli_logs_links_moves_and_traces(sdk: Sdk) -> None:
     assert "proj/ds:v0" in tree
     listed = json.loads(sdk.cli("artifact", "ls", "proj", "--json").stdout)
     assert [(a["name"], a["type"]) for a in listed] == [("ds", "dataset")]
+    misspelt = sdk.cli("artifact", "ls", "porj", check=False)
+    assert misspelt.returncode == 1
+    assert "no project 'porj'" in misspelt.stderr
     assert json.loads(sdk.cli("audit", "verify", "--json").stdout)["intact"] is True
     # It holds an alias and a stage: the server asks for a confirmation, naming them.
     held = sdk.cli("deregister", "dataset/train:v0", check=False)

@@ -38,6 +38,10 @@ CONSTRAINTS: Final[tuple[LiteralString, ...]] = (
     "CREATE INDEX policy_target IF NOT EXISTS FOR (p:Policy) ON (p.registryId, p.kind, p.target)",
     "CREATE INDEX outbox_time IF NOT EXISTS FOR (o:Outbox) ON (o.time)",
     "CREATE INDEX alias_span IF NOT EXISTS FOR (h:AliasSpan) ON (h.artifactId, h.name)",
+    # An alias's open span, found by every move of it (each commit moves `latest`) without
+    # reading the alias's whole history.
+    "CREATE INDEX alias_span_open IF NOT EXISTS "
+    "FOR (h:AliasSpan) ON (h.artifactId, h.name, h.open)",
     "CREATE CONSTRAINT outbox_event IF NOT EXISTS FOR (o:Outbox) REQUIRE o.event IS UNIQUE",
     "CREATE CONSTRAINT outbox_lock IF NOT EXISTS FOR (f:OutboxLock) REQUIRE f.id IS UNIQUE",
     "CREATE INDEX delivery_due IF NOT EXISTS FOR (d:Delivery) ON (d.state, d.nextAt)",

@@ -138,6 +138,7 @@ PREPARE_LINK: Final[LiteralString] = (
     + """
 OPTIONAL MATCH (v:ArtifactVersion {id: $version_id})
 OPTIONAL MATCH (c)-[:HAS_LINK]->(existing:Link {versionId: $version_id})
+USING INDEX existing:Link(versionId)
 RETURN """
     + _COLLECTION_MAP
     + " AS collection, "
@@ -182,6 +183,7 @@ MATCH (c:Collection {id: $collection_id})"""
     + _LOCK_COLLECTION
     + """
 OPTIONAL MATCH (c)-[:HAS_LINK]->(linked:Link {versionId: $version_id})
+USING INDEX linked:Link(versionId)
 WITH c, linked.id AS existing,
      coalesce($now, datetime.truncate('microsecond', datetime.realtime())) AS now
 OPTIONAL CALL (c, existing, now) {

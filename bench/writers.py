@@ -10,10 +10,12 @@ SECONDS seconds each, as a training fleet does:
 - MLflow: each client creates a model version of ONE shared registered model, then moves its
   `champion` alias onto it: the same two writes, on `mlflow server` (its default workers) with a
   SQLite store, from its own virtualenv (MLFLOW, made by `make bench`).
-Prints, per system and client count, writes per second (each side's cycle is two: log, link;
-create a version, move the alias), models registered per second (a version made and given the alias:
-the work both did), p50, p99 and the slowest write, and the ratios (models per second:
-Forebear / MLflow; p99: MLflow / Forebear), and how busy the machine's CPU was meanwhile.
+Each side first runs WARMUP seconds of untimed load at the first client count, into a
+collection and a model of its own. Prints, per system and client count, writes per second
+(each side's cycle is two: log, link; create a version, move the alias), models registered per
+second (a version made and given the alias: the work both did), p50, p99 and the slowest
+write, and the ratios (models per second: Forebear / MLflow; p99: MLflow / Forebear), and how
+busy the machine's CPU was meanwhile.
 Targets (issue #17): p99 at most 1 s and no write over 5 s at 40 clients, throughput growing
 with clients until the CPU is busy, and at least 3x MLflow's throughput at a better p99.
 """
@@ -36,6 +38,9 @@ from bench.common import Client, auth_headers, forebear_server, mlflow_server, p
 
 CLIENTS = tuple(int(c) for c in os.environ.get("WRITERS_BENCH_CLIENTS", "10,20,40").split(","))
 SECONDS = float(os.environ.get("WRITERS_BENCH_SECONDS", "20"))
+# Untimed load on each side first, into a collection and a model of its own: Neo4j is a fresh
+# JVM (its first seconds compile) and MLflow's workers start cold too.
+WARMUP = float(os.environ.get("WRITERS_BENCH_WARMUP", "15"))
 MLFLOW = Path(os.environ.get("MLFLOW_VENV", ".venv-mlflow")) / "bin" / "mlflow"
 
 LOG = """mutation($project: String!, $artifact: String!, $uri: String!) {
@@ -76,7 +81,7 @@ def forebear_writer(base: str, fleet: str) -> Callable[[int, Load, float], None]
     return write
 
 
-def mlflow_writer(base: str) -> Callable[[int, Load, float], None]:
+def mlflow_writer(base: str, model: str) -> Callable[[int, Load, float], None]:
     def write(client_no: int, load: Load, until: float) -> None:
         client = Client(base, keep_alive=True)
         while time.monotonic() < until:
@@ -86,12 +91,12 @@ def mlflow_writer(base: str) -> Callable[[int, Load, float], None]:
                 client.call,
                 "POST",
                 "/api/2.0/mlflow/model-versions/create",
-                {"name": "fleet", "source": source},
+                {"name": model, "source": source},
             )
             if created is None:
                 continue
             number = created["model_version"]["version"]
-            alias = {"name": "fleet", "alias": "champion", "version": number}
+            alias = {"name": model, "alias": "champion", "version": number}
             path = "/api/2.0/mlflow/registered-models/alias"
             if timed_call(load, client.call, "POST", path, alias) is not None:
                 load.register()
@@ -123,13 +128,15 @@ def cpu_times() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
-def run(writer: Callable[[int, Load, float], None], clients: int) -> tuple[Load, float, float]:
+def run(
+    writer: Callable[[int, Load, float], None], clients: int, seconds: float = SECONDS
+) -> tuple[Load, float, float]:
     """The load's outcome, its seconds, and the share of the machine's CPU busy meanwhile
     (server, database and these clients together)."""
     load = Load()
     started = time.monotonic()
     busy_before, total_before = cpu_times()
-    until = started + SECONDS
+    until = started + seconds
     threads = [threading.Thread(target=writer, args=(i, load, until)) for i in range(clients)]
     for thread in threads:
         thread.start()
@@ -148,18 +155,22 @@ def main() -> None:
     try:
         with mlflow as mlflow_url, forebear_server(f"bench-{uuid.uuid4().hex[:12]}") as (base, _):
             fleet = f"fleet-{uuid.uuid4().hex[:8]}"  # a project and a collection of this run's
-            Client(base, keep_alive=False, headers=auth_headers()).gql(
-                'mutation($name: String!) { createCollection(input: {registry: "model", '
-                "name: $name}) { collection { id } } }",
-                name=fleet,
-            )
-            Client(mlflow_url, keep_alive=False).call(
-                "POST", "/api/2.0/mlflow/registered-models/create", {"name": "fleet"}
-            )
+            for name in (f"warm-{fleet}", fleet):
+                Client(base, keep_alive=False, headers=auth_headers()).gql(
+                    'mutation($name: String!) { createCollection(input: {registry: "model", '
+                    "name: $name}) { collection { id } } }",
+                    name=name,
+                )
+                Client(mlflow_url, keep_alive=False).call(
+                    "POST", "/api/2.0/mlflow/registered-models/create", {"name": name}
+                )
+            if WARMUP > 0:
+                run(forebear_writer(base, f"warm-{fleet}"), CLIENTS[0], WARMUP)
+                run(mlflow_writer(mlflow_url, f"warm-{fleet}"), CLIENTS[0], WARMUP)
             for clients in CLIENTS:
                 for name, writer in (
                     ("Forebear", forebear_writer(base, fleet)),
-                    ("MLflow", mlflow_writer(mlflow_url)),
+                    ("MLflow", mlflow_writer(mlflow_url, fleet)),
                 ):
                     load, seconds, cpu = run(writer, clients)
                     rows.append((clients, name, load, seconds, cpu))

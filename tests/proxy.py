@@ -16,6 +16,8 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._conns: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._flowing = threading.Event()
+        self._flowing.set()
 
     def __enter__(self) -> TcpProxy:
         self.start()
@@ -50,6 +52,15 @@ class TcpProxy:
                 conn.shutdown(socket.SHUT_RDWR)
             conn.close()
 
+    def freeze(self) -> None:
+        """Hold whatever is sent either way from now on, every connection left open: a server
+        that froze (SIGSTOP, a stalled disk) or a network that stopped carrying packets."""
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        """Carry what was held, and everything after it."""
+        self._flowing.set()
+
     def _accept(self, listener: socket.socket) -> None:
         while True:
             try:
@@ -70,6 +81,7 @@ class TcpProxy:
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(65536):
+                self._flowing.wait()
                 dst.sendall(data)
         except OSError:
             pass

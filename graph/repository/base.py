@@ -17,6 +17,11 @@ T = TypeVar("T")
 # A read retried this many times when a pooled connection turns out dead or Neo4j answers
 # with a transient error; reads are idempotent, so a retry is always safe.
 READ_ATTEMPTS: Final = 3
+# A unit of work Neo4j has not finished in this many seconds is given up (GraphUnavailable),
+# as a frozen server or a cut network would otherwise hold its request for ever. Neo4j's
+# keep-alive hint would bound each socket read instead, at a cost on every read (the driver
+# wraps each in its own task): the Neo4j we run turns it off (scripts/services.py).
+GRAPH_TIMEOUT = 120.0
 
 
 class Tx(Protocol):
@@ -109,7 +114,10 @@ class Repository:
         then tell COMMIT_LISTENERS, unless `notify` is False (the webhook worker's own
         bookkeeping, which must not wake the worker)."""
         try:
-            async with self._driver.session(database=self._database) as session:
+            async with (
+                asyncio.timeout(GRAPH_TIMEOUT),
+                self._driver.session(database=self._database) as session,
+            ):
                 # BEGIN goes out with the first query instead of in a round trip of its own,
                 # as the driver's own execute_query does it; a driver without the switch
                 # begins the usual way.
@@ -120,6 +128,11 @@ class Repository:
             return done
         except (ServiceUnavailable, SessionExpired) as exc:
             raise GraphUnavailable("Neo4j is unavailable") from exc
+        except TimeoutError as exc:
+            raise GraphUnavailable(
+                f"Neo4j did not answer within {GRAPH_TIMEOUT:g} s: the change may or may not "
+                "have been made (a retry with the same Idempotency-Key is safe)"
+            ) from exc
 
     async def _read(self, work: Work[T]) -> T:
         """Run `work`'s queries as auto-commit reads in one session.
@@ -130,10 +143,15 @@ class Repository:
         """
         for attempt in range(1, READ_ATTEMPTS + 1):
             try:
-                async with self._driver.session(
-                    database=self._database, default_access_mode=READ_ACCESS
-                ) as session:
+                async with (
+                    asyncio.timeout(GRAPH_TIMEOUT),
+                    self._driver.session(
+                        database=self._database, default_access_mode=READ_ACCESS
+                    ) as session,
+                ):
                     return await work(session)
+            except TimeoutError as exc:
+                raise GraphUnavailable(f"Neo4j did not answer within {GRAPH_TIMEOUT:g} s") from exc
             except (ServiceUnavailable, SessionExpired, TransientError) as exc:
                 if attempt == READ_ATTEMPTS:
                     if isinstance(exc, TransientError):

@@ -435,6 +435,15 @@ def test_commit_at_once_commits_what_has_nothing_to_upload_in_one_call_and_one_e
     assert history[0]["after"]["state"] == "COMMITTED"
     assert (history[0]["after"]["index"], history[0]["after"]["files"]) == (1, 1)
     assert history[0]["after"]["references"] == 1
+    # Lineage knows it at once: the run produced it.
+    downstream = ok(
+        graphql(
+            client,
+            "query($of: ID!) { lineage(of: $of, direction: DOWNSTREAM) { nodes { id } } }",
+            of=run["id"],
+        )
+    )["lineage"]["nodes"]
+    assert version["id"] in [n["id"] for n in downstream]
     # Logging the same manifest again answers the committed version, with or without commit.
     again = ok(graphql(client, AT_ONCE, input=input))["createArtifactVersion"]
     assert (again["existing"], again["version"]["id"]) == (True, version["id"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final, LiteralString
 
-from graph.events import EVENT_CLAUSE, EVENTS_CLAUSE
+from graph.events import EVENT_CLAUSE, EVENT_OF_CLAUSE
 from graph.queries.runs import ENSURE_PROJECT_CLAUSE
 
 # The artifact, created on first use. Only a new artifact is tied to its project: a MERGE of the
@@ -85,35 +85,6 @@ WITH b WHERE """
     + _PROVEN
     + """
 RETURN b.sha256 AS sha256, b.size AS size
-"""
-)
-
-# A file is `proven` when its content was present for the version's creator (_PROVEN), or
-# once someone uploads it for the version (graph.queries.blobs.PROVE); only proven files
-# commit. The version's event ($events, graph.events: none when a commit in the same
-# transaction records it) is written in the same round trip. The answer is the content still
-# to upload.
-CREATE_VERSION: Final[LiteralString] = (
-    """
-MATCH (a:Artifact {id: $artifact_id})
-CREATE (a)-[:HAS_VERSION]->(v:ArtifactVersion:Lineage:Entity)
-SET v = $props
-WITH v
-CALL () {"""
-    + EVENTS_CLAUSE
-    + """}
-WITH v
-UNWIND $files AS f
-MERGE (b:Blob {sha256: f.sha256})
-ON CREATE SET b.size = f.size
-WITH v, f, b, """
-    + _PROVEN
-    + """ AS proven
-CREATE (v)-[:CONTAINS {path: f.path, size: f.size, contentType: f.content_type,
-                       proven: proven}]->(b)
-WITH DISTINCT b, proven
-WHERE NOT proven
-RETURN DISTINCT b.sha256 AS sha256
 """
 )
 
@@ -321,19 +292,60 @@ RETURN collect("""
 """
 )
 
-# Committing, step 2: the version committed (_COMMIT_VERSION_CLAUSE), `latest` moved onto it
-# (it has the highest index now: no walk over the others) and the event ($event, made from
-# step 1's reads): one round trip. It answers the version as GET_VERSIONS does, with its
-# aliases.
-COMMIT_AND_MOVE_LATEST: Final[LiteralString] = (
+# A PENDING version $id of artifact $artifact_id committed (_COMMIT_VERSION_CLAUSE) and
+# `latest` moved onto it: it has the highest index now, no walk over the others. Over `v`.
+_COMMIT_CLAUSE: Final[LiteralString] = (
     _COMMIT_VERSION_CLAUSE
     + "WITH v\nCALL (v) {\nMATCH (a:Artifact {id: $artifact_id})\nWITH a, v"
     + LATEST_ONTO_CLAUSE
-    + "}\nCALL () {"
-    + EVENT_CLAUSE
-    + "}\nRETURN "
+    + "}\n"
+)
+
+# Committing, step 2: the version committed (_COMMIT_CLAUSE) and the event ($event, made from
+# step 1's reads): one round trip. It answers the version as GET_VERSIONS does, with its
+# aliases.
+COMMIT_AND_MOVE_LATEST: Final[LiteralString] = (
+    _COMMIT_CLAUSE + "CALL () {" + EVENT_CLAUSE + "}\nRETURN " + VERSION_MAP + " AS version"
+)
+
+# A file is `proven` when its content was present for the version's creator (_PROVEN), or
+# once someone uploads it for the version (graph.queries.blobs.PROVE); only proven files
+# commit. With $commit and every file proven, the version is committed in the same round trip
+# (_COMMIT_CLAUSE, under the artifact's lock its caller holds). Its one event is written with
+# it: $committed then, $created otherwise. The answer: the content still to upload (`missing`)
+# and the version as GET_VERSIONS answers it.
+CREATE_VERSION: Final[LiteralString] = (
+    """
+MATCH (a:Artifact {id: $artifact_id})
+CREATE (a)-[:HAS_VERSION]->(v:ArtifactVersion:Lineage:Entity)
+SET v = $props
+WITH v
+CALL (v) {
+  UNWIND $files AS f
+  MERGE (b:Blob {sha256: f.sha256})
+  ON CREATE SET b.size = f.size
+  WITH v, f, b, """
+    + _PROVEN
+    + """ AS proven
+  CREATE (v)-[:CONTAINS {path: f.path, size: f.size, contentType: f.content_type,
+                         proven: proven}]->(b)
+  RETURN collect(DISTINCT CASE WHEN NOT proven THEN b.sha256 END) AS missing
+}
+WITH v, missing, $commit AND size(missing) = 0 AS committed
+CALL (v, committed) {
+  WITH v WHERE committed
+"""
+    + _COMMIT_CLAUSE
+    + """}
+CALL (committed) {
+  UNWIND CASE WHEN committed THEN [$committed] ELSE [$created] END AS event
+"""
+    + EVENT_OF_CLAUSE
+    + """}
+RETURN missing, """
     + VERSION_MAP
-    + " AS version"
+    + """ AS version
+"""
 )
 
 VERSION_BY_INDEX: Final[LiteralString] = """

@@ -11,7 +11,7 @@ from typing import Any, Final
 
 from graph.dependents import HasDependents, dependents_of
 from graph.errors import Conflict, Forbidden, Invalid, NotFound
-from graph.events import EVENT_CLAUSE, Change, new_event, write_event
+from graph.events import Change, new_event, write_event
 from graph.ids import kind_of, new_id
 from graph.queries import artifacts as q
 from graph.records import (
@@ -166,34 +166,33 @@ class ArtifactRepository(Repository):
                 "size": props["size"],
                 "run": run_id,
             }
-            created = new_event(
-                Change("artifact_version.created", actor=actor, subjects=subjects, after=made)
+            # Its one event: the commit's when it is committed at once (known only by the
+            # query: whether every file's content is proven), else the opening's.
+            committed = Change(
+                "artifact_version.committed",
+                actor=actor,
+                subjects=subjects,
+                before={"latest": latest["id"] if latest is not None else None},
+                after={"state": "COMMITTED", "index": next_index, "latest": props["id"]} | made,
+                project=project,
             )
-            result = await tx.run(
-                q.CREATE_VERSION,
-                artifact_id=art.id,
-                props=props,
-                files=file_rows,
-                reader=reader.reader(),
-                events=[] if commit else [created],
-            )
-            missing = tuple(sorted([row["sha256"] async for row in result]))
-            if commit and not missing:
-                before_latest = latest["id"] if latest is not None else None
-                change = Change(
-                    "artifact_version.committed",
-                    actor=actor,
-                    subjects=subjects,
-                    before={"latest": before_latest},
-                    after={"state": "COMMITTED", "index": next_index, "latest": props["id"]} | made,
-                    project=project,
+            created = Change("artifact_version.created", actor=actor, subjects=subjects, after=made)
+            row = await (
+                await tx.run(
+                    q.CREATE_VERSION,
+                    artifact_id=art.id,
+                    id=props["id"],
+                    props=props,
+                    files=file_rows,
+                    reader=reader.reader(),
+                    commit=commit,
+                    now=now,
+                    created=new_event(created),
+                    committed=new_event(committed) if commit else None,
                 )
-                return NewVersion(
-                    await _commit_locked(tx, props["id"], art.id, change), (), existing=False
-                )
-            if commit:  # content to upload first: it stays PENDING, recorded as opened
-                await tx.run(EVENT_CLAUSE, event=created)
-            return NewVersion(version_from(props), missing, existing=False)
+            ).single(strict=True)
+            missing = tuple(sorted(row["missing"]))
+            return NewVersion(version_from(row["version"]), missing, existing=False)
 
         return await self._write(work)
 

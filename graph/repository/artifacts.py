@@ -166,8 +166,9 @@ class ArtifactRepository(Repository):
                 "size": props["size"],
                 "run": run_id,
             }
-            # Its one event: the commit's when it is committed at once (known only by the
-            # query: whether every file's content is proven), else the opening's.
+            created = Change("artifact_version.created", actor=actor, subjects=subjects, after=made)
+            # With `commit`, its one event is the commit's if the query commits it (when every
+            # file's content is proven), the opening's otherwise.
             committed = Change(
                 "artifact_version.committed",
                 actor=actor,
@@ -176,7 +177,6 @@ class ArtifactRepository(Repository):
                 after={"state": "COMMITTED", "index": next_index, "latest": props["id"]} | made,
                 project=project,
             )
-            created = Change("artifact_version.created", actor=actor, subjects=subjects, after=made)
             row = await (
                 await tx.run(
                     q.CREATE_VERSION,
@@ -231,7 +231,14 @@ class ArtifactRepository(Repository):
                 after={"state": "COMMITTED", "index": row["index"], "latest": version_id},
                 project=before.project,
             )
-            return await _commit_locked(tx, version_id, artifact_id, change)
+            done = await tx.run(
+                q.COMMIT_AND_MOVE_LATEST,
+                id=version_id,
+                artifact_id=artifact_id,
+                now=datetime.now(UTC),
+                event=new_event(change),
+            )
+            return version_from((await done.single(strict=True))["version"])
 
         return await self._write(work)
 
@@ -607,21 +614,6 @@ class ArtifactRepository(Repository):
             return [row["id"] async for row in await tx.run(q.RUN_VERSIONS, id=run_id, kind=kind)]
 
         return await self._read(work)
-
-
-async def _commit_locked(
-    tx: Tx, version_id: str, artifact_id: str, change: Change
-) -> ArtifactVersion:
-    """Commit a PENDING version whose artifact this transaction has locked, its content all
-    proven: the next index, `latest` moved, the producing run's edge and `change`'s event."""
-    done = await tx.run(
-        q.COMMIT_AND_MOVE_LATEST,
-        id=version_id,
-        artifact_id=artifact_id,
-        now=datetime.now(UTC),
-        event=new_event(change),
-    )
-    return version_from((await done.single(strict=True))["version"])
 
 
 async def _open_artifact(

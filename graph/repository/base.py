@@ -111,8 +111,8 @@ class Repository:
 
     async def _write(self, work: Work[T], *, notify: bool = True) -> T:
         """Run `work` in one write transaction (retried by the driver on transient errors);
-        then tell COMMIT_LISTENERS, unless `notify` is False (the webhook worker's own
-        bookkeeping, which must not wake the worker)."""
+        then tell COMMIT_LISTENERS (the sealer), unless `notify` is False: writes that record
+        no event (the webhook worker's bookkeeping, sealing itself) give it nothing to seal."""
         try:
             async with (
                 asyncio.timeout(GRAPH_TIMEOUT),

@@ -19,6 +19,7 @@ from api.schema.runs import Run
 from api.schema.scalars import Long
 from graph import records
 from graph.errors import NotFound
+from graph.ids import kind_of
 from graph.records import FileEntry, Page, Reference
 
 # A directory of a thousand files in one call (the SDK downloads whole versions).
@@ -421,13 +422,16 @@ class ArtifactQuery:
             ),
         ] = None,
     ) -> ArtifactVersion | None:
-        repo = info.context.repos.artifacts
-        try:
-            version_id = await repo.resolve(ref, "ref", as_of)
+        loader = info.context.loaders.version_by_id
+        if kind_of(ref) == "ArtifactVersion":
+            by_id = await loader.load(ref)  # ids batch with the request's other lookups
+            return ArtifactVersion.from_record(by_id) if by_id else None
+        try:  # a reference: found and read in one query
+            found = await info.context.repos.artifacts.find_version(ref, "ref", as_of)
         except NotFound:
             return None
-        found = await info.context.loaders.version_by_id.load(version_id)
-        return ArtifactVersion.from_record(found) if found else None
+        loader.prime(found.id, found)
+        return ArtifactVersion.from_record(found)
 
     @strawberry.field(
         description="Committed versions that contain a file with this sha256, among those the "

@@ -237,24 +237,6 @@ RETURN previous
 """
 )
 
-# The version an artifact's alias named at $at: its span then, or, for an alias no span tells
-# of yet (set before spans were kept), its holder since the pointer was made.
-ALIAS_AS_OF: Final[LiteralString] = """
-MATCH (a:Artifact {project: $project, name: $name})
-OPTIONAL CALL (a) {
-  MATCH (h:AliasSpan {artifactId: a.id, name: $alias})
-  WHERE h.start <= $at AND (h.end IS NULL OR h.end > $at)
-  RETURN h.versionId AS spanned LIMIT 1
-}
-OPTIONAL CALL (a) {
-  MATCH (:Alias {artifactId: a.id, name: $alias})-[p:POINTS_TO]->(v:ArtifactVersion)
-  WHERE p.at <= $at
-    AND NOT EXISTS { MATCH (:AliasSpan {artifactId: a.id, name: $alias}) }
-  RETURN v.id AS pointed
-}
-RETURN coalesce(spanned, pointed) AS id
-"""
-
 # Every deletion and restore is kept, in order (deletions at even places, restores at odd
 # ones), so lineage as of a past time knows whether the version was deleted then. A version
 # deleted before the list existed starts it with its deletion time.
@@ -348,17 +330,53 @@ RETURN missing, """
 """
 )
 
-VERSION_BY_INDEX: Final[LiteralString] = """
+# The version a reference names: its id, and with $full the whole version (VERSION_MAP), so
+# that `artifactVersion(ref:)` is one read.
+_ID_OR_VERSION: Final[LiteralString] = (
+    """
+RETURN v.id AS id, CASE WHEN $full THEN """
+    + VERSION_MAP
+    + """ END AS version
+"""
+)
+
+VERSION_BY_INDEX: Final[LiteralString] = (
+    """
 MATCH (:Artifact {project: $project, name: $name})-[:HAS_VERSION]->(v:ArtifactVersion)
 WHERE v.index = $index
-RETURN v.id AS id
 """
+    + _ID_OR_VERSION
+)
 
-VERSION_BY_ALIAS: Final[LiteralString] = """
+VERSION_BY_ALIAS: Final[LiteralString] = (
+    """
 MATCH (a:Artifact {project: $project, name: $name})
 MATCH (:Alias {artifactId: a.id, name: $alias})-[:POINTS_TO]->(v:ArtifactVersion)
-RETURN v.id AS id
 """
+    + _ID_OR_VERSION
+)
+
+# The version an artifact's alias named at $at: its span then, or, for an alias no span tells
+# of yet (set before spans were kept), its holder since the pointer was made.
+ALIAS_AS_OF: Final[LiteralString] = (
+    """
+MATCH (a:Artifact {project: $project, name: $name})
+OPTIONAL CALL (a) {
+  MATCH (h:AliasSpan {artifactId: a.id, name: $alias})
+  WHERE h.start <= $at AND (h.end IS NULL OR h.end > $at)
+  RETURN h.versionId AS spanned LIMIT 1
+}
+OPTIONAL CALL (a) {
+  MATCH (:Alias {artifactId: a.id, name: $alias})-[p:POINTS_TO]->(v:ArtifactVersion)
+  WHERE p.at <= $at
+    AND NOT EXISTS { MATCH (:AliasSpan {artifactId: a.id, name: $alias}) }
+  RETURN v.id AS pointed
+}
+WITH coalesce(spanned, pointed) AS id
+OPTIONAL MATCH (v:ArtifactVersion {id: id})
+"""
+    + _ID_OR_VERSION
+)
 
 LIST_VERSIONS: Final[LiteralString] = """
 MATCH (a:Artifact {id: $artifact_id})-[:HAS_VERSION]->(v:ArtifactVersion)

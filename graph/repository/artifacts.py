@@ -416,33 +416,37 @@ class ArtifactRepository(Repository):
         raise NotFound or Invalid."""
         if kind_of(ref) == "ArtifactVersion":
             return ref
-        parsed = parse_version_ref(ref, field)
+        found, _ = await self._resolve(ref, field, as_of, full=False)
+        return found
 
-        async def work(tx: Tx) -> str | None:
+    async def find_version(
+        self, ref: str, field: str, as_of: datetime | None = None
+    ) -> ArtifactVersion:
+        """The version a reference or id names (an alias as it was at `as_of`), read with its
+        reference in one query; raise NotFound or Invalid."""
+        if kind_of(ref) == "ArtifactVersion":
+            return await self.get_version(ref)
+        _, version = await self._resolve(ref, field, as_of, full=True)
+        assert version is not None
+        return version
+
+    async def _resolve(
+        self, ref: str, field: str, as_of: datetime | None, *, full: bool
+    ) -> tuple[str, ArtifactVersion | None]:
+        parsed = parse_version_ref(ref, field)
+        names = {"project": parsed.project, "name": parsed.artifact, "full": full}
+
+        async def work(tx: Tx) -> tuple[str, ArtifactVersion | None] | None:
             if as_of is not None and parsed.alias is not None:
-                result = await tx.run(
-                    q.ALIAS_AS_OF,
-                    project=parsed.project,
-                    name=parsed.artifact,
-                    alias=parsed.alias,
-                    at=as_of,
-                )
+                result = await tx.run(q.ALIAS_AS_OF, names, alias=parsed.alias, at=as_of)
             elif parsed.index is not None:
-                result = await tx.run(
-                    q.VERSION_BY_INDEX,
-                    project=parsed.project,
-                    name=parsed.artifact,
-                    index=parsed.index,
-                )
+                result = await tx.run(q.VERSION_BY_INDEX, names, index=parsed.index)
             else:
-                result = await tx.run(
-                    q.VERSION_BY_ALIAS,
-                    project=parsed.project,
-                    name=parsed.artifact,
-                    alias=parsed.alias,
-                )
+                result = await tx.run(q.VERSION_BY_ALIAS, names, alias=parsed.alias)
             row = await result.single()
-            return None if row is None else str(row["id"])
+            if row is None or row["id"] is None:
+                return None
+            return str(row["id"]), None if row["version"] is None else version_from(row["version"])
 
         found = await self._read(work)
         if found is None:

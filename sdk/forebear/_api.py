@@ -5,11 +5,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from forebear._artifact import VERSION_FIELDS, Artifact, bound, content_type
+from forebear._artifact import (
+    VERSION_FIELDS,
+    Artifact,
+    ArtifactReference,
+    bound,
+    content_type,
+)
 from forebear._errors import ForebearError, NotFound
 from forebear._graphql import Client
 from forebear._gto import import_gto
@@ -168,49 +175,51 @@ class Api:
         def key(step: str) -> str | None:
             return f"{idempotency_key}:{step}" if idempotency_key else None
 
-        ordered = sorted(artifact._entries.items())
-        stats = [os.stat(source) for _, source in ordered]
-        total = sum(st.st_size for st in stats)
-        manifest, by_sha = [], {}
-        with bar(f"hashing {artifact.name}", total, self.settings.silent) as advance:
-            digests = HashCache(self.settings.cache_dir).digests(
-                [source for _, source in ordered], advance, stats
-            )
-        for (path, source), st, sha in zip(ordered, stats, digests):
-            by_sha[sha] = source
-            manifest.append(
-                {"path": path, "size": st.st_size, "sha256": sha, "contentType": content_type(path)}
-            )
-        if idempotency_key is None and (same := self._latest_if_same(project, artifact, manifest)):
-            version = same  # unchanged: nothing to send (the server would answer the same)
-        else:
-            version = self._log_manifest(artifact, project, run, manifest, by_sha, key)
+        # The latest version is asked for while the files are looked at: an unchanged
+        # artifact is then known as soon as its digest is (a replayed journal always creates,
+        # under its key).
+        ask = ThreadPoolExecutor(1) if idempotency_key is None else None
+        latest = ask.submit(self._latest, project, artifact.name) if ask else None
+        try:
+            ordered = sorted(artifact._entries.items())
+            stats = [os.stat(source) for _, source in ordered]
+            total = sum(st.st_size for st in stats)
+            hashes = HashCache(self.settings.cache_dir)
+            with bar(f"hashing {artifact.name}", total, self.settings.silent) as advance:
+                digests = hashes.digests([source for _, source in ordered], advance, stats)
+            sums = [(path, sha, st.st_size) for (path, _), sha, st in zip(ordered, digests, stats)]
+            # Only an answer as fresh as the files is trusted: after hashing anything, the
+            # manifest goes to the server, which compares it with the latest then.
+            same = latest.result() if latest and not hashes.hashed else None
+        finally:
+            if ask is not None:
+                ask.shutdown(wait=False, cancel_futures=True)
+        if (
+            same is None
+            or same["type"] != artifact.type
+            or same["digest"] != digest_of(sums, artifact.references())
+        ):
+            by_sha = {sha: source for (_, source), sha in zip(ordered, digests)}
+            manifest = [
+                {"path": path, "size": size, "sha256": sha, "contentType": content_type(path)}
+                for path, sha, size in sums
+            ]
+            same = self._log_manifest(artifact, project, run, manifest, by_sha, key)
+        version = same  # unchanged: nothing was sent (the server would answer the same)
         for alias in aliases:
             version = self.set_artifact_alias(version["id"], alias, key(f"alias:{alias}"))
         logged = bound(self, version)
         artifact._version, artifact._api = logged._version, self
         return logged
 
-    def _latest_if_same(
-        self, project: str, artifact: Artifact, manifest: list[dict[str, Any]]
-    ) -> dict[str, Any] | None:
-        """The artifact's latest version when its manifest is this one: the server's manifest
-        digest (sha256 of the sorted path, sha256 and size lines) computed here, and one small
-        question instead of sending thousands of files' entries to hear the same."""
-        lines = sorted(f"{f['path']}\t{f['sha256']}\t{f['size']}" for f in manifest)
-        lines += sorted(
-            f"ref\t{r.path}\t{r.uri}\t{r.sha256 or ''}\t{'' if r.size is None else r.size}"
-            for r in artifact.references()
-        )
-        digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    def _latest(self, project: str, name: str) -> dict[str, Any] | None:
+        """The artifact's latest version, or None (no such artifact yet)."""
         try:
             latest: dict[str, Any] | None = self.graphql(
                 f"query($ref: String!) {{ artifactVersion(ref: $ref) {{ {VERSION_FIELDS} }} }}",
-                ref=f"{project}/{artifact.name}:latest",
+                ref=f"{project}/{name}:latest",
             )["artifactVersion"]
         except NotFound:
-            return None
-        if latest is None or latest["digest"] != digest or latest["type"] != artifact.type:
             return None
         return latest
 
@@ -220,7 +229,7 @@ class Api:
         project: str,
         run: str | None,
         manifest: list[dict[str, Any]],
-        by_sha: dict[str, Path],
+        by_sha: dict[str, str],
         key: Callable[[str], str | None],
     ) -> dict[str, Any]:
         """Open the version, upload what the server lacks, commit; the version (the latest
@@ -255,7 +264,7 @@ class Api:
             )["artifactVersion"]
             if now is not None and now["state"] != "PENDING":
                 return dict(now)
-        missing = {sha: by_sha[sha] for sha in created["missingBlobs"]}
+        missing = {sha: Path(by_sha[sha]) for sha in created["missingBlobs"]}
         size = sum(p.stat().st_size for p in missing.values())
         with bar(f"uploading {artifact.name}", size, self.settings.silent) as advance:
             put_blobs(self._client, missing, advance)
@@ -497,3 +506,14 @@ def _target(target: str) -> tuple[str, str]:
             f"{target!r}: give a collection as registry/collection, e.g. model/mnist"
         )
     return parts[0], parts[1]
+
+
+def digest_of(files: list[tuple[str, str, int]], references: list[ArtifactReference]) -> str:
+    """The server's digest of a manifest: sha256 of its sorted (path, sha256, size) lines and
+    its sorted reference lines (equal digests, equal manifests)."""
+    lines = sorted(f"{path}\t{sha}\t{size}" for path, sha, size in files)
+    lines += sorted(
+        f"ref\t{r.path}\t{r.uri}\t{r.sha256 or ''}\t{'' if r.size is None else r.size}"
+        for r in references
+    )
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()

@@ -4,8 +4,6 @@ whose files can be listed, downloaded and verified."""
 from __future__ import annotations
 
 import contextlib
-import functools
-import mimetypes
 import os
 import re
 import shutil
@@ -86,7 +84,9 @@ class Artifact:
     type: str
     description: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
-    _entries: dict[str, Path] = field(default_factory=dict, repr=False)
+    # path inside the artifact -> the local file, as a string (a directory of thousands of
+    # files builds no Path object per file)
+    _entries: dict[str, str] = field(default_factory=dict, repr=False)
     _references: dict[str, ArtifactReference] = field(default_factory=dict, repr=False)
     _staging: Path | None = field(default=None, repr=False)
     _version: _Version | None = field(default=None, repr=False)
@@ -110,31 +110,43 @@ class Artifact:
         if not source.is_file():
             raise ForebearError(f"{source} is not a file")
         entry = _clean_path(name or source.name)
-        self._entries[entry] = source
-        return self._describe(entry, source)
+        self._entries[entry] = os.fspath(source)
+        return ArtifactFile(entry, source.stat().st_size, "", content_type(entry))
 
     def add_dir(self, local_path: PathLike, name: str | None = None) -> list[ArtifactFile]:
         """Add every file under a directory, under `name/` inside the artifact (default: at
         its root)."""
+        found = self._add_dir(local_path, name, sizes=True)
+        return [ArtifactFile(e, size, "", content_type(e)) for e, _, size in found]
+
+    def _add_dir(
+        self, local_path: PathLike, name: str | None, *, sizes: bool
+    ) -> list[tuple[str, str, int]]:
+        """add_dir's files: (path inside, local path, size, or -1 without `sizes`: a
+        directory logged at once is looked at once, when it is logged)."""
         self._writable()
         root = Path(local_path)
         if not root.is_dir():
             raise ForebearError(f"{root} is not a directory")
         prefix = _clean_path(name) + "/" if name else ""
-        found: list[tuple[str, Path, int]] = []
-        folders = [(root, prefix)]
+        found: list[tuple[str, str, int]] = []
+        folders = [(os.fspath(root), prefix)]
         while folders:  # scandir: a directory read once, no stat to tell files apart
             folder, inside = folders.pop()
             with os.scandir(folder) as listing:
                 for item in listing:
+                    # a listed name has no '/' and is never '.' or '..'; only a '\\' needs
+                    # cleaning
+                    entry = inside + item.name
+                    if "\\" in item.name:
+                        entry = _clean_path(entry)
                     if item.is_dir():
-                        folders.append((Path(item.path), f"{inside}{item.name}/"))
+                        folders.append((item.path, entry + "/"))
                     elif item.is_file():  # not a broken link, a socket, a fifo
-                        size = item.stat().st_size
-                        found.append((_clean_path(inside + item.name), Path(item.path), size))
+                        found.append((entry, item.path, item.stat().st_size if sizes else -1))
         found.sort()
         self._entries.update((entry, path) for entry, path, _ in found)
-        return [ArtifactFile(e, size, "", content_type(e)) for e, _, size in found]
+        return found
 
     def add_reference(
         self,
@@ -192,7 +204,7 @@ class Artifact:
             encoding = "utf-8"
         with open(target, mode, encoding=encoding) as f:
             yield f
-        self._entries[entry] = target
+        self._entries[entry] = str(target)
 
     def _writable(self) -> None:
         if self._version is not None:
@@ -200,9 +212,6 @@ class Artifact:
                 f"{self.qualified_name} is logged already: versions are immutable; make a new "
                 "Artifact to log a new version"
             )
-
-    def _describe(self, entry: str, source: Path) -> ArtifactFile:
-        return ArtifactFile(entry, source.stat().st_size, "", content_type(entry))
 
     # --- a logged version --------------------------------------------------------------------
 
@@ -246,7 +255,7 @@ class Artifact:
             ordered = sorted(self._entries.items())
             digests = HashCache(Settings.load().cache_dir).digests([p for _, p in ordered])
             return [
-                ArtifactFile(e, p.stat().st_size, sha, content_type(e))
+                ArtifactFile(e, os.stat(p).st_size, sha, content_type(e))
                 for (e, p), sha in zip(ordered, digests)
             ]
         if self._version.files is None:
@@ -386,13 +395,65 @@ def _clean_path(name: str) -> str:
 
 
 def content_type(path: str) -> str:
-    """The media type a file's name suggests (application/octet-stream if none)."""
+    """The media type a file's last suffix names (application/octet-stream if none): the same
+    on every machine (the system's mime.types calls a PyTorch `.pt` a SNES page table) and
+    with no table to load (a compressed `data.csv.gz` is application/gzip: its bytes are)."""
     name = path.rsplit("/", 1)[-1]
-    dot = name.find(".")
-    return _type_of_suffixes(name[dot:] if dot >= 0 else "")
+    dot = name.rfind(".")
+    suffix = name[dot:].lower() if dot > 0 else ""  # a dotfile's name is not a suffix
+    return MEDIA_TYPES.get(suffix, "application/octet-stream")
 
 
-@functools.lru_cache(maxsize=512)
-def _type_of_suffixes(suffixes: str) -> str:
-    """mimetypes reads only the suffixes: a directory of a thousand `.bin` asks it once."""
-    return mimetypes.guess_type("f" + suffixes)[0] or "application/octet-stream"
+# Files' suffixes -> IANA media types: text and images that a page can show, and the
+# archives and data formats artifacts are made of. Everything else (weights, pickles,
+# arrays) is application/octet-stream.
+MEDIA_TYPES: dict[str, str] = {
+    ".txt": "text/plain",
+    ".log": "text/plain",
+    ".md": "text/markdown",
+    ".csv": "text/csv",
+    ".tsv": "text/tab-separated-values",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".css": "text/css",
+    ".js": "text/javascript",
+    ".py": "text/x-python",
+    ".xml": "application/xml",
+    ".json": "application/json",
+    ".jsonl": "application/jsonl",
+    ".ndjson": "application/x-ndjson",
+    ".ipynb": "application/x-ipynb+json",
+    ".yaml": "application/yaml",
+    ".yml": "application/yaml",
+    ".toml": "application/toml",
+    ".sh": "application/x-sh",
+    ".pdf": "application/pdf",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".svg": "image/svg+xml",
+    ".webp": "image/webp",
+    ".bmp": "image/bmp",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+    ".wav": "audio/wav",
+    ".mp3": "audio/mpeg",
+    ".flac": "audio/flac",
+    ".ogg": "audio/ogg",
+    ".mp4": "video/mp4",
+    ".webm": "video/webm",
+    ".zip": "application/zip",
+    ".tar": "application/x-tar",
+    ".gz": "application/gzip",
+    ".tgz": "application/gzip",
+    ".bz2": "application/x-bzip2",
+    ".xz": "application/x-xz",
+    ".zst": "application/zstd",
+    ".7z": "application/x-7z-compressed",
+    ".parquet": "application/vnd.apache.parquet",
+    ".arrow": "application/vnd.apache.arrow.file",
+    ".feather": "application/vnd.apache.arrow.file",
+    ".h5": "application/x-hdf5",
+    ".hdf5": "application/x-hdf5",
+}

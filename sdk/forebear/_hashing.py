@@ -9,12 +9,13 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Union
 
 CHUNK = 4 * 1024 * 1024
+FilePath = Union[str, "os.PathLike[str]"]
 
 
-def sha256_of(path: Path, progress: Callable[[int], None] | None = None) -> str:
+def sha256_of(path: FilePath, progress: Callable[[int], None] | None = None) -> str:
     """Stream a file through sha256 (memory stays flat whatever its size)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -27,39 +28,64 @@ def sha256_of(path: Path, progress: Callable[[int], None] | None = None) -> str:
                 progress(len(chunk))
 
 
+# Whole lists of files remembered with their digests, newest first, up to this many files in
+# all (64 bytes each): logging the same directory again looks up one row, not one per file.
+LISTED_FILES = 500_000
+
+
 class HashCache:
     """Digests kept in a small SQLite file under the cache directory (safe across threads and
-    processes: SQLite locks it)."""
+    processes: SQLite locks it): each file's, and each list of files looked up together."""
 
     def __init__(self, cache_dir: Path) -> None:
         cache_dir.mkdir(parents=True, exist_ok=True)
         self._path = cache_dir / "hashes.sqlite"
         self._lock = threading.Lock()
+        self.hashed = 0  # files the last `digests` call read (0: all known already)
         with self._connect() as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, size INTEGER, "
                 "mtime_ns INTEGER, inode INTEGER, sha256 TEXT)"
             )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS listings (key TEXT PRIMARY KEY, files INTEGER, "
+                "digests TEXT)"
+            )
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(str(self._path), timeout=30)
 
-    def sha256(self, path: Path, progress: Callable[[int], None] | None = None) -> str:
+    def sha256(self, path: FilePath, progress: Callable[[int], None] | None = None) -> str:
         """The file's sha256: kept when its size, mtime and inode are as when it was hashed."""
         return self.digests([path], progress)[0]
 
     def digests(
         self,
-        paths: Sequence[Path],
+        paths: Sequence[FilePath],
         progress: Callable[[int], None] | None = None,
         stats: Sequence[os.stat_result] | None = None,
     ) -> list[str]:
         """The files' sha256s (sha256 for each; `stats`, the files' os.stat when the caller
-        has them), looked up together and the new ones kept in one transaction: a directory
-        of thousands of files is one read and one write, not thousands."""
+        has them). The same files, each unchanged (size, mtime, inode), as a list looked up
+        before are one row; otherwise they are looked up together and the new ones kept in
+        one transaction: a directory of thousands of files is one read and one write."""
+        infos = list(stats) if stats is not None else [os.stat(path) for path in paths]
+        listing = hashlib.sha256(  # relative paths are relative to here
+            _here().encode()
+            + "".join(
+                f"{os.fspath(path)}\0{info.st_size}\0{info.st_mtime_ns}\0{info.st_ino}\n"
+                for path, info in zip(paths, infos)
+            ).encode()
+        ).hexdigest()
+        with self._lock, self._connect() as db:
+            row = db.execute("SELECT digests FROM listings WHERE key = ?", (listing,)).fetchone()
+        if row is not None and len(row[0]) == 64 * len(infos):
+            self.hashed = 0
+            if progress is not None:
+                progress(sum(info.st_size for info in infos))
+            return [row[0][at : at + 64] for at in range(0, len(row[0]), 64)]
         real_of = _RealPaths()
         reals = [real_of(path) for path in paths]
-        infos = list(stats) if stats is not None else [os.stat(real) for real in reals]
         with self._lock, self._connect() as db:
             kept = _rows(db, reals)
         found: list[str] = []
@@ -73,12 +99,20 @@ class HashCache:
                 digest = sha256_of(path, progress)
                 new.append((real, info.st_size, info.st_mtime_ns, info.st_ino, digest))
             found.append(digest)
-        if new:
+        self.hashed = len(new)
+        listed = len(infos) > 1
+        if new or listed:
             with self._lock, self._connect() as db:
                 db.executemany("INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?)", new)
+                if listed:
+                    db.execute(
+                        "INSERT OR REPLACE INTO listings VALUES (?, ?, ?)",
+                        (listing, len(infos), "".join(found)),
+                    )
+                    _forget_old_listings(db)
         return found
 
-    def known(self, paths: Sequence[Path]) -> list[str | None]:
+    def known(self, paths: Sequence[FilePath]) -> list[str | None]:
         """Each file's sha256 if it is kept and the file unchanged since; None otherwise."""
         real_of = _RealPaths()
         reals = [real_of(path) for path in paths]
@@ -94,7 +128,7 @@ class HashCache:
             found.append(_still(kept.get(real), info))
         return found
 
-    def remember(self, items: Sequence[tuple[Path, str]]) -> None:
+    def remember(self, items: Sequence[tuple[FilePath, str]]) -> None:
         """Keep the sha256 of files known without hashing them (verified downloads)."""
         rows = []
         real_of = _RealPaths()
@@ -111,14 +145,31 @@ class _RealPaths:
     file's path costs a system call per component, per file): the key of the digest cache."""
 
     def __init__(self) -> None:
-        self._folders: dict[Path, str] = {}
+        self._folders: dict[str, str] = {}
 
-    def __call__(self, path: Path) -> str:
-        folder = path.parent
+    def __call__(self, path: FilePath) -> str:
+        folder, name = os.path.split(os.fspath(path))
         real = self._folders.get(folder)
         if real is None:
             real = self._folders[folder] = os.path.realpath(folder)
-        return os.path.join(real, path.name)
+        return os.path.join(real, name)
+
+
+def _here() -> str:
+    try:
+        return os.getcwd()
+    except OSError:  # removed: only absolute paths can be read
+        return ""
+
+
+def _forget_old_listings(db: sqlite3.Connection) -> None:
+    """Drop the oldest lists once the newer ones hold LISTED_FILES files."""
+    newer, old = 0, []
+    for rowid, files in db.execute("SELECT rowid, files FROM listings ORDER BY rowid DESC"):
+        newer += files
+        if newer > LISTED_FILES:
+            old.append((rowid,))
+    db.executemany("DELETE FROM listings WHERE rowid = ?", old)
 
 
 _Row = tuple[int, int, int, str]  # size, mtime_ns, inode, sha256

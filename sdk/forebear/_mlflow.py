@@ -208,7 +208,7 @@ def _log_version(
             metadata=metadata,
         )
         if files.is_dir():
-            artifact.add_dir(files)
+            artifact._add_dir(files, None, sizes=False)  # logged at once
         logged = api.log_artifact(artifact, project=project, run=forebear_run)
     assert logged.id is not None
     return str(logged.id)

@@ -51,7 +51,7 @@ class Journal:
             out.flush()
             os.fsync(out.fileno())
 
-    def keep(self, source: Path, sha256: str) -> None:
+    def keep(self, source: str, sha256: str) -> None:
         """A copy of a logged file's content, so that sync sends what was logged."""
         target = self.files / sha256
         if not target.exists():
@@ -176,7 +176,7 @@ def _replay(api: Api, journal: Journal) -> dict[str, Any]:
         elif kind == "artifact":
             art = Artifact(op["name"], op["type"], op["description"], dict(op["metadata"]))
             for f in op["files"]:
-                art._entries[f["path"]] = journal.files / f["sha256"]
+                art._entries[f["path"]] = str(journal.files / f["sha256"])
             artifacts[op["name"]] = api.log_artifact(
                 art,
                 project=project,

@@ -324,7 +324,7 @@ def _artifact_of(
         metadata=dict(metadata or {}),
     )
     if path.is_dir():
-        artifact.add_dir(path)
+        artifact._add_dir(path, None, sizes=False)  # logged at once: its files' sizes then
     else:
         artifact.add_file(path)
     return artifact

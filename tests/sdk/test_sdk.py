@@ -210,6 +210,60 @@ def test_logging_unchanged_files_again_hashes_and_uploads_nothing(
     assert (third.version, _creates(sdk)) == ("v1", creates_before + 1)
 
 
+def test_a_directory_logged_again_is_looked_up_as_one_list_and_each_change_is_seen(
+    sdk: Sdk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = sdk.home / "shards"
+    (data / "meta").mkdir(parents=True)
+    for i in range(40):
+        (data / f"part-{i:02d}.csv.gz").write_bytes(os.urandom(1000))
+    (data / "meta" / "model.pt").write_bytes(b"weights")
+    (data / "meta" / "notes.md").write_text("# notes")
+    with forebear.init(project="again") as run:
+        first = run.log_artifact(data, name="shards", type="dataset")
+    # one media type on every machine, named by the last suffix
+    types = {f.path: f.content_type for f in first.files()}
+    assert types["part-00.csv.gz"] == "application/gzip"
+    assert types["meta/model.pt"] == "application/octet-stream"  # not a SNES page table
+    assert types["meta/notes.md"] == "text/markdown"
+
+    hashing = forebear._hashing.sha256_of
+    rows = forebear._hashing._rows
+    seen: list[str] = []
+
+    def rehash(path: str, progress: object = None) -> str:
+        seen.append(os.path.basename(path))
+        return hashing(path)
+
+    def per_file(*args: object) -> object:
+        raise AssertionError("the unchanged list was looked up file by file")
+
+    monkeypatch.setattr(forebear._hashing, "sha256_of", rehash)
+    monkeypatch.setattr(forebear._hashing, "_rows", per_file)
+    uploads, creates = _uploads(sdk), _creates(sdk)
+    with forebear.init(project="again") as run:
+        assert run.log_artifact(data, name="shards", type="dataset").id == first.id
+    assert (seen, _uploads(sdk), _creates(sdk)) == ([], uploads, creates)
+
+    # a file rewritten in place, same size: the list misses, that file alone is hashed
+    monkeypatch.setattr(forebear._hashing, "_rows", rows)
+    (data / "part-07.csv.gz").write_bytes(os.urandom(1000))
+    with forebear.init(project="again") as run:
+        second = run.log_artifact(data, name="shards", type="dataset")
+    assert (second.version, seen) == ("v1", ["part-07.csv.gz"])
+
+    # someone else's version is the latest now: the same files again are a new version,
+    # with nothing uploaded (the server holds their bytes)
+    other = forebear.Artifact("shards", type="dataset")
+    with other.new_file("other.txt") as f:
+        f.write("other")
+    forebear.Api().log_artifact(other, project="again")
+    uploads = _uploads(sdk)
+    with forebear.init(project="again") as run:
+        third = run.log_artifact(data, name="shards", type="dataset")
+    assert (third.version, third.digest, _uploads(sdk)) == ("v3", second.digest, uploads)
+
+
 def _creates(sdk: Sdk) -> float:
     return counted(sdk.base, 'forebear_graphql_operations_total{fields="createArtifactVersion"')
 

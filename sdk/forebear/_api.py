@@ -181,7 +181,7 @@ class Api:
         ask = ThreadPoolExecutor(1) if idempotency_key is None else None
         latest = ask.submit(self._latest, project, artifact.name) if ask else None
         try:
-            ordered = sorted(artifact._entries.items())
+            ordered = artifact._ordered()
             stats = [os.stat(source) for _, source in ordered]
             total = sum(st.st_size for st in stats)
             hashes = HashCache(self.settings.cache_dir)

@@ -4,6 +4,7 @@ whose files can be listed, downloaded and verified."""
 from __future__ import annotations
 
 import contextlib
+import operator
 import os
 import re
 import shutil
@@ -206,6 +207,11 @@ class Artifact:
             yield f
         self._entries[entry] = str(target)
 
+    def _ordered(self) -> list[tuple[str, str]]:
+        """The files added: (path inside, local path), in path order (compared by path alone:
+        paths are unique)."""
+        return sorted(self._entries.items(), key=operator.itemgetter(0))
+
     def _writable(self) -> None:
         if self._version is not None:
             raise ForebearError(
@@ -252,7 +258,7 @@ class Artifact:
             from forebear._hashing import HashCache
             from forebear._settings import Settings
 
-            ordered = sorted(self._entries.items())
+            ordered = self._ordered()
             digests = HashCache(Settings.load().cache_dir).digests([p for _, p in ordered])
             return [
                 ArtifactFile(e, os.stat(p).st_size, sha, content_type(e))

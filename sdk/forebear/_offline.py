@@ -86,7 +86,7 @@ class OfflineRun(Run):
 
     def _log_built(self, artifact: Artifact, aliases: tuple[str, ...]) -> Artifact:
         files = []
-        ordered = sorted(artifact._entries.items())
+        ordered = artifact._ordered()
         for (entry, local), sha in zip(ordered, self._hashes.digests([p for _, p in ordered])):
             self.journal.keep(local, sha)
             files.append({"path": entry, "sha256": sha})

@@ -205,7 +205,7 @@ class Api:
                 for path, sha, size in sums
             ]
             same = self._log_manifest(artifact, project, run, manifest, by_sha, key)
-        version = same  # unchanged: nothing was sent (the server would answer the same)
+        version = same  # the latest one when nothing changed: no manifest was sent then
         for alias in aliases:
             version = self.set_artifact_alias(version["id"], alias, key(f"alias:{alias}"))
         logged = bound(self, version)

@@ -32,7 +32,7 @@ from pathlib import Path
 from bench.common import auth_headers, forebear_server, mlflow_server
 
 MLFLOW_VENV = Path(os.environ.get("MLFLOW_VENV", ".venv-mlflow"))
-REPEAT = int(os.environ.get("SDK_BENCH_REPEAT", "3"))
+REPEAT = int(os.environ.get("SDK_BENCH_REPEAT", "5"))
 BIG = 2**30
 SMALL_FILES, SMALL_SIZE = 1000, 4096
 SETTLE_ROUNDS = 10

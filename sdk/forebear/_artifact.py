@@ -259,10 +259,13 @@ class Artifact:
             from forebear._settings import Settings
 
             ordered = self._ordered()
-            digests = HashCache(Settings.load().cache_dir).digests([p for _, p in ordered])
+            stats = [os.stat(p) for _, p in ordered]  # one stat a file, for the cache and sizes
+            digests = HashCache(Settings.load().cache_dir).digests(
+                [p for _, p in ordered], stats=stats
+            )
             return [
-                ArtifactFile(e, os.stat(p).st_size, sha, content_type(e))
-                for (e, p), sha in zip(ordered, digests)
+                ArtifactFile(e, st.st_size, sha, content_type(e))
+                for (e, _), st, sha in zip(ordered, stats, digests)
             ]
         if self._version.files is None:
             self._version.files = self._server_files()

@@ -91,6 +91,20 @@ def head(base: str) -> int:
     return int(nodes[0]["seq"]) if nodes else 0
 
 
+def sealed(base: str, version: str) -> None:
+    """Wait until the version's commit is in the audit log (sealed, which follows the commit
+    by a moment): a subscription taken from now then starts after it, not before."""
+    query = """{ auditLog(first: 1, types: ["artifact_version.committed"]) {
+      nodes { subjects } } }"""
+    deadline = time.monotonic() + 15
+    while True:
+        newest = gql_at(base, query)["auditLog"]["nodes"]
+        if newest and version in newest[0]["subjects"]:
+            return
+        assert time.monotonic() < deadline, f"the commit of {version} was never sealed"
+        time.sleep(0.05)
+
+
 def dataset(base: str, name: str, run: str | None = None) -> str:
     opened = gql_at(base, VERSION, artifact=name, run=run)["createArtifactVersion"]["version"]
     gql_at(base, COMMIT, id=opened["id"])
@@ -201,6 +215,7 @@ def test_a_role_or_key_taken_away_ends_the_subscription(base: str) -> None:
 
 def test_lineage_changed_says_what_entered_and_left_the_closure(base: str) -> None:
     source = dataset(base, "raw")
+    sealed(base, source)  # its own commit is behind the subscription, not in it
     with socket(base) as ws:
         subscribe(ws, LINEAGE, of=source)
         time.sleep(0.5)  # the server has taken the subscription (the protocol does not say)

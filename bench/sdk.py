@@ -152,6 +152,7 @@ def main() -> None:
         if "bytes" in result and int(result["bytes"]) != wanted:
             raise RuntimeError(f"{side} {label}: {result['bytes']} bytes, not {wanted}")
         samples.setdefault(label, {}).setdefault(side, []).append(float(result["seconds"]))
+        print(f"  {side:8} {label:40} {float(result['seconds']):8.3f}", file=sys.stderr, flush=True)
         memory[side] = max(memory[side], float(result["rss_mb"]))
 
     mlflow = mlflow_server(

@@ -279,6 +279,10 @@ def tail(path: Path, lines: int = 40, only: tuple[str, ...] = ()) -> str:
 # `connection.recv_timeout_seconds` hint, for which the Python driver wraps every socket read in
 # a task of its own (7-10% of the API's CPU under load); graph.repository.base.GRAPH_TIMEOUT
 # bounds each unit of work instead.
+# min_replan_interval=1m: a cached plan is checked against the statistics once a minute, not
+# every 10 s. On a young graph every label count and index selectivity moves past the
+# divergence threshold all the time, and Neo4j planned our large write queries again (100-400 ms
+# of its CPU each) every 10 s: 2-4 s of Neo4j CPU during one 1 GiB log on 2 cores.
 NEO4J_CONF = """server.default_listen_address=127.0.0.1
 server.bolt.enabled=true
 server.bolt.listen_address=127.0.0.1:{port}
@@ -297,6 +301,7 @@ server.directories.transaction.logs.root={home}/data/transactions
 db.transaction.timeout=60s
 server.bolt.connection_keep_alive_for_requests=OFF
 dbms.usage_report.enabled=false
+dbms.cypher.min_replan_interval=1m
 """
 
 

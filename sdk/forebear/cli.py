@@ -266,6 +266,7 @@ def stage() -> None:
 @click.argument("name")
 @command
 def stage_assign(link_ref: str, name: str) -> LinkedVersion:
+    """Put LINK (registry/collection:selector) in stage NAME (the registry's stages)."""
     with _api() as api:
         return api.assign_stage(link_ref, name)
 
@@ -275,6 +276,7 @@ def stage_assign(link_ref: str, name: str) -> LinkedVersion:
 @click.argument("name")
 @command
 def stage_unassign(link_ref: str, name: str) -> LinkedVersion:
+    """Take LINK (registry/collection:selector) out of stage NAME."""
     with _api() as api:
         return api.unassign_stage(link_ref, name)
 
@@ -289,6 +291,7 @@ def semver() -> None:
 @click.argument("version")
 @command
 def semver_set(link_ref: str, version: str) -> LinkedVersion:
+    """Label LINK (registry/collection:selector) with VERSION (1.2.0, 2.0.0-rc.1)."""
     with _api() as api:
         return api.set_semver(link_ref, version)
 

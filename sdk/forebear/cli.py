@@ -81,15 +81,27 @@ def _show(result: Any) -> None:
     elif isinstance(result, list) and isinstance(result[0], dict):
         table = Table(*result[0].keys())
         for row in result:
-            table.add_row(*(escape(str(v)) for v in row.values()))
+            table.add_row(*(_cell(v) for v in row.values()))
         out.print(table)
     elif isinstance(result, list):
         for item in result:
             _show(item)
-    elif dataclasses.is_dataclass(result):
-        out.print(_plain(result))
+    elif isinstance(result, dict) or dataclasses.is_dataclass(result):
+        # one record: a field a line
+        table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
+        for field, value in _plain(result).items():
+            table.add_row(escape(field), _cell(value))
+        out.print(table)
     else:
         out.print(result)
+
+
+def _cell(value: Any) -> str:
+    if value is None or value == []:
+        return "-"
+    if isinstance(value, list):
+        return escape(", ".join(map(str, value)))
+    return escape(str(value))
 
 
 def _api() -> Api:

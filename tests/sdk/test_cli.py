@@ -67,6 +67,16 @@ def test_the_cli_logs_links_moves_and_traces(sdk: Sdk) -> None:
     assert misspelt.returncode == 1
     assert "no project 'porj'" in misspelt.stderr
     assert json.loads(sdk.cli("audit", "verify", "--json").stdout)["intact"] is True
+    # For people, one record is a field a line, lists joined, nothing Python-shaped.
+    shown = sdk.cli("artifact", "get", "proj/ds:gold", "--root", "again").stdout.splitlines()
+    assert [line.split() for line in shown] == [
+        ["name", "proj/ds:v0"],
+        ["root", "again"],
+        ["files", "2"],
+    ]
+    checked = sdk.cli("audit", "verify").stdout
+    assert checked.split()[:2] == ["intact", "True"]
+    assert "{" not in checked and "'" not in checked
     # It holds an alias and a stage: the server asks for a confirmation, naming them.
     held = sdk.cli("deregister", "dataset/train:v0", check=False)
     assert held.returncode == 1

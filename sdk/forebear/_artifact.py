@@ -92,6 +92,9 @@ class Artifact:
     _staging: Path | None = field(default=None, repr=False)
     _version: _Version | None = field(default=None, repr=False)
     _api: Api | None = field(default=None, repr=False)
+    # why a version this is a stand-in for cannot be read (a use recorded offline or with
+    # FOREBEAR_MODE=disabled): said instead of "not logged"
+    _unreadable: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not NAME.match(self.name):
@@ -288,6 +291,8 @@ class Artifact:
             after = files["pageInfo"]["endCursor"]
 
     def _bound_api(self) -> Api:
+        if self._unreadable is not None:
+            raise ForebearError(self._unreadable)
         if self._api is None or self._version is None:
             raise ForebearError(
                 f"artifact {self.name!r} is not logged: log it with run.log_artifact first"
@@ -366,6 +371,13 @@ class Artifact:
                 changed=changed,
                 extra=extra,
             )
+
+
+def stand_in(ref: str, type: str | None, why: str) -> Artifact:
+    """An Artifact standing for a version that cannot be read here: reading its files says
+    `why`."""
+    name = ref.split("/", 1)[-1].split(":", 1)[0]
+    return Artifact(name=name, type=type or "artifact", _unreadable=why)
 
 
 def bound(api: Api, record: dict[str, Any]) -> Artifact:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from forebear._api import Api, LinkedVersion
-from forebear._artifact import Artifact
+from forebear._artifact import Artifact, stand_in
 from forebear._errors import Conflict, ForebearError
 from forebear._hashing import HashCache
 from forebear._run import Run, _registry_path
@@ -106,8 +106,12 @@ class OfflineRun(Run):
             raise ForebearError("offline, use an artifact by reference (project/name:alias)")
         full = ref if "/" in ref else f"{self.project}/{ref}"
         self.journal.write("use", ref=full)
-        name = full.split("/", 1)[1].split(":", 1)[0]
-        return Artifact(name=name, type=type or "artifact")
+        return stand_in(
+            full,
+            type,
+            f"{full} was used offline: its files are not here. Run `forebear sync`, then "
+            f"fetch it online: forebear.Api().artifact({full!r}).download()",
+        )
 
     def link_artifact(
         self, artifact: Artifact | str, target_path: str, aliases: list[str] | None = None

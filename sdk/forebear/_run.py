@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from forebear._api import Api, LinkedVersion
-from forebear._artifact import Artifact, PathLike
+from forebear._artifact import Artifact, PathLike, stand_in
 from forebear._errors import ForebearError
 
 # Points are sent when this many wait, or after FLUSH_SECONDS, whichever comes first.
@@ -150,6 +150,10 @@ class Run:
         """Record that this run used a version (project/name:alias|vN, a bare name:alias in
         this run's project, a registry/collection:alias, or a logged Artifact); return it."""
         self._require_running()
+        if self.disabled:  # nothing is read from a server, nor recorded
+            if isinstance(ref, Artifact):
+                return ref
+            return stand_in(ref, type, f"FOREBEAR_MODE=disabled: {ref} is not read from a server")
         if isinstance(ref, Artifact):
             if not ref.logged:
                 raise ForebearError(f"{ref.name!r} is not logged: log it before using it")
@@ -159,13 +163,12 @@ class Run:
         artifact = self.api.artifact(ref)
         if type is not None and artifact.type != type:
             raise ForebearError(f"{artifact.qualified_name} is a {artifact.type}, not a {type}")
-        if not self.disabled:
-            self.api.graphql(
-                """mutation($run: ID!, $v: String!) { useArtifactVersion(input: {run: $run,
-                version: $v}) { created } }""",
-                run=self.id,
-                v=artifact.id,
-            )
+        self.api.graphql(
+            """mutation($run: ID!, $v: String!) { useArtifactVersion(input: {run: $run,
+            version: $v}) { created } }""",
+            run=self.id,
+            v=artifact.id,
+        )
         return artifact
 
     def link_artifact(

@@ -76,7 +76,8 @@ def test_the_cli_logs_links_moves_and_traces(sdk: Sdk) -> None:
     ]
     checked = sdk.cli("audit", "verify").stdout
     assert checked.split()[:2] == ["intact", "True"]
-    assert "{" not in checked and "'" not in checked
+    assert "{" not in checked
+    assert "'" not in checked
     # It holds an alias and a stage: the server asks for a confirmation, naming them.
     held = sdk.cli("deregister", "dataset/train:v0", check=False)
     assert held.returncode == 1

@@ -287,6 +287,11 @@ def test_errors_say_what_to_do(sdk: Sdk, tmp_path: Path) -> None:
         forebear.init(project="p", mode="sideways")
     disabled = forebear.init(project="p", mode="disabled")
     disabled.log({"x": 1})
+    # a use is a stand-in that says why it holds nothing, not an AttributeError
+    used = disabled.use_artifact("p/base:latest", type="model")
+    assert (used.name, used.type) == ("base", "model")
+    with pytest.raises(forebear.ForebearError, match="FOREBEAR_MODE=disabled: p/base:latest"):
+        used.download(sdk.home / "nothing")
     disabled.finish()
     assert sdk.gql('{ runs(project: "p") { nodes { id } } }')["runs"]["nodes"] == []
 
@@ -323,7 +328,13 @@ with forebear.init(project="offline", config={"lr": 0.1}, mode="offline") as run
     run.log({"loss": float("nan")})
     run.summary["note"] = "no network on the cluster"
     run.log_artifact(path="model.bin", name="clf", type="model", aliases=["offline"])
-    run.use_artifact("offline/base:latest")
+    base = run.use_artifact("offline/base:latest")
+    try:
+        base.download()
+    except forebear.ForebearError as exc:
+        assert "used offline" in str(exc) and "forebear sync" in str(exc), exc
+    else:
+        raise AssertionError("an offline use holds no files")
     run.link_artifact(artifact="clf", target_path="model/offline-clf", aliases=["candidate"])
 """
 

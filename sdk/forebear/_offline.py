@@ -19,7 +19,7 @@ from typing import Any
 
 from forebear._api import Api, LinkedVersion
 from forebear._artifact import Artifact, stand_in
-from forebear._errors import Conflict, ForebearError
+from forebear._errors import AuthError, Conflict, ForebearError, TransportError
 from forebear._hashing import HashCache
 from forebear._run import Run, _registry_path
 
@@ -138,75 +138,111 @@ def sync(api: Api, roots: list[Path] | None = None) -> list[dict[str, Any]]:
     became."""
     found = roots or sorted(offline_root(api.settings.cache_dir).glob("run-*"))
     done = []
+    failed: list[str] = []
     for root in found:
         journal = Journal(root)
         if not journal.path.exists():
             raise ForebearError(f"{root} holds no offline run (no journal.jsonl)")
         if journal.synced:
             continue
-        done.append(_replay(api, journal))
+        try:
+            done.append(_replay(api, journal))
+        except ForebearError as exc:
+            if roots is None and not isinstance(exc, (AuthError, TransportError)):
+                failed.append(str(exc))  # the others are still sent
+                continue
+            raise
         (root / DONE).write_text(json.dumps(done[-1]))
+    if failed:
+        raise ForebearError(
+            "; ".join(failed)
+            + f" (sent {len(done)} other run(s)). What came before a refused step is on the "
+            "server; once it can be done, `forebear sync` carries on from that step"
+        )
     return done
 
 
 def _replay(api: Api, journal: Journal) -> dict[str, Any]:
-    tag = journal.root.name
     run_id = ""
     project = ""
     artifacts: dict[str, Artifact] = {}
     for number, op in journal.operations():
-        key = f"{tag}:{number}"
-        kind = op["op"]
-        if kind == "start":
-            project = op["input"]["project"]
-            run_id = api.graphql(
-                """mutation($input: StartRunInput!) { startRun(input: $input) {
-                run { id } } }""",
-                idempotency_key=key,
-                input=op["input"],
-            )["startRun"]["run"]["id"]
-        elif kind == "log":
-            api.graphql(
-                """mutation($input: LogMetricsInput!) { logMetrics(input: $input) { logged } }""",
-                idempotency_key=key,
-                input={"run": run_id, "points": op["points"]},
-            )
-        elif kind == "update":
-            api.graphql(
-                """mutation($input: UpdateRunInput!) { updateRun(input: $input) { run { id } } }""",
-                idempotency_key=key,
-                input={"run": run_id, **op["changes"]},
-            )
-        elif kind == "artifact":
-            art = Artifact(op["name"], op["type"], op["description"], dict(op["metadata"]))
-            for f in op["files"]:
-                art._entries[f["path"]] = str(journal.files / f["sha256"])
-            artifacts[op["name"]] = api.log_artifact(
-                art,
-                project=project,
-                run=run_id,
-                aliases=tuple(op["aliases"]),
-                idempotency_key=key,
-            )
-        elif kind == "use":
-            api.graphql(
-                """mutation($run: ID!, $v: String!) { useArtifactVersion(input: {run: $run,
-                version: $v}) { created } }""",
-                idempotency_key=key,
-                run=run_id,
-                v=op["ref"],
-            )
-        elif kind == "link":
-            logged = artifacts.get(op["artifact"])
-            version = logged.id if logged else f"{project}/{op['artifact']}:latest"
-            api.link(version or "", op["target"], tuple(op["aliases"]), idempotency_key=key)
-        elif kind == "finish":
-            with contextlib.suppress(Conflict):  # ended already, by an earlier sync
-                api.graphql(
-                    """mutation($run: ID!, $s: RunStatus!) { finishRun(input: {run: $run,
-                    status: $s}) { run { status } } }""",
-                    idempotency_key=key,
-                    run=run_id,
-                    s=op["status"],
-                )
+        try:
+            run_id, project = _step(api, journal, number, op, run_id, project, artifacts)
+        except ForebearError as exc:
+            exc.args = (f"{journal.root}, step {number} ({_described(op)}): {exc}",)
+            raise
     return {"journal": str(journal.root), "run": run_id, "project": project}
+
+
+def _described(op: dict[str, Any]) -> str:
+    kind = str(op["op"])
+    detail = op.get("ref") or op.get("name") or op.get("artifact") or ""
+    return f"{kind} {detail}".strip()
+
+
+def _step(
+    api: Api,
+    journal: Journal,
+    number: int,
+    op: dict[str, Any],
+    run_id: str,
+    project: str,
+    artifacts: dict[str, Artifact],
+) -> tuple[str, str]:
+    """Replay one operation; the run's id and project after it."""
+    key = f"{journal.root.name}:{number}"
+    kind = op["op"]
+    if kind == "start":
+        project = op["input"]["project"]
+        run_id = api.graphql(
+            """mutation($input: StartRunInput!) { startRun(input: $input) {
+            run { id } } }""",
+            idempotency_key=key,
+            input=op["input"],
+        )["startRun"]["run"]["id"]
+    elif kind == "log":
+        api.graphql(
+            """mutation($input: LogMetricsInput!) { logMetrics(input: $input) { logged } }""",
+            idempotency_key=key,
+            input={"run": run_id, "points": op["points"]},
+        )
+    elif kind == "update":
+        api.graphql(
+            """mutation($input: UpdateRunInput!) { updateRun(input: $input) { run { id } } }""",
+            idempotency_key=key,
+            input={"run": run_id, **op["changes"]},
+        )
+    elif kind == "artifact":
+        art = Artifact(op["name"], op["type"], op["description"], dict(op["metadata"]))
+        for f in op["files"]:
+            art._entries[f["path"]] = str(journal.files / f["sha256"])
+        artifacts[op["name"]] = api.log_artifact(
+            art,
+            project=project,
+            run=run_id,
+            aliases=tuple(op["aliases"]),
+            idempotency_key=key,
+        )
+    elif kind == "use":
+        api.graphql(
+            """mutation($run: ID!, $v: String!) { useArtifactVersion(input: {run: $run,
+            version: $v}) { created } }""",
+            idempotency_key=key,
+            run=run_id,
+            v=op["ref"],
+        )
+    elif kind == "link":
+        logged = artifacts.get(op["artifact"])
+        version = logged.id if logged else f"{project}/{op['artifact']}:latest"
+        api.link(version or "", op["target"], tuple(op["aliases"]), idempotency_key=key)
+    elif kind == "finish":
+        with contextlib.suppress(Conflict):  # ended already, by an earlier sync
+            api.graphql(
+                """mutation($run: ID!, $s: RunStatus!) { finishRun(input: {run: $run,
+                status: $s}) { run { status } } }""",
+                idempotency_key=key,
+                run=run_id,
+                s=op["status"],
+            )
+    return run_id, project

@@ -378,6 +378,38 @@ def test_an_offline_run_syncs_later_and_syncing_twice_changes_nothing(sdk: Sdk) 
     assert used == [{"id": base.id}]
 
 
+def test_a_refused_step_names_itself_and_the_other_offline_runs_are_still_sent(
+    sdk: Sdk,
+) -> None:
+    sdk.python(
+        "import forebear\n"
+        "with forebear.init(project='offline', mode='offline') as run:\n"
+        "    run.log({'loss': 1.0})\n"
+        "    run.use_artifact('offline/later:latest')\n"
+    )
+    sdk.python(
+        "import forebear\n"
+        "with forebear.init(project='offline', mode='offline') as run:\n"
+        "    run.log({'loss': 2.0})\n"
+    )
+    refused = sdk.cli("sync", check=False)
+    assert refused.returncode == 1
+    assert "step 2 (use offline/later:latest)" in refused.stderr
+    assert "sent 1 other run(s)" in refused.stderr
+    runs = sdk.gql('{ runs(project: "offline") { nodes { id status } } }')["runs"]["nodes"]
+    assert sorted(r["status"] for r in runs) == ["FINISHED", "RUNNING"]  # up to the refusal
+    # once what it used exists, the next sync carries on where it stopped
+    (sdk.home / "later.bin").write_bytes(b"logged afterwards")
+    with forebear.init(project="offline") as online:
+        later = online.log_artifact("later.bin", name="later", type="model")
+    [done] = json.loads(sdk.cli("sync", "--json").stdout)
+    run = sdk.gql("query($id: ID!) { run(id: $id) { status inputs { id } } }", id=done["run"])[
+        "run"
+    ]
+    assert run == {"status": "FINISHED", "inputs": [{"id": later.id}]}
+    assert len(sdk.gql('{ runs(project: "offline") { nodes { id } } }')["runs"]["nodes"]) == 3
+
+
 def test_downloads_share_no_bytes_and_an_edited_one_never_poisons_the_cache(sdk: Sdk) -> None:
     big, small = os.urandom(3 * 2**20), b"a small file\n"  # one GET, and one tar of small ones
     (sdk.home / "m").mkdir()

@@ -17,7 +17,7 @@ from forebear._artifact import (
     bound,
     content_type,
 )
-from forebear._errors import ForebearError, NotFound
+from forebear._errors import BadInput, ForebearError, NotFound
 from forebear._graphql import Client
 from forebear._gto import import_gto
 from forebear._hashing import HashCache
@@ -99,6 +99,15 @@ class ImpactGroup:
 
     collection: str  # registry/collection
     links: list[LinkedVersion]
+
+
+DIRECTIONS: dict[str, str] = {
+    "upstream": "UPSTREAM",
+    "up": "UPSTREAM",
+    "downstream": "DOWNSTREAM",
+    "down": "DOWNSTREAM",
+    "both": "BOTH",
+}
 
 
 class Api:
@@ -418,13 +427,20 @@ class Api:
 
     def lineage(self, ref: str, direction: str = "upstream", depth: int | None = None) -> Lineage:
         """Where a version, run or linked version came from (upstream), what it fed
-        (downstream), or both; `depth` hops at most."""
+        (downstream), or both; `depth` hops at most. `direction`: upstream (up),
+        downstream (down) or both."""
+        way = DIRECTIONS.get(direction.lower())
+        if way is None:
+            raise BadInput(
+                f"lineage direction {direction!r}: use upstream (up), downstream (down) or both",
+                field="direction",
+            )
         answer = self.graphql(
             """query($of: ID!, $d: LineageDirection!, $depth: Int) { lineage(of: $of,
             direction: $d, depth: $depth, first: 10000) { truncated hiddenNodes dot mermaid
             nodes { id kind name distance type status } edges { source target kind } } }""",
             of=ref,
-            d=direction.upper(),
+            d=way,
             depth=depth,
         )["lineage"]
         return Lineage(

@@ -131,6 +131,11 @@ def test_an_artifact_is_built_logged_used_downloaded_and_verified(sdk: Sdk) -> N
     used.verify(root)
     lineage = forebear.Api().lineage(used.id or "", direction="downstream")
     assert {n.id for n in lineage.nodes} == {used.id, producer.id, consumer.id} - {producer.id}
+    # the CLI's words work too; a wrong one names the choices before anything is sent
+    up = forebear.Api().lineage(used.id or "", direction="Up")
+    assert {n.id for n in up.nodes} == {used.id, producer.id}
+    with pytest.raises(forebear.BadInput, match="upstream \\(up\\), downstream"):
+        forebear.Api().lineage(used.id or "", direction="sideways")
     (sdk.home / root / "train" / "labels.csv").write_text("tampered")
     (sdk.home / root / "README.md").unlink()
     (sdk.home / root / "extra.txt").write_text("?")

@@ -35,5 +35,13 @@ class Forbidden(GraphError):
     pass
 
 
+def not_a_member(actor: str, project: str) -> Forbidden:
+    """Writing in a project the actor is no member of: who can change that."""
+    return Forbidden(
+        f"{actor!r} is not a member of project {project!r}: one of its members or an org admin "
+        "can add you (setProjectMember)"
+    )
+
+
 class GraphUnavailable(GraphError):
     pass

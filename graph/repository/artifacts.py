@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from graph.dependents import HasDependents, dependents_of
-from graph.errors import Conflict, Forbidden, Invalid, NotFound
+from graph.errors import Conflict, Invalid, NotFound, not_a_member
 from graph.events import Change, new_event, write_event
 from graph.ids import kind_of, new_id
 from graph.queries import artifacts as q
@@ -644,7 +644,7 @@ async def _open_artifact(
         )
     ).single(strict=True)
     if not row["project_created"] and not row["allowed"]:
-        raise Forbidden(f"{actor!r} is not a member of project {project!r}")
+        raise not_a_member(actor, project)
     next_index = int(row["artifact"]["nextIndex"])
     return _of_type(artifact_from(row["artifact"]), type), row["latest"], next_index
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, overload
 
-from graph.errors import Forbidden, GraphError, GraphUnavailable, Invalid
+from graph.errors import GraphError, GraphUnavailable, Invalid, not_a_member
 from graph.events import Change, new_event
 from graph.ids import new_id
 from graph.openlineage import DATASET_TYPE, TAG, Dataset, RunEvent
@@ -204,7 +204,7 @@ class _Batch:
                         making[name] = actor
                         allowed = True
                     if not allowed:
-                        raise Forbidden(f"{actor!r} is not a member of project {name!r}")
+                        raise not_a_member(actor, name)
                 for dataset, output in _named(event):
                     kind = kinds.get((dataset.project, dataset.artifact), DATASET_TYPE)
                     if kind != DATASET_TYPE:

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from graph.errors import Conflict, Forbidden, NotFound
+from graph.errors import Conflict, NotFound, not_a_member
 from graph.events import Change, write_event
 from graph.ids import new_id
 from graph.queries import runs as q
@@ -76,7 +76,7 @@ async def ensure_project(
         )
     ).single(strict=True)
     if not row["created"] and not row["allowed"]:
-        raise Forbidden(f"{actor!r} is not a member of project {name!r}")
+        raise not_a_member(actor, name)
     return project_from(row["project"]), bool(row["created"])
 
 

@@ -286,6 +286,9 @@ def test_errors_say_what_to_do(sdk: Sdk, tmp_path: Path) -> None:
     eve = forebear.Api(api_key=key)
     with pytest.raises(forebear.Refused, match="setRegistryMember"):
         eve.link("nothing/here:v0", "model/secret")
+    forebear.init(project="admins-only").finish()
+    with pytest.raises(forebear.Refused, match=r"'admins-only'.*add you \(setProjectMember\)"):
+        forebear.init(project="admins-only", api_key=key)
     with pytest.raises(forebear.ForebearError, match="no project"):
         forebear.init()
     with pytest.raises(forebear.ForebearError, match="FOREBEAR_MODE"):

@@ -17,7 +17,7 @@ from forebear._artifact import (
     bound,
     content_type,
 )
-from forebear._errors import BadInput, ForebearError, NotFound
+from forebear._errors import BadInput, ForebearError, NotFound, Refused
 from forebear._graphql import Client
 from forebear._gto import import_gto
 from forebear._hashing import HashCache
@@ -222,13 +222,14 @@ class Api:
         return logged
 
     def _latest(self, project: str, name: str) -> dict[str, Any] | None:
-        """The artifact's latest version, or None (no such artifact yet)."""
+        """The artifact's latest version, or None (no such artifact yet; or not readable:
+        logging it then says why, naming what was asked)."""
         try:
             latest: dict[str, Any] | None = self.graphql(
                 f"query($ref: String!) {{ artifactVersion(ref: $ref) {{ {VERSION_FIELDS} }} }}",
                 ref=f"{project}/{name}:latest",
             )["artifactVersion"]
-        except NotFound:
+        except (NotFound, Refused):
             return None
         return latest
 

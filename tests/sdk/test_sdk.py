@@ -289,6 +289,18 @@ def test_errors_say_what_to_do(sdk: Sdk, tmp_path: Path) -> None:
     forebear.init(project="admins-only").finish()
     with pytest.raises(forebear.Refused, match=r"'admins-only'.*add you \(setProjectMember\)"):
         forebear.init(project="admins-only", api_key=key)
+    (tmp_path / "w.bin").write_bytes(b"w")
+    put = sdk.cli(
+        "artifact",
+        "put",
+        str(tmp_path / "w.bin"),
+        "-n",
+        "admins-only/w",
+        check=False,
+        FOREBEAR_API_KEY=key,
+    )
+    assert put.returncode == 1
+    assert "'eve' is not a member of project 'admins-only'" in put.stderr
     with pytest.raises(forebear.ForebearError, match="no project"):
         forebear.init()
     with pytest.raises(forebear.ForebearError, match="FOREBEAR_MODE"):

@@ -279,10 +279,14 @@ def tail(path: Path, lines: int = 40, only: tuple[str, ...] = ()) -> str:
 # `connection.recv_timeout_seconds` hint, for which the Python driver wraps every socket read in
 # a task of its own (7-10% of the API's CPU under load); graph.repository.base.GRAPH_TIMEOUT
 # bounds each unit of work instead.
-# min_replan_interval=1m: a cached plan is checked against the statistics once a minute, not
-# every 10 s. On a young graph every label count and index selectivity moves past the
-# divergence threshold all the time, and Neo4j planned our large write queries again (100-400 ms
-# of its CPU each) every 10 s: 2-4 s of Neo4j CPU during one 1 GiB log on 2 cores.
+# min_replan_interval=5m: a cached plan is checked against the statistics every 5 minutes at
+# most, not every 10 s, and Neo4j plans a query again when they have moved past a threshold.
+# For Forebear's writes they nearly always have: index statistics are sampled in the
+# background, so a growing graph's plans are often made on a stale sample (debug.log showed the
+# version id index's selectivity "changed from 0.1 to 1.0" again and again), and indexes of
+# transient nodes (upload sessions) go from empty to not with each log. Planning a large write
+# query costs Neo4j 100-400 ms of CPU: with 10 s, 2-4 s of it during one 1 GiB log on 2 cores;
+# with 1 m, logs of 1,000 files a minute and a half apart took 1.3 s instead of 0.4 s.
 NEO4J_CONF = """server.default_listen_address=127.0.0.1
 server.bolt.enabled=true
 server.bolt.listen_address=127.0.0.1:{port}
@@ -301,7 +305,7 @@ server.directories.transaction.logs.root={home}/data/transactions
 db.transaction.timeout=60s
 server.bolt.connection_keep_alive_for_requests=OFF
 dbms.usage_report.enabled=false
-dbms.cypher.min_replan_interval=1m
+dbms.cypher.min_replan_interval=5m
 """
 
 

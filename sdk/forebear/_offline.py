@@ -19,7 +19,7 @@ from typing import Any
 
 from forebear._api import Api, LinkedVersion
 from forebear._artifact import Artifact, stand_in
-from forebear._errors import AuthError, Conflict, ForebearError, TransportError
+from forebear._errors import AuthError, Conflict, ForebearError, ServerError, TransportError
 from forebear._hashing import HashCache
 from forebear._run import Run, _registry_path
 
@@ -148,10 +148,10 @@ def sync(api: Api, roots: list[Path] | None = None) -> list[dict[str, Any]]:
         try:
             done.append(_replay(api, journal))
         except ForebearError as exc:
-            if roots is None and not isinstance(exc, (AuthError, TransportError)):
-                failed.append(str(exc))  # the others are still sent
+            if roots is None and not isinstance(exc, (AuthError, ServerError, TransportError)):
+                failed.append(str(exc))  # refused: the others are still sent
                 continue
-            raise
+            raise  # the server or the key fails every journal alike
         (root / DONE).write_text(json.dumps(done[-1]))
     if failed:
         raise ForebearError(

@@ -282,8 +282,8 @@ def tail(path: Path, lines: int = 40, only: tuple[str, ...] = ()) -> str:
 # min_replan_interval=5m: a cached plan is checked against the statistics every 5 minutes at
 # most, not every 10 s, and Neo4j plans a query again when they have moved past a threshold.
 # For Forebear's writes they nearly always have: index statistics are sampled in the
-# background, so a growing graph's plans are often made on a stale sample (debug.log showed the
-# version id index's selectivity "changed from 0.1 to 1.0" again and again), and indexes of
+# background, so a growing graph's plans are often made on a stale sample (debug.log showed an
+# id index's selectivity "changed from 0.1 to 1.0" again and again), and indexes of
 # transient nodes (upload sessions) go from empty to not with each log. Planning a large write
 # query costs Neo4j 100-400 ms of CPU: with 10 s, 2-4 s of it during one 1 GiB log on 2 cores;
 # with 1 m, logs of 1,000 files a minute and a half apart took 1.3 s instead of 0.4 s.

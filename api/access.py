@@ -36,7 +36,7 @@ from strawberry.utils.str_converters import to_camel_case
 
 from api.errors import Unauthenticated, log_refusal
 from api.settings import Settings
-from graph.errors import Forbidden
+from graph.errors import JOIN_PROJECT, Forbidden
 from graph.ids import kind_of
 from graph.records import Principal, Scope
 from graph.refs import parse_link_ref, parse_version_ref
@@ -166,10 +166,7 @@ class Access:
 
     def require_project(self, project: str, doing: str) -> None:
         if not self.in_project(project):
-            raise Forbidden(
-                f"{doing} needs membership of project {project!r}: one of its members or an org "
-                "admin can add you (setProjectMember)"
-            )
+            raise Forbidden(f"{doing} needs membership of project {project!r}: {JOIN_PROJECT}")
 
     def visible(self, scope: Scope) -> bool:
         """Whether the caller may read an object that lives in `scope`."""

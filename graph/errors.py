@@ -35,12 +35,13 @@ class Forbidden(GraphError):
     pass
 
 
+# who can let a caller into a project, said by every refusal for want of membership
+JOIN_PROJECT = "one of its members or an org admin can add you (setProjectMember)"
+
+
 def not_a_member(actor: str, project: str) -> Forbidden:
     """Writing in a project the actor is no member of: who can change that."""
-    return Forbidden(
-        f"{actor!r} is not a member of project {project!r}: one of its members or an org admin "
-        "can add you (setProjectMember)"
-    )
+    return Forbidden(f"{actor!r} is not a member of project {project!r}: {JOIN_PROJECT}")
 
 
 class GraphUnavailable(GraphError):

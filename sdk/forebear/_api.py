@@ -151,6 +151,58 @@ class Api:
         mutation sent again with the same `idempotency_key` is done once."""
         return self._client.graphql(query, idempotency_key, **variables)
 
+    # --- runs: written alike by forebear.init, offline journals replayed and MLflow imports ---
+
+    def _start_run(
+        self, start: dict[str, Any], idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """Start a run (a StartRunInput); the run's id, name, project, config and summary."""
+        run: dict[str, Any] = self.graphql(
+            """mutation($input: StartRunInput!) { startRun(input: $input) {
+            run { id name project config summary } } }""",
+            idempotency_key=idempotency_key,
+            input=start,
+        )["startRun"]["run"]
+        return run
+
+    def _log_metrics(
+        self, run: str, points: list[dict[str, Any]], idempotency_key: str | None = None
+    ) -> None:
+        self.graphql(
+            """mutation($input: LogMetricsInput!) { logMetrics(input: $input) { logged } }""",
+            idempotency_key=idempotency_key,
+            input={"run": run, "points": points},
+        )
+
+    def _update_run(
+        self, run: str, changes: dict[str, Any], idempotency_key: str | None = None
+    ) -> None:
+        """Change a run's name, tags, config or summary keys (an UpdateRunInput's fields)."""
+        self.graphql(
+            """mutation($input: UpdateRunInput!) { updateRun(input: $input) { run { id } } }""",
+            idempotency_key=idempotency_key,
+            input={"run": run, **changes},
+        )
+
+    def _use_version(self, run: str, version: str, idempotency_key: str | None = None) -> None:
+        """Record that `run` used `version` (an id or a reference): lineage."""
+        self.graphql(
+            """mutation($run: ID!, $v: String!) { useArtifactVersion(input: {run: $run,
+            version: $v}) { created } }""",
+            idempotency_key=idempotency_key,
+            run=run,
+            v=version,
+        )
+
+    def _finish_run(self, run: str, status: str, idempotency_key: str | None = None) -> None:
+        self.graphql(
+            """mutation($run: ID!, $s: RunStatus!) { finishRun(input: {run: $run,
+            status: $s}) { run { status } } }""",
+            idempotency_key=idempotency_key,
+            run=run,
+            s=status,
+        )
+
     # --- artifacts ---------------------------------------------------------------------------
 
     def artifact(self, ref: str) -> Artifact:

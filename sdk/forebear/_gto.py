@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forebear._errors import ForebearError
 from forebear._imports import ImportReport, name_of, reference_version, send
+
+if TYPE_CHECKING:
+    from forebear._api import Api
 
 KIND = {
     "registration": "LINK",
@@ -42,7 +45,7 @@ def _source(repo: Path) -> str:
 
 
 def import_gto(
-    api: Any, repo_path: str | Path, *, registry: str = "model", project: str | None = None
+    api: Api, repo_path: str | Path, *, registry: str = "model", project: str | None = None
 ) -> ImportReport:
     """Import the GTO registry of the git repository at `repo_path` into `registry`; its
     versions are logged in `project` (default: the repository's folder name)."""
@@ -106,7 +109,7 @@ def _annotation(gto: Any, repo: Path, artifact: str, commit: str) -> tuple[str, 
 
 
 def _log_version(
-    api: Any,
+    api: Api,
     gto: Any,
     repo: Path,
     source: str,

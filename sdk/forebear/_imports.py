@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from forebear._api import Api
 
 IMPORT = """mutation($input: ImportRegistryChangesInput!) { importRegistryChanges(input: $input) {
   results { key status message } } }"""
@@ -29,7 +32,7 @@ class ImportReport:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-def send(api: Any, registry: str, source: str, changes: list[dict[str, Any]]) -> ImportReport:
+def send(api: Api, registry: str, source: str, changes: list[dict[str, Any]]) -> ImportReport:
     """Import `changes` (in order) into `registry`, CHUNK a call."""
     report = ImportReport(source)
     for start in range(0, len(changes), CHUNK):
@@ -51,7 +54,7 @@ def send(api: Any, registry: str, source: str, changes: list[dict[str, Any]]) ->
     return report
 
 
-def reference_version(api: Any, **version: Any) -> str:
+def reference_version(api: Api, **version: Any) -> str:
     """Log a version whose manifest has no files to upload, committed as it opens; its id."""
     created = api.graphql(CREATE, input={"files": [], "commit": True, **version})
     return str(created["createArtifactVersion"]["version"]["id"])

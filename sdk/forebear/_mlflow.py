@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
@@ -23,14 +23,11 @@ from forebear._artifact import REFERENCE, Artifact
 from forebear._errors import ForebearError
 from forebear._imports import ImportReport, name_of, reference_version, send
 
+if TYPE_CHECKING:
+    from forebear._api import Api
+
 IMPORTED = """query($source: String!, $keys: [String!]!) {
   importedKeys(source: $source, keys: $keys) }"""
-START = """mutation($input: StartRunInput!) { startRun(input: $input) { run { id } } }"""
-UPDATE = """mutation($input: UpdateRunInput!) { updateRun(input: $input) { run { id } } }"""
-FINISH = """mutation($run: ID!, $status: RunStatus!) { finishRun(input: {run: $run,
-  status: $status}) { run { id } } }"""
-USE = """mutation($run: ID!, $v: String!) { useArtifactVersion(input: {run: $run, version: $v}) {
-  created } }"""
 STATUS = {"FINISHED": "FINISHED", "FAILED": "FAILED", "KILLED": "CRASHED"}
 
 
@@ -109,7 +106,7 @@ class _MLflow:
 
 
 def import_mlflow(
-    api: Any,
+    api: Api,
     tracking_uri: str,
     *,
     models: list[str] | None = None,
@@ -161,12 +158,12 @@ def import_mlflow(
                 }
             )
     for made, status in finishing.items():
-        api.graphql(FINISH, run=made, status=status)
+        api._finish_run(made, status)
     return send(api, registry, source, changes)
 
 
 def _log_version(
-    api: Any,
+    api: Api,
     mlflow: _MLflow,
     project: str,
     model: dict[str, Any],
@@ -215,7 +212,7 @@ def _log_version(
 
 
 def _run(
-    api: Any,
+    api: Api,
     mlflow: _MLflow,
     project: str,
     run_id: str,
@@ -239,27 +236,26 @@ def _run(
         "end_time": _when(info.get("end_time")) if info.get("end_time") else None,
         "tags": tags,
     }
-    made: str = api.graphql(
-        START,
-        input={
+    made: str = api._start_run(
+        {
             "project": project,
             "name": (info.get("run_name") or run_id)[:256],
             "config": config,
             "tags": ["mlflow"],
-        },
-    )["startRun"]["run"]["id"]
+        }
+    )["id"]
     summary = {m["key"]: m["value"] for m in data.get("metrics", [])}
     if summary:
-        api.graphql(UPDATE, input={"run": made, "summary": summary})
+        api._update_run(made, {"summary": summary})
     for entry in (found.get("inputs") or {}).get("dataset_inputs", []):
         dataset = entry.get("dataset") or {}
-        api.graphql(USE, run=made, v=_dataset(api, project, dataset))
+        api._use_version(made, _dataset(api, project, dataset))
     runs[run_id] = made
     finishing[made] = STATUS.get(info.get("status", ""), "FINISHED")
     return made
 
 
-def _dataset(api: Any, project: str, dataset: dict[str, Any]) -> str:
+def _dataset(api: Api, project: str, dataset: dict[str, Any]) -> str:
     """A dataset an MLflow run logged, as a version of a `dataset` artifact: a reference to
     its source when that is a URI, with its digest, schema and source in metadata."""
     try:

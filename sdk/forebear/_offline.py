@@ -195,24 +195,11 @@ def _step(
     kind = op["op"]
     if kind == "start":
         project = op["input"]["project"]
-        run_id = api.graphql(
-            """mutation($input: StartRunInput!) { startRun(input: $input) {
-            run { id } } }""",
-            idempotency_key=key,
-            input=op["input"],
-        )["startRun"]["run"]["id"]
+        run_id = api._start_run(op["input"], key)["id"]
     elif kind == "log":
-        api.graphql(
-            """mutation($input: LogMetricsInput!) { logMetrics(input: $input) { logged } }""",
-            idempotency_key=key,
-            input={"run": run_id, "points": op["points"]},
-        )
+        api._log_metrics(run_id, op["points"], key)
     elif kind == "update":
-        api.graphql(
-            """mutation($input: UpdateRunInput!) { updateRun(input: $input) { run { id } } }""",
-            idempotency_key=key,
-            input={"run": run_id, **op["changes"]},
-        )
+        api._update_run(run_id, op["changes"], key)
     elif kind == "artifact":
         art = Artifact(op["name"], op["type"], op["description"], dict(op["metadata"]))
         for f in op["files"]:
@@ -225,24 +212,12 @@ def _step(
             idempotency_key=key,
         )
     elif kind == "use":
-        api.graphql(
-            """mutation($run: ID!, $v: String!) { useArtifactVersion(input: {run: $run,
-            version: $v}) { created } }""",
-            idempotency_key=key,
-            run=run_id,
-            v=op["ref"],
-        )
+        api._use_version(run_id, op["ref"], key)
     elif kind == "link":
         logged = artifacts.get(op["artifact"])
         version = logged.id if logged else f"{project}/{op['artifact']}:latest"
         api.link(version or "", op["target"], tuple(op["aliases"]), idempotency_key=key)
     elif kind == "finish":
         with contextlib.suppress(Conflict):  # ended already, by an earlier sync
-            api.graphql(
-                """mutation($run: ID!, $s: RunStatus!) { finishRun(input: {run: $run,
-                status: $s}) { run { status } } }""",
-                idempotency_key=key,
-                run=run_id,
-                s=op["status"],
-            )
+            api._finish_run(run_id, op["status"], key)
     return run_id, project

@@ -163,12 +163,7 @@ class Run:
         artifact = self.api.artifact(ref)
         if type is not None and artifact.type != type:
             raise ForebearError(f"{artifact.qualified_name} is a {artifact.type}, not a {type}")
-        self.api.graphql(
-            """mutation($run: ID!, $v: String!) { useArtifactVersion(input: {run: $run,
-            version: $v}) { created } }""",
-            run=self.id,
-            v=artifact.id,
-        )
+        self.api._use_version(self.id, artifact.id or "")
         return artifact
 
     def link_artifact(
@@ -210,10 +205,7 @@ class Run:
 
     def _update(self, **changes: Any) -> None:
         if not self.disabled:
-            self.api.graphql(
-                """mutation($input: UpdateRunInput!) { updateRun(input: $input) { run { id } } }""",
-                input={"run": self.id, **changes},
-            )
+            self.api._update_run(self.id, changes)
 
     def _require_running(self) -> None:
         if self._finished:
@@ -230,13 +222,7 @@ class Run:
         if self._sender is not None:
             self._sender.close()
         if not self.disabled:
-            self.api.graphql(
-                """mutation($run: ID!, $s: RunStatus!) { finishRun(input: {run: $run,
-                status: $s}) { run { status } } }""",
-                run=self.id,
-                s=status,
-            )
-        if not self.disabled:
+            self.api._finish_run(self.id, status)
             self.api.close()  # reopened if a logged artifact of the run is downloaded later
         if self._sender is not None and self._sender.error is not None:
             raise self._sender.error
@@ -293,10 +279,7 @@ class _MetricSender:
         if self.error is not None:
             return
         try:
-            self.api.graphql(
-                """mutation($input: LogMetricsInput!) { logMetrics(input: $input) { logged } }""",
-                input={"run": self.run_id, "points": points},
-            )
+            self.api._log_metrics(self.run_id, points)
         except ForebearError as exc:
             self.error = exc
             print(f"forebear: metrics of run {self.run_id} were not sent: {exc}", file=sys.stderr)
@@ -386,11 +369,7 @@ def init(
         _watch_exit()
         return run
     api = Api(url=settings.url, api_key=settings.key())
-    started = api.graphql(
-        """mutation($input: StartRunInput!) { startRun(input: $input) {
-        run { id name project config summary } } }""",
-        input=start,
-    )["startRun"]["run"]
+    started = api._start_run(start)
     run = Run(api, started)
     _current = run
     _watch_exit()

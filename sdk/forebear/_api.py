@@ -139,10 +139,13 @@ class Api:
         that name wins."""
         if "/" not in ref or ":" not in ref:
             return False
+        return ref.split("/", 1)[0] in self._registry_names()
+
+    def _registry_names(self) -> set[str]:
         if self._registries is None:
             answer = self.graphql("{ registries { name } }")["registries"]
             self._registries = {r["name"] for r in answer}
-        return ref.split("/", 1)[0] in self._registries
+        return self._registries
 
     def graphql(
         self, query: str, idempotency_key: str | None = None, **variables: Any
@@ -521,20 +524,60 @@ class Api:
         ]
 
     def history(self, ref: str, first: int = 100) -> list[Event]:
-        """The audit events about a version, run or linked version (id or reference),
-        newest first."""
-        subject = ref
-        if self._looks_linked(ref):
-            subject = self.linked(ref).id
-        elif ":" in ref:
-            subject = self.artifact(ref).id or ref
+        """The audit events about one thing, newest first: a version (project/name:v3), a
+        linked version (registry/collection:production), a collection (registry/collection),
+        an artifact's every version (project/name), a registry (its name), or any id (a
+        run's). Every change writes an event, so none at all means nothing of that id is
+        there for the caller: NotFound."""
         nodes = self.graphql(
             """query($s: ID!, $n: Int!) { history(subject: $s, first: $n) {
             nodes { id type actor time before after } } }""",
-            s=subject,
+            s=self._subject(ref),
             n=min(first, 100),
         )["history"]["nodes"]
+        if not nodes:
+            raise NotFound(
+                f"no events about {ref!r} that you may read: check it, or name a version "
+                "(project/name:v0), a linked version (registry/collection:alias), a "
+                "collection (registry/collection), an artifact (project/name), a registry "
+                "or a run's id"
+            )
         return [Event(**n) for n in nodes]
+
+    def _subject(self, ref: str) -> str:
+        """The id whose events `history` asks for: references resolved, ids as they are."""
+        if ":" in ref:
+            return self.linked(ref).id if self._looks_linked(ref) else self.artifact(ref).id or ref
+        if "/" in ref:
+            first, name = ref.split("/", 1)
+            if first in self._registry_names():
+                found = self.graphql(
+                    "query($r: String!, $n: String!) { found: collection(registry: $r, name: $n) "
+                    "{ id } }",
+                    r=first,
+                    n=name,
+                )["found"]
+                missing = f"registry {first!r} has no collection {name!r}"
+            else:
+                found = self.graphql(
+                    "query($p: String!, $n: String!) { found: artifact(project: $p, name: $n) "
+                    "{ id } }",
+                    p=first,
+                    n=name,
+                )["found"]
+                missing = (
+                    f"project {first!r} has no artifact {name!r} that you may read "
+                    f"(`forebear artifact ls {first}` lists them)"
+                )
+            if found is None:
+                raise NotFound(missing)
+            return str(found["id"])
+        if ref in self._registry_names():
+            registry = self.graphql("query($n: String!) { registry(name: $n) { id } }", n=ref)[
+                "registry"
+            ]
+            return str(registry["id"]) if registry else ref
+        return ref
 
     def verify_audit_log(self) -> dict[str, Any]:
         """Recompute the audit log's hash chain (org admins): whether it is intact, and the

@@ -97,10 +97,12 @@ def _show(result: Any) -> None:
 
 
 def _cell(value: Any) -> str:
-    if value is None or value == []:
+    if value is None or value == [] or value == {}:
         return "-"
     if isinstance(value, list):
         return escape(", ".join(map(str, value)))
+    if isinstance(value, dict):  # an event's before and after: as JSON, for people too
+        return escape(json.dumps(value, default=str))
     return escape(str(value))
 
 
@@ -429,10 +431,12 @@ def impact(ref: str) -> list[dict[str, Any]]:
 @click.option("-n", "--first", default=50, show_default=True)
 @command
 def history(ref: str, first: int) -> list[dict[str, Any]]:
-    """The audit events about a version, run or linked version, newest first."""
+    """The audit events about REF, newest first: a version (project/name:v3), a linked
+    version (registry/collection:production), a collection (registry/collection), an
+    artifact (project/name), a registry, or a run's id."""
     with _api() as api:
         return [
-            {"time": e.time, "actor": e.actor, "type": e.type, "after": json.dumps(e.after)}
+            {"time": e.time, "actor": e.actor, "type": e.type, "after": e.after}
             for e in api.history(ref, first)
         ]
 

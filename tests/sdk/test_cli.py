@@ -57,6 +57,24 @@ def test_the_cli_logs_links_moves_and_traces(sdk: Sdk) -> None:
         "stage.assigned",
         "link.created",
     ]
+    assert history[-1]["after"]["version"] == put["id"]  # objects for scripts, not JSON text
+    # A whole collection, an artifact's every version and a registry, each by its name.
+    whole = [h["type"] for h in json.loads(sdk.cli("history", "dataset/train", "--json").stdout)]
+    assert {"alias.removed", "link.created"} <= set(whole)
+    versions = json.loads(sdk.cli("history", "proj/ds", "--json").stdout)
+    assert [h["type"] for h in versions][-2:] == [
+        "artifact_version.committed",
+        "artifact_version.created",
+    ]
+    registry = json.loads(sdk.cli("history", "dataset", "--json").stdout)
+    assert registry[-1]["type"] == "registry.created"
+    for wrong, says in (
+        ("dataset/trian", "registry 'dataset' has no collection 'trian'"),
+        ("proj/sd", "project 'proj' has no artifact 'sd'"),
+        ("run_misspelt", "no events about 'run_misspelt'"),
+    ):
+        refused = sdk.cli("history", wrong, check=False)
+        assert (refused.returncode, says in refused.stderr) == (1, True), refused.stderr
     dot = sdk.cli("lineage", "proj/ds:gold", "--down", "--format", "dot").stdout
     assert dot.startswith("digraph lineage {")
     tree = sdk.cli("lineage", "proj/ds:gold").stdout

@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 from api.errors import BadInput
-from api.settings import PRINCIPAL_NAME
+from api.settings import PRINCIPAL_NAME, PRINCIPAL_RULE
 from graph.refs import ALIAS, NAME
 
 M = TypeVar("M", bound=BaseModel)
@@ -30,10 +30,24 @@ MAX_METRIC_POINTS: Final = 10_000
 SHA256: Final = r"^[0-9a-f]{64}$"
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
+TYPE: Final = r"^[a-z][a-z0-9_-]{0,63}$"
+PRINTABLE: Final = r"^[^\x00-\x1f]+$"
+PRINTABLE_NO_DEL: Final = r"^[^\x00-\x1f\x7f]+$"
+# Each pattern in words: a refusal says the rule, not the regular expression.
+RULES: Final = {
+    rf"^{NAME}$": "1-128 letters, digits and . _ -, starting with a letter or digit",
+    rf"^{ALIAS}$": "1-64 lowercase letters, digits and . _ -, starting with a letter",
+    TYPE: "1-64 lowercase letters, digits and _ -, starting with a letter",
+    SHA256: "64 lowercase hexadecimal digits",
+    PRINTABLE: "no control characters",
+    PRINTABLE_NO_DEL: "no control characters",
+    PRINCIPAL_NAME.pattern: PRINCIPAL_RULE,
+}
+
 Name = Annotated[str, StringConstraints(pattern=rf"^{NAME}$")]
 AliasName = Annotated[str, StringConstraints(pattern=rf"^{ALIAS}$")]
-TypeName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
-Tag = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")]
+TypeName = Annotated[str, StringConstraints(pattern=TYPE)]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=PRINTABLE)]
 Text = Annotated[str, StringConstraints(max_length=10_000)]
 Short = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
@@ -149,7 +163,7 @@ class UpdateRunIn(Strict):
 
 class MetricPointIn(Strict):
     step: int = Field(ge=0, le=2**62)
-    key: Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f]+$")]
+    key: Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=PRINTABLE)]
     value: float  # NaN and infinities too: a diverged loss is data
 
 
@@ -210,9 +224,7 @@ class UserIn(Strict):
 
 
 class ApiKeyIn(Strict):
-    name: Annotated[
-        str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
-    ]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=PRINTABLE_NO_DEL)]
     user: str | None = None
     expires_at: datetime | None = None
 
@@ -248,7 +260,15 @@ def parse(model: type[M], data: dict[str, Any], prefix: str = "input") -> M:
             f"[{part}]" if isinstance(part, int) else f".{_camel(str(part))}"
             for part in error["loc"]
         )
-        raise BadInput(field, error["msg"].removeprefix("Value error, ")) from exc
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "string_pattern_mismatch":
+            rule = RULES.get(str(error.get("ctx", {}).get("pattern")))
+            if rule is not None:
+                shown = repr(error["input"])
+                if len(shown) > 80:
+                    shown = shown[:60] + "…"
+                message = f"{shown} does not fit: {rule}"
+        raise BadInput(field, message) from exc
 
 
 def _camel(name: str) -> str:

@@ -261,7 +261,12 @@ async def _start(info: Info, value: str, field: str) -> str:
     if kind == "LinkedVersion":
         return (await info.context.repos.registries.link_context(value))[0].version_id
     if "/" not in value or ":" not in value:
-        raise BadInput(field, f"{value!r} is neither a run or version id nor a reference")
+        hint = f" (add a version: {value}:latest)" if "/" in value else ""
+        raise BadInput(
+            field,
+            f"{value!r} is not a run or version id, nor a reference to one version "
+            f"(project/artifact:v3, registry/collection:production){hint}",
+        )
     registry = value.split("/", 1)[0]
     if await info.context.repos.registries.find_registry(registry) is not None:
         _, name, selector = parse_link_ref(value, field)

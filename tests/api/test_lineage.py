@@ -206,6 +206,9 @@ def test_derivation_gives_a_shortest_chain_or_says_no(
     assert unrelated == {"derived": False, "chain": []}
     bad = graphql(client, query, a="nonsense", b=story["eval0"])
     assert bad["errors"][0]["extensions"] == {"code": "BAD_INPUT", "field": "from"}
+    # A collection without a version: the answer says how to name one.
+    whole = graphql(client, query, a="model/churn", b=story["eval0"])
+    assert "add a version: model/churn:latest" in whole["errors"][0]["message"]
 
 
 @pytest.mark.parametrize("seed", [1, 2])

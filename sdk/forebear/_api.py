@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -250,7 +250,9 @@ class Api:
             total = sum(st.st_size for st in stats)
             hashes = HashCache(self.settings.cache_dir)
             with bar(f"hashing {artifact.name}", total, self.settings.silent) as advance:
-                digests = hashes.digests([source for _, source in ordered], advance, stats)
+                digests = hashes.digests(
+                    [source for _, source in ordered], _until_failed(advance, latest), stats
+                )
             sums = [(path, sha, st.st_size) for (path, _), sha, st in zip(ordered, digests, stats)]
             # Only an answer as fresh as the files is trusted: after hashing anything, the
             # manifest goes to the server, which compares it with the latest then.
@@ -609,6 +611,25 @@ class Api:
             if not page["pageInfo"]["hasNextPage"]:
                 return found
             after = page["pageInfo"]["endCursor"]
+
+
+def _until_failed(
+    advance: Callable[[int], None] | None, pending: Future[Any] | None
+) -> Callable[[int], None] | None:
+    """`advance` (a progress bar's, or none), raising what `pending` raised as soon as it has:
+    a wrong key or a server out of reach is said while the first file is hashed, not after
+    gigabytes of them."""
+    if pending is None:
+        return advance
+
+    def step(done: int) -> None:
+        if advance is not None:
+            advance(done)
+        failed = pending.exception() if pending.done() else None
+        if failed is not None:
+            raise failed
+
+    return step
 
 
 def _target(target: str) -> tuple[str, str]:

@@ -301,6 +301,16 @@ def test_errors_say_what_to_do(sdk: Sdk, tmp_path: Path) -> None:
     )
     assert put.returncode == 1
     assert "'eve' is not a member of project 'admins-only'" in put.stderr
+    # A wrong key is said as soon as the server answers, not after the files are hashed:
+    # reading all of these 4 GiB (sparse: none on disk) would take seconds, and keep its digest.
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as f:
+        f.truncate(4 * 2**30)
+    artifact = forebear.Artifact("big", "model")
+    artifact.add_file(big)
+    with pytest.raises(forebear.AuthError, match="FOREBEAR_API_KEY"):
+        forebear.Api(api_key="fbk_not-a-key").log_artifact(artifact, project="p")
+    assert forebear._hashing.HashCache(tmp_path / "cache").known([big]) == [None]
     with pytest.raises(forebear.ForebearError, match="no project"):
         forebear.init()
     with pytest.raises(forebear.ForebearError, match="FOREBEAR_MODE"):

@@ -217,12 +217,27 @@ def artifact_put(
 @click.option("--root", type=click.Path(path_type=Path), help="Where to put the files.")
 @command
 def artifact_get(ref: str, root: Path | None) -> dict[str, Any]:
-    """Download a version (project/name:alias|vN, or registry/collection:alias)."""
+    """Download a version (project/name:alias|vN, or registry/collection:alias), each file's
+    sha256 checked as it lands; other files already under ROOT are left alone (`forebear
+    artifact verify` checks that ROOT holds exactly the version)."""
     with _api() as api:
         art = api.artifact(ref)
         placed = art.download(root)
-        art.verify(placed)
     return {"name": art.qualified_name, "root": str(placed), "files": len(art.files())}
+
+
+@artifact.command("verify")
+@click.argument("ref")
+@click.option("--root", type=click.Path(path_type=Path), help="The directory to check.")
+@command
+def artifact_verify(ref: str, root: Path | None) -> dict[str, Any]:
+    """Check that ROOT holds exactly a version's files, hashing each: exit 1 naming those
+    missing, changed or extra."""
+    with _api() as api:
+        art = api.artifact(ref)
+        checked = Path(root) if root is not None else art.default_root()
+        art.verify(checked)
+    return {"name": art.qualified_name, "root": str(checked), "files": len(art.files())}
 
 
 @artifact.command("ls")

@@ -33,9 +33,17 @@ def test_the_cli_logs_links_moves_and_traces(sdk: Sdk) -> None:
     )
     assert put["name"] == "proj/ds:v0"
     assert sorted(put["aliases"]) == ["gold", "latest"]
+    (sdk.home / "out").mkdir()
+    (sdk.home / "out" / "notes.md").write_text("mine")  # left alone by get, named by verify
     got = json.loads(sdk.cli("artifact", "get", "proj/ds:gold", "--root", "out", "--json").stdout)
     assert got == {"name": "proj/ds:v0", "root": "out", "files": 2}
     assert (sdk.home / "out" / "b.txt").read_text() == "b"
+    assert (sdk.home / "out" / "notes.md").read_text() == "mine"
+    extra = sdk.cli("artifact", "verify", "proj/ds:gold", "--root", "out", check=False)
+    assert extra.returncode == 1
+    assert "out does not match proj/ds:v0: extra: notes.md" in extra.stderr
+    (sdk.home / "out" / "notes.md").unlink()
+    sdk.cli("artifact", "verify", "proj/ds:gold", "--root", "out")
     linked = json.loads(
         sdk.cli("link", "proj/ds:gold", "dataset/train", "-a", "prod", "--json").stdout
     )

@@ -537,7 +537,7 @@ class Api:
             s=self._subject(ref),
             n=min(first, 100),
         )["history"]["nodes"]
-        if not nodes:
+        if not nodes and first > 0:
             raise NotFound(
                 f"no events about {ref!r} that you may read: check it, or name a version "
                 "(project/name:v0), a linked version (registry/collection:alias), a "

@@ -13,7 +13,7 @@ neither side deduplicates it). Also: logging the same data again, unchanged, in 
 (Forebear hashes nothing: its hash cache, and the server's latest version equals it).
 Prints medians of REPEAT runs, after one untimed run of each operation on smaller data and
 untimed logs of small files until each side has settled (SETTLE_ROUNDS), and the ratio
-MLflow / Forebear (above 1: Forebear is faster).
+MLflow / Forebear (above 1: Forebear is faster). The sides take turns at going first.
 """
 
 from __future__ import annotations
@@ -210,51 +210,63 @@ def main() -> None:
 
             settle(forebear_small)
             settle(mlflow_small)
+
+            def repetition(rep: int, label: str, path: Path) -> None:
+                fenv = {**env, "FOREBEAR_CACHE_DIR": str(work / f"cache-{rep}-{path.name}")}
+                cold = {**env, "FOREBEAR_CACHE_DIR": str(work / f"down-cache-{rep}")}
+                target = work / f"down-{rep}"
+                shutil.rmtree(target, ignore_errors=True)
+                ids: dict[str, str] = {}
+
+                def forebear_up() -> None:
+                    up = run(sys.executable, FOREBEAR_UP, str(path), path.name, env=fenv)
+                    note(f"{label}: up", "Forebear", up)
+                    ids["Forebear"] = str(up["id"])
+                    again = run(sys.executable, FOREBEAR_UP, str(path), path.name, env=fenv)
+                    note(f"{label}: log again, unchanged", "Forebear", again)
+
+                def mlflow_up() -> None:
+                    up = run(
+                        str(mlflow_python), MLFLOW_UP, str(path), path.name, mlflow_url, env=env
+                    )
+                    note(f"{label}: up", "MLflow", up)
+                    ids["MLflow"] = str(up["id"])
+
+                def forebear_down() -> None:
+                    down = run(
+                        sys.executable, FOREBEAR_DOWN, ids["Forebear"], str(target / "f"), env=cold
+                    )
+                    note(f"{label}: down", "Forebear", down)
+
+                def mlflow_down() -> None:
+                    down = run(
+                        str(mlflow_python),
+                        MLFLOW_DOWN,
+                        ids["MLflow"],
+                        str(target / "m"),
+                        mlflow_url,
+                        env=env,
+                    )
+                    note(f"{label}: down", "MLflow", down)
+
+                # Each side goes first in every other repetition: on this kind of VM the first
+                # large write after the others pays for fresh memory pages (a GiB downloaded
+                # first took 3.0-5.9 s, the same download second 2.0-2.4 s, whichever side's
+                # it was), and a fixed order would charge that to one side every time.
+                order = [forebear_up, mlflow_up, forebear_down, mlflow_down]
+                if rep % 2:
+                    order = [mlflow_up, forebear_up, mlflow_down, forebear_down]
+                for step in order:
+                    step()
+                shutil.rmtree(target, ignore_errors=True)
+
             for rep in range(REPEAT):
                 for label, path, build in (
                     ("1 GiB file", work / "big.bin", make_big),
                     ("1,000 files of 4 KiB", work / "small", make_small),
                 ):
                     build(path, rep)
-                    fenv = {**env, "FOREBEAR_CACHE_DIR": str(work / f"cache-{rep}-{path.name}")}
-                    up = run(sys.executable, FOREBEAR_UP, str(path), path.name, env=fenv)
-                    note(f"{label}: up", "Forebear", up)
-                    again = run(sys.executable, FOREBEAR_UP, str(path), path.name, env=fenv)
-                    note(f"{label}: log again, unchanged", "Forebear", again)
-                    note(
-                        f"{label}: up",
-                        "MLflow",
-                        theirs := run(
-                            str(mlflow_python), MLFLOW_UP, str(path), path.name, mlflow_url, env=env
-                        ),
-                    )
-                    target = work / f"down-{rep}"
-                    shutil.rmtree(target, ignore_errors=True)
-                    cold = {**env, "FOREBEAR_CACHE_DIR": str(work / f"down-cache-{rep}")}
-                    note(
-                        f"{label}: down",
-                        "Forebear",
-                        run(
-                            sys.executable,
-                            FOREBEAR_DOWN,
-                            str(up["id"]),
-                            str(target / "f"),
-                            env=cold,
-                        ),
-                    )
-                    note(
-                        f"{label}: down",
-                        "MLflow",
-                        run(
-                            str(mlflow_python),
-                            MLFLOW_DOWN,
-                            str(theirs["id"]),
-                            str(target / "m"),
-                            mlflow_url,
-                            env=env,
-                        ),
-                    )
-                    shutil.rmtree(target, ignore_errors=True)
+                    repetition(rep, label, path)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(

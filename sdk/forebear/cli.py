@@ -465,7 +465,10 @@ def sync(paths: tuple[Path, ...]) -> list[dict[str, Any]]:
     from forebear._offline import sync as replay
 
     with _api() as api:
-        return replay(api, list(paths) or None)
+        sent = replay(api, list(paths) or None)
+    if not sent:
+        click.echo("forebear: no offline run is waiting to be sent", err=True)
+    return sent
 
 
 @main.group()

@@ -394,7 +394,9 @@ def test_an_offline_run_syncs_later_and_syncing_twice_changes_nothing(sdk: Sdk) 
     root = linked.download(sdk.home / "got")
     assert (root / "model.bin").read_bytes() == b"trained where the network is not"
     events_before = sdk.gql("{ auditLog(first: 100) { nodes { id } } }")
-    assert json.loads(sdk.cli("sync", "--json").stdout) == []  # done once: skipped
+    skipped = sdk.cli("sync", "--json")
+    assert json.loads(skipped.stdout) == []  # done once: skipped
+    assert "no offline run is waiting to be sent" in skipped.stderr
     # even a journal synced again (its mark removed) changes nothing within the key TTL
     journal = Path(first[0]["journal"])
     (journal / ".synced").unlink()

@@ -210,7 +210,10 @@ class Api:
 
     def artifact(self, ref: str) -> Artifact:
         """A logged version by id or reference (project/name:v3, project/name:latest), or a
-        version linked in a registry (registry/collection:production)."""
+        version linked in a registry (registry/collection:production). A reference without
+        a version means its latest, as in W&B (project/name is project/name:latest)."""
+        if "/" in ref and ":" not in ref:
+            ref += ":latest"
         query = f"query($ref: String!) {{ artifactVersion(ref: $ref) {{ {VERSION_FIELDS} }} }}"
         found = None
         if self._looks_linked(ref):

@@ -148,7 +148,8 @@ class Run:
 
     def use_artifact(self, ref: str | Artifact, type: str | None = None) -> Artifact:
         """Record that this run used a version (project/name:alias|vN, a bare name:alias in
-        this run's project, a registry/collection:alias, or a logged Artifact); return it."""
+        this run's project, a registry/collection:alias, or a logged Artifact; without
+        :alias or :vN, the latest); return it."""
         self._require_running()
         if self.disabled:  # nothing is read from a server, nor recorded
             if isinstance(ref, Artifact):

@@ -126,6 +126,9 @@ def test_an_artifact_is_built_logged_used_downloaded_and_verified(sdk: Sdk) -> N
     with forebear.init(project="vision") as consumer:
         used = consumer.use_artifact("vision/mnist:golden")
         root = used.download()
+        # without a version, as in W&B: the latest
+        assert consumer.use_artifact("mnist").id == used.id
+    assert forebear.Api().artifact("vision/mnist").id == used.id
     assert root == Path("artifacts/mnist-v0")
     assert (sdk.home / root / "train" / "labels.csv").read_text() == "a,1\n"
     used.verify(root)

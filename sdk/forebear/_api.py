@@ -212,8 +212,7 @@ class Api:
         """A logged version by id or reference (project/name:v3, project/name:latest), or a
         version linked in a registry (registry/collection:production). A reference without
         a version means its latest, as in W&B (project/name is project/name:latest)."""
-        if "/" in ref and ":" not in ref:
-            ref += ":latest"
+        ref = _latest_unless_named(ref)
         query = f"query($ref: String!) {{ artifactVersion(ref: $ref) {{ {VERSION_FIELDS} }} }}"
         found = None
         if self._looks_linked(ref):
@@ -488,7 +487,8 @@ class Api:
 
     def lineage(self, ref: str, direction: str = "upstream", depth: int | None = None) -> Lineage:
         """Where a version, run or linked version came from (upstream), what it fed
-        (downstream), or both; `depth` hops at most. `direction`: upstream (up),
+        (downstream), or both (a reference without :alias or :vN: its latest); `depth` hops
+        at most. `direction`: upstream (up),
         downstream (down) or both."""
         way = DIRECTIONS.get(direction.lower())
         if way is None:
@@ -500,7 +500,7 @@ class Api:
             """query($of: ID!, $d: LineageDirection!, $depth: Int) { lineage(of: $of,
             direction: $d, depth: $depth, first: 10000) { truncated hiddenNodes dot mermaid
             nodes { id kind name distance type status } edges { source target kind } } }""",
-            of=ref,
+            of=_latest_unless_named(ref),
             d=way,
             depth=depth,
         )["lineage"]
@@ -518,7 +518,7 @@ class Api:
         groups = self.graphql(
             f"""query($of: ID!) {{ impact(of: $of) {{ collection {{ registry name }}
             links {{ {LINK_FIELDS} }} }} }}""",
-            of=ref,
+            of=_latest_unless_named(ref),
         )["impact"]
         return [
             ImpactGroup(
@@ -614,6 +614,12 @@ class Api:
             if not page["pageInfo"]["hasNextPage"]:
                 return found
             after = page["pageInfo"]["endCursor"]
+
+
+def _latest_unless_named(ref: str) -> str:
+    """A reference naming no version (project/name, registry/collection) means its latest,
+    as in W&B; ids and references with :alias or :vN are as given."""
+    return f"{ref}:latest" if "/" in ref and ":" not in ref else ref
 
 
 def _until_failed(

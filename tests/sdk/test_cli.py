@@ -87,6 +87,7 @@ def test_the_cli_logs_links_moves_and_traces(sdk: Sdk) -> None:
     assert dot.startswith("digraph lineage {")
     tree = sdk.cli("lineage", "proj/ds:gold").stdout
     assert "proj/ds:v0" in tree
+    assert sdk.cli("lineage", "proj/ds").stdout == tree  # no version named: the latest
     listed = json.loads(sdk.cli("artifact", "ls", "proj", "--json").stdout)
     assert [(a["name"], a["type"]) for a in listed] == [("ds", "dataset")]
     misspelt = sdk.cli("artifact", "ls", "porj", check=False)

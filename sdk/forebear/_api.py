@@ -188,13 +188,14 @@ class Api:
         )
 
     def _use_version(self, run: str, version: str, idempotency_key: str | None = None) -> None:
-        """Record that `run` used `version` (an id or a reference): lineage."""
+        """Record that `run` used `version` (an id or a reference; naming no version, its
+        latest): lineage."""
         self.graphql(
             """mutation($run: ID!, $v: String!) { useArtifactVersion(input: {run: $run,
             version: $v}) { created } }""",
             idempotency_key=idempotency_key,
             run=run,
-            v=version,
+            v=_latest_unless_named(version),
         )
 
     def _finish_run(self, run: str, status: str, idempotency_key: str | None = None) -> None:
@@ -487,9 +488,8 @@ class Api:
 
     def lineage(self, ref: str, direction: str = "upstream", depth: int | None = None) -> Lineage:
         """Where a version, run or linked version came from (upstream), what it fed
-        (downstream), or both (a reference without :alias or :vN: its latest); `depth` hops
-        at most. `direction`: upstream (up),
-        downstream (down) or both."""
+        (downstream), or both; `depth` hops at most. `direction`: upstream (up), downstream
+        (down) or both. A reference naming no version starts at its latest."""
         way = DIRECTIONS.get(direction.lower())
         if way is None:
             raise BadInput(

@@ -361,7 +361,7 @@ with forebear.init(project="offline", config={"lr": 0.1}, mode="offline") as run
     run.log({"loss": float("nan")})
     run.summary["note"] = "no network on the cluster"
     run.log_artifact(path="model.bin", name="clf", type="model", aliases=["offline"])
-    base = run.use_artifact("offline/base:latest")
+    base = run.use_artifact("base")  # its latest, when synced
     try:
         base.download()
     except forebear.ForebearError as exc:

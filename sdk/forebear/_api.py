@@ -382,8 +382,8 @@ class Api:
         create_collection: bool = True,
         idempotency_key: str | None = None,
     ) -> LinkedVersion:
-        """Link a logged version (id or reference) into `registry/collection`, made first when
-        it does not exist and `create_collection`."""
+        """Link a logged version (id or reference; naming no version, its latest) into
+        `registry/collection`, made first when it does not exist and `create_collection`."""
         registry, collection = _target(target)
         return LinkedVersion.of(
             self.graphql(
@@ -393,7 +393,7 @@ class Api:
                 input={
                     "registry": registry,
                     "collection": collection,
-                    "version": version,
+                    "version": _latest_unless_named(version),
                     "aliases": list(aliases),
                     "createCollection": create_collection,
                 },

@@ -215,7 +215,7 @@ def _step(
         api._use_version(run_id, op["ref"], key)
     elif kind == "link":
         logged = artifacts.get(op["artifact"])
-        version = logged.id if logged else f"{project}/{op['artifact']}:latest"
+        version = logged.id if logged else f"{project}/{op['artifact']}"
         api.link(version or "", op["target"], tuple(op["aliases"]), idempotency_key=key)
     elif kind == "finish":
         with contextlib.suppress(Conflict):  # ended already, by an earlier sync

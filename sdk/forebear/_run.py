@@ -179,8 +179,7 @@ class Run:
         if self.disabled:
             return None
         if isinstance(artifact, str):
-            ref = artifact if "/" in artifact else f"{self.project}/{artifact}"
-            version = ref if ":" in ref else f"{ref}:latest"
+            version = artifact if "/" in artifact else f"{self.project}/{artifact}"
         elif artifact.logged:
             version = artifact.id or ""
         else:

@@ -21,7 +21,7 @@ from pydantic import (
 
 from api.errors import BadInput
 from api.settings import PRINCIPAL_NAME, PRINCIPAL_RULE
-from graph.refs import ALIAS, NAME
+from graph.refs import ALIAS_RE, NAME_RE
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -35,8 +35,8 @@ PRINTABLE: Final = r"^[^\x00-\x1f]+$"
 PRINTABLE_NO_DEL: Final = r"^[^\x00-\x1f\x7f]+$"
 # Each pattern in words: a refusal says the rule, not the regular expression.
 RULES: Final = {
-    rf"^{NAME}$": "1-128 letters, digits and . _ -, starting with a letter or digit",
-    rf"^{ALIAS}$": "1-64 lowercase letters, digits and . _ -, starting with a letter",
+    NAME_RE.pattern: "1-128 letters, digits and . _ -, starting with a letter or digit",
+    ALIAS_RE.pattern: "1-64 lowercase letters, digits and . _ -, starting with a letter",
     TYPE: "1-64 lowercase letters, digits and _ -, starting with a letter",
     SHA256: "64 lowercase hexadecimal digits",
     PRINTABLE: "no control characters",
@@ -44,8 +44,8 @@ RULES: Final = {
     PRINCIPAL_NAME.pattern: PRINCIPAL_RULE,
 }
 
-Name = Annotated[str, StringConstraints(pattern=rf"^{NAME}$")]
-AliasName = Annotated[str, StringConstraints(pattern=rf"^{ALIAS}$")]
+Name = Annotated[str, StringConstraints(pattern=NAME_RE.pattern)]
+AliasName = Annotated[str, StringConstraints(pattern=ALIAS_RE.pattern)]
 TypeName = Annotated[str, StringConstraints(pattern=TYPE)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=PRINTABLE)]
 Text = Annotated[str, StringConstraints(max_length=10_000)]

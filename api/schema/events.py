@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import cast
+from typing import Final, cast
 
 import strawberry
 from strawberry.scalars import JSON
 
+from api.access import Access
 from api.context import Info
 from api.errors import BadInput
 from api.schema.audited import AUDITED
 from api.schema.relay import Connection, connection, decode_cursor, page_size
 from api.schema.scalars import Long
+from graph.ids import kind_of
 from graph.records import Page
 from graph.repository.events import Event as EventRecord
 
@@ -32,22 +35,53 @@ class Event:
     after: JSON = strawberry.field(description="Values after the change.")
     hash: str = strawberry.field(description="sha256 over the previous hash and this event.")
     prev_hash: str = strawberry.field(description="Hash of the event before it in the log.")
+    withheld: bool = strawberry.field(
+        default=False,
+        description="True when `before` and `after` are left out (empty), and `subjects` "
+        "names only what you may read: the event is also about something you may not read "
+        "(another project's version a run used, a collection you hold no role in).",
+    )
 
     @classmethod
-    def from_record(cls, e: EventRecord) -> Event:
+    def from_record(cls, e: EventRecord, hidden: frozenset[str] = frozenset()) -> Event:
+        """The event; with `hidden` subjects, as withheld from a caller who may not read them."""
         return cls(
             id=strawberry.ID(e.id),
             seq=Long(e.seq),
             type=e.type,
             actor=e.actor,
             time=e.time,
-            subjects=list(e.subjects),
+            subjects=[s for s in e.subjects if s not in hidden],
             registry=e.registry,
-            before=cast(JSON, e.before),
-            after=cast(JSON, e.after),
+            before=cast(JSON, {} if hidden else e.before),
+            after=cast(JSON, {} if hidden else e.after),
             hash=e.hash,
             prev_hash=e.prev_hash,
+            withheld=bool(hidden),
         )
+
+
+# What a role decides the reading of; users and keys are named as actors and members anyway.
+GUARDED: Final = frozenset(
+    {"Project", "Run", "Artifact", "ArtifactVersion", "Registry", "Collection", "LinkedVersion"}
+)
+
+
+def _guarded(subject: str) -> bool:
+    return subject.startswith("alias:") or kind_of(subject) in GUARDED
+
+
+async def shown(access: Access, records: Sequence[EventRecord]) -> list[Event]:
+    """Events as `access`'s caller may see them: one also about something the caller may not
+    read keeps its type, actor, time and place in the log, but not its before and after
+    (which name that thing), nor the subjects it may not read. As lineage leaves unreadable
+    nodes unnamed, history does not name them either."""
+    guarded = {s for e in records for s in e.subjects if _guarded(s)}
+    readable = await access.readable(guarded)
+    return [
+        Event.from_record(e, frozenset(s for s in e.subjects if s in guarded - readable))
+        for e in records
+    ]
 
 
 @strawberry.type(description="The outcome of recomputing the audit log's hash chain.")
@@ -67,8 +101,10 @@ def before_seq(after: str | None) -> int | None:
     return int(cursor)
 
 
-def event_connection(page: Page[EventRecord]) -> Connection[Event]:
-    return connection(page, Event.from_record, lambda e: str(e.seq))
+async def event_connection(info: Info, page: Page[EventRecord]) -> Connection[Event]:
+    """A page of events, each as the caller may see it (`shown`)."""
+    events = {str(e.id): e for e in await shown(info.context.access, page.items)}
+    return connection(page, lambda e: events[e.id], lambda e: str(e.seq))
 
 
 async def history_of(
@@ -77,7 +113,7 @@ async def history_of(
     page = await info.context.repos.events.history(
         subject, first=page_size(first), before_seq=before_seq(after)
     )
-    return event_connection(page)
+    return await event_connection(info, page)
 
 
 @strawberry.type
@@ -120,7 +156,7 @@ class EventQuery:
             first=page_size(first),
             before_seq=before_seq(after),
         )
-        return event_connection(page)
+        return await event_connection(info, page)
 
     @strawberry.field(
         description="Recompute the audit log's hash chain; report the first "

@@ -12,7 +12,7 @@ import strawberry
 from api.access import RULES, Access
 from api.context import Info
 from api.errors import BadInput, Unauthenticated, shaped_stream
-from api.schema.events import Event
+from api.schema.events import Event, shown
 from api.schema.lineage import LineageDirection, _start
 from api.schema.scalars import Long
 from api.services.live import EventFeed
@@ -163,7 +163,9 @@ async def _events(
             continue
         if subject is not None and str(subject) not in event.subjects:
             continue
-        yield Event.from_record(event)
+        # What may be read is decided afresh for each event (a link or a role may change it).
+        access = Access(info.context.access.principal, info.context.repos.access)
+        yield (await shown(access, [event]))[0]
 
 
 async def _lineage_changes(

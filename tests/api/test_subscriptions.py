@@ -159,6 +159,24 @@ def test_events_are_only_for_who_may_read_them(base: str) -> None:
         assert "dataset" in errors[0]["message"]
 
 
+def test_what_an_event_says_of_what_the_caller_may_not_read_is_withheld(base: str) -> None:
+    version = dataset(base, "clicks")  # in project fraud
+    run = gql_at(base, START, project="open")["startRun"]["run"]["id"]
+    key = gql_at(base, 'mutation { createUser(input: {name: "mo"}) { key } }')["createUser"]["key"]
+    gql_at(
+        base,
+        'mutation { setProjectMember(input: {project: "open", principal: "mo"}) { __typename } }',
+    )
+    query = """subscription($s: ID!, $after: Long) { events(subject: $s, after: $after) {
+      type withheld subjects after } }"""
+    with socket(base, key) as ws:
+        subscribe(ws, query, s=run, after=head(base))
+        gql_at(base, USE, run=run, v=version)
+        used = receive(ws, "events")
+    # mo follows the run, not project fraud: which of its versions the run used is not said
+    assert used == {"type": "run.used_version", "withheld": True, "subjects": [run], "after": {}}
+
+
 def error_of(ws: ClientConnection) -> dict[str, Any]:
     """The error that ends the subscription (skipping pings and items)."""
     while True:

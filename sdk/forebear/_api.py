@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +93,7 @@ class Event:
     time: str
     before: dict[str, Any]
     after: dict[str, Any]
+    withheld: bool = False  # before and after left out: it is also about what you may not read
 
 
 @dataclass(frozen=True)
@@ -536,7 +539,7 @@ class Api:
         there for the caller: NotFound."""
         nodes = self.graphql(
             """query($s: ID!, $n: Int!) { history(subject: $s, first: $n) {
-            nodes { id type actor time before after } } }""",
+            nodes { id type actor time before after withheld } } }""",
             s=self._subject(ref),
             n=min(first, 100),
         )["history"]["nodes"]
@@ -548,6 +551,26 @@ class Api:
                 "or a run's id"
             )
         return [Event(**n) for n in nodes]
+
+    def _names(self, ids: Iterable[str]) -> dict[str, str]:
+        """What the objects among `ids` are called, for those the caller may read: a
+        version's project/name:vN, a linked version's registry/collection:vN, a collection's
+        registry/collection, a run's, a registry's or a project's name. An audit event names
+        things by id; people read these."""
+        wanted = sorted({i for i in ids if NAMED_ID.fullmatch(i)})
+        names: dict[str, str] = {}
+        for at in range(0, len(wanted), NAMES_PER_CALL):
+            chunk = wanted[at : at + NAMES_PER_CALL]
+            asked = " ".join(f"n{n}: node(id: $i{n}) {{ ...named }}" for n in range(len(chunk)))
+            found = self.graphql(
+                f"query({', '.join(f'$i{n}: ID!' for n in range(len(chunk)))}) {{ {asked} }} "
+                f"fragment named on Node {{ {NAMED_FIELDS} }}",
+                **{f"i{n}": i for n, i in enumerate(chunk)},
+            )
+            for node in filter(None, found.values()):  # null: not there, or not for the caller
+                within = node.get("registry") or node.get("project")
+                names[node["id"]] = f"{within}/{node['name']}" if within else node["name"]
+        return names
 
     def _subject(self, ref: str) -> str:
         """The id whose events `history` asks for: references resolved, ids as they are."""
@@ -639,6 +662,15 @@ def _until_failed(
             raise failed
 
     return step
+
+
+# What Api._names asks of each object: its name, and for a collection or an artifact the
+# registry or project it is in (the names of versions and linked versions include theirs).
+NAMED_FIELDS = """id ... on ArtifactVersion { name } ... on LinkedVersion { name }
+  ... on Run { name } ... on Collection { registry name } ... on Artifact { project name }
+  ... on Registry { name } ... on Project { name }"""
+NAMED_ID = re.compile(r"(ver|lnk|run|col|art|reg|prj)_[0-9a-f]{24}")
+NAMES_PER_CALL = 25  # the server allows 30 aliases an operation
 
 
 def _target(target: str) -> tuple[str, str]:

@@ -10,6 +10,7 @@ import functools
 import json
 import sys
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, TypeVar, cast
 
@@ -19,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from forebear._api import Api, Lineage, LinkedVersion
+from forebear._api import Api, Event, Lineage, LinkedVersion
 from forebear._artifact import Artifact
 from forebear._errors import Conflict, ForebearError
 from forebear._imports import ImportReport
@@ -49,17 +50,24 @@ def _asks_to_confirm() -> Iterator[None]:
         raise Conflict(f"{exc}; here: add --confirm", dependents=exc.dependents) from exc
 
 
+@contextlib.contextmanager
+def _failing() -> Iterator[None]:
+    """A ForebearError ends the command with its message, exit 1."""
+    try:
+        yield
+    except ForebearError as exc:
+        click.echo(f"forebear: {exc}", err=True)
+        sys.exit(1)
+
+
 def command(fn: F) -> F:
     """A command with --json, whose ForebearErrors end it with their message and exit 1."""
 
     @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
     @functools.wraps(fn)
     def wrapper(*args: Any, as_json: bool, **kwargs: Any) -> None:
-        try:
+        with _failing():
             result = fn(*args, **kwargs)
-        except ForebearError as exc:
-            click.echo(f"forebear: {exc}", err=True)
-            sys.exit(1)
         if as_json:
             click.echo(json.dumps(_plain(result), indent=2, default=str))
         elif result is not None:
@@ -277,12 +285,23 @@ def alias_set(link_ref: str, name: str) -> LinkedVersion:
 
 @alias.command("rm")
 @click.argument("collection")
-@click.argument("name")
+@click.argument("name", required=False)
 @command
-def alias_rm(collection: str, name: str) -> None:
-    """Remove alias NAME from registry/collection."""
+def alias_rm(collection: str, name: str | None) -> dict[str, str]:
+    """Remove alias NAME from registry/collection (also written registry/collection:NAME)."""
+    target, _, held = collection.partition(":")
+    if held and name and held != name:
+        raise click.BadParameter(
+            f"{collection!r} names {held!r}, not {name!r}; an alias is removed from its "
+            f"collection: forebear alias rm {target} {name}",
+            param_hint="COLLECTION",
+        )
+    alias = held or name
+    if not alias:
+        raise click.UsageError(f"which alias? forebear alias rm {target} NAME")
     with _api() as api:
-        api.remove_alias(collection, name)
+        api.remove_alias(target, alias)
+    return {"collection": target, "removed": alias}
 
 
 @main.group()
@@ -358,7 +377,14 @@ def restore(link_ref: str) -> LinkedVersion:
 def deprecate(collection: str, yes: bool, confirm: bool) -> dict[str, str]:
     """Deprecate a whole registry/collection (restorable)."""
     if not yes:
-        click.confirm(f"Deprecate {collection}?", abort=True)
+        try:
+            sure = click.confirm(f"Deprecate {collection}?")
+        except click.Abort:  # no answer to read: a script
+            raise click.UsageError(
+                "deprecate asks to confirm and read no answer: add --yes"
+            ) from None
+        if not sure:
+            raise click.Abort()
     with _api() as api, _asks_to_confirm():
         api.deprecate(collection, confirm=confirm)
     return {"deprecated": collection}
@@ -375,12 +401,8 @@ def deprecate(collection: str, yes: bool, confirm: bool) -> dict[str, str]:
 )
 def lineage(ref: str, direction: str, depth: int | None, fmt: str) -> None:
     """The lineage of a version, run or linked version."""
-    try:
-        with _api() as api:
-            found = api.lineage(ref, direction, depth)
-    except ForebearError as exc:
-        click.echo(f"forebear: {exc}", err=True)
-        sys.exit(1)
+    with _failing(), _api() as api:
+        found = api.lineage(ref, direction, depth)
     if fmt == "json":
         click.echo(json.dumps(_plain(found), indent=2))
     elif fmt in ("dot", "mermaid"):
@@ -443,17 +465,71 @@ def impact(ref: str) -> list[dict[str, Any]]:
 
 @main.command()
 @click.argument("ref")
-@click.option("-n", "--first", default=50, show_default=True)
-@command
-def history(ref: str, first: int) -> list[dict[str, Any]]:
+@click.option("-n", "--first", default=50, show_default=True, help="At most this many events.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def history(ref: str, first: int, as_json: bool) -> None:
     """The audit events about REF, newest first: a version (project/name:v3), a linked
     version (registry/collection:production), a collection (registry/collection), an
-    artifact (project/name), a registry, or a run's id."""
-    with _api() as api:
-        return [
-            {"time": e.time, "actor": e.actor, "type": e.type, "after": e.after}
-            for e in api.history(ref, first)
-        ]
+    artifact (project/name), a registry, or a run's id. The table says what changed, with
+    names for ids; --json gives each event as the server gives it."""
+    with _failing(), _api() as api:
+        events = api.history(ref, first)
+        if as_json:
+            click.echo(json.dumps(_plain(events), indent=2))
+            return
+        names = api._names(i for e in events for i in _strings([e.before, e.after]))
+    if not events:
+        out.print("(none)")
+        return
+    table = Table()
+    table.add_column("time (UTC)", no_wrap=True)
+    table.add_column("actor")
+    table.add_column("type", no_wrap=True)
+    table.add_column("change")
+    for e in events:
+        table.add_row(_utc(e.time), escape(e.actor), e.type, escape(_change(e, names)))
+    out.print(table)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string inside an event's before and after (where its ids are)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, dict):
+        yield from _strings(list(value.values()))
+
+
+def _utc(time: str) -> str:
+    """An event's ISO time to the second, in UTC."""
+    at = datetime.fromisoformat(time)
+    return (at.astimezone(timezone.utc) if at.tzinfo else at).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _change(event: Event, names: dict[str, str]) -> str:
+    """What an event changed, for people: each value after it, and what it was before when
+    that differs (`link: model/clf:v0 -> model/clf:v1`), ids by name."""
+
+    def shown(value: Any) -> str:
+        if isinstance(value, str):
+            return names.get(value, value)
+        if isinstance(value, list):
+            return ", ".join(map(shown, value)) or "-"
+        if isinstance(value, dict):  # {alias: the link it was on}
+            return ", ".join(f"{k}={shown(v)}" for k, v in value.items()) or "-"
+        return "-" if value is None else json.dumps(value)
+
+    if event.withheld:
+        return "(also about something you may not read: left out)"
+    parts = []
+    for key in dict.fromkeys([*event.after, *event.before]):
+        now = shown(event.after.get(key))
+        if key in event.before and event.before[key] != event.after.get(key):
+            now = f"{shown(event.before[key])} -> {now}"
+        parts.append(f"{key}: {now}")
+    return "; ".join(parts) or "-"
 
 
 @main.command()

@@ -31,12 +31,15 @@ class Sdk:
         """Run a script as a user would, in the test's working directory."""
         return self.run([python, "-c", script], check, env)
 
-    def cli(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
-        """The `forebear` command, installed with the SDK."""
-        return self.run([str(Path(sys.executable).parent / "forebear"), *args], check, env)
+    def cli(
+        self, *args: str, check: bool = True, typed: str | None = None, **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        """The `forebear` command, installed with the SDK; `typed` is what a person types
+        at it (by default nothing: its stdin is empty, as a script's)."""
+        return self.run([str(Path(sys.executable).parent / "forebear"), *args], check, env, typed)
 
     def run(
-        self, argv: list[str], check: bool, env: dict[str, str]
+        self, argv: list[str], check: bool, env: dict[str, str], typed: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         """A command in the test's working directory with the SDK's settings (and `env`);
         with `check`, it must succeed."""
@@ -44,6 +47,7 @@ class Sdk:
             argv,
             cwd=self.home,
             env={**self.env, **env},
+            input=typed or "",
             capture_output=True,
             text=True,
             timeout=300,

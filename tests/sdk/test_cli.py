@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -57,8 +58,17 @@ def test_the_cli_logs_links_moves_and_traces(sdk: Sdk) -> None:
     moved = json.loads(sdk.cli("alias", "set", "dataset/train:1.0.0", "best", "--json").stdout)
     assert sorted(moved["aliases"]) == ["best", "latest", "prod"]
     sdk.cli("alias", "rm", "dataset/train", "best")
+    sdk.cli("alias", "set", "dataset/train:v0", "spare")
+    # `registry/collection:alias` names the alias too; a linked version is not a collection
+    a_link = sdk.cli("alias", "rm", "dataset/train:v0", "spare", check=False)
+    assert a_link.returncode == 2
+    assert "forebear alias rm dataset/train spare" in a_link.stderr
+    removed = json.loads(sdk.cli("alias", "rm", "dataset/train:spare", "--json").stdout)
+    assert removed == {"collection": "dataset/train", "removed": "spare"}
     history = json.loads(sdk.cli("history", "dataset/train:prod", "--json").stdout)
     assert [h["type"] for h in history] == [
+        "alias.removed",
+        "alias.set",
         "alias.removed",
         "alias.set",
         "link.semver_set",
@@ -66,6 +76,14 @@ def test_the_cli_logs_links_moves_and_traces(sdk: Sdk) -> None:
         "link.created",
     ]
     assert history[-1]["after"]["version"] == put["id"]  # objects for scripts, not JSON text
+    assert history[0]["before"]["link"] == linked["id"]  # where the alias was
+    # For people: what changed, to the second, with names where the events hold ids.
+    table = sdk.cli("history", "dataset/train:prod", COLUMNS="200").stdout
+    moved_line = next(line for line in table.splitlines() if "alias.set" in line)
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d .* alias\.set", moved_line)
+    assert "link: - -> dataset/train:v0" in moved_line
+    assert "version: proj/ds:v0" in table
+    assert re.search(r"(lnk|ver)_[0-9a-f]{24}", table) is None
     # A whole collection, an artifact's every version and a registry, each by its name.
     whole = [h["type"] for h in json.loads(sdk.cli("history", "dataset/train", "--json").stdout)]
     assert {"alias.removed", "link.created"} <= set(whole)
@@ -117,13 +135,50 @@ def test_the_cli_logs_links_moves_and_traces(sdk: Sdk) -> None:
         sdk.cli("deregister", "dataset/train:v0", "--confirm", "--json").stdout
     )
     assert deregistered["deregistered"] is True
-    sdk.cli("deprecate", "dataset/train", "--yes")
+    # It asks first: a script that cannot answer is told to add --yes; "n" changes nothing.
+    unasked = sdk.cli("deprecate", "dataset/train", check=False)
+    assert (unasked.returncode, "add --yes" in unasked.stderr) == (2, True), unasked.stderr
+    declined = sdk.cli("deprecate", "dataset/train", check=False, typed="n\n")
+    assert declined.returncode == 1
+    sdk.cli("deprecate", "dataset/train", typed="y\n")
+    state = sdk.gql('{ collection(registry: "dataset", name: "train") { deprecated } }')
+    assert state["collection"]["deprecated"] is True
     # refusals end with 1 and say why; a wrong command line with 2
     missing = sdk.cli("link", "proj/nothing:v0", "dataset/train", check=False)
     assert missing.returncode == 1
     assert "forebear:" in missing.stderr
     assert sdk.cli("artifact", "put", "data", check=False).returncode == 2
     assert sdk.cli("no-such-command", check=False).returncode == 2
+
+
+def test_history_names_only_what_the_caller_may_read(sdk: Sdk) -> None:
+    (sdk.home / "w.bin").write_bytes(b"w")
+    sdk.cli("artifact", "put", "w.bin", "-n", "secret/w", "-t", "model")
+    run = sdk.python(
+        "import forebear\n"
+        "with forebear.init(project='open') as run:\n"
+        "    run.use_artifact('secret/w:v0')\n"
+        "print(run.id)"
+    ).stdout.strip()
+    key = sdk.gql('mutation { createUser(input: {name: "vic"}) { key } }')["createUser"]["key"]
+    sdk.gql(
+        'mutation { setProjectMember(input: {project: "open", principal: "vic"}) { __typename } }'
+    )
+    admin = sdk.cli("history", run, COLUMNS="200").stdout
+    assert "secret/w:v0" in admin
+    # vic may read the run, not the other project's version it used: the server leaves out
+    # what the event says about it, as lineage leaves it unnamed.
+    member = sdk.cli("history", run, COLUMNS="200", FOREBEAR_API_KEY=key).stdout
+    used = next(line for line in member.splitlines() if "run.used_version" in line)
+    assert "you may not read" in used
+    assert "secret/w" not in member
+    events = json.loads(sdk.cli("history", run, "--json", FOREBEAR_API_KEY=key).stdout)
+    assert [(e["type"], e["withheld"], e["after"]) for e in events][1] == (
+        "run.used_version",
+        True,
+        {},
+    )
+    assert events[0]["after"] == {"status": "FINISHED"}  # the run's own events in full
 
 
 def test_a_connection_that_keeps_dropping_is_survived(

@@ -7,7 +7,6 @@ import hashlib
 import os
 import re
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -20,7 +19,7 @@ from forebear._artifact import (
     content_type,
 )
 from forebear._errors import BadInput, ForebearError, NotFound, Refused
-from forebear._graphql import Client
+from forebear._graphql import Client, Pending
 from forebear._gto import import_gto
 from forebear._hashing import HashCache
 from forebear._imports import ImportReport
@@ -28,6 +27,7 @@ from forebear._progress import bar
 from forebear._settings import Settings
 from forebear._transfer import put_blobs
 
+LATEST = f"query($ref: String!) {{ artifactVersion(ref: $ref) {{ {VERSION_FIELDS} }} }}"
 LINK_FIELDS = "id name index semver deregistered stages versionId aliases { name }"
 
 
@@ -248,8 +248,9 @@ class Api:
         # The latest version is asked for while the files are looked at: an unchanged
         # artifact is then known as soon as its digest is (a replayed journal always creates,
         # under its key).
-        ask = ThreadPoolExecutor(1) if idempotency_key is None else None
-        latest = ask.submit(self._latest, project, artifact.name) if ask else None
+        latest = None
+        if idempotency_key is None:
+            latest = self._client.ask_ahead(LATEST, ref=f"{project}/{artifact.name}:latest")
         try:
             ordered = artifact._ordered()
             stats = [os.stat(source) for _, source in ordered]
@@ -262,10 +263,10 @@ class Api:
             sums = [(path, sha, st.st_size) for (path, _), sha, st in zip(ordered, digests, stats)]
             # Only an answer as fresh as the files is trusted: after hashing anything, the
             # manifest goes to the server, which compares it with the latest then.
-            same = latest.result() if latest and not hashes.hashed else None
+            same = _latest(latest) if latest and not hashes.hashed else None
         finally:
-            if ask is not None:
-                ask.shutdown(wait=False, cancel_futures=True)
+            if latest is not None:
+                latest.close()
         if (
             same is None
             or same["type"] != artifact.type
@@ -283,18 +284,6 @@ class Api:
         logged = bound(self, version)
         artifact._version, artifact._api = logged._version, self
         return logged
-
-    def _latest(self, project: str, name: str) -> dict[str, Any] | None:
-        """The artifact's latest version, or None (no such artifact yet; or not readable:
-        logging it then says why, naming what was asked)."""
-        try:
-            latest: dict[str, Any] | None = self.graphql(
-                f"query($ref: String!) {{ artifactVersion(ref: $ref) {{ {VERSION_FIELDS} }} }}",
-                ref=f"{project}/{name}:latest",
-            )["artifactVersion"]
-        except (NotFound, Refused):
-            return None
-        return latest
 
     def _log_manifest(
         self,
@@ -645,8 +634,18 @@ def _latest_unless_named(ref: str) -> str:
     return f"{ref}:latest" if "/" in ref and ":" not in ref else ref
 
 
+def _latest(asked: Pending) -> dict[str, Any] | None:
+    """The artifact's latest version (LATEST's answer), or None: no such artifact yet, or not
+    readable (logging it then says why, naming what was asked)."""
+    try:
+        latest: dict[str, Any] | None = asked.result()["artifactVersion"]
+    except (NotFound, Refused):
+        return None
+    return latest
+
+
 def _until_failed(
-    advance: Callable[[int], None] | None, pending: Future[Any] | None
+    advance: Callable[[int], None] | None, pending: Pending | None
 ) -> Callable[[int], None] | None:
     """`advance` (a progress bar's, or none), raising what `pending` raised as soon as it has:
     a wrong key or a server out of reach is said while the first file is hashed, not after
@@ -658,8 +657,8 @@ def _until_failed(
         if advance is not None:
             advance(done)
         failed = pending.exception() if pending.done() else None
-        if failed is not None:
-            raise failed
+        if failed is not None and not isinstance(failed, (NotFound, Refused)):
+            raise failed  # (a refused read proves nothing: logging may still be allowed)
 
     return step
 

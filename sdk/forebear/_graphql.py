@@ -6,8 +6,13 @@ answer was lost (a timeout, a dropped connection) is retried without doing the w
 
 from __future__ import annotations
 
+import http.client
+import json
 import random
+import select
 import time
+import urllib.parse
+import urllib.request
 import uuid
 from typing import Any
 
@@ -32,6 +37,10 @@ class Client:
         self.url = settings.url
         self._key = settings.key()
         self._open: httpx.Client | None = None
+        self.headers = {
+            "Authorization": f"Bearer {self._key}",
+            "User-Agent": f"forebear-sdk/{__version__}",
+        }
 
     @property
     def _http(self) -> httpx.Client:
@@ -39,10 +48,7 @@ class Client:
         if self._open is None:
             self._open = httpx.Client(
                 base_url=self.url,
-                headers={
-                    "Authorization": f"Bearer {self._key}",
-                    "User-Agent": f"forebear-sdk/{__version__}",
-                },
+                headers=self.headers,
                 timeout=httpx.Timeout(60.0, connect=10.0),
                 # Plain http has no certificates to check, and redirects are not followed:
                 # loading the CA bundle (tens of ms) only pays for an https URL.
@@ -70,19 +76,29 @@ class Client:
             if response.status_code == 409 and "still running" in response.text:
                 time.sleep(backoff(attempt))  # our first try is still at work: wait for it
                 continue
-            try:
-                answer = response.json()
-            except ValueError as exc:
-                raise ServerError(
-                    f"{self.url}/graphql answered {response.status_code} without JSON: is "
-                    "FOREBEAR_URL a Forebear server?"
-                ) from exc
-            errors = answer.get("errors") if isinstance(answer, dict) else None
-            if errors:
-                raise error_from(errors[0])
-            data: dict[str, Any] = answer["data"]
-            return data
+            return self._data(response.status_code, response.content)
         raise ServerError(f"{self.url} kept answering that the call is still running")
+
+    def _data(self, status: int, content: bytes) -> dict[str, Any]:
+        """The data of a /graphql answer, or the ForebearError its first error names."""
+        try:
+            answer = json.loads(content)
+        except ValueError as exc:
+            raise ServerError(
+                f"{self.url}/graphql answered {status} without JSON: is FOREBEAR_URL a "
+                "Forebear server?"
+            ) from exc
+        errors = answer.get("errors") if isinstance(answer, dict) else None
+        if errors:
+            raise error_from(errors[0])
+        data: dict[str, Any] = answer["data"]
+        return data
+
+    def ask_ahead(self, query: str, **variables: Any) -> Pending:
+        """A read sent now and answered when `result` is asked for, so that local work
+        (hashing the files whose latest version it asks for) runs meanwhile, with no thread
+        to share the interpreter with."""
+        return Pending(self, query, variables)
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One HTTP request, retried on connection errors and 502-504 (reads, idempotent
@@ -101,6 +117,85 @@ class Client:
                     return response
             time.sleep(backoff(attempt))
         raise AssertionError("unreachable")
+
+
+class Pending:
+    """A query on a connection of its own (the standard library's http.client), its request
+    written at once and its answer read when wanted. Only plain http with no proxy goes this
+    way; any other URL, and a connection that fails, asks through the client's pool (with its
+    proxies, certificates and retries) instead: at once, or when the answer is wanted."""
+
+    def __init__(self, client: Client, query: str, variables: dict[str, Any]) -> None:
+        self._client, self._query, self._variables = client, query, variables
+        self._connection: http.client.HTTPConnection | None = None
+        self._outcome: tuple[dict[str, Any] | None, ForebearError | None] | None = None
+        url = urllib.parse.urlsplit(client.url)
+        if url.scheme == "http" and url.hostname and not _proxied():
+            connection = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=60)
+            try:
+                connection.request(
+                    "POST",
+                    url.path.rstrip("/") + "/graphql",
+                    body=json.dumps({"query": query, "variables": variables}).encode(),
+                    headers={**client.headers, "Content-Type": "application/json"},
+                )
+            except (OSError, http.client.HTTPException):
+                connection.close()  # the pool will try, and say what is wrong
+            else:
+                self._connection = connection
+        if self._connection is None:
+            self._settle()
+
+    def done(self) -> bool:
+        """Whether the answer is here (reading it then does not wait)."""
+        connection = self._connection
+        return connection is None or bool(select.select([connection.sock], [], [], 0)[0])
+
+    def exception(self) -> ForebearError | None:
+        """The error the answer is (read now, waiting for it if need be), or None."""
+        return self._settle()[1]
+
+    def result(self) -> dict[str, Any]:
+        """The answer's data (read now, waiting for it if need be), or raise its error."""
+        data, failed = self._settle()
+        if failed is not None:
+            raise failed
+        assert data is not None
+        return data
+
+    def close(self) -> None:
+        """Hang up, the answer unread if it is not read yet."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _settle(self) -> tuple[dict[str, Any] | None, ForebearError | None]:
+        if self._outcome is not None:
+            return self._outcome
+        answer: tuple[int, bytes] | None = None
+        if self._connection is not None:
+            try:
+                response = self._connection.getresponse()
+                answer = (response.status, response.read())
+            except (OSError, http.client.HTTPException):
+                answer = None  # asked again through the pool, which retries
+            finally:
+                self.close()
+        try:
+            if answer is not None and answer[0] not in RETRY_STATUS:
+                self._outcome = (self._client._data(*answer), None)
+            else:
+                self._outcome = (self._client.graphql(self._query, **self._variables), None)
+        except ForebearError as exc:
+            self._outcome = (None, exc)
+        return self._outcome
+
+
+def _proxied() -> bool:
+    """Whether the environment may send plain http through a proxy (HTTP_PROXY, ALL_PROXY:
+    httpx honours them, and their NO_PROXY, which this does not read)."""
+    proxies = urllib.request.getproxies_environment()
+    return bool(proxies.get("http") or proxies.get("all"))
 
 
 def error_from(error: dict[str, Any]) -> ForebearError:

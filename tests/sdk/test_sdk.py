@@ -5,10 +5,12 @@ sees."""
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import forebear
 import forebear._hashing
@@ -192,9 +194,24 @@ def test_references_are_logged_without_their_bytes(sdk: Sdk) -> None:
         forebear.Artifact("x", type="dataset").add_reference("ftp://host/file")
 
 
+@pytest.mark.parametrize("proxy", [None, "http://127.0.0.1:9"])
 def test_logging_unchanged_files_again_hashes_and_uploads_nothing(
-    sdk: Sdk, monkeypatch: pytest.MonkeyPatch
+    sdk: Sdk, monkeypatch: pytest.MonkeyPatch, proxy: str | None
 ) -> None:
+    # The latest version is asked for on a connection of its own, sent before the files are
+    # looked at; with a proxy set (here one that is never used: NO_PROXY), through httpx.
+    connections = []
+    direct = http.client.HTTPConnection
+
+    def connection(*args: Any, **kwargs: Any) -> http.client.HTTPConnection:
+        assert proxy is None, "a proxy is set: the look-up goes through httpx, which honours it"
+        connections.append(args)
+        return direct(*args, **kwargs)
+
+    monkeypatch.setattr(http.client, "HTTPConnection", connection)
+    if proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     big = sdk.home / "weights.bin"
     big.write_bytes(os.urandom(3 * 2**20))
     with forebear.init(project="again") as run:
@@ -216,6 +233,7 @@ def test_logging_unchanged_files_again_hashes_and_uploads_nothing(
     with forebear.init(project="again") as run:
         third = run.log_artifact(big, name="w", type="model")
     assert (third.version, _creates(sdk)) == ("v1", creates_before + 1)
+    assert len(connections) == (0 if proxy else 3)
 
 
 def test_a_directory_logged_again_is_looked_up_as_one_list_and_each_change_is_seen(

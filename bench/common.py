@@ -199,6 +199,10 @@ def mlflow_server(mlflow: Path, workdir: Path, *artifacts: str) -> Iterator[str]
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # Without its job runner: seven huey consumers that serve MLflow's GenAI jobs, none of
+        # what is measured here, and that poll all the time (a tenth of this 2-core machine
+        # while idle, taken from both sides' operations alike).
+        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -89,6 +89,9 @@ class Artifact:
     # files builds no Path object per file)
     _entries: dict[str, str] = field(default_factory=dict, repr=False)
     _references: dict[str, ArtifactReference] = field(default_factory=dict, repr=False)
+    # directories of a path logged at once, listed as it is logged (after Api.log_artifact has
+    # sent its question for the latest version, so that the server works meanwhile)
+    _unlisted: list[Path] = field(default_factory=list, repr=False)
     _staging: Path | None = field(default=None, repr=False)
     _version: _Version | None = field(default=None, repr=False)
     _api: Api | None = field(default=None, repr=False)
@@ -210,9 +213,19 @@ class Artifact:
             yield f
         self._entries[entry] = str(target)
 
+    def _add_dir_when_logged(self, local_path: PathLike) -> None:
+        """Every file under a directory, at the artifact's root, listed when the artifact is
+        logged: a path logged at once (log_artifact, `forebear artifact put`)."""
+        root = Path(local_path)
+        if not root.is_dir():
+            raise ForebearError(f"{root} is not a directory")
+        self._unlisted.append(root)
+
     def _ordered(self) -> list[tuple[str, str]]:
         """The files added: (path inside, local path), in path order (compared by path alone:
         paths are unique)."""
+        while self._unlisted:
+            self._add_dir(self._unlisted.pop(), None, sizes=False)
         return sorted(self._entries.items(), key=operator.itemgetter(0))
 
     def _writable(self) -> None:

@@ -205,7 +205,7 @@ def _log_version(
             metadata=metadata,
         )
         if files.is_dir():
-            artifact._add_dir(files, None, sizes=False)  # logged at once
+            artifact._add_dir_when_logged(files)
         logged = api.log_artifact(artifact, project=project, run=forebear_run)
     assert logged.id is not None
     return str(logged.id)

@@ -310,7 +310,7 @@ def _artifact_of(
         metadata=dict(metadata or {}),
     )
     if path.is_dir():
-        artifact._add_dir(path, None, sizes=False)  # logged at once: its files' sizes then
+        artifact._add_dir_when_logged(path)
     else:
         artifact.add_file(path)
     return artifact

@@ -212,7 +212,7 @@ def artifact_put(
         raise click.BadParameter("give project/name", param_hint="--name")
     art = Artifact(name=name, type=kind, description=description)
     if path.is_dir():
-        art._add_dir(path, None, sizes=False)  # logged at once: its files' sizes then
+        art._add_dir_when_logged(path)
     else:
         art.add_file(path)
     with _api() as api:

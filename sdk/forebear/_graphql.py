@@ -23,6 +23,7 @@ from forebear._settings import Settings
 from forebear._version import __version__
 
 ATTEMPTS = 5
+CONNECT_SECONDS, READ_SECONDS = 10.0, 60.0
 RETRY_STATUS = (502, 503, 504)
 
 
@@ -49,7 +50,7 @@ class Client:
             self._open = httpx.Client(
                 base_url=self.url,
                 headers=self.headers,
-                timeout=httpx.Timeout(60.0, connect=10.0),
+                timeout=httpx.Timeout(READ_SECONDS, connect=CONNECT_SECONDS),
                 # Plain http has no certificates to check, and redirects are not followed:
                 # loading the CA bundle (tens of ms) only pays for an https URL.
                 verify=self.url.startswith("https://"),
@@ -131,7 +132,9 @@ class Pending:
         self._outcome: tuple[dict[str, Any] | None, ForebearError | None] | None = None
         url = urllib.parse.urlsplit(client.url)
         if url.scheme == "http" and url.hostname and not _proxied():
-            connection = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=60)
+            connection = http.client.HTTPConnection(
+                url.hostname, url.port or 80, timeout=CONNECT_SECONDS
+            )
             try:
                 connection.request(
                     "POST",
@@ -142,6 +145,8 @@ class Pending:
             except (OSError, http.client.HTTPException):
                 connection.close()  # the pool will try, and say what is wrong
             else:
+                if connection.sock is not None:
+                    connection.sock.settimeout(READ_SECONDS)
                 self._connection = connection
         if self._connection is None:
             self._settle()

@@ -28,6 +28,7 @@ from forebear._settings import Settings, save_key
 from forebear._version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 out = Console()
 
 
@@ -58,6 +59,17 @@ def _failing() -> Iterator[None]:
     except ForebearError as exc:
         click.echo(f"forebear: {exc}", err=True)
         sys.exit(1)
+
+
+def _answer(ask: Callable[[], T], instead: str) -> T:
+    """What a person answers `ask`; when there is no one to ask (stdin is no terminal and
+    holds no answer: a script), a wrong command line saying what to give `instead`."""
+    try:
+        return ask()
+    except click.Abort:
+        if sys.stdin is not None and sys.stdin.isatty():
+            raise  # Ctrl-C at the prompt
+        raise click.UsageError(f"asked for an answer and read none: {instead}") from None
 
 
 def command(fn: F) -> F:
@@ -131,7 +143,10 @@ def main() -> None:
 def login(key: str | None, url: str | None) -> dict[str, str]:
     """Check an API key and store it for later (0600, in ~/.config/forebear)."""
     if not key:
-        key = click.prompt("API key", hide_input=True)
+        key = _answer(
+            lambda: str(click.prompt("API key", hide_input=True)),
+            "pass --key (or set FOREBEAR_API_KEY and skip login)",
+        )
     settings = Settings.load(url=url, api_key=key)
     with Api(url=settings.url, api_key=key) as api:
         who = api.graphql("{ viewer { user { name } } }")["viewer"]["user"]["name"]
@@ -376,15 +391,8 @@ def restore(link_ref: str) -> LinkedVersion:
 @command
 def deprecate(collection: str, yes: bool, confirm: bool) -> dict[str, str]:
     """Deprecate a whole registry/collection (restorable)."""
-    if not yes:
-        try:
-            sure = click.confirm(f"Deprecate {collection}?")
-        except click.Abort:  # no answer to read: a script
-            raise click.UsageError(
-                "deprecate asks to confirm and read no answer: add --yes"
-            ) from None
-        if not sure:
-            raise click.Abort()
+    if not yes and not _answer(lambda: click.confirm(f"Deprecate {collection}?"), "add --yes"):
+        raise click.Abort()
     with _api() as api, _asks_to_confirm():
         api.deprecate(collection, confirm=confirm)
     return {"deprecated": collection}

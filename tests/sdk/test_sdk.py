@@ -360,6 +360,11 @@ def test_login_stores_the_key_for_the_user_alone(sdk: Sdk, tmp_path: Path) -> No
     refused = sdk.cli("login", "--key", "fbk_wrong", check=False, FOREBEAR_API_KEY="")
     assert refused.returncode == 1
     assert "unknown, expired or revoked" in refused.stderr
+    # It asks for the key; a script that gives none is told how, and one piped in is taken.
+    unasked = sdk.cli("login", check=False, FOREBEAR_API_KEY="")
+    assert (unasked.returncode, "pass --key" in unasked.stderr) == (2, True), unasked.stderr
+    piped = sdk.cli("login", "--json", typed=sdk.env["FOREBEAR_API_KEY"] + "\n")
+    assert '"user": "admin"' in piped.stdout
 
 
 def test_the_headers_the_sdk_sends(sdk: Sdk) -> None:

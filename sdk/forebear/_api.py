@@ -476,6 +476,16 @@ class Api:
             confirm=confirm,
         )
 
+    def restore_collection(self, collection: str) -> None:
+        """Bring back a deprecated collection (registry/collection), as it was."""
+        registry, name = _target(collection)
+        self.graphql(
+            """mutation($r: String!, $c: String!) { restoreCollection(
+            input: {registry: $r, collection: $c}) { __typename } }""",
+            r=registry,
+            c=name,
+        )
+
     # --- lineage and history -----------------------------------------------------------------
 
     def lineage(self, ref: str, direction: str = "upstream", depth: int | None = None) -> Lineage:

@@ -372,12 +372,16 @@ def deregister(link_ref: str, confirm: bool) -> LinkedVersion:
 
 
 @main.command()
-@click.argument("link_ref", metavar="LINK")
+@click.argument("ref")
 @command
-def restore(link_ref: str) -> LinkedVersion:
-    """Restore a deregistered linked version."""
+def restore(ref: str) -> LinkedVersion | dict[str, str]:
+    """Restore a deregistered linked version (registry/collection:selector) or a deprecated
+    collection (registry/collection)."""
     with _api() as api:
-        return api.restore(link_ref)
+        if ":" in ref:
+            return api.restore(ref)
+        api.restore_collection(ref)
+    return {"restored": ref}
 
 
 @main.command()
@@ -390,7 +394,7 @@ def restore(link_ref: str) -> LinkedVersion:
 )
 @command
 def deprecate(collection: str, yes: bool, confirm: bool) -> dict[str, str]:
-    """Deprecate a whole registry/collection (restorable)."""
+    """Deprecate a whole registry/collection (`forebear restore` brings it back)."""
     if not yes and not _answer(lambda: click.confirm(f"Deprecate {collection}?"), "add --yes"):
         raise click.Abort()
     with _api() as api, _asks_to_confirm():

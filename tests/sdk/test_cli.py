@@ -141,8 +141,13 @@ def test_the_cli_logs_links_moves_and_traces(sdk: Sdk) -> None:
     declined = sdk.cli("deprecate", "dataset/train", check=False, typed="n\n")
     assert declined.returncode == 1
     sdk.cli("deprecate", "dataset/train", typed="y\n")
-    state = sdk.gql('{ collection(registry: "dataset", name: "train") { deprecated } }')
-    assert state["collection"]["deprecated"] is True
+    state = '{ collection(registry: "dataset", name: "train") { deprecated } }'
+    assert sdk.gql(state)["collection"]["deprecated"] is True
+    back = json.loads(sdk.cli("restore", "dataset/train", "--json").stdout)
+    assert back == {"restored": "dataset/train"}
+    assert sdk.gql(state)["collection"]["deprecated"] is False
+    linked_back = json.loads(sdk.cli("restore", "dataset/train:v0", "--json").stdout)
+    assert linked_back["deregistered"] is False
     # refusals end with 1 and say why; a wrong command line with 2
     missing = sdk.cli("link", "proj/nothing:v0", "dataset/train", check=False)
     assert missing.returncode == 1

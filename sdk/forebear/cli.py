@@ -411,6 +411,7 @@ def deprecate(collection: str, yes: bool, confirm: bool) -> dict[str, str]:
 @click.option(
     "--format", "fmt", type=click.Choice(["tree", "json", "dot", "mermaid"]), default="tree"
 )
+@click.option("--json", "fmt", flag_value="json", help="Print JSON for scripts (--format json).")
 def lineage(ref: str, direction: str, depth: int | None, fmt: str) -> None:
     """The lineage of a version, run or linked version."""
     with _failing(), _api() as api:

@@ -106,6 +106,9 @@ def test_the_cli_logs_links_moves_and_traces(sdk: Sdk) -> None:
     tree = sdk.cli("lineage", "proj/ds:gold").stdout
     assert "proj/ds:v0" in tree
     assert sdk.cli("lineage", "proj/ds").stdout == tree  # no version named: the latest
+    as_json = json.loads(sdk.cli("lineage", "proj/ds:gold", "--json").stdout)  # as every command
+    assert as_json == json.loads(sdk.cli("lineage", "proj/ds:gold", "--format", "json").stdout)
+    assert [n["name"] for n in as_json["nodes"]] == ["proj/ds:v0"]
     listed = json.loads(sdk.cli("artifact", "ls", "proj", "--json").stdout)
     assert [(a["name"], a["type"]) for a in listed] == [("ds", "dataset")]
     misspelt = sdk.cli("artifact", "ls", "porj", check=False)

@@ -516,8 +516,12 @@ def _strings(value: Any) -> Iterator[str]:
 
 
 def _utc(time: str) -> str:
-    """An event's ISO time to the second, in UTC."""
-    at = datetime.fromisoformat(time)
+    """An event's ISO time to the second, in UTC (as the server wrote it, when Python 3.9's
+    fromisoformat cannot read it: a `Z`, or other than 3 or 6 digits of a second)."""
+    try:
+        at = datetime.fromisoformat(time)
+    except ValueError:
+        return time
     return (at.astimezone(timezone.utc) if at.tzinfo else at).strftime("%Y-%m-%d %H:%M:%S")
 
 

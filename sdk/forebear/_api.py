@@ -614,6 +614,33 @@ class Api:
         )["verifyAuditLog"]
         return check
 
+    def versions(self, artifact: str) -> list[Artifact]:
+        """Every committed version of an artifact (project/name), newest first, as W&B's
+        `Api.artifacts(type, name)`."""
+        project, _, name = artifact.partition("/")
+        if not project or not name or ":" in name or "/" in name:
+            raise BadInput(f"{artifact!r}: name an artifact as project/name, e.g. vision/mnist")
+        found: list[Artifact] = []
+        after = None
+        while True:
+            answer = self.graphql(
+                f"""query($p: String!, $n: String!, $after: String) {{
+                artifact(project: $p, name: $n) {{ versions(first: 100, after: $after) {{
+                nodes {{ {VERSION_FIELDS} }} pageInfo {{ hasNextPage endCursor }} }} }} }}""",
+                p=project,
+                n=name,
+                after=after,
+            )["artifact"]
+            if answer is None:
+                raise NotFound(
+                    f"project {project!r} has no artifact {name!r} that you may read: "
+                    f"forebear artifact ls {project} lists them"
+                )
+            found += [bound(self, v) for v in answer["versions"]["nodes"]]
+            if not answer["versions"]["pageInfo"]["hasNextPage"]:
+                return found
+            after = answer["versions"]["pageInfo"]["endCursor"]
+
     def artifacts(self, project: str) -> list[dict[str, Any]]:
         """The artifacts of a project: name, type, description, when made."""
         found: list[dict[str, Any]] = []

@@ -268,6 +268,16 @@ class Artifact:
     def digest(self) -> str | None:
         return self._version.digest if self._version else None
 
+    @property
+    def size(self) -> int | None:
+        """Bytes of a logged version's files (references as given), as W&B's `size`."""
+        return self._version.size if self._version else None
+
+    @property
+    def file_count(self) -> int | None:
+        """How many files a logged version holds, as W&B's `file_count`."""
+        return self._version.file_count if self._version else None
+
     def files(self) -> list[ArtifactFile]:
         """The files: of the logged version (from the server), or added so far (hashed)."""
         if self._version is None:

@@ -267,9 +267,21 @@ def artifact_verify(ref: str, root: Path | None) -> dict[str, Any]:
 @click.argument("project")
 @command
 def artifact_ls(project: str) -> list[dict[str, Any]]:
-    """List a project's artifacts."""
+    """List a project's artifacts, or an artifact's versions (PROJECT/NAME), newest first."""
     with _api() as api:
-        return api.artifacts(project)
+        if "/" not in project:
+            return api.artifacts(project)
+        return [
+            {
+                "version": v.version,
+                "id": v.id,
+                "aliases": v.aliases,
+                "files": v.file_count,
+                "size": v.size,
+                "digest": v.digest,
+            }
+            for v in api.versions(project)
+        ]
 
 
 @main.command()

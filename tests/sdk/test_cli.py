@@ -111,6 +111,20 @@ def test_the_cli_logs_links_moves_and_traces(sdk: Sdk) -> None:
     assert [n["name"] for n in as_json["nodes"]] == ["proj/ds:v0"]
     listed = json.loads(sdk.cli("artifact", "ls", "proj", "--json").stdout)
     assert [(a["name"], a["type"]) for a in listed] == [("ds", "dataset")]
+    (data / "c.txt").write_text("c")
+    sdk.cli("artifact", "put", "data", "-n", "proj/ds", "-t", "dataset")
+    versions = json.loads(sdk.cli("artifact", "ls", "proj/ds", "--json").stdout)
+    assert [(v["version"], v["files"], sorted(v["aliases"])) for v in versions] == [
+        ("v1", 3, ["latest"]),
+        ("v0", 2, ["gold"]),
+    ]
+    assert versions[1]["id"] == put["id"]
+    assert "v1" in sdk.cli("artifact", "ls", "proj/ds").stdout  # a table for people
+    unknown = sdk.cli("artifact", "ls", "proj/sd", check=False)
+    assert (unknown.returncode, "forebear artifact ls proj lists them" in unknown.stderr) == (
+        1,
+        True,
+    )
     misspelt = sdk.cli("artifact", "ls", "porj", check=False)
     assert misspelt.returncode == 1
     assert "no project 'porj'" in misspelt.stderr

@@ -118,7 +118,7 @@ def test_the_cli_logs_links_moves_and_traces(sdk: Sdk) -> None:
         ("v1", 3, ["latest"]),
         ("v0", 2, ["gold"]),
     ]
-    assert versions[1]["id"] == put["id"]
+    assert (versions[1]["id"], versions[0]["size"]) == (put["id"], 3)  # a, b, c: a byte each
     assert "v1" in sdk.cli("artifact", "ls", "proj/ds").stdout  # a table for people
     unknown = sdk.cli("artifact", "ls", "proj/sd", check=False)
     assert (unknown.returncode, "forebear artifact ls proj lists them" in unknown.stderr) == (

@@ -502,7 +502,10 @@ def history(ref: str, first: int, as_json: bool) -> None:
         if as_json:
             click.echo(json.dumps(_plain(events), indent=2))
             return
-        names = api._names(i for e in events for i in _strings([e.before, e.after]))
+        try:
+            names = api._names(i for e in events for i in _strings([e.before, e.after]))
+        except ForebearError:  # names are for reading ease: the ids are shown instead
+            names = {}
     if not events:
         out.print("(none)")
         return
@@ -512,7 +515,7 @@ def history(ref: str, first: int, as_json: bool) -> None:
     table.add_column("type", no_wrap=True)
     table.add_column("change")
     for e in events:
-        table.add_row(_utc(e.time), escape(e.actor), e.type, escape(_change(e, names)))
+        table.add_row(_utc(e.time), escape(e.actor), escape(e.type), escape(_change(e, names)))
     out.print(table)
 
 

@@ -27,7 +27,8 @@ from forebear._progress import bar
 from forebear._settings import Settings
 from forebear._transfer import put_blobs
 
-LATEST = f"query($ref: String!) {{ artifactVersion(ref: $ref) {{ {VERSION_FIELDS} }} }}"
+# A version by id or reference (project/name:latest too), as `bound` reads it.
+VERSION_BY_REF = f"query($ref: String!) {{ artifactVersion(ref: $ref) {{ {VERSION_FIELDS} }} }}"
 LINK_FIELDS = "id name index semver deregistered stages versionId aliases { name }"
 
 
@@ -217,13 +218,8 @@ class Api:
         version linked in a registry (registry/collection:production). A reference without
         a version means its latest, as in W&B (project/name is project/name:latest)."""
         ref = _latest_unless_named(ref)
-        query = f"query($ref: String!) {{ artifactVersion(ref: $ref) {{ {VERSION_FIELDS} }} }}"
-        found = None
-        if self._looks_linked(ref):
-            linked = self.linked(ref)
-            found = self.graphql(query, ref=linked.version_id)["artifactVersion"]
-        else:
-            found = self.graphql(query, ref=ref)["artifactVersion"]
+        asked = self.linked(ref).version_id if self._looks_linked(ref) else ref
+        found = self.graphql(VERSION_BY_REF, ref=asked)["artifactVersion"]
         if found is None:
             raise NotFound(f"no version {ref!r}: check the project, name and alias or vN")
         return bound(self, found)
@@ -250,7 +246,7 @@ class Api:
         # under its key).
         latest = None
         if idempotency_key is None:
-            latest = self._client.ask_ahead(LATEST, ref=f"{project}/{artifact.name}:latest")
+            latest = self._client.ask_ahead(VERSION_BY_REF, ref=f"{project}/{artifact.name}:latest")
         try:
             ordered = artifact._ordered()
             stats = [os.stat(source) for _, source in ordered]
@@ -320,10 +316,7 @@ class Api:
         if key("create") is not None:
             # A replayed journal gets the first answer of the create again: the version may
             # be committed since, and then there is nothing left to upload or commit.
-            now = self.graphql(
-                f"query($id: String!) {{ artifactVersion(ref: $id) {{ {VERSION_FIELDS} }} }}",
-                id=version["id"],
-            )["artifactVersion"]
+            now = self.graphql(VERSION_BY_REF, ref=version["id"])["artifactVersion"]
             if now is not None and now["state"] != "PENDING":
                 return dict(now)
         missing = {sha: Path(by_sha[sha]) for sha in created["missingBlobs"]}
@@ -592,10 +585,7 @@ class Api:
                     p=first,
                     n=name,
                 )["found"]
-                missing = (
-                    f"project {first!r} has no artifact {name!r} that you may read "
-                    f"(`forebear artifact ls {first}` lists them)"
-                )
+                missing = _no_artifact(first, name)
             if found is None:
                 raise NotFound(missing)
             return str(found["id"])
@@ -632,10 +622,7 @@ class Api:
                 after=after,
             )["artifact"]
             if answer is None:
-                raise NotFound(
-                    f"project {project!r} has no artifact {name!r} that you may read: "
-                    f"forebear artifact ls {project} lists them"
-                )
+                raise NotFound(_no_artifact(project, name))
             found += [bound(self, v) for v in answer["versions"]["nodes"]]
             if not answer["versions"]["pageInfo"]["hasNextPage"]:
                 return found
@@ -665,6 +652,13 @@ class Api:
             after = page["pageInfo"]["endCursor"]
 
 
+def _no_artifact(project: str, name: str) -> str:
+    return (
+        f"project {project!r} has no artifact {name!r} that you may read: "
+        f"forebear artifact ls {project} lists them"
+    )
+
+
 def _latest_unless_named(ref: str) -> str:
     """A reference naming no version (project/name, registry/collection) means its latest,
     as in W&B; ids and references with :alias or :vN are as given."""
@@ -672,8 +666,8 @@ def _latest_unless_named(ref: str) -> str:
 
 
 def _latest(asked: Pending) -> dict[str, Any] | None:
-    """The artifact's latest version (LATEST's answer), or None: no such artifact yet, or not
-    readable (logging it then says why, naming what was asked)."""
+    """The artifact's latest version (asked with VERSION_BY_REF), or None: no such artifact
+    yet, or not readable (logging it then says why, naming what was asked)."""
     try:
         latest: dict[str, Any] | None = asked.result()["artifactVersion"]
     except (NotFound, Refused):

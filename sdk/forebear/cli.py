@@ -121,7 +121,7 @@ def _cell(value: Any) -> str:
         return "-"
     if isinstance(value, list):
         return escape(", ".join(map(str, value)))
-    if isinstance(value, dict):  # an event's before and after: as JSON, for people too
+    if isinstance(value, dict):  # an altered event in `audit verify`: as JSON, for people too
         return escape(json.dumps(value, default=str))
     return escape(str(value))
 

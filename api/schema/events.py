@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Final, cast
 
@@ -43,7 +44,7 @@ class Event:
     )
 
     @classmethod
-    def from_record(cls, e: EventRecord, hidden: frozenset[str] = frozenset()) -> Event:
+    def from_record(cls, e: EventRecord, hidden: AbstractSet[str] = frozenset()) -> Event:
         """The event; with `hidden` subjects, as withheld from a caller who may not read them."""
         return cls(
             id=strawberry.ID(e.id),
@@ -77,11 +78,8 @@ async def shown(access: Access, records: Sequence[EventRecord]) -> list[Event]:
     (which name that thing), nor the subjects it may not read. As lineage leaves unreadable
     nodes unnamed, history does not name them either."""
     guarded = {s for e in records for s in e.subjects if _guarded(s)}
-    readable = await access.readable(guarded)
-    return [
-        Event.from_record(e, frozenset(s for s in e.subjects if s in guarded - readable))
-        for e in records
-    ]
+    unreadable = guarded - await access.readable(guarded)
+    return [Event.from_record(e, unreadable.intersection(e.subjects)) for e in records]
 
 
 @strawberry.type(description="The outcome of recomputing the audit log's hash chain.")

@@ -18,6 +18,9 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._flowing = threading.Event()
         self._flowing.set()
+        self.requests: list[bytes] = []  # the first chunk of every request (its head)
+        self.carried = 0  # bytes carried back to clients
+        self._cut: tuple[int, bytes, int] | None = None
 
     def __enter__(self) -> TcpProxy:
         self.start()
@@ -61,6 +64,11 @@ class TcpProxy:
         """Carry what was held, and everything after it."""
         self._flowing.set()
 
+    def cut(self, after: int, starting: bytes, times: int = 1) -> None:
+        """Cut the next `times` connections whose request starts with `starting` once `after`
+        bytes of the answer went back: a download dropped midway."""
+        self._cut = (after, starting, times)
+
     def _accept(self, listener: socket.socket) -> None:
         while True:
             try:
@@ -75,12 +83,23 @@ class TcpProxy:
             upstream.settimeout(None)
             with self._lock:
                 self._conns.update((client, upstream))
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+            head = _Connection()
+            threading.Thread(target=self._pump, args=(client, upstream, head), daemon=True).start()
+            back = threading.Thread(target=self._pump_back, args=(upstream, client, head))
+            back.daemon = True
+            back.start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, head: _Connection) -> None:
+        """Client to server, noting each request's head (a chunk starting with a method)."""
         try:
             while data := src.recv(65536):
+                if data.split(b" ", 1)[0] in METHODS:
+                    with self._lock:
+                        self.requests.append(data)
+                        cut = self._cut
+                        if cut is not None and cut[2] > 0 and data.startswith(cut[1]):
+                            self._cut = (cut[0], cut[1], cut[2] - 1)
+                            head.left = cut[0]  # its answer is cut after this many bytes
                 self._flowing.wait()
                 dst.sendall(data)
         except OSError:
@@ -89,3 +108,35 @@ class TcpProxy:
             for sock in (src, dst):
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
+
+    def _pump_back(self, src: socket.socket, dst: socket.socket, head: _Connection) -> None:
+        """Server to client, cutting the connection where a `cut` says."""
+        try:
+            while data := src.recv(65536):
+                left = head.left
+                if left is not None:
+                    data = data[:left]
+                    head.left = left - len(data)
+                self._flowing.wait()
+                dst.sendall(data)
+                with self._lock:
+                    self.carried += len(data)
+                if head.left == 0:
+                    break
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+METHODS = {b"GET", b"HEAD", b"POST", b"PUT", b"PATCH", b"DELETE", b"OPTIONS"}
+
+
+class _Connection:
+    """A proxied connection: how many bytes of the answer it carries now may still go back
+    before it is cut (None: no cut)."""
+
+    def __init__(self) -> None:
+        self.left: int | None = None

@@ -6,6 +6,7 @@ answer was lost (a timeout, a dropped connection) is retried without doing the w
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import random
@@ -14,7 +15,8 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -95,6 +97,47 @@ class Client:
         data: dict[str, Any] = answer["data"]
         return data
 
+    def direct(self) -> Direct | None:
+        """Where a connection of the standard library's own may go instead of the pool:
+        plain http with no proxy set (any other URL takes the pool, with its proxies and
+        certificates)."""
+        url = urllib.parse.urlsplit(self.url)
+        if url.scheme != "http" or not url.hostname or _proxied():
+            return None
+        return Direct(url.hostname, url.port or 80, url.path.rstrip("/"))
+
+    @contextlib.contextmanager
+    def get_bytes(self, path: str, headers: dict[str, str]) -> Iterator[Body]:
+        """A GET whose body is read into the caller's buffers (`Body.readinto`). On plain http
+        with no proxy it is a connection of its own: a body read straight from the socket into
+        them costs half the CPU of one handed over by the pool in small pieces (a GiB
+        downloaded: half a second). Failing to connect or to read raises TransportError."""
+        failed = f"GET {path} from {self.url}"
+        direct = self.direct()
+        if direct is None:
+            try:
+                request = self._http.build_request("GET", path, headers=headers)
+                response = self._http.send(request, stream=True)
+            except httpx.TransportError as exc:
+                raise TransportError(f"{failed}: {exc}") from exc
+            try:
+                yield _PooledBody(response, failed)
+            finally:
+                response.close()
+            return
+        connection = http.client.HTTPConnection(direct.host, direct.port, timeout=CONNECT_SECONDS)
+        try:
+            try:
+                connection.request("GET", direct.path + path, headers={**self.headers, **headers})
+                if connection.sock is not None:
+                    connection.sock.settimeout(READ_SECONDS)
+                answer = connection.getresponse()
+            except (OSError, http.client.HTTPException) as exc:
+                raise TransportError(f"{failed}: {exc!r}") from exc
+            yield _DirectBody(answer, failed)
+        finally:
+            connection.close()
+
     def ask_ahead(self, query: str, **variables: Any) -> Pending:
         """A read sent now and answered when `result` is asked for, so that local work
         (hashing the files whose latest version it asks for) runs meanwhile, with no thread
@@ -130,15 +173,15 @@ class Pending:
         self._client, self._query, self._variables = client, query, variables
         self._connection: http.client.HTTPConnection | None = None
         self._outcome: tuple[dict[str, Any] | None, ForebearError | None] | None = None
-        url = urllib.parse.urlsplit(client.url)
-        if url.scheme == "http" and url.hostname and not _proxied():
+        direct = client.direct()
+        if direct is not None:
             connection = http.client.HTTPConnection(
-                url.hostname, url.port or 80, timeout=CONNECT_SECONDS
+                direct.host, direct.port, timeout=CONNECT_SECONDS
             )
             try:
                 connection.request(
                     "POST",
-                    url.path.rstrip("/") + "/graphql",
+                    direct.path + "/graphql",
                     body=json.dumps({"query": query, "variables": variables}).encode(),
                     headers={**client.headers, "Content-Type": "application/json"},
                 )
@@ -196,6 +239,83 @@ class Pending:
         return self._outcome
 
 
+class Direct(NamedTuple):
+    """The server's address for a connection of the SDK's own (Client.direct)."""
+
+    host: str
+    port: int
+    path: str  # the URL's path prefix, without a trailing /
+
+
+class Body:
+    """The answer to Client.get_bytes: its status, and its body read into buffers."""
+
+    status: int
+
+    def readinto(self, buffer: memoryview) -> int:
+        """Bytes of the body read into `buffer` (at least one; 0 at its end)."""
+        raise NotImplementedError
+
+    def error(self, doing: str) -> ForebearError:
+        """The SDK error this answer is (its body read whole)."""
+        raise NotImplementedError
+
+
+class _DirectBody(Body):
+    def __init__(self, response: http.client.HTTPResponse, failed: str) -> None:
+        self._response, self._failed = response, failed
+        self.status = response.status
+
+    def readinto(self, buffer: memoryview) -> int:
+        try:
+            read = self._response.readinto(buffer)
+        except (OSError, http.client.HTTPException) as exc:
+            raise TransportError(f"{self._failed}: {exc!r}") from exc
+        short = self._response.length
+        if not read and buffer and short:  # http.client ends a cut body quietly
+            raise TransportError(f"{self._failed}: the connection closed {short} bytes short")
+        return read
+
+    def error(self, doing: str) -> ForebearError:
+        try:
+            body = self._response.read()
+        except (OSError, http.client.HTTPException):
+            body = b""
+        return error_of(self.status, self._response.reason, body, doing)
+
+
+class _PooledBody(Body):
+    def __init__(self, response: httpx.Response, failed: str) -> None:
+        self._response, self._failed = response, failed
+        self.status = response.status_code
+        self._pieces = response.iter_bytes()
+        self._left = memoryview(b"")
+
+    def readinto(self, buffer: memoryview) -> int:
+        filled = 0
+        try:
+            while filled < len(buffer):
+                if not self._left:
+                    piece = next(self._pieces, None)
+                    if piece is None:
+                        break
+                    self._left = memoryview(piece)
+                taken = min(len(self._left), len(buffer) - filled)
+                buffer[filled : filled + taken] = self._left[:taken]
+                self._left = self._left[taken:]
+                filled += taken
+        except httpx.TransportError as exc:
+            raise TransportError(f"{self._failed}: {exc}") from exc
+        return filled
+
+    def error(self, doing: str) -> ForebearError:
+        try:
+            body = self._response.read()
+        except httpx.TransportError:
+            body = b""
+        return error_of(self.status, self._response.reason_phrase, body, doing)
+
+
 def _proxied() -> bool:
     """Whether the environment may send plain http through a proxy (HTTP_PROXY, ALL_PROXY:
     httpx honours them, and their NO_PROXY, which this does not read)."""
@@ -219,10 +339,16 @@ def error_from(error: dict[str, Any]) -> ForebearError:
 
 def http_error(response: httpx.Response, doing: str) -> ForebearError:
     """The SDK error for a failed byte transfer (PUT /blobs, GET /files)."""
+    return error_of(response.status_code, response.reason_phrase, response.content, doing)
+
+
+def error_of(status: int, reason: str, body: bytes, doing: str) -> ForebearError:
+    """The SDK error for a byte transfer answered `status` with `body` (an error object)."""
     try:
-        error = response.json().get("error") or {}
+        answer = json.loads(body)
+        error = (answer.get("error") if isinstance(answer, dict) else None) or {}
     except ValueError:
         error = {}
-    code = str(error.get("code") or ("INTERNAL" if response.status_code >= 500 else "BAD_INPUT"))
-    message = f"{doing}: {error.get('message') or response.reason_phrase} ({response.status_code})"
+    code = str(error.get("code") or ("INTERNAL" if status >= 500 else "BAD_INPUT"))
+    message = f"{doing}: {error.get('message') or reason} ({status})"
     return BY_CODE.get(code, ForebearError)(message)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import os
 import shutil
 import tarfile
@@ -19,7 +20,7 @@ from typing import Any, BinaryIO, Callable, Optional
 import httpx
 
 from forebear._errors import IntegrityError, ServerError, TransportError
-from forebear._graphql import ATTEMPTS, Client, backoff, http_error
+from forebear._graphql import ATTEMPTS, Body, Client, backoff, http_error
 from forebear._hashing import HashCache
 
 CHUNK = 1024 * 1024
@@ -381,33 +382,35 @@ class Cache:
             return None
         digest = hashlib.sha256()
         headers = {"Range": f"bytes={have}-"} if have else {}
-        url = f"/files/{version_id}/{file_path}"
-        try:
-            with client._http.stream("GET", url, headers=headers) as response:
-                if response.status_code not in (200, 206):
-                    response.read()
-                    raise http_error(response, f"downloading {file_path} of {version_id}")
-                mode = "ab" if response.status_code == 206 else "wb"
-                if progress is not None and have and mode == "ab":
-                    progress(have)
-                with open(partial, mode) as out, ThreadPoolExecutor(1) as writer:
-                    # One thread receives while another writes and hashes (both let go of
-                    # the GIL), a few blocks apart at most: memory stays flat.
-                    def keep(block: bytes) -> None:
-                        out.write(block)
-                        digest.update(block)
+        with client.get_bytes(f"/files/{version_id}/{file_path}", headers) as body:
+            if body.status not in (200, 206):
+                raise body.error(f"downloading {file_path} of {version_id}")
+            mode = "ab" if body.status == 206 else "wb"
+            if progress is not None and have and mode == "ab":
+                progress(have)
+            # One thread receives into a ring of buffers while another writes and hashes
+            # them (both let go of the GIL), a few buffers apart at most: memory stays flat.
+            ring = [memoryview(bytearray(CHUNK)) for _ in range(IN_FLIGHT)]
+            with open(partial, mode, buffering=0) as out, ThreadPoolExecutor(1) as writer:
 
-                    pending: deque[Future[None]] = deque()
-                    for block in _blocks(response.iter_bytes()):
-                        pending.append(writer.submit(keep, block))
-                        if len(pending) > IN_FLIGHT:
-                            pending.popleft().result()
-                        if progress is not None:
-                            progress(len(block))
-                    for done in pending:
-                        done.result()
-        except httpx.TransportError as exc:
-            raise TransportError(f"downloading {file_path} from {client.url}: {exc}") from exc
+                def keep(block: memoryview) -> None:
+                    digest.update(block)
+                    while block:  # a raw file may write less than asked
+                        block = block[out.write(block) or 0 :]
+
+                pending: deque[Future[None]] = deque()
+                for turn in itertools.count():
+                    buffer = ring[turn % len(ring)]
+                    filled = _fill(body, buffer)
+                    if not filled:
+                        break
+                    pending.append(writer.submit(keep, buffer[:filled]))
+                    if len(pending) >= IN_FLIGHT:  # the next buffer is free once this is done
+                        pending.popleft().result()
+                    if progress is not None:
+                        progress(filled)
+                for done in pending:
+                    done.result()
         return digest.hexdigest() if mode == "wb" else None
 
     def evict(self, keep: set[Path]) -> None:
@@ -424,21 +427,15 @@ class Cache:
                 path.unlink(missing_ok=True)
 
 
-def _blocks(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """The chunks a response hands over as they come off the network, joined into blocks of
-    CHUNK bytes or more (one copy each): httpx's own `iter_bytes(size)` copies every piece
-    again and again as it fills a chunk, and takes half again as long for a large file."""
-    held: list[bytes] = []
-    size = 0
-    for chunk in chunks:
-        held.append(chunk)
-        size += len(chunk)
-        if size >= CHUNK:
-            yield b"".join(held)
-            held.clear()
-            size = 0
-    if held:
-        yield b"".join(held)
+def _fill(body: Body, buffer: memoryview) -> int:
+    """Bytes read into `buffer`: all of it, unless the body ends first."""
+    filled = 0
+    while filled < len(buffer):
+        read = body.readinto(buffer[filled:])
+        if not read:
+            break
+        filled += read
+    return filled
 
 
 def _open_tar(stream: io.RawIOBase) -> tarfile.TarFile:

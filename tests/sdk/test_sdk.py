@@ -17,6 +17,7 @@ import forebear._hashing
 import pytest
 
 from tests.helpers import bearer, counted
+from tests.proxy import TcpProxy
 from tests.sdk.conftest import Sdk
 
 QUICKSTART = """
@@ -487,3 +488,33 @@ def test_downloads_share_no_bytes_and_an_edited_one_never_poisons_the_cache(sdk:
     assert (third / "weights.bin").read_bytes() == big  # the cache noticed, fetched again
     assert (third / "config.txt").read_bytes() == small
     forebear.Api().artifact("share/net:v0").verify(third)
+
+
+@pytest.mark.parametrize("proxy", [None, "http://127.0.0.1:9"])
+def test_a_download_cut_midway_resumes_where_it_stopped(
+    sdk: Sdk, monkeypatch: pytest.MonkeyPatch, proxy: str | None
+) -> None:
+    # Read from a connection of the SDK's own, or (a proxy set, never used: NO_PROXY) from
+    # httpx's pool: either way a body cut short is asked for again from where it stopped,
+    # never taken for the whole file nor fetched from its start.
+    payload = os.urandom(12 * 2**20)
+    (sdk.home / "w.bin").write_bytes(payload)
+    art = forebear.Artifact("w", type="model")
+    art.add_file(sdk.home / "w.bin")
+    logged = forebear.Api().log_artifact(art, project="cut")
+    if proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    port = int(sdk.base.rsplit(":", 1)[1])
+    with TcpProxy("127.0.0.1", port) as cutter:
+        monkeypatch.setenv("FOREBEAR_URL", f"http://127.0.0.1:{cutter.port}")
+        cutter.cut(after=5 * 2**20, starting=b"GET /files/")
+        got = forebear.Api().artifact(logged.id or "").download(sdk.home / "back")
+    assert hashlib.sha256((got / "w.bin").read_bytes()).digest() == hashlib.sha256(payload).digest()
+    gets = [r.split(b"\r\n\r\n")[0] for r in cutter.requests if r.startswith(b"GET /files/")]
+    assert len(gets) == 2
+    assert b"range" not in gets[0].lower()
+    ranges = [line for line in gets[1].lower().split(b"\r\n") if line.startswith(b"range:")]
+    assert len(ranges) == 1
+    assert int(ranges[0].split(b"=")[1].rstrip(b"-")) >= 4 * 2**20
+    assert cutter.carried < len(payload) + 2 * 2**20  # 5 MiB, then from 4 MiB on: not 17

@@ -7,6 +7,8 @@ import hashlib
 import os
 import sqlite3
 import threading
+import weakref
+from array import array
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Callable, Union
@@ -42,7 +44,11 @@ class HashCache:
         self._path = cache_dir / "hashes.sqlite"
         self._lock = threading.Lock()
         self.hashed = 0  # files the last `digests` call read (0: all known already)
-        with self._connect() as db:
+        # One connection for the cache's life, used by one thread at a time (the lock), and
+        # closed with it.
+        self._db = sqlite3.connect(str(self._path), timeout=30, check_same_thread=False)
+        weakref.finalize(self, self._db.close)
+        with self._db as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, size INTEGER, "
                 "mtime_ns INTEGER, inode INTEGER, sha256 TEXT)"
@@ -51,9 +57,6 @@ class HashCache:
                 "CREATE TABLE IF NOT EXISTS listings (key TEXT PRIMARY KEY, files INTEGER, "
                 "digests TEXT)"
             )
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(str(self._path), timeout=30)
 
     def sha256(self, path: FilePath, progress: Callable[[int], None] | None = None) -> str:
         """The file's sha256: kept when its size, mtime and inode are as when it was hashed."""
@@ -70,14 +73,8 @@ class HashCache:
         before are one row; otherwise they are looked up together and the new ones kept in
         one transaction: a directory of thousands of files is one read and one write."""
         infos = list(stats) if stats is not None else [os.stat(path) for path in paths]
-        listing = hashlib.sha256(  # relative paths are relative to here
-            _here().encode()
-            + "".join(
-                f"{os.fspath(path)}\0{info.st_size}\0{info.st_mtime_ns}\0{info.st_ino}\n"
-                for path, info in zip(paths, infos)
-            ).encode()
-        ).hexdigest()
-        with self._lock, self._connect() as db:
+        listing = _listing_key(paths, infos)
+        with self._lock, self._db as db:
             row = db.execute("SELECT digests FROM listings WHERE key = ?", (listing,)).fetchone()
         if row is not None and len(row[0]) == 64 * len(infos):
             self.hashed = 0
@@ -86,7 +83,7 @@ class HashCache:
             return [row[0][at : at + 64] for at in range(0, len(row[0]), 64)]
         real_of = _RealPaths()
         reals = [real_of(path) for path in paths]
-        with self._lock, self._connect() as db:
+        with self._lock, self._db as db:
             kept = _rows(db, reals)
         found: list[str] = []
         new: list[tuple[str, int, int, int, str]] = []
@@ -102,7 +99,7 @@ class HashCache:
         self.hashed = len(new)
         listed = len(infos) > 1
         if new or listed:
-            with self._lock, self._connect() as db:
+            with self._lock, self._db as db:
                 db.executemany("INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?)", new)
                 if listed:
                     db.execute(
@@ -116,7 +113,7 @@ class HashCache:
         """Each file's sha256 if it is kept and the file unchanged since; None otherwise."""
         real_of = _RealPaths()
         reals = [real_of(path) for path in paths]
-        with self._lock, self._connect() as db:
+        with self._lock, self._db as db:
             kept = _rows(db, reals)
         found: list[str | None] = []
         for real in reals:
@@ -136,7 +133,7 @@ class HashCache:
             real = real_of(path)
             info = os.stat(real)
             rows.append((real, info.st_size, info.st_mtime_ns, info.st_ino, digest))
-        with self._lock, self._connect() as db:
+        with self._lock, self._db as db:
             db.executemany("INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?)", rows)
 
 
@@ -153,6 +150,16 @@ class _RealPaths:
         if real is None:
             real = self._folders[folder] = os.path.realpath(folder)
         return os.path.join(real, name)
+
+
+def _listing_key(paths: Sequence[FilePath], infos: Sequence[os.stat_result]) -> str:
+    """What a list of files is looked up by: their paths (relative ones relative to here),
+    sizes, mtimes and inodes."""
+    key = hashlib.sha256(_here().encode("utf-8", "surrogateescape"))
+    key.update("\0".join(os.fspath(path) for path in paths).encode("utf-8", "surrogateescape"))
+    key.update(array("q", [n for info in infos for n in (info.st_size, info.st_mtime_ns)]))
+    key.update(array("Q", [info.st_ino for info in infos]))
+    return key.hexdigest()
 
 
 def _here() -> str:

@@ -6,7 +6,9 @@ benchmark's Neo4j and MinIO. MLflow: `mlflow.log_artifact(s)` and
 (`--serve-artifacts`, its default), from its own virtualenv. Each operation runs in a fresh
 client process, timed inside it (interpreter start-up is not counted), with its peak RSS. A log
 is timed as a training script makes it, in a run already started (`forebear.init`,
-`mlflow.start_run`: each client has met its server once).
+`mlflow.start_run`: each client has met its server once). Before each operation of either
+side, as much memory as its data is made fresh (`warm_pages`: this VM's host charges the
+first write into memory freed seconds ago, by seconds a GiB).
 
 Data: one 1 GiB file; a directory of 1,000 files of 4 KiB; new content on every repetition (so
 neither side deduplicates it). Also: logging the same data again, unchanged, in a new run
@@ -95,7 +97,12 @@ print(json.dumps({"seconds": seconds, "bytes": got,
 """
 
 
-def run(python: str, script: str, *args: str, env: dict[str, str]) -> dict[str, float | str]:
+def run(
+    python: str, script: str, *args: str, env: dict[str, str], warm: int = 0
+) -> dict[str, float | str]:
+    """One client operation in a fresh process: what it prints. `warm`: bytes of memory made
+    ready for it first (see `warm_pages`)."""
+    warm_pages(warm)
     # Each operation starts with no dirty pages left by the one before (a GiB written just
     # before is otherwise flushed during the next one, whichever side that is).
     os.sync()
@@ -106,6 +113,23 @@ def run(python: str, script: str, *args: str, env: dict[str, str]) -> dict[str, 
         raise RuntimeError(done.stderr[-2000:])
     result: dict[str, float | str] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+def warm_pages(size: int) -> None:
+    """Write `size` bytes to a scratch file and delete it: the pages it held are free and
+    fresh for the operation that follows. This VM's host takes back memory freed a few
+    seconds ago, and the first write into a page taken back costs the guest about 14 us: a
+    GiB written into the page cache took 0.2 s of system time right after a GiB was deleted,
+    0.56 s three seconds after, 1.6 s six seconds after, and 3.5 s into pages never used
+    (measured with `resource.getrusage`). Which side of a GiB transfer happened to find
+    fresh pages swung its time by seconds; warmed before every operation of both sides, it
+    no longer does."""
+    if size <= 0:
+        return
+    block = bytes(2**20)
+    with tempfile.TemporaryFile() as scratch:
+        for _ in range(-(-size // len(block))):
+            scratch.write(block)
 
 
 def make_big(path: Path, seed: int, size: int = BIG) -> None:
@@ -211,7 +235,7 @@ def main() -> None:
             settle(forebear_small)
             settle(mlflow_small)
 
-            def repetition(rep: int, label: str, path: Path) -> None:
+            def repetition(rep: int, label: str, path: Path, size: int) -> None:
                 fenv = {**env, "FOREBEAR_CACHE_DIR": str(work / f"cache-{rep}-{path.name}")}
                 cold = {**env, "FOREBEAR_CACHE_DIR": str(work / f"down-cache-{rep}")}
                 target = work / f"down-{rep}"
@@ -219,22 +243,35 @@ def main() -> None:
                 ids: dict[str, str] = {}
 
                 def forebear_up() -> None:
-                    up = run(sys.executable, FOREBEAR_UP, str(path), path.name, env=fenv)
+                    up = run(sys.executable, FOREBEAR_UP, str(path), path.name, env=fenv, warm=size)
                     note(f"{label}: up", "Forebear", up)
                     ids["Forebear"] = str(up["id"])
-                    again = run(sys.executable, FOREBEAR_UP, str(path), path.name, env=fenv)
+                    again = run(
+                        sys.executable, FOREBEAR_UP, str(path), path.name, env=fenv, warm=size
+                    )
                     note(f"{label}: log again, unchanged", "Forebear", again)
 
                 def mlflow_up() -> None:
                     up = run(
-                        str(mlflow_python), MLFLOW_UP, str(path), path.name, mlflow_url, env=env
+                        str(mlflow_python),
+                        MLFLOW_UP,
+                        str(path),
+                        path.name,
+                        mlflow_url,
+                        env=env,
+                        warm=size,
                     )
                     note(f"{label}: up", "MLflow", up)
                     ids["MLflow"] = str(up["id"])
 
                 def forebear_down() -> None:
                     down = run(
-                        sys.executable, FOREBEAR_DOWN, ids["Forebear"], str(target / "f"), env=cold
+                        sys.executable,
+                        FOREBEAR_DOWN,
+                        ids["Forebear"],
+                        str(target / "f"),
+                        env=cold,
+                        warm=size,
                     )
                     note(f"{label}: down", "Forebear", down)
 
@@ -246,6 +283,7 @@ def main() -> None:
                         str(target / "m"),
                         mlflow_url,
                         env=env,
+                        warm=size,
                     )
                     note(f"{label}: down", "MLflow", down)
 
@@ -266,7 +304,7 @@ def main() -> None:
                     ("1,000 files of 4 KiB", work / "small", make_small),
                 ):
                     build(path, rep)
-                    repetition(rep, label, path)
+                    repetition(rep, label, path, expected[label])
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(

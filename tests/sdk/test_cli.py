@@ -280,7 +280,9 @@ def _venv(version: str) -> Path:
 def test_the_quick_start_runs_on_the_oldest_and_newest_python(sdk: Sdk, version: str) -> None:
     from tests.sdk.test_sdk import QUICKSTART, RUNS
 
-    (sdk.home / "my_model.h5").write_bytes(f"weights for {version}".encode())
+    # past SMALL: uploaded alone and downloaded through the buffers of Cache._download
+    weights = f"weights for {version}".encode() + os.urandom(3 * 2**19)
+    (sdk.home / "my_model.h5").write_bytes(weights)
     python = _venv(version)
     sdk.python(QUICKSTART, python=str(python))
     done = sdk.python(
@@ -297,3 +299,4 @@ def test_the_quick_start_runs_on_the_oldest_and_newest_python(sdk: Sdk, version:
         python=str(python),
     )
     assert art.stdout.strip() == "models_quickstart/gemma-finetuned:v0"
+    assert (sdk.home / "got" / "my_model.h5").read_bytes() == weights

@@ -112,14 +112,15 @@ class Client:
         with no proxy it is a connection of its own: a body read straight from the socket into
         them costs half the CPU of one handed over by the pool in small pieces (a GiB
         downloaded: half a second). Failing to connect or to read raises TransportError."""
-        failed = f"GET {path} from {self.url}"
+        failed = f"downloading {path} from {self.url}"
+        unreachable = "is the server running, and is FOREBEAR_URL right?"
         direct = self.direct()
         if direct is None:
             try:
                 request = self._http.build_request("GET", path, headers=headers)
                 response = self._http.send(request, stream=True)
             except httpx.TransportError as exc:
-                raise TransportError(f"{failed}: {exc}") from exc
+                raise TransportError(f"{failed}: {exc}: {unreachable}") from exc
             try:
                 yield _PooledBody(response, failed)
             finally:
@@ -133,7 +134,7 @@ class Client:
                     connection.sock.settimeout(READ_SECONDS)
                 answer = connection.getresponse()
             except (OSError, http.client.HTTPException) as exc:
-                raise TransportError(f"{failed}: {exc!r}") from exc
+                raise TransportError(f"{failed}: {exc!r}: {unreachable}") from exc
             yield _DirectBody(answer, failed)
         finally:
             connection.close()
@@ -342,13 +343,23 @@ def http_error(response: httpx.Response, doing: str) -> ForebearError:
     return error_of(response.status_code, response.reason_phrase, response.content, doing)
 
 
+# What an answer without an error object (a proxy's, say) means, by its status.
+_BY_STATUS = {401: "UNAUTHENTICATED", 403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT"}
+
+
 def error_of(status: int, reason: str, body: bytes, doing: str) -> ForebearError:
     """The SDK error for a byte transfer answered `status` with `body` (an error object)."""
     try:
         answer = json.loads(body)
-        error = (answer.get("error") if isinstance(answer, dict) else None) or {}
     except ValueError:
+        answer = None
+    error = answer.get("error") if isinstance(answer, dict) else None
+    if not isinstance(error, dict):
         error = {}
-    code = str(error.get("code") or ("INTERNAL" if status >= 500 else "BAD_INPUT"))
+    code = str(
+        error.get("code")
+        or _BY_STATUS.get(status)
+        or ("INTERNAL" if status >= 500 else "BAD_INPUT")
+    )
     message = f"{doing}: {error.get('message') or reason} ({status})"
     return BY_CODE.get(code, ForebearError)(message)

@@ -8,7 +8,7 @@ import { Empty, Failure, Frame, Loading } from "./ui";
 
 interface AuditData {
   auditLog: {
-    nodes: { id: string; seq: number; type: string; actor: string; time: string; registry: string | null; before: unknown; after: unknown }[];
+    nodes: { id: string; seq: number; type: string; actor: string; time: string; registry: string | null; before: unknown; after: unknown; withheld: boolean }[];
     pageInfo: { hasNextPage: boolean; endCursor: string | null };
   };
   verifyAuditLog: { intact: boolean; checked: number; reason: string | null; firstBreak: { seq: number } | null };

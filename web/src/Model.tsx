@@ -45,7 +45,7 @@ interface ModelData {
     deprecated: boolean;
     deprecatedAt: string | null;
     links: { nodes: VersionLink[] };
-    history: { nodes: { id: string; type: string; actor: string; time: string; before: unknown; after: unknown }[] };
+    history: { nodes: { id: string; type: string; actor: string; time: string; before: unknown; after: unknown; withheld: boolean }[] };
   } | null;
 }
 

@@ -44,7 +44,7 @@ export const MODEL = gql`
           version { id name project artifactName createdAt producedBy { id name } }
         }
       }
-      history(first: 100) { nodes { id type actor time before after } }
+      history(first: 100) { nodes { id type actor time before after withheld } }
     }
   }
 `;
@@ -52,7 +52,7 @@ export const MODEL = gql`
 export const AUDIT = gql`
   query Audit($actor: String, $registry: String, $types: [String!], $since: DateTime, $after: String) {
     auditLog(actor: $actor, registry: $registry, types: $types, since: $since, first: 50, after: $after) {
-      nodes { id seq type actor time registry subjects before after }
+      nodes { id seq type actor time registry subjects before after withheld }
       pageInfo { hasNextPage endCursor }
     }
     verifyAuditLog { intact checked reason firstBreak { seq } }

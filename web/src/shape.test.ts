@@ -50,6 +50,11 @@ describe("change", () => {
     expect(change({ before: {}, after: { semver: "1.0.0" } })).toBe("semver: — → 1.0.0");
     expect(change({ before: null, after: [1] })).toBe("");
   });
+  it("says when the server withheld what changed", () => {
+    expect(change({ before: {}, after: {}, withheld: true })).toBe(
+      "details withheld: it is also about something you may not read",
+    );
+  });
 });
 
 describe("when", () => {

@@ -18,6 +18,7 @@ export interface EventRow {
   time: string;
   before: unknown;
   after: unknown;
+  withheld?: boolean;
 }
 
 /** Which version (vN) holds each stage, in the registry's stage order; "" when none does. */
@@ -43,8 +44,10 @@ export function versionLabel(link: Pick<Link, "index" | "semver">): string {
   return link.semver ? `v${link.index} · ${link.semver}` : `v${link.index}`;
 }
 
-/** What changed in an event, in one line: "before → after" of the fields that differ. */
-export function change(event: Pick<EventRow, "before" | "after">): string {
+/** What changed in an event, in one line: "before → after" of the fields that differ (or
+ * that the server withheld them: the event is also about something the reader may not read). */
+export function change(event: Pick<EventRow, "before" | "after" | "withheld">): string {
+  if (event.withheld) return "details withheld: it is also about something you may not read";
   const before = asObject(event.before);
   const after = asObject(event.after);
   const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();

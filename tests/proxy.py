@@ -83,52 +83,55 @@ class TcpProxy:
             upstream.settimeout(None)
             with self._lock:
                 self._conns.update((client, upstream))
-            head = _Connection()
-            threading.Thread(target=self._pump, args=(client, upstream, head), daemon=True).start()
-            back = threading.Thread(target=self._pump_back, args=(upstream, client, head))
+            conn = _Connection()
+            threading.Thread(target=self._pump, args=(client, upstream, conn), daemon=True).start()
+            back = threading.Thread(target=self._pump_back, args=(upstream, client, conn))
             back.daemon = True
             back.start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, head: _Connection) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, conn: _Connection) -> None:
         """Client to server, noting each request's head (a chunk starting with a method)."""
         try:
-            while data := src.recv(65536):
-                if data.split(b" ", 1)[0] in METHODS:
-                    with self._lock:
-                        self.requests.append(data)
-                        cut = self._cut
-                        if cut is not None and cut[2] > 0 and data.startswith(cut[1]):
-                            self._cut = (cut[0], cut[1], cut[2] - 1)
-                            head.left = cut[0]  # its answer is cut after this many bytes
-                self._flowing.wait()
-                dst.sendall(data)
-        except OSError:
-            pass
+            with contextlib.suppress(OSError):
+                while data := src.recv(65536):
+                    if data.split(b" ", 1)[0] in METHODS:
+                        self._noted(data, conn)
+                    self._flowing.wait()
+                    dst.sendall(data)
         finally:
-            for sock in (src, dst):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
+            _hang_up(src, dst)
 
-    def _pump_back(self, src: socket.socket, dst: socket.socket, head: _Connection) -> None:
+    def _noted(self, request: bytes, conn: _Connection) -> None:
+        with self._lock:
+            self.requests.append(request)
+            cut = self._cut
+            if cut is not None and cut[2] > 0 and request.startswith(cut[1]):
+                self._cut = (cut[0], cut[1], cut[2] - 1)
+                conn.left = cut[0]  # its answer is cut after this many bytes
+
+    def _pump_back(self, src: socket.socket, dst: socket.socket, conn: _Connection) -> None:
         """Server to client, cutting the connection where a `cut` says."""
         try:
-            while data := src.recv(65536):
-                left = head.left
-                if left is not None:
-                    data = data[:left]
-                    head.left = left - len(data)
-                self._flowing.wait()
-                dst.sendall(data)
-                with self._lock:
-                    self.carried += len(data)
-                if head.left == 0:
-                    break
-        except OSError:
-            pass
+            with contextlib.suppress(OSError):
+                while data := src.recv(65536):
+                    left = conn.left
+                    if left is not None:
+                        data = data[:left]
+                        conn.left = left - len(data)
+                    self._flowing.wait()
+                    dst.sendall(data)
+                    with self._lock:
+                        self.carried += len(data)
+                    if conn.left == 0:
+                        return
         finally:
-            for sock in (src, dst):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
+            _hang_up(src, dst)
+
+
+def _hang_up(*socks: socket.socket) -> None:
+    for sock in socks:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 METHODS = {b"GET", b"HEAD", b"POST", b"PUT", b"PATCH", b"DELETE", b"OPTIONS"}

@@ -391,12 +391,11 @@ class Cache:
             # One thread receives into a ring of buffers while another writes and hashes
             # them (both let go of the GIL), a few buffers apart at most: memory stays flat.
             ring = [memoryview(bytearray(CHUNK)) for _ in range(IN_FLIGHT)]
-            with open(partial, mode, buffering=0) as out, ThreadPoolExecutor(1) as writer:
+            with open(partial, mode) as out, ThreadPoolExecutor(1) as writer:
 
                 def keep(block: memoryview) -> None:
                     digest.update(block)
-                    while block:  # a raw file may write less than asked
-                        block = block[out.write(block) or 0 :]
+                    out.write(block)  # past the file's buffer: written from `block` itself
 
                 pending: deque[Future[None]] = deque()
                 for turn in itertools.count():

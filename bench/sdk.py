@@ -296,7 +296,10 @@ def main() -> None:
                     order = [mlflow_up, forebear_up, mlflow_down, forebear_down]
                 for step in order:
                     step()
+                # What each side downloaded is let go (Forebear's bytes are in its cache, the
+                # target only links them): memory does not fill with GiBs no one reads again.
                 shutil.rmtree(target, ignore_errors=True)
+                shutil.rmtree(cold["FOREBEAR_CACHE_DIR"], ignore_errors=True)
 
             for rep in range(REPEAT):
                 for label, path, build in (

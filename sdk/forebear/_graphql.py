@@ -27,6 +27,7 @@ from forebear._version import __version__
 ATTEMPTS = 5
 CONNECT_SECONDS, READ_SECONDS = 10.0, 60.0
 RETRY_STATUS = (502, 503, 504)
+UNREACHABLE = "is the server running, and is FOREBEAR_URL right?"
 
 
 def backoff(attempt: int) -> float:
@@ -113,31 +114,52 @@ class Client:
         them costs half the CPU of one handed over by the pool in small pieces (a GiB
         downloaded: half a second). Failing to connect or to read raises TransportError."""
         failed = f"downloading {path} from {self.url}"
-        unreachable = "is the server running, and is FOREBEAR_URL right?"
         direct = self.direct()
         if direct is None:
             try:
                 request = self._http.build_request("GET", path, headers=headers)
                 response = self._http.send(request, stream=True)
             except httpx.TransportError as exc:
-                raise TransportError(f"{failed}: {exc}: {unreachable}") from exc
+                raise TransportError(f"{failed}: {exc}: {UNREACHABLE}") from exc
             try:
                 yield _PooledBody(response, failed)
             finally:
                 response.close()
             return
-        connection = http.client.HTTPConnection(direct.host, direct.port, timeout=CONNECT_SECONDS)
+        try:
+            connection = self._sent(direct, "GET", path, headers)
+        except (OSError, http.client.HTTPException) as exc:
+            raise TransportError(f"{failed}: {exc!r}: {UNREACHABLE}") from exc
         try:
             try:
-                connection.request("GET", direct.path + path, headers={**self.headers, **headers})
-                if connection.sock is not None:
-                    connection.sock.settimeout(READ_SECONDS)
                 answer = connection.getresponse()
             except (OSError, http.client.HTTPException) as exc:
-                raise TransportError(f"{failed}: {exc!r}: {unreachable}") from exc
+                raise TransportError(f"{failed}: {exc!r}: {UNREACHABLE}") from exc
             yield _DirectBody(answer, failed)
         finally:
             connection.close()
+
+    def _sent(
+        self,
+        direct: Direct,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes | None = None,
+    ) -> http.client.HTTPConnection:
+        """A request written on a connection of its own (see `direct`), its answer not read
+        yet; OSError or HTTPException when it could not be sent (the connection closed)."""
+        connection = http.client.HTTPConnection(direct.host, direct.port, timeout=CONNECT_SECONDS)
+        try:
+            connection.request(
+                method, direct.path + path, body=body, headers={**self.headers, **headers}
+            )
+        except BaseException:
+            connection.close()
+            raise
+        if connection.sock is not None:
+            connection.sock.settimeout(READ_SECONDS)
+        return connection
 
     def ask_ahead(self, query: str, **variables: Any) -> Pending:
         """A read sent now and answered when `result` is asked for, so that local work
@@ -155,7 +177,7 @@ class Client:
                 if attempt == ATTEMPTS:
                     raise TransportError(
                         f"cannot reach Forebear at {self.url} ({exc.__class__.__name__}: {exc}): "
-                        "is the server running, and is FOREBEAR_URL right?"
+                        + UNREACHABLE
                     ) from exc
             else:
                 if response.status_code not in RETRY_STATUS or attempt == ATTEMPTS:
@@ -176,22 +198,11 @@ class Pending:
         self._outcome: tuple[dict[str, Any] | None, ForebearError | None] | None = None
         direct = client.direct()
         if direct is not None:
-            connection = http.client.HTTPConnection(
-                direct.host, direct.port, timeout=CONNECT_SECONDS
-            )
-            try:
-                connection.request(
-                    "POST",
-                    direct.path + "/graphql",
-                    body=json.dumps({"query": query, "variables": variables}).encode(),
-                    headers={**client.headers, "Content-Type": "application/json"},
-                )
-            except (OSError, http.client.HTTPException):
-                connection.close()  # the pool will try, and say what is wrong
-            else:
-                if connection.sock is not None:
-                    connection.sock.settimeout(READ_SECONDS)
-                self._connection = connection
+            body = json.dumps({"query": query, "variables": variables}).encode()
+            headers = {"Content-Type": "application/json"}
+            # Not sent: the pool will try, and say what is wrong.
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                self._connection = client._sent(direct, "POST", "/graphql", headers, body)
         if self._connection is None:
             self._settle()
 

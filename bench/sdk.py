@@ -8,11 +8,16 @@ client process, timed inside it (interpreter start-up is not counted), with its 
 is timed as a training script makes it, in a run already started (`forebear.init`,
 `mlflow.start_run`: each client has met its server once). Before each operation of either
 side, as much memory as its data is made fresh (`warm_pages`: this VM's host charges the
-first write into memory freed seconds ago, by seconds a GiB).
+first write into memory freed seconds ago, by seconds a GiB). Each timed operation starts from a
+collected heap (`gc.collect()`, both sides): the first collection after a client's imports,
+1-3 ms here, otherwise falls inside whichever operation allocates first, where a long-running
+training script would long since have paid it.
 
 Data: one 1 GiB file; a directory of 1,000 files of 4 KiB; new content on every repetition (so
 neither side deduplicates it). Also: logging the same data again, unchanged, in a new run
-(Forebear hashes nothing: its hash cache, and the server's latest version equals it).
+(Forebear hashes nothing: its hash cache, and the server's latest version equals it). Each
+upload is shown twice: when the client returns, and then on disk (`on_disk`: MinIO has synced
+its writes when it answers, MLflow's server has not).
 Prints medians of REPEAT runs, after one untimed run of each operation on smaller data and
 untimed logs of small files until each side has settled (SETTLE_ROUNDS), and the ratio
 MLflow / Forebear (above 1: Forebear is faster). The sides take turns at going first.
@@ -27,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -41,11 +47,12 @@ SETTLE_ROUNDS = 10
 
 # Each client script prints {"seconds": ..., "rss_mb": ...} of the operation alone.
 FOREBEAR_UP = """
-import json, resource, sys, time
+import gc, json, resource, sys, time
 from pathlib import Path
 import forebear
 path = Path(sys.argv[1])
 run = forebear.init(project="bench")  # as MLflow's start_run below: untimed
+gc.collect()
 start = time.perf_counter()
 logged = run.log_artifact(path, name=sys.argv[2], type="dataset")
 seconds = time.perf_counter() - start
@@ -54,9 +61,10 @@ print(json.dumps({"seconds": seconds, "id": logged.id,
     "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 FOREBEAR_DOWN = """
-import json, resource, sys, time
+import gc, json, resource, sys, time
 from pathlib import Path
 import forebear
+gc.collect()
 start = time.perf_counter()
 forebear.Api().artifact(sys.argv[1]).download(sys.argv[2])
 seconds = time.perf_counter() - start
@@ -65,12 +73,13 @@ print(json.dumps({"seconds": seconds, "bytes": got,
     "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 MLFLOW_UP = """
-import json, resource, sys, time
+import gc, json, resource, sys, time
 from pathlib import Path
 import mlflow
 mlflow.set_tracking_uri(sys.argv[3])
 path = Path(sys.argv[1])
 run = mlflow.start_run()
+gc.collect()
 start = time.perf_counter()
 # at the run's root: MLflow 3.17's client does not download what sits under an artifact_path
 if path.is_dir():
@@ -83,11 +92,12 @@ print(json.dumps({"seconds": seconds, "id": run.info.run_id,
     "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 MLFLOW_DOWN = """
-import json, resource, sys, time
+import gc, json, resource, sys, time
 from pathlib import Path
 import mlflow
 mlflow.set_tracking_uri(sys.argv[3])
 Path(sys.argv[2]).mkdir(parents=True, exist_ok=True)
+gc.collect()
 start = time.perf_counter()
 mlflow.artifacts.download_artifacts(run_id=sys.argv[1], dst_path=sys.argv[2])
 seconds = time.perf_counter() - start
@@ -113,6 +123,17 @@ def run(
         raise RuntimeError(done.stderr[-2000:])
     result: dict[str, float | str] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+def on_disk(result: dict[str, float | str]) -> dict[str, float | str]:
+    """`result` with the time it took then until every byte written is on disk (os.sync:
+    `run` starts each operation with nothing left to write). MinIO writes an object's parts
+    with O_DIRECT and fdatasync before it answers; MLflow's server answers with the bytes
+    still in the page cache. An upload's first figure is when the client returns, this one
+    when the data would survive a crash."""
+    start = time.perf_counter()
+    os.sync()
+    return {**result, "seconds": float(result["seconds"]) + time.perf_counter() - start}
 
 
 def warm_pages(size: int) -> None:
@@ -245,6 +266,7 @@ def main() -> None:
                 def forebear_up() -> None:
                     up = run(sys.executable, FOREBEAR_UP, str(path), path.name, env=fenv, warm=size)
                     note(f"{label}: up", "Forebear", up)
+                    note(f"{label}: up, then on disk", "Forebear", on_disk(up))
                     ids["Forebear"] = str(up["id"])
                     again = run(
                         sys.executable, FOREBEAR_UP, str(path), path.name, env=fenv, warm=size
@@ -262,6 +284,7 @@ def main() -> None:
                         warm=size,
                     )
                     note(f"{label}: up", "MLflow", up)
+                    note(f"{label}: up, then on disk", "MLflow", on_disk(up))
                     ids["MLflow"] = str(up["id"])
 
                 def forebear_down() -> None:

@@ -101,7 +101,7 @@ def _show(result: Any) -> None:
     elif isinstance(result, list) and isinstance(result[0], dict):
         table = Table(*result[0].keys())
         for row in result:
-            table.add_row(*(_cell(v) for v in row.values()))
+            table.add_row(*(_cell(v, k) for k, v in row.items()))
         out.print(table)
     elif isinstance(result, list):
         for item in result:
@@ -110,15 +110,17 @@ def _show(result: Any) -> None:
         # one record: a field a line
         table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
         for field, value in _plain(result).items():
-            table.add_row(escape(field), _cell(value))
+            table.add_row(escape(field), _cell(value, field))
         out.print(table)
     else:
         out.print(result)
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, field: str = "") -> str:
     if value is None or value == [] or value == {}:
         return "-"
+    if field.endswith("At") and isinstance(value, str):  # createdAt: to the second, UTC
+        return escape(_utc(value))
     if isinstance(value, list):
         return escape(", ".join(map(str, value)))
     if isinstance(value, dict):  # an altered event in `audit verify`: as JSON, for people too

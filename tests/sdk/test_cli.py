@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import forebear
@@ -120,6 +121,8 @@ def test_the_cli_logs_links_moves_and_traces(sdk: Sdk) -> None:
     ]
     assert (versions[1]["id"], versions[0]["size"]) == (put["id"], 3)  # a, b, c: a byte each
     assert "v1" in sdk.cli("artifact", "ls", "proj/ds").stdout  # a table for people
+    made = datetime.fromisoformat(listed[0]["createdAt"]).astimezone(UTC)
+    assert made.strftime("%Y-%m-%d %H:%M:%S") in sdk.cli("artifact", "ls", "proj").stdout
     unknown = sdk.cli("artifact", "ls", "proj/sd", check=False)
     assert (unknown.returncode, "forebear artifact ls proj lists them" in unknown.stderr) == (
         1,

@@ -559,9 +559,11 @@ def _change(event: Event, names: dict[str, str]) -> str:
         return "(also about something you may not read: left out)"
     parts = []
     for key in dict.fromkeys([*event.after, *event.before]):
-        now = shown(event.after.get(key))
-        if key in event.before and event.before[key] != event.after.get(key):
-            now = f"{shown(event.before[key])} -> {now}"
+        now, then = shown(event.after.get(key)), shown(event.before.get(key))
+        if now == then == "-":  # empty before and after ({} then, [] now): nothing to say
+            continue
+        if key in event.before and then != now:
+            now = f"{then} -> {now}"
         parts.append(f"{key}: {now}")
     return "; ".join(parts) or "-"
 

@@ -84,6 +84,9 @@ def test_the_cli_logs_links_moves_and_traces(sdk: Sdk) -> None:
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d .* alias\.set", moved_line)
     assert "link: - -> dataset/train:v0" in moved_line
     assert "version: proj/ds:v0" in table
+    sdk.cli("link", "proj/ds:gold", "dataset/plain")  # no alias before, none after: not said
+    plain = sdk.cli("history", "dataset/plain", COLUMNS="200").stdout
+    assert ("link.created" in plain, "aliases" in plain) == (True, False), plain
     assert re.search(r"(lnk|ver)_[0-9a-f]{24}", table) is None
     # A whole collection, an artifact's every version and a registry, each by its name.
     whole = [h["type"] for h in json.loads(sdk.cli("history", "dataset/train", "--json").stdout)]

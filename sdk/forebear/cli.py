@@ -551,8 +551,8 @@ def _change(event: Event, names: dict[str, str]) -> str:
             return names.get(value, value)
         if isinstance(value, list):
             return ", ".join(map(shown, value)) or "-"
-        if isinstance(value, dict):  # {alias: the link it was on}
-            return ", ".join(f"{k}={shown(v)}" for k, v in value.items()) or "-"
+        if isinstance(value, dict):  # {alias: the link it was on}, None: on none
+            return ", ".join(f"{k}={shown(v)}" for k, v in value.items() if v is not None) or "-"
         return "-" if value is None else json.dumps(value)
 
     if event.withheld:

@@ -83,6 +83,8 @@ def test_the_cli_logs_links_moves_and_traces(sdk: Sdk) -> None:
     moved_line = next(line for line in table.splitlines() if "alias.set" in line)
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d .* alias\.set", moved_line)
     assert "link: - -> dataset/train:v0" in moved_line
+    created_line = next(line for line in table.splitlines() if "link.created" in line)
+    assert "aliases: - -> prod;" in created_line  # prod was on no link before
     assert "version: proj/ds:v0" in table
     sdk.cli("link", "proj/ds:gold", "dataset/plain")  # no alias before, none after: not said
     plain = sdk.cli("history", "dataset/plain", COLUMNS="200").stdout

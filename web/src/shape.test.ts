@@ -50,6 +50,15 @@ describe("change", () => {
     expect(change({ before: {}, after: { semver: "1.0.0" } })).toBe("semver: — → 1.0.0");
     expect(change({ before: null, after: [1] })).toBe("");
   });
+  it("reads as a person would: empty is empty, lists joined, an alias on no link left out", () => {
+    expect(change({ before: { aliases: {} }, after: { aliases: [] } })).toBe("");
+    expect(change({ before: { aliases: { prod: null } }, after: { aliases: ["prod", "best"] } })).toBe(
+      "aliases: — → prod, best",
+    );
+    expect(change({ before: { aliases: { prod: "lnk_1" } }, after: { aliases: [] } })).toBe(
+      "aliases: prod=lnk_1 → —",
+    );
+  });
   it("says when the server withheld what changed", () => {
     expect(change({ before: {}, after: {}, withheld: true })).toBe(
       "details withheld: it is also about something you may not read",

@@ -52,8 +52,9 @@ export function change(event: Pick<EventRow, "before" | "after" | "withheld">): 
   const after = asObject(event.after);
   const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
   const parts = keys
-    .filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]))
-    .map((k) => `${k}: ${show(before[k])} → ${show(after[k])}`);
+    .map((k) => [k, show(before[k]), show(after[k])])
+    .filter(([, then, now]) => then !== now)
+    .map(([k, then, now]) => `${k}: ${then} → ${now}`);
   return parts.join("; ");
 }
 
@@ -63,9 +64,16 @@ function asObject(value: unknown): Record<string, unknown> {
     : {};
 }
 
+/** A value as a person reads it: empty ones (null, [], {}) as "—", lists joined, maps as
+ * key=value (an alias that was on no link, {prod: null}, is left out). */
 function show(value: unknown): string {
   if (value === undefined || value === null) return "—";
   if (typeof value === "string") return value;
+  if (Array.isArray(value)) return value.map(show).join(", ") || "—";
+  if (typeof value === "object") {
+    const held = Object.entries(value as Record<string, unknown>).filter(([, v]) => v != null);
+    return held.map(([k, v]) => `${k}=${show(v)}`).join(", ") || "—";
+  }
   return JSON.stringify(value);
 }
 

@@ -151,6 +151,9 @@ class StartRunIn(Strict):
     source_commit: Annotated[str, StringConstraints(max_length=256)] | None = None
     entry_point: Annotated[str, StringConstraints(max_length=1024)] | None = None
     host: Annotated[str, StringConstraints(max_length=256)] | None = None
+    job_type: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+    group: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+    notes: Annotated[str, StringConstraints(max_length=10_000)] | None = None
 
 
 class UpdateRunIn(Strict):

@@ -111,6 +111,9 @@ class Run:
     actor: str
     started_at: datetime
     ended_at: datetime | None
+    job_type: str | None = None
+    group: str | None = None
+    notes: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

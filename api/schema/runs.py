@@ -95,6 +95,13 @@ class Run(Node):
     source_commit: str | None = strawberry.field(description="Source revision, e.g. git SHA.")
     entry_point: str | None = strawberry.field(description="Program or command that ran.")
     host: str | None = strawberry.field(description="Machine it ran on.")
+    job_type: str | None = strawberry.field(
+        description="What kind of work it did, e.g. train or evaluate (W&B's job_type)."
+    )
+    group: str | None = strawberry.field(
+        description="The larger experiment it is part of (W&B's group)."
+    )
+    notes: str | None = strawberry.field(description="Free text about the run.")
     actor: str = strawberry.field(description="Who started it.")
     started_at: datetime = strawberry.field(description="When it started.")
     ended_at: datetime | None = strawberry.field(description="When it finished, if it has.")
@@ -112,6 +119,9 @@ class Run(Node):
             source_commit=r.source_commit,
             entry_point=r.entry_point,
             host=r.host,
+            job_type=r.job_type,
+            group=r.group,
+            notes=r.notes,
             actor=r.actor,
             started_at=r.started_at,
             ended_at=r.ended_at,
@@ -182,6 +192,15 @@ class StartRunInput:
     source_commit: str | None = strawberry.field(default=None, description="e.g. git SHA.")
     entry_point: str | None = strawberry.field(default=None, description="Program that ran.")
     host: str | None = strawberry.field(default=None, description="Machine it runs on.")
+    job_type: str | None = strawberry.field(
+        default=None, description="What kind of work it does, e.g. train (1-128 characters)."
+    )
+    group: str | None = strawberry.field(
+        default=None, description="The larger experiment it is part of (1-128 characters)."
+    )
+    notes: str | None = strawberry.field(
+        default=None, description="Free text about the run (up to 10,000 characters)."
+    )
 
 
 @strawberry.input(description="Change a run: config and summary are merged key by key.")
@@ -303,6 +322,9 @@ class RunMutation:
             source_commit=data.source_commit,
             entry_point=data.entry_point,
             host=data.host,
+            job_type=data.job_type,
+            group=data.group,
+            notes=data.notes,
             actor=info.context.actor,
         )
         info.context.wrote_into(data.project)

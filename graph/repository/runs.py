@@ -46,6 +46,9 @@ def run_from(node: Mapping[str, Any]) -> Run:
         actor=node["actor"],
         started_at=native(node["startedAt"]),
         ended_at=native(node.get("endedAt")),
+        job_type=node.get("jobType"),
+        group=node.get("group"),
+        notes=node.get("notes"),
     )
 
 
@@ -92,6 +95,9 @@ def new_run(
     source_commit: str | None = None,
     entry_point: str | None = None,
     host: str | None = None,
+    job_type: str | None = None,
+    group: str | None = None,
+    notes: str | None = None,
 ) -> dict[str, Any]:
     """The properties of a new Run node (named after its id when `name` is None)."""
     run_id = new_id("run")
@@ -107,6 +113,9 @@ def new_run(
         "sourceCommit": source_commit,
         "entryPoint": entry_point,
         "host": host,
+        "jobType": job_type,
+        "group": group,
+        "notes": notes,
         "actor": actor,
         "startedAt": started_at,
         "endedAt": started_at if status in TERMINAL else None,
@@ -161,6 +170,9 @@ class RunRepository(Repository):
         entry_point: str | None,
         host: str | None,
         actor: str,
+        job_type: str | None = None,
+        group: str | None = None,
+        notes: str | None = None,
     ) -> Run:
         """Start a RUNNING run in `project`, creating the project on first use."""
 
@@ -175,6 +187,9 @@ class RunRepository(Repository):
                 source_commit=source_commit,
                 entry_point=entry_point,
                 host=host,
+                job_type=job_type,
+                group=group,
+                notes=notes,
             )
             row = await (await tx.run(q.CREATE_RUN, project=project, props=props)).single(
                 strict=True

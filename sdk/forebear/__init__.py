@@ -7,6 +7,9 @@ run.link_model(path="./model.h5", registered_model_name="MNIST")
 run.finish()
 """
 
+import getpass
+import sys
+
 from forebear._api import (
     Api,
     Event,
@@ -29,16 +32,32 @@ from forebear._errors import (
     TransportError,
 )
 from forebear._run import Run, current, init
-from forebear._settings import save_key
+from forebear._settings import Settings, save_key
 from forebear._version import __version__
 
 
-def login(key: str, url: "str | None" = None) -> str:
-    """Check `key` against the server and store it for later runs (0600, in the user's config
-    directory); return who it belongs to."""
+def login(key: "str | None" = None, url: "str | None" = None, host: "str | None" = None) -> str:
+    """Check an API key against the server; return who it belongs to. A `key` given (or typed
+    at the prompt) is stored for later runs (0600, in the user's config directory).
+
+    As `wandb.login()`: with no `key`, the one FOREBEAR_API_KEY or an earlier login gives is
+    checked, and at a terminal one is asked for when there is none. `host` is W&B's name for
+    `url` (default FOREBEAR_URL)."""
+    url = url or host
+    store = bool(key)
+    if not key:
+        key = Settings.load(url=url).api_key
+    if not key:
+        if not sys.stdin.isatty():
+            raise AuthError(
+                "no API key: pass forebear.login(key=...), set FOREBEAR_API_KEY, or run "
+                "`forebear login`"
+            )
+        key, store = getpass.getpass("Forebear API key: ").strip(), True
     with Api(url=url, api_key=key) as api:
         who = api.graphql("{ viewer { user { name } } }")["viewer"]["user"]["name"]
-        save_key(api.settings.url, key)
+        if store:
+            save_key(api.settings.url, key)
     return str(who)
 
 

@@ -163,10 +163,11 @@ class Api:
     def _start_run(
         self, start: dict[str, Any], idempotency_key: str | None = None
     ) -> dict[str, Any]:
-        """Start a run (a StartRunInput); the run's id, name, project, config and summary."""
+        """Start a run (a StartRunInput); the run's id, name, project, config, summary, job
+        type, group and notes."""
         run: dict[str, Any] = self.graphql(
             """mutation($input: StartRunInput!) { startRun(input: $input) {
-            run { id name project config summary } } }""",
+            run { id name project config summary jobType group notes } } }""",
             idempotency_key=idempotency_key,
             input=start,
         )["startRun"]["run"]

@@ -77,6 +77,9 @@ class Run:
         self.id: str = record["id"]
         self.name: str = record.get("name") or ""
         self.project: str = record["project"]
+        self.job_type: str | None = record.get("jobType")
+        self.group: str | None = record.get("group")
+        self.notes: str | None = record.get("notes")
         self.disabled = disabled
         self.config = _Synced(self, "config", record.get("config") or {})
         self.summary = _Synced(self, "summary", record.get("summary") or {})
@@ -335,10 +338,18 @@ def init(
     mode: str | None = None,
     url: str | None = None,
     api_key: str | None = None,
+    job_type: str | None = None,
+    group: str | None = None,
+    notes: str | None = None,
+    entity: str | None = None,
 ) -> Run:
     """Start a run in `project` (FOREBEAR_PROJECT by default; made on first use). Use it as a
     context manager, or call `finish`; at exit an unfinished run is finished, as CRASHED when
-    the program died of an exception."""
+    the program died of an exception.
+
+    As `wandb.init`: `job_type` (train, evaluate...), `group` (the larger experiment) and
+    `notes` are kept with the run. `entity` is accepted so that W&B scripts run unchanged and
+    is not used: Forebear's projects all belong to one organization, shared by role."""
     global _current
     from forebear._settings import Settings
 
@@ -353,8 +364,13 @@ def init(
         "sourceCommit": _git_commit(),
         "entryPoint": " ".join(sys.argv) or None,
         "host": socket.gethostname(),
+        **{
+            field: value
+            for field, value in (("jobType", job_type), ("group", group), ("notes", notes))
+            if value is not None
+        },
     }
-    record = {"project": settings.project, "name": name, "config": config}
+    record = {**start, "config": config}
     if settings.mode == "disabled":
         run = Run(_DisabledApi(settings), {**record, "id": "disabled"}, disabled=True)
         _current = run

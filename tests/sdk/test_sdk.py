@@ -54,6 +54,48 @@ def test_the_wandb_quick_start_runs_as_written(sdk: Sdk) -> None:
     assert candidate["version"]["producedBy"]["id"] == run["id"]
 
 
+# W&B's artifacts walkthrough and its registry page's `init`, with only the import changed.
+WALKTHROUGH = """
+import forebear
+forebear.login()
+run = forebear.init(project="artifacts-example", job_type="upload-dataset")
+artifact = forebear.Artifact(name="bicycle-dataset", type="dataset")
+artifact.add_file(local_path="dataset.h5")
+run.log_artifact(artifact)
+run.finish()
+with forebear.init(entity="team", project="artifacts-example", job_type="train",
+                   group="bikes", notes="first try") as run:
+    artifact = run.use_artifact("bicycle-dataset:latest")
+    artifact_dir = artifact.download()
+    print(run.job_type, run.group, artifact_dir)
+"""
+
+
+def test_the_wandb_artifacts_walkthrough_runs_as_written(sdk: Sdk, tmp_path: Path) -> None:
+    (sdk.home / "dataset.h5").write_bytes(b"bicycles")
+    shown = sdk.python(WALKTHROUGH).stdout.split()
+    assert shown[:2] == ["train", "bikes"]
+    assert (sdk.home / shown[2] / "dataset.h5").read_bytes() == b"bicycles"
+    runs = sdk.gql(
+        """{ runs(project: "artifacts-example") { nodes { jobType group notes
+        inputs { name } outputs { name } } } }"""
+    )["runs"]["nodes"]
+    assert sorted(runs, key=lambda r: r["jobType"]) == [
+        {"jobType": "train", "group": "bikes", "notes": "first try",
+         "inputs": [{"name": "artifacts-example/bicycle-dataset:v0"}], "outputs": []},
+        {"jobType": "upload-dataset", "group": None, "notes": None,
+         "inputs": [], "outputs": [{"name": "artifacts-example/bicycle-dataset:v0"}]},
+    ]  # fmt: skip
+    # login() checked the key the environment gives, and stored nothing
+    assert not (tmp_path / "config" / "forebear" / "credentials.json").exists()
+    unkeyed = sdk.python("import forebear\nforebear.login()", check=False, FOREBEAR_API_KEY="")
+    assert "pass forebear.login(key=...)" in unkeyed.stderr, unkeyed.stderr
+    too_long = sdk.python(
+        "import forebear\nforebear.init(project='p', job_type='x' * 200)", check=False
+    )
+    assert "jobType" in too_long.stderr.splitlines()[-1], too_long.stderr
+
+
 def test_the_dvclive_style_call_and_a_context_manager(sdk: Sdk) -> None:
     (sdk.home / "model.pkl").write_bytes(b"a pickled model")
     with forebear.init(project="dvc") as run:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import atexit
 import math
+import os
 import queue
 import socket
 import subprocess
@@ -189,6 +190,21 @@ class Run:
             raise ForebearError(f"{artifact.name!r} is not logged: log it with log_artifact first")
         return self.api.link(version, _registry_path(target_path), tuple(aliases or ()))
 
+    def log_model(
+        self, path: PathLike, name: str | None = None, aliases: list[str] | None = None
+    ) -> Artifact:
+        """Log a model file or directory as a `model` artifact (named `run-<run id>-<file
+        name>` by default), as W&B's log_model does; return the logged version."""
+        name = name or f"run-{self.id}-{Path(path).name}"
+        return self.log_artifact(path, name=name, type="model", aliases=aliases)
+
+    def use_model(self, name: str) -> Path:
+        """Use a `model` artifact (as use_artifact, which records it) and download it; the
+        path of its one file, or of the directory when it holds several (W&B's use_model)."""
+        root = self.use_artifact(name, type="model").download()
+        inside = os.listdir(root)
+        return root / inside[0] if len(inside) == 1 else root
+
     def link_model(
         self,
         path: PathLike,
@@ -198,10 +214,7 @@ class Run:
     ) -> LinkedVersion | None:
         """Log a model file or directory and link it into the `model` registry as
         `registered_model_name` (made when missing), as W&B's link_model does."""
-        source = Path(path)
-        artifact = self.log_artifact(
-            path, name=name or f"run-{self.id}-{source.name}", type="model"
-        )
+        artifact = self.log_model(path, name)
         return self.link_artifact(artifact, f"model/{registered_model_name}", aliases)
 
     # --- ending ------------------------------------------------------------------------------

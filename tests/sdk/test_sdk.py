@@ -68,6 +68,9 @@ with forebear.init(entity="team", project="artifacts-example", job_type="train",
     artifact = run.use_artifact("bicycle-dataset:latest")
     artifact_dir = artifact.download()
     print(run.job_type, run.group, artifact_dir)
+    run.log_model(path="dataset.h5", name="bike-model", aliases=["best"])
+with forebear.init(project="artifacts-example", job_type="evaluate") as run:
+    print(run.use_model(name="bike-model:best"))
 """
 
 
@@ -76,13 +79,18 @@ def test_the_wandb_artifacts_walkthrough_runs_as_written(sdk: Sdk, tmp_path: Pat
     shown = sdk.python(WALKTHROUGH).stdout.split()
     assert shown[:2] == ["train", "bikes"]
     assert (sdk.home / shown[2] / "dataset.h5").read_bytes() == b"bicycles"
+    assert (sdk.home / shown[3]).read_bytes() == b"bicycles"  # the model's one file
+    assert shown[3].endswith("dataset.h5")
     runs = sdk.gql(
         """{ runs(project: "artifacts-example") { nodes { jobType group notes
         inputs { name } outputs { name } } } }"""
     )["runs"]["nodes"]
     assert sorted(runs, key=lambda r: r["jobType"]) == [
+        {"jobType": "evaluate", "group": None, "notes": None,
+         "inputs": [{"name": "artifacts-example/bike-model:v0"}], "outputs": []},
         {"jobType": "train", "group": "bikes", "notes": "first try",
-         "inputs": [{"name": "artifacts-example/bicycle-dataset:v0"}], "outputs": []},
+         "inputs": [{"name": "artifacts-example/bicycle-dataset:v0"}],
+         "outputs": [{"name": "artifacts-example/bike-model:v0"}]},
         {"jobType": "upload-dataset", "group": None, "notes": None,
          "inputs": [], "outputs": [{"name": "artifacts-example/bicycle-dataset:v0"}]},
     ]  # fmt: skip

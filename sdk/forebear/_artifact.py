@@ -21,7 +21,7 @@ from forebear._progress import bar
 from forebear._transfer import SMALL, Cache, place
 
 if TYPE_CHECKING:
-    from forebear._api import Api
+    from forebear._api import Api, LinkedVersion
 
 NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
@@ -362,6 +362,22 @@ class Artifact:
         cache.evict(keep={cache.path(sha) for sha in contents})
         return target
 
+    def file(self, root: PathLike | None = None) -> Path:
+        """Download a version of one file (as `download`); the file's path (W&B's `file`)."""
+        files = self.files()
+        if len(files) != 1:
+            raise ForebearError(
+                f"{self.qualified_name} holds {len(files)} files, not one: use download()"
+            )
+        return self.download(root) / files[0].path
+
+    def link(self, target_path: str, aliases: list[str] | None = None) -> LinkedVersion:
+        """Link this logged version into `registry/collection` (made when missing), pointing
+        `aliases` at it; as W&B's `link` (its `wandb-registry-model/...` paths too)."""
+        api = self._bound_api()
+        assert self._version is not None
+        return api.link(self._version.id, registry_path(target_path), tuple(aliases or ()))
+
     def verify(self, root: PathLike | None = None) -> None:
         """Check that `root` holds exactly the version's files: raise IntegrityError naming
         those missing, changed (another sha256) or extra."""
@@ -501,3 +517,14 @@ MEDIA_TYPES: dict[str, str] = {
     ".h5": "application/x-hdf5",
     ".hdf5": "application/x-hdf5",
 }
+
+
+def registry_path(target: str) -> str:
+    """registry/collection from W&B-style target paths too (entity/registry/collection,
+    wandb-registry-model/collection)."""
+    parts = target.strip("/").split("/")
+    if len(parts) == 3:
+        parts = parts[1:]
+    if parts and parts[0].startswith("wandb-registry-"):
+        parts[0] = parts[0][len("wandb-registry-") :]
+    return "/".join(parts)

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from forebear._api import Api, LinkedVersion
-from forebear._artifact import Artifact, stand_in
+from forebear._artifact import Artifact, registry_path, stand_in
 from forebear._errors import AuthError, Conflict, ForebearError, ServerError, TransportError
 from forebear._hashing import HashCache
-from forebear._run import Run, _registry_path
+from forebear._run import Run
 
 DONE = ".synced"
 
@@ -118,7 +118,7 @@ class OfflineRun(Run):
     ) -> LinkedVersion | None:
         name = artifact.name if isinstance(artifact, Artifact) else str(artifact)
         self.journal.write(
-            "link", artifact=name, target=_registry_path(target_path), aliases=aliases or []
+            "link", artifact=name, target=registry_path(target_path), aliases=aliases or []
         )
         return None
 

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from forebear._api import Api, LinkedVersion
-from forebear._artifact import Artifact, PathLike, stand_in
+from forebear._artifact import Artifact, PathLike, registry_path, stand_in
 from forebear._errors import ForebearError
 
 # Points are sent when this many wait, or after FLUSH_SECONDS, whichever comes first.
@@ -188,7 +188,7 @@ class Run:
             version = artifact.id or ""
         else:
             raise ForebearError(f"{artifact.name!r} is not logged: log it with log_artifact first")
-        return self.api.link(version, _registry_path(target_path), tuple(aliases or ()))
+        return self.api.link(version, registry_path(target_path), tuple(aliases or ()))
 
     def log_model(
         self, path: PathLike, name: str | None = None, aliases: list[str] | None = None
@@ -330,17 +330,6 @@ def _artifact_of(
     else:
         artifact.add_file(path)
     return artifact
-
-
-def _registry_path(target: str) -> str:
-    """registry/collection from W&B-style target paths too (entity/registry/collection,
-    wandb-registry-model/collection)."""
-    parts = target.strip("/").split("/")
-    if len(parts) == 3:
-        parts = parts[1:]
-    if parts and parts[0].startswith("wandb-registry-"):
-        parts[0] = parts[0][len("wandb-registry-") :]
-    return "/".join(parts)
 
 
 def init(

@@ -68,9 +68,11 @@ with forebear.init(entity="team", project="artifacts-example", job_type="train",
     artifact = run.use_artifact("bicycle-dataset:latest")
     artifact_dir = artifact.download()
     print(run.job_type, run.group, artifact_dir)
-    run.log_model(path="dataset.h5", name="bike-model", aliases=["best"])
+    model = run.log_model(path="dataset.h5", name="bike-model", aliases=["best"])
+    model.link(target_path="wandb-registry-model/bikes", aliases=["staging"])
 with forebear.init(project="artifacts-example", job_type="evaluate") as run:
     print(run.use_model(name="bike-model:best"))
+print(forebear.Api().artifact("artifacts-example/bicycle-dataset:v0").file(root="one"))
 """
 
 
@@ -81,6 +83,9 @@ def test_the_wandb_artifacts_walkthrough_runs_as_written(sdk: Sdk, tmp_path: Pat
     assert (sdk.home / shown[2] / "dataset.h5").read_bytes() == b"bicycles"
     assert (sdk.home / shown[3]).read_bytes() == b"bicycles"  # the model's one file
     assert shown[3].endswith("dataset.h5")
+    assert shown[4] == os.path.join("one", "dataset.h5")  # a one-file version's file
+    staged = sdk.gql('{ linkedVersion(ref: "model/bikes:staging") { version { name } } }')
+    assert staged["linkedVersion"]["version"]["name"] == "artifacts-example/bike-model:v0"
     runs = sdk.gql(
         """{ runs(project: "artifacts-example") { nodes { jobType group notes
         inputs { name } outputs { name } } } }"""
@@ -204,6 +209,8 @@ def test_an_artifact_is_built_logged_used_downloaded_and_verified(sdk: Sdk) -> N
     )
     again = forebear.Api().artifact("vision/mnist:v0").download(sdk.home / "second")
     forebear.Api().artifact("vision/mnist:v0").verify(again)  # from the cache, whole
+    with pytest.raises(forebear.ForebearError, match="holds 3 files, not one: use download"):
+        used.file()  # W&B's file() is for a version of one file
 
 
 def test_references_are_logged_without_their_bytes(sdk: Sdk) -> None:

@@ -17,6 +17,7 @@ from forebear._artifact import (
     ArtifactReference,
     bound,
     content_type,
+    registry_path,
 )
 from forebear._errors import BadInput, ForebearError, NotFound, Refused
 from forebear._graphql import Client, Pending
@@ -214,16 +215,22 @@ class Api:
 
     # --- artifacts ---------------------------------------------------------------------------
 
-    def artifact(self, ref: str) -> Artifact:
+    def artifact(self, name: str, type: str | None = None) -> Artifact:
         """A logged version by id or reference (project/name:v3, project/name:latest), or a
         version linked in a registry (registry/collection:production). A reference without
-        a version means its latest, as in W&B (project/name is project/name:latest)."""
-        ref = _latest_unless_named(ref)
+        a version means its latest, as in W&B (project/name is project/name:latest); W&B's
+        entity/project/name:alias (the entity is not used: one organization) and
+        wandb-registry-model/collection:alias are read too. With `type`, a version of
+        another type is refused."""
+        ref = _latest_unless_named(_plain_ref(name))
         asked = self.linked(ref).version_id if self._looks_linked(ref) else ref
         found = self.graphql(VERSION_BY_REF, ref=asked)["artifactVersion"]
         if found is None:
             raise NotFound(f"no version {ref!r}: check the project, name and alias or vN")
-        return bound(self, found)
+        artifact = bound(self, found)
+        if type is not None and artifact.type != type:
+            raise ForebearError(f"{artifact.qualified_name} is a {artifact.type}, not a {type}")
+        return artifact
 
     def log_artifact(
         self,
@@ -658,6 +665,13 @@ def _no_artifact(project: str, name: str) -> str:
         f"project {project!r} has no artifact {name!r} that you may read: "
         f"forebear artifact ls {project} lists them"
     )
+
+
+def _plain_ref(ref: str) -> str:
+    """A reference in Forebear's form: W&B's entity/project/name:alias loses its entity, and
+    wandb-registry-model/... names the registry `model` (see registry_path)."""
+    path, colon, selector = ref.partition(":")
+    return registry_path(path) + colon + selector if "/" in path else ref
 
 
 def _latest_unless_named(ref: str) -> str:

@@ -165,9 +165,7 @@ class Run:
             ref = ref.id or ""
         elif "/" not in ref and not ref.startswith("ver_"):
             ref = f"{self.project}/{ref}"
-        artifact = self.api.artifact(ref)
-        if type is not None and artifact.type != type:
-            raise ForebearError(f"{artifact.qualified_name} is a {artifact.type}, not a {type}")
+        artifact = self.api.artifact(ref, type)
         self.api._use_version(self.id, artifact.id or "")
         return artifact
 

@@ -86,6 +86,13 @@ def test_the_wandb_artifacts_walkthrough_runs_as_written(sdk: Sdk, tmp_path: Pat
     assert shown[4] == os.path.join("one", "dataset.h5")  # a one-file version's file
     staged = sdk.gql('{ linkedVersion(ref: "model/bikes:staging") { version { name } } }')
     assert staged["linkedVersion"]["version"]["name"] == "artifacts-example/bike-model:v0"
+    # W&B's references: entity/project/name (the entity unused), wandb-registry-<registry>/
+    api = forebear.Api()
+    by_entity = api.artifact("team/artifacts-example/bicycle-dataset:v0", type="dataset")
+    assert by_entity.qualified_name == "artifacts-example/bicycle-dataset:v0"
+    assert api.artifact(name="wandb-registry-model/bikes:staging").name == "bike-model"
+    with pytest.raises(forebear.ForebearError, match="bicycle-dataset:v0 is a dataset, not a mo"):
+        api.artifact("artifacts-example/bicycle-dataset:v0", type="model")
     runs = sdk.gql(
         """{ runs(project: "artifacts-example") { nodes { jobType group notes
         inputs { name } outputs { name } } } }"""

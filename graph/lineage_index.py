@@ -60,7 +60,8 @@ RETURN seq, unsealed, nodes, produced, consumed,
 # Runs and versions with what a lineage answer shows of them, and the edges they start.
 _NODE: Final[LiteralString] = """
 RETURN n.id AS id, n:Run AS run, n.name AS name, n.status AS status, n.project AS project,
-       n.artifact AS artifact, n.artifactId AS artifactId, n.index AS index, n.type AS type,
+       n.artifact AS artifact, n.artifactId AS artifactId, n.index AS index,
+       CASE WHEN n:Run THEN n.jobType ELSE n.type END AS type,
        n.state AS state,
        COLLECT { MATCH (al:Alias)-[:POINTS_TO]->(n) RETURN al.name ORDER BY al.name } AS aliases,
        COLLECT { MATCH (n)-[e:PRODUCED|CONSUMED]->(v:ArtifactVersion)
@@ -94,7 +95,7 @@ class Node:
     name: str
     status: str
     project: str | None
-    type: str | None = None
+    type: str | None = None  # a version's artifact type, a run's job type
     index: int | None = None
     artifact_id: str | None = None
     aliases: tuple[str, ...] = ()
@@ -606,7 +607,7 @@ class LineageIndex:
             node_id = row["id"]
             if row["run"]:
                 self.nodes[node_id] = Node(
-                    True, row["name"] or node_id, row["status"] or "", row["project"]
+                    True, row["name"] or node_id, row["status"] or "", row["project"], row["type"]
                 )
             else:
                 index = row["index"]

@@ -63,7 +63,9 @@ class LineageNode:
         description="Hops from the start (negative: upstream in a BOTH walk)."
     )
     name: str = strawberry.field(description="Run name, or project/artifact:vN.")
-    type: str | None = strawberry.field(description="Artifact type (versions).")
+    type: str | None = strawberry.field(
+        description="Artifact type (versions), job type (runs, when they were given one)."
+    )
     index: int | None = strawberry.field(description="Version index (versions).")
     status: str = strawberry.field(description="Run status or version state.")
     aliases: list[str] = strawberry.field(description="Artifact aliases (versions).")
@@ -344,7 +346,7 @@ async def _described(info: Info, ids: Iterable[str]) -> dict[str, IndexNode]:
     found: dict[str, IndexNode] = {}
     for r in await info.context.loaders.run_by_id.load_many(runs):
         if r is not None:
-            found[r.id] = IndexNode(True, r.name, r.status, r.project)
+            found[r.id] = IndexNode(True, r.name, r.status, r.project, type=r.job_type)
     for v in await info.context.loaders.version_by_id.load_many(versions):
         if v is not None:
             found[v.id] = IndexNode(

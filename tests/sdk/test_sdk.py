@@ -91,6 +91,14 @@ def test_the_wandb_artifacts_walkthrough_runs_as_written(sdk: Sdk, tmp_path: Pat
     by_entity = api.artifact("team/artifacts-example/bicycle-dataset:v0", type="dataset")
     assert by_entity.qualified_name == "artifacts-example/bicycle-dataset:v0"
     assert api.artifact(name="wandb-registry-model/bikes:staging").name == "bike-model"
+    # lineage names a run's job type where it names a version's artifact type
+    up = api.lineage("artifacts-example/bike-model:v0", direction="upstream")
+    assert sorted((n.kind, n.type) for n in up.nodes) == [
+        ("RUN", "train"),
+        ("RUN", "upload-dataset"),
+        ("VERSION", "dataset"),
+        ("VERSION", "model"),
+    ]
     with pytest.raises(forebear.ForebearError, match="bicycle-dataset:v0 is a dataset, not a mo"):
         api.artifact("artifacts-example/bicycle-dataset:v0", type="model")
     runs = sdk.gql(

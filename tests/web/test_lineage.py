@@ -31,7 +31,9 @@ def pipeline(base: str) -> None:
     )
     clean = log(base, "fraud", "clean", {"data": b"clean rows"}, kind="dataset", run=prep_id)
     train = gql(
-        base, 'mutation { startRun(input: {project: "fraud", name: "train"}) { run { id } } }'
+        base,
+        'mutation { startRun(input: {project: "fraud", name: "train", jobType: "train"}) '
+        "{ run { id } } }",
     )
     train_id = train["startRun"]["run"]["id"]
     gql(
@@ -96,6 +98,9 @@ def test_a_model_leads_back_to_its_data_and_the_data_to_the_models_it_feeds(
     page.get_by_label("Direction").select_option("DOWNSTREAM")
     page.get_by_role("button", name="Show").click()
     expect(page.get_by_role("img", name="Lineage graph: 5 nodes, 4 edges")).to_be_visible()
+    # a run reads with its job type when it was given one
+    expect(page.get_by_label("Select a node")).to_contain_text("train (run · train)")
+    expect(page.get_by_label("Select a node")).to_contain_text("prep (run)")
     assert "dir=DOWNSTREAM" in page.url
     assert "ref=fraud%2Fraw%3Av0" in page.url
     # a shallow walk says more lies beyond; expanding a node adds its side

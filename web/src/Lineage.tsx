@@ -28,6 +28,8 @@ interface Impact {
 
 const COLOURS: Record<string, string> = { RUN: "#7b8bb2", dataset: "#2e7d32", model: "#b3261e" };
 const colour = (n: LNode) => (n.kind === "RUN" ? COLOURS.RUN : COLOURS[n.type ?? ""] ?? "#2851a3");
+/** What a node is: "dataset", "run", or a run with its job type, "run · train". */
+const what = (n: LNode) => (n.kind === "RUN" ? (n.type ? `run · ${n.type}` : "run") : n.type);
 
 export function Lineage() {
   const [params, setParams] = useSearchParams();
@@ -230,7 +232,7 @@ export function Lineage() {
               .slice(0, 2000)
               .map((n) => (
                 <option key={n.id} value={n.id}>
-                  {n.name} ({n.kind === "RUN" ? "run" : n.type})
+                  {n.name} ({what(n)})
                 </option>
               ))}
           </select>
@@ -247,7 +249,7 @@ export function Lineage() {
           <aside aria-label="Selected node">
             <h2>{chosen.name}</h2>
             <p className="muted">
-              {chosen.kind === "RUN" ? "run" : chosen.type} · {chosen.status} · <code>{chosen.id}</code>
+              {what(chosen)} · {chosen.status} · <code>{chosen.id}</code>
             </p>
             <button type="button" onClick={() => walk(chosen.id, "UPSTREAM", false)}>
               Expand upstream

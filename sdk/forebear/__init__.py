@@ -9,6 +9,7 @@ run.finish()
 
 import getpass
 import sys
+from typing import Any
 
 from forebear._api import (
     Api,
@@ -68,6 +69,59 @@ def finish(status: str = "FINISHED") -> None:
         run.finish(status)
 
 
+# The current run's calls at module level, as `wandb.log` and the like after `wandb.init`.
+
+
+def _active(what: str) -> Run:
+    run = current()
+    if run is None:
+        raise ForebearError(f"forebear.{what} needs a run: call forebear.init() first")
+    return run
+
+
+def log(data: Any, step: "int | None" = None, commit: "bool | None" = None) -> None:
+    """The current run's `log`."""
+    _active("log()").log(data, step, commit)
+
+
+def log_artifact(*args: Any, **kwargs: Any) -> Artifact:
+    """The current run's `log_artifact`."""
+    return _active("log_artifact()").log_artifact(*args, **kwargs)
+
+
+def use_artifact(*args: Any, **kwargs: Any) -> Artifact:
+    """The current run's `use_artifact`."""
+    return _active("use_artifact()").use_artifact(*args, **kwargs)
+
+
+def log_model(*args: Any, **kwargs: Any) -> Artifact:
+    """The current run's `log_model`."""
+    return _active("log_model()").log_model(*args, **kwargs)
+
+
+def use_model(*args: Any, **kwargs: Any) -> Any:
+    """The current run's `use_model`."""
+    return _active("use_model()").use_model(*args, **kwargs)
+
+
+def link_model(*args: Any, **kwargs: Any) -> Any:
+    """The current run's `link_model`."""
+    return _active("link_model()").link_model(*args, **kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    """`forebear.run` (None before init), `forebear.config` and `forebear.summary`: the
+    current run's, as `wandb.run`, `wandb.config` and `wandb.summary`."""
+    if name == "run":
+        return current()
+    if name in ("config", "summary"):
+        run = current()
+        if run is None:
+            raise AttributeError(f"forebear.{name} needs a run: call forebear.init() first")
+        return getattr(run, name)
+    raise AttributeError(f"module 'forebear' has no attribute {name!r}")
+
+
 __all__ = [
     "Api",
     "Artifact",
@@ -93,5 +147,11 @@ __all__ = [
     "current",
     "finish",
     "init",
+    "link_model",
+    "log",
+    "log_artifact",
+    "log_model",
     "login",
+    "use_artifact",
+    "use_model",
 ]

@@ -93,16 +93,19 @@ class Run:
 
     # --- metrics -----------------------------------------------------------------------------
 
-    def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
+    def log(
+        self, data: Mapping[str, Any], step: int | None = None, commit: bool | None = None
+    ) -> None:
         """Record metric values at a step (default: one more than the last log call's).
         Numbers only; NaN and infinities are kept (a diverged loss is data). Sent in the
-        background, in batches."""
+        background, in batches. `commit=False` (W&B's) keeps the step open: the next call
+        logs at the same one."""
         self._require_running()
         if step is None:
             step = self._step
         elif step < 0:
             raise ForebearError(f"step {step}: steps are 0 or more")
-        self._step = max(self._step, step + 1)
+        self._step = max(self._step, step if commit is False else step + 1)
         points = []
         for key, value in data.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)):

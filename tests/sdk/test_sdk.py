@@ -124,6 +124,40 @@ def test_the_wandb_artifacts_walkthrough_runs_as_written(sdk: Sdk, tmp_path: Pat
     assert "jobType" in too_long.stderr.splitlines()[-1], too_long.stderr
 
 
+# W&B's older quick start: the current run's calls at module level, commit=False.
+CLASSIC = """
+import forebear
+assert forebear.run is None
+try:
+    forebear.log({"acc": 0.1})
+except forebear.ForebearError as exc:
+    print(exc)
+forebear.init(project="classic", config={"learning_rate": 0.01, "epochs": 3})
+for epoch in range(forebear.config["epochs"]):
+    forebear.log({"loss": 1.0 / (epoch + 1)}, commit=False)  # the same step as the next
+    forebear.log({"acc": epoch / 4})
+forebear.summary["best_acc"] = 0.5
+print(forebear.run.project)
+forebear.finish()
+"""
+
+
+def test_the_older_wandb_quick_start_with_module_level_calls(sdk: Sdk) -> None:
+    said = sdk.python(CLASSIC).stdout.splitlines()
+    assert said == ["forebear.log() needs a run: call forebear.init() first", "classic"]
+    [run] = sdk.gql(
+        """{ runs(project: "classic") { nodes { status summary
+        metrics(keys: ["loss", "acc"]) { key points { step value } } } } }"""
+    )["runs"]["nodes"]
+    assert run["status"] == "FINISHED"
+    series = {m["key"]: [(p["step"], p["value"]) for p in m["points"]] for m in run["metrics"]}
+    assert series == {
+        "loss": [(0, 1.0), (1, 0.5), (2, 1 / 3)],
+        "acc": [(0, 0.0), (1, 0.25), (2, 0.5)],
+    }
+    assert run["summary"]["best_acc"] == 0.5
+
+
 def test_the_dvclive_style_call_and_a_context_manager(sdk: Sdk) -> None:
     (sdk.home / "model.pkl").write_bytes(b"a pickled model")
     with forebear.init(project="dvc") as run:

@@ -386,7 +386,7 @@ class Api:
                 input={
                     "registry": registry,
                     "collection": collection,
-                    "version": _latest_unless_named(version),
+                    "version": _latest_unless_named(_plain_ref(version)),
                     "aliases": list(aliases),
                     "createCollection": create_collection,
                 },

@@ -91,6 +91,8 @@ def test_the_wandb_artifacts_walkthrough_runs_as_written(sdk: Sdk, tmp_path: Pat
     by_entity = api.artifact("team/artifacts-example/bicycle-dataset:v0", type="dataset")
     assert by_entity.qualified_name == "artifacts-example/bicycle-dataset:v0"
     assert api.artifact(name="wandb-registry-model/bikes:staging").name == "bike-model"
+    linked = api.link("team/artifacts-example/bicycle-dataset:v0", "dataset/bikes")
+    assert linked.name == "dataset/bikes:v0"
     # lineage names a run's job type where it names a version's artifact type
     up = api.lineage("artifacts-example/bike-model:v0", direction="upstream")
     assert sorted((n.kind, n.type) for n in up.nodes) == [

@@ -362,6 +362,13 @@ class Artifact:
         cache.evict(keep={cache.path(sha) for sha in contents})
         return target
 
+    def wait(self, timeout: float | None = None) -> Artifact:
+        """This artifact, logged: W&B's `wait` for a log to finish. Forebear's log_artifact
+        returns once the version is committed, so nothing waits (nor needs `timeout`); an
+        artifact not logged yet raises, saying to log it first."""
+        self._bound_api()  # not logged: says to log it first
+        return self
+
     def file(self, root: PathLike | None = None) -> Path:
         """Download a version of one file (as `download`); the file's path (W&B's `file`)."""
         files = self.files()

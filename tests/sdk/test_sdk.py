@@ -62,6 +62,8 @@ run = forebear.init(project="artifacts-example", job_type="upload-dataset")
 artifact = forebear.Artifact(name="bicycle-dataset", type="dataset")
 artifact.add_file(local_path="dataset.h5")
 run.log_artifact(artifact)
+artifact.wait()
+print(artifact.version)
 run.finish()
 with forebear.init(entity="team", project="artifacts-example", job_type="train",
                    group="bikes", notes="first try") as run:
@@ -78,7 +80,8 @@ print(forebear.Api().artifact("artifacts-example/bicycle-dataset:v0").file(root=
 
 def test_the_wandb_artifacts_walkthrough_runs_as_written(sdk: Sdk, tmp_path: Path) -> None:
     (sdk.home / "dataset.h5").write_bytes(b"bicycles")
-    shown = sdk.python(WALKTHROUGH).stdout.split()
+    version, *shown = sdk.python(WALKTHROUGH).stdout.split()
+    assert version == "v0"  # logged when log_artifact returns: wait() has nothing to wait for
     assert shown[:2] == ["train", "bikes"]
     assert (sdk.home / shown[2] / "dataset.h5").read_bytes() == b"bicycles"
     assert (sdk.home / shown[3]).read_bytes() == b"bicycles"  # the model's one file

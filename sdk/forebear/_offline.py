@@ -123,9 +123,8 @@ class OfflineRun(Run):
         return None
 
     def finish(self, status: str = "FINISHED") -> None:
-        if self._finished:
+        if not self._close():
             return
-        self._finished = True
         self.journal.write("finish", status=status)
         print(
             f"forebear: offline run saved in {self.journal.root}; `forebear sync` sends it",

@@ -27,6 +27,7 @@ BATCH = 1000
 FLUSH_SECONDS = 1.0
 
 _current: Run | None = None
+_open: list[Run] = []  # every run this process started and has not finished, oldest first
 _crashed = False
 
 
@@ -228,14 +229,22 @@ class Run:
         if self._finished:
             raise ForebearError(f"run {self.id} has finished: start another with forebear.init")
 
-    def finish(self, status: str = "FINISHED") -> None:
-        """Send what is waiting and end the run (FINISHED, FAILED or CRASHED); once."""
+    def _close(self) -> bool:
+        """Mark the run finished, no longer open nor current; False when it was already."""
         global _current
         if self._finished:
-            return
+            return False
         self._finished = True
+        if self in _open:
+            _open.remove(self)
         if _current is self:
             _current = None
+        return True
+
+    def finish(self, status: str = "FINISHED") -> None:
+        """Send what is waiting and end the run (FINISHED, FAILED or CRASHED); once."""
+        if not self._close():
+            return
         if self._sender is not None:
             self._sender.close()
         if not self.disabled:
@@ -384,13 +393,11 @@ def init(
         journal = Journal.new(settings.cache_dir)
         journal.write("start", input=start)
         run = OfflineRun(_DisabledApi(settings), journal, {**record, "id": journal.root.name})
-        _current = run
-        _watch_exit()
-        return run
-    api = Api(url=settings.url, api_key=settings.key())
-    started = api._start_run(start)
-    run = Run(api, started)
+    else:
+        api = Api(url=settings.url, api_key=settings.key())
+        run = Run(api, api._start_run(start))
     _current = run
+    _open.append(run)
     _watch_exit()
     return run
 
@@ -436,8 +443,9 @@ def _watch_exit() -> None:
     sys.excepthook = hook
 
     def at_exit() -> None:
-        run = _current
-        if run is not None and not run._finished:
+        # every run left open, not only the current one: another's last metrics are still
+        # waiting in its sender, and it would stay RUNNING on the server for ever
+        for run in reversed(list(_open)):
             try:
                 run.finish("CRASHED" if _crashed else "FINISHED")
             except ForebearError as exc:

@@ -216,6 +216,19 @@ def test_an_exception_fails_the_run_and_an_uncaught_one_crashes_it(sdk: Sdk) -> 
         "run"
     ]["status"]
     assert status == "FINISHED"  # a script that just ends finishes its run
+    # every run it left open, not only the last one started, with its last metrics
+    both = sdk.python(
+        "import forebear\nfirst = forebear.init(project='ends')\n"
+        "second = forebear.init(project='ends')\nfirst.log({'y': 2})\n"
+        "print(first.id, second.id)\n"
+    ).stdout.split()
+    for run_id in both:
+        left = sdk.gql(
+            'query($id: ID!) { run(id: $id) { status metrics(keys: ["y"]) { key } } }', id=run_id
+        )["run"]
+        assert left["status"] == "FINISHED", run_id
+    first = sdk.gql("query($id: ID!) { run(id: $id) { summary } }", id=both[0])["run"]
+    assert first["summary"] == {"y": 2}
 
 
 def test_an_artifact_is_built_logged_used_downloaded_and_verified(sdk: Sdk) -> None:

@@ -222,7 +222,7 @@ class Api:
         entity/project/name:alias (the entity is not used: one organization) and
         wandb-registry-model/collection:alias are read too. With `type`, a version of
         another type is refused."""
-        ref = _latest_unless_named(_plain_ref(name))
+        ref = _latest_unless_named(name)
         asked = self.linked(ref).version_id if self._looks_linked(ref) else ref
         found = self.graphql(VERSION_BY_REF, ref=asked)["artifactVersion"]
         if found is None:
@@ -386,7 +386,7 @@ class Api:
                 input={
                     "registry": registry,
                     "collection": collection,
-                    "version": _latest_unless_named(_plain_ref(version)),
+                    "version": _latest_unless_named(version),
                     "aliases": list(aliases),
                     "createCollection": create_collection,
                 },
@@ -667,17 +667,16 @@ def _no_artifact(project: str, name: str) -> str:
     )
 
 
-def _plain_ref(ref: str) -> str:
-    """A reference in Forebear's form: W&B's entity/project/name:alias loses its entity, and
-    wandb-registry-model/... names the registry `model` (see registry_path)."""
-    path, colon, selector = ref.partition(":")
-    return registry_path(path) + colon + selector if "/" in path else ref
-
-
 def _latest_unless_named(ref: str) -> str:
-    """A reference naming no version (project/name, registry/collection) means its latest,
-    as in W&B; ids and references with :alias or :vN are as given."""
-    return f"{ref}:latest" if "/" in ref and ":" not in ref else ref
+    """A reference as the server reads it, whichever call takes it: W&B's forms made
+    Forebear's (entity/project/name:alias loses its entity, wandb-registry-model/... names
+    the registry `model`: see registry_path), and one naming no version (project/name,
+    registry/collection) means its latest, as in W&B. Ids and references with :alias or :vN
+    are otherwise as given."""
+    path, colon, selector = ref.partition(":")
+    if "/" not in path:
+        return ref
+    return registry_path(path) + (colon + selector if colon else ":latest")
 
 
 def _latest(asked: Pending) -> dict[str, Any] | None:

@@ -66,7 +66,7 @@ class AccessRepository(Repository):
                 key_expires_at=from_millis(row["expiresAt"]),
             )
 
-        return await self._write(work)
+        return await self._write(work, notify=False)  # lastUsedAt: no event
 
     async def memberships(self, user_id: str) -> tuple[frozenset[str], dict[str, str]]:
         """The projects and registry roles (name -> role) a user holds now, read afresh."""

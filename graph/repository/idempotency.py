@@ -40,6 +40,8 @@ class Claimed:
 
 
 class IdempotencyRepository(Repository):
+    """Its writes record no event: they do not wake the sealer (`notify=False`)."""
+
     async def claim(
         self,
         key_id: str,
@@ -79,7 +81,7 @@ class IdempotencyRepository(Repository):
                 return await _reclaim(tx, fresh, start_over=False)
             return Claimed("busy", record["claim"])
 
-        return await self._write(work)
+        return await self._write(work, notify=False)
 
     async def committed(self, claim: str) -> bool:
         """Whether a mutation under this claim committed (its event exists)."""
@@ -96,7 +98,7 @@ class IdempotencyRepository(Repository):
         async def work(tx: Tx) -> None:
             await tx.run(q.ANSWER, id=key_id, owner=owner, status=status, body=body)
 
-        await self._write(work)
+        await self._write(work, notify=False)
 
     async def release(self, key_id: str, owner: str) -> None:
         """Give a key back: its request committed nothing, so a retry runs afresh."""
@@ -104,7 +106,7 @@ class IdempotencyRepository(Repository):
         async def work(tx: Tx) -> None:
             await tx.run(q.RELEASE, id=key_id, owner=owner)
 
-        await self._write(work)
+        await self._write(work, notify=False)
 
     async def expire(self, *, now: datetime, limit: int = 1000) -> int:
         """Forget keys past their time; return how many."""
@@ -113,7 +115,7 @@ class IdempotencyRepository(Repository):
             row = await (await tx.run(q.EXPIRE, now=now, limit=limit)).single(strict=True)
             return int(row["removed"])
 
-        return await self._write(work)
+        return await self._write(work, notify=False)
 
 
 async def _reclaim(tx: Tx, fresh: dict[str, object], *, start_over: bool) -> Claimed:

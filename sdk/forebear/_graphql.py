@@ -15,6 +15,7 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
+import weakref
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -41,6 +42,7 @@ class Client:
         self.url = settings.url
         self._key = settings.key()
         self._open: httpx.Client | None = None
+        self._closer: weakref.finalize[Any, Any] | None = None
         self.headers = {
             "Authorization": f"Bearer {self._key}",
             "User-Agent": f"forebear-sdk/{__version__}",
@@ -58,13 +60,16 @@ class Client:
                 # loading the CA bundle (tens of ms) only pays for an https URL.
                 verify=self.url.startswith("https://"),
             )
+            # closed with this client, when no one closed it before (a script's Api() left
+            # open, a finished run's artifact read again): no socket is left to the collector
+            self._closer = weakref.finalize(self, self._open.close)
         return self._open
 
     def close(self) -> None:
         """Close the pooled connections (a later call opens new ones)."""
-        if self._open is not None:
-            self._open.close()
-            self._open = None
+        if self._closer is not None:
+            self._closer()  # closes the pool, once
+            self._closer = self._open = None
 
     def graphql(
         self, query: str, idempotency_key: str | None = None, **variables: Any

@@ -32,6 +32,7 @@ from forebear._errors import (
     ServerError,
     TransportError,
 )
+from forebear._live import Live
 from forebear._run import Run, current, init
 from forebear._settings import Settings, save_key
 from forebear._version import __version__
@@ -138,6 +139,7 @@ __all__ = [
     "LineageEdge",
     "LineageNode",
     "LinkedVersion",
+    "Live",
     "NotFound",
     "Refused",
     "Run",

@@ -106,15 +106,10 @@ class Run:
             step = self._step
         elif step < 0:
             raise ForebearError(f"step {step}: steps are 0 or more")
+        points = [
+            {"step": step, "key": str(k), "value": _metric(_number(k, v))} for k, v in data.items()
+        ]
         self._step = max(self._step, step if commit is False else step + 1)
-        points = []
-        for key, value in data.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ForebearError(
-                    f"log({key!r}={value!r}): metric values are numbers; put other values "
-                    "in run.config or run.summary"
-                )
-            points.append({"step": step, "key": str(key), "value": _metric(float(value))})
         self._send(points)
 
     def _send(self, points: list[dict[str, Any]]) -> None:
@@ -309,6 +304,20 @@ class _MetricSender:
         except ForebearError as exc:
             self.error = exc
             print(f"forebear: metrics of run {self.run_id} were not sent: {exc}", file=sys.stderr)
+
+
+def _number(key: Any, value: Any) -> float:
+    """A metric value as a float: a Python, NumPy or one-element tensor number (not a bool,
+    not text)."""
+    if not isinstance(value, (bool, str, bytes)):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            pass
+    raise ForebearError(
+        f"log({key!r}={value!r}): metric values are numbers; put other values in run.config "
+        "or run.summary"
+    )
 
 
 def _metric(value: float) -> float | str:

@@ -14,6 +14,8 @@ from typing import Any
 
 import forebear
 import forebear._hashing
+import forebear._live
+import numpy
 import pytest
 
 from tests.helpers import bearer, counted
@@ -186,6 +188,113 @@ def test_the_dvclive_style_call_and_a_context_manager(sdk: Sdk) -> None:
     assert values == {"loss": "NaN", "grad": "Infinity"}
     version = sdk.gql('{ artifactVersion(ref: "dvc/clf:best") { description } }')
     assert version["artifactVersion"]["description"] == "a classifier"
+
+
+# DVCLive's README example (github.com/iterative/dvclive), the import alone changed.
+DVCLIVE_README = """
+import time
+import random
+
+from forebear import Live
+
+params = {"learning_rate": 0.002, "optimizer": "Adam", "epochs": 20}
+
+with Live() as live:
+
+    # log a parameters
+    for param in params:
+        live.log_param(param, params[param])
+
+    # simulate training
+    offset = random.uniform(0.2, 0.1)
+    for epoch in range(1, params["epochs"]):
+        fuzz = random.uniform(0.01, 0.1)
+        accuracy = 1 - (2 ** - epoch) - fuzz - offset
+        loss = (2 ** - epoch) + fuzz + offset
+
+        # log metrics to studio
+        live.log_metric("accuracy", accuracy)
+        live.log_metric("loss", loss)
+        live.next_step()
+        time.sleep(0.2)
+"""
+
+
+def test_the_dvclive_readme_example_runs_with_only_the_import_changed(
+    sdk: Sdk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A DVC project is a git repository: the run goes to the project named after it.
+    (sdk.home / "src").mkdir()
+    sdk.run(["git", "init", "-q"], True, {})
+    sdk.python(DVCLIVE_README)
+    [run] = sdk.gql(
+        """{ runs(project: "work") { nodes { status config summary
+        metrics(keys: ["accuracy", "loss"]) { key points { step value } } } } }"""
+    )["runs"]["nodes"]
+    assert run["status"] == "FINISHED"
+    assert run["config"] == {"learning_rate": 0.002, "optimizer": "Adam", "epochs": 20}
+    series = {m["key"]: m["points"] for m in run["metrics"]}
+    assert [p["step"] for p in series["accuracy"]] == list(range(19))
+    assert [p["step"] for p in series["loss"]] == list(range(19))
+    assert run["summary"]["accuracy"] == series["accuracy"][-1]["value"]
+    # from a folder inside the repository, the project is still the repository's
+    monkeypatch.chdir(sdk.home / "src")
+    assert forebear._live._project_here() == "work"
+
+
+def test_dvclive_artifacts_steps_and_errors(sdk: Sdk) -> None:
+    (sdk.home / "model.pt").write_bytes(b"weights")
+    (sdk.home / "big.bin").write_bytes(b"too big to upload")
+    with forebear.Live(exp_name="cv-fold-1", exp_message="five folds", project="dvc") as live:
+        logged = live.log_artifact(
+            "model.pt", type="model", desc="a classifier", labels=["best"], meta={"auc": 0.9}
+        )
+        kept = live.log_artifact("big.bin", type="dataset", cache=False)
+        live.step = 10
+        live.log_metric("auc", numpy.float32(0.5))
+        live.log_metric("loss", numpy.float64("nan"))
+        live.log_metric("lr", 0.01, plot=False)
+        live.next_step()
+        live.log_metric("auc", numpy.float32(0.75))
+        live.log_params({"folds": 5, "model": {"depth": 3}})
+        live.end()  # inside the block, leaving it ends the run: the next calls still log
+        with pytest.raises(forebear.ForebearError, match="metric values are numbers"):
+            live.log_metric("note", "fine")  # type: ignore[arg-type]
+        with pytest.raises(forebear.ForebearError, match=r"log that with live\.log_artifact"):
+            live.log_image("img.png", b"")
+        with pytest.raises(forebear.ForebearError, match="steps are whole numbers"):
+            live.step = -1
+    # DVCLive's artifact name is the path's stem; labels become aliases
+    assert logged.qualified_name == "dvc/model:v0"
+    assert set(logged.aliases) == {"best", "latest"}
+    assert (logged.description, logged.metadata) == ("a classifier", {"auc": 0.9})
+    # cache=False: the bytes stay where they are, referenced and hashed
+    assert kept.qualified_name == "dvc/big:v0"
+    [ref] = kept.references()
+    assert ref.uri == (sdk.home / "big.bin").resolve().as_uri()
+    assert ref.sha256 == hashlib.sha256(b"too big to upload").hexdigest()
+    assert kept.files() == []
+    found = sdk.gql(
+        """query($id: ID!) { run(id: $id) { name notes status config summary
+        metrics(keys: ["auc", "loss"]) { key points { step value } } } }""",
+        id=live.run.id,
+    )["run"]
+    assert (found["name"], found["notes"], found["status"]) == (
+        "cv-fold-1",
+        "five folds",
+        "FINISHED",
+    )
+    assert found["config"] == {"folds": 5, "model": {"depth": 3}}
+    assert found["summary"] == {"auc": 0.75, "loss": "NaN", "lr": 0.01}
+    series = {m["key"]: [(p["step"], p["value"]) for p in m["points"]] for m in found["metrics"]}
+    assert series == {"auc": [(10, 0.5), (11, 0.75)], "loss": [(10, "NaN")]}
+    # an exception inside the block fails the run; resume is refused with what to do
+    with pytest.raises(ZeroDivisionError), forebear.Live(project="dvc") as failing:
+        _ = 1 / 0
+    status = sdk.gql("query($id: ID!) { run(id: $id) { status } }", id=failing.run.id)
+    assert status["run"]["status"] == "FAILED"
+    with pytest.raises(forebear.ForebearError, match=r"set live\.step"):
+        forebear.Live(resume=True, project="dvc")
 
 
 def test_an_exception_fails_the_run_and_an_uncaught_one_crashes_it(sdk: Sdk) -> None:

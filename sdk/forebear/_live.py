@@ -1,0 +1,206 @@
+"""DVCLive's `Live`, logging to Forebear: a DVCLive script runs with `from forebear import
+Live` in place of `from dvclive import Live`. Each `Live()` is a Forebear run; parameters go
+to its config, metrics to its history at `live.step`, artifacts are logged versions."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+from types import TracebackType
+from typing import Any, SupportsFloat
+
+from forebear._artifact import Artifact, PathLike
+from forebear._errors import ForebearError
+from forebear._run import Run, init
+
+# DVCLive's own files (dvc.yaml, the report, images in the DVC cache, a DVC experiment) are
+# DVC's business: these keep their DVCLive names and do nothing here.
+_DVC_ONLY = ("report", "save_dvc_exp", "dvcyaml", "cache_images", "monitor_system")
+
+
+class Live:
+    """A Forebear run with DVCLive's methods.
+
+    The project is `project`, else FOREBEAR_PROJECT, else the name of the git repository the
+    script runs in (a DVC project is one), else of the current directory. `exp_name` names
+    the run and `exp_message` is its notes. `report`, `save_dvc_exp`, `dvcyaml`,
+    `cache_images` and `monitor_system` are accepted and change nothing: the run's page is its
+    report, and no DVC experiment is saved."""
+
+    def __init__(
+        self,
+        dir: str = "dvclive",
+        resume: bool = False,
+        report: str | None = None,
+        save_dvc_exp: bool = True,
+        dvcyaml: str | os.PathLike[str] | bool | None = "dvc.yaml",
+        cache_images: bool = False,
+        exp_name: str | None = None,
+        exp_message: str | None = None,
+        monitor_system: bool = False,
+        *,
+        project: str | None = None,
+    ) -> None:
+        if resume:
+            raise ForebearError(
+                "Live(resume=True): a Forebear run cannot be resumed; start a new Live() and "
+                "set live.step to the step to go on from"
+            )
+        self.dir = str(dir)
+        self.run: Run = init(
+            project=project or os.environ.get("FOREBEAR_PROJECT") or _project_here(),
+            name=exp_name,
+            notes=exp_message,
+        )
+        self._step: int | None = None
+        self._inside_with = False
+
+    def __repr__(self) -> str:
+        return f"<Live {self.run.project}/{self.run.id} step {self.step}>"
+
+    # --- steps and metrics -------------------------------------------------------------------
+
+    @property
+    def step(self) -> int:
+        """The step metrics are logged at: 0 at first, one more after each `next_step`."""
+        return self._step or 0
+
+    @step.setter
+    def step(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ForebearError(f"live.step = {value!r}: steps are whole numbers, 0 or more")
+        self._step = value
+
+    @property
+    def summary(self) -> Any:
+        """The run's summary: the last value of each metric, and what is set in it."""
+        return self.run.summary
+
+    def log_metric(
+        self, name: str, val: SupportsFloat, timestamp: bool = False, plot: bool = True
+    ) -> None:
+        """Record `val` for metric `name` at the current step (in the run's summary only,
+        with `plot=False`). NaN and infinities are kept. `timestamp` changes nothing: every
+        point is stored with the time it arrived."""
+        if plot:
+            self.run.log({name: val}, step=self.step, commit=False)
+        else:
+            self.run.summary[name] = val
+
+    def next_step(self) -> None:
+        """End the current step: metrics logged next go to the one after it."""
+        self.step = self.step + 1
+
+    def log_param(self, name: str, val: Any) -> None:
+        """Keep a parameter in the run's config."""
+        self.log_params({name: val})
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        """Keep parameters in the run's config."""
+        self.run.config.update(params)
+
+    def make_summary(self) -> None:
+        """Nothing to do: the summary is sent as it changes."""
+
+    def make_report(self) -> None:
+        """Nothing to do: the run's page in Forebear is its report."""
+
+    def make_dvcyaml(self) -> None:
+        """Nothing to do: no dvc.yaml is written."""
+
+    def sync(self) -> None:
+        """Nothing to do: metrics are sent in the background and the summary as it changes."""
+
+    # --- artifacts ---------------------------------------------------------------------------
+
+    def log_artifact(
+        self,
+        path: PathLike,
+        type: str | None = None,
+        name: str | None = None,
+        desc: str | None = None,
+        labels: list[str] | None = None,
+        meta: dict[str, Any] | None = None,
+        copy: bool = False,
+        cache: bool = True,
+    ) -> Artifact:
+        """Log a file or directory as a new version of `name` (default: the path's stem, as
+        DVCLive's) made by this run; `labels` become its aliases. With `cache=False` its bytes
+        stay where they are: the version holds a `file://` reference to them. `copy` changes
+        nothing (the bytes are uploaded from where they are). Return the logged version."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise ForebearError(f"log_artifact({path!r}): pass the path of a file or directory")
+        source = Path(path)
+        if not source.exists():
+            raise ForebearError(f"log_artifact: {source} does not exist")
+        name = name or source.stem
+        if cache:
+            return self.run.log_artifact(
+                source, name=name, type=type, desc=desc, labels=labels, meta=meta
+            )
+        artifact = Artifact(
+            name=name, type=type or "artifact", description=desc or "", metadata=dict(meta or {})
+        )
+        artifact.add_reference(source.resolve().as_uri(), source.name)
+        return self.run.log_artifact(artifact, labels=labels)
+
+    def _not_here(self, what: str) -> ForebearError:
+        return ForebearError(
+            f"Live.{what} is not supported by Forebear: save it to a file and log that with "
+            "live.log_artifact(path)"
+        )
+
+    def log_image(self, name: str, val: Any) -> None:
+        raise self._not_here("log_image")
+
+    def log_plot(self, name: str, datapoints: Any, *args: Any, **kwargs: Any) -> None:
+        raise self._not_here("log_plot")
+
+    def log_sklearn_plot(self, kind: str, labels: Any, predictions: Any, **kwargs: Any) -> None:
+        raise self._not_here("log_sklearn_plot")
+
+    # --- ending ------------------------------------------------------------------------------
+
+    def end(self) -> None:
+        """Finish the run (inside a `with Live()` block, leaving the block does)."""
+        if not self._inside_with:
+            self.run.finish()
+
+    def __enter__(self) -> Live:
+        self._inside_with = True
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._inside_with = False
+        self.run.__exit__(kind, error, trace)
+
+
+def _project_here() -> str:
+    """The name of the git repository around the current directory, else of the directory,
+    made a valid project name (letters, digits, '.', '_', '-'; 128 at most)."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+        top = done.stdout.strip() if done.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        top = ""
+    here = Path(top or os.getcwd()).name
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", here).lstrip("._-")[:128]
+    if not name:
+        raise ForebearError(
+            "no project: pass Live(project=...) or set FOREBEAR_PROJECT (the directory's name "
+            f"{here!r} cannot be one)"
+        )
+    return name

@@ -8,7 +8,8 @@ from playwright.sync_api import Page, expect
 from tests.web.conftest import gql, log, shot, sign_in
 
 START = """mutation($name: String!, $config: JSON!) { startRun(input: {project: "mnist",
-  name: $name, config: $config}) { run { id } } }"""
+  name: $name, config: $config, jobType: "train", group: "sweep-3", tags: ["cnn"],
+  notes: "halved the learning rate after epoch 2"}) { run { id } } }"""
 METRICS = """mutation($run: ID!, $points: [MetricPointInput!]!) {
   logMetrics(input: {run: $run, points: $points}) { logged } }"""
 SUMMARY = """mutation($run: ID!, $summary: JSON!) {
@@ -44,6 +45,8 @@ def test_runs_are_compared_and_a_version_page_downloads_its_files(
     runs = page.get_by_role("table", name="Runs")
     expect(runs).to_contain_text("slow")
     expect(runs).to_contain_text("lr=0.1")
+    expect(runs).to_contain_text("train · group sweep-3 · #cnn")  # what kind of run, as W&B's
+    expect(runs).to_contain_text("halved the learning rate after epoch 2")
     page.get_by_label("Compare slow").click()  # the URL changes, then the box
     expect(page.get_by_label("Compare slow")).to_be_checked()
     page.get_by_label("Compare fast").click()  # the URL changes, then the box

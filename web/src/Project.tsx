@@ -15,6 +15,9 @@ interface RunRow {
   config: Record<string, unknown>;
   summary: Record<string, unknown>;
   tags: string[];
+  jobType: string | null;
+  group: string | null;
+  notes: string | null;
   actor: string;
   startedAt: string;
   endedAt: string | null;
@@ -34,6 +37,12 @@ const brief = (values: Record<string, unknown>) =>
     .slice(0, 4)
     .map(([k, v]) => `${k}=${typeof v === "number" ? Number(v.toPrecision(4)) : JSON.stringify(v)}`)
     .join(" ");
+
+// What kind of run it is: its job type, group and tags, as W&B shows them beside its name.
+const kinds = (r: RunRow) =>
+  [r.jobType, r.group && `group ${r.group}`, ...r.tags.map((t) => `#${t}`)].filter(Boolean).join(" · ");
+
+const clip = (text: string, most: number) => (text.length > most ? `${text.slice(0, most - 1)}…` : text);
 
 export function Project() {
   const { name = "" } = useParams();
@@ -107,6 +116,8 @@ export function Project() {
                 </td>
                 <td>
                   {r.name || r.id} <span className="muted">by {r.actor}</span>
+                  {kinds(r) && <div className="muted">{kinds(r)}</div>}
+                  {r.notes && <div className="notes" title={r.notes}>{clip(r.notes, 140)}</div>}
                 </td>
                 <td>
                   <span className="badge">{r.status}</span>

@@ -167,7 +167,7 @@ export const PROJECT_PAGE = gql`
     project(name: $name) { id name description createdAt }
     runs(project: $name, first: 50, after: $after) {
       nodes {
-        id name status config summary tags actor startedAt endedAt
+        id name status config summary tags jobType group notes actor startedAt endedAt
         outputs { id name type }
         inputs { id name type }
       }

@@ -5,8 +5,6 @@ to its config, metrics to its history at `live.step`, artifacts are logged versi
 from __future__ import annotations
 
 import os
-import re
-import subprocess
 from pathlib import Path
 from types import TracebackType
 from typing import Any, SupportsFloat
@@ -24,7 +22,7 @@ class Live:
     """A Forebear run with DVCLive's methods.
 
     The project is `project`, else FOREBEAR_PROJECT, else the name of the git repository the
-    script runs in (a DVC project is one), else of the current directory. `exp_name` names
+    script runs in (a DVC project is one), as `forebear.init`'s. `exp_name` names
     the run and `exp_message` is its notes. `report`, `save_dvc_exp`, `dvcyaml`,
     `cache_images` and `monitor_system` are accepted and change nothing: the run's page is its
     report, and no DVC experiment is saved."""
@@ -50,7 +48,7 @@ class Live:
             )
         self.dir = str(dir)
         self.run: Run = init(
-            project=project or os.environ.get("FOREBEAR_PROJECT") or _project_here(),
+            project=project,
             name=exp_name,
             notes=exp_message,
         )
@@ -180,27 +178,3 @@ class Live:
     ) -> None:
         self._inside_with = False
         self.run.__exit__(kind, error, trace)
-
-
-def _project_here() -> str:
-    """The name of the git repository around the current directory, else of the directory,
-    made a valid project name (letters, digits, '.', '_', '-'; 128 at most)."""
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-        top = done.stdout.strip() if done.returncode == 0 else ""
-    except (OSError, subprocess.SubprocessError):
-        top = ""
-    here = Path(top or os.getcwd()).name
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", here).lstrip("._-")[:128]
-    if not name:
-        raise ForebearError(
-            "no project: pass Live(project=...) or set FOREBEAR_PROJECT (the directory's name "
-            f"{here!r} cannot be one)"
-        )
-    return name

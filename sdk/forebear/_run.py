@@ -8,6 +8,7 @@ import atexit
 import math
 import os
 import queue
+import re
 import socket
 import subprocess
 import sys
@@ -363,6 +364,7 @@ def init(
     group: str | None = None,
     notes: str | None = None,
     entity: str | None = None,
+    reinit: bool | str | None = None,
 ) -> Run:
     """Start a run in `project` (FOREBEAR_PROJECT by default; made on first use). Use it as a
     context manager, or call `finish`; at exit an unfinished run is finished, as CRASHED when
@@ -370,15 +372,29 @@ def init(
 
     As `wandb.init`: `job_type` (train, evaluate...), `group` (the larger experiment) and
     `notes` are kept with the run. `entity` is accepted so that W&B scripts run unchanged and
-    is not used: Forebear's projects all belong to one organization, shared by role."""
+    is not used: Forebear's projects all belong to one organization, shared by role.
+
+    The project is `project`, else FOREBEAR_PROJECT, else, as W&B's, the name of the git
+    repository the script runs in, else `uncategorized`. `reinit` says what a run still open
+    in this process becomes, as W&B's: `True` or "finish_previous" finishes every open run
+    first; `False` or "return_previous" gives back the current run instead of starting one;
+    "create_new" (and, unlike W&B's scripts, the default) starts another beside it."""
     global _current
     from forebear._settings import Settings
 
+    if reinit in (False, "return_previous") and _current is not None:
+        return _current
+    if reinit in (True, "finish_previous"):
+        for open_run in reversed(list(_open)):
+            open_run.finish()
+    elif reinit not in (None, False, "return_previous", "create_new", "allow", "default"):
+        raise ForebearError(
+            f"reinit={reinit!r}: use True or 'finish_previous', False or 'return_previous', or "
+            "'create_new'"
+        )
     settings = Settings.load(url=url, api_key=api_key, project=project, mode=mode)
-    if not settings.project:
-        raise ForebearError("no project: pass forebear.init(project=...) or set FOREBEAR_PROJECT")
     start = {
-        "project": settings.project,
+        "project": settings.project or default_project(),
         "name": name,
         "config": dict(config or {}),
         "tags": list(tags or []),
@@ -421,6 +437,24 @@ class _DisabledApi(Api):
         self, query: str, idempotency_key: str | None = None, **variables: Any
     ) -> dict[str, Any]:
         raise ForebearError(f"FOREBEAR_MODE={self.settings.mode}: nothing is sent to a server")
+
+
+def default_project() -> str:
+    """What a run is logged to when no project is named: the git repository's name (made a
+    valid project name), else `uncategorized`, as W&B's default."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+        top = done.stdout.strip() if done.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        top = ""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(top).name if top else "").lstrip("._-")
+    return name[:128] or "uncategorized"
 
 
 def _git_commit() -> str | None:

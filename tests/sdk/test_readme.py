@@ -64,8 +64,8 @@ def test_every_python_and_shell_example_runs_as_written(sdk: Sdk) -> None:
     production = sdk.gql('{ linkedVersion(ref: "model/fraud-clf:production") { semver } }')
     assert production["linkedVersion"] == {"semver": "1.0.0"}
     assert (sdk.home / "fetched" / "model.pkl").read_bytes() == b"weights"
-    # DVCLive's example: a run of the project named after the working directory
-    dvc = sdk.gql('{ artifactVersion(ref: "work/mnist-cnn:candidate") { type } }')
+    # DVCLive's example, run outside any git repository: W&B's default project
+    dvc = sdk.gql('{ artifactVersion(ref: "uncategorized/mnist-cnn:candidate") { type } }')
     assert dvc["artifactVersion"] == {"type": "model"}
     runs = sdk.gql('{ runs(project: "fraud") { nodes { id } } }')["runs"]["nodes"]
     assert len(runs) == 2  # the raw walkthrough's, and the retried one made once

@@ -14,7 +14,7 @@ from typing import Any
 
 import forebear
 import forebear._hashing
-import forebear._live
+import forebear._run
 import numpy
 import pytest
 
@@ -239,7 +239,7 @@ def test_the_dvclive_readme_example_runs_with_only_the_import_changed(
     assert run["summary"]["accuracy"] == series["accuracy"][-1]["value"]
     # from a folder inside the repository, the project is still the repository's
     monkeypatch.chdir(sdk.home / "src")
-    assert forebear._live._project_here() == "work"
+    assert forebear._run.default_project() == "work"
 
 
 def test_dvclive_artifacts_steps_and_errors(sdk: Sdk) -> None:
@@ -295,6 +295,26 @@ def test_dvclive_artifacts_steps_and_errors(sdk: Sdk) -> None:
     assert status["run"]["status"] == "FAILED"
     with pytest.raises(forebear.ForebearError, match=r"set live\.step"):
         forebear.Live(resume=True, project="dvc")
+
+
+def test_init_without_a_project_and_what_reinit_makes_of_an_open_run(sdk: Sdk) -> None:
+    def status(run: forebear.Run) -> str:
+        found = sdk.gql("query($id: ID!) { run(id: $id) { status } }", id=run.id)
+        return str(found["run"]["status"])
+
+    first = forebear.init()  # no project named, and no git repository here: W&B's default
+    assert first.project == "uncategorized"
+    assert forebear.init(project="other", reinit="return_previous") is first
+    assert forebear.init(reinit=False) is first
+    second = forebear.init(project="p", reinit=True)  # finishes every open run first
+    assert status(first) == "FINISHED"
+    third = forebear.init(project="p", reinit="create_new")
+    assert forebear.run is third
+    assert status(second) == "RUNNING"
+    with pytest.raises(forebear.ForebearError, match="reinit='again'"):
+        forebear.init(project="p", reinit="again")
+    third.finish()
+    second.finish()
 
 
 def test_an_exception_fails_the_run_and_an_uncaught_one_crashes_it(sdk: Sdk) -> None:
@@ -566,8 +586,6 @@ def test_errors_say_what_to_do(sdk: Sdk, tmp_path: Path) -> None:
     with pytest.raises(forebear.AuthError, match="FOREBEAR_API_KEY"):
         forebear.Api(api_key="fbk_not-a-key").log_artifact(artifact, project="p")
     assert forebear._hashing.HashCache(tmp_path / "cache").known([big]) == [None]
-    with pytest.raises(forebear.ForebearError, match="no project"):
-        forebear.init()
     with pytest.raises(forebear.ForebearError, match="FOREBEAR_MODE"):
         forebear.init(project="p", mode="sideways")
     disabled = forebear.init(project="p", mode="disabled")

@@ -398,7 +398,7 @@ def init(
         "name": name,
         "config": dict(config or {}),
         "tags": list(tags or []),
-        "sourceCommit": _git_commit(),
+        "sourceCommit": _git("rev-parse", "HEAD"),
         "entryPoint": " ".join(sys.argv) or None,
         "host": socket.gethostname(),
         **{
@@ -442,25 +442,16 @@ class _DisabledApi(Api):
 def default_project() -> str:
     """What a run is logged to when no project is named: the git repository's name (made a
     valid project name), else `uncategorized`, as W&B's default."""
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-        top = done.stdout.strip() if done.returncode == 0 else ""
-    except (OSError, subprocess.SubprocessError):
-        top = ""
+    top = _git("rev-parse", "--show-toplevel")
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(top).name if top else "").lstrip("._-")
     return name[:128] or "uncategorized"
 
 
-def _git_commit() -> str | None:
+def _git(*args: str) -> str | None:
+    """What `git args` prints here, or None when it fails or there is no git."""
     try:
         done = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+            ["git", *args], capture_output=True, text=True, timeout=5, check=False
         )
     except (OSError, subprocess.SubprocessError):
         return None

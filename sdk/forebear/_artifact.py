@@ -246,6 +246,14 @@ class Artifact:
         return self._version.id if self._version else None
 
     @property
+    def url(self) -> str | None:
+        """The version's page in the web app (files, metadata, the runs that made and used
+        it), once logged (W&B's `artifact.url`)."""
+        if self._version is None or self._api is None:
+            return None
+        return f"{self._api.settings.url}/versions/{self._version.id}"
+
+    @property
     def version(self) -> str | None:
         """`v3`, once logged and committed."""
         v = self._version

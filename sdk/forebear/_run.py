@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
 from types import TracebackType
@@ -92,6 +93,19 @@ class Run:
 
     def __repr__(self) -> str:
         return f"<Run {self.project}/{self.id} {self.name!r}>"
+
+    @property
+    def url(self) -> str | None:
+        """The run on its project's page in the web app (W&B's `run.url`); None for a run
+        that is not on a server (offline until synced, or disabled)."""
+        return None if self.disabled else f"{self.project_url}?run={self.id}"
+
+    @property
+    def project_url(self) -> str | None:
+        """The project's page in the web app: its runs, compared (W&B's `run.project_url`)."""
+        if self.disabled:
+            return None
+        return f"{self.api.settings.url}/projects/{urllib.parse.quote(self.project)}"
 
     # --- metrics -----------------------------------------------------------------------------
 
@@ -421,6 +435,8 @@ def init(
     else:
         api = Api(url=settings.url, api_key=settings.key())
         run = Run(api, api._start_run(start))
+        if not settings.silent and sys.stderr.isatty():
+            print(f"forebear: view run {run.name or run.id} at {run.url}", file=sys.stderr)
     _current = run
     _open.append(run)
     _watch_exit()

@@ -9,12 +9,18 @@ import http.client
 import json
 import math
 import os
+import pty
+import re
+import select
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import forebear
 import forebear._hashing
 import forebear._run
+import httpx
 import numpy
 import pytest
 
@@ -176,6 +182,34 @@ def test_the_dvclive_style_call_and_a_context_manager(sdk: Sdk) -> None:
         run.summary["best_loss"] = 0.1
     assert logged.qualified_name == "dvc/clf:v0"
     assert set(logged.aliases) == {"best", "cv", "latest"}
+    # W&B's run.url and artifact.url: the pages that show them
+    assert run.url == f"{sdk.base}/projects/dvc?run={run.id}"
+    assert run.project_url == f"{sdk.base}/projects/dvc"
+    assert logged.url == f"{sdk.base}/versions/{logged.id}"
+    page = httpx.get(run.url)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    # on a terminal, init says where to look (as wandb.init does); FOREBEAR_SILENT=1 does not
+    leader, follower = pty.openpty()
+    said = {}
+    for silent in ("0", "1"):
+        subprocess.run(
+            [sys.executable, "-c", "import forebear; forebear.init(project='dvc').finish()"],
+            stderr=follower,
+            env={**sdk.env, "FOREBEAR_SILENT": silent},
+            cwd=sdk.home,
+            timeout=120,
+            check=True,
+        )
+        said[silent] = (
+            os.read(leader, 65536).decode() if select.select([leader], [], [], 1)[0] else ""
+        )
+    os.close(follower)
+    os.close(leader)
+    assert re.search(
+        rf"forebear: view run run_\w+ at {sdk.base}/projects/dvc\?run=run_\w+", said["0"]
+    )
+    assert said["1"] == ""
     found = sdk.gql(
         """query($id: ID!) { run(id: $id) { status config summary
         metrics(keys: ["loss", "grad"]) { key points { value } } } }""",

@@ -3,13 +3,9 @@ for it; the sealer of each API process chains them shortly after.
 
 It wakes when a change of this process commits, waits LINGER so the commits arriving together
 are chained in one transaction, and seals every event committed by then, whichever replica
-made it: a busy process spends a seal on many commits rather than one each, at most one every
-LINGER. Then it wakes the webhook worker and the live event feed, which carry sealed events.
-LINGER is long enough that a client's next requests after a change (a training script
-logging right after `startRun`) are served before the seal and its wake-ups run beside them
-on the same cores: at 5 ms, a relog of 1,000 unchanged files right after `startRun` took
-7-17 ms (bench/sdk.py conditions), at 50 ms 9-11 ms; a delivery reaches its receiver about
-0.24 s after the commit either way. Otherwise it looks every FOREBEAR_EVENTS_POLL seconds,
+made it; under load, it seals at most once every SPACING seconds, so a busy process spends a
+seal on many commits rather than one each. Then it wakes the webhook worker and the live
+event feed, which carry sealed events. Otherwise it looks every FOREBEAR_EVENTS_POLL seconds,
 for events a replica committed and did not seal before it stopped. Sealers of several
 replicas take turns on the chain head's lock, so the chain never forks; readers of the log
 seal what is committed before they read (graph.repository.events), so none waits on this loop
@@ -33,7 +29,8 @@ from graph.repository.events import EventRepository
 
 log = logging.getLogger("forebear.sealer")
 
-LINGER: Final = 0.05  # seconds between a commit and the seal that takes it, and between seals
+LINGER: Final = 0.005  # seconds between a commit and the seal that takes it
+SPACING: Final = 0.025  # seconds at least from one seal to the next
 MAX_BACKOFF: Final = 30.0  # seconds between tries while Neo4j is away
 
 
@@ -45,8 +42,10 @@ class Sealer:
     async def run(self) -> None:
         wait = self.poll
         with woken_by_commits() as wake:
+            loop = asyncio.get_running_loop()
             while True:
                 wake.clear()
+                started = loop.time()
                 try:
                     await self.repo.seal()
                     wait = self.poll
@@ -55,4 +54,4 @@ class Sealer:
                     wait = min(wait * 2, MAX_BACKOFF)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), wait)
-                await asyncio.sleep(LINGER)
+                await asyncio.sleep(max(LINGER, started + SPACING - loop.time()))

@@ -150,18 +150,27 @@ export function Project() {
           {!keys.length && <Empty>These runs logged no metric.</Empty>}
           <div className="charts">
             {keys.map((key) => {
-              const data = alignSeries(
-                picked.map((r) => series[r.id]?.find((s) => s.key === key)?.points ?? []),
-              );
-              const odd = picked.flatMap((r) =>
-                (series[r.id]?.find((s) => s.key === key)?.points ?? [])
+              const points = picked.map((r) => series[r.id]?.find((s) => s.key === key)?.points ?? []);
+              const odd = picked.flatMap((r, i) =>
+                points[i]
                   .filter((p) => typeof p.value === "string")
                   .map((p) => `${r.name || r.id}: ${p.value} at step ${p.step}`),
               );
+              // every point NaN or infinite (a loss that diverged at once): no empty axes
+              const loaded = picked.every((r) => series[r.id] !== undefined);
+              const blank = loaded && !points.some((ps) => ps.some((p) => typeof p.value === "number"));
               return (
-                <figure key={key}>
-                  <Chart title={key} names={picked.map((r) => r.name || r.id)} data={data} />
-                  {odd.length > 0 && <figcaption className="muted">Not drawn: {odd.join("; ")}</figcaption>}
+                <figure key={key} aria-label={blank ? key : undefined}>
+                  {blank ? (
+                    <h3>{key}</h3>
+                  ) : (
+                    <Chart title={key} names={picked.map((r) => r.name || r.id)} data={alignSeries(points)} />
+                  )}
+                  {odd.length > 0 && (
+                    <figcaption className="muted">
+                      {blank ? "Nothing to draw" : "Not drawn"}: {odd.join("; ")}
+                    </figcaption>
+                  )}
                 </figure>
               );
             })}

@@ -22,8 +22,8 @@ class Live:
     """A Forebear run with DVCLive's methods.
 
     The project is `project`, else FOREBEAR_PROJECT, else the name of the git repository the
-    script runs in (a DVC project is one), as `forebear.init`'s. `exp_name` names
-    the run and `exp_message` is its notes. `report`, `save_dvc_exp`, `dvcyaml`,
+    script runs in (a DVC project is one), else `uncategorized`, as `forebear.init`'s.
+    `exp_name` names the run and `exp_message` is its notes. `report`, `save_dvc_exp`, `dvcyaml`,
     `cache_images` and `monitor_system` are accepted and change nothing: the run's page is its
     report, and no DVC experiment is saved."""
 
@@ -47,12 +47,8 @@ class Live:
                 "set live.step to the step to go on from"
             )
         self.dir = str(dir)
-        self.run: Run = init(
-            project=project,
-            name=exp_name,
-            notes=exp_message,
-        )
-        self._step: int | None = None
+        self.run: Run = init(project=project, name=exp_name, notes=exp_message)
+        self._step = 0
         self._inside_with = False
 
     def __repr__(self) -> str:
@@ -63,7 +59,7 @@ class Live:
     @property
     def step(self) -> int:
         """The step metrics are logged at: 0 at first, one more after each `next_step`."""
-        return self._step or 0
+        return self._step
 
     @step.setter
     def step(self, value: int) -> None:

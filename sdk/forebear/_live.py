@@ -13,10 +13,6 @@ from forebear._artifact import Artifact, PathLike
 from forebear._errors import ForebearError
 from forebear._run import Run, init
 
-# DVCLive's own files (dvc.yaml, the report, images in the DVC cache, a DVC experiment) are
-# DVC's business: these keep their DVCLive names and do nothing here.
-_DVC_ONLY = ("report", "save_dvc_exp", "dvcyaml", "cache_images", "monitor_system")
-
 
 class Live:
     """A Forebear run with DVCLive's methods.

@@ -154,6 +154,13 @@ class StartRunIn(Strict):
     job_type: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
     group: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
     notes: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+    key: Name | None = None
+    resume: Literal["NEVER", "ALLOW", "MUST"] = "NEVER"
+
+    @field_validator("resume", mode="before")
+    @classmethod
+    def _resume_name(cls, value: object) -> object:
+        return getattr(value, "value", value)  # the GraphQL enum's member
 
 
 class UpdateRunIn(Strict):

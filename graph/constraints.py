@@ -12,6 +12,8 @@ CONSTRAINTS: Final[tuple[LiteralString, ...]] = (
     "CREATE CONSTRAINT lineage_id IF NOT EXISTS FOR (n:Lineage) REQUIRE n.id IS UNIQUE",
     "CREATE CONSTRAINT run_id IF NOT EXISTS FOR (r:Run) REQUIRE r.id IS UNIQUE",
     "CREATE CONSTRAINT run_openlineage IF NOT EXISTS FOR (r:Run) REQUIRE r.olRunId IS UNIQUE",
+    # A run's own key (W&B's run id) names one run in its project: a second start resumes it.
+    "CREATE CONSTRAINT run_key IF NOT EXISTS FOR (r:Run) REQUIRE (r.project, r.key) IS UNIQUE",
     "CREATE CONSTRAINT openlineage_event IF NOT EXISTS "
     "FOR (x:OpenLineageEvent) REQUIRE x.digest IS UNIQUE",
     "CREATE INDEX version_openlineage IF NOT EXISTS "

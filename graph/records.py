@@ -114,6 +114,8 @@ class Run:
     job_type: str | None = None
     group: str | None = None
     notes: str | None = None
+    key: str | None = None
+    last_step: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,17 @@ class RunStatus(Enum):
     CRASHED = strawberry.enum_value("CRASHED", description="Stopped without saying so.")
 
 
+@strawberry.enum(description="What starting a run with the key of one that exists does.")
+class RunResume(Enum):
+    NEVER = strawberry.enum_value("NEVER", description="Refuse it (CONFLICT).")
+    ALLOW = strawberry.enum_value(
+        "ALLOW", description="Resume that run; start a new one with the key if there is none."
+    )
+    MUST = strawberry.enum_value(
+        "MUST", description="Resume that run; refuse (NOT_FOUND) if there is none."
+    )
+
+
 @strawberry.enum(description="Which values of a run a filter looks at.")
 class RunValueSource(Enum):
     CONFIG = strawberry.enum_value("CONFIG", description="A top-level config key.")
@@ -105,6 +116,13 @@ class Run(Node):
     actor: str = strawberry.field(description="Who started it.")
     started_at: datetime = strawberry.field(description="When it started.")
     ended_at: datetime | None = strawberry.field(description="When it finished, if it has.")
+    key: str | None = strawberry.field(
+        description="The key it was started with, unique in its project (W&B's run id)."
+    )
+    last_step: int | None = strawberry.field(
+        description="The highest step of any metric logged; null before the first (a resumed "
+        "run's history goes on after it)."
+    )
 
     @classmethod
     def from_record(cls, r: records.Run) -> Run:
@@ -125,6 +143,8 @@ class Run(Node):
             actor=r.actor,
             started_at=r.started_at,
             ended_at=r.ended_at,
+            key=r.key,
+            last_step=r.last_step,
         )
 
     @strawberry.field(description="Metric history for the given keys, each in step order.")
@@ -201,6 +221,16 @@ class StartRunInput:
     notes: str | None = strawberry.field(
         default=None, description="Free text about the run (up to 10,000 characters)."
     )
+    key: str | None = strawberry.field(
+        default=None,
+        description="Your own id for the run, unique in the project (W&B's run id; 1-128 "
+        "letters, digits, '.', '_', '-'): a start with the key, or the id, of a run that exists "
+        "resumes it as `resume` says.",
+    )
+    resume: RunResume = strawberry.field(
+        default=RunResume.NEVER,
+        description="With `key`: what a run of that key (or id) that exists becomes.",
+    )
 
 
 @strawberry.input(description="Change a run: config and summary are merged key by key.")
@@ -241,6 +271,14 @@ class CreateProjectPayload:
 @strawberry.type(description="The run as it is now.")
 class RunPayload:
     run: Run = strawberry.field(description="The run after the change.")
+
+
+@strawberry.type(description="The run started, or resumed.")
+class StartRunPayload:
+    run: Run = strawberry.field(description="The run, RUNNING.")
+    resumed: bool = strawberry.field(
+        description="Whether it is a run that existed (its key's or id's), running again."
+    )
 
 
 @strawberry.type(description="The run and how many points were stored.")
@@ -311,10 +349,12 @@ class RunMutation:
         info.context.wrote_into(data.name)
         return CreateProjectPayload(project=Project.from_record(project))
 
-    @strawberry.mutation(description="Start a run (RUNNING).")
-    async def start_run(self, info: Info, input: StartRunInput) -> RunPayload:
+    @strawberry.mutation(
+        description="Start a run (RUNNING), or resume the run of `key` (W&B's resume)."
+    )
+    async def start_run(self, info: Info, input: StartRunInput) -> StartRunPayload:
         data = parse(StartRunIn, fields_of(input))
-        run = await info.context.repos.runs.start_run(
+        run, resumed = await info.context.repos.runs.start_run(
             project=data.project,
             name=data.name,
             config=data.config,
@@ -325,10 +365,12 @@ class RunMutation:
             job_type=data.job_type,
             group=data.group,
             notes=data.notes,
+            key=data.key,
+            resume=data.resume,
             actor=info.context.actor,
         )
         info.context.wrote_into(data.project)
-        return RunPayload(run=Run.from_record(run))
+        return StartRunPayload(run=Run.from_record(run), resumed=resumed)
 
     @strawberry.mutation(description="Merge config and summary keys, rename, retag.")
     async def update_run(self, info: Info, input: UpdateRunInput) -> RunPayload:

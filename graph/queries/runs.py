@@ -47,6 +47,28 @@ SET r = $props
 RETURN r {.*} AS run
 """
 
+# The run of project $project whose key (or id) is $key, locked; else a new one made of
+# $props (which carry $key): `created` says which. MERGE on the (project, key) constraint
+# makes two starts with one key at once one run.
+START_KEYED_RUN: Final[LiteralString] = """
+MATCH (p:Project {name: $project})
+OPTIONAL MATCH (known:Run {project: $project, id: $key})
+CALL (p, known) {
+  WITH p, known WHERE known IS NULL
+  MERGE (r:Run {project: $project, key: $key})
+  ON CREATE SET r:Lineage:Entity, r += $props, r._created = true
+  RETURN r
+UNION
+  WITH known WHERE known IS NOT NULL
+  RETURN known AS r
+}
+WITH p, r, coalesce(r._created, false) AS created
+SET r._lock = true
+REMOVE r._lock, r._created
+FOREACH (_ IN CASE WHEN created THEN [1] ELSE [] END | CREATE (p)-[:HAS_RUN]->(r))
+RETURN r {.*} AS run, created
+"""
+
 GET_RUNS: Final[LiteralString] = """
 UNWIND $ids AS id
 MATCH (r:Run {id: id})

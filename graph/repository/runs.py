@@ -16,6 +16,9 @@ from graph.records import JsonObject, MetricSeries, Page, Project, Run, json_num
 from graph.repository.base import Repository, Tx
 
 TERMINAL: Final = frozenset({"FINISHED", "FAILED", "CRASHED"})
+# What a start with the key of a run that exists does (W&B's `resume`): NEVER refuses it,
+# ALLOW resumes it or starts a new one, MUST resumes it or refuses when there is none.
+RESUME_MODES: Final = ("NEVER", "ALLOW", "MUST")
 # Top-level scalar config and summary values are also kept as properties of their own, so
 # that runs can be filtered on them in Cypher.
 CONFIG_PREFIX: Final = "cfg."
@@ -49,6 +52,8 @@ def run_from(node: Mapping[str, Any]) -> Run:
         job_type=node.get("jobType"),
         group=node.get("group"),
         notes=node.get("notes"),
+        key=node.get("key"),
+        last_step=max(loads(node.get("summarySteps")).values(), default=None),
     )
 
 
@@ -173,10 +178,14 @@ class RunRepository(Repository):
         job_type: str | None = None,
         group: str | None = None,
         notes: str | None = None,
-    ) -> Run:
-        """Start a RUNNING run in `project`, creating the project on first use."""
+        key: str | None = None,
+        resume: str = "NEVER",
+    ) -> tuple[Run, bool]:
+        """Start a RUNNING run in `project`, creating the project on first use; with `key`,
+        the run of that key (or id) in the project is resumed instead if there is one, as
+        `resume` (RESUME_MODES) allows. The run, and whether it was resumed."""
 
-        async def work(tx: Tx) -> Run:
+        async def work(tx: Tx) -> tuple[Run, bool]:
             proj, created = await ensure_project(tx, project, actor=actor)
             props = new_run(
                 project=project,
@@ -191,9 +200,20 @@ class RunRepository(Repository):
                 group=group,
                 notes=notes,
             )
-            row = await (await tx.run(q.CREATE_RUN, project=project, props=props)).single(
-                strict=True
-            )
+            if key is None:
+                row = await (await tx.run(q.CREATE_RUN, project=project, props=props)).single(
+                    strict=True
+                )
+            else:
+                row = await (
+                    await tx.run(
+                        q.START_KEYED_RUN, project=project, key=key, props={**props, "key": key}
+                    )
+                ).single(strict=True)
+                if not row["created"]:
+                    return await _resume(tx, run_from(row["run"]), proj, resume, props, actor), True
+                if resume == "MUST":
+                    raise NotFound("run", f"{project}/{key}")  # rolls back the run just made
             run = run_from(row["run"])
             await write_event(
                 tx,
@@ -204,7 +224,7 @@ class RunRepository(Repository):
                     after={"project": project, "name": run.name, "created_project": created},
                 ),
             )
-            return run
+            return run, False
 
         return await self._write(work)
 
@@ -393,6 +413,46 @@ class RunRepository(Repository):
 
         await self.get_run(run_id)
         return await self._read(work)
+
+
+async def _resume(
+    tx: Tx, before: Run, project: Project, resume: str, props: Mapping[str, Any], actor: str
+) -> Run:
+    """`before` (locked) RUNNING again, as `resume` allows: its config merged with the new
+    start's, its tags joined, its name, job type, group and notes those given."""
+    if resume == "NEVER":
+        raise Conflict(
+            f"run {before.key or before.id!r} exists in project {project.name!r} "
+            f"({before.id}, {before.status}): resume it (resume: ALLOW or MUST) or give "
+            "another key"
+        )
+    config = loads(props["config"])
+    changes: dict[str, Any] = {
+        "status": "RUNNING",
+        "endedAt": None,
+        "config": json.dumps({**before.config, **config}, sort_keys=True),
+        "tags": sorted({*before.tags, *props["tags"]}),
+        **flat(CONFIG_PREFIX, config),
+        **{
+            field: props[field]
+            for field in ("jobType", "group", "notes")
+            if props[field] is not None
+        },
+    }
+    if props["name"] != props["id"]:  # named by the new start
+        changes["name"] = props["name"]
+    run = await _set_props(tx, before.id, changes)
+    await write_event(
+        tx,
+        Change(
+            "run.resumed",
+            actor=actor,
+            subjects=[run.id, project.id],
+            before={"status": before.status},
+            after={"status": "RUNNING", "lastStep": run.last_step},
+        ),
+    )
+    return run
 
 
 async def _lock_run(tx: Tx, run_id: str) -> Run:

@@ -1,12 +1,15 @@
-"""Runs: start, update, log metrics, finish, and list with filters."""
+"""Runs: start, resume, update, log metrics, finish, and list with filters."""
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from starlette.testclient import TestClient
 
 from api.settings import Settings
-from tests.factories import count, events, ok, start_run
-from tests.helpers import graphql
+from tests.factories import count, events, ok, start_run, user_key
+from tests.helpers import bearer, graphql
 
 LOG = """
 mutation Log($input: LogMetricsInput!) { logMetrics(input: $input) { logged run { summary } } }
@@ -211,3 +214,119 @@ def test_a_diverged_loss_is_kept_nan_and_infinities_included(client: TestClient)
     )
     assert bad["errors"][0]["extensions"]["code"] == "BAD_INPUT"
     assert '"NaN", "Infinity" or "-Infinity"' in bad["errors"][0]["message"]
+
+
+START = """
+mutation Start($input: StartRunInput!) {
+  startRun(input: $input) { resumed run { id key status config tags name lastStep endedAt } }
+}
+"""
+
+
+def test_a_keyed_run_is_resumed_only_as_asked_and_in_one_transaction(
+    client: TestClient, settings: Settings
+) -> None:
+    first = ok(
+        graphql(
+            client,
+            START,
+            input={"project": "churn", "key": "job-7", "config": {"lr": 0.1}, "tags": ["a"]},
+        )
+    )["startRun"]
+    assert first["resumed"] is False
+    run = first["run"]
+    assert (run["key"], run["status"], run["lastStep"]) == ("job-7", "RUNNING", None)
+    points = [{"step": s, "key": "loss", "value": 1.0} for s in range(5)]
+    ok(graphql(client, LOG, input={"run": run["id"], "points": points}))
+    ok(graphql(client, FINISH, id=run["id"], status="CRASHED"))
+
+    # The key of a run that exists, resume not asked for: refused, nothing written.
+    before = events(settings)
+    again = graphql(client, START, input={"project": "churn", "key": "job-7"})
+    [error] = again["errors"]
+    assert error["extensions"]["code"] == "CONFLICT"
+    assert "job-7" in error["message"]
+    assert "resume" in error["message"]
+    assert events(settings) == before
+
+    # ALLOW: the same run RUNNING again, its config merged, tags joined, steps after 4.
+    resumed = ok(
+        graphql(
+            client,
+            START,
+            input={
+                "project": "churn",
+                "key": "job-7",
+                "resume": "ALLOW",
+                "config": {"bs": 32},
+                "tags": ["b"],
+                "name": "second-try",
+            },
+        )
+    )["startRun"]
+    assert resumed["resumed"] is True
+    assert resumed["run"] == {
+        "id": run["id"],
+        "key": "job-7",
+        "status": "RUNNING",
+        "config": {"bs": 32, "lr": 0.1},
+        "tags": ["a", "b"],
+        "name": "second-try",
+        "lastStep": 4,
+        "endedAt": None,
+    }
+    assert events(settings) == before + 1
+    assert (
+        count(
+            settings,
+            "MATCH (e:Event {type: 'run.resumed'})-[:ABOUT]->(r:Run {id: $id}) RETURN count(e)",
+            id=run["id"],
+        )
+        == 1
+    )
+    more = [{"step": 5, "key": "loss", "value": 0.5}]
+    ok(graphql(client, LOG, input={"run": run["id"], "points": more}))
+
+    # MUST by the run's own id resumes it too; MUST of a key no run has makes nothing.
+    by_id = ok(
+        graphql(client, START, input={"project": "churn", "key": run["id"], "resume": "MUST"})
+    )
+    assert by_id["startRun"]["run"]["id"] == run["id"]
+    runs = count(settings, "MATCH (r:Run) RETURN count(r)")
+    missing = graphql(client, START, input={"project": "churn", "key": "job-8", "resume": "MUST"})
+    assert missing["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    assert count(settings, "MATCH (r:Run) RETURN count(r)") == runs
+
+    # A key is per project; a bad one is named.
+    other = ok(graphql(client, START, input={"project": "fraud", "key": "job-7"}))["startRun"]
+    assert other["resumed"] is False
+    assert other["run"]["id"] != run["id"]
+    bad = graphql(client, START, input={"project": "churn", "key": "job/7"})
+    assert bad["errors"][0]["extensions"] == {"code": "BAD_INPUT", "field": "input.key"}
+
+
+def test_starts_with_one_key_at_once_make_one_run(client: TestClient, settings: Settings) -> None:
+    def start(_: int) -> dict[str, Any]:
+        body = graphql(client, START, input={"project": "churn", "key": "k", "resume": "ALLOW"})
+        return ok(body)["startRun"]
+
+    with ThreadPoolExecutor(6) as pool:
+        started = list(pool.map(start, range(6)))
+    assert len({s["run"]["id"] for s in started}) == 1
+    assert sorted(s["resumed"] for s in started) == [False] + [True] * 5
+    assert count(settings, "MATCH (r:Run {key: 'k'}) RETURN count(r)") == 1
+
+
+def test_a_run_is_resumed_only_by_members_of_its_project(client: TestClient) -> None:
+    run = ok(graphql(client, START, input={"project": "churn", "key": "job-7"}))["startRun"]["run"]
+    outsider = user_key(client, "outsider")
+    refused = client.post(
+        "/graphql",
+        json={
+            "query": START,
+            "variables": {"input": {"project": "churn", "key": run["id"], "resume": "MUST"}},
+        },
+        headers=bearer(outsider),
+    ).json()
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert "churn" in refused["errors"][0]["message"]

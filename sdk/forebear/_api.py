@@ -164,15 +164,15 @@ class Api:
     def _start_run(
         self, start: dict[str, Any], idempotency_key: str | None = None
     ) -> dict[str, Any]:
-        """Start a run (a StartRunInput); the run's id, name, project, config, summary, job
-        type, group and notes."""
-        run: dict[str, Any] = self.graphql(
-            """mutation($input: StartRunInput!) { startRun(input: $input) {
-            run { id name project config summary jobType group notes } } }""",
+        """Start (or resume) a run (a StartRunInput); the run's id, name, project, config,
+        summary, job type, group, notes, key and last step, and whether it was resumed."""
+        started = self.graphql(
+            """mutation($input: StartRunInput!) { startRun(input: $input) { resumed
+            run { id name project config summary jobType group notes key lastStep } } }""",
             idempotency_key=idempotency_key,
             input=start,
-        )["startRun"]["run"]
-        return run
+        )["startRun"]
+        return {**started["run"], "resumed": started["resumed"]}
 
     def _log_metrics(
         self, run: str, points: list[dict[str, Any]], idempotency_key: str | None = None

@@ -5,6 +5,8 @@ process exiting) ends it."""
 from __future__ import annotations
 
 import atexit
+import dataclasses
+import json
 import math
 import os
 import queue
@@ -22,7 +24,7 @@ from typing import Any
 
 from forebear._api import Api, LinkedVersion
 from forebear._artifact import Artifact, PathLike, registry_path, stand_in
-from forebear._errors import ForebearError
+from forebear._errors import Conflict, ForebearError, NotFound
 
 # Points are sent when this many wait, or after FLUSH_SECONDS, whichever comes first.
 BATCH = 1000
@@ -87,8 +89,13 @@ class Run:
         self.disabled = disabled
         self.config = _Synced(self, "config", record.get("config") or {})
         self.summary = _Synced(self, "summary", record.get("summary") or {})
-        self._step = 0
+        # W&B's: whether init resumed a run that existed, and the step its history goes on at
+        self.resumed: bool = bool(record.get("resumed"))
+        last_step = record.get("lastStep")
+        self.starting_step: int = 0 if last_step is None else last_step + 1
+        self._step = self.starting_step
         self._finished = False
+        self._resume_file: Path | None = None  # forgotten when the run finishes cleanly
         self._sender = None if disabled else _MetricSender(api, self.id)
 
     def __repr__(self) -> str:
@@ -260,6 +267,8 @@ class Run:
         if not self.disabled:
             self.api._finish_run(self.id, status)
             self.api.close()  # reopened if a logged artifact of the run is downloaded later
+        if self._resume_file is not None and status == "FINISHED":
+            self._resume_file.unlink(missing_ok=True)  # nothing to resume: the next is new
         if self._sender is not None and self._sender.error is not None:
             raise self._sender.error
 
@@ -379,6 +388,20 @@ def init(
     notes: str | None = None,
     entity: str | None = None,
     reinit: bool | str | None = None,
+    id: str | None = None,
+    resume: bool | str | None = None,
+    dir: PathLike | None = None,
+    config_exclude_keys: list[str] | None = None,
+    config_include_keys: list[str] | None = None,
+    *,
+    settings: Any = None,
+    save_code: bool | None = None,
+    allow_val_change: bool | None = None,
+    anonymous: str | None = None,
+    sync_tensorboard: bool | None = None,
+    monitor_gym: bool | None = None,
+    resume_from: str | None = None,
+    fork_from: str | None = None,
 ) -> Run:
     """Start a run in `project` (FOREBEAR_PROJECT by default; made on first use). Use it as a
     context manager, or call `finish`; at exit an unfinished run is finished, as CRASHED when
@@ -392,10 +415,27 @@ def init(
     repository the script runs in, else `uncategorized`. `reinit` says what a run still open
     in this process becomes, as W&B's: `True` or "finish_previous" finishes every open run
     first; `False` or "return_previous" gives back the current run instead of starting one;
-    "create_new" (and, unlike W&B's scripts, the default) starts another beside it."""
+    "create_new" (and, unlike W&B's scripts, the default) starts another beside it.
+
+    Resuming, as W&B's: `id` is your own key for the run, unique in the project (or a run's
+    Forebear id). `resume="allow"` (or True) goes on with the run of that id if there is one
+    (RUNNING again, its config merged, its steps after its last one: `run.resumed`,
+    `run.starting_step`) and starts it otherwise; "must" refuses when there is none; "never"
+    (the default) refuses when there is one. Without `id`, `resume="auto"` (or True) goes on
+    with the run last started here (`dir`, default the working directory, keeps its id in
+    `.forebear/resume.json`) unless it finished cleanly. `config_exclude_keys` and
+    `config_include_keys` filter `config` as W&B's. `settings`, `save_code`,
+    `allow_val_change`, `anonymous`, `sync_tensorboard` and `monitor_gym` are accepted and
+    change nothing (a W&B `settings` object's `mode` and `silent` are read); a run is never
+    rewound or forked (`resume_from`, `fork_from` are refused)."""
     global _current
     from forebear._settings import Settings
 
+    if resume_from is not None or fork_from is not None:
+        raise ForebearError(
+            "init(resume_from=/fork_from=): a run is not rewound or forked; go on with it "
+            "with init(id=..., resume='allow'), or start a new one"
+        )
     if reinit in (False, "return_previous") and _current is not None:
         return _current
     if reinit in (True, "finish_previous"):
@@ -406,11 +446,16 @@ def init(
             f"reinit={reinit!r}: use True or 'finish_previous', False or 'return_previous', or "
             "'create_new'"
         )
-    settings = Settings.load(url=url, api_key=api_key, project=project, mode=mode)
+    mode = mode or _setting(settings, "mode")
+    settings_ = Settings.load(url=url, api_key=api_key, project=project, mode=mode)
+    if _setting(settings, "silent") or _setting(settings, "quiet"):
+        settings_ = dataclasses.replace(settings_, silent=True)
+    config = _filtered(config or {}, config_exclude_keys, config_include_keys)
+    project = settings_.project or default_project()
     start = {
-        "project": settings.project or default_project(),
+        "project": project,
         "name": name,
-        "config": dict(config or {}),
+        "config": config,
         "tags": list(tags or []),
         "sourceCommit": _git("rev-parse", "HEAD"),
         "entryPoint": " ".join(sys.argv) or None,
@@ -421,26 +466,126 @@ def init(
             if value is not None
         },
     }
+    plan = _ResumePlan(project, id, resume, dir)
+    if plan.key is not None:
+        start.update(key=plan.key, resume=plan.mode)
     record = {**start, "config": config}
-    if settings.mode == "disabled":
-        run = Run(_DisabledApi(settings), {**record, "id": "disabled"}, disabled=True)
+    if settings_.mode == "disabled":
+        run = Run(_DisabledApi(settings_), {**record, "id": "disabled"}, disabled=True)
         _current = run
         return run
-    if settings.mode == "offline":
+    if settings_.mode == "offline":
         from forebear._offline import Journal, OfflineRun
 
-        journal = Journal.new(settings.cache_dir)
+        if plan.mode != "NEVER":
+            raise ForebearError(
+                f"init(resume={resume!r}) offline: resuming needs the server (its last step); "
+                "resume online, or start a new run"
+            )
+        journal = Journal.new(settings_.cache_dir)
         journal.write("start", input=start)
-        run = OfflineRun(_DisabledApi(settings), journal, {**record, "id": journal.root.name})
+        run = OfflineRun(_DisabledApi(settings_), journal, {**record, "id": journal.root.name})
     else:
-        api = Api(url=settings.url, api_key=settings.key())
-        run = Run(api, api._start_run(start))
-        if not settings.silent and sys.stderr.isatty():
-            print(f"forebear: view run {run.name or run.id} at {run.url}", file=sys.stderr)
+        api = Api(url=settings_.url, api_key=settings_.key())
+        run = Run(api, plan.started(api, start))
+        if not settings_.silent and sys.stderr.isatty():
+            doing = "resuming" if run.resumed else "view"
+            print(f"forebear: {doing} run {run.name or run.id} at {run.url}", file=sys.stderr)
+        run._resume_file = plan.remember(run.id)
     _current = run
     _open.append(run)
     _watch_exit()
     return run
+
+
+class _ResumePlan:
+    """What `init(id=, resume=, dir=)` asks of the server (StartRunInput's key and resume),
+    and the file that remembers the run for `resume="auto"` without an id."""
+
+    def __init__(
+        self, project: str, key: str | None, resume: bool | str | None, dir: PathLike | None
+    ) -> None:
+        choices = (None, False, True, "never", "allow", "must", "auto")
+        if resume not in choices:
+            raise ForebearError(
+                f"init(resume={resume!r}): use 'allow' (or True), 'must', 'never' (or False), "
+                "or 'auto'"
+            )
+        self.project, self.asked = project, resume
+        self.file: Path | None = None
+        if resume in (None, False, "never"):
+            self.key, self.mode = key, "NEVER"
+            return
+        self.mode = "MUST" if resume == "must" else "ALLOW"
+        self.key = key
+        if key is None:  # the run last started in `dir`, unless it finished cleanly
+            self.file = Path(dir if dir is not None else ".") / ".forebear" / "resume.json"
+            self.key = self._remembered()
+            if self.key is None:
+                if resume == "must":
+                    raise ForebearError(
+                        f"init(resume='must') without an id: no run to resume in {self.file}; "
+                        "give id=..."
+                    )
+                self.mode = "NEVER"
+
+    def _remembered(self) -> str | None:
+        assert self.file is not None
+        try:
+            kept = json.loads(self.file.read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(kept, dict) or kept.get("project") != self.project:
+            return None
+        run = kept.get("run")
+        return run if isinstance(run, str) else None
+
+    def started(self, api: Api, start: dict[str, Any]) -> dict[str, Any]:
+        """Start (or resume) the run: its record, or an error saying what to pass."""
+        try:
+            return api._start_run(start)
+        except Conflict:
+            if self.mode != "NEVER":
+                raise
+            raise Conflict(
+                f"init(id={self.key!r}): project {self.project!r} has a run with this id "
+                "already; pass resume='allow' to go on with it, or another id"
+            ) from None
+        except NotFound:
+            if self.mode != "MUST":
+                raise
+            raise NotFound(
+                f"init(id={self.key!r}, resume='must'): project {self.project!r} has no run "
+                "with this id to resume; resume='allow' starts it"
+            ) from None
+
+    def remember(self, run_id: str) -> Path | None:
+        """Keep `run_id` for the next `resume="auto"` here; the file, or None."""
+        if self.file is None:
+            return None
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        self.file.write_text(json.dumps({"project": self.project, "run": run_id}))
+        return self.file
+
+
+def _setting(settings: Any, name: str) -> Any:
+    """A value of a W&B `settings` object or mapping (None when it has none)."""
+    if settings is None:
+        return None
+    if isinstance(settings, Mapping):
+        return settings.get(name)
+    return getattr(settings, name, None)
+
+
+def _filtered(
+    config: Mapping[str, Any], exclude: list[str] | None, include: list[str] | None
+) -> dict[str, Any]:
+    """`config` without the `exclude` keys, or with only the `include` keys (W&B's)."""
+    if exclude is not None and include is not None:
+        raise ForebearError("init: give config_exclude_keys or config_include_keys, not both")
+    if include is not None:
+        return {k: v for k, v in config.items() if k in include}
+    return {k: v for k, v in config.items() if k not in (exclude or ())}
 
 
 class _DisabledApi(Api):

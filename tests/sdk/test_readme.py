@@ -67,5 +67,7 @@ def test_every_python_and_shell_example_runs_as_written(sdk: Sdk) -> None:
     # DVCLive's example, run outside any git repository: W&B's default project
     dvc = sdk.gql('{ artifactVersion(ref: "uncategorized/mnist-cnn:candidate") { type } }')
     assert dvc["artifactVersion"] == {"type": "model"}
+    nightly = sdk.gql('{ runs(project: "models_quickstart") { nodes { key lastStep status } } }')
+    assert {"key": "nightly-42", "lastStep": 2, "status": "FINISHED"} in nightly["runs"]["nodes"]
     runs = sdk.gql('{ runs(project: "fraud") { nodes { id } } }')["runs"]["nodes"]
     assert len(runs) == 2  # the raw walkthrough's, and the retried one made once

@@ -803,3 +803,76 @@ def test_a_download_cut_midway_resumes_where_it_stopped(
     assert len(ranges) == 1
     assert int(ranges[0].split(b"=")[1].rstrip(b"-")) >= 4 * 2**20
     assert cutter.carried < len(payload) + 2 * 2**20  # 5 MiB, then from 4 MiB on: not 17
+
+
+PREEMPTIBLE = """
+import forebear
+run = forebear.init(project="pre", id="job-1", resume="allow", config={"lr": 0.1, "token": "x"},
+                    config_exclude_keys=["token"], save_code=True, allow_val_change=True)
+print(run.id, run.resumed, run.starting_step, flush=True)
+for step in range(run.starting_step, 10):
+    run.log({"loss": 1 / (step + 1)})
+    if step == 4 and not run.resumed:
+        raise RuntimeError("preempted")
+"""
+
+
+def test_a_crashed_job_started_again_with_its_id_goes_on_where_it_stopped(sdk: Sdk) -> None:
+    crashed = sdk.python(PREEMPTIBLE, check=False)
+    assert crashed.returncode == 1
+    assert "preempted" in crashed.stderr
+    run_id, resumed, starting = crashed.stdout.split()
+    assert (resumed, starting) == ("False", "0")
+    again = sdk.python(PREEMPTIBLE).stdout.split()
+    assert again == [run_id, "True", "5"]
+    found = sdk.gql(
+        'query($id: ID!) { run(id: $id) { key status config lastStep metrics(keys: ["loss"]) '
+        "{ points { step } } } }",
+        id=run_id,
+    )["run"]
+    assert found["key"] == "job-1"
+    assert found["status"] == "FINISHED"
+    assert found["config"] == {"lr": 0.1}  # the excluded key was never sent
+    assert found["lastStep"] == 9
+    assert [p["step"] for p in found["metrics"][0]["points"]] == list(range(10))
+    runs = sdk.gql('{ runs(project: "pre") { nodes { id } } }')["runs"]["nodes"]
+    assert runs == [{"id": run_id}]
+
+
+def test_resume_refusals_and_auto_resume_in_a_directory(sdk: Sdk, tmp_path: Path) -> None:
+    first = forebear.init(project="res", id="exp-1")
+    first.finish()
+    with pytest.raises(forebear.Conflict, match="resume='allow'"):
+        forebear.init(project="res", id="exp-1")
+    with pytest.raises(forebear.NotFound, match="no run with this id"):
+        forebear.init(project="res", id="exp-2", resume="must")
+    again = forebear.init(project="res", id=first.id, resume="must")  # its Forebear id
+    assert again.id == first.id
+    assert again.resumed
+    again.finish()
+    with pytest.raises(forebear.ForebearError, match="resume='sometimes'"):
+        forebear.init(project="res", resume="sometimes")
+    with pytest.raises(forebear.ForebearError, match="not rewound or forked"):
+        forebear.init(project="res", fork_from="exp-1?_step=3")
+    with pytest.raises(forebear.ForebearError, match="offline"):
+        forebear.init(project="res", id="exp-1", resume="allow", mode="offline")
+    disabled = forebear.init(project="res", settings={"mode": "disabled"})
+    assert disabled.disabled
+    disabled.finish()
+
+    # resume="auto": the run last started in `dir` goes on unless it finished cleanly
+    where = tmp_path / "job"
+    crashed = forebear.init(project="res", resume="auto", dir=where)
+    assert (where / ".forebear" / "resume.json").exists()
+    crashed.finish("CRASHED")
+    resumed = forebear.init(project="res", resume=True, dir=where)
+    assert resumed.id == crashed.id
+    assert resumed.resumed
+    resumed.finish()
+    assert not (where / ".forebear" / "resume.json").exists()
+    fresh = forebear.init(project="res", resume="auto", dir=where)
+    assert fresh.id != crashed.id
+    assert not fresh.resumed
+    fresh.finish()
+    with pytest.raises(forebear.ForebearError, match="give id="):
+        forebear.init(project="res", resume="must", dir=where)

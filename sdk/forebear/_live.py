@@ -4,6 +4,7 @@ to its config, metrics to its history at `live.step`, artifacts are logged versi
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from types import TracebackType
@@ -11,7 +12,21 @@ from typing import Any, SupportsFloat
 
 from forebear._artifact import Artifact, PathLike
 from forebear._errors import ForebearError
-from forebear._run import Run, init
+from forebear._run import Run, init, resolve_project
+
+KEPT = "forebear-run.json"  # in Live's dir: the run it started, for the next resume=True
+
+
+def _kept_run(kept: Path, project: str) -> str | None:
+    """The id of the run kept in `kept` if it is of `project`, else None."""
+    try:
+        found = json.loads(kept.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(found, dict) or found.get("project") != project:
+        return None
+    run = found.get("run")
+    return run if isinstance(run, str) else None
 
 
 class Live:
@@ -21,7 +36,9 @@ class Live:
     script runs in (a DVC project is one), else `uncategorized`, as `forebear.init`'s.
     `exp_name` names the run and `exp_message` is its notes. `report`, `save_dvc_exp`, `dvcyaml`,
     `cache_images` and `monitor_system` are accepted and change nothing: the run's page is its
-    report, and no DVC experiment is saved."""
+    report, and no DVC experiment is saved. `resume=True` goes on with the run the last `Live`
+    in `dir` started (kept in `dir/forebear-run.json`), at the step after its last one, as
+    DVCLive goes on from its metrics file; without one it starts a new run."""
 
     def __init__(
         self,
@@ -37,14 +54,20 @@ class Live:
         *,
         project: str | None = None,
     ) -> None:
-        if resume:
-            raise ForebearError(
-                "Live(resume=True): a Forebear run cannot be resumed; start a new Live() and "
-                "set live.step to the step to go on from"
-            )
         self.dir = str(dir)
-        self.run: Run = init(project=project, name=exp_name, notes=exp_message)
-        self._step = 0
+        kept = Path(dir) / KEPT
+        project = resolve_project(project)
+        run_id = _kept_run(kept, project) if resume else None
+        self.run: Run = init(
+            project=project,
+            name=exp_name,
+            notes=exp_message,
+            id=run_id,
+            resume="must" if run_id else None,
+        )
+        self._step = self.run.starting_step  # resumed: the step after its last one
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.write_text(json.dumps({"project": project, "run": self.run.id}))
         self._inside_with = False
 
     def __repr__(self) -> str:

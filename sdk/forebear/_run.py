@@ -451,7 +451,7 @@ def init(
     if _setting(settings, "silent") or _setting(settings, "quiet"):
         settings_ = dataclasses.replace(settings_, silent=True)
     config = _filtered(config or {}, config_exclude_keys, config_include_keys)
-    project = settings_.project or default_project()
+    project = resolve_project(project)
     start = {
         "project": project,
         "name": name,
@@ -598,6 +598,11 @@ class _DisabledApi(Api):
         self, query: str, idempotency_key: str | None = None, **variables: Any
     ) -> dict[str, Any]:
         raise ForebearError(f"FOREBEAR_MODE={self.settings.mode}: nothing is sent to a server")
+
+
+def resolve_project(project: str | None) -> str:
+    """The project a run goes to: `project`, else FOREBEAR_PROJECT, else `default_project`."""
+    return project or os.environ.get("FOREBEAR_PROJECT") or default_project()
 
 
 def default_project() -> str:

@@ -322,13 +322,35 @@ def test_dvclive_artifacts_steps_and_errors(sdk: Sdk) -> None:
     assert found["summary"] == {"auc": 0.75, "loss": "NaN", "lr": 0.01}
     series = {m["key"]: [(p["step"], p["value"]) for p in m["points"]] for m in found["metrics"]}
     assert series == {"auc": [(10, 0.5), (11, 0.75)], "loss": [(10, "NaN")]}
-    # an exception inside the block fails the run; resume is refused with what to do
-    with pytest.raises(ZeroDivisionError), forebear.Live(project="dvc") as failing:
-        _ = 1 / 0
+
+    # an exception inside the block fails the run
+    def diverge(live: forebear.Live) -> None:
+        with live:
+            live.log_metric("auc", 0.5)
+            live.next_step()
+            live.log_metric("auc", 0.6)
+            _ = 1 / 0
+
+    failing = forebear.Live(project="dvc")
+    with pytest.raises(ZeroDivisionError):
+        diverge(failing)
     status = sdk.gql("query($id: ID!) { run(id: $id) { status } }", id=failing.run.id)
     assert status["run"]["status"] == "FAILED"
-    with pytest.raises(forebear.ForebearError, match=r"set live\.step"):
-        forebear.Live(resume=True, project="dvc")
+    # resume=True goes on with the run the last Live in its dir started, after its last step
+    with forebear.Live(resume=True, project="dvc") as again:
+        assert again.run.id == failing.run.id
+        assert again.step == 2
+        again.log_metric("auc", 0.7)
+    after = sdk.gql(
+        'query($id: ID!) { run(id: $id) { status metrics(keys: ["auc"]) { points { step } } } }',
+        id=failing.run.id,
+    )["run"]
+    assert after["status"] == "FINISHED"
+    assert [p["step"] for p in after["metrics"][0]["points"]] == [0, 1, 2]
+    other = forebear.Live(resume=True, project="elsewhere")  # nothing kept for it: a new run
+    assert other.run.id != failing.run.id
+    assert other.step == 0
+    other.end()
 
 
 def test_init_without_a_project_and_what_reinit_makes_of_an_open_run(sdk: Sdk) -> None:

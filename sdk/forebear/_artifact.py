@@ -9,6 +9,8 @@ import os
 import re
 import shutil
 import tempfile
+import urllib.parse
+import urllib.request
 import weakref
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +34,20 @@ REFERENCE = re.compile(r"^(s3|gs|az|abfss|hdfs|https?|file|git\+(https|ssh|file)
 FILES = """query($id: String!, $after: String) { artifactVersion(ref: $id) {
   files(first: 1000, after: $after) { nodes { path size sha256 contentType }
   pageInfo { hasNextPage endCursor } } } }"""
+
+
+def local_path(uri: str) -> Path | None:
+    """The file or directory of this machine a `file://` URI names, its %-escapes decoded (as
+    `Path.as_uri()` writes them; the path as written when only that one exists); None for
+    another scheme, or a file of another host."""
+    if not uri.lower().startswith("file://"):
+        return None
+    parts = urllib.parse.urlsplit(uri)
+    if parts.netloc not in ("", "localhost"):
+        return None
+    decoded = Path(urllib.request.url2pathname(parts.path))
+    written = Path(uri[len("file://") :])
+    return written if written.exists() and not decoded.exists() else decoded
 
 
 @dataclass(frozen=True)
@@ -175,10 +191,11 @@ class Artifact:
                 "http(s):// or file://)",
                 field="uri",
             )
-        entry = _clean_path(name or uri.rstrip("/").rsplit("/", 1)[-1])
+        local = local_path(uri)
+        last = local.name if local is not None else uri.rstrip("/").rsplit("/", 1)[-1]
+        entry = _clean_path(name or last)
         if entry in self._entries:
             raise BadInput(f"{entry!r} is a file of this artifact already", field="name")
-        local = Path(uri[len("file://") :]) if uri.lower().startswith("file://") else None
         if local is not None and local.is_file():
             from forebear._hashing import sha256_of
 

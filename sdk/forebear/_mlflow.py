@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
-from forebear._artifact import REFERENCE, Artifact
+from forebear._artifact import REFERENCE, Artifact, local_path
 from forebear._errors import ForebearError
 from forebear._imports import ImportReport, name_of, reference_version, send
 
@@ -69,7 +69,7 @@ class _MLflow:
         if artifact_uri.startswith("mlflow-artifacts:"):
             self._fetch(artifact_uri.split(":", 1)[1].lstrip("/"), target)
             return
-        local = Path(artifact_uri.removeprefix("file://"))
+        local = local_path(artifact_uri) or Path(artifact_uri)  # file:// or a bare path
         if local.is_dir():  # an artifact store this machine sees directly
             shutil.copytree(local, target, dirs_exist_ok=True)
             return

@@ -308,7 +308,8 @@ def test_a_keyed_run_is_resumed_only_as_asked_and_in_one_transaction(
 def test_starts_with_one_key_at_once_make_one_run(client: TestClient, settings: Settings) -> None:
     def start(_: int) -> dict[str, Any]:
         body = graphql(client, START, input={"project": "churn", "key": "k", "resume": "ALLOW"})
-        return ok(body)["startRun"]
+        started: dict[str, Any] = ok(body)["startRun"]
+        return started
 
     with ThreadPoolExecutor(6) as pool:
         started = list(pool.map(start, range(6)))

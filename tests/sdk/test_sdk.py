@@ -502,6 +502,17 @@ def test_references_are_logged_without_their_bytes(sdk: Sdk) -> None:
         assert run.log_artifact(again).id == logged.id
     with pytest.raises(forebear.BadInput, match="reference URI"):
         forebear.Artifact("x", type="dataset").add_reference("ftp://host/file")
+    # A URI as Path.as_uri() writes it (%-escaped) names the file it escapes: hashed, named
+    # after it; a file of another host is kept as given.
+    spaced = sdk.home / "nfs" / "shard 1 of Zürich.parquet"
+    spaced.write_bytes(b"more rows")
+    escaped = forebear.Artifact("clicks", type="dataset")
+    ref = escaped.add_reference(spaced.as_uri())
+    assert "%20" in ref.uri
+    assert ref.path == "shard 1 of Zürich.parquet"
+    assert (ref.sha256, ref.size) == (hashlib.sha256(b"more rows").hexdigest(), 9)
+    remote = escaped.add_reference("file://fileserver/exports/a.csv")
+    assert (remote.path, remote.sha256, remote.size) == ("a.csv", None, None)
 
 
 @pytest.mark.parametrize("proxy", [None, "http://127.0.0.1:9"])

@@ -169,6 +169,7 @@ class UpdateRunIn(Strict):
     config: dict[str, Any] | None = None
     summary: dict[str, Any] | None = None
     tags: list[Tag] | None = Field(default=None, max_length=100)
+    notes: Annotated[str, StringConstraints(max_length=10_000)] | None = None
 
 
 class MetricPointIn(Strict):

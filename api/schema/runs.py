@@ -240,6 +240,9 @@ class UpdateRunInput:
     config: JSON | None = strawberry.field(default=None, description="Keys to set in config.")
     summary: JSON | None = strawberry.field(default=None, description="Keys to set in summary.")
     tags: list[str] | None = strawberry.field(default=None, description="Replaces the tags.")
+    notes: str | None = strawberry.field(
+        default=None, description="Replaces the notes (up to 10,000 characters)."
+    )
 
 
 @strawberry.input(description="One metric value at one step.")
@@ -372,7 +375,9 @@ class RunMutation:
         info.context.wrote_into(data.project)
         return StartRunPayload(run=Run.from_record(run), resumed=resumed)
 
-    @strawberry.mutation(description="Merge config and summary keys, rename, retag.")
+    @strawberry.mutation(
+        description="Merge config and summary keys, rename, retag, replace the notes."
+    )
     async def update_run(self, info: Info, input: UpdateRunInput) -> RunPayload:
         data = parse(UpdateRunIn, fields_of(input))
         run = await info.context.repos.runs.update_run(
@@ -381,6 +386,7 @@ class RunMutation:
             config=data.config,
             summary=data.summary,
             tags=data.tags,
+            notes=data.notes,
             actor=info.context.actor,
         )
         return RunPayload(run=Run.from_record(run))

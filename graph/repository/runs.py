@@ -237,14 +237,18 @@ class RunRepository(Repository):
         summary: JsonObject | None,
         tags: Sequence[str] | None,
         actor: str,
+        notes: str | None = None,
     ) -> Run:
-        """Merge `config` and `summary` into the run's, replace its tags and name if given."""
+        """Merge `config` and `summary` into the run's, replace its tags, name and notes if
+        given."""
 
         async def work(tx: Tx) -> Run:
             before = await _lock_run(tx, run_id)
             changes: dict[str, Any] = {}
             if name is not None:
                 changes["name"] = name
+            if notes is not None:
+                changes["notes"] = notes
             if tags is not None:
                 changes["tags"] = sorted(set(tags))
             if config is not None:
@@ -475,6 +479,7 @@ async def _set_props(tx: Tx, run_id: str, props: dict[str, Any]) -> Run:
 def _view(run: Run, changes: Mapping[str, Any]) -> dict[str, Any]:
     fields = {
         "name": run.name,
+        "notes": run.notes,
         "tags": list(run.tags),
         "config": run.config,
         "summary": run.summary,

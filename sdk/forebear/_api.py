@@ -168,7 +168,7 @@ class Api:
         summary, job type, group, notes, key and last step, and whether it was resumed."""
         started = self.graphql(
             """mutation($input: StartRunInput!) { startRun(input: $input) { resumed
-            run { id name project config summary jobType group notes key lastStep } } }""",
+            run { id name project config summary tags jobType group notes key lastStep } } }""",
             idempotency_key=idempotency_key,
             input=start,
         )["startRun"]

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -81,11 +81,12 @@ class Run:
     def __init__(self, api: Api, record: dict[str, Any], disabled: bool = False) -> None:
         self.api = api
         self.id: str = record["id"]
-        self.name: str = record.get("name") or ""
+        self._name: str = record.get("name") or ""
         self.project: str = record["project"]
         self.job_type: str | None = record.get("jobType")
         self.group: str | None = record.get("group")
-        self.notes: str | None = record.get("notes")
+        self._notes: str | None = record.get("notes")
+        self._tags: tuple[str, ...] = tuple(sorted(set(record.get("tags") or ())))
         self.disabled = disabled
         self.config = _Synced(self, "config", record.get("config") or {})
         self.summary = _Synced(self, "summary", record.get("summary") or {})
@@ -100,6 +101,36 @@ class Run:
 
     def __repr__(self) -> str:
         return f"<Run {self.project}/{self.id} {self.name!r}>"
+
+    # As W&B's: a run's name, tags and notes save as they are set.
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._update(name=value)
+        self._name = value
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The run's labels, sorted; setting them replaces them (`run.tags += ("best",)`)."""
+        return self._tags
+
+    @tags.setter
+    def tags(self, value: Iterable[str]) -> None:
+        tags = tuple(sorted(set(value)))
+        self._update(tags=list(tags))
+        self._tags = tags
+
+    @property
+    def notes(self) -> str | None:
+        return self._notes
+
+    @notes.setter
+    def notes(self, value: str) -> None:
+        self._update(notes=value)
+        self._notes = value
 
     @property
     def url(self) -> str | None:

@@ -180,6 +180,13 @@ def test_the_dvclive_style_call_and_a_context_manager(sdk: Sdk) -> None:
         run.log({"loss": math.nan, "grad": math.inf})
         run.config.update({"epochs": 3})
         run.summary["best_loss"] = 0.1
+        # as W&B's, a run's name, tags and notes save as they are set
+        run.name = "fold-3"
+        run.tags += ("best", "cv")
+        run.notes = "the one to ship"
+    assert run.tags == ("best", "cv")
+    saved = sdk.gql("query($id: ID!) { run(id: $id) { name tags notes } }", id=run.id)["run"]
+    assert saved == {"name": "fold-3", "tags": ["best", "cv"], "notes": "the one to ship"}
     assert logged.qualified_name == "dvc/clf:v0"
     assert set(logged.aliases) == {"best", "cv", "latest"}
     # W&B's run.url and artifact.url: the pages that show them
@@ -702,6 +709,7 @@ with forebear.init(project="offline", config={"lr": 0.1}, mode="offline") as run
         run.log({"loss": 1.0 / (step + 1)})
     run.log({"loss": float("nan")})
     run.summary["note"] = "no network on the cluster"
+    run.name, run.tags = "cluster-job", ["hpc"]
     run.log_artifact(path="model.bin", name="clf", type="model", aliases=["offline"])
     base = run.use_artifact("base")  # its latest, when synced
     try:
@@ -727,11 +735,12 @@ def test_an_offline_run_syncs_later_and_syncing_twice_changes_nothing(sdk: Sdk) 
     first = json.loads(sdk.cli("sync", "--json").stdout)
     assert len(first) == 1
     run = sdk.gql(
-        """query($id: ID!) { run(id: $id) { status config summary
+        """query($id: ID!) { run(id: $id) { status config summary name tags
         metrics(keys: ["loss"]) { points { step value } } } }""",
         id=first[0]["run"],
     )["run"]
     assert run["status"] == "FINISHED"
+    assert (run["name"], run["tags"]) == ("cluster-job", ["hpc"])
     assert run["config"] == {"lr": 0.1}
     assert run["summary"]["note"] == "no network on the cluster"
     assert [p["value"] for p in run["metrics"][0]["points"]] == [1.0, 0.5, 1 / 3, "NaN"]

@@ -110,6 +110,26 @@ def link_model(*args: Any, **kwargs: Any) -> Any:
     return _active("link_model()").link_model(*args, **kwargs)
 
 
+def define_metric(*args: Any, **kwargs: Any) -> None:
+    """The current run's `define_metric`."""
+    _active("define_metric()").define_metric(*args, **kwargs)
+
+
+def watch(*args: Any, **kwargs: Any) -> None:
+    """The current run's `watch`."""
+    _active("watch()").watch(*args, **kwargs)
+
+
+def unwatch(*args: Any, **kwargs: Any) -> None:
+    """The current run's `unwatch`."""
+    _active("unwatch()").unwatch(*args, **kwargs)
+
+
+def mark_preempting() -> None:
+    """The current run's `mark_preempting`."""
+    _active("mark_preempting()").mark_preempting()
+
+
 def __getattr__(name: str) -> Any:
     """`forebear.run` (None before init), `forebear.config` and `forebear.summary`: the
     current run's, as `wandb.run`, `wandb.config` and `wandb.summary`."""
@@ -147,6 +167,7 @@ __all__ = [
     "TransportError",
     "__version__",
     "current",
+    "define_metric",
     "finish",
     "init",
     "link_model",
@@ -154,6 +175,9 @@ __all__ = [
     "log_artifact",
     "log_model",
     "login",
+    "mark_preempting",
+    "unwatch",
     "use_artifact",
     "use_model",
+    "watch",
 ]

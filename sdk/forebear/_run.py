@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import fnmatch
 import json
 import math
 import os
@@ -97,6 +98,7 @@ class Run:
         self._step = self.starting_step
         self._finished = False
         self._resume_file: Path | None = None  # forgotten when the run finishes cleanly
+        self._aggregates = _Aggregates()  # define_metric's summaries
         self._sender = None if disabled else _MetricSender(api, self.id)
 
     def __repr__(self) -> str:
@@ -159,11 +161,60 @@ class Run:
             step = self._step
         elif step < 0:
             raise ForebearError(f"step {step}: steps are 0 or more")
-        points = [
-            {"step": step, "key": str(k), "value": _metric(_number(k, v))} for k, v in data.items()
-        ]
+        numbers = {str(k): _number(k, v) for k, v in data.items()}
+        points = [{"step": step, "key": k, "value": _metric(v)} for k, v in numbers.items()]
         self._step = max(self._step, step if commit is False else step + 1)
         self._send(points)
+        self._aggregates.add(numbers)
+
+    def define_metric(
+        self,
+        name: str,
+        step_metric: str | None = None,
+        step_sync: bool | None = None,
+        hidden: bool | None = None,
+        summary: str | None = None,
+        goal: str | None = None,
+        overwrite: bool | None = None,
+    ) -> None:
+        """W&B's `define_metric`: `summary` names aggregates ("min", "max", "mean", "first",
+        "last", "best" with `goal` "minimize" or "maximize"; several with commas) of the
+        values this run logs for `name` (a glob: "val/*"); when the run finishes they go in
+        its summary under the metric's key (`{"loss": {"min": 0.1}}`). Only finite values
+        count. `step_metric`, `step_sync`, `hidden` and `overwrite` are accepted: charts
+        plot every metric against the run's steps."""
+        self._aggregates.define(name, summary, goal)
+
+    def watch(
+        self,
+        models: Any,
+        criterion: Any = None,
+        log: str | None = "gradients",
+        log_freq: int = 1000,
+        idx: int | None = None,
+        log_graph: bool = False,
+    ) -> None:
+        """W&B's `watch`: each model's parameter count goes in the run's summary
+        (`model/<class>/parameters`). Gradients and weights are not kept."""
+        found = {}
+        for model in models if isinstance(models, (list, tuple)) else [models]:
+            parameters = getattr(model, "parameters", None)
+            if not callable(parameters):
+                raise ForebearError(
+                    f"watch({type(model).__name__}): not a model with parameters() (a torch "
+                    "nn.Module)"
+                )
+            found[f"model/{type(model).__name__}/parameters"] = sum(
+                int(p.numel()) for p in parameters()
+            )
+        self.summary.update(found)
+
+    def unwatch(self, models: Any = None) -> None:
+        """W&B's `unwatch`: `watch` keeps nothing to stop."""
+
+    def mark_preempting(self) -> None:
+        """W&B's `mark_preempting`: nothing to mark; a stopped run goes on when started again
+        with `init(id=..., resume="allow")`."""
 
     def _send(self, points: list[dict[str, Any]]) -> None:
         """Where checked metric points go: the background sender (none when disabled)."""
@@ -295,6 +346,9 @@ class Run:
             return
         if self._sender is not None:
             self._sender.close()
+        aggregates = self._aggregates.summary()
+        if aggregates:
+            self.summary.update(aggregates)
         if not self.disabled:
             self.api._finish_run(self.id, status)
             self.api.close()  # reopened if a logged artifact of the run is downloaded later
@@ -313,6 +367,60 @@ class Run:
         trace: TracebackType | None,
     ) -> None:
         self.finish("FINISHED" if kind is None else "FAILED")
+
+
+class _Aggregates:
+    """The summaries `define_metric` asks for, kept as metrics are logged."""
+
+    KINDS = ("min", "max", "mean", "first", "last", "best")
+
+    def __init__(self) -> None:
+        self.defined: list[tuple[str, tuple[str, ...], str | None]] = []
+        self.kinds_of: dict[str, tuple[tuple[str, ...], str | None]] = {}  # key: its own
+        self.values: dict[str, list[float]] = {}  # key -> [min, max, sum, count, first, last]
+
+    def define(self, name: str, summary: str | None, goal: str | None) -> None:
+        kinds = tuple(k.strip() for k in (summary or "").split(",") if k.strip())
+        unknown = [k for k in kinds if k not in (*self.KINDS, "copy", "none")]
+        if unknown:
+            raise ForebearError(
+                f"define_metric({name!r}, summary={summary!r}): {', '.join(unknown)} is not "
+                f"one of {', '.join(self.KINDS)}"
+            )
+        if "best" in kinds and goal not in ("minimize", "maximize"):
+            raise ForebearError(
+                f"define_metric({name!r}, summary='best'): give goal='minimize' or 'maximize'"
+            )
+        kinds = tuple("last" if k == "copy" else k for k in kinds if k != "none")
+        self.defined.append((name, kinds, goal))
+        self.kinds_of.clear()  # keys are matched again against every definition
+
+    def add(self, numbers: Mapping[str, float]) -> None:
+        if not self.defined:
+            return
+        for key, value in numbers.items():
+            if key not in self.kinds_of:
+                found = [
+                    (k, g) for pattern, k, g in self.defined if fnmatch.fnmatchcase(key, pattern)
+                ]
+                self.kinds_of[key] = found[-1] if found else ((), None)  # the last one wins
+            if not self.kinds_of[key][0] or not math.isfinite(value):
+                continue
+            kept = self.values.get(key)
+            if kept is None:
+                self.values[key] = [value, value, value, 1, value, value]
+            else:
+                kept[0], kept[1] = min(kept[0], value), max(kept[1], value)
+                kept[2], kept[3], kept[5] = kept[2] + value, kept[3] + 1, value
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        found = {}
+        for key, (low, high, total, count, first, last) in self.values.items():
+            kinds, goal = self.kinds_of[key]
+            every = {"min": low, "max": high, "mean": total / count, "first": first, "last": last}
+            every["best"] = low if goal == "minimize" else high
+            found[key] = {kind: every[kind] for kind in kinds}
+        return found
 
 
 class _MetricSender:

@@ -14,6 +14,7 @@ import re
 import select
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -918,3 +919,47 @@ def test_resume_refusals_and_auto_resume_in_a_directory(sdk: Sdk, tmp_path: Path
     fresh.finish()
     with pytest.raises(forebear.ForebearError, match="give id="):
         forebear.init(project="res", resume="must", dir=where)
+
+
+class _Weights:
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def numel(self) -> int:
+        return self.count
+
+
+class TwoLayers:
+    """What `watch` reads of a torch nn.Module: parameters() of tensors that count their
+    numbers (numel)."""
+
+    def parameters(self) -> Iterator[_Weights]:
+        return iter([_Weights(784 * 128), _Weights(128), _Weights(128 * 10), _Weights(10)])
+
+
+def test_define_metric_summaries_and_watch_as_in_wandb_scripts(sdk: Sdk) -> None:
+    run = forebear.init(project="defs")
+    forebear.define_metric("epoch")  # a step metric: accepted, charts plot against steps
+    forebear.define_metric("val/*", step_metric="epoch", summary="min,max,mean")
+    forebear.define_metric("acc", summary="best", goal="maximize")
+    history = [(3.0, 0.5), (1.0, 0.7), (2.0, 0.6), (math.nan, 0.65)]
+    for epoch, (loss, acc) in enumerate(history):
+        forebear.log({"val/loss": loss, "acc": acc, "lr": 0.1, "epoch": epoch})
+    forebear.watch(TwoLayers(), log="all", log_freq=10)
+    forebear.unwatch()
+    forebear.mark_preempting()
+    with pytest.raises(forebear.ForebearError, match="median is not one of min, max"):
+        forebear.define_metric("loss", summary="median")
+    with pytest.raises(forebear.ForebearError, match="goal='minimize' or 'maximize'"):
+        forebear.define_metric("loss", summary="best")
+    with pytest.raises(forebear.ForebearError, match="not a model with parameters"):
+        forebear.watch("a model")
+    run.finish()
+    summary = sdk.gql("query($id: ID!) { run(id: $id) { summary } }", id=run.id)["run"]["summary"]
+    assert summary == {
+        "val/loss": {"min": 1.0, "max": 3.0, "mean": 2.0},  # NaN does not count
+        "acc": {"best": 0.7},
+        "lr": 0.1,  # no summary asked: the last value, as for every metric
+        "epoch": 3,
+        "model/TwoLayers/parameters": 784 * 128 + 128 + 128 * 10 + 10,
+    }

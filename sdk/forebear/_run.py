@@ -556,17 +556,18 @@ def init(
     first; `False` or "return_previous" gives back the current run instead of starting one;
     "create_new" (and, unlike W&B's scripts, the default) starts another beside it.
 
-    Resuming, as W&B's: `id` is your own key for the run, unique in the project (or a run's
-    Forebear id). `resume="allow"` (or True) goes on with the run of that id if there is one
-    (RUNNING again, its config merged, its steps after its last one: `run.resumed`,
-    `run.starting_step`) and starts it otherwise; "must" refuses when there is none; "never"
-    (the default) refuses when there is one. Without `id`, `resume="auto"` (or True) goes on
-    with the run last started here (`dir`, default the working directory, keeps its id in
-    `.forebear/resume.json`) unless it finished cleanly. `config_exclude_keys` and
-    `config_include_keys` filter `config` as W&B's. `settings`, `save_code`,
-    `allow_val_change`, `anonymous`, `sync_tensorboard` and `monitor_gym` are accepted and
-    change nothing (a W&B `settings` object's `mode` and `silent` are read); a run is never
-    rewound or forked (`resume_from`, `fork_from` are refused)."""
+    Resuming, as W&B's: `id` (or FOREBEAR_RUN_ID) is your own key for the run, unique in the
+    project (or a run's Forebear id). With `resume="allow"` (or FOREBEAR_RESUME=allow) the run
+    of that id goes on if there is one (RUNNING again, its config merged, its steps after its
+    last one: `run.resumed`, `run.starting_step`) and starts otherwise; "must" refuses when
+    there is none; "never" (the default) refuses when there is one. `resume="auto"` (or True)
+    without an id goes on with the run last started here (`dir`, default the working
+    directory, keeps its id in `.forebear/resume.json`) unless it finished cleanly.
+
+    `config_exclude_keys` and `config_include_keys` filter `config` as W&B's. `settings`,
+    `save_code`, `allow_val_change`, `anonymous`, `sync_tensorboard` and `monitor_gym` are
+    accepted and change nothing (a W&B `settings` object's `mode` and `silent` are read); a
+    run is never rewound or forked (`resume_from`, `fork_from` are refused)."""
     global _current
     from forebear._settings import Settings
 
@@ -605,7 +606,13 @@ def init(
             if value is not None
         },
     }
-    plan = _ResumePlan(project, id, resume, dir)
+    env = os.environ
+    plan = _ResumePlan(
+        project,
+        id or env.get("FOREBEAR_RUN_ID"),
+        resume if resume is not None else env.get("FOREBEAR_RESUME"),
+        dir,
+    )
     if plan.key is not None:
         start.update(key=plan.key, resume=plan.mode)
     record = {**start, "config": config}
@@ -650,23 +657,21 @@ class _ResumePlan:
                 f"init(resume={resume!r}): use 'allow' (or True), 'must', 'never' (or False), "
                 "or 'auto'"
             )
-        self.project, self.asked = project, resume
+        self.project = project
         self.file: Path | None = None
-        if resume in (None, False, "never"):
-            self.key, self.mode = key, "NEVER"
-            return
-        self.mode = "MUST" if resume == "must" else "ALLOW"
         self.key = key
-        if key is None:  # the run last started in `dir`, unless it finished cleanly
+        if resume in (None, False, "never"):
+            self.mode = "NEVER"
+        elif key is not None or resume in ("allow", "must"):
+            self.mode = "MUST" if resume == "must" else "ALLOW"
+            if key is None:
+                if resume == "must":
+                    raise ForebearError("init(resume='must'): give the id of the run to resume")
+                self.mode = "NEVER"  # W&B's: nothing named to go on with, a new run
+        else:  # True or "auto" without an id: the run last started in `dir`
             self.file = Path(dir if dir is not None else ".") / ".forebear" / "resume.json"
             self.key = self._remembered()
-            if self.key is None:
-                if resume == "must":
-                    raise ForebearError(
-                        f"init(resume='must') without an id: no run to resume in {self.file}; "
-                        "give id=..."
-                    )
-                self.mode = "NEVER"
+            self.mode = "NEVER" if self.key is None else "ALLOW"
 
     def _remembered(self) -> str | None:
         assert self.file is not None

@@ -917,8 +917,21 @@ def test_resume_refusals_and_auto_resume_in_a_directory(sdk: Sdk, tmp_path: Path
     assert fresh.id != crashed.id
     assert not fresh.resumed
     fresh.finish()
-    with pytest.raises(forebear.ForebearError, match="give id="):
+    with pytest.raises(forebear.ForebearError, match="give the id of the run to resume"):
         forebear.init(project="res", resume="must", dir=where)
+    allowed = forebear.init(project="res", resume="allow")  # no id: nothing to go on with
+    assert not allowed.resumed
+    allowed.finish()
+    # a scheduler that starts the job again sets the id and resume in the environment
+    os.environ.update(FOREBEAR_RUN_ID="slurm-881", FOREBEAR_RESUME="allow")
+    try:
+        queued = forebear.init(project="res")
+        queued.finish("CRASHED")
+        requeued = forebear.init(project="res")
+        assert (requeued.id, requeued.resumed) == (queued.id, True)
+        requeued.finish()
+    finally:
+        del os.environ["FOREBEAR_RUN_ID"], os.environ["FOREBEAR_RESUME"]
 
 
 class _Weights:

@@ -4,6 +4,7 @@ process exiting) ends it."""
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import dataclasses
 import fnmatch
@@ -65,8 +66,12 @@ class _Synced(MutableMapping[str, Any]):
     def __repr__(self) -> str:
         return repr(self._values)
 
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        changes = dict(*args, **kwargs)
+    def update(
+        self, values: Any = (), /, allow_val_change: bool | None = None, **kwargs: Any
+    ) -> None:
+        """Set keys from a dict, an argparse Namespace or a dataclass (and keyword arguments),
+        as W&B's `config.update` (whose `allow_val_change` is accepted: values may change)."""
+        changes = {**_values_of(values, f"run.{self._field}.update"), **_jsonable(kwargs)}
         if not changes:
             return
         self._run._update(**{self._field: changes})
@@ -516,7 +521,7 @@ def _artifact_of(
 
 def init(
     project: str | None = None,
-    config: Mapping[str, Any] | None = None,
+    config: Any = None,
     name: str | None = None,
     tags: list[str] | None = None,
     mode: str | None = None,
@@ -564,7 +569,9 @@ def init(
     without an id goes on with the run last started here (`dir`, default the working
     directory, keeps its id in `.forebear/resume.json`) unless it finished cleanly.
 
-    `config_exclude_keys` and `config_include_keys` filter `config` as W&B's. `settings`,
+    `config` is a dict, an argparse Namespace or a dataclass; values JSON cannot hold (a path,
+    a NumPy number) are kept as their text or number. `config_exclude_keys` and
+    `config_include_keys` filter it as W&B's. `settings`,
     `save_code`, `allow_val_change`, `anonymous`, `sync_tensorboard` and `monitor_gym` are
     accepted and change nothing (a W&B `settings` object's `mode` and `silent` are read); a
     run is never rewound or forked (`resume_from`, `fork_from` are refused)."""
@@ -590,7 +597,9 @@ def init(
     settings_ = Settings.load(url=url, api_key=api_key, project=project, mode=mode)
     if _setting(settings, "silent") or _setting(settings, "quiet"):
         settings_ = dataclasses.replace(settings_, silent=True)
-    config = _filtered(config or {}, config_exclude_keys, config_include_keys)
+    config = _filtered(
+        _values_of(config, "init(config=)"), config_exclude_keys, config_include_keys
+    )
     project = resolve_project(project)
     start = {
         "project": project,
@@ -719,6 +728,39 @@ def _setting(settings: Any, name: str) -> Any:
     if isinstance(settings, Mapping):
         return settings.get(name)
     return getattr(settings, name, None)
+
+
+def _values_of(values: Any, what: str) -> dict[str, Any]:
+    """Config or summary keys from a mapping, pairs, an argparse Namespace or a dataclass (as
+    W&B's `config=` takes them), each value made JSON (see `_jsonable`)."""
+    if values is None:
+        return {}
+    if isinstance(values, argparse.Namespace):
+        values = vars(values)
+    elif dataclasses.is_dataclass(values) and not isinstance(values, type):
+        values = dataclasses.asdict(values)
+    try:
+        found = dict(values)
+    except (TypeError, ValueError):
+        raise ForebearError(
+            f"{what}: {type(values).__name__} is not a dict, an argparse Namespace or a dataclass"
+        ) from None
+    return {str(k): v for k, v in _jsonable(found).items()}
+
+
+def _jsonable(value: Any) -> Any:
+    """`value` as JSON can hold it: containers walked, NumPy numbers as Python's (`item()`),
+    anything else (a path, an enum, a class) as its text, as W&B keeps such config values."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "shape", None) == ():  # a NumPy or torch scalar
+        return _jsonable(item())
+    return str(value)
 
 
 def _filtered(

@@ -4,6 +4,8 @@ sees."""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import hashlib
 import http.client
 import json
@@ -975,4 +977,32 @@ def test_define_metric_summaries_and_watch_as_in_wandb_scripts(sdk: Sdk) -> None
         "lr": 0.1,  # no summary asked: the last value, as for every metric
         "epoch": 3,
         "model/TwoLayers/parameters": 784 * 128 + 128 + 128 * 10 + 10,
+    }
+
+
+@dataclasses.dataclass
+class TrainArgs:
+    epochs: int = 3
+    out: Path = Path("runs/out")
+
+
+def test_config_from_argparse_a_dataclass_and_values_json_cannot_hold(sdk: Sdk) -> None:
+    args = argparse.Namespace(
+        lr=numpy.float32(0.5), layers=(64, 32), data=Path("data/train"), seed=numpy.int64(7)
+    )
+    run = forebear.init(project="cfg", config=args)  # W&B's wandb.init(config=args)
+    assert dict(run.config) == {"lr": 0.5, "layers": [64, 32], "data": "data/train", "seed": 7}
+    run.config.update(TrainArgs(), allow_val_change=True)  # W&B's keyword: not a key
+    run.config.update({"lr": 0.25}, allow_val_change=True)
+    with pytest.raises(forebear.ForebearError, match="int is not a dict, an argparse Namespace"):
+        run.config.update(5)
+    run.finish()
+    saved = sdk.gql("query($id: ID!) { run(id: $id) { config } }", id=run.id)["run"]["config"]
+    assert saved == {
+        "lr": 0.25,
+        "layers": [64, 32],
+        "data": "data/train",
+        "seed": 7,
+        "epochs": 3,
+        "out": "runs/out",
     }

@@ -314,6 +314,9 @@ class RunQuery:
         where: list[RunFilter] | None = None,
         first: int | None = None,
         after: str | None = None,
+        key: Annotated[
+            str | None, strawberry.argument(description="Only the run of this key (W&B's id).")
+        ] = None,
     ) -> Connection[Run]:
         cursor = decode_cursor(after)
         parsed_after = None
@@ -337,6 +340,7 @@ class RunQuery:
             filters=filters,
             first=page_size(first),
             after=parsed_after,
+            key=key,
         )
         return connection(page, Run.from_record, lambda r: f"{r.started_at.isoformat()}|{r.id}")
 

@@ -107,6 +107,7 @@ ORDER BY key, m.firstStep
 LIST_RUNS: Final[LiteralString] = """
 MATCH (r:Run {project: $project})
 WHERE ($status IS NULL OR r.status = $status)
+  AND ($key IS NULL OR r.key = $key)
   AND ($tag IS NULL OR $tag IN r.tags)
   AND ($started_after IS NULL OR r.startedAt >= $started_after)
   AND ($started_before IS NULL OR r.startedAt < $started_before)

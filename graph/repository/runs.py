@@ -359,11 +359,14 @@ class RunRepository(Repository):
         filters: Sequence[tuple[str, str, str, Any]],
         first: int,
         after: tuple[datetime, str] | None,
+        key: str | None = None,
     ) -> Page[Run]:
-        """Runs of `project`, newest first; `filters` are (CONFIG|SUMMARY, key, op, value)."""
+        """Runs of `project`, newest first; `filters` are (CONFIG|SUMMARY, key, op, value);
+        `key`: only the run of that key."""
         params = {
             "project": project,
             "status": status,
+            "key": key,
             "tag": tag,
             "started_after": started_after,
             "started_before": started_before,

@@ -34,6 +34,7 @@ from forebear._errors import (
 )
 from forebear._live import Live
 from forebear._run import Run, current, init
+from forebear._runs import RunInfo
 from forebear._settings import Settings, save_key
 from forebear._version import __version__
 
@@ -163,6 +164,7 @@ __all__ = [
     "NotFound",
     "Refused",
     "Run",
+    "RunInfo",
     "ServerError",
     "TransportError",
     "__version__",

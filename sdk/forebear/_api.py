@@ -25,6 +25,7 @@ from forebear._gto import import_gto
 from forebear._hashing import HashCache
 from forebear._imports import ImportReport
 from forebear._progress import bar
+from forebear._runs import RunInfo, run_of, runs_of
 from forebear._settings import Settings
 from forebear._transfer import put_blobs
 
@@ -214,6 +215,21 @@ class Api:
         )
 
     # --- artifacts ---------------------------------------------------------------------------
+
+    def run(self, path: str) -> RunInfo:
+        """A run by its id, `project/<id or key>`, or W&B's `entity/project/<id or key>`:
+        its config, summary, `history()`, and the versions it logged and used."""
+        return run_of(self, path)
+
+    def runs(
+        self, path: str, filters: dict[str, Any] | None = None, order: str = "-created_at"
+    ) -> list[RunInfo]:
+        """The runs of a project (`project`, or W&B's `entity/project`), newest first, as W&B's
+        `api.runs`: `filters` in W&B's form (`{"config.lr": 0.1, "state": "finished",
+        "summary_metrics.acc": {"$gt": 0.9}, "tags": "best"}`; $eq, $ne, $gt, $gte, $lt, $lte,
+        $and), `order` `+created_at`, or `config.<key>` or `summary_metrics.<key>` after + or -
+        (runs without the key last)."""
+        return list(runs_of(self, path, filters, order))
 
     def artifact(self, name: str, type: str | None = None) -> Artifact:
         """A logged version by id or reference (project/name:v3, project/name:latest), or a

@@ -8,6 +8,7 @@ import argparse
 import dataclasses
 import hashlib
 import http.client
+import importlib
 import json
 import math
 import os
@@ -1006,3 +1007,67 @@ def test_config_from_argparse_a_dataclass_and_values_json_cannot_hold(sdk: Sdk) 
         "epochs": 3,
         "out": "runs/out",
     }
+
+
+def test_api_runs_filters_history_and_what_a_run_logged_and_used(sdk: Sdk) -> None:
+    (sdk.home / "data.csv").write_text("x,y\n1,2\n")
+    made = []
+    for i, (lr, accs) in enumerate([(0.1, [0.5, 0.8]), (0.01, [0.6, 0.9]), (0.1, [0.7])]):
+        with forebear.init(project="sweep", id=f"trial-{i}", config={"lr": lr}) as run:
+            for acc in accs:
+                run.log({"acc": acc, "loss": math.nan if acc == 0.9 else 1 - acc})
+            if i == 0:
+                dataset = run.log_artifact("data.csv", name="data", type="dataset")
+            else:
+                run.use_artifact("data:latest")
+            run.tags = ["best"] if i == 1 else []
+        made.append(run.id)
+    forebear.init(project="sweep", id="trial-3").finish("FAILED")
+    api = forebear.Api()
+
+    def ids(runs: list[forebear.RunInfo]) -> list[str]:
+        return [r.key or "" for r in runs]
+
+    assert ids(api.runs("sweep")) == ["trial-3", "trial-2", "trial-1", "trial-0"]  # newest first
+    assert ids(api.runs("my-team/sweep", order="+created_at"))[0] == "trial-0"
+    assert ids(api.runs("sweep", {"config.lr": 0.1})) == ["trial-2", "trial-0"]
+    high = api.runs("sweep", {"summary_metrics.acc": {"$gt": 0.75}, "state": "finished"})
+    assert ids(high) == ["trial-1", "trial-0"]
+    assert ids(api.runs("sweep", {"$and": [{"tags": "best"}, {"config.lr": {"$lt": 0.1}}]})) == [
+        "trial-1"
+    ]
+    assert ids(api.runs("sweep", {"state": "failed"})) == ["trial-3"]
+    by_acc = api.runs("sweep", order="-summary_metrics.acc")
+    assert ids(by_acc) == ["trial-1", "trial-0", "trial-2", "trial-3"]  # none: last
+
+    first = api.run("sweep/trial-0")  # by key, as W&B's entity/project/run_id
+    assert first == api.run(made[0]) == api.run(f"my-team/sweep/{made[0]}")
+    assert (first.state, first.config, first.last_step) == ("finished", {"lr": 0.1}, 1)
+    assert first.history(keys=["acc"], pandas=False) == [
+        {"_step": 0, "acc": 0.5},
+        {"_step": 1, "acc": 0.8},
+    ]
+    rows = list(api.run("sweep/trial-1").scan_history())
+    assert [sorted(r) for r in rows] == [["_step", "acc", "loss"]] * 2
+    assert math.isnan(rows[1]["loss"])  # a diverged value comes back as NaN
+    try:
+        importlib.import_module("pandas")  # not installed here; W&B's default DataFrame if it is
+    except ImportError:
+        with pytest.raises(forebear.ForebearError, match="pip install pandas"):
+            first.history()
+    else:
+        assert list(first.history()["acc"]) == [0.5, 0.8]
+    assert [a.id for a in first.logged_artifacts()] == [dataset.id]
+    assert [a.id for a in api.run("sweep/trial-2").used_artifacts()] == [dataset.id]
+    assert first.url == f"{sdk.base}/projects/sweep?run={made[0]}"
+
+    with pytest.raises(forebear.NotFound, match="no run 'trial-9'"):
+        api.run("sweep/trial-9")
+    with pytest.raises(forebear.NotFound, match="no run"):
+        api.run(f"other/{made[0]}")  # not that project's
+    with pytest.raises(forebear.ForebearError, match="a key needs its project"):
+        api.run("trial-0")
+    with pytest.raises(forebear.ForebearError, match="'created' is not config"):
+        api.runs("sweep", {"created": 1})
+    with pytest.raises(forebear.ForebearError, match=r"\$regex is not one of"):
+        api.runs("sweep", {"config.lr": {"$regex": "0.*"}})

@@ -1,0 +1,265 @@
+"""Runs as the server keeps them, for scripts that compare them (W&B's public-API `Run` and
+`api.runs`): their config, summary and metric history, and what they logged and used."""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from forebear._artifact import VERSION_FIELDS, Artifact, bound
+from forebear._errors import ForebearError, NotFound
+
+if TYPE_CHECKING:
+    from forebear._api import Api
+
+RUN_FIELDS = (
+    "id name project status config summary tags jobType group notes key lastStep startedAt endedAt"
+)
+RUN_BY_ID = f"query($id: ID!) {{ run(id: $id) {{ {RUN_FIELDS} }} }}"
+RUNS = f"""query($project: String!, $where: [RunFilter!], $status: RunStatus, $tag: String,
+  $key: String, $after: String) {{ runs(project: $project, where: $where, status: $status,
+  tag: $tag, key: $key, first: 100, after: $after) {{ nodes {{ {RUN_FIELDS} }}
+  pageInfo {{ hasNextPage endCursor }} }} }}"""
+HISTORY = """query($id: ID!, $keys: [String!]!, $after: Int!) { run(id: $id) {
+  metrics(keys: $keys, afterStep: $after, first: 10000) { key points { step value } } } }"""
+PAGE = 10_000  # points per key per request (the server's `first`)
+SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+OPS = {"$eq": "EQ", "$ne": "NE", "$gt": "GT", "$gte": "GTE", "$lt": "LT", "$lte": "LTE"}
+STATES = ("running", "finished", "failed", "crashed")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A run as the server has it now (W&B's public-API Run): `state` is W&B's lower-case
+    `status`, `history()` its metrics step by step."""
+
+    id: str
+    name: str
+    project: str
+    status: str
+    config: dict[str, Any]
+    summary: dict[str, Any]
+    tags: list[str]
+    job_type: str | None
+    group: str | None
+    notes: str | None
+    key: str | None
+    last_step: int | None
+    started_at: str
+    ended_at: str | None
+    api: Api = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, api: Api, record: dict[str, Any]) -> RunInfo:
+        return cls(
+            id=record["id"],
+            name=record["name"],
+            project=record["project"],
+            status=record["status"],
+            config=dict(record.get("config") or {}),
+            summary=dict(record.get("summary") or {}),
+            tags=list(record.get("tags") or []),
+            job_type=record.get("jobType"),
+            group=record.get("group"),
+            notes=record.get("notes"),
+            key=record.get("key"),
+            last_step=record.get("lastStep"),
+            started_at=record["startedAt"],
+            ended_at=record.get("endedAt"),
+            api=api,
+        )
+
+    @property
+    def state(self) -> str:
+        """W&B's name: running, finished, failed or crashed."""
+        return self.status.lower()
+
+    @property
+    def url(self) -> str:
+        """The run on its project's page in the web app."""
+        return f"{self.api.settings.url}/projects/{self.project}?run={self.id}"
+
+    def metric_keys(self) -> list[str]:
+        """The keys whose last value the summary holds as a number: the metrics logged (and
+        any number set in the summary by hand, which has no history)."""
+        return sorted(
+            k
+            for k, v in self.summary.items()
+            if (isinstance(v, (int, float)) and not isinstance(v, bool)) or v in SPECIAL
+        )
+
+    def scan_history(self, keys: list[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Every step logged, in order, as a row: `{"_step": 3, "loss": 0.1, ...}` with the
+        `keys` asked for (default: every metric) that have a value at that step. NaN and
+        infinities come back as floats."""
+        rows: dict[int, dict[str, Any]] = {}
+        for key in keys if keys is not None else self.metric_keys():
+            for step, value in self._series(key):
+                rows.setdefault(step, {"_step": step})[key] = value
+        for step in sorted(rows):
+            yield rows[step]
+
+    def history(self, keys: list[str] | None = None, pandas: bool = True) -> Any:
+        """`scan_history`'s rows as a pandas DataFrame (W&B's default), or a list of them with
+        `pandas=False`."""
+        rows = list(self.scan_history(keys))
+        if not pandas:
+            return rows
+        try:
+            pd = importlib.import_module("pandas")
+        except ImportError:
+            raise ForebearError(
+                "history() gives a pandas DataFrame: pip install pandas, or pass pandas=False "
+                "for a list of rows"
+            ) from None
+        return pd.DataFrame(rows)
+
+    def _series(self, key: str) -> Iterator[tuple[int, float]]:
+        after = -1
+        while True:
+            found = self.api.graphql(HISTORY, id=self.id, keys=[key], after=after)["run"]
+            points = found["metrics"][0]["points"] if found and found["metrics"] else []
+            for point in points:
+                value = point["value"]  # a number, or "NaN", "Infinity" or "-Infinity"
+                yield point["step"], SPECIAL[value] if isinstance(value, str) else float(value)
+            if len(points) < PAGE:
+                return
+            after = points[-1]["step"]
+
+    def logged_artifacts(self) -> list[Artifact]:
+        """The versions this run logged."""
+        return self._versions("outputs")
+
+    def used_artifacts(self) -> list[Artifact]:
+        """The versions this run used (those the caller may read)."""
+        return self._versions("inputs")
+
+    def _versions(self, which: str) -> list[Artifact]:
+        query = f"query($id: ID!) {{ run(id: $id) {{ {which} {{ {VERSION_FIELDS} }} }} }}"
+        return [bound(self.api, v) for v in self.api.graphql(query, id=self.id)["run"][which]]
+
+
+def run_of(api: Api, path: str) -> RunInfo:
+    """The run a path names: its id (`run_...`), `project/<id or key>`, or W&B's
+    `entity/project/<id or key>` (the entity is not used)."""
+    parts = path.strip("/").split("/")
+    if len(parts) > 3 or not all(parts):
+        raise ForebearError(
+            f"run {path!r}: give a run id, project/<id or key>, or entity/project/id"
+        )
+    last = parts[-1]
+    if last.startswith("run_"):
+        found = api.graphql(RUN_BY_ID, id=last)["run"]
+        if found is None or (len(parts) > 1 and found["project"] != parts[-2]):
+            raise NotFound(f"no run {path!r}: check the id, or that you may read its project")
+        return RunInfo.of(api, found)
+    if len(parts) == 1:
+        raise ForebearError(f"run {path!r}: a key needs its project (project/{last})")
+    matched = list(runs_of(api, parts[-2], key=last))
+    if not matched:
+        raise NotFound(f"no run {last!r} in project {parts[-2]!r}")
+    return matched[0]
+
+
+def runs_of(
+    api: Api,
+    path: str,
+    filters: Mapping[str, Any] | None = None,
+    order: str = "-created_at",
+    key: str | None = None,
+) -> Iterator[RunInfo]:
+    """The runs of a project (`project`, or W&B's `entity/project`) that pass `filters`, in
+    `order`; see Api.runs."""
+    project = path.strip("/").split("/")[-1]
+    where, status, tag = _where(filters or {})
+    variables = {"project": project, "where": where, "status": status, "tag": tag, "key": key}
+    descending, by = order.startswith("-"), order.lstrip("+-")
+    if by != "created_at":
+        value_of = _value_of(by)
+        found = list(_pages(api, variables))
+        ranked = [(v, r) for r in found if (v := value_of(r)) is not None]
+        ranked.sort(key=lambda pair: pair[0], reverse=descending)
+        yield from [r for _, r in ranked] + [r for r in found if value_of(r) is None]
+        return
+    if descending:
+        yield from _pages(api, variables)
+    else:
+        yield from reversed(list(_pages(api, variables)))
+
+
+def _pages(api: Api, variables: dict[str, Any]) -> Iterator[RunInfo]:
+    after = None
+    while True:
+        page = api.graphql(RUNS, **variables, after=after)["runs"]
+        for node in page["nodes"]:
+            yield RunInfo.of(api, node)
+        if not page["pageInfo"]["hasNextPage"]:
+            return
+        after = page["pageInfo"]["endCursor"]
+
+
+def _value_of(by: str) -> Callable[[RunInfo], float | None]:
+    """What `order` sorts by: a number of `config.K` or `summary_metrics.K` (or `summary.K`);
+    None when a run has none (it comes last)."""
+    source, _, name = by.partition(".")
+    if source not in ("config", "summary", "summary_metrics") or not name:
+        raise ForebearError(
+            f"order={by!r}: order by created_at, config.<key> or summary_metrics.<key> "
+            "(+ or - before it)"
+        )
+
+    def value(run: RunInfo) -> float | None:
+        found = (run.config if source == "config" else run.summary).get(name)
+        if isinstance(found, bool) or not isinstance(found, (int, float)):
+            return None
+        return float(found)
+
+    return value
+
+
+def _where(
+    filters: Mapping[str, Any],
+) -> tuple[list[dict[str, Any]], str | None, str | None]:
+    """W&B's MongoDB-style filters as the server's RunFilter list, status and tag: keys
+    `config.K`, `summary_metrics.K` (or `summary.K`), `state` (or `status`) and `tags`; values
+    compared equal, or with $eq, $ne, $gt, $gte, $lt, $lte; `$and` of such filters."""
+    where: list[dict[str, Any]] = []
+    status = tag = None
+    for name, wanted in filters.items():
+        if name == "$and":
+            for part in wanted:
+                more, part_status, part_tag = _where(part)
+                where += more
+                status, tag = part_status or status, part_tag or tag
+            continue
+        source, _, key = name.partition(".")
+        if name in ("state", "status"):
+            if str(wanted).lower() not in STATES:
+                raise ForebearError(f"filters: {name} is one of {', '.join(STATES)}")
+            status = str(wanted).upper()
+        elif name == "tags":
+            tag = wanted.get("$in", [None])[0] if isinstance(wanted, Mapping) else wanted
+            if not isinstance(tag, str) or (
+                isinstance(wanted, Mapping) and len(wanted["$in"]) != 1
+            ):
+                raise ForebearError("filters: tags is one tag, or {'$in': [one tag]}")
+        elif source in ("config", "summary", "summary_metrics") and key:
+            for op, value in wanted.items() if isinstance(wanted, Mapping) else [("$eq", wanted)]:
+                if op not in OPS:
+                    raise ForebearError(f"filters: {op} is not one of {', '.join(OPS)}")
+                where.append(
+                    {
+                        "source": "CONFIG" if source == "config" else "SUMMARY",
+                        "key": key,
+                        "op": OPS[op],
+                        "value": value,
+                    }
+                )
+        else:
+            raise ForebearError(
+                f"filters: {name!r} is not config.<key>, summary_metrics.<key>, state, tags or $and"
+            )
+    return where, status, tag

@@ -214,8 +214,6 @@ class Api:
             s=status,
         )
 
-    # --- artifacts ---------------------------------------------------------------------------
-
     def run(self, path: str) -> RunInfo:
         """A run by its id, `project/<id or key>`, or W&B's `entity/project/<id or key>`:
         its config, summary, `history()`, and the versions it logged and used."""
@@ -230,6 +228,8 @@ class Api:
         $and), `order` `+created_at`, or `config.<key>` or `summary_metrics.<key>` after + or -
         (runs without the key last)."""
         return list(runs_of(self, path, filters, order))
+
+    # --- artifacts ---------------------------------------------------------------------------
 
     def artifact(self, name: str, type: str | None = None) -> Artifact:
         """A logged version by id or reference (project/name:v3, project/name:latest), or a

@@ -4,7 +4,6 @@ to its config, metrics to its history at `live.step`, artifacts are logged versi
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from types import TracebackType
@@ -12,21 +11,9 @@ from typing import Any, SupportsFloat
 
 from forebear._artifact import Artifact, PathLike
 from forebear._errors import ForebearError
-from forebear._run import Run, init, resolve_project
+from forebear._run import Run, init, keep_run, kept_run, resolve_project
 
 KEPT = "forebear-run.json"  # in Live's dir: the run it started, for the next resume=True
-
-
-def _kept_run(kept: Path, project: str) -> str | None:
-    """The id of the run kept in `kept` if it is of `project`, else None."""
-    try:
-        found = json.loads(kept.read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(found, dict) or found.get("project") != project:
-        return None
-    run = found.get("run")
-    return run if isinstance(run, str) else None
 
 
 class Live:
@@ -57,7 +44,7 @@ class Live:
         self.dir = str(dir)
         kept = Path(dir) / KEPT
         project = resolve_project(project)
-        run_id = _kept_run(kept, project) if resume else None
+        run_id = kept_run(kept, project) if resume else None
         self.run: Run = init(
             project=project,
             name=exp_name,
@@ -66,8 +53,7 @@ class Live:
             resume="must" if run_id else None,
         )
         self._step = self.run.starting_step  # resumed: the step after its last one
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        kept.write_text(json.dumps({"project": project, "run": self.run.id}))
+        keep_run(kept, project, self.run.id)
         self._inside_with = False
 
     def __repr__(self) -> str:

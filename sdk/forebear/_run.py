@@ -679,19 +679,8 @@ class _ResumePlan:
                 self.mode = "NEVER"  # W&B's: nothing named to go on with, a new run
         else:  # True or "auto" without an id: the run last started in `dir`
             self.file = Path(dir if dir is not None else ".") / ".forebear" / "resume.json"
-            self.key = self._remembered()
+            self.key = kept_run(self.file, project)
             self.mode = "NEVER" if self.key is None else "ALLOW"
-
-    def _remembered(self) -> str | None:
-        assert self.file is not None
-        try:
-            kept = json.loads(self.file.read_text())
-        except (OSError, ValueError):
-            return None
-        if not isinstance(kept, dict) or kept.get("project") != self.project:
-            return None
-        run = kept.get("run")
-        return run if isinstance(run, str) else None
 
     def started(self, api: Api, start: dict[str, Any]) -> dict[str, Any]:
         """Start (or resume) the run: its record, or an error saying what to pass."""
@@ -714,11 +703,27 @@ class _ResumePlan:
 
     def remember(self, run_id: str) -> Path | None:
         """Keep `run_id` for the next `resume="auto"` here; the file, or None."""
-        if self.file is None:
-            return None
-        self.file.parent.mkdir(parents=True, exist_ok=True)
-        self.file.write_text(json.dumps({"project": self.project, "run": run_id}))
+        if self.file is not None:
+            keep_run(self.file, self.project, run_id)
         return self.file
+
+
+def kept_run(file: Path, project: str) -> str | None:
+    """The id of the run `keep_run` kept in `file`, if it is of `project`; else None."""
+    try:
+        kept = json.loads(file.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(kept, dict) or kept.get("project") != project:
+        return None
+    run = kept.get("run")
+    return run if isinstance(run, str) else None
+
+
+def keep_run(file: Path, project: str, run_id: str) -> None:
+    """Remember a run in `file` (made with its folder), for the next start to resume."""
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(json.dumps({"project": project, "run": run_id}))
 
 
 def _setting(settings: Any, name: str) -> Any:

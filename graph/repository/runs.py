@@ -16,9 +16,6 @@ from graph.records import JsonObject, MetricSeries, Page, Project, Run, json_num
 from graph.repository.base import Repository, Tx
 
 TERMINAL: Final = frozenset({"FINISHED", "FAILED", "CRASHED"})
-# What a start with the key of a run that exists does (W&B's `resume`): NEVER refuses it,
-# ALLOW resumes it or starts a new one, MUST resumes it or refuses when there is none.
-RESUME_MODES: Final = ("NEVER", "ALLOW", "MUST")
 # Top-level scalar config and summary values are also kept as properties of their own, so
 # that runs can be filtered on them in Cypher.
 CONFIG_PREFIX: Final = "cfg."
@@ -181,9 +178,10 @@ class RunRepository(Repository):
         key: str | None = None,
         resume: str = "NEVER",
     ) -> tuple[Run, bool]:
-        """Start a RUNNING run in `project`, creating the project on first use; with `key`,
-        the run of that key (or id) in the project is resumed instead if there is one, as
-        `resume` (RESUME_MODES) allows. The run, and whether it was resumed."""
+        """Start a RUNNING run in `project`, creating the project on first use. With `key`, a
+        run of that key (or id) in the project is resumed as `resume` (W&B's) says: NEVER
+        refuses it, ALLOW resumes it or starts a new one, MUST resumes it or refuses when there
+        is none. The run, and whether it was resumed."""
 
         async def work(tx: Tx) -> tuple[Run, bool]:
             proj, created = await ensure_project(tx, project, actor=actor)

@@ -754,17 +754,18 @@ def _values_of(values: Any, what: str) -> dict[str, Any]:
 
 
 def _jsonable(value: Any) -> Any:
-    """`value` as JSON can hold it: containers walked, NumPy numbers as Python's (`item()`),
-    anything else (a path, an enum, a class) as its text, as W&B keeps such config values."""
+    """`value` as JSON can hold it: containers walked, NumPy and torch numbers and arrays as
+    Python's (`tolist()`), anything else (a path, an enum, a class) as its text, as W&B keeps
+    such config values."""
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [_jsonable(v) for v in value]
-    item = getattr(value, "item", None)
-    if callable(item) and getattr(value, "shape", None) == ():  # a NumPy or torch scalar
-        return _jsonable(item())
+    as_list = getattr(value, "tolist", None)  # NumPy and torch numbers and arrays
+    if callable(as_list) and hasattr(value, "shape"):
+        return _jsonable(as_list())
     return str(value)
 
 

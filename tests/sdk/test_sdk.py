@@ -989,10 +989,20 @@ class TrainArgs:
 
 def test_config_from_argparse_a_dataclass_and_values_json_cannot_hold(sdk: Sdk) -> None:
     args = argparse.Namespace(
-        lr=numpy.float32(0.5), layers=(64, 32), data=Path("data/train"), seed=numpy.int64(7)
+        lr=numpy.float32(0.5),
+        layers=(64, 32),
+        data=Path("data/train"),
+        seed=numpy.int64(7),
+        mean=numpy.array([0.5, 0.25]),
     )
     run = forebear.init(project="cfg", config=args)  # W&B's wandb.init(config=args)
-    assert dict(run.config) == {"lr": 0.5, "layers": [64, 32], "data": "data/train", "seed": 7}
+    assert dict(run.config) == {
+        "lr": 0.5,
+        "layers": [64, 32],
+        "data": "data/train",
+        "seed": 7,
+        "mean": [0.5, 0.25],
+    }
     run.config.update(TrainArgs(), allow_val_change=True)  # W&B's keyword: not a key
     run.config.update({"lr": 0.25}, allow_val_change=True)
     with pytest.raises(forebear.ForebearError, match="int is not a dict, an argparse Namespace"):
@@ -1004,6 +1014,7 @@ def test_config_from_argparse_a_dataclass_and_values_json_cannot_hold(sdk: Sdk) 
         "layers": [64, 32],
         "data": "data/train",
         "seed": 7,
+        "mean": [0.5, 0.25],
         "epochs": 3,
         "out": "runs/out",
     }

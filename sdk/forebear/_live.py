@@ -63,7 +63,8 @@ class Live:
 
     @property
     def step(self) -> int:
-        """The step metrics are logged at: 0 at first, one more after each `next_step`."""
+        """The step metrics are logged at: 0 at first (resumed: the step after the run's
+        last), one more after each `next_step`."""
         return self._step
 
     @step.setter

@@ -368,6 +368,37 @@ class Api:
         )["setArtifactAlias"]["version"]
         return moved
 
+    def remove_artifact_alias(self, project: str, artifact: str, alias: str) -> None:
+        """Take an alias off whichever version of project/artifact holds it."""
+        self.graphql(
+            """mutation($p: String!, $a: String!, $alias: String!) { removeArtifactAlias(input: {
+            project: $p, artifact: $a, alias: $alias}) { previous { id } } }""",
+            p=project,
+            a=artifact,
+            alias=alias,
+        )
+
+    def delete_version(self, version: str, confirm: bool = False) -> None:
+        """Soft-delete a version (id or project/name:vN). While it holds an alias, or (unless
+        `confirm`) runs used it, versions were made from it or it is linked, the server
+        refuses, naming them."""
+        self.graphql(
+            """mutation($v: String!, $confirm: Boolean!) { deleteArtifactVersion(input: {
+            version: $v, confirmDependents: $confirm}) { version { id } } }""",
+            v=version,
+            confirm=confirm,
+        )
+
+    def artifact_exists(self, name: str, type: str | None = None) -> bool:
+        """Whether a version by this reference exists, not deleted, and you may read it (of
+        `type`, if given), as W&B's `artifact_exists`."""
+        try:
+            found = self.artifact(name)
+        except NotFound:
+            return False
+        deleted = found._version is not None and found._version.state == "DELETED"
+        return not deleted and (type is None or found.type == type)
+
     # --- registries --------------------------------------------------------------------------
 
     def linked(self, ref: str, as_of: str | None = None) -> LinkedVersion:

@@ -4,6 +4,7 @@ whose files can be listed, downloaded and verified."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import operator
 import os
 import re
@@ -18,12 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Union
 
-from forebear._errors import BadInput, ForebearError, IntegrityError
+from forebear._errors import BadInput, Conflict, ForebearError, IntegrityError, NotFound
 from forebear._progress import bar
 from forebear._transfer import SMALL, Cache, place
 
 if TYPE_CHECKING:
     from forebear._api import Api, LinkedVersion
+    from forebear._runs import RunInfo
 
 NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
@@ -86,6 +88,10 @@ class _Version:
     file_count: int
     files: list[ArtifactFile] | None = None
     references: list[ArtifactReference] = field(default_factory=list)
+    # as the server has them: what `save` compares the artifact's own with
+    kept_aliases: tuple[str, ...] = ()
+    kept_description: str = ""
+    kept_metadata: dict[str, Any] = field(default_factory=dict)
 
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -114,6 +120,8 @@ class Artifact:
     # why a version this is a stand-in for cannot be read (a use recorded offline or with
     # FOREBEAR_MODE=disabled): said instead of "not logged"
     _unreadable: str | None = field(default=None, repr=False)
+    # aliases given before logging, pointed at the version when it is logged
+    _draft_aliases: list[str] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         if not NAME.match(self.name):
@@ -230,6 +238,42 @@ class Artifact:
             yield f
         self._entries[entry] = str(target)
 
+    def remove(self, item: str | ArtifactFile | ArtifactReference) -> None:
+        """Take an entry back out before logging (W&B's `remove`): a file or reference by
+        its path inside the artifact, or every entry under a directory's path."""
+        self._writable()
+        self._ordered()  # directories added whole are listed now: their files can go
+        path = item.path if isinstance(item, (ArtifactFile, ArtifactReference)) else item
+        entry = _clean_path(path)
+        under = entry + "/"
+        gone = [e for e in [*self._entries, *self._references] if e == entry or e.startswith(under)]
+        if not gone:
+            raise NotFound(f"{self.name} has no file, reference or directory {entry!r}")
+        for e in gone:
+            self._entries.pop(e, None)
+            self._references.pop(e, None)
+
+    def get_entry(self, name: str) -> ArtifactFile | ArtifactReference:
+        """One entry by its path inside the artifact (W&B's `get_entry`): a file, with its
+        size and sha256, or a reference. Logged or not."""
+        entry = _clean_path(name)
+        for ref in self.references():
+            if ref.path == entry:
+                return ref
+        if self._version is not None:
+            for found in self.files():
+                if found.path == entry:
+                    return found
+        else:
+            local = dict(self._ordered()).get(entry)
+            if local is not None:
+                from forebear._hashing import HashCache
+                from forebear._settings import Settings
+
+                digest = HashCache(Settings.load().cache_dir).sha256(local)
+                return ArtifactFile(entry, os.stat(local).st_size, digest, content_type(entry))
+        raise NotFound(f"{self.qualified_name} has no entry {entry!r}: see files()")
+
     def _add_dir_when_logged(self, local_path: PathLike) -> None:
         """Every file under a directory, at the artifact's root, listed when the artifact is
         logged: a path logged at once (log_artifact, `forebear artifact put`)."""
@@ -287,7 +331,13 @@ class Artifact:
 
     @property
     def aliases(self) -> list[str]:
-        return list(self._version.aliases) if self._version else []
+        """The version's aliases: edit the list (or set it) and `save()`, as in W&B. Before
+        logging, the aliases it gets when it is logged."""
+        return self._version.aliases if self._version else self._draft_aliases
+
+    @aliases.setter
+    def aliases(self, value: list[str]) -> None:
+        self.aliases[:] = list(value)
 
     @property
     def digest(self) -> str | None:
@@ -410,6 +460,119 @@ class Artifact:
         assert self._version is not None
         return api.link(self._version.id, registry_path(target_path), tuple(aliases or ()))
 
+    # --- where it came from and where it went (W&B's logged_by and used_by) --------------
+
+    def logged_by(self) -> RunInfo | None:
+        """The run that logged this version; None when no run did, or when that run is in a
+        project you are not a member of."""
+        from forebear._runs import RUN_FIELDS, RunInfo
+
+        api = self._bound_api()
+        found = self._read(api, f"producedBy {{ {RUN_FIELDS} }}")["producedBy"]
+        return RunInfo.of(api, found) if found else None
+
+    def used_by(self) -> list[RunInfo]:
+        """The runs that used this version, in the order they said so (runs of projects you
+        are not a member of are left out)."""
+        from forebear._runs import RUN_FIELDS, RunInfo
+
+        api = self._bound_api()
+        runs: list[RunInfo] = []
+        after: str | None = None
+        while True:
+            page = self._read(
+                api,
+                f"""consumedBy(first: 100, after: $after) {{ nodes {{ {RUN_FIELDS} }}
+                pageInfo {{ hasNextPage endCursor }} }}""",
+                after=after,
+            )["consumedBy"]
+            runs += [RunInfo.of(api, node) for node in page["nodes"]]
+            if not page["pageInfo"]["hasNextPage"]:
+                return runs
+            after = page["pageInfo"]["endCursor"]
+
+    def _read(self, api: Api, fields: str, **variables: Any) -> dict[str, Any]:
+        """These fields of this version, as the server has them now."""
+        assert self._version is not None
+        declared = "".join(f", ${name}: String" for name in variables)
+        found: dict[str, Any] | None = api.graphql(
+            f"query($id: String!{declared}) {{ artifactVersion(ref: $id) {{ {fields} }} }}",
+            id=self._version.id,
+            **variables,
+        )["artifactVersion"]
+        if found is None:
+            raise NotFound(f"{self.qualified_name} is no longer there (deleted?)")
+        return found
+
+    # --- changing it after it is logged ------------------------------------------------------
+
+    def save(self, project: str | None = None) -> Artifact:
+        """W&B's `save`. A logged version: the aliases as edited in `aliases` are set and
+        removed on the server (its description and metadata are fixed once logged). One not
+        logged yet: the current run logs it, or, with none, a run of job type `auto` started
+        for it in `project` (as W&B's)."""
+        if self._version is None:
+            from forebear._run import current, init
+
+            run = current()
+            if run is not None:
+                return run.log_artifact(self)
+            with init(project=project, job_type="auto") as auto:
+                return auto.log_artifact(self)
+        api = self._bound_api()
+        version = self._version
+        if (self.description, self.metadata) != (version.kept_description, version.kept_metadata):
+            raise BadInput(
+                f"{self.qualified_name}: a logged version's description and metadata are fixed; "
+                "log a new version to change them"
+            )
+        if "latest" in version.kept_aliases and "latest" not in version.aliases:
+            raise BadInput(
+                f"{self.qualified_name}: `latest` goes with the newest version and cannot be "
+                "removed; it moves when a newer one is logged"
+            )
+        wanted = list(dict.fromkeys(version.aliases))
+        for alias in [a for a in version.kept_aliases if a not in wanted]:
+            api.remove_artifact_alias(version.project, self.name, alias)
+        for alias in [a for a in wanted if a not in version.kept_aliases]:
+            api.set_artifact_alias(version.id, alias)
+        record = self._read(api, VERSION_FIELDS)
+        version.aliases[:] = record["aliases"]
+        version.kept_aliases = tuple(record["aliases"])
+        return self
+
+    def delete(self, delete_aliases: bool = False, confirm: bool = False) -> None:
+        """Delete this version (restorable by an admin). As in W&B, a version holding aliases
+        other than `latest` is refused unless `delete_aliases`, which removes them first; one
+        that runs used, versions were made from or registries link is refused (naming them)
+        unless `confirm`."""
+        api = self._bound_api()
+        version = self._version
+        assert version is not None
+        held = [a for a in self._read(api, "aliases")["aliases"] if a != "latest"]
+        if held and not delete_aliases:
+            raise Conflict(
+                f"{self.qualified_name} holds aliases {', '.join(held)}: pass "
+                "delete_aliases=True to remove them with it"
+            )
+        if not confirm:  # asked before any alias goes: a refusal leaves the version as it was
+            found = api.graphql(
+                """query($id: ID!) { dependents(of: $id) { total consumingRuns
+                downstreamVersions linkedVersions { name } } }""",
+                id=version.id,
+            )["dependents"]
+            if found["total"]:
+                raise Conflict(
+                    f"{self.qualified_name} has dependents ({len(found['consumingRuns'])} "
+                    f"run(s) used it, {len(found['downstreamVersions'])} version(s) were made "
+                    f"from it, {len(found['linkedVersions'])} link(s)): pass confirm=True to "
+                    "delete it anyway"
+                )
+        for alias in held:
+            api.remove_artifact_alias(version.project, self.name, alias)
+        api.delete_version(version.id, confirm=confirm)
+        version.state = "DELETED"
+
     def verify(self, root: PathLike | None = None) -> None:
         """Check that `root` holds exactly the version's files: raise IntegrityError naming
         those missing, changed (another sha256) or extra."""
@@ -473,6 +636,9 @@ def bound(api: Api, record: dict[str, Any]) -> Artifact:
             ArtifactReference(r["path"], r["uri"], r.get("sha256"), r.get("size"))
             for r in record.get("references") or []
         ],
+        kept_aliases=tuple(record.get("aliases") or ()),
+        kept_description=art.description,
+        kept_metadata=copy.deepcopy(art.metadata),
     )
     art._api = api
     return art

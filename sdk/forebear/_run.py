@@ -250,7 +250,8 @@ class Run:
         if source is None:
             raise ForebearError("log_artifact needs an Artifact or a path")
         artifact = _artifact_of(source, name, type, description or desc, metadata or meta)
-        return self._log_built(artifact, tuple(dict.fromkeys([*(aliases or []), *(labels or [])])))
+        wanted = [*artifact.aliases, *(aliases or []), *(labels or [])]  # its own, set before
+        return self._log_built(artifact, tuple(dict.fromkeys(wanted)))
 
     def _log_built(self, artifact: Artifact, aliases: tuple[str, ...]) -> Artifact:
         """Where a built artifact goes: the server (nowhere when disabled)."""

@@ -1082,3 +1082,77 @@ def test_api_runs_filters_history_and_what_a_run_logged_and_used(sdk: Sdk) -> No
         api.runs("sweep", {"created": 1})
     with pytest.raises(forebear.ForebearError, match=r"\$regex is not one of"):
         api.runs("sweep", {"config.lr": {"$regex": "0.*"}})
+
+
+def test_wandb_artifact_calls_entries_lineage_aliases_and_delete(sdk: Sdk) -> None:
+    """What W&B scripts call on artifacts besides logging them: get_entry and remove while
+    building, save() with no run, logged_by/used_by, aliases edited then saved,
+    artifact_exists, and delete with its refusals."""
+    data = sdk.home / "data"
+    (data / "scratch").mkdir(parents=True)
+    (data / "train.csv").write_text("x\n1\n")
+    (data / "test.csv").write_text("x\n22\n")
+    (data / "scratch" / "tmp.bin").write_bytes(b"junk")
+    art = forebear.Artifact("corpus", type="dataset", description="two splits")
+    art.add_dir(data)
+    art.add_reference("https://example.com/LICENSE", sha256="ab" * 32)
+    train = art.get_entry("train.csv")
+    assert train == forebear.ArtifactFile(
+        "train.csv", 4, hashlib.sha256(b"x\n1\n").hexdigest(), "text/csv"
+    )
+    assert art.get_entry("LICENSE").uri == "https://example.com/LICENSE"  # type: ignore[union-attr]
+    art.remove("scratch")  # a directory: every entry under it
+    art.remove(art.get_entry("LICENSE"))
+    with pytest.raises(forebear.NotFound, match="no file, reference or directory 'nope'"):
+        art.remove("nope")
+
+    art.aliases.append("fresh")  # given before logging: set when it is logged
+    art.save(project="lineage")  # no run: one of job type `auto` logs it, as W&B's
+    assert [f.path for f in art.files()] == ["test.csv", "train.csv"]
+    assert not art.references()
+    assert sorted(art.aliases) == ["fresh", "latest"]
+    art.aliases = ["latest"]
+    art.save()
+    maker = art.logged_by()
+    assert maker is not None
+    assert (maker.project, maker.job_type, maker.state) == ("lineage", "auto", "finished")
+    assert art.used_by() == []
+    with forebear.init(project="lineage", id="trainer") as run:
+        used = run.use_artifact("lineage/corpus:latest")
+    with forebear.init(project="lineage", id="evaluator") as run:
+        run.use_artifact(art)
+    assert [r.key for r in used.used_by()] == ["trainer", "evaluator"]
+    assert used.get_entry("train.csv") == train
+    with pytest.raises(forebear.NotFound, match=r"no entry 'scratch/tmp\.bin'"):
+        used.get_entry("scratch/tmp.bin")
+    with pytest.raises(forebear.ForebearError, match="immutable"):
+        used.remove("train.csv")
+
+    api = forebear.Api()
+    used.aliases.append("golden")  # W&B's way: edit the list, then save
+    used.save()
+    assert api.artifact("lineage/corpus:golden").id == used.id
+    assert sorted(used.aliases) == ["golden", "latest"]
+    assert api.artifact_exists("lineage/corpus:golden")
+    assert api.artifact_exists("lineage/corpus", type="dataset")
+    assert not api.artifact_exists("lineage/corpus", type="model")
+    assert not api.artifact_exists("lineage/corpus:v7")
+    used.description = "edited"
+    with pytest.raises(forebear.BadInput, match="description and metadata are fixed"):
+        used.save()
+    used.description = "two splits"
+    used.aliases.remove("latest")
+    with pytest.raises(forebear.BadInput, match="`latest` goes with the newest version"):
+        used.save()
+    used.aliases.append("latest")
+
+    # Deleting: held aliases and dependents are refused before anything changes.
+    with pytest.raises(forebear.Conflict, match="holds aliases golden: pass delete_aliases"):
+        used.delete()
+    with pytest.raises(forebear.Conflict, match=r"2 run\(s\) used it.*confirm=True"):
+        used.delete(delete_aliases=True)
+    assert api.artifact_exists("lineage/corpus:golden")  # the refusal took nothing away
+    used.delete(delete_aliases=True, confirm=True)
+    assert not api.artifact_exists("lineage/corpus:golden")
+    assert not api.artifact_exists("lineage/corpus:v0")
+    assert api.history(used.id)[0].type == "artifact_version.deleted"  # newest first

@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, overload
 
 from forebear._artifact import (
     VERSION_FIELDS,
@@ -683,8 +683,26 @@ class Api:
                 return found
             after = answer["versions"]["pageInfo"]["endCursor"]
 
-    def artifacts(self, project: str) -> list[dict[str, Any]]:
-        """The artifacts of a project: name, type, description, when made."""
+    @overload
+    def artifacts(self, project: str) -> list[dict[str, Any]]: ...
+
+    @overload
+    def artifacts(self, project: str, name: str) -> list[Artifact]: ...
+
+    def artifacts(
+        self, project: str, name: str | None = None
+    ) -> list[dict[str, Any]] | list[Artifact]:
+        """The artifacts of a project: name, type, description, when made. W&B's form,
+        `artifacts(type_name, "project/name")` (or entity/project/name), gives that artifact's
+        versions of that type instead, newest first."""
+        if name is not None:
+            parts = name.split(":", 1)[0].split("/")
+            artifact = "/".join(parts[-2:])
+            versions = self.versions(artifact)
+            other = {v.type for v in versions} - {project}
+            if other:  # an artifact has one type: another one is a mistake to say
+                raise BadInput(f"{artifact} is a {other.pop()}, not a {project}")
+            return versions
         found: list[dict[str, Any]] = []
         after = None
         while True:

@@ -1137,6 +1137,10 @@ def test_wandb_artifact_calls_entries_lineage_aliases_and_delete(sdk: Sdk) -> No
     assert api.artifact_exists("lineage/corpus", type="dataset")
     assert not api.artifact_exists("lineage/corpus", type="model")
     assert not api.artifact_exists("lineage/corpus:v7")
+    # W&B's api.artifacts(type_name, name): that artifact's versions
+    assert [v.id for v in api.artifacts("dataset", "my-team/lineage/corpus")] == [used.id]
+    with pytest.raises(forebear.BadInput, match="is a dataset, not a model"):
+        api.artifacts("model", "lineage/corpus")
     used.description = "edited"
     with pytest.raises(forebear.BadInput, match="description and metadata are fixed"):
         used.save()
@@ -1155,4 +1159,4 @@ def test_wandb_artifact_calls_entries_lineage_aliases_and_delete(sdk: Sdk) -> No
     used.delete(delete_aliases=True, confirm=True)
     assert not api.artifact_exists("lineage/corpus:golden")
     assert not api.artifact_exists("lineage/corpus:v0")
-    assert api.history(used.id)[0].type == "artifact_version.deleted"  # newest first
+    assert api.history(str(used.id))[0].type == "artifact_version.deleted"  # newest first

@@ -22,7 +22,7 @@ from rich.tree import Tree
 
 from forebear._api import Api, Event, Lineage, LinkedVersion
 from forebear._artifact import Artifact
-from forebear._errors import Conflict, ForebearError
+from forebear._errors import Conflict, ForebearError, NotFound
 from forebear._imports import ImportReport
 from forebear._settings import Settings, save_key
 from forebear._version import __version__
@@ -299,17 +299,23 @@ def link(ref: str, collection: str, aliases: tuple[str, ...]) -> LinkedVersion:
 
 @main.group()
 def alias() -> None:
-    """Move or remove a collection alias."""
+    """Move or remove an alias: of a registry collection, or of a project's artifact."""
 
 
 @alias.command("set")
 @click.argument("link_ref", metavar="LINK")
 @click.argument("name")
 @command
-def alias_set(link_ref: str, name: str) -> LinkedVersion:
-    """Point alias NAME at LINK (registry/collection:selector)."""
+def alias_set(link_ref: str, name: str) -> LinkedVersion | dict[str, Any]:
+    """Point alias NAME at LINK (registry/collection:selector), or at a project's version
+    (project/artifact:vN) when no registry collection has that name."""
     with _api() as api:
-        return api.set_alias(link_ref, name)
+        try:
+            return api.set_alias(link_ref, name)
+        except NotFound as missing:
+            version = _project_version(api, link_ref, missing)
+            moved = api.set_artifact_alias(version, name)
+            return {"id": moved["id"], "name": moved["name"], "aliases": moved["aliases"]}
 
 
 @alias.command("rm")
@@ -317,7 +323,8 @@ def alias_set(link_ref: str, name: str) -> LinkedVersion:
 @click.argument("name", required=False)
 @command
 def alias_rm(collection: str, name: str | None) -> dict[str, str]:
-    """Remove alias NAME from registry/collection (also written registry/collection:NAME)."""
+    """Remove alias NAME from registry/collection (also written registry/collection:NAME),
+    or from a project's artifact (project/artifact)."""
     target, _, held = collection.partition(":")
     if held and name and held != name:
         raise click.BadParameter(
@@ -329,8 +336,27 @@ def alias_rm(collection: str, name: str | None) -> dict[str, str]:
     if not alias:
         raise click.UsageError(f"which alias? forebear alias rm {target} NAME")
     with _api() as api:
-        api.remove_alias(target, alias)
+        try:
+            api.remove_alias(target, alias)
+        except NotFound as missing:
+            version = _project_version(api, f"{target}:{alias}", missing)
+            project, _, artifact = target.partition("/")
+            api.remove_artifact_alias(project, artifact, alias)
+            return {"artifact": target, "removed": alias, "from": version}
     return {"collection": target, "removed": alias}
+
+
+def _project_version(api: Api, ref: str, missing: NotFound) -> str:
+    """The id of the project version `ref` names, for an alias command whose registry
+    collection was not found (`missing`, raised again with a hint when neither is there)."""
+    try:
+        return api.artifact(ref).id or ""
+    except NotFound:
+        raise NotFound(
+            f"{missing} (nor is {ref!r} a version of a project's artifact): aliases are moved "
+            "in a registry collection (registry/collection:vN) or in a project's artifact "
+            "(project/artifact:vN)"
+        ) from missing
 
 
 @main.group()

@@ -125,6 +125,17 @@ def test_the_cli_logs_links_moves_and_traces(sdk: Sdk) -> None:
         ("v0", 2, ["gold"]),
     ]
     assert (versions[1]["id"], versions[0]["size"]) == (put["id"], 3)  # a, b, c: a byte each
+    # A project's artifact has aliases too: `alias` moves them when no registry is named so.
+    moved = json.loads(sdk.cli("alias", "set", "proj/ds:v1", "gold", "--json").stdout)
+    assert (moved["name"], sorted(moved["aliases"])) == ("proj/ds:v1", ["gold", "latest"])
+    gone = json.loads(sdk.cli("alias", "rm", "proj/ds:gold", "--json").stdout)
+    assert gone == {"artifact": "proj/ds", "removed": "gold", "from": moved["id"]}
+    for wrong in (("set", "proj/ds:v7", "gold"), ("rm", "proj/ds", "gold")):
+        refused = sdk.cli("alias", *wrong, check=False)
+        assert refused.returncode == 1
+        assert "nor is 'proj/ds:" in refused.stderr, refused.stderr
+        assert "project/artifact:vN" in refused.stderr
+    sdk.cli("alias", "set", "proj/ds:v0", "gold")  # where it was, for what follows
     assert "v1" in sdk.cli("artifact", "ls", "proj/ds").stdout  # a table for people
     made = datetime.fromisoformat(listed[0]["createdAt"]).astimezone(UTC)
     assert made.strftime("%Y-%m-%d %H:%M:%S") in sdk.cli("artifact", "ls", "proj").stdout

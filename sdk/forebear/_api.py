@@ -389,6 +389,18 @@ class Api:
             confirm=confirm,
         )
 
+    def restore_version(self, version: str) -> Artifact:
+        """Bring back a deleted version (id or project/name:vN); `latest` moves back onto it
+        if it is the newest."""
+        return bound(
+            self,
+            self.graphql(
+                f"""mutation($v: String!) {{ restoreArtifactVersion(input: {{version: $v}})
+                {{ version {{ {VERSION_FIELDS} }} }} }}""",
+                v=version,
+            )["restoreArtifactVersion"]["version"],
+        )
+
     def artifact_exists(self, name: str, type: str | None = None) -> bool:
         """Whether a version by this reference exists, not deleted, and you may read it (of
         `type`, if given), as W&B's `artifact_exists`."""

@@ -552,8 +552,8 @@ class Artifact:
         held = [a for a in self._read(api, "aliases")["aliases"] if a != "latest"]
         if held and not delete_aliases:
             raise Conflict(
-                f"{self.qualified_name} holds aliases {', '.join(held)}: pass "
-                "delete_aliases=True to remove them with it"
+                f"{self.qualified_name} holds aliases {', '.join(held)}: remove them with it "
+                "(delete_aliases=True; --delete-aliases from the command line)"
             )
         if not confirm:  # asked before any alias goes: a refusal leaves the version as it was
             found = api.graphql(
@@ -562,11 +562,17 @@ class Artifact:
                 id=version.id,
             )["dependents"]
             if found["total"]:
+                said = []
+                if found["consumingRuns"]:
+                    said.append(f"{len(found['consumingRuns'])} run(s) used it")
+                if found["downstreamVersions"]:
+                    said.append(f"{len(found['downstreamVersions'])} version(s) made from it")
+                if found["linkedVersions"]:
+                    links = ", ".join(link["name"] for link in found["linkedVersions"])
+                    said.append(f"linked as {links}")
                 raise Conflict(
-                    f"{self.qualified_name} has dependents ({len(found['consumingRuns'])} "
-                    f"run(s) used it, {len(found['downstreamVersions'])} version(s) were made "
-                    f"from it, {len(found['linkedVersions'])} link(s)): pass confirm=True to "
-                    "delete it anyway"
+                    f"{self.qualified_name} has dependents ({'; '.join(said)}): "
+                    "confirm to delete it anyway (confirm=True; --confirm from the command line)"
                 )
         for alias in held:
             api.remove_artifact_alias(version.project, self.name, alias)

@@ -265,6 +265,39 @@ def artifact_verify(ref: str, root: Path | None) -> dict[str, Any]:
     return {"name": art.qualified_name, "root": str(checked), "files": len(art.files())}
 
 
+@artifact.command("rm")
+@click.argument("ref")
+@click.option("--delete-aliases", is_flag=True, help="Remove its aliases (not latest) with it.")
+@click.option(
+    "--confirm",
+    is_flag=True,
+    help="Delete it even though runs used it, versions were made from it or it is linked.",
+)
+@command
+def artifact_rm(ref: str, delete_aliases: bool, confirm: bool) -> dict[str, Any]:
+    """Delete a version (project/name:vN or :alias, or its id); `forebear artifact restore`
+    brings it back. A version holding aliases, or one that others depend on, is refused
+    (naming them) unless told to go on."""
+    if ":" not in ref and not ref.startswith("ver_"):
+        raise click.BadParameter(
+            f"name the version to delete: {ref}:vN (or :alias)", param_hint="REF"
+        )
+    with _api() as api:
+        art = api.artifact(ref)
+        art.delete(delete_aliases=delete_aliases, confirm=confirm)
+    return {"deleted": art.qualified_name, "id": art.id}
+
+
+@artifact.command("restore")
+@click.argument("ref")
+@command
+def artifact_restore(ref: str) -> dict[str, Any]:
+    """Bring back a deleted version (project/name:vN, or its id)."""
+    with _api() as api:
+        back = api.restore_version(api.artifact(ref).id or ref)
+    return {"restored": back.qualified_name, "id": back.id, "aliases": back.aliases}
+
+
 @artifact.command("ls")
 @click.argument("project")
 @command

@@ -130,13 +130,29 @@ def test_the_cli_logs_links_moves_and_traces(sdk: Sdk) -> None:
     assert (moved["name"], sorted(moved["aliases"])) == ("proj/ds:v1", ["gold", "latest"])
     gone = json.loads(sdk.cli("alias", "rm", "proj/ds:gold", "--json").stdout)
     assert gone == {"artifact": "proj/ds", "removed": "gold", "from": moved["id"]}
-    for wrong in (("set", "proj/ds:v7", "gold"), ("rm", "proj/ds", "gold")):
-        refused = sdk.cli("alias", *wrong, check=False)
+    for args in (("set", "proj/ds:v7", "gold"), ("rm", "proj/ds", "gold")):
+        refused = sdk.cli("alias", *args, check=False)
         assert refused.returncode == 1
         assert "nor is 'proj/ds:" in refused.stderr, refused.stderr
         assert "project/artifact:vN" in refused.stderr
     sdk.cli("alias", "set", "proj/ds:v0", "gold")  # where it was, for what follows
     assert "v1" in sdk.cli("artifact", "ls", "proj/ds").stdout  # a table for people
+    # Deleting a version, and bringing it back.
+    assert sdk.cli("artifact", "rm", "proj/ds", check=False).returncode == 2  # which version?
+    held = sdk.cli("artifact", "rm", "proj/ds:gold", check=False)
+    assert (held.returncode, "--delete-aliases" in held.stderr) == (1, True), held.stderr
+    linked_v0 = sdk.cli("artifact", "rm", "proj/ds:gold", "--delete-aliases", check=False)
+    assert "has dependents (linked as dataset/" in linked_v0.stderr, linked_v0.stderr
+    assert {"dataset/train:v0", "dataset/plain:v0"} <= set(
+        re.findall(r"dataset/\w+:v0", linked_v0.stderr)
+    )
+    assert "--confirm" in linked_v0.stderr
+    deleted = json.loads(sdk.cli("artifact", "rm", "proj/ds:v1", "--json").stdout)
+    assert deleted == {"deleted": "proj/ds:v1", "id": versions[0]["id"]}
+    left = json.loads(sdk.cli("artifact", "ls", "proj/ds", "--json").stdout)
+    assert [(v["version"], sorted(v["aliases"])) for v in left] == [("v0", ["gold", "latest"])]
+    back = json.loads(sdk.cli("artifact", "restore", "proj/ds:v1", "--json").stdout)
+    assert (back["restored"], back["aliases"]) == ("proj/ds:v1", ["latest"])
     made = datetime.fromisoformat(listed[0]["createdAt"]).astimezone(UTC)
     assert made.strftime("%Y-%m-%d %H:%M:%S") in sdk.cli("artifact", "ls", "proj").stdout
     unknown = sdk.cli("artifact", "ls", "proj/sd", check=False)

@@ -1151,9 +1151,9 @@ def test_wandb_artifact_calls_entries_lineage_aliases_and_delete(sdk: Sdk) -> No
     used.aliases.append("latest")
 
     # Deleting: held aliases and dependents are refused before anything changes.
-    with pytest.raises(forebear.Conflict, match="holds aliases golden: pass delete_aliases"):
+    with pytest.raises(forebear.Conflict, match="holds aliases golden: remove them with it"):
         used.delete()
-    with pytest.raises(forebear.Conflict, match=r"2 run\(s\) used it.*confirm=True"):
+    with pytest.raises(forebear.Conflict, match=r"2 run\(s\) used it.*\(confirm=True"):
         used.delete(delete_aliases=True)
     assert api.artifact_exists("lineage/corpus:golden")  # the refusal took nothing away
     used.delete(delete_aliases=True, confirm=True)

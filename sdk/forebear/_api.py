@@ -281,6 +281,9 @@ class Api:
                     [source for _, source in ordered], _until_failed(advance, latest), stats
                 )
             sums = [(path, sha, st.st_size) for (path, _), sha, st in zip(ordered, digests, stats)]
+            kept = artifact._kept_files()  # a draft's files the server holds already
+            if kept:
+                sums = sorted(sums + [(f.path, f.sha256, f.size) for f in kept])
             # Only an answer as fresh as the files is trusted: after hashing anything, the
             # manifest goes to the server, which compares it with the latest then.
             same = _latest(latest) if latest and not hashes.hashed else None
@@ -343,6 +346,13 @@ class Api:
             now = self.graphql(VERSION_BY_REF, ref=version["id"])["artifactVersion"]
             if now is not None and now["state"] != "PENDING":
                 return dict(now)
+        lacking = [sha for sha in created["missingBlobs"] if sha not in by_sha]
+        if lacking:  # kept in a draft, and gone from the server since (collected)
+            paths = sorted(f.path for f in artifact._kept_files() if f.sha256 in lacking)
+            raise ForebearError(
+                f"the server no longer holds {', '.join(paths[:10])}, kept from the version "
+                f"this draft of {artifact.name} came from: add those files again (add_file)"
+            )
         missing = {sha: Path(by_sha[sha]) for sha in created["missingBlobs"]}
         size = sum(p.stat().st_size for p in missing.values())
         with bar(f"uploading {artifact.name}", size, self.settings.silent) as advance:

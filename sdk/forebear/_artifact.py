@@ -122,6 +122,10 @@ class Artifact:
     _unreadable: str | None = field(default=None, repr=False)
     # aliases given before logging, pointed at the version when it is logged
     _draft_aliases: list[str] = field(default_factory=list, repr=False)
+    # a draft's files kept from the version it was drafted from (new_draft): on the server
+    # already, so logged by their sha256 with nothing uploaded; a file added at the same
+    # path takes the place of one
+    _kept: dict[str, ArtifactFile] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not NAME.match(self.name):
@@ -246,12 +250,14 @@ class Artifact:
         path = item.path if isinstance(item, (ArtifactFile, ArtifactReference)) else item
         entry = _clean_path(path)
         under = entry + "/"
-        gone = [e for e in [*self._entries, *self._references] if e == entry or e.startswith(under)]
+        everything = [*self._entries, *self._references, *self._kept]
+        gone = [e for e in everything if e == entry or e.startswith(under)]
         if not gone:
             raise NotFound(f"{self.name} has no file, reference or directory {entry!r}")
         for e in gone:
             self._entries.pop(e, None)
             self._references.pop(e, None)
+            self._kept.pop(e, None)
 
     def get_entry(self, name: str) -> ArtifactFile | ArtifactReference:
         """One entry by its path inside the artifact (W&B's `get_entry`): a file, with its
@@ -272,6 +278,8 @@ class Artifact:
 
                 digest = HashCache(Settings.load().cache_dir).sha256(local)
                 return ArtifactFile(entry, os.stat(local).st_size, digest, content_type(entry))
+            if entry in self._kept:
+                return self._kept[entry]
         raise NotFound(f"{self.qualified_name} has no entry {entry!r}: see files()")
 
     def _add_dir_when_logged(self, local_path: PathLike) -> None:
@@ -288,6 +296,30 @@ class Artifact:
         while self._unlisted:
             self._add_dir(self._unlisted.pop(), None, sizes=False)
         return sorted(self._entries.items(), key=operator.itemgetter(0))
+
+    def _kept_files(self) -> list[ArtifactFile]:
+        """A draft's files kept from the version it came from, but for those a file or
+        reference added since has taken the place of (after `_ordered`)."""
+        return [
+            kept
+            for path, kept in sorted(self._kept.items())
+            if path not in self._entries and path not in self._references
+        ]
+
+    def new_draft(self) -> Artifact:
+        """A new, unlogged artifact holding this version's files, references, description
+        and metadata (W&B's `new_draft`): add, replace or remove entries, then log it as the
+        next version. Kept files are not downloaded, nor uploaded again."""
+        if self._version is None:
+            raise ForebearError(f"{self.name!r} is not logged: it is a draft already")
+        return Artifact(
+            name=self.name,
+            type=self.type,
+            description=self.description,
+            metadata=copy.deepcopy(self.metadata),
+            _references={r.path: r for r in self.references()},
+            _kept={f.path: f for f in self.files()},
+        )
 
     def _writable(self) -> None:
         if self._version is not None:
@@ -364,10 +396,11 @@ class Artifact:
             digests = HashCache(Settings.load().cache_dir).digests(
                 [p for _, p in ordered], stats=stats
             )
-            return [
+            local = [
                 ArtifactFile(e, st.st_size, sha, content_type(e))
                 for (e, _), st, sha in zip(ordered, stats, digests)
             ]
+            return sorted([*local, *self._kept_files()], key=operator.attrgetter("path"))
         if self._version.files is None:
             self._version.files = self._server_files()
         return list(self._version.files)

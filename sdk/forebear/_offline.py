@@ -85,6 +85,11 @@ class OfflineRun(Run):
         self.journal.write("update", changes=changes)
 
     def _log_built(self, artifact: Artifact, aliases: tuple[str, ...]) -> Artifact:
+        if artifact._kept:
+            raise ForebearError(
+                f"{artifact.name} is a draft of a logged version (new_draft): its kept files "
+                "are on the server, so it is logged online"
+            )
         files = []
         ordered = artifact._ordered()
         for (entry, local), sha in zip(ordered, self._hashes.digests([p for _, p in ordered])):

@@ -1160,3 +1160,54 @@ def test_wandb_artifact_calls_entries_lineage_aliases_and_delete(sdk: Sdk) -> No
     assert not api.artifact_exists("lineage/corpus:golden")
     assert not api.artifact_exists("lineage/corpus:v0")
     assert api.history(str(used.id))[0].type == "artifact_version.deleted"  # newest first
+
+
+def test_a_draft_of_a_logged_version_is_the_next_one_without_moving_kept_bytes(
+    sdk: Sdk,
+) -> None:
+    """W&B's new_draft: the next version of a dataset from the last one plus this week's
+    files, with nothing downloaded and the files kept from it not uploaded again."""
+    week = sdk.home / "week1"
+    week.mkdir()
+    big = os.urandom(2 * 2**20)
+    (week / "big.bin").write_bytes(big)
+    (week / "a.csv").write_text("a\n")
+    (week / "b.csv").write_text("b\n")
+    with forebear.init(project="drafts") as run:
+        v0 = run.log_artifact(week, name="clicks", type="dataset", aliases=["golden"])
+    api = forebear.Api()
+    downloaded = counted(sdk.base, 'forebear_transfer_bytes_total{direction="download"')
+    draft = api.artifact("drafts/clicks:golden").new_draft()
+    assert not draft.logged
+    assert [f.path for f in draft.files()] == ["a.csv", "b.csv", "big.bin"]
+    (sdk.home / "c.csv").write_text("c\n")
+    (sdk.home / "b2.csv").write_text("b, revised\n")
+    draft.add_file(sdk.home / "c.csv")
+    draft.add_file(sdk.home / "b2.csv", name="b.csv")  # takes the kept one's place
+    draft.remove("a.csv")
+    assert draft.get_entry("big.bin").sha256 == hashlib.sha256(big).hexdigest()
+    uploaded = _uploaded_bytes(sdk)
+    with forebear.init(project="drafts") as run:
+        v1 = run.log_artifact(draft)
+    assert v1.version == "v1"
+    assert _uploaded_bytes(sdk) - uploaded < 2**20  # the kept 2 MiB did not go up again
+    assert counted(sdk.base, 'forebear_transfer_bytes_total{direction="download"') == downloaded
+    assert {f.path: f.size for f in v1.files()} == {"b.csv": 11, "big.bin": 2**20 * 2, "c.csv": 2}
+    root = v1.download(sdk.home / "v1")
+    v1.verify(root)
+    assert (root / "b.csv").read_text() == "b, revised\n"
+    assert (root / "big.bin").read_bytes() == big
+    # A draft of the latest left as it was is that version; an unlogged artifact is no draft.
+    with forebear.init(project="drafts") as run:
+        assert run.log_artifact(api.artifact("drafts/clicks").new_draft()).id == v1.id
+    assert api.artifact("drafts/clicks:golden").id == v0.id
+    with pytest.raises(forebear.ForebearError, match="not logged: it is a draft already"):
+        forebear.Artifact("fresh", type="dataset").new_draft()
+    offline = forebear.init(project="drafts", mode="offline")
+    with pytest.raises(forebear.ForebearError, match="so it is logged online"):
+        offline.log_artifact(v1.new_draft())
+    offline.finish()
+
+
+def _uploaded_bytes(sdk: Sdk) -> float:
+    return counted(sdk.base, 'forebear_transfer_bytes_total{direction="upload"')

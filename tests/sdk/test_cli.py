@@ -335,3 +335,13 @@ def test_the_quick_start_runs_on_the_oldest_and_newest_python(sdk: Sdk, version:
     )
     assert art.stdout.strip() == "models_quickstart/gemma-finetuned:v0"
     assert (sdk.home / "got" / "my_model.h5").read_bytes() == weights
+    drafted = sdk.python(
+        "import forebear\n"
+        "a = forebear.Api().artifact('models_quickstart/gemma-finetuned:latest')\n"
+        "run = forebear.init(project='models_quickstart')\n"
+        "d = a.new_draft()\nd.add_file('my_model.h5', name='copy.h5')\n"
+        "n = run.log_artifact(d)\nn.aliases.append('py')\nn.save()\nrun.finish()\n"
+        "print(n.version, sorted(n.aliases), n.logged_by().id == run.id, len(a.used_by()))",
+        python=str(python),
+    )
+    assert drafted.stdout.split() == ["v1", "['latest',", "'py']", "True", "0"]

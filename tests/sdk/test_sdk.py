@@ -1211,3 +1211,38 @@ def test_a_draft_of_a_logged_version_is_the_next_one_without_moving_kept_bytes(
 
 def _uploaded_bytes(sdk: Sdk) -> float:
     return counted(sdk.base, 'forebear_transfer_bytes_total{direction="upload"')
+
+
+def test_lineage_and_changes_of_a_version_stop_at_what_the_caller_may_see(sdk: Sdk) -> None:
+    """A registry viewer who is a member of one project: logged_by and used_by leave out the
+    runs of the project they are not in, and delete or alias edits of a version there are
+    refused."""
+    (sdk.home / "w.bin").write_bytes(b"weights")
+    with forebear.init(project="secret") as maker:
+        made = maker.log_artifact(sdk.home / "w.bin", name="w", type="model")
+        made.link("model/shared")
+    with forebear.init(project="open", id="reader-run") as run:
+        run.use_artifact("model/shared:v0")
+    with forebear.init(project="secret", id="hidden-run") as run:
+        run.use_artifact(made)
+    key = sdk.gql('mutation { createUser(input: {name: "vic"}) { key } }')["createUser"]["key"]
+    for grant in (
+        'setProjectMember(input: {project: "open", principal: "vic"}) { __typename }',
+        'setRegistryMember(input: {registry: "model", principal: "vic", role: VIEWER})'
+        " { __typename }",
+    ):
+        sdk.gql(f"mutation {{ {grant} }}")
+    seen = sdk.python(
+        "import forebear\n"
+        "v = forebear.Api().artifact('model/shared:v0')\n"
+        "print(v.logged_by(), [r.key for r in v.used_by()])\n"
+        "v.aliases.append('mine')\n"
+        "for attempt in (v.save, lambda: v.delete(delete_aliases=True, confirm=True)):\n"
+        "    try:\n"
+        "        attempt()\n"
+        "    except forebear.Refused as refused:\n"
+        "        print('refused')\n",
+        FOREBEAR_API_KEY=key,
+    )
+    assert seen.stdout.split("\n")[:3] == ["None ['reader-run']", "refused", "refused"]
+    assert forebear.Api().artifact("secret/w:v0").aliases == ["latest"]  # nothing changed

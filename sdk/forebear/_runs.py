@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import importlib
 import math
 from collections.abc import Callable, Iterator, Mapping
@@ -10,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from forebear._artifact import VERSION_FIELDS, Artifact, bound
-from forebear._errors import ForebearError, NotFound
+from forebear._errors import BadInput, ForebearError, NotFound
 
 if TYPE_CHECKING:
     from forebear._api import Api
@@ -31,10 +33,11 @@ OPS = {"$eq": "EQ", "$ne": "NE", "$gt": "GT", "$gte": "GTE", "$lt": "LT", "$lte"
 STATES = ("running", "finished", "failed", "crashed")
 
 
-@dataclass(frozen=True)
+@dataclass
 class RunInfo:
     """A run as the server has it now (W&B's public-API Run): `state` is W&B's lower-case
-    `status`, `history()` its metrics step by step."""
+    `status`, `history()` its metrics step by step. Change its name, notes, tags, config or
+    summary here and `update()` saves them, as W&B's."""
 
     id: str
     name: str
@@ -51,6 +54,8 @@ class RunInfo:
     started_at: str
     ended_at: str | None
     api: Api = field(repr=False, compare=False)
+    # the editable fields as read: what `update` compares them with
+    _as_read: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def of(cls, api: Api, record: dict[str, Any]) -> RunInfo:
@@ -70,7 +75,59 @@ class RunInfo:
             started_at=record["startedAt"],
             ended_at=record.get("endedAt"),
             api=api,
+            _as_read=copy.deepcopy(
+                {
+                    "name": record["name"],
+                    "notes": record.get("notes"),
+                    "tags": list(record.get("tags") or []),
+                    "config": record.get("config") or {},
+                    "summary": record.get("summary") or {},
+                    "job_type": record.get("jobType"),
+                    "group": record.get("group"),
+                }
+            ),
         )
+
+    def update(self) -> RunInfo:
+        """Save the changes made here to the run's name, notes, tags, and config and summary
+        keys (W&B's public-API `run.update()`); the run as the server has it then. Keys are
+        set, never removed, and the job type and group stay as the run started."""
+        from forebear._run import _jsonable
+
+        read = self._as_read
+        removed = [
+            f"{part}.{key}"
+            for part in ("config", "summary")
+            for key in read[part]
+            if key not in getattr(self, part)
+        ]
+        if removed:
+            raise BadInput(f"{', '.join(removed)}: a run's keys are set, never removed")
+        if (self.job_type, self.group) != (read["job_type"], read["group"]):
+            raise BadInput("a run's job_type and group are kept as it started them")
+        changes: dict[str, Any] = {}
+        if self.name != read["name"]:
+            changes["name"] = self.name
+        if self.notes != read["notes"]:
+            changes["notes"] = self.notes or ""
+        if sorted(self.tags) != sorted(read["tags"]):
+            changes["tags"] = list(self.tags)
+        for part in ("config", "summary"):
+            mine: dict[str, Any] = _jsonable(getattr(self, part))
+            changed = {k: v for k, v in mine.items() if k not in read[part] or read[part][k] != v}
+            if changed:
+                changes[part] = changed
+        if not changes:
+            return self
+        record = self.api.graphql(
+            f"""mutation($input: UpdateRunInput!) {{ updateRun(input: $input) {{
+            run {{ {RUN_FIELDS} }} }} }}""",
+            input={"run": self.id, **changes},
+        )["updateRun"]["run"]
+        fresh = RunInfo.of(self.api, record)
+        for kept in dataclasses.fields(self):
+            setattr(self, kept.name, getattr(fresh, kept.name))
+        return self
 
     @property
     def state(self) -> str:

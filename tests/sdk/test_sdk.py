@@ -1246,3 +1246,33 @@ def test_lineage_and_changes_of_a_version_stop_at_what_the_caller_may_see(sdk: S
     )
     assert seen.stdout.split("\n")[:3] == ["None ['reader-run']", "refused", "refused"]
     assert forebear.Api().artifact("secret/w:v0").aliases == ["latest"]  # nothing changed
+
+
+def test_a_run_read_back_is_edited_and_saved_as_in_wandb(sdk: Sdk) -> None:
+    """W&B's public-API edits: change a finished run's name, notes, tags, config and summary
+    on the object, then `update()`; keys are never removed, job type and group stay."""
+    with forebear.init(project="edits", id="r1", config={"lr": 0.1}, tags=["a"]) as run:
+        run.log({"acc": 0.5})
+    api = forebear.Api()
+    found = api.run("edits/r1")
+    assert found.update() is found  # nothing changed: nothing sent
+    assert api.history(run.id)[0].type == "run.finished"
+    found.name = "renamed"
+    found.notes = "the good one"
+    found.tags.append("best")
+    found.config["seed"] = 7
+    found.summary["best_acc"] = 0.5
+    assert found.update() is found
+    again = api.run("edits/r1")
+    assert (again.name, again.notes, again.tags) == ("renamed", "the good one", ["a", "best"])
+    assert again.config == {"lr": 0.1, "seed": 7}
+    assert (again.summary["acc"], again.summary["best_acc"]) == (0.5, 0.5)
+    assert again == found  # the object is the run as the server has it now
+    assert api.history(run.id)[0].type == "run.updated"
+    del again.config["lr"]
+    with pytest.raises(forebear.BadInput, match=r"config\.lr: a run's keys are set, never removed"):
+        again.update()
+    again.config["lr"] = 0.1
+    again.group = "sweep-1"
+    with pytest.raises(forebear.BadInput, match="job_type and group are kept"):
+        again.update()

@@ -33,6 +33,7 @@ from forebear._errors import (
     TransportError,
 )
 from forebear._live import Live
+from forebear._media import Histogram, Image, Table
 from forebear._run import Run, current, init
 from forebear._runs import RunInfo
 from forebear._settings import Settings, save_key
@@ -154,6 +155,8 @@ __all__ = [
     "Conflict",
     "Event",
     "ForebearError",
+    "Histogram",
+    "Image",
     "ImpactGroup",
     "IntegrityError",
     "Lineage",
@@ -166,6 +169,7 @@ __all__ = [
     "Run",
     "RunInfo",
     "ServerError",
+    "Table",
     "TransportError",
     "__version__",
     "current",

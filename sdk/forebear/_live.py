@@ -11,6 +11,7 @@ from typing import Any, SupportsFloat
 
 from forebear._artifact import Artifact, PathLike
 from forebear._errors import ForebearError
+from forebear._media import Image
 from forebear._run import Run, init, keep_run, kept_run, resolve_project
 
 KEPT = "forebear-run.json"  # in Live's dir: the run it started, for the next resume=True
@@ -153,7 +154,11 @@ class Live:
         )
 
     def log_image(self, name: str, val: Any) -> None:
-        raise self._not_here("log_image")
+        """An image (a PIL image, an array of pixels, or an image file's path) at the current
+        step, as `run.log({key: forebear.Image(val)})` logs it; the key is `name` without
+        its suffix (`"confusion.png"`: `confusion`)."""
+        key = name.rsplit(".", 1)[0] if "." in name.rsplit("/", 1)[-1] else name
+        self.run.log({key: Image(val)}, step=self.step, commit=False)
 
     def log_plot(self, name: str, datapoints: Any, *args: Any, **kwargs: Any) -> None:
         raise self._not_here("log_plot")

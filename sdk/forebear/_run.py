@@ -27,6 +27,7 @@ from typing import Any
 from forebear._api import Api, LinkedVersion
 from forebear._artifact import Artifact, PathLike, registry_path, stand_in
 from forebear._errors import Conflict, ForebearError, NotFound
+from forebear._media import MediaLog, media_of
 
 # Points are sent when this many wait, or after FLUSH_SECONDS, whichever comes first.
 BATCH = 1000
@@ -104,6 +105,7 @@ class Run:
         self._finished = False
         self._resume_file: Path | None = None  # forgotten when the run finishes cleanly
         self._aggregates = _Aggregates()  # define_metric's summaries
+        self._media = MediaLog()  # images, tables and histograms logged
         self._sender = None if disabled else _MetricSender(api, self.id)
 
     def __repr__(self) -> str:
@@ -166,7 +168,13 @@ class Run:
             step = self._step
         elif step < 0:
             raise ForebearError(f"step {step}: steps are 0 or more")
-        numbers = {str(k): _number(k, v) for k, v in data.items()}
+        numbers = {}
+        for key, value in data.items():
+            media = media_of(value)
+            if media is None:
+                numbers[str(key)] = _number(key, value)
+            elif not self.disabled:
+                self._media.add(str(key), step, media)
         points = [{"step": step, "key": k, "value": _metric(v)} for k, v in numbers.items()]
         self._step = max(self._step, step if commit is False else step + 1)
         self._send(points)
@@ -355,6 +363,7 @@ class Run:
         aggregates = self._aggregates.summary()
         if aggregates:
             self.summary.update(aggregates)
+        unsent = self._log_media()
         if not self.disabled:
             self.api._finish_run(self.id, status)
             self.api.close()  # reopened if a logged artifact of the run is downloaded later
@@ -362,6 +371,24 @@ class Run:
             self._resume_file.unlink(missing_ok=True)  # nothing to resume: the next is new
         if self._sender is not None and self._sender.error is not None:
             raise self._sender.error
+        if unsent is not None:
+            raise unsent
+
+    def _log_media(self) -> ForebearError | None:
+        """Log the images, tables and histograms logged as the run's `run-<id>-media`
+        artifact, and name each key's last one in the summary; the error, if that failed (the
+        run is finished all the same)."""
+        if self._media.root is None:
+            return None
+        media = Artifact(f"run-{self.id}-media", type="run-media")
+        media._add_dir_when_logged(self._media.root)
+        try:
+            logged = self._log_built(media, ())
+            self.summary.update(self._media.summary(logged.qualified_name))
+        except ForebearError as exc:
+            print(f"forebear: the media of run {self.id} were not sent: {exc}", file=sys.stderr)
+            return exc
+        return None
 
     def __enter__(self) -> Run:
         return self
@@ -484,8 +511,8 @@ def _number(key: Any, value: Any) -> float:
         except (TypeError, ValueError):
             pass
     raise ForebearError(
-        f"log({key!r}={value!r}): metric values are numbers; put other values in run.config "
-        "or run.summary"
+        f"log({key!r}={value!r}): log numbers, or forebear.Image, Table or Histogram (or a "
+        "list of them); put other values in run.config or run.summary"
     )
 
 

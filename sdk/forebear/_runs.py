@@ -145,7 +145,8 @@ class RunInfo:
         return sorted(
             k
             for k, v in self.summary.items()
-            if (isinstance(v, (int, float)) and not isinstance(v, bool)) or v in SPECIAL
+            if (isinstance(v, (int, float)) and not isinstance(v, bool))
+            or (isinstance(v, str) and v in SPECIAL)
         )
 
     def scan_history(self, keys: list[str] | None = None) -> Iterator[dict[str, Any]]:

@@ -17,6 +17,7 @@ import re
 import select
 import subprocess
 import sys
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -303,9 +304,13 @@ def test_dvclive_artifacts_steps_and_errors(sdk: Sdk) -> None:
         live.log_metric("auc", numpy.float32(0.75))
         live.log_params({"folds": 5, "model": {"depth": 3}})
         live.end()  # inside the block, leaving it ends the run: the next calls still log
-        with pytest.raises(forebear.ForebearError, match="metric values are numbers"):
+        with pytest.raises(
+            forebear.ForebearError, match=r"log numbers, or forebear\.Image, Table or Histogram"
+        ):
             live.log_metric("note", "fine")  # type: ignore[arg-type]
         with pytest.raises(forebear.ForebearError, match=r"log that with live\.log_artifact"):
+            live.log_plot("roc", [])
+        with pytest.raises(forebear.BadInput, match="Image: give a file's path"):
             live.log_image("img.png", b"")
         with pytest.raises(forebear.ForebearError, match="steps are whole numbers"):
             live.step = -1
@@ -1276,3 +1281,89 @@ def test_a_run_read_back_is_edited_and_saved_as_in_wandb(sdk: Sdk) -> None:
     again.group = "sweep-1"
     with pytest.raises(forebear.BadInput, match="job_type and group are kept"):
         again.update()
+
+
+def _png_pixels(data: bytes) -> tuple[int, int, bytes]:
+    """A PNG's width, height and first row of pixels (8-bit, unfiltered rows)."""
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    at, idat = 8, b""
+    while at < len(data):
+        size = int.from_bytes(data[at : at + 4], "big")
+        if data[at + 4 : at + 8] == b"IDAT":
+            idat += data[at + 8 : at + 8 + size]
+        at += 12 + size
+    raw = zlib.decompress(idat)
+    return width, height, raw[1 : 1 + len(raw) // height - 1]
+
+
+def test_images_tables_and_histograms_logged_as_in_wandb_scripts(sdk: Sdk) -> None:
+    red = numpy.zeros((4, 6, 3), dtype=numpy.uint8)
+    red[:, :, 0] = 255
+    grey = numpy.full((2, 2), 0.5)  # floats 0-1: scaled to 0-255
+    photo = sdk.home / "cat.png"
+    with forebear.init(project="media", mode="disabled") as scratch:  # nothing sent
+        scratch.log({"x": forebear.Image(red)})
+    photo.write_bytes(forebear.Image(red)._png)
+    with forebear.init(project="media") as run:
+        for step in range(2):
+            run.log(
+                {
+                    "loss": 1.0 / (step + 1),
+                    "val/examples": [forebear.Image(red, caption="red"), forebear.Image(grey)],
+                    "weights": forebear.Histogram(numpy.arange(10.0), num_bins=5),
+                }
+            )
+        table = forebear.Table(columns=["x", "y"], data=[[1, "a"]])
+        table.add_data(2, "b")
+        run.log({"preds": table})
+        run.log({"photo": forebear.Image(photo)})
+    api = forebear.Api()
+    media = api.artifact(f"media/run-{run.id}-media")
+    assert (media.type, media.logged_by().id) == ("run-media", run.id)  # type: ignore[union-attr]
+    assert [f.path for f in media.files()] == [
+        "photo/3.png",
+        "preds/2.table.json",
+        "val/examples/0_0.png",
+        "val/examples/0_1.png",
+        "val/examples/1_0.png",
+        "val/examples/1_1.png",
+        "weights/0.histogram.json",
+        "weights/1.histogram.json",
+    ]
+    root = media.download(sdk.home / "media")
+    assert _png_pixels((root / "val/examples/1_0.png").read_bytes()) == (6, 4, b"\xff\0\0" * 6)
+    assert _png_pixels((root / "val/examples/1_1.png").read_bytes()) == (2, 2, b"\x80\x80")
+    assert (root / "photo/3.png").read_bytes() == photo.read_bytes()
+    assert json.loads((root / "preds/2.table.json").read_text()) == {
+        "columns": ["x", "y"],
+        "data": [[1, "a"], [2, "b"]],
+    }
+    histogram = json.loads((root / "weights/1.histogram.json").read_text())
+    assert histogram == {"bins": [0.0, 1.8, 3.6, 5.4, 7.2, 9.0], "values": [2.0] * 5}
+    found = api.run(run.id)
+    assert found.summary["val/examples"][0] == {
+        "_type": "image-file",
+        "path": "val/examples/1_0.png",
+        "format": "png",
+        "width": 6,
+        "height": 4,
+        "caption": "red",
+        "artifact": media.qualified_name,
+    }
+    assert found.summary["preds"]["nrows"] == 2
+    assert found.metric_keys() == ["loss"]  # media are no metrics
+    assert [r["_step"] for r in found.scan_history()] == [0, 1]
+    with pytest.raises(forebear.BadInput, match=r"give a \.png, \.jpg, \.gif or \.bmp file"):
+        forebear.Image(sdk.home / "missing.png")
+    with pytest.raises(forebear.BadInput, match="a row of 1 values in a table of 2 columns"):
+        table.add_data(3)
+    with pytest.raises(forebear.BadInput, match="with 2 channels: use 1, 3 or 4"):
+        forebear.Image(numpy.zeros((2, 2, 2)))
+    # DVCLive's log_image: the name without its suffix is the key, at the Live's step
+    with forebear.Live(dir=str(sdk.home / "dvclive"), project="media") as live:
+        live.log_image("confusion.png", red)
+        live.next_step()
+        live.log_image("plots/roc.v1.png", grey)
+    from_live = api.artifact(f"media/run-{live.run.id}-media")
+    assert [f.path for f in from_live.files()] == ["confusion/0.png", "plots/roc.v1/1.png"]

@@ -340,8 +340,17 @@ def test_the_quick_start_runs_on_the_oldest_and_newest_python(sdk: Sdk, version:
         "a = forebear.Api().artifact('models_quickstart/gemma-finetuned:latest')\n"
         "run = forebear.init(project='models_quickstart')\n"
         "d = a.new_draft()\nd.add_file('my_model.h5', name='copy.h5')\n"
-        "n = run.log_artifact(d)\nn.aliases.append('py')\nn.save()\nrun.finish()\n"
-        "print(n.version, sorted(n.aliases), n.logged_by().id == run.id, len(a.used_by()))",
+        "n = run.log_artifact(d)\nn.aliases.append('py')\nn.save()\n"
+        "run.log({'img': forebear.Image([[0, 255]]), 't': forebear.Table(['a'], [[1]])})\n"
+        "run.finish()\n"
+        "print(n.version, sorted(n.aliases), n.logged_by().id == run.id, len(a.used_by()))\n"
+        "print(run.id)",
         python=str(python),
     )
-    assert drafted.stdout.split() == ["v1", "['latest',", "'py']", "True", "0"]
+    said, run_id = drafted.stdout.strip().split("\n")
+    assert said.split() == ["v1", "['latest',", "'py']", "True", "0"]
+    media = sdk.gql(
+        'query($n: String!) { artifact(project: "models_quickstart", name: $n) { type } }',
+        n=f"run-{run_id}-media",
+    )
+    assert media["artifact"] == {"type": "run-media"}

@@ -74,8 +74,10 @@ def log(
     kind: str = "model",
     run: str | None = None,
     metadata: dict[str, Any] | None = None,
+    types: dict[str, str] | None = None,
 ) -> str:
-    """A committed version of `project/artifact` with these files (uploaded); its id."""
+    """A committed version of `project/artifact` with these files (uploaded; `types`: the
+    media types of some); its id."""
     version: str = gql(
         base,
         """mutation($i: CreateArtifactVersionInput!) { createArtifactVersion(input: $i) {
@@ -87,7 +89,12 @@ def log(
             "run": run,
             "metadata": metadata or {},
             "files": [
-                {"path": path, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+                {
+                    "path": path,
+                    "size": len(data),
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                    "contentType": (types or {}).get(path),
+                }
                 for path, data in files.items()
             ],
         },

@@ -3,6 +3,9 @@ files that download with the user's key, metadata, the run that made it and who 
 
 from __future__ import annotations
 
+import struct
+import zlib
+
 from playwright.sync_api import Page, expect
 
 from tests.web.conftest import gql, log, shot, sign_in
@@ -99,3 +102,43 @@ def test_a_version_page_lists_the_references_it_keeps(page: Page, server: tuple[
     expect(references).to_contain_text("s3://lake/train.parquet")
     expect(references).to_contain_text("train.parquet")
     expect(references).to_contain_text("2.0 kB")
+
+
+def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A PNG of one colour."""
+
+    def chunk(tag: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
+
+    rows = b"".join(b"\0" + bytes(rgb) * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_a_version_page_shows_its_images(page: Page, server: tuple[str, int]) -> None:
+    """Logged media and sample images are seen on the version's page, fetched with the key."""
+    base, _ = server
+    log(
+        base,
+        "mnist",
+        "samples",
+        {
+            "val/0_0.png": png(3, 2, (255, 0, 0)),
+            "val/0_1.png": png(5, 4, (0, 0, 255)),
+            "a.txt": b"x",
+        },
+        types={"val/0_0.png": "image/png", "val/0_1.png": "image/png", "a.txt": "text/plain"},
+    )
+    sign_in(page, path="/versions/mnist/samples:v0")
+    images = page.get_by_role("region", name="Images")
+    red = images.get_by_role("img", name="val/0_0.png")
+    expect(red).to_be_visible()
+    assert red.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [3, 2]
+    expect(images.get_by_role("img", name="val/0_1.png")).to_be_visible()
+    expect(images.get_by_role("img")).to_have_count(2)  # the text file is only in the list
+    shot(page, "version-images")

@@ -1,7 +1,7 @@
 // An artifact version: its files (sizes, downloads), metadata, producing run with its config
 // and metrics, and the runs that used it.
 import { useQuery } from "@apollo/client/react";
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { apiKey } from "./client";
 import { VERSION_PAGE } from "./queries";
@@ -36,8 +36,8 @@ interface VersionData {
   } | null;
 }
 
-/** A file of a version, fetched with the key (a link cannot carry it) and saved. */
-async function download(versionId: string, path: string): Promise<void> {
+/** A file of a version, fetched with the key (a link or an <img> cannot carry it). */
+async function fetchFile(versionId: string, path: string): Promise<Blob> {
   const response = await fetch(`/files/${versionId}/${path.split("/").map(encodeURIComponent).join("/")}`, {
     headers: { authorization: `Bearer ${apiKey() ?? ""}` },
   });
@@ -45,12 +45,48 @@ async function download(versionId: string, path: string): Promise<void> {
     const body = await response.json().catch(() => null);
     throw new Error(body?.error?.message ?? `download failed: ${response.status}`);
   }
-  const url = URL.createObjectURL(await response.blob());
+  return response.blob();
+}
+
+/** A file of a version, fetched and saved. */
+async function download(versionId: string, path: string): Promise<void> {
+  const url = URL.createObjectURL(await fetchFile(versionId, path));
   const a = document.createElement("a");
   a.href = url;
   a.download = path.split("/").pop() ?? "file";
   a.click();
   URL.revokeObjectURL(url);
+}
+
+// Images shown on the page: the first few, and none too large to fetch at once.
+const SHOWN_IMAGES = 24;
+const SHOWN_IMAGE_BYTES = 5 * 1024 * 1024;
+
+/** One image file of a version, fetched with the key and shown (logged media, samples). */
+function Thumb({ versionId, path }: { versionId: string; path: string }) {
+  const [url, setUrl] = useState<string | null>(null);
+  const [failed, setFailed] = useState<unknown>(null);
+  useEffect(() => {
+    let made: string | null = null;
+    let live = true;
+    fetchFile(versionId, path)
+      .then((blob) => {
+        made = URL.createObjectURL(blob);
+        if (live) setUrl(made);
+        else URL.revokeObjectURL(made);
+      })
+      .catch((e) => live && setFailed(e));
+    return () => {
+      live = false;
+      if (made) URL.revokeObjectURL(made);
+    };
+  }, [versionId, path]);
+  return (
+    <figure className="thumb">
+      {failed != null ? <Failure error={failed} /> : url ? <img src={url} alt={path} /> : <Loading what={path} />}
+      <figcaption>{path}</figcaption>
+    </figure>
+  );
 }
 
 function Pairs({ values, label }: { values: Record<string, unknown>; label: string }) {
@@ -73,6 +109,9 @@ export function Version() {
   const { data, error, loading } = useQuery<VersionData>(VERSION_PAGE, { variables: { ref } });
   const [failed, setFailed] = useState<unknown>(null);
   const v = data?.artifactVersion;
+  const images = (v?.files.nodes ?? []).filter(
+    (f) => f.contentType.startsWith("image/") && f.size <= SHOWN_IMAGE_BYTES,
+  );
   return (
     <Frame title={v ? v.name : ref}>
       {error && <Failure error={error} />}
@@ -116,6 +155,21 @@ export function Version() {
             </tbody>
           </table>
           {v.files.pageInfo.hasNextPage && <p className="muted">The first 1,000 files; the SDK and CLI fetch all.</p>}
+          {images.length > 0 && (
+            <section aria-label="Images">
+              <h2>Images</h2>
+              <div className="thumbs">
+                {images.slice(0, SHOWN_IMAGES).map((f) => (
+                  <Thumb key={f.path} versionId={v.id} path={f.path} />
+                ))}
+              </div>
+              {images.length > SHOWN_IMAGES && (
+                <p className="muted">
+                  The first {SHOWN_IMAGES} of {images.length} images; the others are in the files above.
+                </p>
+              )}
+            </section>
+          )}
           {v.references.length > 0 && (
             <>
               <h2>References</h2>

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import operator
 import os
 import re
@@ -25,6 +26,7 @@ from forebear._transfer import SMALL, Cache, place
 
 if TYPE_CHECKING:
     from forebear._api import Api, LinkedVersion
+    from forebear._media import Media
     from forebear._runs import RunInfo
 
 NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -230,17 +232,77 @@ class Artifact:
         """Write a new file straight into the artifact: `with art.new_file("a.txt") as f:`."""
         self._writable()
         entry = _clean_path(name)
-        if self._staging is None:
-            # Files written here live as long as the artifact (they are uploaded from here).
-            self._staging = Path(tempfile.mkdtemp(prefix="forebear-"))
-            weakref.finalize(self, shutil.rmtree, str(self._staging), True)
-        target = self._staging / entry
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = self._staged(entry)
         if "b" not in mode and encoding is None:
             encoding = "utf-8"
         with open(target, mode, encoding=encoding) as f:
             yield f
         self._entries[entry] = str(target)
+
+    def add(self, obj: Media, name: str) -> ArtifactFile:
+        """Keep a forebear.Table, Image or Histogram in the artifact as `name` and its suffix
+        (`preds`: preds.table.json), as W&B's `add`; `get(name)` gives it back."""
+        from forebear._media import Media
+
+        self._writable()
+        if not isinstance(obj, Media):
+            raise BadInput(
+                "add() takes a forebear.Table, Image or Histogram: add files with add_file"
+            )
+        entry = _clean_path(name if name.endswith(obj.suffix) else name + obj.suffix)
+        target = self._staged(entry)
+        obj.write(target)
+        self._entries[entry] = str(target)
+        return ArtifactFile(entry, target.stat().st_size, "", content_type(entry))
+
+    def get(self, name: str) -> Media:
+        """A Table, Image or Histogram kept with `add` (W&B's `get`), by the name it was added
+        as; of a logged version, its file is fetched (through the cache)."""
+        from forebear._media import IMAGE_FILES, Histogram, Image, Table
+
+        files = {f.path: f for f in self.files()}
+        for suffix in (".table.json", ".histogram.json", *IMAGE_FILES):
+            entry = name if name.endswith(suffix) else name + suffix
+            if entry in files:
+                break
+        else:
+            raise NotFound(f"{self.qualified_name} holds no table, image or histogram {name!r}")
+        local = self._local_copy(files[entry])
+        if entry.endswith(".table.json"):
+            kept = json.loads(local.read_text())
+            return Table(columns=kept["columns"], data=kept["data"])
+        if entry.endswith(".histogram.json"):
+            kept = json.loads(local.read_text())
+            return Histogram(np_histogram=(kept["values"], kept["bins"]))
+        return Image(local)
+
+    def _local_copy(self, found: ArtifactFile) -> Path:
+        """One of the files: where it is (not logged yet), or fetched into a staging folder
+        of this object's, named as in the artifact."""
+        if self._version is None:
+            local = self._entries.get(found.path)
+            if local is None:
+                raise ForebearError(
+                    f"{found.path} is kept from the version this draft came from: get it there"
+                )
+            return Path(local)
+        api = self._bound_api()
+        cached = Cache(api.settings.cache_dir).fetch(
+            api._client, self._version.id, found.path, found.sha256, found.size
+        )
+        target = self._staged(found.path)
+        place(cached, target)
+        return target
+
+    def _staged(self, entry: str) -> Path:
+        """Where a file written for this artifact goes: a folder of its own, removed with it
+        (files written there are uploaded from there)."""
+        if self._staging is None:
+            self._staging = Path(tempfile.mkdtemp(prefix="forebear-"))
+            weakref.finalize(self, shutil.rmtree, str(self._staging), True)
+        target = self._staging / entry
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
 
     def remove(self, item: str | ArtifactFile | ArtifactReference) -> None:
         """Take an entry back out before logging (W&B's `remove`): a file or reference by
@@ -603,6 +665,8 @@ class Artifact:
                 if found["linkedVersions"]:
                     links = ", ".join(link["name"] for link in found["linkedVersions"])
                     said.append(f"linked as {links}")
+                if not said:
+                    said.append(f"{found['total']} you may not read")
                 raise Conflict(
                     f"{self.qualified_name} has dependents ({'; '.join(said)}): "
                     "confirm to delete it anyway (confirm=True; --confirm from the command line)"

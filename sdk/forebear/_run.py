@@ -160,21 +160,25 @@ class Run:
         self, data: Mapping[str, Any], step: int | None = None, commit: bool | None = None
     ) -> None:
         """Record metric values at a step (default: one more than the last log call's).
-        Numbers only; NaN and infinities are kept (a diverged loss is data). Sent in the
-        background, in batches. `commit=False` (W&B's) keeps the step open: the next call
-        logs at the same one."""
+        Numbers (NaN and infinities are kept: a diverged loss is data), sent in the
+        background, in batches; and forebear.Image, Table and Histogram values (one or a
+        list), kept as files of the run's media artifact. `commit=False` (W&B's) keeps the
+        step open: the next call logs at the same one."""
         self._require_running()
         if step is None:
             step = self._step
         elif step < 0:
             raise ForebearError(f"step {step}: steps are 0 or more")
-        numbers = {}
+        numbers, media = {}, {}
         for key, value in data.items():
-            media = media_of(value)
-            if media is None:
+            found = media_of(value)
+            if found is None:
                 numbers[str(key)] = _number(key, value)
-            elif not self.disabled:
-                self._media.add(str(key), step, media)
+            else:
+                media[str(key)] = found
+        for key, found in media.items():  # once every value is known good: none half-logged
+            if not self.disabled:
+                self._media.add(key, step, found)
         points = [{"step": step, "key": k, "value": _metric(v)} for k, v in numbers.items()]
         self._step = max(self._step, step if commit is False else step + 1)
         self._send(points)

@@ -1318,6 +1318,8 @@ def test_images_tables_and_histograms_logged_as_in_wandb_scripts(sdk: Sdk) -> No
         table.add_data(2, "b")
         run.log({"preds": table})
         run.log({"photo": forebear.Image(photo)})
+        with pytest.raises(forebear.ForebearError, match="log numbers, or forebear"):
+            run.log({"lost": forebear.Image(red), "note": "text"})  # refused whole: no file
     api = forebear.Api()
     media = api.artifact(f"media/run-{run.id}-media")
     assert (media.type, media.logged_by().id) == ("run-media", run.id)  # type: ignore[union-attr]
@@ -1360,6 +1362,23 @@ def test_images_tables_and_histograms_logged_as_in_wandb_scripts(sdk: Sdk) -> No
         table.add_data(3)
     with pytest.raises(forebear.BadInput, match="with 2 channels: use 1, 3 or 4"):
         forebear.Image(numpy.zeros((2, 2, 2)))
+    # W&B's artifact.add and get: media kept in an artifact of one's own, and read back
+    preds = forebear.Artifact("preds", type="predictions")
+    preds.add(table, "val_preds")
+    preds.add(forebear.Image(red), "sample")
+    assert preds.get("val_preds").data == table.data  # type: ignore[attr-defined]
+    with forebear.init(project="media") as run:
+        run.log_artifact(preds)
+    back = api.artifact("media/preds")
+    assert [f.path for f in back.files()] == ["sample.png", "val_preds.table.json"]
+    got = back.get("val_preds")
+    assert isinstance(got, forebear.Table)
+    assert (got.columns, got.data) == (["x", "y"], [[1, "a"], [2, "b"]])
+    assert isinstance(back.get("sample.png"), forebear.Image)
+    with pytest.raises(forebear.NotFound, match="holds no table, image or histogram 'nope'"):
+        back.get("nope")
+    with pytest.raises(forebear.BadInput, match="add files with add_file"):
+        preds.new_draft().add(red, "raw")  # type: ignore[arg-type]
     # DVCLive's log_image: the name without its suffix is the key, at the Live's step
     with forebear.Live(dir=str(sdk.home / "dvclive"), project="media") as live:
         live.log_image("confusion.png", red)

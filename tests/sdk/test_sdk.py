@@ -1362,6 +1362,33 @@ def test_images_tables_and_histograms_logged_as_in_wandb_scripts(sdk: Sdk) -> No
         table.add_data(3)
     with pytest.raises(forebear.BadInput, match="with 2 channels: use 1, 3 or 4"):
         forebear.Image(numpy.zeros((2, 2, 2)))
+    # A torch tensor is channels first; a PIL image saves itself (neither is installed here:
+    # stand-ins with the calls the SDK makes of them).
+    chw = numpy.zeros((3, 2, 5), dtype=numpy.uint8)
+    chw[2] = 255  # blue
+
+    class Tensor:
+        shape = chw.shape
+
+        def detach(self) -> Tensor:
+            return self
+
+        def cpu(self) -> Tensor:
+            return self
+
+        def numpy(self) -> Any:
+            return chw
+
+    class PilImage:
+        size = (6, 4)
+
+        def save(self, out: Any, format: str) -> None:
+            assert format == "PNG"
+            out.write(forebear.Image(red)._png)
+
+    assert _png_pixels(forebear.Image(Tensor())._png) == (5, 2, b"\0\0\xff" * 5)
+    from_pil = forebear.Image(PilImage())
+    assert (from_pil.width, from_pil.height, from_pil._png) == (6, 4, forebear.Image(red)._png)
     # W&B's artifact.add and get: media kept in an artifact of one's own, and read back
     preds = forebear.Artifact("preds", type="predictions")
     preds.add(table, "val_preds")

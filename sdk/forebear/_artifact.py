@@ -497,14 +497,23 @@ class Artifact:
         label = f"{self.name}-{self.version}" if v and v.index is not None else self.name
         return Path("artifacts") / label
 
-    def download(self, root: PathLike | None = None) -> Path:
+    def download(
+        self,
+        root: PathLike | None = None,
+        allow_missing_references: bool = False,
+        skip_cache: bool | None = None,
+        path_prefix: str | None = None,
+        multipart: bool | None = None,
+    ) -> Path:
         """Put the version's files under `root` (default ./artifacts/<name>-<version>), through
         the local cache (each content downloaded once, verified; small files many to a
-        request); return the root."""
+        request); return the root. `path_prefix` (W&B's) fetches only the files whose path
+        starts with it. References stay where they point, so W&B's `allow_missing_references`,
+        like `skip_cache` and `multipart`, changes nothing."""
         api = self._bound_api()
         assert self._version is not None
         target = Path(root) if root is not None else self.default_root()
-        files = self.files()
+        files = [f for f in self.files() if f.path.startswith(path_prefix or "")]
         cache = Cache(api.settings.cache_dir)
         total = sum(f.size for f in files)
         version_id = self._version.id

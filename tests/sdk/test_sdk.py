@@ -1333,6 +1333,13 @@ def test_images_tables_and_histograms_logged_as_in_wandb_scripts(sdk: Sdk) -> No
         "weights/0.histogram.json",
         "weights/1.histogram.json",
     ]
+    only = media.download(sdk.home / "only", path_prefix="val/")  # W&B's: part of it
+    assert sorted(p.name for p in only.rglob("*") if p.is_file()) == [
+        "0_0.png",
+        "0_1.png",
+        "1_0.png",
+        "1_1.png",
+    ]
     root = media.download(sdk.home / "media")
     assert _png_pixels((root / "val/examples/1_0.png").read_bytes()) == (6, 4, b"\xff\0\0" * 6)
     assert _png_pixels((root / "val/examples/1_1.png").read_bytes()) == (2, 2, b"\x80\x80")

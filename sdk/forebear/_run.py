@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import dataclasses
 import fnmatch
 import json
@@ -384,14 +385,18 @@ class Run:
         run is finished all the same)."""
         if self._media.root is None:
             return None
-        media = Artifact(f"run-{self.id}-media", type="run-media")
-        media._add_dir_when_logged(self._media.root)
+        name = f"run-{self.id}-media"
         try:
+            media = Artifact(name, type="run-media")
+            if self.resumed and not self.disabled:  # what the run logged before goes on too
+                with contextlib.suppress(NotFound):
+                    media = self.api.artifact(f"{self.project}/{name}").new_draft()
+            media._add_dir_when_logged(self._media.root)
             logged = self._log_built(media, ())
             self.summary.update(self._media.summary(logged.qualified_name))
-        except ForebearError as exc:
+        except Exception as exc:  # whatever it was, the run is still finished, then it is said
             print(f"forebear: the media of run {self.id} were not sent: {exc}", file=sys.stderr)
-            return exc
+            return exc if isinstance(exc, ForebearError) else ForebearError(str(exc))
         return None
 
     def __enter__(self) -> Run:

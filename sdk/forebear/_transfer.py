@@ -3,6 +3,7 @@ content-addressed cache (verified, resumable, size-capped)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import itertools
@@ -12,7 +13,7 @@ import tarfile
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Optional
@@ -75,9 +76,7 @@ def put_resumable(client: Client, sha256: str, path: Path, progress: Progress = 
         if progress is not None:
             progress(part.length)
 
-    with ThreadPoolExecutor(PARALLEL) as pool:
-        for future in [pool.submit(send, n) for n in range(1, count + 1) if n not in have]:
-            future.result()
+    run_all([functools.partial(send, n) for n in range(1, count + 1) if n not in have], PARALLEL)
     done = client.request("POST", f"/uploads/{session['id']}/complete")
     if done.status_code != 200:
         raise http_error(done, f"finishing the upload of {path}")
@@ -161,9 +160,25 @@ def put_blobs(client: Client, files: dict[str, Path], progress: Progress = None)
         batches[-1][sha] = path
         size += length
     large = {s: p for s, p in files.items() if s not in small}
-    with ThreadPoolExecutor(PARALLEL) as pool:
-        futures = [pool.submit(put_pack, client, batch, progress) for batch in batches if batch]
-        futures += [pool.submit(put_blob, client, s, p, progress) for s, p in large.items()]
+    calls = [functools.partial(put_pack, client, batch, progress) for batch in batches if batch]
+    calls += [functools.partial(put_blob, client, s, p, progress) for s, p in large.items()]
+    run_all(calls, PARALLEL)
+
+
+def run_all(calls: Sequence[Callable[[], object]], workers: int) -> None:
+    """Make the calls, `workers` at a time, raising the first error; one after another when
+    the interpreter is exiting (a run the exit hook finishes logs its media then, and thread
+    pools take no new work by that time)."""
+    pool = ThreadPoolExecutor(workers)
+    try:
+        first = pool.submit(calls[0]) if calls else None
+    except RuntimeError:  # "cannot schedule new futures after interpreter shutdown"
+        pool.shutdown()
+        for call in calls:
+            call()
+        return
+    with pool:
+        futures = [first, *(pool.submit(call) for call in calls[1:])] if first else []
         for future in futures:
             future.result()
 

@@ -863,6 +863,8 @@ run = forebear.init(project="pre", id="job-1", resume="allow", config={"lr": 0.1
 print(run.id, run.resumed, run.starting_step, flush=True)
 for step in range(run.starting_step, 10):
     run.log({"loss": 1 / (step + 1)})
+    if step % 3 == 0:
+        run.log({"sample": forebear.Image([[step * 20]])}, step=step)
     if step == 4 and not run.resumed:
         raise RuntimeError("preempted")
 """
@@ -888,6 +890,10 @@ def test_a_crashed_job_started_again_with_its_id_goes_on_where_it_stopped(sdk: S
     assert [p["step"] for p in found["metrics"][0]["points"]] == list(range(10))
     runs = sdk.gql('{ runs(project: "pre") { nodes { id } } }')["runs"]["nodes"]
     assert runs == [{"id": run_id}]
+    # the media of both sessions: the crashed one's logged as it ended, then the rest with them
+    media = forebear.Api().artifact(f"pre/run-{run_id}-media")
+    assert media.version == "v1"
+    assert [f.path for f in media.files()] == [f"sample/{n}.png" for n in (0, 3, 6, 9)]
 
 
 def test_resume_refusals_and_auto_resume_in_a_directory(sdk: Sdk, tmp_path: Path) -> None:

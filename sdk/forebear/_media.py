@@ -183,10 +183,10 @@ class MediaLog:
         folder = self.root / _clean_path(key)
         folder.mkdir(parents=True, exist_ok=True)
         if isinstance(value, Media):
-            self.last[key] = self._write(value, folder, f"{step}", key)
+            self.last[key] = self._write(value, folder, f"{step}")
         else:
             self.last[key] = [
-                self._write(one, folder, f"{step}_{i}", key) for i, one in enumerate(value)
+                self._write(one, folder, f"{step}_{i}") for i, one in enumerate(value)
             ]
 
     def summary(self, artifact: str) -> dict[str, Any]:
@@ -198,7 +198,7 @@ class MediaLog:
             for key, said in self.last.items()
         }
 
-    def _write(self, value: Media, folder: Path, stem: str, key: str) -> dict[str, Any]:
+    def _write(self, value: Media, folder: Path, stem: str) -> dict[str, Any]:
         path = folder / f"{stem}{value.suffix}"
         said = value.write(path)
         assert self.root is not None

@@ -128,17 +128,18 @@ def test_a_version_page_shows_its_images(page: Page, server: tuple[str, int]) ->
         "mnist",
         "samples",
         {
-            "val/0_0.png": png(3, 2, (255, 0, 0)),
-            "val/0_1.png": png(5, 4, (0, 0, 255)),
+            "val/10_0.png": png(3, 2, (255, 0, 0)),
+            "val/2_0.png": png(5, 4, (0, 0, 255)),
             "a.txt": b"x",
         },
-        types={"val/0_0.png": "image/png", "val/0_1.png": "image/png", "a.txt": "text/plain"},
+        types={"val/10_0.png": "image/png", "val/2_0.png": "image/png", "a.txt": "text/plain"},
     )
     sign_in(page, path="/versions/mnist/samples:v0")
     images = page.get_by_role("region", name="Images")
-    red = images.get_by_role("img", name="val/0_0.png")
+    red = images.get_by_role("img", name="val/10_0.png")
     expect(red).to_be_visible()
     assert red.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [3, 2]
-    expect(images.get_by_role("img", name="val/0_1.png")).to_be_visible()
-    expect(images.get_by_role("img")).to_have_count(2)  # the text file is only in the list
+    expect(images.get_by_role("img", name="val/2_0.png")).to_be_visible()
+    # the text file is only in the list; a run's steps in order, 2 before 10
+    expect(images.locator("figcaption")).to_have_text(["val/2_0.png", "val/10_0.png"])
     shot(page, "version-images")

@@ -109,9 +109,10 @@ export function Version() {
   const { data, error, loading } = useQuery<VersionData>(VERSION_PAGE, { variables: { ref } });
   const [failed, setFailed] = useState<unknown>(null);
   const v = data?.artifactVersion;
-  const images = (v?.files.nodes ?? []).filter(
-    (f) => f.contentType.startsWith("image/") && f.size <= SHOWN_IMAGE_BYTES,
-  );
+  // in natural order: a run's media by step (2_0.png before 10_0.png)
+  const images = (v?.files.nodes ?? [])
+    .filter((f) => f.contentType.startsWith("image/") && f.size <= SHOWN_IMAGE_BYTES)
+    .sort((a, b) => a.path.localeCompare(b.path, undefined, { numeric: true }));
   return (
     <Frame title={v ? v.name : ref}>
       {error && <Failure error={error} />}

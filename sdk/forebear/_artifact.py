@@ -646,10 +646,10 @@ class Artifact:
         return self
 
     def delete(self, delete_aliases: bool = False, confirm: bool = False) -> None:
-        """Delete this version (restorable by an admin). As in W&B, a version holding aliases
-        other than `latest` is refused unless `delete_aliases`, which removes them first; one
-        that runs used, versions were made from or registries link is refused (naming them)
-        unless `confirm`."""
+        """Delete this version (`Api.restore_version` brings it back). As in W&B, a version
+        holding aliases other than `latest` is refused unless `delete_aliases`, which removes
+        them first; one that runs used, versions were made from or registries link is refused
+        (naming them) unless `confirm`."""
         api = self._bound_api()
         version = self._version
         assert version is not None

@@ -250,11 +250,9 @@ class RunRepository(Repository):
             if tags is not None:
                 changes["tags"] = sorted(set(tags))
             if config is not None:
-                changes["config"] = json.dumps({**before.config, **config}, sort_keys=True)
-                changes.update(flat(CONFIG_PREFIX, config))
+                changes.update(_merged("config", CONFIG_PREFIX, before.config, config))
             if summary is not None:
-                changes["summary"] = json.dumps({**before.summary, **summary}, sort_keys=True)
-                changes.update(flat(SUMMARY_PREFIX, summary))
+                changes.update(_merged("summary", SUMMARY_PREFIX, before.summary, summary))
             run = await _set_props(tx, run_id, changes)
             await write_event(
                 tx,
@@ -431,13 +429,11 @@ async def _resume(
             f"({before.id}, {before.status}): resume it (resume: ALLOW or MUST) or give "
             "another key"
         )
-    config = loads(props["config"])
     changes: dict[str, Any] = {
         "status": "RUNNING",
         "endedAt": None,
-        "config": json.dumps({**before.config, **config}, sort_keys=True),
         "tags": sorted({*before.tags, *props["tags"]}),
-        **flat(CONFIG_PREFIX, config),
+        **_merged("config", CONFIG_PREFIX, before.config, loads(props["config"])),
         **{
             field: props[field]
             for field in ("jobType", "group", "notes")
@@ -458,6 +454,14 @@ async def _resume(
         ),
     )
     return run
+
+
+def _merged(
+    field: str, prefix: str, before: Mapping[str, Any], keys: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The properties that set `keys` in a run's config or summary (`field`, flattened under
+    `prefix` for filters): the whole merged JSON and each new key's own property."""
+    return {field: json.dumps({**before, **keys}, sort_keys=True), **flat(prefix, keys)}
 
 
 async def _lock_run(tx: Tx, run_id: str) -> Run:

@@ -260,14 +260,19 @@ class Artifact:
         as; of a logged version, its file is fetched (through the cache)."""
         from forebear._media import IMAGE_FILES, Histogram, Image, Table
 
-        files = {f.path: f for f in self.files()}
+        files: dict[str, ArtifactFile] = {}
+        if self._version is None:  # not logged yet: the paths added, none of them hashed
+            known = {*self._kept, *dict(self._ordered())}
+        else:
+            files = {f.path: f for f in self.files()}
+            known = set(files)
         for suffix in (".table.json", ".histogram.json", *IMAGE_FILES):
             entry = name if name.endswith(suffix) else name + suffix
-            if entry in files:
+            if entry in known:
                 break
         else:
             raise NotFound(f"{self.qualified_name} holds no table, image or histogram {name!r}")
-        local = self._local_copy(files[entry])
+        local = self._added(entry) if self._version is None else self._fetched(files[entry])
         if entry.endswith(".table.json"):
             kept = json.loads(local.read_text())
             return Table(columns=kept["columns"], data=kept["data"])
@@ -276,17 +281,20 @@ class Artifact:
             return Histogram(np_histogram=(kept["values"], kept["bins"]))
         return Image(local)
 
-    def _local_copy(self, found: ArtifactFile) -> Path:
-        """One of the files: where it is (not logged yet), or fetched into a staging folder
+    def _added(self, entry: str) -> Path:
+        """The local file added as `entry` (not logged yet)."""
+        local = self._entries.get(entry)
+        if local is None:
+            raise ForebearError(
+                f"{entry} is kept from the version this draft came from: get it there"
+            )
+        return Path(local)
+
+    def _fetched(self, found: ArtifactFile) -> Path:
+        """One file of the logged version, fetched (through the cache) into a staging folder
         of this object's, named as in the artifact."""
-        if self._version is None:
-            local = self._entries.get(found.path)
-            if local is None:
-                raise ForebearError(
-                    f"{found.path} is kept from the version this draft came from: get it there"
-                )
-            return Path(local)
         api = self._bound_api()
+        assert self._version is not None
         cached = Cache(api.settings.cache_dir).fetch(
             api._client, self._version.id, found.path, found.sha256, found.size
         )

@@ -5,6 +5,7 @@ to its config, metrics to its history at `live.step`, artifacts are logged versi
 from __future__ import annotations
 
 import os
+import posixpath
 from pathlib import Path
 from types import TracebackType
 from typing import Any, SupportsFloat
@@ -157,8 +158,7 @@ class Live:
         """An image (a PIL image, an array of pixels, or an image file's path) at the current
         step, as `run.log({key: forebear.Image(val)})` logs it; the key is `name` without
         its suffix (`"confusion.png"`: `confusion`)."""
-        key = name.rsplit(".", 1)[0] if "." in name.rsplit("/", 1)[-1] else name
-        self.run.log({key: Image(val)}, step=self.step, commit=False)
+        self.run.log({posixpath.splitext(name)[0]: Image(val)}, step=self.step, commit=False)
 
     def log_plot(self, name: str, datapoints: Any, *args: Any, **kwargs: Any) -> None:
         raise self._not_here("log_plot")

@@ -177,8 +177,8 @@ class Run:
                 numbers[str(key)] = _number(key, value)
             else:
                 media[str(key)] = found
-        for key, found in media.items():  # once every value is known good: none half-logged
-            if not self.disabled:
+        if not self.disabled:  # once every value is known good: none half-logged
+            for key, found in media.items():
                 self._media.add(key, step, found)
         points = [{"step": step, "key": k, "value": _metric(v)} for k, v in numbers.items()]
         self._step = max(self._step, step if commit is False else step + 1)
@@ -365,10 +365,10 @@ class Run:
             return
         if self._sender is not None:
             self._sender.close()
-        aggregates = self._aggregates.summary()
-        if aggregates:
-            self.summary.update(aggregates)
-        unsent = self._log_media()
+        media, unsent = self._log_media()
+        ending = {**self._aggregates.summary(), **media}
+        if ending:  # define_metric's aggregates and each media key's last file, in one change
+            self.summary.update(ending)
         if not self.disabled:
             self.api._finish_run(self.id, status)
             self.api.close()  # reopened if a logged artifact of the run is downloaded later
@@ -379,12 +379,12 @@ class Run:
         if unsent is not None:
             raise unsent
 
-    def _log_media(self) -> ForebearError | None:
+    def _log_media(self) -> tuple[dict[str, Any], ForebearError | None]:
         """Log the images, tables and histograms logged as the run's `run-<id>-media`
-        artifact, and name each key's last one in the summary; the error, if that failed (the
-        run is finished all the same)."""
+        artifact: the summary's entries naming each key's last one, and the error, if that
+        failed (the run is finished all the same)."""
         if self._media.root is None:
-            return None
+            return {}, None
         name = f"run-{self.id}-media"
         try:
             media = Artifact(name, type="run-media")
@@ -393,11 +393,10 @@ class Run:
                     media = self.api.artifact(f"{self.project}/{name}").new_draft()
             media._add_dir_when_logged(self._media.root)
             logged = self._log_built(media, ())
-            self.summary.update(self._media.summary(logged.qualified_name))
         except Exception as exc:  # whatever it was, the run is still finished, then it is said
             print(f"forebear: the media of run {self.id} were not sent: {exc}", file=sys.stderr)
-            return exc if isinstance(exc, ForebearError) else ForebearError(str(exc))
-        return None
+            return {}, exc if isinstance(exc, ForebearError) else ForebearError(str(exc))
+        return self._media.summary(logged.qualified_name), None
 
     def __enter__(self) -> Run:
         return self
@@ -637,7 +636,7 @@ def init(
     config = _filtered(
         _values_of(config, "init(config=)"), config_exclude_keys, config_include_keys
     )
-    project = resolve_project(project)
+    project = settings_.project or default_project()  # as given, else FOREBEAR_PROJECT
     start = {
         "project": project,
         "name": name,

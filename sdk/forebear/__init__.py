@@ -11,6 +11,7 @@ import getpass
 import sys
 from typing import Any
 
+from forebear import plot
 from forebear._api import (
     Api,
     Event,
@@ -33,7 +34,7 @@ from forebear._errors import (
     TransportError,
 )
 from forebear._live import Live
-from forebear._media import Histogram, Image, Table
+from forebear._media import Audio, Chart, Histogram, Html, Image, Table, Video
 from forebear._run import Run, current, init
 from forebear._runs import RunInfo
 from forebear._settings import Settings, save_key
@@ -150,12 +151,15 @@ __all__ = [
     "Artifact",
     "ArtifactFile",
     "ArtifactReference",
+    "Audio",
     "AuthError",
     "BadInput",
+    "Chart",
     "Conflict",
     "Event",
     "ForebearError",
     "Histogram",
+    "Html",
     "Image",
     "ImpactGroup",
     "IntegrityError",
@@ -171,6 +175,7 @@ __all__ = [
     "ServerError",
     "Table",
     "TransportError",
+    "Video",
     "__version__",
     "current",
     "define_metric",
@@ -182,6 +187,7 @@ __all__ = [
     "log_model",
     "login",
     "mark_preempting",
+    "plot",
     "unwatch",
     "use_artifact",
     "use_model",

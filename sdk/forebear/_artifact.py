@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import operator
 import os
 import re
@@ -240,14 +239,16 @@ class Artifact:
         self._entries[entry] = str(target)
 
     def add(self, obj: Media, name: str) -> ArtifactFile:
-        """Keep a forebear.Table, Image or Histogram in the artifact as `name` and its suffix
-        (`preds`: preds.table.json), as W&B's `add`; `get(name)` gives it back."""
+        """Keep a forebear.Table, Image, Histogram, Audio, Video, Html or chart in the artifact
+        as `name` and its suffix (`preds`: preds.table.json), as W&B's `add`; `get(name)`
+        gives it back."""
         from forebear._media import Media
 
         self._writable()
         if not isinstance(obj, Media):
             raise BadInput(
-                "add() takes a forebear.Table, Image or Histogram: add files with add_file"
+                "add() takes a forebear.Table, Image, Histogram, Audio, Video or Html: add "
+                "files with add_file"
             )
         entry = _clean_path(name if name.endswith(obj.suffix) else name + obj.suffix)
         target = self._staged(entry)
@@ -256,9 +257,9 @@ class Artifact:
         return ArtifactFile(entry, target.stat().st_size, "", content_type(entry))
 
     def get(self, name: str) -> Media:
-        """A Table, Image or Histogram kept with `add` (W&B's `get`), by the name it was added
-        as; of a logged version, its file is fetched (through the cache)."""
-        from forebear._media import IMAGE_FILES, Histogram, Image, Table
+        """The media kept with `add` (W&B's `get`), by the name it was added as; of a logged
+        version, its file is fetched (through the cache)."""
+        from forebear._media import KEPT_MEDIA
 
         files: dict[str, ArtifactFile] = {}
         if self._version is None:  # not logged yet: the paths added, none of them hashed
@@ -266,20 +267,18 @@ class Artifact:
         else:
             files = {f.path: f for f in self.files()}
             known = set(files)
-        for suffix in (".table.json", ".histogram.json", *IMAGE_FILES):
-            entry = name if name.endswith(suffix) else name + suffix
-            if entry in known:
-                break
-        else:
-            raise NotFound(f"{self.qualified_name} holds no table, image or histogram {name!r}")
+        found = [
+            (kind, entry)
+            for kind in KEPT_MEDIA
+            for suffix in kind.suffixes()
+            for entry in (name if name.endswith(suffix) else name + suffix,)
+            if entry in known
+        ]
+        if not found:
+            raise NotFound(f"{self.qualified_name} holds no media {name!r} (kept with add)")
+        kind, entry = found[0]
         local = self._added(entry) if self._version is None else self._fetched(files[entry])
-        if entry.endswith(".table.json"):
-            kept = json.loads(local.read_text())
-            return Table(columns=kept["columns"], data=kept["data"])
-        if entry.endswith(".histogram.json"):
-            kept = json.loads(local.read_text())
-            return Histogram(np_histogram=(kept["values"], kept["bins"]))
-        return Image(local)
+        return kind.read(local)
 
     def _added(self, entry: str) -> Path:
         """The local file added as `entry` (not logged yet)."""
@@ -810,6 +809,7 @@ MEDIA_TYPES: dict[str, str] = {
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",
     ".gif": "image/gif",
+    ".apng": "image/apng",
     ".svg": "image/svg+xml",
     ".webp": "image/webp",
     ".bmp": "image/bmp",

@@ -125,7 +125,7 @@ class Client:
                 request = self._http.build_request("GET", path, headers=headers)
                 response = self._http.send(request, stream=True)
             except httpx.TransportError as exc:
-                raise TransportError(f"{failed}: {exc}: {UNREACHABLE}") from exc
+                raise TransportError(f"{failed}: {exc}: {UNREACHABLE}") from None
             try:
                 yield _PooledBody(response, failed)
             finally:
@@ -134,12 +134,12 @@ class Client:
         try:
             connection = self._sent(direct, "GET", path, headers)
         except (OSError, http.client.HTTPException) as exc:
-            raise TransportError(f"{failed}: {exc!r}: {UNREACHABLE}") from exc
+            raise TransportError(f"{failed}: {exc!r}: {UNREACHABLE}") from None
         try:
             try:
                 answer = connection.getresponse()
             except (OSError, http.client.HTTPException) as exc:
-                raise TransportError(f"{failed}: {exc!r}: {UNREACHABLE}") from exc
+                raise TransportError(f"{failed}: {exc!r}: {UNREACHABLE}") from None
             yield _DirectBody(answer, failed)
         finally:
             connection.close()
@@ -183,7 +183,7 @@ class Client:
                     raise TransportError(
                         f"cannot reach Forebear at {self.url} ({exc.__class__.__name__}: {exc}): "
                         + UNREACHABLE
-                    ) from exc
+                    ) from None  # the message names the cause: no page of httpx frames
             else:
                 if response.status_code not in RETRY_STATUS or attempt == ATTEMPTS:
                     return response

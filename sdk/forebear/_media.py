@@ -1,28 +1,34 @@
-"""W&B's media in `run.log`: images, tables and histograms. Each value logged is written as a
-file named after its key and step (`val/examples/3_0.png`, `preds/3.table.json`); when the run
-ends, the files are logged as the run's own `run-<run id>-media` artifact, and the summary
-names each key's last file, as W&B's does."""
+"""W&B's media in `run.log`: images, audio, video, HTML, tables, histograms and charts
+(`forebear.plot`). Each value logged is written as a file named after its key and step
+(`val/examples/3_0.png`, `preds/3.table.json`); when the run ends, the files are logged as the
+run's own `run-<run id>-media` artifact, and the summary names each key's last file, as W&B's
+does."""
 
 from __future__ import annotations
 
+import array
 import io
 import json
 import math
 import os
 import shutil
 import struct
+import sys
 import tempfile
+import wave
 import weakref
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, ClassVar, Union
 
 from forebear._errors import BadInput
 
 PathLike = Union[str, "os.PathLike[str]"]
-# an image file's suffix -> the format the summary names
+# a media file's suffix -> the format the summary names
 IMAGE_FILES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif", ".bmp": "bmp"}
+AUDIO_FILES = {".wav": "wav", ".mp3": "mp3", ".ogg": "ogg", ".flac": "flac"}
+VIDEO_FILES = {".mp4": "mp4", ".webm": "webm", ".gif": "gif", ".apng": "apng"}
 
 
 class Media:
@@ -35,13 +41,68 @@ class Media:
         """Write the file at `path`; what the summary says of it (besides its path)."""
         raise NotImplementedError
 
+    @classmethod
+    def suffixes(cls) -> Sequence[str]:
+        """The file names' endings this kind of media is kept under."""
+        return (cls.suffix,)
 
-class Image(Media):
+    @classmethod
+    def read(cls, path: Path) -> Media:
+        """The media a file kept by `write` holds (`Artifact.get`)."""
+        return cls(path)  # type: ignore[call-arg]
+
+
+class _FileMedia(Media):
+    """Media kept as a file of its own kind: one given (copied as it is) or bytes made here
+    from data (`_data`, with `suffix`)."""
+
+    files: ClassVar[dict[str, str]] = {}  # the suffixes taken -> the format the summary names
+    otherwise = ""  # what else may be given, for errors
+
+    def __init__(self, caption: str | None) -> None:
+        self.caption = caption
+        self._file: Path | None = None
+        self._data = b""
+
+    def _take(self, path: PathLike) -> Path:
+        """Keep a file as it is (its suffix says what it is)."""
+        self._file = Path(path)
+        self.suffix = self._file.suffix.lower()
+        if self.suffix not in self.files or not self._file.is_file():
+            *most, last = self.files
+            raise BadInput(
+                f"{type(self).__name__}({os.fspath(path)!r}): give a {', '.join(most)} or "
+                f"{last} file that exists{self.otherwise}"
+            )
+        return self._file
+
+    @classmethod
+    def suffixes(cls) -> Sequence[str]:
+        return tuple(cls.files)
+
+    def write(self, path: Path) -> dict[str, Any]:
+        if self._file is not None:
+            shutil.copyfile(self._file, path)
+        else:
+            path.write_bytes(self._data)
+        found: dict[str, Any] = {"format": self.files[self.suffix], **self._said()}
+        if self.caption is not None:
+            found["caption"] = self.caption
+        return found
+
+    def _said(self) -> dict[str, Any]:
+        """What else the summary says of it, when known."""
+        return {}
+
+
+class Image(_FileMedia):
     """An image (W&B's `wandb.Image`): a file's path, a PIL image, or an array of pixels
     (height x width, or x 1, 3 or 4 channels; a torch tensor channels first) of integers
     0-255 or of floats 0-1, stored as PNG. `mode` and `file_type` are accepted and unused."""
 
     kind = "image-file"
+    files = IMAGE_FILES
+    otherwise = ", a PIL image or an array of pixels"
 
     def __init__(
         self,
@@ -51,39 +112,144 @@ class Image(Media):
         file_type: str | None = None,
         normalize: bool = True,
     ) -> None:
-        self.caption = caption
+        super().__init__(caption)
         self.width: int | None = None
         self.height: int | None = None
-        self._file: Path | None = None
         if isinstance(data_or_path, (str, os.PathLike)):
-            self._file = Path(data_or_path)
-            self.suffix = self._file.suffix.lower()
-            if self.suffix not in IMAGE_FILES or not self._file.is_file():
-                raise BadInput(
-                    f"Image({os.fspath(data_or_path)!r}): give a .png, .jpg, .gif or .bmp file "
-                    "that exists, a PIL image or an array of pixels"
-                )
+            size = _image_size(self._take(data_or_path))
+            if size is not None:
+                self.width, self.height = size
             return
         self.suffix = ".png"
         if hasattr(data_or_path, "save") and hasattr(data_or_path, "size"):  # a PIL image
             buffer = io.BytesIO()
             data_or_path.save(buffer, format="PNG")
-            self._png = buffer.getvalue()
+            self._data = buffer.getvalue()
             self.width, self.height = data_or_path.size
             return
-        self._png, self.width, self.height = _png_of(data_or_path, normalize)
+        rows = _pixel_rows(data_or_path, hasattr(data_or_path, "detach"), "Image")
+        self._data = _png([_scanlines(rows, normalize)], rows)
+        self.width, self.height = len(rows[0]), len(rows)
+
+    def _said(self) -> dict[str, Any]:
+        return {} if self.width is None else {"width": self.width, "height": self.height}
+
+
+class Audio(_FileMedia):
+    """A sound (W&B's `wandb.Audio`): a .wav, .mp3, .ogg or .flac file's path, or an array of
+    samples (one channel, or samples x channels) with its `sample_rate`: floats -1 to 1 or
+    16-bit integers, stored as 16-bit WAV."""
+
+    kind = "audio-file"
+    files = AUDIO_FILES
+    otherwise = ", or an array of samples with sample_rate="
+
+    def __init__(
+        self, data_or_path: Any, sample_rate: int | None = None, caption: str | None = None
+    ) -> None:
+        super().__init__(caption)
+        self.sample_rate = sample_rate
+        self.duration: float | None = None
+        if isinstance(data_or_path, (str, os.PathLike)):
+            path = self._take(data_or_path)
+            if self.suffix == ".wav":
+                try:
+                    with wave.open(str(path), "rb") as sound:
+                        self.sample_rate = sound.getframerate()
+                        self.duration = sound.getnframes() / self.sample_rate
+                except (wave.Error, EOFError, ZeroDivisionError) as exc:
+                    raise BadInput(f"Audio({os.fspath(path)!r}): not a WAV file: {exc}") from None
+            return
+        if sample_rate is None or sample_rate <= 0:
+            raise BadInput("Audio: give the sample_rate of an array of samples (in Hz)")
+        self.suffix = ".wav"
+        self._data, frames = _wav_of(data_or_path, int(sample_rate))
+        self.duration = frames / sample_rate
+
+    def _said(self) -> dict[str, Any]:
+        said: dict[str, Any] = {}
+        if self.sample_rate is not None:
+            said["sample_rate"] = self.sample_rate
+        if self.duration is not None:
+            said["duration"] = round(self.duration, 6)
+        return said
+
+
+class Video(_FileMedia):
+    """A video (W&B's `wandb.Video`): a .mp4, .webm, .gif or .apng file's path, or an array of
+    frames (time x channels x height x width, as W&B's; integers 0-255 or floats 0-1), stored
+    as an animated PNG at `fps` frames a second, which browsers play with no codec. `format`
+    is accepted: frames are always stored as an animated PNG."""
+
+    kind = "video-file"
+    files = VIDEO_FILES
+    otherwise = ", or an array of frames (time x channels x height x width)"
+
+    def __init__(
+        self,
+        data_or_path: Any,
+        caption: str | None = None,
+        fps: int | None = None,
+        format: str | None = None,
+    ) -> None:
+        super().__init__(caption)
+        self.fps = fps
+        self.width: int | None = None
+        self.height: int | None = None
+        if isinstance(data_or_path, (str, os.PathLike)):
+            self._take(data_or_path)
+            return
+        self.fps = fps or 4  # W&B's
+        if not 1 <= self.fps <= 1000:
+            raise BadInput(f"Video: fps={fps}: 1 to 1000 frames a second")
+        frames = _plain(data_or_path)
+        if not isinstance(frames, list) or not frames or _depth(frames) != 4:
+            raise BadInput(
+                "Video: give a file's path or an array of frames, time x channels x height x "
+                "width (a batch of videos: log each apart)"
+            )
+        shown = [_pixel_rows(frame, True, "Video") for frame in frames]
+        first = shown[0]
+        shape = (len(first), len(first[0]), len(first[0][0]))
+        if any((len(f), len(f[0]), len(f[0][0])) != shape for f in shown):
+            raise BadInput("Video: every frame has the same height, width and channels")
+        self.suffix = ".apng"
+        self._data = _png([_scanlines(rows, True) for rows in shown], first, self.fps)
+        self.height, self.width = shape[0], shape[1]
+
+    def _said(self) -> dict[str, Any]:
+        said: dict[str, Any] = {} if self.fps is None else {"fps": self.fps}
+        if self.width is not None:
+            said.update(width=self.width, height=self.height)
+        return said
+
+
+class Html(Media):
+    """An HTML page (W&B's `wandb.Html`): a string of HTML, an .html file's path or an open
+    file. `inject` is accepted and unused. The web app shows it without running its scripts."""
+
+    kind = "html-file"
+    suffix = ".html"
+
+    def __init__(self, data: Any, inject: bool = True, data_is_not_path: bool = False) -> None:
+        if hasattr(data, "read"):
+            text = data.read()
+        elif isinstance(data, os.PathLike) or (
+            isinstance(data, str)
+            and not data_is_not_path
+            and data.lower().endswith((".html", ".htm"))
+            and os.path.isfile(data)
+        ):
+            text = Path(data).read_bytes()
+        elif isinstance(data, str):
+            text = data
+        else:
+            raise BadInput("Html: give a string of HTML, an .html file's path or an open file")
+        self.html = text.decode("utf-8") if isinstance(text, bytes) else str(text)
 
     def write(self, path: Path) -> dict[str, Any]:
-        if self._file is not None:
-            shutil.copyfile(self._file, path)
-        else:
-            path.write_bytes(self._png)
-        found: dict[str, Any] = {"format": IMAGE_FILES[self.suffix]}
-        if self.width is not None:
-            found.update(width=self.width, height=self.height)
-        if self.caption is not None:
-            found["caption"] = self.caption
-        return found
+        path.write_text(self.html, encoding="utf-8")
+        return {}
 
 
 class Table(Media):
@@ -128,6 +294,53 @@ class Table(Media):
         path.write_text(json.dumps({"columns": self.columns, "data": self.data}))
         return {"ncols": len(self.columns), "nrows": len(self.data)}
 
+    @classmethod
+    def read(cls, path: Path) -> Media:
+        kept = json.loads(path.read_text())
+        return Table(columns=kept["columns"], data=kept["data"])
+
+
+class Chart(Table):
+    """A table drawn as a chart (what `forebear.plot`'s functions make; W&B's CustomChart):
+    its rows, the kind of chart (`line`, `scatter`, `bar`, `histogram`, `line_series`,
+    `confusion_matrix`, `pr_curve`, `roc_curve`), the columns it draws (`fields`, by role),
+    and a title. Stored as JSON; the web app draws it."""
+
+    kind = "chart-file"
+    suffix = ".chart.json"
+
+    def __init__(
+        self,
+        chart: str,
+        table: Table,
+        fields: dict[str, str],
+        title: str = "",
+        xname: str | None = None,
+    ) -> None:
+        super().__init__(columns=table.columns)
+        self.data = [list(row) for row in table.data]
+        for role, column in fields.items():
+            if column not in self.columns:
+                raise BadInput(
+                    f"plot.{chart}: {role}={column!r} is no column of the table "
+                    f"({', '.join(self.columns)})"
+                )
+        self.chart, self.fields, self.title = chart, dict(fields), title or ""
+        self.xname = xname  # the x axis's label, when not its column's name
+
+    def write(self, path: Path) -> dict[str, Any]:
+        kept: dict[str, Any] = {"chart": self.chart, "title": self.title, "fields": self.fields}
+        if self.xname is not None:
+            kept["xname"] = self.xname
+        path.write_text(json.dumps({**kept, "columns": self.columns, "data": self.data}))
+        return {**kept, "ncols": len(self.columns), "nrows": len(self.data)}
+
+    @classmethod
+    def read(cls, path: Path) -> Media:
+        kept = json.loads(path.read_text())
+        table = Table(columns=kept["columns"], data=kept["data"])
+        return Chart(kept["chart"], table, kept["fields"], kept["title"], kept.get("xname"))
+
 
 class Histogram(Media):
     """Counts of values in `num_bins` equal bins between their least and greatest (W&B's
@@ -164,6 +377,15 @@ class Histogram(Media):
     def write(self, path: Path) -> dict[str, Any]:
         path.write_text(json.dumps({"bins": self.bins, "values": self.values}))
         return {"bins": len(self.values)}
+
+    @classmethod
+    def read(cls, path: Path) -> Media:
+        kept = json.loads(path.read_text())
+        return Histogram(np_histogram=(kept["values"], kept["bins"]))
+
+
+# What `Artifact.get` reads back, in the order a name is looked for (a .gif is an image).
+KEPT_MEDIA: tuple[type[Media], ...] = (Table, Chart, Histogram, Html, Image, Audio, Video)
 
 
 class MediaLog:
@@ -227,13 +449,23 @@ def _flat(values: Any) -> list[Any]:
     return [values]
 
 
-def _png_of(data: Any, normalize: bool) -> tuple[bytes, int, int]:
-    """An array of pixels as PNG bytes, with its width and height."""
-    channels_first = hasattr(data, "detach")  # torch's images are C x H x W
+def _depth(values: Any) -> int:
+    """How deeply lists nest at their first item (a 3-D array: 3)."""
+    depth = 0
+    while isinstance(values, list) and values:
+        depth, values = depth + 1, values[0]
+    return depth
+
+
+Rows = list[list[list[Any]]]  # height x width x channels
+
+
+def _pixel_rows(data: Any, channels_first: bool, what: str) -> Rows:
+    """An array of pixels as rows of pixels, each a list of its 1, 3 or 4 channels."""
     rows = _plain(data)
     if not isinstance(rows, list) or not rows or not isinstance(rows[0], list):
         raise BadInput(
-            "Image: give a file's path, a PIL image or an array of pixels (height x width, "
+            f"{what}: give a file's path, a PIL image or an array of pixels (height x width, "
             "with 1, 3 or 4 channels)"
         )
     if channels_first and isinstance(rows[0][0], list) and len(rows) in (1, 3, 4):
@@ -242,21 +474,112 @@ def _png_of(data: Any, normalize: bool) -> tuple[bytes, int, int]:
         rows = [[[v] for v in row] for row in rows]  # grey, one channel
     height, width, channels = len(rows), len(rows[0]), len(rows[0][0])
     if channels not in (1, 3, 4) or any(len(row) != width for row in rows):
-        raise BadInput(f"Image: {height} rows of pixels with {channels} channels: use 1, 3 or 4")
+        raise BadInput(f"{what}: {height} rows of pixels with {channels} channels: use 1, 3 or 4")
+    return rows
+
+
+def _scanlines(rows: Rows, normalize: bool) -> bytes:
+    """Rows of pixels as PNG's filtered scanlines (filter 0), 8 bits a channel."""
     values = [v for row in rows for px in row for v in px]
     floats = any(isinstance(v, float) for v in values)  # an integer array is 0-255 as it is
     scale = 255.0 if normalize and floats and min(values) >= 0.0 and max(values) <= 1.0 else 1.0
     pixels = bytes(min(255, max(0, round(float(v) * scale))) for v in values)
-    stride = width * channels
-    raw = b"".join(b"\0" + pixels[y * stride : (y + 1) * stride] for y in range(height))
-    color = {1: 0, 3: 2, 4: 6}[channels]
-    header = struct.pack(">IIBBBBB", width, height, 8, color, 0, 0, 0)
-    png = b"\x89PNG\r\n\x1a\n" + b"".join(
-        _chunk(tag, body)
-        for tag, body in ((b"IHDR", header), (b"IDAT", zlib.compress(raw)), (b"IEND", b""))
-    )
-    return png, width, height
+    stride = len(rows[0]) * len(rows[0][0])
+    return b"".join(b"\0" + pixels[y * stride : (y + 1) * stride] for y in range(len(rows)))
+
+
+def _png(frames: list[bytes], rows: Rows, fps: int | None = None) -> bytes:
+    """A PNG of one frame's scanlines; of several, an animated PNG at `fps` frames a second
+    (the first frame is also the still image)."""
+    height, width, channels = len(rows), len(rows[0]), len(rows[0][0])
+    header = struct.pack(">IIBBBBB", width, height, 8, {1: 0, 3: 2, 4: 6}[channels], 0, 0, 0)
+    chunks = [(b"IHDR", header)]
+    if fps is None:
+        chunks.append((b"IDAT", zlib.compress(frames[0])))
+    else:
+        chunks.append((b"acTL", struct.pack(">II", len(frames), 0)))  # played forever
+        sequence = 0
+        for i, frame in enumerate(frames):
+            control = struct.pack(">IIIIIHHBB", sequence, width, height, 0, 0, 1, fps, 0, 0)
+            chunks.append((b"fcTL", control))
+            data = zlib.compress(frame)
+            if i == 0:
+                chunks.append((b"IDAT", data))
+                sequence += 1
+            else:
+                chunks.append((b"fdAT", struct.pack(">I", sequence + 1) + data))
+                sequence += 2
+    chunks.append((b"IEND", b""))
+    return b"\x89PNG\r\n\x1a\n" + b"".join(_chunk(tag, body) for tag, body in chunks)
 
 
 def _chunk(tag: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
+
+
+# JPEG's start-of-frame markers (which carry the size): C0-CF but for C4, C8 and CC
+JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def _image_size(path: Path) -> tuple[int, int] | None:
+    """An image file's width and height, read from its header (PNG, GIF, BMP, JPEG); None
+    when it does not say."""
+    with open(path, "rb") as f:
+        head = f.read(26)
+        if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
+            width, height = struct.unpack(">II", head[16:24])
+            return width, height
+        if head[:6] in (b"GIF87a", b"GIF89a"):
+            width, height = struct.unpack("<HH", head[6:10])
+            return width, height
+        if head[:2] == b"BM" and len(head) == 26:
+            width, height = struct.unpack("<ii", head[18:26])
+            return width, abs(height)  # a negative height: rows top to bottom
+        if head[:2] != b"\xff\xd8":
+            return None
+        f.seek(2)
+        while True:  # JPEG: segment after segment up to the frame's
+            marker = f.read(2)
+            if len(marker) < 2 or marker[0] != 0xFF:
+                return None
+            if marker[1] == 0xFF:  # fill byte
+                f.seek(-1, os.SEEK_CUR)
+                continue
+            if 0xD0 <= marker[1] <= 0xD7 or marker[1] == 0x01:  # no length
+                continue
+            length = f.read(2)
+            if len(length) < 2:
+                return None
+            if marker[1] in JPEG_FRAMES:
+                sizes = f.read(5)
+                if len(sizes) < 5:
+                    return None
+                height, width = struct.unpack(">HH", sizes[1:])
+                return width, height
+            f.seek(struct.unpack(">H", length)[0] - 2, os.SEEK_CUR)
+
+
+def _wav_of(data: Any, sample_rate: int) -> tuple[bytes, int]:
+    """An array of samples as a 16-bit WAV file's bytes, with its number of frames."""
+    samples = _plain(data)
+    depth = _depth(samples)
+    if depth not in (1, 2):
+        raise BadInput("Audio: give an array of samples (samples, or samples x channels)")
+    frames = samples if depth == 2 else [[v] for v in samples]
+    channels = len(frames[0])
+    if not 1 <= channels <= 16 or any(len(frame) != channels for frame in frames):
+        raise BadInput(f"Audio: frames of {channels} channels: give 1 to 16, the same in each")
+    values = [float(v) for frame in frames for v in frame]
+    scale = 32767.0 if any(isinstance(v, float) for frame in frames for v in frame) else 1.0
+    pcm = array.array(
+        "h", (max(-32768, min(32767, round(v * scale))) if math.isfinite(v) else 0 for v in values)
+    )
+    if sys.byteorder == "big":  # WAV is little-endian
+        pcm.byteswap()
+    out = io.BytesIO()
+    with wave.open(out, "wb") as sound:
+        sound.setnchannels(channels)
+        sound.setsampwidth(2)
+        sound.setframerate(sample_rate)
+        sound.writeframes(pcm.tobytes())
+    return out.getvalue(), len(frames)

@@ -162,8 +162,9 @@ class Run:
     ) -> None:
         """Record metric values at a step (default: one more than the last log call's).
         Numbers (NaN and infinities are kept: a diverged loss is data), sent in the
-        background, in batches; and forebear.Image, Table and Histogram values (one or a
-        list), kept as files of the run's media artifact. `commit=False` (W&B's) keeps the
+        background, in batches; and forebear media (Image, Audio, Video, Html, Table,
+        Histogram, forebear.plot charts: one or a list), kept as files of the run's media
+        artifact. `commit=False` (W&B's) keeps the
         step open: the next call logs at the same one."""
         self._require_running()
         if step is None:
@@ -519,8 +520,9 @@ def _number(key: Any, value: Any) -> float:
         except (TypeError, ValueError):
             pass
     raise ForebearError(
-        f"log({key!r}={value!r}): log numbers, or forebear.Image, Table or Histogram (or a "
-        "list of them); put other values in run.config or run.summary"
+        f"log({key!r}={value!r}): log numbers, or forebear media (Image, Audio, Video, Html, "
+        "Table, Histogram, a forebear.plot chart, or a list of them); put other values in "
+        "run.config or run.summary"
     )
 
 

@@ -122,6 +122,9 @@ def test_a_download_returns_the_uploaded_bytes_with_type_length_and_etag(
     assert response.headers["content-length"] == str(len(PAYLOAD))
     assert response.headers["etag"] == f'"{sha(PAYLOAD)}"'
     assert response.headers["content-type"] == "application/octet-stream"
+    # users' bytes from the app's origin: not sniffed, and a page runs no script there
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["content-security-policy"] == "sandbox"
     assert client.get(url, headers={"if-none-match": f'"{sha(PAYLOAD)}"'}).status_code == 304
     empty = client.get(f"/files/{version['id']}/empty.txt")
     assert (empty.status_code, empty.content) == (200, b"")

@@ -341,7 +341,9 @@ def test_the_quick_start_runs_on_the_oldest_and_newest_python(sdk: Sdk, version:
         "run = forebear.init(project='models_quickstart')\n"
         "d = a.new_draft()\nd.add_file('my_model.h5', name='copy.h5')\n"
         "n = run.log_artifact(d)\nn.aliases.append('py')\nn.save()\n"
-        "run.log({'img': forebear.Image([[0, 255]]), 't': forebear.Table(['a'], [[1]])})\n"
+        "run.log({'img': forebear.Image([[0, 255]]), 't': forebear.Table(['a'], [[1]]),\n"
+        "  'wav': forebear.Audio([0.5], sample_rate=8000), 'vid': forebear.Video([[[[1]]]]),\n"
+        "  'cm': forebear.plot.confusion_matrix(y_true=[0, 1], preds=[1, 1])})\n"
         "run.finish()\n"
         "print(n.version, sorted(n.aliases), n.logged_by().id == run.id, len(a.used_by()))\n"
         "print(run.id)",
@@ -350,7 +352,8 @@ def test_the_quick_start_runs_on_the_oldest_and_newest_python(sdk: Sdk, version:
     said, run_id = drafted.stdout.strip().split("\n")
     assert said.split() == ["v1", "['latest',", "'py']", "True", "0"]
     media = sdk.gql(
-        'query($n: String!) { artifact(project: "models_quickstart", name: $n) { type } }',
+        'query($n: String!) { artifact(project: "models_quickstart", name: $n) { type '
+        "versions { nodes { fileCount } } } }",
         n=f"run-{run_id}-media",
     )
-    assert media["artifact"] == {"type": "run-media"}
+    assert media["artifact"] == {"type": "run-media", "versions": {"nodes": [{"fileCount": 5}]}}

@@ -305,7 +305,7 @@ def test_dvclive_artifacts_steps_and_errors(sdk: Sdk) -> None:
         live.log_params({"folds": 5, "model": {"depth": 3}})
         live.end()  # inside the block, leaving it ends the run: the next calls still log
         with pytest.raises(
-            forebear.ForebearError, match=r"log numbers, or forebear\.Image, Table or Histogram"
+            forebear.ForebearError, match=r"log numbers, or forebear media \(Image, Audio"
         ):
             live.log_metric("note", "fine")  # type: ignore[arg-type]
         with pytest.raises(forebear.ForebearError, match=r"log that with live\.log_artifact"):
@@ -1310,7 +1310,7 @@ def test_images_tables_and_histograms_logged_as_in_wandb_scripts(sdk: Sdk) -> No
     photo = sdk.home / "cat.png"
     with forebear.init(project="media", mode="disabled") as scratch:  # nothing sent
         scratch.log({"x": forebear.Image(red)})
-    photo.write_bytes(forebear.Image(red)._png)
+    photo.write_bytes(forebear.Image(red)._data)
     with forebear.init(project="media") as run:
         for step in range(2):
             run.log(
@@ -1369,7 +1369,9 @@ def test_images_tables_and_histograms_logged_as_in_wandb_scripts(sdk: Sdk) -> No
     assert found.summary["preds"]["nrows"] == 2
     assert found.metric_keys() == ["loss"]  # media are no metrics
     assert [r["_step"] for r in found.scan_history()] == [0, 1]
-    with pytest.raises(forebear.BadInput, match=r"give a \.png, \.jpg, \.gif or \.bmp file"):
+    with pytest.raises(
+        forebear.BadInput, match=r"give a \.png, \.jpg, \.jpeg, \.gif or \.bmp file"
+    ):
         forebear.Image(sdk.home / "missing.png")
     with pytest.raises(forebear.BadInput, match="a row of 1 values in a table of 2 columns"):
         table.add_data(3)
@@ -1397,11 +1399,11 @@ def test_images_tables_and_histograms_logged_as_in_wandb_scripts(sdk: Sdk) -> No
 
         def save(self, out: Any, format: str) -> None:
             assert format == "PNG"
-            out.write(forebear.Image(red)._png)
+            out.write(forebear.Image(red)._data)
 
-    assert _png_pixels(forebear.Image(Tensor())._png) == (5, 2, b"\0\0\xff" * 5)
+    assert _png_pixels(forebear.Image(Tensor())._data) == (5, 2, b"\0\0\xff" * 5)
     from_pil = forebear.Image(PilImage())
-    assert (from_pil.width, from_pil.height, from_pil._png) == (6, 4, forebear.Image(red)._png)
+    assert (from_pil.width, from_pil.height, from_pil._data) == (6, 4, forebear.Image(red)._data)
     # W&B's artifact.add and get: media kept in an artifact of one's own, and read back
     preds = forebear.Artifact("preds", type="predictions")
     preds.add(table, "val_preds")
@@ -1415,7 +1417,7 @@ def test_images_tables_and_histograms_logged_as_in_wandb_scripts(sdk: Sdk) -> No
     assert isinstance(got, forebear.Table)
     assert (got.columns, got.data) == (["x", "y"], [[1, "a"], [2, "b"]])
     assert isinstance(back.get("sample.png"), forebear.Image)
-    with pytest.raises(forebear.NotFound, match="holds no table, image or histogram 'nope'"):
+    with pytest.raises(forebear.NotFound, match="holds no media 'nope'"):
         back.get("nope")
     with pytest.raises(forebear.BadInput, match="add files with add_file"):
         preds.new_draft().add(red, "raw")  # type: ignore[arg-type]
@@ -1426,3 +1428,165 @@ def test_images_tables_and_histograms_logged_as_in_wandb_scripts(sdk: Sdk) -> No
         live.log_image("plots/roc.v1.png", grey)
     from_live = api.artifact(f"media/run-{live.run.id}-media")
     assert [f.path for f in from_live.files()] == ["confusion/0.png", "plots/roc.v1/1.png"]
+
+
+def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """A PNG's chunks, (tag, body), each checked against its CRC."""
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    at, chunks = 8, []
+    while at < len(data):
+        size = int.from_bytes(data[at : at + 4], "big")
+        tag, body = data[at + 4 : at + 8], data[at + 8 : at + 8 + size]
+        assert int.from_bytes(data[at + 8 + size : at + 12 + size], "big") == zlib.crc32(tag + body)
+        chunks.append((tag, body))
+        at += 12 + size
+    return chunks
+
+
+def test_audio_video_html_and_charts_logged_as_in_wandb_scripts(sdk: Sdk) -> None:
+    import wave
+
+    tone = numpy.array([0.0, 0.5, -0.5, 1.0, -1.0, 2.0])  # 2.0 is clipped
+    frames = numpy.zeros((3, 3, 2, 4), dtype=numpy.uint8)  # time x channels x height x width
+    for t in range(3):
+        frames[t, t] = 255  # red, then green, then blue
+    clip = sdk.home / "clip.mp4"
+    clip.write_bytes(b"\0\0\0\x18ftypmp42")  # kept as it is: never decoded
+    y_true = [0, 1, 1, 0, 2]
+    y_probas = [[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.5, 0.3, 0.2], [0.3, 0.6, 0.1], [0, 0, 1]]
+    losses = forebear.Table(columns=["epoch", "loss"], data=[[0, 1.0], [1, 0.5]])
+    with forebear.init(project="media") as run:
+        run.log(
+            {
+                "sound": forebear.Audio(tone, sample_rate=8000, caption="tone"),
+                "rollout": forebear.Video(frames, fps=2),
+                "clip": forebear.Video(clip),
+                "report": forebear.Html("<h1>Report</h1><script>alert(1)</script>"),
+                "cm": forebear.plot.confusion_matrix(
+                    y_true=y_true, probs=y_probas, class_names=["cat", "dog", "owl"]
+                ),
+                "pr": forebear.plot.pr_curve(y_true, y_probas, labels=["cat", "dog", "owl"]),
+                "roc": forebear.plot.roc_curve(y_true, y_probas, classes_to_plot=[1]),
+                "losses": forebear.plot.line(losses, "epoch", "loss", title="Loss"),
+                "series": forebear.plot.line_series([0, 1], [[1, 2], [3, 4]], keys=["a", "b"]),
+            }
+        )
+    api = forebear.Api()
+    media = api.artifact(f"media/run-{run.id}-media")
+    assert [(f.path, f.content_type) for f in media.files()] == [
+        ("clip/0.mp4", "video/mp4"),
+        ("cm/0.chart.json", "application/json"),
+        ("losses/0.chart.json", "application/json"),
+        ("pr/0.chart.json", "application/json"),
+        ("report/0.html", "text/html"),
+        ("roc/0.chart.json", "application/json"),
+        ("rollout/0.apng", "image/apng"),
+        ("series/0.chart.json", "application/json"),
+        ("sound/0.wav", "audio/wav"),
+    ]
+    root = media.download(sdk.home / "media")
+    with wave.open(str(root / "sound/0.wav")) as sound:
+        assert (sound.getnchannels(), sound.getsampwidth(), sound.getframerate()) == (1, 2, 8000)
+        pcm = numpy.frombuffer(sound.readframes(6), dtype="<i2").tolist()
+    assert pcm == [0, 16384, -16384, 32767, -32767, 32767]
+    # an animated PNG: 3 frames at 2 a second, the first also the still image
+    chunks = _png_chunks((root / "rollout/0.apng").read_bytes())
+    assert [tag for tag, _ in chunks] == [
+        b"IHDR", b"acTL", b"fcTL", b"IDAT", b"fcTL", b"fdAT", b"fcTL", b"fdAT", b"IEND"
+    ]  # fmt: skip
+    assert chunks[1][1] == (3).to_bytes(4, "big") + (0).to_bytes(4, "big")
+    assert [body[20:24] for tag, body in chunks if tag == b"fcTL"] == [b"\0\1\0\2"] * 3
+    numbered = [body for tag, body in chunks if tag in (b"fcTL", b"fdAT")]
+    assert [int.from_bytes(body[:4], "big") for body in numbered] == [0, 1, 2, 3, 4]
+    last = zlib.decompress(chunks[7][1][4:])
+    assert last[1:4] == b"\0\0\xff"  # the third frame is blue
+    assert (root / "clip/0.mp4").read_bytes() == clip.read_bytes()
+    assert "<script>" in (root / "report/0.html").read_text()  # kept as given
+    cm = json.loads((root / "cm/0.chart.json").read_text())
+    assert (cm["chart"], cm["columns"]) == (
+        "confusion_matrix",
+        ["Actual", "Predicted", "nPredictions"],
+    )
+    counts = {(a, p): n for a, p, n in cm["data"] if n}
+    assert counts == {
+        ("cat", "cat"): 1,
+        ("dog", "dog"): 1,
+        ("dog", "cat"): 1,
+        ("cat", "dog"): 1,
+        ("owl", "owl"): 1,
+    }
+    pr = json.loads((root / "pr/0.chart.json").read_text())
+    assert pr["fields"] == {"x": "recall", "y": "precision", "class": "class"}
+    dog = [(r, p) for c, r, p in pr["data"] if c == "dog"]
+    # dog's scores, highest first: 0.7 (dog), 0.6 (cat), 0.3 (dog): precision 1 up to recall
+    # 0.5, then 2/3 at recall 1
+    assert (len(dog), dog[0], dog[10], dog[11], dog[20]) == (
+        21,
+        (0.0, 1.0),
+        (0.5, 1.0),
+        (0.55, 0.666667),
+        (1.0, 0.666667),
+    )
+    roc = json.loads((root / "roc/0.chart.json").read_text())
+    assert roc["data"] == [
+        ["1", 0.0, 0.0],
+        ["1", 0.0, 0.5],
+        ["1", 0.333333, 0.5],
+        ["1", 0.333333, 1.0],
+        ["1", 0.666667, 1.0],
+        ["1", 1.0, 1.0],
+    ]  # scores 0.7 (1), 0.6, 0.3 (1), 0.1, 0: a point at each
+    series = json.loads((root / "series/0.chart.json").read_text())
+    assert series["data"] == [["a", 1, 0], ["a", 2, 1], ["b", 3, 0], ["b", 4, 1]]
+    assert series["xname"] == "x"
+    summary = api.run(run.id).summary
+    assert summary["sound"] == {
+        "_type": "audio-file",
+        "path": "sound/0.wav",
+        "format": "wav",
+        "sample_rate": 8000,
+        "duration": 0.00075,
+        "caption": "tone",
+        "artifact": media.qualified_name,
+    }
+    assert (summary["rollout"]["fps"], summary["rollout"]["width"]) == (2, 4)
+    assert (summary["losses"]["chart"], summary["losses"]["title"]) == ("line", "Loss")
+    assert summary["report"]["_type"] == "html-file"
+    # kept with add and read back, before and after logging
+    kept = forebear.Artifact("kept", type="media")
+    kept.add(forebear.Audio(tone, sample_rate=8000), "tone")
+    kept.add(forebear.plot.bar(losses, "epoch", "loss"), "bars")
+    kept.add(forebear.Html("<p>hi</p>"), "page")
+    assert kept.get("bars").chart == "bar"  # type: ignore[attr-defined]
+    with forebear.init(project="media") as run:
+        run.log_artifact(kept)
+    back = api.artifact("media/kept")
+    assert isinstance(back.get("tone"), forebear.Audio)
+    assert back.get("tone").duration == 0.00075  # type: ignore[attr-defined]
+    assert back.get("page").html == "<p>hi</p>"  # type: ignore[attr-defined]
+    bars = back.get("bars.chart.json")
+    assert (bars.fields, bars.data) == ({"label": "epoch", "value": "loss"}, losses.data)  # type: ignore[attr-defined]
+    # an image file's size is read from its header, whichever the format
+    gif = sdk.home / "a.gif"
+    gif.write_bytes(b"GIF89a" + (7).to_bytes(2, "little") + (5).to_bytes(2, "little") + b"\0" * 20)
+    jpeg = sdk.home / "a.jpg"  # SOI, an APP0 segment, then a start of frame: 8 bits, 3 x 9
+    jpeg.write_bytes(b"\xff\xd8\xff\xe0\0\x04ab\xff\xc0\0\x11\x08\0\x03\0\x09\x03" + b"\0" * 9)
+    assert (forebear.Image(gif).width, forebear.Image(gif).height) == (7, 5)
+    assert (forebear.Image(jpeg).width, forebear.Image(jpeg).height) == (9, 3)
+    # what is refused, naming what to give
+    with pytest.raises(forebear.BadInput, match="give the sample_rate of an array of samples"):
+        forebear.Audio(tone)
+    with pytest.raises(forebear.BadInput, match="not a WAV file"):
+        forebear.Audio(clip.rename(sdk.home / "fake.wav"))
+    with pytest.raises(forebear.BadInput, match="a batch of videos: log each apart"):
+        forebear.Video(numpy.zeros((2, 3, 3, 2, 2)))
+    with pytest.raises(
+        forebear.BadInput, match=r"y='lost' is no column of the table \(epoch, loss\)"
+    ):
+        forebear.plot.line(losses, "epoch", "lost")
+    with pytest.raises(forebear.BadInput, match="5 labels but 4 predictions"):
+        forebear.plot.confusion_matrix(y_true=y_true, preds=[0, 1, 1, 0])
+    with pytest.raises(forebear.BadInput, match="with 2 class_names, labels and predictions"):
+        forebear.plot.confusion_matrix(y_true=y_true, preds=y_true, class_names=["a", "b"])
+    with pytest.raises(forebear.BadInput, match="examples of at least two classes"):
+        forebear.plot.roc_curve([1, 1], [[0.2, 0.8], [0.4, 0.6]])

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import struct
 import zlib
+from pathlib import Path
 
+import pytest
 from playwright.sync_api import Page, expect
 
+from tests.helpers import ADMIN_KEY
 from tests.web.conftest import gql, log, shot, sign_in
 
 START = """mutation($name: String!, $config: JSON!) { startRun(input: {project: "mnist",
@@ -143,3 +146,68 @@ def test_a_version_page_shows_its_images(page: Page, server: tuple[str, int]) ->
     # the text file is only in the list; a run's steps in order, 2 before 10
     expect(images.locator("figcaption")).to_have_text(["val/2_0.png", "val/10_0.png"])
     shot(page, "version-images")
+
+
+def test_a_runs_logged_media_are_seen_on_its_version_page(
+    page: Page, server: tuple[str, int], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """What a W&B script logs with the SDK (tables, charts, histograms, sound, video, a page)
+    is shown on the page of the run's media artifact: each key's latest step, a page's
+    scripts never run."""
+    import forebear
+
+    base, _ = server
+    for name, value in {
+        "FOREBEAR_URL": base,
+        "FOREBEAR_API_KEY": ADMIN_KEY,
+        "FOREBEAR_CACHE_DIR": str(tmp_path / "cache"),
+        "FOREBEAR_SILENT": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    frames = [[[[255 * (t == c)] * 4] * 2 for c in range(3)] for t in range(3)]  # t x c x h x w
+    with forebear.init(project="mnist", dir=str(tmp_path)) as run:
+        for step in range(2):
+            run.log({"preds": forebear.Table(columns=["step", "label"], data=[[step, "cat"]])})
+        run.log(
+            {
+                "cm": forebear.plot.confusion_matrix(
+                    y_true=[0, 1, 1], preds=[0, 1, 0], class_names=["cat", "dog"]
+                ),
+                "pr": forebear.plot.pr_curve(
+                    [0, 1, 1, 0], [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]]
+                ),
+                "weights": forebear.Histogram([1, 2, 2, 3, 3, 3], num_bins=3),
+                "tone": forebear.Audio([0.0, 0.5] * 4000, sample_rate=8000),  # a second
+                "rollout": forebear.Video(frames, fps=2),
+                "report": forebear.Html(
+                    "<h1>Report</h1><script>document.body.append('script ran')</script>"
+                ),
+            }
+        )
+    sign_in(page, path=f"/versions/mnist/run-{run.id}-media:v0")
+    charts = page.get_by_role("region", name="Charts and tables")
+    # each key's latest step: preds at step 1 only
+    expect(charts.locator("figcaption")).to_have_text(
+        ["cm/2.chart.json", "pr/2.chart.json", "preds/1.table.json"]
+    )
+    expect(charts.get_by_role("table", name="preds/1.table.json")).to_contain_text("1cat")
+    matrix = charts.get_by_role("table", name="Confusion Matrix Curve")
+    expect(matrix.locator("tbody tr")).to_have_text(["cat10", "dog11"])  # actual x predicted
+    expect(charts.get_by_role("img", name="Precision-Recall Curve: 0, 1")).to_be_visible()
+    histograms = page.get_by_role("region", name="Histograms")
+    expect(histograms.get_by_role("img", name="3 bins from 1 to 3")).to_be_visible()
+    tone = page.get_by_role("region", name="Audio and video").locator("audio")
+    duration = tone.evaluate(
+        """a => new Promise(done => a.readyState >= 1 ? done(a.duration)
+             : a.addEventListener('loadedmetadata', () => done(a.duration)))"""
+    )
+    assert duration == 1.0  # the browser decoded the WAV the SDK wrote
+    rollout = page.get_by_role("region", name="Images").get_by_role("img", name="rollout/2.apng")
+    expect(rollout).to_be_visible()
+    assert rollout.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [4, 2]
+    report = page.frame_locator("iframe[title='report/2.html']")
+    expect(report.get_by_role("heading", name="Report")).to_be_visible()
+    expect(report.locator("body")).not_to_contain_text("script ran")  # sandboxed: no script
+    summary = page.get_by_label("summary metrics")
+    expect(summary).to_contain_text("audio-file tone/2.wav")  # not a page of JSON
+    shot(page, "version-media")

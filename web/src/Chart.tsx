@@ -1,11 +1,24 @@
-// One metric of several runs over steps, drawn on a canvas by uPlot (small and fast).
+// Lines over a shared x axis (one metric of several runs over steps; a logged chart's curves),
+// drawn on a canvas by uPlot (small and fast); `dots` draws points only (a scatter plot).
 import { useEffect, useRef } from "react";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 
 const PALETTE = ["#2851a3", "#b3261e", "#2e7d32", "#8e44ad", "#e67e22", "#16a085", "#7f8c8d"];
 
-export function Chart({ title, names, data }: { title: string; names: string[]; data: (number | null)[][] }) {
+export function Chart({
+  title,
+  names,
+  data,
+  xLabel = "step",
+  dots = false,
+}: {
+  title: string;
+  names: string[];
+  data: (number | null)[][];
+  xLabel?: string;
+  dots?: boolean;
+}) {
   const box = useRef<HTMLDivElement>(null);
   useEffect(() => {
     if (!box.current) return;
@@ -15,13 +28,21 @@ export function Chart({ title, names, data }: { title: string; names: string[]; 
         width: 460,
         height: 220,
         scales: { x: { time: false } },
-        axes: [{ label: "step" }, {}],
-        series: [{}, ...names.map((name, i) => ({ label: name, stroke: PALETTE[i % PALETTE.length], spanGaps: true }))],
+        axes: [{ label: xLabel }, {}],
+        series: [
+          {},
+          ...names.map((name, i) => ({
+            label: name,
+            stroke: PALETTE[i % PALETTE.length],
+            spanGaps: true,
+            ...(dots ? { paths: () => null, points: { show: true, size: 6 } } : {}),
+          })),
+        ],
       },
       data as uPlot.AlignedData,
       box.current,
     );
     return () => plot.destroy();
-  }, [title, names, data]);
+  }, [title, names, data, xLabel, dots]);
   return <div ref={box} className="chart" role="img" aria-label={`${title}: ${names.join(", ")}`} />;
 }

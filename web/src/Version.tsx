@@ -1,9 +1,9 @@
 // An artifact version: its files (sizes, downloads), metadata, producing run with its config
 // and metrics, and the runs that used it.
 import { useQuery } from "@apollo/client/react";
-import { useEffect, useState } from "react";
+import { useState } from "react";
 import { Link, useParams } from "react-router-dom";
-import { apiKey } from "./client";
+import { fetchFile, MediaSections } from "./Media";
 import { VERSION_PAGE } from "./queries";
 import { bytes, when } from "./shape";
 import { Empty, Failure, Frame, Loading } from "./ui";
@@ -36,18 +36,6 @@ interface VersionData {
   } | null;
 }
 
-/** A file of a version, fetched with the key (a link or an <img> cannot carry it). */
-async function fetchFile(versionId: string, path: string): Promise<Blob> {
-  const response = await fetch(`/files/${versionId}/${path.split("/").map(encodeURIComponent).join("/")}`, {
-    headers: { authorization: `Bearer ${apiKey() ?? ""}` },
-  });
-  if (!response.ok) {
-    const body = await response.json().catch(() => null);
-    throw new Error(body?.error?.message ?? `download failed: ${response.status}`);
-  }
-  return response.blob();
-}
-
 /** A file of a version, fetched and saved. */
 async function download(versionId: string, path: string): Promise<void> {
   const url = URL.createObjectURL(await fetchFile(versionId, path));
@@ -55,38 +43,22 @@ async function download(versionId: string, path: string): Promise<void> {
   a.href = url;
   a.download = path.split("/").pop() ?? "file";
   a.click();
-  URL.revokeObjectURL(url);
+  // Some browsers read the URL only after click() returns: let it go a minute later.
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
-// Images shown on the page: the first few, and none too large to fetch at once.
-const SHOWN_IMAGES = 24;
-const SHOWN_IMAGE_BYTES = 5 * 1024 * 1024;
-
-/** One image file of a version, fetched with the key and shown (logged media, samples). */
-function Thumb({ versionId, path }: { versionId: string; path: string }) {
-  const [url, setUrl] = useState<string | null>(null);
-  const [failed, setFailed] = useState<unknown>(null);
-  useEffect(() => {
-    let made: string | null = null;
-    let live = true;
-    fetchFile(versionId, path)
-      .then((blob) => {
-        made = URL.createObjectURL(blob);
-        if (live) setUrl(made);
-        else URL.revokeObjectURL(made);
-      })
-      .catch((e) => live && setFailed(e));
-    return () => {
-      live = false;
-      if (made) URL.revokeObjectURL(made);
-    };
-  }, [versionId, path]);
-  return (
-    <figure className="thumb">
-      {failed != null ? <Failure error={failed} /> : url ? <img src={url} alt={path} /> : <Loading what={path} />}
-      <figcaption>{path}</figcaption>
-    </figure>
-  );
+/** A config or summary value as read: logged media by kind and file ("image-file
+ * val/3_0.png"), anything else as itself. */
+function shown(value: unknown): string {
+  const media = (v: unknown) => {
+    const o = v as { _type?: unknown; path?: unknown } | null;
+    return typeof o?._type === "string" && typeof o.path === "string" ? `${o._type} ${o.path}` : null;
+  };
+  if (typeof value === "string") return value;
+  const one = media(value);
+  if (one) return one;
+  if (Array.isArray(value) && value.length && value.every(media)) return value.map(media).join(", ");
+  return JSON.stringify(value);
 }
 
 function Pairs({ values, label }: { values: Record<string, unknown>; label: string }) {
@@ -97,7 +69,7 @@ function Pairs({ values, label }: { values: Record<string, unknown>; label: stri
       {entries.map(([k, v]) => (
         <div key={k}>
           <dt>{k}</dt>
-          <dd>{typeof v === "string" ? v : JSON.stringify(v)}</dd>
+          <dd>{shown(v)}</dd>
         </div>
       ))}
     </dl>
@@ -109,10 +81,6 @@ export function Version() {
   const { data, error, loading } = useQuery<VersionData>(VERSION_PAGE, { variables: { ref } });
   const [failed, setFailed] = useState<unknown>(null);
   const v = data?.artifactVersion;
-  // in natural order: a run's media by step (2_0.png before 10_0.png)
-  const images = (v?.files.nodes ?? [])
-    .filter((f) => f.contentType.startsWith("image/") && f.size <= SHOWN_IMAGE_BYTES)
-    .sort((a, b) => a.path.localeCompare(b.path, undefined, { numeric: true }));
   return (
     <Frame title={v ? v.name : ref}>
       {error && <Failure error={error} />}
@@ -156,21 +124,7 @@ export function Version() {
             </tbody>
           </table>
           {v.files.pageInfo.hasNextPage && <p className="muted">The first 1,000 files; the SDK and CLI fetch all.</p>}
-          {images.length > 0 && (
-            <section aria-label="Images">
-              <h2>Images</h2>
-              <div className="thumbs">
-                {images.slice(0, SHOWN_IMAGES).map((f) => (
-                  <Thumb key={f.path} versionId={v.id} path={f.path} />
-                ))}
-              </div>
-              {images.length > SHOWN_IMAGES && (
-                <p className="muted">
-                  The first {SHOWN_IMAGES} of {images.length} images; the others are in the files above.
-                </p>
-              )}
-            </section>
-          )}
+          <MediaSections versionId={v.id} files={v.files.nodes} />
           {v.references.length > 0 && (
             <>
               <h2>References</h2>

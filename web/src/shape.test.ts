@@ -3,7 +3,11 @@ import {
   alignSeries,
   bytes,
   change,
+  chartLines,
+  confusionGrid,
+  lastOfEachKey,
   latest,
+  mediaKind,
   metricKeys,
   stageHolders,
   versionLabel,
@@ -99,5 +103,51 @@ describe("bytes", () => {
   it("reads as people read sizes", () => {
     expect(bytes(512)).toBe("512 B");
     expect(bytes(1_234_567)).toBe("1.2 MB");
+  });
+});
+
+describe("media on a version page", () => {
+  const file = (path: string, contentType = "application/json") => ({ path, contentType, size: 1 });
+
+  it("knows logged media by suffix or by type", () => {
+    expect(mediaKind(file("preds/3.table.json"))).toBe("table");
+    expect(mediaKind(file("cm/0.chart.json"))).toBe("chart");
+    expect(mediaKind(file("w/1.histogram.json"))).toBe("histogram");
+    expect(mediaKind(file("a.apng", "image/apng"))).toBe("image");
+    expect(mediaKind(file("s.wav", "audio/wav"))).toBe("audio");
+    expect(mediaKind(file("c.mp4", "video/mp4"))).toBe("video");
+    expect(mediaKind(file("r.html", "text/html"))).toBe("html");
+    expect(mediaKind(file("model.bin", "application/octet-stream"))).toBeNull();
+    expect(mediaKind(file("config.json"))).toBeNull();
+  });
+
+  it("keeps each key's latest step, in natural order", () => {
+    const files = ["preds/2.table.json", "preds/10.table.json", "val/loss/1.chart.json", "top.table.json"].map((p) => file(p));
+    expect(lastOfEachKey(files).map((f) => f.path)).toEqual(["preds/10.table.json", "top.table.json", "val/loss/1.chart.json"]);
+  });
+
+  it("draws a PR curve per class on its x values, and a confusion matrix as a grid", () => {
+    const pr = {
+      chart: "pr_curve",
+      title: "",
+      fields: { x: "recall", y: "precision", class: "class" },
+      columns: ["class", "recall", "precision"],
+      data: [["cat", 0, 1], ["cat", 1, 0.5], ["dog", 0, 1], ["dog", 0.5, 0.8]],
+    };
+    expect(chartLines(pr)).toEqual({
+      x: "recall",
+      names: ["cat", "dog"],
+      data: [[0, 0.5, 1], [1, null, 0.5], [1, 0.8, null]],
+      dots: false,
+    });
+    expect(chartLines({ ...pr, chart: "bar" })).toBeNull();
+    const cm = {
+      chart: "confusion_matrix",
+      title: "",
+      fields: { Actual: "Actual", Predicted: "Predicted", nPredictions: "nPredictions" },
+      columns: ["Actual", "Predicted", "nPredictions"],
+      data: [["a", "a", 3], ["a", "b", 1], ["b", "a", 0], ["b", "b", 2]],
+    };
+    expect(confusionGrid(cm)).toEqual({ classes: ["a", "b"], counts: [[3, 1], [0, 2]] });
   });
 });

@@ -119,3 +119,77 @@ export function bytes(size: number): string {
   }
   return `${unit ? value.toFixed(1) : value} ${units[unit]}`;
 }
+
+/** What a version's file shows as on its page, if anything: by its type, or by the suffix
+ * the SDK gives logged media (`preds/3.table.json`). */
+export type MediaKind = "image" | "audio" | "video" | "html" | "table" | "chart" | "histogram";
+
+export function mediaKind(file: { path: string; contentType: string }): MediaKind | null {
+  if (file.path.endsWith(".table.json")) return "table";
+  if (file.path.endsWith(".chart.json")) return "chart";
+  if (file.path.endsWith(".histogram.json")) return "histogram";
+  const [major] = file.contentType.split("/");
+  if (major === "image" || major === "audio" || major === "video") return major; // an <img> runs no SVG's script
+  if (file.contentType === "text/html") return "html";
+  return null;
+}
+
+/** Paths in natural order: a run's media by step (2_0.png before 10_0.png). */
+export function naturalOrder<T extends { path: string }>(files: T[]): T[] {
+  return [...files].sort((a, b) => a.path.localeCompare(b.path, undefined, { numeric: true }));
+}
+
+/** The last file (natural order) of each folder: a logged key's latest step. */
+export function lastOfEachKey<T extends { path: string }>(files: T[]): T[] {
+  const last = new Map<string, T>();
+  for (const file of naturalOrder(files)) last.set(file.path.slice(0, file.path.lastIndexOf("/") + 1), file);
+  return [...last.values()];
+}
+
+/** A chart file of the SDK's (forebear.plot): its kind, the columns it draws, its rows. */
+export interface ChartFile {
+  chart: string;
+  title: string;
+  fields: Record<string, string>;
+  xname?: string;
+  columns: string[];
+  data: unknown[][];
+}
+
+/** A line or scatter chart's series, aligned on its x values, or null for other charts. */
+export function chartLines(c: ChartFile): { x: string; names: string[]; data: (number | null)[][]; dots: boolean } | null {
+  const col = (role: string) => c.columns.indexOf(c.fields[role] ?? "");
+  const roles: Record<string, [string, string, string | null]> = {
+    line: ["x", "y", "stroke"],
+    scatter: ["x", "y", null],
+    pr_curve: ["x", "y", "class"],
+    roc_curve: ["x", "y", "class"],
+    line_series: ["step", "lineVal", "lineKey"],
+  };
+  const picked = roles[c.chart];
+  if (!picked) return null;
+  const [x, y, by] = [col(picked[0]), col(picked[1]), picked[2] ? col(picked[2]) : -1];
+  if (x < 0 || y < 0) return null;
+  const groups = new Map<string, { step: number; value: number | string }[]>();
+  for (const row of c.data) {
+    const name = by >= 0 ? String(row[by]) : c.columns[y];
+    const [at, value] = [row[x], row[y]];
+    if (typeof at !== "number" || typeof value !== "number") continue;
+    groups.set(name, [...(groups.get(name) ?? []), { step: at, value }]);
+  }
+  return {
+    x: c.xname ?? c.columns[x],
+    names: [...groups.keys()],
+    data: alignSeries([...groups.values()]),
+    dots: c.chart === "scatter",
+  };
+}
+
+/** A confusion matrix's classes and counts (rows: actual, columns: predicted). */
+export function confusionGrid(c: ChartFile): { classes: string[]; counts: number[][] } {
+  const [a, p, n] = ["Actual", "Predicted", "nPredictions"].map((role) => c.columns.indexOf(c.fields[role] ?? role));
+  const classes = [...new Set(c.data.flatMap((row) => [String(row[a]), String(row[p])]))];
+  const counts = classes.map(() => classes.map(() => 0));
+  for (const row of c.data) counts[classes.indexOf(String(row[a]))][classes.indexOf(String(row[p]))] += Number(row[n]) || 0;
+  return { classes, counts };
+}

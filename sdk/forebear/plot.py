@@ -38,8 +38,8 @@ def histogram(table: Table, value: str, title: str = "", **ignored: Any) -> Char
 
 
 def line_series(
-    xs: Sequence[Any],
-    ys: Sequence[Sequence[Any]],
+    xs: Any,
+    ys: Any,
     keys: Sequence[str] | None = None,
     title: str = "",
     xname: str = "x",
@@ -67,9 +67,9 @@ def line_series(
 
 
 def confusion_matrix(
-    probs: Sequence[Sequence[float]] | None = None,
-    y_true: Sequence[Any] | None = None,
-    preds: Sequence[Any] | None = None,
+    probs: Any = None,
+    y_true: Any = None,
+    preds: Any = None,
     class_names: Sequence[str] | None = None,
     title: str = "Confusion Matrix Curve",
     **ignored: Any,
@@ -125,10 +125,10 @@ def confusion_matrix(
 
 
 def pr_curve(
-    y_true: Sequence[Any],
-    y_probas: Sequence[Sequence[float]],
+    y_true: Any,
+    y_probas: Any,
     labels: Sequence[str] | None = None,
-    classes_to_plot: Sequence[Any] | None = None,
+    classes_to_plot: Any = None,
     interp_size: int = 21,
     title: str = "Precision-Recall Curve",
     **ignored: Any,
@@ -150,10 +150,10 @@ def pr_curve(
 
 
 def roc_curve(
-    y_true: Sequence[Any],
-    y_probas: Sequence[Sequence[float]],
+    y_true: Any,
+    y_probas: Any,
     labels: Sequence[str] | None = None,
-    classes_to_plot: Sequence[Any] | None = None,
+    classes_to_plot: Any = None,
     title: str = "ROC Curve",
     **ignored: Any,
 ) -> Chart:
@@ -175,10 +175,10 @@ def roc_curve(
 
 
 def _per_class(
-    y_true: Sequence[Any],
-    y_probas: Sequence[Sequence[float]],
+    y_true: Any,
+    y_probas: Any,
     labels: Sequence[str] | None,
-    classes_to_plot: Sequence[Any] | None,
+    classes_to_plot: Any,
 ) -> list[tuple[str, list[tuple[int, int]], int, int]]:
     """For each class plotted (one against the rest): its name, the (true, false) positives
     counted down the scores, at each distinct score, and its positives and negatives. A

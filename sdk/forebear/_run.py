@@ -161,18 +161,18 @@ class Run:
         self, data: Mapping[str, Any], step: int | None = None, commit: bool | None = None
     ) -> None:
         """Record metric values at a step (default: one more than the last log call's).
-        Numbers (NaN and infinities are kept: a diverged loss is data), sent in the
-        background, in batches; and forebear media (Image, Audio, Video, Html, Table,
-        Histogram, forebear.plot charts: one or a list), kept as files of the run's media
-        artifact. `commit=False` (W&B's) keeps the
-        step open: the next call logs at the same one."""
+        Numbers (NaN and infinities are kept: a diverged loss is data; a nested dict's under
+        dotted keys, `train.loss`), sent in the background, in batches; and forebear media
+        (Image, Audio, Video, Html, Table, Histogram, forebear.plot charts: one or a list),
+        kept as files of the run's media artifact. `commit=False` (W&B's) keeps the step
+        open: the next call logs at the same one."""
         self._require_running()
         if step is None:
             step = self._step
         elif step < 0:
             raise ForebearError(f"step {step}: steps are 0 or more")
         numbers, media = {}, {}
-        for key, value in data.items():
+        for key, value in _flattened(data).items():
             found = media_of(value)
             if found is None:
                 numbers[str(key)] = _number(key, value)
@@ -509,6 +509,18 @@ class _MetricSender:
         except ForebearError as exc:
             self.error = exc
             print(f"forebear: metrics of run {self.run_id} were not sent: {exc}", file=sys.stderr)
+
+
+def _flattened(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts' values under dotted keys (`{"train": {"loss": 1}}`: `train.loss`), as
+    W&B's charts name them; an empty dict logs nothing."""
+    found: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            found.update(_flattened(value, f"{prefix}{key}."))
+        else:
+            found[f"{prefix}{key}"] = value
+    return found
 
 
 def _number(key: Any, value: Any) -> float:

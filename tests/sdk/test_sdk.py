@@ -971,7 +971,8 @@ def test_define_metric_summaries_and_watch_as_in_wandb_scripts(sdk: Sdk) -> None
     forebear.define_metric("acc", summary="best", goal="maximize")
     history = [(3.0, 0.5), (1.0, 0.7), (2.0, 0.6), (math.nan, 0.65)]
     for epoch, (loss, acc) in enumerate(history):
-        forebear.log({"val/loss": loss, "acc": acc, "lr": 0.1, "epoch": epoch})
+        # a nested dict's values under dotted keys, as W&B's charts name them
+        forebear.log({"val/loss": loss, "acc": acc, "opt": {"lr": 0.1, "no": {}}, "epoch": epoch})
     forebear.watch(TwoLayers(), log="all", log_freq=10)
     forebear.unwatch()
     forebear.mark_preempting()
@@ -986,7 +987,7 @@ def test_define_metric_summaries_and_watch_as_in_wandb_scripts(sdk: Sdk) -> None
     assert summary == {
         "val/loss": {"min": 1.0, "max": 3.0, "mean": 2.0},  # NaN does not count
         "acc": {"best": 0.7},
-        "lr": 0.1,  # no summary asked: the last value, as for every metric
+        "opt.lr": 0.1,  # no summary asked: the last value, as for every metric
         "epoch": 3,
         "model/TwoLayers/parameters": 784 * 128 + 128 + 128 * 10 + 10,
     }

@@ -9,25 +9,29 @@ import atexit
 import contextlib
 import dataclasses
 import fnmatch
+import glob
 import json
 import math
 import os
 import queue
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from forebear._api import Api, LinkedVersion
 from forebear._artifact import Artifact, PathLike, registry_path, stand_in
-from forebear._errors import Conflict, ForebearError, NotFound
+from forebear._errors import BadInput, Conflict, ForebearError, NotFound
 from forebear._media import MediaLog, media_of
 
 # Points are sent when this many wait, or after FLUSH_SECONDS, whichever comes first.
@@ -107,6 +111,7 @@ class Run:
         self._resume_file: Path | None = None  # forgotten when the run finishes cleanly
         self._aggregates = _Aggregates()  # define_metric's summaries
         self._media = MediaLog()  # images, tables and histograms logged
+        self._saved = _Saved()  # files kept with the run (save)
         self._sender = None if disabled else _MetricSender(api, self.id)
 
     def __repr__(self) -> str:
@@ -338,6 +343,51 @@ class Run:
         artifact = self.log_model(path, name)
         return self.link_artifact(artifact, f"model/{registered_model_name}", aliases)
 
+    # --- files kept with the run: W&B's save and log_code ----------------------------------
+
+    def save(
+        self,
+        glob_str: PathLike | None = None,
+        base_path: PathLike | None = None,
+        policy: str = "live",
+    ) -> list[str]:
+        """Keep files with the run (W&B's `save`): those `glob_str` matches (`**` included),
+        named by their path from `base_path` (default: the working directory, or a glob's own
+        folder when it is absolute). They are logged as the run's `run-<run id>-files`
+        artifact when it ends; `forebear.restore` fetches one back. With policy "live" or
+        "end" the glob is looked at again then, so files written later count; "now" keeps
+        the files as they are at once. Returns the names matched now."""
+        self._require_running()
+        if policy not in ("live", "now", "end"):
+            raise BadInput(f"save(policy={policy!r}): 'live', 'now' or 'end'")
+        if glob_str is None:
+            return []
+        return self._saved.add(os.fspath(glob_str), base_path, now=policy == "now")
+
+    def log_code(
+        self,
+        root: PathLike = ".",
+        name: str | None = None,
+        include_fn: Callable[..., bool] | None = None,
+        exclude_fn: Callable[..., bool] | None = None,
+    ) -> Artifact | None:
+        """Log the source under `root` as a `code` artifact used by nothing and made by this
+        run (W&B's `log_code`): its .py files, or those `include_fn(path, root)` picks, but
+        for those `exclude_fn(path, root)` leaves out; hidden folders, virtualenvs, caches
+        and node_modules are never looked in. Named `source-<project>-<script>` by default,
+        so each script's code is one artifact whose versions are its changes (unchanged code
+        is the same version). None when no file matched."""
+        self._require_running()
+        folder = Path(root)
+        if not folder.is_dir():
+            raise BadInput(f"log_code({os.fspath(root)!r}): not a directory")
+        code = Artifact(name or _source_name(self.project, self.id), type="code")
+        found = False
+        for path in _source_files(folder, include_fn, exclude_fn):
+            code.add_file(path, name=path.relative_to(folder).as_posix())
+            found = True
+        return self.log_artifact(code) if found else None
+
     # --- ending ------------------------------------------------------------------------------
 
     def _update(self, **changes: Any) -> None:
@@ -367,6 +417,7 @@ class Run:
         if self._sender is not None:
             self._sender.close()
         media, unsent = self._log_media()
+        unsaved = self._log_saved()
         ending = {**self._aggregates.summary(), **media}
         if ending:  # define_metric's aggregates and each media key's last file, in one change
             self.summary.update(ending)
@@ -377,27 +428,43 @@ class Run:
             self._resume_file.unlink(missing_ok=True)  # nothing to resume: the next is new
         if self._sender is not None and self._sender.error is not None:
             raise self._sender.error
-        if unsent is not None:
-            raise unsent
+        for failed in (unsent, unsaved):
+            if failed is not None:
+                raise failed
 
     def _log_media(self) -> tuple[dict[str, Any], ForebearError | None]:
-        """Log the images, tables and histograms logged as the run's `run-<id>-media`
-        artifact: the summary's entries naming each key's last one, and the error, if that
-        failed (the run is finished all the same)."""
-        if self._media.root is None:
+        """Log the media logged as the run's `run-<id>-media` artifact: the summary's entries
+        naming each key's last one, and the error, if that failed."""
+        root = self._media.root
+        if root is None:
             return {}, None
-        name = f"run-{self.id}-media"
+        logged, failed = self._log_own("media", lambda media: media._add_dir_when_logged(root))
+        return ({} if logged is None else self._media.summary(logged.qualified_name)), failed
+
+    def _log_saved(self) -> ForebearError | None:
+        """Log the files `save` kept as the run's `run-<id>-files` artifact; the error, if
+        that failed."""
+        if not self._saved:
+            return None
+        return self._log_own("files", self._saved.fill)[1]
+
+    def _log_own(
+        self, kind: str, fill: Callable[[Artifact], None]
+    ) -> tuple[Artifact | None, ForebearError | None]:
+        """Log one of the run's own artifacts, `run-<id>-<kind>` of type `run-<kind>`, going
+        on from the one an earlier session of a resumed run logged (a draft of it): the
+        logged version, or the error (the run is finished all the same; the error is said)."""
+        name = f"run-{self.id}-{kind}"
         try:
-            media = Artifact(name, type="run-media")
+            own = Artifact(name, type=f"run-{kind}")
             if self.resumed and not self.disabled:  # what the run logged before goes on too
                 with contextlib.suppress(NotFound):
-                    media = self.api.artifact(f"{self.project}/{name}").new_draft()
-            media._add_dir_when_logged(self._media.root)
-            logged = self._log_built(media, ())
+                    own = self.api.artifact(f"{self.project}/{name}").new_draft()
+            fill(own)
+            return self._log_built(own, ()), None
         except Exception as exc:  # whatever it was, the run is still finished, then it is said
-            print(f"forebear: the media of run {self.id} were not sent: {exc}", file=sys.stderr)
-            return {}, exc if isinstance(exc, ForebearError) else ForebearError(str(exc))
-        return self._media.summary(logged.qualified_name), None
+            print(f"forebear: the {kind} of run {self.id} were not sent: {exc}", file=sys.stderr)
+            return None, exc if isinstance(exc, ForebearError) else ForebearError(str(exc))
 
     def __enter__(self) -> Run:
         return self
@@ -509,6 +576,98 @@ class _MetricSender:
         except ForebearError as exc:
             self.error = exc
             print(f"forebear: metrics of run {self.run_id} were not sent: {exc}", file=sys.stderr)
+
+
+class _Saved:
+    """What `save` asked for: globs looked at again when the run ends, and files kept as
+    they were (policy "now", copied into a folder removed with this object)."""
+
+    def __init__(self) -> None:
+        self._globs: list[tuple[str, Path]] = []
+        self._copies: Path | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self._globs) or self._copies is not None
+
+    def add(self, pattern: str, base_path: PathLike | None, *, now: bool) -> list[str]:
+        base = Path(base_path) if base_path is not None else Path(".")
+        if base_path is None and os.path.isabs(pattern):
+            base = Path(pattern).parent
+            while glob.has_magic(str(base)):
+                base = base.parent
+        matched = _matched(pattern, base)
+        if not now:
+            self._globs.append((pattern, base))
+            return list(matched)
+        if self._copies is None:
+            self._copies = Path(tempfile.mkdtemp(prefix="forebear-saved-"))
+            weakref.finalize(self, shutil.rmtree, str(self._copies), True)
+        for entry, path in matched.items():
+            copy = self._copies / entry
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, copy)
+        return list(matched)
+
+    def fill(self, artifact: Artifact) -> None:
+        """Add the kept files, then what each glob matches now (a later one wins a name)."""
+        if self._copies is not None:
+            artifact.add_dir(self._copies)
+        for pattern, base in self._globs:
+            for entry, path in _matched(pattern, base).items():
+                artifact.add_file(path, name=entry)
+
+
+def _matched(pattern: str, base: Path) -> dict[str, Path]:
+    """The files a glob matches, by their path from `base` (refused when outside it)."""
+    found = {}
+    for match in sorted(glob.glob(pattern, recursive=True)):
+        path = Path(match)
+        if not path.is_file():
+            continue
+        try:
+            entry = path.resolve().relative_to(base.resolve()).as_posix()
+        except ValueError:
+            raise BadInput(
+                f"save({pattern!r}): {match} is not under base_path {os.fspath(base)!r}: pass "
+                "a base_path that holds it"
+            ) from None
+        found[entry] = path
+    return found
+
+
+# Folders log_code never looks in (besides hidden ones and virtualenvs)
+NOT_SOURCE = frozenset({"__pycache__", "node_modules", "site-packages", "wandb", "dvclive"})
+
+
+def _source_files(
+    root: Path,
+    include_fn: Callable[..., bool] | None,
+    exclude_fn: Callable[..., bool] | None,
+) -> Iterator[Path]:
+    """log_code's files under `root`, in path order."""
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not d.startswith(".")
+            and d not in NOT_SOURCE
+            and not (Path(folder) / d / "pyvenv.cfg").exists()
+        )
+        for name in sorted(files):
+            path = Path(folder) / name
+            text = os.fspath(path)
+            wanted = include_fn(text, os.fspath(root)) if include_fn else name.endswith(".py")
+            if wanted and not (exclude_fn and exclude_fn(text, os.fspath(root))):
+                yield path
+
+
+def _source_name(project: str, run_id: str) -> str:
+    """log_code's default name: `source-<project>-<script file>` (the run's id when there is
+    no script: an interactive session), in the characters a name may hold."""
+    script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if script in ("", "-c", "-m") or not os.path.isfile(sys.argv[0]):
+        script = run_id
+    return re.sub(r"[^A-Za-z0-9._-]", "_", f"source-{project}-{script}")[:128]
 
 
 def _flattened(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -1591,3 +1591,74 @@ def test_audio_video_html_and_charts_logged_as_in_wandb_scripts(sdk: Sdk) -> Non
         forebear.plot.confusion_matrix(y_true=y_true, preds=y_true, class_names=["a", "b"])
     with pytest.raises(forebear.BadInput, match="examples of at least two classes"):
         forebear.plot.roc_curve([1, 1], [[0.2, 0.8], [0.4, 0.6]])
+
+
+TRAIN_AND_SAVE = """
+import forebear, pathlib, sys
+run = forebear.init(project="saves")
+ckpt = pathlib.Path("ckpt"); ckpt.mkdir(exist_ok=True)
+(ckpt / "model-0.pt").write_text("epoch 0")
+print(run.save("ckpt/*.pt"))  # looked at again when the run ends
+pathlib.Path("config.yaml").write_text("lr: 0.1")
+forebear.save("config.yaml", policy="now")  # kept as it is now
+pathlib.Path("config.yaml").write_text("lr: 0.2")
+(ckpt / "model-1.pt").write_text("epoch 1")
+print(run.log_code().qualified_name)
+run.finish()
+print(run.id)
+"""
+
+
+def test_files_saved_with_a_run_are_restored_and_its_code_is_logged(sdk: Sdk) -> None:
+    """W&B's `save`, `restore` and `log_code`, as a training script calls them."""
+    (sdk.home / "train.py").write_text(TRAIN_AND_SAVE)
+    for folder, name in (("pkg", "util.py"), ("pkg", "notes.txt"), (".hidden", "x.py")):
+        (sdk.home / folder).mkdir(exist_ok=True)
+        (sdk.home / folder / name).write_text(name)
+    (sdk.home / "venv").mkdir()
+    (sdk.home / "venv" / "pyvenv.cfg").write_text("home = /usr")  # a virtualenv: not source
+    (sdk.home / "venv" / "lib.py").write_text("x = 1")
+    said = sdk.run([sys.executable, "train.py"], check=True, env={}).stdout.split("\n")
+    assert said[:2] == ["['ckpt/model-0.pt']", "saves/source-saves-train.py:v0"]
+    run_id = said[2]
+    api = forebear.Api()
+    files = api.artifact(f"saves/run-{run_id}-files")
+    assert (files.type, [f.path for f in files.files()]) == (
+        "run-files",
+        ["ckpt/model-0.pt", "ckpt/model-1.pt", "config.yaml"],
+    )
+    code = api.artifact("saves/source-saves-train.py")
+    assert (code.type, [f.path for f in code.files()]) == ("code", ["pkg/util.py", "train.py"])
+    # the same code run again is the same version; a change is the next one
+    again = sdk.run([sys.executable, "train.py"], check=True, env={}).stdout.split("\n")
+    assert again[1] == "saves/source-saves-train.py:v0"
+    (sdk.home / "pkg" / "util.py").write_text("changed")
+    assert sdk.run([sys.executable, "train.py"], check=True, env={}).stdout.split("\n")[1] == (
+        "saves/source-saves-train.py:v1"
+    )
+    # restore: fetched into root and opened; what is there already is read unless replaced
+    elsewhere = sdk.home / "elsewhere"
+    with forebear.restore("ckpt/model-1.pt", run_path=f"saves/{run_id}", root=elsewhere) as f:
+        assert f.read() == "epoch 1"
+    with forebear.restore("config.yaml", run_path=f"me/saves/{run_id}", root=elsewhere) as f:
+        assert f.read() == "lr: 0.1"  # as it was when saved with policy "now"
+    (elsewhere / "config.yaml").write_text("mine")
+    with forebear.restore("config.yaml", run_path=f"saves/{run_id}", root=elsewhere) as f:
+        assert f.read() == "mine"
+    with forebear.restore(
+        "config.yaml", run_path=f"saves/{run_id}", root=elsewhere, replace=True
+    ) as f:
+        assert f.read() == "lr: 0.1"
+    with pytest.raises(forebear.NotFound, match=r"kept no file 'model.pt' with save\(\); it kept"):
+        forebear.restore("model.pt", run_path=f"saves/{run_id}")
+    with pytest.raises(forebear.NotFound, match="kept no files with save"):
+        forebear.restore("model.pt", run_path="saves/run_missing")
+    with forebear.init(project="saves") as run:
+        with pytest.raises(forebear.BadInput, match="'live', 'now' or 'end'"):
+            run.save("*.pt", policy="often")
+        with pytest.raises(forebear.BadInput, match="is not under base_path"):
+            run.save("../*", base_path="pkg")
+        notes = run.log_code("pkg", include_fn=lambda path, root: path.endswith(".txt"))
+        assert notes is not None
+        assert run.log_code("ckpt", name="none") is None  # nothing matched: nothing logged
+    assert [f.path for f in notes.files()] == ["notes.txt"]

@@ -308,8 +308,21 @@ def test_dvclive_artifacts_steps_and_errors(sdk: Sdk) -> None:
             forebear.ForebearError, match=r"log numbers, or forebear media \(Image, Audio"
         ):
             live.log_metric("note", "fine")  # type: ignore[arg-type]
+        # DVCLive's plots, kept as forebear.plot charts at the current step
+        importance = [{"feature": "age", "gain": 0.7}, {"feature": "income", "gain": 0.3}]
+        live.log_plot(
+            "importance.json", importance, x="gain", y="feature", template="bar_horizontal"
+        )
+        live.log_sklearn_plot("confusion_matrix", ["cat", "dog", "dog"], ["cat", "cat", "dog"])
+        live.log_sklearn_plot(
+            "roc", numpy.array([0, 1, 1, 0]), [0.1, 0.8, 0.4, 0.3], name="roc.json"
+        )
         with pytest.raises(forebear.ForebearError, match=r"log that with live\.log_artifact"):
-            live.log_plot("roc", [])
+            live.log_sklearn_plot("calibration", [0, 1], [0.2, 0.9])
+        with pytest.raises(forebear.ForebearError, match="labels are 0 and 1"):
+            live.log_sklearn_plot("precision_recall", ["a", "b"], [0.2, 0.9])
+        with pytest.raises(forebear.ForebearError, match="template='pie'"):
+            live.log_plot("share", importance, x="gain", y="feature", template="pie")
         with pytest.raises(forebear.BadInput, match="Image: give a file's path"):
             live.log_image("img.png", b"")
         with pytest.raises(forebear.ForebearError, match="steps are whole numbers"):
@@ -335,9 +348,33 @@ def test_dvclive_artifacts_steps_and_errors(sdk: Sdk) -> None:
         "FINISHED",
     )
     assert found["config"] == {"folds": 5, "model": {"depth": 3}}
-    assert found["summary"] == {"auc": 0.75, "loss": "NaN", "lr": 0.01}
+    numbers = {k: v for k, v in found["summary"].items() if not isinstance(v, dict)}
+    assert numbers == {"auc": 0.75, "loss": "NaN", "lr": 0.01}
+    assert found["summary"]["roc"]["chart"] == "roc_curve"  # the plots name their files
     series = {m["key"]: [(p["step"], p["value"]) for p in m["points"]] for m in found["metrics"]}
     assert series == {"auc": [(10, 0.5), (11, 0.75)], "loss": [(10, "NaN")]}
+    # DVCLive's own files, as DVC pipelines, `dvc exp show` and `dvc plots` read them
+    dvclive = sdk.home / "dvclive"
+    metrics = json.loads((dvclive / "metrics.json").read_text())
+    assert metrics == {"auc": 0.75, "loss": metrics["loss"], "lr": 0.01, "step": 11}
+    assert math.isnan(metrics["loss"])
+    rows = (dvclive / "plots/metrics/auc.tsv").read_text().splitlines()
+    assert rows[0] == "timestamp\tstep\tauc"
+    assert [row.split("\t")[1:] for row in rows[1:]] == [["10", "0.5"], ["11", "0.75"]]
+    assert not (dvclive / "plots/metrics/lr.tsv").exists()  # plot=False: metrics.json only
+    assert (dvclive / "params.yaml").read_text() == "folds: 5\nmodel:\n  depth: 3\n"
+    plots = forebear.Api().artifact(f"dvc/run-{live.run.id}-media")
+    assert [f.path for f in plots.files()] == [
+        "confusion_matrix/11.chart.json",
+        "importance/11.chart.json",
+        "roc/11.chart.json",
+    ]
+    bars = plots.get("importance/11")
+    assert (bars.chart, bars.fields) == ("bar", {"label": "feature", "value": "gain"})  # type: ignore[attr-defined]
+    matrix = plots.get("confusion_matrix/11")
+    assert ["dog", "cat", 1] in matrix.data  # type: ignore[attr-defined]
+    roc = plots.get("roc/11")
+    assert {row[0] for row in roc.data} == {"1"}  # type: ignore[attr-defined]
 
     # an exception inside the block fails the run
     def diverge(live: forebear.Live) -> None:
@@ -357,12 +394,20 @@ def test_dvclive_artifacts_steps_and_errors(sdk: Sdk) -> None:
         assert again.run.id == failing.run.id
         assert again.step == 2
         again.log_metric("auc", 0.7)
+        again.log_params({"extra": "a: b", "odd key": [1, None]})  # added to what was kept
     after = sdk.gql(
         'query($id: ID!) { run(id: $id) { status metrics(keys: ["auc"]) { points { step } } } }',
         id=failing.run.id,
     )["run"]
     assert after["status"] == "FINISHED"
     assert [p["step"] for p in after["metrics"][0]["points"]] == [0, 1, 2]
+    # a new Live's plots start afresh; a resumed one's go on
+    rows = (dvclive / "plots/metrics/auc.tsv").read_text().splitlines()
+    assert [row.split("\t")[1:] for row in rows[1:]] == [["0", "0.5"], ["1", "0.6"], ["2", "0.7"]]
+    assert json.loads((dvclive / "metrics.json").read_text()) == {"auc": 0.7, "step": 2}
+    assert (dvclive / "params.yaml").read_text() == (
+        'folds: 5\nmodel:\n  depth: 3\nextra: "a: b"\n"odd key": [1, null]\n'
+    )
     other = forebear.Live(resume=True, project="elsewhere")  # nothing kept for it: a new run
     assert other.run.id != failing.run.id
     assert other.step == 0

@@ -1474,6 +1474,9 @@ def test_images_tables_and_histograms_logged_as_in_wandb_scripts(sdk: Sdk) -> No
         live.log_image("plots/roc.v1.png", grey)
     from_live = api.artifact(f"media/run-{live.run.id}-media")
     assert [f.path for f in from_live.files()] == ["confusion/0.png", "plots/roc.v1/1.png"]
+    written = sdk.home / "dvclive/plots/images"  # and where DVCLive writes them
+    assert _png_pixels((written / "confusion.png").read_bytes()) == (6, 4, b"\xff\0\0" * 6)
+    assert (written / "plots/roc.v1.png").is_file()
 
 
 def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:

@@ -72,6 +72,26 @@ class _Synced(MutableMapping[str, Any]):
     def __repr__(self) -> str:
         return repr(self._values)
 
+    def __getattr__(self, name: str) -> Any:
+        """W&B's attribute access: `config.lr` is `config["lr"]`."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(f"run {self._field} has no key {name!r}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """`config.lr = 0.1` sets the key (and saves it), as in W&B."""
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:
+            self[name] = value
+
+    def setdefaults(self, values: Mapping[str, Any]) -> None:
+        """Set the keys not set yet (W&B's `config.setdefaults`)."""
+        self.update({k: v for k, v in values.items() if k not in self._values})
+
     def update(
         self, values: Any = (), /, allow_val_change: bool | None = None, **kwargs: Any
     ) -> None:

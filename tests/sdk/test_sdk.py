@@ -151,6 +151,13 @@ try:
 except forebear.ForebearError as exc:
     print(exc)
 forebear.init(project="classic", config={"learning_rate": 0.01, "epochs": 3})
+config = forebear.config  # read and set as attributes too, as W&B sweeps' scripts do
+config.batch_size = 32 * int(config.learning_rate * 100)
+config.setdefaults({"epochs": 10, "optimizer": "adam"})
+try:
+    config.momentum
+except AttributeError as exc:
+    print(exc)
 for epoch in range(forebear.config["epochs"]):
     forebear.log({"loss": 1.0 / (epoch + 1)}, commit=False)  # the same step as the next
     forebear.log({"acc": epoch / 4})
@@ -162,12 +169,22 @@ forebear.finish()
 
 def test_the_older_wandb_quick_start_with_module_level_calls(sdk: Sdk) -> None:
     said = sdk.python(CLASSIC).stdout.splitlines()
-    assert said == ["forebear.log() needs a run: call forebear.init() first", "classic"]
+    assert said == [
+        "forebear.log() needs a run: call forebear.init() first",
+        "run config has no key 'momentum'",
+        "classic",
+    ]
     [run] = sdk.gql(
-        """{ runs(project: "classic") { nodes { status summary
+        """{ runs(project: "classic") { nodes { status summary config
         metrics(keys: ["loss", "acc"]) { key points { step value } } } } }"""
     )["runs"]["nodes"]
     assert run["status"] == "FINISHED"
+    assert run["config"] == {
+        "learning_rate": 0.01,
+        "epochs": 3,
+        "batch_size": 32,
+        "optimizer": "adam",
+    }
     series = {m["key"]: [(p["step"], p["value"]) for p in m["points"]] for m in run["metrics"]}
     assert series == {
         "loss": [(0, 1.0), (1, 0.5), (2, 1 / 3)],

@@ -139,8 +139,18 @@ class Artifact:
 
     # --- building --------------------------------------------------------------------------
 
-    def add_file(self, local_path: PathLike, name: str | None = None) -> ArtifactFile:
-        """Add one local file, as `name` inside the artifact (default: its file name)."""
+    def add_file(
+        self,
+        local_path: PathLike,
+        name: str | None = None,
+        is_tmp: bool | None = False,
+        skip_cache: bool | None = False,
+        policy: str | None = "mutable",
+        overwrite: bool = False,
+    ) -> ArtifactFile:
+        """Add one local file, as `name` inside the artifact (default: its file name); a name
+        added again takes the later file. W&B's `is_tmp`, `skip_cache`, `policy` and
+        `overwrite` are accepted and change nothing: the file is read when it is logged."""
         self._writable()
         source = Path(local_path)
         if not source.is_file():
@@ -149,9 +159,16 @@ class Artifact:
         self._entries[entry] = os.fspath(source)
         return ArtifactFile(entry, source.stat().st_size, "", content_type(entry))
 
-    def add_dir(self, local_path: PathLike, name: str | None = None) -> list[ArtifactFile]:
+    def add_dir(
+        self,
+        local_path: PathLike,
+        name: str | None = None,
+        skip_cache: bool | None = False,
+        policy: str | None = "mutable",
+        merge: bool = False,
+    ) -> list[ArtifactFile]:
         """Add every file under a directory, under `name/` inside the artifact (default: at
-        its root)."""
+        its root). W&B's `skip_cache`, `policy` and `merge` are accepted and change nothing."""
         found = self._add_dir(local_path, name, sizes=True)
         return [ArtifactFile(e, size, "", content_type(e)) for e, _, size in found]
 
@@ -188,6 +205,8 @@ class Artifact:
         self,
         uri: str,
         name: str | None = None,
+        checksum: bool = True,
+        max_objects: int | None = None,
         *,
         sha256: str | None = None,
         size: int | None = None,
@@ -195,8 +214,9 @@ class Artifact:
         """Add data that stays where it is (W&B's `add_reference`): `s3://`, `gs://`, `az://`,
         `abfss://`, `hdfs://`, `http(s)://` or `file://`, as `name` inside the artifact
         (default: the URI's last part). Nothing is uploaded; the registry keeps the URI and the
-        `sha256` and `size` given (a `file://` reference to a file is hashed here unless given).
-        `download` leaves references where they are; `references()` lists them."""
+        `sha256` and `size` given (a `file://` reference to a file is hashed here unless given,
+        or unless `checksum=False`, W&B's). `max_objects` is accepted and unused. `download`
+        leaves references where they are; `references()` lists them."""
         self._writable()
         if not REFERENCE.match(uri):
             raise BadInput(
@@ -209,7 +229,7 @@ class Artifact:
         entry = _clean_path(name or last)
         if entry in self._entries:
             raise BadInput(f"{entry!r} is a file of this artifact already", field="name")
-        if local is not None and local.is_file():
+        if local is not None and local.is_file() and checksum:
             from forebear._hashing import sha256_of
 
             size = local.stat().st_size if size is None else size

@@ -500,7 +500,7 @@ def test_an_artifact_is_built_logged_used_downloaded_and_verified(sdk: Sdk) -> N
     (data / "images" / "a.png").write_bytes(b"\x89PNG a")
     (data / "labels.csv").write_text("a,1\n")
     art = forebear.Artifact("mnist", type="dataset", metadata={"rows": 1})
-    art.add_dir(data, name="train")
+    art.add_dir(data, name="train", skip_cache=True, policy="immutable")  # W&B's, accepted
     with art.new_file("README.md") as f:
         f.write("# mnist\n")
     with forebear.init(project="vision") as producer:
@@ -588,6 +588,9 @@ def test_references_are_logged_without_their_bytes(sdk: Sdk) -> None:
     ref = escaped.add_reference(spaced.as_uri())
     assert "%20" in ref.uri
     assert ref.path == "shard 1 of Zürich.parquet"
+    unread = escaped.add_reference(spaced.as_uri(), name="unread", checksum=False)  # W&B's
+    assert (unread.sha256, unread.size) == (None, None)
+    escaped.add_file(spaced, name="copy.parquet", is_tmp=False, policy="mutable", overwrite=True)
     assert (ref.sha256, ref.size) == (hashlib.sha256(b"more rows").hexdigest(), 9)
     remote = escaped.add_reference("file://fileserver/exports/a.csv")
     assert (remote.path, remote.sha256, remote.size) == ("a.csv", None, None)

@@ -9,9 +9,7 @@ run.finish()
 
 import getpass
 import os
-import shutil
 import sys
-from pathlib import Path
 from typing import IO, Any
 
 from forebear import plot
@@ -143,33 +141,15 @@ def restore(
     root: "str | os.PathLike[str] | None" = None,
 ) -> "IO[str]":
     """A file a run kept with `save` (W&B's `restore`), fetched into `root` (default: the
-    working directory) and opened for reading. `run_path` is "project/run id" (W&B's
-    "entity/project/run id" too); without it, the current run (one resumed, whose earlier
+    working directory) and opened for reading. `run_path` is "project/<run id or key>" (W&B's
+    "entity/project/<id>" too); without it, the current run (one resumed, whose earlier
     session saved it). A file already there is read as it is, unless `replace`."""
     if run_path is None:
         run = _active("restore() without run_path")
-        project, run_id = run.project, run.id
-    else:
-        parts = [p for p in run_path.split("/") if p and p != "runs"]
-        if len(parts) not in (2, 3):
-            raise BadInput(f"restore(run_path={run_path!r}): give 'project/run id'")
-        project, run_id = parts[-2], parts[-1]
-    target = Path(root if root is not None else ".") / name
-    if replace or not target.is_file():
-        with Api() as api:
-            try:
-                files = api.artifact(f"{project}/run-{run_id}-files")
-            except NotFound:
-                raise NotFound(f"run {project}/{run_id} kept no files with save()") from None
-            kept = {f.path: f for f in files.files()}
-            if name not in kept:
-                raise NotFound(
-                    f"run {project}/{run_id} kept no file {name!r} with save(); it kept: "
-                    + ", ".join(sorted(kept)[:20])
-                )
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(files._fetched(kept[name]), target)
-    return open(target)  # W&B's: the caller reads and closes it
+        run_path = f"{run.project}/{run.id}"
+    with Api() as api:
+        kept = api.run(run_path).file(name)
+        return kept.download(root if root is not None else ".", replace=replace, exist_ok=True)
 
 
 def mark_preempting() -> None:

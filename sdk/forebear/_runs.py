@@ -7,11 +7,14 @@ import copy
 import dataclasses
 import importlib
 import math
+import os
+import shutil
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
-from forebear._artifact import VERSION_FIELDS, Artifact, bound
+from forebear._artifact import VERSION_FIELDS, Artifact, ArtifactFile, bound, content_type
 from forebear._errors import BadInput, ForebearError, NotFound
 
 if TYPE_CHECKING:
@@ -195,9 +198,55 @@ class RunInfo:
         """The versions this run used (those the caller may read)."""
         return self._versions("inputs")
 
+    def files(self) -> list[RunFile]:
+        """The files the run kept with `save` (W&B's `run.files()`), in path order."""
+        try:
+            kept = self.api.artifact(f"{self.project}/run-{self.id}-files")
+        except NotFound:
+            return []
+        return [RunFile(f.path, f.size, f.sha256, kept) for f in kept.files()]
+
+    def file(self, name: str) -> RunFile:
+        """One file the run kept with `save`, by its name (W&B's `run.file(name)`)."""
+        files = self.files()
+        for found in files:
+            if found.name == name:
+                return found
+        kept = ", ".join(f.name for f in files[:20]) or "nothing"
+        raise NotFound(
+            f"run {self.project}/{self.id} kept no file {name!r} with save(); it kept: {kept}"
+        )
+
     def _versions(self, which: str) -> list[Artifact]:
         query = f"query($id: ID!) {{ run(id: $id) {{ {which} {{ {VERSION_FIELDS} }} }} }}"
         return [bound(self.api, v) for v in self.api.graphql(query, id=self.id)["run"][which]]
+
+
+@dataclass(frozen=True)
+class RunFile:
+    """A file a run kept with `save` (W&B's public-API File)."""
+
+    name: str
+    size: int
+    sha256: str
+    artifact: Artifact = field(repr=False, compare=False)  # the run's run-<id>-files
+
+    def download(
+        self, root: str | os.PathLike[str] = ".", replace: bool = False, exist_ok: bool = False
+    ) -> IO[str]:
+        """Fetch it into `root`, at its name, and open it for reading. A file already there is
+        refused, unless `replace` (fetched again) or `exist_ok` (read as it is), as W&B's."""
+        target = Path(root) / self.name
+        if target.exists() and not replace:
+            if not exist_ok:
+                raise ForebearError(
+                    f"{target} exists: pass replace=True to fetch it again, or exist_ok=True"
+                )
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            found = ArtifactFile(self.name, self.size, self.sha256, content_type(self.name))
+            shutil.copyfile(self.artifact._fetched(found), target)
+        return open(target)  # W&B's: the caller reads and closes it
 
 
 def run_of(api: Api, path: str) -> RunInfo:

@@ -1719,8 +1719,32 @@ def test_files_saved_with_a_run_are_restored_and_its_code_is_logged(sdk: Sdk) ->
         assert f.read() == "lr: 0.1"
     with pytest.raises(forebear.NotFound, match=r"kept no file 'model.pt' with save\(\); it kept"):
         forebear.restore("model.pt", run_path=f"saves/{run_id}")
-    with pytest.raises(forebear.NotFound, match="kept no files with save"):
+    with pytest.raises(forebear.NotFound, match="no run 'saves/run_missing'"):
         forebear.restore("model.pt", run_path="saves/run_missing")
+    # W&B's public API: a run's files, each downloaded where asked
+    kept = api.run(f"saves/{run_id}")
+    assert [(f.name, f.size) for f in kept.files()] == [
+        ("ckpt/model-0.pt", 7),
+        ("ckpt/model-1.pt", 7),
+        ("config.yaml", 7),
+    ]
+    with kept.file("ckpt/model-0.pt").download(sdk.home / "dl") as f:
+        assert f.read() == "epoch 0"
+    with pytest.raises(forebear.ForebearError, match="exists: pass replace=True"):
+        kept.file("ckpt/model-0.pt").download(sdk.home / "dl")
+    # a run named by the script's own id (W&B's) is found by it
+    with forebear.init(project="saves", id="nightly-7") as keyed:
+        (sdk.home / "keyed.txt").write_text("by key")
+        keyed.save("keyed.txt")
+    assert api.run("saves/nightly-7").files()[0].name == "keyed.txt"
+    with forebear.restore("keyed.txt", run_path="saves/nightly-7", root=sdk.home / "k") as f:
+        assert f.read() == "by key"
+    with forebear.init(project="saves") as bare:
+        pass
+    with pytest.raises(
+        forebear.NotFound, match="kept no file 'x' with save\\(\\); it kept: nothing"
+    ):
+        api.run(bare.id).file("x")
     with forebear.init(project="saves") as run:
         with pytest.raises(forebear.BadInput, match="'live', 'now' or 'end'"):
             run.save("*.pt", policy="often")

@@ -167,7 +167,12 @@ def test_a_runs_logged_media_are_seen_on_its_version_page(
     frames = [[[[255 * (t == c)] * 4] * 2 for c in range(3)] for t in range(3)]  # t x c x h x w
     with forebear.init(project="mnist", dir=str(tmp_path)) as run:
         for step in range(2):
-            run.log({"preds": forebear.Table(columns=["step", "label"], data=[[step, "cat"]])})
+            run.log(
+                {
+                    "preds": forebear.Table(columns=["step", "label"], data=[[step, "cat"]]),
+                    "sample": forebear.Image([[255 * step] * (step + 1)]),  # 1x1, then 2x1
+                }
+            )
         run.log(
             {
                 "cm": forebear.plot.confusion_matrix(
@@ -202,7 +207,10 @@ def test_a_runs_logged_media_are_seen_on_its_version_page(
              : a.addEventListener('loadedmetadata', () => done(a.duration)))"""
     )
     assert duration == 1.0  # the browser decoded the WAV the SDK wrote
-    rollout = page.get_by_role("region", name="Images").get_by_role("img", name="rollout/2.apng")
+    images = page.get_by_role("region", name="Images")
+    expect(images.locator("figcaption")).to_have_text(["rollout/2.apng", "sample/1.png"])
+    expect(images).to_contain_text("Each logged key's latest step")
+    rollout = images.get_by_role("img", name="rollout/2.apng")
     expect(rollout).to_be_visible()
     assert rollout.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [4, 2]
     report = page.frame_locator("iframe[title='report/2.html']")

@@ -24,7 +24,7 @@ export async function fetchFile(versionId: string, path: string): Promise<Blob> 
   return response.blob();
 }
 
-// What the page fetches at once: the first images, each key's latest other media, none too large.
+// What the page fetches at once: the first few of each kind, none too large.
 const SHOWN_IMAGES = 24;
 const SHOWN_OTHERS = 12;
 const MOST_BYTES: Record<MediaKind, number> = {
@@ -187,9 +187,9 @@ const SECTIONS: { kinds: MediaKind[]; title: string }[] = [
   { kinds: ["html"], title: "Pages" },
 ];
 
-/** Every kind of media a version holds, a section each: the first images, and each logged
- * key's latest table, chart, histogram, sound, video or page. */
-export function MediaSections({ versionId, files }: { versionId: string; files: FileRow[] }) {
+/** Every kind of media a version holds, a section each, in natural order. Of a run's media
+ * (`perKey`), each logged key's latest step: its steps are in the files above. */
+export function MediaSections({ versionId, files, perKey }: { versionId: string; files: FileRow[]; perKey: boolean }) {
   const kinds = new Map(files.map((f) => [f.path, mediaKind(f)]));
   return (
     <>
@@ -200,7 +200,7 @@ export function MediaSections({ versionId, files }: { versionId: string; files: 
         });
         if (!all.length) return null;
         const images = wanted[0] === "image";
-        const picked = images ? naturalOrder(all) : lastOfEachKey(all);
+        const picked = perKey ? lastOfEachKey(all) : naturalOrder(all);
         const most = images ? SHOWN_IMAGES : SHOWN_OTHERS;
         return (
           <section key={title} aria-label={title}>
@@ -215,7 +215,7 @@ export function MediaSections({ versionId, files }: { versionId: string; files: 
                 The first {most} of {picked.length}; the others are in the files above.
               </p>
             )}
-            {!images && picked.length < all.length && <p className="muted">Each logged key's latest step; every step is in the files above.</p>}
+            {picked.length < all.length && perKey && <p className="muted">Each logged key's latest step; every step is in the files above.</p>}
           </section>
         );
       })}

@@ -5,7 +5,7 @@ import { useEffect, useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router-dom";
 import { Chart } from "./Chart";
 import { PROJECT_PAGE, RUN_METRICS } from "./queries";
-import { alignSeries, metricKeys, when } from "./shape";
+import { alignSeries, metricKeys, readable, when } from "./shape";
 import { Empty, Failure, Frame, Loading } from "./ui";
 
 interface RunRow {
@@ -32,10 +32,15 @@ interface ProjectData {
 
 type Series = { key: string; points: { step: number; value: number | string }[] }[];
 
+// A run's first few config or summary values, in a table cell: numbers to 4 digits, text
+// quoted, logged media by kind and file.
 const brief = (values: Record<string, unknown>) =>
   Object.entries(values ?? {})
     .slice(0, 4)
-    .map(([k, v]) => `${k}=${typeof v === "number" ? Number(v.toPrecision(4)) : JSON.stringify(v)}`)
+    .map(([k, v]) => {
+      if (typeof v === "number") return `${k}=${Number(v.toPrecision(4))}`;
+      return `${k}=${typeof v === "string" ? JSON.stringify(v) : readable(v)}`;
+    })
     .join(" ");
 
 // What kind of run it is: its job type, group and tags, as W&B shows them beside its name.

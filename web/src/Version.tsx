@@ -5,7 +5,7 @@ import { useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { fetchFile, MediaSections } from "./Media";
 import { VERSION_PAGE } from "./queries";
-import { bytes, when } from "./shape";
+import { bytes, readable, when } from "./shape";
 import { Empty, Failure, Frame, Loading } from "./ui";
 
 interface RunBrief {
@@ -47,20 +47,6 @@ async function download(versionId: string, path: string): Promise<void> {
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
-/** A config or summary value as read: logged media by kind and file ("image-file
- * val/3_0.png"), anything else as itself. */
-function shown(value: unknown): string {
-  const media = (v: unknown) => {
-    const o = v as { _type?: unknown; path?: unknown } | null;
-    return typeof o?._type === "string" && typeof o.path === "string" ? `${o._type} ${o.path}` : null;
-  };
-  if (typeof value === "string") return value;
-  const one = media(value);
-  if (one) return one;
-  if (Array.isArray(value) && value.length && value.every(media)) return value.map(media).join(", ");
-  return JSON.stringify(value);
-}
-
 function Pairs({ values, label }: { values: Record<string, unknown>; label: string }) {
   const entries = Object.entries(values ?? {});
   if (!entries.length) return <Empty>No {label}.</Empty>;
@@ -69,7 +55,7 @@ function Pairs({ values, label }: { values: Record<string, unknown>; label: stri
       {entries.map(([k, v]) => (
         <div key={k}>
           <dt>{k}</dt>
-          <dd>{shown(v)}</dd>
+          <dd>{readable(v)}</dd>
         </div>
       ))}
     </dl>
@@ -124,7 +110,7 @@ export function Version() {
             </tbody>
           </table>
           {v.files.pageInfo.hasNextPage && <p className="muted">The first 1,000 files; the SDK and CLI fetch all.</p>}
-          <MediaSections versionId={v.id} files={v.files.nodes} />
+          <MediaSections versionId={v.id} files={v.files.nodes} perKey={v.type === "run-media"} />
           {v.references.length > 0 && (
             <>
               <h2>References</h2>

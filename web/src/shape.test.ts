@@ -9,6 +9,7 @@ import {
   latest,
   mediaKind,
   metricKeys,
+  readable,
   stageHolders,
   versionLabel,
   when,
@@ -121,9 +122,25 @@ describe("media on a version page", () => {
     expect(mediaKind(file("config.json"))).toBeNull();
   });
 
-  it("keeps each key's latest step, in natural order", () => {
-    const files = ["preds/2.table.json", "preds/10.table.json", "val/loss/1.chart.json", "top.table.json"].map((p) => file(p));
-    expect(lastOfEachKey(files).map((f) => f.path)).toEqual(["preds/10.table.json", "top.table.json", "val/loss/1.chart.json"]);
+  it("keeps each key's latest step, and every file not named by a step, in natural order", () => {
+    const files = [
+      "preds/2.table.json",
+      "preds/10.table.json",
+      "val/loss/1.chart.json",
+      "samples/3_0.table.json",
+      "samples/3_1.table.json",
+      "samples/1_0.table.json",
+      "top.table.json",
+      "scores.table.json",
+    ].map((p) => file(p));
+    expect(lastOfEachKey(files).map((f) => f.path)).toEqual([
+      "preds/10.table.json",
+      "samples/3_0.table.json",
+      "samples/3_1.table.json",
+      "scores.table.json",
+      "top.table.json",
+      "val/loss/1.chart.json",
+    ]);
   });
 
   it("draws a PR curve per class on its x values, and a confusion matrix as a grid", () => {
@@ -149,5 +166,16 @@ describe("media on a version page", () => {
       data: [["a", "a", 3], ["a", "b", 1], ["b", "a", 0], ["b", "b", 2]],
     };
     expect(confusionGrid(cm)).toEqual({ classes: ["a", "b"], counts: [[3, 1], [0, 2]] });
+  });
+});
+
+describe("readable", () => {
+  it("names logged media by kind and file, and shows other values as they are", () => {
+    const image = { _type: "image-file", path: "val/3_0.png", width: 6, artifact: "p/run-1-media:v0" };
+    expect(readable(image)).toBe("image-file val/3_0.png");
+    expect(readable([image, { ...image, path: "val/3_1.png" }])).toBe("image-file val/3_0.png, image-file val/3_1.png");
+    expect(readable("adam")).toBe("adam");
+    expect(readable(0.123456789)).toBe("0.123456789");
+    expect(readable({ min: 1, max: 3 })).toBe('{"min":1,"max":3}');
   });
 });

@@ -139,11 +139,26 @@ export function naturalOrder<T extends { path: string }>(files: T[]): T[] {
   return [...files].sort((a, b) => a.path.localeCompare(b.path, undefined, { numeric: true }));
 }
 
-/** The last file (natural order) of each folder: a logged key's latest step. */
+// A logged media file's name: its step, and its place in a list logged at once (3_0.png)
+const STEP_NAME = /^(\d+)(?:_\d+)?\./;
+
+/** Each logged key's latest step (the files named by step in a folder: the highest step's),
+ * and every file not named by a step, in natural order. */
 export function lastOfEachKey<T extends { path: string }>(files: T[]): T[] {
-  const last = new Map<string, T>();
-  for (const file of naturalOrder(files)) last.set(file.path.slice(0, file.path.lastIndexOf("/") + 1), file);
-  return [...last.values()];
+  const place = (file: T) => {
+    const cut = file.path.lastIndexOf("/") + 1;
+    const step = STEP_NAME.exec(file.path.slice(cut));
+    return { folder: file.path.slice(0, cut), step: step ? Number(step[1]) : null };
+  };
+  const latest = new Map<string, number>();
+  for (const file of files) {
+    const { folder, step } = place(file);
+    if (step !== null) latest.set(folder, Math.max(latest.get(folder) ?? step, step));
+  }
+  return naturalOrder(files).filter((file) => {
+    const { folder, step } = place(file);
+    return step === null || step === latest.get(folder);
+  });
 }
 
 /** A chart file of the SDK's (forebear.plot): its kind, the columns it draws, its rows. */
@@ -192,4 +207,18 @@ export function confusionGrid(c: ChartFile): { classes: string[]; counts: number
   const counts = classes.map(() => classes.map(() => 0));
   for (const row of c.data) counts[classes.indexOf(String(row[a]))][classes.indexOf(String(row[p]))] += Number(row[n]) || 0;
   return { classes, counts };
+}
+
+/** A config or summary value as people read it: logged media by kind and file ("image-file
+ * val/3_0.png"), text as it is, anything else as JSON. */
+export function readable(value: unknown): string {
+  const media = (v: unknown) => {
+    const o = v as { _type?: unknown; path?: unknown } | null;
+    return typeof o?._type === "string" && typeof o.path === "string" ? `${o._type} ${o.path}` : null;
+  };
+  if (typeof value === "string") return value;
+  const one = media(value);
+  if (one) return one;
+  if (Array.isArray(value) && value.length && value.every(media)) return value.map(media).join(", ");
+  return JSON.stringify(value);
 }

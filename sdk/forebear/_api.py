@@ -20,7 +20,7 @@ from forebear._artifact import (
     registry_path,
 )
 from forebear._errors import BadInput, ForebearError, NotFound, Refused
-from forebear._graphql import Client, Pending
+from forebear._graphql import Client, Pending, paged
 from forebear._gto import import_gto
 from forebear._hashing import HashCache
 from forebear._imports import ImportReport
@@ -46,6 +46,9 @@ class LinkedVersion:
     stages: list[str]
     deregistered: bool
     version_id: str
+    # in listings (Api.linked_versions): when it was linked, and the version's own name
+    linked_at: str | None = None
+    source: str | None = None
 
     @classmethod
     def of(cls, record: dict[str, Any]) -> LinkedVersion:
@@ -58,7 +61,37 @@ class LinkedVersion:
             stages=list(record.get("stages") or []),
             deregistered=bool(record.get("deregistered")),
             version_id=record["versionId"],
+            linked_at=record.get("linkedAt"),
+            source=(record.get("version") or {}).get("name"),
         )
+
+
+@dataclass(frozen=True)
+class Registry:
+    """A governed registry: the types it takes, its lifecycle stages, its protected aliases."""
+
+    name: str
+    description: str
+    allowed_types: list[str]
+    stages: list[str]
+    protected_aliases: list[str]
+
+
+@dataclass(frozen=True)
+class Collection:
+    """A registry collection (registry/name) and its latest linked version, if any."""
+
+    registry: str
+    name: str
+    description: str
+    tags: list[str]
+    types: list[str]
+    deprecated: bool
+    latest: LinkedVersion | None
+
+    @property
+    def path(self) -> str:
+        return f"{self.registry}/{self.name}"
 
 
 @dataclass(frozen=True)
@@ -423,6 +456,91 @@ class Api:
 
     # --- registries --------------------------------------------------------------------------
 
+    def registries(self) -> list[Registry]:
+        """The registries the caller may read."""
+        found = self.graphql(
+            "{ registries { name description allowedTypes stages protectedAliases } }"
+        )["registries"]
+        return [
+            Registry(
+                r["name"], r["description"], r["allowedTypes"], r["stages"], r["protectedAliases"]
+            )
+            for r in found
+        ]
+
+    def collections(
+        self,
+        registry: str | None = None,
+        search: str | None = None,
+        tag: str | None = None,
+        type: str | None = None,
+        stage: str | None = None,
+        include_deprecated: bool = False,
+    ) -> list[Collection]:
+        """The collections the caller may read (of one registry; whose name holds `search`;
+        tagged `tag`; taking `type`; with a version in `stage`), each with its latest linked
+        version."""
+        if registry is not None and registry not in {r.name for r in self.registries()}:
+            raise NotFound(f"no registry {registry!r} that you may read: forebear show lists them")
+
+        def page(after: str | None) -> dict[str, Any]:
+            found: dict[str, Any] = self.graphql(
+                f"""query($r: String, $s: String, $t: String, $ty: String, $st: String,
+                $d: Boolean!, $after: String) {{ collections(registry: $r, search: $s, tag: $t,
+                type: $ty, stage: $st, includeDeprecated: $d, first: 100, after: $after) {{
+                nodes {{ registry name description tags types deprecated
+                latest: version(selector: "latest") {{ {LINK_FIELDS} linkedAt }} }}
+                pageInfo {{ hasNextPage endCursor }} }} }}""",
+                r=registry,
+                s=search,
+                t=tag,
+                ty=type,
+                st=stage,
+                d=include_deprecated,
+                after=after,
+            )["collections"]
+            return found
+
+        return [
+            Collection(
+                c["registry"],
+                c["name"],
+                c["description"],
+                c["tags"],
+                c["types"],
+                c["deprecated"],
+                LinkedVersion.of(c["latest"]) if c["latest"] else None,
+            )
+            for c in paged(page)
+        ]
+
+    def linked_versions(
+        self, collection: str, include_deregistered: bool = False
+    ) -> list[LinkedVersion]:
+        """A collection's linked versions (registry/collection), newest first, each with when
+        it was linked and the version it is."""
+        registry, _, name = collection.partition("/")
+        if not registry or not name or "/" in name or ":" in name:
+            raise BadInput(f"{collection!r}: name a collection as registry/collection")
+
+        def page(after: str | None) -> dict[str, Any]:
+            found = self.graphql(
+                f"""query($r: String!, $n: String!, $d: Boolean!, $after: String) {{
+                collection(registry: $r, name: $n) {{ links(includeDeregistered: $d,
+                first: 100, after: $after) {{ nodes {{ {LINK_FIELDS} linkedAt
+                version {{ name }} }} pageInfo {{ hasNextPage endCursor }} }} }} }}""",
+                r=registry,
+                n=name,
+                d=include_deregistered,
+                after=after,
+            )["collection"]
+            if found is None:
+                raise NotFound(f"no collection {collection!r} that you may read")
+            links: dict[str, Any] = found["links"]
+            return links
+
+        return [LinkedVersion.of(link) for link in paged(page)]
+
     def linked(self, ref: str, as_of: str | None = None) -> LinkedVersion:
         """A linked version by id or registry/collection:alias|stage|semver|vN, now or as of
         an ISO time."""
@@ -687,9 +805,8 @@ class Api:
         project, _, name = artifact.partition("/")
         if not project or not name or ":" in name or "/" in name:
             raise BadInput(f"{artifact!r}: name an artifact as project/name, e.g. vision/mnist")
-        found: list[Artifact] = []
-        after = None
-        while True:
+
+        def page(after: str | None) -> dict[str, Any]:
             answer = self.graphql(
                 f"""query($p: String!, $n: String!, $after: String) {{
                 artifact(project: $p, name: $n) {{ versions(first: 100, after: $after) {{
@@ -700,10 +817,10 @@ class Api:
             )["artifact"]
             if answer is None:
                 raise NotFound(_no_artifact(project, name))
-            found += [bound(self, v) for v in answer["versions"]["nodes"]]
-            if not answer["versions"]["pageInfo"]["hasNextPage"]:
-                return found
-            after = answer["versions"]["pageInfo"]["endCursor"]
+            versions: dict[str, Any] = answer["versions"]
+            return versions
+
+        return [bound(self, v) for v in paged(page)]
 
     @overload
     def artifacts(self, project: str) -> list[dict[str, Any]]: ...
@@ -725,9 +842,8 @@ class Api:
             if other:  # an artifact has one type: another one is a mistake to say
                 raise BadInput(f"{artifact} is a {other.pop()}, not a {project}")
             return versions
-        found: list[dict[str, Any]] = []
-        after = None
-        while True:
+
+        def page(after: str | None) -> dict[str, Any]:
             answer = self.graphql(
                 """query($p: String!, $after: String) { project(name: $p) { name }
                 artifacts(project: $p, first: 100, after: $after) { nodes { name type
@@ -740,11 +856,10 @@ class Api:
                     f"no project {project!r} that you may read: check its name (projects are "
                     "made by the first run or version logged into them)"
                 )
-            page = answer["artifacts"]
-            found += page["nodes"]
-            if not page["pageInfo"]["hasNextPage"]:
-                return found
-            after = page["pageInfo"]["endCursor"]
+            artifacts: dict[str, Any] = answer["artifacts"]
+            return artifacts
+
+        return list(paged(page))
 
 
 def _no_artifact(project: str, name: str) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Union
 
 from forebear._errors import BadInput, Conflict, ForebearError, IntegrityError, NotFound
+from forebear._graphql import paged
 from forebear._progress import bar
 from forebear._transfer import SMALL, Cache, place
 
@@ -496,19 +497,19 @@ class Artifact:
 
     def _server_files(self) -> list[ArtifactFile]:
         api = self._bound_api()
-        assert self._version is not None
-        found: list[ArtifactFile] = []
-        after: str | None = None
-        while True:
-            page = api._client.graphql(FILES, id=self._version.id, after=after)
-            files = page["artifactVersion"]["files"]
-            found += [
-                ArtifactFile(n["path"], int(n["size"]), n["sha256"], n["contentType"])
-                for n in files["nodes"]
-            ]
-            if not files["pageInfo"]["hasNextPage"]:
-                return found
-            after = files["pageInfo"]["endCursor"]
+        version = self._version
+        assert version is not None
+
+        def page(after: str | None) -> dict[str, Any]:
+            files: dict[str, Any] = api._client.graphql(FILES, id=version.id, after=after)[
+                "artifactVersion"
+            ]["files"]
+            return files
+
+        return [
+            ArtifactFile(n["path"], int(n["size"]), n["sha256"], n["contentType"])
+            for n in paged(page)
+        ]
 
     def _bound_api(self) -> Api:
         if self._unreadable is not None:
@@ -608,19 +609,17 @@ class Artifact:
         from forebear._runs import RUN_FIELDS, RunInfo
 
         api = self._bound_api()
-        runs: list[RunInfo] = []
-        after: str | None = None
-        while True:
-            page = self._read(
+
+        def page(after: str | None) -> dict[str, Any]:
+            runs: dict[str, Any] = self._read(
                 api,
                 f"""consumedBy(first: 100, after: $after) {{ nodes {{ {RUN_FIELDS} }}
                 pageInfo {{ hasNextPage endCursor }} }}""",
                 after=after,
             )["consumedBy"]
-            runs += [RunInfo.of(api, node) for node in page["nodes"]]
-            if not page["pageInfo"]["hasNextPage"]:
-                return runs
-            after = page["pageInfo"]["endCursor"]
+            return runs
+
+        return [RunInfo.of(api, node) for node in paged(page)]
 
     def _read(self, api: Api, fields: str, **variables: Any) -> dict[str, Any]:
         """These fields of this version, as the server has them now."""

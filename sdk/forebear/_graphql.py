@@ -16,7 +16,7 @@ import urllib.parse
 import urllib.request
 import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import httpx
@@ -331,6 +331,18 @@ class _PooledBody(Body):
         except httpx.TransportError:
             body = b""
         return error_of(self.status, self._response.reason_phrase, body, doing)
+
+
+def paged(fetch: Callable[[str | None], dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Every node of a connection, page after page: `fetch(after)` reads the page after that
+    cursor (None: the first), a dict with its `nodes` and `pageInfo`."""
+    after = None
+    while True:
+        page = fetch(after)
+        yield from page["nodes"]
+        if not page["pageInfo"]["hasNextPage"]:
+            return
+        after = page["pageInfo"]["endCursor"]
 
 
 def _proxied() -> bool:

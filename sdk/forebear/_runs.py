@@ -16,6 +16,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from forebear._artifact import VERSION_FIELDS, Artifact, ArtifactFile, bound, content_type
 from forebear._errors import BadInput, ForebearError, NotFound
+from forebear._graphql import paged
 
 if TYPE_CHECKING:
     from forebear._api import Api
@@ -25,7 +26,8 @@ RUN_FIELDS = (
 )
 RUN_BY_ID = f"query($id: ID!) {{ run(id: $id) {{ {RUN_FIELDS} }} }}"
 RUNS = f"""query($project: String!, $where: [RunFilter!], $status: RunStatus, $tag: String,
-  $key: String, $after: String) {{ runs(project: $project, where: $where, status: $status,
+  $key: String, $after: String) {{ project(name: $project) {{ name }}
+  runs(project: $project, where: $where, status: $status,
   tag: $tag, key: $key, first: 100, after: $after) {{ nodes {{ {RUN_FIELDS} }}
   pageInfo {{ hasNextPage endCursor }} }} }}"""
 HISTORY = """query($id: ID!, $keys: [String!]!, $after: Int!) { run(id: $id) {
@@ -298,14 +300,14 @@ def runs_of(
 
 
 def _pages(api: Api, variables: dict[str, Any]) -> Iterator[RunInfo]:
-    after = None
-    while True:
-        page = api.graphql(RUNS, **variables, after=after)["runs"]
-        for node in page["nodes"]:
-            yield RunInfo.of(api, node)
-        if not page["pageInfo"]["hasNextPage"]:
-            return
-        after = page["pageInfo"]["endCursor"]
+    def page(after: str | None) -> dict[str, Any]:
+        answer = api.graphql(RUNS, **variables, after=after)
+        if answer["project"] is None:  # an empty list would hide a misspelt name
+            raise NotFound(f"no project {variables['project']!r} that you may read")
+        runs: dict[str, Any] = answer["runs"]
+        return runs
+
+    return (RunInfo.of(api, node) for node in paged(page))
 
 
 def _value_of(by: str) -> Callable[[RunInfo], float | None]:

@@ -320,6 +320,96 @@ def artifact_ls(project: str) -> list[dict[str, Any]]:
 
 
 @main.command()
+@click.argument("target", required=False)
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Deprecated collections and deregistered versions too.",
+)
+@command
+def show(target: str | None, everything: bool) -> list[dict[str, Any]]:
+    """The registries; a REGISTRY's collections, each with its latest version, the versions its
+    aliases and stages name; or a REGISTRY/COLLECTION's linked versions, newest first (as
+    `gto show`)."""
+    with _api() as api:
+        if target is None:
+            return [
+                {
+                    "registry": r.name,
+                    "types": r.allowed_types,
+                    "stages": r.stages,
+                    "protected aliases": r.protected_aliases,
+                    "description": r.description,
+                }
+                for r in api.registries()
+            ]
+        if "/" not in target:
+            rows = []
+            for c in api.collections(target, include_deprecated=everything):
+                named = _named(api.linked_versions(c.path)) if c.latest else {}
+                rows.append(
+                    {
+                        "collection": c.name + (" (deprecated)" if c.deprecated else ""),
+                        "latest": _label(c.latest) if c.latest else None,
+                        **named,
+                        "tags": c.tags,
+                    }
+                )
+            return rows
+        return [
+            {
+                "version": _label(v),
+                "aliases": v.aliases,
+                "stages": v.stages,
+                "source": v.source,
+                "linkedAt": v.linked_at,
+                **({"deregistered": v.deregistered} if everything else {}),
+            }
+            for v in api.linked_versions(target, include_deregistered=everything)
+        ]
+
+
+def _label(link: LinkedVersion) -> str:
+    """vN, and its semver when it has one: `v3 (1.2.0)`."""
+    return f"v{link.index}" + (f" ({link.semver})" if link.semver else "")
+
+
+def _named(links: list[LinkedVersion]) -> dict[str, list[str]]:
+    """Which linked version each alias (but latest) and each stage names: `prod: v3`."""
+    aliases = [f"{a}: v{v.index}" for v in links for a in v.aliases if a != "latest"]
+    stages = [f"{s}: v{v.index}" for v in links for s in v.stages]
+    return {"aliases": sorted(aliases), "stages": sorted(stages)}
+
+
+@main.command()
+@click.argument("project")
+@click.option("--status", type=click.Choice(["running", "finished", "failed", "crashed"]))
+@click.option("--tag", help="Only runs with this tag.")
+@command
+def runs(project: str, status: str | None, tag: str | None) -> list[dict[str, Any]]:
+    """A project's runs, newest first: status, job type, tags, when, and their summary."""
+    filters: dict[str, Any] = {}
+    if status:
+        filters["state"] = status
+    if tag:
+        filters["tags"] = tag
+    with _api() as api:
+        return [
+            {
+                "id": r.id,
+                "name": r.name,
+                "status": r.status,
+                "jobType": r.job_type,
+                "tags": r.tags,
+                "startedAt": r.started_at,
+                "summary": {k: v for k, v in r.summary.items() if not isinstance(v, dict)},
+            }
+            for r in api.runs(project, filters)
+        ]
+
+
+@main.command()
 @click.argument("ref")
 @click.argument("collection")
 @click.option("-a", "--alias", "aliases", multiple=True, help="Alias to point at it (repeat).")

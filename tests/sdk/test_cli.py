@@ -208,6 +208,63 @@ def test_the_cli_logs_links_moves_and_traces(sdk: Sdk) -> None:
     assert sdk.cli("no-such-command", check=False).returncode == 2
 
 
+def test_show_and_runs_list_what_registries_and_projects_hold(sdk: Sdk) -> None:
+    """`forebear show` walks registries, collections and linked versions (as `gto show`);
+    `forebear runs` lists a project's runs."""
+    sdk.python(
+        "import forebear, pathlib\n"
+        "for epoch in range(2):\n"
+        "    pathlib.Path('clf.pkl').write_text(f'weights {epoch}')\n"
+        "    with forebear.init(project='fraud', job_type='train', tags=['cnn']) as run:\n"
+        "        run.log({'auc': 0.8 + epoch / 10})\n"
+        "        run.link_model('clf.pkl', 'fraud-clf', name='clf')\n"
+        "with forebear.init(project='fraud', job_type='eval') as run:\n"
+        "    pass\n"
+    )
+    sdk.cli("alias", "set", "model/fraud-clf:v0", "prod")
+    sdk.cli("stage", "assign", "model/fraud-clf:v1", "staging")
+    sdk.cli("semver", "set", "model/fraud-clf:v1", "1.1.0")
+    registries = json.loads(sdk.cli("show", "--json").stdout)
+    assert {"registry": "model"}.items() <= next(
+        r for r in registries if r["registry"] == "model"
+    ).items()
+    [row] = json.loads(sdk.cli("show", "model", "--json").stdout)
+    assert row == {
+        "collection": "fraud-clf",
+        "latest": "v1 (1.1.0)",
+        "aliases": ["prod: v0"],
+        "stages": ["staging: v1"],
+        "tags": [],
+    }
+    versions = json.loads(sdk.cli("show", "model/fraud-clf", "--json").stdout)
+    assert [(v["version"], v["aliases"], v["stages"], v["source"]) for v in versions] == [
+        ("v1 (1.1.0)", ["latest"], ["staging"], "fraud/clf:v1"),
+        ("v0", ["prod"], [], "fraud/clf:v0"),
+    ]
+    table = sdk.cli("show", "model", COLUMNS="200").stdout
+    assert "fraud-clf" in table
+    assert "prod: v0" in table
+    for args, said in (
+        (("show", "model/nope"), "no collection 'model/nope'"),
+        (("show", "nope"), "no registry 'nope'"),
+    ):
+        refused = sdk.cli(*args, check=False)
+        assert refused.returncode == 1
+        assert said in refused.stderr
+    runs = json.loads(sdk.cli("runs", "fraud", "--json").stdout)
+    assert [(r["jobType"], r["status"]) for r in runs] == [
+        ("eval", "FINISHED"),
+        ("train", "FINISHED"),
+        ("train", "FINISHED"),
+    ]
+    assert runs[1]["summary"] == {"auc": 0.9}
+    tagged = json.loads(sdk.cli("runs", "fraud", "--tag", "cnn", "--json").stdout)
+    assert len(tagged) == 2
+    missing = sdk.cli("runs", "nowhere", check=False)
+    assert missing.returncode == 1
+    assert "nowhere" in missing.stderr
+
+
 def test_history_names_only_what_the_caller_may_read(sdk: Sdk) -> None:
     (sdk.home / "w.bin").write_bytes(b"w")
     sdk.cli("artifact", "put", "w.bin", "-n", "secret/w", "-t", "model")

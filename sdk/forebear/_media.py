@@ -7,6 +7,7 @@ does."""
 from __future__ import annotations
 
 import array
+import importlib
 import io
 import json
 import math
@@ -286,9 +287,36 @@ class Table(Media):
             )
         if any(isinstance(cell, Media) for cell in row):
             raise BadInput("a table cell holds an image, table or histogram: log them apart")
-        from forebear._run import _jsonable
+        self.data.append(_jsonable_values(row))
 
-        self.data.append(_jsonable(list(row)))
+    def add_column(self, name: str, data: Sequence[Any]) -> None:
+        """Add a column of values, one per row (W&B's `add_column`)."""
+        values = _jsonable_values(data)
+        if str(name) in self.columns:
+            raise BadInput(f"the table has a column {name!r} already")
+        if self.data and len(values) != len(self.data):
+            raise BadInput(f"column {name!r}: {len(values)} values for {len(self.data)} rows")
+        if not self.data:
+            self.data = [[] for _ in values]
+        self.columns.append(str(name))
+        for row, value in zip(self.data, values):
+            row.append(value)
+
+    def get_column(self, name: str) -> list[Any]:
+        """A column's values, row by row (W&B's `get_column`)."""
+        if name not in self.columns:
+            raise BadInput(f"no column {name!r}: the table has {', '.join(self.columns)}")
+        at = self.columns.index(name)
+        return [row[at] for row in self.data]
+
+    def get_dataframe(self) -> Any:
+        """The table as a pandas DataFrame (W&B's `get_dataframe`; pandas is not installed
+        with the SDK)."""
+        try:
+            pandas = importlib.import_module("pandas")
+        except ImportError:
+            raise BadInput("get_dataframe needs pandas: pip install pandas") from None
+        return pandas.DataFrame(self.data, columns=self.columns)
 
     def write(self, path: Path) -> dict[str, Any]:
         path.write_text(json.dumps({"columns": self.columns, "data": self.data}))
@@ -434,6 +462,14 @@ def media_of(value: Any) -> Media | list[Media] | None:
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, Media) for v in value):
         return list(value)
     return None
+
+
+def _jsonable_values(values: Any) -> list[Any]:
+    """Values as JSON holds them (NumPy's numbers as numbers, a path as its text)."""
+    from forebear._run import _jsonable
+
+    found: list[Any] = _jsonable(list(_plain(values)))
+    return found
 
 
 def _plain(values: Any) -> Any:

@@ -9,6 +9,7 @@ import dataclasses
 import hashlib
 import http.client
 import importlib
+import importlib.util
 import json
 import math
 import os
@@ -1441,6 +1442,21 @@ def test_images_tables_and_histograms_logged_as_in_wandb_scripts(sdk: Sdk) -> No
         forebear.Image(sdk.home / "missing.png")
     with pytest.raises(forebear.BadInput, match="a row of 1 values in a table of 2 columns"):
         table.add_data(3)
+    # W&B's columns: added whole, read back
+    scores = forebear.Table(columns=["id"], data=[[1], [2]])
+    scores.add_column("score", numpy.array([0.5, 0.25]))
+    assert (scores.columns, scores.data) == (["id", "score"], [[1, 0.5], [2, 0.25]])
+    assert scores.get_column("score") == [0.5, 0.25]
+    empty = forebear.Table(columns=[])
+    empty.add_column("a", [1, 2])
+    assert empty.data == [[1], [2]]
+    with pytest.raises(forebear.BadInput, match="column 'x': 1 values for 2 rows"):
+        scores.add_column("x", [1])
+    with pytest.raises(forebear.BadInput, match="no column 'nope': the table has id, score"):
+        scores.get_column("nope")
+    if importlib.util.find_spec("pandas") is None:  # not installed with the SDK
+        with pytest.raises(forebear.BadInput, match="get_dataframe needs pandas"):
+            scores.get_dataframe()
     with pytest.raises(forebear.BadInput, match="with 2 channels: use 1, 3 or 4"):
         forebear.Image(numpy.zeros((2, 2, 2)))
     # A torch tensor is channels first; a PIL image saves itself (neither is installed here:

@@ -289,8 +289,8 @@ class Table(Media):
             raise BadInput("a table cell holds an image, table or histogram: log them apart")
         self.data.append(_jsonable_values(row))
 
-    def add_column(self, name: str, data: Sequence[Any]) -> None:
-        """Add a column of values, one per row (W&B's `add_column`)."""
+    def add_column(self, name: str, data: Any) -> None:
+        """Add a column of values, one per row (a list or an array; W&B's `add_column`)."""
         values = _jsonable_values(data)
         if str(name) in self.columns:
             raise BadInput(f"the table has a column {name!r} already")

@@ -610,11 +610,14 @@ class _Saved:
         return bool(self._globs) or self._copies is not None
 
     def add(self, pattern: str, base_path: PathLike | None, *, now: bool) -> list[str]:
-        base = Path(base_path) if base_path is not None else Path(".")
+        # Both made absolute now: a script that changes directory later changes nothing.
+        base = Path(base_path).resolve() if base_path is not None else Path.cwd()
         if base_path is None and os.path.isabs(pattern):
             base = Path(pattern).parent
             while glob.has_magic(str(base)):
                 base = base.parent
+        if not os.path.isabs(pattern):
+            pattern = os.path.join(glob.escape(os.getcwd()), pattern)
         matched = _matched(pattern, base)
         if not now:
             self._globs.append((pattern, base))
@@ -648,8 +651,8 @@ def _matched(pattern: str, base: Path) -> dict[str, Path]:
             entry = path.resolve().relative_to(base.resolve()).as_posix()
         except ValueError:
             raise BadInput(
-                f"save({pattern!r}): {match} is not under base_path {os.fspath(base)!r}: pass "
-                "a base_path that holds it"
+                f"save(): {match} is not under base_path {os.fspath(base)!r}: pass a base_path "
+                "that holds it"
             ) from None
         found[entry] = path
     return found

@@ -1678,7 +1678,7 @@ def test_audio_video_html_and_charts_logged_as_in_wandb_scripts(sdk: Sdk) -> Non
 
 
 TRAIN_AND_SAVE = """
-import forebear, pathlib, sys
+import forebear, os, pathlib, tempfile
 run = forebear.init(project="saves")
 ckpt = pathlib.Path("ckpt"); ckpt.mkdir(exist_ok=True)
 (ckpt / "model-0.pt").write_text("epoch 0")
@@ -1688,6 +1688,7 @@ forebear.save("config.yaml", policy="now")  # kept as it is now
 pathlib.Path("config.yaml").write_text("lr: 0.2")
 (ckpt / "model-1.pt").write_text("epoch 1")
 print(run.log_code().qualified_name)
+os.chdir(tempfile.gettempdir())  # the globs were taken from where save() was called
 run.finish()
 print(run.id)
 """

@@ -25,6 +25,12 @@ def test_a_browser_gets_the_web_apps_own_graphiql_and_no_cdn(client: TestClient)
     assert page.headers["cache-control"] == "no-cache"
     assert '<div id="root">' in page.text
     assert "cdn" not in page.text.lower()
+    # and the browser is told to run nothing else: no other origin's script, style or frame
+    policy = dict(
+        part.strip().split(" ", 1) for part in page.headers["content-security-policy"].split(";")
+    )
+    assert policy["default-src"] == policy["script-src"] == policy["connect-src"] == "'self'"
+    assert policy["frame-ancestors"] == "'none'"
     # its scripts are the app's own, from this origin, cached for good
     script = page.text.split('src="', 1)[1].split('"', 1)[0]
     assert script.startswith("/assets/")

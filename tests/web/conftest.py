@@ -52,9 +52,18 @@ def page(browser: Browser, server: tuple[str, int]) -> Iterator[Page]:
     context.route("**/*", closed_network)
     opened = context.new_page()
     opened.set_default_timeout(15_000)
+    # The app's content security policy refuses what it does not expect: nothing it needs.
+    refused: list[str] = []
+    opened.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     yield opened
     context.close()
     assert not outside, f"the app asked for what is not its own: {outside}"
+    assert not refused, f"the app's own policy refused: {refused}"
 
 
 def shot(page: Page, name: str) -> None:

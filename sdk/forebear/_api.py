@@ -67,6 +67,17 @@ class LinkedVersion:
 
 
 @dataclass(frozen=True)
+class FileChange:
+    """How one path differs between two versions (Api.diff): `added`, `removed` or `changed`,
+    with its size before and after (None where it is not, or a reference's unknown size)."""
+
+    path: str
+    change: str
+    before: int | None
+    after: int | None
+
+
+@dataclass(frozen=True)
 class Registry:
     """A governed registry: the types it takes, its lifecycle stages, its protected aliases."""
 
@@ -455,6 +466,31 @@ class Api:
         return not deleted and (type is None or found.type == type)
 
     # --- registries --------------------------------------------------------------------------
+
+    def diff(self, old: str, new: str) -> list[FileChange]:
+        """What differs from version `old` to version `new` (references, ids, or linked
+        versions), path by path in path order: files by content (sha256), references by URI
+        and sha256. [] when they hold the same."""
+
+        def entries(ref: str) -> dict[str, tuple[str, int | None]]:
+            version = self.artifact(ref)
+            found: dict[str, tuple[str, int | None]] = {
+                f.path: (f.sha256, f.size) for f in version.files()
+            }
+            for r in version.references():
+                found[r.path] = (f"{r.uri} {r.sha256 or ''}", r.size)
+            return found
+
+        before, after = entries(old), entries(new)
+        changes = []
+        for path in sorted(before.keys() | after.keys()):
+            was, now = before.get(path), after.get(path)
+            if was == now:
+                continue
+            change = "added" if was is None else "removed" if now is None else "changed"
+            sizes = (None if was is None else was[1], None if now is None else now[1])
+            changes.append(FileChange(path, change, *sizes))
+        return changes
 
     def registries(self) -> list[Registry]:
         """The registries the caller may read."""

@@ -265,6 +265,20 @@ def artifact_verify(ref: str, root: Path | None) -> dict[str, Any]:
     return {"name": art.qualified_name, "root": str(checked), "files": len(art.files())}
 
 
+@artifact.command("diff")
+@click.argument("old")
+@click.argument("new")
+@command
+def artifact_diff(old: str, new: str) -> list[dict[str, Any]]:
+    """The files and references added, removed and changed from version OLD to NEW (by
+    content), in path order; none when they hold the same."""
+    with _api() as api:
+        return [
+            {"change": c.change, "path": c.path, "before": c.before, "after": c.after}
+            for c in api.diff(old, new)
+        ]
+
+
 @artifact.command("rm")
 @click.argument("ref")
 @click.option("--delete-aliases", is_flag=True, help="Remove its aliases (not latest) with it.")

@@ -208,6 +208,29 @@ def test_the_cli_logs_links_moves_and_traces(sdk: Sdk) -> None:
     assert sdk.cli("no-such-command", check=False).returncode == 2
 
 
+def test_artifact_diff_names_what_a_version_changes(sdk: Sdk) -> None:
+    data = sdk.home / "data"
+    data.mkdir()
+    for name, text in (("a.txt", "a"), ("b.txt", "b")):
+        (data / name).write_text(text)
+    sdk.cli("artifact", "put", "data", "-n", "proj/ds", "-t", "dataset")
+    (data / "b.txt").write_text("b2")
+    (data / "c.txt").write_text("c")
+    (data / "a.txt").unlink()
+    sdk.cli("artifact", "put", "data", "-n", "proj/ds", "-t", "dataset")
+    changes = json.loads(sdk.cli("artifact", "diff", "proj/ds:v0", "proj/ds:v1", "--json").stdout)
+    assert changes == [
+        {"change": "removed", "path": "a.txt", "before": 1, "after": None},
+        {"change": "changed", "path": "b.txt", "before": 1, "after": 2},
+        {"change": "added", "path": "c.txt", "before": None, "after": 1},
+    ]
+    same = sdk.cli("artifact", "diff", "proj/ds:v1", "proj/ds:latest", "--json").stdout
+    assert json.loads(same) == []
+    assert "(none)" in sdk.cli("artifact", "diff", "proj/ds:v1", "proj/ds").stdout
+    missing = sdk.cli("artifact", "diff", "proj/ds:v0", "proj/ds:v7", check=False)
+    assert (missing.returncode, "proj/ds:v7" in missing.stderr) == (1, True)
+
+
 def test_show_and_runs_list_what_registries_and_projects_hold(sdk: Sdk) -> None:
     """`forebear show` walks registries, collections and linked versions (as `gto show`);
     `forebear runs` lists a project's runs."""

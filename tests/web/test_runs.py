@@ -76,7 +76,15 @@ def test_runs_are_compared_and_a_version_page_downloads_its_files(
     assert saved is not None
     with open(saved, "rb") as f:
         assert f.read() == content  # fetched with the key: a plain link could not be
+    expect(page.get_by_role("region", name="Changes")).to_have_count(0)  # v0: nothing before
     shot(page, "version")
+    # the next version's page says what it changed
+    log(base, "mnist", "weights", {"nested/model.bin": content * 2, "notes.md": b"retrained"})
+    page.goto("/versions/mnist/weights:v1")
+    changes = page.get_by_role("table", name="Changes from v0")
+    expect(changes.locator("tbody tr")).to_have_text(
+        ["nested/model.binchanged1.0 kB2.0 kB", "notes.mdadded—9 B"]
+    )
 
 
 def test_a_version_page_lists_the_references_it_keeps(page: Page, server: tuple[str, int]) -> None:

@@ -4,8 +4,8 @@ import { useQuery } from "@apollo/client/react";
 import { useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { fetchFile, MediaSections } from "./Media";
-import { VERSION_PAGE } from "./queries";
-import { bytes, readable, when } from "./shape";
+import { VERSION_FILES, VERSION_PAGE } from "./queries";
+import { bytes, fileChanges, readable, when } from "./shape";
 import { Empty, Failure, Frame, Loading } from "./ui";
 
 interface RunBrief {
@@ -15,11 +15,18 @@ interface RunBrief {
   status: string;
 }
 
+type Files = {
+  nodes: { path: string; size: number; contentType: string; sha256: string }[];
+  pageInfo: { hasNextPage: boolean };
+};
+
 interface VersionData {
   artifactVersion: {
     id: string;
     name: string;
     project: string;
+    artifactName: string;
+    index: number;
     type: string;
     state: string;
     description: string;
@@ -29,7 +36,7 @@ interface VersionData {
     aliases: string[];
     createdAt: string;
     committedAt: string | null;
-    files: { nodes: { path: string; size: number; contentType: string }[]; pageInfo: { hasNextPage: boolean } };
+    files: Files;
     references: { path: string; uri: string; sha256: string | null; size: number | null }[];
     producedBy: (RunBrief & { config: Record<string, unknown>; summary: Record<string, unknown> }) | null;
     consumedBy: { nodes: RunBrief[] };
@@ -45,6 +52,50 @@ async function download(versionId: string, path: string): Promise<void> {
   a.click();
   // Some browsers read the URL only after click() returns: let it go a minute later.
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+/** What this version changed from the one before it (vN-1), file by file, by content. */
+function Changes({ project, artifact, index, files }: { project: string; artifact: string; index: number; files: Files }) {
+  const previous = `${project}/${artifact}:v${index - 1}`;
+  const { data, error, loading } = useQuery<{ artifactVersion: { id: string; files: Files } | null }>(VERSION_FILES, {
+    variables: { ref: previous },
+  });
+  const before = data?.artifactVersion;
+  const changes = before ? fileChanges(before.files.nodes, files.nodes) : [];
+  return (
+    <section aria-label="Changes">
+      <h2>Changes from v{index - 1}</h2>
+      {error && <Failure error={error} />}
+      {loading && <Loading what={previous} />}
+      {data && !before && <Empty>v{index - 1} is deleted: nothing to compare with.</Empty>}
+      {before && !changes.length && <Empty>The same files as v{index - 1}.</Empty>}
+      {changes.length > 0 && (
+        <table className="grid" aria-label={`Changes from v${index - 1}`}>
+          <thead>
+            <tr>
+              <th>Path</th>
+              <th>Change</th>
+              <th>Size before</th>
+              <th>Size after</th>
+            </tr>
+          </thead>
+          <tbody>
+            {changes.map((c) => (
+              <tr key={c.path}>
+                <td>{c.path}</td>
+                <td>{c.change}</td>
+                <td>{c.before == null ? "—" : bytes(c.before)}</td>
+                <td>{c.after == null ? "—" : bytes(c.after)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {before && (before.files.pageInfo.hasNextPage || files.pageInfo.hasNextPage) && (
+        <p className="muted">Of the first 1,000 files of each; `forebear artifact diff` compares all.</p>
+      )}
+    </section>
+  );
 }
 
 function Pairs({ values, label }: { values: Record<string, unknown>; label: string }) {
@@ -110,6 +161,7 @@ export function Version() {
             </tbody>
           </table>
           {v.files.pageInfo.hasNextPage && <p className="muted">The first 1,000 files; the SDK and CLI fetch all.</p>}
+          {v.index > 0 && <Changes project={v.project} artifact={v.artifactName} index={v.index} files={v.files} />}
           <MediaSections versionId={v.id} files={v.files.nodes} perKey={v.type === "run-media"} />
           {v.references.length > 0 && (
             <>

@@ -154,10 +154,19 @@ export const VERSION_PAGE = gql`
     artifactVersion(ref: $ref) {
       id name project artifactName type index state description metadata size fileCount aliases
       createdAt committedAt deletedAt
-      files(first: 1000) { nodes { path size contentType } pageInfo { hasNextPage } }
+      files(first: 1000) { nodes { path size contentType sha256 } pageInfo { hasNextPage } }
       references { path uri sha256 size }
       producedBy { id name project status config summary }
       consumedBy(first: 100) { nodes { id name project status } }
+    }
+  }
+`;
+
+export const VERSION_FILES = gql`
+  query VersionFiles($ref: String!) {
+    artifactVersion(ref: $ref) {
+      id name
+      files(first: 1000) { nodes { path size contentType sha256 } pageInfo { hasNextPage } }
     }
   }
 `;

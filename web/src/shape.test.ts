@@ -5,6 +5,7 @@ import {
   change,
   chartLines,
   confusionGrid,
+  fileChanges,
   lastOfEachKey,
   latest,
   mediaKind,
@@ -177,5 +178,17 @@ describe("readable", () => {
     expect(readable("adam")).toBe("adam");
     expect(readable(0.123456789)).toBe("0.123456789");
     expect(readable({ min: 1, max: 3 })).toBe('{"min":1,"max":3}');
+  });
+});
+
+describe("fileChanges", () => {
+  it("names the files added, removed and changed by content, in path order", () => {
+    const f = (path: string, sha256: string, size = 1) => ({ path, sha256, size });
+    expect(fileChanges([f("b", "1"), f("a", "1"), f("c", "3")], [f("c", "3"), f("b", "2", 2), f("d", "4")])).toEqual([
+      { path: "a", change: "removed", before: 1, after: null },
+      { path: "b", change: "changed", before: 1, after: 2 },
+      { path: "d", change: "added", before: null, after: 1 },
+    ]);
+    expect(fileChanges([f("a", "1")], [f("a", "1")])).toEqual([]);
   });
 });

@@ -222,3 +222,28 @@ export function readable(value: unknown): string {
   if (Array.isArray(value) && value.length && value.every(media)) return value.map(media).join(", ");
   return JSON.stringify(value);
 }
+
+export interface FileChange {
+  path: string;
+  change: "added" | "removed" | "changed";
+  before: number | null;
+  after: number | null;
+}
+
+/** What differs between two versions' files, by content, in path order. */
+export function fileChanges(
+  before: { path: string; size: number; sha256: string }[],
+  after: { path: string; size: number; sha256: string }[],
+): FileChange[] {
+  const was = new Map(before.map((f) => [f.path, f]));
+  const now = new Map(after.map((f) => [f.path, f]));
+  const paths = [...new Set([...was.keys(), ...now.keys()])].sort();
+  const changes: FileChange[] = [];
+  for (const path of paths) {
+    const [a, b] = [was.get(path), now.get(path)];
+    if (a && b && a.sha256 === b.sha256) continue;
+    const change = !a ? "added" : !b ? "removed" : "changed";
+    changes.push({ path, change, before: a?.size ?? null, after: b?.size ?? null });
+  }
+  return changes;
+}

@@ -190,6 +190,21 @@ def test_a_runs_logged_media_are_seen_on_its_version_page(
                     [0, 1, 1, 0], [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]]
                 ),
                 "weights": forebear.Histogram([1, 2, 2, 3, 3, 3], num_bins=3),
+                "sizes": forebear.plot.scatter(
+                    forebear.Table(columns=["h", "w"], data=[[1, 2], [1, 3], [2, 5]]),
+                    "h",
+                    "w",
+                    title="Sizes",
+                ),
+                "spread": forebear.plot.histogram(
+                    forebear.Table(columns=["v"], data=[[1], [2], [2], [3]]), "v", title="Spread"
+                ),
+                "importance": forebear.plot.bar(
+                    forebear.Table(columns=["feature", "gain"], data=[["age", 0.7], ["zip", 0.1]]),
+                    "feature",
+                    "gain",
+                    title="Importance",
+                ),
                 "tone": forebear.Audio([0.0, 0.5] * 4000, sample_rate=8000),  # a second
                 "rollout": forebear.Video(frames, fps=2),
                 "report": forebear.Html(
@@ -200,9 +215,26 @@ def test_a_runs_logged_media_are_seen_on_its_version_page(
     sign_in(page, path=f"/versions/mnist/run-{run.id}-media:v0")
     charts = page.get_by_role("region", name="Charts and tables")
     # each key's latest step: preds at step 1 only
-    expect(charts.locator("figcaption")).to_have_text(
-        ["cm/2.chart.json", "pr/2.chart.json", "preds/1.table.json"]
+    expect(charts.locator("figure.media > figcaption")).to_have_text(
+        [
+            "cm/2.chart.json",
+            "importance/2.chart.json",
+            "pr/2.chart.json",
+            "preds/1.table.json",
+            "sizes/2.chart.json",
+            "spread/2.chart.json",
+        ]
     )
+    sizes = charts.get_by_role("img", name="3 points, w against h")  # two share an x: both drawn
+    expect(sizes.locator("circle")).to_have_count(3)
+    spread = charts.get_by_role("figure", name="Spread")
+    expect(spread.get_by_role("img", name="20 bins from 1 to 3")).to_be_visible()
+    bars = charts.get_by_role("table", name="Importance")
+    expect(bars.locator("tr")).to_have_text(["age0.7", "zip0.1"])
+    long, short = bars.locator("span").evaluate_all(
+        "spans => spans.map(s => s.getBoundingClientRect().width)"
+    )
+    assert abs(long / short - 7) < 0.1  # bars as long as their values
     expect(charts.get_by_role("table", name="preds/1.table.json")).to_contain_text("1cat")
     matrix = charts.get_by_role("table", name="Confusion Matrix Curve")
     expect(matrix.locator("tbody tr")).to_have_text(["cat10", "dog11"])  # actual x predicted

@@ -1,5 +1,5 @@
 // Lines over a shared x axis (one metric of several runs over steps; a logged chart's curves),
-// drawn on a canvas by uPlot (small and fast); `dots` draws points only (a scatter plot).
+// drawn on a canvas by uPlot (small and fast).
 import { useEffect, useRef } from "react";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
@@ -11,13 +11,11 @@ export function Chart({
   names,
   data,
   xLabel = "step",
-  dots = false,
 }: {
   title: string;
   names: string[];
   data: (number | null)[][];
   xLabel?: string;
-  dots?: boolean;
 }) {
   const box = useRef<HTMLDivElement>(null);
   useEffect(() => {
@@ -29,20 +27,12 @@ export function Chart({
         height: 220,
         scales: { x: { time: false } },
         axes: [{ label: xLabel }, {}],
-        series: [
-          {},
-          ...names.map((name, i) => ({
-            label: name,
-            stroke: PALETTE[i % PALETTE.length],
-            spanGaps: true,
-            ...(dots ? { paths: () => null, points: { show: true, size: 6 } } : {}),
-          })),
-        ],
+        series: [{}, ...names.map((name, i) => ({ label: name, stroke: PALETTE[i % PALETTE.length], spanGaps: true }))],
       },
       data as uPlot.AlignedData,
       box.current,
     );
     return () => plot.destroy();
-  }, [title, names, data, xLabel, dots]);
+  }, [title, names, data, xLabel]);
   return <div ref={box} className="chart" role="img" aria-label={`${title}: ${names.join(", ")}`} />;
 }

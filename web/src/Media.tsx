@@ -3,7 +3,7 @@
 import { useEffect, useState } from "react";
 import { apiKey } from "./client";
 import { Chart } from "./Chart";
-import { chartLines, confusionGrid, lastOfEachKey, mediaKind, naturalOrder, type ChartFile, type MediaKind } from "./shape";
+import { binned, chartBars, chartLines, chartPoints, confusionGrid, lastOfEachKey, mediaKind, naturalOrder, type ChartFile, type MediaKind } from "./shape";
 import { Failure, Loading } from "./ui";
 
 export interface FileRow {
@@ -95,7 +95,43 @@ function Parsed({ text, kind, path }: { text: string; kind: MediaKind; path: str
 function Drawn({ chart }: { chart: ChartFile }) {
   const title = chart.title || chart.chart.replace("_", " ");
   const lines = chartLines(chart);
-  if (lines) return <Chart title={title} names={lines.names} data={lines.data} xLabel={lines.x} dots={lines.dots} />;
+  // a curve with no numbers to place (text on its x axis, say) is shown as its table
+  if (lines?.names.length) return <Chart title={title} names={lines.names} data={lines.data} xLabel={lines.x} />;
+  const scatter = chartPoints(chart);
+  if (scatter?.points.length) return <Scatter title={title} {...scatter} />;
+  if (chart.chart === "histogram") {
+    const at = chart.columns.indexOf(chart.fields.value ?? "");
+    const numbers = chart.data.map((row) => row[at]).filter((n): n is number => typeof n === "number");
+    if (at >= 0 && numbers.length) {
+      const { counts, edges } = binned(numbers);
+      return (
+        <figure className="chart-figure" aria-label={title}>
+          <figcaption>{title}</figcaption>
+          <Bars values={counts} bins={edges} />
+        </figure>
+      );
+    }
+  }
+  const bars = chartBars(chart);
+  if (bars?.length) {
+    const most = Math.max(...bars.map((b) => Math.abs(b.value))) || 1;
+    return (
+      <table className="hbars" aria-label={title}>
+        <caption>{title}</caption>
+        <tbody>
+          {bars.slice(0, TABLE_ROWS * 2).map((b, i) => (
+            <tr key={i}>
+              <th scope="row">{b.label}</th>
+              <td>
+                <span style={{ width: `${(100 * Math.abs(b.value)) / most}%` }} />
+              </td>
+              <td>{b.value}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    );
+  }
   if (chart.chart === "confusion_matrix") {
     const { classes, counts } = confusionGrid(chart);
     const most = Math.max(1, ...counts.flat());
@@ -157,6 +193,35 @@ function Rows({ columns, data, label }: { columns: string[]; data: unknown[][]; 
         </p>
       )}
     </>
+  );
+}
+
+/** Points of a scatter chart, drawn as SVG circles on their ranges, the ranges beneath. */
+function Scatter({ title, x, y, points }: { title: string; x: string; y: string; points: [number, number][] }) {
+  const [W, H, PAD] = [320, 200, 6];
+  const span = (values: number[]) => {
+    const [low, high] = [Math.min(...values), Math.max(...values)];
+    return [low, high - low || 1] as const;
+  };
+  const [[x0, dx], [y0, dy]] = [span(points.map((p) => p[0])), span(points.map((p) => p[1]))];
+  const shown = points.slice(0, 5000);
+  return (
+    <figure className="chart-figure" aria-label={title}>
+      <figcaption>{title}</figcaption>
+      <svg width={W} height={H} role="img" aria-label={`${shown.length} points, ${y} against ${x}`} className="scatter">
+        {shown.map(([px, py], i) => (
+          <circle key={i} r={3} cx={PAD + ((px - x0) / dx) * (W - 2 * PAD)} cy={H - PAD - ((py - y0) / dy) * (H - 2 * PAD)} />
+        ))}
+      </svg>
+      <div className="edges muted">
+        <span>
+          {x}: {Number(x0.toPrecision(4))} to {Number((x0 + dx).toPrecision(4))}
+        </span>
+        <span>
+          {y}: {Number(y0.toPrecision(4))} to {Number((y0 + dy).toPrecision(4))}
+        </span>
+      </div>
+    </figure>
   );
 }
 

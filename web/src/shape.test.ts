@@ -1,9 +1,12 @@
 import { describe, expect, it } from "vitest";
 import {
   alignSeries,
+  binned,
   bytes,
   change,
+  chartBars,
   chartLines,
+  chartPoints,
   confusionGrid,
   fileChanges,
   lastOfEachKey,
@@ -156,7 +159,6 @@ describe("media on a version page", () => {
       x: "recall",
       names: ["cat", "dog"],
       data: [[0, 0.5, 1], [1, null, 0.5], [1, 0.8, null]],
-      dots: false,
     });
     expect(chartLines({ ...pr, chart: "bar" })).toBeNull();
     const cm = {
@@ -190,5 +192,44 @@ describe("fileChanges", () => {
       { path: "d", change: "added", before: null, after: 1 },
     ]);
     expect(fileChanges([f("a", "1")], [f("a", "1")])).toEqual([]);
+  });
+});
+
+describe("chartBars", () => {
+  it("gives a bar chart's labels and numeric values, and nothing for other charts", () => {
+    const bars = {
+      chart: "bar",
+      title: "",
+      fields: { label: "feature", value: "gain" },
+      columns: ["feature", "gain"],
+      data: [["age", 0.7], ["income", "n/a"], ["zip", 0.1]],
+    };
+    expect(chartBars(bars)).toEqual([
+      { label: "age", value: 0.7 },
+      { label: "zip", value: 0.1 },
+    ]);
+    expect(chartBars({ ...bars, chart: "line" })).toBeNull();
+  });
+});
+
+describe("binned", () => {
+  it("counts numbers in equal bins from the least to the greatest, leaving out what is not finite", () => {
+    expect(binned([1, 2, 2, 3, 3, 3, Number.NaN], 2)).toEqual({ counts: [1, 5], edges: [1, 2, 3] });
+    expect(binned([5, 5], 4)).toEqual({ counts: [2, 0, 0, 0], edges: [5, 6, 7, 8, 9] });
+    expect(binned([])).toEqual({ counts: [], edges: [] });
+  });
+});
+
+describe("chartPoints", () => {
+  it("keeps every point of a scatter chart, however many share an x", () => {
+    const scatter = {
+      chart: "scatter",
+      title: "",
+      fields: { x: "h", y: "w" },
+      columns: ["h", "w"],
+      data: [[1, 2], [1, 3], ["?", 4]],
+    };
+    expect(chartPoints(scatter)).toEqual({ x: "h", y: "w", points: [[1, 2], [1, 3]] });
+    expect(chartPoints({ ...scatter, chart: "line" })).toBeNull();
   });
 });

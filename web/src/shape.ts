@@ -171,12 +171,12 @@ export interface ChartFile {
   data: unknown[][];
 }
 
-/** A line or scatter chart's series, aligned on its x values, or null for other charts. */
-export function chartLines(c: ChartFile): { x: string; names: string[]; data: (number | null)[][]; dots: boolean } | null {
+/** A line chart's series (line, line_series, pr_curve, roc_curve), aligned on its x values,
+ * or null for other charts. */
+export function chartLines(c: ChartFile): { x: string; names: string[]; data: (number | null)[][] } | null {
   const col = (role: string) => c.columns.indexOf(c.fields[role] ?? "");
   const roles: Record<string, [string, string, string | null]> = {
     line: ["x", "y", "stroke"],
-    scatter: ["x", "y", null],
     pr_curve: ["x", "y", "class"],
     roc_curve: ["x", "y", "class"],
     line_series: ["step", "lineVal", "lineKey"],
@@ -196,8 +196,18 @@ export function chartLines(c: ChartFile): { x: string; names: string[]; data: (n
     x: c.xname ?? c.columns[x],
     names: [...groups.keys()],
     data: alignSeries([...groups.values()]),
-    dots: c.chart === "scatter",
   };
+}
+
+/** A scatter chart's points (every one, however many share an x), or null for others. */
+export function chartPoints(c: ChartFile): { x: string; y: string; points: [number, number][] } | null {
+  if (c.chart !== "scatter") return null;
+  const [x, y] = [c.columns.indexOf(c.fields.x ?? ""), c.columns.indexOf(c.fields.y ?? "")];
+  if (x < 0 || y < 0) return null;
+  const points = c.data.flatMap((row): [number, number][] =>
+    typeof row[x] === "number" && typeof row[y] === "number" ? [[row[x] as number, row[y] as number]] : [],
+  );
+  return { x: c.columns[x], y: c.columns[y], points };
 }
 
 /** A confusion matrix's classes and counts (rows: actual, columns: predicted). */
@@ -246,4 +256,24 @@ export function fileChanges(
     changes.push({ path, change, before: a?.size ?? null, after: b?.size ?? null });
   }
   return changes;
+}
+
+/** A bar chart's bars (label and value), numbers only, or null for other charts. */
+export function chartBars(c: ChartFile): { label: string; value: number }[] | null {
+  if (c.chart !== "bar") return null;
+  const [label, value] = [c.columns.indexOf(c.fields.label ?? ""), c.columns.indexOf(c.fields.value ?? "")];
+  if (label < 0 || value < 0) return null;
+  return c.data.flatMap((row) => (typeof row[value] === "number" ? [{ label: String(row[label]), value: row[value] as number }] : []));
+}
+
+/** Counts of numbers in `bins` equal bins from their least to their greatest, with the bins'
+ * edges (one more than the counts): a histogram chart's bars. */
+export function binned(numbers: number[], bins = 20): { counts: number[]; edges: number[] } {
+  const finite = numbers.filter(Number.isFinite);
+  if (!finite.length) return { counts: [], edges: [] };
+  const [low, high] = [Math.min(...finite), Math.max(...finite)];
+  const width = (high - low) / bins || 1;
+  const counts = new Array<number>(bins).fill(0);
+  for (const n of finite) counts[Math.min(Math.floor((n - low) / width), bins - 1)] += 1;
+  return { counts, edges: counts.map((_, i) => low + i * width).concat(low + bins * width) };
 }

@@ -353,7 +353,7 @@ def show(target: str | None, everything: bool) -> list[dict[str, Any]]:
                     "registry": r.name,
                     "types": r.allowed_types,
                     "stages": r.stages,
-                    "protected aliases": r.protected_aliases,
+                    "protectedAliases": r.protected_aliases,
                     "description": r.description,
                 }
                 for r in api.registries()

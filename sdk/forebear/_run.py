@@ -131,7 +131,9 @@ class Run:
         self._resume_file: Path | None = None  # forgotten when the run finishes cleanly
         self._aggregates = _Aggregates()  # define_metric's summaries
         self._media = MediaLog()  # images, tables and histograms logged
-        self._saved = _Saved()  # files kept with the run (save)
+        self._saved = _Saved()  # files kept with the run (save, and what `dir` holds)
+        self._root = Path.cwd()  # where `dir` is made (init's `dir`)
+        self._dir: Path | None = None
         self._sender = None if disabled else _MetricSender(api, self.id)
 
     def __repr__(self) -> str:
@@ -383,6 +385,18 @@ class Run:
         if glob_str is None:
             return []
         return self._saved.add(os.fspath(glob_str), base_path, now=policy == "now")
+
+    @property
+    def dir(self) -> str:
+        """A folder of the run's own (W&B's `run.dir`, under `.forebear/` where the run was
+        started, or init's `dir`): what is written in it when the run ends is kept with the
+        run, as `save` keeps files."""
+        if self._dir is None:
+            folder = self._root / ".forebear" / f"run-{self.id}" / "files"
+            folder.mkdir(parents=True, exist_ok=True)
+            self._saved.add(os.path.join(glob.escape(str(folder)), "**", "*"), folder, now=False)
+            self._dir = folder
+        return str(self._dir)
 
     def log_code(
         self,
@@ -861,6 +875,7 @@ def init(
         run = Run(_DisabledApi(settings_), {**record, "id": "disabled"}, disabled=True)
         _current = run
         return run
+    root = Path(dir).resolve() if dir is not None else Path.cwd()
     if settings_.mode == "offline":
         from forebear._offline import Journal, OfflineRun
 
@@ -879,6 +894,7 @@ def init(
             doing = "resuming" if run.resumed else "view"
             print(f"forebear: {doing} run {run.name or run.id} at {run.url}", file=sys.stderr)
         run._resume_file = plan.remember(run.id)
+    run._root = root
     _current = run
     _open.append(run)
     _watch_exit()

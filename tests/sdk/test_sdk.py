@@ -1687,6 +1687,7 @@ pathlib.Path("config.yaml").write_text("lr: 0.1")
 forebear.save("config.yaml", policy="now")  # kept as it is now
 pathlib.Path("config.yaml").write_text("lr: 0.2")
 (ckpt / "model-1.pt").write_text("epoch 1")
+pathlib.Path(run.dir, "notes.txt").write_text("in run.dir")  # W&B's: kept with the run too
 print(run.log_code().qualified_name)
 os.chdir(tempfile.gettempdir())  # the globs were taken from where save() was called
 run.finish()
@@ -1710,7 +1711,7 @@ def test_files_saved_with_a_run_are_restored_and_its_code_is_logged(sdk: Sdk) ->
     files = api.artifact(f"saves/run-{run_id}-files")
     assert (files.type, [f.path for f in files.files()]) == (
         "run-files",
-        ["ckpt/model-0.pt", "ckpt/model-1.pt", "config.yaml"],
+        ["ckpt/model-0.pt", "ckpt/model-1.pt", "config.yaml", "notes.txt"],
     )
     code = api.artifact("saves/source-saves-train.py")
     assert (code.type, [f.path for f in code.files()]) == ("code", ["pkg/util.py", "train.py"])
@@ -1744,6 +1745,7 @@ def test_files_saved_with_a_run_are_restored_and_its_code_is_logged(sdk: Sdk) ->
         ("ckpt/model-0.pt", 7),
         ("ckpt/model-1.pt", 7),
         ("config.yaml", 7),
+        ("notes.txt", 10),
     ]
     with kept.file("ckpt/model-0.pt").download(sdk.home / "dl") as f:
         assert f.read() == "epoch 0"

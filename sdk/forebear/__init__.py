@@ -67,11 +67,13 @@ def login(key: "str | None" = None, url: "str | None" = None, host: "str | None"
     return str(who)
 
 
-def finish(status: str = "FINISHED") -> None:
-    """Finish the current run, if there is one."""
+def finish(
+    status: str = "FINISHED", exit_code: "int | None" = None, quiet: "bool | None" = None
+) -> None:
+    """Finish the current run, if there is one (W&B's `exit_code` other than 0: FAILED)."""
     run = current()
     if run is not None:
-        run.finish(status)
+        run.finish(status, exit_code, quiet)
 
 
 # The current run's calls at module level, as `wandb.log` and the like after `wandb.init`.

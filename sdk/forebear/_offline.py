@@ -21,7 +21,7 @@ from forebear._api import Api, LinkedVersion
 from forebear._artifact import Artifact, registry_path, stand_in
 from forebear._errors import AuthError, Conflict, ForebearError, ServerError, TransportError
 from forebear._hashing import HashCache
-from forebear._run import Run
+from forebear._run import Run, ended
 
 DONE = ".synced"
 
@@ -127,10 +127,12 @@ class OfflineRun(Run):
         )
         return None
 
-    def finish(self, status: str = "FINISHED") -> None:
+    def finish(
+        self, status: str = "FINISHED", exit_code: int | None = None, quiet: bool | None = None
+    ) -> None:
         if not self._close():
             return
-        self.journal.write("finish", status=status)
+        self.journal.write("finish", status=ended(status, exit_code))
         print(
             f"forebear: offline run saved in {self.journal.root}; `forebear sync` sends it",
             file=sys.stderr,

@@ -444,8 +444,12 @@ class Run:
             _current = None
         return True
 
-    def finish(self, status: str = "FINISHED") -> None:
-        """Send what is waiting and end the run (FINISHED, FAILED or CRASHED); once."""
+    def finish(
+        self, status: str = "FINISHED", exit_code: int | None = None, quiet: bool | None = None
+    ) -> None:
+        """Send what is waiting and end the run (FINISHED, FAILED or CRASHED); once. W&B's
+        `exit_code` other than 0 ends it FAILED; `quiet` is accepted and unused."""
+        status = ended(status, exit_code)
         if not self._close():
             return
         if self._sender is not None:
@@ -705,6 +709,11 @@ def _source_name(project: str, run_id: str) -> str:
     if script in ("", "-c", "-m") or not os.path.isfile(sys.argv[0]):
         script = run_id
     return re.sub(r"[^A-Za-z0-9._-]", "_", f"source-{project}-{script}")[:128]
+
+
+def ended(status: str, exit_code: int | None) -> str:
+    """The status a run ends with: FAILED for a non-zero exit code (W&B's `finish`)."""
+    return "FAILED" if exit_code not in (None, 0) and status == "FINISHED" else status
 
 
 def _flattened(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

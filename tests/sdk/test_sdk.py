@@ -465,9 +465,9 @@ def test_an_exception_fails_the_run_and_an_uncaught_one_crashes_it(sdk: Sdk) -> 
     status = sdk.gql("query($id: ID!) { run(id: $id) { status } }", id=run.id)["run"]["status"]
     assert status == "FAILED"
     for code, said in ((1, "FAILED"), (0, "FINISHED")):  # W&B's finish(exit_code=)
-        ended = forebear.init(project="ends")
+        coded = forebear.init(project="ends")
         forebear.finish(exit_code=code, quiet=True)
-        found = sdk.gql("query($id: ID!) { run(id: $id) { status } }", id=ended.id)["run"]
+        found = sdk.gql("query($id: ID!) { run(id: $id) { status } }", id=coded.id)["run"]
         assert found["status"] == said
     crashed = sdk.python(
         "import forebear\nrun = forebear.init(project='ends')\nprint(run.id, flush=True)\n"

@@ -309,6 +309,11 @@ class Api:
         def key(step: str) -> str | None:
             return f"{idempotency_key}:{step}" if idempotency_key else None
 
+        if artifact.incremental:  # the latest version's entries, with this one's changes
+            try:
+                artifact._on_latest(self.artifact(f"{project}/{artifact.name}:latest"))
+            except NotFound:
+                artifact._on_latest(None)  # the first version: nothing to build on
         # The latest version is asked for while the files are looked at: an unchanged
         # artifact is then known as soon as its digest is (a replayed journal always creates,
         # under its key).

@@ -109,6 +109,10 @@ class Artifact:
     type: str
     description: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    # W&B's: logged as the latest version's files and references with this one's changes
+    # (those added, and those `remove`d); `use_as` is accepted and unused
+    incremental: bool = False
+    use_as: str | None = None
     # path inside the artifact -> the local file, as a string (a directory of thousands of
     # files builds no Path object per file)
     _entries: dict[str, str] = field(default_factory=dict, repr=False)
@@ -128,6 +132,9 @@ class Artifact:
     # already, so logged by their sha256 with nothing uploaded; a file added at the same
     # path takes the place of one
     _kept: dict[str, ArtifactFile] = field(default_factory=dict, repr=False)
+    # an incremental artifact's paths removed (files, references or directories), taken out of
+    # the latest version's when it is logged
+    _removed: set[str] = field(default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
         if not NAME.match(self.name):
@@ -342,7 +349,9 @@ class Artifact:
         under = entry + "/"
         everything = [*self._entries, *self._references, *self._kept]
         gone = [e for e in everything if e == entry or e.startswith(under)]
-        if not gone:
+        if self.incremental:  # the latest version's, not known yet, go when it is logged
+            self._removed.add(entry)
+        elif not gone:
             raise NotFound(f"{self.name} has no file, reference or directory {entry!r}")
         for e in gone:
             self._entries.pop(e, None)
@@ -410,6 +419,32 @@ class Artifact:
             _references={r.path: r for r in self.references()},
             _kept={f.path: f for f in self.files()},
         )
+
+    def _on_latest(self, latest: Artifact | None) -> None:
+        """An incremental artifact about to be logged: the latest version's files and
+        references (None: there is none yet) kept, but for those added or removed since."""
+        if latest is None:
+            return
+        if latest.type != self.type:
+            raise BadInput(
+                f"{self.name} is incremental on {latest.qualified_name}, a {latest.type}, not a "
+                f"{self.type}"
+            )
+        self._ordered()  # directories added whole are listed now
+
+        def taken(path: str) -> bool:
+            return (
+                path in self._entries
+                or path in self._references
+                or any(path == r or path.startswith(r + "/") for r in self._removed)
+            )
+
+        for found in latest.files():
+            if not taken(found.path):
+                self._kept.setdefault(found.path, found)
+        for ref in latest.references():
+            if not taken(ref.path):
+                self._references.setdefault(ref.path, ref)
 
     def _writable(self) -> None:
         if self._version is not None:

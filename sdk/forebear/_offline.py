@@ -85,10 +85,10 @@ class OfflineRun(Run):
         self.journal.write("update", changes=changes)
 
     def _log_built(self, artifact: Artifact, aliases: tuple[str, ...]) -> Artifact:
-        if artifact._kept:
+        if artifact._kept or artifact.incremental:
             raise ForebearError(
-                f"{artifact.name} is a draft of a logged version (new_draft): its kept files "
-                "are on the server, so it is logged online"
+                f"{artifact.name} is a draft of a logged version (new_draft, or incremental): "
+                "the files it keeps are on the server, so it is logged online"
             )
         files = []
         ordered = artifact._ordered()

@@ -1289,7 +1289,43 @@ def test_a_draft_of_a_logged_version_is_the_next_one_without_moving_kept_bytes(
     offline = forebear.init(project="drafts", mode="offline")
     with pytest.raises(forebear.ForebearError, match="so it is logged online"):
         offline.log_artifact(v1.new_draft())
+    with pytest.raises(forebear.ForebearError, match="so it is logged online"):
+        offline.log_artifact(forebear.Artifact("clicks", "dataset", incremental=True))
     offline.finish()
+
+
+def test_an_incremental_artifact_is_the_latest_version_with_its_changes(sdk: Sdk) -> None:
+    """W&B's incremental=True: a version made of the latest one's files and references, those
+    added and removed since, with nothing downloaded and only the new bytes uploaded."""
+    shard = sdk.home / "shard"
+    for name in ("0", "1", "2"):
+        (sdk.home / f"{name}.bin").write_bytes(name.encode() * 1000)
+    first = forebear.Artifact("shards", "dataset", incremental=True)  # no version yet: as is
+    first.add_file(sdk.home / "0.bin", name="train/0.bin")
+    first.add_file(sdk.home / "1.bin", name="train/1.bin")
+    first.add_reference("s3://lake/extra.parquet", name="extra.parquet", size=10)
+    with forebear.init(project="inc") as run:
+        v0 = run.log_artifact(first)
+    uploaded = _uploaded_bytes(sdk)
+    more = forebear.Artifact("shards", "dataset", "shard 2 in, shard 0 out", incremental=True)
+    more.add_file(sdk.home / "2.bin", name="train/2.bin")
+    more.remove("train/0.bin")  # the latest version's: taken out when it is logged
+    with forebear.init(project="inc") as run:
+        v1 = run.log_artifact(more)
+    assert (v0.version, v1.version) == ("v0", "v1")
+    assert [f.path for f in v1.files()] == ["train/1.bin", "train/2.bin"]
+    assert [r.path for r in v1.references()] == ["extra.parquet"]
+    assert _uploaded_bytes(sdk) - uploaded == 1000  # shard 2 alone went up
+    shard.mkdir()
+    v1.verify(v1.download(shard))
+    # removing a whole folder of the latest, and a type that is not the latest's
+    gone = forebear.Artifact("shards", "dataset", incremental=True)
+    gone.remove("train")
+    with forebear.init(project="inc") as run:
+        assert [r.path for r in run.log_artifact(gone).references()] == ["extra.parquet"]
+        with pytest.raises(forebear.BadInput, match="incremental on inc/shards:v2, a dataset"):
+            run.log_artifact(forebear.Artifact("shards", "model", incremental=True))
+    assert forebear.Api().artifact("inc/shards:v2").files() == []
 
 
 def _uploaded_bytes(sdk: Sdk) -> float:

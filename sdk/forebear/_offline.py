@@ -106,7 +106,13 @@ class OfflineRun(Run):
         )
         return artifact
 
-    def use_artifact(self, ref: str | Artifact, type: str | None = None) -> Artifact:
+    def use_artifact(
+        self,
+        ref: str | Artifact,
+        type: str | None = None,
+        aliases: list[str] | None = None,
+        use_as: str | None = None,
+    ) -> Artifact:
         if isinstance(ref, Artifact):
             raise ForebearError("offline, use an artifact by reference (project/name:alias)")
         full = ref if "/" in ref else f"{self.project}/{ref}"

@@ -300,10 +300,17 @@ class Run:
             return artifact
         return self.api.log_artifact(artifact, project=self.project, run=self.id, aliases=aliases)
 
-    def use_artifact(self, ref: str | Artifact, type: str | None = None) -> Artifact:
+    def use_artifact(
+        self,
+        ref: str | Artifact,
+        type: str | None = None,
+        aliases: list[str] | None = None,
+        use_as: str | None = None,
+    ) -> Artifact:
         """Record that this run used a version (project/name:alias|vN, a bare name:alias in
         this run's project, a registry/collection:alias, or a logged Artifact; without
-        :alias or :vN, the latest); return it."""
+        :alias or :vN, the latest); return it. W&B's `aliases` (for an artifact it logs on
+        the spot: here one is logged first) and `use_as` are accepted and unused."""
         self._require_running()
         if self.disabled:  # nothing is read from a server, nor recorded
             if isinstance(ref, Artifact):

@@ -518,7 +518,7 @@ def test_an_artifact_is_built_logged_used_downloaded_and_verified(sdk: Sdk) -> N
         "train/labels.csv",
     ]
     with forebear.init(project="vision") as consumer:
-        used = consumer.use_artifact("vision/mnist:golden")
+        used = consumer.use_artifact("vision/mnist:golden", use_as="train")  # W&B's, accepted
         root = used.download()
         # without a version, as in W&B: the latest
         assert consumer.use_artifact("mnist").id == used.id

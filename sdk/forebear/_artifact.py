@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 VERSION_FIELDS = """id name project artifactName type index state digest description metadata
-  aliases size fileCount references { path uri sha256 size }"""
+  aliases size fileCount createdAt committedAt references { path uri sha256 size }"""
 # Where a reference's data may be (the server refuses other schemes).
 REFERENCE = re.compile(r"^(s3|gs|az|abfss|hdfs|https?|file|git\+(https|ssh|file))://.+", re.I)
 FILES = """query($id: String!, $after: String) { artifactVersion(ref: $id) {
@@ -88,6 +88,8 @@ class _Version:
     aliases: list[str]
     size: int
     file_count: int
+    created_at: str | None = None
+    committed_at: str | None = None
     files: list[ArtifactFile] | None = None
     references: list[ArtifactReference] = field(default_factory=list)
     # as the server has them: what `save` compares the artifact's own with
@@ -501,6 +503,45 @@ class Artifact:
         return self._version.digest if self._version else None
 
     @property
+    def state(self) -> str:
+        """W&B's: COMMITTED (or DELETED) once logged, PENDING before."""
+        return self._version.state if self._version else "PENDING"
+
+    @property
+    def created_at(self) -> str | None:
+        """When the version was made (ISO 8601, UTC), once logged."""
+        return self._version.created_at if self._version else None
+
+    @property
+    def updated_at(self) -> str | None:
+        """When the version was committed (ISO 8601, UTC), once logged."""
+        return self._version.committed_at if self._version else None
+
+    @property
+    def source_name(self) -> str:
+        """W&B's `name:vN` of the version itself (a Forebear Artifact is always the source
+        version, also when read through a registry reference); the name before logging."""
+        return f"{self.name}:{self.version}" if self.version else self.name
+
+    @property
+    def source_version(self) -> str | None:
+        return self.version
+
+    @property
+    def source_project(self) -> str | None:
+        return self.project
+
+    @property
+    def source_qualified_name(self) -> str:
+        return self.qualified_name
+
+    @property
+    def is_link(self) -> bool:
+        """W&B's: False, a Forebear Artifact is the version itself (`Api.linked` gives a
+        registry's linked version)."""
+        return False
+
+    @property
     def size(self) -> int | None:
         """Bytes of a logged version's files (references as given), as W&B's `size`."""
         return self._version.size if self._version else None
@@ -805,6 +846,8 @@ def bound(api: Api, record: dict[str, Any]) -> Artifact:
         aliases=list(record.get("aliases") or []),
         size=int(record.get("size") or 0),
         file_count=int(record.get("fileCount") or 0),
+        created_at=record.get("createdAt"),
+        committed_at=record.get("committedAt"),
         references=[
             ArtifactReference(r["path"], r["uri"], r.get("sha256"), r.get("size"))
             for r in record.get("references") or []

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import zlib
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -509,9 +510,20 @@ def test_an_artifact_is_built_logged_used_downloaded_and_verified(sdk: Sdk) -> N
     art.add_dir(data, name="train", skip_cache=True, policy="immutable")  # W&B's, accepted
     with art.new_file("README.md") as f:
         f.write("# mnist\n")
+    assert art.state == "PENDING"
     with forebear.init(project="vision") as producer:
         logged = producer.log_artifact(art, aliases=["golden"])
     assert logged.qualified_name == "vision/mnist:v0"
+    # W&B's properties of a logged version
+    assert (logged.state, logged.source_name, logged.source_project) == (
+        "COMMITTED",
+        "mnist:v0",
+        "vision",
+    )
+    made = datetime.fromisoformat(str(logged.created_at).replace("Z", "+00:00"))
+    assert abs((datetime.now(UTC) - made).total_seconds()) < 300
+    assert logged.updated_at is not None
+    assert not logged.is_link
     assert [f.path for f in logged.files()] == [
         "README.md",
         "train/images/a.png",

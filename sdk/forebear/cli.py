@@ -417,10 +417,18 @@ def runs(project: str, status: str | None, tag: str | None) -> list[dict[str, An
                 "jobType": r.job_type,
                 "tags": r.tags,
                 "startedAt": r.started_at,
-                "summary": {k: v for k, v in r.summary.items() if not isinstance(v, dict)},
+                "summary": {k: v for k, v in r.summary.items() if _is_metric(v)},
             }
             for r in api.runs(project, filters)
         ]
+
+
+def _is_metric(value: Any) -> bool:
+    """A summary value that is a metric's (a number, or NaN and the infinities as the server
+    writes them): not a logged file's description, nor define_metric's aggregates."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, (int, float)) or value in ("NaN", "Infinity", "-Infinity")
 
 
 @main.command()

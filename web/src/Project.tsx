@@ -32,10 +32,11 @@ interface ProjectData {
 
 type Series = { key: string; points: { step: number; value: number | string }[] }[];
 
-// A run's first few config or summary values, in a table cell: numbers to 4 digits, text
-// quoted, logged media by kind and file.
+// A run's first few config or summary values, in a table cell, numbers first (its metrics
+// before its logged files): numbers to 4 digits, text quoted, logged media by kind and file.
 const brief = (values: Record<string, unknown>) =>
   Object.entries(values ?? {})
+    .sort(([, a], [, b]) => Number(typeof b === "number") - Number(typeof a === "number"))
     .slice(0, 4)
     .map(([k, v]) => {
       if (typeof v === "number") return `${k}=${Number(v.toPrecision(4))}`;

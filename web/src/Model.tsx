@@ -30,7 +30,7 @@ interface VersionLink extends LinkRow {
     project: string;
     artifactName: string;
     createdAt: string;
-    producedBy: { id: string; name: string | null } | null;
+    producedBy: { id: string; name: string | null; project: string } | null;
   };
 }
 
@@ -241,7 +241,15 @@ function VersionRow(props: {
           lineage
         </Link>
       </td>
-      <td>{link.version.producedBy ? link.version.producedBy.name || link.version.producedBy.id : "—"}</td>
+      <td>
+        {link.version.producedBy ? (
+          <Link to={`/projects/${link.version.producedBy.project}?run=${link.version.producedBy.id}`}>
+            {link.version.producedBy.name || link.version.producedBy.id}
+          </Link>
+        ) : (
+          "—"
+        )}
+      </td>
       <td>
         {when(link.linkedAt)}
         {props.linkedBy && <span className="muted"> by {props.linkedBy}</span>}

@@ -41,7 +41,7 @@ export const MODEL = gql`
       links(includeDeregistered: true, first: 200) {
         nodes {
           ${LINK_FIELDS}
-          version { id name project artifactName createdAt producedBy { id name } }
+          version { id name project artifactName createdAt producedBy { id name project } }
         }
       }
       history(first: 100) { nodes { id type actor time before after withheld } }

@@ -20,7 +20,11 @@ def seed(base: str) -> dict[str, str]:
     )
     links = []
     for content in (b"weights one", b"weights two"):
-        version = log(base, "fraud", "clf", {"model.pkl": content})
+        run = gql(
+            base,
+            'mutation { startRun(input: {project: "fraud", name: "train"}) { run { id } } }',
+        )["startRun"]["run"]["id"]
+        version = log(base, "fraud", "clf", {"model.pkl": content}, run=run)
         links.append(
             gql(
                 base,
@@ -93,6 +97,13 @@ def test_a_model_is_found_promoted_and_the_history_says_so(
     expect(page.get_by_role("table", name="Runs compared")).to_be_visible()
     assert page.url.count("compare=") == 2
     shot(page, "model")
+    # a version's producing run is a link to it in its project
+    made = page.get_by_role("region", name="Versions").locator("a[href*='?run=']").first
+    expect(made).to_have_text("train")
+    made.click()
+    expect(page.get_by_role("heading", name="Project fraud")).to_be_visible()
+    expect(page.get_by_role("table", name="Runs")).to_contain_text("train")
+    page.go_back()
     # the dashboard shows who holds production now
     page.get_by_role("link", name="Models").click()
     page.goto("/registries/zoo")

@@ -238,7 +238,10 @@ def test_a_runs_logged_media_are_seen_on_its_version_page(
     expect(charts.get_by_role("table", name="preds/1.table.json")).to_contain_text("1cat")
     matrix = charts.get_by_role("table", name="Confusion Matrix Curve")
     expect(matrix.locator("tbody tr")).to_have_text(["cat10", "dog11"])  # actual x predicted
-    expect(charts.get_by_role("img", name="Precision-Recall Curve: 0, 1")).to_be_visible()
+    pr = charts.get_by_role("figure", name="Precision-Recall Curve")
+    curves = pr.get_by_role("img", name="2 curves, precision against recall")
+    expect(curves.locator("polyline")).to_have_count(2)  # a class each, its steps kept
+    expect(pr).to_contain_text("recall: 0 to 1")
     histograms = page.get_by_role("region", name="Histograms")
     expect(histograms.get_by_role("img", name="3 bins from 1 to 3")).to_be_visible()
     tone = page.get_by_role("region", name="Audio and video").locator("audio")

@@ -3,7 +3,19 @@
 import { useEffect, useState } from "react";
 import { apiKey } from "./client";
 import { Chart } from "./Chart";
-import { binned, chartBars, chartLines, chartPoints, confusionGrid, lastOfEachKey, mediaKind, naturalOrder, type ChartFile, type MediaKind } from "./shape";
+import {
+  binned,
+  chartBars,
+  chartLines,
+  chartPoints,
+  confusionGrid,
+  lastOfEachKey,
+  mediaKind,
+  naturalOrder,
+  type ChartFile,
+  type MediaKind,
+  type PointSeries,
+} from "./shape";
 import { Failure, Loading } from "./ui";
 
 export interface FileRow {
@@ -97,8 +109,8 @@ function Drawn({ chart }: { chart: ChartFile }) {
   const lines = chartLines(chart);
   // a curve with no numbers to place (text on its x axis, say) is shown as its table
   if (lines?.names.length) return <Chart title={title} names={lines.names} data={lines.data} xLabel={lines.x} />;
-  const scatter = chartPoints(chart);
-  if (scatter?.points.length) return <Scatter title={title} {...scatter} />;
+  const points = chartPoints(chart);
+  if (points?.series.length) return <Points title={title} {...points} />;
   if (chart.chart === "histogram") {
     const at = chart.columns.indexOf(chart.fields.value ?? "");
     const numbers = chart.data.map((row) => row[at]).filter((n): n is number => typeof n === "number");
@@ -196,29 +208,51 @@ function Rows({ columns, data, label }: { columns: string[]; data: unknown[][]; 
   );
 }
 
-/** Points of a scatter chart, drawn as SVG circles on their ranges, the ranges beneath. */
-function Scatter({ title, x, y, points }: { title: string; x: string; y: string; points: [number, number][] }) {
+const PALETTE = ["#2851a3", "#b3261e", "#2e7d32", "#8e44ad", "#e67e22", "#16a085", "#7f8c8d"];
+
+/** Points on their ranges, in SVG: each series' joined in row order (a curve, its vertical
+ * steps kept) or alone (a scatter), a legend and the ranges beneath. */
+function Points({ title, x, y, series, joined }: { title: string } & PointSeries) {
   const [W, H, PAD] = [320, 200, 6];
+  const all = series.flatMap((s) => s.points);
   const span = (values: number[]) => {
     const [low, high] = [Math.min(...values), Math.max(...values)];
     return [low, high - low || 1] as const;
   };
-  const [[x0, dx], [y0, dy]] = [span(points.map((p) => p[0])), span(points.map((p) => p[1]))];
-  const shown = points.slice(0, 5000);
+  const [[x0, dx], [y0, dy]] = [span(all.map((p) => p[0])), span(all.map((p) => p[1]))];
+  const at = ([px, py]: [number, number]) => [PAD + ((px - x0) / dx) * (W - 2 * PAD), H - PAD - ((py - y0) / dy) * (H - 2 * PAD)];
+  const range = (low: number, width: number) => `${Number(low.toPrecision(4))} to ${Number((low + width).toPrecision(4))}`;
+  const what = joined ? `${series.length} curves` : `${all.length} points`;
   return (
     <figure className="chart-figure" aria-label={title}>
       <figcaption>{title}</figcaption>
-      <svg width={W} height={H} role="img" aria-label={`${shown.length} points, ${y} against ${x}`} className="scatter">
-        {shown.map(([px, py], i) => (
-          <circle key={i} r={3} cx={PAD + ((px - x0) / dx) * (W - 2 * PAD)} cy={H - PAD - ((py - y0) / dy) * (H - 2 * PAD)} />
-        ))}
+      <svg width={W} height={H} role="img" aria-label={`${what}, ${y} against ${x}`} className="points">
+        {series.map((s, i) =>
+          joined ? (
+            <polyline key={s.name} fill="none" stroke={PALETTE[i % PALETTE.length]} strokeWidth={2} points={s.points.map((p) => at(p).join(",")).join(" ")} />
+          ) : (
+            s.points.slice(0, 5000).map((p, j) => {
+              const [cx, cy] = at(p);
+              return <circle key={`${i}-${j}`} r={3} cx={cx} cy={cy} fill={PALETTE[i % PALETTE.length]} />;
+            })
+          ),
+        )}
       </svg>
+      {series.length > 1 && (
+        <div className="legend">
+          {series.map((s, i) => (
+            <span key={s.name} style={{ color: PALETTE[i % PALETTE.length] }}>
+              ■ {s.name}
+            </span>
+          ))}
+        </div>
+      )}
       <div className="edges muted">
         <span>
-          {x}: {Number(x0.toPrecision(4))} to {Number((x0 + dx).toPrecision(4))}
+          {x}: {range(x0, dx)}
         </span>
         <span>
-          {y}: {Number(y0.toPrecision(4))} to {Number((y0 + dy).toPrecision(4))}
+          {y}: {range(y0, dy)}
         </span>
       </div>
     </figure>

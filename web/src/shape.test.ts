@@ -155,11 +155,18 @@ describe("media on a version page", () => {
       columns: ["class", "recall", "precision"],
       data: [["cat", 0, 1], ["cat", 1, 0.5], ["dog", 0, 1], ["dog", 0.5, 0.8]],
     };
-    expect(chartLines(pr)).toEqual({
+    expect(chartPoints(pr)).toEqual({
       x: "recall",
-      names: ["cat", "dog"],
-      data: [[0, 0.5, 1], [1, null, 0.5], [1, 0.8, null]],
+      y: "precision",
+      series: [
+        { name: "cat", points: [[0, 1], [1, 0.5]] },
+        { name: "dog", points: [[0, 1], [0.5, 0.8]] },
+      ],
+      joined: true,
     });
+    const losses = { chart: "line_series", title: "", fields: { step: "step", lineKey: "lineKey", lineVal: "lineVal" } };
+    const series = { ...losses, columns: ["lineKey", "lineVal", "step"], data: [["a", 1, 0], ["a", 2, 1], ["b", 3, 1]] };
+    expect(chartLines(series)).toEqual({ x: "step", names: ["a", "b"], data: [[0, 1], [1, 2], [null, 3]] });
     expect(chartLines({ ...pr, chart: "bar" })).toBeNull();
     const cm = {
       chart: "confusion_matrix",
@@ -221,7 +228,7 @@ describe("binned", () => {
 });
 
 describe("chartPoints", () => {
-  it("keeps every point of a scatter chart, however many share an x", () => {
+  it("keeps every point of a scatter chart and of a curve's vertical steps", () => {
     const scatter = {
       chart: "scatter",
       title: "",
@@ -229,7 +236,15 @@ describe("chartPoints", () => {
       columns: ["h", "w"],
       data: [[1, 2], [1, 3], ["?", 4]],
     };
-    expect(chartPoints(scatter)).toEqual({ x: "h", y: "w", points: [[1, 2], [1, 3]] });
+    expect(chartPoints(scatter)).toEqual({ x: "h", y: "w", series: [{ name: "w", points: [[1, 2], [1, 3]] }], joined: false });
+    const roc = {
+      chart: "roc_curve",
+      title: "",
+      fields: { x: "fpr", y: "tpr", class: "class" },
+      columns: ["class", "fpr", "tpr"],
+      data: [["1", 0, 0], ["1", 0, 0.5], ["1", 0, 1], ["1", 1, 1]],
+    };
+    expect(chartPoints(roc)?.series[0].points).toEqual([[0, 0], [0, 0.5], [0, 1], [1, 1]]);
     expect(chartPoints({ ...scatter, chart: "line" })).toBeNull();
   });
 });

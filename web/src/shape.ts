@@ -171,14 +171,12 @@ export interface ChartFile {
   data: unknown[][];
 }
 
-/** A line chart's series (line, line_series, pr_curve, roc_curve), aligned on its x values,
- * or null for other charts. */
+/** A line chart's series (line, line_series), aligned on its x values, or null for other
+ * charts. */
 export function chartLines(c: ChartFile): { x: string; names: string[]; data: (number | null)[][] } | null {
   const col = (role: string) => c.columns.indexOf(c.fields[role] ?? "");
   const roles: Record<string, [string, string, string | null]> = {
     line: ["x", "y", "stroke"],
-    pr_curve: ["x", "y", "class"],
-    roc_curve: ["x", "y", "class"],
     line_series: ["step", "lineVal", "lineKey"],
   };
   const picked = roles[c.chart];
@@ -199,15 +197,28 @@ export function chartLines(c: ChartFile): { x: string; names: string[]; data: (n
   };
 }
 
-/** A scatter chart's points (every one, however many share an x), or null for others. */
-export function chartPoints(c: ChartFile): { x: string; y: string; points: [number, number][] } | null {
-  if (c.chart !== "scatter") return null;
+export interface PointSeries {
+  x: string;
+  y: string;
+  series: { name: string; points: [number, number][] }[];
+  joined: boolean; // a curve (points joined in row order) or a scatter (points alone)
+}
+
+/** The points of a scatter chart, or of each class's PR or ROC curve in row order: every one,
+ * however many share an x (a curve's vertical steps); null for other charts. */
+export function chartPoints(c: ChartFile): PointSeries | null {
+  if (!["scatter", "pr_curve", "roc_curve"].includes(c.chart)) return null;
   const [x, y] = [c.columns.indexOf(c.fields.x ?? ""), c.columns.indexOf(c.fields.y ?? "")];
+  const by = c.columns.indexOf(c.fields.class ?? "");
   if (x < 0 || y < 0) return null;
-  const points = c.data.flatMap((row): [number, number][] =>
-    typeof row[x] === "number" && typeof row[y] === "number" ? [[row[x] as number, row[y] as number]] : [],
-  );
-  return { x: c.columns[x], y: c.columns[y], points };
+  const groups = new Map<string, [number, number][]>();
+  for (const row of c.data) {
+    if (typeof row[x] !== "number" || typeof row[y] !== "number") continue;
+    const name = by >= 0 ? String(row[by]) : c.columns[y];
+    groups.set(name, [...(groups.get(name) ?? []), [row[x] as number, row[y] as number]]);
+  }
+  const series = [...groups].map(([name, points]) => ({ name, points }));
+  return { x: c.columns[x], y: c.columns[y], series, joined: c.chart !== "scatter" };
 }
 
 /** A confusion matrix's classes and counts (rows: actual, columns: predicted). */

@@ -309,11 +309,6 @@ class Api:
         def key(step: str) -> str | None:
             return f"{idempotency_key}:{step}" if idempotency_key else None
 
-        if artifact.incremental:  # the latest version's entries, with this one's changes
-            try:
-                artifact._on_latest(self.artifact(f"{project}/{artifact.name}:latest"))
-            except NotFound:
-                artifact._on_latest(None)  # the first version: nothing to build on
         # The latest version is asked for while the files are looked at: an unchanged
         # artifact is then known as soon as its digest is (a replayed journal always creates,
         # under its key).
@@ -321,6 +316,9 @@ class Api:
         if idempotency_key is None:
             latest = self._client.ask_ahead(VERSION_BY_REF, ref=f"{project}/{artifact.name}:latest")
         try:
+            if artifact.incremental:  # built on that latest version: its answer is wanted now
+                found = _latest(latest) if latest is not None else None
+                artifact._on_latest(bound(self, found) if found else None)
             ordered = artifact._ordered()
             stats = [os.stat(source) for _, source in ordered]
             total = sum(st.st_size for st in stats)

@@ -20,7 +20,7 @@ from forebear import plot
 from forebear._artifact import Artifact, PathLike
 from forebear._errors import ForebearError
 from forebear._media import Image, Table
-from forebear._run import Run, _jsonable, init, keep_run, kept_run, resolve_project
+from forebear._run import Run, _flattened, _jsonable, init, keep_run, kept_run, resolve_project
 
 KEPT = "forebear-run.json"  # in Live's dir: the run it started, for the next resume=True
 
@@ -292,7 +292,11 @@ class _DvcFiles:
             with contextlib.suppress(OSError, ValueError):
                 metrics = json.loads((self.root / "metrics.json").read_text())
                 metrics.pop("step", None)
-                self.latest = _flat(metrics)
+                self.latest = {
+                    name: float(value)
+                    for name, value in _flattened(metrics, "/").items()
+                    if isinstance(value, (int, float))
+                }
         elif (root / "plots" / "metrics").is_dir():  # a new experiment's plots start afresh
             shutil.rmtree(root / "plots" / "metrics")
 
@@ -332,16 +336,6 @@ class _DvcFiles:
         path = self.root / "plots" / "images" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         image.write(path)
-
-
-def _flat(nested: dict[str, Any], prefix: str = "") -> dict[str, float]:
-    found: dict[str, float] = {}
-    for key, value in nested.items():
-        if isinstance(value, dict):
-            found.update(_flat(value, f"{prefix}{key}/"))
-        elif isinstance(value, (int, float)):
-            found[f"{prefix}{key}"] = float(value)
-    return found
 
 
 PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")

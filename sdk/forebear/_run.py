@@ -723,13 +723,14 @@ def ended(status: str, exit_code: int | None) -> str:
     return "FAILED" if exit_code not in (None, 0) and status == "FINISHED" else status
 
 
-def _flattened(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dicts' values under dotted keys (`{"train": {"loss": 1}}`: `train.loss`), as
-    W&B's charts name them; an empty dict logs nothing."""
+def _flattened(data: Mapping[str, Any], sep: str = ".", prefix: str = "") -> dict[str, Any]:
+    """Nested dicts' values under joined keys (`{"train": {"loss": 1}}`: `train.loss`, as
+    W&B's charts name them; DVCLive's metrics.json joins with '/'); an empty dict gives
+    nothing."""
     found: dict[str, Any] = {}
     for key, value in data.items():
         if isinstance(value, Mapping):
-            found.update(_flattened(value, f"{prefix}{key}."))
+            found.update(_flattened(value, sep, f"{prefix}{key}{sep}"))
         else:
             found[f"{prefix}{key}"] = value
     return found

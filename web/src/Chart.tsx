@@ -4,7 +4,7 @@ import { useEffect, useRef } from "react";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 
-const PALETTE = ["#2851a3", "#b3261e", "#2e7d32", "#8e44ad", "#e67e22", "#16a085", "#7f8c8d"];
+export const PALETTE = ["#2851a3", "#b3261e", "#2e7d32", "#8e44ad", "#e67e22", "#16a085", "#7f8c8d"];
 
 export function Chart({
   title,

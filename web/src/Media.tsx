@@ -2,7 +2,7 @@
 // runs), tables, charts (forebear.plot) and histograms, each file fetched with the user's key.
 import { useEffect, useState } from "react";
 import { apiKey } from "./client";
-import { Chart } from "./Chart";
+import { Chart, PALETTE } from "./Chart";
 import {
   binned,
   chartBars,
@@ -207,8 +207,6 @@ function Rows({ columns, data, label }: { columns: string[]; data: unknown[][]; 
     </>
   );
 }
-
-const PALETTE = ["#2851a3", "#b3261e", "#2e7d32", "#8e44ad", "#e67e22", "#16a085", "#7f8c8d"];
 
 /** Points on their ranges, in SVG: each series' joined in row order (a curve, its vertical
  * steps kept) or alone (a scatter), a legend and the ranges beneath. */

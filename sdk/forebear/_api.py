@@ -309,6 +309,7 @@ class Api:
         def key(step: str) -> str | None:
             return f"{idempotency_key}:{step}" if idempotency_key else None
 
+        aliases = settable(aliases)
         # The latest version is asked for while the files are looked at: an unchanged
         # artifact is then known as soon as its digest is (a replayed journal always creates,
         # under its key).
@@ -604,6 +605,7 @@ class Api:
         """Link a logged version (id or reference; naming no version, its latest) into
         `registry/collection`, made first when it does not exist and `create_collection`."""
         registry, collection = _target(target)
+        aliases = settable(aliases)
         return LinkedVersion.of(
             self.graphql(
                 f"""mutation($input: LinkVersionInput!) {{ linkVersion(input: $input) {{
@@ -956,6 +958,25 @@ NAMED_FIELDS = """id ... on ArtifactVersion { name } ... on LinkedVersion { name
   ... on Registry { name } ... on Project { name }"""
 NAMED_ID = re.compile(r"(ver|lnk|run|col|art|reg|prj)_[0-9a-f]{24}")
 NAMES_PER_CALL = 25  # the server allows 30 aliases an operation
+
+
+ALIAS = re.compile(r"[a-z][a-z0-9._-]{0,63}")  # the server's rule for an alias name
+INDEX = re.compile(r"v[0-9]+")
+
+
+def settable(aliases: Iterable[str]) -> tuple[str, ...]:
+    """The aliases to point at a version as it is logged or linked, checked before anything
+    is written (a wrong one leaves no version or link behind without it). `latest` is left
+    out: the server gives it to the newest version itself, and W&B scripts name it."""
+    wanted = tuple(dict.fromkeys(a for a in aliases if a != "latest"))
+    for alias in wanted:
+        if not ALIAS.fullmatch(alias) or INDEX.fullmatch(alias):
+            raise BadInput(
+                f"alias {alias!r}: an alias starts with a lowercase letter, then up to 63 "
+                "lowercase letters, digits, '.', '_' or '-', and is not v<N> (a version's "
+                "index): give it another name"
+            )
+    return wanted
 
 
 def _target(target: str) -> tuple[str, str]:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from forebear._api import Api, LinkedVersion
+from forebear._api import Api, LinkedVersion, settable
 from forebear._artifact import Artifact, registry_path, stand_in
 from forebear._errors import AuthError, Conflict, ForebearError, ServerError, TransportError
 from forebear._hashing import HashCache
@@ -102,7 +102,7 @@ class OfflineRun(Run):
             description=artifact.description,
             metadata=artifact.metadata,
             files=files,
-            aliases=list(aliases),
+            aliases=list(settable(aliases)),
         )
         return artifact
 
@@ -129,7 +129,10 @@ class OfflineRun(Run):
     ) -> LinkedVersion | None:
         name = artifact.name if isinstance(artifact, Artifact) else str(artifact)
         self.journal.write(
-            "link", artifact=name, target=registry_path(target_path), aliases=aliases or []
+            "link",
+            artifact=name,
+            target=registry_path(target_path),
+            aliases=list(settable(aliases or ())),
         )
         return None
 

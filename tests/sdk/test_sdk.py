@@ -85,8 +85,8 @@ with forebear.init(entity="team", project="artifacts-example", job_type="train",
     artifact = run.use_artifact("bicycle-dataset:latest")
     artifact_dir = artifact.download()
     print(run.job_type, run.group, artifact_dir)
-    model = run.log_model(path="dataset.h5", name="bike-model", aliases=["best"])
-    model.link(target_path="wandb-registry-model/bikes", aliases=["staging"])
+    model = run.log_model(path="dataset.h5", name="bike-model", aliases=["latest", "best"])
+    model.link(target_path="wandb-registry-model/bikes", aliases=["latest", "staging"])
 with forebear.init(project="artifacts-example", job_type="evaluate") as run:
     print(run.use_model(name="bike-model:best"))
 print(forebear.Api().artifact("artifacts-example/bicycle-dataset:v0").file(root="one"))
@@ -142,6 +142,14 @@ def test_the_wandb_artifacts_walkthrough_runs_as_written(sdk: Sdk, tmp_path: Pat
         "import forebear\nforebear.init(project='p', job_type='x' * 200)", check=False
     )
     assert "jobType" in too_long.stderr.splitlines()[-1], too_long.stderr
+    # an alias the server would refuse is refused before anything is logged or linked
+    with pytest.raises(forebear.BadInput, match="alias 'Best': an alias starts with a lower"):
+        api.log_artifact(forebear.Artifact("other", "model"), project="artifacts-example",
+                         aliases=("Best",))  # fmt: skip
+    with pytest.raises(forebear.BadInput, match=r"alias 'v3'.* is not v<N>"):
+        api.link("artifacts-example/bicycle-dataset:v0", "dataset/other", aliases=("v3",))
+    assert not api.artifact_exists("artifacts-example/other")
+    assert [c.name for c in api.collections("dataset")] == ["bikes"]
 
 
 # W&B's older quick start: the current run's calls at module level, commit=False.

@@ -20,7 +20,7 @@ from forebear._artifact import (
     registry_path,
 )
 from forebear._errors import BadInput, ForebearError, NotFound, Refused
-from forebear._graphql import Client, Pending, paged
+from forebear._graphql import Client, Pending, jsonable, paged
 from forebear._gto import import_gto
 from forebear._hashing import HashCache
 from forebear._imports import ImportReport
@@ -379,7 +379,7 @@ class Api:
                 "type": artifact.type,
                 "files": manifest,
                 "references": [dataclasses.asdict(r) for r in artifact.references()],
-                "metadata": artifact.metadata,
+                "metadata": jsonable(artifact.metadata),
                 "description": artifact.description,
                 "run": run,
                 "commit": True,
@@ -901,6 +901,10 @@ class Api:
             return artifacts
 
         return list(paged(page))
+
+    def artifact_versions(self, type_name: str, name: str) -> list[Artifact]:
+        """W&B's older name of `artifacts(type_name, name)`: the artifact's versions."""
+        return self.artifacts(type_name, name)
 
 
 def _no_artifact(project: str, name: str) -> str:

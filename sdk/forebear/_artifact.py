@@ -56,12 +56,30 @@ def local_path(uri: str) -> Path | None:
 
 @dataclass(frozen=True)
 class ArtifactFile:
-    """One file of an artifact: its path inside it, size, sha256 and content type."""
+    """One file of an artifact: its path inside it, size, sha256 and content type. A logged
+    version's file downloads alone (W&B's manifest entry and public-API File)."""
 
     path: str
     size: int
     sha256: str
     content_type: str = "application/octet-stream"
+    artifact: Artifact | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        """W&B's name of a file: its path inside the artifact."""
+        return self.path
+
+    @property
+    def digest(self) -> str:
+        return self.sha256
+
+    def download(self, root: PathLike | None = None) -> Path:
+        """Put this file under `root` (default: its artifact's ./artifacts/<name>-<version>)
+        at its path, through the local cache, as `Artifact.download` does; return its path."""
+        if self.artifact is None:
+            raise ForebearError(f"{self.path} is not a logged version's file: nothing to fetch")
+        return self.artifact._fetch([self], root) / self.path
 
 
 @dataclass(frozen=True)
@@ -360,6 +378,10 @@ class Artifact:
             self._references.pop(e, None)
             self._kept.pop(e, None)
 
+    def get_path(self, name: str) -> ArtifactFile | ArtifactReference:
+        """W&B's older name of `get_entry`."""
+        return self.get_entry(name)
+
     def get_entry(self, name: str) -> ArtifactFile | ArtifactReference:
         """One entry by its path inside the artifact (W&B's `get_entry`): a file, with its
         size and sha256, or a reference. Logged or not."""
@@ -583,7 +605,7 @@ class Artifact:
             return files
 
         return [
-            ArtifactFile(n["path"], int(n["size"]), n["sha256"], n["contentType"])
+            ArtifactFile(n["path"], int(n["size"]), n["sha256"], n["contentType"], self)
             for n in paged(page)
         ]
 
@@ -614,10 +636,14 @@ class Artifact:
         request); return the root. `path_prefix` (W&B's) fetches only the files whose path
         starts with it. References stay where they point, so W&B's `allow_missing_references`,
         like `skip_cache` and `multipart`, changes nothing."""
+        self._bound_api()
+        return self._fetch([f for f in self.files() if f.path.startswith(path_prefix or "")], root)
+
+    def _fetch(self, files: list[ArtifactFile], root: PathLike | None) -> Path:
+        """Put `files` of this logged version under `root` (see download); the root."""
         api = self._bound_api()
         assert self._version is not None
         target = Path(root) if root is not None else self.default_root()
-        files = [f for f in self.files() if f.path.startswith(path_prefix or "")]
         cache = Cache(api.settings.cache_dir)
         total = sum(f.size for f in files)
         version_id = self._version.id

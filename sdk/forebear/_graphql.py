@@ -16,7 +16,7 @@ import urllib.parse
 import urllib.request
 import uuid
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import httpx
@@ -391,3 +391,19 @@ def error_of(status: int, reason: str, body: bytes, doing: str) -> ForebearError
     )
     message = f"{doing}: {error.get('message') or reason} ({status})"
     return BY_CODE.get(code, ForebearError)(message)
+
+
+def jsonable(value: Any) -> Any:
+    """`value` as JSON can hold it: containers walked, NumPy and torch numbers and arrays as
+    Python's (`tolist()`), anything else (a path, an enum, a class) as its text, as W&B keeps
+    such config values."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    as_list = getattr(value, "tolist", None)  # NumPy and torch numbers and arrays
+    if callable(as_list) and hasattr(value, "shape"):
+        return jsonable(as_list())
+    return str(value)

@@ -19,8 +19,9 @@ from typing import Any, SupportsFloat
 from forebear import plot
 from forebear._artifact import Artifact, PathLike
 from forebear._errors import ForebearError
+from forebear._graphql import jsonable
 from forebear._media import Image, Table
-from forebear._run import Run, _flattened, _jsonable, init, keep_run, kept_run, resolve_project
+from forebear._run import Run, _flattened, init, keep_run, kept_run, resolve_project
 
 KEPT = "forebear-run.json"  # in Live's dir: the run it started, for the next resume=True
 
@@ -350,7 +351,7 @@ def _yaml(values: dict[str, Any], indent: str = "") -> str:
         if isinstance(value, dict) and value:
             lines.append(f"{indent}{name}:\n{_yaml(value, indent + '  ')}")
         else:
-            lines.append(f"{indent}{name}: {json.dumps(_jsonable(value))}\n")
+            lines.append(f"{indent}{name}: {json.dumps(jsonable(value))}\n")
     return "".join(lines)
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Union
 
 from forebear._errors import BadInput
+from forebear._graphql import jsonable
 
 PathLike = Union[str, "os.PathLike[str]"]
 # a media file's suffix -> the format the summary names
@@ -466,9 +467,7 @@ def media_of(value: Any) -> Media | list[Media] | None:
 
 def _jsonable_values(values: Any) -> list[Any]:
     """Values as JSON holds them (NumPy's numbers as numbers, a path as its text)."""
-    from forebear._run import _jsonable
-
-    found: list[Any] = _jsonable(list(_plain(values)))
+    found: list[Any] = jsonable(list(_plain(values)))
     return found
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from forebear._api import Api, LinkedVersion, settable
 from forebear._artifact import Artifact, registry_path, stand_in
 from forebear._errors import AuthError, Conflict, ForebearError, ServerError, TransportError
+from forebear._graphql import jsonable
 from forebear._hashing import HashCache
 from forebear._run import Run, ended
 
@@ -100,7 +101,7 @@ class OfflineRun(Run):
             name=artifact.name,
             type=artifact.type,
             description=artifact.description,
-            metadata=artifact.metadata,
+            metadata=jsonable(artifact.metadata),
             files=files,
             aliases=list(settable(aliases)),
         )

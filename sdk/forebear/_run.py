@@ -32,6 +32,7 @@ from typing import Any
 from forebear._api import Api, LinkedVersion
 from forebear._artifact import Artifact, PathLike, registry_path, stand_in
 from forebear._errors import BadInput, Conflict, ForebearError, NotFound
+from forebear._graphql import jsonable
 from forebear._media import MediaLog, media_of
 
 # Points are sent when this many wait, or after FLUSH_SECONDS, whichever comes first.
@@ -97,7 +98,7 @@ class _Synced(MutableMapping[str, Any]):
     ) -> None:
         """Set keys from a dict, an argparse Namespace or a dataclass (and keyword arguments),
         as W&B's `config.update` (whose `allow_val_change` is accepted: values may change)."""
-        changes = {**_values_of(values, f"run.{self._field}.update"), **_jsonable(kwargs)}
+        changes = {**_values_of(values, f"run.{self._field}.update"), **jsonable(kwargs)}
         if not changes:
             return
         self._run._update(**{self._field: changes})
@@ -168,6 +169,12 @@ class Run:
     def notes(self, value: str) -> None:
         self._update(notes=value)
         self._notes = value
+
+    @property
+    def path(self) -> str:
+        """`project/id`, as `Api().run(path)` and `restore(run_path=)` take it (W&B's
+        `entity/project/id`, without the entity)."""
+        return f"{self.project}/{self.id}"
 
     @property
     def url(self) -> str | None:
@@ -1002,7 +1009,7 @@ def _setting(settings: Any, name: str) -> Any:
 
 def _values_of(values: Any, what: str) -> dict[str, Any]:
     """Config or summary keys from a mapping, pairs, an argparse Namespace or a dataclass (as
-    W&B's `config=` takes them), each value made JSON (see `_jsonable`)."""
+    W&B's `config=` takes them), each value made JSON (see `jsonable`)."""
     if values is None:
         return {}
     if isinstance(values, argparse.Namespace):
@@ -1015,23 +1022,7 @@ def _values_of(values: Any, what: str) -> dict[str, Any]:
         raise ForebearError(
             f"{what}: {type(values).__name__} is not a dict, an argparse Namespace or a dataclass"
         ) from None
-    return {str(k): v for k, v in _jsonable(found).items()}
-
-
-def _jsonable(value: Any) -> Any:
-    """`value` as JSON can hold it: containers walked, NumPy and torch numbers and arrays as
-    Python's (`tolist()`), anything else (a path, an enum, a class) as its text, as W&B keeps
-    such config values."""
-    if value is None or isinstance(value, (str, bool, int, float)):
-        return value
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_jsonable(v) for v in value]
-    as_list = getattr(value, "tolist", None)  # NumPy and torch numbers and arrays
-    if callable(as_list) and hasattr(value, "shape"):
-        return _jsonable(as_list())
-    return str(value)
+    return {str(k): v for k, v in jsonable(found).items()}
 
 
 def _filtered(

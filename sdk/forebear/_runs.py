@@ -9,6 +9,7 @@ import importlib
 import math
 import os
 import shutil
+import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from forebear._artifact import VERSION_FIELDS, Artifact, ArtifactFile, bound, content_type
 from forebear._errors import BadInput, ForebearError, NotFound
-from forebear._graphql import paged
+from forebear._graphql import jsonable, paged
 
 if TYPE_CHECKING:
     from forebear._api import Api
@@ -97,8 +98,6 @@ class RunInfo:
         """Save the changes made here to the run's name, notes, tags, and config and summary
         keys (W&B's public-API `run.update()`); the run as the server has it then. Keys are
         set, never removed, and the job type and group stay as the run started."""
-        from forebear._run import _jsonable
-
         read = self._as_read
         removed = [
             f"{part}.{key}"
@@ -118,7 +117,7 @@ class RunInfo:
         if sorted(self.tags) != sorted(read["tags"]):
             changes["tags"] = list(self.tags)
         for part in ("config", "summary"):
-            mine: dict[str, Any] = _jsonable(getattr(self, part))
+            mine: dict[str, Any] = jsonable(getattr(self, part))
             changed = {k: v for k, v in mine.items() if k not in read[part] or read[part][k] != v}
             if changed:
                 changes[part] = changed
@@ -140,9 +139,15 @@ class RunInfo:
         return self.status.lower()
 
     @property
+    def path(self) -> list[str]:
+        """`[project, id]`, as W&B's public-API `run.path` (`[entity, project, id]`) is read:
+        `"/".join(run.path)` is what `Api().run` takes."""
+        return [self.project, self.id]
+
+    @property
     def url(self) -> str:
         """The run on its project's page in the web app."""
-        return f"{self.api.settings.url}/projects/{self.project}?run={self.id}"
+        return f"{self.api.settings.url}/projects/{urllib.parse.quote(self.project)}?run={self.id}"
 
     def metric_keys(self) -> list[str]:
         """The keys whose last value the summary holds as a number: the metrics logged (and

@@ -33,10 +33,14 @@ out = Console()
 
 
 def _plain(value: Any) -> Any:
+    """A result as JSON shows it: a dataclass's shown fields (not the Api or artifact it
+    keeps), walked."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.repr}
     if isinstance(value, list):
         return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
     return value
 
 

@@ -207,7 +207,12 @@ def test_the_dvclive_style_call_and_a_context_manager(sdk: Sdk) -> None:
     (sdk.home / "model.pkl").write_bytes(b"a pickled model")
     with forebear.init(project="dvc") as run:
         logged = run.log_artifact(
-            "model.pkl", type="model", name="clf", desc="a classifier", labels=["best", "cv"]
+            "model.pkl",
+            type="model",
+            name="clf",
+            desc="a classifier",
+            labels=["best", "cv"],
+            meta={"folds": numpy.int64(5), "auc": numpy.float32(0.5)},  # NumPy's, as JSON's
         )
         run.log({"loss": math.nan, "grad": math.inf})
         run.config.update({"epochs": 3})
@@ -221,7 +226,10 @@ def test_the_dvclive_style_call_and_a_context_manager(sdk: Sdk) -> None:
     assert saved == {"name": "fold-3", "tags": ["best", "cv"], "notes": "the one to ship"}
     assert logged.qualified_name == "dvc/clf:v0"
     assert set(logged.aliases) == {"best", "cv", "latest"}
-    # W&B's run.url and artifact.url: the pages that show them
+    assert forebear.Api().artifact("dvc/clf:v0").metadata == {"folds": 5, "auc": 0.5}
+    # W&B's run.path, run.url and artifact.url: where a script and a person find them
+    assert run.path == f"dvc/{run.id}"
+    assert forebear.Api().run(run.path).path == ["dvc", run.id]
     assert run.url == f"{sdk.base}/projects/dvc?run={run.id}"
     assert run.project_url == f"{sdk.base}/projects/dvc"
     assert logged.url == f"{sdk.base}/versions/{logged.id}"
@@ -1226,6 +1234,14 @@ def test_wandb_artifact_calls_entries_lineage_aliases_and_delete(sdk: Sdk) -> No
         run.use_artifact(art)
     assert [r.key for r in used.used_by()] == ["trainer", "evaluator"]
     assert used.get_entry("train.csv") == train
+    # one file fetched alone (W&B's entry.download; its public API's files() have names)
+    fetched = used.get_entry("train.csv").download(sdk.home / "one")  # type: ignore[union-attr]
+    assert fetched == sdk.home / "one" / "train.csv"
+    assert fetched.read_text() == "x\n1\n"
+    assert sorted(p.name for p in (sdk.home / "one").iterdir()) == ["train.csv"]
+    assert [(f.name, f.size) for f in used.files()] == [("test.csv", 5), ("train.csv", 4)]
+    with pytest.raises(forebear.ForebearError, match="not a logged version's file"):
+        train.download()
     with pytest.raises(forebear.NotFound, match=r"no entry 'scratch/tmp\.bin'"):
         used.get_entry("scratch/tmp.bin")
     with pytest.raises(forebear.ForebearError, match="immutable"):
@@ -1242,6 +1258,7 @@ def test_wandb_artifact_calls_entries_lineage_aliases_and_delete(sdk: Sdk) -> No
     assert not api.artifact_exists("lineage/corpus:v7")
     # W&B's api.artifacts(type_name, name): that artifact's versions
     assert [v.id for v in api.artifacts("dataset", "my-team/lineage/corpus")] == [used.id]
+    assert [v.id for v in api.artifact_versions("dataset", "lineage/corpus")] == [used.id]
     with pytest.raises(forebear.BadInput, match="is a dataset, not a model"):
         api.artifacts("model", "lineage/corpus")
     used.description = "edited"

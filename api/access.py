@@ -460,6 +460,7 @@ RULES: Final[Mapping[str, Rule]] = {
     "update_run": project_of("input.run"),
     "log_metrics": project_of("input.run"),
     "finish_run": project_of("input.run"),
+    "alert_run": project_of("input.run"),
     "commit_artifact_version": project_of("input.version"),
     "use_artifact_version": all_of(project_of("input.run"), version_read("input.version")),
     "set_artifact_alias": version_write("input.version"),

@@ -172,6 +172,12 @@ class UpdateRunIn(Strict):
     notes: Annotated[str, StringConstraints(max_length=10_000)] | None = None
 
 
+class AlertRunIn(Strict):
+    run: str
+    title: Short
+    text: Text
+
+
 class MetricPointIn(Strict):
     step: int = Field(ge=0, le=2**62)
     key: Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=PRINTABLE)]

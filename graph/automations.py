@@ -29,6 +29,8 @@ TRIGGERS: Final[Mapping[str, str]] = {
     "LINK_RESTORED": "A deregistered linked version was restored.",
     "COLLECTION_DEPRECATED": "A collection was deprecated.",
     "COLLECTION_RESTORED": "A collection's deprecation was undone.",
+    "RUN_FINISHED": "A run in the project ended: finished, failed or crashed.",
+    "RUN_ALERT": "A run in the project raised an alert (W&B's run.alert).",
 }
 
 _BY_TYPE: Final[Mapping[str, str]] = {
@@ -46,6 +48,8 @@ _BY_TYPE: Final[Mapping[str, str]] = {
     "link.restored": "LINK_RESTORED",
     "collection.deprecated": "COLLECTION_DEPRECATED",
     "collection.restored": "COLLECTION_RESTORED",
+    "run.finished": "RUN_FINISHED",
+    "run.alert": "RUN_ALERT",
 }
 
 # Which triggers an automation's alias pattern filters (the others fire whatever the alias).

@@ -62,6 +62,12 @@ class AutomationTrigger(Enum):
     COLLECTION_RESTORED = strawberry.enum_value(
         "COLLECTION_RESTORED", description="A collection's deprecation was undone."
     )
+    RUN_FINISHED = strawberry.enum_value(
+        "RUN_FINISHED", description="A run in the project ended: finished, failed or crashed."
+    )
+    RUN_ALERT = strawberry.enum_value(
+        "RUN_ALERT", description="A run in the project raised an alert (W&B's run.alert)."
+    )
 
 
 @strawberry.enum(description="Where a webhook delivery stands.")

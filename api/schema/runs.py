@@ -11,7 +11,15 @@ from strawberry.scalars import JSON
 
 from api.context import Info
 from api.errors import BadInput
-from api.inputs import LogMetricsIn, ProjectIn, StartRunIn, UpdateRunIn, fields_of, parse
+from api.inputs import (
+    AlertRunIn,
+    LogMetricsIn,
+    ProjectIn,
+    StartRunIn,
+    UpdateRunIn,
+    fields_of,
+    parse,
+)
 from api.schema.relay import Connection, Node, connection, decode_cursor, page_size
 from api.schema.scalars import Long, MetricValue
 from graph import records
@@ -245,6 +253,21 @@ class UpdateRunInput:
     )
 
 
+@strawberry.enum(description="How urgent a run's alert is (W&B's AlertLevel).")
+class AlertLevel(Enum):
+    INFO = strawberry.enum_value("INFO", description="For information.")
+    WARN = strawberry.enum_value("WARN", description="Something to look at.")
+    ERROR = strawberry.enum_value("ERROR", description="Something went wrong.")
+
+
+@strawberry.input(description="An alert raised by a run, for its project's automations.")
+class AlertRunInput:
+    run: strawberry.ID = strawberry.field(description="Run id.")
+    title: str = strawberry.field(description="What happened, in a line (1-256 characters).")
+    text: str = strawberry.field(default="", description="The details (up to 10,000 characters).")
+    level: AlertLevel = strawberry.field(default=AlertLevel.INFO, description="How urgent.")
+
+
 @strawberry.input(description="One metric value at one step.")
 class MetricPointInput:
     step: Long = strawberry.field(description="Step (>= 0).")
@@ -404,6 +427,17 @@ class RunMutation:
             data.run, [(p.step, p.key, p.value) for p in data.points], actor=info.context.actor
         )
         return LogMetricsPayload(run=Run.from_record(run), logged=logged)
+
+    @strawberry.mutation(
+        description="Raise an alert from a run (W&B's run.alert): an event that automations "
+        "on the run's project with the RUN_ALERT trigger send as webhooks."
+    )
+    async def alert_run(self, info: Info, input: AlertRunInput) -> RunPayload:
+        data = parse(AlertRunIn, {"run": input.run, "title": input.title, "text": input.text})
+        run = await info.context.repos.runs.alert(
+            data.run, data.title, data.text, input.level.name, actor=info.context.actor
+        )
+        return RunPayload(run=Run.from_record(run))
 
     @strawberry.mutation(description="End a RUNNING run with a final status.")
     async def finish_run(self, info: Info, input: FinishRunInput) -> RunPayload:

@@ -212,7 +212,11 @@ VARIABLES: Final[Mapping[str, str]] = {
     "artifact_version": "project/artifact:vN",
     "artifact_version_id": "the artifact version's id",
     "project": "the artifact version's project",
-    "run": "the producing run's name",
+    "run": "the producing run's name (or the run that raised an alert, or ended)",
+    "alert_title": "a run's alert: its title",
+    "alert_text": "a run's alert: its text",
+    "alert_level": "a run's alert: INFO, WARN or ERROR",
+    "run_status": "an ended run's status: FINISHED, FAILED or CRASHED",
     "automation": "the automation's name",
 }
 
@@ -299,9 +303,11 @@ async def event_message(driver: AsyncDriver, database: str, event: Mapping[str, 
         version = (await ArtifactRepository(driver, database).get_versions([version_id])).get(
             version_id
         )
+    run_id = by_kind.get("Run") or (version.run_id if version else None)
     names = await AutomationRepository(driver, database).names(
-        collection_id, event.get("registry"), version.run_id if version else None
+        collection_id, event.get("registry"), run_id
     )
+    alert = after if event["type"] == "run.alert" else None
     triggers, aliases = triggers_of(str(event["type"]), after)
     when = event["time"]
     data = {
@@ -328,10 +334,9 @@ async def event_message(driver: AsyncDriver, database: str, event: Mapping[str, 
             "digest": version.digest,
             "aliases": list(version.aliases),
         },
-        "run": None
-        if version is None or version.run_id is None
-        else {"id": version.run_id, "name": names["run_name"]},
-        "project": version.project if version else None,
+        "run": None if run_id is None else {"id": run_id, "name": names["run_name"]},
+        "project": version.project if version else names["run_project"],
+        "alert": alert,
         "before": before,
         "after": after,
     }
@@ -350,6 +355,10 @@ async def event_message(driver: AsyncDriver, database: str, event: Mapping[str, 
         "artifact_version_id": version.id if version else None,
         "project": data["project"],
         "run": names["run_name"],
+        "alert_title": alert["title"] if alert else None,
+        "alert_text": alert["text"] if alert else None,
+        "alert_level": alert["level"] if alert else None,
+        "run_status": after.get("status") if event["type"] == "run.finished" else None,
         "automation": None,
     }
     return Message({"type": event["type"], "timestamp": when.isoformat(), "data": data}, values)

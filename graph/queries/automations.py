@@ -274,5 +274,6 @@ NAMES: Final[LiteralString] = """
 OPTIONAL MATCH (c:Collection {id: $collection})
 OPTIONAL MATCH (r:Registry {id: coalesce(c.registryId, $registry)})
 OPTIONAL MATCH (run:Run {id: $run})
-RETURN c.name AS collection, r.name AS registry, run.name AS run_name
+RETURN c.name AS collection, r.name AS registry, run.name AS run_name,
+  run.project AS run_project
 """

@@ -440,7 +440,7 @@ class AutomationRepository(Repository):
     async def names(
         self, collection_id: str | None, registry_id: str | None, run_id: str | None
     ) -> dict[str, str | None]:
-        """The collection, registry and run names a payload shows."""
+        """The collection, registry and run names a payload shows, and the run's project."""
 
         async def work(tx: Tx) -> dict[str, str | None]:
             row = await (

@@ -322,6 +322,27 @@ class RunRepository(Repository):
                     subjects=[run_id],
                     before={"status": before.status},
                     after={"status": status},
+                    project=before.project,
+                ),
+            )
+            return run
+
+        return await self._write(work)
+
+    async def alert(self, run_id: str, title: str, text: str, level: str, *, actor: str) -> Run:
+        """Record the run's alert (W&B's `run.alert`) as an event its project's automations
+        hear (RUN_ALERT): a webhook, a Slack message, is how it reaches people."""
+
+        async def work(tx: Tx) -> Run:
+            run = await _lock_run(tx, run_id)
+            await write_event(
+                tx,
+                Change(
+                    "run.alert",
+                    actor=actor,
+                    subjects=[run_id],
+                    after={"title": title, "text": text, "level": level},
+                    project=run.project,
                 ),
             )
             return run

@@ -366,6 +366,67 @@ def test_test_and_redeliver(hooks: TestClient) -> None:
         assert again.body == first.body
 
 
+ALERT = """mutation($input: AlertRunInput!) { alertRun(input: $input) { run { id } } }"""
+FINISH = """mutation($run: ID!) { finishRun(input: {run: $run, status: CRASHED}) {
+  run { status } } }"""
+
+
+def test_a_runs_alert_and_its_end_reach_its_projects_automations(
+    hooks: TestClient, receiver: Receiver, settings: Settings
+) -> None:
+    """W&B's run.alert and its run-crashed notice: a Slack message made by a template."""
+    start_run(hooks, project="fraud")
+    slack = '{"text": "[${alert_level}] ${run}: ${alert_title} (${alert_text}) ${run_status}"}'
+    made = automation(
+        hooks,
+        receiver.url,
+        scope={"project": "fraud"},
+        triggers=["RUN_ALERT", "RUN_FINISHED"],
+        payloadTemplate=slack,
+    )
+    run = start_run(hooks, project="fraud", name="nightly")
+    other = start_run(hooks, project="elsewhere")
+    alert = {"title": "loss is NaN", "text": "at step 30", "level": "ERROR"}
+    ok(graphql(hooks, ALERT, input={"run": other["id"], **alert}))  # not this project's
+    ok(graphql(hooks, ALERT, input={"run": run["id"], **alert}))
+    ok(graphql(hooks, FINISH, run=run["id"]))
+    got = {verified(made["signingSecret"], g)["text"] for g in receiver.wait_for(2)}
+    assert got == {"[ERROR] nightly: loss is NaN (at step 30) ", "[] nightly:  () CRASHED"}
+    time.sleep(0.5)
+    assert len(receiver.received) == 2
+    # without a template: the event, the run and the alert as data
+    plain = automation(
+        hooks, receiver.url, name="pager", scope={"project": "fraud"}, triggers=["RUN_ALERT"]
+    )
+    ok(graphql(hooks, ALERT, input={"run": run["id"], "title": "done"}))  # INFO, no text
+    [payload] = [
+        verified(plain["signingSecret"], g) for g in receiver.wait_for(4)[2:] if b'"type"' in g.body
+    ]
+    assert payload["type"] == "run.alert"
+    assert payload["data"]["alert"] == {"title": "done", "text": "", "level": "INFO"}
+    assert payload["data"]["run"] == {"id": run["id"], "name": "nightly"}
+    assert payload["data"]["project"] == "fraud"
+    assert payload["data"]["triggers"] == ["RUN_ALERT"]
+    history = ok(graphql(hooks, "{ auditLog(first: 50) { nodes { type subjects } } }"))
+    alerts = [e for e in history["auditLog"]["nodes"] if e["type"] == "run.alert"]
+    assert sorted(e["subjects"] for e in alerts) == sorted(
+        [[run["id"]], [run["id"]], [other["id"]]]
+    )
+    # a title is needed; a caller who may not write to the project raises nothing
+    empty = graphql(hooks, ALERT, input={"run": run["id"], "title": ""})
+    assert empty["errors"][0]["extensions"]["code"] == "BAD_INPUT"
+    assert "input.title" in empty["errors"][0]["message"]
+    stranger = user_key(hooks, "stranger")
+    refused = hooks.post(
+        "/graphql",
+        json={"query": ALERT, "variables": {"input": {"run": run["id"], "title": "x"}}},
+        headers=bearer(stranger),
+    ).json()
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN", refused
+    time.sleep(0.5)
+    assert len(receiver.received) == 4
+
+
 def test_a_template_shapes_the_body(hooks: TestClient, receiver: Receiver) -> None:
     template = (
         '{"text": "${event_author} moved ${alias} of ${linked_version} to ${artifact_version}"}'

@@ -36,7 +36,7 @@ from forebear._errors import (
 )
 from forebear._live import Live
 from forebear._media import Audio, Chart, Histogram, Html, Image, Table, Video
-from forebear._run import Run, current, init
+from forebear._run import AlertLevel, Run, current, init
 from forebear._runs import RunInfo
 from forebear._settings import Settings, save_key
 from forebear._version import __version__
@@ -154,6 +154,11 @@ def restore(
         return kept.download(root if root is not None else ".", replace=replace, exist_ok=True)
 
 
+def alert(*args: Any, **kwargs: Any) -> None:
+    """The current run's `alert`."""
+    _active("alert()").alert(*args, **kwargs)
+
+
 def mark_preempting() -> None:
     """The current run's `mark_preempting`."""
     _active("mark_preempting()").mark_preempting()
@@ -173,6 +178,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AlertLevel",
     "Api",
     "Artifact",
     "ArtifactFile",
@@ -203,6 +209,7 @@ __all__ = [
     "TransportError",
     "Video",
     "__version__",
+    "alert",
     "current",
     "define_metric",
     "finish",

@@ -249,6 +249,15 @@ class Api:
             v=_latest_unless_named(version),
         )
 
+    def _alert_run(
+        self, run: str, title: str, text: str, level: str, idempotency_key: str | None = None
+    ) -> None:
+        self.graphql(
+            """mutation($input: AlertRunInput!) { alertRun(input: $input) { run { id } } }""",
+            idempotency_key=idempotency_key,
+            input={"run": run, "title": title, "text": text, "level": level},
+        )
+
     def _finish_run(self, run: str, status: str, idempotency_key: str | None = None) -> None:
         self.graphql(
             """mutation($run: ID!, $s: RunStatus!) { finishRun(input: {run: $run,

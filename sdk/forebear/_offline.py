@@ -85,6 +85,9 @@ class OfflineRun(Run):
     def _update(self, **changes: Any) -> None:
         self.journal.write("update", changes=changes)
 
+    def _alert(self, title: str, text: str, level: str) -> None:
+        self.journal.write("alert", title=title, text=text, level=level)
+
     def _log_built(self, artifact: Artifact, aliases: tuple[str, ...]) -> Artifact:
         if artifact._kept or artifact.incremental:
             raise ForebearError(
@@ -193,7 +196,7 @@ def _replay(api: Api, journal: Journal) -> dict[str, Any]:
 
 def _described(op: dict[str, Any]) -> str:
     kind = str(op["op"])
-    detail = op.get("ref") or op.get("name") or op.get("artifact") or ""
+    detail = op.get("ref") or op.get("name") or op.get("artifact") or op.get("title") or ""
     return f"{kind} {detail}".strip()
 
 
@@ -229,6 +232,8 @@ def _step(
         )
     elif kind == "use":
         api._use_version(run_id, op["ref"], key)
+    elif kind == "alert":
+        api._alert_run(run_id, op["title"], op["text"], op["level"], key)
     elif kind == "link":
         logged = artifacts.get(op["artifact"])
         version = logged.id if logged else f"{project}/{op['artifact']}"

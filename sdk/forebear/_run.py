@@ -25,6 +25,8 @@ import time
 import urllib.parse
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from datetime import timedelta
+from enum import Enum
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -108,6 +110,17 @@ class _Synced(MutableMapping[str, Any]):
         return dict(self._values)
 
 
+class AlertLevel(str, Enum):
+    """How urgent a run's alert is (W&B's `AlertLevel`)."""
+
+    INFO = "INFO"
+    WARN = "WARN"
+    ERROR = "ERROR"
+
+
+ALERT_WAIT = timedelta(minutes=1)  # W&B's: the same title is not sent again sooner
+
+
 class Run:
     """One execution of training code (a W&B run, an MLflow run)."""
 
@@ -133,6 +146,7 @@ class Run:
         self._aggregates = _Aggregates()  # define_metric's summaries
         self._media = MediaLog()  # images, tables and histograms logged
         self._saved = _Saved()  # files kept with the run (save, and what `dir` holds)
+        self._alerted: dict[str, float] = {}  # alert title -> when it was last sent
         self._root = Path.cwd()  # where `dir` is made (init's `dir`)
         self._dir: Path | None = None
         self._sender = None if disabled else _MetricSender(api, self.id)
@@ -264,6 +278,37 @@ class Run:
 
     def unwatch(self, models: Any = None) -> None:
         """W&B's `unwatch`: `watch` keeps nothing to stop."""
+
+    def alert(
+        self,
+        title: str,
+        text: str = "",
+        level: AlertLevel | str = "INFO",
+        wait_duration: float | timedelta | None = None,
+    ) -> None:
+        """Raise an alert, as W&B's `run.alert`: an event that the project's automations with
+        the RUN_ALERT trigger send as webhooks (to a Slack channel, a pager, a CI job). An
+        alert with the same title within `wait_duration` (seconds or a timedelta; default a
+        minute) of the last one sent is not sent again. `level`: INFO, WARN or ERROR."""
+        self._require_running()
+        try:
+            severity = AlertLevel(level.upper() if isinstance(level, str) else level)
+        except ValueError:
+            raise BadInput(f"alert level {level!r}: give INFO, WARN or ERROR") from None
+        if not title:
+            raise BadInput("an alert needs a title: what happened, in a line")
+        wait = wait_duration if wait_duration is not None else ALERT_WAIT
+        seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+        now = time.monotonic()
+        last = self._alerted.get(title)
+        if last is not None and now - last < seconds:
+            return
+        self._alerted[title] = now
+        self._alert(title, text, severity.value)
+
+    def _alert(self, title: str, text: str, level: str) -> None:
+        if not self.disabled:
+            self.api._alert_run(self.id, title, text, level)
 
     def mark_preempting(self) -> None:
         """W&B's `mark_preempting`: nothing to mark; a stopped run goes on when started again

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import zlib
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -801,6 +801,31 @@ def test_login_stores_the_key_for_the_user_alone(sdk: Sdk, tmp_path: Path) -> No
     assert '"user": "admin"' in piped.stdout
 
 
+def test_a_runs_alerts_are_sent_once_a_minute_per_title(sdk: Sdk) -> None:
+    """W&B's run.alert: each reaches the audit log as an event the project's automations
+    hear (RUN_ALERT; their webhooks are tested with the server's)."""
+    with forebear.init(project="alerts") as run:
+        run.alert("loss is NaN", "at step 30", level=forebear.AlertLevel.ERROR)
+        run.alert("loss is NaN", "at step 31", level="error")  # within a minute: not sent
+        forebear.alert(title="epoch done", text="1 of 3")  # INFO by default
+        run.alert("loss is NaN", "at step 90", wait_duration=0)  # no wait asked: sent
+        run.alert("slow", wait_duration=timedelta(seconds=30))
+        with pytest.raises(forebear.BadInput, match="alert level 'loud': give INFO, WARN or"):
+            run.alert("x", level="loud")
+        with pytest.raises(forebear.BadInput, match="an alert needs a title"):
+            run.alert("")
+    found = sdk.gql('{ auditLog(types: ["run.alert"]) { nodes { subjects after } } }')
+    assert [e["after"] for e in reversed(found["auditLog"]["nodes"])] == [
+        {"title": "loss is NaN", "text": "at step 30", "level": "ERROR"},
+        {"title": "epoch done", "text": "1 of 3", "level": "INFO"},
+        {"title": "loss is NaN", "text": "at step 90", "level": "INFO"},
+        {"title": "slow", "text": "", "level": "INFO"},
+    ]
+    assert {s for e in found["auditLog"]["nodes"] for s in e["subjects"]} == {run.id}
+    with pytest.raises(forebear.ForebearError, match="has finished"):
+        run.alert("late")
+
+
 def test_the_headers_the_sdk_sends(sdk: Sdk) -> None:
     api = forebear.Api()
     assert (
@@ -816,6 +841,7 @@ with forebear.init(project="offline", config={"lr": 0.1}, mode="offline") as run
     for step in range(3):
         run.log({"loss": 1.0 / (step + 1)})
     run.log({"loss": float("nan")})
+    run.alert("loss is NaN", "at step 3", level=forebear.AlertLevel.WARN)
     run.summary["note"] = "no network on the cluster"
     run.name, run.tags = "cluster-job", ["hpc"]
     run.log_artifact(path="model.bin", name="clf", type="model", aliases=["offline"])
@@ -852,6 +878,13 @@ def test_an_offline_run_syncs_later_and_syncing_twice_changes_nothing(sdk: Sdk) 
     assert run["config"] == {"lr": 0.1}
     assert run["summary"]["note"] == "no network on the cluster"
     assert [p["value"] for p in run["metrics"][0]["points"]] == [1.0, 0.5, 1 / 3, "NaN"]
+    alerts = sdk.gql('{ auditLog(types: ["run.alert"]) { nodes { subjects after } } }')
+    assert alerts["auditLog"]["nodes"] == [
+        {
+            "subjects": [first[0]["run"]],
+            "after": {"title": "loss is NaN", "text": "at step 3", "level": "WARN"},
+        }
+    ]
     linked = forebear.Api().artifact("model/offline-clf:candidate")
     root = linked.download(sdk.home / "got")
     assert (root / "model.bin").read_bytes() == b"trained where the network is not"

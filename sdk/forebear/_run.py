@@ -147,6 +147,7 @@ class Run:
         self._media = MediaLog()  # images, tables and histograms logged
         self._saved = _Saved()  # files kept with the run (save, and what `dir` holds)
         self._alerted: dict[str, float] = {}  # alert title -> when it was last sent
+        self._summary_steps: dict[str, int] = {}  # metric -> the step its summary value is at
         self._root = Path.cwd()  # where `dir` is made (init's `dir`)
         self._dir: Path | None = None
         self._sender = None if disabled else _MetricSender(api, self.id)
@@ -210,7 +211,8 @@ class Run:
     ) -> None:
         """Record metric values at a step (default: one more than the last log call's).
         Numbers (NaN and infinities are kept: a diverged loss is data; a nested dict's under
-        dotted keys, `train.loss`), sent in the background, in batches; and forebear media
+        dotted keys, `train.loss`), sent in the background, in batches, and each key's latest
+        in `run.summary` at once (as W&B's); and forebear media
         (Image, Audio, Video, Html, Table, Histogram, forebear.plot charts: one or a list),
         kept as files of the run's media artifact. `commit=False` (W&B's) keeps the step
         open: the next call logs at the same one."""
@@ -233,6 +235,10 @@ class Run:
         self._step = max(self._step, step if commit is False else step + 1)
         self._send(points)
         self._aggregates.add(numbers)
+        for key, value in numbers.items():  # as the server's: each key's value at its top step
+            if step >= self._summary_steps.get(key, -1):
+                self._summary_steps[key] = step
+                self.summary._values[key] = value
 
     def define_metric(
         self,

@@ -215,6 +215,11 @@ def test_the_dvclive_style_call_and_a_context_manager(sdk: Sdk) -> None:
             meta={"folds": numpy.int64(5), "auc": numpy.float32(0.5)},  # NumPy's, as JSON's
         )
         run.log({"loss": math.nan, "grad": math.inf})
+        run.log({"val": {"acc": 0.75}})
+        run.log({"val": {"acc": 0.5}}, step=0)  # at an earlier step: the summary keeps 0.75
+        # as W&B's, the summary holds each metric's latest at once (the server's is the same)
+        assert math.isnan(run.summary["loss"])
+        assert (run.summary["grad"], run.summary["val.acc"]) == (math.inf, 0.75)
         run.config.update({"epochs": 3})
         run.summary["best_loss"] = 0.1
         # as W&B's, a run's name, tags and notes save as they are set
@@ -222,7 +227,10 @@ def test_the_dvclive_style_call_and_a_context_manager(sdk: Sdk) -> None:
         run.tags += ("best", "cv")
         run.notes = "the one to ship"
     assert run.tags == ("best", "cv")
-    saved = sdk.gql("query($id: ID!) { run(id: $id) { name tags notes } }", id=run.id)["run"]
+    saved = sdk.gql("query($id: ID!) { run(id: $id) { name tags notes summary } }", id=run.id)[
+        "run"
+    ]
+    assert saved.pop("summary")["val.acc"] == run.summary["val.acc"]
     assert saved == {"name": "fold-3", "tags": ["best", "cv"], "notes": "the one to ship"}
     assert logged.qualified_name == "dvc/clf:v0"
     assert set(logged.aliases) == {"best", "cv", "latest"}
@@ -264,7 +272,12 @@ def test_the_dvclive_style_call_and_a_context_manager(sdk: Sdk) -> None:
     )["run"]
     assert found["status"] == "FINISHED"
     assert found["config"] == {"epochs": 3}
-    assert found["summary"] == {"best_loss": 0.1, "grad": "Infinity", "loss": "NaN"}
+    assert found["summary"] == {
+        "best_loss": 0.1,
+        "grad": "Infinity",
+        "loss": "NaN",
+        "val.acc": 0.75,
+    }
     values = {s["key"]: s["points"][0]["value"] for s in found["metrics"]}
     assert values == {"loss": "NaN", "grad": "Infinity"}
     version = sdk.gql('{ artifactVersion(ref: "dvc/clf:best") { description } }')

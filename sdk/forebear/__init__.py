@@ -38,7 +38,9 @@ from forebear._live import Live
 from forebear._media import Audio, Chart, Histogram, Html, Image, Table, Video
 from forebear._run import AlertLevel, Run, current, init
 from forebear._runs import RunInfo
-from forebear._settings import Settings, save_key
+from forebear._settings import RunSettings as Settings
+from forebear._settings import Settings as _ClientSettings
+from forebear._settings import save_key
 from forebear._version import __version__
 
 
@@ -52,7 +54,7 @@ def login(key: "str | None" = None, url: "str | None" = None, host: "str | None"
     url = url or host
     store = bool(key)
     if not key:
-        key = Settings.load(url=url).api_key
+        key = _ClientSettings.load(url=url).api_key
     if not key:
         if not sys.stdin.isatty():
             raise AuthError(
@@ -205,6 +207,7 @@ __all__ = [
     "Run",
     "RunInfo",
     "ServerError",
+    "Settings",
     "Table",
     "TransportError",
     "Video",

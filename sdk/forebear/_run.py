@@ -864,7 +864,9 @@ def init(
     allow_val_change: bool | None = None,
     anonymous: str | None = None,
     sync_tensorboard: bool | None = None,
+    tensorboard: bool | None = None,
     monitor_gym: bool | None = None,
+    force: bool | None = None,
     resume_from: str | None = None,
     fork_from: str | None = None,
 ) -> Run:
@@ -892,10 +894,12 @@ def init(
 
     `config` is a dict, an argparse Namespace or a dataclass; values JSON cannot hold (a path,
     a NumPy number) are kept as their text or number. `config_exclude_keys` and
-    `config_include_keys` filter it as W&B's. `settings`,
-    `save_code`, `allow_val_change`, `anonymous`, `sync_tensorboard` and `monitor_gym` are
-    accepted and change nothing (a W&B `settings` object's `mode` and `silent` are read); a
-    run is never rewound or forked (`resume_from`, `fork_from` are refused)."""
+    `config_include_keys` filter it as W&B's. `settings` (`forebear.Settings(...)` as
+    `wandb.Settings(...)`, or a mapping) gives `mode`, `silent`, `base_url`, `api_key` and
+    `project` when they are not given here; the rest of it, and `save_code`,
+    `allow_val_change`, `anonymous`, `sync_tensorboard`, `tensorboard`, `monitor_gym` and
+    `force`, are accepted and change nothing; a run is never rewound or forked (`resume_from`,
+    `fork_from` are refused)."""
     global _current
     from forebear._settings import Settings
 
@@ -914,8 +918,12 @@ def init(
             f"reinit={reinit!r}: use True or 'finish_previous', False or 'return_previous', or "
             "'create_new'"
         )
-    mode = mode or _setting(settings, "mode")
-    settings_ = Settings.load(url=url, api_key=api_key, project=project, mode=mode)
+    settings_ = Settings.load(
+        url=url or _setting(settings, "base_url"),
+        api_key=api_key or _setting(settings, "api_key"),
+        project=project or _setting(settings, "project"),
+        mode=mode or _setting(settings, "mode"),
+    )
     if _setting(settings, "silent") or _setting(settings, "quiet"):
         settings_ = dataclasses.replace(settings_, silent=True)
     config = _filtered(

@@ -8,6 +8,7 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from forebear._errors import AuthError, ForebearError
 
@@ -89,3 +90,17 @@ class Settings:
                 f"no API key for {self.url}: set FOREBEAR_API_KEY, or run `forebear login`"
             )
         return self.api_key
+
+
+class RunSettings:
+    """W&B's `wandb.Settings(...)`, for `init(settings=)`: every keyword of W&B's is taken.
+    `mode`, `silent` (or `quiet`), `base_url`, `api_key` and `project` are used; the others
+    (`start_method`, `console`, `_disable_stats`...) tune W&B's own process and change
+    nothing here."""
+
+    def __init__(self, **values: Any) -> None:
+        self.__dict__.update(values)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in sorted(self.__dict__.items()) if k != "api_key")
+        return f"Settings({shown})"

@@ -1061,6 +1061,15 @@ def test_resume_refusals_and_auto_resume_in_a_directory(sdk: Sdk, tmp_path: Path
     disabled = forebear.init(project="res", settings={"mode": "disabled"})
     assert disabled.disabled
     disabled.finish()
+    # W&B's wandb.Settings(...): its own process's settings taken, the ones that say where
+    # the run goes used
+    tuned = forebear.Settings(start_method="thread", console="off", project="tuned", api_key="x")
+    assert "api_key" not in repr(tuned)
+    with pytest.raises(forebear.AuthError):  # its api_key is the one sent
+        forebear.init(settings=tuned)
+    tuned.api_key = None
+    with forebear.init(settings=tuned, save_code=True, force=True, tensorboard=False) as run:
+        assert run.project == "tuned"
 
     # resume="auto": the run last started in `dir` goes on unless it finished cleanly
     where = tmp_path / "job"

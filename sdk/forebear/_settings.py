@@ -101,6 +101,15 @@ class RunSettings:
     def __init__(self, **values: Any) -> None:
         self.__dict__.update(values)
 
+    def __getattr__(self, name: str) -> Any:
+        """A setting not given is None, as most of W&B's are by default."""
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self.__dict__[name] = value
+
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v!r}" for k, v in sorted(self.__dict__.items()) if k != "api_key")
         return f"Settings({shown})"

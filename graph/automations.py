@@ -15,6 +15,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, LiteralString
 
+from graph.openlineage import STATUS
+
 # Trigger -> what it means, for the schema's enum descriptions.
 TRIGGERS: Final[Mapping[str, str]] = {
     "VERSION_COMMITTED": "An artifact version was committed in a project.",
@@ -29,7 +31,7 @@ TRIGGERS: Final[Mapping[str, str]] = {
     "LINK_RESTORED": "A deregistered linked version was restored.",
     "COLLECTION_DEPRECATED": "A collection was deprecated.",
     "COLLECTION_RESTORED": "A collection's deprecation was undone.",
-    "RUN_FINISHED": "A run in the project ended: finished, failed or crashed.",
+    "RUN_FINISHED": "A run in the project ended: finished, failed or crashed (OpenLineage too).",
     "RUN_ALERT": "A run in the project raised an alert (W&B's run.alert).",
 }
 
@@ -48,7 +50,6 @@ _BY_TYPE: Final[Mapping[str, str]] = {
     "link.restored": "LINK_RESTORED",
     "collection.deprecated": "COLLECTION_DEPRECATED",
     "collection.restored": "COLLECTION_RESTORED",
-    "run.finished": "RUN_FINISHED",
     "run.alert": "RUN_ALERT",
 }
 
@@ -61,8 +62,22 @@ def project_scope(project: str) -> str:
     return f"project:{project}"
 
 
+def ended_status(type: str, after: Mapping[str, Any] | None) -> str | None:
+    """The status a run ended with (FINISHED, FAILED or CRASHED) when an event of `type` ends
+    one: finishRun's, or an OpenLineage COMPLETE, FAIL or ABORT."""
+    after = after or {}
+    if type == "run.finished":
+        return str(after["status"])
+    if type == "openlineage.run_event":
+        status = STATUS.get(str(after.get("eventType")))
+        return status if status not in (None, "RUNNING") else None
+    return None
+
+
 def triggers_of(type: str, after: Mapping[str, Any] | None) -> tuple[list[str], list[str]]:
     """The triggers an event of `type` sets off, and the alias names it moved."""
+    if ended_status(type, after) is not None:
+        return ["RUN_FINISHED"], []
     trigger = _BY_TYPE.get(type)
     if trigger is None:
         return [], []

@@ -63,7 +63,8 @@ class AutomationTrigger(Enum):
         "COLLECTION_RESTORED", description="A collection's deprecation was undone."
     )
     RUN_FINISHED = strawberry.enum_value(
-        "RUN_FINISHED", description="A run in the project ended: finished, failed or crashed."
+        "RUN_FINISHED",
+        description="A run in the project ended: finished, failed or crashed (OpenLineage too).",
     )
     RUN_ALERT = strawberry.enum_value(
         "RUN_ALERT", description="A run in the project raised an alert (W&B's run.alert)."

@@ -41,7 +41,7 @@ from neo4j.exceptions import Neo4jError
 from standardwebhooks.webhooks import Webhook
 
 from api.settings import Settings
-from graph.automations import triggers_of
+from graph.automations import ended_status, triggers_of
 from graph.errors import GraphError
 from graph.ids import kind_of
 from graph.records import Automation
@@ -358,7 +358,7 @@ async def event_message(driver: AsyncDriver, database: str, event: Mapping[str, 
         "alert_title": alert["title"] if alert else None,
         "alert_text": alert["text"] if alert else None,
         "alert_level": alert["level"] if alert else None,
-        "run_status": after.get("status") if event["type"] == "run.finished" else None,
+        "run_status": ended_status(str(event["type"]), after),
         "automation": None,
     }
     return Message({"type": event["type"], "timestamp": when.isoformat(), "data": data}, values)

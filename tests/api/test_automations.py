@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -425,6 +426,43 @@ def test_a_runs_alert_and_its_end_reach_its_projects_automations(
     assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN", refused
     time.sleep(0.5)
     assert len(receiver.received) == 4
+
+
+def test_an_openlineage_run_that_ends_sets_off_run_finished(
+    hooks: TestClient, receiver: Receiver
+) -> None:
+    """A pipeline's run (Airflow, Spark, dbt) reported through OpenLineage ends as a run of
+    the SDK does: COMPLETE, FAIL and ABORT set off RUN_FINISHED, START and RUNNING do not."""
+    start_run(hooks, project="airflow-prod")
+    made = automation(
+        hooks,
+        receiver.url,
+        scope={"project": "airflow-prod"},
+        triggers=["RUN_FINISHED"],
+        payloadTemplate='{"text": "${run} ended ${run_status}"}',
+    )
+    for kind, run_id in [
+        ("START", "0192d4a8-1c2b-7d3e-8f40-5a6b7c8d9e01"),
+        ("FAIL", "0192d4a8-1c2b-7d3e-8f40-5a6b7c8d9e01"),
+        ("RUNNING", "0192d4a8-1c2b-7d3e-8f40-5a6b7c8d9e02"),
+        ("COMPLETE", "0192d4a8-1c2b-7d3e-8f40-5a6b7c8d9e02"),
+    ]:
+        sent = hooks.post(
+            "/api/v1/lineage",
+            json={
+                "eventType": kind,
+                "eventTime": datetime.now(UTC).isoformat(),
+                "run": {"runId": run_id},
+                "job": {"namespace": "airflow-prod", "name": "nightly_etl"},
+                "producer": "https://github.com/forebear/tests",
+                "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+            },
+        )
+        assert sent.status_code in (200, 201), sent.text
+    got = sorted(verified(made["signingSecret"], g)["text"] for g in receiver.wait_for(2))
+    assert [t.rsplit(" ", 1)[1] for t in got] == ["FAILED", "FINISHED"]
+    time.sleep(0.5)
+    assert len(receiver.received) == 2
 
 
 def test_a_template_shapes_the_body(hooks: TestClient, receiver: Receiver) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import math
 import random
 import select
 import time
@@ -395,8 +396,11 @@ def error_of(status: int, reason: str, body: bytes, doing: str) -> ForebearError
 
 def jsonable(value: Any) -> Any:
     """`value` as JSON can hold it: containers walked, NumPy and torch numbers and arrays as
-    Python's (`tolist()`), anything else (a path, an enum, a class) as its text, as W&B keeps
-    such config values."""
+    Python's (`tolist()`), NaN and the infinities by the names the server reads ("NaN",
+    "Infinity", "-Infinity"), anything else (a path, an enum, a class) as its text, as W&B
+    keeps such config values."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     if isinstance(value, Mapping):

@@ -231,7 +231,7 @@ class Run:
         if not self.disabled:  # once every value is known good: none half-logged
             for key, found in media.items():
                 self._media.add(key, step, found)
-        points = [{"step": step, "key": k, "value": _metric(v)} for k, v in numbers.items()]
+        points = [{"step": step, "key": k, "value": jsonable(v)} for k, v in numbers.items()]
         self._step = max(self._step, step if commit is False else step + 1)
         self._send(points)
         self._aggregates.add(numbers)
@@ -807,14 +807,6 @@ def _number(key: Any, value: Any) -> float:
         "Table, Histogram, a forebear.plot chart, or a list of them); put other values in "
         "run.config or run.summary"
     )
-
-
-def _metric(value: float) -> float | str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return value
 
 
 def _artifact_of(

@@ -39,6 +39,12 @@ OPS = {"$eq": "EQ", "$ne": "NE", "$gt": "GT", "$gte": "GTE", "$lt": "LT", "$lte"
 STATES = ("running", "finished", "failed", "crashed")
 
 
+def _numbers(summary: dict[str, Any]) -> dict[str, Any]:
+    """A summary as read: the server's "NaN", "Infinity" and "-Infinity" (a diverged metric's
+    last value) as the floats they stand for, as W&B's summary gives them."""
+    return {k: SPECIAL.get(v, v) if isinstance(v, str) else v for k, v in summary.items()}
+
+
 @dataclass
 class RunInfo:
     """A run as the server has it now (W&B's public-API Run): `state` is W&B's lower-case
@@ -71,7 +77,7 @@ class RunInfo:
             project=record["project"],
             status=record["status"],
             config=dict(record.get("config") or {}),
-            summary=dict(record.get("summary") or {}),
+            summary=_numbers(record.get("summary") or {}),
             tags=list(record.get("tags") or []),
             job_type=record.get("jobType"),
             group=record.get("group"),
@@ -87,7 +93,7 @@ class RunInfo:
                     "notes": record.get("notes"),
                     "tags": list(record.get("tags") or []),
                     "config": record.get("config") or {},
-                    "summary": record.get("summary") or {},
+                    "summary": _numbers(record.get("summary") or {}),
                     "job_type": record.get("jobType"),
                     "group": record.get("group"),
                 }
@@ -118,7 +124,8 @@ class RunInfo:
             changes["tags"] = list(self.tags)
         for part in ("config", "summary"):
             mine: dict[str, Any] = jsonable(getattr(self, part))
-            changed = {k: v for k, v in mine.items() if k not in read[part] or read[part][k] != v}
+            theirs: dict[str, Any] = jsonable(read[part])  # NaN read as NaN: unchanged
+            changed = {k: v for k, v in mine.items() if k not in theirs or theirs[k] != v}
             if changed:
                 changes[part] = changed
         if not changes:
@@ -155,8 +162,7 @@ class RunInfo:
         return sorted(
             k
             for k, v in self.summary.items()
-            if (isinstance(v, (int, float)) and not isinstance(v, bool))
-            or (isinstance(v, str) and v in SPECIAL)
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
         )
 
     def scan_history(self, keys: list[str] | None = None) -> Iterator[dict[str, Any]]:

@@ -23,6 +23,7 @@ from rich.tree import Tree
 from forebear._api import Api, Event, Lineage, LinkedVersion
 from forebear._artifact import Artifact
 from forebear._errors import Conflict, ForebearError, NotFound
+from forebear._graphql import jsonable
 from forebear._imports import ImportReport
 from forebear._settings import Settings, save_key
 from forebear._version import __version__
@@ -85,7 +86,7 @@ def command(fn: F) -> F:
         with _failing():
             result = fn(*args, **kwargs)
         if as_json:
-            click.echo(json.dumps(_plain(result), indent=2, default=str))
+            click.echo(json.dumps(jsonable(_plain(result)), indent=2))
         elif result is not None:
             _show(result)
 
@@ -428,11 +429,9 @@ def runs(project: str, status: str | None, tag: str | None) -> list[dict[str, An
 
 
 def _is_metric(value: Any) -> bool:
-    """A summary value that is a metric's (a number, or NaN and the infinities as the server
-    writes them): not a logged file's description, nor define_metric's aggregates."""
-    if isinstance(value, bool):
-        return False
-    return isinstance(value, (int, float)) or value in ("NaN", "Infinity", "-Infinity")
+    """A summary value that is a metric's (a number, NaN and the infinities too): not a
+    logged file's description, nor define_metric's aggregates."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @main.command()

@@ -1227,6 +1227,11 @@ def test_api_runs_filters_history_and_what_a_run_logged_and_used(sdk: Sdk) -> No
     rows = list(api.run("sweep/trial-1").scan_history())
     assert [sorted(r) for r in rows] == [["_step", "acc", "loss"]] * 2
     assert math.isnan(rows[1]["loss"])  # a diverged value comes back as NaN
+    diverged = api.run("sweep/trial-1")
+    assert math.isnan(diverged.summary["loss"])  # in the summary too, as W&B's
+    assert diverged.metric_keys() == ["acc", "loss"]
+    diverged.summary["note"] = "diverged"  # its NaN saves back as it was
+    assert math.isnan(diverged.update().summary["loss"])
     try:
         importlib.import_module("pandas")  # not installed here; W&B's default DataFrame if it is
     except ImportError:

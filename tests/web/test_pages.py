@@ -90,6 +90,10 @@ def test_a_model_is_found_promoted_and_the_history_says_so(
     page.get_by_role("textbox", name="Link a version").fill("fraud/clf:v2")
     page.get_by_role("button", name="Link", exact=True).click()
     expect(page.get_by_role("region", name="Versions")).to_contain_text("fraud/clf:v2")
+    # the history names what the events name by id: fraud/clf:v2, not ver_...
+    expect(history).to_contain_text("version: — → fraud/clf:v2")
+    expect(history).to_contain_text("latest: zoo/fraud-clf:v1 → zoo/fraud-clf:v2")
+    expect(history).not_to_contain_text(re.compile(r"(ver|lnk)_[0-9a-f]{24}"))
     page.get_by_label("Compare v0").click()  # the URL changes, then the box
     expect(page.get_by_label("Compare v0")).to_be_checked()
     page.get_by_label("Compare v1").click()  # the URL changes, then the box
@@ -189,6 +193,7 @@ def test_the_audit_log_lists_changes_and_the_chain_is_intact(
     sign_in(page, path="/audit")
     expect(page.get_by_role("status").first).to_contain_text("Hash chain intact")
     expect(page.get_by_role("list")).to_contain_text("link.created")
+    expect(page.get_by_role("list")).to_contain_text("latest: — → zoo/fraud-clf:v0")  # not lnk_…
     page.get_by_label("Actor").fill("nobody-did-this")
     expect(page.get_by_text("No event matches")).to_be_visible()
     assert "actor=nobody-did-this" in page.url

@@ -3,6 +3,7 @@
 import { useQuery } from "@apollo/client/react";
 import { useSearchParams } from "react-router-dom";
 import { AUDIT } from "./queries";
+import { useNames } from "./names";
 import { change, when } from "./shape";
 import { Empty, Failure, Frame, Loading } from "./ui";
 
@@ -35,6 +36,7 @@ export function Audit() {
     setParams(next, { replace: true });
   }
   const check = data?.verifyAuditLog;
+  const names = useNames(data?.auditLog.nodes);
   return (
     <Frame title="Audit log">
       {check && (
@@ -59,7 +61,7 @@ export function Audit() {
             <span className="muted">#{e.seq}</span> <time dateTime={e.time}>{when(e.time)}</time> <strong>{e.type}</strong> by{" "}
             {e.actor}
             {e.registry && <span className="muted"> in {e.registry}</span>}
-            <span className="muted"> {change(e)}</span>
+            <span className="muted"> {change(e, names)}</span>
           </li>
         ))}
       </ol>

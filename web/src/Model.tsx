@@ -20,6 +20,7 @@ import {
   UNASSIGN_STAGE,
 } from "./queries";
 import { alignSeries, change, versionLabel, when, type Link as LinkRow } from "./shape";
+import { useNames } from "./names";
 import { Empty, Failure, Frame, Loading } from "./ui";
 
 interface VersionLink extends LinkRow {
@@ -88,6 +89,7 @@ export function Model() {
     setParams(next, { replace: true });
   }
   const collection = data?.collection;
+  const names = useNames(collection?.history.nodes);
   const stages = data?.registry?.stages ?? [];
   const linkedBy = new Map<string, string>();
   for (const e of collection?.history.nodes ?? []) {
@@ -158,7 +160,7 @@ export function Model() {
               {collection.history.nodes.map((e) => (
                 <li key={e.id}>
                   <time dateTime={e.time}>{when(e.time)}</time> <strong>{e.type}</strong> by {e.actor}
-                  <span className="muted"> {change(e)}</span>
+                  <span className="muted"> {change(e, names)}</span>
                 </li>
               ))}
             </ol>

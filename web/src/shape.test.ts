@@ -12,6 +12,7 @@ import {
   lastOfEachKey,
   latest,
   mediaKind,
+  namedIds,
   metricKeys,
   readable,
   stageHolders,
@@ -246,5 +247,23 @@ describe("chartPoints", () => {
     };
     expect(chartPoints(roc)?.series[0].points).toEqual([[0, 0], [0, 0.5], [0, 1], [1, 1]]);
     expect(chartPoints({ ...scatter, chart: "line" })).toBeNull();
+  });
+});
+
+describe("namedIds and names in a change", () => {
+  const ver = "ver_6e6ed56c5a706f845c0b0b54";
+  const lnk = "lnk_10e2be47b37b66cbe8e8d609";
+  it("finds the ids an event names, at any depth, once", () => {
+    expect(namedIds([{ before: { latest: lnk }, after: { latest: lnk, version: ver, aliases: { prod: lnk } } }])).toEqual([
+      lnk,
+      ver,
+    ]);
+    expect(namedIds([{ before: { name: "ver_1" }, after: ["lnk_not-an-id"] }])).toEqual([]);
+  });
+  it("reads an id by the name the server gave it, and leaves the others as they are", () => {
+    const names = new Map([[ver, "fraud/clf:v2"]]);
+    expect(change({ before: {}, after: { version: ver, latest: lnk } }, names)).toBe(
+      `latest: — → ${lnk}; version: — → fraud/clf:v2`,
+    );
   });
 });

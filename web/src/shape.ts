@@ -44,15 +44,39 @@ export function versionLabel(link: Pick<Link, "index" | "semver">): string {
   return link.semver ? `v${link.index} · ${link.semver}` : `v${link.index}`;
 }
 
+/** What the server calls its objects: `ver_` and 24 hex digits, and so on. */
+const NAMED_ID = /^(ver|lnk|run|col|art|reg|prj)_[0-9a-f]{24}$/;
+
+/** The ids of objects that events name (in their before and after, at any depth), once each,
+ * sorted: what to ask the names of. */
+export function namedIds(events: Pick<EventRow, "before" | "after">[]): string[] {
+  const found = new Set<string>();
+  const walk = (value: unknown): void => {
+    if (typeof value === "string") {
+      if (NAMED_ID.test(value)) found.add(value);
+    } else if (Array.isArray(value)) value.forEach(walk);
+    else if (value && typeof value === "object") Object.values(value).forEach(walk);
+  };
+  for (const e of events) {
+    walk(e.before);
+    walk(e.after);
+  }
+  return [...found].sort();
+}
+
 /** What changed in an event, in one line: "before → after" of the fields that differ (or
- * that the server withheld them: the event is also about something the reader may not read). */
-export function change(event: Pick<EventRow, "before" | "after" | "withheld">): string {
+ * that the server withheld them: the event is also about something the reader may not read).
+ * An id `names` knows reads as its name (fraud/clf:v2 for ver_…). */
+export function change(
+  event: Pick<EventRow, "before" | "after" | "withheld">,
+  names: ReadonlyMap<string, string> = new Map(),
+): string {
   if (event.withheld) return "details withheld: it is also about something you may not read";
   const before = asObject(event.before);
   const after = asObject(event.after);
   const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
   const parts = keys
-    .map((k) => [k, show(before[k]), show(after[k])])
+    .map((k) => [k, show(before[k], names), show(after[k], names)])
     .filter(([, then, now]) => then !== now)
     .map(([k, then, now]) => `${k}: ${then} → ${now}`);
   return parts.join("; ");
@@ -66,13 +90,13 @@ function asObject(value: unknown): Record<string, unknown> {
 
 /** A value as a person reads it: empty ones (null, [], {}) as "—", lists joined, maps as
  * key=value (an alias that was on no link, {prod: null}, is left out). */
-function show(value: unknown): string {
+function show(value: unknown, names: ReadonlyMap<string, string>): string {
   if (value === undefined || value === null) return "—";
-  if (typeof value === "string") return value;
-  if (Array.isArray(value)) return value.map(show).join(", ") || "—";
+  if (typeof value === "string") return names.get(value) ?? value;
+  if (Array.isArray(value)) return value.map((v) => show(v, names)).join(", ") || "—";
   if (typeof value === "object") {
     const held = Object.entries(value as Record<string, unknown>).filter(([, v]) => v != null);
-    return held.map(([k, v]) => `${k}=${show(v)}`).join(", ") || "—";
+    return held.map(([k, v]) => `${k}=${show(v, names)}`).join(", ") || "—";
   }
   return JSON.stringify(value);
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Annotated, Final, cast
+from typing import TYPE_CHECKING, Annotated, Final, cast
 from urllib.parse import quote
 
 import strawberry
@@ -21,6 +21,11 @@ from graph import records
 from graph.errors import NotFound
 from graph.ids import kind_of
 from graph.records import FileEntry, Page, Reference
+
+if TYPE_CHECKING:
+    from api.schema.registries import LinkedVersion
+
+LinkedVersionType = Annotated["LinkedVersion", strawberry.lazy("api.schema.registries")]
 
 # A directory of a thousand files in one call (the SDK downloads whole versions).
 MAX_FILES_PAGE: Final = 1_000
@@ -230,6 +235,18 @@ class ArtifactVersion(Node):
             return None
         run = await info.context.loaders.run_by_id.load(run_id)
         return Run.from_record(run) if run and info.context.access.in_project(run.project) else None
+
+    @strawberry.field(
+        description="Where this version is registered: its live links, in registries the "
+        "caller may read (what was made from it: `impact`)."
+    )
+    async def links(self, info: Info) -> list[LinkedVersionType]:
+        from api.schema.registries import load_linked
+
+        found = await info.context.repos.lineage.linked([str(self.id)])
+        readable = await info.context.access.readable(found)
+        links = [await load_linked(info, link_id) for link_id in found if link_id in readable]
+        return sorted(links, key=lambda link: link.name)
 
     @strawberry.field(
         description="Runs that used this version, in the order they said so; runs of "

@@ -374,6 +374,18 @@ def test_registry_viewers_see_a_linked_version_but_not_the_project_behind_it(
     assert ok(world.call("org", compare))["compare"]["versions"] == [{"run": {"id": world.run}}]
 
 
+def test_a_versions_links_are_listed_to_those_who_may_read_their_registry(
+    world: World,
+) -> None:
+    query = """query($id: ID!) { node(id: $id) { ... on ArtifactVersion { links {
+      name stages collection { registry } } } } }"""
+    seen = ok(world.call("project", query, id=world.version))  # the project's, not model's
+    assert seen["node"] == {"links": []}
+    assert ok(world.call("viewer", query, id=world.version))["node"] == {
+        "links": [{"name": "model/clf:v0", "stages": [], "collection": {"registry": "model"}}]
+    }
+
+
 def test_downloads_need_a_readable_version_not_just_a_hash(world: World) -> None:
     path = f"/files/{world.version}/model.pkl"
     for who, status in (("viewer", 200), ("project", 200), ("other", 404), ("org", 200)):

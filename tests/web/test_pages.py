@@ -116,6 +116,21 @@ def test_a_model_is_found_promoted_and_the_history_says_so(
     expect(page.get_by_role("table")).to_contain_text("fraud-clf")
     page.get_by_label("Stage").select_option("staging")
     expect(page.get_by_text("No model matches these filters")).to_be_visible()
+    # a version's page says where it is registered, and who did what to it and its links
+    page.goto("/versions/fraud/clf:v1")
+    registered = page.get_by_role("region", name="Registered as")
+    expect(registered).to_contain_text("zoo/fraud-clf:v1")
+    expect(registered).to_contain_text("production")
+    story = page.get_by_role("region", name="History")
+    expect(story).to_contain_text("stage: — → production")
+    expect(story).to_contain_text("artifact_version.committed")
+    expect(story).to_contain_text("link.created")
+    expect(story).not_to_contain_text(re.compile(r"(ver|lnk)_[0-9a-f]{24}"))
+    shot(page, "version-story")
+    page.goto("/versions/fraud/clf:v2")  # linked by hand above, then left alone
+    expect(page.get_by_role("region", name="Registered as")).to_contain_text("zoo/fraud-clf:v2")
+    page.get_by_role("region", name="Registered as").get_by_role("link").click()
+    expect(page.get_by_role("heading", name="zoo/fraud-clf")).to_be_visible()
 
 
 def test_a_viewer_who_cannot_promote_sees_why(page: Page, server: tuple[str, int]) -> None:

@@ -4,8 +4,9 @@ import { useQuery } from "@apollo/client/react";
 import { useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { fetchFile, MediaSections } from "./Media";
-import { VERSION_FILES, VERSION_PAGE } from "./queries";
-import { bytes, fileChanges, readable, when } from "./shape";
+import { useNames } from "./names";
+import { VERSION_FILES, VERSION_PAGE, VERSION_STORY } from "./queries";
+import { bytes, change, fileChanges, readable, when, type EventRow } from "./shape";
 import { Empty, Failure, Frame, Loading } from "./ui";
 
 interface RunBrief {
@@ -113,6 +114,71 @@ function Pairs({ values, label }: { values: Record<string, unknown>; label: stri
   );
 }
 
+interface StoryData {
+  artifactVersion: {
+    id: string;
+    links: {
+      id: string;
+      name: string;
+      stages: string[];
+      aliases: { name: string }[];
+      collection: { id: string; registry: string; name: string };
+      history: { nodes: EventRow[] };
+    }[];
+  } | null;
+  history: { nodes: EventRow[] };
+}
+
+/** Where this version is registered (its own links: aliases and stages), and what happened to
+ * it and to them, newest first: who moved what when. */
+function Story({ id }: { id: string }) {
+  const { data, error } = useQuery<StoryData>(VERSION_STORY, { variables: { id, ref: id } });
+  const links = data?.artifactVersion?.links ?? [];
+  const byId = new Map<string, EventRow>(); // an event about the version and a link, once
+  for (const e of [...(data?.history.nodes ?? []), ...links.flatMap((l) => l.history.nodes)]) byId.set(e.id, e);
+  const events = [...byId.values()].sort((a, b) => b.time.localeCompare(a.time));
+  const names = useNames(events);
+  if (error) return <Failure error={error} />;
+  if (!data) return null;
+  return (
+    <>
+      <section aria-label="Registered as">
+        <h2>Registered as</h2>
+        {!links.length && <Empty>Not linked into a registry.</Empty>}
+        <ul>
+          {links.map((l) => (
+            <li key={l.id}>
+              <Link to={`/registries/${encodeURIComponent(l.collection.registry)}/${encodeURIComponent(l.collection.name)}`}>{l.name}</Link>{" "}
+              {l.aliases.map((a) => (
+                <span key={a.name} className="alias">
+                  {a.name}
+                </span>
+              ))}{" "}
+              {l.stages.map((stage) => (
+                <span key={stage} className="stage">
+                  {stage}
+                </span>
+              ))}
+            </li>
+          ))}
+        </ul>
+      </section>
+      <section aria-label="History">
+        <h2>History</h2>
+        {!events.length && <Empty>Nothing happened to it yet.</Empty>}
+        <ol className="history">
+          {events.map((e) => (
+            <li key={e.id}>
+              <time dateTime={e.time}>{when(e.time)}</time> <strong>{e.type}</strong> by {e.actor}
+              <span className="muted"> {change(e, names)}</span>
+            </li>
+          ))}
+        </ol>
+      </section>
+    </>
+  );
+}
+
 export function Version() {
   const { "*": ref = "" } = useParams();
   const { data, error, loading } = useQuery<VersionData>(VERSION_PAGE, { variables: { ref } });
@@ -217,6 +283,7 @@ export function Version() {
               </li>
             ))}
           </ul>
+          <Story id={v.id} />
         </>
       )}
     </Frame>

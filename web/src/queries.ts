@@ -171,6 +171,17 @@ export const VERSION_FILES = gql`
   }
 `;
 
+const EVENT_FIELDS = "id type actor time before after withheld";
+export const VERSION_STORY = gql`
+  query VersionStory($id: ID!, $ref: String!) {
+    artifactVersion(ref: $ref) {
+      id
+      links { id name stages aliases { name } collection { id registry name } history(first: 50) { nodes { ${EVENT_FIELDS} } } }
+    }
+    history(subject: $id, first: 50) { nodes { ${EVENT_FIELDS} } }
+  }
+`;
+
 export const PROJECT_PAGE = gql`
   query ProjectPage($name: String!, $after: String) {
     project(name: $name) { id name description createdAt }

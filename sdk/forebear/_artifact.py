@@ -723,6 +723,15 @@ class Artifact:
 
         return [RunInfo.of(api, node) for node in paged(page)]
 
+    @property
+    def linked_artifacts(self) -> list[LinkedVersion]:
+        """Where this version is registered (W&B's `linked_artifacts`): its live links, in
+        registries you may read, as `registry/collection:vN` with their aliases and stages."""
+        from forebear._api import LINK_FIELDS, LinkedVersion
+
+        links = self._read(self._bound_api(), f"links {{ {LINK_FIELDS} }}")["links"]
+        return [LinkedVersion.of(link) for link in links]
+
     def _read(self, api: Api, fields: str, **variables: Any) -> dict[str, Any]:
         """These fields of this version, as the server has them now."""
         assert self._version is not None

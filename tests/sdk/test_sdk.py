@@ -104,6 +104,8 @@ def test_the_wandb_artifacts_walkthrough_runs_as_written(sdk: Sdk, tmp_path: Pat
     assert shown[4] == os.path.join("one", "dataset.h5")  # a one-file version's file
     staged = sdk.gql('{ linkedVersion(ref: "model/bikes:staging") { version { name } } }')
     assert staged["linkedVersion"]["version"]["name"] == "artifacts-example/bike-model:v0"
+    [registered] = forebear.Api().artifact("artifacts-example/bike-model:v0").linked_artifacts
+    assert (registered.name, registered.aliases) == ("model/bikes:v0", ["latest", "staging"])
     # W&B's references: entity/project/name (the entity unused), wandb-registry-<registry>/
     api = forebear.Api()
     by_entity = api.artifact("team/artifacts-example/bicycle-dataset:v0", type="dataset")

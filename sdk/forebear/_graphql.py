@@ -411,3 +411,12 @@ def jsonable(value: Any) -> Any:
     if callable(as_list) and hasattr(value, "shape"):
         return jsonable(as_list())
     return str(value)
+
+
+NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def read_numbers(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Keys as read back: the names `jsonable` gives NaN and the infinities ("NaN",
+    "Infinity", "-Infinity": a diverged metric's last value) as the floats they stand for."""
+    return {k: NON_FINITE.get(v, v) if isinstance(v, str) else v for k, v in values.items()}

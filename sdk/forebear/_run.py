@@ -34,7 +34,7 @@ from typing import Any
 from forebear._api import Api, LinkedVersion
 from forebear._artifact import Artifact, PathLike, registry_path, stand_in
 from forebear._errors import BadInput, Conflict, ForebearError, NotFound
-from forebear._graphql import jsonable
+from forebear._graphql import jsonable, read_numbers
 from forebear._media import MediaLog, media_of
 
 # Points are sent when this many wait, or after FLUSH_SECONDS, whichever comes first.
@@ -104,7 +104,7 @@ class _Synced(MutableMapping[str, Any]):
         if not changes:
             return
         self._run._update(**{self._field: changes})
-        self._values.update(changes)
+        self._values.update(read_numbers(changes))  # NaN kept as NaN, as logged metrics are
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self._values)
@@ -135,7 +135,7 @@ class Run:
         self._tags: tuple[str, ...] = tuple(sorted(set(record.get("tags") or ())))
         self.disabled = disabled
         self.config = _Synced(self, "config", record.get("config") or {})
-        self.summary = _Synced(self, "summary", record.get("summary") or {})
+        self.summary = _Synced(self, "summary", read_numbers(record.get("summary") or {}))
         # W&B's: whether init resumed a run that existed, and the step its history goes on at
         self.resumed: bool = bool(record.get("resumed"))
         last_step = record.get("lastStep")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import importlib
-import math
 import os
 import shutil
 import urllib.parse
@@ -17,7 +16,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from forebear._artifact import VERSION_FIELDS, Artifact, ArtifactFile, bound, content_type
 from forebear._errors import BadInput, ForebearError, NotFound
-from forebear._graphql import jsonable, paged
+from forebear._graphql import NON_FINITE, jsonable, paged, read_numbers
 
 if TYPE_CHECKING:
     from forebear._api import Api
@@ -34,15 +33,8 @@ RUNS = f"""query($project: String!, $where: [RunFilter!], $status: RunStatus, $t
 HISTORY = """query($id: ID!, $keys: [String!]!, $after: Int!) { run(id: $id) {
   metrics(keys: $keys, afterStep: $after, first: 10000) { key points { step value } } } }"""
 PAGE = 10_000  # points per key per request (the server's `first`)
-SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 OPS = {"$eq": "EQ", "$ne": "NE", "$gt": "GT", "$gte": "GTE", "$lt": "LT", "$lte": "LTE"}
 STATES = ("running", "finished", "failed", "crashed")
-
-
-def _numbers(summary: dict[str, Any]) -> dict[str, Any]:
-    """A summary as read: the server's "NaN", "Infinity" and "-Infinity" (a diverged metric's
-    last value) as the floats they stand for, as W&B's summary gives them."""
-    return {k: SPECIAL.get(v, v) if isinstance(v, str) else v for k, v in summary.items()}
 
 
 @dataclass
@@ -77,7 +69,7 @@ class RunInfo:
             project=record["project"],
             status=record["status"],
             config=dict(record.get("config") or {}),
-            summary=_numbers(record.get("summary") or {}),
+            summary=read_numbers(record.get("summary") or {}),
             tags=list(record.get("tags") or []),
             job_type=record.get("jobType"),
             group=record.get("group"),
@@ -93,7 +85,7 @@ class RunInfo:
                     "notes": record.get("notes"),
                     "tags": list(record.get("tags") or []),
                     "config": record.get("config") or {},
-                    "summary": _numbers(record.get("summary") or {}),
+                    "summary": read_numbers(record.get("summary") or {}),
                     "job_type": record.get("jobType"),
                     "group": record.get("group"),
                 }
@@ -198,7 +190,7 @@ class RunInfo:
             points = found["metrics"][0]["points"] if found and found["metrics"] else []
             for point in points:
                 value = point["value"]  # a number, or "NaN", "Infinity" or "-Infinity"
-                yield point["step"], SPECIAL[value] if isinstance(value, str) else float(value)
+                yield point["step"], NON_FINITE[value] if isinstance(value, str) else float(value)
             if len(points) < PAGE:
                 return
             after = points[-1]["step"]

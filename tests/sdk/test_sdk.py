@@ -224,6 +224,8 @@ def test_the_dvclive_style_call_and_a_context_manager(sdk: Sdk) -> None:
         assert (run.summary["grad"], run.summary["val.acc"]) == (math.inf, 0.75)
         run.config.update({"epochs": 3})
         run.summary["best_loss"] = 0.1
+        run.summary["worst_loss"] = math.inf  # sent as "Infinity", kept here as inf
+        assert run.summary["worst_loss"] == math.inf
         # as W&B's, a run's name, tags and notes save as they are set
         run.name = "fold-3"
         run.tags += ("best", "cv")
@@ -279,6 +281,7 @@ def test_the_dvclive_style_call_and_a_context_manager(sdk: Sdk) -> None:
         "grad": "Infinity",
         "loss": "NaN",
         "val.acc": 0.75,
+        "worst_loss": "Infinity",
     }
     values = {s["key"]: s["points"][0]["value"] for s in found["metrics"]}
     assert values == {"loss": "NaN", "grad": "Infinity"}

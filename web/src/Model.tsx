@@ -19,9 +19,8 @@ import {
   SET_SEMVER,
   UNASSIGN_STAGE,
 } from "./queries";
-import { alignSeries, change, versionLabel, when, type Link as LinkRow } from "./shape";
-import { useNames } from "./names";
-import { Empty, Failure, Frame, Loading } from "./ui";
+import { alignSeries, versionLabel, when, type Link as LinkRow } from "./shape";
+import { Empty, Failure, Frame, History, Loading } from "./ui";
 
 interface VersionLink extends LinkRow {
   versionId: string;
@@ -89,7 +88,6 @@ export function Model() {
     setParams(next, { replace: true });
   }
   const collection = data?.collection;
-  const names = useNames(collection?.history.nodes);
   const stages = data?.registry?.stages ?? [];
   const linkedBy = new Map<string, string>();
   for (const e of collection?.history.nodes ?? []) {
@@ -153,18 +151,7 @@ export function Model() {
           {compared.length > 0 && <Comparison links={compared} />}
           <LinkForm registry={registry} name={collection.name} />
           <CollectionActions registry={registry} name={collection.name} deprecated={collection.deprecated} />
-          <section aria-label="History">
-            <h2>History</h2>
-            {!collection.history.nodes.length && <Empty>Nothing happened yet.</Empty>}
-            <ol className="history">
-              {collection.history.nodes.map((e) => (
-                <li key={e.id}>
-                  <time dateTime={e.time}>{when(e.time)}</time> <strong>{e.type}</strong> by {e.actor}
-                  <span className="muted"> {change(e, names)}</span>
-                </li>
-              ))}
-            </ol>
-          </section>
+          <History events={collection.history.nodes} empty="Nothing happened yet." />
         </>
       )}
     </Frame>

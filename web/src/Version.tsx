@@ -4,10 +4,9 @@ import { useQuery } from "@apollo/client/react";
 import { useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { fetchFile, MediaSections } from "./Media";
-import { useNames } from "./names";
 import { VERSION_FILES, VERSION_PAGE, VERSION_STORY } from "./queries";
-import { bytes, change, fileChanges, readable, when, type EventRow } from "./shape";
-import { Empty, Failure, Frame, Loading } from "./ui";
+import { bytes, fileChanges, readable, when, type EventRow } from "./shape";
+import { Empty, Failure, Frame, History, Loading } from "./ui";
 
 interface RunBrief {
   id: string;
@@ -137,7 +136,6 @@ function Story({ id }: { id: string }) {
   const byId = new Map<string, EventRow>(); // an event about the version and a link, once
   for (const e of [...(data?.history.nodes ?? []), ...links.flatMap((l) => l.history.nodes)]) byId.set(e.id, e);
   const events = [...byId.values()].sort((a, b) => b.time.localeCompare(a.time));
-  const names = useNames(events);
   if (error) return <Failure error={error} />;
   if (!data) return null;
   return (
@@ -163,18 +161,7 @@ function Story({ id }: { id: string }) {
           ))}
         </ul>
       </section>
-      <section aria-label="History">
-        <h2>History</h2>
-        {!events.length && <Empty>Nothing happened to it yet.</Empty>}
-        <ol className="history">
-          {events.map((e) => (
-            <li key={e.id}>
-              <time dateTime={e.time}>{when(e.time)}</time> <strong>{e.type}</strong> by {e.actor}
-              <span className="muted"> {change(e, names)}</span>
-            </li>
-          ))}
-        </ol>
-      </section>
+      <History events={events} empty="Nothing happened to it yet." />
     </>
   );
 }

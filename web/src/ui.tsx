@@ -1,7 +1,10 @@
-// Shared pieces of every page: the frame with its navigation, loading, empty and error states.
+// Shared pieces of every page: the frame with its navigation, loading, empty and error states,
+// and a history of events.
 import type { ReactNode } from "react";
 import { Link, NavLink, useNavigate } from "react-router-dom";
 import { codeOf, messageOf, signOut } from "./client";
+import { useNames } from "./names";
+import { change, when, type EventRow } from "./shape";
 
 export function Frame({ title, children }: { title: string; children: ReactNode }) {
   const navigate = useNavigate();
@@ -69,5 +72,24 @@ export function Failure({ error }: { error: unknown }) {
       <strong>{messageOf(error)}</strong>
       {hint && <p>{hint}</p>}
     </div>
+  );
+}
+
+/** A history: each event's time, type, who made it and what changed (ids read as names). */
+export function History({ events, empty }: { events: EventRow[]; empty: string }) {
+  const names = useNames(events);
+  return (
+    <section aria-label="History">
+      <h2>History</h2>
+      {!events.length && <Empty>{empty}</Empty>}
+      <ol className="history">
+        {events.map((e) => (
+          <li key={e.id}>
+            <time dateTime={e.time}>{when(e.time)}</time> <strong>{e.type}</strong> by {e.actor}
+            <span className="muted"> {change(e, names)}</span>
+          </li>
+        ))}
+      </ol>
+    </section>
   );
 }

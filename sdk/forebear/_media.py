@@ -11,6 +11,7 @@ import importlib
 import io
 import json
 import math
+import numbers
 import os
 import shutil
 import struct
@@ -457,12 +458,23 @@ class MediaLog:
 
 
 def media_of(value: Any) -> Media | list[Media] | None:
-    """`value` as media to log (one, or a list of them), or None for anything else."""
+    """`value` as media to log (one, or a list of them), or None for anything else. A list of
+    numbers, or an array of more than one, is logged as its Histogram (W&B's
+    `run.log({"losses": [0.1, 0.2]})`)."""
     if isinstance(value, Media):
         return value
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, Media) for v in value):
         return list(value)
+    if isinstance(value, (list, tuple)) and value and all(_is_number(v) for v in value):
+        return Histogram(value)
+    shape = getattr(value, "shape", None)
+    if shape is not None and len(shape) >= 1 and math.prod(shape) > 1:  # NumPy's, torch's
+        return Histogram(value)
     return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Number) and not isinstance(value, (bool, complex))
 
 
 def _jsonable_values(values: Any) -> list[Any]:

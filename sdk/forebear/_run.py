@@ -210,19 +210,23 @@ class Run:
         self, data: Mapping[str, Any], step: int | None = None, commit: bool | None = None
     ) -> None:
         """Record metric values at a step (default: one more than the last log call's).
-        Numbers (NaN and infinities are kept: a diverged loss is data; a nested dict's under
-        dotted keys, `train.loss`), sent in the background, in batches, and each key's latest
-        in `run.summary` at once (as W&B's); and forebear media
+        Numbers (NaN and infinities are kept: a diverged loss is data; a bool as 1 or 0; None
+        logs nothing; a nested dict's under dotted keys, `train.loss`), sent in the
+        background, in batches, and each key's latest in `run.summary` at once (as W&B's); a
+        list of numbers or an array as its Histogram; and forebear media
         (Image, Audio, Video, Html, Table, Histogram, forebear.plot charts: one or a list),
         kept as files of the run's media artifact. `commit=False` (W&B's) keeps the step
         open: the next call logs at the same one."""
         self._require_running()
         if step is None:
             step = self._step
-        elif step < 0:
-            raise ForebearError(f"step {step}: steps are 0 or more")
+        elif isinstance(step, bool) or not hasattr(step, "__index__") or step < 0:
+            raise ForebearError(f"step {step!r}: give the step as a whole number, 0 or more")
+        step = int(step)
         numbers, media = {}, {}
         for key, value in _flattened(data).items():
+            if value is None:  # W&B's "no value at this step": nothing is logged for the key
+                continue
             found = media_of(value)
             if found is None:
                 numbers[str(key)] = _number(key, value)
@@ -795,17 +799,17 @@ def _flattened(data: Mapping[str, Any], sep: str = ".", prefix: str = "") -> dic
 
 
 def _number(key: Any, value: Any) -> float:
-    """A metric value as a float: a Python, NumPy or one-element tensor number (not a bool,
-    not text)."""
-    if not isinstance(value, (bool, str, bytes)):
+    """A metric value as a float: a Python, NumPy or one-element tensor number, or a bool as
+    1 or 0 (as W&B's charts draw it); not text."""
+    if not isinstance(value, (str, bytes)):
         try:
             return float(value)
         except (TypeError, ValueError):
             pass
     raise ForebearError(
-        f"log({key!r}={value!r}): log numbers, or forebear media (Image, Audio, Video, Html, "
-        "Table, Histogram, a forebear.plot chart, or a list of them); put other values in "
-        "run.config or run.summary"
+        f"log({key!r}={value!r}): log numbers (or a list of them: a histogram), or forebear "
+        "media (Image, Audio, Video, Html, Table, Histogram, a forebear.plot chart, or a list "
+        "of them); put other values in run.config or run.summary"
     )
 
 

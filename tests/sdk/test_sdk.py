@@ -358,7 +358,8 @@ def test_dvclive_artifacts_steps_and_errors(sdk: Sdk) -> None:
         live.log_params({"folds": 5, "model": {"depth": 3}})
         live.end()  # inside the block, leaving it ends the run: the next calls still log
         with pytest.raises(
-            forebear.ForebearError, match=r"log numbers, or forebear media \(Image, Audio"
+            forebear.ForebearError,
+            match=r"log numbers \(or a list of them: a histogram\), or forebear media",
         ):
             live.log_metric("note", "fine")  # type: ignore[arg-type]
         # DVCLive's plots, kept as forebear.plot charts at the current step
@@ -1528,18 +1529,25 @@ def test_images_tables_and_histograms_logged_as_in_wandb_scripts(sdk: Sdk) -> No
                     "loss": 1.0 / (step + 1),
                     "val/examples": [forebear.Image(red, caption="red"), forebear.Image(grey)],
                     "weights": forebear.Histogram(numpy.arange(10.0), num_bins=5),
+                    "grads": [0.5, 0.5, 1.5],  # W&B's list: logged as its histogram
+                    "done": step == 1,  # a bool: 1 or 0
+                    "val/acc": None,  # no value at this step: nothing logged
                 }
             )
+        with pytest.raises(forebear.ForebearError, match="step '3': give the step as a whole"):
+            run.log({"loss": 0.1}, step="3")  # type: ignore[arg-type]
         table = forebear.Table(columns=["x", "y"], data=[[1, "a"]])
         table.add_data(2, "b")
         run.log({"preds": table})
         run.log({"photo": forebear.Image(photo)})
-        with pytest.raises(forebear.ForebearError, match="log numbers, or forebear"):
+        with pytest.raises(forebear.ForebearError, match=r"log numbers \(or a list of them"):
             run.log({"lost": forebear.Image(red), "note": "text"})  # refused whole: no file
     api = forebear.Api()
     media = api.artifact(f"media/run-{run.id}-media")
     assert (media.type, media.logged_by().id) == ("run-media", run.id)  # type: ignore[union-attr]
     assert [f.path for f in media.files()] == [
+        "grads/0.histogram.json",
+        "grads/1.histogram.json",
         "photo/3.png",
         "preds/2.table.json",
         "val/examples/0_0.png",
@@ -1577,7 +1585,11 @@ def test_images_tables_and_histograms_logged_as_in_wandb_scripts(sdk: Sdk) -> No
         "artifact": media.qualified_name,
     }
     assert found.summary["preds"]["nrows"] == 2
-    assert found.metric_keys() == ["loss"]  # media are no metrics
+    assert found.metric_keys() == ["done", "loss"]  # media are no metrics
+    assert [r["done"] for r in found.scan_history(keys=["done"])] == [0.0, 1.0]
+    assert "val/acc" not in found.summary
+    grads = json.loads((root / "grads/0.histogram.json").read_text())
+    assert (sum(grads["values"]), grads["bins"][0], grads["bins"][-1]) == (3.0, 0.5, 1.5)
     assert [r["_step"] for r in found.scan_history()] == [0, 1]
     with pytest.raises(
         forebear.BadInput, match=r"give a \.png, \.jpg, \.jpeg, \.gif or \.bmp file"

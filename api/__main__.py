@@ -10,6 +10,10 @@ from api.app import create_app
 from api.logs import configure_logging
 from api.settings import settings_or_exit
 
+# On SIGTERM, requests still running get this long to finish; then the process exits anyway
+# (one stuck request must not keep a stopped server alive: a client resumes its upload).
+GRACEFUL_SECONDS = 20
+
 
 def main() -> int:
     settings = settings_or_exit()
@@ -20,6 +24,7 @@ def main() -> int:
         port=settings.port,
         log_config=None,
         server_header=False,
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
     )
     return 0
 

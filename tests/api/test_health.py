@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import signal
+import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from neo4j import GraphDatabase
 from starlette.testclient import TestClient
 
+from api.__main__ import GRACEFUL_SECONDS
 from api.app import create_app
 from api.settings import Settings
-from tests.helpers import ADMIN_KEY, bearer, graphql
+from tests.helpers import ADMIN_KEY, api_process, bearer, graphql
 from tests.proxy import TcpProxy
 
 SERVER_INFO = (
@@ -178,3 +182,24 @@ def test_browsers_on_allowed_origins_may_call_the_api_and_others_may_not(
         other = client.options("/graphql", headers={"Origin": "https://evil.example", **preflight})
         assert other.status_code == 400
         assert "access-control-allow-origin" not in other.headers
+
+
+def test_a_stopped_server_exits_though_a_request_never_ends(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """SIGTERM lets running requests finish for a while, then the process goes anyway: a
+    client that never sends the body it announced does not keep a stopped server alive."""
+    with api_process(settings, tmp_path / "server.log") as (base, proc):
+        parts = urlsplit(base)
+        stuck = socket.create_connection((parts.hostname, parts.port))
+        stuck.sendall(
+            b"POST /graphql HTTP/1.1\r\nHost: forebear\r\nContent-Type: application/json\r\n"
+            b"Authorization: Bearer " + ADMIN_KEY.encode() + b"\r\n"
+            b"Content-Length: 1000\r\n\r\n{"
+        )
+        time.sleep(1)  # the request is being read
+        stopped = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        assert time.monotonic() - stopped < GRACEFUL_SECONDS + 10
+        stuck.close()

@@ -239,7 +239,9 @@ export function chartPoints(c: ChartFile): PointSeries | null {
   for (const row of c.data) {
     if (typeof row[x] !== "number" || typeof row[y] !== "number") continue;
     const name = by >= 0 ? String(row[by]) : c.columns[y];
-    groups.set(name, [...(groups.get(name) ?? []), [row[x] as number, row[y] as number]]);
+    let points = groups.get(name);
+    if (!points) groups.set(name, (points = []));
+    points.push([row[x] as number, row[y] as number]); // in place: a long curve is not copied per row
   }
   const series = [...groups].map(([name, points]) => ({ name, points }));
   return { x: c.columns[x], y: c.columns[y], series, joined: c.chart !== "scatter" };

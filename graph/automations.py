@@ -53,6 +53,22 @@ _BY_TYPE: Final[Mapping[str, str]] = {
     "run.alert": "RUN_ALERT",
 }
 
+# The triggers each kind of scope hears. A project's events (its versions, artifact aliases and
+# runs) name no registry, and a registry's (links, collection aliases, stages, collections) no
+# project: an automation listening for one of the others would never fire.
+PROJECT_TRIGGERS: Final = frozenset(
+    {"VERSION_COMMITTED", "VERSION_DELETED", "ALIAS_SET", "ALIAS_REMOVED"}
+    | {"RUN_FINISHED", "RUN_ALERT"}
+)
+REGISTRY_TRIGGERS: Final = frozenset(TRIGGERS) - PROJECT_TRIGGERS | {"ALIAS_SET", "ALIAS_REMOVED"}
+
+
+def unheard(triggers: Sequence[str], scope_kind: str) -> list[str]:
+    """The triggers an automation of `scope_kind` (registry, collection, project) never hears."""
+    heard = PROJECT_TRIGGERS if scope_kind == "project" else REGISTRY_TRIGGERS
+    return [t for t in triggers if t not in heard]
+
+
 # Which triggers an automation's alias pattern filters (the others fire whatever the alias).
 ALIAS_TRIGGERS: Final = ("ALIAS_SET", "ALIAS_REMOVED")
 

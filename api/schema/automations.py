@@ -16,7 +16,13 @@ from api.schema.events import Event, history_of
 from api.schema.relay import Connection, Node, connection, decode_cursor, page_size
 from api.services import webhooks
 from graph import records
-from graph.automations import alias_regex, project_scope
+from graph.automations import (
+    PROJECT_TRIGGERS,
+    REGISTRY_TRIGGERS,
+    alias_regex,
+    project_scope,
+    unheard,
+)
 from graph.errors import Forbidden, NotFound
 from graph.ids import new_id
 
@@ -312,10 +318,22 @@ def _name(value: str, field: str) -> str:
     return value
 
 
-def _triggers(values: list[AutomationTrigger], field: str) -> list[str]:
+def _triggers(values: list[AutomationTrigger], field: str, scope_kind: str) -> list[str]:
+    """The triggers, each one an automation of `scope_kind` can hear."""
     if not values:
         raise BadInput(field, "name at least one trigger, such as ALIAS_SET")
-    return sorted({str(v.value) for v in values})
+    triggers = sorted({str(v.value) for v in values})
+    never = unheard(triggers, scope_kind)
+    if never:
+        heard = PROJECT_TRIGGERS if scope_kind == "project" else REGISTRY_TRIGGERS
+        other = "a registry or collection" if scope_kind == "project" else "a project"
+        raise BadInput(
+            field,
+            f"{', '.join(never)} never fire{'s' if len(never) == 1 else ''} for a "
+            f"{scope_kind}'s automation (only for {other}'s); a {scope_kind}'s hears "
+            f"{', '.join(sorted(heard))}",
+        )
+    return triggers
 
 
 def _alias_pattern(value: str | None, field: str) -> dict[str, str | None]:
@@ -435,15 +453,16 @@ class AutomationMutation:
     async def create_automation(
         self, info: Info, input: CreateAutomationInput
     ) -> CreateAutomationPayload:
+        scope = await _scope(info, input.scope)
         props = {
             "name": _name(input.name, "input.name"),
             "description": input.description[:10_000],
-            "events": _triggers(input.triggers, "input.triggers"),
+            "events": _triggers(input.triggers, "input.triggers", str(scope["scopeKind"])),
             **_alias_pattern(input.alias_pattern, "input.aliasPattern"),
             "url": await _url(info, input.url, "input.url"),
             "token": _token(info, input.token, "input.token"),
             "template": _template(input.payload_template, "input.payloadTemplate"),
-            **await _scope(info, input.scope),
+            **scope,
         }
         secret = webhooks.new_signing_secret()
         props["secret"] = webhooks.SecretBox(info.context.settings).seal(secret)
@@ -460,7 +479,9 @@ class AutomationMutation:
         if input.description is not None:
             changes["description"] = input.description[:10_000]
         if input.triggers is not None:
-            changes["events"] = _triggers(input.triggers, "input.triggers")
+            # an automation's scope never changes: its kind read now holds when it is written
+            kind = (await info.context.repos.automations.get(str(input.automation))).scope_kind
+            changes["events"] = _triggers(input.triggers, "input.triggers", kind)
         if input.alias_pattern is not None:
             changes |= _alias_pattern(input.alias_pattern, "input.aliasPattern")
         if input.url is not None:

@@ -428,6 +428,51 @@ def test_a_runs_alert_and_its_end_reach_its_projects_automations(
     assert len(receiver.received) == 4
 
 
+def test_a_trigger_its_scope_never_hears_is_refused_by_name(
+    hooks: TestClient, receiver: Receiver
+) -> None:
+    """A run ends and a version is committed in a project; links, stages and collections
+    change in a registry. An automation listening for the other kind would never fire."""
+    start_run(hooks, project="fraud")
+
+    def refused(scope: dict[str, str], triggers: list[str]) -> str:
+        answer = graphql(
+            hooks,
+            CREATE,
+            input={"name": "x", "scope": scope, "triggers": triggers, "url": receiver.url},
+        )
+        [error] = answer["errors"]
+        assert error["extensions"]["code"] == "BAD_INPUT", answer
+        return str(error["message"])
+
+    said = refused({"registry": "model"}, ["VERSION_LINKED", "RUN_ALERT", "VERSION_COMMITTED"])
+    assert "input.triggers" in said
+    assert "RUN_ALERT, VERSION_COMMITTED never fire for a registry's automation" in said
+    assert "VERSION_LINKED" in said  # what it does hear
+    said = refused({"project": "fraud"}, ["STAGE_ASSIGNED"])
+    assert "STAGE_ASSIGNED never fires for a project's automation" in said
+    assert "RUN_FINISHED" in said
+    assert ok(graphql(hooks, '{ automations(registry: "model") { id } }'))["automations"] == []
+
+    # aliases are heard in both: an artifact's in a project, a collection's in a registry
+    made = automation(
+        hooks, receiver.url, scope={"project": "fraud"}, triggers=["ALIAS_SET", "RUN_ALERT"]
+    )
+    changed = graphql(
+        hooks, UPDATE, input={"automation": made["automation"]["id"], "triggers": ["DEREGISTERED"]}
+    )
+    assert changed["errors"][0]["extensions"]["code"] == "BAD_INPUT", changed
+    assert "DEREGISTERED never fires for a project's automation" in changed["errors"][0]["message"]
+    kept = ok(
+        graphql(
+            hooks,
+            "query($id: ID!) { automation(id: $id) { triggers } }",
+            id=made["automation"]["id"],
+        )
+    )
+    assert kept["automation"]["triggers"] == ["ALIAS_SET", "RUN_ALERT"]
+
+
 def test_an_openlineage_run_that_ends_sets_off_run_finished(
     hooks: TestClient, receiver: Receiver
 ) -> None:

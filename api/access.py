@@ -447,6 +447,7 @@ RULES: Final[Mapping[str, Rule]] = {
     "node": anyone,  # null unless readable (resolver)
     # projects, runs, artifacts
     "project": project("name"),
+    "projects": anyone,  # an org admin's all, anyone else's their own (resolver)
     "runs": project("project"),
     "artifacts": project("project"),
     "artifact": project("project"),

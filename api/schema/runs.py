@@ -320,6 +320,20 @@ class RunQuery:
         found = await info.context.repos.runs.find_project(name)
         return Project.from_record(found) if found else None
 
+    @strawberry.field(
+        description="Projects by name: every one for org admins, the caller's own for others."
+    )
+    async def projects(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Project]:
+        principal = info.context.access.principal
+        page = await info.context.repos.runs.list_projects(
+            None if principal.org_admin else principal.projects,
+            first=page_size(first),
+            after=decode_cursor(after),
+        )
+        return connection(page, Project.from_record, lambda p: p.name)
+
     @strawberry.field(description="A run by id.")
     async def run(self, info: Info, id: strawberry.ID) -> Run | None:
         found = await info.context.loaders.run_by_id.load(str(id))

@@ -36,6 +36,15 @@ GET_PROJECT: Final[LiteralString] = """
 MATCH (p:Project {name: $name}) RETURN p {.*} AS project
 """
 
+# Projects by name after $after; only those named in $names unless it is null (all of them).
+LIST_PROJECTS: Final[LiteralString] = """
+MATCH (p:Project)
+WHERE ($names IS NULL OR p.name IN $names) AND ($after IS NULL OR p.name > $after)
+RETURN p {.*} AS project
+ORDER BY p.name
+LIMIT $limit
+"""
+
 GET_PROJECT_BY_ID: Final[LiteralString] = """
 MATCH (p:Project {id: $id}) RETURN p {.*} AS project
 """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -160,6 +160,24 @@ class RunRepository(Repository):
             return None if row is None else project_from(row["project"])
 
         return await self._read(work)
+
+    async def list_projects(
+        self, names: Collection[str] | None, *, first: int, after: str | None
+    ) -> Page[Project]:
+        """Projects by name: those in `names`, or all of them (None)."""
+
+        async def work(tx: Tx) -> list[Project]:
+            result = await tx.run(
+                q.LIST_PROJECTS,
+                names=None if names is None else sorted(names),
+                after=after,
+                limit=first + 1,
+            )
+            return [project_from(row["project"]) async for row in result]
+
+        found = await self._read(work)
+        page = tuple(found[:first])
+        return Page(page, len(found) > first, page[-1].name if page else None)
 
     async def start_run(
         self,

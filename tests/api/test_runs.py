@@ -331,3 +331,40 @@ def test_a_run_is_resumed_only_by_members_of_its_project(client: TestClient) -> 
     ).json()
     assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert "churn" in refused["errors"][0]["message"]
+
+
+def test_projects_are_listed_by_name_all_to_org_admins_their_own_to_others(
+    client: TestClient,
+) -> None:
+    for name in ("vision", "churn", "fraud"):
+        start_run(client, project=name)
+    query = """query($first: Int, $after: String) { projects(first: $first, after: $after) {
+      nodes { name createdAt } pageInfo { hasNextPage endCursor } } }"""
+    first = ok(graphql(client, query, first=2))["projects"]
+    assert [p["name"] for p in first["nodes"]] == ["churn", "fraud"]
+    assert first["pageInfo"]["hasNextPage"]
+    rest = ok(graphql(client, query, after=first["pageInfo"]["endCursor"]))["projects"]
+    assert [p["name"] for p in rest["nodes"]] == ["vision"]
+    assert not rest["pageInfo"]["hasNextPage"]
+
+    mia = user_key(client, "mia")
+    ok(
+        graphql(
+            client,
+            """mutation { setProjectMember(input: {project: "fraud", principal: "mia",
+               member: true}) { project } }""",
+        )
+    )
+    mine = client.post("/graphql", json={"query": query}, headers=bearer(mia)).json()
+    assert [p["name"] for p in ok(mine)["projects"]["nodes"]] == ["fraud"]
+    # a project mia starts herself is hers at once
+    started = client.post(
+        "/graphql",
+        json={"query": START, "variables": {"input": {"project": "mias-own"}}},
+        headers=bearer(mia),
+    ).json()
+    ok(started)
+    mine = client.post("/graphql", json={"query": query}, headers=bearer(mia)).json()
+    assert [p["name"] for p in ok(mine)["projects"]["nodes"]] == ["fraud", "mias-own"]
+    bad = graphql(client, query, after="not-a-cursor")
+    assert bad["errors"][0]["extensions"]["code"] == "BAD_INPUT", bad

@@ -37,7 +37,7 @@ from forebear._errors import (
 from forebear._live import Live
 from forebear._media import Audio, Chart, Histogram, Html, Image, Table, Video
 from forebear._run import AlertLevel, Run, current, init
-from forebear._runs import RunInfo
+from forebear._runs import Project, RunInfo
 from forebear._settings import RunSettings as Settings
 from forebear._settings import Settings as _ClientSettings
 from forebear._settings import save_key
@@ -203,6 +203,7 @@ __all__ = [
     "LinkedVersion",
     "Live",
     "NotFound",
+    "Project",
     "Refused",
     "Run",
     "RunInfo",

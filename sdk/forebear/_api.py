@@ -25,7 +25,7 @@ from forebear._gto import import_gto
 from forebear._hashing import HashCache
 from forebear._imports import ImportReport
 from forebear._progress import bar
-from forebear._runs import RunInfo, run_of, runs_of
+from forebear._runs import Project, RunInfo, run_of, runs_of
 from forebear._settings import Settings
 from forebear._transfer import put_blobs
 
@@ -266,6 +266,29 @@ class Api:
             run=run,
             s=status,
         )
+
+    def projects(self, entity: str | None = None, per_page: int = 200) -> list[Project]:
+        """The projects you may read, by name: every one for an org admin, the projects you
+        are a member of otherwise (W&B's `api.projects`; `entity` is not used: one
+        organization)."""
+        query = """query($first: Int, $after: String) { projects(first: $first, after: $after) {
+          nodes { id name description createdAt } pageInfo { hasNextPage endCursor } } }"""
+        pages = paged(
+            lambda after: self.graphql(query, first=min(max(per_page, 1), 100), after=after)[
+                "projects"
+            ]
+        )
+        return [Project.of(self.settings.url, p) for p in pages]
+
+    def project(self, name: str, entity: str | None = None) -> Project:
+        """One project by name (W&B's `api.project`; `entity` is not used)."""
+        found = self.graphql(
+            "query($name: String!) { project(name: $name) { id name description createdAt } }",
+            name=name,
+        )["project"]
+        if found is None:
+            raise NotFound(f"no project {name!r}: forebear.init(project={name!r}) makes it")
+        return Project.of(self.settings.url, found)
 
     def run(self, path: str) -> RunInfo:
         """A run by its id, `project/<id or key>`, or W&B's `entity/project/<id or key>`:

@@ -22,7 +22,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from datetime import timedelta
@@ -36,6 +35,7 @@ from forebear._artifact import Artifact, PathLike, registry_path, stand_in
 from forebear._errors import BadInput, Conflict, ForebearError, NotFound
 from forebear._graphql import jsonable, read_numbers
 from forebear._media import MediaLog, media_of
+from forebear._runs import project_page
 
 # Points are sent when this many wait, or after FLUSH_SECONDS, whichever comes first.
 BATCH = 1000
@@ -202,7 +202,7 @@ class Run:
         """The project's page in the web app: its runs, compared (W&B's `run.project_url`)."""
         if self.disabled:
             return None
-        return f"{self.api.settings.url}/projects/{urllib.parse.quote(self.project)}"
+        return project_page(self.api.settings.url, self.project)
 
     # --- metrics -----------------------------------------------------------------------------
 

@@ -146,7 +146,7 @@ class RunInfo:
     @property
     def url(self) -> str:
         """The run on its project's page in the web app."""
-        return f"{self.api.settings.url}/projects/{urllib.parse.quote(self.project)}?run={self.id}"
+        return f"{project_page(self.api.settings.url, self.project)}?run={self.id}"
 
     def metric_keys(self) -> list[str]:
         """The keys whose last value the summary holds as a number: the metrics logged (and
@@ -252,6 +252,32 @@ class RunFile:
             found = ArtifactFile(self.name, self.size, self.sha256, content_type(self.name))
             shutil.copyfile(self.artifact._fetched(found), target)
         return open(target)  # W&B's: the caller reads and closes it
+
+
+def project_page(server: str, project: str) -> str:
+    """A project's page in the web app of the server at `server`: its runs, compared."""
+    return f"{server}/projects/{urllib.parse.quote(project)}"
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project: where runs log and their artifacts live (W&B's public-API Project)."""
+
+    id: str
+    name: str
+    description: str
+    created_at: str
+    url: str
+
+    @classmethod
+    def of(cls, server: str, record: dict[str, Any]) -> Project:
+        return cls(
+            id=record["id"],
+            name=record["name"],
+            description=record["description"],
+            created_at=record["createdAt"],
+            url=project_page(server, record["name"]),
+        )
 
 
 def run_of(api: Api, path: str) -> RunInfo:

@@ -402,6 +402,22 @@ def _named(links: list[LinkedVersion]) -> dict[str, list[str]]:
 
 
 @main.command()
+@command
+def projects() -> list[dict[str, Any]]:
+    """The projects you may read, by name (every one for an org admin), with their pages."""
+    with _api() as api:
+        return [
+            {
+                "project": p.name,
+                "description": p.description,
+                "createdAt": p.created_at,
+                "url": p.url,
+            }
+            for p in api.projects()
+        ]
+
+
+@main.command()
 @click.argument("project")
 @click.option("--status", type=click.Choice(["running", "finished", "failed", "crashed"]))
 @click.option("--tag", help="Only runs with this tag.")

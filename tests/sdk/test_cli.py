@@ -286,6 +286,23 @@ def test_show_and_runs_list_what_registries_and_projects_hold(sdk: Sdk) -> None:
     missing = sdk.cli("runs", "nowhere", check=False)
     assert missing.returncode == 1
     assert "nowhere" in missing.stderr
+    sdk.python("import forebear\nforebear.init(project='churn').finish()\n")
+    [churn, fraud] = json.loads(sdk.cli("projects", "--json").stdout)
+    assert (churn["project"], fraud["project"]) == ("churn", "fraud")
+    assert fraud["url"] == f"{sdk.base}/projects/fraud"
+    said = sdk.python(
+        "import forebear\n"
+        "api = forebear.Api()\n"
+        "print([p.name for p in api.projects(per_page=1)], api.project('fraud').url)\n"
+        "try:\n"
+        "    api.project('nowhere')\n"
+        "except forebear.NotFound as e:\n"
+        "    print(e)\n"
+    ).stdout.splitlines()
+    assert said == [
+        f"['churn', 'fraud'] {sdk.base}/projects/fraud",
+        "no project 'nowhere': forebear.init(project='nowhere') makes it",
+    ]
 
 
 def test_history_names_only_what_the_caller_may_read(sdk: Sdk) -> None:

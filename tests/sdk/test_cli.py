@@ -290,7 +290,7 @@ def test_show_and_runs_list_what_registries_and_projects_hold(sdk: Sdk) -> None:
     [churn, fraud] = json.loads(sdk.cli("projects", "--json").stdout)
     assert (churn["project"], fraud["project"]) == ("churn", "fraud")
     assert fraud["url"] == f"{sdk.base}/projects/fraud"
-    said = sdk.python(
+    printed = sdk.python(
         "import forebear\n"
         "api = forebear.Api()\n"
         "print([p.name for p in api.projects(per_page=1)], api.project('fraud').url)\n"
@@ -299,7 +299,7 @@ def test_show_and_runs_list_what_registries_and_projects_hold(sdk: Sdk) -> None:
         "except forebear.NotFound as e:\n"
         "    print(e)\n"
     ).stdout.splitlines()
-    assert said == [
+    assert printed == [
         f"['churn', 'fraud'] {sdk.base}/projects/fraud",
         "no project 'nowhere': forebear.init(project='nowhere') makes it",
     ]

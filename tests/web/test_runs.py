@@ -47,7 +47,11 @@ def test_runs_are_compared_and_a_version_page_downloads_its_files(
         metadata={"framework": "torch"},
     )
 
-    sign_in(page, path="/projects/mnist")
+    sign_in(page, path="/")
+    page.get_by_role("navigation", name="Pages").get_by_role("link", name="Projects").click()
+    projects = page.get_by_role("table", name="Projects")
+    expect(projects).to_contain_text("mnist")
+    projects.get_by_role("link", name="mnist").click()
     runs = page.get_by_role("table", name="Runs")
     expect(runs).to_contain_text("slow")
     expect(runs).to_contain_text("lr=0.1")

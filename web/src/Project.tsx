@@ -4,7 +4,7 @@ import { useApolloClient, useQuery } from "@apollo/client/react";
 import { useEffect, useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router-dom";
 import { Chart } from "./Chart";
-import { PROJECT_PAGE, RUN_METRICS } from "./queries";
+import { PROJECT_PAGE, PROJECTS, RUN_METRICS } from "./queries";
 import { alignSeries, metricKeys, readable, when } from "./shape";
 import { Empty, Failure, Frame, Loading } from "./ui";
 
@@ -23,6 +23,68 @@ interface RunRow {
   endedAt: string | null;
   outputs: { id: string; name: string; type: string }[];
   inputs: { id: string; name: string; type: string }[];
+}
+
+interface ProjectsData {
+  projects: {
+    nodes: { id: string; name: string; description: string; createdAt: string }[];
+    pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  };
+}
+
+/** The projects the caller may read (an org admin: all of them), by name, each to its runs. */
+export function Projects() {
+  const { data, error, loading, fetchMore } = useQuery<ProjectsData>(PROJECTS);
+  const projects = data?.projects.nodes ?? [];
+  return (
+    <Frame title="Projects">
+      {error && <Failure error={error} />}
+      {loading && !data && <Loading what="projects" />}
+      {data && !projects.length && (
+        <Empty>No project yet: a run makes its project, as forebear.init(project="fraud") does.</Empty>
+      )}
+      {projects.length > 0 && (
+        <table className="grid" aria-label="Projects">
+          <thead>
+            <tr>
+              <th>Project</th>
+              <th>Description</th>
+              <th>Created</th>
+            </tr>
+          </thead>
+          <tbody>
+            {projects.map((p) => (
+              <tr key={p.id}>
+                <td>
+                  <Link to={`/projects/${encodeURIComponent(p.name)}`}>{p.name}</Link>
+                </td>
+                <td className="muted">{p.description || "—"}</td>
+                <td>{when(p.createdAt)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {data?.projects.pageInfo.hasNextPage && (
+        <button
+          type="button"
+          onClick={() =>
+            fetchMore({
+              variables: { after: data.projects.pageInfo.endCursor },
+              updateQuery: (prev, { fetchMoreResult }) => ({
+                projects: {
+                  ...fetchMoreResult.projects,
+                  nodes: [...prev.projects.nodes, ...fetchMoreResult.projects.nodes],
+                },
+              }),
+            })
+          }
+        >
+          More projects
+        </button>
+      )}
+    </Frame>
+  );
 }
 
 interface ProjectData {

@@ -8,7 +8,7 @@ import { Audit } from "./Audit";
 import { Dashboard, Registries } from "./Dashboard";
 import { Lineage } from "./Lineage";
 import { Model } from "./Model";
-import { Project } from "./Project";
+import { Project, Projects } from "./Project";
 import { Version } from "./Version";
 import { SignIn } from "./SignIn";
 import { Loading } from "./ui";
@@ -34,6 +34,7 @@ function App() {
       <Route path="/registries/:registry" element={<SignedIn><Dashboard /></SignedIn>} />
       <Route path="/registries/:registry/:name" element={<SignedIn><Model /></SignedIn>} />
       <Route path="/lineage" element={<SignedIn><Lineage /></SignedIn>} />
+      <Route path="/projects" element={<SignedIn><Projects /></SignedIn>} />
       <Route path="/projects/:name" element={<SignedIn><Project /></SignedIn>} />
       <Route path="/versions/*" element={<SignedIn><Version /></SignedIn>} />
       <Route path="/audit" element={<SignedIn><Audit /></SignedIn>} />

@@ -11,6 +11,15 @@ export const VIEWER = gql`
   }
 `;
 
+export const PROJECTS = gql`
+  query Projects($after: String) {
+    projects(first: 50, after: $after) {
+      nodes { id name description createdAt }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+`;
+
 const LINK_FIELDS = `id index semver stages deregistered linkedAt versionId aliases { name }`;
 
 export const REGISTRIES = gql`

@@ -19,6 +19,7 @@ export function Frame({ title, children }: { title: string; children: ReactNode 
           <NavLink to="/" end>
             Models
           </NavLink>
+          <NavLink to="/projects">Projects</NavLink>
           <NavLink to="/lineage">Lineage</NavLink>
           <NavLink to="/audit">Audit log</NavLink>
           <NavLink to="/graphiql">GraphiQL</NavLink>

@@ -266,3 +266,23 @@ def test_a_runs_logged_media_are_seen_on_its_version_page(
     summary = page.get_by_label("summary metrics")
     expect(summary).to_contain_text("audio-file tone/2.wav")  # not a page of JSON
     shot(page, "version-media")
+
+
+def test_the_projects_page_lists_every_project_page_by_page(
+    page: Page, server: tuple[str, int]
+) -> None:
+    base, _ = server
+    names = [f"team-{i:02d}" for i in range(52)]
+    for name in names:
+        gql(base, "mutation($p: String!) { startRun(input: {project: $p}) { run { id } } }", p=name)
+    sign_in(page, path="/projects")
+    projects = page.get_by_role("table", name="Projects")
+    rows = projects.get_by_role("row")
+    expect(rows).to_have_count(51)  # the heading and the first 50, by name
+    expect(rows.nth(50)).to_contain_text("team-49")
+    page.get_by_role("button", name="More projects").click()
+    expect(rows).to_have_count(53)
+    expect(rows.nth(52)).to_contain_text("team-51")
+    expect(page.get_by_role("button", name="More projects")).to_have_count(0)
+    projects.get_by_role("link", name="team-51").click()
+    expect(page).to_have_url(f"{base}/projects/team-51")

@@ -4,7 +4,7 @@ import { useQuery } from "@apollo/client/react";
 import { useSearchParams } from "react-router-dom";
 import { AUDIT } from "./queries";
 import { useNames } from "./names";
-import { change, when } from "./shape";
+import { appendPage, change, when } from "./shape";
 import { Empty, Failure, Frame, Loading } from "./ui";
 
 interface AuditData {
@@ -71,10 +71,7 @@ export function Audit() {
           onClick={() =>
             fetchMore({
               variables: { after: data.auditLog.pageInfo.endCursor },
-              updateQuery: (prev, { fetchMoreResult }) => ({
-                ...fetchMoreResult,
-                auditLog: { ...fetchMoreResult.auditLog, nodes: [...prev.auditLog.nodes, ...fetchMoreResult.auditLog.nodes] },
-              }),
+              updateQuery: appendPage("auditLog"),
             })
           }
         >

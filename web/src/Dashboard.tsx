@@ -4,7 +4,7 @@ import { useQuery } from "@apollo/client/react";
 import { useEffect, useState } from "react";
 import { Link, Navigate, useParams, useSearchParams } from "react-router-dom";
 import { DASHBOARD, REGISTRIES } from "./queries";
-import { latest, stageHolders, versionLabel, when, type Link as LinkRow } from "./shape";
+import { appendPage, latest, type Link as LinkRow, stageHolders, versionLabel, when } from "./shape";
 import { Empty, Failure, Frame, Loading } from "./ui";
 
 interface Registry {
@@ -152,13 +152,7 @@ export function Dashboard() {
           onClick={() =>
             fetchMore({
               variables: { after: data.collections.pageInfo.endCursor },
-              updateQuery: (prev, { fetchMoreResult }) => ({
-                ...fetchMoreResult,
-                collections: {
-                  ...fetchMoreResult.collections,
-                  nodes: [...prev.collections.nodes, ...fetchMoreResult.collections.nodes],
-                },
-              }),
+              updateQuery: appendPage("collections"),
             })
           }
         >

@@ -5,7 +5,7 @@ import { useEffect, useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router-dom";
 import { Chart } from "./Chart";
 import { PROJECT_PAGE, PROJECTS, RUN_METRICS } from "./queries";
-import { alignSeries, metricKeys, readable, when } from "./shape";
+import { alignSeries, appendPage, metricKeys, readable, when } from "./shape";
 import { Empty, Failure, Frame, Loading } from "./ui";
 
 interface RunRow {
@@ -71,12 +71,7 @@ export function Projects() {
           onClick={() =>
             fetchMore({
               variables: { after: data.projects.pageInfo.endCursor },
-              updateQuery: (prev, { fetchMoreResult }) => ({
-                projects: {
-                  ...fetchMoreResult.projects,
-                  nodes: [...prev.projects.nodes, ...fetchMoreResult.projects.nodes],
-                },
-              }),
+              updateQuery: appendPage("projects"),
             })
           }
         >

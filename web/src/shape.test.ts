@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   alignSeries,
+  appendPage,
   binned,
   bytes,
   change,
@@ -265,5 +266,17 @@ describe("namedIds and names in a change", () => {
     expect(change({ before: {}, after: { version: ver, latest: lnk } }, names)).toBe(
       `latest: — → ${lnk}; version: — → fraud/clf:v2`,
     );
+  });
+});
+
+describe("appendPage", () => {
+  it("keeps the pages shown and adds the next one, with the latest page's cursor", () => {
+    const prev = { registry: { name: "model" }, collections: { nodes: [1, 2], pageInfo: { hasNextPage: true, endCursor: "b" } } };
+    const next = { registry: { name: "model" }, collections: { nodes: [3], pageInfo: { hasNextPage: false, endCursor: "c" } } };
+    const merged = appendPage("collections")(prev, { fetchMoreResult: next });
+    expect(merged.collections.nodes).toEqual([1, 2, 3]);
+    expect(merged.collections.pageInfo).toEqual({ hasNextPage: false, endCursor: "c" });
+    expect(merged.registry).toEqual({ name: "model" });
+    expect(prev.collections.nodes).toEqual([1, 2]); // the answer shown is not changed in place
   });
 });

@@ -102,6 +102,15 @@ function show(value: unknown, names: ReadonlyMap<string, string>): string {
 }
 
 /** A time as a person reads it here: "2026-12-02 14:05 UTC". */
+/** Fetching more of a list read page by page (Apollo's updateQuery): the next page of the
+ * connection `field` after the pages shown, and the rest of the answer as the latest page has it. */
+export function appendPage<K extends string>(field: K) {
+  return <T extends { [k in K]: { nodes: unknown[] } }>(prev: T, { fetchMoreResult }: { fetchMoreResult: T }): T => ({
+    ...fetchMoreResult,
+    [field]: { ...fetchMoreResult[field], nodes: [...prev[field].nodes, ...fetchMoreResult[field].nodes] },
+  });
+}
+
 export function when(iso: string): string {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;

@@ -1,5 +1,6 @@
-// A project: its runs with status, config and summary metrics, what each logged and used, and
-// the metric histories of the runs chosen, compared as charts (as W&B users do before linking).
+// The projects one may read; a project: its runs with status, config and summary metrics, what
+// each logged and used, and the metric histories of the runs chosen, compared as charts (as W&B
+// users do before linking).
 import { useApolloClient, useQuery } from "@apollo/client/react";
 import { useEffect, useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router-dom";

@@ -101,7 +101,6 @@ function show(value: unknown, names: ReadonlyMap<string, string>): string {
   return JSON.stringify(value);
 }
 
-/** A time as a person reads it here: "2026-12-02 14:05 UTC". */
 /** Fetching more of a list read page by page (Apollo's updateQuery): the next page of the
  * connection `field` after the pages shown, and the rest of the answer as the latest page has it. */
 export function appendPage<K extends string>(field: K) {
@@ -111,6 +110,7 @@ export function appendPage<K extends string>(field: K) {
   });
 }
 
+/** A time as a person reads it here: "2026-12-02 14:05 UTC". */
 export function when(iso: string): string {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;

@@ -63,10 +63,9 @@ PROJECT_TRIGGERS: Final = frozenset(
 REGISTRY_TRIGGERS: Final = frozenset(TRIGGERS) - PROJECT_TRIGGERS | {"ALIAS_SET", "ALIAS_REMOVED"}
 
 
-def unheard(triggers: Sequence[str], scope_kind: str) -> list[str]:
-    """The triggers an automation of `scope_kind` (registry, collection, project) never hears."""
-    heard = PROJECT_TRIGGERS if scope_kind == "project" else REGISTRY_TRIGGERS
-    return [t for t in triggers if t not in heard]
+def heard_by(scope_kind: str) -> frozenset[str]:
+    """The triggers an automation of `scope_kind` (registry, collection, project) can hear."""
+    return PROJECT_TRIGGERS if scope_kind == "project" else REGISTRY_TRIGGERS
 
 
 # Which triggers an automation's alias pattern filters (the others fire whatever the alias).

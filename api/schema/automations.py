@@ -16,13 +16,7 @@ from api.schema.events import Event, history_of
 from api.schema.relay import Connection, Node, connection, decode_cursor, page_size
 from api.services import webhooks
 from graph import records
-from graph.automations import (
-    PROJECT_TRIGGERS,
-    REGISTRY_TRIGGERS,
-    alias_regex,
-    project_scope,
-    unheard,
-)
+from graph.automations import alias_regex, heard_by, project_scope
 from graph.errors import Forbidden, NotFound
 from graph.ids import new_id
 
@@ -323,9 +317,9 @@ def _triggers(values: list[AutomationTrigger], field: str, scope_kind: str) -> l
     if not values:
         raise BadInput(field, "name at least one trigger, such as ALIAS_SET")
     triggers = sorted({str(v.value) for v in values})
-    never = unheard(triggers, scope_kind)
+    heard = heard_by(scope_kind)
+    never = [t for t in triggers if t not in heard]
     if never:
-        heard = PROJECT_TRIGGERS if scope_kind == "project" else REGISTRY_TRIGGERS
         other = "a registry or collection" if scope_kind == "project" else "a project"
         raise BadInput(
             field,

@@ -1,5 +1,6 @@
 """A real webhook receiver: an HTTP server on loopback that keeps what it is sent and answers
-from a script (statuses in turn, an optional delay), for the tests and the benchmark."""
+from a script (statuses in turn, an optional delay), for the tests and the benchmark. It also
+serves `pages` to GET (404 for any other path), as a file server a reference points at."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class Receiver:
         self.statuses = list(statuses)
         self.delay = delay
         self.received: list[Received] = []
+        self.pages: dict[str, bytes] = {}  # path -> body served to GET
         self._lock = threading.Condition()
         receiver = self
 
@@ -56,6 +58,16 @@ class Receiver:
                 self.send_header("content-length", str(len(answer)))
                 self.end_headers()
                 self.wfile.write(answer)
+
+            def do_GET(self) -> None:
+                with receiver._lock:
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    receiver.received.append(Received(self.path, headers, b"", time.time()))
+                    page = receiver.pages.get(self.path)
+                self.send_response(200 if page is not None else 404)
+                self.send_header("content-length", str(len(page or b"")))
+                self.end_headers()
+                self.wfile.write(page or b"")
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

@@ -244,7 +244,8 @@ class Artifact:
         (default: the URI's last part). Nothing is uploaded; the registry keeps the URI and the
         `sha256` and `size` given (a `file://` reference to a file is hashed here unless given,
         or unless `checksum=False`, W&B's). `max_objects` is accepted and unused. `download`
-        leaves references where they are; `references()` lists them."""
+        fetches `file://` and `http(s)://` references, checked against them; `references()`
+        lists them."""
         self._writable()
         if not REFERENCE.match(uri):
             raise BadInput(
@@ -633,11 +634,20 @@ class Artifact:
     ) -> Path:
         """Put the version's files under `root` (default ./artifacts/<name>-<version>), through
         the local cache (each content downloaded once, verified; small files many to a
-        request); return the root. `path_prefix` (W&B's) fetches only the files whose path
-        starts with it. References stay where they point, so W&B's `allow_missing_references`,
-        like `skip_cache` and `multipart`, changes nothing."""
+        request); return the root. References are fetched there too, as W&B's are: a
+        `file://` file or directory of this machine copied, an `http(s)://` URL downloaded,
+        each checked against the sha256 and size it was logged with; one that cannot be read
+        raises NotFound unless `allow_missing_references`. Other schemes (s3://, gs://...)
+        stay where they point. `path_prefix` (W&B's) fetches only the entries whose path
+        starts with it; `skip_cache` and `multipart` change nothing."""
+        from forebear._references import fetch_references
+
         self._bound_api()
-        return self._fetch([f for f in self.files() if f.path.startswith(path_prefix or "")], root)
+        prefix = path_prefix or ""
+        target = self._fetch([f for f in self.files() if f.path.startswith(prefix)], root)
+        refs = [r for r in self.references() if r.path.startswith(prefix)]
+        fetch_references(refs, target, self.qualified_name, allow_missing_references)
+        return target
 
     def _fetch(self, files: list[ArtifactFile], root: PathLike | None) -> Path:
         """Put `files` of this logged version under `root` (see download); the root."""
@@ -824,23 +834,38 @@ class Artifact:
 
     def verify(self, root: PathLike | None = None) -> None:
         """Check that `root` holds exactly the version's files: raise IntegrityError naming
-        those missing, changed (another sha256) or extra."""
+        those missing, changed (another sha256) or extra. A reference is not missing when
+        absent (download may leave it where it points); when present (fetched), it is checked
+        against the sha256 and size it was logged with, and what a directory reference
+        brought is not extra."""
         from forebear._hashing import sha256_of
 
         base = Path(root) if root is not None else self.default_root()
-        expected = {f.path: f for f in self.files()}
+        expected: dict[str, tuple[int | None, str | None]] = {
+            f.path: (f.size, f.sha256) for f in self.files()
+        }
+        refs = {r.path: (r.size, r.sha256) for r in self.references()}
         present = (
             {p.relative_to(base).as_posix(): p for p in base.rglob("*") if p.is_file()}
             if base.is_dir()
             else {}
         )
+        under_refs = tuple(path + "/" for path in refs)
         missing = sorted(set(expected) - set(present))
-        extra = sorted(set(present) - set(expected))
+        extra = sorted(
+            path
+            for path in set(present) - set(expected) - set(refs)
+            if not path.startswith(under_refs)
+        )
+        checked = {**expected, **{path: logged for path, logged in refs.items() if path in present}}
         changed = sorted(
             path
-            for path in set(expected) & set(present)
-            if present[path].stat().st_size != expected[path].size
-            or sha256_of(present[path]) != expected[path].sha256
+            for path, (size, sha256) in checked.items()
+            if path in present
+            and (
+                (size is not None and present[path].stat().st_size != size)
+                or (sha256 is not None and sha256_of(present[path]) != sha256)
+            )
         )
         if missing or changed or extra:
             parts = [

@@ -245,14 +245,20 @@ def artifact_put(
 @artifact.command("get")
 @click.argument("ref")
 @click.option("--root", type=click.Path(path_type=Path), help="Where to put the files.")
+@click.option(
+    "--allow-missing-references",
+    is_flag=True,
+    help="Download even when a file:// or http(s):// reference cannot be read.",
+)
 @command
-def artifact_get(ref: str, root: Path | None) -> dict[str, Any]:
+def artifact_get(ref: str, root: Path | None, allow_missing_references: bool) -> dict[str, Any]:
     """Download a version (project/name:alias|vN, or registry/collection:alias), each file's
-    sha256 checked as it lands; other files already under ROOT are left alone (`forebear
-    artifact verify` checks that ROOT holds exactly the version)."""
+    sha256 checked as it lands, and its file:// and http(s):// references fetched and checked
+    too (other schemes stay where they point); other files already under ROOT are left alone
+    (`forebear artifact verify` checks that ROOT holds exactly the version)."""
     with _api() as api:
         art = api.artifact(ref)
-        placed = art.download(root)
+        placed = art.download(root, allow_missing_references=allow_missing_references)
     return {"name": art.qualified_name, "root": str(placed), "files": len(art.files())}
 
 

@@ -33,6 +33,7 @@ import pytest
 
 from tests.helpers import bearer, counted
 from tests.proxy import TcpProxy
+from tests.receiver import Receiver
 from tests.sdk.conftest import Sdk
 
 QUICKSTART = """
@@ -621,8 +622,14 @@ def test_references_are_logged_without_their_bytes(sdk: Sdk) -> None:
     assert read.references() == logged.references()
     assert [f.path for f in read.files()] == ["schema.json"]
     root = read.download(sdk.home / "got")
-    assert sorted(p.name for p in root.rglob("*") if p.is_file()) == ["schema.json"]
-    read.verify(root)  # references stay where they point: not missing here
+    # The file:// reference is copied there, checked; the s3:// one stays where it points
+    # (and is not missing to verify).
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) == [
+        "schema.json",
+        "shards/0.parquet",
+    ]
+    assert (root / "shards" / "0.parquet").read_bytes() == b"rows"
+    read.verify(root)
     # Logged again unchanged: the same version, nothing sent.
     again = forebear.Artifact("clicks", type="dataset")
     again.add_reference("s3://lake/clicks/2026-12-01.parquet", size=2048)
@@ -647,6 +654,67 @@ def test_references_are_logged_without_their_bytes(sdk: Sdk) -> None:
     assert (ref.sha256, ref.size) == (hashlib.sha256(b"more rows").hexdigest(), 9)
     remote = escaped.add_reference("file://fileserver/exports/a.csv")
     assert (remote.path, remote.sha256, remote.size) == ("a.csv", None, None)
+
+
+def test_download_fetches_file_and_http_references_checked_against_what_was_logged(
+    sdk: Sdk,
+) -> None:
+    shards = sdk.home / "nfs" / "shards"
+    shards.mkdir(parents=True)
+    (shards / "0.csv").write_text("a\n")
+    (shards / "1.csv").write_text("b\n")
+    labels = sdk.home / "nfs" / "labels.csv"
+    labels.write_text("cat,dog\n")
+    with Receiver() as files:
+        files.pages = {"/clicks.csv": b"1,2\n", "/notes.txt": b"hello"}
+        base = files.url.removesuffix("/hook")
+        art = forebear.Artifact("mixed", type="dataset")
+        art.add_reference(labels.as_uri())  # hashed here
+        art.add_reference(shards.as_uri(), name="shards")  # a directory: no checksum
+        art.add_reference(f"{base}/clicks.csv", sha256=hashlib.sha256(b"1,2\n").hexdigest())
+        art.add_reference(f"{base}/notes.txt")  # nothing to check it against
+        art.add_reference("s3://lake/big.parquet", size=10)
+        with forebear.init(project="refs") as run:
+            run.log_artifact(art)
+        read = forebear.Api().artifact("refs/mixed:v0")
+        root = read.download(sdk.home / "got")
+        assert {
+            p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()
+        } == {
+            "labels.csv": b"cat,dog\n",
+            "shards/0.csv": b"a\n",
+            "shards/1.csv": b"b\n",
+            "clicks.csv": b"1,2\n",
+            "notes.txt": b"hello",
+        }
+        # The URLs are anyone's: Forebear's key is not sent to them.
+        assert [r.path for r in files.received] == ["/clicks.csv", "/notes.txt"]
+        assert all("authorization" not in r.headers for r in files.received)
+        read.verify(root)  # the directory's files are not extra, the s3 one not missing
+        (root / "labels.csv").write_text("cat,cow\n")
+        with pytest.raises(forebear.IntegrityError) as caught:
+            read.verify(root)
+        assert caught.value.changed == ["labels.csv"]
+
+        # Changed where it points since it was logged: refused, nothing of it left.
+        files.pages["/clicks.csv"] = b"9,9\n"
+        with pytest.raises(forebear.IntegrityError, match=r"clicks\.csv of refs/mixed:v0 changed"):
+            read.download(sdk.home / "again")
+        assert not list((sdk.home / "again").glob("*clicks*"))
+        assert not list((sdk.home / "again").glob(".*"))
+
+        # Gone: named, with what to do; allowed, the rest arrives.
+        del files.pages["/clicks.csv"]
+        with pytest.raises(forebear.NotFound, match=r"HTTP 404.*allow_missing_references=True"):
+            read.download(sdk.home / "third")
+        done = read.download(sdk.home / "third", allow_missing_references=True)
+        assert not (done / "clicks.csv").exists()
+        assert (done / "notes.txt").read_bytes() == b"hello"
+        refused = sdk.cli("artifact", "get", "refs/mixed:v0", "--root", "cli", check=False)
+        assert refused.returncode == 1
+        assert "--allow-missing-references" in refused.stderr, refused.stderr
+        sdk.cli("artifact", "get", "refs/mixed:v0", "--root", "cli", "--allow-missing-references")
+        assert (sdk.home / "cli" / "shards" / "1.csv").read_text() == "b\n"
 
 
 @pytest.mark.parametrize("proxy", [None, "http://127.0.0.1:9"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 import re
@@ -410,7 +409,7 @@ class Api:
                 "artifact": artifact.name,
                 "type": artifact.type,
                 "files": manifest,
-                "references": [dataclasses.asdict(r) for r in artifact.references()],
+                "references": [r.as_input() for r in artifact.references()],
                 "metadata": jsonable(artifact.metadata),
                 "description": artifact.description,
                 "run": run,

@@ -74,6 +74,11 @@ class ArtifactFile:
     def digest(self) -> str:
         return self.sha256
 
+    @property
+    def ref(self) -> None:
+        """W&B's: a reference's URI; None for a file the registry holds."""
+        return None
+
     def download(self, root: PathLike | None = None) -> Path:
         """Put this file under `root` (default: its artifact's ./artifacts/<name>-<version>)
         at its path, through the local cache, as `Artifact.download` does; return its path."""
@@ -85,12 +90,42 @@ class ArtifactFile:
 @dataclass(frozen=True)
 class ArtifactReference:
     """An entry whose data stays where it is (s3://, gs://, https://, file://...): its path in
-    the artifact, its URI, and the sha256 and size it was logged with, when known."""
+    the artifact, its URI, and the sha256 and size it was logged with, when known. A logged
+    version's `file://` and `http(s)://` references download alone (W&B's entry)."""
 
     path: str
     uri: str
     sha256: str | None = None
     size: int | None = None
+    artifact: Artifact | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def ref(self) -> str:
+        """W&B's name of a reference entry's URI."""
+        return self.uri
+
+    def as_input(self) -> dict[str, Any]:
+        """As the server takes it (ReferenceInput), and as an offline journal keeps it."""
+        return {"path": self.path, "uri": self.uri, "sha256": self.sha256, "size": self.size}
+
+    def download(self, root: PathLike | None = None, allow_missing: bool = False) -> Path:
+        """Fetch this reference under `root` (default: its artifact's) at its path, checked
+        as `Artifact.download` fetches references; return its path. One of another scheme
+        (s3://, gs://...) stays where it points: saying so, nothing is fetched."""
+        from forebear._references import fetch_references, fetchable
+
+        if self.artifact is None:
+            raise ForebearError(
+                f"{self.path} is not a logged version's reference: nothing to fetch"
+            )
+        if not fetchable(self):
+            raise ForebearError(
+                f"{self.uri} is read with its own client and credentials: the SDK fetches "
+                "file:// and http(s):// references only"
+            )
+        target = Path(root) if root is not None else self.artifact.default_root()
+        fetch_references([self], target, self.artifact.qualified_name, allow_missing)
+        return target / self.path
 
 
 @dataclass
@@ -909,7 +944,7 @@ def bound(api: Api, record: dict[str, Any]) -> Artifact:
         created_at=record.get("createdAt"),
         committed_at=record.get("committedAt"),
         references=[
-            ArtifactReference(r["path"], r["uri"], r.get("sha256"), r.get("size"))
+            ArtifactReference(r["path"], r["uri"], r.get("sha256"), r.get("size"), art)
             for r in record.get("references") or []
         ],
         kept_aliases=tuple(record.get("aliases") or ()),

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from forebear._api import Api, LinkedVersion, settable
-from forebear._artifact import Artifact, registry_path, stand_in
+from forebear._artifact import Artifact, ArtifactReference, registry_path, stand_in
 from forebear._errors import AuthError, Conflict, ForebearError, ServerError, TransportError
 from forebear._graphql import jsonable
 from forebear._hashing import HashCache
@@ -106,6 +106,7 @@ class OfflineRun(Run):
             description=artifact.description,
             metadata=jsonable(artifact.metadata),
             files=files,
+            references=[r.as_input() for r in artifact.references()],
             aliases=list(settable(aliases)),
         )
         return artifact
@@ -223,6 +224,8 @@ def _step(
         art = Artifact(op["name"], op["type"], op["description"], dict(op["metadata"]))
         for f in op["files"]:
             art._entries[f["path"]] = str(journal.files / f["sha256"])
+        for r in op.get("references", []):  # journals written before references were kept
+            art._references[r["path"]] = ArtifactReference(**r)
         artifacts[op["name"]] = api.log_artifact(
             art,
             project=project,

@@ -691,6 +691,13 @@ def test_download_fetches_file_and_http_references_checked_against_what_was_logg
         assert [r.path for r in files.received] == ["/clicks.csv", "/notes.txt"]
         assert all("authorization" not in r.headers for r in files.received)
         read.verify(root)  # the directory's files are not extra, the s3 one not missing
+        # One entry alone, as W&B's: fetched where asked; an s3:// one says why it is not.
+        notes = read.get_entry("notes.txt")
+        assert notes.ref == f"{base}/notes.txt"
+        assert notes.download(sdk.home / "one") == sdk.home / "one" / "notes.txt"
+        assert [p.name for p in (sdk.home / "one").iterdir()] == ["notes.txt"]
+        with pytest.raises(forebear.ForebearError, match="file:// and http"):
+            read.get_entry("big.parquet").download(sdk.home / "one")
         (root / "labels.csv").write_text("cat,cow\n")
         with pytest.raises(forebear.IntegrityError) as caught:
             read.verify(root)
@@ -940,6 +947,9 @@ with forebear.init(project="offline", config={"lr": 0.1}, mode="offline") as run
     else:
         raise AssertionError("an offline use holds no files")
     run.link_artifact(artifact="clf", target_path="model/offline-clf", aliases=["candidate"])
+    shards = forebear.Artifact("shards", type="dataset")
+    shards.add_reference("s3://lake/shards/", size=7)
+    run.log_artifact(shards)
 """
 
 
@@ -972,6 +982,9 @@ def test_an_offline_run_syncs_later_and_syncing_twice_changes_nothing(sdk: Sdk) 
             "after": {"title": "loss is NaN", "text": "at step 3", "level": "WARN"},
         }
     ]
+    assert forebear.Api().artifact("offline/shards:v0").references() == [
+        forebear.ArtifactReference("shards", "s3://lake/shards/", None, 7)
+    ]  # a reference logged offline is kept through the journal
     linked = forebear.Api().artifact("model/offline-clf:candidate")
     root = linked.download(sdk.home / "got")
     assert (root / "model.bin").read_bytes() == b"trained where the network is not"
@@ -1369,7 +1382,7 @@ def test_wandb_artifact_calls_entries_lineage_aliases_and_delete(sdk: Sdk) -> No
     assert [r.key for r in used.used_by()] == ["trainer", "evaluator"]
     assert used.get_entry("train.csv") == train
     # one file fetched alone (W&B's entry.download; its public API's files() have names)
-    fetched = used.get_entry("train.csv").download(sdk.home / "one")  # type: ignore[union-attr]
+    fetched = used.get_entry("train.csv").download(sdk.home / "one")
     assert fetched == sdk.home / "one" / "train.csv"
     assert fetched.read_text() == "x\n1\n"
     assert sorted(p.name for p in (sdk.home / "one").iterdir()) == ["train.csv"]

@@ -108,7 +108,7 @@ class ArtifactReference:
         """As the server takes it (ReferenceInput), and as an offline journal keeps it."""
         return {"path": self.path, "uri": self.uri, "sha256": self.sha256, "size": self.size}
 
-    def download(self, root: PathLike | None = None, allow_missing: bool = False) -> Path:
+    def download(self, root: PathLike | None = None) -> Path:
         """Fetch this reference under `root` (default: its artifact's) at its path, checked
         as `Artifact.download` fetches references; return its path. One of another scheme
         (s3://, gs://...) stays where it points: saying so, nothing is fetched."""
@@ -124,7 +124,7 @@ class ArtifactReference:
                 "file:// and http(s):// references only"
             )
         target = Path(root) if root is not None else self.artifact.default_root()
-        fetch_references([self], target, self.artifact.qualified_name, allow_missing)
+        fetch_references([self], target, self.artifact.qualified_name, allow_missing=False)
         return target / self.path
 
 

@@ -39,15 +39,14 @@ def fetchable(ref: ArtifactReference) -> bool:
 
 def fetch_references(
     refs: Iterable[ArtifactReference], root: Path, name: str, allow_missing: bool
-) -> list[str]:
-    """Put each fetchable reference at its path under `root`; the paths put there. One that
+) -> None:
+    """Put each fetchable reference of version `name` at its path under `root`. One that
     cannot be read raises NotFound naming it, or is skipped with `allow_missing`; one whose
     bytes are not those logged (sha256, size) raises IntegrityError, and nothing of it is
     left under `root`."""
-    placed: list[str] = []
     wanted = [ref for ref in refs if fetchable(ref)]
     if not wanted:
-        return placed  # no client made (its TLS set-up costs milliseconds)
+        return  # no client made (its TLS set-up costs milliseconds)
     with httpx.Client(
         timeout=httpx.Timeout(READ_SECONDS, connect=CONNECT_SECONDS), follow_redirects=True
     ) as http:  # no Forebear key on it: these URLs are anyone's
@@ -68,8 +67,6 @@ def fetch_references(
                     f"reference {ref.path} of {name} cannot be fetched from {ref.uri}: {exc}. "
                     f"Download without it with {ALLOW}"
                 ) from None
-            placed.append(ref.path)
-    return placed
 
 
 def _inside(root: Path, path: str) -> Path:
@@ -85,11 +82,10 @@ def _inside(root: Path, path: str) -> Path:
 
 def _read_file(local: Path) -> Iterator[bytes]:
     try:
-        f = open(local, "rb")  # noqa: SIM115 - closed by the generator
-    except OSError as exc:
+        with open(local, "rb") as f:
+            yield from iter(lambda: f.read(CHUNK), b"")
+    except OSError as exc:  # reading it; writing the copy raises as it is
         raise _Unreadable(exc.strerror or str(exc)) from None
-    with f:
-        yield from iter(lambda: f.read(CHUNK), b"")
 
 
 def _read_url(http: httpx.Client, uri: str) -> Iterator[bytes]:

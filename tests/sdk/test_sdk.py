@@ -717,6 +717,10 @@ def test_download_fetches_file_and_http_references_checked_against_what_was_logg
         done = read.download(sdk.home / "third", allow_missing_references=True)
         assert not (done / "clicks.csv").exists()
         assert (done / "notes.txt").read_bytes() == b"hello"
+        files.pages["/clicks.csv"] = b"1,2\n"
+        labels.unlink()  # a file:// one gone
+        with pytest.raises(forebear.NotFound, match=r"reference labels\.csv .*No such file"):
+            read.download(sdk.home / "fourth")
         refused = sdk.cli("artifact", "get", "refs/mixed:v0", "--root", "cli", check=False)
         assert refused.returncode == 1
         assert "--allow-missing-references" in refused.stderr, refused.stderr

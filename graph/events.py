@@ -22,7 +22,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, LiteralString
+from typing import Any, Final, LiteralString, NamedTuple
 
 from graph.automations import HEARS, outbox_fields
 from graph.ids import new_id
@@ -101,7 +101,8 @@ RETURN h.seq AS seq, h.hash AS hash, events
 """
 
 # Sealing, step 2: each of $rows (id, seq, prevHash, hash) placed in the chain, and the head
-# moved to the last.
+# moved to the last; whether any of these events ($ids) set off automations (left outbox
+# rows, which the webhook worker takes only once their events are sealed).
 SEAL: Final[LiteralString] = """
 UNWIND $rows AS row
 MATCH (e:Unsealed {id: row.id})
@@ -110,7 +111,7 @@ REMOVE e:Unsealed
 WITH count(e) AS sealed
 MATCH (h:AuditHead {id: 'audit'})
 SET h.seq = $seq, h.hash = $hash
-RETURN sealed
+RETURN sealed, EXISTS { MATCH (o:Outbox) WHERE o.event IN $ids } AS outbox
 """
 
 UNSEALED: Final[LiteralString] = "MATCH (u:Unsealed) RETURN count(u) AS unsealed"
@@ -216,9 +217,17 @@ def chained(node: Mapping[str, Any], seq: int, prev_hash: str) -> str:
     return event_hash(prev_hash, fields)
 
 
-async def seal_batch(tx: Tx, limit: int = 2_000) -> int:
+class Sealed(NamedTuple):
+    """What one seal_batch did: how many events it chained, and whether any of them set off
+    automations (left outbox rows for the webhook worker)."""
+
+    events: int
+    outbox: bool
+
+
+async def seal_batch(tx: Tx, limit: int = 2_000) -> Sealed:
     """Chain up to `limit` unsealed events, oldest first, in `tx` (a write transaction: it
-    holds the head's lock until it commits); how many it sealed."""
+    holds the head's lock until it commits)."""
     head = await (await tx.run(SEAL_HEAD, limit=limit)).single(strict=True)
     seq, prev = int(head["seq"]), str(head["hash"])
     rows = []
@@ -228,6 +237,7 @@ async def seal_batch(tx: Tx, limit: int = 2_000) -> int:
         rows.append({"id": node["id"], "seq": seq, "prevHash": prev, "hash": digest})
         prev = digest
     if not rows:
-        return 0
-    await tx.run(SEAL, rows=rows, seq=seq, hash=prev)
-    return len(rows)
+        return Sealed(0, outbox=False)
+    ids = [row["id"] for row in rows]
+    done = await (await tx.run(SEAL, rows=rows, ids=ids, seq=seq, hash=prev)).single(strict=True)
+    return Sealed(len(rows), outbox=bool(done["outbox"]))

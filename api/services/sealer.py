@@ -4,12 +4,12 @@ for it; the sealer of each API process chains them shortly after.
 It wakes when a change of this process commits, waits LINGER so the commits arriving together
 are chained in one transaction, and seals every event committed by then, whichever replica
 made it; under load, it seals at most once every SPACING seconds, so a busy process spends a
-seal on many commits rather than one each. Then it wakes the webhook worker and the live
-event feed, which carry sealed events. Otherwise it looks every FOREBEAR_EVENTS_POLL seconds,
-for events a replica committed and did not seal before it stopped. Sealers of several
-replicas take turns on the chain head's lock, so the chain never forks; readers of the log
-seal what is committed before they read (graph.repository.events), so none waits on this loop
-to see its own change.
+seal on many commits rather than one each. Then it wakes the live event feed, which carries
+sealed events, and the webhook worker when some of them set off automations. Otherwise it
+looks every FOREBEAR_EVENTS_POLL seconds, for events a replica committed and did not seal
+before it stopped. Sealers of several replicas take turns on the chain head's lock, so the
+chain never forks; readers of the log seal what is committed before they read
+(graph.repository.events), so none waits on this loop to see its own change.
 """
 
 from __future__ import annotations

@@ -37,9 +37,12 @@ Work = Callable[[Tx], Awaitable[T]]
 # Called (from any thread) after each write transaction of this process commits: the sealer
 # listens, so what a change wrote into the audit log is chained at once.
 COMMIT_LISTENERS: set[Callable[[], None]] = set()
-# Called after this process sealed events into the audit chain: the webhook worker and the
-# live event feed listen (they carry sealed events only).
+# Called after this process sealed events into the audit chain: the live event feed listens
+# (it carries sealed events only).
 SEAL_LISTENERS: set[Callable[[], None]] = set()
+# Called after this process sealed events of which some set off automations (left outbox
+# rows): the webhook worker listens. A change that set off nothing wakes no one to look.
+OUTBOX_LISTENERS: set[Callable[[], None]] = set()
 
 
 def tell(listeners: set[Callable[[], None]]) -> None:
@@ -71,6 +74,10 @@ def woken_by_commits() -> contextlib.AbstractContextManager[asyncio.Event]:
 
 def woken_by_seals() -> contextlib.AbstractContextManager[asyncio.Event]:
     return woken_by(SEAL_LISTENERS)
+
+
+def woken_by_outbox() -> contextlib.AbstractContextManager[asyncio.Event]:
+    return woken_by(OUTBOX_LISTENERS)
 
 
 class Turns:

@@ -11,7 +11,7 @@ from typing import Any, Final
 from graph.events import ENSURE_HEAD, UNSEALED, chained, seal_batch
 from graph.queries import events as q
 from graph.records import Page, native
-from graph.repository.base import SEAL_LISTENERS, Repository, Tx, tell
+from graph.repository.base import OUTBOX_LISTENERS, SEAL_LISTENERS, Repository, Tx, tell
 
 SEAL_BATCH: Final = 2_000  # events chained in one transaction
 
@@ -79,10 +79,12 @@ class EventRepository(Repository):
             # Sealing is no change of its own: it wakes who carries sealed events, not the
             # sealers.
             sealed = await self._write(lambda tx: seal_batch(tx, SEAL_BATCH), notify=False)
-            total += sealed
-            if sealed:
+            total += sealed.events
+            if sealed.events:
                 tell(SEAL_LISTENERS)
-            if sealed < SEAL_BATCH:
+            if sealed.outbox:
+                tell(OUTBOX_LISTENERS)
+            if sealed.events < SEAL_BATCH:
                 return total
 
     async def head(self) -> str:

@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Settings
+from graph.repository.base import OUTBOX_LISTENERS
 from tests.factories import count, log_version, ok, start_run, user_key
 from tests.helpers import ADMIN_KEY, bearer, graphql
 from tests.receiver import Receiver
@@ -40,6 +41,7 @@ LINK = """mutation($version: String!, $collection: String!, $aliases: [String!]!
                       aliases: $aliases, createCollection: true}) { link { id name } } }"""
 SET_ALIAS = """mutation($link: String!, $alias: String!) {
   setCollectionAlias(input: {link: $link, alias: $alias}) { link { name } } }"""
+AUDIT = "{ auditLog(first: 1) { nodes { type } } }"
 STAGE = """mutation($link: String!, $stage: String!) {
   assignStage(input: {link: $link, stage: $stage}) { link { name stages } } }"""
 
@@ -153,6 +155,38 @@ def test_a_tampered_body_fails_verification(hooks: TestClient, receiver: Receive
         Webhook(made["signingSecret"]).verify(forged, got.headers)
     with pytest.raises(Exception, match="signature"):
         Webhook("whsec_" + "A" * 44).verify(got.body, got.headers)
+
+
+def test_the_worker_is_woken_by_what_sets_off_automations_and_by_nothing_else(
+    settings: Settings, receiver: Receiver
+) -> None:
+    """A change that sets off an automation is sent as soon as its event is sealed, not at the
+    worker's next look (a minute away here); a change that sets off nothing does not wake the
+    worker (no read of the outbox after every commit)."""
+    woken: list[float] = []
+
+    def listener() -> None:
+        woken.append(time.monotonic())
+
+    slow = settings.model_copy(update={"webhook_allow_private": True, "webhook_poll": 60.0})
+    with TestClient(create_app(slow), headers=bearer(ADMIN_KEY)) as client:
+        automation(client, receiver.url)  # registry "model": a project's run and version unheard
+        ok(graphql(client, AUDIT))  # reading the log seals what is committed
+        OUTBOX_LISTENERS.add(listener)
+        try:
+            version = model(client)
+            assert ok(graphql(client, AUDIT))["auditLog"]["nodes"][0]["type"] == (
+                "artifact_version.committed"
+            )
+            assert woken == []
+            ok(graphql(client, LINK, version=version["id"], collection="churn", aliases=[]))
+            linked = time.monotonic()
+            [got] = receiver.wait_for(1, timeout=10)
+            assert json.loads(got.body)["type"] == "link.created"
+            assert woken
+            assert woken[0] >= linked
+        finally:
+            OUTBOX_LISTENERS.discard(listener)
 
 
 def test_the_alias_pattern_and_the_triggers_choose_what_fires(

@@ -326,7 +326,7 @@ class Artifact:
         """Keep a forebear.Table, Image, Histogram, Audio, Video, Html or chart in the artifact
         as `name` and its suffix (`preds`: preds.table.json), as W&B's `add`; `get(name)`
         gives it back."""
-        from forebear._media import Media
+        from forebear._media import Media, Table, cells_entry, cells_folder
 
         self._writable()
         if not isinstance(obj, Media):
@@ -338,12 +338,16 @@ class Artifact:
         target = self._staged(entry)
         obj.write(target)
         self._entries[entry] = str(target)
+        cells = cells_folder(target)  # a table's media cells, written beside it
+        if isinstance(obj, Table) and cells.is_dir():
+            for cell in sorted(cells.iterdir()):
+                self._entries[f"{cells_entry(entry)}/{cell.name}"] = str(cell)
         return ArtifactFile(entry, target.stat().st_size, "", content_type(entry))
 
     def get(self, name: str) -> Media:
         """The media kept with `add` (W&B's `get`), by the name it was added as; of a logged
         version, its file is fetched (through the cache)."""
-        from forebear._media import KEPT_MEDIA
+        from forebear._media import KEPT_MEDIA, cell_files
 
         files: dict[str, ArtifactFile] = {}
         if self._version is None:  # not logged yet: the paths added, none of them hashed
@@ -361,8 +365,11 @@ class Artifact:
         if not found:
             raise NotFound(f"{self.qualified_name} holds no media {name!r} (kept with add)")
         kind, entry = found[0]
-        local = self._added(entry) if self._version is None else self._fetched(files[entry])
-        return kind.read(local)
+        if self._version is None:
+            return kind.read(self._added(entry))
+        for cell in cell_files(entry, files):  # a table's media cells, fetched beside it
+            self._fetched(files[cell])
+        return kind.read(self._fetched(files[entry]))
 
     def _added(self, entry: str) -> Path:
         """The local file added as `entry` (not logged yet)."""

@@ -20,7 +20,7 @@ import tempfile
 import wave
 import weakref
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Union
 
@@ -261,6 +261,7 @@ class Table(Media):
 
     kind = "table-file"
     suffix = ".table.json"
+    media_cells = True  # whether a cell may hold an Image, Audio, Video or Html
 
     def __init__(
         self,
@@ -282,18 +283,18 @@ class Table(Media):
             self.add_data(*row)
 
     def add_data(self, *row: Any) -> None:
+        """Add a row: numbers, text, or an Image, Audio, Video or Html in a cell (each kept
+        as a file beside the table's, as W&B's)."""
         if len(row) != len(self.columns):
             raise BadInput(
                 f"a row of {len(row)} values in a table of {len(self.columns)} columns "
                 f"({', '.join(self.columns)})"
             )
-        if any(isinstance(cell, Media) for cell in row):
-            raise BadInput("a table cell holds an image, table or histogram: log them apart")
-        self.data.append(_jsonable_values(row))
+        self.data.append([_cell(value, self) for value in row])
 
     def add_column(self, name: str, data: Any) -> None:
         """Add a column of values, one per row (a list or an array; W&B's `add_column`)."""
-        values = _jsonable_values(data)
+        values = [_cell(value, self) for value in _plain(data)]
         if str(name) in self.columns:
             raise BadInput(f"the table has a column {name!r} already")
         if self.data and len(values) != len(self.data):
@@ -321,13 +322,29 @@ class Table(Media):
         return pandas.DataFrame(self.data, columns=self.columns)
 
     def write(self, path: Path) -> dict[str, Any]:
-        path.write_text(json.dumps({"columns": self.columns, "data": self.data}))
+        """The table as JSON at `path`; a media cell as a file in the folder beside it
+        (`preds/3.table.json`: `preds/3.table/<row>_<column>.png`), which its cell names."""
+        folder = cells_folder(path)
+        shutil.rmtree(folder, ignore_errors=True)  # written again: no cell of before stays
+        data = []
+        for i, row in enumerate(self.data):
+            kept = []
+            for j, value in enumerate(row):
+                if isinstance(value, Media):
+                    folder.mkdir(exist_ok=True)
+                    file = folder / f"{i}_{j}{value.suffix}"
+                    said = value.write(file)
+                    value = {"_type": value.kind, "path": f"{folder.name}/{file.name}", **said}
+                kept.append(value)
+            data.append(kept)
+        path.write_text(json.dumps({"columns": self.columns, "data": data}))
         return {"ncols": len(self.columns), "nrows": len(self.data)}
 
     @classmethod
     def read(cls, path: Path) -> Media:
         kept = json.loads(path.read_text())
-        return Table(columns=kept["columns"], data=kept["data"])
+        rows = [[_cell_read(value, path.parent) for value in row] for row in kept["data"]]
+        return Table(columns=kept["columns"], data=rows)
 
 
 class Chart(Table):
@@ -338,6 +355,7 @@ class Chart(Table):
 
     kind = "chart-file"
     suffix = ".chart.json"
+    media_cells = False  # a chart draws numbers and text
 
     def __init__(
         self,
@@ -348,7 +366,7 @@ class Chart(Table):
         xname: str | None = None,
     ) -> None:
         super().__init__(columns=table.columns)
-        self.data = [list(row) for row in table.data]
+        self.data = [[_cell(value, self) for value in row] for row in table.data]
         for role, column in fields.items():
             if column not in self.columns:
                 raise BadInput(
@@ -416,6 +434,8 @@ class Histogram(Media):
 
 # What `Artifact.get` reads back, in the order a name is looked for (a .gif is an image).
 KEPT_MEDIA: tuple[type[Media], ...] = (Table, Chart, Histogram, Html, Image, Audio, Video)
+# The media a table's cell may hold, by the `_type` its cell is kept as.
+CELL_MEDIA: dict[str, type[Media]] = {kind.kind: kind for kind in (Image, Audio, Video, Html)}
 
 
 class MediaLog:
@@ -477,10 +497,54 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Number) and not isinstance(value, (bool, complex))
 
 
-def _jsonable_values(values: Any) -> list[Any]:
-    """Values as JSON holds them (NumPy's numbers as numbers, a path as its text)."""
-    found: list[Any] = jsonable(list(_plain(values)))
-    return found
+def cells_entry(table: str) -> str:
+    """Where a table file's media cells are kept: the folder beside it, named as it is
+    without .json (`preds.table.json`: `preds.table`)."""
+    return table[: -len(".json")]
+
+
+def cells_folder(table: Path) -> Path:
+    return table.with_name(cells_entry(table.name))
+
+
+def cell_files(entry: str, paths: Iterable[str]) -> list[str]:
+    """Of an artifact's `paths`, the media cells of its table file `entry` (none for a file
+    of another kind)."""
+    if not entry.endswith(Table.suffix):
+        return []
+    folder = cells_entry(entry) + "/"
+    return [path for path in paths if path.startswith(folder)]
+
+
+def _cell(value: Any, table: Table) -> Any:
+    """A cell's value as `table` keeps it: media as it is, anything else as JSON."""
+    if table.media_cells and isinstance(value, tuple(CELL_MEDIA.values())):
+        return value
+    if isinstance(value, Media):
+        kind = type(value).__name__
+        held = f"{'an' if kind[0] in 'AEIOU' else 'a'} {kind}"
+        if table.media_cells:
+            raise BadInput(
+                f"{held} in a table's cell: a cell holds numbers, text, an Image, Audio, "
+                f"Video or Html; log the {kind} under a key of its own"
+            )
+        raise BadInput(f"{held} in a chart's cell: a chart draws numbers and text")
+    return jsonable(_plain(value))
+
+
+def _cell_read(value: Any, folder: Path) -> Any:
+    """A cell as `Table.read` gives it back: a media cell as its media, read from its file
+    (kept beside the table), anything else as it is."""
+    kind = CELL_MEDIA.get(value.get("_type", "")) if isinstance(value, dict) else None
+    if kind is None or not isinstance(value.get("path"), str):
+        return value
+    file = folder / value["path"]
+    if not file.is_file():
+        return value  # the cell's file was not fetched: its description stays
+    media = kind.read(file)
+    if isinstance(media, _FileMedia):
+        media.caption = value.get("caption")
+    return media
 
 
 def _plain(values: Any) -> Any:

@@ -1768,6 +1768,77 @@ def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
     return chunks
 
 
+def test_a_tables_cells_hold_images_sounds_and_pages_as_in_wandb(sdk: Sdk) -> None:
+    """W&B's prediction table: an image per row beside its label and score, logged with the
+    run and kept in an artifact; each media cell is a file beside the table's, and `get`
+    gives the media back."""
+    red = numpy.zeros((2, 3, 3), dtype=numpy.uint8)
+    red[:, :, 0] = 255
+    preds = forebear.Table(columns=["image", "label", "score"])
+    preds.add_data(forebear.Image(red, caption="first"), "cat", 0.9)
+    preds.add_data(forebear.Image(numpy.full((1, 1), 1.0)), "dog", 0.4)
+    preds.add_column("note", [forebear.Html("<b>sure</b>"), None])
+    preds.add_column("tone", [None, forebear.Audio(numpy.zeros(80), sample_rate=8000)])
+    with forebear.init(project="cells") as run:
+        run.log({"preds": preds})
+        kept = forebear.Artifact("eval", type="predictions")
+        kept.add(preds, "preds")
+        assert [kept.get("preds").get_column("label")] == [["cat", "dog"]]  # before logging
+        logged = run.log_artifact(kept)
+    api = forebear.Api()
+    media = api.artifact(f"cells/run-{run.id}-media")
+    assert [f.path for f in media.files()] == [
+        "preds/0.table.json",
+        "preds/0.table/0_0.png",
+        "preds/0.table/0_3.html",
+        "preds/0.table/1_0.png",
+        "preds/0.table/1_4.wav",
+    ]
+    root = media.download(sdk.home / "media")
+    table = json.loads((root / "preds/0.table.json").read_text())
+    assert table["data"][0] == [
+        {"_type": "image-file", "path": "0.table/0_0.png", "format": "png", "width": 3,
+         "height": 2, "caption": "first"},
+        "cat",
+        0.9,
+        {"_type": "html-file", "path": "0.table/0_3.html"},
+        None,
+    ]  # fmt: skip
+    assert _png_pixels((root / "preds/0.table/0_0.png").read_bytes()) == (3, 2, b"\xff\0\0" * 3)
+    assert api.run(run.id).summary["preds"]["nrows"] == 2
+    for version in (logged, api.artifact("cells/eval:latest")):
+        assert sorted(f.path for f in version.files()) == [
+            "preds.table.json",
+            "preds.table/0_0.png",
+            "preds.table/0_3.html",
+            "preds.table/1_0.png",
+            "preds.table/1_4.wav",
+        ]
+        got = version.get("preds")
+        assert isinstance(got, forebear.Table)
+        image, html, audio = got.data[0][0], got.data[0][3], got.data[1][4]
+        assert isinstance(image, forebear.Image)
+        assert (image.width, image.height, image.caption) == (3, 2, "first")
+        assert isinstance(html, forebear.Html)
+        assert html.html == "<b>sure</b>"
+        assert isinstance(audio, forebear.Audio)
+        assert (audio.sample_rate, audio.duration) == (8000, 0.01)
+        assert got.get_column("score") == [0.9, 0.4]
+    logged.verify(logged.download(sdk.home / "eval"))
+    # A table, chart or histogram is no cell; a chart's cells are numbers and text.
+    with pytest.raises(
+        forebear.BadInput, match="a Table in a table's cell: a cell holds numbers, text, an Image"
+    ):
+        preds.add_data(forebear.Table(columns=["a"]), "x", 1, None, None)
+    with pytest.raises(
+        forebear.BadInput, match="an Image in a chart's cell: a chart draws numbers and text"
+    ):
+        forebear.plot.bar(
+            forebear.Table(columns=["a", "b"], data=[[forebear.Image(red), 1]]), "a", "b"
+        )
+    assert len(preds.data) == 2  # the refused row was not added
+
+
 def test_audio_video_html_and_charts_logged_as_in_wandb_scripts(sdk: Sdk) -> None:
     import wave
 

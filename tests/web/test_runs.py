@@ -163,9 +163,9 @@ def test_a_version_page_shows_its_images(page: Page, server: tuple[str, int]) ->
 def test_a_runs_logged_media_are_seen_on_its_version_page(
     page: Page, server: tuple[str, int], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """What a W&B script logs with the SDK (tables, charts, histograms, sound, video, a page)
-    is shown on the page of the run's media artifact: each key's latest step, a page's
-    scripts never run."""
+    """What a W&B script logs with the SDK (tables, an image in a table's cell, charts,
+    histograms, sound, video, a page) is shown on the page of the run's media artifact: each
+    key's latest step, a page's scripts never run."""
     import forebear
 
     base, _ = server
@@ -181,7 +181,10 @@ def test_a_runs_logged_media_are_seen_on_its_version_page(
         for step in range(2):
             run.log(
                 {
-                    "preds": forebear.Table(columns=["step", "label"], data=[[step, "cat"]]),
+                    "preds": forebear.Table(  # W&B's prediction table: an image in a cell
+                        columns=["step", "label", "input"],
+                        data=[[step, "cat", forebear.Image([[255] * (step + 2)])]],
+                    ),
                     "sample": forebear.Image([[255 * step] * (step + 1)]),  # 1x1, then 2x1
                 }
             )
@@ -239,7 +242,11 @@ def test_a_runs_logged_media_are_seen_on_its_version_page(
         "spans => spans.map(s => s.getBoundingClientRect().width)"
     )
     assert abs(long / short - 7) < 0.1  # bars as long as their values
-    expect(charts.get_by_role("table", name="preds/1.table.json")).to_contain_text("1cat")
+    preds = charts.get_by_role("table", name="preds/1.table.json")
+    expect(preds).to_contain_text("1cat")
+    cell = preds.get_by_role("img", name="preds/1.table/0_2.png")  # fetched with the key
+    expect(cell).to_be_visible()
+    assert cell.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [3, 1]
     matrix = charts.get_by_role("table", name="Confusion Matrix Curve")
     expect(matrix.locator("tbody tr")).to_have_text(["cat10", "dog11"])  # actual x predicted
     pr = charts.get_by_role("figure", name="Precision-Recall Curve")
@@ -255,6 +262,7 @@ def test_a_runs_logged_media_are_seen_on_its_version_page(
     )
     assert duration == 1.0  # the browser decoded the WAV the SDK wrote
     images = page.get_by_role("region", name="Images")
+    # a table's cells are shown in the table, not among the images
     expect(images.locator("figcaption")).to_have_text(["rollout/2.apng", "sample/1.png"])
     expect(images).to_contain_text("Each logged key's latest step")
     rollout = images.get_by_role("img", name="rollout/2.apng")

@@ -10,8 +10,10 @@ import {
   chartPoints,
   confusionGrid,
   lastOfEachKey,
+  mediaCell,
   mediaKind,
   naturalOrder,
+  tableCells,
   type ChartFile,
   type MediaKind,
   type PointSeries,
@@ -82,7 +84,7 @@ function Shown({ versionId, file, kind }: { versionId: string; file: FileRow; ki
   else if (kind === "audio") body = <audio controls src={value} aria-label={file.path} />;
   else if (kind === "video") body = <video controls src={value} aria-label={file.path} />;
   else if (kind === "html") body = <iframe sandbox="" srcDoc={value} title={file.path} />;
-  else body = <Parsed text={value} kind={kind} path={file.path} />;
+  else body = <Parsed text={value} kind={kind} path={file.path} versionId={versionId} />;
   return (
     <figure className={kind === "image" ? "thumb" : `media ${kind}`}>
       {body}
@@ -92,7 +94,7 @@ function Shown({ versionId, file, kind }: { versionId: string; file: FileRow; ki
 }
 
 /** A table, chart or histogram file, drawn from its JSON. */
-function Parsed({ text, kind, path }: { text: string; kind: MediaKind; path: string }) {
+function Parsed({ text, kind, path, versionId }: { text: string; kind: MediaKind; path: string; versionId: string }) {
   let kept: Record<string, unknown>;
   try {
     kept = JSON.parse(text);
@@ -101,7 +103,18 @@ function Parsed({ text, kind, path }: { text: string; kind: MediaKind; path: str
   }
   if (kind === "histogram") return <Bars values={(kept.values as number[]) ?? []} bins={(kept.bins as number[]) ?? []} />;
   if (kind === "chart") return <Drawn chart={kept as unknown as ChartFile} />;
-  return <Rows columns={(kept.columns as string[]) ?? []} data={(kept.data as unknown[][]) ?? []} label={path} />;
+  return <Rows columns={(kept.columns as string[]) ?? []} data={(kept.data as unknown[][]) ?? []} label={path} cells={{ versionId, table: path }} />;
+}
+
+/** A table's media cell: its file (kept beside the table's) fetched and shown in the cell. */
+function Cell({ versionId, kind, path }: { versionId: string; kind: "image" | "audio" | "video" | "html"; path: string }) {
+  const { value, failed } = useFetched(versionId, path, kind === "html" ? "text" : "url");
+  if (failed != null) return <Failure error={failed} />;
+  if (value == null) return <Loading what={path} />;
+  if (kind === "image") return <img src={value} alt={path} />;
+  if (kind === "audio") return <audio controls src={value} aria-label={path} />;
+  if (kind === "video") return <video controls src={value} aria-label={path} />;
+  return <iframe sandbox="" srcDoc={value} title={path} />;
 }
 
 function Drawn({ chart }: { chart: ChartFile }) {
@@ -178,7 +191,9 @@ function Drawn({ chart }: { chart: ChartFile }) {
   return <Rows columns={chart.columns} data={chart.data} label={title} />;
 }
 
-function Rows({ columns, data, label }: { columns: string[]; data: unknown[][]; label: string }) {
+/** Rows under their columns; with `cells` (a table file of a version), its media cells
+ * shown as media. */
+function Rows({ columns, data, label, cells }: { columns: string[]; data: unknown[][]; label: string; cells?: { versionId: string; table: string } }) {
   return (
     <>
       <table className="grid" aria-label={label}>
@@ -192,9 +207,14 @@ function Rows({ columns, data, label }: { columns: string[]; data: unknown[][]; 
         <tbody>
           {data.slice(0, TABLE_ROWS).map((row, i) => (
             <tr key={i}>
-              {row.map((cell, j) => (
-                <td key={j}>{typeof cell === "string" ? cell : JSON.stringify(cell)}</td>
-              ))}
+              {row.map((cell, j) => {
+                const media = cells ? mediaCell(cell, cells.table) : null;
+                return (
+                  <td key={j} className={media ? `cell ${media.kind}` : undefined}>
+                    {media && cells ? <Cell versionId={cells.versionId} {...media} /> : typeof cell === "string" ? cell : JSON.stringify(cell)}
+                  </td>
+                );
+              })}
             </tr>
           ))}
         </tbody>
@@ -287,7 +307,8 @@ const SECTIONS: { kinds: MediaKind[]; title: string }[] = [
 /** Every kind of media a version holds, a section each, in natural order. Of a run's media
  * (`perKey`), each logged key's latest step: its steps are in the files above. */
 export function MediaSections({ versionId, files, perKey }: { versionId: string; files: FileRow[]; perKey: boolean }) {
-  const kinds = new Map(files.map((f) => [f.path, mediaKind(f)]));
+  const cells = tableCells(files.map((f) => f.path)); // shown in their tables
+  const kinds = new Map(files.filter((f) => !cells.has(f.path)).map((f) => [f.path, mediaKind(f)]));
   return (
     <>
       {SECTIONS.map(({ kinds: wanted, title }) => {

@@ -12,11 +12,13 @@ import {
   fileChanges,
   lastOfEachKey,
   latest,
+  mediaCell,
   mediaKind,
   namedIds,
   metricKeys,
   readable,
   stageHolders,
+  tableCells,
   versionLabel,
   when,
   type Link,
@@ -126,6 +128,19 @@ describe("media on a version page", () => {
     expect(mediaKind(file("r.html", "text/html"))).toBe("html");
     expect(mediaKind(file("model.bin", "application/octet-stream"))).toBeNull();
     expect(mediaKind(file("config.json"))).toBeNull();
+  });
+
+  it("knows a table's media cells, and where each cell's file is", () => {
+    const paths = ["preds/3.table.json", "preds/3.table/0_0.png", "preds/3.table/1_2.wav", "preds/3/0.png", "t.table.json", "t.table/0_0.html"];
+    expect([...tableCells(paths)]).toEqual(["preds/3.table/0_0.png", "preds/3.table/1_2.wav", "t.table/0_0.html"]);
+    expect(tableCells(["x.table/0_0.png"]).size).toBe(0); // no table beside it: a file of its own
+    const image = { _type: "image-file", path: "3.table/0_0.png", format: "png", width: 2, height: 1 };
+    expect(mediaCell(image, "preds/3.table.json")).toEqual({ kind: "image", path: "preds/3.table/0_0.png" });
+    expect(mediaCell({ _type: "html-file", path: "t.table/0_0.html" }, "t.table.json")).toEqual({ kind: "html", path: "t.table/0_0.html" });
+    expect(mediaCell({ _type: "image-file", path: "../../secret.png" }, "preds/3.table.json")).toBeNull();
+    expect(mediaCell({ _type: "table-file", path: "x.table.json" }, "t.table.json")).toBeNull();
+    expect(mediaCell("cat", "t.table.json")).toBeNull();
+    expect(mediaCell(null, "t.table.json")).toBeNull();
   });
 
   it("keeps each key's latest step, and every file not named by a step, in natural order", () => {

@@ -167,6 +167,25 @@ export function mediaKind(file: { path: string; contentType: string }): MediaKin
   return null;
 }
 
+/** The paths among `paths` that are a table's media cells: files in the folder beside a
+ * table file, named as it is without .json (preds/3.table.json: preds/3.table/0_0.png).
+ * They are shown in their table's cells, not as media of their own. */
+export function tableCells(paths: string[]): Set<string> {
+  const tables = new Set(paths.filter((p) => p.endsWith(".table.json")).map((p) => p.slice(0, -".json".length) + "/"));
+  return new Set(paths.filter((p) => [...tables].some((folder) => p.startsWith(folder))));
+}
+
+/** A media cell of a table (what the SDK writes for an Image, Audio, Video or Html in a
+ * cell): its kind, and its file's path in the version (the cell names it from the table's
+ * folder). Null for any other value. */
+export function mediaCell(value: unknown, tablePath: string): { kind: "image" | "audio" | "video" | "html"; path: string } | null {
+  if (typeof value !== "object" || value === null) return null;
+  const { _type: type, path } = value as { _type?: unknown; path?: unknown };
+  const kind = ({ "image-file": "image", "audio-file": "audio", "video-file": "video", "html-file": "html" } as const)[String(type)];
+  if (!kind || typeof path !== "string" || path.split("/").includes("..")) return null;
+  return { kind, path: tablePath.slice(0, tablePath.lastIndexOf("/") + 1) + path };
+}
+
 /** Paths in natural order: a run's media by step (2_0.png before 10_0.png). */
 export function naturalOrder<T extends { path: string }>(files: T[]): T[] {
   return [...files].sort((a, b) => a.path.localeCompare(b.path, undefined, { numeric: true }));

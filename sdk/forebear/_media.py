@@ -343,7 +343,7 @@ class Table(Media):
     @classmethod
     def read(cls, path: Path) -> Media:
         kept = json.loads(path.read_text())
-        rows = [[_cell_read(value, path.parent) for value in row] for row in kept["data"]]
+        rows = [[_cell_read(value, path) for value in row] for row in kept["data"]]
         return Table(columns=kept["columns"], data=rows)
 
 
@@ -532,13 +532,16 @@ def _cell(value: Any, table: Table) -> Any:
     return jsonable(_plain(value))
 
 
-def _cell_read(value: Any, folder: Path) -> Any:
-    """A cell as `Table.read` gives it back: a media cell as its media, read from its file
-    (kept beside the table), anything else as it is."""
+def _cell_read(value: Any, table: Path) -> Any:
+    """A cell of the table file `table` as `Table.read` gives it back: a media cell as its
+    media, read from its file in the table's cells folder (a path leading anywhere else is
+    not read), anything else as it is."""
     kind = CELL_MEDIA.get(value.get("_type", "")) if isinstance(value, dict) else None
-    if kind is None or not isinstance(value.get("path"), str):
+    path = value.get("path") if kind is not None else None
+    folder, _, name = path.partition("/") if isinstance(path, str) else ("", "", "")
+    if kind is None or folder != cells_entry(table.name) or ".." in name.split("/"):
         return value
-    file = folder / value["path"]
+    file = table.parent / folder / name
     if not file.is_file():
         return value  # the cell's file was not fetched: its description stays
     media = kind.read(file)

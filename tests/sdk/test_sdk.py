@@ -1783,7 +1783,9 @@ def test_a_tables_cells_hold_images_sounds_and_pages_as_in_wandb(sdk: Sdk) -> No
         run.log({"preds": preds})
         kept = forebear.Artifact("eval", type="predictions")
         kept.add(preds, "preds")
-        assert [kept.get("preds").get_column("label")] == [["cat", "dog"]]  # before logging
+        unlogged = kept.get("preds")  # before logging
+        assert isinstance(unlogged, forebear.Table)
+        assert unlogged.get_column("label") == ["cat", "dog"]
         logged = run.log_artifact(kept)
     api = forebear.Api()
     media = api.artifact(f"cells/run-{run.id}-media")
@@ -1837,6 +1839,15 @@ def test_a_tables_cells_hold_images_sounds_and_pages_as_in_wandb(sdk: Sdk) -> No
             forebear.Table(columns=["a", "b"], data=[[forebear.Image(red), 1]]), "a", "b"
         )
     assert len(preds.data) == 2  # the refused row was not added
+    # A cell naming a file outside its table's cells folder is left as written, not read.
+    (sdk.home / "secret.html").write_text("<p>not yours</p>")
+    crafted = {"_type": "html-file", "path": f"../{sdk.home.name}/secret.html"}
+    (sdk.home / "evil.table.json").write_text(json.dumps({"columns": ["c"], "data": [[crafted]]}))
+    evil = forebear.Artifact("evil", type="predictions")
+    evil.add_file(sdk.home / "evil.table.json")
+    read = evil.get("evil")
+    assert isinstance(read, forebear.Table)
+    assert read.data == [[crafted]]
 
 
 def test_audio_video_html_and_charts_logged_as_in_wandb_scripts(sdk: Sdk) -> None:

@@ -74,13 +74,16 @@ class Journal:
 class OfflineRun(Run):
     """A run that writes a journal instead of calling a server."""
 
+    journaled = True
+
     def __init__(self, api: Api, journal: Journal, record: dict[str, Any]) -> None:
         super().__init__(api, record, disabled=True)
         self.journal = journal
         self._hashes = HashCache(api.settings.cache_dir)
 
     def _send(self, points: list[dict[str, Any]]) -> None:
-        self.journal.write("log", points=points)
+        if points:  # a step of media alone has no metric point to send
+            self.journal.write("log", points=points)
 
     def _update(self, **changes: Any) -> None:
         self.journal.write("update", changes=changes)
@@ -146,11 +149,14 @@ class OfflineRun(Run):
     ) -> None:
         if not self._close():
             return
+        failed = self._wrap_up()  # its media and saved files, journaled as its own artifacts
         self.journal.write("finish", status=ended(status, exit_code))
         print(
             f"forebear: offline run saved in {self.journal.root}; `forebear sync` sends it",
             file=sys.stderr,
         )
+        for error in failed:
+            raise error
 
 
 def sync(api: Api, roots: list[Path] | None = None) -> list[dict[str, Any]]:
@@ -195,6 +201,22 @@ def _replay(api: Api, journal: Journal) -> dict[str, Any]:
     return {"journal": str(journal.root), "run": run_id, "project": project}
 
 
+def _synced_names(changes: dict[str, Any], artifacts: dict[str, Artifact]) -> dict[str, Any]:
+    """A journaled change with the artifacts its summary names as logged offline (a media
+    key's last file: {"_type": ..., "artifact": "run-<offline id>-media"}) named as synced."""
+
+    def named(value: Any) -> Any:
+        if isinstance(value, list):
+            return [named(v) for v in value]
+        logged = artifacts.get(value.get("artifact", "")) if isinstance(value, dict) else None
+        return {**value, "artifact": logged.qualified_name} if logged is not None else value
+
+    summary = changes.get("summary")
+    if not isinstance(summary, dict):
+        return changes
+    return {**changes, "summary": {k: named(v) for k, v in summary.items()}}
+
+
 def _described(op: dict[str, Any]) -> str:
     kind = str(op["op"])
     detail = op.get("ref") or op.get("name") or op.get("artifact") or op.get("title") or ""
@@ -217,11 +239,15 @@ def _step(
         project = op["input"]["project"]
         run_id = api._start_run(op["input"], key)["id"]
     elif kind == "log":
-        api._log_metrics(run_id, op["points"], key)
+        if op["points"]:  # (journals written before empty steps were left out hold them)
+            api._log_metrics(run_id, op["points"], key)
     elif kind == "update":
-        api._update_run(run_id, op["changes"], key)
+        api._update_run(run_id, _synced_names(op["changes"], artifacts), key)
     elif kind == "artifact":
-        art = Artifact(op["name"], op["type"], op["description"], dict(op["metadata"]))
+        name = op["name"]  # the run's own (run-<offline id>-media) named after its id now
+        if name.startswith(f"run-{journal.root.name}-"):
+            name = f"run-{run_id}-{name[len(journal.root.name) + 5 :]}"
+        art = Artifact(name, op["type"], op["description"], dict(op["metadata"]))
         for f in op["files"]:
             art._entries[f["path"]] = str(journal.files / f["sha256"])
         for r in op.get("references", []):  # journals written before references were kept

@@ -124,6 +124,8 @@ ALERT_WAIT = timedelta(minutes=1)  # W&B's: the same title is not sent again soo
 class Run:
     """One execution of training code (a W&B run, an MLflow run)."""
 
+    journaled = False  # whether what it logs is written down for `forebear sync` (offline)
+
     def __init__(self, api: Api, record: dict[str, Any], disabled: bool = False) -> None:
         self.api = api
         self.id: str = record["id"]
@@ -232,7 +234,7 @@ class Run:
                 numbers[str(key)] = _number(key, value)
             else:
                 media[str(key)] = found
-        if not self.disabled:  # once every value is known good: none half-logged
+        if not self.disabled or self.journaled:  # once every value is known good
             for key, found in media.items():
                 self._media.add(key, step, found)
         points = [{"step": step, "key": k, "value": jsonable(v)} for k, v in numbers.items()]
@@ -523,11 +525,7 @@ class Run:
             return
         if self._sender is not None:
             self._sender.close()
-        media, unsent = self._log_media()
-        unsaved = self._log_saved()
-        ending = {**self._aggregates.summary(), **media}
-        if ending:  # define_metric's aggregates and each media key's last file, in one change
-            self.summary.update(ending)
+        failed = self._wrap_up()
         if not self.disabled:
             self.api._finish_run(self.id, status)
             self.api.close()  # reopened if a logged artifact of the run is downloaded later
@@ -535,9 +533,19 @@ class Run:
             self._resume_file.unlink(missing_ok=True)  # nothing to resume: the next is new
         if self._sender is not None and self._sender.error is not None:
             raise self._sender.error
-        for failed in (unsent, unsaved):
-            if failed is not None:
-                raise failed
+        for error in failed:
+            raise error
+
+    def _wrap_up(self) -> list[ForebearError]:
+        """Log the run's media and the files `save` kept, and set its ending summary
+        (define_metric's aggregates and each media key's last file, in one change); the errors
+        of what was not sent (the run is finished all the same)."""
+        media, unsent = self._log_media()
+        unsaved = self._log_saved()
+        ending = {**self._aggregates.summary(), **media}
+        if ending:
+            self.summary.update(ending)
+        return [error for error in (unsent, unsaved) if error is not None]
 
     def _log_media(self) -> tuple[dict[str, Any], ForebearError | None]:
         """Log the media logged as the run's `run-<id>-media` artifact: the summary's entries

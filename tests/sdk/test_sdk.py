@@ -939,6 +939,14 @@ with forebear.init(project="offline", config={"lr": 0.1}, mode="offline") as run
     for step in range(3):
         run.log({"loss": 1.0 / (step + 1)})
     run.log({"loss": float("nan")})
+    preds = forebear.Table(columns=["input", "label"], data=[[forebear.Image([[0, 255]]), "cat"]])
+    run.log({"preds": preds})  # a step of media alone: no metric point
+    run.define_metric("acc", summary="max")
+    run.log({"acc": 0.75})
+    run.log({"acc": 0.5})
+    with open("notes.txt", "w") as notes:
+        notes.write("written on the cluster")
+    run.save("notes.txt")
     run.alert("loss is NaN", "at step 3", level=forebear.AlertLevel.WARN)
     run.summary["note"] = "no network on the cluster"
     run.name, run.tags = "cluster-job", ["hpc"]
@@ -986,6 +994,15 @@ def test_an_offline_run_syncs_later_and_syncing_twice_changes_nothing(sdk: Sdk) 
             "after": {"title": "loss is NaN", "text": "at step 3", "level": "WARN"},
         }
     ]
+    media = forebear.Api().artifact(f"offline/run-{first[0]['run']}-media")
+    assert [f.path for f in media.files()] == ["preds/4.table.json", "preds/4.table/0_0.png"]
+    table = media.get("preds/4")
+    assert isinstance(table, forebear.Table)
+    assert isinstance(table.data[0][0], forebear.Image)
+    assert run["summary"]["preds"]["artifact"] == media.qualified_name  # named as synced
+    assert run["summary"]["acc"] == {"max": 0.75}  # define_metric's, made as the run ended
+    saved = forebear.Api().artifact(f"offline/run-{first[0]['run']}-files")
+    assert [f.path for f in saved.files()] == ["notes.txt"]
     assert forebear.Api().artifact("offline/shards:v0").references() == [
         forebear.ArtifactReference("shards", "s3://lake/shards/", None, 7)
     ]  # a reference logged offline is kept through the journal

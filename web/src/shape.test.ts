@@ -139,6 +139,7 @@ describe("media on a version page", () => {
     expect(mediaCell({ _type: "html-file", path: "t.table/0_0.html" }, "t.table.json")).toEqual({ kind: "html", path: "t.table/0_0.html" });
     expect(mediaCell({ _type: "image-file", path: "../../secret.png" }, "preds/3.table.json")).toBeNull();
     expect(mediaCell({ _type: "table-file", path: "x.table.json" }, "t.table.json")).toBeNull();
+    expect(mediaCell({ _type: "constructor", path: "0_0.png" }, "t.table.json")).toBeNull();
     expect(mediaCell("cat", "t.table.json")).toBeNull();
     expect(mediaCell(null, "t.table.json")).toBeNull();
   });

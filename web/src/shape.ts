@@ -171,9 +171,20 @@ export function mediaKind(file: { path: string; contentType: string }): MediaKin
  * table file, named as it is without .json (preds/3.table.json: preds/3.table/0_0.png).
  * They are shown in their table's cells, not as media of their own. */
 export function tableCells(paths: string[]): Set<string> {
-  const tables = new Set(paths.filter((p) => p.endsWith(".table.json")).map((p) => p.slice(0, -".json".length) + "/"));
-  return new Set(paths.filter((p) => [...tables].some((folder) => p.startsWith(folder))));
+  const tables = new Set(paths.filter((p) => p.endsWith(".table.json")).map((p) => p.slice(0, -".json".length)));
+  const inTable = (path: string) => {
+    for (let at = path.indexOf("/"); at > 0; at = path.indexOf("/", at + 1)) if (tables.has(path.slice(0, at))) return true;
+    return false;
+  };
+  return new Set(paths.filter(inTable));
 }
+
+const CELL_KINDS = new Map([
+  ["image-file", "image"],
+  ["audio-file", "audio"],
+  ["video-file", "video"],
+  ["html-file", "html"],
+] as const);
 
 /** A media cell of a table (what the SDK writes for an Image, Audio, Video or Html in a
  * cell): its kind, and its file's path in the version (the cell names it from the table's
@@ -181,7 +192,7 @@ export function tableCells(paths: string[]): Set<string> {
 export function mediaCell(value: unknown, tablePath: string): { kind: "image" | "audio" | "video" | "html"; path: string } | null {
   if (typeof value !== "object" || value === null) return null;
   const { _type: type, path } = value as { _type?: unknown; path?: unknown };
-  const kind = ({ "image-file": "image", "audio-file": "audio", "video-file": "video", "html-file": "html" } as const)[String(type)];
+  const kind = CELL_KINDS.get(type as "image-file");
   if (!kind || typeof path !== "string" || path.split("/").includes("..")) return null;
   return { kind, path: tablePath.slice(0, tablePath.lastIndexOf("/") + 1) + path };
 }

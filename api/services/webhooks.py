@@ -7,8 +7,8 @@ signed as the Standard Webhooks specification says (`webhook-id`, `webhook-times
 `webhook-signature`, with the `standardwebhooks` library), and write each attempt's outcome
 only while their claim holds. A failed attempt is retried
 with exponential backoff and jitter until FOREBEAR_WEBHOOK_RETRY_FOR has passed. Mutations
-never wait for a receiver: once one that set off automations is sealed, the local worker is
-woken.
+never wait for a receiver: once one that set off automations is sealed, or a delivery is
+made due again, the local worker is woken.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from graph.ids import kind_of
 from graph.records import Automation
 from graph.repository.artifacts import ArtifactRepository
 from graph.repository.automations import Attempt, AutomationRepository, Claimed, Outcome
-from graph.repository.base import woken_by_outbox
+from graph.repository.base import woken_by_deliveries
 from graph.repository.registries import RegistryRepository
 
 log = logging.getLogger("forebear.webhooks")
@@ -479,9 +479,8 @@ def settle(claimed: Claimed, attempt: Attempt, permanent: bool, retry_for: float
 class Deliverer:
     """The worker of one process: claims due deliveries and sends them, up to
     FOREBEAR_WEBHOOK_WORKERS at once; woken when this process seals events that set off
-    automations, otherwise it looks every
-    FOREBEAR_WEBHOOK_POLL seconds for what other replicas queued and for retries that fell
-    due."""
+    automations or makes a delivery due again, otherwise it looks every FOREBEAR_WEBHOOK_POLL
+    seconds for what other replicas queued and for retries that fell due."""
 
     def __init__(self, driver: AsyncDriver, settings: Settings) -> None:
         self.driver = driver
@@ -492,7 +491,7 @@ class Deliverer:
         self._messages: LRUCache[str, Message] = LRUCache(maxsize=KEPT_MESSAGES)
 
     async def run(self) -> None:
-        with woken_by_outbox() as wake:
+        with woken_by_deliveries() as wake:
             await self._run(wake)
 
     async def _run(self, wake: asyncio.Event) -> None:
@@ -503,9 +502,9 @@ class Deliverer:
         recorder = asyncio.create_task(self._record(outcomes))
 
         # Whether a claim may find due deliveries: slots came free, the last claim was full,
-        # or the poll is due (retries falling due, leases of dead workers running out). A
-        # seal of events that set off automations only wakes the loop to look for outbox rows
-        # (a cheap read); a change that set off nothing wakes it not at all, and while every
+        # the poll is due (retries falling due, leases of dead workers running out), or the
+        # loop was woken: a seal of events that set off automations (their outbox rows wait),
+        # or a redelivery. A change that set off nothing wakes it not at all, and while every
         # slot is taken nothing is read at all.
         worth_claiming = True
         next_poll = next_prune = loop.time()
@@ -556,6 +555,7 @@ class Deliverer:
                     continue  # more may be waiting: look again at once
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), max(0.0, next_poll - loop.time()))
+                    worth_claiming = True  # woken: something is due now
         finally:
             for task in (*running, recorder):
                 task.cancel()

@@ -14,7 +14,7 @@ from graph.events import Change, write_event
 from graph.ids import new_id
 from graph.queries import automations as q
 from graph.records import Automation, Delivery, DeliveryAttempt, Page, instant, native
-from graph.repository.base import Repository, Tx
+from graph.repository.base import DELIVERY_LISTENERS, Repository, Tx, tell
 
 
 def automation_from(node: Mapping[str, Any]) -> Automation:
@@ -435,6 +435,7 @@ class AutomationRepository(Repository):
             return automation
 
         await self._write(work)
+        tell(DELIVERY_LISTENERS)  # sent now, not at the worker's next look
         return await self.delivery(delivery_id)
 
     async def names(

@@ -40,9 +40,10 @@ COMMIT_LISTENERS: set[Callable[[], None]] = set()
 # Called after this process sealed events into the audit chain: the live event feed listens
 # (it carries sealed events only).
 SEAL_LISTENERS: set[Callable[[], None]] = set()
-# Called after this process sealed events of which some set off automations (left outbox
-# rows): the webhook worker listens. A change that set off nothing wakes no one to look.
-OUTBOX_LISTENERS: set[Callable[[], None]] = set()
+# Called when this process has deliveries for the webhook worker to take at once: it sealed
+# events of which some set off automations (left outbox rows), or it made a delivery due
+# again (redeliverWebhook). A change that set off nothing wakes no one to look.
+DELIVERY_LISTENERS: set[Callable[[], None]] = set()
 
 
 def tell(listeners: set[Callable[[], None]]) -> None:
@@ -76,8 +77,8 @@ def woken_by_seals() -> contextlib.AbstractContextManager[asyncio.Event]:
     return woken_by(SEAL_LISTENERS)
 
 
-def woken_by_outbox() -> contextlib.AbstractContextManager[asyncio.Event]:
-    return woken_by(OUTBOX_LISTENERS)
+def woken_by_deliveries() -> contextlib.AbstractContextManager[asyncio.Event]:
+    return woken_by(DELIVERY_LISTENERS)
 
 
 class Turns:

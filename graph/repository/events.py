@@ -11,7 +11,7 @@ from typing import Any, Final
 from graph.events import ENSURE_HEAD, UNSEALED, chained, seal_batch
 from graph.queries import events as q
 from graph.records import Page, native
-from graph.repository.base import OUTBOX_LISTENERS, SEAL_LISTENERS, Repository, Tx, tell
+from graph.repository.base import DELIVERY_LISTENERS, SEAL_LISTENERS, Repository, Tx, tell
 
 SEAL_BATCH: Final = 2_000  # events chained in one transaction
 
@@ -83,7 +83,7 @@ class EventRepository(Repository):
             if sealed.events:
                 tell(SEAL_LISTENERS)
             if sealed.outbox:
-                tell(OUTBOX_LISTENERS)
+                tell(DELIVERY_LISTENERS)
             if sealed.events < SEAL_BATCH:
                 return total
 

@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Settings
-from graph.repository.base import OUTBOX_LISTENERS
+from graph.repository.base import DELIVERY_LISTENERS
 from tests.factories import count, log_version, ok, start_run, user_key
 from tests.helpers import ADMIN_KEY, bearer, graphql
 from tests.receiver import Receiver
@@ -160,9 +160,10 @@ def test_a_tampered_body_fails_verification(hooks: TestClient, receiver: Receive
 def test_the_worker_is_woken_by_what_sets_off_automations_and_by_nothing_else(
     settings: Settings, receiver: Receiver
 ) -> None:
-    """A change that sets off an automation is sent as soon as its event is sealed, not at the
-    worker's next look (a minute away here); a change that sets off nothing does not wake the
-    worker (no read of the outbox after every commit)."""
+    """A change that sets off an automation is sent as soon as its event is sealed, and a
+    redelivery as soon as it is asked for, not at the worker's next look (a minute away here);
+    a change that sets off nothing does not wake the worker (no read of the outbox after every
+    commit)."""
     woken: list[float] = []
 
     def listener() -> None:
@@ -170,9 +171,9 @@ def test_the_worker_is_woken_by_what_sets_off_automations_and_by_nothing_else(
 
     slow = settings.model_copy(update={"webhook_allow_private": True, "webhook_poll": 60.0})
     with TestClient(create_app(slow), headers=bearer(ADMIN_KEY)) as client:
-        automation(client, receiver.url)  # registry "model": a project's run and version unheard
+        made = automation(client, receiver.url)  # on registry "model": runs, versions unheard
         ok(graphql(client, AUDIT))  # reading the log seals what is committed
-        OUTBOX_LISTENERS.add(listener)
+        DELIVERY_LISTENERS.add(listener)
         try:
             version = model(client)
             assert ok(graphql(client, AUDIT))["auditLog"]["nodes"][0]["type"] == (
@@ -185,8 +186,12 @@ def test_the_worker_is_woken_by_what_sets_off_automations_and_by_nothing_else(
             assert json.loads(got.body)["type"] == "link.created"
             assert woken
             assert woken[0] >= linked
+            settled(client, made["automation"]["id"], {"DELIVERED"})
+            ok(graphql(client, REDELIVER, id=got.headers["webhook-id"]))
+            again = receiver.wait_for(2, timeout=10)[1]
+            assert again.headers["webhook-id"] == got.headers["webhook-id"]
         finally:
-            OUTBOX_LISTENERS.discard(listener)
+            DELIVERY_LISTENERS.discard(listener)
 
 
 def test_the_alias_pattern_and_the_triggers_choose_what_fires(

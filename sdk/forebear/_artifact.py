@@ -367,9 +367,10 @@ class Artifact:
         kind, entry = found[0]
         if self._version is None:
             return kind.read(self._added(entry))
-        for cell in cell_files(entry, files):  # a table's media cells, fetched beside it
-            self._fetched(files[cell])
-        return kind.read(self._fetched(files[entry]))
+        # the file, and a table's media cells beside it, fetched together (small files many
+        # to a request), into this object's staging folder
+        wanted = [files[path] for path in (entry, *cell_files(entry, files))]
+        return kind.read(self._fetch(wanted, self._staging_root()) / entry)
 
     def _added(self, entry: str) -> Path:
         """The local file added as `entry` (not logged yet)."""
@@ -393,14 +394,17 @@ class Artifact:
         return target
 
     def _staged(self, entry: str) -> Path:
-        """Where a file written for this artifact goes: a folder of its own, removed with it
-        (files written there are uploaded from there)."""
+        """Where a file written for this artifact goes: in a folder of its own, removed with
+        it (files written there are uploaded from there)."""
+        target = self._staging_root() / entry
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def _staging_root(self) -> Path:
         if self._staging is None:
             self._staging = Path(tempfile.mkdtemp(prefix="forebear-"))
             weakref.finalize(self, shutil.rmtree, str(self._staging), True)
-        target = self._staging / entry
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return target
+        return self._staging
 
     def remove(self, item: str | ArtifactFile | ArtifactReference) -> None:
         """Take an entry back out before logging (W&B's `remove`): a file or reference by

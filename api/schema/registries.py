@@ -155,7 +155,9 @@ class Collection(Node):
         )
 
     @strawberry.field(
-        description=f"Linked versions, newest link first; up to {MAX_LINKS_PAGE} a page."
+        description=f"Linked versions, newest link first; up to {MAX_LINKS_PAGE} a page. "
+        "`named`: only those an alias (latest included) or a stage names, however old: "
+        "what a registry's overview shows of each collection."
     )
     async def links(
         self,
@@ -163,6 +165,7 @@ class Collection(Node):
         include_deregistered: bool = False,
         first: int | None = None,
         after: str | None = None,
+        named: bool = False,
     ) -> LinkConnection:
         cursor = decode_cursor(after)
         if cursor is not None and not cursor.isdigit():
@@ -173,6 +176,7 @@ class Collection(Node):
             first=page_size(first, most=MAX_LINKS_PAGE),
             before_index=int(cursor) if cursor else None,
             with_versions=selects(info, "version"),
+            named=named,
         )
         return LinkConnection(
             page_info=PageInfo(

@@ -338,6 +338,7 @@ RETURN head, CASE WHEN head = $known THEN null ELSE COLLECT {
     MATCH (l:Link {collectionId: $collection_id})
     WHERE l.index < coalesce($before, 9223372036854775807)
       AND ($include_unlinked OR l.state = 'LINKED')
+      AND (NOT $named OR EXISTS { (l)<-[:TO]-(:Assignment {open: true}) })
     WITH l ORDER BY l.index DESC LIMIT $limit
     RETURN collect("""
     + _LINK_MAP

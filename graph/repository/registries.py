@@ -803,10 +803,12 @@ class RegistryRepository(Repository):
         first: int,
         before_index: int | None,
         with_versions: bool = False,
+        named: bool = False,
     ) -> tuple[Page[Link], Registry]:
-        """A page of a collection's links, newest first, and the collection's registry (the
-        kept copy when nothing was committed since it was read)."""
-        key = ("links", collection_id, include_unlinked, first, before_index, with_versions)
+        """A page of a collection's links, newest first (`named`: only those an alias or a
+        stage names), and the collection's registry (the kept copy when nothing was committed
+        since it was read)."""
+        key = ("links", collection_id, include_unlinked, first, before_index, with_versions, named)
         kept = self.cache.kept(key) if self.cache is not None else None
 
         async def work(tx: Tx) -> tuple[str, tuple[Page[Link], Registry] | None]:
@@ -819,6 +821,7 @@ class RegistryRepository(Repository):
                     before=before_index,
                     limit=first + 1,
                     with_versions=with_versions,
+                    named=named,
                 )
             ).single(strict=True)
             if row["found"] is None:

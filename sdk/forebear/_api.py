@@ -6,7 +6,7 @@ import hashlib
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, overload
 
@@ -89,7 +89,8 @@ class Registry:
 
 @dataclass(frozen=True)
 class Collection:
-    """A registry collection (registry/name) and its latest linked version, if any."""
+    """A registry collection (registry/name), its latest linked version, if any, and the
+    linked versions an alias (latest too) or a stage names, newest first."""
 
     registry: str
     name: str
@@ -98,6 +99,7 @@ class Collection:
     types: list[str]
     deprecated: bool
     latest: LinkedVersion | None
+    named: list[LinkedVersion] = field(default_factory=list)
 
     @property
     def path(self) -> str:
@@ -560,7 +562,9 @@ class Api:
                 $d: Boolean!, $after: String) {{ collections(registry: $r, search: $s, tag: $t,
                 type: $ty, stage: $st, includeDeprecated: $d, first: 100, after: $after) {{
                 nodes {{ registry name description tags types deprecated
-                latest: version(selector: "latest") {{ {LINK_FIELDS} linkedAt }} }}
+                latest: version(selector: "latest") {{ {LINK_FIELDS} linkedAt }}
+                named: links(named: true, first: 100) {{ nodes {{ {LINK_FIELDS} linkedAt }}
+                pageInfo {{ hasNextPage }} }} }}
                 pageInfo {{ hasNextPage endCursor }} }} }}""",
                 r=registry,
                 s=search,
@@ -581,28 +585,35 @@ class Api:
                 c["types"],
                 c["deprecated"],
                 LinkedVersion.of(c["latest"]) if c["latest"] else None,
+                # more than a page of them is rare: the rest are read on their own
+                self.linked_versions(f"{c['registry']}/{c['name']}", named=True)
+                if c["named"]["pageInfo"]["hasNextPage"]
+                else [LinkedVersion.of(link) for link in c["named"]["nodes"]],
             )
             for c in paged(page)
         ]
 
     def linked_versions(
-        self, collection: str, include_deregistered: bool = False
+        self, collection: str, include_deregistered: bool = False, named: bool = False
     ) -> list[LinkedVersion]:
         """A collection's linked versions (registry/collection), newest first, each with when
-        it was linked and the version it is."""
+        it was linked and the version it is; `named`: only those an alias (latest too) or a
+        stage names."""
         registry, _, name = collection.partition("/")
         if not registry or not name or "/" in name or ":" in name:
             raise BadInput(f"{collection!r}: name a collection as registry/collection")
 
         def page(after: str | None) -> dict[str, Any]:
             found = self.graphql(
-                f"""query($r: String!, $n: String!, $d: Boolean!, $after: String) {{
-                collection(registry: $r, name: $n) {{ links(includeDeregistered: $d,
-                first: 100, after: $after) {{ nodes {{ {LINK_FIELDS} linkedAt
+                f"""query($r: String!, $n: String!, $d: Boolean!, $named: Boolean!,
+                $after: String) {{ collection(registry: $r, name: $n) {{ links(
+                includeDeregistered: $d, named: $named, first: 100, after: $after) {{
+                nodes {{ {LINK_FIELDS} linkedAt
                 version {{ name }} }} pageInfo {{ hasNextPage endCursor }} }} }} }}""",
                 r=registry,
                 n=name,
                 d=include_deregistered,
+                named=named,
                 after=after,
             )["collection"]
             if found is None:

@@ -372,7 +372,7 @@ def show(target: str | None, everything: bool) -> list[dict[str, Any]]:
         if "/" not in target:
             rows = []
             for c in api.collections(target, include_deprecated=everything):
-                named = _named(api.linked_versions(c.path)) if c.latest else {}
+                named = _named(c.named) if c.latest else {}
                 rows.append(
                     {
                         "collection": c.name + (" (deprecated)" if c.deprecated else ""),

@@ -669,6 +669,54 @@ def test_a_long_page_of_links_comes_typed_or_compact_alike(client: TestClient) -
     assert too_many["errors"][0]["extensions"] == {"code": "BAD_INPUT", "field": "first"}
 
 
+def test_named_links_are_those_an_alias_or_stage_names_however_old(client: TestClient) -> None:
+    """`links(named: true)`: what a registry's overview shows of a collection (latest, each
+    alias's and each stage's holder) in one page, though production sits far below the newest
+    links; a deregistered link holds nothing and is not named."""
+    linked_collection(client, "named", 6)
+    ok(graphql(client, SET_ALIAS, link="model/named:v1", alias="production"))
+    ok(graphql(client, STAGE, link="model/named:v0", stage="staging"))
+    ok(graphql(client, SET_ALIAS, link="model/named:v3", alias="candidate"))
+    ok(
+        graphql(
+            client,
+            'mutation { deregisterLink(input: {link: "model/named:v3", '
+            "confirmDependents: true}) { link { id } } }",
+        )
+    )
+    query = """query($first: Int, $after: String) { collections(registry: "model") { nodes {
+      name links(named: true, first: $first, after: $after) {
+        nodes { index aliases { name } stages } pageInfo { hasNextPage endCursor } } } } }"""
+
+    def page(first: int, after: str | None = None) -> dict[str, Any]:
+        nodes = ok(graphql(client, query, first=first, after=after))["collections"]["nodes"]
+        links: dict[str, Any] = next(c for c in nodes if c["name"] == "named")["links"]
+        return links
+
+    named = page(10)
+    assert [
+        (n["index"], [a["name"] for a in n["aliases"]], n["stages"]) for n in named["nodes"]
+    ] == [
+        (5, ["latest"], []),
+        (1, ["production"], []),
+        (0, [], ["staging"]),
+    ]
+    assert named["pageInfo"]["hasNextPage"] is False
+    head = page(2)
+    assert [n["index"] for n in head["nodes"]] == [5, 1]
+    assert head["pageInfo"]["hasNextPage"] is True
+    rest = page(2, head["pageInfo"]["endCursor"])
+    assert [n["index"] for n in rest["nodes"]] == [0]
+    # the unnamed default is every linked version still
+    every = ok(
+        graphql(
+            client,
+            'query { collection(registry: "model", name: "named") { links { nodes { index } } } }',
+        )
+    )
+    assert [n["index"] for n in every["collection"]["links"]["nodes"]] == [5, 4, 2, 1, 0]
+
+
 def kept_reads(client: TestClient) -> dict[str, float]:
     return series(client, "forebear_kept_reads_total")
 

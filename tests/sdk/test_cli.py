@@ -264,6 +264,12 @@ def test_show_and_runs_list_what_registries_and_projects_hold(sdk: Sdk) -> None:
         ("v1 (1.1.0)", ["latest"], ["staging"], "fraud/clf:v1"),
         ("v0", ["prod"], [], "fraud/clf:v0"),
     ]
+    named = sdk.python(
+        "import forebear\n"
+        "[c] = forebear.Api().collections('model')\n"
+        "print([(v.index, v.aliases, v.stages) for v in c.named])\n"
+    )
+    assert named.stdout.strip() == "[(1, ['latest'], ['staging']), (0, ['prod'], [])]"
     table = sdk.cli("show", "model", COLUMNS="200").stdout
     assert "fraud-clf" in table
     assert "prod: v0" in table

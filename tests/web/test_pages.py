@@ -133,6 +133,58 @@ def test_a_model_is_found_promoted_and_the_history_says_so(
     expect(page.get_by_role("heading", name="zoo/fraud-clf")).to_be_visible()
 
 
+def test_an_old_version_holding_an_alias_or_stage_is_shown_however_many_came_after(
+    page: Page, server: tuple[str, int]
+) -> None:
+    """A nightly retrain links a version a day: after 105 of them the dashboard still says
+    which version holds champion and staging, the model page shows those rows below the
+    newest hundred, and older versions come on asking (and stay through an action)."""
+    base, _ = server
+    seed(base)
+    for night in range(105):
+        version = log(base, "nightly", "clf", {"model.pkl": f"night {night}".encode()})
+        gql(
+            base,
+            """mutation($v: String!) { linkVersion(input: {registry: "zoo", collection: "nightly",
+            version: $v, createCollection: true}) { link { id } } }""",
+            v=version,
+        )
+    gql(
+        base,
+        'mutation { setCollectionAlias(input: {link: "zoo/nightly:v1", alias: "champion"})'
+        " { link { id } } }",
+    )
+    gql(
+        base,
+        'mutation { assignStage(input: {link: "zoo/nightly:v0", stage: "staging"})'
+        " { link { id } } }",
+    )
+    sign_in(page, path="/registries/zoo")
+    row = page.get_by_role("row").filter(has=page.get_by_role("link", name="nightly"))
+    expect(row).to_contain_text("champion → v1")
+    expect(row).to_contain_text("v104")  # the latest
+    expect(row.get_by_role("cell").nth(3)).to_have_text("v0")  # staging, the first stage column
+    row.get_by_role("link", name="nightly").click()
+    versions = page.get_by_role("region", name="Versions")
+    expect(page.get_by_role("button", name="Remove alias champion from v1")).to_be_visible()
+    expect(page.get_by_role("button", name="Unassign staging from v0")).to_be_visible()
+    expect(versions).to_contain_text("older versions not shown")
+    shot(page, "model-older-versions")
+    expect(page.get_by_label("Compare v4", exact=True)).to_have_count(0)
+    expect(page.get_by_label("Compare v5", exact=True)).to_be_visible()
+    page.get_by_role("button", name="Show older versions").click()
+    expect(page.get_by_label("Compare v4", exact=True)).to_be_visible()
+    expect(versions).not_to_contain_text("older versions not shown")
+    expect(page.get_by_role("button", name="Show older versions")).to_have_count(0)
+    page.get_by_label("Alias for v4", exact=True).fill("runner-up")
+    page.get_by_role("form", name="Set an alias on v4", exact=True).get_by_role(
+        "button", name="Set alias"
+    ).click()
+    expect(page.get_by_role("region", name="History")).to_contain_text("alias.set")
+    expect(page.get_by_role("button", name="Remove alias runner-up from v4")).to_be_visible()
+    expect(page.get_by_label("Compare v104", exact=True)).to_be_visible()
+
+
 def test_a_viewer_who_cannot_promote_sees_why(page: Page, server: tuple[str, int]) -> None:
     base, _ = server
     seeded = seed(base)

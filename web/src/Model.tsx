@@ -4,7 +4,7 @@
 import { useMutation, useQuery } from "@apollo/client/react";
 import { Chart } from "./Chart";
 import type { DocumentNode } from "graphql";
-import { useState, type FormEvent } from "react";
+import { Fragment, useState, type FormEvent } from "react";
 import { Link, useParams, useSearchParams } from "react-router-dom";
 import {
   ASSIGN_STAGE,
@@ -19,7 +19,7 @@ import {
   SET_SEMVER,
   UNASSIGN_STAGE,
 } from "./queries";
-import { alignSeries, versionLabel, when, type Link as LinkRow } from "./shape";
+import { alignSeries, versionLabel, versionRows, when, type Link as LinkRow } from "./shape";
 import { Empty, Failure, Frame, History, Loading } from "./ui";
 
 interface VersionLink extends LinkRow {
@@ -44,7 +44,8 @@ interface ModelData {
     tags: string[];
     deprecated: boolean;
     deprecatedAt: string | null;
-    links: { nodes: VersionLink[] };
+    links: { nodes: VersionLink[]; pageInfo: { hasNextPage: boolean } };
+    named: { nodes: VersionLink[] };
     history: { nodes: { id: string; type: string; actor: string; time: string; before: unknown; after: unknown; withheld: boolean }[] };
   } | null;
 }
@@ -58,6 +59,11 @@ function hasDependents(error: unknown): boolean {
   }
   return false;
 }
+
+// Versions shown at first, and how many more each "older versions" asks for; the server pages
+// up to 1,000 at a time.
+const VERSIONS_PAGE = 100;
+const MOST_VERSIONS = 1000;
 
 function useAction(mutation: DocumentNode) {
   const [run, state] = useMutation(mutation, { refetchQueries: [MODEL], awaitRefetchQueries: true });
@@ -79,7 +85,15 @@ export function Model() {
   const { registry = "", name = "" } = useParams();
   const [params, setParams] = useSearchParams();
   const compared = params.getAll("compare");
-  const { data, error, loading } = useQuery<ModelData>(MODEL, { variables: { registry, name } });
+  // More versions are a larger first page, so that an action's refetch keeps them shown; how
+  // many is this model's own (another model's page starts again at one page).
+  const model = `${registry}/${name}`;
+  const [more, setMore] = useState({ model, first: VERSIONS_PAGE });
+  const first = more.model === model ? more.first : VERSIONS_PAGE;
+  const { data, previousData, error, loading } = useQuery<ModelData>(MODEL, { variables: { registry, name, first } });
+  // while more versions load, the ones shown stay (not while another model loads)
+  const before = previousData?.collection;
+  const shown = data ?? (before && `${before.registry}/${before.name}` === model ? previousData : undefined);
   function toggle(id: string) {
     const next = new URLSearchParams(params);
     next.delete("compare");
@@ -87,8 +101,8 @@ export function Model() {
     now.forEach((c) => next.append("compare", c));
     setParams(next, { replace: true });
   }
-  const collection = data?.collection;
-  const stages = data?.registry?.stages ?? [];
+  const collection = shown?.collection;
+  const stages = shown?.registry?.stages ?? [];
   const linkedBy = new Map<string, string>();
   for (const e of collection?.history.nodes ?? []) {
     if (e.type === "link.created") {
@@ -99,8 +113,8 @@ export function Model() {
   return (
     <Frame title={collection ? `${registry}/${collection.name}` : `${registry}/${name}`}>
       {error && <Failure error={error} />}
-      {loading && !data && <Loading what="the model" />}
-      {data && !collection && <Empty>No model {name} in {registry}.</Empty>}
+      {loading && !shown && <Loading what="the model" />}
+      {shown && !collection && <Empty>No model {name} in {registry}.</Empty>}
       {collection && (
         <>
           <section aria-label="About">
@@ -133,20 +147,37 @@ export function Model() {
                 </tr>
               </thead>
               <tbody>
-                {collection.links.nodes.map((link) => (
-                  <VersionRow
-                    key={link.id}
-                    compared={compared.includes(link.id)}
-                    onCompare={() => toggle(link.id)}
-                    link={link}
-                    stages={stages}
-                    registry={registry}
-                    collection={collection.name}
-                    linkedBy={linkedBy.get(link.id)}
-                  />
+                {versionRows(collection.links.nodes, collection.named.nodes).map(({ link, gapBefore }) => (
+                  <Fragment key={link.id}>
+                    {gapBefore && (
+                      <tr className="gap">
+                        <td colSpan={8}>⋯ older versions not shown</td>
+                      </tr>
+                    )}
+                    <VersionRow
+                      compared={compared.includes(link.id)}
+                      onCompare={() => toggle(link.id)}
+                      link={link}
+                      stages={stages}
+                      registry={registry}
+                      collection={collection.name}
+                      linkedBy={linkedBy.get(link.id)}
+                    />
+                  </Fragment>
                 ))}
               </tbody>
             </table>
+            {collection.links.pageInfo.hasNextPage &&
+              (first < MOST_VERSIONS ? (
+                <button type="button" disabled={loading} onClick={() => setMore({ model, first: Math.min(first + VERSIONS_PAGE, MOST_VERSIONS) })}>
+                  {loading ? "Loading older versions…" : "Show older versions"}
+                </button>
+              ) : (
+                <p className="muted">
+                  The newest {MOST_VERSIONS} versions are shown, and older ones an alias or a stage names: the rest are listed by{" "}
+                  <code>forebear show {registry}/{collection.name}</code> or the API.
+                </p>
+              ))}
           </section>
           {compared.length > 0 && <Comparison links={compared} />}
           <LinkForm registry={registry} name={collection.name} />

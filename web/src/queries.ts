@@ -34,7 +34,7 @@ export const DASHBOARD = gql`
     collections(registry: $registry, search: $search, tag: $tag, stage: $stage, first: 50, after: $after) {
       nodes {
         id name description tags types deprecated
-        links(first: 100) { nodes { ${LINK_FIELDS} } }
+        links(named: true, first: 100) { nodes { ${LINK_FIELDS} } }
         history(first: 1) { nodes { id type actor time } }
       }
       pageInfo { hasNextPage endCursor }
@@ -42,17 +42,19 @@ export const DASHBOARD = gql`
   }
 `;
 
+const VERSION_LINK = `${LINK_FIELDS} version { id name project artifactName createdAt producedBy { id name project } }`;
+
+// The newest $first versions, and those an alias or a stage names however old they are.
 export const MODEL = gql`
-  query Model($registry: String!, $name: String!) {
+  query Model($registry: String!, $name: String!, $first: Int!) {
     registry(name: $registry) { id name stages }
     collection(registry: $registry, name: $name) {
       id name registry description tags types deprecated deprecatedAt createdAt
-      links(includeDeregistered: true, first: 200) {
-        nodes {
-          ${LINK_FIELDS}
-          version { id name project artifactName createdAt producedBy { id name project } }
-        }
+      links(includeDeregistered: true, first: $first) {
+        nodes { ${VERSION_LINK} }
+        pageInfo { hasNextPage }
       }
+      named: links(named: true, first: 100) { nodes { ${VERSION_LINK} } }
       history(first: 100) { nodes { id type actor time before after withheld } }
     }
   }

@@ -20,6 +20,7 @@ import {
   stageHolders,
   tableCells,
   versionLabel,
+  versionRows,
   when,
   type Link,
 } from "./shape";
@@ -52,6 +53,23 @@ describe("latest and versionLabel", () => {
     expect(newest?.index).toBe(2);
     expect(versionLabel(newest!)).toBe("v2 · 1.2.0");
     expect(latest([])).toBeUndefined();
+  });
+});
+
+describe("versionRows", () => {
+  it("adds the named versions below the newest, once each, and marks where versions go unshown", () => {
+    const shown = [link(9), link(8), link(7)];
+    const named = [link(9, [], { aliases: [{ name: "latest" }] }), link(8, ["staging"]), link(6), link(2, ["production"])];
+    const rows = versionRows(shown, named);
+    expect(rows.map((r) => [r.link.index, r.gapBefore])).toEqual([
+      [9, false],
+      [8, false],
+      [7, false],
+      [6, false],
+      [2, true],
+    ]);
+    expect(rows[0].link).toBe(shown[0]); // the shown row, not the named copy
+    expect(versionRows([], [])).toEqual([]);
   });
 });
 

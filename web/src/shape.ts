@@ -39,6 +39,21 @@ export function latest(links: Link[]): Link | undefined {
   return links.filter((l) => !l.deregistered).sort((a, b) => b.index - a.index)[0];
 }
 
+/** A model page's rows: the newest links shown, then the older ones an alias or a stage names
+ * (each once), newest first; `gapBefore`: versions lie unshown between this row and the one
+ * above it. */
+export function versionRows<L extends Pick<Link, "id" | "index">>(
+  shown: L[],
+  named: L[],
+): { link: L; gapBefore: boolean }[] {
+  const inWindow = new Set(shown.map((l) => l.id));
+  const rows = [...shown, ...named.filter((l) => !inWindow.has(l.id))].sort((a, b) => b.index - a.index);
+  return rows.map((link, i) => ({
+    link,
+    gapBefore: i > 0 && !inWindow.has(link.id) && rows[i - 1].index - link.index > 1,
+  }));
+}
+
 /** "v3 · 1.2.0" — a link's index and semver, as people name it. */
 export function versionLabel(link: Pick<Link, "index" | "semver">): string {
   return link.semver ? `v${link.index} · ${link.semver}` : `v${link.index}`;

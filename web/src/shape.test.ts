@@ -74,9 +74,13 @@ describe("versionRows", () => {
 });
 
 describe("change", () => {
-  it("lists only the fields that differ, before → after", () => {
+  it("says what the event is about, then the fields that differ, before → after", () => {
     expect(change({ before: { holder: "v1", stage: "production" }, after: { holder: "v2", stage: "production" } })).toBe(
-      "holder: v1 → v2",
+      "stage: production; holder: v1 → v2",
+    );
+    // an alias.set names its alias, though the alias is the same before and after
+    expect(change({ before: { alias: "prod", link: null }, after: { alias: "prod", link: "lnk_2" } }, new Map([["lnk_2", "m/c:v2"]]))).toBe(
+      "alias: prod; link: — → m/c:v2",
     );
     expect(change({ before: {}, after: { semver: "1.0.0" } })).toBe("semver: — → 1.0.0");
     expect(change({ before: null, after: [1] })).toBe("");

@@ -79,9 +79,10 @@ export function namedIds(events: Pick<EventRow, "before" | "after">[]): string[]
   return [...found].sort();
 }
 
-/** What changed in an event, in one line: "before → after" of the fields that differ (or
- * that the server withheld them: the event is also about something the reader may not read).
- * An id `names` knows reads as its name (fraud/clf:v2 for ver_…). */
+/** What changed in an event, in one line: first what it is about (a field the same before and
+ * after, such as the alias an alias.set moved), then "before → after" of the fields that differ
+ * (or that the server withheld them: the event is also about something the reader may not
+ * read). An id `names` knows reads as its name (fraud/clf:v2 for ver_…). */
 export function change(
   event: Pick<EventRow, "before" | "after" | "withheld">,
   names: ReadonlyMap<string, string> = new Map(),
@@ -90,11 +91,12 @@ export function change(
   const before = asObject(event.before);
   const after = asObject(event.after);
   const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
-  const parts = keys
-    .map((k) => [k, show(before[k], names), show(after[k], names)])
-    .filter(([, then, now]) => then !== now)
-    .map(([k, then, now]) => `${k}: ${then} → ${now}`);
-  return parts.join("; ");
+  const fields = keys.map((k) => [k, show(before[k], names), show(after[k], names)]);
+  const about = fields
+    .filter(([k, then, now]) => k in before && k in after && then === now && now !== "—")
+    .map(([k, , now]) => `${k}: ${now}`);
+  const changed = fields.filter(([, then, now]) => then !== now).map(([k, then, now]) => `${k}: ${then} → ${now}`);
+  return [...about, ...changed].join("; ");
 }
 
 function asObject(value: unknown): Record<string, unknown> {

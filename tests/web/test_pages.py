@@ -180,9 +180,17 @@ def test_an_old_version_holding_an_alias_or_stage_is_shown_however_many_came_aft
     page.get_by_role("form", name="Set an alias on v4", exact=True).get_by_role(
         "button", name="Set alias"
     ).click()
-    expect(page.get_by_role("region", name="History")).to_contain_text("alias.set")
+    history = page.get_by_role("region", name="History")
+    expect(history).to_contain_text("alias: runner-up; link: — → zoo/nightly:v4")
     expect(page.get_by_role("button", name="Remove alias runner-up from v4")).to_be_visible()
     expect(page.get_by_label("Compare v104", exact=True)).to_be_visible()
+    # 108 events: the newest 100, then the rest on asking; the first link's among them
+    expect(history.get_by_role("listitem")).to_have_count(101)  # and the button's
+    expect(history).not_to_contain_text("latest: — → zoo/nightly:v0")
+    history.get_by_role("button", name="Show older events").click()
+    expect(history).to_contain_text("latest: — → zoo/nightly:v0")
+    expect(history.get_by_role("listitem")).to_have_count(108)
+    expect(history.get_by_role("button", name="Show older events")).to_have_count(0)
 
 
 def test_a_viewer_who_cannot_promote_sees_why(page: Page, server: tuple[str, int]) -> None:

@@ -46,7 +46,10 @@ interface ModelData {
     deprecatedAt: string | null;
     links: { nodes: VersionLink[]; pageInfo: { hasNextPage: boolean } };
     named: { nodes: VersionLink[] };
-    history: { nodes: { id: string; type: string; actor: string; time: string; before: unknown; after: unknown; withheld: boolean }[] };
+    history: {
+      nodes: { id: string; type: string; actor: string; time: string; before: unknown; after: unknown; withheld: boolean }[];
+      pageInfo: { hasNextPage: boolean; endCursor: string | null };
+    };
   } | null;
 }
 
@@ -182,7 +185,11 @@ export function Model() {
           {compared.length > 0 && <Comparison links={compared} />}
           <LinkForm registry={registry} name={collection.name} />
           <CollectionActions registry={registry} name={collection.name} deprecated={collection.deprecated} />
-          <History events={collection.history.nodes} empty="Nothing happened yet." />
+          <History
+            events={collection.history.nodes}
+            empty="Nothing happened yet."
+            older={{ subject: collection.id, after: collection.history.pageInfo.hasNextPage ? collection.history.pageInfo.endCursor : null }}
+          />
         </>
       )}
     </Frame>

@@ -55,7 +55,7 @@ export const MODEL = gql`
         pageInfo { hasNextPage }
       }
       named: links(named: true, first: 100) { nodes { ${VERSION_LINK} } }
-      history(first: 100) { nodes { id type actor time before after withheld } }
+      history(first: 100) { nodes { id type actor time before after withheld } pageInfo { hasNextPage endCursor } }
     }
   }
 `;
@@ -183,6 +183,16 @@ export const VERSION_FILES = gql`
 `;
 
 const EVENT_FIELDS = "id type actor time before after withheld";
+
+// The events about a subject older than those a page showed (History's "Show older events").
+export const OLDER_EVENTS = gql`
+  query OlderEvents($subject: ID!, $after: String!) {
+    history(subject: $subject, first: 100, after: $after) {
+      nodes { ${EVENT_FIELDS} }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+`;
 export const VERSION_STORY = gql`
   query VersionStory($id: ID!, $ref: String!) {
     artifactVersion(ref: $ref) {

@@ -1,9 +1,11 @@
 // Shared pieces of every page: the frame with its navigation, loading, empty and error states,
 // and a history of events.
-import type { ReactNode } from "react";
+import { useQuery } from "@apollo/client/react";
+import { useState, type ReactNode } from "react";
 import { Link, NavLink, useNavigate } from "react-router-dom";
 import { codeOf, messageOf, signOut } from "./client";
 import { useNames } from "./names";
+import { OLDER_EVENTS } from "./queries";
 import { change, when, type EventRow } from "./shape";
 
 export function Frame({ title, children }: { title: string; children: ReactNode }) {
@@ -76,21 +78,68 @@ export function Failure({ error }: { error: unknown }) {
   );
 }
 
-/** A history: each event's time, type, who made it and what changed (ids read as names). */
-export function History({ events, empty }: { events: EventRow[]; empty: string }) {
-  const names = useNames(events);
+/** A history: each event's time, type, who made it and what changed (ids read as names).
+ * `older`: the subject whose events these are and the cursor past the last of them, when it
+ * has older ones, which come a page at a time on asking. */
+export function History({
+  events,
+  empty,
+  older,
+}: {
+  events: EventRow[];
+  empty: string;
+  older?: { subject: string; after: string | null };
+}) {
   return (
     <section aria-label="History">
       <h2>History</h2>
       {!events.length && <Empty>{empty}</Empty>}
       <ol className="history">
-        {events.map((e) => (
-          <li key={e.id}>
-            <time dateTime={e.time}>{when(e.time)}</time> <strong>{e.type}</strong> by {e.actor}
-            <span className="muted"> {change(e, names)}</span>
-          </li>
-        ))}
+        <Events events={events} />
+        {older?.after && <OlderEvents subject={older.subject} after={older.after} />}
       </ol>
     </section>
+  );
+}
+
+function Events({ events }: { events: EventRow[] }) {
+  const names = useNames(events);
+  return events.map((e) => (
+    <li key={e.id}>
+      <time dateTime={e.time}>{when(e.time)}</time> <strong>{e.type}</strong> by {e.actor}
+      <span className="muted"> {change(e, names)}</span>
+    </li>
+  ));
+}
+
+/** The next page of a subject's history after `after`, once asked for, and so on. When the
+ * page above changes (an action added events), `after` moves with it and this page follows. */
+function OlderEvents({ subject, after }: { subject: string; after: string }) {
+  const [open, setOpen] = useState(false);
+  const { data, error, loading } = useQuery<{
+    history: { nodes: EventRow[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } };
+  }>(OLDER_EVENTS, { variables: { subject, after }, skip: !open });
+  if (!open || (loading && !data))
+    return (
+      <li className="more">
+        <button type="button" disabled={open} onClick={() => setOpen(true)}>
+          {open ? "Loading older events…" : "Show older events"}
+        </button>
+      </li>
+    );
+  if (error || !data)
+    return (
+      <li className="more">
+        <Failure error={error} />
+      </li>
+    );
+  const page = data.history;
+  return (
+    <>
+      <Events events={page.nodes} />
+      {page.pageInfo.hasNextPage && page.pageInfo.endCursor && (
+        <OlderEvents subject={subject} after={page.pageInfo.endCursor} />
+      )}
+    </>
   );
 }

@@ -117,3 +117,25 @@ def test_a_reference_that_names_nothing_says_what_to_type(
 ) -> None:
     sign_in(page, path="/lineage?ref=nowhere/nothing:v9")
     expect(page.get_by_role("alert")).to_contain_text("names no version, run or linked version")
+
+
+def test_a_dataset_used_by_more_runs_than_its_page_lists_leads_to_all_of_them(
+    page: Page, server: tuple[str, int]
+) -> None:
+    """A shared dataset's page lists the first 100 runs that used it and says so; its link
+    opens the downstream lineage, which draws every one."""
+    base, _ = server
+    data = log(base, "shared", "corpus", {"data": b"rows"}, kind="dataset")
+    for n in range(101):
+        run = gql(
+            base,
+            'mutation($n: String!) { startRun(input: {project: "shared", name: $n}) '
+            "{ run { id } } }",
+            n=f"eval-{n}",
+        )["startRun"]["run"]["id"]
+        gql(base, USE, r=run, v=data)
+    sign_in(page, path="/versions/shared/corpus:v0")
+    used = page.get_by_role("listitem").filter(has=page.locator("a[href*='?run=']"))
+    expect(used).to_have_count(100)
+    page.get_by_role("link", name="downstream lineage").click()
+    expect(page.get_by_role("img", name="Lineage graph: 102 nodes, 101 edges")).to_be_visible()

@@ -39,7 +39,7 @@ interface VersionData {
     files: Files;
     references: { path: string; uri: string; sha256: string | null; size: number | null }[];
     producedBy: (RunBrief & { config: Record<string, unknown>; summary: Record<string, unknown> }) | null;
-    consumedBy: { nodes: RunBrief[] };
+    consumedBy: { nodes: RunBrief[]; pageInfo: { hasNextPage: boolean } };
   } | null;
 }
 
@@ -270,6 +270,13 @@ export function Version() {
               </li>
             ))}
           </ul>
+          {v.consumedBy.pageInfo.hasNextPage && (
+            <p className="muted">
+              The first 100 runs that used it: its{" "}
+              <Link to={`/lineage?ref=${encodeURIComponent(v.id)}&dir=DOWNSTREAM&depth=1`}>downstream lineage</Link> shows
+              every one.
+            </p>
+          )}
           <Story id={v.id} />
         </>
       )}

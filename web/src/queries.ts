@@ -168,7 +168,7 @@ export const VERSION_PAGE = gql`
       files(first: 1000) { nodes { path size contentType sha256 } pageInfo { hasNextPage } }
       references { path uri sha256 size }
       producedBy { id name project status config summary }
-      consumedBy(first: 100) { nodes { id name project status } }
+      consumedBy(first: 100) { nodes { id name project status } pageInfo { hasNextPage } }
     }
   }
 `;

@@ -408,16 +408,21 @@ class Artifact:
 
     def remove(self, item: str | ArtifactFile | ArtifactReference) -> None:
         """Take an entry back out before logging (W&B's `remove`): a file or reference by
-        its path inside the artifact, or every entry under a directory's path."""
+        its path inside the artifact, or every entry under a directory's path. A table's
+        file goes with its media cells (the folder beside it)."""
+        from forebear._media import cells_entry
+
         self._writable()
         self._ordered()  # directories added whole are listed now: their files can go
         path = item.path if isinstance(item, (ArtifactFile, ArtifactReference)) else item
         entry = _clean_path(path)
-        under = entry + "/"
+        folders = [entry + "/"]
+        if entry.endswith(".table.json"):
+            folders.append(cells_entry(entry) + "/")
         everything = [*self._entries, *self._references, *self._kept]
-        gone = [e for e in everything if e == entry or e.startswith(under)]
+        gone = [e for e in everything if e == entry or e.startswith(tuple(folders))]
         if self.incremental:  # the latest version's, not known yet, go when it is logged
-            self._removed.add(entry)
+            self._removed.update([entry, *(f.rstrip("/") for f in folders[1:])])
         elif not gone:
             raise NotFound(f"{self.name} has no file, reference or directory {entry!r}")
         for e in gone:

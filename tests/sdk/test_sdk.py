@@ -1803,6 +1803,18 @@ def test_a_tables_cells_hold_images_sounds_and_pages_as_in_wandb(sdk: Sdk) -> No
         unlogged = kept.get("preds")  # before logging
         assert isinstance(unlogged, forebear.Table)
         assert unlogged.get_column("label") == ["cat", "dog"]
+        dropped = forebear.Artifact("dropped", type="predictions")  # a table taken back out
+        dropped.add(preds, "preds")
+        dropped.add(preds, "preds2")  # another table, and its cells: they stay
+        assert len(dropped.files()) == 10
+        dropped.remove("preds.table.json")
+        assert [f.path for f in dropped.files()] == [
+            "preds2.table.json",
+            "preds2.table/0_0.png",
+            "preds2.table/0_3.html",
+            "preds2.table/1_0.png",
+            "preds2.table/1_4.wav",
+        ]
         logged = run.log_artifact(kept)
     api = forebear.Api()
     media = api.artifact(f"cells/run-{run.id}-media")

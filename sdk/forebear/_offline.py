@@ -245,8 +245,9 @@ def _step(
         api._update_run(run_id, _synced_names(op["changes"], artifacts), key)
     elif kind == "artifact":
         name = op["name"]  # the run's own (run-<offline id>-media) named after its id now
-        if name.startswith(f"run-{journal.root.name}-"):
-            name = f"run-{run_id}-{name[len(journal.root.name) + 5 :]}"
+        offline = f"run-{journal.root.name}-"
+        if name.startswith(offline):
+            name = f"run-{run_id}-{name[len(offline) :]}"
         art = Artifact(name, op["type"], op["description"], dict(op["metadata"]))
         for f in op["files"]:
             art._entries[f["path"]] = str(journal.files / f["sha256"])

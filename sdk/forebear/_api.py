@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 from collections.abc import Iterable
@@ -807,12 +808,20 @@ class Api:
         an artifact's every version (project/name), a registry (its name), or any id (a
         run's). Every change writes an event, so none at all means nothing of that id is
         there for the caller: NotFound."""
-        nodes = self.graphql(
-            """query($s: ID!, $n: Int!) { history(subject: $s, first: $n) {
-            nodes { id type actor time before after withheld } } }""",
-            s=self._subject(ref),
-            n=min(first, 100),
-        )["history"]["nodes"]
+        subject = self._subject(ref)
+
+        def page(after: str | None) -> dict[str, Any]:
+            found: dict[str, Any] = self.graphql(
+                """query($s: ID!, $n: Int!, $after: String) { history(subject: $s, first: $n,
+                after: $after) { nodes { id type actor time before after withheld }
+                pageInfo { hasNextPage endCursor } } }""",
+                s=subject,
+                n=min(first, 100),  # the server's largest page is 100
+                after=after,
+            )["history"]
+            return found
+
+        nodes = list(itertools.islice(paged(page), first)) if first > 0 else []
         if not nodes and first > 0:
             raise NotFound(
                 f"no events about {ref!r} that you may read: check it, or name a version "

@@ -341,6 +341,28 @@ def test_history_names_only_what_the_caller_may_read(sdk: Sdk) -> None:
     assert events[0]["after"] == {"status": "FINISHED"}  # the run's own events in full
 
 
+def test_history_reads_past_the_servers_page_of_100(sdk: Sdk) -> None:
+    """`-n 150` gives 150 events when there are that many (the server pages 100 at a time);
+    by default the newest 50."""
+    for content in (b"a", b"b"):
+        (sdk.home / "m.bin").write_bytes(content)
+        sdk.cli("artifact", "put", "m.bin", "-n", "p/m", "-t", "model")
+    sdk.cli("link", "p/m:v0", "model/busy")
+    sdk.cli("link", "p/m:v1", "model/busy")
+    for move in range(150):
+        sdk.gql(
+            'mutation($l: String!) { setCollectionAlias(input: {link: $l, alias: "canary"}) '
+            "{ __typename } }",
+            l=f"model/busy:v{move % 2}",
+        )
+    events = json.loads(sdk.cli("history", "model/busy", "-n", "151", "--json").stdout)
+    assert len(events) == 151
+    assert len({e["id"] for e in events}) == 151  # pages joined, nothing twice
+    assert [e["type"] for e in events[-2:]] == ["alias.set", "link.created"]
+    assert events[-1]["after"]["index"] == 1
+    assert len(json.loads(sdk.cli("history", "model/busy", "--json").stdout)) == 50
+
+
 def test_a_connection_that_keeps_dropping_is_survived(
     sdk: Sdk, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,8 +8,9 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, overload
+from typing import Any, Callable, cast, overload
 
 from forebear._artifact import (
     VERSION_FIELDS,
@@ -143,6 +144,7 @@ class Event:
     before: dict[str, Any]
     after: dict[str, Any]
     withheld: bool = False  # before and after left out: it is also about what you may not read
+    seq: int | None = None  # its place in the org-wide log
 
 
 @dataclass(frozen=True)
@@ -808,28 +810,101 @@ class Api:
         an artifact's every version (project/name), a registry (its name), or any id (a
         run's). Every change writes an event, so none at all means nothing of that id is
         there for the caller: NotFound."""
-        subject = self._subject(ref)
-
-        def page(after: str | None) -> dict[str, Any]:
-            found: dict[str, Any] = self.graphql(
-                """query($s: ID!, $n: Int!, $after: String) { history(subject: $s, first: $n,
-                after: $after) { nodes { id type actor time before after withheld }
-                pageInfo { hasNextPage endCursor } } }""",
-                s=subject,
-                n=min(first, 100),  # the server's largest page is 100
-                after=after,
-            )["history"]
-            return found
-
-        nodes = list(itertools.islice(paged(page), first)) if first > 0 else []
-        if not nodes and first > 0:
+        events = self._events(
+            "query($s: ID!, $n: Int!, $after: String) { history(subject: $s, first: $n, "
+            "after: $after) { %s } }",
+            ["history"],
+            first,
+            s=self._subject(ref),
+        )
+        if not events and first > 0:
             raise NotFound(
                 f"no events about {ref!r} that you may read: check it, or name a version "
                 "(project/name:v0), a linked version (registry/collection:alias), a "
                 "collection (registry/collection), an artifact (project/name), a registry "
                 "or a run's id"
             )
-        return [Event(**n) for n in nodes]
+        return events
+
+    def alias_history(self, collection: str, alias: str, first: int = 100) -> list[Event]:
+        """Every move of one alias of a collection (registry/collection), newest first: who
+        pointed production where, and when, through every link it was on."""
+        registry, _, name = collection.partition("/")
+        if not registry or not name or "/" in name or ":" in name:
+            raise BadInput(f"{collection!r}: name a collection as registry/collection")
+        if not self.graphql(
+            "query($r: String!, $n: String!) { collection(registry: $r, name: $n) { id } }",
+            r=registry,
+            n=name,
+        )["collection"]:
+            raise NotFound(f"no collection {collection!r} that you may read")
+        return self._events(
+            "query($r: String!, $c: String!, $a: String!, $n: Int!, $after: String) { "
+            "collection(registry: $r, name: $c) { aliasHistory(alias: $a, first: $n, "
+            "after: $after) { %s } } }",
+            ["collection", "aliasHistory"],
+            first,
+            r=registry,
+            c=name,
+            a=alias,
+        )
+
+    def audit_log(
+        self,
+        actor: str | None = None,
+        types: Iterable[str] | None = None,
+        registry: str | None = None,
+        since: str | datetime | None = None,
+        until: str | datetime | None = None,
+        first: int = 100,
+    ) -> list[Event]:
+        """The org-wide audit log, newest first: every change by `actor`, of `types`
+        (alias.set, stage.assigned, ...), in `registry`, from `since` until `until` (ISO
+        times or datetimes). Events also about what you may not read come withheld."""
+
+        def iso(at: str | datetime | None, name: str) -> str | None:
+            if isinstance(at, str):
+                try:  # (Python before 3.11 reads no Z)
+                    at = datetime.fromisoformat(at.replace("Z", "+00:00"))
+                except ValueError:
+                    raise BadInput(
+                        f"{name}: {at!r} is no ISO 8601 time; write it as 2026-12-01 or "
+                        "2026-12-01T09:30:00Z"
+                    ) from None
+            # a time without a zone is the machine's local time, as Python's own are
+            return at.astimezone().isoformat() if at is not None else None
+
+        return self._events(
+            "query($actor: String, $types: [String!], $registry: String, $since: DateTime, "
+            "$until: DateTime, $n: Int!, $after: String) { auditLog(actor: $actor, types: "
+            "$types, registry: $registry, since: $since, until: $until, first: $n, "
+            "after: $after) { %s } }",
+            ["auditLog"],
+            first,
+            actor=actor,
+            types=list(types) if types is not None else None,
+            registry=registry,
+            since=iso(since, "since"),
+            until=iso(until, "until"),
+        )
+
+    def _events(self, query: str, path: list[str], first: int, **variables: Any) -> list[Event]:
+        """Up to `first` events of the connection at `path` in `query`'s answer, page after
+        page (the server's largest is 100); `query` has %s where the connection's fields go."""
+        asked = query % (
+            "nodes { id seq type actor time before after withheld } "
+            "pageInfo { hasNextPage endCursor }"
+        )
+
+        def page(after: str | None) -> dict[str, Any]:
+            found: Any = self.graphql(asked, n=min(first, 100), after=after, **variables)
+            for key in path:
+                found = found[key]
+            return cast(dict[str, Any], found)
+
+        if first <= 0:
+            return []
+        return [Event(**n) for n in itertools.islice(paged(page), first)]
 
     def _names(self, ids: Iterable[str]) -> dict[str, str]:
         """What the objects among `ids` are called, for those the caller may read: a

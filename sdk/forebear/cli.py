@@ -488,6 +488,18 @@ def alias_set(link_ref: str, name: str) -> LinkedVersion | dict[str, Any]:
             return {"id": moved["id"], "name": moved["name"], "aliases": moved["aliases"]}
 
 
+@alias.command("history")
+@click.argument("collection")
+@click.argument("name")
+@click.option("-n", "--first", default=50, show_default=True, help="At most this many moves.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def alias_history(collection: str, name: str, first: int, as_json: bool) -> None:
+    """Every move of alias NAME of registry/collection, newest first: who pointed it where,
+    and when."""
+    with _failing(), _api() as api:
+        _print_events(api, api.alias_history(collection, name, first), as_json)
+
+
 @alias.command("rm")
 @click.argument("collection")
 @click.argument("name", required=False)
@@ -696,14 +708,19 @@ def history(ref: str, first: int, as_json: bool) -> None:
     artifact (project/name), a registry, or a run's id. The table says what changed, with
     names for ids; --json gives each event as the server gives it."""
     with _failing(), _api() as api:
-        events = api.history(ref, first)
-        if as_json:
-            click.echo(json.dumps(_plain(events), indent=2))
-            return
-        try:
-            names = api._names(i for e in events for i in _strings([e.before, e.after]))
-        except ForebearError:  # names are for reading ease: the ids are shown instead
-            names = {}
+        _print_events(api, api.history(ref, first), as_json)
+
+
+def _print_events(api: Api, events: list[Event], as_json: bool) -> None:
+    """Events as a table for people (what changed, with names for ids), or JSON as the server
+    gives them."""
+    if as_json:
+        click.echo(json.dumps(_plain(events), indent=2))
+        return
+    try:
+        names = api._names(i for e in events for i in _strings([e.before, e.after]))
+    except ForebearError:  # names are for reading ease: the ids are shown instead
+        names = {}
     if not events:
         out.print("(none)")
         return
@@ -782,6 +799,37 @@ def sync(paths: tuple[Path, ...]) -> list[dict[str, Any]]:
 @main.group()
 def audit() -> None:
     """The audit log."""
+
+
+@audit.command("log")
+@click.option("--actor", help="Only changes by this user.")
+@click.option(
+    "-t",
+    "--type",
+    "types",
+    multiple=True,
+    help="Only events of this type "
+    "(alias.set, stage.assigned, link.created, ...); may be given again.",
+)
+@click.option("--registry", help="Only changes in this registry.")
+@click.option("--since", help="From this time on (ISO 8601, e.g. 2026-12-01T00:00:00Z).")
+@click.option("--until", help="Up to this time (ISO 8601).")
+@click.option("-n", "--first", default=50, show_default=True, help="At most this many events.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def audit_log(
+    actor: str | None,
+    types: tuple[str, ...],
+    registry: str | None,
+    since: str | None,
+    until: str | None,
+    first: int,
+    as_json: bool,
+) -> None:
+    """Every change in the org, newest first, filtered: who moved what when. Events also
+    about what you may not read are shown withheld."""
+    with _failing(), _api() as api:
+        events = api.audit_log(actor, types or None, registry, since, until, first)
+        _print_events(api, events, as_json)
 
 
 @audit.command("verify")

@@ -363,6 +363,50 @@ def test_history_reads_past_the_servers_page_of_100(sdk: Sdk) -> None:
     assert len(json.loads(sdk.cli("history", "model/busy", "--json").stdout)) == 50
 
 
+def test_who_moved_production_when_and_the_org_wide_log(sdk: Sdk) -> None:
+    """`forebear alias history` lists every move of one alias through every link it was on;
+    `forebear audit log` the org's changes, filtered, newest first."""
+    for content in (b"a", b"b"):
+        (sdk.home / "m.bin").write_bytes(content)
+        sdk.cli("artifact", "put", "m.bin", "-n", "p/m", "-t", "model")
+        sdk.cli("link", f"p/m:v{content[0] - ord('a')}", "model/fraud")
+    sdk.cli("alias", "set", "model/fraud:v0", "production")
+    sdk.cli("alias", "set", "model/fraud:v0", "canary")
+    sdk.cli("alias", "set", "model/fraud:v1", "production")
+    moves = json.loads(sdk.cli("alias", "history", "model/fraud", "production", "--json").stdout)
+    links = {
+        n["index"]: n["id"]
+        for n in sdk.gql('{ collection(registry: "model", name: "fraud") { links { nodes { '
+                         "id index } } } }")["collection"]["links"]["nodes"]
+    }  # fmt: skip
+    assert [(m["type"], m["before"]["link"], m["after"]["link"]) for m in moves] == [
+        ("alias.set", links[0], links[1]),
+        ("alias.set", None, links[0]),
+    ]
+    table = sdk.cli("alias", "history", "model/fraud", "production", COLUMNS="200").stdout
+    assert "link: model/fraud:v0 -> model/fraud:v1" in table
+    logged = json.loads(sdk.cli("audit", "log", "--type", "alias.set", "--json").stdout)
+    assert [e["after"]["alias"] for e in logged] == ["production", "canary", "production"]
+    assert [e["seq"] for e in logged] == sorted((e["seq"] for e in logged), reverse=True)
+    both = json.loads(
+        sdk.cli("audit", "log", "-t", "alias.set", "-t", "link.created", "--json").stdout
+    )
+    assert [e["type"] for e in both].count("link.created") == 2
+    assert len(json.loads(sdk.cli("audit", "log", "-n", "1", "--json").stdout)) == 1
+    assert sdk.cli("audit", "log", "--since", "2999-01-01").stdout.strip() == "(none)"
+    assert json.loads(sdk.cli("audit", "log", "--actor", "nobody", "--json").stdout) == []
+    key = sdk.gql('mutation { createUser(input: {name: "vic"}) { key } }')["createUser"]["key"]
+    for args, said in (
+        (("audit", "log", "--since", "yesterday"), "since: 'yesterday' is no ISO 8601 time"),
+        (("alias", "history", "model/nope", "production"), "no collection 'model/nope'"),
+        (("alias", "history", "fraud", "production"), "name a collection as registry/collection"),
+    ):
+        refused = sdk.cli(*args, check=False)
+        assert (refused.returncode, said in refused.stderr) == (1, True), refused.stderr
+    refused = sdk.cli("audit", "log", check=False, FOREBEAR_API_KEY=key)
+    assert (refused.returncode, "only org admins" in refused.stderr) == (1, True)
+
+
 def test_a_connection_that_keeps_dropping_is_survived(
     sdk: Sdk, monkeypatch: pytest.MonkeyPatch
 ) -> None:

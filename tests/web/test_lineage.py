@@ -117,6 +117,10 @@ def test_a_reference_that_names_nothing_says_what_to_type(
 ) -> None:
     sign_in(page, path="/lineage?ref=nowhere/nothing:v9")
     expect(page.get_by_role("alert")).to_contain_text("names no version, run or linked version")
+    page.goto("/lineage?ref=garbage")  # not a reference at all (not a linked one gone wrong)
+    expect(page.get_by_role("alert")).to_contain_text(
+        "garbage is no reference: name a version (project/artifact:v0 or :latest)"
+    )
 
 
 def test_a_dataset_used_by_more_runs_than_its_page_lists_leads_to_all_of_them(

@@ -89,6 +89,10 @@ export function Lineage() {
   /** The id a reference names: an id as it is, else a version or linked version reference. */
   async function resolve(text: string): Promise<string> {
     if (/^(ver|run|lnk)_/.test(text)) return text;
+    if (!/^[^/:]+\/[^/:]+:[^/:]+$/.test(text))
+      throw new Error(
+        `${text} is no reference: name a version (project/artifact:v0 or :latest), a linked version (registry/model:production) or an id (ver_…, run_…, lnk_…)`,
+      );
     const version = await client.query({ query: VERSION_BY_REF, variables: { ref: text }, errorPolicy: "all" });
     const found = (version.data as { artifactVersion?: { id: string } | null } | undefined)?.artifactVersion;
     if (found) return found.id;

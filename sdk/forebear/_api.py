@@ -602,9 +602,7 @@ class Api:
         """A collection's linked versions (registry/collection), newest first, each with when
         it was linked and the version it is; `named`: only those an alias (latest too) or a
         stage names."""
-        registry, _, name = collection.partition("/")
-        if not registry or not name or "/" in name or ":" in name:
-            raise BadInput(f"{collection!r}: name a collection as registry/collection")
+        registry, name = _target(collection)
 
         def page(after: str | None) -> dict[str, Any]:
             found = self.graphql(
@@ -829,21 +827,14 @@ class Api:
     def alias_history(self, collection: str, alias: str, first: int = 100) -> list[Event]:
         """Every move of one alias of a collection (registry/collection), newest first: who
         pointed production where, and when, through every link it was on."""
-        registry, _, name = collection.partition("/")
-        if not registry or not name or "/" in name or ":" in name:
-            raise BadInput(f"{collection!r}: name a collection as registry/collection")
-        if not self.graphql(
-            "query($r: String!, $n: String!) { collection(registry: $r, name: $n) { id } }",
-            r=registry,
-            n=name,
-        )["collection"]:
-            raise NotFound(f"no collection {collection!r} that you may read")
+        registry, name = _target(collection)
         return self._events(
             "query($r: String!, $c: String!, $a: String!, $n: Int!, $after: String) { "
             "collection(registry: $r, name: $c) { aliasHistory(alias: $a, first: $n, "
             "after: $after) { %s } } }",
             ["collection", "aliasHistory"],
             first,
+            missing=f"no collection {collection!r} that you may read",
             r=registry,
             c=name,
             a=alias,
@@ -888,9 +879,12 @@ class Api:
             until=iso(until, "until"),
         )
 
-    def _events(self, query: str, path: list[str], first: int, **variables: Any) -> list[Event]:
+    def _events(
+        self, query: str, path: list[str], first: int, missing: str = "", **variables: Any
+    ) -> list[Event]:
         """Up to `first` events of the connection at `path` in `query`'s answer, page after
-        page (the server's largest is 100); `query` has %s where the connection's fields go."""
+        page (the server's largest is 100); `query` has %s where the connection's fields go.
+        NotFound(`missing`) when the answer has null on the way (no such collection)."""
         asked = query % (
             "nodes { id seq type actor time before after withheld } "
             "pageInfo { hasNextPage endCursor }"
@@ -900,6 +894,8 @@ class Api:
             found: Any = self.graphql(asked, n=min(first, 100), after=after, **variables)
             for key in path:
                 found = found[key]
+                if found is None:
+                    raise NotFound(missing)
             return cast(dict[str, Any], found)
 
         if first <= 0:
@@ -1110,11 +1106,10 @@ def settable(aliases: Iterable[str]) -> tuple[str, ...]:
 
 
 def _target(target: str) -> tuple[str, str]:
+    """(registry, name) of a collection written `registry/collection`; BadInput otherwise."""
     parts = target.strip("/").split("/")
-    if len(parts) != 2 or not all(parts):
-        raise ForebearError(
-            f"{target!r}: give a collection as registry/collection, e.g. model/mnist"
-        )
+    if len(parts) != 2 or not all(parts) or ":" in target:
+        raise BadInput(f"{target!r}: give a collection as registry/collection, e.g. model/mnist")
     return parts[0], parts[1]
 
 

@@ -399,7 +399,7 @@ def test_who_moved_production_when_and_the_org_wide_log(sdk: Sdk) -> None:
     for args, said in (
         (("audit", "log", "--since", "yesterday"), "since: 'yesterday' is no ISO 8601 time"),
         (("alias", "history", "model/nope", "production"), "no collection 'model/nope'"),
-        (("alias", "history", "fraud", "production"), "name a collection as registry/collection"),
+        (("alias", "history", "fraud", "production"), "give a collection as registry/collection"),
     ):
         refused = sdk.cli(*args, check=False)
         assert (refused.returncode, said in refused.stderr) == (1, True), refused.stderr

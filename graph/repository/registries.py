@@ -566,7 +566,12 @@ class RegistryRepository(Repository):
             link, collection = await _lock_link(tx, link_id)
             wanted = "LINKED" if linked else "UNLINKED"
             if link.state == wanted:
-                raise Conflict(f"link {link_id!r} is already {wanted}")
+                name = f"{collection.registry}/{collection.name}:v{link.index}"
+                raise Conflict(
+                    f"{name} is registered already: nothing to restore"
+                    if linked
+                    else f"{name} is deregistered already (restoreLink brings it back)"
+                )
             if not linked and not confirm_dependents:
                 found = await link_dependents(tx, link_id, link.version_id)
                 if found:

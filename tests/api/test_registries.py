@@ -549,6 +549,16 @@ def test_a_deregistered_link_loses_its_aliases_and_comes_back_on_restore(
     ):
         refused = graphql(client, f"mutation {{ {mutation} {{ __typename }} }}")
         assert refused["errors"][0]["extensions"]["code"] == "CONFLICT"
+    assert refused["errors"][0]["message"].endswith(
+        "model/back:v1 is deregistered already (restoreLink brings it back)"
+    )
+    twice = graphql(
+        client, 'mutation { restoreLink(input: {link: "model/back:v0"}) { link { id } } }'
+    )
+    assert twice["errors"][0]["extensions"]["code"] == "CONFLICT"
+    assert twice["errors"][0]["message"].endswith(
+        "model/back:v0 is registered already: nothing to restore"
+    )
     missing = graphql(
         client, 'mutation { restoreLink(input: {link: "model/back:v7"}) { link { id } } }'
     )

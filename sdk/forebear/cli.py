@@ -58,11 +58,16 @@ def _asks_to_confirm() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _failing() -> Iterator[None]:
-    """A ForebearError ends the command with its message, exit 1."""
+    """A ForebearError ends the command with its message, exit 1; so does a file or folder of
+    this machine that cannot be read or written (a --root where none can be made)."""
     try:
         yield
     except ForebearError as exc:
         click.echo(f"forebear: {exc}", err=True)
+        sys.exit(1)
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        click.echo(f"forebear: {exc.strerror or exc}{where}", err=True)
         sys.exit(1)
 
 

@@ -171,6 +171,11 @@ def test_the_cli_logs_links_moves_and_traces(sdk: Sdk) -> None:
         ["root", "again"],
         ["files", "2"],
     ]
+    (sdk.home / "taken").write_text("a file, where the root would go")
+    for root, said in (("taken", "File exists: taken"), ("/proc/x", "No such file or directory")):
+        refused = sdk.cli("artifact", "get", "proj/ds:gold", "--root", root, check=False)
+        assert (refused.returncode, said in refused.stderr) == (1, True), refused.stderr
+        assert "Traceback" not in refused.stderr
     checked = sdk.cli("audit", "verify").stdout
     assert checked.split()[:2] == ["intact", "True"]
     assert "{" not in checked

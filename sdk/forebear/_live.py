@@ -92,11 +92,11 @@ class Live:
         return self.run.summary
 
     def log_metric(
-        self, name: str, val: SupportsFloat, timestamp: bool = False, plot: bool = True
+        self, name: str, val: SupportsFloat | str, timestamp: bool = False, plot: bool = True
     ) -> None:
         """Record `val` for metric `name` at the current step (in the run's summary only,
-        with `plot=False`). NaN and infinities are kept. `timestamp` changes nothing: every
-        point is stored with the time it arrived."""
+        with `plot=False`, or when it is text). NaN and infinities are kept. `timestamp`
+        changes nothing: every point is stored with the time it arrived."""
         if plot:
             self.run.log({name: val}, step=self.step, commit=False)
         else:
@@ -285,7 +285,7 @@ class _DvcFiles:
 
     def __init__(self, root: Path, *, resume: bool) -> None:
         self.root = root
-        self.latest: dict[str, float] = {}
+        self.latest: dict[str, float | str] = {}
         self.kept: dict[str, Any] = {}
         if resume:  # go on from what the stopped session wrote
             with contextlib.suppress(OSError, ValueError):
@@ -294,14 +294,17 @@ class _DvcFiles:
                 metrics = json.loads((self.root / "metrics.json").read_text())
                 metrics.pop("step", None)
                 self.latest = {
-                    name: float(value)
+                    name: value if isinstance(value, str) else float(value)
                     for name, value in _flattened(metrics, "/").items()
-                    if isinstance(value, (int, float))
+                    if isinstance(value, (int, float, str))
                 }
         elif (root / "plots" / "metrics").is_dir():  # a new experiment's plots start afresh
             shutil.rmtree(root / "plots" / "metrics")
 
     def metric(self, name: str, val: Any, step: int, plot: bool) -> None:
+        if isinstance(val, str):  # text: in metrics.json, never plotted
+            self.latest[name] = val
+            return
         try:
             value = float(val)
         except (TypeError, ValueError):  # kept in the summary only (plot=False)

@@ -150,6 +150,7 @@ class Run:
         self._saved = _Saved()  # files kept with the run (save, and what `dir` holds)
         self._alerted: dict[str, float] = {}  # alert title -> when it was last sent
         self._summary_steps: dict[str, int] = {}  # metric -> the step its summary value is at
+        self._texts: dict[str, str] = {}  # text logged: each key's latest, for the summary
         self._root = Path.cwd()  # where `dir` is made (init's `dir`)
         self._dir: Path | None = None
         self._sender = None if disabled else _MetricSender(api, self.id)
@@ -214,7 +215,8 @@ class Run:
         """Record metric values at a step (default: one more than the last log call's).
         Numbers (NaN and infinities are kept: a diverged loss is data; a bool as 1 or 0; None
         logs nothing; a nested dict's under dotted keys, `train.loss`), sent in the
-        background, in batches, and each key's latest in `run.summary` at once (as W&B's); a
+        background, in batches, and each key's latest in `run.summary` at once (as W&B's);
+        text (`"phase": "eval"`): its latest in the summary only, sent when the run ends; a
         list of numbers or an array as its Histogram; and forebear media
         (Image, Audio, Video, Html, Table, Histogram, forebear.plot charts: one or a list),
         kept as files of the run's media artifact. `commit=False` (W&B's) keeps the step
@@ -225,12 +227,13 @@ class Run:
         elif isinstance(step, bool) or not hasattr(step, "__index__") or step < 0:
             raise ForebearError(f"step {step!r}: give the step as a whole number, 0 or more")
         step = int(step)
-        numbers, media = {}, {}
+        numbers, media, texts = {}, {}, {}
         for key, value in _flattened(data).items():
             if value is None:  # W&B's "no value at this step": nothing is logged for the key
                 continue
-            found = media_of(value)
-            if found is None:
+            if isinstance(value, str):
+                texts[str(key)] = value
+            elif (found := media_of(value)) is None:
                 numbers[str(key)] = _number(key, value)
             else:
                 media[str(key)] = found
@@ -241,10 +244,14 @@ class Run:
         self._step = max(self._step, step if commit is False else step + 1)
         self._send(points)
         self._aggregates.add(numbers)
-        for key, value in numbers.items():  # as the server's: each key's value at its top step
+        for key, value in {**numbers, **texts}.items():  # each key's value at its top step
             if step >= self._summary_steps.get(key, -1):
                 self._summary_steps[key] = step
                 self.summary._values[key] = value
+                if key in texts:  # the server has numbers only: text goes in the summary
+                    self._texts[key] = texts[key]
+                else:  # a number logged after text: the server's summary has it
+                    self._texts.pop(key, None)
 
     def define_metric(
         self,
@@ -542,7 +549,7 @@ class Run:
         of what was not sent (the run is finished all the same)."""
         media, unsent = self._log_media()
         unsaved = self._log_saved()
-        ending = {**self._aggregates.summary(), **media}
+        ending = {**self._texts, **self._aggregates.summary(), **media}
         if ending:
             self.summary.update(ending)
         return [error for error in (unsent, unsaved) if error is not None]
@@ -815,9 +822,9 @@ def _number(key: Any, value: Any) -> float:
         except (TypeError, ValueError):
             pass
     raise ForebearError(
-        f"log({key!r}={value!r}): log numbers (or a list of them: a histogram), or forebear "
-        "media (Image, Audio, Video, Html, Table, Histogram, a forebear.plot chart, or a list "
-        "of them); put other values in run.config or run.summary"
+        f"log({key!r}={value!r}): log numbers (or a list of them: a histogram), text, or "
+        "forebear media (Image, Audio, Video, Html, Table, Histogram, a forebear.plot chart, "
+        "or a list of them); put other values in run.config or run.summary"
     )
 
 

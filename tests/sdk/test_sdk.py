@@ -220,6 +220,11 @@ def test_the_dvclive_style_call_and_a_context_manager(sdk: Sdk) -> None:
         run.log({"loss": math.nan, "grad": math.inf})
         run.log({"val": {"acc": 0.75}})
         run.log({"val": {"acc": 0.5}}, step=0)  # at an earlier step: the summary keeps 0.75
+        # text, as W&B takes it: its latest in the summary (the history is of numbers)
+        run.log({"phase": "train", "mixed": "warming up"})
+        run.log({"phase": "eval", "mixed": 0.5})  # a number after text: the number
+        run.log({"phase": "old"}, step=0)
+        assert (run.summary["phase"], run.summary["mixed"]) == ("eval", 0.5)
         # as W&B's, the summary holds each metric's latest at once (the server's is the same)
         assert math.isnan(run.summary["loss"])
         assert (run.summary["grad"], run.summary["val.acc"]) == (math.inf, 0.75)
@@ -281,6 +286,8 @@ def test_the_dvclive_style_call_and_a_context_manager(sdk: Sdk) -> None:
         "best_loss": 0.1,
         "grad": "Infinity",
         "loss": "NaN",
+        "mixed": 0.5,
+        "phase": "eval",
         "val.acc": 0.75,
         "worst_loss": "Infinity",
     }
@@ -354,15 +361,16 @@ def test_dvclive_artifacts_steps_and_errors(sdk: Sdk) -> None:
         live.log_metric("auc", numpy.float32(0.5))
         live.log_metric("loss", numpy.float64("nan"))
         live.log_metric("lr", 0.01, plot=False)
+        live.log_metric("phase", "warm-up")  # text: in the summary and metrics.json only
         live.next_step()
         live.log_metric("auc", numpy.float32(0.75))
         live.log_params({"folds": 5, "model": {"depth": 3}})
         live.end()  # inside the block, leaving it ends the run: the next calls still log
         with pytest.raises(
             forebear.ForebearError,
-            match=r"log numbers \(or a list of them: a histogram\), or forebear media",
+            match=r"log numbers \(or a list of them: a histogram\), text, or forebear media",
         ):
-            live.log_metric("note", "fine")  # type: ignore[arg-type]
+            live.log_metric("note", ["a", "b"])  # type: ignore[arg-type]
         # DVCLive's plots, kept as forebear.plot charts at the current step
         importance = [{"feature": "age", "gain": 0.7}, {"feature": "income", "gain": 0.3}]
         live.log_plot(
@@ -404,19 +412,26 @@ def test_dvclive_artifacts_steps_and_errors(sdk: Sdk) -> None:
     )
     assert found["config"] == {"folds": 5, "model": {"depth": 3}}
     numbers = {k: v for k, v in found["summary"].items() if not isinstance(v, dict)}
-    assert numbers == {"auc": 0.75, "loss": "NaN", "lr": 0.01}
+    assert numbers == {"auc": 0.75, "loss": "NaN", "lr": 0.01, "phase": "warm-up"}
     assert found["summary"]["roc"]["chart"] == "roc_curve"  # the plots name their files
     series = {m["key"]: [(p["step"], p["value"]) for p in m["points"]] for m in found["metrics"]}
     assert series == {"auc": [(10, 0.5), (11, 0.75)], "loss": [(10, "NaN")]}
     # DVCLive's own files, as DVC pipelines, `dvc exp show` and `dvc plots` read them
     dvclive = sdk.home / "dvclive"
     metrics = json.loads((dvclive / "metrics.json").read_text())
-    assert metrics == {"auc": 0.75, "loss": metrics["loss"], "lr": 0.01, "step": 11}
+    assert metrics == {
+        "auc": 0.75,
+        "loss": metrics["loss"],
+        "lr": 0.01,
+        "phase": "warm-up",
+        "step": 11,
+    }
     assert math.isnan(metrics["loss"])
     rows = (dvclive / "plots/metrics/auc.tsv").read_text().splitlines()
     assert rows[0] == "timestamp\tstep\tauc"
     assert [row.split("\t")[1:] for row in rows[1:]] == [["10", "0.5"], ["11", "0.75"]]
     assert not (dvclive / "plots/metrics/lr.tsv").exists()  # plot=False: metrics.json only
+    assert not (dvclive / "plots/metrics/phase.tsv").exists()  # text is not plotted
     assert (dvclive / "params.yaml").read_text() == "folds: 5\nmodel:\n  depth: 3\n"
     plots = forebear.Api().artifact(f"dvc/run-{live.run.id}-media")
     assert [f.path for f in plots.files()] == [
@@ -1643,7 +1658,7 @@ def test_images_tables_and_histograms_logged_as_in_wandb_scripts(sdk: Sdk) -> No
         run.log({"preds": table})
         run.log({"photo": forebear.Image(photo)})
         with pytest.raises(forebear.ForebearError, match=r"log numbers \(or a list of them"):
-            run.log({"lost": forebear.Image(red), "note": "text"})  # refused whole: no file
+            run.log({"lost": forebear.Image(red), "note": {"a", "set"}})  # refused whole
     api = forebear.Api()
     media = api.artifact(f"media/run-{run.id}-media")
     assert (media.type, media.logged_by().id) == ("run-media", run.id)  # type: ignore[union-attr]

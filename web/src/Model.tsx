@@ -236,14 +236,16 @@ function VersionRow(props: {
         {link.aliases.map((a) => (
           <span key={a.name} className="alias">
             {a.name}
-            <button
-              type="button"
-              className="quiet"
-              aria-label={`Remove alias ${a.name} from ${label}`}
-              onClick={() => removeAlias.act({ registry, collection, alias: a.name })}
-            >
-              ×
-            </button>
+            {a.name !== "latest" && ( // kept by the server on the newest version: not removable
+              <button
+                type="button"
+                className="quiet"
+                aria-label={`Remove alias ${a.name} from ${label}`}
+                onClick={() => removeAlias.act({ registry, collection, alias: a.name })}
+              >
+                ×
+              </button>
+            )}
           </span>
         ))}
       </td>

@@ -112,6 +112,25 @@ def test_a_model_leads_back_to_its_data_and_the_data_to_the_models_it_feeds(
     expect(page.get_by_role("img", name="Lineage graph: 3 nodes, 2 edges")).to_be_visible()
 
 
+def test_a_datasets_page_names_the_registered_models_made_from_it(
+    page: Page, server: tuple[str, int]
+) -> None:
+    """The raw table's version page says what a change to it would touch: the linked model
+    two runs downstream, with its stage; a model's own page has none below it."""
+    base, _ = server
+    pipeline(base)
+    sign_in(page, path="/versions/fraud/raw:v0")
+    made = page.get_by_role("region", name="Made into")
+    expect(made).to_contain_text("zoo/fraud:v0")
+    expect(made.locator(".stage")).to_have_text("production")
+    made.get_by_role("link", name="zoo/fraud:v0").click()
+    expect(page.get_by_role("heading", name="zoo/fraud")).to_be_visible()
+    page.goto("/versions/fraud/clf:v0")
+    expect(page.get_by_role("region", name="Made into")).to_contain_text(
+        "No linked version descends from it"
+    )
+
+
 def test_a_reference_that_names_nothing_says_what_to_type(
     page: Page, server: tuple[str, int]
 ) -> None:

@@ -5,7 +5,7 @@ import { useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { fetchFile, MediaSections } from "./Media";
 import { VERSION_FILES, VERSION_PAGE, VERSION_STORY } from "./queries";
-import { bytes, fileChanges, readable, when, type EventRow } from "./shape";
+import { bytes, fileChanges, readable, versionLabel, when, type EventRow } from "./shape";
 import { Empty, Failure, Frame, History, Loading } from "./ui";
 
 interface RunBrief {
@@ -126,9 +126,14 @@ interface StoryData {
     }[];
   } | null;
   history: { nodes: EventRow[] };
+  impact: {
+    collection: { id: string; registry: string; name: string };
+    links: { id: string; index: number; semver: string | null; stages: string[]; aliases: { name: string }[] }[];
+  }[];
 }
 
-/** Where this version is registered (its own links: aliases and stages), and what happened to
+/** Where this version is registered (its own links: aliases and stages), the registered
+ * versions made from it (its impact: what a change to it would touch), and what happened to
  * it and to them, newest first: who moved what when. */
 function Story({ id }: { id: string }) {
   const { data, error } = useQuery<StoryData>(VERSION_STORY, { variables: { id, ref: id } });
@@ -161,6 +166,31 @@ function Story({ id }: { id: string }) {
           ))}
         </ul>
       </section>
+      <section aria-label="Made into">
+        <h2>Registered versions made from it</h2>
+        {!data.impact.length && <Empty>No linked version descends from it.</Empty>}
+        <ul>
+          {data.impact.flatMap(({ collection, links: made }) =>
+            made.map((l) => (
+              <li key={l.id}>
+                <Link to={`/registries/${encodeURIComponent(collection.registry)}/${encodeURIComponent(collection.name)}`}>
+                  {collection.registry}/{collection.name}:{versionLabel(l)}
+                </Link>{" "}
+                {l.aliases.map((a) => (
+                  <span key={a.name} className="alias">
+                    {a.name}
+                  </span>
+                ))}{" "}
+                {l.stages.map((stage) => (
+                  <span key={stage} className="stage">
+                    {stage}
+                  </span>
+                ))}
+              </li>
+            )),
+          )}
+        </ul>
+      </section>
       <History events={events} empty="Nothing happened to it yet." />
     </>
   );
@@ -185,7 +215,7 @@ export function Version() {
                 {a}
               </span>
             ))}{" "}
-            {v.fileCount} files, {bytes(v.size)}, committed {v.committedAt ? when(v.committedAt) : "—"} ·{" "}
+            {v.fileCount} {v.fileCount === 1 ? "file" : "files"}, {bytes(v.size)}, committed {v.committedAt ? when(v.committedAt) : "—"} ·{" "}
             <Link to={`/lineage?ref=${encodeURIComponent(v.id)}`}>lineage</Link>
           </p>
           {v.description && <p>{v.description}</p>}

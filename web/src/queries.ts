@@ -200,6 +200,7 @@ export const VERSION_STORY = gql`
       links { id name stages aliases { name } collection { id registry name } history(first: 50) { nodes { ${EVENT_FIELDS} } } }
     }
     history(subject: $id, first: 50) { nodes { ${EVENT_FIELDS} } }
+    impact(of: $id) { collection { id registry name } links { id index semver stages aliases { name } } }
   }
 `;
 

@@ -1,8 +1,10 @@
 """A version's references fetched where `download` puts its files, as W&B does for the
 schemes it can read: a `file://` file or directory of this machine is copied, an `http(s)://`
-URL is fetched; each checked against the sha256 and size it was logged with, when it was.
-Other schemes (s3://, gs://, az://, abfss://, hdfs://, git+...) need their own clients and
-credentials: they stay where they point."""
+URL is fetched; each checked against the sha256 and size it was logged with, when it was. A URL
+logged with its sha256 goes through the local cache as the version's files do: fetched once,
+then placed from there, the bytes logged whatever the URL serves later. Other schemes
+(s3://, gs://, az://, abfss://, hdfs://, git+...) need their own clients and credentials: they
+stay where they point."""
 
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ import httpx
 from forebear._artifact import local_path
 from forebear._errors import IntegrityError, NotFound
 from forebear._graphql import CONNECT_SECONDS, READ_SECONDS
-from forebear._transfer import CHUNK
+from forebear._settings import Settings
+from forebear._transfer import CHUNK, Cache, place
 
 if TYPE_CHECKING:
     from forebear._artifact import ArtifactReference
@@ -47,6 +50,9 @@ def fetch_references(
     wanted = [ref for ref in refs if fetchable(ref)]
     if not wanted:
         return  # no client made (its TLS set-up costs milliseconds)
+    # a URL logged with its sha256 goes through the cache (made only then)
+    cache = Cache(Settings.load().cache_dir) if any(map(_cached, wanted)) else None
+    kept: set[Path] = set()
     with httpx.Client(
         timeout=httpx.Timeout(READ_SECONDS, connect=CONNECT_SECONDS), follow_redirects=True
     ) as http:  # no Forebear key on it: these URLs are anyone's
@@ -58,6 +64,16 @@ def fetch_references(
                     _copy_tree(local, target)
                 elif local is not None:
                     _save(_read_file(local), target, ref, name)
+                elif cache is not None and ref.sha256 is not None:
+                    cached = cache.path(ref.sha256)
+                    size = ref.size if ref.size is not None else _size(cached)
+                    if not cache.present({ref.sha256: size}):  # else: not fetched again
+                        cached.parent.mkdir(parents=True, exist_ok=True)
+                        partial = cached.with_name(f"{ref.sha256}.ref.partial")
+                        _save(_read_url(http, ref.uri), partial, ref, name)
+                        cache.adopt([(partial, ref.sha256)])
+                    place(cached, target)
+                    kept.add(cached)
                 else:
                     _save(_read_url(http, ref.uri), target, ref, name)
             except _Unreadable as exc:
@@ -67,6 +83,21 @@ def fetch_references(
                     f"reference {ref.path} of {name} cannot be fetched from {ref.uri}: {exc}. "
                     f"Download without it with {ALLOW}"
                 ) from None
+    if cache is not None and kept:
+        cache.evict(keep=kept)
+
+
+def _cached(ref: ArtifactReference) -> bool:
+    """Whether `ref` is fetched through the cache: a URL logged with its sha256."""
+    return local_path(ref.uri) is None and ref.sha256 is not None
+
+
+def _size(path: Path) -> int:
+    """A cached content's size (its sha256 is checked too: any size will do), -1 if none."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
 
 
 def _inside(root: Path, path: str) -> Path:

@@ -236,7 +236,7 @@ class Cache:
                 found.add(sha)
         return found
 
-    def _adopt(self, partials: list[tuple[Path, str]]) -> None:
+    def adopt(self, partials: list[tuple[Path, str]]) -> None:
         """Make verified downloads visible (atomic: whole, or not there) and trusted."""
         for partial, sha256 in partials:
             os.replace(partial, self.path(sha256))
@@ -274,7 +274,7 @@ class Cache:
         if digest != sha256:
             partial.unlink()
             raise _mismatch(version_id, file_path, digest, sha256)
-        self._adopt([(partial, sha256)])
+        self.adopt([(partial, sha256)])
         return target
 
     def fetch_many(
@@ -348,7 +348,7 @@ class Cache:
             try:
                 self._unpack(_open_tar(stream), version_id, left, by_path, arrived, progress)
             finally:
-                self._adopt(arrived)  # what came whole is kept, even if the rest did not
+                self.adopt(arrived)  # what came whole is kept, even if the rest did not
 
     def _unpack(
         self,

@@ -672,7 +672,7 @@ def test_references_are_logged_without_their_bytes(sdk: Sdk) -> None:
 
 
 def test_download_fetches_file_and_http_references_checked_against_what_was_logged(
-    sdk: Sdk,
+    sdk: Sdk, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shards = sdk.home / "nfs" / "shards"
     shards.mkdir(parents=True)
@@ -718,12 +718,22 @@ def test_download_fetches_file_and_http_references_checked_against_what_was_logg
             read.verify(root)
         assert caught.value.changed == ["labels.csv"]
 
-        # Changed where it points since it was logged: refused, nothing of it left.
+        # A URL logged with its sha256 comes through the cache: fetched once, and the bytes
+        # logged even after the URL changed or went (what was logged is what comes back).
         files.pages["/clicks.csv"] = b"9,9\n"
+        again = read.download(sdk.home / "cached")
+        assert (again / "clicks.csv").read_bytes() == b"1,2\n"
+        fetched = [r.path for r in files.received]  # notes.txt has no sha256: fetched each time
+        assert (fetched.count("/clicks.csv"), fetched.count("/notes.txt")) == (1, 3)
+
+        # On a machine that has not fetched it (a cache of its own), changed where it points
+        # since it was logged: refused, nothing of it left.
+        monkeypatch.setenv("FOREBEAR_CACHE_DIR", str(sdk.home / "another-cache"))
         with pytest.raises(forebear.IntegrityError, match=r"clicks\.csv of refs/mixed:v0 changed"):
             read.download(sdk.home / "again")
         assert not list((sdk.home / "again").glob("*clicks*"))
         assert not list((sdk.home / "again").glob(".*"))
+        assert not [p for p in (sdk.home / "another-cache/files").rglob("*") if p.is_file()]
 
         # Gone: named, with what to do; allowed, the rest arrives.
         del files.pages["/clicks.csv"]

@@ -461,6 +461,7 @@ RULES: Final[Mapping[str, Rule]] = {
     "update_run": project_of("input.run"),
     "log_metrics": project_of("input.run"),
     "finish_run": project_of("input.run"),
+    "heartbeat_run": project_of("input.run"),
     "alert_run": project_of("input.run"),
     "commit_artifact_version": project_of("input.version"),
     "use_artifact_version": all_of(project_of("input.run"), version_read("input.version")),

@@ -34,6 +34,7 @@ from api.schema import schema
 from api.services.blobs import collect_periodically
 from api.services.live import EventFeed
 from api.services.openlineage import Ingester
+from api.services.runwatch import RunWatch
 from api.services.sealer import Sealer
 from api.services.startup import prepare
 from api.services.uploads import PartHashes
@@ -94,6 +95,8 @@ def create_app(settings: Settings) -> Starlette:
                 background.start_soon(feed.run)
                 if settings.webhook_workers > 0:
                     background.start_soon(Deliverer(driver, settings).run)
+                if settings.run_watch > 0:
+                    background.start_soon(RunWatch(driver, settings).run)
                 # Load the lineage index now rather than on the first lineage question.
                 background.start_soon(warm_lineage_index, driver, settings, lineage_index)
                 yield {

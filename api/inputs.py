@@ -156,6 +156,7 @@ class StartRunIn(Strict):
     notes: Annotated[str, StringConstraints(max_length=10_000)] | None = None
     key: Name | None = None
     resume: Literal["NEVER", "ALLOW", "MUST"] = "NEVER"
+    heartbeat_seconds: Annotated[int, Field(ge=1, le=3600)] | None = None
 
     @field_validator("resume", mode="before")
     @classmethod

@@ -48,6 +48,13 @@ class Settings(BaseSettings):
         86_400, ge=0, description="seconds before an unfinished multipart upload is aborted"
     )
     gc_interval: int = Field(300, ge=0, description="seconds between collections; 0: never")
+    run_watch: float = Field(
+        15.0,
+        ge=0,
+        description="seconds between looks for runs whose client fell silent (a run started "
+        "with heartbeatSeconds is CRASHED after four beats unheard); 0: this process does not "
+        "look",
+    )
     lineage_max_nodes: int = Field(10_000, ge=1, description="node cap of one lineage walk")
     lineage_max_page: int = Field(
         10_000, ge=1, description="most nodes on one page of a lineage answer (`first`)"

@@ -68,6 +68,7 @@ CONSTRAINTS: Final[tuple[LiteralString, ...]] = (
     "CREATE INDEX assignment_lookup IF NOT EXISTS "
     "FOR (a:Assignment) ON (a.collectionId, a.kind, a.name)",
     "CREATE INDEX run_project_started IF NOT EXISTS FOR (r:Run) ON (r.project, r.startedAt)",
+    "CREATE INDEX run_silent_after IF NOT EXISTS FOR (r:Run) ON (r.silentAfter)",
     "CREATE INDEX metric_chunk IF NOT EXISTS FOR (m:MetricChunk) ON (m.runId, m.key)",
     "CREATE INDEX version_state IF NOT EXISTS FOR (v:ArtifactVersion) ON (v.state, v.expiresAt)",
     # A keyed mutation's event carries its claim: a second commit of it fails here.

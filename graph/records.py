@@ -116,6 +116,9 @@ class Run:
     notes: str | None = None
     key: str | None = None
     last_step: int | None = None
+    heartbeat_seconds: int | None = None  # the beat its client promised at start
+    heard_at: datetime | None = None  # the last beat or metric batch from its client
+    lost: bool = False  # CRASHED by the server: its client fell silent (revived if heard again)
 
 
 @dataclass(frozen=True, slots=True)

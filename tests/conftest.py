@@ -84,12 +84,13 @@ def client(settings: Settings) -> Iterator[TestClient]:
 def server(settings: Settings, unused_port: int, tmp_path: Path) -> Iterator[tuple[str, int]]:
     """A real API process (`python -m api`) on its own port, on the test's bucket: its base
     URL and pid. What it logs is in tmp_path / "server.log"."""
-    # Webhook receivers in the tests (and the README's) listen on loopback.
+    # Webhook receivers in the tests (and the README's) listen on loopback; silent runs are
+    # looked for often (a test's runs beat every second or so, FOREBEAR_HEARTBEAT).
     with api_process(
         settings,
         tmp_path / "server.log",
         port=unused_port,
-        env={"FOREBEAR_WEBHOOK_ALLOW_PRIVATE": "true"},
+        env={"FOREBEAR_WEBHOOK_ALLOW_PRIVATE": "true", "FOREBEAR_RUN_WATCH": "0.5"},
     ) as (base, proc):
         yield base, proc.pid
 

@@ -131,6 +131,12 @@ class Run(Node):
         description="The highest step of any metric logged; null before the first (a resumed "
         "run's history goes on after it)."
     )
+    heartbeat_seconds: int | None = strawberry.field(
+        description="The heartbeat its client promised at start; null: none."
+    )
+    heard_at: datetime | None = strawberry.field(
+        description="When its client was last heard from (a heartbeat, metrics, its start)."
+    )
 
     @classmethod
     def from_record(cls, r: records.Run) -> Run:
@@ -153,6 +159,8 @@ class Run(Node):
             ended_at=r.ended_at,
             key=r.key,
             last_step=r.last_step,
+            heartbeat_seconds=r.heartbeat_seconds,
+            heard_at=r.heard_at,
         )
 
     @strawberry.field(description="Metric history for the given keys, each in step order.")
@@ -239,6 +247,13 @@ class StartRunInput:
         default=RunResume.NEVER,
         description="With `key`: what a run of that key (or id) that exists becomes.",
     )
+    heartbeat_seconds: int | None = strawberry.field(
+        default=None,
+        description="How often (1-3600 seconds) the client will say it is alive "
+        "(heartbeatRun; metrics count too). A run unheard for four beats is CRASHED by the "
+        "server (its process killed, out of memory, its machine gone), and RUNNING again if "
+        "its client is heard later. None: it stays RUNNING until it is finished.",
+    )
 
 
 @strawberry.input(description="Change a run: config and summary are merged key by key.")
@@ -266,6 +281,11 @@ class AlertRunInput:
     title: str = strawberry.field(description="What happened, in a line (1-256 characters).")
     text: str = strawberry.field(default="", description="The details (up to 10,000 characters).")
     level: AlertLevel = strawberry.field(default=AlertLevel.INFO, description="How urgent.")
+
+
+@strawberry.input(description="A run's client is alive.")
+class HeartbeatRunInput:
+    run: strawberry.ID = strawberry.field(description="Run id.")
 
 
 @strawberry.input(description="One metric value at one step.")
@@ -411,6 +431,7 @@ class RunMutation:
             notes=data.notes,
             key=data.key,
             resume=data.resume,
+            heartbeat_seconds=data.heartbeat_seconds,
             actor=info.context.actor,
         )
         info.context.wrote_into(data.project)
@@ -451,6 +472,15 @@ class RunMutation:
         run = await info.context.repos.runs.alert(
             data.run, data.title, data.text, input.level.name, actor=info.context.actor
         )
+        return RunPayload(run=Run.from_record(run))
+
+    @strawberry.mutation(
+        description="Say a run's client is alive (started with heartbeatSeconds): a run the "
+        "server CRASHED for its silence is RUNNING again. Bookkeeping, not a change: no event, "
+        "unless it brings the run back (run.resumed)."
+    )
+    async def heartbeat_run(self, info: Info, input: HeartbeatRunInput) -> RunPayload:
+        run = await info.context.repos.runs.heartbeat(str(input.run), actor=info.context.actor)
         return RunPayload(run=Run.from_record(run))
 
     @strawberry.mutation(description="End a RUNNING run with a final status.")

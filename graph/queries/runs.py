@@ -84,6 +84,13 @@ MATCH (r:Run {id: id})
 RETURN r {.*} AS run
 """
 
+# RUNNING runs whose clients promised heartbeats and have been silent past `silentAfter`
+# (indexed; only such runs have it).
+SILENT_RUNS: Final[LiteralString] = """
+MATCH (r:Run) WHERE r.silentAfter < $now AND r.status = 'RUNNING'
+RETURN r.id AS id LIMIT $limit
+"""
+
 LOCK_RUN: Final[LiteralString] = """
 MATCH (r:Run {id: $id})
 SET r._lock = true

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Collection, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from graph.errors import Conflict, NotFound, not_a_member
@@ -16,6 +16,8 @@ from graph.records import JsonObject, MetricSeries, Page, Project, Run, json_num
 from graph.repository.base import Repository, Tx
 
 TERMINAL: Final = frozenset({"FINISHED", "FAILED", "CRASHED"})
+# A run whose client promised a heartbeat is lost (CRASHED) after this many beats unheard.
+MISSED_BEATS: Final = 4
 # Top-level scalar config and summary values are also kept as properties of their own, so
 # that runs can be filtered on them in Cypher.
 CONFIG_PREFIX: Final = "cfg."
@@ -51,6 +53,9 @@ def run_from(node: Mapping[str, Any]) -> Run:
         notes=node.get("notes"),
         key=node.get("key"),
         last_step=max(loads(node.get("summarySteps")).values(), default=None),
+        heartbeat_seconds=node.get("heartbeatSeconds"),
+        heard_at=native(node.get("heardAt")),
+        lost=bool(node.get("lost")),
     )
 
 
@@ -100,11 +105,13 @@ def new_run(
     job_type: str | None = None,
     group: str | None = None,
     notes: str | None = None,
+    heartbeat_seconds: int | None = None,
 ) -> dict[str, Any]:
     """The properties of a new Run node (named after its id when `name` is None)."""
     run_id = new_id("run")
     started_at = started_at or datetime.now(UTC)
     return {
+        **_heard(heartbeat_seconds, started_at),
         "id": run_id,
         "project": project,
         "name": name or run_id,
@@ -122,6 +129,19 @@ def new_run(
         "startedAt": started_at,
         "endedAt": started_at if status in TERMINAL else None,
         **flat(CONFIG_PREFIX, config),
+    }
+
+
+def _heard(heartbeat_seconds: int | None, now: datetime) -> dict[str, Any]:
+    """A run's client heard from at `now`: when, and the moment after which its silence makes
+    it lost (`silentAfter`, indexed: the watch looks runs up by it; none without a beat)."""
+    return {
+        "heartbeatSeconds": heartbeat_seconds,
+        "heardAt": now,
+        "silentAfter": None
+        if heartbeat_seconds is None
+        else now + timedelta(seconds=heartbeat_seconds * MISSED_BEATS),
+        "lost": None,
     }
 
 
@@ -195,11 +215,13 @@ class RunRepository(Repository):
         notes: str | None = None,
         key: str | None = None,
         resume: str = "NEVER",
+        heartbeat_seconds: int | None = None,
     ) -> tuple[Run, bool]:
         """Start a RUNNING run in `project`, creating the project on first use. With `key`, a
         run of that key (or id) in the project is resumed as `resume` (W&B's) says: NEVER
         refuses it, ALLOW resumes it or starts a new one, MUST resumes it or refuses when there
-        is none. The run, and whether it was resumed."""
+        is none. With `heartbeat_seconds`, the client promises a heartbeat that often: the run
+        is lost (CRASHED) when MISSED_BEATS go unheard. The run, and whether it was resumed."""
 
         async def work(tx: Tx) -> tuple[Run, bool]:
             proj, created = await ensure_project(tx, project, actor=actor)
@@ -215,6 +237,7 @@ class RunRepository(Repository):
                 job_type=job_type,
                 group=group,
                 notes=notes,
+                heartbeat_seconds=heartbeat_seconds,
             )
             if key is None:
                 row = await (await tx.run(q.CREATE_RUN, project=project, props=props)).single(
@@ -293,6 +316,7 @@ class RunRepository(Repository):
 
         async def work(tx: Tx) -> tuple[Run, int]:
             before, before_steps = await _lock_run_raw(tx, run_id)
+            before = await _revived(tx, before, actor)
             if before.status in TERMINAL:
                 raise Conflict(f"run {run_id!r} is {before.status}: it takes no more metrics")
             chunks = _chunks(points)
@@ -309,6 +333,7 @@ class RunRepository(Repository):
                     "summary": json.dumps({**before.summary, **newer}, sort_keys=True),
                     "summarySteps": json.dumps(steps, sort_keys=True),
                     **flat(SUMMARY_PREFIX, newer),
+                    **_heard(before.heartbeat_seconds, datetime.now(UTC)),
                 },
             )
             await write_event(
@@ -329,9 +354,13 @@ class RunRepository(Repository):
 
         async def work(tx: Tx) -> Run:
             before = await _lock_run(tx, run_id)
-            if before.status in TERMINAL:
+            if before.status in TERMINAL and not before.lost:  # (lost: its client ends it)
                 raise Conflict(f"run {run_id!r} already ended as {before.status}")
-            run = await _set_props(tx, run_id, {"status": status, "endedAt": datetime.now(UTC)})
+            run = await _set_props(
+                tx,
+                run_id,
+                {"status": status, "endedAt": datetime.now(UTC), "silentAfter": None, "lost": None},
+            )
             await write_event(
                 tx,
                 Change(
@@ -346,6 +375,64 @@ class RunRepository(Repository):
             return run
 
         return await self._write(work)
+
+    async def heartbeat(self, run_id: str, *, actor: str) -> Run:
+        """Its client is alive: the run is heard from now (a run lost meanwhile is RUNNING
+        again); refused once the run has ended."""
+
+        async def work(tx: Tx) -> Run:
+            before = await _revived(tx, await _lock_run(tx, run_id), actor)
+            if before.status in TERMINAL:
+                raise Conflict(f"run {run_id!r} ended as {before.status}: no heartbeat is due")
+            return await _set_props(tx, run_id, _heard(before.heartbeat_seconds, datetime.now(UTC)))
+
+        return await self._write(work)
+
+    async def lose_silent(self, now: datetime, limit: int = 100) -> list[Run]:
+        """CRASH the RUNNING runs whose clients promised heartbeats and went MISSED_BEATS
+        unheard (killed, out of memory, cut off), each in a transaction of its own with its
+        event, by `system`; a replica that looked at the same moment finds it done. Heard
+        from again, such a run is RUNNING again (its client was only cut off)."""
+
+        async def silent(tx: Tx) -> list[str]:
+            result = await tx.run(q.SILENT_RUNS, now=now, limit=limit)
+            return [row["id"] async for row in result]
+
+        lost = []
+        for run_id in await self._read(silent):
+
+            async def work(tx: Tx, run_id: str = run_id) -> Run | None:
+                before = await _lock_run(tx, run_id)
+                beat, heard = before.heartbeat_seconds, before.heard_at
+                if (
+                    before.status != "RUNNING"
+                    or beat is None
+                    or heard is None
+                    or heard + timedelta(seconds=beat * MISSED_BEATS) >= now
+                ):
+                    return None  # heard from, or lost, since it was looked up
+                run = await _set_props(
+                    tx,
+                    run_id,
+                    # it ended, as far as anyone knows, when it was last heard from
+                    {"status": "CRASHED", "endedAt": heard, "silentAfter": None, "lost": True},
+                )
+                await write_event(
+                    tx,
+                    Change(
+                        "run.finished",
+                        actor="system",
+                        subjects=[run_id],
+                        before={"status": "RUNNING"},
+                        after={"status": "CRASHED", "silentSince": heard.isoformat()},
+                        project=before.project,
+                    ),
+                )
+                return run
+
+            if (run := await self._write(work)) is not None:
+                lost.append(run)
+        return lost
 
     async def alert(self, run_id: str, title: str, text: str, level: str, *, actor: str) -> Run:
         """Record the run's alert (W&B's `run.alert`) as an event its project's automations
@@ -471,6 +558,7 @@ async def _resume(
     changes: dict[str, Any] = {
         "status": "RUNNING",
         "endedAt": None,
+        **_heard(props["heartbeatSeconds"], props["heardAt"]),
         "tags": sorted({*before.tags, *props["tags"]}),
         **_merged("config", CONFIG_PREFIX, before.config, loads(props["config"])),
         **{
@@ -505,6 +593,30 @@ def _merged(
 
 async def _lock_run(tx: Tx, run_id: str) -> Run:
     return (await _lock_run_raw(tx, run_id))[0]
+
+
+async def _revived(tx: Tx, run: Run, actor: str) -> Run:
+    """`run` (locked), RUNNING again if the server CRASHED it for a silence its client now
+    breaks (a heartbeat, metrics): cut off for a while, not dead. Else as it is."""
+    if not run.lost:
+        return run
+    revived = await _set_props(
+        tx,
+        run.id,
+        {"status": "RUNNING", "endedAt": None, **_heard(run.heartbeat_seconds, datetime.now(UTC))},
+    )
+    await write_event(
+        tx,
+        Change(
+            "run.resumed",
+            actor=actor,
+            subjects=[run.id],
+            before={"status": run.status},
+            after={"status": "RUNNING", "heardAgain": True},
+            project=run.project,
+        ),
+    )
+    return revived
 
 
 async def _lock_run_raw(tx: Tx, run_id: str) -> tuple[Run, str | None]:

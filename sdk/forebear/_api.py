@@ -217,11 +217,20 @@ class Api:
         summary, job type, group, notes, key and last step, and whether it was resumed."""
         started = self.graphql(
             """mutation($input: StartRunInput!) { startRun(input: $input) { resumed
-            run { id name project config summary tags jobType group notes key lastStep } } }""",
+            run { id name project config summary tags jobType group notes key lastStep
+            heartbeatSeconds } } }""",
             idempotency_key=idempotency_key,
             input=start,
         )["startRun"]
         return {**started["run"], "resumed": started["resumed"]}
+
+    def _heartbeat(self, run: str) -> None:
+        """Say the run's client is alive (a run the server CRASHED for its silence comes
+        back)."""
+        self.graphql(
+            "mutation($input: HeartbeatRunInput!) { heartbeatRun(input: $input) { run { id } } }",
+            input={"run": run},
+        )
 
     def _log_metrics(
         self, run: str, points: list[dict[str, Any]], idempotency_key: str | None = None

@@ -153,7 +153,9 @@ class Run:
         self._texts: dict[str, str] = {}  # text logged: each key's latest, for the summary
         self._root = Path.cwd()  # where `dir` is made (init's `dir`)
         self._dir: Path | None = None
-        self._sender = None if disabled else _MetricSender(api, self.id)
+        self._sender = (
+            None if disabled else _MetricSender(api, self.id, record.get("heartbeatSeconds"))
+        )
 
     def __repr__(self) -> str:
         return f"<Run {self.project}/{self.id} {self.name!r}>"
@@ -656,10 +658,12 @@ class _Aggregates:
 
 class _MetricSender:
     """A thread that sends metric points in batches; `close` sends the rest and stops it. The
-    first error is kept and raised by `Run.finish`."""
+    first error is kept and raised by `Run.finish`. With `beat`, it also says the run is alive
+    when nothing was sent for that many seconds (the server CRASHES a run long unheard)."""
 
-    def __init__(self, api: Api, run_id: str) -> None:
-        self.api, self.run_id = api, run_id
+    def __init__(self, api: Api, run_id: str, beat: float | None = None) -> None:
+        self.api, self.run_id, self.beat = api, run_id, beat
+        self.heard = time.monotonic()  # when the server last heard from this run
         self.queue: queue.Queue[list[dict[str, Any]] | None] = queue.Queue()
         self.error: ForebearError | None = None
         self.thread = threading.Thread(target=self._loop, name="forebear-metrics", daemon=True)
@@ -689,12 +693,24 @@ class _MetricSender:
                 deadline = time.monotonic() + FLUSH_SECONDS
             if item is None:
                 return
+            if self.beat is not None and time.monotonic() - self.heard >= self.beat:
+                self._heartbeat()
+
+    def _heartbeat(self) -> None:
+        self.heard = time.monotonic()  # failed or not, the next one is a beat away
+        try:
+            self.api._heartbeat(self.run_id)
+        except Conflict:  # ended elsewhere (finishRun by another client): nothing to say
+            self.beat = None
+        except ForebearError:  # the server away for a moment: the next beat may reach it
+            pass
 
     def _send(self, points: list[dict[str, Any]]) -> None:
         if self.error is not None:
             return
         try:
             self.api._log_metrics(self.run_id, points)
+            self.heard = time.monotonic()  # metrics say it is alive too
         except ForebearError as exc:
             self.error = exc
             print(f"forebear: metrics of run {self.run_id} were not sent: {exc}", file=sys.stderr)
@@ -983,7 +999,9 @@ def init(
         run = OfflineRun(_DisabledApi(settings_), journal, {**record, "id": journal.root.name})
     else:
         api = Api(url=settings_.url, api_key=settings_.key())
-        run = Run(api, plan.started(api, start))
+        # a heartbeat: a run whose process is killed (out of memory, say) is CRASHED by the
+        # server, as W&B's are, not left RUNNING
+        run = Run(api, plan.started(api, {**start, "heartbeatSeconds": settings_.heartbeat}))
         if not settings_.silent and sys.stderr.isatty():
             doing = "resuming" if run.resumed else "view"
             print(f"forebear: {doing} run {run.name or run.id} at {run.url}", file=sys.stderr)

@@ -57,6 +57,7 @@ class Settings:
     mode: str
     cache_dir: Path
     silent: bool
+    heartbeat: int = 30  # seconds between a run's heartbeats (FOREBEAR_HEARTBEAT)
 
     @classmethod
     def load(
@@ -74,6 +75,12 @@ class Settings:
         if mode not in MODES:
             raise ForebearError(f"FOREBEAR_MODE {mode!r} is not one of {', '.join(MODES)}")
         cache = env.get("FOREBEAR_CACHE_DIR") or str(Path.home() / ".cache" / "forebear")
+        beat = env.get("FOREBEAR_HEARTBEAT") or "30"
+        if not beat.isdigit() or not 1 <= int(beat) <= 3600:
+            raise ForebearError(
+                f"FOREBEAR_HEARTBEAT {beat!r}: give the seconds between a run's heartbeats, "
+                "1 to 3600 (a run unheard for four of them is CRASHED by the server)"
+            )
         return cls(
             url=url,
             api_key=api_key or env.get("FOREBEAR_API_KEY") or _stored_keys().get(url),
@@ -81,6 +88,7 @@ class Settings:
             mode=mode,
             cache_dir=Path(cache),
             silent=env.get("FOREBEAR_SILENT", "") not in ("", "0", "false"),
+            heartbeat=int(beat),
         )
 
     def key(self) -> str:

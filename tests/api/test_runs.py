@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from starlette.testclient import TestClient
 
+from api.app import create_app
 from api.settings import Settings
 from tests.factories import count, events, ok, start_run, user_key
-from tests.helpers import bearer, graphql
+from tests.helpers import ADMIN_KEY, bearer, graphql
 
 LOG = """
 mutation Log($input: LogMetricsInput!) { logMetrics(input: $input) { logged run { summary } } }
@@ -368,3 +370,65 @@ def test_projects_are_listed_by_name_all_to_org_admins_their_own_to_others(
     assert [p["name"] for p in ok(mine)["projects"]["nodes"]] == ["fraud", "mias-own"]
     bad = graphql(client, query, after="not-a-cursor")
     assert bad["errors"][0]["extensions"]["code"] == "BAD_INPUT", bad
+
+
+HEARTBEAT = """
+mutation Beat($id: ID!) { heartbeatRun(input: {run: $id}) { run { status heardAt } } }
+"""
+RUN = "query($id: ID!) { run(id: $id) { status endedAt heardAt heartbeatSeconds } }"
+
+
+def test_a_run_whose_client_falls_silent_is_crashed_and_comes_back_when_heard(
+    settings: Settings,
+) -> None:
+    """A training process killed by the out-of-memory killer says nothing more: its run,
+    started with a heartbeat, is CRASHED by the server after four beats unheard (by `system`,
+    saying since when), not left RUNNING for ever. A run that beats stays RUNNING, and so does
+    one started without a heartbeat. A client that was only cut off brings its run back."""
+    watched = settings.model_copy(update={"run_watch": 0.2})
+    with TestClient(create_app(watched), headers=bearer(ADMIN_KEY)) as client:
+        start = "mutation($b: Int) { startRun(input: {project: \"oom\", heartbeatSeconds: $b}) " \
+            "{ run { id heartbeatSeconds heardAt } } }"  # fmt: skip
+        killed, beating, unwatched = (
+            ok(graphql(client, start, b=beat))["startRun"]["run"] for beat in (1, 1, None)
+        )
+        assert (killed["heartbeatSeconds"], bool(killed["heardAt"])) == (1, True)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            ok(graphql(client, HEARTBEAT, id=beating["id"]))
+            if ok(graphql(client, RUN, id=killed["id"]))["run"]["status"] == "CRASHED":
+                break
+            time.sleep(0.5)
+        lost = ok(graphql(client, RUN, id=killed["id"]))["run"]
+        assert lost["status"] == "CRASHED"
+        assert lost["endedAt"] == lost["heardAt"]  # it ended when it was last heard from
+        assert ok(graphql(client, RUN, id=beating["id"]))["run"]["status"] == "RUNNING"
+        assert ok(graphql(client, RUN, id=unwatched["id"]))["run"]["status"] == "RUNNING"
+        story = "query($id: ID!) { history(subject: $id) { nodes { type actor after } } }"
+        told = ok(graphql(client, story, id=killed["id"]))["history"]["nodes"]
+        [ended] = [e for e in told if e["type"] == "run.finished"]
+        assert (ended["actor"], ended["after"]["status"]) == ("system", "CRASHED")
+        assert ended["after"]["silentSince"]
+        # Only cut off: its metrics bring it back, and they are kept.
+        back = ok(graphql(client, LOG, input={"run": killed["id"], "points": [
+            {"step": 0, "key": "loss", "value": 0.5}]}))  # fmt: skip
+        assert back["logMetrics"]["logged"] == 1
+        assert ok(graphql(client, RUN, id=killed["id"]))["run"]["status"] == "RUNNING"
+        told = ok(graphql(client, story, id=killed["id"]))["history"]["nodes"]
+        resumed = [e for e in told if e["type"] == "run.resumed"]
+        assert [e["after"] for e in resumed] == [{"status": "RUNNING", "heardAgain": True}]
+        # A run its client finishes is finished; then a heartbeat is refused, naming why.
+        ok(graphql(client, FINISH, id=beating["id"], status="FINISHED"))
+        refused = graphql(client, HEARTBEAT, id=beating["id"])
+        assert refused["errors"][0]["extensions"]["code"] == "CONFLICT"
+        assert "ended as FINISHED" in refused["errors"][0]["message"]
+        bad = graphql(client, start, b=0)
+        assert bad["errors"][0]["extensions"]["code"] == "BAD_INPUT"
+        # Only the run's project members may beat for it.
+        outsider = user_key(client, "otto")
+        foreign = client.post(
+            "/graphql",
+            json={"query": HEARTBEAT, "variables": {"id": killed["id"]}},
+            headers=bearer(outsider),
+        ).json()
+        assert foreign["errors"][0]["extensions"]["code"] == "FORBIDDEN"

@@ -18,6 +18,7 @@ import re
 import select
 import subprocess
 import sys
+import time
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -2149,3 +2150,39 @@ def test_files_saved_with_a_run_are_restored_and_its_code_is_logged(sdk: Sdk) ->
         assert notes is not None
         assert run.log_code("ckpt", name="none") is None  # nothing matched: nothing logged
     assert [f.path for f in notes.files()] == ["notes.txt"]
+
+
+def test_a_training_process_killed_leaves_its_run_crashed_not_running(sdk: Sdk) -> None:
+    """The out-of-memory killer's SIGKILL gives a script no last word: its run is CRASHED by
+    the server once its heartbeats stop (four beats), as W&B's are, not RUNNING for ever.
+    While the process lives and logs nothing (a long epoch), its heartbeats keep it RUNNING."""
+    script = (
+        "import forebear, time\n"
+        "run = forebear.init(project='oom')\n"
+        "run.log({'loss': 1.0})\n"
+        "print(run.id, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    status = "query($id: ID!) { run(id: $id) { status heartbeatSeconds summary } }"
+    with subprocess.Popen(
+        [sys.executable, "-c", script],
+        env={**sdk.env, "FOREBEAR_HEARTBEAT": "1"},
+        cwd=sdk.home,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as training:
+        try:
+            assert training.stdout is not None
+            run_id = training.stdout.readline().strip()
+            time.sleep(6)  # well past four beats, nothing logged: alive all the same
+            alive = sdk.gql(status, id=run_id)["run"]
+            assert (alive["status"], alive["heartbeatSeconds"]) == ("RUNNING", 1)
+        finally:
+            training.kill()
+    deadline = time.monotonic() + 20
+    while sdk.gql(status, id=run_id)["run"]["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "a killed run was left RUNNING"
+        time.sleep(0.2)
+    lost = sdk.gql(status, id=run_id)["run"]
+    assert (lost["status"], lost["summary"]) == ("CRASHED", {"loss": 1.0})
+    assert forebear.Api().run(f"oom/{run_id}").state == "crashed"  # as W&B's Api says it

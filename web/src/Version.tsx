@@ -150,19 +150,7 @@ function Story({ id }: { id: string }) {
         {!links.length && <Empty>Not linked into a registry.</Empty>}
         <ul>
           {links.map((l) => (
-            <li key={l.id}>
-              <Link to={`/registries/${encodeURIComponent(l.collection.registry)}/${encodeURIComponent(l.collection.name)}`}>{l.name}</Link>{" "}
-              {l.aliases.map((a) => (
-                <span key={a.name} className="alias">
-                  {a.name}
-                </span>
-              ))}{" "}
-              {l.stages.map((stage) => (
-                <span key={stage} className="stage">
-                  {stage}
-                </span>
-              ))}
-            </li>
+            <LinkItem key={l.id} collection={l.collection} name={l.name} link={l} />
           ))}
         </ul>
       </section>
@@ -172,27 +160,43 @@ function Story({ id }: { id: string }) {
         <ul>
           {data.impact.flatMap(({ collection, links: made }) =>
             made.map((l) => (
-              <li key={l.id}>
-                <Link to={`/registries/${encodeURIComponent(collection.registry)}/${encodeURIComponent(collection.name)}`}>
-                  {collection.registry}/{collection.name}:{versionLabel(l)}
-                </Link>{" "}
-                {l.aliases.map((a) => (
-                  <span key={a.name} className="alias">
-                    {a.name}
-                  </span>
-                ))}{" "}
-                {l.stages.map((stage) => (
-                  <span key={stage} className="stage">
-                    {stage}
-                  </span>
-                ))}
-              </li>
+              <LinkItem
+                key={l.id}
+                collection={collection}
+                name={`${collection.registry}/${collection.name}:${versionLabel(l)}`}
+                link={l}
+              />
             )),
           )}
         </ul>
       </section>
       <History events={events} empty="Nothing happened to it yet." />
     </>
+  );
+}
+
+/** A linked version in a list: its name, leading to its model's page, and its aliases and
+ * stages. */
+function LinkItem(props: {
+  collection: { registry: string; name: string };
+  name: string;
+  link: { aliases: { name: string }[]; stages: string[] };
+}) {
+  const { collection, link } = props;
+  return (
+    <li>
+      <Link to={`/registries/${encodeURIComponent(collection.registry)}/${encodeURIComponent(collection.name)}`}>{props.name}</Link>{" "}
+      {link.aliases.map((a) => (
+        <span key={a.name} className="alias">
+          {a.name}
+        </span>
+      ))}{" "}
+      {link.stages.map((stage) => (
+        <span key={stage} className="stage">
+          {stage}
+        </span>
+      ))}
+    </li>
   );
 }
 

@@ -124,7 +124,8 @@ class ArtifactReference:
                 "file:// and http(s):// references only"
             )
         target = Path(root) if root is not None else self.artifact.default_root()
-        fetch_references([self], target, self.artifact.qualified_name, allow_missing=False)
+        cache_dir = self.artifact._bound_api().settings.cache_dir
+        fetch_references([self], target, self.artifact.qualified_name, False, cache_dir)
         return target / self.path
 
 
@@ -693,11 +694,11 @@ class Artifact:
         starts with it; `skip_cache` and `multipart` change nothing."""
         from forebear._references import fetch_references
 
-        self._bound_api()
+        cache_dir = self._bound_api().settings.cache_dir
         prefix = path_prefix or ""
         target = self._fetch([f for f in self.files() if f.path.startswith(prefix)], root)
         refs = [r for r in self.references() if r.path.startswith(prefix)]
-        fetch_references(refs, target, self.qualified_name, allow_missing_references)
+        fetch_references(refs, target, self.qualified_name, allow_missing_references, cache_dir)
         return target
 
     def _fetch(self, files: list[ArtifactFile], root: PathLike | None) -> Path:

@@ -20,7 +20,6 @@ import httpx
 from forebear._artifact import local_path
 from forebear._errors import IntegrityError, NotFound
 from forebear._graphql import CONNECT_SECONDS, READ_SECONDS
-from forebear._settings import Settings
 from forebear._transfer import CHUNK, Cache, place
 
 if TYPE_CHECKING:
@@ -41,7 +40,11 @@ def fetchable(ref: ArtifactReference) -> bool:
 
 
 def fetch_references(
-    refs: Iterable[ArtifactReference], root: Path, name: str, allow_missing: bool
+    refs: Iterable[ArtifactReference],
+    root: Path,
+    name: str,
+    allow_missing: bool,
+    cache_dir: Path,
 ) -> None:
     """Put each fetchable reference of version `name` at its path under `root`. One that
     cannot be read raises NotFound naming it, or is skipped with `allow_missing`; one whose
@@ -51,7 +54,7 @@ def fetch_references(
     if not wanted:
         return  # no client made (its TLS set-up costs milliseconds)
     # a URL logged with its sha256 goes through the cache (made only then)
-    cache = Cache(Settings.load().cache_dir) if any(map(_cached, wanted)) else None
+    cache = Cache(cache_dir) if any(map(_cached, wanted)) else None
     kept: set[Path] = set()
     with httpx.Client(
         timeout=httpx.Timeout(READ_SECONDS, connect=CONNECT_SECONDS), follow_redirects=True

@@ -730,6 +730,7 @@ def test_download_fetches_file_and_http_references_checked_against_what_was_logg
         # On a machine that has not fetched it (a cache of its own), changed where it points
         # since it was logged: refused, nothing of it left.
         monkeypatch.setenv("FOREBEAR_CACHE_DIR", str(sdk.home / "another-cache"))
+        read = forebear.Api().artifact("refs/mixed:v0")
         with pytest.raises(forebear.IntegrityError, match=r"clicks\.csv of refs/mixed:v0 changed"):
             read.download(sdk.home / "again")
         assert not list((sdk.home / "again").glob("*clicks*"))

@@ -46,6 +46,11 @@ mutation($link: String!, $alias: String!) {
 RESOLVE = """
 query($ref: String!, $asOf: DateTime) { linkedVersion(ref: $ref, asOf: $asOf) { name index } }
 """
+DEREGISTER = """
+mutation($link: String!) {
+  deregisterLink(input: {link: $link, confirmDependents: true}) { link { id } }
+}
+"""
 HISTORY = """
 query($registry: String!, $name: String!) {
   collection(registry: $registry, name: $name) {
@@ -86,6 +91,11 @@ def linked_collection(client: TestClient, name: str, n: int) -> list[dict[str, A
             )
         )
     return v
+
+
+def deregister(client: TestClient, link: str) -> None:
+    """Deregister `link`, whatever holds it (confirmDependents)."""
+    ok(graphql(client, DEREGISTER, link=link))
 
 
 def test_model_and_dataset_registries_exist_from_the_first_start(client: TestClient) -> None:
@@ -533,13 +543,7 @@ def test_a_deregistered_link_loses_its_aliases_and_comes_back_on_restore(
     linked_collection(client, "back", 2)
     ok(graphql(client, SET_ALIAS, link="model/back:v1", alias="best"))
     ok(graphql(client, STAGE, link="model/back:v1", stage="staging"))
-    ok(
-        graphql(
-            client,
-            'mutation { deregisterLink(input: {link: "model/back:v1", '
-            "confirmDependents: true}) { link { id } } }",
-        )
-    )
+    deregister(client, "model/back:v1")
     assert ok(graphql(client, RESOLVE, ref="model/back:best"))["linkedVersion"] is None
     assert ok(graphql(client, RESOLVE, ref="model/back:latest"))["linkedVersion"]["index"] == 0
     before = events(settings)
@@ -637,13 +641,7 @@ def test_a_long_page_of_links_comes_typed_or_compact_alike(client: TestClient) -
     v = linked_collection(client, "long", 4)
     ok(graphql(client, SET_ALIAS, link="model/long:v1", alias="best"))
     ok(graphql(client, STAGE, link="model/long:v2", stage="staging"))
-    ok(
-        graphql(
-            client,
-            'mutation { deregisterLink(input: {link: "model/long:v0", '
-            "confirmDependents: true}) { link { id } } }",
-        )
-    )
+    deregister(client, "model/long:v0")
     query = """query($first: Int) { collection(registry: "model", name: "long") {
       links(first: $first, includeDeregistered: true) {
         nodes { id index semver deregistered linkedAt versionId version { id }
@@ -687,13 +685,7 @@ def test_named_links_are_those_an_alias_or_stage_names_however_old(client: TestC
     ok(graphql(client, SET_ALIAS, link="model/named:v1", alias="production"))
     ok(graphql(client, STAGE, link="model/named:v0", stage="staging"))
     ok(graphql(client, SET_ALIAS, link="model/named:v3", alias="candidate"))
-    ok(
-        graphql(
-            client,
-            'mutation { deregisterLink(input: {link: "model/named:v3", '
-            "confirmDependents: true}) { link { id } } }",
-        )
-    )
+    deregister(client, "model/named:v3")
     query = """query($first: Int, $after: String) { collections(registry: "model") { nodes {
       name links(named: true, first: $first, after: $after) {
         nodes { index aliases { name } stages } pageInfo { hasNextPage endCursor } } } } }"""
@@ -751,13 +743,7 @@ def test_a_kept_page_of_links_lasts_until_anything_changes(client: TestClient) -
     assert kept_reads(client) == {"kept": before["kept"] + 1, "read": before["read"]}
     ok(graphql(client, SET_ALIAS, link="model/kept:v0", alias="best"))
     assert page() == [(2, ["latest"]), (1, []), (0, ["best"])]
-    ok(
-        graphql(
-            client,
-            'mutation { deregisterLink(input: {link: "model/kept:v2", '
-            "confirmDependents: true}) { link { id } } }",
-        )
-    )
+    deregister(client, "model/kept:v2")
     assert page() == [(1, ["latest"]), (0, ["best"])]
     assert kept_reads(client)["read"] == before["read"] + 2
 
@@ -789,13 +775,7 @@ def test_stage_refusals_leave_no_trace_and_as_of_sees_each_stage_change(
 ) -> None:
     linked_collection(client, "stg", 3)
     ok(graphql(client, STAGE, link="model/stg:v0", stage="staging"))
-    ok(
-        graphql(
-            client,
-            'mutation { deregisterLink(input: {link: "model/stg:v2", '
-            "confirmDependents: true}) { __typename } }",
-        )
-    )
+    deregister(client, "model/stg:v2")
     before = events(settings)
     for query, link, stage, code in (
         (STAGE, "model/stg:v0", "staging", "CONFLICT"),  # holds it already

@@ -13,7 +13,7 @@ from graph.events import Change, write_event
 from graph.ids import new_id
 from graph.queries import runs as q
 from graph.records import JsonObject, MetricSeries, Page, Project, Run, json_number, loads, native
-from graph.repository.base import Repository, Tx
+from graph.repository.base import COMMIT_LISTENERS, Repository, Tx, tell
 
 TERMINAL: Final = frozenset({"FINISHED", "FAILED", "CRASHED"})
 # A run whose client promised a heartbeat is lost (CRASHED) after this many beats unheard.
@@ -380,13 +380,19 @@ class RunRepository(Repository):
         """Its client is alive: the run is heard from now (a run lost meanwhile is RUNNING
         again); refused once the run has ended."""
 
-        async def work(tx: Tx) -> Run:
-            before = await _revived(tx, await _lock_run(tx, run_id), actor)
+        async def work(tx: Tx) -> tuple[Run, bool]:
+            locked = await _lock_run(tx, run_id)
+            before = await _revived(tx, locked, actor)
             if before.status in TERMINAL:
                 raise Conflict(f"run {run_id!r} ended as {before.status}: no heartbeat is due")
-            return await _set_props(tx, run_id, _heard(before.heartbeat_seconds, datetime.now(UTC)))
+            run = await _set_props(tx, run_id, _heard(before.heartbeat_seconds, datetime.now(UTC)))
+            return run, before is not locked
 
-        return await self._write(work)
+        # A beat writes no event: the sealer is told only when it brought the run back.
+        run, revived = await self._write(work, notify=False)
+        if revived:
+            tell(COMMIT_LISTENERS)
+        return run
 
     async def lose_silent(self, now: datetime, limit: int = 100) -> list[Run]:
         """CRASH the RUNNING runs whose clients promised heartbeats and went MISSED_BEATS

@@ -101,8 +101,8 @@ RETURN h.seq AS seq, h.hash AS hash, events
 """
 
 # Sealing, step 2: each of $rows (id, seq, prevHash, hash) placed in the chain, and the head
-# moved to the last; whether any of these events ($ids) set off automations (left outbox
-# rows, which the webhook worker takes only once their events are sealed).
+# moved to the last; whether any of these events set off automations (left outbox rows,
+# which the webhook worker takes only once their events are sealed).
 SEAL: Final[LiteralString] = """
 UNWIND $rows AS row
 MATCH (e:Unsealed {id: row.id})
@@ -111,7 +111,7 @@ REMOVE e:Unsealed
 WITH count(e) AS sealed
 MATCH (h:AuditHead {id: 'audit'})
 SET h.seq = $seq, h.hash = $hash
-RETURN sealed, EXISTS { MATCH (o:Outbox) WHERE o.event IN $ids } AS outbox
+RETURN sealed, EXISTS { MATCH (o:Outbox) WHERE o.event IN [row IN $rows | row.id] } AS outbox
 """
 
 UNSEALED: Final[LiteralString] = "MATCH (u:Unsealed) RETURN count(u) AS unsealed"
@@ -238,6 +238,5 @@ async def seal_batch(tx: Tx, limit: int = 2_000) -> Sealed:
         prev = digest
     if not rows:
         return Sealed(0, outbox=False)
-    ids = [row["id"] for row in rows]
-    done = await (await tx.run(SEAL, rows=rows, ids=ids, seq=seq, hash=prev)).single(strict=True)
+    done = await (await tx.run(SEAL, rows=rows, seq=seq, hash=prev)).single(strict=True)
     return Sealed(len(rows), outbox=bool(done["outbox"]))

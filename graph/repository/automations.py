@@ -228,7 +228,11 @@ class AutomationRepository(Repository):
             )
             return after
 
-        return await self._write(work)
+        updated = await self._write(work)
+        if changes.get("active"):
+            # resumed: what it was owed while paused is sent now, not at the worker's next look
+            tell(DELIVERY_LISTENERS)
+        return updated
 
     async def delete(self, automation_id: str, *, actor: str) -> int:
         """Delete an automation; return how many of its pending deliveries were cancelled."""

@@ -41,8 +41,8 @@ COMMIT_LISTENERS: set[Callable[[], None]] = set()
 # (it carries sealed events only).
 SEAL_LISTENERS: set[Callable[[], None]] = set()
 # Called when this process has deliveries for the webhook worker to take at once: it sealed
-# events of which some set off automations (left outbox rows), or it made a delivery due
-# again (redeliverWebhook). A change that set off nothing wakes no one to look.
+# events of which some set off automations (left outbox rows), made a delivery due again
+# (redeliverWebhook), or resumed an automation. A change that set off nothing wakes no one.
 DELIVERY_LISTENERS: set[Callable[[], None]] = set()
 
 

@@ -163,7 +163,7 @@ def test_the_worker_is_woken_by_what_sets_off_automations_and_by_nothing_else(
     """A change that sets off an automation is sent as soon as its event is sealed, and a
     redelivery as soon as it is asked for, not at the worker's next look (a minute away here);
     a change that sets off nothing does not wake the worker (no read of the outbox after every
-    commit)."""
+    commit), nor does a pause; a resume does (what was owed meanwhile goes at once)."""
     woken: list[float] = []
 
     def listener() -> None:
@@ -190,6 +190,12 @@ def test_the_worker_is_woken_by_what_sets_off_automations_and_by_nothing_else(
             ok(graphql(client, REDELIVER, id=got.headers["webhook-id"]))
             again = receiver.wait_for(2, timeout=10)[1]
             assert again.headers["webhook-id"] == got.headers["webhook-id"]
+            automation_id = made["automation"]["id"]
+            woken.clear()
+            ok(graphql(client, UPDATE, input={"automation": automation_id, "active": False}))
+            assert woken == []
+            ok(graphql(client, UPDATE, input={"automation": automation_id, "active": True}))
+            assert woken
         finally:
             DELIVERY_LISTENERS.discard(listener)
 

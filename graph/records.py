@@ -237,6 +237,7 @@ class Link:
     state: str
     linked_at: datetime
     unlinked_at: datetime | None
+    linked_by: str | None = None  # the actor who linked it
     aliases: tuple[str, ...] = field(default=())
     stages: tuple[str, ...] = field(default=())
     version: ArtifactVersion | None = None  # when it was fetched with the link

@@ -225,6 +225,9 @@ class LinkedVersion(Node):
     semver: str | None = strawberry.field(description="Semantic version label, if given.")
     deregistered: bool = strawberry.field(description="Deregistered (soft; restorable).")
     linked_at: datetime = strawberry.field(description="When it was linked.")
+    linked_by: str | None = strawberry.field(
+        description="Who linked it (the actor of its link.created event)."
+    )
     deregistered_at: datetime | None = strawberry.field(description="When it was deregistered.")
     aliases: list[LinkAlias] = strawberry.field(
         description="Aliases it holds, incl. latest, by name."
@@ -250,6 +253,7 @@ class LinkedVersion(Node):
             semver=link.semver,
             deregistered=link.state != "LINKED",
             linked_at=link.linked_at,
+            linked_by=link.linked_by,
             deregistered_at=link.unlinked_at,
             aliases=[
                 LinkAlias(name=a, protected=a in registry.protected_aliases) for a in link.aliases
@@ -316,9 +320,9 @@ class LinkConnection:
     @strawberry.field(
         description="This page as one JSON value of parallel lists, for long pages (a typed "
         "field costs the server per item): `{id, index, semver, deregistered, linkedAt "
-        "(epoch milliseconds), versionId, aliases, stages}`, the i-th entries describing one "
-        "linked version; `aliases` and `stages` map i to the names the linked versions "
-        "holding some hold."
+        "(epoch milliseconds), linkedBy, versionId, aliases, stages}`, the i-th entries "
+        "describing one linked version; `aliases` and `stages` map i to the names the linked "
+        "versions holding some hold."
     )
     def compact(self) -> JSON:
         links = self.items
@@ -330,6 +334,7 @@ class LinkConnection:
                 "semver": [link.semver for link in links],
                 "deregistered": [link.state != "LINKED" for link in links],
                 "linkedAt": [round(link.linked_at.timestamp() * 1000) for link in links],
+                "linkedBy": [link.linked_by for link in links],
                 "versionId": [link.version_id for link in links],
                 "aliases": {
                     str(i): list(link.aliases) for i, link in enumerate(links) if link.aliases

@@ -157,7 +157,7 @@ RETURN """
 # artifact version when $with_versions (the version field was asked for).
 _LINK_MAP: Final[LiteralString] = (
     """
-l {.id, .collectionId, .registryId, .versionId, .index, .semver, .state,
+l {.id, .collectionId, .registryId, .versionId, .index, .semver, .state, .actor,
    linkedAt: l.linkedAt.epochMillis, unlinkedAt: l.unlinkedAt.epochMillis,
    stateChanges: [t IN coalesce(l.stateChanges, []) | t.epochMillis],
    held: [(l)<-[:TO]-(a:Assignment WHERE a.open) | [a.kind, a.name]],

@@ -87,6 +87,7 @@ def link_from(node: Mapping[str, Any]) -> Link:
         state=node["state"],
         linked_at=linked_at,
         unlinked_at=from_millis(node.get("unlinkedAt")),
+        linked_by=node.get("actor"),
         aliases=tuple(name for kind, name in held if kind == "alias"),
         stages=tuple(name for kind, name in held if kind == "stage"),
         version=version_from(node["version"]) if node.get("version") else None,

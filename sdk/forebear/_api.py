@@ -47,8 +47,10 @@ class LinkedVersion:
     stages: list[str]
     deregistered: bool
     version_id: str
-    # in listings (Api.linked_versions): when it was linked, and the version's own name
+    # in listings (Api.linked_versions): when and by whom it was linked, and the version's
+    # own name
     linked_at: str | None = None
+    linked_by: str | None = None
     source: str | None = None
 
     @classmethod
@@ -63,6 +65,7 @@ class LinkedVersion:
             deregistered=bool(record.get("deregistered")),
             version_id=record["versionId"],
             linked_at=record.get("linkedAt"),
+            linked_by=record.get("linkedBy"),
             source=(record.get("version") or {}).get("name"),
         )
 
@@ -574,8 +577,8 @@ class Api:
                 $d: Boolean!, $after: String) {{ collections(registry: $r, search: $s, tag: $t,
                 type: $ty, stage: $st, includeDeprecated: $d, first: 100, after: $after) {{
                 nodes {{ registry name description tags types deprecated
-                latest: version(selector: "latest") {{ {LINK_FIELDS} linkedAt }}
-                named: links(named: true, first: 100) {{ nodes {{ {LINK_FIELDS} linkedAt }}
+                latest: version(selector: "latest") {{ {LINK_FIELDS} linkedAt linkedBy }}
+                named: links(named: true, first: 100) {{ nodes {{ {LINK_FIELDS} linkedAt linkedBy }}
                 pageInfo {{ hasNextPage }} }} }}
                 pageInfo {{ hasNextPage endCursor }} }} }}""",
                 r=registry,
@@ -618,7 +621,7 @@ class Api:
                 f"""query($r: String!, $n: String!, $d: Boolean!, $named: Boolean!,
                 $after: String) {{ collection(registry: $r, name: $n) {{ links(
                 includeDeregistered: $d, named: $named, first: 100, after: $after) {{
-                nodes {{ {LINK_FIELDS} linkedAt
+                nodes {{ {LINK_FIELDS} linkedAt linkedBy
                 version {{ name }} }} pageInfo {{ hasNextPage endCursor }} }} }} }}""",
                 r=registry,
                 n=name,

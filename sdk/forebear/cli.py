@@ -394,6 +394,7 @@ def show(target: str | None, everything: bool) -> list[dict[str, Any]]:
                 "stages": v.stages,
                 "source": v.source,
                 "linkedAt": v.linked_at,
+                "linkedBy": v.linked_by,
                 **({"deregistered": v.deregistered} if everything else {}),
             }
             for v in api.linked_versions(target, include_deregistered=everything)

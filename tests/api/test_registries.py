@@ -637,19 +637,29 @@ def test_collections_page_across_registries_in_name_order(client: TestClient) ->
 
 def test_a_long_page_of_links_comes_typed_or_compact_alike(client: TestClient) -> None:
     """`links` pages up to 1,000 at a time; its compact form carries what the typed nodes do,
-    and `versionId` names the linked version without fetching it."""
-    v = linked_collection(client, "long", 4)
+    and `versionId` names the linked version without fetching it; each says who linked it."""
+    v = linked_collection(client, "long", 3)
+    v += models(client, 1, artifact="alices")
+    ok(
+        as_actor(
+            client,
+            "alice",
+            LINK,
+            input={"registry": "model", "collection": "long", "version": v[3]["id"]},
+        )
+    )
     ok(graphql(client, SET_ALIAS, link="model/long:v1", alias="best"))
     ok(graphql(client, STAGE, link="model/long:v2", stage="staging"))
     deregister(client, "model/long:v0")
     query = """query($first: Int) { collection(registry: "model", name: "long") {
       links(first: $first, includeDeregistered: true) {
-        nodes { id index semver deregistered linkedAt versionId version { id }
+        nodes { id index semver deregistered linkedAt linkedBy versionId version { id }
                 aliases { name } stages }
         compact pageInfo { hasNextPage } } } }"""
     links = ok(graphql(client, query, first=1000))["collection"]["links"]
     nodes, compact = links["nodes"], links["compact"]
     assert [n["index"] for n in nodes] == [3, 2, 1, 0]
+    assert [n["linkedBy"] for n in nodes] == ["alice", "admin", "admin", "admin"]
     assert [n["versionId"] for n in nodes] == [n["version"]["id"] for n in nodes]
     assert [n["versionId"] for n in nodes] == [x["id"] for x in reversed(v)]
     for i, n in enumerate(nodes):
@@ -658,6 +668,7 @@ def test_a_long_page_of_links_comes_typed_or_compact_alike(client: TestClient) -
         assert compact["semver"][i] == n["semver"]
         assert compact["deregistered"][i] == n["deregistered"]
         assert compact["versionId"][i] == n["versionId"]
+        assert compact["linkedBy"][i] == n["linkedBy"]
         assert compact["aliases"].get(str(i), []) == [a["name"] for a in n["aliases"]]
         assert compact["stages"].get(str(i), []) == n["stages"]
         linked = datetime.fromisoformat(n["linkedAt"])

@@ -106,13 +106,6 @@ export function Model() {
   }
   const collection = shown?.collection;
   const stages = shown?.registry?.stages ?? [];
-  const linkedBy = new Map<string, string>();
-  for (const e of collection?.history.nodes ?? []) {
-    if (e.type === "link.created") {
-      const after = e.after as { latest?: string };
-      if (after?.latest) linkedBy.set(after.latest, e.actor);
-    }
-  }
   return (
     <Frame title={collection ? `${registry}/${collection.name}` : `${registry}/${name}`}>
       {error && <Failure error={error} />}
@@ -164,7 +157,6 @@ export function Model() {
                       stages={stages}
                       registry={registry}
                       collection={collection.name}
-                      linkedBy={linkedBy.get(link.id)}
                     />
                   </Fragment>
                 ))}
@@ -203,7 +195,6 @@ function VersionRow(props: {
   stages: string[];
   registry: string;
   collection: string;
-  linkedBy?: string;
 }) {
   const { link, stages, registry, collection } = props;
   const alias = useAction(SET_ALIAS);
@@ -281,7 +272,7 @@ function VersionRow(props: {
       </td>
       <td>
         {when(link.linkedAt)}
-        {props.linkedBy && <span className="muted"> by {props.linkedBy}</span>}
+        {link.linkedBy && <span className="muted"> by {link.linkedBy}</span>}
       </td>
       <td className="actions">
         {!link.deregistered && (

@@ -20,7 +20,7 @@ export const PROJECTS = gql`
   }
 `;
 
-const LINK_FIELDS = `id index semver stages deregistered linkedAt versionId aliases { name }`;
+const LINK_FIELDS = `id index semver stages deregistered linkedAt linkedBy versionId aliases { name }`;
 
 export const REGISTRIES = gql`
   query Registries {

@@ -8,6 +8,7 @@ export interface Link {
   aliases: { name: string }[];
   stages: string[];
   linkedAt: string;
+  linkedBy?: string | null;
   deregistered: boolean;
 }
 

@@ -104,7 +104,10 @@ class MetricSeries:
 @strawberry.type(description="One execution of training or evaluation code.")
 class Run(Node):
     project: str = strawberry.field(description="Name of the run's project.")
-    name: str = strawberry.field(description="Display name (the id if none was given).")
+    name: str = strawberry.field(
+        description="Display name; for a run started without one, two made-up words and "
+        "its number in the project, e.g. brave-otter-7."
+    )
     status: RunStatus = strawberry.field(description="RUNNING until finished.")
     config: JSON = strawberry.field(description="Hyper-parameters and settings (JSON object).")
     summary: JSON = strawberry.field(
@@ -221,7 +224,9 @@ class CreateProjectInput:
 @strawberry.input(description="Start a run; its project is created on first use.")
 class StartRunInput:
     project: str = strawberry.field(description="Project name.")
-    name: str | None = strawberry.field(default=None, description="Display name.")
+    name: str | None = strawberry.field(
+        default=None, description="Display name (none: e.g. brave-otter-7, see Run.name)."
+    )
     # null, not {}: see CreateArtifactVersionInput.metadata
     config: JSON | None = strawberry.field(default=None, description="JSON object (none: {}).")
     tags: list[str] = strawberry.field(default_factory=list, description="Labels.")

@@ -49,17 +49,27 @@ GET_PROJECT_BY_ID: Final[LiteralString] = """
 MATCH (p:Project {id: $id}) RETURN p {.*} AS project
 """
 
-CREATE_RUN: Final[LiteralString] = """
+# A run started without a name (r, in project p) is called as W&B calls it: $stem, two made-up
+# words, and its number in the project (counted from the project's degree, not its runs).
+_NAME_UNNAMED: Final[LiteralString] = """
+SET r.name = coalesce(r.name, $stem + '-' + toString(COUNT { (p)-[:HAS_RUN]->() }))"""
+
+CREATE_RUN: Final[LiteralString] = (
+    """
 MATCH (p:Project {name: $project})
 CREATE (p)-[:HAS_RUN]->(r:Run:Lineage:Entity)
-SET r = $props
+SET r = $props"""
+    + _NAME_UNNAMED
+    + """
 RETURN r {.*} AS run
 """
+)
 
 # The run of project $project whose key (or id) is $key, locked; else a new one made of
 # $props (which carry $key): `created` says which. MERGE on the (project, key) constraint
 # makes two starts with one key at once one run.
-START_KEYED_RUN: Final[LiteralString] = """
+START_KEYED_RUN: Final[LiteralString] = (
+    """
 MATCH (p:Project {name: $project})
 OPTIONAL MATCH (known:Run {project: $project, id: $key})
 CALL (p, known) {
@@ -74,9 +84,12 @@ UNION
 WITH p, r, coalesce(r._created, false) AS created
 SET r._lock = true
 REMOVE r._lock, r._created
-FOREACH (_ IN CASE WHEN created THEN [1] ELSE [] END | CREATE (p)-[:HAS_RUN]->(r))
+FOREACH (_ IN CASE WHEN created THEN [1] ELSE [] END | CREATE (p)-[:HAS_RUN]->(r))"""
+    + _NAME_UNNAMED
+    + """
 RETURN r {.*} AS run, created
 """
+)
 
 GET_RUNS: Final[LiteralString] = """
 UNWIND $ids AS id

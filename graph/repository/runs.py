@@ -8,6 +8,8 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+import coolname
+
 from graph.errors import Conflict, NotFound, not_a_member
 from graph.events import Change, write_event
 from graph.ids import new_id
@@ -107,14 +109,15 @@ def new_run(
     notes: str | None = None,
     heartbeat_seconds: int | None = None,
 ) -> dict[str, Any]:
-    """The properties of a new Run node (named after its id when `name` is None)."""
+    """The properties of a new Run node (without a name when `name` is None: the query that
+    makes it names it, queries.runs._NAME_UNNAMED)."""
     run_id = new_id("run")
     started_at = started_at or datetime.now(UTC)
     return {
         **_heard(heartbeat_seconds, started_at),
         "id": run_id,
         "project": project,
-        "name": name or run_id,
+        "name": name,
         "status": status,
         "config": json.dumps(config, sort_keys=True),
         "summary": "{}",
@@ -130,6 +133,12 @@ def new_run(
         "endedAt": started_at if status in TERMINAL else None,
         **flat(CONFIG_PREFIX, config),
     }
+
+
+def _stem() -> str:
+    """Two made-up words (coolname's curated lists), e.g. brave-otter: most of an unnamed
+    run's name."""
+    return str(coolname.generate_slug(2))
 
 
 def _heard(heartbeat_seconds: int | None, now: datetime) -> dict[str, Any]:
@@ -240,13 +249,17 @@ class RunRepository(Repository):
                 heartbeat_seconds=heartbeat_seconds,
             )
             if key is None:
-                row = await (await tx.run(q.CREATE_RUN, project=project, props=props)).single(
-                    strict=True
-                )
+                row = await (
+                    await tx.run(q.CREATE_RUN, project=project, props=props, stem=_stem())
+                ).single(strict=True)
             else:
                 row = await (
                     await tx.run(
-                        q.START_KEYED_RUN, project=project, key=key, props={**props, "key": key}
+                        q.START_KEYED_RUN,
+                        project=project,
+                        key=key,
+                        props={**props, "key": key},
+                        stem=_stem(),
                     )
                 ).single(strict=True)
                 if not row["created"]:
@@ -573,7 +586,7 @@ async def _resume(
             if props[field] is not None
         },
     }
-    if props["name"] != props["id"]:  # named by the new start
+    if props["name"] is not None:  # named by the new start
         changes["name"] = props["name"]
     run = await _set_props(tx, before.id, changes)
     await write_event(

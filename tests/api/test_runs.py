@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -223,6 +224,30 @@ mutation Start($input: StartRunInput!) {
   startRun(input: $input) { resumed run { id key status config tags name lastStep endedAt } }
 }
 """
+
+
+def test_a_run_started_without_a_name_is_given_one_with_its_number(client: TestClient) -> None:
+    """As W&B names its runs: two made-up words and the run's number in its project, so that
+    run lists and lineage graphs read as names, not ids; a name given is kept, and a resumed
+    run keeps the name it has."""
+    first = start_run(client, "churn")
+    start_run(client, "churn", name="baseline")
+    third = start_run(client, "churn")
+    keyed = ok(graphql(client, START, input={"project": "churn", "key": "job-7"}))["startRun"]
+    elsewhere = start_run(client, "fraud")
+    names = [first["name"], third["name"], keyed["run"]["name"], elsewhere["name"]]
+    assert all(re.fullmatch(r"[a-z]+(-[a-z]+)+-[0-9]+", name) for name in names), names
+    assert [name.rsplit("-", 1)[1] for name in names] == ["1", "3", "4", "1"]
+    assert first["name"] != first["id"]
+    again = ok(
+        graphql(client, START, input={"project": "churn", "key": "job-7", "resume": "ALLOW"})
+    )["startRun"]
+    assert again["resumed"] is True
+    assert again["run"]["name"] == keyed["run"]["name"]
+    listed = ok(graphql(client, RUNS, project="churn"))["runs"]["nodes"]
+    assert sorted(n["name"] for n in listed) == sorted(
+        [first["name"], "baseline", third["name"], keyed["run"]["name"]]
+    )
 
 
 def test_a_keyed_run_is_resumed_only_as_asked_and_in_one_transaction(

@@ -273,7 +273,8 @@ def test_the_dvclive_style_call_and_a_context_manager(sdk: Sdk) -> None:
     os.close(follower)
     os.close(leader)
     assert re.search(
-        rf"forebear: view run run_\w+ at {sdk.base}/projects/dvc\?run=run_\w+", said["0"]
+        rf"forebear: view run [a-z]+(-[a-z]+)+-[0-9]+ at {sdk.base}/projects/dvc\?run=run_\w+",
+        said["0"],
     )
     assert said["1"] == ""
     found = sdk.gql(

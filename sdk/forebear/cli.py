@@ -109,7 +109,10 @@ def _show(result: Any) -> None:
     elif isinstance(result, list) and not result:
         out.print("(none)")
     elif isinstance(result, list) and isinstance(result[0], dict):
-        table = Table(*result[0].keys())
+        table = Table()
+        for key in result[0]:
+            # a narrow terminal folds a value onto more lines: an id cut to `run_c556f…` is lost
+            table.add_column(key, overflow="fold")
         for row in result:
             table.add_row(*(_cell(v, k) for k, v in row.items()))
         out.print(table)

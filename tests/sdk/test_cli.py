@@ -292,6 +292,13 @@ def test_show_and_runs_list_what_registries_and_projects_hold(sdk: Sdk) -> None:
         ("train", "FINISHED"),
     ]
     assert runs[1]["summary"] == {"auc": 0.9}
+    # on an 80-column terminal a long value folds onto more lines; an id is never cut off
+    narrow = sdk.cli("runs", "fraud", COLUMNS="80").stdout
+    assert "…" not in narrow
+    first_column = "".join(
+        line.split("│")[1].strip() for line in narrow.splitlines() if line.startswith("│")
+    )
+    assert [r["id"] for r in runs] == re.findall(r"run_[0-9a-f]+?(?=run_|$)", first_column)
     tagged = json.loads(sdk.cli("runs", "fraud", "--tag", "cnn", "--json").stdout)
     assert len(tagged) == 2
     missing = sdk.cli("runs", "nowhere", check=False)

@@ -695,6 +695,12 @@ def _tree(found: Lineage) -> Tree:
 def impact(ref: str) -> list[dict[str, Any]]:
     """The linked versions downstream of a version, by collection."""
     with _api() as api:
+        groups = api.impact(ref)
+        if not groups:
+            # what descends from it, not its own links: say where it is registered itself
+            click.echo(
+                f"forebear: no registered version descends from {ref}{_own(api, ref)}", err=True
+            )
         return [
             {
                 "collection": g.collection,
@@ -703,8 +709,19 @@ def impact(ref: str) -> list[dict[str, Any]]:
                     for link in g.links
                 ),
             }
-            for g in api.impact(ref)
+            for g in groups
         ]
+
+
+def _own(api: Api, ref: str) -> str:
+    """` (it is registered itself as model/clf:v3)` when the version REF names is linked."""
+    try:
+        links = api.artifact(ref).linked_artifacts
+    except ForebearError:  # a run, or a linked version's reference: no version's own links
+        return ""
+    return (
+        f" (it is registered itself as {', '.join(link.name for link in links)})" if links else ""
+    )
 
 
 @main.command()

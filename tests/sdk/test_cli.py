@@ -213,6 +213,38 @@ def test_the_cli_logs_links_moves_and_traces(sdk: Sdk) -> None:
     assert sdk.cli("no-such-command", check=False).returncode == 2
 
 
+def test_impact_names_the_registered_models_made_from_a_dataset(sdk: Sdk) -> None:
+    """`forebear impact` of a dataset lists the registered models made from it, by collection
+    with their aliases; of a model registered itself, nothing descends, and it says where the
+    model is registered instead of a bare "(none)"."""
+    (sdk.home / "d.csv").write_text("x,y")
+    (sdk.home / "m.bin").write_text("weights")
+    sdk.python(
+        "import forebear\n"
+        "with forebear.init(project='proj') as run:\n"
+        "    run.log_artifact('d.csv', name='ds', type='dataset')\n"
+        "with forebear.init(project='proj') as run:\n"
+        "    run.use_artifact('proj/ds:latest')\n"
+        "    model = run.log_artifact('m.bin', name='clf', type='model')\n"
+        "    run.link_artifact(model, 'model/fraud', aliases=['production'])\n"
+    )
+    found = json.loads(sdk.cli("impact", "proj/ds:v0", "--json").stdout)
+    assert found == [{"collection": "model/fraud", "linked": "v0 (latest, production)"}]
+    table = sdk.cli("impact", "proj/ds", COLUMNS="200").stdout  # the latest version
+    assert "model/fraud" in table
+    assert "v0 (latest, production)" in table
+    own = sdk.cli("impact", "proj/clf:v0")
+    assert own.stdout.strip() == "(none)"
+    assert own.stderr.strip() == (
+        "forebear: no registered version descends from proj/clf:v0 "
+        "(it is registered itself as model/fraud:v0)"
+    )
+    assert json.loads(sdk.cli("impact", "proj/clf:v0", "--json").stdout) == []
+    missing = sdk.cli("impact", "proj/nope:v0", check=False)
+    assert missing.returncode == 1
+    assert "proj/nope:v0" in missing.stderr
+
+
 def test_artifact_diff_names_what_a_version_changes(sdk: Sdk) -> None:
     data = sdk.home / "data"
     data.mkdir()

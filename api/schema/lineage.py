@@ -109,7 +109,10 @@ class LineageGraph:
             for source, kind, target in self.answer.edges_on(*self.span)
         ]
 
-    @strawberry.field(description="This page as a Graphviz DOT digraph (runs as boxes).")
+    @strawberry.field(
+        description="This page as a Graphviz DOT digraph (runs as boxes), its arrows along "
+        "the data: a version into the run that consumed it, a run into what it produced."
+    )
     async def dot(self, info: Info) -> str:
         described = await _described(info, self.answer.page(*self.span))
         lines = ["digraph lineage {", "  rankdir=LR;"]
@@ -118,11 +121,14 @@ class LineageGraph:
             lines.append(f"  {_quoted(node_id)} [label={_quoted(found.name)}, shape={shape}];")
         lines += [
             f"  {_quoted(source)} -> {_quoted(target)} [label={_quoted(kind)}];"
-            for source, kind, target in self.answer.edges_on(*self.span)
+            for source, kind, target in _along_the_data(self.answer.edges_on(*self.span))
         ]
         return "\n".join([*lines, "}"]) + "\n"
 
-    @strawberry.field(description="This page as a Mermaid flowchart (runs as boxes).")
+    @strawberry.field(
+        description="This page as a Mermaid flowchart (runs as boxes), its arrows along the "
+        "data, as `dot`'s."
+    )
     async def mermaid(self, info: Info) -> str:
         described = await _described(info, self.answer.page(*self.span))
         lines = ["flowchart LR"]
@@ -131,7 +137,7 @@ class LineageGraph:
             lines.append(f'  {node_id}["{label}"]' if found.run else f'  {node_id}(["{label}"])')
         lines += [
             f"  {source} -->|{kind}| {target}"
-            for source, kind, target in self.answer.edges_on(*self.span)
+            for source, kind, target in _along_the_data(self.answer.edges_on(*self.span))
         ]
         return "\n".join(lines) + "\n"
 
@@ -327,6 +333,16 @@ def shortest_chains(edges: Iterable[Edge], start: str, goal: str, k: int) -> lis
             if after in reaching:
                 queue.append([*chain, after])
     return chains
+
+
+def _along_the_data(edges: Iterable[Edge]) -> list[Edge]:
+    """Edges (run, kind, version) as a drawing points them, along the data: a CONSUMED edge
+    from the version into the run, so that a left-to-right drawing reads dataset → run →
+    model, as the lineage explorer draws it."""
+    return [
+        (version, kind, run) if kind == "CONSUMED" else (run, kind, version)
+        for run, kind, version in edges
+    ]
 
 
 def _quoted(text: str) -> str:

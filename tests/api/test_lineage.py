@@ -636,10 +636,13 @@ def test_a_subgraph_exports_as_dot_and_mermaid(client: TestClient, story: dict[s
     assert dot.rstrip().endswith("}")
     assert f'"{story["A"]}" [label="A", shape=box];' in dot
     assert f'"{story["A"]}" -> "{story["model0"]}" [label="PRODUCED"];' in dot
-    assert f'"{story["A"]}" -> "{story["data0"]}" [label="CONSUMED"];' in dot
+    # arrows along the data, as the explorer draws it: the dataset into the run that used it
+    assert f'"{story["data0"]}" -> "{story["A"]}" [label="CONSUMED"];' in dot
+    assert f'"{story["A"]}" -> "{story["data0"]}"' not in dot
     assert mermaid.startswith("flowchart LR\n")
     assert f'  {story["model0"]}(["fraud/model:v0"])' in mermaid
     assert f"  {story['A']} -->|PRODUCED| {story['model0']}" in mermaid
+    assert f"  {story['data0']} -->|CONSUMED| {story['A']}" in mermaid
 
 
 def test_derivation_gives_the_k_shortest_chains(client: TestClient) -> None:

@@ -213,10 +213,11 @@ def test_the_cli_logs_links_moves_and_traces(sdk: Sdk) -> None:
     assert sdk.cli("no-such-command", check=False).returncode == 2
 
 
-def test_impact_names_the_registered_models_made_from_a_dataset(sdk: Sdk) -> None:
+def test_impact_lineage_drawings_and_stages_of_a_model_made_from_a_dataset(sdk: Sdk) -> None:
     """`forebear impact` of a dataset lists the registered models made from it, by collection
     with their aliases; of a model registered itself, nothing descends, and it says where the
-    model is registered instead of a bare "(none)"."""
+    model is registered instead of a bare "(none)". Its lineage draws along the data; a stage
+    is assigned and taken back."""
     (sdk.home / "d.csv").write_text("x,y")
     (sdk.home / "m.bin").write_text("weights")
     sdk.python(
@@ -243,6 +244,24 @@ def test_impact_names_the_registered_models_made_from_a_dataset(sdk: Sdk) -> Non
     missing = sdk.cli("impact", "proj/nope:v0", check=False)
     assert missing.returncode == 1
     assert "proj/nope:v0" in missing.stderr
+    # where it came from, drawn for a README or a notebook, along the data: the dataset into
+    # the run that used it, the run into the model
+    graph = json.loads(sdk.cli("lineage", "model/fraud:production", "--up", "--json").stdout)
+    ids = {n["name"]: n["id"] for n in graph["nodes"]}
+    ds, clf = ids["proj/ds:v0"], ids["proj/clf:v0"]
+    [trainer] = [e["source"] for e in graph["edges"] if e["target"] == clf]
+    mermaid = sdk.cli("lineage", "model/fraud:production", "--up", "--format", "mermaid").stdout
+    assert mermaid.startswith("flowchart LR\n")
+    assert f"  {ds} -->|CONSUMED| {trainer}\n" in mermaid
+    assert f"  {trainer} -->|PRODUCED| {clf}\n" in mermaid
+    dot = sdk.cli("lineage", "model/fraud:production", "--up", "--format", "dot").stdout
+    assert f'  "{ds}" -> "{trainer}" [label="CONSUMED"];' in dot
+    # and the stage it was given, taken back
+    staged = json.loads(sdk.cli("stage", "assign", "model/fraud:v0", "staging", "--json").stdout)
+    assert staged["stages"] == ["staging"]
+    unstaged = sdk.cli("stage", "unassign", "model/fraud:staging", "staging", "--json").stdout
+    assert json.loads(unstaged)["stages"] == []
+    assert json.loads(sdk.cli("impact", "proj/ds", "--json").stdout) == found
 
 
 def test_artifact_diff_names_what_a_version_changes(sdk: Sdk) -> None:

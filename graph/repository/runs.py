@@ -141,15 +141,21 @@ def _stem() -> str:
     return str(coolname.generate_slug(2))
 
 
+def _silent_after(heartbeat_seconds: int | None, heard: datetime) -> datetime | None:
+    """The moment after which a run last heard from at `heard` is lost (MISSED_BEATS beats
+    unheard); None for a run that promised no beat."""
+    if heartbeat_seconds is None:
+        return None
+    return heard + timedelta(seconds=heartbeat_seconds * MISSED_BEATS)
+
+
 def _heard(heartbeat_seconds: int | None, now: datetime) -> dict[str, Any]:
     """A run's client heard from at `now`: when, and the moment after which its silence makes
     it lost (`silentAfter`, indexed: the watch looks runs up by it; none without a beat)."""
     return {
         "heartbeatSeconds": heartbeat_seconds,
         "heardAt": now,
-        "silentAfter": None
-        if heartbeat_seconds is None
-        else now + timedelta(seconds=heartbeat_seconds * MISSED_BEATS),
+        "silentAfter": _silent_after(heartbeat_seconds, now),
         "lost": None,
     }
 
@@ -422,12 +428,13 @@ class RunRepository(Repository):
 
             async def work(tx: Tx, run_id: str = run_id) -> Run | None:
                 before = await _lock_run(tx, run_id)
-                beat, heard = before.heartbeat_seconds, before.heard_at
+                heard = before.heard_at
+                silent_after = _silent_after(before.heartbeat_seconds, heard) if heard else None
                 if (
                     before.status != "RUNNING"
-                    or beat is None
                     or heard is None
-                    or heard + timedelta(seconds=beat * MISSED_BEATS) >= now
+                    or silent_after is None
+                    or silent_after >= now
                 ):
                     return None  # heard from, or lost, since it was looked up
                 run = await _set_props(

@@ -717,7 +717,7 @@ def _own(api: Api, ref: str) -> str:
     """` (it is registered itself as model/clf:v3)` when the version REF names is linked."""
     try:
         links = api.artifact(ref).linked_artifacts
-    except ForebearError:  # a run, or a linked version's reference: no version's own links
+    except ForebearError:  # REF names a run, not a version: no links of its own
         return ""
     return (
         f" (it is registered itself as {', '.join(link.name for link in links)})" if links else ""

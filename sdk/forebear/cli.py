@@ -100,11 +100,15 @@ def command(fn: F) -> F:
 
 def _show(result: Any) -> None:
     if isinstance(result, LinkedVersion):
+        # one line, however long: rich would break it at 80 columns when piped (`| grep`)
         out.print(
-            f"{result.name}  aliases: {', '.join(result.aliases) or '-'}  "
-            f"stages: {', '.join(result.stages) or '-'}"
-            + (f"  semver: {result.semver}" if result.semver else "")
-            + ("  (deregistered)" if result.deregistered else "")
+            escape(
+                f"{result.name}  aliases: {', '.join(result.aliases) or '-'}  "
+                f"stages: {', '.join(result.stages) or '-'}"
+                + (f"  semver: {result.semver}" if result.semver else "")
+                + ("  (deregistered)" if result.deregistered else "")
+            ),
+            soft_wrap=True,
         )
     elif isinstance(result, list) and not result:
         out.print("(none)")

@@ -302,7 +302,9 @@ def test_show_and_runs_list_what_registries_and_projects_hold(sdk: Sdk) -> None:
     )
     sdk.cli("alias", "set", "model/fraud-clf:v0", "prod")
     sdk.cli("stage", "assign", "model/fraud-clf:v1", "staging")
-    sdk.cli("semver", "set", "model/fraud-clf:v1", "1.1.0")
+    labelled = sdk.cli("semver", "set", "model/fraud-clf:v1", "1.1.0", COLUMNS="60").stdout
+    # one line a version, even narrower than itself: a script greps it
+    assert labelled == "model/fraud-clf:v1  aliases: latest  stages: staging  semver: 1.1.0\n"
     registries = json.loads(sdk.cli("show", "--json").stdout)
     assert {"registry": "model"}.items() <= next(
         r for r in registries if r["registry"] == "model"

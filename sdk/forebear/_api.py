@@ -32,7 +32,9 @@ from forebear._transfer import put_blobs
 
 # A version by id or reference (project/name:latest too), as `bound` reads it.
 VERSION_BY_REF = f"query($ref: String!) {{ artifactVersion(ref: $ref) {{ {VERSION_FIELDS} }} }}"
-LINK_FIELDS = "id name index semver deregistered stages versionId aliases { name }"
+LINK_FIELDS = (
+    "id name index semver deregistered stages versionId linkedAt linkedBy aliases { name }"
+)
 
 
 @dataclass(frozen=True)
@@ -47,8 +49,7 @@ class LinkedVersion:
     stages: list[str]
     deregistered: bool
     version_id: str
-    # in listings (Api.linked_versions): when and by whom it was linked, and the version's
-    # own name
+    # when and by whom it was linked; the version's own name in listings (Api.linked_versions)
     linked_at: str | None = None
     linked_by: str | None = None
     source: str | None = None
@@ -577,8 +578,8 @@ class Api:
                 $d: Boolean!, $after: String) {{ collections(registry: $r, search: $s, tag: $t,
                 type: $ty, stage: $st, includeDeprecated: $d, first: 100, after: $after) {{
                 nodes {{ registry name description tags types deprecated
-                latest: version(selector: "latest") {{ {LINK_FIELDS} linkedAt linkedBy }}
-                named: links(named: true, first: 100) {{ nodes {{ {LINK_FIELDS} linkedAt linkedBy }}
+                latest: version(selector: "latest") {{ {LINK_FIELDS} }}
+                named: links(named: true, first: 100) {{ nodes {{ {LINK_FIELDS} }}
                 pageInfo {{ hasNextPage }} }} }}
                 pageInfo {{ hasNextPage endCursor }} }} }}""",
                 r=registry,
@@ -621,7 +622,7 @@ class Api:
                 f"""query($r: String!, $n: String!, $d: Boolean!, $named: Boolean!,
                 $after: String) {{ collection(registry: $r, name: $n) {{ links(
                 includeDeregistered: $d, named: $named, first: 100, after: $after) {{
-                nodes {{ {LINK_FIELDS} linkedAt linkedBy
+                nodes {{ {LINK_FIELDS}
                 version {{ name }} }} pageInfo {{ hasNextPage endCursor }} }} }} }}""",
                 r=registry,
                 n=name,

@@ -114,7 +114,10 @@ def test_the_wandb_artifacts_walkthrough_runs_as_written(sdk: Sdk, tmp_path: Pat
     assert by_entity.qualified_name == "artifacts-example/bicycle-dataset:v0"
     assert api.artifact(name="wandb-registry-model/bikes:staging").name == "bike-model"
     linked = api.link("team/artifacts-example/bicycle-dataset:v0", "dataset/bikes")
-    assert linked.name == "dataset/bikes:v0"
+    assert (linked.name, linked.linked_by) == ("dataset/bikes:v0", "admin")  # who, and when
+    assert linked.linked_at is not None
+    moved = api.set_alias("dataset/bikes:v0", "prod")  # any link a change answers with
+    assert (moved.linked_by, moved.linked_at) == ("admin", linked.linked_at)
     # lineage names a run's job type where it names a version's artifact type
     up = api.lineage("artifacts-example/bike-model:v0", direction="upstream")
     assert sorted((n.kind, n.type) for n in up.nodes) == [

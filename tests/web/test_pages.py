@@ -58,6 +58,56 @@ def test_sign_in_refuses_a_wrong_key_and_keeps_the_key_out_of_urls(
     assert page.evaluate("localStorage.length") == 0
 
 
+def test_the_home_page_shows_each_registry_and_its_newest_changes(
+    page: Page, server: tuple[str, int]
+) -> None:
+    base, _ = server
+    seeded = seed(base)
+    gql(
+        base,
+        """mutation { assignStage(input: {link: "zoo/fraud-clf:v0", stage: "production"})
+        { link { id } } }""",
+    )
+    for n in range(6):  # one more than the home page shows of a registry
+        gql(
+            base,
+            """mutation($c: String!) { linkVersion(input: {registry: "zoo", collection: $c,
+            version: "fraud/clf:latest", createCollection: true}) { link { id } } }""",
+            c=f"m{n}",
+        )
+    sign_in(page)
+    zoo = page.get_by_role("listitem", name="Registry zoo")
+    expect(zoo).to_contain_text("Production models")
+    expect(zoo.get_by_role("listitem").first).to_have_text("fraud-clf latest v1 · production v0")
+    expect(zoo.get_by_role("listitem")).to_have_count(6)
+    expect(zoo.get_by_role("link", name="More in zoo")).to_be_visible()
+    expect(page.get_by_role("listitem", name="Registry dataset")).to_contain_text(
+        "Nothing linked into it yet"
+    )
+    changes = page.get_by_role("region", name="Recent changes")
+    expect(changes.get_by_role("listitem").first).to_contain_text("link.created")
+    expect(changes).to_contain_text("stage: — → production")
+    expect(changes).to_contain_text("zoo/fraud-clf:v0")  # names, not lnk_ ids
+    expect(changes).not_to_contain_text("run.started")  # runs have their own pages
+    shot(page, "home")
+    zoo.get_by_role("link", name="fraud-clf").click()
+    expect(page.get_by_role("heading", name="zoo/fraud-clf")).to_be_visible()
+    # A member of two registries (not an org admin, who alone reads the org-wide log) sees
+    # those two and the changes in them.
+    gql(
+        base,
+        'mutation { setRegistryMember(input: {registry: "dataset", principal: "vera", '
+        "role: VIEWER}) { registry { id } } }",
+    )
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, seeded["viewer"])
+    expect(page.get_by_role("listitem", name=re.compile("^Registry "))).to_have_count(2)
+    changes = page.get_by_role("region", name="Recent changes")
+    expect(changes.get_by_role("listitem").first).to_contain_text("link.created")
+    expect(changes).to_contain_text("stage: — → production")
+    expect(changes.get_by_role("alert")).to_have_count(0)
+
+
 def test_a_model_is_found_promoted_and_the_history_says_so(
     page: Page, server: tuple[str, int]
 ) -> None:

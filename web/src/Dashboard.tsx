@@ -1,11 +1,21 @@
-// Models dashboard: every collection of a registry with its latest version, aliases, the
-// version holding each stage, and the last change; search, tag and stage filters in the URL.
+// Home: each registry with its first collections (latest version, what holds each stage) and
+// the newest registry changes. Models dashboard: every collection of a registry with its latest
+// version, aliases, the version holding each stage, and the last change; search, tag and stage
+// filters in the URL.
 import { useQuery } from "@apollo/client/react";
-import { useEffect, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import { Link, Navigate, useParams, useSearchParams } from "react-router-dom";
-import { DASHBOARD, REGISTRIES } from "./queries";
-import { appendPage, latest, type Link as LinkRow, stageHolders, versionLabel, when } from "./shape";
-import { Empty, Failure, Frame, Loading } from "./ui";
+import {
+  DASHBOARD,
+  RECENT_CHANGES,
+  recentChangesIn,
+  REGISTRIES,
+  REGISTRY_EVENTS,
+  REGISTRY_PREVIEW,
+  VIEWER,
+} from "./queries";
+import { appendPage, type EventRow, latest, type Link as LinkRow, stageHolders, versionLabel, when } from "./shape";
+import { Empty, Events, Failure, Frame, Loading } from "./ui";
 
 interface Registry {
   id: string;
@@ -26,7 +36,8 @@ interface CollectionNode {
 
 export function Registries() {
   const { data, error, loading } = useQuery<{ registries: Registry[] }>(REGISTRIES);
-  const registries = data?.registries ?? [];
+  const registries = useMemo(() => data?.registries ?? [], [data]);
+  const names = useMemo(() => registries.map((r) => r.name), [registries]);
   if (registries.length === 1) return <Navigate to={`/registries/${registries[0].name}`} replace />;
   return (
     <Frame title="Registries">
@@ -37,13 +48,79 @@ export function Registries() {
       )}
       <ul className="cards">
         {registries.map((r) => (
-          <li key={r.id}>
-            <Link to={`/registries/${r.name}`}>{r.name}</Link>
-            <span className="muted"> {r.description}</span>
-          </li>
+          <RegistryCard key={r.id} registry={r} />
         ))}
       </ul>
+      {data && <RecentChanges registries={names} />}
     </Frame>
+  );
+}
+
+/** A registry on the home page: its first collections, each with its latest version and the
+ * versions its stages hold, and a way to all of them. */
+function RegistryCard({ registry }: { registry: Registry }) {
+  const { data, error } = useQuery<{
+    collections: { nodes: Pick<CollectionNode, "id" | "name" | "deprecated" | "links">[]; pageInfo: { hasNextPage: boolean } };
+  }>(REGISTRY_PREVIEW, { variables: { registry: registry.name } });
+  const collections = data?.collections.nodes ?? [];
+  return (
+    <li aria-label={`Registry ${registry.name}`}>
+      <h2>
+        <Link to={`/registries/${registry.name}`}>{registry.name}</Link>
+      </h2>
+      {registry.description && <p className="muted">{registry.description}</p>}
+      {error && <Failure error={error} />}
+      {data && !collections.length && <p className="muted">Nothing linked into it yet.</p>}
+      <ul className="preview">
+        {collections.map((c) => {
+          const newest = latest(c.links.nodes);
+          const held = Object.entries(stageHolders(registry.stages, c.links.nodes)).filter(([, v]) => v);
+          return (
+            <li key={c.id}>
+              <Link to={`/registries/${registry.name}/${c.name}`}>{c.name}</Link>
+              {c.deprecated && <span className="badge">deprecated</span>}
+              <span className="muted">
+                {newest ? ` latest ${versionLabel(newest)}` : " no live version"}
+                {held.map(([stage, v]) => ` · ${stage} ${v}`).join("")}
+              </span>
+            </li>
+          );
+        })}
+      </ul>
+      {data?.collections.pageInfo.hasNextPage && (
+        <Link to={`/registries/${registry.name}`}>More in {registry.name} →</Link>
+      )}
+    </li>
+  );
+}
+
+/** The newest changes to what registries hold, that the reader may see: the org's for an org
+ * admin, those of each registry a member reads otherwise. */
+function RecentChanges({ registries }: { registries: string[] }) {
+  const viewer = useQuery<{ viewer: { user: { orgAdmin: boolean } } }>(VIEWER);
+  const orgAdmin = viewer.data?.viewer.user.orgAdmin;
+  const query = useMemo(() => (orgAdmin ? RECENT_CHANGES : recentChangesIn(registries)), [orgAdmin, registries]);
+  const asked: Record<string, unknown> = { types: REGISTRY_EVENTS };
+  registries.forEach((name, i) => (asked[`r${i}`] = name));
+  const { data, error } = useQuery<Record<string, { nodes: (EventRow & { seq: number | string })[] }>>(query, {
+    variables: asked,
+    skip: orgAdmin === undefined || (!orgAdmin && !registries.length),
+  });
+  const events = Object.values(data ?? {})
+    .flatMap((log) => log.nodes)
+    .filter((e) => !e.withheld)
+    .sort((a, b) => Number(b.seq) - Number(a.seq))
+    .slice(0, 10);
+  return (
+    <section aria-label="Recent changes">
+      <h2>Recent changes</h2>
+      {(error || viewer.error) && <Failure error={error ?? viewer.error} />}
+      {(data || orgAdmin === false) && !events.length && <Empty>No version linked, moved or staged yet.</Empty>}
+      <ol className="history">
+        <Events events={events} />
+      </ol>
+      <Link to="/audit">The whole audit log →</Link>
+    </section>
   );
 }
 

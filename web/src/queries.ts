@@ -22,11 +22,42 @@ export const PROJECTS = gql`
 
 const LINK_FIELDS = `id index semver stages deregistered linkedAt linkedBy versionId aliases { name }`;
 
+export const PREVIEWED = 6; // collections a registry shows on the home page
+
 export const REGISTRIES = gql`
   query Registries {
     registries { id name description stages }
   }
 `;
+
+// The home page: a registry's first collections, each with the versions an alias or stage names.
+export const REGISTRY_PREVIEW = gql`
+  query RegistryPreview($registry: String!) {
+    collections(registry: $registry, first: ${PREVIEWED}) {
+      nodes { id name deprecated links(named: true, first: 100) { nodes { ${LINK_FIELDS} } } }
+      pageInfo { hasNextPage }
+    }
+  }
+`;
+
+// The newest changes to what registries hold (not runs' and projects' own), across
+// registries, that the reader may see: the home page.
+export const REGISTRY_EVENTS = [
+  "link.created", "link.deregistered", "link.restored", "link.semver_set", "alias.set", "alias.removed",
+  "stage.assigned", "stage.unassigned", "promotion.requested", "promotion.rejected",
+  "collection.created", "collection.deprecated", "collection.restored", "collection.renamed",
+];
+const RECENT = `types: $types, first: 10) { nodes { id seq type actor time before after withheld } }`;
+export const RECENT_CHANGES = gql`
+  query RecentChanges($types: [String!]) { auditLog(${RECENT} }
+`;
+/** The same for a member of some registries: only an org admin reads the org-wide log, so each
+ * registry's is asked for (r0, r1, …, in the order of `registries`). */
+export function recentChangesIn(registries: string[]) {
+  const each = registries.map((_, i) => `r${i}: auditLog(registry: $r${i}, ${RECENT}`);
+  const asked = registries.map((_, i) => `, $r${i}: String!`).join("");
+  return gql(`query RecentChangesIn($types: [String!]${asked}) { ${each.join(" ")} }`);
+}
 
 export const DASHBOARD = gql`
   query Dashboard($registry: String!, $search: String, $tag: String, $stage: String, $after: String) {

@@ -102,7 +102,7 @@ export function History({
   );
 }
 
-function Events({ events }: { events: EventRow[] }) {
+export function Events({ events }: { events: EventRow[] }) {
   const names = useNames(events);
   return events.map((e) => (
     <li key={e.id}>

@@ -218,7 +218,9 @@ class Artifact:
         self._writable()
         source = Path(local_path)
         if not source.is_file():
-            raise ForebearError(f"{source} is not a file")
+            if source.is_dir():
+                raise ForebearError(f"{source} is a directory: add it with add_dir")
+            raise ForebearError(f"no file at {source.absolute()}")
         entry = _clean_path(name or source.name)
         self._entries[entry] = os.fspath(source)
         return ArtifactFile(entry, source.stat().st_size, "", content_type(entry))

@@ -897,6 +897,11 @@ def test_errors_say_what_to_do(sdk: Sdk, tmp_path: Path) -> None:
     with pytest.raises(forebear.AuthError, match="FOREBEAR_API_KEY"):
         forebear.Api(api_key="fbk_not-a-key").log_artifact(artifact, project="p")
     assert forebear._hashing.HashCache(tmp_path / "cache").known([big]) == [None]
+    # A path that is wrong says where it was looked for; a folder, how it is added.
+    with pytest.raises(forebear.ForebearError, match=re.escape(f"no file at {tmp_path}/gone.h5")):
+        forebear.Artifact("m", "model").add_file(tmp_path / "gone.h5")
+    with pytest.raises(forebear.ForebearError, match="is a directory: add it with add_dir"):
+        forebear.Artifact("m", "model").add_file(tmp_path)
     with pytest.raises(forebear.ForebearError, match="FOREBEAR_MODE"):
         forebear.init(project="p", mode="sideways")
     disabled = forebear.init(project="p", mode="disabled")

@@ -319,7 +319,7 @@ def test_the_audit_log_lists_changes_and_the_chain_is_intact(
     page: Page, server: tuple[str, int]
 ) -> None:
     base, _ = server
-    seed(base)
+    seeded = seed(base)
     sign_in(page, path="/audit")
     expect(page.get_by_role("status").first).to_contain_text("Hash chain intact")
     expect(page.get_by_role("list")).to_contain_text("link.created")
@@ -328,3 +328,15 @@ def test_the_audit_log_lists_changes_and_the_chain_is_intact(
     expect(page.get_by_text("No event matches")).to_be_visible()
     assert "actor=nobody-did-this" in page.url
     shot(page, "audit")
+    # A registry's member (not an org admin) reads that registry's log, offered when none is
+    # chosen; the chain, which spans every registry, is checked by org admins.
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, seeded["viewer"], path="/audit")
+    expect(page.get_by_text("Only an org admin reads the whole log")).to_be_visible()
+    page.get_by_role("link", name="zoo", exact=True).click()
+    assert "registry=zoo" in page.url
+    expect(page.get_by_role("list").filter(has_text="link.created")).to_contain_text(
+        "latest: — → zoo/fraud-clf:v0"
+    )
+    expect(page.get_by_role("alert")).to_have_count(0)
+    expect(page.get_by_text("Hash chain")).to_have_count(0)

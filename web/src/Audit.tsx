@@ -1,8 +1,8 @@
 // Audit log: every change, filtered by actor, type, registry and time, with the state of the
 // hash chain that makes it tamper-evident.
 import { useQuery } from "@apollo/client/react";
-import { useSearchParams } from "react-router-dom";
-import { AUDIT } from "./queries";
+import { Link, useSearchParams } from "react-router-dom";
+import { AUDIT, AUDIT_CHECK, VIEWER } from "./queries";
 import { useNames } from "./names";
 import { appendPage, change, when } from "./shape";
 import { Empty, Failure, Frame, Loading } from "./ui";
@@ -12,7 +12,10 @@ interface AuditData {
     nodes: { id: string; seq: number; type: string; actor: string; time: string; registry: string | null; before: unknown; after: unknown; withheld: boolean }[];
     pageInfo: { hasNextPage: boolean; endCursor: string | null };
   };
-  verifyAuditLog: { intact: boolean; checked: number; reason: string | null; firstBreak: { seq: number } | null };
+}
+
+interface ViewerData {
+  viewer: { user: { orgAdmin: boolean }; registries: { registry: string }[] };
 }
 
 export function Audit() {
@@ -21,7 +24,17 @@ export function Audit() {
   const type = params.get("type") ?? "";
   const registry = params.get("registry") ?? "";
   const since = params.get("since") ?? "";
+  // Only an org admin reads the whole log and checks its chain; a member reads the log of a
+  // registry of theirs, and is offered those when none is chosen.
+  const viewer = useQuery<ViewerData>(VIEWER);
+  const orgAdmin = viewer.data?.viewer.user.orgAdmin;
+  const mine = [...new Set(viewer.data?.viewer.registries.map((r) => r.registry) ?? [])].sort();
+  const choose = orgAdmin === false && !registry;
+  const checked = useQuery<{
+    verifyAuditLog: { intact: boolean; checked: number; reason: string | null; firstBreak: { seq: number } | null };
+  }>(AUDIT_CHECK, { skip: !orgAdmin });
   const { data, error, loading, fetchMore } = useQuery<AuditData>(AUDIT, {
+    skip: orgAdmin === undefined || choose,
     variables: {
       actor: actor || null,
       registry: registry || null,
@@ -35,7 +48,7 @@ export function Audit() {
     else next.delete(name);
     setParams(next, { replace: true });
   }
-  const check = data?.verifyAuditLog;
+  const check = checked.data?.verifyAuditLog;
   const names = useNames(data?.auditLog.nodes);
   return (
     <Frame title="Audit log">
@@ -52,7 +65,21 @@ export function Audit() {
         <input aria-label="Registry" placeholder="Registry" value={registry} onChange={(e) => set("registry", e.target.value)} />
         <input aria-label="Since" type="datetime-local" value={since} onChange={(e) => set("since", e.target.value)} />
       </form>
-      {error && <Failure error={error} />}
+      {choose && (
+        <Empty>
+          Only an org admin reads the whole log. Yours:{" "}
+          {mine.length
+            ? mine.map((name, i) => (
+                <span key={name}>
+                  {i > 0 && ", "}
+                  <Link to={`/audit?registry=${encodeURIComponent(name)}`}>{name}</Link>
+                </span>
+              ))
+            : "you hold a role in no registry"}
+          .
+        </Empty>
+      )}
+      {(error ?? viewer.error ?? checked.error) && <Failure error={error ?? viewer.error ?? checked.error} />}
       {loading && !data && <Loading what="the audit log" />}
       {data && !data.auditLog.nodes.length && <Empty>No event matches.</Empty>}
       <ol className="history">

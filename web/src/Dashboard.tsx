@@ -101,7 +101,7 @@ function RecentChanges({ registries }: { registries: string[] }) {
   const orgAdmin = viewer.data?.viewer.user.orgAdmin;
   const query = useMemo(() => (orgAdmin ? RECENT_CHANGES : recentChangesIn(registries)), [orgAdmin, registries]);
   const asked: Record<string, unknown> = { types: REGISTRY_EVENTS };
-  registries.forEach((name, i) => (asked[`r${i}`] = name));
+  if (!orgAdmin) registries.forEach((name, i) => (asked[`r${i}`] = name));
   const { data, error } = useQuery<Record<string, { nodes: (EventRow & { seq: number | string })[] }>>(query, {
     variables: asked,
     skip: orgAdmin === undefined || (!orgAdmin && !registries.length),
@@ -115,11 +115,24 @@ function RecentChanges({ registries }: { registries: string[] }) {
     <section aria-label="Recent changes">
       <h2>Recent changes</h2>
       {(error || viewer.error) && <Failure error={error ?? viewer.error} />}
-      {(data || orgAdmin === false) && !events.length && <Empty>No version linked, moved or staged yet.</Empty>}
+      {(data || (orgAdmin === false && !registries.length)) && !events.length && (
+        <Empty>No version linked, moved or staged yet.</Empty>
+      )}
       <ol className="history">
         <Events events={events} />
       </ol>
-      <Link to="/audit">The whole audit log →</Link>
+      {orgAdmin && <Link to="/audit">The whole audit log →</Link>}
+      {orgAdmin === false && (
+        <p>
+          Audit log of{" "}
+          {registries.map((name, i) => (
+            <span key={name}>
+              {i > 0 && ", "}
+              <Link to={`/audit?registry=${encodeURIComponent(name)}`}>{name}</Link>
+            </span>
+          ))}
+        </p>
+      )}
     </section>
   );
 }

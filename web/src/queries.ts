@@ -97,6 +97,12 @@ export const AUDIT = gql`
       nodes { id seq type actor time registry subjects before after withheld }
       pageInfo { hasNextPage endCursor }
     }
+  }
+`;
+
+// Whether the hash chain is intact (org admins: the chain spans every registry).
+export const AUDIT_CHECK = gql`
+  query AuditCheck {
     verifyAuditLog { intact checked reason firstBreak { seq } }
   }
 `;

@@ -294,3 +294,8 @@ def test_the_projects_page_lists_every_project_page_by_page(
     expect(page.get_by_role("button", name="More projects")).to_have_count(0)
     projects.get_by_role("link", name="team-51").click()
     expect(page).to_have_url(f"{base}/projects/team-51")
+    # Someone in none of them is told how to be added, not that there are none.
+    key = gql(base, 'mutation { createUser(input: {name: "newcomer"}) { key } }')["createUser"]
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, key["key"], path="/projects")
+    expect(page.get_by_text("No project you may read")).to_contain_text("setProjectMember")

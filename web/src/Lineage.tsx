@@ -218,7 +218,7 @@ export function Lineage() {
       {loading && <Loading what="the lineage" />}
       {answer && (
         <p className="muted" role="status" aria-label="Lineage summary">
-          {graph.nodes.size} nodes drawn of {answer.totalNodes}, to depth {answer.depth}
+          {graph.nodes.size} {graph.nodes.size === 1 ? "node" : "nodes"} drawn of {answer.totalNodes}, to depth {answer.depth}
           {answer.truncated &&
             (answer.truncatedReason === "node cap"
               ? " — the server's node cap cut the answer: narrow it by depth, kind, type or project"

@@ -42,7 +42,10 @@ export function Projects() {
       {error && <Failure error={error} />}
       {loading && !data && <Loading what="projects" />}
       {data && !projects.length && (
-        <Empty>No project yet: a run makes its project, as forebear.init(project="fraud") does.</Empty>
+        <Empty>
+          No project you may read: a run makes its project, as forebear.init(project="fraud") does, and a project's
+          member or an org admin adds you to theirs (setProjectMember).
+        </Empty>
       )}
       {projects.length > 0 && (
         <table className="grid" aria-label="Projects">

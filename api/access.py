@@ -429,8 +429,13 @@ async def _audit_log(access: Access, kwargs: Mapping[str, Any], doing: str) -> N
     """The org-wide log is for org admins; filtered to one registry, for its viewers."""
     if kwargs.get("registry"):
         access.require_registry(str(kwargs["registry"]), VIEWER, doing)
-    else:
-        access.require_org_admin(f"{doing} without a registry")
+    elif not access.principal.org_admin:
+        mine = access.visible_registries() or []
+        yours = f"yours: {', '.join(mine)}" if mine else "you hold a role in none"
+        raise Forbidden(
+            f"{doing} without a registry: only org admins read the whole log; name a registry "
+            f"you hold a role in ({yours})"
+        )
 
 
 audit_log: Final = Rule(_audit_log, ("registry",))

@@ -275,6 +275,19 @@ def test_each_family_is_allowed_or_refused_for_each_principal(
     assert seen == expected
 
 
+def test_a_refused_whole_audit_log_names_the_registries_whose_logs_may_be_read(
+    world: World,
+) -> None:
+    whole = "{ auditLog(first: 5) { nodes { type } } }"
+    [refusal] = world.call("viewer", whole)["errors"]
+    assert refusal["extensions"]["code"] == F
+    assert "name a registry you hold a role in (yours: model)" in refusal["message"]
+    [refusal] = world.call("project", whole)["errors"]
+    assert "(you hold a role in none)" in refusal["message"]
+    mine = world.call("viewer", '{ auditLog(registry: "model", first: 5) { nodes { type } } }')
+    assert "errors" not in mine
+
+
 def test_every_root_field_has_a_rule_and_a_field_without_one_is_refused() -> None:
     from strawberry.types.field import StrawberryField
 

@@ -93,6 +93,14 @@ describe("change", () => {
     expect(change({ before: { aliases: { prod: "lnk_1" } }, after: { aliases: [] } })).toBe(
       "aliases: prod=lnk_1 → —",
     );
+    // a new link taking an alias from an older one: where it came from, by name
+    const names = new Map([["lnk_1", "m/c:v0"]]);
+    expect(change({ before: { aliases: { prod: "lnk_1", best: null } }, after: { aliases: ["prod", "best"] } }, names)).toBe(
+      "aliases: — → prod (from m/c:v0), best",
+    );
+    expect(change({ before: { aliases: { prod: "lnk_1", old: "lnk_1" } }, after: { aliases: ["prod"] } }, names)).toBe(
+      "aliases: old=m/c:v0 → prod (from m/c:v0)",
+    );
   });
   it("says when the server withheld what changed", () => {
     expect(change({ before: {}, after: {}, withheld: true })).toBe(

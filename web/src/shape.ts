@@ -92,12 +92,27 @@ export function change(
   const before = asObject(event.before);
   const after = asObject(event.after);
   const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
-  const fields = keys.map((k) => [k, show(before[k], names), show(after[k], names)]);
+  const fields = keys.map((k) => [k, ...shownPair(before[k], after[k], names)]);
   const about = fields
     .filter(([k, then, now]) => k in before && k in after && then === now && now !== "—")
     .map(([k, , now]) => `${k}: ${now}`);
   const changed = fields.filter(([, then, now]) => then !== now).map(([k, then, now]) => `${k}: ${then} → ${now}`);
   return [...about, ...changed].join("; ");
+}
+
+/** A field before and after. Where each alias was before ({candidate: lnk_…}) and the aliases
+ * a link holds after ([candidate]) read as a move: "— → candidate (from m/c:v0)"; the aliases
+ * it lost stay on the left. Any other field: each side as `show` reads it. */
+function shownPair(then: unknown, now: unknown, names: ReadonlyMap<string, string>): [string, string] {
+  if (!Array.isArray(now) || !then || typeof then !== "object" || Array.isArray(then)) {
+    return [show(then, names), show(now, names)];
+  }
+  const held = then as Record<string, unknown>;
+  const lost = Object.fromEntries(Object.entries(held).filter(([k]) => !now.includes(k)));
+  const gained = now.map((name) =>
+    typeof name === "string" && held[name] != null ? `${name} (from ${show(held[name], names)})` : show(name, names),
+  );
+  return [show(lost, names), gained.join(", ") || "—"];
 }
 
 function asObject(value: unknown): Record<string, unknown> {

@@ -800,9 +800,19 @@ def _change(event: Event, names: dict[str, str]) -> str:
 
     if event.withheld:
         return "(also about something you may not read: left out)"
+
+    def pair(then: Any, now: Any) -> tuple[str, str]:
+        """Before and after; where each alias was ({candidate: lnk_}) and the aliases a link
+        holds after ([candidate]) read as a move: `- -> candidate (from model/clf:v0)`."""
+        if not (isinstance(then, dict) and isinstance(now, list)):
+            return shown(then), shown(now)
+        lost = {k: v for k, v in then.items() if k not in now}
+        gained = [f"{a} (from {shown(then[a])})" if then.get(a) else shown(a) for a in now]
+        return shown(lost), ", ".join(gained) or "-"
+
     parts = []
     for key in dict.fromkeys([*event.after, *event.before]):
-        now, then = shown(event.after.get(key)), shown(event.before.get(key))
+        then, now = pair(event.before.get(key), event.after.get(key))
         if now == then == "-":  # empty before and after ({} then, [] now): nothing to say
             continue
         if key in event.before and then != now:

@@ -90,6 +90,13 @@ def test_the_cli_logs_links_moves_and_traces(sdk: Sdk) -> None:
     plain = sdk.cli("history", "dataset/plain", COLUMNS="200").stdout
     assert ("link.created" in plain, "aliases" in plain) == (True, False), plain
     assert re.search(r"(lnk|ver)_[0-9a-f]{24}", table) is None
+    # A new link taking an alias says which link it took it from.
+    (sdk.home / "next.txt").write_text("next")
+    sdk.cli("artifact", "put", "next.txt", "-n", "elsewhere/next", "-t", "dataset")
+    sdk.cli("link", "proj/ds:gold", "dataset/moves", "-a", "champ")
+    sdk.cli("link", "elsewhere/next:v0", "dataset/moves", "-a", "champ")
+    took = sdk.cli("history", "dataset/moves:v1", COLUMNS="200").stdout
+    assert "aliases: - -> champ (from dataset/moves:v0);" in took, took
     # A whole collection, an artifact's every version and a registry, each by its name.
     whole = [h["type"] for h in json.loads(sdk.cli("history", "dataset/train", "--json").stdout)]
     assert {"alias.removed", "link.created"} <= set(whole)

@@ -248,6 +248,41 @@ def test_an_old_version_holding_an_alias_or_stage_is_shown_however_many_came_aft
     expect(history.get_by_role("button", name="Show older events")).to_have_count(0)
 
 
+def test_a_models_description_and_tags_are_edited_on_its_page(
+    page: Page, server: tuple[str, int]
+) -> None:
+    base, _ = server
+    seeded = seed(base)
+    sign_in(page, path="/registries/zoo/fraud-clf")
+    about = page.get_by_role("region", name="About")
+    expect(about).to_contain_text("No description.")
+    about.get_by_role("button", name="Edit description and tags").click()
+    about.get_by_label("Description", exact=True).fill("Card fraud scores.\nRetrained nightly.")
+    about.get_by_label("Tags (comma-separated)").fill("fraud, nightly , fraud")
+    about.get_by_role("button", name="Save").click()
+    expect(about.get_by_text("Card fraud scores.")).to_be_visible()
+    expect(about.locator(".tag")).to_have_text(["fraud", "nightly"])
+    saved = gql(base, '{ collection(registry: "zoo", name: "fraud-clf") { description tags } }')
+    assert saved["collection"] == {
+        "description": "Card fraud scores.\nRetrained nightly.",
+        "tags": ["fraud", "nightly"],
+    }
+    history = page.get_by_role("region", name="History")
+    expect(history.get_by_role("listitem").first).to_contain_text("collection.updated")
+    page.goto("/registries/zoo?tag=nightly")  # the dashboard's tag filter finds it
+    expect(page.get_by_role("table")).to_contain_text("fraud-clf")
+    # A viewer may read it, not change it: the refusal says who grants the role.
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, seeded["viewer"], path="/registries/zoo/fraud-clf")
+    about = page.get_by_role("region", name="About")
+    about.get_by_role("button", name="Edit description and tags").click()
+    about.get_by_label("Description", exact=True).fill("vandalised")
+    about.get_by_role("button", name="Save").click()
+    expect(about.get_by_role("alert")).to_contain_text("setRegistryMember")
+    again = gql(base, '{ collection(registry: "zoo", name: "fraud-clf") { description } }')
+    assert again["collection"]["description"] == "Card fraud scores.\nRetrained nightly."
+
+
 def test_a_viewer_who_cannot_promote_sees_why(page: Page, server: tuple[str, int]) -> None:
     base, _ = server
     seeded = seed(base)

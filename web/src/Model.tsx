@@ -18,6 +18,7 @@ import {
   SET_ALIAS,
   SET_SEMVER,
   UNASSIGN_STAGE,
+  UPDATE_COLLECTION,
 } from "./queries";
 import { alignSeries, versionLabel, versionRows, when, type Link as LinkRow } from "./shape";
 import { Empty, Failure, Frame, History, Loading } from "./ui";
@@ -68,6 +69,62 @@ function hasDependents(error: unknown): boolean {
 const VERSIONS_PAGE = 100;
 const MOST_VERSIONS = 1000;
 
+/** A model's description and tags, and a form to change them (as the caller's role allows:
+ * the server decides). Tags are typed comma-separated. */
+function About(props: { registry: string; name: string; description: string; tags: string[]; deprecatedAt: string | null }) {
+  const { registry, name, description, tags, deprecatedAt } = props;
+  const update = useAction(UPDATE_COLLECTION);
+  const [editing, setEditing] = useState(false);
+  const [text, setText] = useState(description);
+  const [typed, setTyped] = useState(tags.join(", "));
+  function open() {
+    setText(description);
+    setTyped(tags.join(", "));
+    setEditing(true);
+  }
+  async function save(e: FormEvent) {
+    e.preventDefault();
+    const wanted = [...new Set(typed.split(",").map((t) => t.trim()).filter(Boolean))];
+    if (await update.act({ registry, collection: name, description: text, tags: wanted })) setEditing(false);
+  }
+  return (
+    <section aria-label="About">
+      {deprecatedAt !== null && <p className="badge">deprecated {deprecatedAt ? when(deprecatedAt) : ""}</p>}
+      {editing ? (
+        <form aria-label="Edit the description and tags" onSubmit={save} className="about">
+          <label htmlFor="description">Description</label>
+          <textarea id="description" rows={4} value={text} onChange={(e) => setText(e.target.value)} />
+          <label htmlFor="tags">Tags (comma-separated)</label>
+          <input id="tags" value={typed} onChange={(e) => setTyped(e.target.value)} autoComplete="off" />
+          <span>
+            <button type="submit" disabled={update.busy}>
+              Save
+            </button>{" "}
+            <button type="button" onClick={() => setEditing(false)}>
+              Cancel
+            </button>
+          </span>
+        </form>
+      ) : (
+        <>
+          <p className="description">{description || <span className="muted">No description.</span>}</p>
+          <p>
+            {tags.map((t) => (
+              <span key={t} className="tag">
+                {t}
+              </span>
+            ))}
+            <button type="button" onClick={open}>
+              Edit description and tags
+            </button>
+          </p>
+        </>
+      )}
+      {update.error != null && <Failure error={update.error} />}
+    </section>
+  );
+}
+
 function useAction(mutation: DocumentNode) {
   const [run, state] = useMutation(mutation, { refetchQueries: [MODEL], awaitRefetchQueries: true });
   const [error, setError] = useState<unknown>(null);
@@ -113,19 +170,13 @@ export function Model() {
       {shown && !collection && <Empty>No model {name} in {registry}.</Empty>}
       {collection && (
         <>
-          <section aria-label="About">
-            {collection.deprecated && (
-              <p className="badge">deprecated {collection.deprecatedAt ? when(collection.deprecatedAt) : ""}</p>
-            )}
-            <p>{collection.description || <span className="muted">No description.</span>}</p>
-            <p>
-              {collection.tags.map((t) => (
-                <span key={t} className="tag">
-                  {t}
-                </span>
-              ))}
-            </p>
-          </section>
+          <About
+            registry={registry}
+            name={collection.name}
+            description={collection.description}
+            tags={collection.tags}
+            deprecatedAt={collection.deprecated ? (collection.deprecatedAt ?? "") : null}
+          />
           <section aria-label="Versions">
             <h2>Versions</h2>
             {!collection.links.nodes.length && <Empty>No version linked yet.</Empty>}

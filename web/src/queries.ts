@@ -144,6 +144,14 @@ export const LINK_VERSION = gql`
     linkVersion(input: { registry: $registry, collection: $collection, version: $version }) { __typename }
   }
 `;
+export const UPDATE_COLLECTION = gql`
+  mutation UpdateCollection($registry: String!, $collection: String!, $description: String!, $tags: [String!]!) {
+    updateCollection(input: { registry: $registry, collection: $collection, description: $description, tags: $tags }) {
+      collection { id description tags }
+    }
+  }
+`;
+
 export const DEPRECATE = gql`
   mutation Deprecate($registry: String!, $collection: String!, $confirm: String!, $dependents: Boolean! = false) {
     deprecateCollection(

@@ -35,6 +35,11 @@ VERSION_BY_REF = f"query($ref: String!) {{ artifactVersion(ref: $ref) {{ {VERSIO
 LINK_FIELDS = (
     "id name index semver deregistered stages versionId linkedAt linkedBy aliases { name }"
 )
+# A collection as Api.collections gives it (Collection): its latest version and named ones.
+COLLECTION_FIELDS = f"""registry name description tags types deprecated
+  latest: version(selector: "latest") {{ {LINK_FIELDS} }}
+  named: links(named: true, first: 100) {{ nodes {{ {LINK_FIELDS} }}
+    pageInfo {{ hasNextPage }} }}"""
 
 
 @dataclass(frozen=True)
@@ -577,11 +582,7 @@ class Api:
                 f"""query($r: String, $s: String, $t: String, $ty: String, $st: String,
                 $d: Boolean!, $after: String) {{ collections(registry: $r, search: $s, tag: $t,
                 type: $ty, stage: $st, includeDeprecated: $d, first: 100, after: $after) {{
-                nodes {{ registry name description tags types deprecated
-                latest: version(selector: "latest") {{ {LINK_FIELDS} }}
-                named: links(named: true, first: 100) {{ nodes {{ {LINK_FIELDS} }}
-                pageInfo {{ hasNextPage }} }} }}
-                pageInfo {{ hasNextPage endCursor }} }} }}""",
+                nodes {{ {COLLECTION_FIELDS} }} pageInfo {{ hasNextPage endCursor }} }} }}""",
                 r=registry,
                 s=search,
                 t=tag,
@@ -592,22 +593,60 @@ class Api:
             )["collections"]
             return found
 
-        return [
-            Collection(
-                c["registry"],
-                c["name"],
-                c["description"],
-                c["tags"],
-                c["types"],
-                c["deprecated"],
-                LinkedVersion.of(c["latest"]) if c["latest"] else None,
-                # more than a page of them is rare: the rest are read on their own
-                self.linked_versions(f"{c['registry']}/{c['name']}", named=True)
-                if c["named"]["pageInfo"]["hasNextPage"]
-                else [LinkedVersion.of(link) for link in c["named"]["nodes"]],
-            )
-            for c in paged(page)
-        ]
+        return [self._collection(c) for c in paged(page)]
+
+    def _collection(self, c: dict[str, Any]) -> Collection:
+        """A Collection from COLLECTION_FIELDS."""
+        return Collection(
+            c["registry"],
+            c["name"],
+            c["description"],
+            c["tags"],
+            c["types"],
+            c["deprecated"],
+            LinkedVersion.of(c["latest"]) if c["latest"] else None,
+            # more than a page of them is rare: the rest are read on their own
+            self.linked_versions(f"{c['registry']}/{c['name']}", named=True)
+            if c["named"]["pageInfo"]["hasNextPage"]
+            else [LinkedVersion.of(link) for link in c["named"]["nodes"]],
+        )
+
+    def collection(self, collection: str) -> Collection:
+        """One collection (registry/collection), deprecated or not; NotFound when there is
+        none the caller may read."""
+        registry, name = _target(collection)
+        found = self.graphql(
+            f"""query($r: String!, $c: String!) {{ collection(registry: $r, name: $c) {{
+            {COLLECTION_FIELDS} }} }}""",
+            r=registry,
+            c=name,
+        )["collection"]
+        if found is None:
+            raise NotFound(f"no collection {collection!r}: forebear show {registry} lists them")
+        return self._collection(found)
+
+    def update_collection(
+        self,
+        collection: str,
+        *,
+        description: str | None = None,
+        tags: list[str] | None = None,
+        name: str | None = None,
+    ) -> Collection:
+        """Change a collection (registry/collection): its description, its tags (replaced
+        whole) or its name; what is None stays. The collection as it is now."""
+        registry, current = _target(collection)
+        changed: dict[str, Any] = self.graphql(
+            f"""mutation($r: String!, $c: String!, $n: String, $d: String, $t: [String!]) {{
+            updateCollection(input: {{registry: $r, collection: $c, name: $n, description: $d,
+            tags: $t}}) {{ collection {{ {COLLECTION_FIELDS} }} }} }}""",
+            r=registry,
+            c=current,
+            n=name,
+            d=description,
+            t=None if tags is None else list(dict.fromkeys(tags)),
+        )["updateCollection"]["collection"]
+        return self._collection(changed)
 
     def linked_versions(
         self, collection: str, include_deregistered: bool = False, named: bool = False

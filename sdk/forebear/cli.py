@@ -638,6 +638,45 @@ def deprecate(collection: str, yes: bool, confirm: bool) -> dict[str, str]:
 
 
 @main.command()
+@click.argument("collection")
+@click.option("-d", "--description", help="Its new description.")
+@click.option(
+    "-t", "--tag", "tags", multiple=True, help="A tag (repeat it): the tags given replace its tags."
+)
+@click.option("--no-tags", is_flag=True, help="Remove every tag.")
+@click.option("--rename", help="Its new name.")
+@command
+def describe(
+    collection: str,
+    description: str | None,
+    tags: tuple[str, ...],
+    no_tags: bool,
+    rename: str | None,
+) -> dict[str, Any]:
+    """A registry/collection's description and tags; with options, change them (or its name)."""
+    if tags and no_tags:
+        raise click.UsageError("give --tag or --no-tags, not both")
+    with _api() as api:
+        if description is None and not tags and not no_tags and rename is None:
+            found = api.collection(collection)
+        else:
+            found = api.update_collection(
+                collection,
+                description=description,
+                tags=[] if no_tags else list(tags) or None,
+                name=rename,
+            )
+    return {
+        "collection": found.path,
+        "description": found.description,
+        "tags": found.tags,
+        "types": found.types,
+        "latest": found.latest.name if found.latest else None,
+        "deprecated": found.deprecated,
+    }
+
+
+@main.command()
 @click.argument("ref")
 @click.option("--up", "direction", flag_value="upstream", default=True, help="Where it came from.")
 @click.option("--down", "direction", flag_value="downstream", help="What it fed.")

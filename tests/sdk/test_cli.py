@@ -294,6 +294,42 @@ def test_artifact_diff_names_what_a_version_changes(sdk: Sdk) -> None:
     assert (missing.returncode, "proj/ds:v7" in missing.stderr) == (1, True)
 
 
+def test_describe_shows_and_changes_a_models_description_tags_and_name(sdk: Sdk) -> None:
+    (sdk.home / "clf.pkl").write_text("weights")
+    sdk.cli("artifact", "put", "clf.pkl", "-n", "fraud/clf", "-t", "model")
+    sdk.cli("link", "fraud/clf:v0", "model/fraud-clf")
+    shown = json.loads(sdk.cli("describe", "model/fraud-clf", "--json").stdout)
+    assert shown == {
+        "collection": "model/fraud-clf",
+        "description": "",
+        "tags": [],
+        "types": [],
+        "latest": "model/fraud-clf:v0",
+        "deprecated": False,
+    }
+    changed = sdk.cli(
+        "describe", "model/fraud-clf", "-d", "Card fraud.", "-t", "fraud", "-t", "nightly"
+    ).stdout
+    assert re.search(r"description\s+Card fraud\.", changed)
+    assert re.search(r"tags\s+fraud, nightly", changed)
+    # what is not given stays; the tags given replace them; --no-tags removes them all
+    renamed = json.loads(
+        sdk.cli("describe", "model/fraud-clf", "--rename", "fraud", "--no-tags", "--json").stdout
+    )
+    assert (renamed["collection"], renamed["description"], renamed["tags"]) == (
+        "model/fraud",
+        "Card fraud.",
+        [],
+    )
+    assert sdk.gql('{ linkedVersion(ref: "model/fraud:v0") { name } }')["linkedVersion"]
+    history = json.loads(sdk.cli("history", "model/fraud", "--json").stdout)
+    assert [h["type"] for h in history][:2] == ["collection.renamed", "collection.updated"]
+    both = sdk.cli("describe", "model/fraud", "-t", "x", "--no-tags", check=False)
+    assert (both.returncode, "not both" in both.stderr) == (2, True)
+    missing = sdk.cli("describe", "model/nothing", check=False)
+    assert (missing.returncode, "no collection 'model/nothing'" in missing.stderr) == (1, True)
+
+
 def test_show_and_runs_list_what_registries_and_projects_hold(sdk: Sdk) -> None:
     """`forebear show` walks registries, collections and linked versions (as `gto show`);
     `forebear runs` lists a project's runs."""

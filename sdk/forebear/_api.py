@@ -1046,7 +1046,8 @@ class Api:
     def artifacts(
         self, project: str, name: str | None = None
     ) -> list[dict[str, Any]] | list[Artifact]:
-        """The artifacts of a project: name, type, description, when made. W&B's form,
+        """The artifacts of a project: name, type, latest version (vN, None when all are
+        deleted), description, when made. W&B's form,
         `artifacts(type_name, "project/name")` (or entity/project/name), gives that artifact's
         versions of that type instead, newest first."""
         if name is not None:
@@ -1062,7 +1063,8 @@ class Api:
             answer = self.graphql(
                 """query($p: String!, $after: String) { project(name: $p) { name }
                 artifacts(project: $p, first: 100, after: $after) { nodes { name type
-                description createdAt } pageInfo { hasNextPage endCursor } } }""",
+                versions(first: 1) { nodes { index } } description createdAt }
+                pageInfo { hasNextPage endCursor } } }""",
                 p=project,
                 after=after,
             )
@@ -1072,6 +1074,18 @@ class Api:
                     "made by the first run or version logged into them)"
                 )
             artifacts: dict[str, Any] = answer["artifacts"]
+            artifacts["nodes"] = [
+                {
+                    "name": a["name"],
+                    "type": a["type"],
+                    "latest": f"v{newest[0]['index']}"
+                    if (newest := a["versions"]["nodes"])
+                    else None,
+                    "description": a["description"],
+                    "createdAt": a["createdAt"],
+                }
+                for a in artifacts["nodes"]
+            ]
             return artifacts
 
         return list(paged(page))

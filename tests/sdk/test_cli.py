@@ -123,7 +123,7 @@ def test_the_cli_logs_links_moves_and_traces(sdk: Sdk) -> None:
     assert as_json == json.loads(sdk.cli("lineage", "proj/ds:gold", "--format", "json").stdout)
     assert [n["name"] for n in as_json["nodes"]] == ["proj/ds:v0"]
     listed = json.loads(sdk.cli("artifact", "ls", "proj", "--json").stdout)
-    assert [(a["name"], a["type"]) for a in listed] == [("ds", "dataset")]
+    assert [(a["name"], a["type"], a["latest"]) for a in listed] == [("ds", "dataset", "v0")]
     (data / "c.txt").write_text("c")
     sdk.cli("artifact", "put", "data", "-n", "proj/ds", "-t", "dataset")
     versions = json.loads(sdk.cli("artifact", "ls", "proj/ds", "--json").stdout)
@@ -158,8 +158,11 @@ def test_the_cli_logs_links_moves_and_traces(sdk: Sdk) -> None:
     assert deleted == {"deleted": "proj/ds:v1", "id": versions[0]["id"]}
     left = json.loads(sdk.cli("artifact", "ls", "proj/ds", "--json").stdout)
     assert [(v["version"], sorted(v["aliases"])) for v in left] == [("v0", ["gold", "latest"])]
+    [ds] = json.loads(sdk.cli("artifact", "ls", "proj", "--json").stdout)
+    assert ds["latest"] == "v0"  # a deleted version is no one's latest
     back = json.loads(sdk.cli("artifact", "restore", "proj/ds:v1", "--json").stdout)
     assert (back["restored"], back["aliases"]) == ("proj/ds:v1", ["latest"])
+    assert re.search(r"ds\s+│\s+dataset\s+│\s+v1\s", sdk.cli("artifact", "ls", "proj").stdout)
     made = datetime.fromisoformat(listed[0]["createdAt"]).astimezone(UTC)
     assert made.strftime("%Y-%m-%d %H:%M:%S") in sdk.cli("artifact", "ls", "proj").stdout
     unknown = sdk.cli("artifact", "ls", "proj/sd", check=False)

@@ -298,6 +298,13 @@ def test_a_viewer_who_cannot_promote_sees_why(page: Page, server: tuple[str, int
     # and nothing changed
     link = gql(base, '{ linkedVersion(ref: "zoo/fraud-clf:v1") { stages } }')["linkedVersion"]
     assert link["stages"] == []
+    # What the registry holds they may fetch, though the project that made it is not theirs:
+    # its files, without an error, and why its runs are not shown.
+    page.get_by_role("link", name="fraud/clf:v1").click()
+    expect(page.get_by_role("heading", name="fraud/clf:v1")).to_be_visible()
+    expect(page.get_by_role("table", name="Files")).to_contain_text("model.pkl")
+    expect(page.get_by_text("Its runs are for the members of project fraud").first).to_be_visible()
+    expect(page.get_by_role("alert")).to_have_count(0)
 
 
 def test_deregistering_a_version_that_holds_an_alias_asks_first(

@@ -4,7 +4,7 @@ import { useQuery } from "@apollo/client/react";
 import { useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { fetchFile, MediaSections } from "./Media";
-import { VERSION_FILES, VERSION_PAGE, VERSION_STORY } from "./queries";
+import { VERSION_FILES, VERSION_PAGE, VERSION_STORY, VIEWER } from "./queries";
 import { bytes, fileChanges, readable, versionLabel, when, type EventRow } from "./shape";
 import { Empty, Failure, Frame, History, Loading } from "./ui";
 
@@ -205,6 +205,14 @@ export function Version() {
   const { data, error, loading } = useQuery<VersionData>(VERSION_PAGE, { variables: { ref } });
   const [failed, setFailed] = useState<unknown>(null);
   const v = data?.artifactVersion;
+  // A version linked into a registry is read by the registry's viewers; its runs only by the
+  // project's members: to them, no run shown is not no run.
+  const viewer = useQuery<{ viewer: { user: { orgAdmin: boolean }; projects: string[] } }>(VIEWER);
+  const who = viewer.data?.viewer;
+  const outsider = who !== undefined && v !== undefined && v !== null && !who.user.orgAdmin && !who.projects.includes(v.project);
+  const runsHidden = v
+    ? `Its runs are for the members of project ${v.project}: one of them or an org admin can add you (setProjectMember).`
+    : "";
   return (
     <Frame title={v ? v.name : ref}>
       {error && <Failure error={error} />}
@@ -248,7 +256,7 @@ export function Version() {
             </tbody>
           </table>
           {v.files.pageInfo.hasNextPage && <p className="muted">The first 1,000 files; the SDK and CLI fetch all.</p>}
-          {v.index > 0 && <Changes project={v.project} artifact={v.artifactName} index={v.index} files={v.files} />}
+          {v.index > 0 && !outsider && who && <Changes project={v.project} artifact={v.artifactName} index={v.index} files={v.files} />}
           <MediaSections versionId={v.id} files={v.files.nodes} perKey={v.type === "run-media"} />
           {v.references.length > 0 && (
             <>
@@ -293,10 +301,10 @@ export function Version() {
               <Pairs values={v.producedBy.summary} label="summary metrics" />
             </>
           ) : (
-            <Empty>No run recorded making it.</Empty>
+            <Empty>{outsider ? runsHidden : "No run recorded making it."}</Empty>
           )}
           <h2>Used by</h2>
-          {!v.consumedBy.nodes.length && <Empty>No run used it yet.</Empty>}
+          {!v.consumedBy.nodes.length && <Empty>{outsider ? runsHidden : "No run used it yet."}</Empty>}
           <ul>
             {v.consumedBy.nodes.map((r) => (
               <li key={r.id}>

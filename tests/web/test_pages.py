@@ -125,6 +125,7 @@ def test_a_model_is_found_promoted_and_the_history_says_so(
     shot(page, "dashboard")
     page.get_by_role("link", name="fraud-clf").click()
     expect(page.get_by_role("heading", name="zoo/fraud-clf")).to_be_visible()
+    expect(page.get_by_role("note")).to_have_count(0)  # an org admin may change it all
     page.get_by_label("Stage for v1").select_option("production")
     page.get_by_role("form", name="Assign a stage to v1").get_by_role(
         "button", name="Assign"
@@ -287,6 +288,10 @@ def test_a_viewer_who_cannot_promote_sees_why(page: Page, server: tuple[str, int
     base, _ = server
     seeded = seed(base)
     sign_in(page, seeded["viewer"], path="/registries/zoo/fraud-clf")
+    expect(page.get_by_role("note")).to_have_text(
+        "You are a viewer of zoo: changing its models needs the member role, which an org admin "
+        "or an admin of zoo grants."
+    )
     page.get_by_label("Stage for v1").select_option("staging")
     page.get_by_role("form", name="Assign a stage to v1").get_by_role(
         "button", name="Assign"

@@ -19,6 +19,7 @@ import {
   SET_SEMVER,
   UNASSIGN_STAGE,
   UPDATE_COLLECTION,
+  VIEWER,
 } from "./queries";
 import { alignSeries, versionLabel, versionRows, when, type Link as LinkRow } from "./shape";
 import { Empty, Failure, Frame, History, Loading } from "./ui";
@@ -68,6 +69,20 @@ function hasDependents(error: unknown): boolean {
 // up to 1,000 at a time.
 const VERSIONS_PAGE = 100;
 const MOST_VERSIONS = 1000;
+
+/** What a registry's viewer is told once, above the actions they may try: that changing the
+ * model needs the member role, and who grants it (the server refuses each change alike). */
+function RoleNote({ registry }: { registry: string }) {
+  const { data } = useQuery<{ viewer: { user: { orgAdmin: boolean }; registries: { registry: string; role: string }[] } }>(VIEWER);
+  const roles = data?.viewer.registries.filter((r) => r.registry === registry).map((r) => r.role) ?? [];
+  if (!data || data.viewer.user.orgAdmin || roles.some((r) => r.toLowerCase() !== "viewer")) return null;
+  return (
+    <p className="note" role="note">
+      You {roles.length ? `are a viewer of ${registry}` : `hold no role in ${registry}`}: changing its models needs the member role,
+      which an org admin or an admin of {registry} grants.
+    </p>
+  );
+}
 
 /** A model's description and tags, and a form to change them (as the caller's role allows:
  * the server decides). Tags are typed comma-separated. */
@@ -177,6 +192,7 @@ export function Model() {
             tags={collection.tags}
             deprecatedAt={collection.deprecated ? (collection.deprecatedAt ?? "") : null}
           />
+          <RoleNote registry={registry} />
           <section aria-label="Versions">
             <h2>Versions</h2>
             {!collection.links.nodes.length && <Empty>No version linked yet.</Empty>}

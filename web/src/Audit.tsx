@@ -2,20 +2,16 @@
 // hash chain that makes it tamper-evident.
 import { useQuery } from "@apollo/client/react";
 import { Link, useSearchParams } from "react-router-dom";
-import { AUDIT, AUDIT_CHECK, VIEWER } from "./queries";
+import { AUDIT, AUDIT_CHECK } from "./queries";
 import { useNames } from "./names";
 import { appendPage, change, when } from "./shape";
-import { Empty, Failure, Frame, Loading } from "./ui";
+import { Empty, Failure, Frame, Loading, useViewer } from "./ui";
 
 interface AuditData {
   auditLog: {
     nodes: { id: string; seq: number; type: string; actor: string; time: string; registry: string | null; before: unknown; after: unknown; withheld: boolean }[];
     pageInfo: { hasNextPage: boolean; endCursor: string | null };
   };
-}
-
-interface ViewerData {
-  viewer: { user: { orgAdmin: boolean }; registries: { registry: string }[] };
 }
 
 export function Audit() {
@@ -26,9 +22,9 @@ export function Audit() {
   const since = params.get("since") ?? "";
   // Only an org admin reads the whole log and checks its chain; a member reads the log of a
   // registry of theirs, and is offered those when none is chosen.
-  const viewer = useQuery<ViewerData>(VIEWER);
-  const orgAdmin = viewer.data?.viewer.user.orgAdmin;
-  const mine = [...new Set(viewer.data?.viewer.registries.map((r) => r.registry) ?? [])].sort();
+  const { viewer, error: viewerError } = useViewer();
+  const orgAdmin = viewer?.user.orgAdmin;
+  const mine = [...new Set(viewer?.registries.map((r) => r.registry) ?? [])].sort();
   const choose = orgAdmin === false && !registry;
   const checked = useQuery<{
     verifyAuditLog: { intact: boolean; checked: number; reason: string | null; firstBreak: { seq: number } | null };
@@ -79,7 +75,7 @@ export function Audit() {
           .
         </Empty>
       )}
-      {(error ?? viewer.error ?? checked.error) && <Failure error={error ?? viewer.error ?? checked.error} />}
+      {(error ?? viewerError ?? checked.error) != null && <Failure error={error ?? viewerError ?? checked.error} />}
       {loading && !data && <Loading what="the audit log" />}
       {data && !data.auditLog.nodes.length && <Empty>No event matches.</Empty>}
       <ol className="history">

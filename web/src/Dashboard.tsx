@@ -12,10 +12,9 @@ import {
   REGISTRIES,
   REGISTRY_EVENTS,
   REGISTRY_PREVIEW,
-  VIEWER,
 } from "./queries";
 import { appendPage, type EventRow, latest, type Link as LinkRow, stageHolders, versionLabel, when } from "./shape";
-import { Empty, Events, Failure, Frame, Loading } from "./ui";
+import { Empty, Events, Failure, Frame, Loading, useViewer } from "./ui";
 
 interface Registry {
   id: string;
@@ -97,8 +96,8 @@ function RegistryCard({ registry }: { registry: Registry }) {
 /** The newest changes to what registries hold, that the reader may see: the org's for an org
  * admin, those of each registry a member reads otherwise. */
 function RecentChanges({ registries }: { registries: string[] }) {
-  const viewer = useQuery<{ viewer: { user: { orgAdmin: boolean } } }>(VIEWER);
-  const orgAdmin = viewer.data?.viewer.user.orgAdmin;
+  const { viewer, error: viewerError } = useViewer();
+  const orgAdmin = viewer?.user.orgAdmin;
   const query = useMemo(() => (orgAdmin ? RECENT_CHANGES : recentChangesIn(registries)), [orgAdmin, registries]);
   const asked: Record<string, unknown> = { types: REGISTRY_EVENTS };
   if (!orgAdmin) registries.forEach((name, i) => (asked[`r${i}`] = name));
@@ -114,7 +113,7 @@ function RecentChanges({ registries }: { registries: string[] }) {
   return (
     <section aria-label="Recent changes">
       <h2>Recent changes</h2>
-      {(error || viewer.error) && <Failure error={error ?? viewer.error} />}
+      {(error ?? viewerError) != null && <Failure error={error ?? viewerError} />}
       {(data || (orgAdmin === false && !registries.length)) && !events.length && (
         <Empty>No version linked, moved or staged yet.</Empty>
       )}

@@ -19,10 +19,9 @@ import {
   SET_SEMVER,
   UNASSIGN_STAGE,
   UPDATE_COLLECTION,
-  VIEWER,
 } from "./queries";
 import { alignSeries, versionLabel, versionRows, when, type Link as LinkRow } from "./shape";
-import { Empty, Failure, Frame, History, Loading } from "./ui";
+import { Empty, Failure, Frame, History, Loading, useViewer } from "./ui";
 
 interface VersionLink extends LinkRow {
   versionId: string;
@@ -73,9 +72,9 @@ const MOST_VERSIONS = 1000;
 /** What a registry's viewer is told once, above the actions they may try: that changing the
  * model needs the member role, and who grants it (the server refuses each change alike). */
 function RoleNote({ registry }: { registry: string }) {
-  const { data } = useQuery<{ viewer: { user: { orgAdmin: boolean }; registries: { registry: string; role: string }[] } }>(VIEWER);
-  const roles = data?.viewer.registries.filter((r) => r.registry === registry).map((r) => r.role) ?? [];
-  if (!data || data.viewer.user.orgAdmin || roles.some((r) => r.toLowerCase() !== "viewer")) return null;
+  const { viewer } = useViewer();
+  const roles = viewer?.registries.filter((r) => r.registry === registry).map((r) => r.role) ?? [];
+  if (!viewer || viewer.user.orgAdmin || roles.some((r) => r.toLowerCase() !== "viewer")) return null;
   return (
     <p className="note" role="note">
       You {roles.length ? `are a viewer of ${registry}` : `hold no role in ${registry}`}: changing its models needs the member role,

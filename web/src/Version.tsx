@@ -4,9 +4,9 @@ import { useQuery } from "@apollo/client/react";
 import { useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { fetchFile, MediaSections } from "./Media";
-import { VERSION_FILES, VERSION_PAGE, VERSION_STORY, VIEWER } from "./queries";
+import { VERSION_FILES, VERSION_PAGE, VERSION_STORY } from "./queries";
 import { bytes, fileChanges, readable, versionLabel, when, type EventRow } from "./shape";
-import { Empty, Failure, Frame, History, Loading } from "./ui";
+import { Empty, Failure, Frame, History, Loading, useViewer } from "./ui";
 
 interface RunBrief {
   id: string;
@@ -207,8 +207,7 @@ export function Version() {
   const v = data?.artifactVersion;
   // A version linked into a registry is read by the registry's viewers; its runs only by the
   // project's members: to them, no run shown is not no run.
-  const viewer = useQuery<{ viewer: { user: { orgAdmin: boolean }; projects: string[] } }>(VIEWER);
-  const who = viewer.data?.viewer;
+  const { viewer: who } = useViewer();
   const outsider = who !== undefined && v !== undefined && v !== null && !who.user.orgAdmin && !who.projects.includes(v.project);
   const runsHidden = v
     ? `Its runs are for the members of project ${v.project}: one of them or an org admin can add you (setProjectMember).`

@@ -5,8 +5,22 @@ import { useState, type ReactNode } from "react";
 import { Link, NavLink, useNavigate } from "react-router-dom";
 import { codeOf, messageOf, signOut } from "./client";
 import { useNames } from "./names";
-import { OLDER_EVENTS } from "./queries";
+import { OLDER_EVENTS, VIEWER } from "./queries";
 import { change, when, type EventRow } from "./shape";
+
+/** Who is signed in, as the server says (asked once, then kept by Apollo's cache): org admin or
+ * not, the projects they are a member of and their role in each registry (viewer, member,
+ * admin). `error` when it could not be asked. */
+export interface Viewer {
+  user: { orgAdmin: boolean };
+  projects: string[];
+  registries: { registry: string; role: string }[];
+}
+
+export function useViewer(): { viewer: Viewer | undefined; error: unknown } {
+  const { data, error } = useQuery<{ viewer: Viewer }>(VIEWER);
+  return { viewer: data?.viewer, error };
+}
 
 export function Frame({ title, children }: { title: string; children: ReactNode }) {
   const navigate = useNavigate();

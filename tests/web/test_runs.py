@@ -299,3 +299,6 @@ def test_the_projects_page_lists_every_project_page_by_page(
     page.get_by_role("button", name="Sign out").click()
     sign_in(page, key["key"], path="/projects")
     expect(page.get_by_text("No project you may read")).to_contain_text("setProjectMember")
+    page.get_by_role("link", name="Models").click()  # and in no registry
+    expect(page.get_by_text("You hold a role in no registry")).to_contain_text("setRegistryMember")
+    expect(page.get_by_role("region", name="Recent changes")).to_have_count(0)

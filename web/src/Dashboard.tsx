@@ -35,6 +35,7 @@ interface CollectionNode {
 
 export function Registries() {
   const { data, error, loading } = useQuery<{ registries: Registry[] }>(REGISTRIES);
+  const { viewer } = useViewer();
   const registries = useMemo(() => data?.registries ?? [], [data]);
   const names = useMemo(() => registries.map((r) => r.name), [registries]);
   if (registries.length === 1) return <Navigate to={`/registries/${registries[0].name}`} replace />;
@@ -42,15 +43,19 @@ export function Registries() {
     <Frame title="Registries">
       {error && <Failure error={error} />}
       {loading && !data && <Loading what="registries" />}
-      {data && !registries.length && (
-        <Empty>No registry yet: an org admin makes one with createRegistry (GraphiQL, or the SDK).</Empty>
+      {data && !registries.length && viewer && (
+        <Empty>
+          {viewer.user.orgAdmin
+            ? "No registry yet: an org admin makes one with createRegistry (GraphiQL, or the SDK)."
+            : "You hold a role in no registry: an org admin or an admin of a registry adds you (setRegistryMember)."}
+        </Empty>
       )}
       <ul className="cards">
         {registries.map((r) => (
           <RegistryCard key={r.id} registry={r} />
         ))}
       </ul>
-      {data && <RecentChanges registries={names} />}
+      {registries.length > 0 && <RecentChanges registries={names} />}
     </Frame>
   );
 }
@@ -94,7 +99,7 @@ function RegistryCard({ registry }: { registry: Registry }) {
 }
 
 /** The newest changes to what registries hold, that the reader may see: the org's for an org
- * admin, those of each registry a member reads otherwise. */
+ * admin, those of each registry a member reads otherwise (`registries`: never empty). */
 function RecentChanges({ registries }: { registries: string[] }) {
   const { viewer, error: viewerError } = useViewer();
   const orgAdmin = viewer?.user.orgAdmin;
@@ -103,7 +108,7 @@ function RecentChanges({ registries }: { registries: string[] }) {
   if (!orgAdmin) registries.forEach((name, i) => (asked[`r${i}`] = name));
   const { data, error } = useQuery<Record<string, { nodes: (EventRow & { seq: number | string })[] }>>(query, {
     variables: asked,
-    skip: orgAdmin === undefined || (!orgAdmin && !registries.length),
+    skip: orgAdmin === undefined,
   });
   const events = Object.values(data ?? {})
     .flatMap((log) => log.nodes)
@@ -114,7 +119,7 @@ function RecentChanges({ registries }: { registries: string[] }) {
     <section aria-label="Recent changes">
       <h2>Recent changes</h2>
       {(error ?? viewerError) != null && <Failure error={error ?? viewerError} />}
-      {(data || (orgAdmin === false && !registries.length)) && !events.length && (
+      {data && !events.length && (
         <Empty>No version linked, moved or staged yet.</Empty>
       )}
       <ol className="history">

@@ -51,8 +51,9 @@ const RECENT = `types: $types, first: 10) { nodes { id seq type actor time befor
 export const RECENT_CHANGES = gql`
   query RecentChanges($types: [String!]) { auditLog(${RECENT} }
 `;
-/** The same for a member of some registries: only an org admin reads the org-wide log, so each
- * registry's is asked for (r0, r1, …, in the order of `registries`). */
+/** The same for a member of some registries (one at least: a query of no fields is no query):
+ * only an org admin reads the org-wide log, so each registry's is asked for (r0, r1, …, in the
+ * order of `registries`). */
 export function recentChangesIn(registries: string[]) {
   const each = registries.map((_, i) => `r${i}: auditLog(registry: $r${i}, ${RECENT}`);
   const asked = registries.map((_, i) => `, $r${i}: String!`).join("");

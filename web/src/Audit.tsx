@@ -1,11 +1,11 @@
 // Audit log: every change, filtered by actor, type, registry and time, with the state of the
 // hash chain that makes it tamper-evident.
 import { useQuery } from "@apollo/client/react";
-import { Link, useSearchParams } from "react-router-dom";
+import { useSearchParams } from "react-router-dom";
 import { AUDIT, AUDIT_CHECK } from "./queries";
 import { useNames } from "./names";
 import { appendPage, change, when } from "./shape";
-import { Empty, Failure, Frame, Loading, useViewer } from "./ui";
+import { Empty, Failure, Frame, Loading, RegistryLogLinks, useViewer } from "./ui";
 
 interface AuditData {
   auditLog: {
@@ -64,14 +64,7 @@ export function Audit() {
       {choose && (
         <Empty>
           Only an org admin reads the whole log. Yours:{" "}
-          {mine.length
-            ? mine.map((name, i) => (
-                <span key={name}>
-                  {i > 0 && ", "}
-                  <Link to={`/audit?registry=${encodeURIComponent(name)}`}>{name}</Link>
-                </span>
-              ))
-            : "you hold a role in no registry"}
+          {mine.length ? <RegistryLogLinks registries={mine} /> : "you hold a role in no registry"}
           .
         </Empty>
       )}

@@ -14,7 +14,7 @@ import {
   REGISTRY_PREVIEW,
 } from "./queries";
 import { appendPage, type EventRow, latest, type Link as LinkRow, stageHolders, versionLabel, when } from "./shape";
-import { Empty, Events, Failure, Frame, Loading, useViewer } from "./ui";
+import { Empty, Events, Failure, Frame, Loading, RegistryLogLinks, useViewer } from "./ui";
 
 interface Registry {
   id: string;
@@ -128,13 +128,7 @@ function RecentChanges({ registries }: { registries: string[] }) {
       {orgAdmin && <Link to="/audit">The whole audit log →</Link>}
       {orgAdmin === false && (
         <p>
-          Audit log of{" "}
-          {registries.map((name, i) => (
-            <span key={name}>
-              {i > 0 && ", "}
-              <Link to={`/audit?registry=${encodeURIComponent(name)}`}>{name}</Link>
-            </span>
-          ))}
+          Audit log of <RegistryLogLinks registries={registries} />
         </p>
       )}
     </section>

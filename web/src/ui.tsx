@@ -22,6 +22,17 @@ export function useViewer(): { viewer: Viewer | undefined; error: unknown } {
   return { viewer: data?.viewer, error };
 }
 
+/** Links to the audit log of each of these registries, comma-separated: what a registry's
+ * member reads of the log (the whole log is an org admin's). */
+export function RegistryLogLinks({ registries }: { registries: string[] }) {
+  return registries.map((name, i) => (
+    <span key={name}>
+      {i > 0 && ", "}
+      <Link to={`/audit?registry=${encodeURIComponent(name)}`}>{name}</Link>
+    </span>
+  ));
+}
+
 export function Frame({ title, children }: { title: string; children: ReactNode }) {
   const navigate = useNavigate();
   document.title = `${title} · Forebear`;

@@ -375,13 +375,12 @@ class Api:
                 found = _latest(latest) if latest is not None else None
                 artifact._on_latest(bound(self, found) if found else None)
             ordered = artifact._ordered()
-            stats = [os.stat(source) for _, source in ordered]
+            sources = [source for _, source in ordered]
+            stats = list(map(os.stat, sources))
             total = sum(st.st_size for st in stats)
             hashes = HashCache(self.settings.cache_dir)
             with bar(f"hashing {artifact.name}", total, self.settings.silent) as advance:
-                digests = hashes.digests(
-                    [source for _, source in ordered], _until_failed(advance, latest), stats
-                )
+                digests = hashes.digests(sources, _until_failed(advance, latest), stats)
             sums = [(path, sha, st.st_size) for (path, _), sha, st in zip(ordered, digests, stats)]
             kept = artifact._kept_files()  # a draft's files the server holds already
             if kept:
@@ -397,7 +396,7 @@ class Api:
             or same["type"] != artifact.type
             or same["digest"] != digest_of(sums, artifact.references())
         ):
-            by_sha = {sha: source for (_, source), sha in zip(ordered, digests)}
+            by_sha = dict(zip(digests, sources))
             manifest = [
                 {"path": path, "size": size, "sha256": sha, "contentType": content_type(path)}
                 for path, sha, size in sums

@@ -241,14 +241,15 @@ class Artifact:
     def _add_dir(
         self, local_path: PathLike, name: str | None, *, sizes: bool
     ) -> list[tuple[str, str, int]]:
-        """add_dir's files: (path inside, local path, size, or -1 without `sizes`: a
-        directory logged at once is looked at once, when it is logged)."""
+        """add_dir's files: (path inside, local path, size), in path order; with `sizes`
+        False nothing (a directory logged at once is looked at once, when it is logged: its
+        files are added and stat'ed then)."""
         self._writable()
         root = Path(local_path)
         if not root.is_dir():
             raise ForebearError(f"{root} is not a directory")
         prefix = _clean_path(name) + "/" if name else ""
-        found: list[tuple[str, str, int]] = []
+        added: dict[str, str] = {}
         folders = [(os.fspath(root), prefix)]
         while folders:  # scandir: a directory read once, no stat to tell files apart
             folder, inside = folders.pop()
@@ -257,15 +258,16 @@ class Artifact:
                     # a listed name has no '/' and is never '.' or '..'; only a '\\' needs
                     # cleaning
                     entry = inside + item.name
-                    if "\\" in item.name:
+                    if "\\" in entry:
                         entry = _clean_path(entry)
-                    if item.is_dir():
+                    if item.is_file():  # not a broken link, a socket, a fifo
+                        added[entry] = item.path
+                    elif item.is_dir():
                         folders.append((item.path, entry + "/"))
-                    elif item.is_file():  # not a broken link, a socket, a fifo
-                        found.append((entry, item.path, item.stat().st_size if sizes else -1))
-        found.sort()
-        self._entries.update((entry, path) for entry, path, _ in found)
-        return found
+        self._entries.update(added)
+        if not sizes:
+            return []
+        return [(entry, path, os.stat(path).st_size) for entry, path in sorted(added.items())]
 
     def add_reference(
         self,

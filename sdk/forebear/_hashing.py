@@ -157,7 +157,8 @@ def _listing_key(paths: Sequence[FilePath], infos: Sequence[os.stat_result]) -> 
     sizes, mtimes and inodes."""
     key = hashlib.sha256(_here().encode("utf-8", "surrogateescape"))
     key.update("\0".join(os.fspath(path) for path in paths).encode("utf-8", "surrogateescape"))
-    key.update(array("q", [n for info in infos for n in (info.st_size, info.st_mtime_ns)]))
+    key.update(array("q", [info.st_size for info in infos]))
+    key.update(array("q", [info.st_mtime_ns for info in infos]))
     key.update(array("Q", [info.st_ino for info in infos]))
     return key.hexdigest()
 

@@ -116,11 +116,15 @@ RETURN id,
 """
 
 # Which of $shas a principal may upload: some PENDING version of a project they belong to
-# ($projects; null for org admins: any project) lists it in its manifest.
+# ($projects; null for org admins: any project) lists it in its manifest. Each blob is found by
+# its key and the versions listing it are walked from there: with the blob unbound inside the
+# EXISTS, Neo4j scanned the whole sha256 index once per sha (36 million rows for 1,000 shas
+# among 36,000 blobs; a log of 1,000 new files took 2 s and grew with every blob stored).
 BLOBS_EXPECTED: Final[LiteralString] = """
 UNWIND $shas AS sha
-WITH sha WHERE EXISTS {
-  MATCH (v:ArtifactVersion {state: 'PENDING'})-[:CONTAINS]->(:Blob {sha256: sha})
+MATCH (b:Blob {sha256: sha})
+WHERE EXISTS {
+  MATCH (b)<-[:CONTAINS]-(v:ArtifactVersion {state: 'PENDING'})
   WHERE $projects IS NULL OR v.project IN $projects
 }
 RETURN collect(sha) AS expected

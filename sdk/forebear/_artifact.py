@@ -258,7 +258,7 @@ class Artifact:
                     # a listed name has no '/' and is never '.' or '..'; only a '\\' needs
                     # cleaning
                     entry = inside + item.name
-                    if "\\" in entry:
+                    if "\\" in item.name:
                         entry = _clean_path(entry)
                     if item.is_file():  # not a broken link, a socket, a fifo
                         added[entry] = item.path
